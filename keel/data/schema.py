@@ -1,0 +1,172 @@
+"""Validate a batch against the schema the spec implies (pandera), and report failures readably.
+
+The report says, per failure: which column, which check, how many rows, and a few example values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import List
+
+import pandas as pd
+
+from keel.spec.models import CategoricalFeature, DataSpec, NumericFeature
+
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    column: str
+    check: str
+    failing_rows: int
+    examples: List[str]
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    rows: int
+    columns: int
+    failures: List[CheckFailure] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, **asdict(self)}
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"data validation passed: {self.rows} rows, {self.columns} columns"
+        lines = [f"data validation failed: {len(self.failures)} check(s) on {self.rows} rows"]
+        for failure in self.failures:
+            examples = ", ".join(failure.examples) or "-"
+            lines.append(f"  - column {failure.column!r}: {failure.check} "
+                         f"({failure.failing_rows} row(s); e.g. {examples})")
+        return "\n".join(lines)
+
+
+def _not_all_null():
+    import pandera.pandas as pa
+
+    return pa.Check(lambda s: bool(s.notna().any()) or len(s) == 0, ignore_na=False,
+                    name="every value is missing")
+
+
+def _whole_numbers():
+    import pandera.pandas as pa
+
+    return pa.Check(lambda s: s.isna() | (s == s.round()), name="not a whole number")
+
+
+def _bound(kind: str, limit: float):
+    import pandera.pandas as pa
+
+    if kind == "ge":
+        return pa.Check(lambda s: s >= limit, name=f"below the minimum {limit:g}")
+    return pa.Check(lambda s: s <= limit, name=f"above the maximum {limit:g}")
+
+
+def build_schema(data: DataSpec):
+    """A pandera DataFrameSchema for the spec's columns; other columns in the file are ignored."""
+    import pandera.pandas as pa
+
+    columns = {}
+    for name, feature in data.features.items():
+        if isinstance(feature, NumericFeature):
+            checks = [_not_all_null()]
+            if feature.min is not None:
+                checks.append(_bound("ge", feature.min))
+            if feature.max is not None:
+                checks.append(_bound("le", feature.max))
+            if feature.type == "integer":
+                checks.append(_whole_numbers())
+            columns[name] = pa.Column("float64", checks=checks, nullable=feature.nullable, coerce=True)
+        else:
+            columns[name] = _categorical_column(feature.categories, feature.nullable)
+    for name, attribute in data.sensitive_attributes.items():
+        if name not in columns:
+            columns[name] = _categorical_column(attribute.categories, nullable=False)
+    target = data.target
+    columns[target.column] = pa.Column(
+        checks=[pa.Check(lambda s: s.isin([target.positive, target.negative]),
+                         name=f"target not {target.positive!r} or {target.negative!r}")],
+        nullable=False)
+    if data.id_column:
+        columns[data.id_column] = pa.Column(nullable=False, unique=True)
+    if data.time_column:
+        columns[data.time_column] = pa.Column("datetime64[ns]", nullable=False, coerce=True)
+    has_rows = pa.Check(lambda frame: len(frame) > 0, name="the batch has no rows")
+    return pa.DataFrameSchema(columns, checks=[has_rows], strict=False)
+
+
+def _categorical_column(categories, nullable: bool):
+    import pandera.pandas as pa
+
+    allowed = list(categories)
+    isin = pa.Check(lambda s: s.isna() | s.astype("string").isin(allowed),
+                    name=f"unknown category (allowed: {', '.join(allowed)})")
+    return pa.Column(checks=[isin, _not_all_null()], nullable=nullable)
+
+
+def _failures_from(error, row_count: int) -> List[CheckFailure]:
+    """One line per (column, check); checks that only failed because the type was wrong are dropped."""
+    cases = error.failure_cases
+    failures, wrong_type = {}, set()
+    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+        check = str(check)
+        values = group["failure_case"].dropna().astype(str)
+        rows = int(group["index"].notna().sum())
+        if check == "column_in_dataframe":
+            for missing in values.unique():
+                failures[(missing, "missing")] = CheckFailure(missing, "the column is missing", 0, [])
+            continue
+        column = "(whole batch)" if pd.isna(column) else str(column)
+        if check.startswith(("coerce_dtype", "dtype(")):
+            wrong_type.add(column)
+            expected = check.split("(", 1)[-1].rstrip(")").strip("'")
+            check = f"wrong type (expected {expected})"
+        elif check == "not_nullable":
+            check = "missing values are not allowed"
+        elif check == "field_uniqueness":
+            check = "duplicate ids"
+        elif set(values.unique()) <= {"False"}:  # a check on the whole column or batch
+            values, rows = values.iloc[:0], row_count
+        elif values.str.contains("Error\\(").any():
+            continue  # a consequence of a wrong type, already reported
+        key = (column, check.split(" (")[0])
+        examples = list(values.unique()[:MAX_EXAMPLES])
+        if key not in failures:
+            failures[key] = CheckFailure(column, check, rows, examples)
+    return [f for (column, _), f in failures.items()
+            if not (column in wrong_type and f.check.startswith(("below", "above", "not a whole")))]
+
+
+def validate_frame(frame: pd.DataFrame, data: DataSpec) -> tuple[pd.DataFrame, ValidationReport]:
+    """Return (the frame with spec dtypes, the report); the frame is only usable if report.passed."""
+    import pandera.errors
+
+    schema = build_schema(data)
+    try:
+        validated = schema.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as error:
+        return frame, ValidationReport(len(frame), frame.shape[1], _failures_from(error, len(frame)))
+    return _with_spec_dtypes(validated, data), ValidationReport(len(frame), frame.shape[1])
+
+
+def _with_spec_dtypes(frame: pd.DataFrame, data: DataSpec) -> pd.DataFrame:
+    """Keep the spec's columns only, categorical columns as pandas categories of the spec's levels."""
+    keep = [c for c in [data.id_column, data.time_column] if c]
+    keep += list(data.features) + [n for n in data.sensitive_attributes if n not in data.features]
+    keep.append(data.target.column)
+    result = frame[keep].copy()
+    for name, feature in data.features.items():
+        if isinstance(feature, CategoricalFeature):
+            result[name] = pd.Categorical(result[name].astype("string"), categories=feature.categories)
+    for name, attribute in data.sensitive_attributes.items():
+        if attribute.categories and name not in data.features:
+            result[name] = pd.Categorical(result[name].astype("string"), categories=attribute.categories)
+    target = result[data.target.column]
+    result[data.target.column] = (target == data.target.positive).astype("int64")
+    return result

@@ -1,0 +1,130 @@
+"""Read a spec file, apply command-line overrides, validate, and explain any error plainly."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Iterable, List, Sequence, Tuple
+
+import yaml
+from pydantic import ValidationError
+
+from keel.spec.models import Spec
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; the message names the file, the key, the expectation and the value."""
+
+
+def parse_override(text: str) -> Tuple[List[str], Any]:
+    """`a.b.c=value` -> (["a", "b", "c"], value), the value read as a YAML scalar or list."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+        raise SpecError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. split.seed=3")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as error:
+        raise SpecError(f"--set {text!r}: the value is not valid YAML ({error.problem})") from None
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
+    """Return a copy of `raw` with each `key.path=value` set; unknown keys are left to validation."""
+    result = json.loads(json.dumps(raw))
+    for text in overrides:
+        path, value = parse_override(text)
+        node = result
+        for depth, part in enumerate(path[:-1]):
+            child = node.get(part) if isinstance(node, dict) else None
+            if child is None:
+                child = {}
+                node[part] = child
+            elif not isinstance(child, dict):
+                where = ".".join(path[: depth + 1])
+                raise SpecError(f"--set {text!r}: `{where}` is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return result
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _key_path(raw: Any, location: Sequence[Any]) -> str:
+    """The user's key path: pydantic's union tags (e.g. `generator`) are not keys in the file."""
+    parts, node = [], raw
+    for position, item in enumerate(location):
+        last = position == len(location) - 1
+        if isinstance(node, dict) and item in node:
+            parts.append(str(item))
+            node = node[item]
+        elif isinstance(node, list) and isinstance(item, int) and item < len(node):
+            parts.append(f"[{item}]")
+            node = node[item]
+        elif last:
+            parts.append(str(item))  # a missing key: name it all the same
+    return ".".join(parts).replace(".[", "[") or "(top level)"
+
+
+def _expected(error: dict) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "no such key (misspelt, or in the wrong section)"
+    if kind == "missing":
+        return "a value (this key is required)"
+    message = error["msg"]
+    return message[len("Value error, "):] if message.startswith("Value error, ") else message
+
+
+def format_validation_error(source: str, raw: dict, error: ValidationError) -> str:
+    lines = [f"{source}: the spec is not valid ({error.error_count()} problem(s))"]
+    for item in error.errors():
+        key = _key_path(raw, item["loc"])
+        found = "nothing" if item["type"] == "missing" else _shown(item.get("input"))
+        lines.append(f"  - {key}: expected {_expected(item)}; found {found}")
+    return "\n".join(lines)
+
+
+def validate_spec(raw: Any, source: str = "<spec>") -> Spec:
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: expected a YAML mapping with sections problem, data, ...; "
+                        f"found {type(raw).__name__}")
+    try:
+        return Spec.model_validate(raw)
+    except ValidationError as error:
+        raise SpecError(format_validation_error(source, raw, error)) from None
+
+
+def read_spec_file(path: Path) -> dict:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such spec file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"{path}: cannot be read ({error})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    return raw if raw is not None else {}
+
+
+def load_spec(path: Path, overrides: Iterable[str] = ()) -> Spec:
+    """Read, override and validate a spec; raise SpecError with a readable message."""
+    overrides = list(overrides)
+    raw = read_spec_file(path)
+    if overrides and isinstance(raw, dict):
+        raw = apply_overrides(raw, overrides)
+    source = str(path) + (" (with --set overrides)" if overrides else "")
+    return validate_spec(raw, source)
+
+
+def spec_hash(spec: Spec) -> str:
+    """A stable hash of the validated spec (defaults included), recorded with every model."""
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,280 @@
+"""The problem spec: one YAML file describes the whole lifecycle of one model.
+
+Every model forbids unknown keys (ZenML silently ignores them in its run configs; a typo in a
+governed spec must never pass unnoticed). Later phases add their own sections here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Dict, List, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
+Metric = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
+LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- problem -------------------------------------------------------------------------------------
+
+
+class SuccessCriterion(StrictModel):
+    """A quantitative bar the model must clear, e.g. `roc_auc >= 0.75` on validation data."""
+
+    metric: Metric
+    min: Optional[float] = None
+    max: Optional[float] = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> "SuccessCriterion":
+        if self.min is None and self.max is None:
+            raise ValueError("give `min` or `max` (or both)")
+        return self
+
+    def is_met(self, value: float) -> bool:
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    def describe(self) -> str:
+        parts = []
+        if self.min is not None:
+            parts.append(f"{self.metric} >= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"{self.metric} <= {self.max:g}")
+        return " and ".join(parts)
+
+
+class ProblemSpec(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+    objective: str
+    intended_users: str = ""
+    business_metric: str
+    success_criteria: List[SuccessCriterion] = Field(min_length=1)
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+class GeneratorSource(StrictModel):
+    """keel's embedded, seeded generator of credit applications."""
+
+    kind: Literal["generator"]
+    rows: int = Field(gt=0, le=50_000_000)
+    seed: int = 0
+    historical_bias: float = Field(0.0, ge=0.0, le=5.0)
+    covariate_shift: float = Field(0.0, ge=0.0, le=10.0)
+    shifted_features: List[str] = Field(default_factory=lambda: ["income", "credit_utilization"])
+    concept_shift: float = Field(0.0, ge=0.0, le=1.0)
+    missing_rate: float = Field(0.05, ge=0.0, le=0.5)
+    start_date: str = "2024-01-01"
+
+
+class FileSource(StrictModel):
+    kind: Literal["csv", "parquet"]
+    path: Path
+
+
+class SqlSource(StrictModel):
+    kind: Literal["sql"]
+    url: str = Field(description="SQLAlchemy URL, e.g. sqlite:///applications.db")
+    query: str
+
+
+DataSource = Annotated[Union[GeneratorSource, FileSource, SqlSource], Field(discriminator="kind")]
+
+
+class NumericFeature(StrictModel):
+    type: Literal["numeric", "integer"]
+    min: Optional[float] = None
+    max: Optional[float] = None
+    nullable: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "NumericFeature":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class CategoricalFeature(StrictModel):
+    type: Literal["categorical"]
+    categories: List[str] = Field(min_length=1)
+    nullable: bool = False
+
+    @field_validator("categories")
+    @classmethod
+    def _unique(cls, categories: List[str]) -> List[str]:
+        if len(set(categories)) != len(categories):
+            raise ValueError("categories must be unique")
+        return categories
+
+
+FeatureSpec = Annotated[Union[NumericFeature, CategoricalFeature], Field(discriminator="type")]
+
+
+class SensitiveAttribute(StrictModel):
+    """A protected attribute, grouped by its categories or, for a number, by bins."""
+
+    categories: Optional[List[str]] = None
+    bins: Optional[List[float]] = None
+    use_as_feature: bool = False
+
+    @model_validator(mode="after")
+    def _grouping(self) -> "SensitiveAttribute":
+        if (self.categories is None) == (self.bins is None):
+            raise ValueError("give exactly one of `categories` or `bins`")
+        if self.bins is not None and (len(self.bins) < 2 or sorted(self.bins) != self.bins):
+            raise ValueError("`bins` must be at least two increasing edges")
+        return self
+
+
+class TargetSpec(StrictModel):
+    column: str
+    positive: Union[int, str] = 1
+    negative: Union[int, str] = 0
+    positive_label: str = Field("positive", description="What the positive class means")
+
+
+class DataSpec(StrictModel):
+    source: DataSource
+    target: TargetSpec
+    id_column: Optional[str] = None
+    time_column: Optional[str] = None
+    features: Dict[str, FeatureSpec] = Field(min_length=1)
+    sensitive_attributes: Dict[str, SensitiveAttribute] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent_columns(self) -> "DataSpec":
+        reserved = {self.target.column, self.id_column, self.time_column} - {None}
+        clash = reserved & set(self.features)
+        if clash:
+            raise ValueError(f"{sorted(clash)} is both a feature and the target/id/time column")
+        for name, attribute in self.sensitive_attributes.items():
+            if attribute.use_as_feature and name not in self.features:
+                raise ValueError(
+                    f"sensitive attribute `{name}` has use_as_feature: true but is not in features"
+                )
+            if attribute.bins is not None and not isinstance(
+                self.features.get(name), NumericFeature
+            ):
+                raise ValueError(f"sensitive attribute `{name}` has bins but is not a numeric feature")
+        return self
+
+    @property
+    def model_features(self) -> List[str]:
+        """Features the model sees: sensitive attributes stay out unless explicitly allowed."""
+        excluded = {n for n, a in self.sensitive_attributes.items() if not a.use_as_feature}
+        return [name for name in self.features if name not in excluded]
+
+
+# --- split ---------------------------------------------------------------------------------------
+
+
+class SplitSpec(StrictModel):
+    strategy: Literal["random", "time"] = "random"
+    validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    stratify: bool = True
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _leaves_training_rows(self) -> "SplitSpec":
+        if self.validation_fraction + self.test_fraction >= 0.9:
+            raise ValueError("validation_fraction + test_fraction must leave at least 10% to train on")
+        return self
+
+
+# --- training ------------------------------------------------------------------------------------
+
+
+class LogisticRegressionSpec(StrictModel):
+    kind: Literal["logistic_regression"] = "logistic_regression"
+    C: float = Field(1.0, gt=0)
+    max_iter: int = Field(1000, gt=0)
+
+
+class IntRange(StrictModel):
+    type: Literal["int"]
+    low: int
+    high: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "IntRange":
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) is greater than high ({self.high})")
+        return self
+
+
+class FloatRange(StrictModel):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "FloatRange":
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) is greater than high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log-scaled range needs low > 0")
+        return self
+
+
+SearchDimension = Annotated[Union[IntRange, FloatRange], Field(discriminator="type")]
+
+LIGHTGBM_TUNABLE = (
+    "n_estimators",
+    "learning_rate",
+    "num_leaves",
+    "max_depth",
+    "min_child_samples",
+    "subsample",
+    "colsample_bytree",
+    "reg_alpha",
+    "reg_lambda",
+)
+
+
+class LightGBMSpec(StrictModel):
+    kind: Literal["lightgbm"] = "lightgbm"
+    params: Dict[str, Union[int, float]] = Field(default_factory=dict)
+    search_space: Dict[str, SearchDimension] = Field(default_factory=dict)
+    trials: int = Field(8, ge=1, le=500)
+
+    @field_validator("params", "search_space")
+    @classmethod
+    def _known_parameters(cls, values: dict) -> dict:
+        unknown = sorted(set(values) - set(LIGHTGBM_TUNABLE))
+        if unknown:
+            raise ValueError(f"unknown LightGBM parameter(s) {unknown}; known: {list(LIGHTGBM_TUNABLE)}")
+        return values
+
+
+class TrainingSpec(StrictModel):
+    primary_metric: Metric = "roc_auc"
+    seed: int = 0
+    threads: int = Field(1, ge=1, le=64, description="Fixed so that results are reproducible")
+    baseline: LogisticRegressionSpec = LogisticRegressionSpec()
+    candidate: LightGBMSpec = LightGBMSpec()
+
+
+# --- the whole spec ------------------------------------------------------------------------------
+
+
+class Spec(StrictModel):
+    """A keel problem spec. `evaluation`, `deployment` and `monitoring` are added by later phases."""
+
+    problem: ProblemSpec
+    data: DataSpec
+    split: SplitSpec = SplitSpec()
+    training: TrainingSpec = TrainingSpec()
+
+    @model_validator(mode="after")
+    def _time_split_needs_time_column(self) -> "Spec":
+        if self.split.strategy == "time" and self.data.time_column is None:
+            raise ValueError("split.strategy `time` needs data.time_column")
+        return self

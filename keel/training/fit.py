@@ -1,0 +1,87 @@
+"""Fit the baseline and the searched candidate on the shared feature pipeline; select one.
+
+Each fitted model is returned as one scikit-learn `Pipeline(features -> model)`, so what is
+evaluated, registered and served is exactly one object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+from dataclasses import dataclass
+from typing import Dict, List
+
+import pandas as pd
+
+from keel.spec.models import LOWER_IS_BETTER, DataSpec, TrainingSpec
+from keel.training.estimators import lightgbm_trial_params, make_lightgbm, make_logistic_regression
+from keel.training.metrics import score
+from keel.training.search import Trial, run_search, sample_parameters
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    name: str
+    pipeline: object
+    params: Dict[str, object]
+    validation_metrics: Dict[str, float]
+
+
+def _compose(preprocessor, model):
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("features", preprocessor), ("model", model)])
+
+
+def predict_scores(pipeline, frame: pd.DataFrame, data: DataSpec):
+    """Probability of the positive class for each row."""
+    return pipeline.predict_proba(frame[data.model_features])[:, 1]
+
+
+def fit_baseline(preprocessor, train: pd.DataFrame, validation: pd.DataFrame, data: DataSpec,
+                 training: TrainingSpec) -> FittedModel:
+    model = make_logistic_regression(training.baseline, training.seed)
+    model.fit(preprocessor.transform(train[data.model_features]), train[data.target.column])
+    pipeline = _compose(preprocessor, model)
+    metrics = score(validation[data.target.column], predict_scores(pipeline, validation, data))
+    return FittedModel("logistic_regression", pipeline, training.baseline.model_dump(), metrics)
+
+
+def fit_candidate(preprocessor, train: pd.DataFrame, validation: pd.DataFrame, data: DataSpec,
+                  training: TrainingSpec) -> tuple[FittedModel, List[Trial]]:
+    """Random search over the LightGBM space; the best trial on the primary metric wins."""
+    x_train = preprocessor.transform(train[data.model_features])
+    x_validation = preprocessor.transform(validation[data.model_features])
+    y_train, y_validation = train[data.target.column], validation[data.target.column]
+    parameter_sets = sample_parameters(training.candidate, training.seed)
+    metric = training.primary_metric
+
+    def evaluate(sampled):
+        params = lightgbm_trial_params(training.candidate, sampled)
+        model = make_lightgbm(params, training.seed, training.threads).fit(x_train, y_train)
+        value = score(y_validation, model.predict_proba(x_validation)[:, 1])[metric]
+        logger.info("trial %d/%d: %s=%.4f %s", len(trials_seen) + 1, len(parameter_sets), metric,
+                    value, sampled)
+        trials_seen.append(value)
+        return value, (params, model)
+
+    trials_seen: List[float] = []
+    trials, (params, model) = run_search(parameter_sets, evaluate,
+                                         higher_is_better=metric not in LOWER_IS_BETTER)
+    pipeline = _compose(preprocessor, model)
+    metrics = score(y_validation, predict_scores(pipeline, validation, data))
+    return FittedModel("lightgbm", pipeline, params, metrics), trials
+
+
+def select_model(models: List[FittedModel], metric: str) -> FittedModel:
+    """The model with the best validation value of `metric`; the first listed wins ties."""
+    reverse = metric not in LOWER_IS_BETTER
+    return sorted(models, key=lambda m: m.validation_metrics[metric], reverse=reverse)[0]
+
+
+def model_hash(pipeline) -> str:
+    """SHA-256 of the pickled pipeline: identical bytes mean an identical model."""
+    return hashlib.sha256(pickle.dumps(pipeline, protocol=5)).hexdigest()

@@ -1,0 +1,37 @@
+"""Binary-classification metrics keyed by the names the spec uses."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+
+from keel.spec.models import LOWER_IS_BETTER, METRICS
+
+DEFAULT_THRESHOLD = 0.5
+
+
+def score(y_true, probabilities, threshold: float = DEFAULT_THRESHOLD) -> Dict[str, float]:
+    """Every metric in `keel.spec.models.METRICS`; threshold-based ones at `threshold`."""
+    from sklearn import metrics
+
+    y_true = np.asarray(y_true)
+    probabilities = np.asarray(probabilities, dtype=float)
+    decisions = (probabilities >= threshold).astype(int)
+    both_classes = len(np.unique(y_true)) == 2
+    values = {
+        "roc_auc": metrics.roc_auc_score(y_true, probabilities) if both_classes else float("nan"),
+        "pr_auc": metrics.average_precision_score(y_true, probabilities) if both_classes else float("nan"),
+        "f1": metrics.f1_score(y_true, decisions, zero_division=0),
+        "precision": metrics.precision_score(y_true, decisions, zero_division=0),
+        "recall": metrics.recall_score(y_true, decisions, zero_division=0),
+        "accuracy": metrics.accuracy_score(y_true, decisions),
+        "log_loss": metrics.log_loss(y_true, np.clip(probabilities, 1e-15, 1 - 1e-15), labels=[0, 1]),
+        "brier": metrics.brier_score_loss(y_true, probabilities),
+    }
+    assert set(values) == set(METRICS)
+    return {name: round(float(value), 6) for name, value in values.items()}
+
+
+def is_better(metric: str, candidate: float, incumbent: float) -> bool:
+    return candidate < incumbent if metric in LOWER_IS_BETTER else candidate > incumbent

@@ -1,0 +1,53 @@
+"""Seeded random hyperparameter search; every trial is kept for the record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List
+
+from keel.spec.models import FloatRange, LightGBMSpec
+
+
+@dataclass(frozen=True)
+class Trial:
+    number: int
+    params: Dict[str, Any]
+    validation_score: float
+    fit_seconds: float
+
+
+def sample_parameters(spec: LightGBMSpec, seed: int) -> List[Dict[str, Any]]:
+    """`spec.trials` parameter sets drawn from the search space; the same seed draws the same sets."""
+    if not spec.search_space:
+        return [{}]
+    from scipy import stats
+    from sklearn.model_selection import ParameterSampler
+
+    distributions = {}
+    for name, dimension in sorted(spec.search_space.items()):
+        if isinstance(dimension, FloatRange):
+            distributions[name] = (stats.loguniform(dimension.low, dimension.high) if dimension.log
+                                   else stats.uniform(dimension.low, dimension.high - dimension.low))
+        else:
+            distributions[name] = stats.randint(dimension.low, dimension.high + 1)
+    sampled = ParameterSampler(distributions, n_iter=spec.trials, random_state=seed)
+    return [{k: (round(float(v), 6) if isinstance(v, float) else int(v)) for k, v in s.items()}
+            for s in sampled]
+
+
+def run_search(parameter_sets: List[Dict[str, Any]],
+               evaluate: Callable[[Dict[str, Any]], tuple[float, Any]],
+               higher_is_better: bool = True) -> tuple[List[Trial], Any]:
+    """Evaluate each parameter set; return all trials and the best fitted model (first wins ties)."""
+    import time
+
+    trials, best_model, best_score = [], None, None
+    for number, params in enumerate(parameter_sets):
+        started = time.perf_counter()
+        validation_score, model = evaluate(params)
+        trials.append(Trial(number, params, validation_score, round(time.perf_counter() - started, 3)))
+        better = best_score is None or (validation_score > best_score if higher_is_better
+                                        else validation_score < best_score)
+        if better:
+            best_score, best_model = validation_score, model
+    return trials, best_model
