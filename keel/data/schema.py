@@ -47,6 +47,16 @@ class ValidationReport:
         return "\n".join(lines)
 
 
+def validation_html(report: ValidationReport) -> str:
+    from keel.reports import html
+
+    status = html.verdict(report.passed, "passed" if report.passed else "failed")
+    rows = [(f.column, f.check, f.failing_rows, ", ".join(f.examples)) for f in report.failures]
+    return html.page("Data validation", html.key_values(
+        {"result": status, "rows": report.rows, "columns": report.columns}),
+        html.table(["column", "check", "failing rows", "examples"], rows) if rows else "")
+
+
 def _not_all_null():
     import pandera.pandas as pa
 

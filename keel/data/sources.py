@@ -33,6 +33,23 @@ def _redacted(url: str) -> str:
         return "<unparsable url>"
 
 
+def source_stamp(data: DataSpec) -> str:
+    """Changes whenever the source's content may have changed; keys the ingest step's cache."""
+    source = data.source
+    if isinstance(source, GeneratorSource):
+        return "generator"  # the spec's parameters determine the rows
+    if isinstance(source, FileSource):
+        path = Path(source.path)
+        try:
+            stat = path.stat()
+        except OSError:
+            return f"missing:{path.resolve()}"
+        return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    import time
+
+    return f"sql:{time.time_ns()}"  # a table can change at any time: never reuse a cached read
+
+
 def _read_file(source: FileSource, data: DataSpec) -> pd.DataFrame:
     path = Path(source.path)
     if not path.is_file():

@@ -54,6 +54,9 @@ class ProblemSpec(StrictModel):
     intended_users: str = ""
     business_metric: str
     success_criteria: List[SuccessCriterion] = Field(min_length=1)
+    readiness_margin: float = Field(
+        0.05, ge=0.0, le=1.0,
+        description="How far the baseline may fall short of a criterion and still be judged plausible")
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -146,6 +149,7 @@ class DataSpec(StrictModel):
     time_column: Optional[str] = None
     features: Dict[str, FeatureSpec] = Field(min_length=1)
     sensitive_attributes: Dict[str, SensitiveAttribute] = Field(default_factory=dict)
+    min_group_size: int = Field(50, ge=1, description="Smaller groups are flagged as too small to judge")
 
     @model_validator(mode="after")
     def _consistent_columns(self) -> "DataSpec":

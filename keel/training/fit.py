@@ -76,12 +76,23 @@ def fit_candidate(preprocessor, train: pd.DataFrame, validation: pd.DataFrame, d
     return FittedModel("lightgbm", pipeline, params, metrics), trials
 
 
-def select_model(models: List[FittedModel], metric: str) -> FittedModel:
-    """The model with the best validation value of `metric`; the first listed wins ties."""
+def choose_summary(summaries: List[dict], metric: str) -> dict:
+    """Pick the summary with the best validation `metric`; the first listed wins ties.
+
+    Each summary is {name, params, validation_metrics}; the result records all of them.
+    """
     reverse = metric not in LOWER_IS_BETTER
-    return sorted(models, key=lambda m: m.validation_metrics[metric], reverse=reverse)[0]
+    best = sorted(summaries, key=lambda s: s["validation_metrics"][metric], reverse=reverse)[0]
+    return {"chosen": best["name"], "primary_metric": metric, "params": best["params"],
+            "validation_metrics": best["validation_metrics"],
+            "compared": {s["name"]: s["validation_metrics"][metric] for s in summaries}}
 
 
 def model_hash(pipeline) -> str:
     """SHA-256 of the pickled pipeline: identical bytes mean an identical model."""
     return hashlib.sha256(pickle.dumps(pipeline, protocol=5)).hexdigest()
+
+
+def model_size(pipeline) -> int:
+    """Serialized size in bytes."""
+    return len(pickle.dumps(pipeline, protocol=5))

@@ -1,0 +1,29 @@
+"""What the CLI prints: short, aligned, and to the right stream."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Sequence
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def fail(text: str, code: int = 1) -> int:
+    print(text, file=sys.stderr, flush=True)
+    return code
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    def show(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.4f}"
+        return "-" if value is None else str(value)
+
+    cells = [[show(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
+              for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    body = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join([line, "  ".join("-" * w for w in widths), *body])

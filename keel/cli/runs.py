@@ -1,0 +1,37 @@
+"""`run.py runs`: experiment tracking a user can query, from the model versions' recorded metadata."""
+
+from __future__ import annotations
+
+from typing import List
+
+from keel.cli.console import fail, format_table, say
+from keel.spec.models import Spec
+from keel.tracking import QueryError, matches, parse_where
+
+
+def list_runs(spec: Spec, where: List[str]) -> int:
+    try:
+        conditions = [parse_where(text) for text in where]
+    except QueryError as error:
+        return fail(str(error), 2)
+    from keel.registry import list_model_versions
+
+    versions = list_model_versions(spec.problem.name)
+    metric = spec.training.primary_metric
+    rows = []
+    for version in versions:
+        record = version["metadata"]
+        if not record or not matches(record, conditions):
+            continue
+        rows.append((
+            f"v{version['number']}", record.get("run_name", "-"), record.get("model_family"),
+            record.get("validation_metrics", {}).get(metric), record.get("test_metrics", {}).get(metric),
+            str(record.get("data_fingerprint", "-"))[:12],
+            ", ".join(f"{k}={v}" for k, v in sorted(record.get("hyperparameters", {}).items())),
+        ))
+    if not rows:
+        say(f"no training runs of '{spec.problem.name}'" + (" match " + " and ".join(where) if where else ""))
+        return 0
+    say(format_table(["version", "run", "model", f"val {metric}", f"test {metric}", "data", "parameters"],
+                     rows))
+    return 0

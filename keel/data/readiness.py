@@ -1,0 +1,77 @@
+"""Data readiness (the problem-definition phase): is this data fit to answer the spec's question?"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import pandas as pd
+
+from keel.data.groups import sensitive_groups
+from keel.reports import html
+from keel.spec.models import Spec
+
+
+def _criterion_verdict(criterion, value: float, margin: float) -> str:
+    if criterion.is_met(value):
+        return "met by the baseline"
+    bound = criterion.min if criterion.min is not None and value < criterion.min else criterion.max
+    gap = abs(value - bound)
+    return f"plausible (baseline {gap:.3f} short)" if gap <= margin else f"unlikely (baseline {gap:.3f} short)"
+
+
+def assess_readiness(frame: pd.DataFrame, spec: Spec, baseline_validation: Dict[str, float]) -> dict:
+    """Rows, label balance, missingness, sensitive-group sizes and a verdict per success criterion."""
+    data = spec.data
+    target = frame[data.target.column]
+    missing = frame[list(data.features)].isna().mean()
+    groups = sensitive_groups(frame, data)
+    group_sizes = {
+        name: {label: int(count) for label, count in groups[name].value_counts().sort_index().items()}
+        for name in groups
+    }
+    small = [f"{name}={label} ({count} rows)" for name, sizes in group_sizes.items()
+             for label, count in sizes.items() if count < data.min_group_size]
+    criteria = [
+        {"criterion": c.describe(), "baseline_validation": baseline_validation[c.metric],
+         "verdict": _criterion_verdict(c, baseline_validation[c.metric], spec.problem.readiness_margin)}
+        for c in spec.problem.success_criteria
+    ]
+    return {
+        "rows": int(len(frame)),
+        "positive_rate": round(float(target.mean()), 4) if len(frame) else None,
+        "positive_label": data.target.positive_label,
+        "missing_share": {name: round(float(v), 4) for name, v in missing.items() if v > 0},
+        "group_sizes": group_sizes,
+        "small_groups": small,
+        "criteria": criteria,
+        "ready": not small and all(not c["verdict"].startswith("unlikely") for c in criteria),
+    }
+
+
+def readiness_summary(report: dict) -> str:
+    lines = [f"data readiness: {report['rows']} rows, positive rate {report['positive_rate']:.1%} "
+             f"({report['positive_label']}); {len(report['missing_share'])} column(s) with missing values"]
+    for item in report["criteria"]:
+        lines.append(f"  {item['criterion']}: baseline {item['baseline_validation']:.4f} -> {item['verdict']}")
+    if report["small_groups"]:
+        lines.append(f"  groups too small to judge: {', '.join(report['small_groups'])}")
+    return "\n".join(lines)
+
+
+def readiness_html(report: dict) -> str:
+    sections = [
+        html.key_values({"rows": report["rows"], "positive rate": report["positive_rate"],
+                         "positive class": report["positive_label"],
+                         "ready": html.verdict(report["ready"], "yes" if report["ready"] else "no")}),
+        html.heading("Success criteria against the baseline (validation)"),
+        html.table(["criterion", "baseline", "verdict"],
+                   [(c["criterion"], c["baseline_validation"], c["verdict"]) for c in report["criteria"]]),
+        html.heading("Missing values"),
+        html.table(["column", "share missing"], report["missing_share"].items()),
+        html.heading("Sensitive groups"),
+    ]
+    for name, sizes in report["group_sizes"].items():
+        sections.append(html.table([name, "rows"], sizes.items()))
+    if report["small_groups"]:
+        sections.append(html.paragraph("Too small to judge: " + ", ".join(report["small_groups"])))
+    return html.page("Data readiness", *sections)

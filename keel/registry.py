@@ -1,0 +1,80 @@
+"""keel's adapter to ZenML's Model Control Plane: create model versions and read them back.
+
+This is one of the few keel modules that talks to ZenML; it imports ZenML inside its functions so
+that importing keel stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Optional
+from uuid import UUID
+
+
+def registration_metadata(*, selection: dict, test_metrics: Dict[str, float], model_sha256: str,
+                          model_bytes: int, data_fingerprint: str, data_source: str,
+                          training_rows: Dict[str, int], spec_hash: str, seed: int,
+                          provenance: dict) -> dict:
+    """Everything a model version records about how it was made (pure; no ZenML)."""
+    return {
+        "model_family": selection["chosen"],
+        "hyperparameters": selection["params"],
+        "primary_metric": selection["primary_metric"],
+        "validation_metrics": selection["validation_metrics"],
+        "test_metrics": test_metrics,
+        "candidates_compared": selection["compared"],
+        "model_sha256": model_sha256,
+        "model_bytes": model_bytes,
+        "data_fingerprint": data_fingerprint,
+        "data_source": data_source,
+        "rows": training_rows,
+        "spec_sha256": spec_hash,
+        "seed": seed,
+        **provenance,
+    }
+
+
+def register_model_version(model_name: str, description: str, metadata: dict,
+                           artifact_ids: Iterable[UUID], run_id: Optional[UUID]) -> int:
+    """Create the next version of `model_name`, link its evidence and this run; return its number."""
+    from zenml import log_metadata
+    from zenml.client import Client
+    from zenml.models import ModelVersionArtifactRequest, ModelVersionPipelineRunRequest
+
+    client = Client()
+    try:
+        client.get_model(model_name)
+    except KeyError:
+        client.create_model(name=model_name, description=description)
+    version = client.create_model_version(model_name_or_id=model_name,
+                                          description=f"trained by run {run_id}")
+    store = client.zen_store
+    for artifact_id in dict.fromkeys(artifact_ids):
+        store.create_model_version_artifact_link(
+            ModelVersionArtifactRequest(artifact_version=artifact_id, model_version=version.id))
+    if run_id is not None:
+        store.create_model_version_pipeline_run_link(
+            ModelVersionPipelineRunRequest(model_version=version.id, pipeline_run=run_id))
+    log_metadata(metadata=metadata, model_version_id=version.id)
+    return int(version.number)
+
+
+def list_model_versions(model_name: str) -> List[dict]:
+    """Every version of a model with its recorded metadata, oldest first."""
+    from zenml.client import Client
+
+    client = Client()
+    try:
+        client.get_model(model_name)
+    except KeyError:
+        return []
+    versions = client.list_model_versions(model=model_name, size=1000,
+                                          sort_by="asc:number", hydrate=True)
+    return [{"number": v.number, "stage": str(v.stage) if v.stage else None,
+             "created": v.created, "metadata": dict(v.run_metadata or {})} for v in versions.items]
+
+
+def get_model_version_metadata(model_name: str, version: int) -> dict:
+    from zenml.client import Client
+
+    model_version = Client().get_model_version(model_name, version, hydrate=True)
+    return dict(model_version.run_metadata or {})

@@ -1,0 +1,61 @@
+"""Query recorded training runs: `--where 'roc_auc>0.85'` filters on metrics and parameters."""
+
+from __future__ import annotations
+
+import operator
+import re
+from typing import Callable, List, Tuple
+
+_OPERATORS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq,
+              "=": operator.eq, ">": operator.gt, "<": operator.lt}
+_CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|==|=|>|<)\s*([^<>=!\s].*?)\s*$")
+
+
+class QueryError(ValueError):
+    pass
+
+
+Condition = Tuple[str, Callable, object, str]
+
+
+def parse_where(text: str) -> Condition:
+    """`roc_auc>0.85`, `test.f1>=0.4`, `hyperparameters.num_leaves=31`, `model_family=lightgbm`."""
+    match = _CONDITION.match(text)
+    if not match:
+        raise QueryError(f"--where {text!r}: expected FIELD OP VALUE with OP one of "
+                         f"{', '.join(_OPERATORS)} (e.g. 'roc_auc>0.85')")
+    field, op, raw = match.groups()
+    try:
+        value: object = float(raw)
+    except ValueError:
+        value = raw.strip("'\"")
+    return field, _OPERATORS[op], value, text
+
+
+def field_value(record: dict, field: str):
+    """Bare metric names mean validation metrics (what selection used); `test.X` the test split."""
+    if "." not in field and field in record.get("validation_metrics", {}):
+        return record["validation_metrics"][field]
+    prefix, _, rest = field.partition(".")
+    aliases = {"test": "test_metrics", "validation": "validation_metrics", "params": "hyperparameters"}
+    node = record.get(aliases.get(prefix, prefix)) if rest else record.get(field)
+    for part in rest.split(".") if rest else []:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def matches(record: dict, conditions: List[Condition]) -> bool:
+    for field, compare, expected, _ in conditions:
+        actual = field_value(record, field)
+        if actual is None:
+            return False
+        try:
+            if isinstance(expected, float):
+                actual = float(actual)
+            else:
+                actual = str(actual)
+            if not compare(actual, expected):
+                return False
+        except (TypeError, ValueError):
+            return False
+    return True

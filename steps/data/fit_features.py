@@ -1,0 +1,14 @@
+from typing import Any
+
+import pandas as pd
+from typing_extensions import Annotated
+from zenml import step
+
+from keel.features.preprocessing import fit_preprocessor
+from keel.spec.models import DataSpec
+
+
+@step
+def fit_features_step(train: pd.DataFrame, data: DataSpec) -> Annotated[Any, "feature_pipeline"]:
+    """Fit imputation, scaling and encoding on the training split only (no leakage)."""
+    return fit_preprocessor(train, data)

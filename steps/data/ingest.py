@@ -1,0 +1,16 @@
+import pandas as pd
+from typing_extensions import Annotated
+from zenml import step
+
+from keel.data.sources import load_frame
+from keel.spec.models import DataSpec
+
+
+@step
+def ingest_step(data: DataSpec, source_stamp: str) -> Annotated[pd.DataFrame, "raw_data"]:
+    """Read the spec's data source as it is.
+
+    `source_stamp` changes whenever the source may have changed (file size and time, or every run
+    for SQL), so a cached result is never served for different data.
+    """
+    return load_frame(data)

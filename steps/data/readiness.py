@@ -1,0 +1,21 @@
+from typing import Tuple
+
+import pandas as pd
+from typing_extensions import Annotated
+from zenml import step
+from zenml.types import HTMLString
+
+from keel.data.readiness import assess_readiness, readiness_html, readiness_summary
+from keel.spec.models import Spec
+
+
+@step
+def readiness_step(validated_data: pd.DataFrame, baseline_summary: dict, spec: Spec) -> Tuple[
+    Annotated[dict, "readiness_report"],
+    Annotated[HTMLString, "readiness_report_html"],
+]:
+    """Rows, label balance, missingness, sensitive-group sizes, and whether the baseline's
+    validation score makes the spec's success criteria plausible."""
+    report = assess_readiness(validated_data, spec, baseline_summary["validation_metrics"])
+    print(readiness_summary(report))
+    return report, HTMLString(readiness_html(report))

@@ -1,0 +1,35 @@
+from typing import Tuple
+
+import pandas as pd
+from typing_extensions import Annotated
+from zenml import save_artifact, step
+from zenml.types import HTMLString
+
+from keel.data.fingerprint import fingerprint_frame
+from keel.data.schema import validate_frame, validation_html
+from keel.spec.models import DataSpec
+
+
+class DataValidationError(RuntimeError):
+    """The batch breaks the spec's schema; the run stops here and no model version is created."""
+
+
+@step
+def validate_step(raw_data: pd.DataFrame, data: DataSpec) -> Tuple[
+    Annotated[pd.DataFrame, "validated_data"],
+    Annotated[str, "data_fingerprint"],
+    Annotated[dict, "validation_report"],
+    Annotated[HTMLString, "validation_report_html"],
+]:
+    """Check the batch against the pandera schema derived from the spec.
+
+    Out: the rows in the spec's dtypes, their content fingerprint, and the report. A failing
+    batch stores its report as an artifact, then fails the step with the same text.
+    """
+    frame, report = validate_frame(raw_data, data)
+    page = HTMLString(validation_html(report))
+    if not report.passed:
+        save_artifact(report.to_dict(), name="validation_report")
+        save_artifact(page, name="validation_report_html")
+        raise DataValidationError(report.summary())
+    return frame, fingerprint_frame(frame), report.to_dict(), page

@@ -1,0 +1,40 @@
+from typing import Any
+
+import pandas as pd
+from typing_extensions import Annotated
+from zenml import get_step_context, step
+
+from keel.data.sources import describe_source
+from keel.registry import register_model_version, registration_metadata
+from keel.spec.models import Spec
+from keel.training.fit import model_hash, model_size, predict_scores
+from keel.training.metrics import score
+
+
+@step(enable_cache=False)
+def register_model_step(model: Any, selection: dict, train: pd.DataFrame, validation: pd.DataFrame,
+                        test: pd.DataFrame, data_fingerprint: str, validation_report: dict,
+                        readiness_report: dict, spec: Spec, spec_hash: str,
+                        provenance: dict) -> Annotated[int, "model_version"]:
+    """Create a ZenML Model version carrying the model's full provenance and its evidence.
+
+    A side effect, so never cached. Out: the new version number.
+    """
+    data = spec.data
+    context = get_step_context()
+    metadata = registration_metadata(
+        selection=selection,
+        test_metrics=score(test[data.target.column], predict_scores(model, test, data)),
+        model_sha256=model_hash(model),
+        model_bytes=model_size(model),
+        data_fingerprint=data_fingerprint,
+        data_source=describe_source(data),
+        training_rows={"train": len(train), "validation": len(validation), "test": len(test)},
+        spec_hash=spec_hash,
+        seed=spec.training.seed,
+        provenance=provenance,
+    )
+    metadata.update(run_name=context.pipeline_run.name, run_id=str(context.pipeline_run.id))
+    evidence = [artifact.id for inputs in context.inputs.values() for artifact in inputs]
+    return register_model_version(spec.problem.name, spec.problem.objective, metadata, evidence,
+                                  context.pipeline_run.id)
