@@ -32,7 +32,9 @@ def train(spec: Spec, config: Path, no_cache: bool = False) -> int:
     say(f"run:            {outcome.run.name}")
     say(f"model version:  {spec.problem.name} v{version} ({metadata['model_family']}, "
         f"sha256 {metadata['model_sha256'][:12]}...)")
-    say(f"data:           {metadata['rows']} rows, fingerprint {metadata['data_fingerprint'][:12]}...")
+    rows = metadata['rows']
+    say(f"data:           {rows['train']} train / {rows['validation']} validation / {rows['test']} test rows, "
+        f"fingerprint {metadata['data_fingerprint'][:12]}...")
     say(f"code:           git {str(metadata['git_commit'])[:12]}{' (dirty)' if metadata['git_dirty'] else ''}")
     say()
     rows = [(name, metadata["validation_metrics"][name], metadata["test_metrics"][name]) for name in METRICS]

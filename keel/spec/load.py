@@ -64,19 +64,26 @@ def _key_path(raw: Any, location: Sequence[Any]) -> str:
         elif isinstance(node, list) and isinstance(item, int) and item < len(node):
             parts.append(f"[{item}]")
             node = node[item]
+        elif isinstance(node, dict) and item in (node.get("kind"), node.get("type")):
+            continue  # a union tag
         elif last:
             parts.append(str(item))  # a missing key: name it all the same
     return ".".join(parts).replace(".[", "[") or "(top level)"
 
 
-def _expected(error: dict) -> str:
+def _problem(error: dict) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "no such key (misspelt, or in the wrong section)"
+        return "expected no such key (misspelt, or in the wrong section)"
     if kind == "missing":
-        return "a value (this key is required)"
+        return "expected a value (this key is required)"
+    if kind == "union_tag_invalid":
+        ctx = error["ctx"]
+        return f"expected {ctx['discriminator'].strip(chr(39))} to be one of {ctx['expected_tags']}"
     message = error["msg"]
-    return message[len("Value error, "):] if message.startswith("Value error, ") else message
+    if message.startswith("Value error, "):
+        return message[len("Value error, "):]
+    return "expected " + message[0].lower() + message[1:]
 
 
 def format_validation_error(source: str, raw: dict, error: ValidationError) -> str:
@@ -84,7 +91,9 @@ def format_validation_error(source: str, raw: dict, error: ValidationError) -> s
     for item in error.errors():
         key = _key_path(raw, item["loc"])
         found = "nothing" if item["type"] == "missing" else _shown(item.get("input"))
-        lines.append(f"  - {key}: expected {_expected(item)}; found {found}")
+        if item["type"] == "union_tag_invalid":
+            found = repr(item["ctx"]["tag"])
+        lines.append(f"  - {key}: {_problem(item)}; found {found}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,58 @@
+"""Set up keel's environment if needed, then run the main job or the tests.
+
+    python3 bootstrap.py run [run.py arguments]   # the full lifecycle on the embedded default data
+    python3 bootstrap.py test [pytest arguments]  # the test suite
+
+Needs only Python 3.10-3.12 and pip: creates `.venv/` beside this file, installs the exact versions
+pinned in requirements.lock (plus keel itself, editable), and reinstalls only when the lock changes.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+LOCK = ROOT / "requirements.lock"
+STAMP = VENV / ".keel-lock-sha256"
+PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _lock_digest() -> str:
+    return hashlib.sha256(LOCK.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_environment() -> None:
+    if not (3, 10) <= sys.version_info[:2] < (3, 13):
+        sys.exit(f"keel needs Python 3.10-3.12; this is {sys.version.split()[0]}")
+    digest = _lock_digest()
+    if PYTHON.exists() and STAMP.exists() and STAMP.read_text().strip() == digest:
+        return
+    print(f"bootstrap: installing the locked environment into {VENV} (first run: a few minutes) ...",
+          flush=True)
+    if not PYTHON.exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
+    subprocess.run([*pip, "-r", str(LOCK)], check=True, cwd=ROOT)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, cwd=ROOT)
+    STAMP.write_text(digest)
+    print("bootstrap: environment ready", flush=True)
+
+
+def main(argv: list) -> int:
+    if not argv or argv[0] not in ("run", "test"):
+        print(__doc__)
+        return 2
+    ensure_environment()
+    if argv[0] == "run":
+        command = [str(PYTHON), str(ROOT / "run.py"), *argv[1:]]
+    else:
+        command = [str(PYTHON), "-m", "pytest", *argv[1:]]
+    return subprocess.run(command, cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

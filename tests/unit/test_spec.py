@@ -1,0 +1,135 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from keel.spec import SpecError, load_spec, spec_hash
+from keel.spec.load import apply_overrides
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = ROOT / "configs" / "credit_risk.yaml"
+
+
+def _raw():
+    return yaml.safe_load(DEFAULT.read_text())
+
+
+def _write(tmp_path, raw, name="spec.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw) if not isinstance(raw, str) else raw)
+    return path
+
+
+def test_default_spec_is_valid_and_keeps_sensitive_attributes_out_of_the_model():
+    spec = load_spec(DEFAULT)
+    assert spec.problem.name == "credit_risk"
+    assert len(spec.data.features) >= 15
+    assert "sex" not in spec.data.model_features and "age_band" not in spec.data.model_features
+
+
+def test_example_spec_for_a_csv_is_valid():
+    spec = load_spec(ROOT / "configs" / "examples" / "german_credit.yaml",
+                     ["data.source.path=/somewhere/german.csv"])
+    assert str(spec.data.source.path) == "/somewhere/german.csv"
+    assert "age" in spec.data.model_features  # use_as_feature: true
+
+
+def _break(mutate):
+    raw = _raw()
+    mutate(raw)
+    return raw
+
+
+BAD_SPECS = {
+    "unknown top-level key": (lambda r: r.update(trainig={}), "trainig", "no such key"),
+    "unknown nested key": (lambda r: r["split"].update(sead=1), "split.sead", "no such key"),
+    "missing required section": (lambda r: r.pop("problem"), "problem", "required"),
+    "wrong type": (lambda r: r["data"]["source"].update(rows="many"), "data.source.rows", "'many'"),
+    "negative rows": (lambda r: r["data"]["source"].update(rows=-5), "data.source.rows", "greater than 0"),
+    "unknown source kind": (lambda r: r["data"]["source"].update(kind="excel"), "data.source", "excel"),
+    "unknown metric": (lambda r: r["training"].update(primary_metric="auc"), "training.primary_metric",
+                       "'auc'"),
+    "fractions leave nothing": (lambda r: r["split"].update(validation_fraction=0.5, test_fraction=0.45),
+                                "split", "at least 10%"),
+    "min above max": (lambda r: r["data"]["features"]["income"].update(min=10, max=1),
+                      "data.features.income", "greater than max"),
+    "duplicate categories": (lambda r: r["data"]["features"]["region"].update(categories=["a", "a"]),
+                             "data.features.region.categories", "unique"),
+    "unknown feature type": (lambda r: r["data"]["features"]["income"].update(type="text"),
+                             "data.features.income", "text"),
+    "unknown lightgbm parameter": (lambda r: r["training"]["candidate"]["params"].update(leaves=3),
+                                   "training.candidate.params", "leaves"),
+    "criterion without bound": (lambda r: r["problem"].update(success_criteria=[{"metric": "f1"}]),
+                                "problem.success_criteria[0]", "min"),
+    "time split without time column": (lambda r: (r["split"].update(strategy="time"),
+                                                  r["data"].pop("time_column")), "(top level)", "time_column"),
+    "search range inverted": (lambda r: r["training"]["candidate"]["search_space"]["num_leaves"].update(
+        low=64, high=8), "training.candidate.search_space.num_leaves", "greater than high"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SPECS))
+def test_bad_spec_names_file_key_and_expectation(tmp_path, case):
+    mutate, key, expected_text = BAD_SPECS[case]
+    path = _write(tmp_path, _break(mutate))
+    with pytest.raises(SpecError) as raised:
+        load_spec(path)
+    message = str(raised.value)
+    assert str(path) in message
+    assert f"  - {key}:" in message, message
+    assert expected_text in message, message
+
+
+def test_not_yaml_and_not_a_mapping_and_missing_file(tmp_path):
+    with pytest.raises(SpecError, match="not valid YAML at line"):
+        load_spec(_write(tmp_path, "problem: [unclosed\n"))
+    with pytest.raises(SpecError, match="expected a YAML mapping"):
+        load_spec(_write(tmp_path, "- a\n- b\n"))
+    with pytest.raises(SpecError, match="no such spec file"):
+        load_spec(tmp_path / "absent.yaml")
+
+
+def test_overrides_set_any_key_with_yaml_typed_values():
+    spec = load_spec(DEFAULT, ["data.source.rows=123", "split.stratify=false",
+                               "training.candidate.params.num_leaves=7"])
+    assert spec.data.source.rows == 123 and spec.split.stratify is False
+    assert spec.training.candidate.params["num_leaves"] == 7
+
+
+def test_override_of_unknown_key_is_rejected_and_names_it():
+    with pytest.raises(SpecError, match=r"split\.sede: expected no such key"):
+        load_spec(DEFAULT, ["split.sede=3"])
+    with pytest.raises(SpecError, match="expected KEY.PATH=VALUE"):
+        load_spec(DEFAULT, ["split.seed"])
+    with pytest.raises(SpecError, match="is a value, not a section"):
+        apply_overrides({"a": 1}, ["a.b=2"])
+
+
+def test_spec_hash_changes_with_content_only():
+    assert spec_hash(load_spec(DEFAULT)) == spec_hash(load_spec(DEFAULT))
+    assert spec_hash(load_spec(DEFAULT)) != spec_hash(load_spec(DEFAULT, ["split.seed=1"]))
+
+
+def _run_cli(*args):
+    code = ("import sys, keel; from keel.cli.main import main; rc = main(sys.argv[1:]); "
+            "assert 'zenml' not in sys.modules and 'lightgbm' not in sys.modules, 'heavy import'; "
+            "sys.exit(rc)")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_cli_rejects_a_bad_spec_with_exit_2_without_importing_zenml(tmp_path):
+    path = _write(tmp_path, _break(lambda r: r["split"].update(sead=1)))
+    done = _run_cli("train", "--config", str(path))
+    assert done.returncode == 2
+    assert "split.sead" in done.stderr and str(path) in done.stderr
+
+
+def test_cli_validate_and_help_do_not_import_zenml():
+    done = _run_cli("validate")
+    assert done.returncode == 0 and "valid spec" in done.stdout
+    helped = subprocess.run([sys.executable, "run.py", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert helped.returncode == 0
+    for command in ("train", "runs", "validate"):
+        assert command in helped.stdout
