@@ -9,7 +9,8 @@ from typing import Any, Optional
 @dataclass
 class Outcome:
     run: Any
-    error: Optional[BaseException]
+    error: Optional[str] = None
+    failed_step: Optional[str] = None
 
 
 def run_pipeline(pipeline, no_cache: bool = False, **parameters) -> Outcome:
@@ -17,10 +18,24 @@ def run_pipeline(pipeline, no_cache: bool = False, **parameters) -> Outcome:
     `enable_cache: true` would override the side-effect steps' own `enable_cache=False`)."""
     configured = pipeline.with_options(enable_cache=False) if no_cache else pipeline
     try:
-        run = configured(**parameters)
-    except Exception as error:  # the step's own exception, re-raised by the local orchestrator
-        return Outcome(_latest_run(pipeline.name), error)
-    return Outcome(run, None)
+        return Outcome(configured(**parameters))
+    except Exception as error:  # the orchestrator reports "failed in step(s) X"; find the cause
+        run = _latest_run(pipeline.name)
+        failed = [(name, s) for name, s in (run.steps.items() if run else []) if str(s.status) == "failed"]
+        if not failed:
+            return Outcome(run, str(error))
+        name, step = failed[0]
+        info = step.exception_info
+        return Outcome(run, exception_message(info.traceback) if info else str(error), name)
+
+
+def exception_message(traceback: str) -> str:
+    """The raised exception's own text, without the traceback or the exception's module path."""
+    lines = traceback.rstrip().splitlines()
+    start = max((i for i, line in enumerate(lines) if line and not line[0].isspace()
+                 and not line.startswith("Traceback")), default=0)
+    head, _, message = lines[start].partition(": ")
+    return "\n".join([message or head, *lines[start + 1:]])
 
 
 def _latest_run(pipeline_name: str):
@@ -33,7 +48,5 @@ def _latest_run(pipeline_name: str):
 
 
 def failed_step_message(outcome: Outcome) -> str:
-    run = outcome.run
-    failed = [name for name, step in (run.steps.items() if run else []) if str(step.status) == "failed"]
-    where = f" at step {failed[0]} of run {run.name}" if failed else ""
+    where = f" at step {outcome.failed_step} of run {outcome.run.name}" if outcome.failed_step else ""
     return f"keel: the pipeline failed{where}:\n{outcome.error}"

@@ -93,7 +93,7 @@ def generate_credit_applications(source: GeneratorSource) -> pd.DataFrame:
     n = source.rows
 
     sex = _categorical(rng, "sex", [0.42, 0.58], n)
-    age = np.clip(np.round(rng.gamma(7.0, 6.0, n) + 14), 18, 90)
+    age = np.clip(np.round(rng.gamma(5.0, 5.0, n) + 16), 18, 90)
     employment_type = pd.Categorical.from_codes(
         np.where(age >= 66, 3, np.where(age < 23, rng.choice([0, 4], n, p=[0.5, 0.5]),
                  rng.choice([0, 1, 2], n, p=[0.76, 0.16, 0.08]))),
@@ -138,9 +138,11 @@ def generate_credit_applications(source: GeneratorSource) -> pd.DataFrame:
         features["debt_to_income"] = np.clip(features["debt_to_income"], 0, 1.2)
         features["credit_utilization"] = np.clip(features["credit_utilization"], 0, 1)
 
-    # The lender prices risk: the rate follows the true risk, plus noise.
-    logit = _risk_logit(features, source.concept_shift)
-    features["interest_rate"] = np.round(np.clip(6.0 + 2.2 * (logit + 3.3) + rng.normal(0, 1.5, n),
+    # The lender prices by the risk it knows (the unshifted one), so a concept shift leaves every
+    # input, the rate included, as it was.
+    priced = _risk_logit(features, 0.0)
+    logit = _risk_logit(features, source.concept_shift) if source.concept_shift else priced
+    features["interest_rate"] = np.round(np.clip(6.0 + 2.2 * (priced + 3.3) + rng.normal(0, 1.5, n),
                                                  2.0, 29.9), 2)
 
     age_band = pd.Categorical.from_codes(np.digitize(age, _AGE_EDGES[1:-1]), CATEGORIES["age_band"])

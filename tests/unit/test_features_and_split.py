@@ -1,0 +1,57 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from keel.data.generator import generate_credit_applications
+from keel.data.schema import validate_frame
+from keel.data.split import split_frame
+from keel.features.preprocessing import fit_preprocessor
+
+
+@pytest.fixture
+def frame(default_spec):
+    raw = generate_credit_applications(default_spec.data.source.model_copy(update={"rows": 3000}))
+    return validate_frame(raw, default_spec.data)[0]
+
+
+def test_random_split_is_disjoint_complete_and_stratified(frame, default_spec):
+    train, validation, test = split_frame(frame, default_spec.split, "default")
+    ids = [set(part["application_id"]) for part in (train, validation, test)]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    assert sum(map(len, ids)) == len(frame)
+    assert (len(train), len(validation), len(test)) == (1800, 600, 600)
+    rates = [part["default"].mean() for part in (train, validation, test)]
+    assert max(rates) - min(rates) < 0.01
+
+
+def test_time_split_keeps_the_newest_rows_for_test(frame, default_spec):
+    spec = default_spec.split.model_copy(update={"strategy": "time"})
+    train, validation, test = split_frame(frame.sample(frac=1, random_state=1), spec, "default",
+                                          "application_date")
+    assert train["application_date"].max() <= validation["application_date"].min()
+    assert validation["application_date"].max() <= test["application_date"].min()
+
+
+def test_feature_pipeline_learns_from_training_rows_only(frame, default_spec):
+    train, validation, _ = split_frame(frame, default_spec.split, "default")
+    fitted = fit_preprocessor(train, default_spec.data)
+    numeric = fitted.named_transformers_["numeric"]
+    imputer, scaler = numeric.named_steps["simpleimputer"], numeric.named_steps["standardscaler"]
+    columns = fitted.transformers_[0][2]
+    assert np.allclose(imputer.statistics_, train[columns].median().to_numpy())
+    # Wildly different validation rows change nothing that was learned.
+    refit = fit_preprocessor(train, default_spec.data)
+    validation.loc[:, "income"] = 1e9
+    assert np.allclose(refit.named_transformers_["numeric"].named_steps["standardscaler"].mean_,
+                       scaler.mean_)
+    assert "sex" not in fitted.feature_names_in_ and "default" not in fitted.feature_names_in_
+
+
+def test_unseen_category_and_missing_values_do_not_break_the_transform(frame, default_spec):
+    train, validation, _ = split_frame(frame, default_spec.split, "default")
+    fitted = fit_preprocessor(train, default_spec.data)
+    odd = validation.head(3).copy()
+    odd["region"] = pd.Categorical(["mars", None, "north"])
+    odd.loc[:, "income"] = np.nan
+    transformed = fitted.transform(odd[default_spec.data.model_features])
+    assert np.isfinite(transformed).all()

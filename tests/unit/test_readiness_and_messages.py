@@ -1,0 +1,38 @@
+from keel.cli.pipeline_runs import exception_message
+from keel.data.generator import generate_credit_applications
+from keel.data.readiness import assess_readiness, readiness_html, readiness_summary
+from keel.data.schema import validate_frame
+
+
+def _frame(spec, rows=2000):
+    return validate_frame(generate_credit_applications(spec.data.source.model_copy(update={"rows": rows})),
+                          spec.data)[0]
+
+
+def test_readiness_counts_groups_and_judges_criteria(default_spec):
+    frame = _frame(default_spec)
+    report = assess_readiness(frame, default_spec, {"roc_auc": 0.80, "pr_auc": 0.37})
+    assert report["rows"] == 2000
+    assert sum(report["group_sizes"]["sex"].values()) == 2000
+    assert abs(report["positive_rate"] - frame["default"].mean()) < 1e-4
+    verdicts = {c["criterion"]: c["verdict"] for c in report["criteria"]}
+    assert verdicts["roc_auc >= 0.75"] == "met by the baseline"
+    assert verdicts["pr_auc >= 0.4"].startswith("plausible")  # 0.03 short, margin 0.05
+    report = assess_readiness(frame, default_spec, {"roc_auc": 0.60, "pr_auc": 0.5})
+    assert report["ready"] is False and "unlikely" in readiness_summary(report)
+
+
+def test_small_groups_are_flagged(default_spec):
+    frame = _frame(default_spec, rows=300)
+    report = assess_readiness(frame, default_spec, {"roc_auc": 0.8, "pr_auc": 0.5})
+    flagged = [g for g in report["small_groups"] if g.startswith("age_band=18-25")]
+    assert flagged and report["ready"] is False
+    assert "Too small to judge" in readiness_html(report)
+
+
+def test_exception_message_keeps_the_text_and_drops_the_traceback():
+    traceback = ('Traceback (most recent call last):\n  File "x.py", line 1, in f\n    raise E(msg)\n'
+                 'steps.data.validate.DataValidationError: data validation failed: 1 check(s)\n'
+                 "  - column 'income': the column is missing\n")
+    assert exception_message(traceback) == ("data validation failed: 1 check(s)\n"
+                                            "  - column 'income': the column is missing")
