@@ -30,7 +30,7 @@ def train_plain(spec) -> dict:
                  for m in (baseline, candidate)]
     chosen = choose_summary(summaries, spec.training.primary_metric)
     model = baseline if chosen["chosen"] == baseline.name else candidate
-    test_metrics = score(test[data.target.column], predict_scores(model.pipeline, test, data))
+    test_metrics = score(test[data.target.column], predict_scores(model.pipeline, test))
     return {"fingerprint": fingerprint, "model_sha256": model_hash(model.pipeline), "test": test_metrics}
 
 

@@ -78,3 +78,68 @@ def get_model_version_metadata(model_name: str, version: int) -> dict:
 
     model_version = Client().get_model_version(model_name, version, hydrate=True)
     return dict(model_version.run_metadata or {})
+
+
+def resolve_version(model_name: str, version: Optional[int]) -> int:
+    """The given version number, or the latest; a clear error if there is none."""
+    from zenml.client import Client
+
+    try:
+        model_version = Client().get_model_version(model_name, version)
+    except KeyError:
+        what = f"version {version} of model '{model_name}'" if version else f"a version of model '{model_name}'"
+        raise LookupError(f"there is no {what}; train one first: python run.py train") from None
+    return int(model_version.number)
+
+
+def version_artifacts(model_name: str, version: int, names: Iterable[str]) -> dict:
+    """The named artifacts linked to a model version (e.g. its model and its test split)."""
+    from zenml.client import Client
+
+    model_version = Client().get_model_version(model_name, version)
+    found = {}
+    for name in names:
+        artifact = model_version.get_artifact(name)
+        if artifact is None:
+            raise LookupError(f"{model_name} v{version} has no artifact '{name}' linked")
+        found[name] = artifact
+    return found
+
+
+def find_champion(model_name: str, exclude_version: int) -> Optional[dict]:
+    """The production version, else the staging one (never the candidate itself)."""
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    client = Client()
+    for stage in (ModelStages.PRODUCTION, ModelStages.STAGING):
+        try:
+            model_version = client.get_model_version(model_name, stage)
+        except KeyError:
+            continue
+        if int(model_version.number) != exclude_version:
+            return {"name": f"v{model_version.number} ({stage.value})", "number": int(model_version.number),
+                    "stage": stage.value, "metadata": dict(model_version.run_metadata or {}),
+                    "model": model_version.get_artifact("model").load()}
+    return None
+
+
+def record_evaluation(model_name: str, version: int, evaluation: dict, artifact_ids: Iterable[UUID],
+                      promote: bool) -> Optional[str]:
+    """Attach the evaluation outcome to the version; move it to staging when it passed."""
+    from zenml import log_metadata
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+    from zenml.models import ModelVersionArtifactRequest
+
+    client = Client()
+    model_version = client.get_model_version(model_name, version)
+    for artifact_id in dict.fromkeys(artifact_ids):
+        client.zen_store.create_model_version_artifact_link(
+            ModelVersionArtifactRequest(artifact_version=artifact_id, model_version=model_version.id))
+    log_metadata(metadata={"evaluation": evaluation}, model_version_id=model_version.id)
+    if not promote:
+        return None
+    if model_version.stage != ModelStages.PRODUCTION:
+        model_version.set_stage(ModelStages.STAGING, force=True)
+    return ModelStages.STAGING.value

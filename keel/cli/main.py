@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
         description="keel: a declarative, governed ML lifecycle on ZenML. "
-                    "With no command, runs the main job (train on the default spec).",
+                    "With no command, runs the main job (train, then evaluate, on the default spec).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--where", action="append", default=[], metavar="COND",
                       help="filter, e.g. 'roc_auc>0.85', 'test.f1>=0.4', 'model_family=lightgbm' "
                            "(repeatable; all must hold)")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a model version: seven dimensions, gates, model card")
+    _spec_options(evaluate)
+    evaluate.add_argument("--model-version", type=int, default=None, metavar="N",
+                          help="version number (default: the latest)")
+    evaluate.add_argument("--no-cache", action="store_true", help="recompute every step")
 
     validate = commands.add_parser("validate", help="validate a spec and exit (no ZenML involved)")
     _spec_options(validate)
@@ -63,9 +69,28 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         return list_runs(spec, args.where)
 
+    if command == "evaluate":
+        from keel.cli.evaluate import evaluate
+
+        return evaluate(spec, args.model_version, no_cache=args.no_cache)
+
     from keel.cli.train import train
 
-    return train(spec, config, no_cache=getattr(args, "no_cache", False))
+    no_cache = getattr(args, "no_cache", False)
+    if command == "train":
+        return train(spec, config, no_cache=no_cache)
+    return main_job(spec, config)
+
+
+def main_job(spec, config: Path) -> int:
+    """The whole lifecycle on the default spec: train -> evaluate (later phases join here)."""
+    from keel.cli.evaluate import evaluate
+    from keel.cli.train import train
+
+    code = train(spec, config)
+    if code != 0:
+        return code
+    return evaluate(spec, version=None)
 
 
 if __name__ == "__main__":

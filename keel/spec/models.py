@@ -266,19 +266,162 @@ class TrainingSpec(StrictModel):
     candidate: LightGBMSpec = LightGBMSpec()
 
 
+# --- evaluation ----------------------------------------------------------------------------------
+
+GATE_METRICS = (
+    # performance (test split, at the decision threshold)
+    "roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier",
+    # fairness (worst over sensitive attributes and their intersection)
+    "demographic_parity_ratio", "demographic_parity_difference", "equalized_odds_difference",
+    # calibration
+    "expected_calibration_error",
+    # robustness (worst drop of the primary metric under a perturbation)
+    "robustness_max_drop",
+    # latency and size
+    "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "batch_rows_per_second", "model_size_mb",
+    # business impact
+    "expected_value_per_application", "value_uplift_vs_baseline",
+)
+
+
+class ThresholdRule(StrictModel):
+    """How the decision threshold is chosen on validation data."""
+
+    rule: Literal["max_f1", "target_recall", "min_expected_cost", "fixed"] = "max_f1"
+    target_recall: Optional[float] = Field(None, gt=0.0, le=1.0)
+    value: Optional[float] = Field(None, ge=0.0, le=1.0, description="for rule: fixed")
+
+    @model_validator(mode="after")
+    def _parameters(self) -> "ThresholdRule":
+        if self.rule == "target_recall" and self.target_recall is None:
+            raise ValueError("rule target_recall needs `target_recall`")
+        if self.rule == "fixed" and self.value is None:
+            raise ValueError("rule fixed needs `value`")
+        return self
+
+
+class ValueMatrix(StrictModel):
+    """Money per decided application. Positive class = the predicted event (e.g. default):
+    a positive decision declines. Defaults describe a lender: gain on repaid loans, loss on defaults."""
+
+    true_positive: float = 0.0     # declined, would have defaulted
+    false_positive: float = 0.0    # declined, would have repaid (lost business is in the baseline)
+    true_negative: float = 300.0   # approved, repaid
+    false_negative: float = -2000.0  # approved, defaulted
+    currency: str = "EUR"
+
+
+class CalibrationSpec(StrictModel):
+    method: Literal["none", "isotonic", "sigmoid"] = "none"
+    bins: int = Field(10, ge=2, le=100)
+
+
+class RobustnessSpec(StrictModel):
+    noise_std: float = Field(0.1, ge=0.0, le=5.0, description="Gaussian noise, in feature std units")
+    missing_rate: float = Field(0.1, ge=0.0, le=1.0)
+    category_swap_rate: float = Field(0.1, ge=0.0, le=1.0)
+    seed: int = 0
+
+
+class ExplainabilitySpec(StrictModel):
+    sample_size: int = Field(500, ge=10, le=100_000)
+    local_examples: int = Field(5, ge=0, le=100)
+    seed: int = 0
+
+
+class LatencySpec(StrictModel):
+    single_row_calls: int = Field(200, ge=10, le=100_000)
+    batch_size: int = Field(1000, ge=1, le=1_000_000)
+    batch_calls: int = Field(5, ge=1, le=1000)
+
+
+class ComparisonSpec(StrictModel):
+    """Champion/challenger on the same test rows: a paired bootstrap of the primary-metric difference."""
+
+    mode: Literal["superiority", "non_inferiority"] = "non_inferiority"
+    margin: float = Field(0.01, ge=0.0, le=1.0)
+    bootstrap_samples: int = Field(1000, ge=100, le=100_000)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    seed: int = 0
+
+
+FAIRNESS_METRICS = ("demographic_parity_ratio", "demographic_parity_difference", "equalized_odds_difference")
+
+
+class Gate(StrictModel):
+    metric: Literal[GATE_METRICS]  # type: ignore[valid-type]
+    min: Optional[float] = None
+    max: Optional[float] = None
+    attribute: Optional[str] = Field(
+        None, description="fairness gates only: one sensitive attribute (or `a x b` for an intersection); "
+                          "default: the worst over the declared attributes")
+
+    @property
+    def key(self) -> str:
+        return f"{self.metric}[{self.attribute}]" if self.attribute else self.metric
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> "Gate":
+        if self.attribute is not None and self.metric not in FAIRNESS_METRICS:
+            raise ValueError(f"`attribute` applies to fairness gates only ({', '.join(FAIRNESS_METRICS)})")
+        if self.min is None and self.max is None:
+            raise ValueError("give `min` or `max` (or both)")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+    def describe(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f"{self.key} within [{self.min:g}, {self.max:g}]"
+        return f"{self.key} >= {self.min:g}" if self.min is not None else f"{self.key} <= {self.max:g}"
+
+    def passes(self, value: Optional[float]) -> bool:
+        if value is None or value != value:  # missing or NaN never passes
+            return False
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+
+class MitigationSpec(StrictModel):
+    method: Literal["none", "threshold_optimizer", "exponentiated_gradient"] = "none"
+    constraint: Literal["demographic_parity", "equalized_odds"] = "demographic_parity"
+    attribute: Optional[str] = Field(None, description="default: the first sensitive attribute")
+
+
+class EvaluationSpec(StrictModel):
+    threshold: ThresholdRule = ThresholdRule()
+    value_matrix: ValueMatrix = ValueMatrix()
+    calibration: CalibrationSpec = CalibrationSpec()
+    robustness: RobustnessSpec = RobustnessSpec()
+    explainability: ExplainabilitySpec = ExplainabilitySpec()
+    latency: LatencySpec = LatencySpec()
+    comparison: ComparisonSpec = ComparisonSpec()
+    gates: List[Gate] = Field(default_factory=list)
+    blocking: bool = Field(True, description="A failing gate makes `evaluate` and `check` exit non-zero")
+    mitigation: MitigationSpec = MitigationSpec()
+
+
 # --- the whole spec ------------------------------------------------------------------------------
 
 
 class Spec(StrictModel):
-    """A keel problem spec. `evaluation`, `deployment` and `monitoring` are added by later phases."""
+    """A keel problem spec. `deployment` and `monitoring` sections are added by later phases."""
 
     problem: ProblemSpec
     data: DataSpec
     split: SplitSpec = SplitSpec()
     training: TrainingSpec = TrainingSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
 
     @model_validator(mode="after")
     def _time_split_needs_time_column(self) -> "Spec":
         if self.split.strategy == "time" and self.data.time_column is None:
             raise ValueError("split.strategy `time` needs data.time_column")
+        attributes = list(self.data.sensitive_attributes)
+        known = set(attributes) | ({" x ".join(attributes)} if len(attributes) > 1 else set())
+        attribute = self.evaluation.mitigation.attribute
+        if attribute is not None and attribute not in self.data.sensitive_attributes:
+            raise ValueError(f"evaluation.mitigation.attribute `{attribute}` is not a sensitive attribute")
+        for gate in self.evaluation.gates:
+            if gate.attribute is not None and gate.attribute not in known:
+                raise ValueError(f"gate {gate.describe()}: attribute `{gate.attribute}` is not one of {sorted(known)}")
         return self

@@ -36,9 +36,9 @@ def _compose(preprocessor, model):
     return Pipeline([("features", preprocessor), ("model", model)])
 
 
-def predict_scores(pipeline, frame: pd.DataFrame, data: DataSpec):
-    """Probability of the positive class for each row."""
-    return pipeline.predict_proba(frame[data.model_features])[:, 1]
+def predict_scores(model, frame: pd.DataFrame):
+    """Probability of the positive class for each row; the model picks the columns it was fit on."""
+    return model.predict_proba(frame[list(model.feature_names_in_)])[:, 1]
 
 
 def fit_baseline(preprocessor, train: pd.DataFrame, validation: pd.DataFrame, data: DataSpec,
@@ -46,7 +46,7 @@ def fit_baseline(preprocessor, train: pd.DataFrame, validation: pd.DataFrame, da
     model = make_logistic_regression(training.baseline, training.seed)
     model.fit(preprocessor.transform(train[data.model_features]), train[data.target.column])
     pipeline = _compose(preprocessor, model)
-    metrics = score(validation[data.target.column], predict_scores(pipeline, validation, data))
+    metrics = score(validation[data.target.column], predict_scores(pipeline, validation))
     return FittedModel("logistic_regression", pipeline, training.baseline.model_dump(), metrics)
 
 
@@ -72,7 +72,7 @@ def fit_candidate(preprocessor, train: pd.DataFrame, validation: pd.DataFrame, d
     trials, (params, model) = run_search(parameter_sets, evaluate,
                                          higher_is_better=metric not in LOWER_IS_BETTER)
     pipeline = _compose(preprocessor, model)
-    metrics = score(y_validation, predict_scores(pipeline, validation, data))
+    metrics = score(y_validation, predict_scores(pipeline, validation))
     return FittedModel("lightgbm", pipeline, params, metrics), trials
 
 

@@ -24,7 +24,7 @@ def register_model_step(model: Any, selection: dict, train: pd.DataFrame, valida
     context = get_step_context()
     metadata = registration_metadata(
         selection=selection,
-        test_metrics=score(test[data.target.column], predict_scores(model, test, data)),
+        test_metrics=score(test[data.target.column], predict_scores(model, test)),
         model_sha256=model_hash(model),
         model_bytes=model_size(model),
         data_fingerprint=data_fingerprint,

@@ -1,0 +1,95 @@
+"""The model card: one document per model version, drawn only from recorded evidence.
+
+Rendered twice from the same sections: Markdown (a file to keep) and static HTML (the dashboard)."""
+
+from __future__ import annotations
+
+from typing import List
+
+from keel.reports import html
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def card_sections(spec, model_name: str, version: int, training: dict, reports: dict) -> List[dict]:
+    problem, data = spec.problem, spec.data
+    decision = reports["decision"]
+    perf = reports["performance"]["metrics"]
+    comparison = reports.get("comparison")
+    fairness = reports["fairness"]
+    robustness = reports["robustness"]
+    return [
+        {"title": "Intended use", "text": problem.objective,
+         "rows": [("Intended users", problem.intended_users or "-"), ("Business metric", problem.business_metric),
+                  ("Positive class", data.target.positive_label),
+                  ("Success criteria", "; ".join(c.describe() for c in problem.success_criteria))]},
+        {"title": "Data", "text": "",
+         "rows": [("Source", training.get("data_source")), ("Data fingerprint (SHA-256)", training.get("data_fingerprint")),
+                  ("Rows (train / validation / test)", " / ".join(str(training.get("rows", {}).get(k, "-"))
+                                                                  for k in ("train", "validation", "test"))),
+                  ("Features", ", ".join(data.model_features)),
+                  ("Sensitive attributes (not model inputs unless stated)", ", ".join(data.sensitive_attributes))]},
+        {"title": "Training", "text": "",
+         "rows": [("Model family", training.get("model_family")), ("Hyperparameters", training.get("hyperparameters")),
+                  ("Seed", training.get("seed")), ("Spec SHA-256", training.get("spec_sha256")),
+                  ("Git commit", f"{training.get('git_commit')}{' (dirty)' if training.get('git_dirty') else ''}"),
+                  ("Model SHA-256", training.get("model_sha256")), ("Lock SHA-256", training.get("lock_sha256"))]},
+        {"title": "Performance (test split)",
+         "text": f"Decision threshold {reports['threshold']['threshold']:.4f} chosen on validation data by "
+                 f"rule `{reports['threshold']['rule']}`.",
+         "rows": list(perf.items()) + ([("champion comparison", f"{comparison['metric']} difference "
+                                         f"{comparison['difference']:+.4f}, {comparison['confidence']:.0%} CI "
+                                         f"[{comparison['ci_low']:+.4f}, {comparison['ci_high']:+.4f}] vs "
+                                         f"{comparison['champion']}")] if comparison else [])},
+        {"title": "Fairness", "text": "Per group at the decision threshold; groups too small to judge are flagged.",
+         "rows": [(f"{name}: {g['group']}", f"rows {_fmt(g['rows'])}, selection {_fmt(g['selection_rate'])}, "
+                   f"TPR {_fmt(g['tpr'])}, FPR {_fmt(g['fpr'])}, AUC {_fmt(g['auc'])}"
+                   + ("" if g["judgeable"] else " (too small to judge)"))
+                  for name, attribute in fairness["attributes"].items() if " x " not in name
+                  for g in attribute["groups"]]},
+        {"title": "Calibration", "text": "",
+         "rows": [("Brier score", reports["calibration"]["brier"]),
+                  ("Expected calibration error", reports["calibration"]["expected_calibration_error"]),
+                  ("Post-hoc calibration", reports["calibration"]["method"])]},
+        {"title": "Robustness", "text": f"Drop of {robustness['metric']} under perturbation (positive = worse).",
+         "rows": [(f"all features: {k}", v) for k, v in robustness["all_features"].items()]
+                 + [("hostile inputs answered", robustness["hostile_inputs"]["passed"])]},
+        {"title": "Top features (mean |SHAP|)", "text": "",
+         "rows": list(reports["explainability"]["global_importance"].items())[:10]},
+        {"title": "Latency and size", "text": "",
+         "rows": [(k, reports["latency"][k]) for k in ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
+                                                       "batch_rows_per_second", "model_size_mb")]},
+        {"title": "Limitations", "text": "",
+         "rows": [("Small groups", ", ".join(f"{n}: {', '.join(a['too_small'])}" for n, a in fairness["attributes"].items()
+                                             if a["too_small"]) or "none"),
+                  ("Evaluated on", "one held-out test split of the training data's source; no production data yet")]},
+        {"title": "Gates and decision", "text": f"Decision: **{decision['decision']}**",
+         "rows": [(g["gate"], f"{_fmt(g['value'])} — {'pass' if g['passed'] else 'FAIL'}") for g in decision["gates"]]},
+    ]
+
+
+def model_card_markdown(model_name: str, version: int, sections: List[dict]) -> str:
+    lines = [f"# Model card: {model_name} v{version}", ""]
+    for section in sections:
+        lines += [f"## {section['title']}", ""]
+        if section["text"]:
+            lines += [section["text"], ""]
+        if section["rows"]:
+            lines += ["| | |", "|---|---|"]
+            lines += [f"| {key} | {_fmt(value).replace('|', '/')} |" for key, value in section["rows"]]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def model_card_html(model_name: str, version: int, sections: List[dict]) -> str:
+    parts = []
+    for section in sections:
+        parts.append(html.heading(section["title"]))
+        if section["text"]:
+            parts.append(html.paragraph(section["text"].replace("**", "")))
+        if section["rows"]:
+            parts.append(html.table(["", ""], [(k, _fmt(v)) for k, v in section["rows"]]))
+    return html.page(f"Model card: {model_name} v{version}", *parts)

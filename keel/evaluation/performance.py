@@ -1,0 +1,39 @@
+"""Performance on the test split: ranking metrics and decision metrics at the chosen threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keel.reports import html, svg
+from keel.training.metrics import score
+
+
+def _downsample(xs, ys, points: int = 200):
+    index = np.unique(np.linspace(0, len(xs) - 1, min(points, len(xs))).astype(int))
+    return [round(float(v), 4) for v in np.asarray(xs)[index]], [round(float(v), 4) for v in np.asarray(ys)[index]]
+
+
+def evaluate_performance(y_true, scores, threshold: float) -> dict:
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    metrics = score(y_true, scores, threshold)
+    report = {"threshold": threshold, "metrics": metrics, "rows": int(len(y_true)),
+              "positive_rate": float(np.mean(y_true))}
+    if len(np.unique(y_true)) == 2:
+        fpr, tpr, _ = roc_curve(y_true, scores)
+        precision, recall, _ = precision_recall_curve(y_true, scores)
+        report["roc_curve"] = _downsample(fpr, tpr)
+        report["pr_curve"] = _downsample(recall[::-1], precision[::-1])
+    return report
+
+
+def performance_html(report: dict) -> str:
+    sections = [html.key_values({"test rows": report["rows"], "decision threshold": report["threshold"],
+                                 "positive rate": report["positive_rate"]}),
+                html.table(["metric", "value"], report["metrics"].items())]
+    if "roc_curve" in report:
+        sections.append(svg.line_chart([("ROC", *report["roc_curve"])], "ROC curve", "false positive rate",
+                                       "true positive rate", diagonal=True))
+        sections.append(svg.line_chart([("precision-recall", *report["pr_curve"])], "Precision-recall",
+                                       "recall", "precision"))
+    return html.page("Performance (test split)", *sections)

@@ -1,0 +1,95 @@
+"""The evaluation as plain functions: the pipeline's steps call the pieces, `run.py check` calls
+`evaluate_all` in one process."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from keel.data.groups import sensitive_groups
+from keel.evaluation.business import evaluate_business
+from keel.evaluation.calibration import evaluate_calibration, fit_calibrated
+from keel.evaluation.comparison import compare
+from keel.evaluation.decisions import choose_threshold
+from keel.evaluation.explainability import evaluate_explainability
+from keel.evaluation.fairness import evaluate_fairness
+from keel.evaluation.gates import decide, gate_values
+from keel.evaluation.latency import evaluate_latency
+from keel.evaluation.performance import evaluate_performance
+from keel.evaluation.robustness import evaluate_robustness
+from keel.spec.models import Spec
+from keel.training.fit import predict_scores
+
+
+def decision_model(model, validation: pd.DataFrame, spec: Spec):
+    """(the model that scores: recalibrated on validation if the spec asks, its threshold info).
+
+    Both are chosen on validation data; the test split is never used for either."""
+    method = spec.evaluation.calibration.method
+    y = validation[spec.data.target.column]
+    scoring = model
+    if method != "none":
+        scoring = fit_calibrated(model, validation[list(model.feature_names_in_)], y, method)
+    threshold = choose_threshold(y, predict_scores(scoring, validation), spec.evaluation.threshold,
+                                 spec.evaluation.value_matrix)
+    return scoring, threshold
+
+
+def champion_threshold(champion_metadata: dict, champion, validation: pd.DataFrame, spec: Spec) -> float:
+    """The threshold the champion was approved with, else one chosen by today's rule on validation."""
+    recorded = (champion_metadata.get("evaluation") or {}).get("threshold")
+    if recorded is not None:
+        return float(recorded)
+    return decision_model(champion, validation, spec)[1]["threshold"]
+
+
+def compare_with_champion(champion: Optional[dict], scoring_model, threshold: float,
+                          validation: pd.DataFrame, test: pd.DataFrame, spec: Spec) -> tuple[dict, np.ndarray]:
+    """(comparison report, the champion's test scores); `{"champion": None}` when there is none.
+
+    `champion` is {name, model, metadata}, as `keel.registry.find_champion` returns it."""
+    if champion is None:  # NaN scores keep the artifact's shape (and ZenML's metadata) well defined
+        return {"champion": None}, np.full(len(test), np.nan)
+    champion_cut = champion_threshold(champion["metadata"], champion["model"], validation, spec)
+    champion_scores = predict_scores(champion["model"], test)
+    report = compare(test[spec.data.target.column].to_numpy(), champion_scores,
+                     predict_scores(scoring_model, test), champion_cut, threshold,
+                     spec.training.primary_metric, spec.evaluation.comparison)
+    return {"champion": champion["name"], "champion_threshold": champion_cut, **report}, champion_scores
+
+
+def champion_decisions(comparison: dict, champion_scores: np.ndarray) -> Optional[np.ndarray]:
+    return champion_scores >= comparison["champion_threshold"] if comparison.get("champion") else None
+
+
+def evaluate_all(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spec,
+                 champion: Optional[dict] = None) -> dict:
+    """Every dimension, the comparison with `champion` ({name, model, metadata}) and the decision."""
+    data, evaluation = spec.data, spec.evaluation
+    y = test[data.target.column].to_numpy()
+    scoring, threshold_info = decision_model(model, validation, spec)
+    threshold = threshold_info["threshold"]
+    scores = predict_scores(scoring, test)
+    decisions = scores >= threshold
+    reports = {"threshold": threshold_info,
+               "performance": evaluate_performance(y, scores, threshold),
+               "fairness": evaluate_fairness(y, decisions, scores, sensitive_groups(test, data), data.min_group_size),
+               "calibration": evaluate_calibration(y, scores, evaluation.calibration.bins,
+                                                   evaluation.calibration.method),
+               "robustness": evaluate_robustness(lambda f: predict_scores(scoring, f), test, y, data,
+                                                 evaluation.robustness, spec.training.primary_metric),
+               "explainability": evaluate_explainability(model, test, sensitive_groups(test, data), data,
+                                                         evaluation.explainability, validation),
+               "latency": evaluate_latency(lambda f: predict_scores(scoring, f), test, scoring, evaluation.latency)}
+    comparison, champion_scores = compare_with_champion(champion, scoring, threshold, validation, test, spec)
+    reports["comparison"] = comparison
+    reports["business"] = evaluate_business(y, decisions, evaluation.value_matrix,
+                                            champion_decisions(comparison, champion_scores))
+    values = gate_values(reports["performance"], reports["fairness"], reports["calibration"],
+                         reports["robustness"], reports["latency"], reports["business"])
+    reports["decision"] = decide(evaluation.gates, values, comparison,
+                                 reports["robustness"]["hostile_inputs"]["passed"])
+    reports["decision"]["values"] = values
+    return reports

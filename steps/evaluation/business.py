@@ -1,0 +1,25 @@
+from typing import Any, Tuple
+
+import numpy as np
+import pandas as pd
+from typing_extensions import Annotated
+from zenml import step
+from zenml.types import HTMLString
+
+from keel.evaluation.business import business_html, evaluate_business
+from keel.evaluation.suite import champion_decisions
+from keel.spec.models import Spec
+from keel.training.fit import predict_scores
+
+
+@step
+def business_step(scoring_model: Any, decision_threshold: dict, test: pd.DataFrame, champion_comparison: dict,
+                  champion_scores: np.ndarray, spec: Spec) -> Tuple[
+    Annotated[dict, "business_report"],
+    Annotated[HTMLString, "business_report_html"],
+]:
+    """Expected value per application under the spec's value matrix, vs approve-all or the champion."""
+    decisions = predict_scores(scoring_model, test) >= decision_threshold["threshold"]
+    report = evaluate_business(test[spec.data.target.column].to_numpy(), decisions, spec.evaluation.value_matrix,
+                               champion_decisions(champion_comparison, champion_scores))
+    return report, HTMLString(business_html(report))

@@ -1,0 +1,26 @@
+from typing import Any, Tuple
+
+import pandas as pd
+from typing_extensions import Annotated
+from zenml import step
+from zenml.types import HTMLString
+
+from keel.evaluation.calibration import calibration_html, evaluate_calibration
+from keel.spec.models import CalibrationSpec, DataSpec
+from keel.training.fit import predict_scores
+
+
+@step
+def calibration_step(model: Any, scoring_model: Any, test: pd.DataFrame, calibration: CalibrationSpec,
+                     data: DataSpec) -> Tuple[
+    Annotated[dict, "calibration_report"],
+    Annotated[HTMLString, "calibration_report_html"],
+]:
+    """Brier score, expected calibration error and reliability curve (before and after recalibration)."""
+    y = test[data.target.column].to_numpy()
+    report = evaluate_calibration(y, predict_scores(scoring_model, test), calibration.bins, calibration.method)
+    before = None
+    if calibration.method != "none":
+        before = evaluate_calibration(y, predict_scores(model, test), calibration.bins)
+        report["before_calibration"] = before
+    return report, HTMLString(calibration_html(report, before))

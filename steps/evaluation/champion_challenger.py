@@ -1,0 +1,29 @@
+from typing import Any, Tuple
+
+import numpy as np
+import pandas as pd
+from typing_extensions import Annotated
+from zenml import step
+from zenml.types import HTMLString
+
+from keel.evaluation.comparison import comparison_html
+from keel.evaluation.suite import compare_with_champion
+from keel.registry import find_champion
+from keel.spec.models import Spec
+
+
+@step(enable_cache=False)
+def champion_challenger_step(scoring_model: Any, decision_threshold: dict, validation: pd.DataFrame,
+                             test: pd.DataFrame, spec: Spec, model_version: int) -> Tuple[
+    Annotated[dict, "champion_comparison"],
+    Annotated[np.ndarray, "champion_scores"],
+    Annotated[HTMLString, "champion_comparison_html"],
+]:
+    """Paired bootstrap CI of the primary-metric difference against production (else staging).
+
+    Reads the registry's current stages, so never cached. No champion: an empty comparison.
+    """
+    champion = find_champion(spec.problem.name, model_version)
+    comparison, champion_scores = compare_with_champion(champion, scoring_model, decision_threshold["threshold"],
+                                                        validation, test, spec)
+    return comparison, champion_scores, HTMLString(comparison_html(comparison))

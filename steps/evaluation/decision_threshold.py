@@ -1,0 +1,21 @@
+from typing import Any, Tuple
+
+import pandas as pd
+from typing_extensions import Annotated
+from zenml import step
+
+from keel.evaluation.suite import decision_model
+from keel.spec.models import Spec
+
+
+@step
+def decision_threshold_step(model: Any, validation: pd.DataFrame, spec: Spec) -> Tuple[
+    Annotated[Any, "scoring_model"],
+    Annotated[dict, "decision_threshold"],
+]:
+    """Choose the decision threshold (and optional post-hoc calibration) on validation data only.
+
+    Out: the model that scores (calibrated or not) and {rule, threshold}.
+    """
+    scoring_model, threshold = decision_model(model, validation, spec)
+    return scoring_model, threshold
