@@ -1,40 +1,21 @@
-"""The training phase as a plain Python script: the same keel functions the pipeline's steps call,
-in the same order, with no ZenML. The baseline against which ZenML's overhead is measured."""
+"""The training phase as a plain Python script (keel's functions, no ZenML): the baseline against
+which ZenML's overhead is measured. Usage: plain_training.py SPEC [KEY=VALUE ...]"""
 
 import sys
 import time
 
 import keel  # noqa: F401
-from keel.data.fingerprint import fingerprint_frame
-from keel.data.readiness import assess_readiness
-from keel.data.schema import validate_frame
 from keel.data.sources import load_frame
-from keel.data.split import split_frame
-from keel.features.preprocessing import fit_preprocessor
 from keel.spec import load_spec
-from keel.training.fit import choose_summary, fit_baseline, fit_candidate, model_hash, predict_scores
+from keel.training.fit import model_hash, predict_scores
+from keel.training.in_process import train_in_process
 from keel.training.metrics import score
-
-
-def train_plain(spec) -> dict:
-    data = spec.data
-    frame, report = validate_frame(load_frame(data), data)
-    assert report.passed, report.summary()
-    fingerprint = fingerprint_frame(frame)
-    train, validation, test = split_frame(frame, spec.split, data.target.column, data.time_column)
-    features = fit_preprocessor(train, data)
-    baseline = fit_baseline(features, train, validation, data, spec.training)
-    candidate, _ = fit_candidate(features, train, validation, data, spec.training)
-    assess_readiness(frame, spec, baseline.validation_metrics)
-    summaries = [{"name": m.name, "params": m.params, "validation_metrics": m.validation_metrics}
-                 for m in (baseline, candidate)]
-    chosen = choose_summary(summaries, spec.training.primary_metric)
-    model = baseline if chosen["chosen"] == baseline.name else candidate
-    test_metrics = score(test[data.target.column], predict_scores(model.pipeline, test))
-    return {"fingerprint": fingerprint, "model_sha256": model_hash(model.pipeline), "test": test_metrics}
-
 
 if __name__ == "__main__":
     started = time.perf_counter()
-    result = train_plain(load_spec(sys.argv[1], sys.argv[2:]))
-    print(f"plain training finished in {time.perf_counter() - started:.1f} s: {result['model_sha256'][:12]}")
+    spec = load_spec(sys.argv[1], sys.argv[2:])
+    trained = train_in_process(load_frame(spec.data), spec)
+    model = trained.selected.pipeline
+    test_metrics = score(trained.test[spec.data.target.column], predict_scores(model, trained.test))
+    print(f"plain training finished in {time.perf_counter() - started:.1f} s: model {model_hash(model)[:12]}, "
+          f"test roc_auc {test_metrics['roc_auc']:.4f}")

@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="version number (default: the latest)")
     evaluate.add_argument("--no-cache", action="store_true", help="recompute every step")
 
+    check = commands.add_parser("check", help="model tests for CI: spec, data sample, train, every gate "
+                                              "(no ZenML; exit 3 if a blocking gate fails)")
+    _spec_options(check)
+    check.add_argument("--sample", type=int, default=5000, metavar="N", help="rows to sample (default 5000)")
+
     validate = commands.add_parser("validate", help="validate a spec and exit (no ZenML involved)")
     _spec_options(validate)
     return parser
@@ -69,6 +74,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         return list_runs(spec, args.where)
 
+    if command == "check":
+        from keel.cli.check import check
+
+        if args.sample < 100:
+            return fail("check: --sample must be at least 100 rows", 2)
+        return check(spec, args.sample)
     if command == "evaluate":
         from keel.cli.evaluate import evaluate
 

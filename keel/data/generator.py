@@ -120,7 +120,8 @@ def generate_credit_applications(source: GeneratorSource) -> pd.DataFrame:
         "num_late_payments_2y": rng.poisson(0.45, n),
         "credit_utilization": np.round(rng.beta(2.0, 3.5, n), 3),
         "savings_balance": np.round(np.exp(rng.normal(8.0, 1.4, n)) * (income / 42000), -1),
-        "num_dependents": rng.poisson(1.0, n),
+        # No effect on true risk, but differs by sex: a proxy through which biased labels can leak.
+        "num_dependents": rng.poisson(np.where(sex.codes == 0, 2.2, 0.4)),
         "region": _categorical(rng, "region", [0.2, 0.22, 0.18, 0.2, 0.2], n),
         "has_cosigner": _categorical(rng, "has_cosigner", [0.88, 0.12], n),
         "previous_defaults": rng.poisson(0.12, n),

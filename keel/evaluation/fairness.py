@@ -50,15 +50,22 @@ def _label(key) -> str:
     return " & ".join(map(str, key)) if isinstance(key, tuple) else str(key)
 
 
-def evaluate_fairness(y_true, decisions, scores, groups: pd.DataFrame, min_group_size: int) -> dict:
-    """Per-attribute and intersectional group metrics; headline values over judgeable groups."""
-    y_true = pd.Series(np.asarray(y_true), index=groups.index)
-    decisions = pd.Series(np.asarray(decisions).astype(int), index=groups.index)
-    scores = pd.Series(np.asarray(scores), index=groups.index)
+def evaluate_fairness(y_true, decisions, scores, groups: pd.DataFrame, min_group_size: int,
+                      favourable: str = "negative") -> dict:
+    """Per-attribute and intersectional group metrics; headline values over judgeable groups.
+
+    Rates are of the favourable decision: with `favourable="negative"` (e.g. not predicting default,
+    i.e. approval) labels, decisions and scores are flipped so that "selected" means "approved".
+    Equalized-odds differences are the same either way."""
+    flip = favourable == "negative"
+    y_true = pd.Series(1 - np.asarray(y_true) if flip else np.asarray(y_true), index=groups.index)
+    decisions = np.asarray(decisions).astype(int)
+    decisions = pd.Series(1 - decisions if flip else decisions, index=groups.index)
+    scores = pd.Series(1 - np.asarray(scores) if flip else np.asarray(scores), index=groups.index)
     views = {name: groups[name] for name in groups.columns}
     if groups.shape[1] > 1:
         views[" x ".join(groups.columns)] = groups
-    report = {"min_group_size": min_group_size, "attributes": {}}
+    report = {"min_group_size": min_group_size, "favourable": favourable, "attributes": {}}
     for name, view in views.items():
         table = _group_table(y_true, decisions, scores, view)
         # Too few rows, or too few of either class for TPR/FPR to mean anything.
@@ -82,7 +89,8 @@ def evaluate_fairness(y_true, decisions, scores, groups: pd.DataFrame, min_group
 
 def fairness_html(report: dict) -> str:
     sections = [html.paragraph(
-        "Decisions are positive predictions at the chosen threshold. Groups with fewer than "
+        f"Selection rate = share receiving the favourable decision ({report['favourable']} prediction) at the "
+        "chosen threshold; TPR/FPR are of that decision. Groups with fewer than "
         f"{report['min_group_size']} rows, or fewer than 5 of either outcome, are flagged and kept "
         "out of the headline ratios."),
         html.table(["headline (worst over the declared attributes; intersection below)", "value"],

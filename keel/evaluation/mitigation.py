@@ -68,7 +68,8 @@ def mitigate(model, train: pd.DataFrame, validation: pd.DataFrame, test: pd.Data
         decided = score(y_test, decisions.astype(float), 0.5)
         values.update({name: decided[name] for name in DECISION_METRICS})
     fairness = evaluate_fairness(y_test, decisions, scores if scores is not None else decisions.astype(float),
-                                 sensitive_groups(test, data), data.min_group_size)
+                                 sensitive_groups(test, data), data.min_group_size,
+                                 data.target.favourable)
     for metric in ("demographic_parity_ratio", "demographic_parity_difference", "equalized_odds_difference"):
         values[metric] = fairness[metric]
         for name, report in fairness["attributes"].items():

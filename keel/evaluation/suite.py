@@ -75,7 +75,8 @@ def evaluate_all(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spec
     decisions = scores >= threshold
     reports = {"threshold": threshold_info,
                "performance": evaluate_performance(y, scores, threshold),
-               "fairness": evaluate_fairness(y, decisions, scores, sensitive_groups(test, data), data.min_group_size),
+               "fairness": evaluate_fairness(y, decisions, scores, sensitive_groups(test, data), data.min_group_size,
+                                 data.target.favourable),
                "calibration": evaluate_calibration(y, scores, evaluation.calibration.bins,
                                                    evaluation.calibration.method),
                "robustness": evaluate_robustness(lambda f: predict_scores(scoring, f), test, y, data,

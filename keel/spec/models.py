@@ -140,6 +140,9 @@ class TargetSpec(StrictModel):
     positive: Union[int, str] = 1
     negative: Union[int, str] = 0
     positive_label: str = Field("positive", description="What the positive class means")
+    favourable: Literal["negative", "positive"] = Field(
+        "negative", description="Which decision benefits the applicant; fairness selection rates count it "
+                                "(in credit, predicting default declines, so `negative` = approval is favourable)")
 
 
 class DataSpec(StrictModel):
