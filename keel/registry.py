@@ -38,7 +38,7 @@ def register_model_version(model_name: str, description: str, metadata: dict,
     """Create the next version of `model_name`, link its evidence and this run; return its number."""
     from zenml import log_metadata
     from zenml.client import Client
-    from zenml.models import ModelVersionArtifactRequest, ModelVersionPipelineRunRequest
+    from zenml.models import ModelVersionPipelineRunRequest
 
     client = Client()
     try:
@@ -47,12 +47,9 @@ def register_model_version(model_name: str, description: str, metadata: dict,
         client.create_model(name=model_name, description=description)
     version = client.create_model_version(model_name_or_id=model_name,
                                           description=f"trained by run {run_id}")
-    store = client.zen_store
-    for artifact_id in dict.fromkeys(artifact_ids):
-        store.create_model_version_artifact_link(
-            ModelVersionArtifactRequest(artifact_version=artifact_id, model_version=version.id))
+    link_artifacts(model_name, int(version.number), artifact_ids)
     if run_id is not None:
-        store.create_model_version_pipeline_run_link(
+        client.zen_store.create_model_version_pipeline_run_link(
             ModelVersionPipelineRunRequest(model_version=version.id, pipeline_run=run_id))
     log_metadata(metadata=metadata, model_version_id=version.id)
     return int(version.number)
@@ -124,12 +121,9 @@ def find_champion(model_name: str, exclude_version: int) -> Optional[dict]:
     return None
 
 
-def record_evaluation(model_name: str, version: int, evaluation: dict, artifact_ids: Iterable[UUID],
-                      promote: bool) -> Optional[str]:
-    """Attach the evaluation outcome to the version; move it to staging when it passed."""
-    from zenml import log_metadata
+def link_artifacts(model_name: str, version: int, artifact_ids: Iterable[UUID]) -> None:
+    """Link evidence (artifact versions) to a model version; linking twice is harmless."""
     from zenml.client import Client
-    from zenml.enums import ModelStages
     from zenml.models import ModelVersionArtifactRequest
 
     client = Client()
@@ -137,6 +131,17 @@ def record_evaluation(model_name: str, version: int, evaluation: dict, artifact_
     for artifact_id in dict.fromkeys(artifact_ids):
         client.zen_store.create_model_version_artifact_link(
             ModelVersionArtifactRequest(artifact_version=artifact_id, model_version=model_version.id))
+
+
+def record_evaluation(model_name: str, version: int, evaluation: dict, artifact_ids: Iterable[UUID],
+                      promote: bool) -> Optional[str]:
+    """Attach the evaluation outcome to the version; move it to staging when it passed."""
+    from zenml import log_metadata
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    model_version = Client().get_model_version(model_name, version)
+    link_artifacts(model_name, version, artifact_ids)
     log_metadata(metadata={"evaluation": evaluation}, model_version_id=model_version.id)
     if not promote:
         return None

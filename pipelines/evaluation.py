@@ -10,6 +10,7 @@ from steps.evaluation.explainability import explainability_step
 from steps.evaluation.fairness import fairness_step
 from steps.evaluation.gates import gates_step
 from steps.evaluation.latency import latency_step
+from steps.evaluation.link_evidence import link_evidence_step
 from steps.evaluation.mitigation import mitigation_step
 from steps.evaluation.model_card import model_card_step
 from steps.evaluation.performance import performance_step
@@ -22,19 +23,22 @@ def evaluation_pipeline(spec: Spec, model_version: int) -> None:
     linked = version_artifacts(spec.problem.name, model_version, ["model", "train", "validation", "test"])
     model, validation, test = linked["model"], linked["validation"], linked["test"]
     scoring, threshold = decision_threshold_step(model, validation, spec)
-    performance, _ = performance_step(scoring, test, threshold, spec.data)
-    fairness, _ = fairness_step(scoring, test, threshold, spec.data)
-    calibration, _ = calibration_step(model, scoring, test, spec.evaluation.calibration, spec.data)
-    robustness, _ = robustness_step(scoring, test, spec)
-    explainability, _ = explainability_step(model, test, validation, spec)
-    latency, _ = latency_step(scoring, test, spec.evaluation.latency)
-    comparison, champion_scores, _ = champion_challenger_step(scoring, threshold, validation, test, spec,
-                                                              model_version)
-    business, _ = business_step(scoring, threshold, test, comparison, champion_scores, spec)
-    decision, _ = gates_step(performance, fairness, calibration, robustness, latency, business, comparison,
-                             threshold, spec, model_version)
-    model_card_step(decision, threshold, performance, fairness, calibration, robustness, explainability,
-                    latency, comparison, spec, model_version)
+    performance, performance_html = performance_step(scoring, test, threshold, spec.data)
+    fairness, fairness_html = fairness_step(scoring, test, threshold, spec.data)
+    calibration, calibration_html = calibration_step(model, scoring, test, spec.evaluation.calibration, spec.data)
+    robustness, robustness_html = robustness_step(scoring, test, spec)
+    explainability, explainability_html = explainability_step(model, test, validation, spec)
+    latency, latency_html = latency_step(scoring, test, spec.evaluation.latency)
+    comparison, champion_scores, comparison_html = champion_challenger_step(scoring, threshold, validation, test,
+                                                                            spec, model_version)
+    business, business_html = business_step(scoring, threshold, test, comparison, champion_scores, spec)
+    decision, decision_html = gates_step(performance, fairness, calibration, robustness, latency, business,
+                                         comparison, threshold, spec, model_version)
+    card, card_html = model_card_step(decision, threshold, performance, fairness, calibration, robustness,
+                                      explainability, latency, comparison, spec, model_version)
+    link_evidence_step(decision, decision_html, card, card_html, performance_html, fairness_html, calibration_html,
+                       robustness_html, explainability_html, latency_html, business_html, comparison_html,
+                       spec.problem.name, model_version)
     if spec.evaluation.mitigation.method != "none":
         mitigation_step(model, linked["train"], validation, test, threshold, decision, comparison, robustness,
                         spec)

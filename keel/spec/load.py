@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterable, List, Sequence, Tuple
 
@@ -29,22 +30,50 @@ def parse_override(text: str) -> Tuple[List[str], Any]:
     return key.strip().split("."), value
 
 
+_INDEXED = re.compile(r"^(.+)\[(\d+)\]$")
+
+
+def _steps(path: List[str]) -> List[Any]:
+    """`["gates[3]", "max"]` -> `["gates", 3, "max"]`."""
+    steps: List[Any] = []
+    for part in path:
+        match = _INDEXED.match(part)
+        steps += [match.group(1), int(match.group(2))] if match else [part]
+    return steps
+
+
 def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
-    """Return a copy of `raw` with each `key.path=value` set; unknown keys are left to validation."""
+    """Return a copy of `raw` with each `key.path=value` (or `list[index].key=value`) set.
+
+    Unknown keys are set all the same, so that validation names them."""
     result = json.loads(json.dumps(raw))
     for text in overrides:
         path, value = parse_override(text)
-        node = result
-        for depth, part in enumerate(path[:-1]):
-            child = node.get(part) if isinstance(node, dict) else None
+        steps = _steps(path)
+        node: Any = result
+        for depth, step in enumerate(steps[:-1]):
+            where = ".".join(map(str, steps[: depth + 1]))
+            if isinstance(step, int):
+                if not isinstance(node, list) or step >= len(node):
+                    raise SpecError(f"--set {text!r}: `{where}` has no item {step}")
+                node = node[step]
+                continue
+            if not isinstance(node, dict):
+                raise SpecError(f"--set {text!r}: `{where}` is a value, not a section")
+            child = node.get(step)
             if child is None:
-                child = {}
-                node[part] = child
-            elif not isinstance(child, dict):
-                where = ".".join(path[: depth + 1])
+                child = [] if isinstance(steps[depth + 1], int) else {}
+                node[step] = child
+            elif not isinstance(child, (dict, list)):
                 raise SpecError(f"--set {text!r}: `{where}` is a value, not a section")
             node = child
-        node[path[-1]] = value
+        last = steps[-1]
+        if isinstance(last, int):
+            if not isinstance(node, list) or last >= len(node):
+                raise SpecError(f"--set {text!r}: no item {last} to set")
+        elif not isinstance(node, dict):
+            raise SpecError(f"--set {text!r}: cannot set `{last}` inside a value")
+        node[last] = value
     return result
 
 

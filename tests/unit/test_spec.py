@@ -133,3 +133,10 @@ def test_cli_validate_and_help_do_not_import_zenml():
     assert helped.returncode == 0
     for command in ("train", "runs", "validate"):
         assert command in helped.stdout
+
+
+def test_overrides_reach_into_lists():
+    spec = load_spec(DEFAULT, ["evaluation.gates[0].min=0.6"])
+    assert spec.evaluation.gates[0].min == 0.6
+    with pytest.raises(SpecError, match="has no item 99"):
+        load_spec(DEFAULT, ["evaluation.gates[99].min=0.6"])
