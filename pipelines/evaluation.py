@@ -23,7 +23,8 @@ def evaluation_pipeline(spec: Spec, model_version: int) -> None:
     linked = version_artifacts(spec.problem.name, model_version, ["model", "train", "validation", "test"])
     model, validation, test = linked["model"], linked["validation"], linked["test"]
     scoring, threshold = decision_threshold_step(model, validation, spec)
-    performance, performance_html = performance_step(scoring, test, threshold, spec.data)
+    performance, performance_html = performance_step(scoring, test, threshold, spec.data,
+                                                        spec.evaluation.performance)
     fairness, fairness_html = fairness_step(scoring, test, threshold, spec.data)
     calibration, calibration_html = calibration_step(model, scoring, test, spec.evaluation.calibration, spec.data)
     robustness, robustness_html = robustness_step(scoring, test, spec)

@@ -36,6 +36,10 @@ def train(spec: Spec, config: Path, no_cache: bool = False) -> int:
     say(f"data:           {rows['train']} train / {rows['validation']} validation / {rows['test']} test rows, "
         f"fingerprint {metadata['data_fingerprint'][:12]}...")
     say(f"code:           git {str(metadata['git_commit'])[:12]}{' (dirty)' if metadata['git_dirty'] else ''}")
+    from keel.data.readiness import readiness_summary
+
+    readiness = outcome.run.steps["readiness_step"].outputs["readiness_report"][0].load()
+    say(readiness_summary(readiness))
     say()
     rows = [(name, metadata["validation_metrics"][name], metadata["test_metrics"][name]) for name in METRICS]
     say(format_table(["metric", "validation", "test"], rows))

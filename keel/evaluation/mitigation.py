@@ -59,7 +59,7 @@ def mitigate(model, train: pd.DataFrame, validation: pd.DataFrame, test: pd.Data
         reduction.fit(encoder.transform(train[columns]), train[target],
                       sensitive_features=sensitive_groups(train, data)[attribute])
         x_test = encoder.transform(test[columns])
-        scores = reduction._pmf_predict(x_test)[:, 1]
+        scores = np.clip(reduction._pmf_predict(x_test)[:, 1], 0.0, 1.0)  # a mixture; rounding can pass 1
         decisions = scores >= before["threshold"]["threshold"]
     values = dict(before["decision"]["values"])
     if scores is not None:  # a retrained model: every score-based metric is new

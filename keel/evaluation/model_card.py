@@ -40,7 +40,9 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
         {"title": "Performance (test split)",
          "text": f"Decision threshold {reports['threshold']['threshold']:.4f} chosen on validation data by "
                  f"rule `{reports['threshold']['rule']}`.",
-         "rows": list(perf.items()) + ([("champion comparison", f"{comparison['metric']} difference "
+         "rows": [(name, f"{value:.4f} ({reports['performance']['confidence']:.0%} CI "
+                          f"{reports['performance']['intervals'][name][0]:.4f} to {reports['performance']['intervals'][name][1]:.4f})")
+                  for name, value in perf.items()] + ([("champion comparison", f"{comparison['metric']} difference "
                                          f"{comparison['difference']:+.4f}, {comparison['confidence']:.0%} CI "
                                          f"[{comparison['ci_low']:+.4f}, {comparison['ci_high']:+.4f}] vs "
                                          f"{comparison['champion']}")] if comparison else [])},
@@ -56,7 +58,11 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
                   ("Post-hoc calibration", reports["calibration"]["method"])]},
         {"title": "Robustness", "text": f"Drop of {robustness['metric']} under perturbation (positive = worse).",
          "rows": [(f"all features: {k}", v) for k, v in robustness["all_features"].items()]
-                 + [("hostile inputs answered", robustness["hostile_inputs"]["passed"])]},
+                 + [("hostile inputs answered", robustness["hostile_inputs"]["passed"])]
+                 + [(f"worst slice of {feature}", f"{w['slice']} ({w['rows']} rows): {robustness['metric']} "
+                     f"{w[robustness['metric']]:.4f}")
+                    for feature, w in sorted(robustness["worst_slice_per_feature"].items(),
+                                             key=lambda item: item[1][robustness["metric"]])[:5]]},
         {"title": "Top features (mean |SHAP|)", "text": "",
          "rows": list(reports["explainability"]["global_importance"].items())[:10]},
         {"title": "Latency and size", "text": "",

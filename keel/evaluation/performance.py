@@ -13,12 +13,27 @@ def _downsample(xs, ys, points: int = 200):
     return [round(float(v), 4) for v in np.asarray(xs)[index]], [round(float(v), 4) for v in np.asarray(ys)[index]]
 
 
-def evaluate_performance(y_true, scores, threshold: float) -> dict:
+def metric_intervals(y_true, scores, threshold: float, samples: int, confidence: float, seed: int) -> dict:
+    """Percentile bootstrap interval of every metric (rows resampled with replacement)."""
+    y_true, scores = np.asarray(y_true), np.asarray(scores)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(samples):
+        rows = rng.integers(0, len(y_true), len(y_true))
+        draws.append(score(y_true[rows], scores[rows], threshold))
+    alpha = (1 - confidence) / 2
+    return {name: [round(float(np.nanquantile([d[name] for d in draws], q)), 5) for q in (alpha, 1 - alpha)]
+            for name in draws[0]}
+
+
+def evaluate_performance(y_true, scores, threshold: float, interval_samples: int = 200,
+                         confidence: float = 0.95, seed: int = 0) -> dict:
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     metrics = score(y_true, scores, threshold)
     report = {"threshold": threshold, "metrics": metrics, "rows": int(len(y_true)),
-              "positive_rate": float(np.mean(y_true))}
+              "positive_rate": float(np.mean(y_true)), "confidence": confidence,
+              "intervals": metric_intervals(y_true, scores, threshold, interval_samples, confidence, seed)}
     if len(np.unique(y_true)) == 2:
         fpr, tpr, _ = roc_curve(y_true, scores)
         precision, recall, _ = precision_recall_curve(y_true, scores)
@@ -30,7 +45,9 @@ def evaluate_performance(y_true, scores, threshold: float) -> dict:
 def performance_html(report: dict) -> str:
     sections = [html.key_values({"test rows": report["rows"], "decision threshold": report["threshold"],
                                  "positive rate": report["positive_rate"]}),
-                html.table(["metric", "value"], report["metrics"].items())]
+                html.table(["metric", "value", f"{report['confidence']:.0%} bootstrap interval"],
+                           [(name, value, "[{:.4f}, {:.4f}]".format(*report["intervals"][name]))
+                            for name, value in report["metrics"].items()])]
     if "roc_curve" in report:
         sections.append(svg.line_chart([("ROC", *report["roc_curve"])], "ROC curve", "false positive rate",
                                        "true positive rate", diagonal=True))

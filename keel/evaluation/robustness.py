@@ -43,7 +43,7 @@ def evaluate_robustness(predict: Callable[[pd.DataFrame], np.ndarray], frame: pd
     """Metric drop (clean minus perturbed, positive = worse) per feature and perturbation."""
     rng = np.random.default_rng(spec.seed)
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    clean = score(y_true, predict(frame))[metric]
+    clean = score(y_true, predict(frame))[metric]  # the unperturbed reference
     drops: Dict[str, Dict[str, float]] = {}
     for column in data.model_features:
         for kind in _kinds(data.features[column]):
@@ -58,9 +58,36 @@ def evaluate_robustness(predict: Callable[[pd.DataFrame], np.ndarray], frame: pd
         everything[kind] = round(sign * (clean - score(y_true, predict(shifted))[metric]), 5)
     worst = {column: max(kinds.items(), key=lambda item: item[1]) for column, kinds in drops.items()}
     return {"metric": metric, "clean": clean, "per_feature": drops, "all_features": everything,
+            "worst_slice_per_feature": worst_slices(np.asarray(predict(frame)), frame, y_true, data, metric),
             "worst_per_feature": {c: {"perturbation": k, "drop": v} for c, (k, v) in worst.items()},
             "robustness_max_drop": float(max(everything.values())),
             "hostile_inputs": hostile_input_check(predict, frame, data)}
+
+
+def _slices(values: pd.Series, feature) -> pd.Series:
+    if isinstance(feature, CategoricalFeature):
+        return values.astype("string").fillna("(missing)")
+    binned = pd.qcut(values.astype(float), q=5, duplicates="drop")
+    return binned.astype("string").fillna("(missing)")
+
+
+def worst_slices(scores: np.ndarray, frame: pd.DataFrame, y_true, data: DataSpec, metric: str) -> dict:
+    """Per feature, the slice (category or quintile) where the metric is worst, among slices with at
+    least `data.min_group_size` rows and both outcomes."""
+    y_true = np.asarray(y_true)
+    lower_better = metric in LOWER_IS_BETTER
+    result = {}
+    for column in data.model_features:
+        labels = _slices(frame[column], data.features[column]).to_numpy()
+        candidates = []
+        for label in pd.unique(labels):
+            rows = labels == label
+            if rows.sum() >= data.min_group_size and 0 < y_true[rows].sum() < rows.sum():
+                candidates.append((score(y_true[rows], scores[rows])[metric], str(label), int(rows.sum())))
+        if candidates:
+            value, label, rows = (max if lower_better else min)(candidates)
+            result[column] = {"slice": label, "rows": rows, metric: round(float(value), 5)}
+    return result
 
 
 def hostile_input_check(predict, frame: pd.DataFrame, data: DataSpec) -> dict:
@@ -92,4 +119,7 @@ def robustness_html(report: dict) -> str:
         html.table(["perturbation of every feature", "metric drop"], report["all_features"].items()),
         svg.bar_chart([c for c, _ in worst], [w["drop"] for _, w in worst], "Worst drop per feature"),
         html.table(["feature", "worst perturbation", "drop"], [(c, w["perturbation"], w["drop"]) for c, w in worst]),
+        html.heading(f"Worst slice per feature ({report['metric']} on the slice, clean inputs)"),
+        html.table(["feature", "slice", "rows", report["metric"]],
+                   [(c, w["slice"], w["rows"], w[report["metric"]]) for c, w in report["worst_slice_per_feature"].items()]),
     )

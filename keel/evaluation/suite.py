@@ -74,7 +74,8 @@ def evaluate_all(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spec
     scores = predict_scores(scoring, test)
     decisions = scores >= threshold
     reports = {"threshold": threshold_info,
-               "performance": evaluate_performance(y, scores, threshold),
+               "performance": evaluate_performance(y, scores, threshold, evaluation.performance.interval_samples,
+                                                   evaluation.performance.confidence, evaluation.performance.seed),
                "fairness": evaluate_fairness(y, decisions, scores, sensitive_groups(test, data), data.min_group_size,
                                  data.target.favourable),
                "calibration": evaluate_calibration(y, scores, evaluation.calibration.bins,

@@ -314,6 +314,12 @@ class ValueMatrix(StrictModel):
     currency: str = "EUR"
 
 
+class PerformanceSpec(StrictModel):
+    interval_samples: int = Field(200, ge=50, le=10_000, description="bootstrap resamples per metric interval")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    seed: int = 0
+
+
 class CalibrationSpec(StrictModel):
     method: Literal["none", "isotonic", "sigmoid"] = "none"
     bins: int = Field(10, ge=2, le=100)
@@ -393,6 +399,7 @@ class MitigationSpec(StrictModel):
 class EvaluationSpec(StrictModel):
     threshold: ThresholdRule = ThresholdRule()
     value_matrix: ValueMatrix = ValueMatrix()
+    performance: PerformanceSpec = PerformanceSpec()
     calibration: CalibrationSpec = CalibrationSpec()
     robustness: RobustnessSpec = RobustnessSpec()
     explainability: ExplainabilitySpec = ExplainabilitySpec()

@@ -6,16 +6,19 @@ from zenml import step
 from zenml.types import HTMLString
 
 from keel.evaluation.performance import evaluate_performance, performance_html
-from keel.spec.models import DataSpec
+from keel.spec.models import DataSpec, PerformanceSpec
 from keel.training.fit import predict_scores
 
 
 @step
-def performance_step(scoring_model: Any, test: pd.DataFrame, decision_threshold: dict, data: DataSpec) -> Tuple[
+def performance_step(scoring_model: Any, test: pd.DataFrame, decision_threshold: dict, data: DataSpec,
+                     performance: PerformanceSpec) -> Tuple[
     Annotated[dict, "performance_report"],
     Annotated[HTMLString, "performance_report_html"],
 ]:
-    """ROC AUC, PR AUC, and F1/precision/recall at the decision threshold, on the held-out test split."""
+    """ROC AUC, PR AUC, and F1/precision/recall at the decision threshold, with bootstrap intervals,
+    on the held-out test split."""
     report = evaluate_performance(test[data.target.column].to_numpy(), predict_scores(scoring_model, test),
-                                  decision_threshold["threshold"])
+                                  decision_threshold["threshold"], performance.interval_samples,
+                                  performance.confidence, performance.seed)
     return report, HTMLString(performance_html(report))

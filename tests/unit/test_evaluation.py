@@ -208,3 +208,39 @@ def test_champion_comparison_in_the_full_evaluation_promotes_a_clearly_better_mo
                            champion)
     assert reports["comparison"]["accepted"] and reports["decision"]["passed"]
     assert reports["business"]["baseline_policy"] == "champion"
+
+
+def test_performance_intervals_contain_the_point_estimate(fair):
+    _, _, reports = fair
+    for name, value in reports["performance"]["metrics"].items():
+        low, high = reports["performance"]["intervals"][name]
+        assert low <= value <= high, name
+
+
+def test_worst_slice_per_feature_is_the_minimum_over_judgeable_slices(fair):
+    spec, trained, reports = fair
+    from keel.training.fit import predict_scores
+    from keel.training.metrics import score
+
+    slices = reports["robustness"]["worst_slice_per_feature"]
+    region = slices["region"]
+    scores = predict_scores(trained.selected.pipeline, trained.test)
+    y = trained.test["default"].to_numpy()
+    per_region = {r: score(y[(trained.test["region"] == r).to_numpy()], scores[(trained.test["region"] == r).to_numpy()])["roc_auc"]
+                  for r in spec.data.features["region"].categories}
+    assert region["slice"] == min(per_region, key=per_region.get)
+    assert region["roc_auc"] == pytest.approx(min(per_region.values()), abs=1e-5)
+
+
+def test_exponentiated_gradient_retrains_under_the_constraint():
+    from keel.evaluation.mitigation import mitigate
+
+    spec = _spec("data.source.historical_bias=2.0", "evaluation.mitigation.method=exponentiated_gradient",
+                 "evaluation.mitigation.attribute=sex", rows=6000)
+    trained = _trained(spec)
+    baseline = trained.selected.pipeline
+    before = evaluate_all(baseline, trained.validation, trained.test, spec)
+    after = mitigate(baseline, trained.train, trained.validation, trained.test, spec, before)
+    trade = after["trade_off"]["demographic_parity_ratio[sex]"]
+    assert trade["after"] > trade["before"]
+    assert after["needs_attribute_at_prediction"] is False
