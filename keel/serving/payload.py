@@ -1,0 +1,79 @@
+"""Request payloads validated against the spec: the same contract the training data met.
+
+Built from the spec with pydantic: JSON numbers only for numeric features (no strings, no NaN or
+Infinity), the spec's categories only, ranges enforced, no extra fields. Errors are field-level."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, create_model
+
+from keel.spec.models import CategoricalFeature, DataSpec
+
+MAX_BATCH_ROWS = 10_000
+
+
+def _field(feature) -> Tuple[Any, Any]:
+    if isinstance(feature, CategoricalFeature):
+        kind: Any = Literal[tuple(feature.categories)]  # type: ignore[misc]
+    else:
+        base = StrictInt if feature.type == "integer" else StrictFloat  # strict: JSON numbers only
+        bounds = {k: v for k, v in (("ge", feature.min), ("le", feature.max)) if v is not None}
+        kind = Annotated[base, Field(**bounds)]
+    if feature.nullable:  # may be null or left out
+        return Optional[kind], None
+    return kind, ...
+
+
+def record_model(data: DataSpec) -> type[BaseModel]:
+    """A pydantic model of one scoring request: the model's features plus an optional entity id."""
+    fields: Dict[str, Any] = {name: _field(data.features[name]) for name in data.model_features}
+    fields["entity_id"] = (Optional[Union[StrictInt, str]], Field(None, description="who is scored; routes by it"))
+    config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    return create_model("ScoringRecord", __config__=config, **fields)
+
+
+def field_errors(error: ValidationError, prefix: str = "") -> List[dict]:
+    """pydantic's errors as [{field, problem, found}], for a 4xx body."""
+    errors = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"] if not str(part).startswith(("function-", "constrained-")))
+        problem = "unknown field" if item["type"] == "extra_forbidden" else item["msg"]
+        found = item.get("input") if item["type"] != "missing" else None
+        errors.append({"field": f"{prefix}{location}", "problem": problem,
+                       "found": found if isinstance(found, (int, float, str, bool, type(None))) else str(found)[:80]})
+    return errors
+
+
+class PayloadError(ValueError):
+    def __init__(self, status: int, errors: List[dict]):
+        super().__init__(errors[0]["problem"] if errors else "bad request")
+        self.status = status
+        self.errors = errors
+
+
+def parse_records(body: Any, model: type[BaseModel], max_rows: int = MAX_BATCH_ROWS) -> List[BaseModel]:
+    """One record (a JSON object) or a batch (`{"records": [...]}` or a JSON list) -> validated records."""
+    if isinstance(body, dict) and set(body) == {"records"}:
+        body = body["records"]
+    rows = body if isinstance(body, list) else [body]
+    if not rows:
+        raise PayloadError(422, [{"field": "records", "problem": "no records given", "found": None}])
+    if len(rows) > max_rows:
+        raise PayloadError(413, [{"field": "records", "problem": f"at most {max_rows} records per request",
+                                  "found": len(rows)}])
+    parsed, errors = [], []
+    for index, row in enumerate(rows):
+        prefix = f"records[{index}]." if isinstance(body, list) else ""
+        if not isinstance(row, dict):
+            errors.append({"field": prefix.rstrip(".") or "body", "problem": "expected a JSON object",
+                           "found": type(row).__name__})
+            continue
+        try:
+            parsed.append(model.model_validate(row))
+        except ValidationError as error:
+            errors.extend(field_errors(error, prefix))
+    if errors:
+        raise PayloadError(422, errors)
+    return parsed
