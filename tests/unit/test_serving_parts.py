@@ -1,0 +1,107 @@
+"""Pure parts of the serving layer: payload contract, routing, prediction log."""
+
+import json
+from collections import Counter
+
+import pytest
+
+from keel.serving.payload import PayloadError, parse_records, record_model
+from keel.serving.prediction_log import PredictionLog, utc_now
+from keel.serving.routing import Arm, RoutingTable
+
+
+@pytest.fixture
+def record_type(default_spec):
+    return record_model(default_spec.data)
+
+
+@pytest.fixture
+def good(default_spec):
+    from keel.data.generator import generate_credit_applications
+
+    frame = generate_credit_applications(default_spec.data.source.model_copy(update={"rows": 5}))
+    return json.loads(frame[default_spec.data.model_features].to_json(orient="records"))
+
+
+def test_a_record_and_a_batch_parse(record_type, good):
+    assert len(parse_records(good[0], record_type)) == 1
+    assert len(parse_records({"records": good}, record_type)) == 5
+    assert len(parse_records(good, record_type)) == 5
+
+
+@pytest.mark.parametrize("mutate,field,status", [
+    (lambda r: r.pop("income"), "income", 422),
+    (lambda r: r.update(income="12000"), "income", 422),
+    (lambda r: r.update(income=float("nan")), "income", 422),
+    (lambda r: r.update(income=float("inf")), "income", 422),
+    (lambda r: r.update(region="mars"), "region", 422),
+    (lambda r: r.update(hacker=1), "hacker", 422),
+    (lambda r: r.update(loan_term_months=12.5), "loan_term_months", 422),
+    (lambda r: r.update(debt_to_income=99.0), "debt_to_income", 422),
+    (lambda r: r.update(region=None), "region", 422),
+])
+def test_bad_fields_are_named(record_type, good, mutate, field, status):
+    record = dict(good[0])
+    mutate(record)
+    with pytest.raises(PayloadError) as raised:
+        parse_records(record, record_type)
+    assert raised.value.status == status
+    assert [e["field"] for e in raised.value.errors] == [field]
+
+
+def test_nullable_fields_may_be_null_or_absent(record_type, good):
+    record = dict(good[0], savings_balance=None)
+    record.pop("employment_years")
+    assert parse_records(record, record_type)[0].employment_years is None
+
+
+def test_batch_errors_carry_the_row_and_limits_apply(record_type, good):
+    rows = [dict(r) for r in good]
+    rows[3]["region"] = "mars"
+    with pytest.raises(PayloadError) as raised:
+        parse_records({"records": rows}, record_type)
+    assert raised.value.errors[0]["field"] == "records[3].region"
+    with pytest.raises(PayloadError) as raised:
+        parse_records([], record_type)
+    assert raised.value.status == 422
+    with pytest.raises(PayloadError) as raised:
+        parse_records(good * 3, record_type, max_rows=10)
+    assert raised.value.status == 413
+    with pytest.raises(PayloadError):
+        parse_records([1, "x"], record_type)
+
+
+def test_routing_is_deterministic_and_close_to_the_weights():
+    table = RoutingTable([Arm("champion", 1, 0.75), Arm("challenger", 2, 0.25)], strategy="canary")
+    arms = [table.arm_for(f"applicant-{i}").name for i in range(20_000)]
+    share = Counter(arms)["challenger"] / len(arms)
+    assert abs(share - 0.25) < 0.015
+    assert all(table.arm_for(f"applicant-{i}").name == arms[i] for i in range(0, 20_000, 97))
+    # Growing the canary only moves champion entities to the challenger, never back.
+    bigger = RoutingTable([Arm("champion", 1, 0.5), Arm("challenger", 2, 0.5)], strategy="canary")
+    moved_back = [i for i, arm in enumerate(arms) if arm == "challenger"
+                  and bigger.arm_for(f"applicant-{i}").name == "champion"]
+    assert not moved_back
+    assert RoutingTable.from_dict(table.to_dict()) == table
+
+
+def test_weights_must_add_up():
+    with pytest.raises(ValueError, match="add up to 1"):
+        RoutingTable([Arm("champion", 1, 0.7), Arm("challenger", 2, 0.2)])
+
+
+def test_prediction_log_round_trip_survives_a_new_connection(tmp_path):
+    url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    log = PredictionLog(url)
+    row = {"request_id": "r1", "row": 0, "entity_id": "e1", "time": utc_now(), "model_name": "m",
+           "model_version": 3, "arm": "champion", "shadow": False, "inputs": {"income": 1.0},
+           "score": 0.2, "decision": 0, "latency_ms": 1.5}
+    assert log.append([row, dict(row, row=1, shadow=True, arm="shadow")]) == 2
+    log.engine.dispose()
+    again = PredictionLog(url)
+    assert again.count() == 2
+    served = again.read(include_shadow=False)
+    assert len(served) == 1 and served[0]["inputs"] == {"income": 1.0} and served[0]["model_version"] == 3
+    with pytest.raises(Exception):
+        again.append([row])  # the same request id and row twice: refused, nothing overwritten
+    assert again.count() == 2
