@@ -7,18 +7,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, create_model
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError,
+                      create_model)
 
 from keel.spec.models import CategoricalFeature, DataSpec
 
 MAX_BATCH_ROWS = 10_000
 
 
+def _whole(value: float) -> float:
+    if value != int(value):
+        raise ValueError("expected a whole number")
+    return value
+
+
 def _field(feature) -> Tuple[Any, Any]:
     if isinstance(feature, CategoricalFeature):
         kind: Any = Literal[tuple(feature.categories)]  # type: ignore[misc]
     else:
-        base = StrictInt if feature.type == "integer" else StrictFloat  # strict: JSON numbers only
+        base = StrictFloat  # strict: JSON numbers only, never strings
+        if feature.type == "integer":
+            base = Annotated[StrictFloat, AfterValidator(_whole)]
         bounds = {k: v for k, v in (("ge", feature.min), ("le", feature.max)) if v is not None}
         kind = Annotated[base, Field(**bounds)]
     if feature.nullable:  # may be null or left out

@@ -30,6 +30,18 @@ PREDICTIONS = sa.Table(
 )
 
 
+ERRORS = sa.Table(
+    "prediction_errors", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), index=True),
+    sa.Column("time", sa.DateTime(timezone=True), index=True, nullable=False),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("arm", sa.String(32), nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+)
+
+
 def _sqlite_pragmas(connection, _record) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -52,6 +64,18 @@ class PredictionLog:
         with self.engine.begin() as connection:
             connection.execute(PREDICTIONS.insert(), rows)
         return len(rows)
+
+    def append_error(self, row: dict) -> None:
+        """A model that failed on a request (the caller was answered by another arm, or got a 5xx)."""
+        with self.engine.begin() as connection:
+            connection.execute(ERRORS.insert(), [row])
+
+    def read_errors(self, since: Optional[datetime] = None) -> List[dict]:
+        query = sa.select(ERRORS).order_by(ERRORS.c.id)
+        if since is not None:
+            query = query.where(ERRORS.c.time >= since)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
 
     def read(self, since: Optional[datetime] = None, include_shadow: bool = True) -> List[dict]:
         query = sa.select(PREDICTIONS).order_by(PREDICTIONS.c.time, PREDICTIONS.c.request_id, PREDICTIONS.c.row)

@@ -1,0 +1,60 @@
+"""A deployment folder: everything a serving process needs, and nothing it must fetch.
+
+    deployment.json   spec, model files per version, thresholds, prediction-log URL, API-key env name
+    models/vN.pkl     the features+model pipeline of each version in play
+    routing.json      the current routing table (replaced atomically by the rollout controller)
+    background.parquet  a few validation rows, the reference for SHAP on linear models
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Dict, Optional
+
+import pandas as pd
+
+from keel.serving.routing import RoutingTable
+from keel.serving.scorer import DEPLOYMENT_FILE, ROUTING_FILE
+from keel.spec.models import Spec
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    """Write-then-rename, so a reader never sees half a file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(payload)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+
+
+def write_routing(folder: Path, table: RoutingTable) -> None:
+    _atomic_write(Path(folder) / ROUTING_FILE, json.dumps(table.to_dict(), indent=2).encode())
+
+
+def read_routing(folder: Path) -> RoutingTable:
+    return RoutingTable.from_dict(json.loads((Path(folder) / ROUTING_FILE).read_text()))
+
+
+def write_bundle(folder: Path, spec: Spec, models: Dict[int, object], thresholds: Dict[int, float],
+                 routing: RoutingTable, prediction_log_url: str, background: Optional[pd.DataFrame] = None,
+                 api_key_env: Optional[str] = None, max_body_bytes: int = 1_000_000) -> Path:
+    folder = Path(folder)
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for version, model in models.items():
+        paths[str(version)] = f"models/v{version}.pkl"
+        _atomic_write(folder / paths[str(version)], pickle.dumps(model, protocol=5))
+    if background is not None:
+        background.head(200).to_parquet(folder / "background.parquet")
+    config = {"spec": spec.model_dump(mode="json"), "models": paths,
+              "thresholds": {str(v): t for v, t in thresholds.items()},
+              "prediction_log_url": prediction_log_url, "api_key_env": api_key_env,
+              "max_body_bytes": max_body_bytes}
+    _atomic_write(folder / DEPLOYMENT_FILE, json.dumps(config, indent=2).encode())
+    write_routing(folder, routing)
+    return folder

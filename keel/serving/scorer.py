@@ -1,0 +1,191 @@
+"""The scoring core behind every HTTP front (BentoML in production, plain FastAPI in benchmarks):
+authenticate, bound, parse and validate the payload, route each record to an arm, predict, mirror
+to a shadow, log, answer. Framework-free, so it behaves the same on every stack."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import pickle
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+
+from keel.serving.payload import PayloadError, parse_records, record_model
+from keel.serving.prediction_log import PredictionLog, utc_now
+from keel.serving.routing import Arm, RoutingTable
+from keel.spec.models import CategoricalFeature, Spec
+
+DEPLOYMENT_FILE = "deployment.json"
+ROUTING_FILE = "routing.json"
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict
+
+
+def _error(status: int, problem: str, field: str = "body", found=None) -> Answer:
+    return Answer(status, {"errors": [{"field": field, "problem": problem, "found": found}]})
+
+
+class Scorer:
+    """Loads a deployment folder (see `keel.deployment.bundle`) and answers scoring requests."""
+
+    def __init__(self, folder: Path, observe: Optional[Callable[[int, str, bool, float], None]] = None):
+        self.folder = Path(folder)
+        config = json.loads((self.folder / DEPLOYMENT_FILE).read_text())
+        self.spec = Spec.model_validate(config["spec"])
+        self.model_name = self.spec.problem.name
+        self.record_type = record_model(self.spec.data)
+        self.models = {int(v): pickle.loads((self.folder / path).read_bytes()) for v, path in config["models"].items()}
+        self.thresholds = {int(v): float(t) for v, t in config["thresholds"].items()}
+        self.log = PredictionLog(config["prediction_log_url"])
+        key_env = config.get("api_key_env")
+        self.api_key = os.environ.get(key_env) if key_env else None
+        if key_env and not self.api_key:
+            raise RuntimeError(f"the spec asks for an API key, but ${key_env} is not set")
+        self.max_body_bytes = int(config.get("max_body_bytes", 1_000_000))
+        self.observe = observe or (lambda version, arm, ok, ms: None)
+        self._features = self.spec.data.model_features
+        self._numeric = [n for n in self._features if not isinstance(self.spec.data.features[n], CategoricalFeature)]
+        self._routing: Optional[RoutingTable] = None
+        self._routing_stamp: Optional[int] = None
+
+    # --- routing ------------------------------------------------------------------------------
+    def routing(self) -> RoutingTable:
+        """The current routing table; re-read when the rollout controller replaces the file."""
+        path = self.folder / ROUTING_FILE
+        stamp = path.stat().st_mtime_ns
+        if stamp != self._routing_stamp:
+            self._routing = RoutingTable.from_dict(json.loads(path.read_text()))
+            self._routing_stamp = stamp
+        return self._routing
+
+    # --- request handling ---------------------------------------------------------------------
+    def _authorised(self, headers: Mapping[str, str]) -> bool:
+        if self.api_key is None:
+            return True
+        given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), self.api_key.encode())
+
+    def _parse(self, body: bytes, headers: Mapping[str, str]):
+        if not self._authorised(headers):
+            return _error(401, "missing or wrong API key (X-API-Key or Authorization: Bearer)")
+        if len(body) > self.max_body_bytes:
+            return _error(413, f"body larger than {self.max_body_bytes} bytes", found=len(body))
+        if not body.strip():
+            return _error(400, "empty body: expected a JSON object or {\"records\": [...]}")
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            return _error(400, f"not valid JSON ({error})")
+        try:
+            return parse_records(payload, self.record_type)
+        except PayloadError as error:
+            return Answer(error.status, {"errors": error.errors})
+
+    def _frame(self, records) -> pd.DataFrame:
+        frame = pd.DataFrame([r.model_dump(exclude={"entity_id"}) for r in records], columns=self._features)
+        frame[self._numeric] = frame[self._numeric].astype(float)
+        return frame
+
+    def _score(self, version: int, arm: str, frame: pd.DataFrame, request_id: str) -> Tuple[Optional[np.ndarray], float]:
+        started = time.perf_counter()
+        try:
+            model = self.models[version]
+            scores = model.predict_proba(frame[list(model.feature_names_in_)])[:, 1]
+            ok = bool(np.all(np.isfinite(scores)))
+            error = None if ok else "non-finite score"
+        except Exception as exc:  # any model failure is recorded and answered by the fallback
+            scores, ok, error = None, False, f"{type(exc).__name__}: {exc}"
+        elapsed = (time.perf_counter() - started) * 1000
+        self.observe(version, arm, ok, elapsed)
+        if not ok:
+            self.log.append_error({"request_id": request_id, "time": utc_now(), "model_version": version,
+                                   "arm": arm, "error": error[:2000], "latency_ms": elapsed})
+            return None, elapsed
+        return scores, elapsed
+
+    def predict(self, body: bytes, headers: Mapping[str, str]) -> Answer:
+        parsed = self._parse(body, headers)
+        if isinstance(parsed, Answer):
+            return parsed
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        table = self.routing()
+        frame = self._frame(parsed)
+        entities = [str(r.entity_id) if r.entity_id is not None else f"{request_id}:{i}" for i, r in enumerate(parsed)]
+        arms = [table.arm_for(entity) for entity in entities]
+        now = utc_now()
+        results: List[Optional[dict]] = [None] * len(parsed)
+        rows = []
+        by_arm: Dict[Arm, List[int]] = {}
+        for index, arm in enumerate(arms):
+            by_arm.setdefault(arm, []).append(index)
+        fallback = table.arms[0]
+        for arm, indexes in by_arm.items():
+            part = frame.iloc[indexes]
+            scores, elapsed = self._score(arm.version, arm.name, part, request_id)
+            served = arm
+            if scores is None and arm != fallback:  # a failing challenger: the champion answers
+                scores, elapsed = self._score(fallback.version, fallback.name, part, request_id)
+                served = fallback
+            if scores is None:
+                return _error(503, "the model could not score this request; it has been logged", found=request_id)
+            threshold = self.thresholds[served.version]
+            for index, value in zip(indexes, scores):
+                decision = int(value >= threshold)
+                results[index] = {"entity_id": parsed[index].entity_id, "score": round(float(value), 6),
+                                  "decision": decision, "model_version": served.version, "arm": served.name}
+                rows.append(self._log_row(request_id, index, entities[index], now, served, False, frame.iloc[index],
+                                          float(value), decision, elapsed / len(indexes)))
+        if table.shadow is not None:
+            scores, elapsed = self._score(table.shadow.version, "shadow", frame, request_id)
+            if scores is not None:
+                threshold = self.thresholds[table.shadow.version]
+                rows += [self._log_row(request_id, len(parsed) + i, entities[i], now, table.shadow, True, frame.iloc[i],
+                                       float(v), int(v >= threshold), elapsed / len(parsed))
+                         for i, v in enumerate(scores)]
+        self.log.append(rows)  # answered only once committed
+        return Answer(200, {"request_id": request_id, "predictions": results})
+
+    def _log_row(self, request_id, row, entity, now, arm: Arm, shadow: bool, inputs: pd.Series, score: float,
+                 decision: int, latency_ms: float) -> dict:
+        return {"request_id": request_id, "row": row, "entity_id": entity, "time": now,
+                "model_name": self.model_name, "model_version": arm.version, "arm": arm.name, "shadow": shadow,
+                "inputs": {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in inputs.items()},
+                "score": score, "decision": decision, "latency_ms": latency_ms}
+
+    def explain(self, body: bytes, headers: Mapping[str, str]) -> Answer:
+        """SHAP contributions (log-odds) for one record, from the model that would serve it."""
+        parsed = self._parse(body, headers)
+        if isinstance(parsed, Answer):
+            return parsed
+        if len(parsed) != 1:
+            return _error(422, "explain takes one record", field="records", found=len(parsed))
+        from keel.evaluation.explainability import shap_contributions
+
+        record = parsed[0]
+        arm = self.routing().arm_for(str(record.entity_id) if record.entity_id is not None else uuid.uuid4().hex)
+        frame = self._frame(parsed)
+        model = self.models[arm.version]
+        contributions = shap_contributions(model, frame, self.spec.data, self._background())
+        score = float(model.predict_proba(frame[list(model.feature_names_in_)])[:, 1][0])
+        ranked = contributions.iloc[0].sort_values(key=np.abs, ascending=False)
+        return Answer(200, {"model_version": arm.version, "arm": arm.name, "score": round(score, 6),
+                            "contributions": {k: round(float(v), 6) for k, v in ranked.items()}})
+
+    def _background(self) -> Optional[pd.DataFrame]:
+        path = self.folder / "background.parquet"
+        return pd.read_parquet(path) if path.exists() else None
+
+    def ready(self) -> bool:
+        table = self.routing()
+        return all(arm.version in self.models for arm in table.arms)

@@ -1,0 +1,116 @@
+"""The scoring core in process: contract, routing, shadow, fallback, log."""
+
+import json
+
+import numpy as np
+import pytest
+
+from keel.deployment.bundle import write_bundle, write_routing
+from keel.serving.routing import Arm, RoutingTable
+from keel.serving.scorer import Scorer
+from keel.training.in_process import train_in_process
+
+
+class Exploding:
+    """A challenger that fails on every request."""
+
+    def __init__(self, model):
+        self.feature_names_in_ = model.feature_names_in_
+
+    def predict_proba(self, frame):
+        raise RuntimeError("challenger is broken")
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from keel.data.generator import generate_credit_applications
+    from keel.spec import load_spec
+    from tests.conftest import ROOT
+
+    spec = load_spec(ROOT / "configs" / "credit_risk.yaml", ["data.source.rows=3000", "training.candidate.trials=1",
+                                                             "training.candidate.params.n_estimators=30"])
+    return spec, train_in_process(generate_credit_applications(spec.data.source), spec)
+
+
+def _bundle(tmp_path, trained, routing, challenger=None):
+    spec, result = trained
+    models = {1: result.selected.pipeline, 2: challenger or result.selected.pipeline}
+    write_bundle(tmp_path, spec, models, {1: 0.3, 2: 0.3}, routing,
+                 f"sqlite:///{tmp_path / 'log.db'}", result.validation[spec.data.model_features])
+    return Scorer(tmp_path)
+
+
+def _body(trained, n=1, entity="a"):
+    spec, result = trained
+    rows = json.loads(result.test[spec.data.model_features].head(n).to_json(orient="records"))
+    for i, row in enumerate(rows):
+        row["entity_id"] = f"{entity}{i}"
+    return json.dumps(rows[0] if n == 1 else {"records": rows}).encode()
+
+
+def test_one_record_is_scored_logged_and_answered(tmp_path, trained):
+    scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
+    answer = scorer.predict(_body(trained), {})
+    assert answer.status == 200
+    [prediction] = answer.body["predictions"]
+    assert prediction["model_version"] == 1 and 0 <= prediction["score"] <= 1
+    assert prediction["decision"] == int(prediction["score"] >= 0.3)
+    [logged] = scorer.log.read()
+    assert logged["request_id"] == answer.body["request_id"] and logged["entity_id"] == "a0"
+
+
+@pytest.mark.parametrize("body,status", [(b"", 400), (b"{not json", 400), (b"[]", 422), (b'{"income": 1}', 422),
+                                         (b"x" * 2_000_000, 413), (b'"a string"', 422)])
+def test_bad_bodies_get_4xx_and_nothing_is_logged(tmp_path, trained, body, status):
+    scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
+    answer = scorer.predict(body, {})
+    assert answer.status == status and answer.body["errors"]
+    assert scorer.log.count() == 0
+
+
+def test_shadow_predictions_are_logged_never_returned(tmp_path, trained):
+    table = RoutingTable([Arm("champion", 1, 1.0)], shadow=Arm("challenger", 2, 0.0), strategy="shadow")
+    scorer = _bundle(tmp_path, trained, table)
+    answer = scorer.predict(_body(trained, n=20), {})
+    assert {p["model_version"] for p in answer.body["predictions"]} == {1}
+    logged = scorer.log.read()
+    assert sum(r["shadow"] for r in logged) == 20 and {r["model_version"] for r in logged if r["shadow"]} == {2}
+
+
+def test_a_failing_challenger_is_answered_by_the_champion_and_recorded(tmp_path, trained):
+    table = RoutingTable([Arm("champion", 1, 0.5), Arm("challenger", 2, 0.5)], strategy="canary")
+    scorer = _bundle(tmp_path, trained, table, challenger=Exploding(trained[1].selected.pipeline))
+    answer = scorer.predict(_body(trained, n=50), {})
+    assert answer.status == 200
+    assert {p["model_version"] for p in answer.body["predictions"]} == {1}
+    errors = scorer.log.read_errors()
+    assert errors and {e["model_version"] for e in errors} == {2} and "broken" in errors[0]["error"]
+
+
+def test_routing_changes_are_picked_up_without_a_restart(tmp_path, trained):
+    scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
+    assert {p["model_version"] for p in scorer.predict(_body(trained, n=10), {}).body["predictions"]} == {1}
+    import os
+    import time
+    write_routing(tmp_path, RoutingTable([Arm("challenger", 2, 1.0)], strategy="blue-green"))
+    os.utime(tmp_path / "routing.json", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert {p["model_version"] for p in scorer.predict(_body(trained, n=10), {}).body["predictions"]} == {2}
+
+
+def test_api_key_is_required_when_configured(tmp_path, trained, monkeypatch):
+    spec, result = trained
+    monkeypatch.setenv("KEEL_TEST_KEY", "s3cret")
+    write_bundle(tmp_path, spec, {1: result.selected.pipeline}, {1: 0.3}, RoutingTable([Arm("champion", 1, 1.0)]),
+                 f"sqlite:///{tmp_path / 'log.db'}", api_key_env="KEEL_TEST_KEY")
+    scorer = Scorer(tmp_path)
+    assert scorer.predict(_body(trained), {}).status == 401
+    assert scorer.predict(_body(trained), {"x-api-key": "wrong"}).status == 401
+    assert scorer.predict(_body(trained), {"x-api-key": "s3cret"}).status == 200
+
+
+def test_explain_returns_contributions_for_every_feature(tmp_path, trained):
+    scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
+    answer = scorer.explain(_body(trained), {})
+    assert answer.status == 200
+    assert set(answer.body["contributions"]) == set(trained[0].data.model_features)
+    assert scorer.explain(_body(trained, n=3), {}).status == 422
