@@ -148,3 +148,54 @@ def record_evaluation(model_name: str, version: int, evaluation: dict, artifact_
     if model_version.stage != ModelStages.PRODUCTION:
         model_version.set_stage(ModelStages.STAGING, force=True)
     return ModelStages.STAGING.value
+
+
+def production_version(model_name: str) -> Optional[int]:
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    try:
+        return int(Client().get_model_version(model_name, ModelStages.PRODUCTION).number)
+    except KeyError:
+        return None
+
+
+def load_version_model(model_name: str, version: int):
+    return version_artifacts(model_name, version, ["model"])["model"].load()
+
+
+def evaluation_outcome(model_name: str, version: int) -> Optional[dict]:
+    """The version's latest recorded evaluation, or None if it was never evaluated."""
+    return get_model_version_metadata(model_name, version).get("evaluation")
+
+
+def record_approval(model_name: str, version: int, by: str, reason: str) -> dict:
+    from zenml import log_metadata
+    from zenml.client import Client
+
+    from keel.serving.prediction_log import utc_now
+
+    approval = {"by": by, "reason": reason, "at": utc_now().isoformat()}
+    model_version = Client().get_model_version(model_name, version)
+    log_metadata(metadata={"approval": approval}, model_version_id=model_version.id)
+    return approval
+
+
+def record_deployment(model_name: str, version: int, deployment: dict) -> None:
+    from zenml import log_metadata
+    from zenml.client import Client
+
+    log_metadata(metadata={"deployment": deployment}, model_version_id=Client().get_model_version(model_name, version).id)
+
+
+def promote_to_production(model_name: str, version: int) -> Optional[int]:
+    """Make `version` the production version; the previous one is archived. Returns the previous."""
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    previous = production_version(model_name)
+    client = Client()
+    if previous is not None and previous != version:
+        client.get_model_version(model_name, previous).set_stage(ModelStages.ARCHIVED, force=True)
+    client.get_model_version(model_name, version).set_stage(ModelStages.PRODUCTION, force=True)
+    return previous

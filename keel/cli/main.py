@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
         description="keel: a declarative, governed ML lifecycle on ZenML. "
-                    "With no command, runs the main job (train, then evaluate, on the default spec).",
+                    "With no command, runs the main job (train, evaluate, deploy on the default spec).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -44,6 +44,26 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model-version", type=int, default=None, metavar="N",
                           help="version number (default: the latest)")
     evaluate.add_argument("--no-cache", action="store_true", help="recompute every step")
+
+    deploy = commands.add_parser("deploy", help="roll a version that passed evaluation out to the local service")
+    _spec_options(deploy)
+    deploy.add_argument("--model-version", type=int, default=None, metavar="N", help="default: the latest")
+    deploy.add_argument("--strategy", choices=["all-at-once", "blue-green", "canary", "ab", "shadow"],
+                        default=None, help="override the spec's rollout strategy")
+
+    serve = commands.add_parser("serve", help="serve the production version in the foreground")
+    _spec_options(serve)
+    serve.add_argument("--port", type=int, default=None, help="default: deployment.port of the spec")
+
+    rollback = commands.add_parser("rollback", help="route all traffic back to the previous production version")
+    _spec_options(rollback)
+
+    approve = commands.add_parser("approve", help="record who approved a version for production, and why")
+    _spec_options(approve)
+    approve.add_argument("--model", required=True)
+    approve.add_argument("--version", type=int, required=True)
+    approve.add_argument("--by", required=True, help="who approves")
+    approve.add_argument("--reason", required=True, help="why (a reason or a ticket)")
 
     check = commands.add_parser("check", help="model tests for CI: spec, data sample, train, every gate "
                                               "(no ZenML; exit 3 if a blocking gate fails)")
@@ -84,6 +104,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         from keel.cli.evaluate import evaluate
 
         return evaluate(spec, args.model_version, no_cache=args.no_cache)
+    if command in ("deploy", "serve", "rollback", "approve"):
+        from keel.cli import deploy as deployment
+
+        if command == "deploy":
+            return deployment.deploy(spec, args.model_version, args.strategy)
+        if command == "serve":
+            return deployment.serve(spec, args.port)
+        if command == "rollback":
+            return deployment.rollback(spec)
+        if not args.by.strip() or not args.reason.strip():
+            return fail("approve: --by and --reason must not be empty", 2)
+        return deployment.approve(spec, args.model, args.version, args.by, args.reason)
 
     from keel.cli.train import train
 
@@ -94,14 +126,17 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def main_job(spec, config: Path) -> int:
-    """The whole lifecycle on the default spec: train -> evaluate (later phases join here)."""
+    """The whole lifecycle on the default spec: train -> evaluate -> deploy (monitoring joins here)."""
+    from keel.cli.deploy import deploy
     from keel.cli.evaluate import evaluate
     from keel.cli.train import train
 
-    code = train(spec, config)
-    if code != 0:
-        return code
-    return evaluate(spec, version=None)
+    for phase in (lambda: train(spec, config), lambda: evaluate(spec, version=None),
+                  lambda: deploy(spec, version=None, strategy=None)):
+        code = phase()
+        if code != 0:
+            return code
+    return 0
 
 
 if __name__ == "__main__":

@@ -41,11 +41,23 @@ class Scorer:
 
     def __init__(self, folder: Path, observe: Optional[Callable[[int, str, bool, float], None]] = None):
         self.folder = Path(folder)
-        config = json.loads((self.folder / DEPLOYMENT_FILE).read_text())
+        self.observe = observe or (lambda version, arm, ok, ms: None)
+        self._config_stamp: Optional[int] = None
+        self._routing: Optional[RoutingTable] = None
+        self._routing_stamp: Optional[int] = None
+        self._load()
+
+    def _load(self) -> None:
+        """(Re)load the deployment: a new challenger version arrives without a restart."""
+        path = self.folder / DEPLOYMENT_FILE
+        stamp = path.stat().st_mtime_ns
+        if stamp == self._config_stamp:
+            return
+        config = json.loads(path.read_text())
         self.spec = Spec.model_validate(config["spec"])
         self.model_name = self.spec.problem.name
         self.record_type = record_model(self.spec.data)
-        self.models = {int(v): pickle.loads((self.folder / path).read_bytes()) for v, path in config["models"].items()}
+        self.models = {int(v): pickle.loads((self.folder / p).read_bytes()) for v, p in config["models"].items()}
         self.thresholds = {int(v): float(t) for v, t in config["thresholds"].items()}
         self.log = PredictionLog(config["prediction_log_url"])
         key_env = config.get("api_key_env")
@@ -53,15 +65,14 @@ class Scorer:
         if key_env and not self.api_key:
             raise RuntimeError(f"the spec asks for an API key, but ${key_env} is not set")
         self.max_body_bytes = int(config.get("max_body_bytes", 1_000_000))
-        self.observe = observe or (lambda version, arm, ok, ms: None)
         self._features = self.spec.data.model_features
         self._numeric = [n for n in self._features if not isinstance(self.spec.data.features[n], CategoricalFeature)]
-        self._routing: Optional[RoutingTable] = None
-        self._routing_stamp: Optional[int] = None
+        self._config_stamp = stamp
 
     # --- routing ------------------------------------------------------------------------------
     def routing(self) -> RoutingTable:
         """The current routing table; re-read when the rollout controller replaces the file."""
+        self._load()
         path = self.folder / ROUTING_FILE
         stamp = path.stat().st_mtime_ns
         if stamp != self._routing_stamp:

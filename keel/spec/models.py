@@ -410,17 +410,62 @@ class EvaluationSpec(StrictModel):
     mitigation: MitigationSpec = MitigationSpec()
 
 
+# --- deployment ----------------------------------------------------------------------------------
+
+STRATEGIES = ("all-at-once", "blue-green", "canary", "ab", "shadow")
+
+
+class HealthSpec(StrictModel):
+    """Checked between rollout steps on the live prediction log: challenger against champion."""
+
+    max_error_rate: float = Field(0.01, ge=0.0, le=1.0)
+    max_p95_latency_ms: float = Field(200.0, gt=0.0)
+    max_p95_latency_ratio: float = Field(3.0, gt=0.0, description="challenger p95 / champion p95")
+    max_score_psi: float = Field(0.25, gt=0.0, description="population stability index of the scores")
+    min_requests: int = Field(30, ge=1, description="per arm and step, before judging")
+
+
+class ApprovalSpec(StrictModel):
+    required: bool = True
+    auto_approve: bool = False
+
+
+class DeploymentSpec(StrictModel):
+    strategy: Literal["all-at-once", "blue-green", "canary", "ab", "shadow"] = "canary"
+    canary_steps: List[float] = Field(default_factory=lambda: [0.05, 0.25, 0.5, 1.0])
+    ab_split: float = Field(0.5, gt=0.0, lt=1.0)
+    hold_seconds: float = Field(5.0, ge=0.0, le=86_400)
+    probe_requests: int = Field(200, ge=0, le=100_000,
+                                description="replayed test rows keel sends per step, so every step has evidence")
+    health: HealthSpec = HealthSpec()
+    approval: ApprovalSpec = ApprovalSpec()
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=1, le=65535)
+    folder: str = Field(".keel/deployments", description="where deployment bundles and the prediction log live")
+    prediction_log_url: Optional[str] = Field(None, description="SQLAlchemy URL; default: SQLite in the folder")
+    api_key_env: Optional[str] = Field(None, description="name of the environment variable holding the API key")
+    salt: str = "keel"
+
+    @field_validator("canary_steps")
+    @classmethod
+    def _increasing(cls, steps: List[float]) -> List[float]:
+        if not steps or any(not 0 < s <= 1 for s in steps) or sorted(steps) != steps or steps[-1] != 1.0:
+            raise ValueError("canary_steps must increase within (0, 1] and end at 1.0")
+        return steps
+
+
 # --- the whole spec ------------------------------------------------------------------------------
 
 
 class Spec(StrictModel):
-    """A keel problem spec. `deployment` and `monitoring` sections are added by later phases."""
+    """A keel problem spec. A `monitoring` section is added by a later phase."""
 
     problem: ProblemSpec
     data: DataSpec
     split: SplitSpec = SplitSpec()
     training: TrainingSpec = TrainingSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
+    deployment: DeploymentSpec = DeploymentSpec()
 
     @model_validator(mode="after")
     def _time_split_needs_time_column(self) -> "Spec":

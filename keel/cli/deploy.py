@@ -1,0 +1,119 @@
+"""`run.py deploy | serve | rollback | approve`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Optional
+
+from keel.cli.console import fail, say
+from keel.spec.models import Spec
+
+
+def curl_example(url: str, spec: Spec) -> str:
+    from keel.data.generator import generate_credit_applications
+    from keel.spec.models import GeneratorSource
+
+    if isinstance(spec.data.source, GeneratorSource):
+        record = generate_credit_applications(spec.data.source.model_copy(update={"rows": 1}))
+        body = record[spec.data.model_features].iloc[0].to_json()
+        body = body[:-1] + ', "entity_id": "applicant-42"}'
+    else:
+        body = '{"...": "one record with the spec\'s features"}'
+    return f"curl -s -X POST {url}/predict -H 'Content-Type: application/json' -d '{body}'"
+
+
+def deploy(spec: Spec, version: Optional[int], strategy: Optional[str]) -> int:
+    say(f"keel: deploying '{spec.problem.name}' (loading ZenML takes a few seconds) ...")
+    from keel.cli.pipeline_runs import failed_step_message, run_pipeline
+    from keel.registry import resolve_version
+
+    try:
+        version = resolve_version(spec.problem.name, version)
+    except LookupError as error:
+        return fail(f"keel: {error}", 1)
+    from pipelines.deployment import deployment_pipeline
+
+    outcome = run_pipeline(deployment_pipeline, spec=spec, model_version=version, strategy=strategy)
+    if outcome.error is not None:
+        return fail(failed_step_message(outcome), 1)
+    result = outcome.run.steps["rollout_step"].outputs["rollout_evidence"][0].load()
+    say()
+    say(f"deployment run: {outcome.run.name}")
+    say(f"rollout of v{version} ({result['strategy']}) against "
+        f"{'v' + str(result['champion']) if result['champion'] else 'no champion'}: {result['outcome']}")
+    for stage in result["stages"]:
+        health = "healthy" if stage["healthy"] else "BREACH: " + "; ".join(stage["breaches"])
+        say(f"  stage {stage['stage']} {stage['step']:>18}: {stage['challenger']['requests']} challenger requests, "
+            f"{stage['challenger']['errors']} errors -> {health}")
+    say(f"now serving:    v{result['serving']} at {result['url']}")
+    say(f"try it:         {curl_example(result['url'], spec)}")
+    if result["outcome"] == "awaiting approval":
+        say(f"approve with:   python run.py approve --model {spec.problem.name} --version {version} "
+            "--by YOU --reason TICKET, then deploy again")
+    return 0 if result["outcome"] in ("promoted", "awaiting approval") else 1
+
+
+def approve(spec: Spec, model: str, version: int, by: str, reason: str) -> int:
+    from keel.registry import evaluation_outcome, record_approval, resolve_version
+
+    try:
+        version = resolve_version(model, version)
+    except LookupError as error:
+        return fail(f"keel: {error}", 1)
+    evaluation = evaluation_outcome(model, version)
+    if not evaluation or not evaluation.get("passed"):
+        return fail(f"keel: {model} v{version} has not passed evaluation; it cannot be approved for production", 1)
+    approval = record_approval(model, version, by, reason)
+    say(f"approved {model} v{version} by {approval['by']} at {approval['at']}: {approval['reason']}")
+    return 0
+
+
+def serve(spec: Spec, port: Optional[int]) -> int:
+    """Serve the production version in the foreground (Ctrl+C stops it)."""
+    import os
+
+    from keel.deployment.bundle import write_bundle
+    from keel.deployment.deploy import deployment_folder, prediction_log_url
+    from keel.provenance import PROJECT_ROOT
+    from keel.registry import evaluation_outcome, load_version_model, production_version, version_artifacts
+    from keel.serving.routing import Arm, RoutingTable
+
+    name = spec.problem.name
+    version = production_version(name)
+    if version is None:
+        return fail(f"keel: '{name}' has no production version yet: python run.py deploy", 1)
+    folder = deployment_folder(spec)
+    background = version_artifacts(name, version, ["validation"])["validation"].load()[spec.data.model_features]
+    write_bundle(folder, spec, {version: load_version_model(name, version)},
+                 {version: float(evaluation_outcome(name, version)["threshold"])},
+                 RoutingTable([Arm("champion", version, 1.0)], strategy="serve", salt=spec.deployment.salt),
+                 prediction_log_url(spec), background, spec.deployment.api_key_env)
+    port = port or spec.deployment.port
+    say(f"serving {name} v{version} on http://{spec.deployment.host}:{port} (Ctrl+C to stop)")
+    env = {**os.environ, "KEEL_DEPLOYMENT_DIR": str(folder), "PYTHONPATH": str(PROJECT_ROOT)}
+    bentoml = os.path.join(os.path.dirname(sys.executable), "bentoml")
+    return subprocess.call([bentoml, "serve", "serving.service:KeelService", "--host", spec.deployment.host,
+                            "--port", str(port)], cwd=PROJECT_ROOT, env=env)
+
+
+def rollback(spec: Spec) -> int:
+    """Route all traffic back to the previous production version and make it production again."""
+    from keel.deployment.bundle import write_routing
+    from keel.deployment.deploy import deployment_folder
+    from keel.deployment.strategies import champion_only
+    from keel.registry import get_model_version_metadata, production_version, promote_to_production, record_deployment
+
+    name = spec.problem.name
+    current = production_version(name)
+    if current is None:
+        return fail(f"keel: '{name}' has no production version to roll back", 1)
+    previous = (get_model_version_metadata(name, current).get("deployment") or {}).get("archived")
+    if previous is None:
+        return fail(f"keel: v{current} replaced no earlier production version; nothing to roll back to", 1)
+    folder = deployment_folder(spec)
+    write_routing(folder, champion_only(previous, spec.deployment.salt, f"manual rollback from v{current}"))
+    promote_to_production(name, previous)
+    record_deployment(name, previous, {"outcome": "restored by rollback", "replaced": current, "serving": previous})
+    say(f"rolled back: v{previous} is production and serves all traffic; v{current} is archived")
+    return 0

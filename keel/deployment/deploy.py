@@ -1,0 +1,78 @@
+"""Deploy a version that passed evaluation: bundle it beside the champion, make sure the service
+answers, roll out by the spec's strategy, and settle the routing by the outcome and the approval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Optional
+
+import pandas as pd
+
+from keel.deployment.bundle import read_routing, write_bundle, write_routing
+from keel.deployment.rollout import replay_probe, run_rollout
+from keel.deployment.server import is_ready, post_json, service_url, start_service
+from keel.deployment.strategies import champion_only, rollout_stages
+from keel.serving.prediction_log import PredictionLog
+from keel.serving.routing import Arm, RoutingTable
+from keel.spec.models import Spec
+
+
+class NotDeployable(RuntimeError):
+    pass
+
+
+def deployment_folder(spec: Spec) -> Path:
+    return (Path(spec.deployment.folder) / spec.problem.name).resolve()
+
+
+def prediction_log_url(spec: Spec) -> str:
+    return spec.deployment.prediction_log_url or f"sqlite:///{deployment_folder(spec) / 'predictions.db'}"
+
+
+def check_deployable(version: int, evaluation: Optional[dict]) -> None:
+    if evaluation is None:
+        raise NotDeployable(f"v{version} has not been evaluated: python run.py evaluate --model-version {version}")
+    if not evaluation.get("passed"):
+        raise NotDeployable(f"v{version} failed its gates ({'; '.join(evaluation.get('failed', []))}); "
+                            "only versions that passed evaluation are deployable")
+
+
+def approved(spec: Spec, approval: Optional[dict]) -> bool:
+    rule = spec.deployment.approval
+    return (not rule.required) or rule.auto_approve or bool(approval)
+
+
+def ensure_service(spec: Spec, folder: Path) -> str:
+    url = service_url(spec.deployment.host, spec.deployment.port)
+    if not is_ready(url):
+        start_service(folder, spec.deployment.host, spec.deployment.port)
+    return url
+
+
+def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, object],
+           thresholds: Dict[int, float], probe_rows: pd.DataFrame, approval: Optional[dict]) -> dict:
+    """Roll `version` out against `champion` (None for a first deployment); return the evidence."""
+    folder = deployment_folder(spec)
+    start = RoutingTable([Arm("champion", champion, 1.0)] if champion is not None else [Arm("challenger", version, 1.0)],
+                         strategy="before rollout", salt=spec.deployment.salt)
+    current = read_routing(folder) if (folder / "routing.json").exists() else start
+    write_bundle(folder, spec, models, thresholds, current if champion is not None else start,
+                 prediction_log_url(spec), probe_rows[spec.data.model_features], spec.deployment.api_key_env)
+    url = ensure_service(spec, folder)
+    log = PredictionLog(prediction_log_url(spec))
+    stages = rollout_stages(spec.deployment, version, champion)
+    probe = replay_probe(url, probe_rows[spec.data.model_features], post_json)
+    result = run_rollout(folder, stages, spec.deployment, log, version, champion, probe)
+    result.update(strategy=spec.deployment.strategy if champion is not None else "all-at-once", url=url,
+                  challenger=version, champion=champion)
+    if result["outcome"] != "completed":
+        return result
+    if not approved(spec, approval):
+        if champion is not None:
+            write_routing(folder, champion_only(champion, spec.deployment.salt, "awaiting approval"))
+        result.update(outcome="awaiting approval", serving=champion)
+        return result
+    write_routing(folder, RoutingTable([Arm("challenger", version, 1.0)], strategy="promoted", step="100%",
+                                       salt=spec.deployment.salt))
+    result.update(outcome="promoted", serving=version, approval=approval or "auto-approved by the spec")
+    return result

@@ -1,0 +1,59 @@
+"""The rollout controller: walk the strategy's stages, probe, hold, judge health, roll back on a
+breach. Works against any running keel service (it only changes the routing file and reads the
+prediction log)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import pandas as pd
+
+from keel.deployment.bundle import write_routing
+from keel.deployment.health import judge_stage
+from keel.deployment.strategies import champion_only
+from keel.serving.prediction_log import PredictionLog, utc_now
+from keel.serving.routing import RoutingTable
+from keel.spec.models import DeploymentSpec
+
+Probe = Callable[[str, int], dict]
+
+
+def replay_probe(url: str, rows: pd.DataFrame, post: Callable) -> Probe:
+    """Send rows of held-out data, one request each, with entity ids unique to the stage."""
+
+    def probe(stage: str, count: int) -> dict:
+        statuses: dict = {}
+        records = json.loads(rows.head(count).to_json(orient="records")) if count else []
+        for index, record in enumerate(records):
+            record["entity_id"] = f"probe-{stage}-{index}"
+            status, _ = post(f"{url}/predict", record)
+            statuses[status] = statuses.get(status, 0) + 1
+        return statuses
+
+    return probe
+
+
+def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, log: PredictionLog,
+                challenger: int, champion: Optional[int], probe: Probe,
+                sleep: Callable[[float], None] = time.sleep) -> dict:
+    """{outcome: completed | rolled back, stages: [evidence per stage], rolled_back_at?}"""
+    evidence = []
+    for number, table in enumerate(stages, start=1):
+        started = utc_now()
+        write_routing(folder, table)
+        statuses = probe(f"{number}", spec.probe_requests)
+        sleep(spec.hold_seconds)
+        verdict = judge_stage(log.read(since=started), log.read_errors(since=started), challenger, champion,
+                              spec.health, challenger_is_shadow=table.shadow is not None)
+        evidence.append({"stage": number, "strategy": table.strategy, "step": table.step,
+                         "routing": table.to_dict(), "started": started.isoformat(),
+                         "probe_statuses": {str(k): v for k, v in statuses.items()}, **verdict})
+        if not verdict["healthy"]:
+            if champion is not None:
+                write_routing(folder, champion_only(champion, table.salt, f"rolled back at stage {number}"))
+            return {"outcome": "rolled back", "rolled_back_at": number, "stages": evidence,
+                    "serving": champion}
+    return {"outcome": "completed", "stages": evidence, "serving": challenger}

@@ -1,0 +1,98 @@
+"""Start, find and stop the BentoML serving process of a deployment folder (127.0.0.1 by default)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from keel.provenance import PROJECT_ROOT
+
+PID_FILE = "service.pid"
+LOG_FILE = "service.log"
+
+
+class ServiceNotAnswering(RuntimeError):
+    """The service did not become ready; the message carries the end of its log."""
+
+
+def service_url(host: str, port: int) -> str:
+    return f"http://{host}:{port}"
+
+
+def is_ready(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def running_pid(folder: Path) -> int | None:
+    try:
+        pid = int((Path(folder) / PID_FILE).read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def start_service(folder: Path, host: str, port: int, wait_seconds: float = 90.0) -> int:
+    """Start `bentoml serve` for the folder in the background; return its pid once /readyz answers."""
+    folder = Path(folder).resolve()
+    url = service_url(host, port)
+    if is_ready(url, 0.5):
+        raise ServiceNotAnswering(f"{url} is already taken by another process; choose another port")
+    bentoml = Path(sys.executable).parent / "bentoml"
+    env = {**os.environ, "KEEL_DEPLOYMENT_DIR": str(folder), "BENTOML_DO_NOT_TRACK": "True",
+           "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
+    log = open(folder / LOG_FILE, "ab")
+    process = subprocess.Popen([str(bentoml), "serve", "serving.service:KeelService", "--host", host,
+                                "--port", str(port)], cwd=PROJECT_ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    (folder / PID_FILE).write_text(str(process.pid))
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        if is_ready(url):
+            return process.pid
+        time.sleep(0.5)
+    stop_service(folder)
+    tail = (folder / LOG_FILE).read_text(errors="replace")[-3000:]
+    raise ServiceNotAnswering(f"the service at {url} did not become ready:\n{tail}")
+
+
+def stop_service(folder: Path) -> bool:
+    pid = running_pid(folder)
+    if pid is None:
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except OSError:
+        return False
+    for _ in range(40):
+        try:
+            os.kill(pid, 0)
+            time.sleep(0.25)
+        except OSError:
+            break
+    else:
+        os.killpg(pid, signal.SIGKILL)
+    (Path(folder) / PID_FILE).unlink(missing_ok=True)
+    return True
+
+
+def post_json(url: str, payload: dict, timeout: float = 10.0) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")

@@ -1,0 +1,12 @@
+from typing import Optional
+
+from zenml import pipeline
+
+from keel.spec.models import Spec
+from steps.deployment.rollout import rollout_step
+
+
+@pipeline
+def deployment_pipeline(spec: Spec, model_version: int, strategy: Optional[str] = None) -> None:
+    """Bundle -> service answering on 127.0.0.1 -> staged rollout with health checks -> promote or roll back."""
+    rollout_step(spec, model_version, strategy)

@@ -1,0 +1,65 @@
+"""keel's BentoML 1.4 service: a thin HTTP front over `keel.serving.scorer.Scorer`.
+
+    KEEL_DEPLOYMENT_DIR=<folder> bentoml serve serving.service:KeelService --host 127.0.0.1 --port 3000
+
+POST /predict and POST /explain are FastAPI routes mounted on the service, so every bad payload
+gets a 4xx with field-level messages (never a 500); BentoML adds /healthz, /livez, /readyz and the
+Prometheus /metrics endpoint, where keel's per-model-version counters appear too. Champion,
+challenger and shadow are routed inside this one process (no composed services).
+"""
+
+import gc
+import os
+from pathlib import Path
+
+import bentoml
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+import keel  # noqa: F401  (telemetry off before anything else)
+from keel.serving.scorer import Scorer
+
+api = FastAPI(title="keel scoring service", docs_url=None, redoc_url=None)
+
+REQUESTS = bentoml.metrics.Counter(name="keel_requests", documentation="Model calls by version, arm and outcome",
+                                   labelnames=["model_version", "arm", "outcome"])
+LATENCY = bentoml.metrics.Histogram(name="keel_model_latency_ms", documentation="Model latency per call (ms)",
+                                    labelnames=["model_version", "arm"],
+                                    buckets=(0.5, 1, 2, 5, 10, 20, 50, 100, 250, 1000))
+
+
+def _observe(version: int, arm: str, ok: bool, milliseconds: float) -> None:
+    REQUESTS.labels(model_version=str(version), arm=arm, outcome="ok" if ok else "error").inc()
+    LATENCY.labels(model_version=str(version), arm=arm).observe(milliseconds)
+
+
+@bentoml.service(
+    name="keel",
+    workers=1,
+    traffic={"timeout": 10},
+    # Per-request spans are not sampled anyway; skipping them avoids their per-request garbage.
+    tracing={"excluded_urls": ["/predict", "/explain", "/healthz", "/livez", "/readyz", "/metrics"]},
+)
+@bentoml.asgi_app(api, path="/")
+class KeelService:
+    def __init__(self) -> None:
+        folder = os.environ.get("KEEL_DEPLOYMENT_DIR")
+        if not folder:
+            raise RuntimeError("set KEEL_DEPLOYMENT_DIR to a deployment folder (python run.py serve does)")
+        self.scorer = Scorer(Path(folder), observe=_observe)
+        # The models are loaded for good: keep the collector from rescanning them on every full GC.
+        gc.collect()
+        gc.freeze()
+
+    def __is_ready__(self) -> bool:
+        return self.scorer.ready()
+
+    @api.post("/predict")
+    async def predict(self, request: Request) -> JSONResponse:
+        answer = self.scorer.predict(await request.body(), request.headers)
+        return JSONResponse(answer.body, status_code=answer.status)
+
+    @api.post("/explain")
+    async def explain(self, request: Request) -> JSONResponse:
+        answer = self.scorer.explain(await request.body(), request.headers)
+        return JSONResponse(answer.body, status_code=answer.status)

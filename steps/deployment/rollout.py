@@ -1,0 +1,39 @@
+from typing import Optional, Tuple
+
+from typing_extensions import Annotated
+from zenml import step
+from zenml.types import HTMLString
+
+from keel.deployment.deploy import check_deployable, deploy
+from keel.deployment.report import rollout_html
+from keel.registry import (evaluation_outcome, get_model_version_metadata, load_version_model, production_version,
+                           promote_to_production, record_deployment, version_artifacts)
+from keel.spec.models import Spec
+
+
+@step(enable_cache=False)
+def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None) -> Tuple[
+    Annotated[dict, "rollout_evidence"],
+    Annotated[HTMLString, "rollout_timeline_html"],
+]:
+    """Roll a version that passed evaluation out by the spec's strategy, with a health check and hold
+    between stages and automatic rollback; on success (and approval) it becomes the production
+    version. A side effect, so never cached. Out: the evidence of every stage."""
+    if strategy:
+        spec = spec.model_copy(update={"deployment": spec.deployment.model_copy(update={"strategy": strategy})})
+    name = spec.problem.name
+    evaluation = evaluation_outcome(name, model_version)
+    check_deployable(model_version, evaluation)
+    champion = production_version(name)
+    champion = None if champion == model_version else champion
+    versions = [model_version] + ([champion] if champion is not None else [])
+    models = {v: load_version_model(name, v) for v in versions}
+    thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
+    probe_rows = version_artifacts(name, model_version, ["test"])["test"].load()
+    approval = get_model_version_metadata(name, model_version).get("approval")
+    result = deploy(spec, model_version, champion, models, thresholds, probe_rows, approval)
+    if result["outcome"] == "promoted":
+        result["archived"] = promote_to_production(name, model_version)
+    record_deployment(name, model_version, {k: v for k, v in result.items() if k != "stages"}
+                      | {"stages": [{k: s[k] for k in ("stage", "step", "healthy", "breaches")} for s in result["stages"]]})
+    return result, HTMLString(rollout_html(result))
