@@ -50,7 +50,8 @@ def judge_stage(rows: List[dict], errors: List[dict], challenger: int, champion:
         if ratio > health.max_p95_latency_ratio:
             breaches.append(f"p95 latency {ratio:.1f}x the champion's > {health.max_p95_latency_ratio}x")
         score_psi = psi(np.asarray(old["scores"]), np.asarray(new["scores"]))
-        if score_psi > health.max_score_psi:
+        enough = min(len(old["scores"]), len(new["scores"])) >= health.min_scores_for_psi
+        if enough and score_psi > health.max_score_psi:
             breaches.append(f"score PSI {score_psi:.3f} > {health.max_score_psi}")
     strip = lambda stats: {k: v for k, v in stats.items() if k != "scores"}  # noqa: E731
     return {"healthy": not breaches, "breaches": breaches, "challenger": strip(new),

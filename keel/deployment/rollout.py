@@ -5,6 +5,7 @@ prediction log)."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -36,6 +37,15 @@ def replay_probe(url: str, rows: pd.DataFrame, post: Callable) -> Probe:
     return probe
 
 
+def probe_count(table: RoutingTable, challenger: int, spec: DeploymentSpec) -> int:
+    """Enough probes for the challenger's share to reach the evidence the health check needs."""
+    if spec.probe_requests == 0:
+        return 0
+    share = 1.0 if table.shadow is not None else sum(a.weight for a in table.arms if a.version == challenger)
+    needed = max(spec.health.min_requests, spec.health.min_scores_for_psi)
+    return max(spec.probe_requests, math.ceil(needed / max(share, 1e-3)))
+
+
 def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, log: PredictionLog,
                 challenger: int, champion: Optional[int], probe: Probe,
                 sleep: Callable[[float], None] = time.sleep) -> dict:
@@ -44,7 +54,7 @@ def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, 
     for number, table in enumerate(stages, start=1):
         started = utc_now()
         write_routing(folder, table)
-        statuses = probe(f"{number}", spec.probe_requests)
+        statuses = probe(f"{number}", probe_count(table, challenger, spec))
         sleep(spec.hold_seconds)
         verdict = judge_stage(log.read(since=started), log.read_errors(since=started), challenger, champion,
                               spec.health, challenger_is_shadow=table.shadow is not None)

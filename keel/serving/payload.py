@@ -5,6 +5,7 @@ Infinity), the spec's categories only, ranges enforced, no extra fields. Errors 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError,
@@ -43,15 +44,23 @@ def record_model(data: DataSpec) -> type[BaseModel]:
     return create_model("ScoringRecord", __config__=config, **fields)
 
 
+def _json_safe(value: Any) -> Any:
+    """What was found, in a form any JSON encoder accepts (NaN and Infinity become text)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (int, float, str, bool, type(None))):
+        return value if not isinstance(value, str) else value[:80]
+    return str(value)[:80]
+
+
 def field_errors(error: ValidationError, prefix: str = "") -> List[dict]:
     """pydantic's errors as [{field, problem, found}], for a 4xx body."""
     errors = []
     for item in error.errors():
         location = ".".join(str(part) for part in item["loc"] if not str(part).startswith(("function-", "constrained-")))
         problem = "unknown field" if item["type"] == "extra_forbidden" else item["msg"]
-        found = item.get("input") if item["type"] != "missing" else None
         errors.append({"field": f"{prefix}{location}", "problem": problem,
-                       "found": found if isinstance(found, (int, float, str, bool, type(None))) else str(found)[:80]})
+                       "found": _json_safe(item.get("input") if item["type"] != "missing" else None)})
     return errors
 
 

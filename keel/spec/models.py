@@ -422,7 +422,8 @@ class HealthSpec(StrictModel):
     max_p95_latency_ms: float = Field(200.0, gt=0.0)
     max_p95_latency_ratio: float = Field(3.0, gt=0.0, description="challenger p95 / champion p95")
     max_score_psi: float = Field(0.25, gt=0.0, description="population stability index of the scores")
-    min_requests: int = Field(30, ge=1, description="per arm and step, before judging")
+    min_requests: int = Field(30, ge=1, description="challenger requests per step, before judging")
+    min_scores_for_psi: int = Field(100, ge=10, description="fewer scores per arm: the PSI is reported, not judged")
 
 
 class ApprovalSpec(StrictModel):

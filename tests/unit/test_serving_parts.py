@@ -105,3 +105,10 @@ def test_prediction_log_round_trip_survives_a_new_connection(tmp_path):
     with pytest.raises(Exception):
         again.append([row])  # the same request id and row twice: refused, nothing overwritten
     assert again.count() == 2
+
+
+def test_error_bodies_are_strict_json_even_for_nan(record_type, good):
+    record = dict(good[0], income=float("nan"), debt_to_income=float("inf"))
+    with pytest.raises(PayloadError) as raised:
+        parse_records(record, record_type)
+    json.dumps(raised.value.errors, allow_nan=False)  # what a strict JSON response encoder does

@@ -1,0 +1,162 @@
+"""Real HTTP against a running keel BentoML service on 127.0.0.1 (no ZenML needed)."""
+
+import json
+import socket
+import urllib.request
+from collections import Counter
+
+import pytest
+
+from keel.deployment.bundle import write_bundle, write_routing
+from keel.deployment.rollout import replay_probe, run_rollout
+from keel.deployment.server import post_json, service_url, start_service, stop_service
+from keel.deployment.strategies import rollout_stages
+from keel.serving.prediction_log import PredictionLog
+from keel.serving.routing import Arm, RoutingTable
+from keel.training.in_process import train_in_process
+from tests.support.faulty_models import Raising, Slow
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    from keel.data.generator import generate_credit_applications
+    from keel.spec import load_spec
+    from tests.conftest import ROOT
+
+    spec = load_spec(ROOT / "configs" / "credit_risk.yaml", [
+        "data.source.rows=4000", "training.candidate.trials=1", "training.candidate.params.n_estimators=40",
+        "deployment.hold_seconds=0", "deployment.probe_requests=400", "deployment.health.min_requests=20"])
+    trained = train_in_process(generate_credit_applications(spec.data.source), spec)
+    other = train_in_process(generate_credit_applications(spec.data.source.model_copy(update={"seed": 9})), spec)
+    model, challenger = trained.selected.pipeline, other.selected.pipeline
+    columns = list(model.feature_names_in_)
+    models = {1: model, 2: challenger, 3: Raising(columns), 4: Slow(model)}
+    folder = tmp_path_factory.mktemp("deployment")
+    log_url = f"sqlite:///{folder / 'predictions.db'}"
+    write_bundle(folder, spec, models, {v: 0.3 for v in models}, RoutingTable([Arm("champion", 1, 1.0)]), log_url,
+                 trained.validation[spec.data.model_features])
+    port = _free_port()
+    start_service(folder, "127.0.0.1", port)
+    url = service_url("127.0.0.1", port)
+    yield {"spec": spec, "folder": folder, "url": url, "log": PredictionLog(log_url),
+           "rows": trained.test[spec.data.model_features]}
+    stop_service(folder)
+
+
+def _record(service, index=0, entity=None):
+    record = json.loads(service["rows"].iloc[[index]].to_json(orient="records"))[0]
+    if entity is not None:
+        record["entity_id"] = entity
+    return record
+
+
+def _raw_post(url, body: bytes, content_type="application/json"):
+    request = urllib.request.Request(f"{url}/predict", data=body, method="POST", headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def _champion_only(service):
+    write_routing(service["folder"], RoutingTable([Arm("champion", 1, 1.0)]))
+
+
+def test_health_endpoints_and_metrics(service):
+    for path in ("/healthz", "/livez", "/readyz"):
+        with urllib.request.urlopen(service["url"] + path, timeout=5) as response:
+            assert response.status == 200
+    post_json(f"{service['url']}/predict", _record(service))
+    with urllib.request.urlopen(service["url"] + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert 'keel_requests_total{arm="champion",model_version="1",outcome="ok"}' in text
+
+
+def test_500_malformed_requests_get_4xx_and_the_service_keeps_serving(service):
+    _champion_only(service)
+    url, good = service["url"], _record(service)
+    assert post_json(f"{url}/predict", good)[0] == 200
+    bad_bodies = [b"", b"   ", b"{", b"null", b"[]", b"[1, 2]", b'"text"', b"\xff\xfe", b'{"records": []}',
+                  json.dumps({**good, "income": "1000"}).encode(), json.dumps({**good, "extra": 1}).encode(),
+                  json.dumps({**good, "region": "atlantis"}).encode(),
+                  json.dumps({k: v for k, v in good.items() if k != "income"}).encode(),
+                  json.dumps({**good, "loan_term_months": 12.5}).encode(),
+                  json.dumps({**good, "debt_to_income": -3}).encode(),
+                  json.dumps({**good, "income": None}).encode(),
+                  b'{"income": NaN}', b'{"income": Infinity}',
+                  json.dumps({"records": [good] * 10_001}).encode(),
+                  b"x" * 1_100_000]
+    statuses = Counter()
+    for i in range(520):
+        statuses[_raw_post(url, bad_bodies[i % len(bad_bodies)])] += 1
+    assert sum(statuses.values()) == 520
+    assert all(400 <= status < 500 for status in statuses), statuses
+    assert {400, 413, 422} <= set(statuses)
+    status, body = post_json(f"{url}/predict", good)
+    assert status == 200 and body["predictions"][0]["model_version"] == 1
+    status, body = post_json(f"{url}/predict", {**good, "income": "1000"})
+    assert status == 422 and body["errors"][0]["field"] == "income"
+
+
+def test_same_entity_always_gets_the_same_arm(service):
+    write_routing(service["folder"], RoutingTable([Arm("champion", 1, 0.5), Arm("challenger", 2, 0.5)]))
+    for entity in ("alice", "bob", "carol", "dave"):
+        versions = {post_json(f"{service['url']}/predict", _record(service, i % 50, entity))[1]["predictions"][0]["model_version"]
+                    for i in range(15)}
+        assert len(versions) == 1, entity
+    _champion_only(service)
+
+
+@pytest.mark.parametrize("strategy", ["canary", "ab", "all-at-once", "blue-green", "shadow"])
+def test_each_strategy_splits_as_declared(service, strategy):
+    _champion_only(service)
+    spec = service["spec"].deployment.model_copy(update={"strategy": strategy})
+    stages = rollout_stages(spec, challenger=2, champion=1)
+    probe = replay_probe(service["url"], service["rows"], post_json)
+    result = run_rollout(service["folder"], stages, spec, service["log"], 2, 1, probe)
+    assert result["outcome"] == "completed", result["stages"][-1]["breaches"]
+    for stage, table in zip(result["stages"], stages):
+        sent = stage["probe_statuses"]["200"]
+        assert stage["probe_statuses"] == {"200": sent} and sent >= 400
+        rows = [r for r in service["log"].read(since=_time(stage["started"]))
+                if r["entity_id"].startswith(f"probe-{stage['stage']}-")]
+        served = [r for r in rows if not r["shadow"]]
+        share = sum(r["model_version"] == 2 for r in served) / len(served)
+        expected = sum(a.weight for a in table.arms if a.version == 2)
+        # At least 400 requests: a binomial share is within 0.075 of its weight with > 99% probability.
+        assert abs(share - expected) <= 0.075, (strategy, stage["step"], share, expected)
+        if strategy == "shadow":
+            assert share == 0 and sum(r["shadow"] for r in rows) == len(served)
+
+
+def _time(iso):
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso)
+
+
+@pytest.mark.parametrize("faulty,breach", [(3, "error rate"), (4, "p95 latency")])
+def test_a_faulty_challenger_is_rolled_back_with_no_failed_champion_responses(service, faulty, breach):
+    _champion_only(service)
+    spec = service["spec"].deployment.model_copy(update={"strategy": "canary", "canary_steps": [0.25, 1.0],
+                                                         "probe_requests": 120})
+    spec = spec.model_copy(update={"health": spec.health.model_copy(update={"max_p95_latency_ms": 150})})
+    probe = replay_probe(service["url"], service["rows"], post_json)
+    result = run_rollout(service["folder"], rollout_stages(spec, faulty, 1), spec, service["log"], faulty, 1, probe)
+    assert result["outcome"] == "rolled back" and result["rolled_back_at"] == 1
+    stage = result["stages"][0]
+    assert set(stage["probe_statuses"]) == {"200"}  # every caller was answered
+    assert any(breach in b for b in stage["breaches"]), stage["breaches"]
+    routing = json.loads((service["folder"] / "routing.json").read_text())
+    assert [a["version"] for a in routing["arms"]] == [1] and routing["strategy"] == "rollback"
+    status, body = post_json(f"{service['url']}/predict", _record(service, entity="after-rollback"))
+    assert status == 200 and body["predictions"][0]["model_version"] == 1
