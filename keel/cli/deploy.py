@@ -46,8 +46,9 @@ def deploy(spec: Spec, version: Optional[int], strategy: Optional[str]) -> int:
         health = "healthy" if stage["healthy"] else "BREACH: " + "; ".join(stage["breaches"])
         say(f"  stage {stage['stage']} {stage['step']:>18}: {stage['challenger']['requests']} challenger requests, "
             f"{stage['challenger']['errors']} errors -> {health}")
-    say(f"now serving:    v{result['serving']} at {result['url']}")
-    say(f"try it:         {curl_example(result['url'], spec)}")
+    if result["serving"] is not None:
+        say(f"now serving:    v{result['serving']} at {result['url']}")
+        say(f"try it:         {curl_example(result['url'], spec)}")
     if result["outcome"] == "awaiting approval":
         say(f"approve with:   python run.py approve --model {spec.problem.name} --version {version} "
             "--by YOU --reason TICKET, then deploy again")

@@ -53,6 +53,10 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
            thresholds: Dict[int, float], probe_rows: pd.DataFrame, approval: Optional[dict]) -> dict:
     """Roll `version` out against `champion` (None for a first deployment); return the evidence."""
     folder = deployment_folder(spec)
+    if champion is None and not approved(spec, approval):
+        # Nothing to fall back to: an unapproved first version serves no one.
+        return {"outcome": "awaiting approval", "stages": [], "serving": None, "challenger": version,
+                "champion": None, "strategy": "all-at-once", "url": service_url(spec.deployment.host, spec.deployment.port)}
     start = RoutingTable([Arm("champion", champion, 1.0)] if champion is not None else [Arm("challenger", version, 1.0)],
                          strategy="before rollout", salt=spec.deployment.salt)
     current = read_routing(folder) if (folder / "routing.json").exists() else start

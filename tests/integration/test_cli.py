@@ -61,3 +61,14 @@ def test_bad_data_exits_non_zero_with_the_report(tmp_path):
     assert done.returncode == 1
     assert "failed at step validate_step" in done.stderr
     assert "the column is missing" in done.stderr
+
+
+def test_check_passes_fails_on_a_blocking_gate_and_on_bad_data(tmp_path):
+    ok = _cli(tmp_path, "check", "--sample", "3000", "--set", "evaluation.gates[5].max=1000")
+    assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-2000:]
+    assert "all gates pass" in ok.stdout and "zenml" not in ok.stderr.lower()
+    strict = _cli(tmp_path, "check", "--sample", "3000", "--set", "evaluation.gates[0].min=0.999")
+    assert strict.returncode == 3 and "roc_auc >= 0.999" in strict.stdout and "FAIL" in strict.stdout
+    (tmp_path / "bad.csv").write_text("income,region\n1,north\n")
+    bad = _cli(tmp_path, "check", "--set", "data.source={kind: csv, path: bad.csv}")
+    assert bad.returncode == 1 and "the column is missing" in bad.stderr

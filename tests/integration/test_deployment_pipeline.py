@@ -1,0 +1,111 @@
+"""Deployment through ZenML: approvals, promotion, the production stage, rollback, refusals."""
+
+import socket
+
+import pytest
+
+from keel.deployment.server import post_json, service_url, stop_service
+from keel.provenance import collect_provenance
+from keel.spec import load_spec, spec_hash
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def spec(tmp_path):
+    return load_spec(ROOT / "configs" / "credit_risk.yaml", [
+        "problem.name=deploy_model", "data.source.rows=4000", "training.candidate.trials=1",
+        "training.candidate.params.n_estimators=40", "evaluation.latency.single_row_calls=20",
+        "evaluation.explainability.sample_size=50", "evaluation.comparison.bootstrap_samples=200",
+        "evaluation.comparison.margin=0.1", "evaluation.gates[3].max=0.1", "evaluation.gates[5].max=1000",
+        "evaluation.gates[6].min=-1000000",
+        "deployment.strategy=canary", "deployment.canary_steps=[0.5, 1.0]", "deployment.hold_seconds=0",
+        "deployment.probe_requests=150", "deployment.approval.auto_approve=false",
+        f"deployment.port={_free_port()}", f"deployment.folder={tmp_path / 'deployments'}"])
+
+
+def _run(pipeline, **parameters):
+    from keel.cli.pipeline_runs import run_pipeline
+
+    return run_pipeline(pipeline, **parameters)
+
+
+def _train_and_evaluate(spec, seed):
+    from keel.data.sources import source_stamp
+    from pipelines.evaluation import evaluation_pipeline
+    from pipelines.training import training_pipeline
+
+    spec = spec.model_copy(update={"training": spec.training.model_copy(update={"seed": seed})})
+    trained = _run(training_pipeline, spec=spec, spec_hash=spec_hash(spec), source_stamp=source_stamp(spec.data),
+                   provenance=collect_provenance())
+    version = trained.run.steps["register_model_step"].output.load()
+    assert _run(evaluation_pipeline, spec=spec, model_version=version).error is None
+    return version
+
+
+def _deploy(spec, version, strategy=None):
+    from pipelines.deployment import deployment_pipeline
+
+    outcome = _run(deployment_pipeline, spec=spec, model_version=version, strategy=strategy)
+    assert outcome.error is None, outcome.error
+    return outcome.run.steps["rollout_step"].outputs["rollout_evidence"][0].load()
+
+
+def _served_version(spec):
+    from keel.data.generator import generate_credit_applications
+
+    record = generate_credit_applications(spec.data.source.model_copy(update={"rows": 1}))
+    body = {k: (None if v != v else v) for k, v in record[spec.data.model_features].iloc[0].to_dict().items()}
+    status, answer = post_json(f"{service_url('127.0.0.1', spec.deployment.port)}/predict", body)
+    assert status == 200, answer
+    return answer["predictions"][0]["model_version"]
+
+
+def test_approval_promotion_and_rollback(spec):
+    from keel.cli.deploy import rollback
+    from keel.deployment.deploy import deployment_folder
+    from keel.registry import production_version, record_approval
+
+    try:
+        first = _train_and_evaluate(spec, seed=1)
+        refused = _deploy(spec, first)
+        assert refused["outcome"] == "awaiting approval" and refused["serving"] is None
+        assert production_version("deploy_model") is None  # no approval record: no production
+
+        record_approval("deploy_model", first, by="risk-officer", reason="TICKET-1")
+        promoted = _deploy(spec, first)
+        assert promoted["outcome"] == "promoted" and production_version("deploy_model") == first
+        assert _served_version(spec) == first
+
+        second = _train_and_evaluate(spec, seed=2)
+        waiting = _deploy(spec, second)
+        assert waiting["outcome"] == "awaiting approval" and [s["healthy"] for s in waiting["stages"]] == [True, True]
+        assert production_version("deploy_model") == first and _served_version(spec) == first
+
+        record_approval("deploy_model", second, by="risk-officer", reason="TICKET-2")
+        assert _deploy(spec, second)["outcome"] == "promoted"
+        assert production_version("deploy_model") == second and _served_version(spec) == second
+
+        assert rollback(spec) == 0
+        assert production_version("deploy_model") == first and _served_version(spec) == first
+    finally:
+        stop_service(deployment_folder(spec))
+
+
+def test_a_version_that_failed_its_gates_is_not_deployable(spec):
+    from keel.cli.pipeline_runs import run_pipeline
+    from pipelines.deployment import deployment_pipeline
+
+    strict = spec.model_copy(update={"problem": spec.problem.model_copy(update={"name": "undeployable"}),
+                                     "evaluation": spec.evaluation.model_copy(update={"gates": [
+                                         spec.evaluation.gates[0].model_copy(update={"min": 0.999})]})})
+    version = _train_and_evaluate(strict, seed=1)
+    outcome = run_pipeline(deployment_pipeline, spec=strict, model_version=version)
+    assert outcome.failed_step == "rollout_step" and "failed its gates" in outcome.error
