@@ -64,7 +64,7 @@ def test_bad_data_exits_non_zero_with_the_report(tmp_path):
 
 
 def test_check_passes_fails_on_a_blocking_gate_and_on_bad_data(tmp_path):
-    ok = _cli(tmp_path, "check", "--sample", "3000", "--set", "evaluation.gates[5].max=1000")
+    ok = _cli(tmp_path, "check", "--set", "evaluation.gates[5].max=1000")  # the default 5,000-row sample
     assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-2000:]
     assert "all gates pass" in ok.stdout and "zenml" not in ok.stderr.lower()
     strict = _cli(tmp_path, "check", "--sample", "3000", "--set", "evaluation.gates[0].min=0.999")
