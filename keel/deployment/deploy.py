@@ -66,7 +66,9 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
     log = PredictionLog(prediction_log_url(spec))
     stages = rollout_stages(spec.deployment, version, champion)
     probe = replay_probe(url, probe_rows[spec.data.model_features], post_json)
-    result = run_rollout(folder, stages, spec.deployment, log, version, champion, probe)
+    result = run_rollout(folder, stages, spec.deployment, log, version, champion, probe,
+                         probe_labels=probe_rows[spec.data.target.column].astype(int).tolist(),
+                         values=spec.evaluation.value_matrix)
     result.update(strategy=spec.deployment.strategy if champion is not None else "all-at-once", url=url,
                   challenger=version, champion=champion)
     if result["outcome"] != "completed":

@@ -13,11 +13,11 @@ from typing import Callable, List, Optional
 import pandas as pd
 
 from keel.deployment.bundle import write_routing
-from keel.deployment.health import judge_stage
+from keel.deployment.health import arm_business_value, judge_stage
 from keel.deployment.strategies import champion_only
 from keel.serving.prediction_log import PredictionLog, utc_now
 from keel.serving.routing import RoutingTable
-from keel.spec.models import DeploymentSpec
+from keel.spec.models import DeploymentSpec, ValueMatrix
 
 Probe = Callable[[str, int], dict]
 
@@ -48,19 +48,29 @@ def probe_count(table: RoutingTable, challenger: int, spec: DeploymentSpec) -> i
 
 def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, log: PredictionLog,
                 challenger: int, champion: Optional[int], probe: Probe,
-                sleep: Callable[[float], None] = time.sleep) -> dict:
-    """{outcome: completed | rolled back, stages: [evidence per stage], rolled_back_at?}"""
+                sleep: Callable[[float], None] = time.sleep, probe_labels: Optional[List[int]] = None,
+                values: Optional[ValueMatrix] = None) -> dict:
+    """{outcome: completed | rolled back, stages: [evidence per stage], rolled_back_at?}
+
+    With `probe_labels` (the known outcome of probe row i) and `values`, each stage also reports
+    the business value per application of each arm's decisions (A/B's per-arm metric)."""
     evidence = []
     for number, table in enumerate(stages, start=1):
         started = utc_now()
         write_routing(folder, table)
         statuses = probe(f"{number}", probe_count(table, challenger, spec))
         sleep(spec.hold_seconds)
-        verdict = judge_stage(log.read(since=started), log.read_errors(since=started), challenger, champion,
+        rows = log.read(since=started)
+        verdict = judge_stage(rows, log.read_errors(since=started), challenger, champion,
                               spec.health, challenger_is_shadow=table.shadow is not None)
-        evidence.append({"stage": number, "strategy": table.strategy, "step": table.step,
-                         "routing": table.to_dict(), "started": started.isoformat(),
-                         "probe_statuses": {str(k): v for k, v in statuses.items()}, **verdict})
+        stage = {"stage": number, "strategy": table.strategy, "step": table.step, "routing": table.to_dict(),
+                 "started": started.isoformat(), "probe_statuses": {str(k): v for k, v in statuses.items()},
+                 **verdict}
+        if probe_labels is not None and values is not None:
+            labels = {f"probe-{number}-{i}": label for i, label in enumerate(probe_labels)}
+            stage["value_per_application_by_arm"] = arm_business_value(
+                [r for r in rows if not r["shadow"]], labels, values)
+        evidence.append(stage)
         if not verdict["healthy"]:
             if champion is not None:
                 write_routing(folder, champion_only(champion, table.salt, f"rolled back at stage {number}"))

@@ -68,22 +68,35 @@ def start_service(folder: Path, host: str, port: int, wait_seconds: float = 90.0
     raise ServiceNotAnswering(f"the service at {url} did not become ready:\n{tail}")
 
 
-def stop_service(folder: Path) -> bool:
+def _process_tree(pid: int) -> list:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def stop_service(folder: Path, kill: bool = False) -> bool:
+    """Stop the service and its workers (BentoML's workers may leave the process group)."""
+    import psutil
+
     pid = running_pid(folder)
     if pid is None:
         return False
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except OSError:
-        return False
-    for _ in range(40):
+    processes = _process_tree(pid)
+    for process in processes:
         try:
-            os.kill(pid, 0)
-            time.sleep(0.25)
-        except OSError:
-            break
-    else:
-        os.killpg(pid, signal.SIGKILL)
+            process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(processes, timeout=10)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
     (Path(folder) / PID_FILE).unlink(missing_ok=True)
     return True
 

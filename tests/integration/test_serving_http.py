@@ -47,7 +47,7 @@ def service(tmp_path_factory):
     start_service(folder, "127.0.0.1", port)
     url = service_url("127.0.0.1", port)
     yield {"spec": spec, "folder": folder, "url": url, "log": PredictionLog(log_url),
-           "rows": trained.test[spec.data.model_features]}
+           "rows": trained.test[spec.data.model_features], "labels": trained.test["default"].astype(int).tolist()}
     stop_service(folder)
 
 
@@ -122,8 +122,12 @@ def test_each_strategy_splits_as_declared(service, strategy):
     spec = service["spec"].deployment.model_copy(update={"strategy": strategy})
     stages = rollout_stages(spec, challenger=2, champion=1)
     probe = replay_probe(service["url"], service["rows"], post_json)
-    result = run_rollout(service["folder"], stages, spec, service["log"], 2, 1, probe)
+    labels = service["labels"]
+    result = run_rollout(service["folder"], stages, spec, service["log"], 2, 1, probe, probe_labels=labels,
+                         values=service["spec"].evaluation.value_matrix)
     assert result["outcome"] == "completed", result["stages"][-1]["breaches"]
+    if strategy == "ab":  # the per-arm business metric is collected for both arms
+        assert set(result["stages"][0]["value_per_application_by_arm"]) == {"champion", "challenger"}
     for stage, table in zip(result["stages"], stages):
         sent = stage["probe_statuses"]["200"]
         assert stage["probe_statuses"] == {"200": sent} and sent >= 400
@@ -160,3 +164,18 @@ def test_a_faulty_challenger_is_rolled_back_with_no_failed_champion_responses(se
     assert [a["version"] for a in routing["arms"]] == [1] and routing["strategy"] == "rollback"
     status, body = post_json(f"{service['url']}/predict", _record(service, entity="after-rollback"))
     assert status == 200 and body["predictions"][0]["model_version"] == 1
+
+
+def test_acknowledged_predictions_survive_a_killed_service(service, tmp_path):
+    """SIGKILL the serving process right after answers arrive: every acknowledged request is logged."""
+    _champion_only(service)
+    acknowledged = []
+    for i in range(40):
+        status, body = post_json(f"{service['url']}/predict", _record(service, i, f"crash-{i}"))
+        assert status == 200
+        acknowledged.append(body["request_id"])
+    stop_service(service["folder"], kill=True)  # SIGKILL: no shutdown hooks, no flushing
+    logged = {row["request_id"] for row in PredictionLog(str(service["log"].engine.url)).read()}
+    assert set(acknowledged) <= logged
+    start_service(service["folder"], "127.0.0.1", int(service["url"].rsplit(":", 1)[1]))  # for later tests
+    assert post_json(f"{service['url']}/predict", _record(service))[0] == 200
