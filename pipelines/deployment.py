@@ -3,10 +3,14 @@ from typing import Optional
 from zenml import pipeline
 
 from keel.spec.models import Spec
+from keel.deployment.deploy import deployment_folder
+from steps.deployment.package import package_step
 from steps.deployment.rollout import rollout_step
 
 
 @pipeline
 def deployment_pipeline(spec: Spec, model_version: int, strategy: Optional[str] = None) -> None:
-    """Bundle -> service answering on 127.0.0.1 -> staged rollout with health checks -> promote or roll back."""
-    rollout_step(spec, model_version, strategy)
+    """Bundle -> service answering on 127.0.0.1 -> staged rollout with health checks -> promote or roll
+    back -> the version's Bento and Kubernetes manifests."""
+    evidence, _ = rollout_step(spec, model_version, strategy)
+    package_step(evidence, str(deployment_folder(spec)), spec.problem.name, model_version)

@@ -20,6 +20,7 @@ os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
 os.environ["ZENML_LOGGING_VERBOSITY"] = "WARN"
 os.environ["WHYLOGS_NO_ANALYTICS"] = "True"
 os.environ["BENTOML_DO_NOT_TRACK"] = "True"
+os.environ["BENTOML_HOME"] = os.path.join(_ZENML_HOME, "bentoml")
 os.environ.pop("ZENML_STORE_URL", None)
 
 import keel  # noqa: E402,F401

@@ -59,7 +59,8 @@ class Scorer:
         self.record_type = record_model(self.spec.data)
         self.models = {int(v): pickle.loads((self.folder / p).read_bytes()) for v, p in config["models"].items()}
         self.thresholds = {int(v): float(t) for v, t in config["thresholds"].items()}
-        self.log = PredictionLog(config["prediction_log_url"])
+        # A container overrides where the log lives (the bundle's path is the building machine's).
+        self.log = PredictionLog(os.environ.get("KEEL_PREDICTION_LOG_URL") or config["prediction_log_url"])
         key_env = config.get("api_key_env")
         self.api_key = os.environ.get(key_env) if key_env else None
         if key_env and not self.api_key:

@@ -55,7 +55,16 @@ def _deploy(spec, version, strategy=None):
 
     outcome = _run(deployment_pipeline, spec=spec, model_version=version, strategy=strategy)
     assert outcome.error is None, outcome.error
-    return outcome.run.steps["rollout_step"].outputs["rollout_evidence"][0].load()
+    evidence = outcome.run.steps["rollout_step"].outputs["rollout_evidence"][0].load()
+    tag = outcome.run.steps["package_step"].outputs["bento_tag"][0].load()
+    if evidence["serving"] is not None:  # something was deployed: its Bento and manifests exist
+        import bentoml
+        import yaml
+
+        assert tag == f"keel-deploy-model:v{version}" and bentoml.get(tag).info.labels["keel-version"] == str(version)
+        manifests = list(yaml.safe_load_all(outcome.run.steps["package_step"].outputs["kubernetes_manifests"][0].load()))
+        assert [m["kind"] for m in manifests] == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+    return evidence
 
 
 def _served_version(spec):

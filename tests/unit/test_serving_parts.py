@@ -112,3 +112,17 @@ def test_error_bodies_are_strict_json_even_for_nan(record_type, good):
     with pytest.raises(PayloadError) as raised:
         parse_records(record, record_type)
     json.dumps(raised.value.errors, allow_nan=False)  # what a strict JSON response encoder does
+
+
+def test_kubernetes_manifests_probe_bentoml_health_endpoints():
+    from keel.deployment.kubernetes import serving_manifests
+
+    deployment, service, autoscaler = serving_manifests("credit_risk", 3, "keel-credit-risk:v3")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "keel-credit-risk:v3"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= \
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert autoscaler["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
