@@ -41,7 +41,7 @@ def read_routing(folder: Path) -> RoutingTable:
 
 
 def write_bundle(folder: Path, spec: Spec, models: Dict[int, object], thresholds: Dict[int, float],
-                 routing: RoutingTable, prediction_log_url: str, background: Optional[pd.DataFrame] = None,
+                 routing: RoutingTable, prediction_log_url: Optional[str], background: Optional[pd.DataFrame] = None,
                  api_key_env: Optional[str] = None, max_body_bytes: int = 1_000_000) -> Path:
     folder = Path(folder)
     (folder / "models").mkdir(parents=True, exist_ok=True)

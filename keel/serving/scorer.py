@@ -36,6 +36,16 @@ def _error(status: int, problem: str, field: str = "body", found=None) -> Answer
     return Answer(status, {"errors": [{"field": field, "problem": problem, "found": found}]})
 
 
+class NoLog:
+    """Stands in for the prediction log when a bundle has none (benchmarks measure its cost)."""
+
+    def append(self, rows) -> int:
+        return len(rows)
+
+    def append_error(self, row) -> None:
+        return None
+
+
 class Scorer:
     """Loads a deployment folder (see `keel.deployment.bundle`) and answers scoring requests."""
 
@@ -60,7 +70,8 @@ class Scorer:
         self.models = {int(v): pickle.loads((self.folder / p).read_bytes()) for v, p in config["models"].items()}
         self.thresholds = {int(v): float(t) for v, t in config["thresholds"].items()}
         # A container overrides where the log lives (the bundle's path is the building machine's).
-        self.log = PredictionLog(os.environ.get("KEEL_PREDICTION_LOG_URL") or config["prediction_log_url"])
+        url = os.environ.get("KEEL_PREDICTION_LOG_URL") or config["prediction_log_url"]
+        self.log = PredictionLog(url) if url else NoLog()  # no log: only the serving benchmark's baseline
         key_env = config.get("api_key_env")
         self.api_key = os.environ.get(key_env) if key_env else None
         if key_env and not self.api_key:
