@@ -25,18 +25,11 @@ def curl_example(url: str, spec: Spec) -> str:
 
 def deploy(spec: Spec, version: Optional[int], strategy: Optional[str]) -> int:
     say(f"keel: deploying '{spec.problem.name}' (loading ZenML takes a few seconds) ...")
-    from keel.cli.pipeline_runs import failed_step_message, run_pipeline
-    from keel.registry import resolve_version
+    from keel.cli.pipeline_runs import run_for_version
 
-    try:
-        version = resolve_version(spec.problem.name, version)
-    except LookupError as error:
-        return fail(f"keel: {error}", 1)
-    from pipelines.deployment import deployment_pipeline
-
-    outcome = run_pipeline(deployment_pipeline, spec=spec, model_version=version, strategy=strategy)
-    if outcome.error is not None:
-        return fail(failed_step_message(outcome), 1)
+    version, outcome = run_for_version("pipelines.deployment:deployment_pipeline", spec, version, strategy=strategy)
+    if version is None:
+        return fail(outcome, 1)
     result = outcome.run.steps["rollout_step"].outputs["rollout_evidence"][0].load()
     say()
     say(f"deployment run: {outcome.run.name}")

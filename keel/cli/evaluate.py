@@ -27,18 +27,11 @@ def print_gates(decision: dict) -> None:
 
 def evaluate(spec: Spec, version: Optional[int], no_cache: bool = False) -> int:
     say(f"keel: evaluating model '{spec.problem.name}' (loading ZenML takes a few seconds) ...")
-    from keel.cli.pipeline_runs import failed_step_message, run_pipeline
-    from keel.registry import resolve_version
+    from keel.cli.pipeline_runs import run_for_version
 
-    try:
-        version = resolve_version(spec.problem.name, version)
-    except LookupError as error:
-        return fail(f"keel: {error}", 1)
-    from pipelines.evaluation import evaluation_pipeline
-
-    outcome = run_pipeline(evaluation_pipeline, no_cache=no_cache, spec=spec, model_version=version)
-    if outcome.error is not None:
-        return fail(failed_step_message(outcome), 1)
+    version, outcome = run_for_version("pipelines.evaluation:evaluation_pipeline", spec, version, no_cache=no_cache)
+    if version is None:
+        return fail(outcome, 1)
     steps = outcome.run.steps
     decision = steps["gates_step"].outputs["promotion_decision"][0].load()
     card = steps["model_card_step"].outputs

@@ -47,6 +47,26 @@ def _latest_run(pipeline_name: str):
         return None
 
 
+def run_for_version(pipeline_path: str, spec, version, no_cache: bool = False, **parameters):
+    """Resolve `version` (None: the latest), import the pipeline (`module:name`), run it for that version.
+
+    Returns (version, outcome) or (None, error text) when there is no such version or the run failed."""
+    from keel.registry import resolve_version
+
+    try:
+        version = resolve_version(spec.problem.name, version)
+    except LookupError as error:
+        return None, f"keel: {error}"
+    import importlib
+
+    module, _, name = pipeline_path.partition(":")
+    pipeline = getattr(importlib.import_module(module), name)
+    outcome = run_pipeline(pipeline, no_cache=no_cache, spec=spec, model_version=version, **parameters)
+    if outcome.error is not None:
+        return None, failed_step_message(outcome)
+    return version, outcome
+
+
 def failed_step_message(outcome: Outcome) -> str:
     where = f" at step {outcome.failed_step} of run {outcome.run.name}" if outcome.failed_step else ""
     return f"keel: the pipeline failed{where}:\n{outcome.error}"
