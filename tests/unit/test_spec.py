@@ -140,3 +140,14 @@ def test_overrides_reach_into_lists():
     assert spec.evaluation.gates[0].min == 0.6
     with pytest.raises(SpecError, match="has no item 99"):
         load_spec(DEFAULT, ["evaluation.gates[99].min=0.6"])
+
+
+def test_telemetry_is_off_before_zenml_loads_whichever_module_comes_first():
+    code = ("import os\nfor k in ('ZENML_ANALYTICS_OPT_IN', 'WHYLOGS_NO_ANALYTICS', 'BENTOML_DO_NOT_TRACK'):\n"
+            "    os.environ.pop(k, None)\n"
+            "import steps.data.ingest\n"
+            "from zenml.config.global_config import GlobalConfiguration\n"
+            "assert os.environ['WHYLOGS_NO_ANALYTICS'] == 'True' and os.environ['BENTOML_DO_NOT_TRACK'] == 'True'\n"
+            "assert GlobalConfiguration().analytics_opt_in is False\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
