@@ -32,7 +32,7 @@ def main() -> None:
     walls, per_step = [], {}
     for repeat in range(args.repeats):
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "run.py", "evaluate", "--no-cache", *sets], cwd=home,
+        done = subprocess.run([sys.executable, str(ROOT / "run.py"), "evaluate", "--no-cache", *sets], cwd=home,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         walls.append(time.perf_counter() - started)
         if done.returncode not in (0, 3):

@@ -36,10 +36,6 @@ def write_routing(folder: Path, table: RoutingTable) -> None:
     _atomic_write(Path(folder) / ROUTING_FILE, json.dumps(table.to_dict(), indent=2).encode())
 
 
-def read_routing(folder: Path) -> RoutingTable:
-    return RoutingTable.from_dict(json.loads((Path(folder) / ROUTING_FILE).read_text()))
-
-
 def write_bundle(folder: Path, spec: Spec, models: Dict[int, object], thresholds: Dict[int, float],
                  routing: RoutingTable, prediction_log_url: Optional[str], background: Optional[pd.DataFrame] = None,
                  api_key_env: Optional[str] = None, max_body_bytes: int = 1_000_000) -> Path:

@@ -8,7 +8,7 @@ from typing import Dict, Optional
 
 import pandas as pd
 
-from keel.deployment.bundle import read_routing, write_bundle, write_routing
+from keel.deployment.bundle import write_bundle, write_routing
 from keel.deployment.rollout import replay_probe, run_rollout
 from keel.deployment.server import is_ready, post_json, service_url, start_service
 from keel.deployment.strategies import champion_only, rollout_stages
@@ -59,9 +59,10 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
                 "champion": None, "strategy": "all-at-once", "url": service_url(spec.deployment.host, spec.deployment.port)}
     start = RoutingTable([Arm("champion", champion, 1.0)] if champion is not None else [Arm("challenger", version, 1.0)],
                          strategy="before rollout", salt=spec.deployment.salt)
-    current = read_routing(folder) if (folder / "routing.json").exists() else start
-    write_bundle(folder, spec, models, thresholds, current if champion is not None else start,
-                 prediction_log_url(spec), probe_rows[spec.data.model_features], spec.deployment.api_key_env)
+    # Before the first stage only the champion serves (or, first time, the approved challenger):
+    # a routing table left by an earlier, rolled-back rollout may name a version not in this bundle.
+    write_bundle(folder, spec, models, thresholds, start, prediction_log_url(spec),
+                 probe_rows[spec.data.model_features], spec.deployment.api_key_env)
     url = ensure_service(spec, folder)
     log = PredictionLog(prediction_log_url(spec))
     stages = rollout_stages(spec.deployment, version, champion)
