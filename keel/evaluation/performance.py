@@ -14,16 +14,17 @@ def _downsample(xs, ys, points: int = 200):
 
 
 def metric_intervals(y_true, scores, threshold: float, samples: int, confidence: float, seed: int) -> dict:
-    """Percentile bootstrap interval of every metric (rows resampled with replacement)."""
-    y_true, scores = np.asarray(y_true), np.asarray(scores)
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(samples):
-        rows = rng.integers(0, len(y_true), len(y_true))
-        draws.append(score(y_true[rows], scores[rows], threshold))
+    """Percentile bootstrap interval of every metric (Poisson-weighted resamples of the rows)."""
+    from keel.evaluation.bootstrap import Sorted, poisson_weights, weighted_metrics
+
+    y_true, scores = np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)
+    ranked = Sorted(y_true, scores)
+    chunks = [weighted_metrics(y_true, scores, threshold, weights, ranked)
+              for weights in poisson_weights(np.random.default_rng(seed), samples, len(y_true))]
     alpha = (1 - confidence) / 2
-    return {name: [round(float(np.nanquantile([d[name] for d in draws], q)), 5) for q in (alpha, 1 - alpha)]
-            for name in draws[0]}
+    return {name: [round(float(v), 5) for v in np.nanquantile(np.concatenate([c[name] for c in chunks]),
+                                                             [alpha, 1 - alpha])]
+            for name in chunks[0]}
 
 
 def evaluate_performance(y_true, scores, threshold: float, interval_samples: int = 200,

@@ -246,3 +246,19 @@ def test_exponentiated_gradient_retrains_under_the_constraint():
     trade = after["trade_off"]["demographic_parity_ratio[sex]"]
     assert trade["after"] > trade["before"]
     assert after["needs_attribute_at_prediction"] is False
+
+
+def test_weighted_bootstrap_metrics_equal_scikit_learn_on_duplicated_rows():
+    from keel.evaluation.bootstrap import weighted_metrics
+    from keel.training.metrics import score
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 2000)
+    s = np.round(np.clip((0.4 * y + rng.random(2000)) / 1.4, 0, 1), 3)  # rounded: many ties
+    weights = rng.poisson(1.0, (3, 2000)).astype(float)
+    fast = weighted_metrics(y, s, 0.4, weights)
+    for row in range(3):
+        rows = np.repeat(np.arange(2000), weights[row].astype(int))
+        slow = score(y[rows], s[rows], 0.4)
+        for name, value in slow.items():
+            assert fast[name][row] == pytest.approx(value, abs=1e-5), name
