@@ -10,7 +10,7 @@ import pandas as pd
 
 from keel.reports import html, svg
 from keel.spec.models import LOWER_IS_BETTER, CategoricalFeature, DataSpec, RobustnessSpec
-from keel.training.metrics import score
+from keel.training.metrics import metric_value
 
 
 def _perturb(frame: pd.DataFrame, column: str, kind: str, data: DataSpec, spec: RobustnessSpec,
@@ -40,14 +40,18 @@ def _kinds(feature) -> list:
 
 def evaluate_robustness(predict: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFrame,
                         y_true, data: DataSpec, spec: RobustnessSpec, metric: str) -> dict:
-    """Metric drop (clean minus perturbed, positive = worse) per feature and perturbation."""
+    """Metric drop (clean minus perturbed, positive = worse) per feature and perturbation, on a
+    seeded sample of at most `spec.max_rows` rows (the clean reference is the same sample)."""
     rng = np.random.default_rng(spec.seed)
+    if len(frame) > spec.max_rows:
+        rows = np.sort(rng.choice(len(frame), spec.max_rows, replace=False))
+        frame, y_true = frame.iloc[rows], np.asarray(y_true)[rows]
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    clean = score(y_true, predict(frame))[metric]  # the unperturbed reference
+    clean = metric_value(metric, y_true, predict(frame))  # the unperturbed reference
     drops: Dict[str, Dict[str, float]] = {}
     for column in data.model_features:
         for kind in _kinds(data.features[column]):
-            perturbed = score(y_true, predict(_perturb(frame, column, kind, data, spec, rng)))[metric]
+            perturbed = metric_value(metric, y_true, predict(_perturb(frame, column, kind, data, spec, rng)))
             drops.setdefault(column, {})[kind] = round(sign * (clean - perturbed), 5)
     everything = {}
     for kind in ("noise", "missing", "swap"):
@@ -55,9 +59,9 @@ def evaluate_robustness(predict: Callable[[pd.DataFrame], np.ndarray], frame: pd
         for column in data.model_features:
             if kind in _kinds(data.features[column]):
                 shifted = _perturb(shifted, column, kind, data, spec, rng)
-        everything[kind] = round(sign * (clean - score(y_true, predict(shifted))[metric]), 5)
+        everything[kind] = round(sign * (clean - metric_value(metric, y_true, predict(shifted))), 5)
     worst = {column: max(kinds.items(), key=lambda item: item[1]) for column, kinds in drops.items()}
-    return {"metric": metric, "clean": clean, "per_feature": drops, "all_features": everything,
+    return {"metric": metric, "clean": clean, "rows": int(len(frame)), "per_feature": drops, "all_features": everything,
             "worst_slice_per_feature": worst_slices(np.asarray(predict(frame)), frame, y_true, data, metric),
             "worst_per_feature": {c: {"perturbation": k, "drop": v} for c, (k, v) in worst.items()},
             "robustness_max_drop": float(max(everything.values())),
@@ -83,7 +87,7 @@ def worst_slices(scores: np.ndarray, frame: pd.DataFrame, y_true, data: DataSpec
         for label in pd.unique(labels):
             rows = labels == label
             if rows.sum() >= data.min_group_size and 0 < y_true[rows].sum() < rows.sum():
-                candidates.append((score(y_true[rows], scores[rows])[metric], str(label), int(rows.sum())))
+                candidates.append((metric_value(metric, y_true[rows], scores[rows]), str(label), int(rows.sum())))
         if candidates:
             value, label, rows = (max if lower_better else min)(candidates)
             result[column] = {"slice": label, "rows": rows, metric: round(float(value), 5)}

@@ -329,6 +329,7 @@ class RobustnessSpec(StrictModel):
     noise_std: float = Field(0.1, ge=0.0, le=5.0, description="Gaussian noise, in feature std units")
     missing_rate: float = Field(0.1, ge=0.0, le=1.0)
     category_swap_rate: float = Field(0.1, ge=0.0, le=1.0)
+    max_rows: int = Field(20_000, ge=100, description="perturb a seeded sample of at most this many test rows")
     seed: int = 0
 
 

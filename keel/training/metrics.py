@@ -11,6 +11,20 @@ from keel.spec.models import LOWER_IS_BETTER, METRICS
 DEFAULT_THRESHOLD = 0.5
 
 
+def metric_value(name: str, y_true, probabilities, threshold: float = DEFAULT_THRESHOLD) -> float:
+    """One metric only (what `score` computes for `name`), for loops that need just one."""
+    from sklearn import metrics
+
+    y_true = np.asarray(y_true)
+    probabilities = np.asarray(probabilities, dtype=float)
+    if name in ("roc_auc", "pr_auc"):
+        if len(np.unique(y_true)) != 2:
+            return float("nan")
+        function = metrics.roc_auc_score if name == "roc_auc" else metrics.average_precision_score
+        return round(float(function(y_true, probabilities)), 6)
+    return score(y_true, probabilities, threshold)[name]
+
+
 def score(y_true, probabilities, threshold: float = DEFAULT_THRESHOLD) -> Dict[str, float]:
     """Every metric in `keel.spec.models.METRICS`; threshold-based ones at `threshold`."""
     from sklearn import metrics
