@@ -8,14 +8,20 @@ from keel.reports import html
 from keel.spec.models import FAIRNESS_METRICS, Gate
 
 
-def gate_values(performance: dict, fairness: dict, calibration: dict, robustness: dict,
-                latency: dict, business: dict) -> Dict[str, float]:
-    """The flat metric -> value map gates are checked against (names as in the spec)."""
-    values = dict(performance["metrics"])
+def fairness_values(fairness: dict) -> Dict[str, float]:
+    """Headline fairness values, and each attribute's as `metric[attribute]`."""
+    values = {}
     for metric in FAIRNESS_METRICS:
         values[metric] = fairness[metric]
         for attribute, report in fairness["attributes"].items():
             values[f"{metric}[{attribute}]"] = report[metric]
+    return values
+
+
+def gate_values(performance: dict, fairness: dict, calibration: dict, robustness: dict,
+                latency: dict, business: dict) -> Dict[str, float]:
+    """The flat metric -> value map gates are checked against (names as in the spec)."""
+    values = {**performance["metrics"], **fairness_values(fairness)}
     values["expected_calibration_error"] = calibration["expected_calibration_error"]
     values["brier"] = calibration["brier"]
     values["robustness_max_drop"] = robustness["robustness_max_drop"]

@@ -14,7 +14,7 @@ import pandas as pd
 from keel.data.groups import sensitive_groups
 from keel.evaluation.business import evaluate_business
 from keel.evaluation.fairness import evaluate_fairness
-from keel.evaluation.gates import decide
+from keel.evaluation.gates import decide, fairness_values
 from keel.reports import html
 from keel.spec.models import Spec
 from keel.training.metrics import score
@@ -70,10 +70,7 @@ def mitigate(model, train: pd.DataFrame, validation: pd.DataFrame, test: pd.Data
     fairness = evaluate_fairness(y_test, decisions, scores if scores is not None else decisions.astype(float),
                                  sensitive_groups(test, data), data.min_group_size,
                                  data.target.favourable)
-    for metric in ("demographic_parity_ratio", "demographic_parity_difference", "equalized_odds_difference"):
-        values[metric] = fairness[metric]
-        for name, report in fairness["attributes"].items():
-            values[f"{metric}[{name}]"] = report[metric]
+    values.update(fairness_values(fairness))
     business = evaluate_business(y_test, decisions, spec.evaluation.value_matrix)
     values["expected_value_per_application"] = business["expected_value_per_application"]
     values["value_uplift_vs_baseline"] = business["value_uplift_vs_baseline"]
