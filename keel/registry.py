@@ -133,18 +133,25 @@ def link_artifacts(model_name: str, version: int, artifact_ids: Iterable[UUID]) 
             ModelVersionArtifactRequest(artifact_version=artifact_id, model_version=model_version.id))
 
 
+def _attach(model_name: str, version: int, key: str, value: dict) -> None:
+    """Record `value` under `key` in the version's metadata (a later record of the key wins)."""
+    from zenml import log_metadata
+    from zenml.client import Client
+
+    log_metadata(metadata={key: value}, model_version_id=Client().get_model_version(model_name, version).id)
+
+
 def record_evaluation(model_name: str, version: int, evaluation: dict, artifact_ids: Iterable[UUID],
                       promote: bool) -> Optional[str]:
     """Attach the evaluation outcome to the version; move it to staging when it passed."""
-    from zenml import log_metadata
     from zenml.client import Client
     from zenml.enums import ModelStages
 
-    model_version = Client().get_model_version(model_name, version)
     link_artifacts(model_name, version, artifact_ids)
-    log_metadata(metadata={"evaluation": evaluation}, model_version_id=model_version.id)
+    _attach(model_name, version, "evaluation", evaluation)
     if not promote:
         return None
+    model_version = Client().get_model_version(model_name, version)
     if model_version.stage != ModelStages.PRODUCTION:
         model_version.set_stage(ModelStages.STAGING, force=True)
     return ModelStages.STAGING.value
@@ -170,22 +177,15 @@ def evaluation_outcome(model_name: str, version: int) -> Optional[dict]:
 
 
 def record_approval(model_name: str, version: int, by: str, reason: str) -> dict:
-    from zenml import log_metadata
-    from zenml.client import Client
-
     from keel.serving.prediction_log import utc_now
 
     approval = {"by": by, "reason": reason, "at": utc_now().isoformat()}
-    model_version = Client().get_model_version(model_name, version)
-    log_metadata(metadata={"approval": approval}, model_version_id=model_version.id)
+    _attach(model_name, version, "approval", approval)
     return approval
 
 
 def record_deployment(model_name: str, version: int, deployment: dict) -> None:
-    from zenml import log_metadata
-    from zenml.client import Client
-
-    log_metadata(metadata={"deployment": deployment}, model_version_id=Client().get_model_version(model_name, version).id)
+    _attach(model_name, version, "deployment", deployment)
 
 
 def promote_to_production(model_name: str, version: int) -> Optional[int]:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from keel.reports import html, svg
 from keel.spec.models import DataSpec, ExplainabilitySpec
+from keel.training.fit import predict_scores
 
 
 def original_feature(encoded: str, features: List[str]) -> str:
@@ -58,7 +59,7 @@ def evaluate_explainability(model, frame: pd.DataFrame, groups: pd.DataFrame, da
         means = contributions.abs().groupby(labels).mean()
         by_group[attribute] = {str(g): {f: round(float(v), 5) for f, v in row[importance.index[:8]].items()}
                                for g, row in means.iterrows()}
-    scores = model.predict_proba(sample[data.model_features])[:, 1]
+    scores = predict_scores(model, sample)
     local = []
     for position in range(min(spec.local_examples, len(sample))):
         row = contributions.iloc[position]

@@ -21,6 +21,7 @@ from keel.serving.payload import PayloadError, parse_records, record_model
 from keel.serving.prediction_log import PredictionLog, utc_now
 from keel.serving.routing import Arm, RoutingTable
 from keel.spec.models import CategoricalFeature, Spec
+from keel.training.fit import predict_scores
 
 DEPLOYMENT_FILE = "deployment.json"
 ROUTING_FILE = "routing.json"
@@ -77,6 +78,8 @@ class Scorer:
         if key_env and not self.api_key:
             raise RuntimeError(f"the spec asks for an API key, but ${key_env} is not set")
         self.max_body_bytes = int(config.get("max_body_bytes", 1_000_000))
+        background = self.folder / "background.parquet"
+        self.background = pd.read_parquet(background) if background.exists() else None
         self._features = self.spec.data.model_features
         self._numeric = [n for n in self._features if not isinstance(self.spec.data.features[n], CategoricalFeature)]
         self._config_stamp = stamp
@@ -123,8 +126,7 @@ class Scorer:
     def _score(self, version: int, arm: str, frame: pd.DataFrame, request_id: str) -> Tuple[Optional[np.ndarray], float]:
         started = time.perf_counter()
         try:
-            model = self.models[version]
-            scores = model.predict_proba(frame[list(model.feature_names_in_)])[:, 1]
+            scores = predict_scores(self.models[version], frame)
             ok = bool(np.all(np.isfinite(scores)))
             error = None if ok else "non-finite score"
         except Exception as exc:  # any model failure is recorded and answered by the fallback
@@ -144,6 +146,8 @@ class Scorer:
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
         table = self.routing()
         frame = self._frame(parsed)
+        inputs = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+                  for row in frame.to_dict(orient="records")]
         entities = [str(r.entity_id) if r.entity_id is not None else f"{request_id}:{i}" for i, r in enumerate(parsed)]
         arms = [table.arm_for(entity) for entity in entities]
         now = utc_now()
@@ -167,23 +171,23 @@ class Scorer:
                 decision = int(value >= threshold)
                 results[index] = {"entity_id": parsed[index].entity_id, "score": round(float(value), 6),
                                   "decision": decision, "model_version": served.version, "arm": served.name}
-                rows.append(self._log_row(request_id, index, entities[index], now, served, False, frame.iloc[index],
+                rows.append(self._log_row(request_id, index, entities[index], now, served, False, inputs[index],
                                           float(value), decision, elapsed / len(indexes)))
         if table.shadow is not None:
             scores, elapsed = self._score(table.shadow.version, "shadow", frame, request_id)
             if scores is not None:
                 threshold = self.thresholds[table.shadow.version]
-                rows += [self._log_row(request_id, len(parsed) + i, entities[i], now, table.shadow, True, frame.iloc[i],
+                rows += [self._log_row(request_id, len(parsed) + i, entities[i], now, table.shadow, True, inputs[i],
                                        float(v), int(v >= threshold), elapsed / len(parsed))
                          for i, v in enumerate(scores)]
         self.log.append(rows)  # answered only once committed
         return Answer(200, {"request_id": request_id, "predictions": results})
 
-    def _log_row(self, request_id, row, entity, now, arm: Arm, shadow: bool, inputs: pd.Series, score: float,
+    def _log_row(self, request_id, row, entity, now, arm: Arm, shadow: bool, inputs: dict, score: float,
                  decision: int, latency_ms: float) -> dict:
         return {"request_id": request_id, "row": row, "entity_id": entity, "time": now,
                 "model_name": self.model_name, "model_version": arm.version, "arm": arm.name, "shadow": shadow,
-                "inputs": {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in inputs.items()},
+                "inputs": inputs,
                 "score": score, "decision": decision, "latency_ms": latency_ms}
 
     def explain(self, body: bytes, headers: Mapping[str, str]) -> Answer:
@@ -199,15 +203,11 @@ class Scorer:
         arm = self.routing().arm_for(str(record.entity_id) if record.entity_id is not None else uuid.uuid4().hex)
         frame = self._frame(parsed)
         model = self.models[arm.version]
-        contributions = shap_contributions(model, frame, self.spec.data, self._background())
-        score = float(model.predict_proba(frame[list(model.feature_names_in_)])[:, 1][0])
+        contributions = shap_contributions(model, frame, self.spec.data, self.background)
+        score = float(predict_scores(model, frame)[0])
         ranked = contributions.iloc[0].sort_values(key=np.abs, ascending=False)
         return Answer(200, {"model_version": arm.version, "arm": arm.name, "score": round(score, 6),
                             "contributions": {k: round(float(v), 6) for k, v in ranked.items()}})
-
-    def _background(self) -> Optional[pd.DataFrame]:
-        path = self.folder / "background.parquet"
-        return pd.read_parquet(path) if path.exists() else None
 
     def ready(self) -> bool:
         table = self.routing()
