@@ -9,15 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Dict, List, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from keel.spec.base import StrictModel
+from keel.spec.governance import GovernanceSpec
+from keel.spec.monitoring import MonitoringSpec
 
 METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
 Metric = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
 LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 
 
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # --- problem -------------------------------------------------------------------------------------
@@ -460,7 +462,7 @@ class DeploymentSpec(StrictModel):
 
 
 class Spec(StrictModel):
-    """A keel problem spec. A `monitoring` section is added by a later phase."""
+    """A keel problem spec: one section per lifecycle phase."""
 
     problem: ProblemSpec
     data: DataSpec
@@ -468,6 +470,8 @@ class Spec(StrictModel):
     training: TrainingSpec = TrainingSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
     deployment: DeploymentSpec = DeploymentSpec()
+    monitoring: MonitoringSpec = MonitoringSpec()
+    governance: GovernanceSpec = GovernanceSpec()
 
     @model_validator(mode="after")
     def _time_split_needs_time_column(self) -> "Spec":

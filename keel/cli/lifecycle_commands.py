@@ -1,0 +1,135 @@
+"""Commands of the model lifecycle: train, runs, evaluate, deploy, serve, rollback, approve, check,
+validate, and the main job. Each handler imports its work lazily, so `--help` stays instant."""
+
+from __future__ import annotations
+
+import argparse
+
+from keel.cli.console import fail
+from keel.cli.options import spec_options
+
+
+def register(commands) -> None:
+    train = commands.add_parser("train", help="run the training pipeline and register a model version")
+    spec_options(train)
+    train.add_argument("--no-cache", action="store_true", help="recompute every step")
+    train.set_defaults(handler=_train)
+
+    runs = commands.add_parser("runs", help="list training runs with metrics, parameters and data")
+    spec_options(runs)
+    runs.add_argument("--where", action="append", default=[], metavar="COND",
+                      help="filter, e.g. 'roc_auc>0.85', 'test.f1>=0.4', 'model_family=lightgbm' "
+                           "(repeatable; all must hold)")
+    runs.set_defaults(handler=_runs)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a model version: seven dimensions, gates, model card")
+    spec_options(evaluate)
+    evaluate.add_argument("--model-version", type=int, default=None, metavar="N",
+                          help="version number (default: the latest)")
+    evaluate.add_argument("--no-cache", action="store_true", help="recompute every step")
+    evaluate.set_defaults(handler=_evaluate)
+
+    deploy = commands.add_parser("deploy", help="roll a version that passed evaluation out to the local service")
+    spec_options(deploy)
+    deploy.add_argument("--model-version", type=int, default=None, metavar="N", help="default: the latest")
+    deploy.add_argument("--strategy", choices=["all-at-once", "blue-green", "canary", "ab", "shadow"],
+                        default=None, help="override the spec's rollout strategy")
+    deploy.set_defaults(handler=_deploy)
+
+    serve = commands.add_parser("serve", help="serve the production version in the foreground")
+    spec_options(serve)
+    serve.add_argument("--port", type=int, default=None, help="default: deployment.port of the spec")
+    serve.set_defaults(handler=_serve)
+
+    rollback = commands.add_parser("rollback", help="route all traffic back to the previous production version")
+    spec_options(rollback)
+    rollback.set_defaults(handler=_rollback)
+
+    approve = commands.add_parser("approve", help="record who approved a version for production, and why")
+    spec_options(approve)
+    approve.add_argument("--model", required=True)
+    approve.add_argument("--version", type=int, required=True)
+    approve.add_argument("--by", required=True, help="who approves")
+    approve.add_argument("--reason", required=True, help="why (a reason or a ticket)")
+    approve.set_defaults(handler=_approve)
+
+    check = commands.add_parser("check", help="model tests for CI: spec, data sample, train, every gate "
+                                              "(no ZenML; exit 3 if a blocking gate fails)")
+    spec_options(check)
+    check.add_argument("--sample", type=int, default=5000, metavar="N", help="rows to sample (default 5000)")
+    check.set_defaults(handler=_check)
+
+    validate = commands.add_parser("validate", help="validate a spec and exit (no ZenML involved)")
+    spec_options(validate)
+    validate.set_defaults(handler=_validate)
+
+
+def _validate(args: argparse.Namespace, spec) -> int:
+    print(f"{args.config}: valid spec for problem '{spec.problem.name}'")
+    return 0
+
+
+def _runs(args: argparse.Namespace, spec) -> int:
+    from keel.cli.runs import list_runs
+
+    return list_runs(spec, args.where)
+
+
+def _check(args: argparse.Namespace, spec) -> int:
+    from keel.cli.check import check
+
+    if args.sample < 100:
+        return fail("check: --sample must be at least 100 rows", 2)
+    return check(spec, args.sample)
+
+
+def _train(args: argparse.Namespace, spec) -> int:
+    from keel.cli.train import train
+
+    return train(spec, args.config, no_cache=args.no_cache)
+
+
+def _evaluate(args: argparse.Namespace, spec) -> int:
+    from keel.cli.evaluate import evaluate
+
+    return evaluate(spec, args.model_version, no_cache=args.no_cache)
+
+
+def _deploy(args: argparse.Namespace, spec) -> int:
+    from keel.cli.deploy import deploy
+
+    return deploy(spec, args.model_version, args.strategy)
+
+
+def _serve(args: argparse.Namespace, spec) -> int:
+    from keel.cli.deploy import serve
+
+    return serve(spec, args.port)
+
+
+def _rollback(args: argparse.Namespace, spec) -> int:
+    from keel.cli.deploy import rollback
+
+    return rollback(spec)
+
+
+def _approve(args: argparse.Namespace, spec) -> int:
+    from keel.cli.deploy import approve
+
+    if not args.by.strip() or not args.reason.strip():
+        return fail("approve: --by and --reason must not be empty", 2)
+    return approve(spec, args.model, args.version, args.by, args.reason)
+
+
+def main_job(args: argparse.Namespace, spec) -> int:
+    """The whole lifecycle on the default spec: train -> evaluate -> deploy (monitoring joins here)."""
+    from keel.cli.deploy import deploy
+    from keel.cli.evaluate import evaluate
+    from keel.cli.train import train
+
+    for phase in (lambda: train(spec, args.config), lambda: evaluate(spec, version=None),
+                  lambda: deploy(spec, version=None, strategy=None)):
+        code = phase()
+        if code != 0:
+            return code
+    return 0
