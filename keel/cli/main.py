@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "keel.cli.monitoring_commands",
     "keel.cli.stack_commands",
     "keel.cli.governance_commands",
+    "keel.cli.dashboard_commands",
 )
 
 
