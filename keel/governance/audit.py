@@ -1,0 +1,193 @@
+"""The audit trail: an append-only, hash-chained log of lifecycle events, one immutable record each.
+
+Each record holds its sequence number, UTC time, actor, event, model and version, run id, evidence
+artifact ids, details, the previous record's hash and its own hash (SHA-256 of its canonical JSON
+without the `hash` key). A record is stored as its canonical JSON under `0000000001.json`, ...;
+`verify` finds an edited byte, a deleted, reordered or inserted record and names the first bad one.
+The chain proves the log has not been changed piecewise; anchor the head hash elsewhere (it is
+printed by `audit verify`) to catch someone rewriting the whole log.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable, List, Optional
+
+from keel.governance.store import AuditStore, RecordExists, active_artifact_store_root, store_at
+
+GENESIS = "0" * 64
+AUDIT_FOLDER = "keel-audit"
+ROOT_ENV = "KEEL_AUDIT_ROOT"      # overrides <artifact store>/keel-audit, e.g. a dedicated WORM bucket
+ACTOR_ENV = "KEEL_ACTOR"          # who acts, when a command has no --by (e.g. a CI job's identity)
+FIELDS = ("seq", "time", "actor", "event", "model", "version", "run_id", "evidence", "details",
+          "prev_hash", "hash")
+MAX_ATTEMPTS = 50
+
+# Event names (the retraining trigger is recorded by monitoring through `record_event`).
+DATA_VALIDATED = "data_validated"
+TRAINING_REGISTERED = "training_run_registered"
+EVALUATED = "evaluated"
+APPROVED = "approved"
+DEPLOYMENT_STEP = "deployment_step"
+ROUTING_CHANGED = "routing_changed"
+ROLLBACK = "rollback"
+DEPLOYMENT_OUTCOME = "deployment_outcome"
+STAGE_CHANGED = "stage_changed"
+RETRAINING_TRIGGERED = "retraining_triggered"
+
+
+class AuditError(RuntimeError):
+    """The audit log cannot be appended to (damaged, or unreachable)."""
+
+
+def canonical(value: object) -> bytes:
+    """One byte string per value: sorted keys, no spaces, UTF-8; floats as Python writes them."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False, default=str).encode("utf-8")
+
+
+def record_hash(record: dict) -> str:
+    return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
+
+
+def record_name(seq: int) -> str:
+    return f"{seq:010d}.json"
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def resolve_actor(explicit: Optional[str] = None) -> str:
+    """`--by` when given, else $KEEL_ACTOR, else the active ZenML user, else the OS user."""
+    if explicit and explicit.strip():
+        return explicit.strip()
+    if os.environ.get(ACTOR_ENV, "").strip():
+        return os.environ[ACTOR_ENV].strip()
+    try:
+        from zenml.client import Client
+
+        return f"zenml:{Client().active_user.name}"
+    except Exception:  # no ZenML store reachable: the OS account still answers for the act
+        return f"os:{getpass.getuser()}"
+
+
+def build_record(seq: int, prev_hash: str, *, event: str, model: str, version: Optional[int],
+                 run_id: Optional[str], evidence: Iterable[object], details: Optional[dict], actor: str,
+                 time: datetime) -> dict:
+    record = {"seq": seq, "time": time.astimezone(timezone.utc).isoformat(), "actor": actor, "event": event,
+              "model": model, "version": None if version is None else int(version),
+              "run_id": None if run_id is None else str(run_id),
+              "evidence": [str(e) for e in evidence], "details": json.loads(canonical(details or {})),
+              "prev_hash": prev_hash}
+    record["hash"] = record_hash(record)
+    return record
+
+
+def _head(store: AuditStore) -> tuple[int, str]:
+    names = store.names()
+    if not names:
+        return 0, GENESIS
+    try:
+        last = json.loads(store.read(names[-1]))
+        return int(last["seq"]), str(last["hash"])
+    except (ValueError, KeyError, TypeError):
+        raise AuditError(f"the audit log at {store.location} is damaged at {names[-1]}; "
+                         "run `python run.py audit verify`") from None
+
+
+def append(store: AuditStore, *, event: str, model: str, version: Optional[int] = None,
+           run_id: Optional[str] = None, evidence: Iterable[object] = (), details: Optional[dict] = None,
+           actor: Optional[str] = None, time: Optional[datetime] = None) -> dict:
+    """Append one record at the head of the chain; a concurrent writer makes us retry one further."""
+    evidence, actor = list(evidence), resolve_actor(actor)
+    for _ in range(MAX_ATTEMPTS):
+        seq, prev_hash = _head(store)
+        record = build_record(seq + 1, prev_hash, event=event, model=model, version=version, run_id=run_id,
+                              evidence=evidence, details=details, actor=actor, time=time or utc_now())
+        try:
+            store.create(record_name(record["seq"]), canonical(record))
+            return record
+        except RecordExists:
+            continue
+    raise AuditError(f"could not append to the audit log at {store.location} after {MAX_ATTEMPTS} attempts")
+
+
+@dataclass
+class Verification:
+    ok: bool
+    records: int
+    head_hash: str
+    problem: Optional[str] = None
+    bad_record: Optional[str] = None
+
+
+def verify(store: AuditStore) -> Verification:
+    """Walk the chain from the first record; stop at the first one that is not what it claims."""
+    names = store.names()
+    previous, previous_name = GENESIS, "the start of the log"
+    for index, name in enumerate(names, start=1):
+        def bad(problem: str, which: str = name) -> Verification:
+            return Verification(False, index - 1, previous, f"{which}: {problem}", which)
+
+        expected = record_name(index)
+        raw = store.read(name)
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return bad("not valid JSON (edited)")
+        if not isinstance(record, dict) or set(record) != set(FIELDS):
+            return bad("not an audit record (fields missing or added)")
+        if record_hash(record) != record["hash"]:
+            return bad(f"its content does not match its hash (edited; event {record.get('event')!r})")
+        if canonical(record) != raw:
+            return bad("its bytes differ from the canonical form its hash was computed on (edited)")
+        if name != expected:
+            if name.endswith(".json") and name[:-5].isdigit() and int(name[:-5]) > index:
+                return bad(f"missing (deleted): after {previous_name} comes {name}", expected)
+            return bad(f"unexpected record name (inserted); expected {expected}")
+        if record["seq"] != index:
+            return bad(f"holds record number {record['seq']}, not {index} (reordered or moved)")
+        if record["prev_hash"] != previous:
+            return bad(f"its previous-record hash does not match {previous_name} "
+                       "(a record before it was replaced, reordered, inserted or deleted)")
+        previous, previous_name = record["hash"], name
+    return Verification(True, len(names), previous)
+
+
+def read_records(store: AuditStore) -> List[dict]:
+    """Every record that parses, in sequence order (use `verify` to know they are untouched)."""
+    records = []
+    for name in store.names():
+        try:
+            records.append(json.loads(store.read(name)))
+        except ValueError:
+            continue
+    return records
+
+
+def audit_location(model: str) -> str:
+    root = os.environ.get(ROOT_ENV) or f"{active_artifact_store_root().rstrip('/')}/{AUDIT_FOLDER}"
+    return f"{root.rstrip('/')}/{model}"
+
+
+def audit_store(model: str) -> AuditStore:
+    """The model's audit log: under the active stack's artifact store, so every stack has one."""
+    return store_at(audit_location(model))
+
+
+def record_event(event: str, model: str, version: Optional[int] = None, run_id: Optional[object] = None,
+                 evidence: Iterable[object] = (), details: Optional[dict] = None, actor: Optional[str] = None,
+                 store: Optional[AuditStore] = None) -> dict:
+    """Append a lifecycle event to `model`'s audit log (the active stack's, unless `store` is given).
+
+    For example, monitoring records a retraining trigger with
+    `record_event(RETRAINING_TRIGGERED, "credit_risk", version=3, details={"reason": "PSI 0.31 > 0.25"})`.
+    """
+    return append(store or audit_store(model), event=event, model=model, version=version,
+                  run_id=None if run_id is None else str(run_id), evidence=evidence, details=details, actor=actor)

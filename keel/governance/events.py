@@ -1,0 +1,37 @@
+"""Small helpers the lifecycle's side effects call to record what they just did (one line each)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+from keel.governance.audit import (DEPLOYMENT_STEP, ROLLBACK, ROUTING_CHANGED, STAGE_CHANGED, record_event)
+
+
+def routing_event(table) -> str:
+    if table.strategy == "rollback":
+        return ROLLBACK
+    return DEPLOYMENT_STEP if table.strategy not in ("before rollout", "promoted", "serve") else ROUTING_CHANGED
+
+
+def routing_recorder(model: str, version: Optional[int], run_id: Optional[object], folder: Path,
+                     actor: Optional[str] = None) -> Callable[[object], None]:
+    """Called right after a routing table was written to `folder`: records the split and the file's
+    write time (the moment the service started routing by it)."""
+
+    def record(table) -> None:
+        path = Path(folder) / "routing.json"
+        effective = (datetime.fromtimestamp(path.stat().st_mtime_ns / 1e9, timezone.utc).isoformat()
+                     if path.exists() else None)
+        record_event(routing_event(table), model, version, run_id, actor=actor,
+                     details={"routing": table.to_dict(), "effective_at": effective, "folder": str(folder)})
+
+    return record
+
+
+def record_stage(model: str, version: int, stage: str, previous_stage_holder: Optional[int] = None) -> None:
+    details = {"stage": stage}
+    if previous_stage_holder is not None:
+        details["replaced"] = previous_stage_holder
+    record_event(STAGE_CHANGED, model, version, details=details)

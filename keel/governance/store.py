@@ -1,0 +1,106 @@
+"""Where audit records live: one immutable object per record, created once and never replaced.
+
+Two stores behind one small interface: a local folder (atomic create-only through a hard link, so
+two writers can never both create the same record) and any path ZenML's `fileio` can write (the
+active artifact store's S3/GCS/Azure bucket), where create-only is check, write, then read back.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import List, Protocol
+
+
+class RecordExists(FileExistsError):
+    """Another writer created this record first; the caller re-reads the chain and retries."""
+
+
+class AuditStore(Protocol):
+    location: str
+
+    def names(self) -> List[str]: ...
+
+    def read(self, name: str) -> bytes: ...
+
+    def create(self, name: str, payload: bytes) -> None: ...
+
+
+class FolderStore:
+    """Records as files in a local folder (also what the local ZenML artifact store is)."""
+
+    def __init__(self, folder: os.PathLike | str):
+        self.folder = Path(folder)
+        self.location = str(self.folder)
+
+    def names(self) -> List[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.name for p in self.folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+    def read(self, name: str) -> bytes:
+        return (self.folder / name).read_bytes()
+
+    def create(self, name: str, payload: bytes) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".pending-")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(payload)
+                stream.flush()
+                os.fsync(stream.fileno())
+            try:
+                os.link(temporary, self.folder / name)  # fails if the name exists: create-only, atomic
+            except FileExistsError:
+                raise RecordExists(f"{self.folder / name} already exists") from None
+        finally:
+            os.unlink(temporary)
+
+
+class FileioStore:
+    """Records under a remote artifact-store path, written with `zenml.io.fileio`."""
+
+    def __init__(self, uri: str):
+        self.uri = uri.rstrip("/")
+        self.location = self.uri
+
+    def names(self) -> List[str]:
+        from zenml.io import fileio
+
+        if not fileio.exists(self.uri):
+            return []
+        return sorted(str(n).rsplit("/", 1)[-1] for n in fileio.listdir(self.uri)
+                      if not str(n).rsplit("/", 1)[-1].startswith("."))
+
+    def read(self, name: str) -> bytes:
+        from zenml.io import fileio
+
+        with fileio.open(f"{self.uri}/{name}", "rb") as stream:
+            return stream.read()
+
+    def create(self, name: str, payload: bytes) -> None:
+        from zenml.io import fileio
+
+        path = f"{self.uri}/{name}"
+        fileio.makedirs(self.uri)
+        if fileio.exists(path):
+            raise RecordExists(f"{path} already exists")
+        with fileio.open(path, "wb") as stream:
+            stream.write(payload)
+        # An object store has no atomic create-if-absent here: a writer that raced us may have
+        # replaced our object. Reading it back tells; the caller then appends at the next number.
+        if self.read(name) != payload:
+            raise RecordExists(f"{path} was written concurrently by another writer")
+
+
+def store_at(location: str) -> AuditStore:
+    """A folder store for local paths, a fileio store for URIs with a scheme (s3://, gs://, ...)."""
+    return FileioStore(location) if "://" in location else FolderStore(location)
+
+
+def active_artifact_store_root() -> str:
+    """The path of the active ZenML stack's artifact store (where the stack keeps its state)."""
+    from zenml.client import Client
+
+    return str(Client().active_stack.artifact_store.path)
