@@ -52,6 +52,8 @@ def register_model_version(model_name: str, description: str, metadata: dict,
         client.zen_store.create_model_version_pipeline_run_link(
             ModelVersionPipelineRunRequest(model_version=version.id, pipeline_run=run_id))
     log_metadata(metadata=metadata, model_version_id=version.id)
+    from keel.governance.events import record_registration
+    record_registration(model_name, int(version.number), run_id, artifact_ids, metadata)
     return int(version.number)
 
 
@@ -149,11 +151,15 @@ def record_evaluation(model_name: str, version: int, evaluation: dict, artifact_
 
     link_artifacts(model_name, version, artifact_ids)
     _attach(model_name, version, "evaluation", evaluation)
+    from keel.governance.audit import EVALUATED, record_event
+    record_event(EVALUATED, model_name, version, evaluation.get("run_id"), artifact_ids, evaluation)
     if not promote:
         return None
     model_version = Client().get_model_version(model_name, version)
     if model_version.stage != ModelStages.PRODUCTION:
         model_version.set_stage(ModelStages.STAGING, force=True)
+        from keel.governance.events import record_stage
+        record_stage(model_name, version, ModelStages.STAGING.value)
     return ModelStages.STAGING.value
 
 
@@ -181,11 +187,15 @@ def record_approval(model_name: str, version: int, by: str, reason: str) -> dict
 
     approval = {"by": by, "reason": reason, "at": utc_now().isoformat()}
     _attach(model_name, version, "approval", approval)
+    from keel.governance.audit import APPROVED, record_event
+    record_event(APPROVED, model_name, version, actor=by, details=approval)
     return approval
 
 
 def record_deployment(model_name: str, version: int, deployment: dict) -> None:
     _attach(model_name, version, "deployment", deployment)
+    from keel.governance.audit import DEPLOYMENT_OUTCOME, record_event
+    record_event(DEPLOYMENT_OUTCOME, model_name, version, details=deployment)
 
 
 def promote_to_production(model_name: str, version: int) -> Optional[int]:
@@ -198,4 +208,6 @@ def promote_to_production(model_name: str, version: int) -> Optional[int]:
     if previous is not None and previous != version:
         client.get_model_version(model_name, previous).set_stage(ModelStages.ARCHIVED, force=True)
     client.get_model_version(model_name, version).set_stage(ModelStages.PRODUCTION, force=True)
+    from keel.governance.events import record_promotion
+    record_promotion(model_name, version, previous)
     return previous

@@ -106,7 +106,9 @@ def rollback(spec: Spec) -> int:
     if previous is None:
         return fail(f"keel: v{current} replaced no earlier production version; nothing to roll back to", 1)
     folder = deployment_folder(spec)
-    write_routing(folder, champion_only(previous, spec.deployment.salt, f"manual rollback from v{current}"))
+    write_routing(folder, table := champion_only(previous, spec.deployment.salt, f"manual rollback from v{current}"))
+    from keel.governance.events import routing_recorder
+    routing_recorder(name, previous, None, folder)(table)
     promote_to_production(name, previous)
     record_deployment(name, previous, {"outcome": "restored by rollback", "replaced": current, "serving": previous})
     say(f"rolled back: v{previous} is production and serves all traffic; v{current} is archived")

@@ -4,7 +4,7 @@ answers, roll out by the spec's strategy, and settle the routing by the outcome 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import pandas as pd
 
@@ -50,8 +50,10 @@ def ensure_service(spec: Spec, folder: Path) -> str:
 
 
 def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, object],
-           thresholds: Dict[int, float], probe_rows: pd.DataFrame, approval: Optional[dict]) -> dict:
-    """Roll `version` out against `champion` (None for a first deployment); return the evidence."""
+           thresholds: Dict[int, float], probe_rows: pd.DataFrame, approval: Optional[dict],
+           on_routing: Callable[[RoutingTable], None] = lambda table: None) -> dict:
+    """Roll `version` out against `champion` (None for a first deployment); return the evidence.
+    `on_routing` is told of every routing table written (the audit trail records it)."""
     folder = deployment_folder(spec)
     if champion is None and not approved(spec, approval):
         # Nothing to fall back to: an unapproved first version serves no one.
@@ -63,23 +65,26 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
     # a routing table left by an earlier, rolled-back rollout may name a version not in this bundle.
     write_bundle(folder, spec, models, thresholds, start, prediction_log_url(spec),
                  probe_rows[spec.data.model_features], spec.deployment.api_key_env)
+    on_routing(start)
     url = ensure_service(spec, folder)
     log = PredictionLog(prediction_log_url(spec))
     stages = rollout_stages(spec.deployment, version, champion)
     probe = replay_probe(url, probe_rows[spec.data.model_features], post_json)
     result = run_rollout(folder, stages, spec.deployment, log, version, champion, probe,
                          probe_labels=probe_rows[spec.data.target.column].astype(int).tolist(),
-                         values=spec.evaluation.value_matrix)
+                         values=spec.evaluation.value_matrix, on_routing=on_routing)
     result.update(strategy=spec.deployment.strategy if champion is not None else "all-at-once", url=url,
                   challenger=version, champion=champion)
     if result["outcome"] != "completed":
         return result
     if not approved(spec, approval):
         if champion is not None:
-            write_routing(folder, champion_only(champion, spec.deployment.salt, "awaiting approval"))
+            write_routing(folder, waiting := champion_only(champion, spec.deployment.salt, "awaiting approval"))
+            on_routing(waiting)
         result.update(outcome="awaiting approval", serving=champion)
         return result
-    write_routing(folder, RoutingTable([Arm("challenger", version, 1.0)], strategy="promoted", step="100%",
-                                       salt=spec.deployment.salt))
+    write_routing(folder, final := RoutingTable([Arm("challenger", version, 1.0)], strategy="promoted", step="100%",
+                                                salt=spec.deployment.salt))
+    on_routing(final)
     result.update(outcome="promoted", serving=version, approval=approval or "auto-approved by the spec")
     return result

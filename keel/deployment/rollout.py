@@ -49,15 +49,17 @@ def probe_count(table: RoutingTable, challenger: int, spec: DeploymentSpec) -> i
 def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, log: PredictionLog,
                 challenger: int, champion: Optional[int], probe: Probe,
                 sleep: Callable[[float], None] = time.sleep, probe_labels: Optional[List[int]] = None,
-                values: Optional[ValueMatrix] = None) -> dict:
+                values: Optional[ValueMatrix] = None, on_routing: Callable[[RoutingTable], None] = lambda table: None) -> dict:
     """{outcome: completed | rolled back, stages: [evidence per stage], rolled_back_at?}
 
     With `probe_labels` (the known outcome of probe row i) and `values`, each stage also reports
-    the business value per application of each arm's decisions (A/B's per-arm metric)."""
+    the business value per application of each arm's decisions (A/B's per-arm metric). `on_routing` is
+    told of every routing table written (the audit trail records it)."""
     evidence = []
     for number, table in enumerate(stages, start=1):
         started = utc_now()
         write_routing(folder, table)
+        on_routing(table)
         statuses = probe(f"{number}", probe_count(table, challenger, spec))
         sleep(spec.hold_seconds)
         rows = log.read(since=started)
@@ -73,7 +75,8 @@ def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, 
         evidence.append(stage)
         if not verdict["healthy"]:
             if champion is not None:
-                write_routing(folder, champion_only(champion, table.salt, f"rolled back at stage {number}"))
+                write_routing(folder, back := champion_only(champion, table.salt, f"rolled back at stage {number}"))
+                on_routing(back)
             return {"outcome": "rolled back", "rolled_back_at": number, "stages": evidence,
                     "serving": champion}
     return {"outcome": "completed", "stages": evidence, "serving": challenger}

@@ -35,3 +35,27 @@ def record_stage(model: str, version: int, stage: str, previous_stage_holder: Op
     if previous_stage_holder is not None:
         details["replaced"] = previous_stage_holder
     record_event(STAGE_CHANGED, model, version, details=details)
+
+
+def record_promotion(model: str, version: int, previous: Optional[int]) -> None:
+    """`version` became production; the previous production version (if another) was archived."""
+    if previous is not None and previous != version:
+        record_stage(model, previous, "archived")
+    record_stage(model, version, "production", previous if previous != version else None)
+
+
+REGISTRATION_FACTS = ("model_family", "model_sha256", "data_fingerprint", "data_source", "spec_sha256", "seed",
+                      "git_commit", "git_dirty", "lock_sha256", "run_name", "validation_metrics")
+
+
+def record_registration(model: str, version: int, run_id, artifact_ids, metadata: dict) -> None:
+    from keel.governance.audit import TRAINING_REGISTERED
+
+    record_event(TRAINING_REGISTERED, model, version, run_id, artifact_ids,
+                 {k: metadata.get(k) for k in REGISTRATION_FACTS})
+
+
+def record_validation(model: str, run_id, passed: bool, summary: str) -> None:
+    from keel.governance.audit import DATA_VALIDATED
+
+    record_event(DATA_VALIDATED, model, None, run_id, details={"passed": bool(passed), "summary": summary[:4000]})

@@ -1,12 +1,13 @@
-from typing import Tuple
+from typing import Optional, Tuple
 
 import pandas as pd
 from typing_extensions import Annotated
-from zenml import save_artifact, step
+from zenml import get_step_context, save_artifact, step
 from zenml.types import HTMLString
 
 from keel.data.fingerprint import fingerprint_frame
 from keel.data.schema import validate_frame, validation_html
+from keel.governance.events import record_validation
 from keel.spec.models import DataSpec
 
 
@@ -15,7 +16,7 @@ class DataValidationError(RuntimeError):
 
 
 @step
-def validate_step(raw_data: pd.DataFrame, data: DataSpec) -> Tuple[
+def validate_step(raw_data: pd.DataFrame, data: DataSpec, model_name: Optional[str] = None) -> Tuple[
     Annotated[pd.DataFrame, "validated_data"],
     Annotated[str, "data_fingerprint"],
     Annotated[dict, "validation_report"],
@@ -27,6 +28,8 @@ def validate_step(raw_data: pd.DataFrame, data: DataSpec) -> Tuple[
     batch stores its report as an artifact, then fails the step with the same text.
     """
     frame, report = validate_frame(raw_data, data)
+    if model_name:  # the audit trail records every validation outcome, passed or not
+        record_validation(model_name, get_step_context().pipeline_run.id, report.passed, report.summary())
     page = HTMLString(validation_html(report))
     if not report.passed:
         save_artifact(report.to_dict(), name="validation_report")

@@ -1,10 +1,11 @@
 from typing import Optional, Tuple
 
 from typing_extensions import Annotated
-from zenml import step
+from zenml import get_step_context, step
 from zenml.types import HTMLString
 
-from keel.deployment.deploy import check_deployable, deploy
+from keel.deployment.deploy import check_deployable, deploy, deployment_folder
+from keel.governance.events import routing_recorder
 from keel.deployment.report import rollout_html
 from keel.registry import (evaluation_outcome, get_model_version_metadata, load_version_model, production_version,
                            promote_to_production, record_deployment, version_artifacts)
@@ -31,7 +32,8 @@ def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None)
     thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
     probe_rows = version_artifacts(name, model_version, ["test"])["test"].load()
     approval = get_model_version_metadata(name, model_version).get("approval")
-    result = deploy(spec, model_version, champion, models, thresholds, probe_rows, approval)
+    audit = routing_recorder(name, model_version, get_step_context().pipeline_run.id, deployment_folder(spec))
+    result = deploy(spec, model_version, champion, models, thresholds, probe_rows, approval, on_routing=audit)
     if result["outcome"] == "promoted":
         result["archived"] = promote_to_production(name, model_version)
     record_deployment(name, model_version, {k: v for k, v in result.items() if k != "stages"}

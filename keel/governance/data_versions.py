@@ -1,0 +1,81 @@
+"""Content-addressed data versions: each training run's validated rows as one Parquet file named by
+its SHA-256 content fingerprint, under the active stack's artifact store. Identical data is stored
+once; a model version's recorded fingerprint names its file."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Dict, List
+
+import pandas as pd
+
+DATA_FOLDER = "keel-data"
+ROOT_ENV = "KEEL_DATA_ROOT"  # overrides <artifact store>/keel-data
+
+
+def data_root(model: str) -> str:
+    from keel.governance.store import active_artifact_store_root
+
+    root = os.environ.get(ROOT_ENV) or f"{active_artifact_store_root().rstrip('/')}/{DATA_FOLDER}"
+    return f"{root.rstrip('/')}/{model}"
+
+
+def data_version_uri(root: str, fingerprint: str) -> str:
+    return f"{root.rstrip('/')}/{fingerprint}.parquet"
+
+
+def store_data_version(frame: pd.DataFrame, fingerprint: str, root: str) -> tuple[str, bool]:
+    """Write `frame` at its content address unless it is there already. Returns (uri, newly written)."""
+    from zenml.io import fileio
+
+    uri = data_version_uri(root, fingerprint)
+    if fileio.exists(uri):
+        return uri, False
+    fileio.makedirs(root)
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    pending = f"{uri}.pending-{os.getpid()}"
+    with fileio.open(pending, "wb") as stream:
+        stream.write(buffer.getvalue())
+    try:
+        fileio.rename(pending, uri, overwrite=False)
+    except FileExistsError:  # another run stored the same content meanwhile: the same bytes' address
+        fileio.remove(pending)
+        return uri, False
+    return uri, True
+
+
+def load_data_version(uri: str) -> pd.DataFrame:
+    from zenml.io import fileio
+
+    with fileio.open(uri, "rb") as stream:
+        return pd.read_parquet(io.BytesIO(stream.read()))
+
+
+def list_data_versions(root: str, model_versions: List[dict]) -> List[dict]:
+    """Each stored data version with its size and the model versions whose metadata names it,
+    plus fingerprints recorded by model versions but not stored (trained before versions were kept)."""
+    from zenml.io import fileio
+
+    stored: Dict[str, dict] = {}
+    if fileio.exists(root):
+        for name in sorted(str(n).rsplit("/", 1)[-1] for n in fileio.listdir(root)):
+            if name.endswith(".parquet"):
+                uri = f"{root.rstrip('/')}/{name}"
+                stored[name[:-len(".parquet")]] = {"uri": uri, "bytes": fileio.size(uri)}
+    by_fingerprint: Dict[str, List[int]] = {}
+    for version in model_versions:
+        fingerprint = version["metadata"].get("data_fingerprint")
+        if fingerprint:
+            by_fingerprint.setdefault(fingerprint, []).append(int(version["number"]))
+    rows = []
+    for fingerprint in sorted(set(stored) | set(by_fingerprint),
+                              key=lambda f: min(by_fingerprint.get(f, [10**9]))):
+        sources = {v["metadata"].get("data_source") for v in model_versions
+                   if v["metadata"].get("data_fingerprint") == fingerprint}
+        rows.append({"fingerprint": fingerprint, "stored": fingerprint in stored,
+                     "uri": stored.get(fingerprint, {}).get("uri"), "bytes": stored.get(fingerprint, {}).get("bytes"),
+                     "model_versions": sorted(by_fingerprint.get(fingerprint, [])),
+                     "sources": sorted(s for s in sources if s)})
+    return rows
