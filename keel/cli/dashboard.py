@@ -1,0 +1,180 @@
+"""`run.py dashboard`: the ZenML server and its dashboard over keel's local store.
+
+Like `zenml login --local`, the server reads the same SQLite database as keel's pipelines, without
+authentication, on 127.0.0.1. Unlike it, the client configuration is left alone: pipelines keep
+writing to the database directly, so the dashboard can be stopped and started at any time.
+
+A fresh server opens on an onboarding survey; keel marks the survey as done for the local user
+(`PUT /api/v1/current-user`, which `Client().update_user` cannot do), so the overview opens."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from keel.cli.console import fail, say
+from keel.provenance import PROJECT_ROOT
+
+DASHBOARD_FOLDER = PROJECT_ROOT / ".keel" / "dashboard"
+ONBOARDING_DONE = {"email_opted_in": False, "user_metadata": {"finished_onboarding_survey": True}}
+
+
+@dataclass
+class LocalServer:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def local_store_url() -> str:
+    """The SQLite URL of the store keel's pipelines write to (ZenML's global configuration)."""
+    from zenml.config.global_config import GlobalConfiguration
+
+    return str(GlobalConfiguration().store_configuration.url)
+
+
+def server_environment(store_url: str, folder: Path) -> dict:
+    """What the server process needs: the store, no authentication (it listens on 127.0.0.1 only),
+    leave to read the local artifact store (visualizations), no telemetry."""
+    return {**os.environ,
+            "ZENML_SERVER": "true",
+            "ZENML_STORE_URL": store_url,
+            "ZENML_SERVER_AUTH_SCHEME": "NO_AUTH",
+            "ZENML_SERVER_AUTO_ACTIVATE": "True",
+            "ZENML_SERVER_DEPLOYMENT_TYPE": "local",
+            "ZENML_SERVER_ALLOW_LOCAL_FILE_ACCESS": "true",
+            # The server keeps its own configuration folder: it must not rewrite the client's.
+            "ZENML_CONFIG_PATH": str(folder / "server-config"),
+            "ZENML_ANALYTICS_OPT_IN": "false"}
+
+
+def start_server(store_url: str, port: int, folder: Path = DASHBOARD_FOLDER,
+                 timeout: float = 90) -> LocalServer:
+    """Start uvicorn serving ZenML's API and dashboard on 127.0.0.1:`port`; return once healthy."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "server.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "zenml.zen_server.zen_server_api:app",
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            env=server_environment(store_url, folder), cwd=folder, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True)  # Ctrl-C in the terminal reaches keel, which stops it in order
+    server = LocalServer(f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_until_healthy(server, timeout)
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
+
+
+def wait_until_healthy(server: LocalServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            tail = server.log.read_text(errors="replace")[-1500:]
+            raise RuntimeError(f"the ZenML server exited (code {server.process.returncode}); "
+                               f"its log {server.log} ends with:\n{tail}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the ZenML server did not answer on {server.url} within {timeout:.0f} s "
+                       f"(log: {server.log})")
+
+
+def finish_onboarding(url: str) -> dict:
+    """Mark the onboarding survey as done for the server's user; returns the updated user."""
+    request = urllib.request.Request(f"{url}/api/v1/current-user", method="PUT",
+                                     data=json.dumps(ONBOARDING_DONE).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def port_in_use(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def dashboard(port: int, background: bool) -> int:
+    """Start the server, clear the survey, print the URL; stay in the foreground unless `background`."""
+    store_url = local_store_url()
+    if not store_url.startswith("sqlite"):
+        # A server store (e.g. the remote stack): that server serves its own dashboard.
+        say(f"keel: the active ZenML store is a server; its dashboard is at {store_url}")
+        return 0
+    if port_in_use(port):
+        return fail(f"keel dashboard: port {port} on 127.0.0.1 is already in use "
+                    f"(a dashboard already running? `python run.py dashboard --stop`; or choose --port N)", 2)
+    say(f"keel: starting the ZenML server and dashboard on 127.0.0.1:{port} (store {store_url}) ...")
+    try:
+        server = start_server(store_url, port)
+        finish_onboarding(server.url)
+    except (RuntimeError, OSError) as error:
+        return fail(f"keel dashboard: {error}", 1)
+    say(f"dashboard: {server.url}")
+    say("  runs: Runs (a run's DAG: click a step, then an artifact's Visualization tab, 'Load Preview')")
+    if background:
+        pid_file().write_text(str(server.process.pid))
+        say(f"  running in the background (pid {server.process.pid}); stop it: python run.py dashboard --stop")
+        return 0
+    say("  Ctrl-C stops it.")
+    try:
+        while server.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        say("\nkeel: stopping the dashboard ...")
+    finally:
+        server.stop()
+    return 0
+
+
+def pid_file() -> Path:
+    DASHBOARD_FOLDER.mkdir(parents=True, exist_ok=True)
+    return DASHBOARD_FOLDER / "server.pid"
+
+
+def stop_background() -> int:
+    path = pid_file()
+    pid = _read_pid(path)
+    if pid is None:
+        return fail("keel dashboard: no dashboard started with --background is recorded", 1)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        say(f"keel: the dashboard (pid {pid}) had already stopped")
+    else:
+        say(f"keel: stopped the dashboard (pid {pid})")
+    path.unlink(missing_ok=True)
+    return 0
+
+
+def _read_pid(path: Path) -> Optional[int]:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
