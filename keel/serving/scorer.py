@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from keel.serving.fast_path import RowScorer, compile_row_scorer
 from keel.serving.payload import PayloadError, parse_records, record_model
 from keel.serving.prediction_log import PredictionLog, utc_now
 from keel.serving.routing import Arm, RoutingTable
@@ -82,6 +83,10 @@ class Scorer:
         self.background = pd.read_parquet(background) if background.exists() else None
         self._features = self.spec.data.model_features
         self._numeric = [n for n in self._features if not isinstance(self.spec.data.features[n], CategoricalFeature)]
+        self.fast_paths: Dict[int, RowScorer] = {}
+        if self.spec.deployment.fast_path and self.background is not None:
+            compiled = {v: compile_row_scorer(m, self.background) for v, m in self.models.items()}
+            self.fast_paths = {v: f for v, f in compiled.items() if f is not None}
         self._config_stamp = stamp
 
     # --- routing ------------------------------------------------------------------------------
@@ -118,15 +123,22 @@ class Scorer:
         except PayloadError as error:
             return Answer(error.status, {"errors": error.errors})
 
-    def _frame(self, records) -> pd.DataFrame:
-        frame = pd.DataFrame([r.model_dump(exclude={"entity_id"}) for r in records], columns=self._features)
+    def _frame(self, inputs: List[dict]) -> pd.DataFrame:
+        frame = pd.DataFrame(inputs, columns=self._features)
         frame[self._numeric] = frame[self._numeric].astype(float)
         return frame
 
-    def _score(self, version: int, arm: str, frame: pd.DataFrame, request_id: str) -> Tuple[Optional[np.ndarray], float]:
+    def _predict(self, version: int, inputs: List[dict]) -> np.ndarray:
+        """The pipeline's scores; through its checked NumPy fast path when it has one."""
+        fast = self.fast_paths.get(version)
+        if fast is not None:
+            return fast.scores(inputs)
+        return predict_scores(self.models[version], self._frame(inputs))
+
+    def _score(self, version: int, arm: str, inputs: List[dict], request_id: str) -> Tuple[Optional[np.ndarray], float]:
         started = time.perf_counter()
         try:
-            scores = predict_scores(self.models[version], frame)
+            scores = self._predict(version, inputs)
             ok = bool(np.all(np.isfinite(scores)))
             error = None if ok else "non-finite score"
         except Exception as exc:  # any model failure is recorded and answered by the fallback
@@ -145,9 +157,7 @@ class Scorer:
             return parsed
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
         table = self.routing()
-        frame = self._frame(parsed)
-        inputs = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-                  for row in frame.to_dict(orient="records")]
+        inputs = [record.model_dump(exclude={"entity_id"}) for record in parsed]
         entities = [str(r.entity_id) if r.entity_id is not None else f"{request_id}:{i}" for i, r in enumerate(parsed)]
         arms = [table.arm_for(entity) for entity in entities]
         now = utc_now()
@@ -158,7 +168,7 @@ class Scorer:
             by_arm.setdefault(arm, []).append(index)
         fallback = table.arms[0]
         for arm, indexes in by_arm.items():
-            part = frame.iloc[indexes]
+            part = [inputs[i] for i in indexes]
             scores, elapsed = self._score(arm.version, arm.name, part, request_id)
             served = arm
             if scores is None and arm != fallback:  # a failing challenger: the champion answers
@@ -174,7 +184,7 @@ class Scorer:
                 rows.append(self._log_row(request_id, index, entities[index], now, served, False, inputs[index],
                                           float(value), decision, elapsed / len(indexes)))
         if table.shadow is not None:
-            scores, elapsed = self._score(table.shadow.version, "shadow", frame, request_id)
+            scores, elapsed = self._score(table.shadow.version, "shadow", inputs, request_id)
             if scores is not None:
                 threshold = self.thresholds[table.shadow.version]
                 rows += [self._log_row(request_id, len(parsed) + i, entities[i], now, table.shadow, True, inputs[i],
@@ -201,10 +211,10 @@ class Scorer:
 
         record = parsed[0]
         arm = self.routing().arm_for(str(record.entity_id) if record.entity_id is not None else uuid.uuid4().hex)
-        frame = self._frame(parsed)
+        inputs = [record.model_dump(exclude={"entity_id"})]
         model = self.models[arm.version]
-        contributions = shap_contributions(model, frame, self.spec.data, self.background)
-        score = float(predict_scores(model, frame)[0])
+        contributions = shap_contributions(model, self._frame(inputs), self.spec.data, self.background)
+        score = float(self._predict(arm.version, inputs)[0])
         ranked = contributions.iloc[0].sort_values(key=np.abs, ascending=False)
         return Answer(200, {"model_version": arm.version, "arm": arm.name, "score": round(score, 6),
                             "contributions": {k: round(float(v), 6) for k, v in ranked.items()}})

@@ -449,6 +449,8 @@ class DeploymentSpec(StrictModel):
     prediction_log_url: Optional[str] = Field(None, description="SQLAlchemy URL; default: SQLite in the folder")
     api_key_env: Optional[str] = Field(None, description="name of the environment variable holding the API key")
     salt: str = "keel"
+    fast_path: bool = Field(True, description="score few rows with NumPy from the fitted pipeline's statistics, "
+                                              "used only where it reproduces the pipeline's scores exactly")
 
     @field_validator("canary_steps")
     @classmethod
