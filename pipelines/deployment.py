@@ -4,13 +4,18 @@ from zenml import pipeline
 
 from keel.spec.models import Spec
 from keel.deployment.deploy import deployment_folder
+from steps.deployment.curate_registry_view import curate_registry_view_step
 from steps.deployment.package import package_step
+from steps.deployment.registry_view import registry_view_step
 from steps.deployment.rollout import rollout_step
 
 
 @pipeline
 def deployment_pipeline(spec: Spec, model_version: int, strategy: Optional[str] = None) -> None:
     """Bundle -> service answering on 127.0.0.1 -> staged rollout with health checks -> promote or roll
-    back -> the version's Bento and Kubernetes manifests."""
+    back -> the version's Bento and Kubernetes manifests -> the model registry page, pinned to the
+    run, the pipeline and the model (curated visualizations)."""
     evidence, _ = rollout_step(spec, model_version, strategy)
     package_step(evidence, str(deployment_folder(spec)), spec.problem.name, model_version)
+    registry = registry_view_step(spec.problem.name, after="package_step")
+    curate_registry_view_step(registry, spec.problem.name)
