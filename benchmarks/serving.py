@@ -51,6 +51,24 @@ async def predict(request: Request):
     return {"predictions": [{"score": float(s)} for s in scores]}
 '''
 
+# The same plain front, scoring through keel's checked NumPy fast path instead of the pipeline.
+FASTAPI_FAST_PATH_APP = '''
+import os, pickle
+import pandas as pd
+from fastapi import FastAPI, Request
+from keel.serving.fast_path import compile_row_scorer
+app = FastAPI()
+MODEL = pickle.load(open(os.environ["MODEL_FILE"], "rb"))
+SCORER = compile_row_scorer(MODEL, pd.read_parquet(os.environ["SAMPLE_FILE"]))
+assert SCORER is not None
+@app.post("/predict")
+async def predict(request: Request):
+    body = await request.json()
+    rows = body["records"] if isinstance(body, dict) and "records" in body else [body]
+    scores = SCORER.scores(rows)
+    return {"predictions": [{"score": float(s)} for s in scores]}
+'''
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -126,32 +144,54 @@ def main() -> None:
                                  "rps_c1": 1000 / statistics.mean(timings)}
     print("raw", results["raw_in_process"], flush=True)
 
+    from keel.serving.fast_path import compile_row_scorer
+    sample = trained.validation[spec.data.model_features]
+    fast = compile_row_scorer(model, sample)
+    records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+               for r in frame.head(500).to_dict(orient="records")]
+    timings = []
+    for i in range(2000):
+        started = time.perf_counter()
+        fast.scores([records[i % len(records)]])
+        timings.append((time.perf_counter() - started) * 1000)
+    results["fast_path_in_process"] = {"p50_ms": statistics.median(timings),
+                                       "p99_ms": float(np.percentile(timings, 99)),
+                                       "rps_c1": 1000 / statistics.mean(timings)}
+    print("fast path", results["fast_path_in_process"], flush=True)
+
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         import pickle
         (work / "model.pkl").write_bytes(pickle.dumps(model))
-        (work / "plain_app.py").write_text(FASTAPI_APP)
-        port = _free_port()
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "plain_app:app", "--host", "127.0.0.1",
-                                   "--port", str(port), "--log-level", "warning"], cwd=work,
-                                  env={**os.environ, "MODEL_FILE": str(work / "model.pkl")})
-        time.sleep(6)
-        try:
-            results["plain_fastapi"] = measure(port, plain_single, batch, args.seconds)
-        finally:
-            server.terminate()
-            server.wait()
-        print("fastapi", results["plain_fastapi"], flush=True)
+        sample.to_parquet(work / "sample.parquet")
+        for name, source in (("plain_fastapi", FASTAPI_APP), ("plain_fastapi_fast_path", FASTAPI_FAST_PATH_APP)):
+            (work / f"{name}.py").write_text(source)
+            port = _free_port()
+            server = subprocess.Popen([sys.executable, "-m", "uvicorn", f"{name}:app", "--host", "127.0.0.1",
+                                       "--port", str(port), "--log-level", "warning"], cwd=work,
+                                      env={**os.environ, "MODEL_FILE": str(work / "model.pkl"),
+                                           "SAMPLE_FILE": str(work / "sample.parquet"), "PYTHONPATH": str(ROOT)})
+            time.sleep(8)
+            try:
+                results[name] = measure(port, plain_single, batch, args.seconds)
+            finally:
+                server.terminate()
+                server.wait()
+            print(name, results[name], flush=True)
 
+        pipeline_spec = load_spec(ROOT / "configs" / "credit_risk.yaml", ["deployment.fast_path=false"])
+        champion_only = RoutingTable([Arm("champion", 1, 1.0)])
         variants = {
-            "keel_bentoml_log": (RoutingTable([Arm("champion", 1, 1.0)]), True),
-            "keel_bentoml_no_log": (RoutingTable([Arm("champion", 1, 1.0)]), False),
-            "keel_bentoml_canary_log": (RoutingTable([Arm("champion", 1, 0.95), Arm("challenger", 2, 0.05)]), True),
+            "keel_bentoml_log": (champion_only, True, spec),
+            "keel_bentoml_no_log": (champion_only, False, spec),
+            "keel_bentoml_canary_log": (RoutingTable([Arm("champion", 1, 0.95), Arm("challenger", 2, 0.05)]), True,
+                                        spec),
+            "keel_bentoml_log_pipeline_path": (champion_only, True, pipeline_spec),
         }
-        for name, (routing, with_log) in variants.items():
+        for name, (routing, with_log, bundle_spec) in variants.items():
             folder = work / name
-            write_bundle(folder, spec, {1: model, 2: model}, {1: 0.3, 2: 0.3}, routing,
-                         f"sqlite:///{folder / 'log.db'}" if with_log else None)
+            write_bundle(folder, bundle_spec, {1: model, 2: model}, {1: 0.3, 2: 0.3}, routing,
+                         f"sqlite:///{folder / 'log.db'}" if with_log else None, sample)
             port = _free_port()
             start_service(folder, "127.0.0.1", port)
             try:
