@@ -1,9 +1,146 @@
-"""The `monitoring` section: profiling windows, drift thresholds, the continuous-training policy."""
+"""The `monitoring` section: profiling windows, drift thresholds, labels, the alerter and the
+continuous-training policy. Every number the monitor judges by is here, none in code."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, List, Literal, Optional, Union
+
+from pydantic import Field, model_validator
+
 from keel.spec.base import StrictModel
+
+Metric = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
+
+
+class FeatureDriftSpec(StrictModel):
+    """Data drift per feature, from the profiles: KS test on numbers (whylogs' KLL sketches),
+    chi-square on categories (whylogs' frequent items). A feature drifts when the test rejects at
+    `p_value` (Bonferroni-corrected over the features tested) AND the effect is at least the
+    minimum: with large windows every tiny difference is significant, so the effect size decides."""
+
+    p_value: float = Field(0.01, gt=0.0, lt=1.0, description="family-wise, over all features tested")
+    min_ks_statistic: float = Field(0.1, gt=0.0, le=1.0, description="numeric: largest CDF distance")
+    min_category_distance: float = Field(0.1, gt=0.0, le=1.0,
+                                         description="categorical: total variation distance of the frequencies")
+
+
+class PredictionDriftSpec(StrictModel):
+    """Drift of the served scores (KS against the model's test predictions) and of the decision rate."""
+
+    p_value: float = Field(0.01, gt=0.0, lt=1.0)
+    min_ks_statistic: float = Field(0.1, gt=0.0, le=1.0)
+    max_decision_rate_change: float = Field(0.1, gt=0.0, le=1.0, description="absolute change of P(decision=1)")
+
+
+class LabelDriftSpec(StrictModel):
+    """Drift of the observed positive rate (delayed labels) against the training data's."""
+
+    p_value: float = Field(0.01, gt=0.0, lt=1.0, description="two-proportion z-test")
+    max_rate_change: float = Field(0.05, gt=0.0, le=1.0, description="absolute change of the positive rate")
+
+
+class PerformanceDriftSpec(StrictModel):
+    """The model's metric on labelled production rows against its own test metric."""
+
+    metric: Metric = "roc_auc"
+    max_drop: float = Field(0.05, gt=0.0, le=1.0, description="how far the metric may fall below the test value")
+
+
+class DriftSpec(StrictModel):
+    features: FeatureDriftSpec = FeatureDriftSpec()
+    prediction: PredictionDriftSpec = PredictionDriftSpec()
+    label: LabelDriftSpec = LabelDriftSpec()
+    performance: PerformanceDriftSpec = PerformanceDriftSpec()
+    min_window_rows: int = Field(200, ge=1, description="fewer predictions in the window: reported, not judged")
+    min_labelled_rows: int = Field(300, ge=10, description="fewer labelled rows: label and performance drift not judged")
+
+
+class CsvLabels(StrictModel):
+    kind: Literal["csv"]
+    path: Path
+
+
+class SqlLabels(StrictModel):
+    kind: Literal["sql"]
+    url: str = Field(description="SQLAlchemy URL")
+    query: str = Field(description="returns the id, label and time columns")
+
+
+LabelSource = Annotated[Union[CsvLabels, SqlLabels], Field(discriminator="kind")]
+
+
+class LabelsSpec(StrictModel):
+    """Delayed outcomes: one row per entity (the prediction's entity id), its label and when it was known."""
+
+    source: Optional[LabelSource] = Field(None, description="none: label and performance drift are not judged")
+    id_column: str = "entity_id"
+    label_column: str = "label"
+    time_column: str = "time"
+
+
+class AlerterSpec(StrictModel):
+    """Where alerts go: the log (default; nothing leaves the machine) or an HTTP webhook (JSON POST)."""
+
+    kind: Literal["log", "webhook"] = "log"
+    url: Optional[str] = None
+    timeout_seconds: float = Field(5.0, gt=0.0, le=120.0)
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> "AlerterSpec":
+        if self.kind == "webhook" and not self.url:
+            raise ValueError("kind webhook needs `url`")
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://; found {self.url!r}")
+        return self
+
+
+class PerformanceTrigger(StrictModel):
+    metric: Metric = "roc_auc"
+    min: float = Field(0.75, description="retrain when the labelled production metric falls below")
+
+
+class DriftTrigger(StrictModel):
+    min_drifted_features: int = Field(2, ge=1, description="retrain when at least this many features drifted")
+    on_prediction_drift: bool = True
+
+
+class RetrainingSpec(StrictModel):
+    """The continuous-training policy: four triggers (any one fires), then cooldown and a maximum
+    frequency decide whether the retraining actually runs."""
+
+    enabled: bool = True
+    schedule_hours: Optional[float] = Field(None, gt=0.0, description="scheduled: retrain this often (none: off)")
+    min_new_labelled_rows: Optional[int] = Field(None, ge=1, description="data volume: new labelled rows since the last retrain")
+    performance: Optional[PerformanceTrigger] = PerformanceTrigger()
+    drift: Optional[DriftTrigger] = DriftTrigger()
+    cooldown_hours: float = Field(24.0, ge=0.0, description="no retraining sooner than this after the last one")
+    max_retrains: int = Field(3, ge=1, description="at most this many retrains ...")
+    per_hours: float = Field(168.0, gt=0.0, description="... within this many hours")
+    data_overrides: List[str] = Field(
+        default_factory=list,
+        description="`--set` overrides applied to the spec for the retraining run (e.g. a newer data window)")
+    check_every_seconds: float = Field(300.0, ge=1.0, description="`monitor --watch` and scheduled runs: how often")
+
+
+class ProfilingSpec(StrictModel):
+    """Large windows are profiled in chunks in parallel processes and merged."""
+
+    workers: int = Field(2, ge=1, le=64)
+    chunk_rows: int = Field(250_000, ge=1000)
+    parallel_from_rows: int = Field(200_000, ge=1000, description="fewer rows: profiled in this process")
 
 
 class MonitoringSpec(StrictModel):
     """How production is watched and when the model is retrained."""
+
+    window: Literal["hour", "day", "week"] = Field(
+        "day", description="the window judged: the UTC hour/day/week of the newest prediction; "
+                           "hours are profiled once and merged into days and weeks")
+    exclude_entity_prefixes: List[str] = Field(
+        default_factory=lambda: ["probe-"], description="rollout probe traffic is not production traffic")
+    drift: DriftSpec = DriftSpec()
+    labels: LabelsSpec = LabelsSpec()
+    alerter: AlerterSpec = AlerterSpec()
+    retraining: RetrainingSpec = RetrainingSpec()
+    profiling: ProfilingSpec = ProfilingSpec()

@@ -1,0 +1,43 @@
+"""The alerter: the log by default (nothing leaves the machine), or a JSON POST to the spec's webhook.
+A webhook that fails is reported in the outcome; it never fails the monitoring run."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from typing import Optional
+
+from keel.spec.monitoring import AlerterSpec
+
+LOGGER = logging.getLogger("keel.monitoring")
+
+
+def alert_message(model: str, version: Optional[int], status: dict, decision: dict) -> Optional[dict]:
+    """The alert for this run, or None when there is nothing to say (no drift, no retraining)."""
+    verdict = status.get("verdict", {})
+    if not verdict.get("alarm") and not decision.get("fired"):
+        return None
+    return {"model": model, "model_version": version, "window": status.get("window"),
+            "drift": verdict.get("kinds", []), "summary": verdict.get("summary"),
+            "drifted_features": status.get("features", {}).get("drifted", []),
+            "retraining_triggers": decision.get("fired", []), "retrain": decision.get("retrain"),
+            "suppressed_by": decision.get("suppressed_by")}
+
+
+def send_alert(message: Optional[dict], spec: AlerterSpec) -> dict:
+    """Deliver `message`; returns where it went and whether it arrived."""
+    if message is None:
+        return {"sent": False, "channel": spec.kind, "reason": "nothing to report"}
+    if spec.kind == "log":
+        LOGGER.warning("keel monitoring alert: %s", json.dumps(message, default=str))
+        return {"sent": True, "channel": "log"}
+    request = urllib.request.Request(spec.url, data=json.dumps(message, default=str).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=spec.timeout_seconds) as response:
+            return {"sent": 200 <= response.status < 300, "channel": "webhook", "status": response.status}
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        LOGGER.warning("keel monitoring alert could not be delivered to the webhook: %s", error)
+        return {"sent": False, "channel": "webhook", "error": f"{type(error).__name__}: {error}"}

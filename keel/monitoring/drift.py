@@ -1,0 +1,160 @@
+"""The four kinds of drift, judged by the spec's thresholds (pure functions over profile comparisons
+and labelled rows):
+
+- data drift per feature: KS (numbers) or chi-square (categories) on the profiles, Bonferroni over
+  the features tested, and a minimum effect size (KS distance, total variation distance);
+- prediction drift: KS on the scores, and the change of the decision rate;
+- label drift: the positive rate of the delayed labels against the training data's (z-test + size);
+- performance drift: the model's metric on labelled rows against its own test value;
+- concept drift: performance drift while the inputs did not drift, reported as such.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from keel.spec.monitoring import (DriftSpec, FeatureDriftSpec, LabelDriftSpec, PerformanceDriftSpec,
+                                  PredictionDriftSpec)
+
+
+def feature_drift(comparisons: Dict[str, dict], spec: FeatureDriftSpec) -> dict:
+    """Which features drifted. `comparisons` as `keel.monitoring.profiles.compare_columns` returns."""
+    tested = [name for name, c in comparisons.items() if c["p_value"] is not None]
+    alpha = spec.p_value / max(len(tested), 1)
+    features = {}
+    for name, comparison in comparisons.items():
+        minimum = spec.min_ks_statistic if comparison["test"] == "ks" else spec.min_category_distance
+        effect = comparison["effect"]
+        drifted = (comparison["p_value"] is not None and comparison["p_value"] < alpha
+                   and effect is not None and not math.isnan(effect) and effect >= minimum)
+        features[name] = {**comparison, "alpha": alpha, "min_effect": minimum, "drifted": bool(drifted)}
+    return {"drifted": sorted(n for n, f in features.items() if f["drifted"]),
+            "tested": len(tested), "alpha": alpha, "features": features,
+            "problems": {n: f["problem"] for n, f in features.items() if f["problem"]},
+            "unseen_categories": {n: f["unseen_categories"] for n, f in features.items() if f["unseen_categories"]}}
+
+
+def prediction_drift(score: dict, window_decision_rate: Optional[float], reference_decision_rate: Optional[float],
+                     spec: PredictionDriftSpec) -> dict:
+    """Score distribution (KS against the test predictions) and decision rate change."""
+    score_drifted = (score.get("p_value") is not None and score["p_value"] < spec.p_value
+                     and (score.get("effect") or 0.0) >= spec.min_ks_statistic)
+    change = (None if window_decision_rate is None or reference_decision_rate is None
+              else window_decision_rate - reference_decision_rate)
+    rate_drifted = change is not None and abs(change) > spec.max_decision_rate_change
+    return {"drifted": bool(score_drifted or rate_drifted), "score_drifted": bool(score_drifted),
+            "score_test": score.get("test"), "score_p_value": score.get("p_value"), "score_ks": score.get("effect"),
+            "decision_rate": window_decision_rate, "reference_decision_rate": reference_decision_rate,
+            "decision_rate_change": change, "decision_rate_drifted": bool(rate_drifted),
+            "problem": score.get("problem")}
+
+
+def _two_proportion_p_value(k1: int, n1: int, k2: int, n2: int) -> float:
+    from scipy.stats import norm
+
+    pooled = (k1 + k2) / (n1 + n2)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if spread == 0:
+        return 1.0 if k1 / n1 == k2 / n2 else 0.0
+    return float(2 * norm.sf(abs(k1 / n1 - k2 / n2) / spread))
+
+
+def label_drift(labels: np.ndarray, reference_rate: Optional[float], reference_rows: int,
+                spec: LabelDriftSpec, min_rows: int) -> dict:
+    """The observed positive rate against the training data's (needs `min_rows` labels)."""
+    labels = np.asarray(labels, dtype=int)
+    result = {"drifted": False, "judged": False, "rows": int(len(labels)), "rate": None,
+              "reference_rate": reference_rate, "change": None, "p_value": None}
+    if len(labels) < min_rows or reference_rate is None or reference_rows <= 0:
+        result["reason"] = (f"{len(labels)} labelled rows, fewer than {min_rows}" if len(labels) < min_rows
+                            else "no reference label rate")
+        return result
+    rate = float(labels.mean())
+    p_value = _two_proportion_p_value(int(labels.sum()), len(labels), round(reference_rate * reference_rows),
+                                      reference_rows)
+    change = rate - reference_rate
+    result.update(judged=True, rate=rate, change=change, p_value=p_value,
+                  drifted=bool(p_value < spec.p_value and abs(change) > spec.max_rate_change))
+    return result
+
+
+def performance_drift(labels: np.ndarray, scores: np.ndarray, threshold: float, reference: Dict[str, float],
+                      spec: PerformanceDriftSpec, min_rows: int) -> dict:
+    """The spec's metric on labelled production rows against the model's test value."""
+    from keel.spec.models import LOWER_IS_BETTER
+    from keel.training.metrics import metric_value
+
+    labels = np.asarray(labels, dtype=int)
+    result = {"drifted": False, "judged": False, "metric": spec.metric, "rows": int(len(labels)), "value": None,
+              "reference": reference.get(spec.metric), "drop": None, "max_drop": spec.max_drop}
+    if len(labels) < min_rows:
+        result["reason"] = f"{len(labels)} labelled rows, fewer than {min_rows}"
+        return result
+    value = metric_value(spec.metric, labels, np.asarray(scores, dtype=float), threshold)
+    if value is None or math.isnan(value) or result["reference"] is None:
+        result["reason"] = "the metric is undefined on these rows (one class only?)" if result["reference"] is not None \
+            else f"no reference value of {spec.metric}"
+        result["value"] = None if value is None or math.isnan(value) else value
+        return result
+    drop = (value - result["reference"]) if spec.metric in LOWER_IS_BETTER else (result["reference"] - value)
+    result.update(judged=True, value=float(value), drop=float(drop), drifted=bool(drop > spec.max_drop))
+    return result
+
+
+def classify(features: dict, prediction: dict, label: dict, performance: dict) -> dict:
+    """Name what happened. Performance drift with stable inputs is concept drift: the relationship
+    between inputs and outcome changed, not the population."""
+    kinds: List[str] = []
+    if features["drifted"]:
+        kinds.append("data")
+    if prediction["drifted"]:
+        kinds.append("prediction")
+    if label["drifted"]:
+        kinds.append("label")
+    if performance["drifted"]:
+        kinds.append("performance")
+    concept = bool(performance["drifted"] and not features["drifted"])
+    if concept:
+        kinds.append("concept")
+    if concept:
+        summary = (f"concept drift: {performance['metric']} fell by {performance['drop']:.3f} while no input "
+                   "feature drifted (the relationship between inputs and outcome changed)")
+    elif kinds:
+        parts = []
+        if features["drifted"]:
+            parts.append(f"{len(features['drifted'])} feature(s) drifted ({', '.join(features['drifted'])})")
+        if prediction["drifted"]:
+            parts.append("the scores/decisions drifted")
+        if label["drifted"]:
+            parts.append(f"the positive rate moved by {label['change']:+.3f}")
+        if performance["drifted"]:
+            parts.append(f"{performance['metric']} fell by {performance['drop']:.3f}")
+        summary = "; ".join(parts)
+    else:
+        summary = "no drift"
+    return {"kinds": kinds, "alarm": bool(kinds), "concept_drift": concept, "summary": summary}
+
+
+def assess(comparisons: Dict[str, dict], score: dict, window_decision_rate: Optional[float],
+           reference: dict, labels: np.ndarray, scores: np.ndarray, window_rows: int, spec: DriftSpec) -> dict:
+    """All four kinds for one window. `reference`: decision_rate, label_rate, label_rows, threshold,
+    metrics (the model's test metrics). A window under `min_window_rows` is reported, not judged."""
+    if window_rows < spec.min_window_rows:
+        empty = {"drifted": [], "tested": 0, "alpha": None, "features": {}, "problems": {}, "unseen_categories": {}}
+        none = {"drifted": False, "judged": False}
+        return {"judged": False, "reason": f"{window_rows} predictions in the window, fewer than "
+                                           f"{spec.min_window_rows}: not judged",
+                "features": empty, "prediction": {"drifted": False}, "label": none,
+                "performance": {**none, "metric": spec.performance.metric},
+                "verdict": {"kinds": [], "alarm": False, "concept_drift": False, "summary": "window too small"}}
+    features = feature_drift(comparisons, spec.features)
+    prediction = prediction_drift(score, window_decision_rate, reference.get("decision_rate"), spec.prediction)
+    label = label_drift(labels, reference.get("label_rate"), int(reference.get("label_rows") or 0), spec.label,
+                        spec.min_labelled_rows)
+    performance = performance_drift(labels, scores, float(reference.get("threshold", 0.5)),
+                                    reference.get("metrics", {}), spec.performance, spec.min_labelled_rows)
+    return {"judged": True, "reason": None, "features": features, "prediction": prediction, "label": label,
+            "performance": performance, "verdict": classify(features, prediction, label, performance)}

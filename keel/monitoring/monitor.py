@@ -1,0 +1,100 @@
+"""One monitoring pass over the prediction log, as plain functions the monitoring steps (and the
+benchmark) call: bring the window store up to date, join the delayed labels, judge the window."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+import pandas as pd
+
+from keel.monitoring.drift import assess
+from keel.monitoring.labels import join_labels, read_labels
+from keel.monitoring.profiles import Profile, column_summary, compare_columns
+from keel.monitoring.windows import WINDOWS, WindowStore, as_utc, read_predictions, window_start
+from keel.spec.models import Spec
+
+STATUS_FILE = "status.json"
+
+
+def monitoring_folder(spec: Spec) -> Path:
+    from keel.deployment.deploy import deployment_folder
+
+    return deployment_folder(spec) / "monitoring"
+
+
+def window_store(spec: Spec) -> WindowStore:
+    profiling = spec.monitoring.profiling
+    return WindowStore(monitoring_folder(spec), profiling.workers, profiling.chunk_rows, profiling.parallel_from_rows)
+
+
+def update_window(spec: Spec, version: int, log_url: Optional[str] = None) -> Tuple[Profile, dict]:
+    """Profile the predictions served since the last pass (hours, per version), then the judged
+    window: the spec's hour/day/week containing the newest prediction. Returns its profile and facts."""
+    from keel.deployment.deploy import prediction_log_url
+
+    store = window_store(spec)
+    features = spec.data.model_features
+    new = read_predictions(log_url or prediction_log_url(spec), since=store.watermark(), with_inputs=True,
+                           exclude_entity_prefixes=spec.monitoring.exclude_entity_prefixes, features=features)
+    added = store.add(new, features)
+    newest = store.watermark()
+    window = spec.monitoring.window
+    if newest is None:
+        return store.window_profile(version, "hour", datetime(1970, 1, 1)), {
+            "window": window, "start": None, "end": None, "rows": 0, "new_rows": 0, "model_version": version,
+            "added": added}
+    start = window_start(newest, window)
+    profile = store.window_profile(version, window, start)
+    return profile, {"window": window, "start": start.isoformat(), "end": (start + WINDOWS[window]).isoformat(),
+                     "rows": profile.rows(), "new_rows": int(len(new)), "model_version": version, "added": added}
+
+
+def labelled_window(spec: Spec, window: dict, new_since: Optional[datetime],
+                    log_url: Optional[str] = None) -> Tuple[pd.DataFrame, dict]:
+    """The window's predictions of the monitored version joined to the delayed labels."""
+    from keel.deployment.deploy import prediction_log_url
+
+    labels = read_labels(spec.monitoring.labels, spec.data.target.positive)
+    if window["start"] is None:
+        predictions = read_predictions(log_url or prediction_log_url(spec), with_inputs=False,
+                                       exclude_entity_prefixes=spec.monitoring.exclude_entity_prefixes)
+    else:
+        start = datetime.fromisoformat(window["start"])
+        predictions = read_predictions(log_url or prediction_log_url(spec), since=start - timedelta(microseconds=1),
+                                       until=datetime.fromisoformat(window["end"]), with_inputs=False,
+                                       exclude_entity_prefixes=spec.monitoring.exclude_entity_prefixes)
+        predictions = predictions[predictions["time"] >= pd.Timestamp(start)]
+    predictions = predictions[predictions["model_version"] == window["model_version"]]
+    return join_labels(predictions, labels, new_since)
+
+
+def assess_window(profile: Profile, window: dict, reference_data: Profile, reference_predictions: Profile,
+                  reference: dict, labelled: pd.DataFrame, label_report: dict, spec: Spec) -> dict:
+    """The machine-readable status of one window: the four kinds of drift and their evidence."""
+    features = spec.data.model_features
+    comparisons = compare_columns(profile, reference_data, features)
+    score = compare_columns(profile, reference_predictions, ["score"])["score"]
+    decision = column_summary(profile, "decision") if "decision" in profile.columns else {"mean": None}
+    status = assess(comparisons, score, decision["mean"], reference,
+                    labelled["label"].to_numpy() if len(labelled) else np.array([], dtype=int),
+                    labelled["score"].to_numpy() if len(labelled) else np.array([], dtype=float),
+                    window["rows"], spec.monitoring.drift)
+    return {"model": spec.problem.name, "model_version": window["model_version"], "window": window,
+            "labels": label_report, **status}
+
+
+def write_status(spec: Spec, status: dict) -> Path:
+    path = monitoring_folder(spec) / STATUS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(status, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    return path
+
+
+def now_utc() -> datetime:
+    from keel.serving.prediction_log import utc_now
+
+    return as_utc(utc_now())

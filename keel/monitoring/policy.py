@@ -1,0 +1,104 @@
+"""The continuous-training policy: four triggers (scheduled, data volume, performance, drift), then
+cooldown and maximum frequency. Every decision is a record with its evidence, appended to a JSON
+Lines file in the deployment folder (`monitoring/decisions.jsonl`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import List, Optional
+
+from keel.spec.monitoring import RetrainingSpec
+
+DECISIONS_FILE = "decisions.jsonl"
+
+
+def _hours(delta: timedelta) -> float:
+    return delta.total_seconds() / 3600
+
+
+def last_retrain(history: List[dict]) -> Optional[datetime]:
+    """When the policy last decided to retrain (None: never)."""
+    times = [datetime.fromisoformat(r["time"]) for r in history if r.get("kind") == "decision" and r.get("retrain")]
+    return max(times, default=None)
+
+
+def evaluate_triggers(now: datetime, status: dict, new_labelled_rows: int, since: datetime,
+                      policy: RetrainingSpec) -> List[dict]:
+    """Each trigger: fired or not, and the evidence it was judged on. `since`: the last retrain or,
+    before any, when the monitored version was made (the scheduled trigger counts from it)."""
+    triggers = []
+    elapsed = _hours(now - since)
+    triggers.append({"trigger": "scheduled", "enabled": policy.schedule_hours is not None,
+                     "fired": policy.schedule_hours is not None and elapsed >= policy.schedule_hours,
+                     "evidence": {"hours_since_last_training": round(elapsed, 3), "every_hours": policy.schedule_hours}})
+    needed = policy.min_new_labelled_rows
+    triggers.append({"trigger": "data_volume", "enabled": needed is not None,
+                     "fired": needed is not None and new_labelled_rows >= needed,
+                     "evidence": {"new_labelled_rows": new_labelled_rows, "min_new_labelled_rows": needed}})
+    performance = status.get("performance", {})
+    rule = policy.performance
+    value = performance.get("value") if performance.get("metric") == (rule.metric if rule else None) else None
+    triggers.append({"trigger": "performance", "enabled": rule is not None,
+                     "fired": bool(rule is not None and performance.get("judged") and value is not None and value < rule.min),
+                     "evidence": {"metric": rule.metric if rule else None, "value": value,
+                                  "min": rule.min if rule else None, "labelled_rows": performance.get("rows")}})
+    drift = policy.drift
+    drifted = status.get("features", {}).get("drifted", [])
+    prediction = bool(status.get("prediction", {}).get("drifted"))
+    triggers.append({"trigger": "drift", "enabled": drift is not None,
+                     "fired": bool(drift is not None and (len(drifted) >= drift.min_drifted_features
+                                                          or (drift.on_prediction_drift and prediction))),
+                     "evidence": {"drifted_features": drifted, "min_drifted_features": drift.min_drifted_features if drift else None,
+                                  "prediction_drift": prediction,
+                                  "on_prediction_drift": drift.on_prediction_drift if drift else None}})
+    return triggers
+
+
+def decide(now: datetime, status: dict, new_labelled_rows: int, since: datetime, history: List[dict],
+           policy: RetrainingSpec, model_version: Optional[int] = None) -> dict:
+    """Whether to retrain now, with the evidence: any trigger fires it; the policy being disabled,
+    the cooldown or the maximum frequency suppress it."""
+    previous = last_retrain(history)
+    triggers = evaluate_triggers(now, status, new_labelled_rows, previous or since, policy)
+    fired = [t["trigger"] for t in triggers if t["fired"]]
+    recent = [r for r in history if r.get("kind") == "decision" and r.get("retrain")
+              and now - datetime.fromisoformat(r["time"]) < timedelta(hours=policy.per_hours)]
+    suppressed_by = None
+    if fired:
+        if not policy.enabled:
+            suppressed_by = "retraining disabled in the spec"
+        elif previous is not None and _hours(now - previous) < policy.cooldown_hours:
+            suppressed_by = (f"cooldown: last retrain {_hours(now - previous):.2f} h ago, "
+                             f"cooldown {policy.cooldown_hours:g} h")
+        elif len(recent) >= policy.max_retrains:
+            suppressed_by = (f"maximum frequency: {len(recent)} retrains in the last {policy.per_hours:g} h, "
+                             f"at most {policy.max_retrains}")
+    return {"kind": "decision", "time": now.isoformat(), "model_version": model_version,
+            "retrain": bool(fired) and suppressed_by is None, "fired": fired, "suppressed_by": suppressed_by,
+            "triggers": triggers, "last_retrain": previous.isoformat() if previous else None,
+            "drift_summary": status.get("verdict", {}).get("summary")}
+
+
+def read_history(folder: Path) -> List[dict]:
+    """Every record so far (decisions and retraining outcomes); unreadable lines are skipped."""
+    path = Path(folder) / DECISIONS_FILE
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
+def append_record(folder: Path, record: dict) -> Path:
+    """Append one record (a decision, or what a retraining produced) as a JSON line."""
+    path = Path(folder) / DECISIONS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+    return path

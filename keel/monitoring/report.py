@@ -1,0 +1,90 @@
+"""The drift report: static HTML with inline SVG (the dashboard shows it in a sandboxed iframe)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from keel.reports.html import Raw, heading, key_values, page, paragraph, table, verdict
+from keel.reports.svg import bar_chart
+
+
+def _number(value) -> object:
+    return "-" if value is None else value
+
+
+def drift_report_html(status: dict, decision: Optional[dict] = None) -> str:
+    window = status.get("window", {})
+    verdict_info = status.get("verdict", {})
+    sections = [
+        key_values({"model": f"{status.get('model')} v{status.get('model_version')}",
+                    "window": f"{window.get('window')} from {window.get('start')} to {window.get('end')}",
+                    "predictions in the window": window.get("rows"),
+                    "new predictions profiled in this pass": window.get("new_rows"),
+                    "verdict": verdict(not verdict_info.get("alarm"), verdict_info.get("summary", "-"))}),
+    ]
+    if not status.get("judged"):
+        sections.append(paragraph(status.get("reason") or "not judged"))
+    features = status.get("features", {})
+    rows = []
+    for name, f in sorted(features.get("features", {}).items(), key=lambda item: -(item[1].get("effect") or 0)):
+        rows.append((name, f.get("test") or "-", _number(f.get("p_value")), _number(f.get("effect")),
+                     f.get("min_effect"), _number(f.get("target_null_fraction")),
+                     _number(f.get("reference_null_fraction")), ", ".join(f.get("unseen_categories", [])) or "-",
+                     f.get("problem") or "-", verdict(not f.get("drifted"), "DRIFT" if f.get("drifted") else "stable")))
+    sections.append(heading("Data drift per feature"))
+    sections.append(paragraph(
+        "Numbers: Kolmogorov-Smirnov test on whylogs' KLL sketches (effect = largest CDF distance). "
+        "Categories: chi-square on whylogs' frequent items (effect = total variation distance). "
+        f"A feature drifts when p < {features.get('alpha') or 0:.2g} (the spec's p-value over "
+        f"{features.get('tested', 0)} features tested) and the effect reaches the minimum."))
+    if rows:
+        sections.append(bar_chart([r[0] for r in rows], [float(r[3]) if r[3] != "-" else 0.0 for r in rows],
+                                  title="effect size per feature"))
+        sections.append(table(["feature", "test", "p-value", "effect", "min effect", "null fraction",
+                               "reference null fraction", "unseen categories", "problem", "verdict"], rows))
+    prediction = status.get("prediction", {})
+    sections.append(heading("Prediction drift"))
+    sections.append(key_values({"score KS distance": _number(prediction.get("score_ks")),
+                                "score p-value": _number(prediction.get("score_p_value")),
+                                "decision rate": _number(prediction.get("decision_rate")),
+                                "reference decision rate": _number(prediction.get("reference_decision_rate")),
+                                "verdict": verdict(not prediction.get("drifted"),
+                                                   "DRIFT" if prediction.get("drifted") else "stable")}))
+    labels = status.get("labels", {})
+    label = status.get("label", {})
+    performance = status.get("performance", {})
+    sections.append(heading("Delayed labels, label drift and performance"))
+    sections.append(key_values({
+        "labels read": labels.get("labels"), "joined to this window's predictions": labels.get("matched"),
+        "labels for unknown ids (not predicted)": f"{labels.get('unknown_ids', 0)} "
+                                                  f"{labels.get('unknown_examples') or ''}".strip(),
+        "labels dated before their prediction": labels.get("before_prediction"),
+        "duplicate labels": labels.get("duplicates"), "unreadable label times": labels.get("unreadable_times"),
+        "positive rate (window / training)": f"{_number(label.get('rate'))} / {_number(label.get('reference_rate'))}",
+        "label drift": verdict(not label.get("drifted"), "DRIFT" if label.get("drifted")
+                               else ("stable" if label.get("judged") else label.get("reason", "not judged"))),
+        f"{performance.get('metric')} (window / test)": f"{_number(performance.get('value'))} / "
+                                                          f"{_number(performance.get('reference'))}",
+        "performance drift": verdict(not performance.get("drifted"), "DRIFT" if performance.get("drifted")
+                                     else ("stable" if performance.get("judged") else performance.get("reason", "not judged"))),
+        "concept drift": verdict(not verdict_info.get("concept_drift"),
+                                 "YES: performance fell while inputs were stable" if verdict_info.get("concept_drift")
+                                 else "no"),
+    }))
+    if decision is not None:
+        sections.append(heading("Continuous-training decision"))
+        sections.append(table(["trigger", "enabled", "fired", "evidence"],
+                              [(t["trigger"], t["enabled"], verdict(not t["fired"], "FIRED" if t["fired"] else "no"),
+                                Raw("<code>" + _escape_json(t["evidence"]) + "</code>"))
+                               for t in decision.get("triggers", [])]))
+        outcome = ("retrain" if decision.get("retrain") else
+                   f"no retraining ({decision.get('suppressed_by') or 'no trigger fired'})")
+        sections.append(paragraph(f"decision: {outcome}"))
+    return page(f"Monitoring: {status.get('model')} v{status.get('model_version')}", *sections)
+
+
+def _escape_json(value) -> str:
+    import json
+    from html import escape
+
+    return escape(json.dumps(value, default=str))

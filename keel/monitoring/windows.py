@@ -1,0 +1,215 @@
+"""Production windows from the prediction log: read new predictions (read-only), profile them once
+per UTC hour and model version, and merge hours into days and days into weeks from the stored
+profiles, without rereading raw rows.
+
+The store lives in `<deployment folder>/monitoring/`:
+    hours/v<version>/<YYYY-MM-DDTHH>.bin   whylogs profiles of one hour's served predictions
+    days/v<version>/<YYYY-MM-DD>.bin       merged hours of a complete day (written once)
+    state.json                             the watermark: the newest prediction time profiled
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from keel.monitoring.profiles import Profile, deserialize, empty_profile, merge_profiles, profile_frame, serialize
+
+WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
+PREDICTION_COLUMNS = ("score", "decision")
+
+
+def window_start(moment: datetime, window: str) -> datetime:
+    """The UTC start of the hour, day or (ISO, Monday-first) week containing `moment`."""
+    moment = as_utc(moment)
+    if window == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if window == "day":
+        return day
+    if window == "week":
+        return day - timedelta(days=day.weekday())
+    raise ValueError(f"unknown window {window!r}; expected one of {sorted(WINDOWS)}")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes for UTC columns; whylogs and keel want them timezone-aware."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _engine(url: str):
+    import sqlalchemy as sa
+
+    return sa.create_engine(url, future=True)
+
+
+def read_predictions(url: str, since: Optional[datetime] = None, until: Optional[datetime] = None,
+                     with_inputs: bool = True, exclude_entity_prefixes: Sequence[str] = (),
+                     features: Optional[Sequence[str]] = None) -> pd.DataFrame:
+    """Served (non-shadow) predictions with `since < time <= until`, oldest first: time (UTC),
+    entity_id, model_version, score, decision and, with `with_inputs`, one column per input feature.
+
+    Read-only: the log's schema is the serving layer's (`keel.serving.prediction_log`)."""
+    import sqlalchemy as sa
+
+    from keel.serving.prediction_log import PREDICTIONS as table
+
+    engine = _engine(url)
+    if not sa.inspect(engine).has_table(table.name):
+        return _empty_predictions(features if with_inputs else ())
+    columns = [table.c.time, table.c.entity_id, table.c.model_version, table.c.score, table.c.decision]
+    if with_inputs:
+        columns.append(table.c.inputs)
+    query = sa.select(*columns).where(table.c.shadow.is_(False)).order_by(table.c.time)
+    if since is not None:
+        query = query.where(table.c.time > since)
+    if until is not None:
+        query = query.where(table.c.time <= until)
+    for prefix in exclude_entity_prefixes:
+        query = query.where(sa.not_(table.c.entity_id.startswith(prefix, autoescape=True)))
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    engine.dispose()
+    if not rows:
+        return _empty_predictions(features if with_inputs else ())
+    names = ["time", "entity_id", "model_version", "score", "decision"] + (["inputs"] if with_inputs else [])
+    frame = pd.DataFrame.from_records(rows, columns=names)
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    if with_inputs:
+        inputs = _parse_inputs(frame.pop("inputs"))
+        if features is not None:
+            inputs = inputs.reindex(columns=list(features))
+        frame = pd.concat([frame, inputs], axis=1)
+    return frame
+
+
+def _parse_inputs(texts: pd.Series) -> pd.DataFrame:
+    """The JSON inputs of every row, parsed in one pass by Arrow's C++ reader (1M rows in ~1 s)."""
+    import io
+
+    import pyarrow.json as arrow_json
+
+    payload = "\n".join(texts.tolist()).encode()
+    table = arrow_json.read_json(io.BytesIO(payload))
+    return table.to_pandas()
+
+
+def _empty_predictions(features: Optional[Iterable[str]]) -> pd.DataFrame:
+    frame = pd.DataFrame({"time": pd.Series([], dtype="datetime64[ns, UTC]"), "entity_id": pd.Series([], dtype=object),
+                          "model_version": pd.Series([], dtype=int), "score": pd.Series([], dtype=float),
+                          "decision": pd.Series([], dtype=int)})
+    for name in features or ():
+        frame[name] = pd.Series([], dtype=float)
+    return frame
+
+
+def _hour_key(start: datetime) -> str:
+    return start.strftime("%Y-%m-%dT%H")
+
+
+def _day_key(start: datetime) -> str:
+    return start.strftime("%Y-%m-%d")
+
+
+class WindowStore:
+    """Hour profiles per model version, merged on demand into days and weeks."""
+
+    def __init__(self, folder: Path, workers: int = 1, chunk_rows: int = 250_000, parallel_from_rows: int = 200_000):
+        self.folder = Path(folder)
+        self.profiling = {"workers": workers, "chunk_rows": chunk_rows, "parallel_from_rows": parallel_from_rows}
+
+    # --- state ----------------------------------------------------------------------------------
+    @property
+    def _state_file(self) -> Path:
+        return self.folder / "state.json"
+
+    def watermark(self) -> Optional[datetime]:
+        """The newest prediction time already profiled (None before the first run)."""
+        try:
+            return datetime.fromisoformat(json.loads(self._state_file.read_text())["watermark"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _set_watermark(self, moment: datetime) -> None:
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        self._state_file.write_text(json.dumps({"watermark": as_utc(moment).isoformat()}))
+
+    # --- hours ----------------------------------------------------------------------------------
+    def _hour_file(self, version: int, start: datetime) -> Path:
+        return self.folder / "hours" / f"v{version}" / f"{_hour_key(start)}.bin"
+
+    def add(self, predictions: pd.DataFrame, columns: Sequence[str]) -> Dict[str, int]:
+        """Profile new predictions by (model version, hour) and merge them into the stored hours;
+        advance the watermark. Returns rows added per `v<version> <hour>`."""
+        added: Dict[str, int] = {}
+        if predictions.empty:
+            return added
+        hours = predictions["time"].dt.floor("h")
+        for (version, hour), rows in predictions.groupby([predictions["model_version"], hours], sort=True):
+            start = hour.to_pydatetime()
+            profile = profile_frame(_monitored(rows, columns), **self.profiling)
+            path = self._hour_file(int(version), start)
+            if path.exists():
+                profile = merge_profiles([deserialize(path.read_bytes()), profile])
+            _write(path, serialize(profile))
+            added[f"v{int(version)} {_hour_key(start)}"] = len(rows)
+        self._set_watermark(predictions["time"].max().to_pydatetime())
+        return added
+
+    def hour_profiles(self, version: int, start: datetime, end: datetime) -> List[Profile]:
+        profiles = []
+        moment = window_start(start, "hour")
+        while moment < end:
+            path = self._hour_file(version, moment)
+            if path.exists():
+                profiles.append(deserialize(path.read_bytes()))
+            moment += WINDOWS["hour"]
+        return profiles
+
+    # --- days and weeks -------------------------------------------------------------------------
+    def day_profile(self, version: int, day: datetime) -> Optional[Profile]:
+        """A day's profile: the stored one for a complete day, else its hours merged (and stored,
+        once the watermark has passed the day's end, so the hours are never read again)."""
+        day = window_start(day, "day")
+        path = self.folder / "days" / f"v{version}" / f"{_day_key(day)}.bin"
+        if path.exists():
+            return deserialize(path.read_bytes())
+        hours = self.hour_profiles(version, day, day + WINDOWS["day"])
+        if not hours:
+            return None
+        merged = merge_profiles(hours)
+        watermark = self.watermark()
+        if watermark is not None and watermark >= day + WINDOWS["day"]:
+            _write(path, serialize(merged))
+        return merged
+
+    def window_profile(self, version: int, window: str, start: datetime) -> Profile:
+        """The profile of one hour, day or week (empty if nothing was served then)."""
+        start = window_start(start, window)
+        if window == "hour":
+            parts = self.hour_profiles(version, start, start + WINDOWS["hour"])
+        else:
+            days = 1 if window == "day" else 7
+            parts = [p for p in (self.day_profile(version, start + timedelta(days=d)) for d in range(days))
+                     if p is not None]
+        return merge_profiles(parts) if parts else empty_profile()
+
+
+def _monitored(rows: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The columns profiled: the model's inputs, its score and decision."""
+    frame = rows.reindex(columns=[*columns, *PREDICTION_COLUMNS])
+    frame["decision"] = frame["decision"].astype(np.int64)
+    return frame.reset_index(drop=True)
+
+
+def _write(path: Path, blob: bytes) -> None:
+    """Write beside, then rename: a reader never sees half a profile."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_bytes(blob)
+    partial.replace(path)

@@ -1,0 +1,356 @@
+"""Monitoring without ZenML: profiles, windows, the four kinds of drift, labels, the policy, alerts."""
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from keel.data.generator import generate_credit_applications
+from keel.monitoring.alerts import alert_message, send_alert
+from keel.monitoring.drift import assess
+from keel.monitoring.labels import LabelsError, join_labels, read_labels
+from keel.monitoring.policy import append_record, decide, read_history
+from keel.monitoring.profiles import (column_summary, compare_columns, deserialize, merge_profiles, profile_frame,
+                                      serialize)
+from keel.monitoring.windows import WindowStore, read_predictions, window_start
+from keel.serving.prediction_log import PredictionLog
+from keel.spec import load_spec
+from keel.spec.monitoring import AlerterSpec, LabelsSpec, RetrainingSpec
+from tests.conftest import ROOT
+
+UTC = timezone.utc
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec(ROOT / "configs" / "credit_risk.yaml")
+
+
+class _World:
+    """A reference (training rows, a fitted scorer, its test predictions) and production windows
+    drawn from the generator with its drift knobs."""
+
+    def __init__(self, spec):
+        from sklearn.linear_model import LogisticRegression
+
+        from keel.training.metrics import score
+
+        self.spec = spec
+        self.features = spec.data.model_features
+        source = spec.data.source
+        self.source = source
+        train = generate_credit_applications(source.model_copy(update={"rows": 12_000, "seed": 42}))
+        self.numeric = [f for f in self.features if train[f].dtype != "category"]
+        x = train[self.numeric].fillna(0)
+        self.mean, self.std = x.mean(), x.std()
+        self.model = LogisticRegression(max_iter=2000).fit((x - self.mean) / self.std, train["default"])
+        test = generate_credit_applications(source.model_copy(update={"rows": 4000, "seed": 43}))
+        scores = self.scores(test)
+        self.threshold = 0.2
+        self.reference_data = profile_frame(train[self.features].assign(default=train["default"]))
+        self.reference_predictions = profile_frame(pd.DataFrame({"score": scores,
+                                                                 "decision": (scores >= self.threshold).astype(int)}))
+        self.reference = {"threshold": self.threshold, "decision_rate": float((scores >= self.threshold).mean()),
+                          "label_rate": float(train["default"].mean()), "label_rows": len(train),
+                          "metrics": score(test["default"], scores, self.threshold)}
+
+    def scores(self, frame):
+        if frame.empty:
+            return np.array([], dtype=float)
+        return self.model.predict_proba((frame[self.numeric].fillna(0) - self.mean) / self.std)[:, 1]
+
+    def status(self, seed, rows=3000, frame=None, with_labels=True, **knobs):
+        if frame is None:
+            frame = generate_credit_applications(self.source.model_copy(update={"rows": rows, "seed": seed, **knobs}))
+        scores = self.scores(frame)
+        window = frame[self.features].assign(score=scores, decision=(scores >= self.threshold).astype(int))
+        profile = profile_frame(window)
+        comparisons = compare_columns(profile, self.reference_data, self.features)
+        score = compare_columns(profile, self.reference_predictions, ["score"])["score"]
+        decision_rate = column_summary(profile, "decision")["mean"] if len(frame) else None
+        labels = frame["default"].to_numpy() if with_labels else np.array([], dtype=int)
+        return assess(comparisons, score, decision_rate, self.reference, labels,
+                      scores if with_labels else np.array([]), len(frame), self.spec.monitoring.drift)
+
+
+@pytest.fixture(scope="module")
+def world(spec):
+    return _World(spec)
+
+
+# --- profiles ------------------------------------------------------------------------------------
+
+
+def test_fast_profile_matches_whylogs_counts_and_round_trips():
+    import whylogs as why
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=5000)
+    values[:300] = np.nan
+    values[300:302] = np.inf
+    frame = pd.DataFrame({"x": values, "n": rng.integers(0, 9, 5000), "c": rng.choice(["a", "b"], 5000)})
+    ours = profile_frame(frame)
+    theirs = why.log(pandas=frame).view()
+    for name in frame.columns:
+        mine, reference = ours.view.get_column(name), theirs.get_column(name)
+        assert mine.get_metric("counts").n.value == reference.get_metric("counts").n.value
+        assert mine.get_metric("counts").null.value == reference.get_metric("counts").null.value
+    assert ours.view.get_column("x").get_metric("counts").inf.value == 2
+    assert column_summary(ours, "x")["nulls"] == 300
+    again = deserialize(serialize(ours))
+    assert column_summary(again, "c")["frequencies"] == column_summary(ours, "c")["frequencies"]
+    assert merge_profiles([ours, again]).rows() == 10_000
+
+
+def test_parallel_chunks_merge_to_the_same_counts():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=6000), "c": pd.Categorical(rng.choice(["a", "b", "c"], 6000))})
+    whole = profile_frame(frame)
+    chunked = profile_frame(frame, workers=2, chunk_rows=1500, parallel_from_rows=1000)
+    assert chunked.rows() == whole.rows() == 6000
+    assert column_summary(chunked, "c")["frequencies"] == column_summary(whole, "c")["frequencies"]
+    assert column_summary(chunked, "x")["mean"] == pytest.approx(column_summary(whole, "x")["mean"])
+
+
+# --- drift, the four kinds -----------------------------------------------------------------------
+
+
+def test_same_distribution_raises_no_alarm_on_at_least_19_of_20_seeds(world):
+    alarms = [seed for seed in range(100, 120) if world.status(seed)["verdict"]["alarm"]]
+    assert len(alarms) <= 1, alarms
+
+
+def test_covariate_shift_flags_those_features_and_only_those(world):
+    for shifted in (["income", "savings_balance"], ["credit_history_years", "employment_years"]):
+        status = world.status(7, covariate_shift=2.0, shifted_features=shifted)
+        assert status["features"]["drifted"] == sorted(shifted)
+        assert "data" in status["verdict"]["kinds"] and not status["verdict"]["concept_drift"]
+
+
+def test_concept_shift_is_detected_through_performance_and_reported_as_concept_drift(world):
+    unlabelled = world.status(7, concept_shift=0.8, with_labels=False)
+    assert not unlabelled["verdict"]["alarm"]  # inputs unchanged: nothing to see before labels arrive
+    status = world.status(7, concept_shift=0.8)
+    assert status["features"]["drifted"] == []
+    assert status["performance"]["drifted"] and status["verdict"]["concept_drift"]
+    assert "concept" in status["verdict"]["kinds"] and "concept drift" in status["verdict"]["summary"]
+
+
+def test_label_drift_when_the_positive_rate_moves(world):
+    frame = generate_credit_applications(world.source.model_copy(update={"rows": 3000, "seed": 9}))
+    frame["default"] = (np.random.default_rng(0).random(3000) < 0.5).astype(int)
+    status = world.status(9, frame=frame)
+    assert status["label"]["drifted"] and "label" in status["verdict"]["kinds"]
+
+
+def test_empty_window_unseen_categories_and_all_null_columns_are_reported(world):
+    empty = world.status(1, rows=0, frame=generate_credit_applications(
+        world.source.model_copy(update={"rows": 1, "seed": 1})).iloc[0:0])
+    assert not empty["judged"] and "fewer than" in empty["reason"] and not empty["verdict"]["alarm"]
+    frame = generate_credit_applications(world.source.model_copy(update={"rows": 2000, "seed": 11}))
+    frame["region"] = frame["region"].astype(object)
+    frame.loc[:99, "region"] = "atlantis"
+    frame["savings_balance"] = np.nan
+    status = world.status(11, frame=frame)
+    features = status["features"]
+    assert features["unseen_categories"] == {"region": ["atlantis"]}
+    assert features["problems"]["savings_balance"] == "all values missing in the window"
+    assert not features["features"]["savings_balance"]["drifted"]
+
+
+# --- windows from the prediction log -------------------------------------------------------------
+
+
+def _log_rows(times, versions=None, entity_prefix="e"):
+    rows = []
+    for i, moment in enumerate(times):
+        rows.append({"request_id": f"r{i}-{moment.timestamp()}", "row": 0, "entity_id": f"{entity_prefix}{i}",
+                     "time": moment, "model_name": "m", "model_version": (versions or [1] * len(times))[i],
+                     "arm": "champion", "shadow": False, "inputs": {"income": 1000.0 + i, "region": "north"},
+                     "score": 0.1 + 0.001 * (i % 100), "decision": i % 2, "latency_ms": 1.0})
+    return rows
+
+
+def test_read_predictions_parses_inputs_and_skips_probes_and_shadows(tmp_path):
+    log = PredictionLog(f"sqlite:///{tmp_path / 'p.db'}")
+    start = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    rows = _log_rows([start + timedelta(minutes=i) for i in range(5)])
+    rows += _log_rows([start + timedelta(minutes=10)], entity_prefix="probe-1-")
+    shadow = _log_rows([start + timedelta(minutes=11)])[0] | {"request_id": "s", "shadow": True}
+    log.append(rows + [shadow])
+    frame = read_predictions(f"sqlite:///{tmp_path / 'p.db'}", exclude_entity_prefixes=["probe-"],
+                             features=["income", "region", "loan_amount"])
+    assert len(frame) == 5 and frame["income"].tolist() == [1000.0, 1001.0, 1002.0, 1003.0, 1004.0]
+    assert frame["loan_amount"].isna().all() and str(frame["time"].dt.tz) == "UTC"
+    assert read_predictions(f"sqlite:///{tmp_path / 'none.db'}").empty  # no log yet: empty, no crash
+
+
+def test_hours_merge_into_days_and_weeks_without_rereading_rows(tmp_path):
+    store = WindowStore(tmp_path / "monitoring")
+    monday = datetime(2026, 1, 5, tzinfo=UTC)
+    times = [monday + timedelta(hours=h, minutes=5) for h in range(0, 24 * 3, 5)]
+    frame = pd.DataFrame({"time": pd.to_datetime(times, utc=True), "entity_id": [str(i) for i in range(len(times))],
+                          "model_version": 1, "score": np.linspace(0, 1, len(times)), "decision": 1,
+                          "income": np.arange(len(times), dtype=float)})
+    first, second = frame.iloc[:7], frame.iloc[7:]
+    store.add(first, ["income"])
+    store.add(second, ["income"])  # incremental: the watermark moved on
+    assert store.watermark() == times[-1]
+    day_one = store.window_profile(1, "day", monday)
+    assert day_one.rows() == sum(t < monday + timedelta(days=1) for t in times)
+    # Complete days are stored once; the hours are not needed again.
+    for path in (tmp_path / "monitoring" / "hours").rglob("2026-01-05T*.bin"):
+        path.unlink()
+    assert store.window_profile(1, "day", monday).rows() == day_one.rows()
+    assert store.window_profile(1, "week", monday + timedelta(days=2)).rows() == len(times)
+    assert store.window_profile(2, "week", monday).rows() == 0  # another version: empty, no crash
+    assert window_start(datetime(2026, 1, 7, 13, 30, tzinfo=UTC), "week") == monday
+
+
+# --- labels --------------------------------------------------------------------------------------
+
+
+def test_labels_join_reports_unknown_ids_early_and_duplicate_labels(tmp_path):
+    start = pd.Timestamp("2026-01-05 10:00", tz="UTC")
+    predictions = pd.DataFrame({"time": [start, start, start], "entity_id": ["a", "b", "c"], "model_version": 1,
+                                "score": [0.1, 0.9, 0.5], "decision": [0, 1, 1]})
+    path = tmp_path / "labels.csv"
+    path.write_text("entity_id,label,time\n"
+                    "a,0,2026-01-06T00:00:00Z\nb,1,2026-01-06T00:00:00Z\nb,0,2026-01-07T00:00:00Z\n"
+                    "c,1,2026-01-01T00:00:00Z\nghost,1,2026-01-06T00:00:00Z\nx,1,not-a-time\n")
+    labels = read_labels(LabelsSpec(source={"kind": "csv", "path": path}))
+    joined, report = join_labels(predictions, labels, new_since=datetime(2026, 1, 5, 23, tzinfo=UTC))
+    assert joined["entity_id"].tolist() == ["a", "b"] and joined["label"].tolist() == [0, 1]
+    assert report["unknown_ids"] == 1 and report["unknown_examples"] == ["ghost"]
+    assert report["before_prediction"] == 1 and report["duplicates"] == 1 and report["unreadable_times"] == 1
+    assert report["new_labelled_rows"] == 2
+
+
+def test_labels_source_errors_name_the_key(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("id,label,time\n1,0,2026-01-01\n")
+    with pytest.raises(LabelsError, match="monitoring.labels.id_column"):
+        read_labels(LabelsSpec(source={"kind": "csv", "path": path}))
+    with pytest.raises(LabelsError, match="no such file"):
+        read_labels(LabelsSpec(source={"kind": "csv", "path": tmp_path / "missing.csv"}))
+
+
+def test_labels_from_a_sql_table(tmp_path):
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'labels.db'}"
+    engine = sa.create_engine(url)
+    pd.DataFrame({"entity_id": ["7"], "outcome": [1], "known_at": ["2026-02-01T00:00:00"]}).to_sql("outcomes", engine)
+    labels = read_labels(LabelsSpec(source={"kind": "sql", "url": url, "query": "SELECT * FROM outcomes"},
+                                    label_column="outcome", time_column="known_at"))
+    assert labels["entity_id"].tolist() == ["7"] and labels["label"].tolist() == [1]
+
+
+# --- the continuous-training policy --------------------------------------------------------------
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+QUIET = {"features": {"drifted": []}, "prediction": {"drifted": False},
+         "performance": {"metric": "roc_auc", "judged": True, "value": 0.80, "rows": 1000}}
+
+
+def _policy(**changes):
+    base = {"schedule_hours": None, "min_new_labelled_rows": None, "performance": None, "drift": None,
+            "cooldown_hours": 0, "max_retrains": 100, "per_hours": 24}
+    return RetrainingSpec(**{**base, **changes})
+
+
+def _fired(status, policy, new_rows=0, since=NOW - timedelta(hours=1), history=()):
+    return decide(NOW, status, new_rows, since, list(history), policy)
+
+
+def test_each_trigger_fires_exactly_when_its_condition_holds():
+    scheduled = _policy(schedule_hours=2)
+    assert _fired(QUIET, scheduled, since=NOW - timedelta(hours=1.99))["fired"] == []
+    assert _fired(QUIET, scheduled, since=NOW - timedelta(hours=2))["fired"] == ["scheduled"]
+    volume = _policy(min_new_labelled_rows=500)
+    assert _fired(QUIET, volume, new_rows=499)["fired"] == []
+    assert _fired(QUIET, volume, new_rows=500)["fired"] == ["data_volume"]
+    performance = _policy(performance={"metric": "roc_auc", "min": 0.8})
+    assert _fired(QUIET, performance)["fired"] == []
+    low = {**QUIET, "performance": {**QUIET["performance"], "value": 0.7999}}
+    assert _fired(low, performance)["fired"] == ["performance"]
+    unjudged = {**QUIET, "performance": {"metric": "roc_auc", "judged": False, "value": None, "rows": 10}}
+    assert _fired(unjudged, performance)["fired"] == []
+    drift = _policy(drift={"min_drifted_features": 2, "on_prediction_drift": False})
+    one = {**QUIET, "features": {"drifted": ["income"]}, "prediction": {"drifted": True}}
+    assert _fired(one, drift)["fired"] == []
+    assert _fired({**one, "features": {"drifted": ["income", "age"]}}, drift)["fired"] == ["drift"]
+    assert _fired(one, _policy(drift={"min_drifted_features": 2, "on_prediction_drift": True}))["fired"] == ["drift"]
+    decision = _fired(low, performance)
+    assert decision["retrain"] and decision["suppressed_by"] is None
+    evidence = {t["trigger"]: t["evidence"] for t in decision["triggers"]}
+    assert evidence["performance"] == {"metric": "roc_auc", "value": 0.7999, "min": 0.8, "labelled_rows": 1000}
+
+
+def test_cooldown_and_maximum_frequency_are_respected(tmp_path):
+    policy = _policy(min_new_labelled_rows=1, cooldown_hours=6, max_retrains=2, per_hours=24)
+
+    def retrained(hours_ago):
+        return {"kind": "decision", "retrain": True, "time": (NOW - timedelta(hours=hours_ago)).isoformat()}
+
+    cooling = _fired(QUIET, policy, new_rows=5, history=[retrained(5.9)])
+    assert cooling["fired"] == ["data_volume"] and not cooling["retrain"] and cooling["suppressed_by"].startswith("cooldown")
+    assert _fired(QUIET, policy, new_rows=5, history=[retrained(6)])["retrain"]
+    busy = _fired(QUIET, policy, new_rows=5, history=[retrained(20), retrained(10)])
+    assert not busy["retrain"] and busy["suppressed_by"].startswith("maximum frequency")
+    assert _fired(QUIET, policy, new_rows=5, history=[retrained(30), retrained(10)])["retrain"]
+    disabled = _fired(QUIET, _policy(min_new_labelled_rows=1, enabled=False), new_rows=5)
+    assert not disabled["retrain"] and disabled["suppressed_by"] == "retraining disabled in the spec"
+    # The scheduled trigger counts from the last retrain, not from the version's creation.
+    scheduled = _fired(QUIET, _policy(schedule_hours=8), since=NOW - timedelta(days=3), history=[retrained(7)])
+    assert scheduled["fired"] == []
+    # Records survive in the decisions file, one JSON object a line; a torn line is skipped.
+    append_record(tmp_path, cooling)
+    (tmp_path / "decisions.jsonl").open("a").write("{torn\n")
+    append_record(tmp_path, {"kind": "retraining", "outcome": "rejected"})
+    assert [r["kind"] for r in read_history(tmp_path)] == ["decision", "retraining"]
+
+
+# --- alerts --------------------------------------------------------------------------------------
+
+
+def test_alerts_go_to_the_log_or_a_webhook_and_a_dead_webhook_is_reported(caplog):
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    status = {"verdict": {"alarm": True, "kinds": ["data"], "summary": "1 feature(s) drifted"},
+              "features": {"drifted": ["income"]}}
+    message = alert_message("m", 3, status, {"fired": [], "retrain": False})
+    assert alert_message("m", 3, {"verdict": {"alarm": False}}, {"fired": []}) is None
+    with caplog.at_level("WARNING", logger="keel.monitoring"):
+        assert send_alert(message, AlerterSpec())["sent"]
+    assert "1 feature(s) drifted" in caplog.text
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    assert send_alert(message, AlerterSpec(kind="webhook", url=url)) == {"sent": True, "channel": "webhook", "status": 204}
+    assert received[0]["drifted_features"] == ["income"]
+    server.shutdown()
+    server.server_close()
+    dead = send_alert(message, AlerterSpec(kind="webhook", url=url, timeout_seconds=1))
+    assert not dead["sent"] and "error" in dead
+
+
+def test_spec_section_validates_and_rejects_a_webhook_without_url(spec):
+    from keel.spec import SpecError
+
+    assert spec.monitoring.window in ("hour", "day", "week")
+    with pytest.raises(SpecError, match="monitoring.alerter"):
+        load_spec(ROOT / "configs" / "credit_risk.yaml", ["monitoring.alerter.kind=webhook"])
