@@ -1,0 +1,90 @@
+"""`run.py audit verify | log | who-served`: the audit trail of one model."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from keel.cli.console import fail, format_table, say
+
+
+def _store(model: str):
+    from keel.governance.audit import audit_location, store_at
+
+    location = audit_location(model)
+    return location, store_at(location)
+
+
+def verify(model: str) -> int:
+    from keel.governance.audit import verify as verify_chain
+
+    location, store = _store(model)
+    result = verify_chain(store)
+    if not result.ok:
+        return fail(f"audit log {location}: TAMPERED. First bad record: {result.problem}\n"
+                    f"({result.records} record(s) before it verify)", 1)
+    say(f"audit log {location}: {result.records} record(s), hash chain intact")
+    say(f"head hash: {result.head_hash} (keep it elsewhere to detect a rewrite of the whole log)")
+    return 0
+
+
+def show_log(model: str, event: Optional[str]) -> int:
+    from keel.governance.audit import read_records, verify as verify_chain
+
+    location, store = _store(model)
+    records = [r for r in read_records(store) if event is None or r.get("event") == event]
+    if not records:
+        say(f"audit log {location}: no records" + (f" of event {event}" if event else ""))
+        return 0
+    rows = [(r["seq"], r["time"][:23], r["event"], f"v{r['version']}" if r["version"] is not None else "-",
+             r["actor"], (r["run_id"] or "-")[:8], _summary(r)) for r in records]
+    say(format_table(["seq", "time (UTC)", "event", "version", "actor", "run", "details"], rows))
+    check = verify_chain(store)
+    say(f"\nchain: {'intact' if check.ok else 'TAMPERED at ' + str(check.problem)}")
+    return 0 if check.ok else 1
+
+
+def _summary(record: dict) -> str:
+    from keel.governance.timeline import describe_split
+
+    details = record.get("details") or {}
+    if details.get("routing"):
+        routing = details["routing"]
+        return f"{routing.get('strategy')} {routing.get('step')}: {describe_split(routing['arms'], routing.get('shadow'))}"
+    if record["event"] == "evaluated":
+        failed = details.get("failed") or []
+        return f"{details.get('decision')}; {len(details.get('gates', []))} gates" + (f", failed: {'; '.join(failed)}" if failed else "")
+    if record["event"] == "approved":
+        return f"by {details.get('by')}: {details.get('reason')}"
+    if record["event"] == "stage_changed":
+        return f"-> {details.get('stage')}" + (f" (replaced v{details['replaced']})" if details.get("replaced") else "")
+    if record["event"] == "training_run_registered":
+        return (f"{details.get('model_family')}, data {str(details.get('data_fingerprint'))[:12]}, "
+                f"git {str(details.get('git_commit'))[:12]}")
+    if record["event"] == "data_validated":
+        return "passed" if details.get("passed") else "FAILED: " + str(details.get("summary", "")).splitlines()[0]
+    if record["event"] == "deployment_outcome":
+        return f"{details.get('outcome')}, serving v{details.get('serving')}"
+    text = ", ".join(f"{k}={v}" for k, v in details.items())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def who_served(model: str, at_text: str) -> int:
+    from keel.governance.audit import read_records, verify as verify_chain
+    from keel.governance.timeline import describe_split, parse_time, served_at
+
+    try:
+        at = parse_time(at_text)
+    except ValueError as error:
+        return fail(f"audit who-served --at: {error}", 2)
+    location, store = _store(model)
+    check = verify_chain(store)
+    if not check.ok:
+        return fail(f"audit log {location} is TAMPERED ({check.problem}); its answer cannot be trusted", 1)
+    found = served_at(read_records(store), at)
+    if found is None:
+        say(f"{model} at {at.isoformat()}: nothing was being served (no routing recorded before then)")
+        return 0
+    say(f"{model} at {at.isoformat()}: {describe_split(found['arms'], found['shadow'])}")
+    say(f"  in force since {found['since']} ({found['event']}, {found['strategy']} {found['step']}; audit record {found['seq']})")
+    say(f"  production stage then: {'v' + str(found['production']) if found['production'] is not None else 'none'}")
+    return 0

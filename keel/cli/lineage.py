@@ -1,0 +1,57 @@
+"""`run.py lineage --prediction ID | --model-version N`."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from keel.cli.console import fail, say
+
+
+def _records(model: str) -> list:
+    from keel.governance.audit import audit_store, read_records
+
+    return read_records(audit_store(model))
+
+
+def print_links(links) -> None:
+    width = max(len(label) for label, _ in links)
+    for label, value in links:
+        say(f"  {label.ljust(width)}  {value}")
+
+
+def version_links(model: str, version: int, records: list) -> list:
+    from keel.governance.data_versions import data_root, data_version_uri
+    from keel.registry import get_model_version_metadata
+    from zenml.io import fileio
+
+    metadata = get_model_version_metadata(model, version)
+    uri = data_version_uri(data_root(model), metadata["data_fingerprint"]) if metadata.get("data_fingerprint") else None
+    from keel.governance.lineage import version_lineage
+
+    return version_lineage(model, version, metadata, records, uri, bool(uri and fileio.exists(uri)))
+
+
+def lineage(spec, prediction: Optional[str], version: Optional[int]) -> int:
+    from keel.registry import resolve_version
+
+    model = spec.problem.name
+    records = _records(model)
+    if prediction is not None:
+        from keel.deployment.deploy import prediction_log_url
+        from keel.governance.lineage import find_prediction, prediction_lineage
+
+        rows = find_prediction(prediction_log_url(spec), prediction)
+        if not rows:
+            return fail(f"keel: no prediction with request id {prediction!r} in {prediction_log_url(spec)}", 1)
+        for row in rows:
+            say(f"lineage of prediction {row['request_id']} (row {row['row']}):")
+            print_links(prediction_lineage(row, records))
+            print_links(version_links(row["model_name"], int(row["model_version"]), records))
+        return 0
+    try:
+        version = resolve_version(model, version)
+    except LookupError as error:
+        return fail(f"keel: {error}", 1)
+    say(f"lineage of {model} v{version}:")
+    print_links(version_links(model, version, records))
+    return 0

@@ -1,0 +1,75 @@
+"""Lineage: prediction -> model version -> training run -> data (fingerprint, source, stored version)
+-> spec hash -> git commit, from the prediction log, the version's metadata and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import List, Optional
+
+from keel.governance.timeline import describe_split, served_at
+
+
+def find_prediction(log_url: str, request_id: str) -> List[dict]:
+    """The logged rows of one request (a batch request has several), shadow rows included."""
+    import sqlalchemy as sa
+
+    from keel.serving.prediction_log import PREDICTIONS, PredictionLog
+
+    log = PredictionLog(log_url)
+    query = sa.select(PREDICTIONS).where(PREDICTIONS.c.request_id == request_id).order_by(PREDICTIONS.c.row)
+    with log.engine.connect() as connection:
+        rows = [dict(row._mapping) for row in connection.execute(query)]
+    import json
+
+    for row in rows:
+        row["inputs"] = json.loads(row["inputs"])
+        if row["time"].tzinfo is None:  # SQLite returns naive datetimes; the log writes UTC
+            row["time"] = row["time"].replace(tzinfo=timezone.utc)
+    return rows
+
+
+def version_lineage(model: str, version: int, metadata: dict, records: List[dict],
+                    data_version_uri: Optional[str], data_version_stored: bool) -> List[tuple]:
+    """(link, value) pairs from the version to the code, each from recorded evidence."""
+    events = [r for r in records if r.get("version") == version and r.get("model") == model]
+    approvals = [f"{r['details'].get('by', r['actor'])} at {r['time']}: {r['details'].get('reason', '')}"
+                 for r in events if r["event"] == "approved"]
+    stages = [f"{r['details']['stage']} at {r['time']}" for r in events if r["event"] == "stage_changed"]
+    evaluation = metadata.get("evaluation") or {}
+    return [
+        ("model version", f"{model} v{version} ({metadata.get('model_family')}, model SHA-256 {metadata.get('model_sha256')})"),
+        ("evaluation", f"{evaluation.get('decision', 'not evaluated')} (run {evaluation.get('run_name', '-')})"),
+        ("approvals", "; ".join(approvals) or "none recorded"),
+        ("stage history", "; ".join(stages) or "none recorded"),
+        ("training run", f"{metadata.get('run_name')} (id {metadata.get('run_id')})"),
+        ("data fingerprint", metadata.get("data_fingerprint")),
+        ("data source", metadata.get("data_source")),
+        ("data version", f"{data_version_uri} ({'stored' if data_version_stored else 'NOT stored'})"
+         if data_version_uri else "-"),
+        ("rows", metadata.get("rows")),
+        ("spec SHA-256", metadata.get("spec_sha256")),
+        ("seed", metadata.get("seed")),
+        ("git commit", f"{metadata.get('git_commit')}{' (dirty: ' + ', '.join(metadata.get('git_changed_files') or []) + ')' if metadata.get('git_dirty') else ''}"),
+        ("dependency lock SHA-256", metadata.get("lock_sha256")),
+        ("python / platform", f"{metadata.get('python_version')} / {metadata.get('platform')}"),
+    ]
+
+
+def prediction_lineage(row: dict, records: List[dict]) -> List[tuple]:
+    """The prediction's own facts, cross-checked against the routing the audit trail says was in force."""
+    at: datetime = row["time"]
+    routing = served_at(records, at)
+    if routing is None:
+        consistent = "no routing change recorded before this time"
+    else:
+        versions = {a["version"] for a in routing["arms"]} | ({routing["shadow"]["version"]} if routing["shadow"] else set())
+        consistent = (f"{describe_split(routing['arms'], routing['shadow'])} since {routing['since']} "
+                      f"(audit record {routing['seq']}): " + ("consistent" if row["model_version"] in versions
+                                                              else "INCONSISTENT with the logged version"))
+    return [
+        ("prediction", f"request {row['request_id']} row {row['row']}, entity {row['entity_id']}, at {at.isoformat()}"),
+        ("answer", f"score {row['score']:.6f}, decision {row['decision']}, {row['latency_ms']:.1f} ms"
+                   + (" (shadow: logged, not returned)" if row["shadow"] else "")),
+        ("served by", f"{row['model_name']} v{row['model_version']} on arm {row['arm']}"),
+        ("routing then (audit trail)", consistent),
+    ]

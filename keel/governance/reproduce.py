@@ -1,0 +1,217 @@
+"""Rebuild a model version from its record and prove it identical, or say what differs and why.
+
+Checks first (code, spec, seed, dependency lock, data), then retrains in one process with the same
+functions the training pipeline's steps call, then compares metrics and the model's SHA-256. The
+data must be the recorded data (same content fingerprint): keel never retrains on other data and
+calls it a reproduction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import pandas as pd
+
+OK, WARN, FAIL = "ok", "warning", "FAILED"
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+
+
+@dataclass
+class Reproduction:
+    checks: List[Check] = field(default_factory=list)
+    differences: List[dict] = field(default_factory=list)  # {what, recorded, reproduced, cause}
+    retrained: bool = False
+    reproduced: Dict[str, object] = field(default_factory=dict)
+
+    @property
+    def identical(self) -> bool:
+        return self.retrained and not self.differences and all(c.status != FAIL for c in self.checks)
+
+    def add(self, name: str, status: str, detail: str) -> None:
+        self.checks.append(Check(name, status, detail))
+
+
+def flat(value, prefix: str = "") -> Dict[str, object]:
+    """{"a": {"b": 1}} -> {"a.b": 1}: to name exactly which keys of two records differ."""
+    if isinstance(value, dict):
+        out: Dict[str, object] = {}
+        for key, item in value.items():
+            out.update(flat(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def changed_keys(recorded: dict, current: dict) -> List[str]:
+    a, b = flat(recorded), flat(current)
+    return sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
+
+
+def check_code(reproduction: Reproduction, recorded: dict, current: dict, diff_names: Callable[[str], Optional[List[str]]]) -> None:
+    """Recorded commit and dirty flag against the working tree now; a difference is a warning that names files."""
+    commit, now = recorded.get("git_commit"), current.get("git_commit")
+    problems = []
+    if recorded.get("git_dirty"):
+        problems.append(f"the version was trained from a tree with uncommitted changes "
+                        f"({', '.join(recorded.get('git_changed_files') or []) or 'files not recorded'}); "
+                        "that exact code is not in git")
+    if commit != now:
+        names = diff_names(str(commit)) if commit and commit != "unknown" else None
+        problems.append(f"recorded commit {str(commit)[:12]} differs from the checked-out {str(now)[:12]}"
+                        + (f"; files changed since: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}"
+                           if names else "" if names is not None else " (the recorded commit is not in this clone)"))
+    if current.get("git_dirty"):
+        problems.append(f"the working tree has uncommitted changes: {', '.join(current.get('git_changed_files') or [])}")
+    reproduction.add("code", WARN if problems else OK,
+                     "; ".join(problems) if problems else f"clean checkout of the recorded commit {str(commit)[:12]}")
+
+
+def check_environment(reproduction: Reproduction, recorded: dict, lock_sha256: str, packages: Dict[str, str]) -> None:
+    changed = {name: (version, packages.get(name, "not installed"))
+               for name, version in (recorded.get("packages") or {}).items() if packages.get(name) != version}
+    if recorded.get("lock_sha256") == lock_sha256 and not changed:
+        reproduction.add("dependency lock", OK, f"requirements.lock SHA-256 {lock_sha256[:12]} and package versions match")
+        return
+    parts = []
+    if recorded.get("lock_sha256") != lock_sha256:
+        parts.append(f"requirements.lock SHA-256 was {str(recorded.get('lock_sha256'))[:12]}, is {lock_sha256[:12]}")
+    parts += [f"{name} {was} -> {now}" for name, (was, now) in sorted(changed.items())]
+    reproduction.add("dependency lock", WARN, "; ".join(parts))
+
+
+def check_spec(reproduction: Reproduction, recorded: dict, recorded_spec: Optional[dict], spec, spec_hash: str) -> None:
+    if recorded_spec is None:
+        reproduction.add("spec", FAIL, "the training run's spec could not be read back")
+        return
+    if spec_hash == recorded.get("spec_sha256"):
+        reproduction.add("spec", OK, f"the run's spec re-validates to the recorded SHA-256 {spec_hash[:12]}")
+        return
+    keys = changed_keys(recorded_spec, spec.model_dump(mode="json"))
+    reproduction.add("spec", WARN, f"the run's spec re-validates to SHA-256 {spec_hash[:12]}, recorded "
+                                   f"{str(recorded.get('spec_sha256'))[:12]} (keel's spec schema changed since: "
+                                   f"{', '.join(keys[:10]) or 'defaults only'})")
+
+
+def check_seed(reproduction: Reproduction, recorded: dict, spec) -> None:
+    seed = spec.training.seed
+    reproduction.add("seed", OK if recorded.get("seed") == seed else FAIL,
+                     f"training seed {seed}" if recorded.get("seed") == seed
+                     else f"recorded seed {recorded.get('seed')}, spec says {seed}")
+
+
+def check_data(reproduction: Reproduction, recorded: dict, load: Callable[[], pd.DataFrame], spec):
+    """Read the recorded source, validate, fingerprint. Returns the raw frame only if it is the same data."""
+    from keel.data.fingerprint import fingerprint_frame
+    from keel.data.schema import validate_frame
+    from keel.data.sources import DataSourceError
+
+    try:
+        raw = load()
+    except (DataSourceError, OSError) as error:
+        reproduction.add("data", FAIL, f"the source {recorded.get('data_source')} is not reachable: {error}")
+        return None
+    frame, report = validate_frame(raw, spec.data)
+    if not report.passed:
+        reproduction.add("data", FAIL, f"the source no longer passes validation: {report.summary()}")
+        return None
+    fingerprint = fingerprint_frame(frame)
+    if fingerprint != recorded.get("data_fingerprint"):
+        reproduction.add("data", FAIL, f"fingerprint mismatch: the source {recorded.get('data_source')} now gives "
+                                       f"{fingerprint[:16]}... ({len(frame)} rows), the version was trained on "
+                                       f"{str(recorded.get('data_fingerprint'))[:16]}...; not retraining on other data")
+        return None
+    reproduction.add("data", OK, f"source reachable, same fingerprint {fingerprint[:16]}... ({len(frame)} rows)")
+    return raw
+
+
+def _likely_cause(reproduction: Reproduction) -> str:
+    suspects = [f"{c.name}: {c.detail}" for c in reproduction.checks if c.status == WARN]
+    return ("; ".join(suspects) if suspects
+            else "no recorded input differs: non-determinism in training (threads, library internals)")
+
+
+def compare(reproduction: Reproduction, recorded: dict, reproduced: dict) -> None:
+    """Each recorded fact against the rebuilt one; a difference carries its most likely cause."""
+    for what in ("model_family", "hyperparameters", "rows", "validation_metrics", "test_metrics", "model_sha256"):
+        was, now = recorded.get(what), reproduced.get(what)
+        if isinstance(was, dict) and isinstance(now, dict):
+            for key in sorted(set(was) | set(now)):
+                if was.get(key) != now.get(key):
+                    reproduction.differences.append({"what": f"{what}.{key}", "recorded": was.get(key),
+                                                     "reproduced": now.get(key), "cause": _likely_cause(reproduction)})
+        elif was != now:
+            reproduction.differences.append({"what": what, "recorded": was, "reproduced": now,
+                                             "cause": _likely_cause(reproduction)})
+
+
+def _artifact_boundary(value):
+    """What a step receives from an upstream step: the object after a store-and-load round trip.
+
+    A pickle's bytes depend on which objects share memory; the pipeline's steps each load their
+    inputs fresh, so the rebuild passes objects across the same boundaries to hash the same bytes."""
+    import pickle
+
+    return pickle.loads(pickle.dumps(value, protocol=5))
+
+
+def retrain(raw: pd.DataFrame, spec) -> dict:
+    """The training pipeline's steps in one process, with their artifact boundaries; the facts a model
+    version records about its model. (`keel.training.in_process` is the same logic without the
+    boundaries: the same metrics, but a pickle of different bytes.)"""
+    from keel.data.fingerprint import fingerprint_frame
+    from keel.data.schema import validate_frame
+    from keel.data.split import split_frame
+    from keel.features.preprocessing import fit_preprocessor
+    from keel.training.fit import choose_summary, fit_baseline, fit_candidate, model_hash, predict_scores
+    from keel.training.metrics import score
+
+    data, training = spec.data, spec.training
+    frame, _ = validate_frame(raw, data)
+    train, validation, test = split_frame(frame, spec.split, data.target.column, data.time_column)
+    features = _artifact_boundary(fit_preprocessor(train, data))
+    baseline = fit_baseline(_artifact_boundary(features), train, validation, data, training)
+    candidate, _ = fit_candidate(_artifact_boundary(features), train, validation, data, training)
+    fitted = {m.name: m for m in (baseline, candidate)}
+    chosen = choose_summary([{"name": m.name, "params": m.params, "validation_metrics": m.validation_metrics}
+                             for m in fitted.values()], training.primary_metric)
+    selected = fitted[chosen["chosen"]]
+    model = _artifact_boundary(selected.pipeline)
+    return {"model_family": selected.name, "hyperparameters": chosen["params"],
+            "validation_metrics": chosen["validation_metrics"],
+            "test_metrics": score(test[data.target.column], predict_scores(model, test)),
+            "model_sha256": model_hash(model),
+            "rows": {"train": len(train), "validation": len(validation), "test": len(test)},
+            "data_fingerprint": fingerprint_frame(frame)}
+
+
+def reproduce(recorded: dict, recorded_spec: Optional[dict], *, git_now: dict, diff_names, lock_sha256: str,
+              packages: Dict[str, str], load=None) -> Reproduction:
+    """Check, retrain (only on the same data), compare. `load` reads the spec's data source."""
+    from keel.data.sources import load_frame
+    from keel.spec import SpecError, spec_hash, validate_spec
+
+    reproduction = Reproduction()
+    check_code(reproduction, recorded, git_now, diff_names)
+    check_environment(reproduction, recorded, lock_sha256, packages)
+    try:
+        spec = validate_spec(recorded_spec, "the training run's spec") if recorded_spec is not None else None
+    except SpecError as error:
+        reproduction.add("spec", FAIL, f"the recorded spec no longer validates: {error}")
+        return reproduction
+    check_spec(reproduction, recorded, recorded_spec, spec, spec_hash(spec) if spec else "")
+    if spec is None:
+        return reproduction
+    check_seed(reproduction, recorded, spec)
+    raw = check_data(reproduction, recorded, load or (lambda: load_frame(spec.data)), spec)
+    if raw is None or any(c.status == FAIL for c in reproduction.checks):
+        return reproduction
+    reproduction.reproduced = retrain(raw, spec)
+    reproduction.retrained = True
+    compare(reproduction, recorded, reproduction.reproduced)
+    return reproduction
