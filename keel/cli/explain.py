@@ -1,0 +1,43 @@
+"""`run.py explain --prediction ID`: why a logged prediction came out as it did."""
+
+from __future__ import annotations
+
+from keel.cli.console import fail, format_table, say
+
+
+def explain(spec, request_id: str) -> int:
+    from keel.deployment.deploy import prediction_log_url
+    from keel.governance.explanations import explain_logged
+    from keel.governance.lineage import find_prediction
+
+    rows = [r for r in find_prediction(prediction_log_url(spec), request_id) if not r["shadow"]]
+    if not rows:
+        return fail(f"keel: no answered prediction with request id {request_id!r} in {prediction_log_url(spec)}", 1)
+    from keel.registry import evaluation_outcome, load_version_model, version_artifacts
+
+    governance, name = spec.governance, spec.problem.name
+    for row in rows:
+        version = int(row["model_version"])
+        model = load_version_model(row["model_name"], version)
+        background = version_artifacts(row["model_name"], version, ["validation"])["validation"].load()
+        background = background[spec.data.model_features].head(governance.explanation_background_rows)
+        threshold = (evaluation_outcome(row["model_name"], version) or {}).get("threshold")
+        result = explain_logged(row, model, threshold, spec.data, background, governance.explanation_top_features)
+        say(f"prediction {row['request_id']} row {row['row']} (entity {row['entity_id']}, {row['time'].isoformat()}): "
+            f"{name} v{version}, arm {row['arm']}")
+        say(f"  score {result['logged_score']:.6f} (recomputed by v{version}: {result['recomputed_score']:.6f}, "
+            f"{'the same' if result['same_score'] else 'DIFFERENT: the stored model is not the one that answered'}); "
+            f"decision {result['decision']}" + (f" at threshold {threshold:.4f}" if threshold is not None else ""))
+        say("  SHAP contributions (log-odds; positive pushes towards "
+            f"'{spec.data.target.positive_label}'):")
+        say(format_table(["feature", "value", "contribution"],
+                         [(feature, value, contribution) for feature, contribution, value in result["contributions"]]
+                         + ([("(all other features)", "", result["other_features"])] if result["other_features"] else [])))
+        if governance.high_stakes:  # a high-stakes answer carries its whole lineage
+            from keel.cli.lineage import _records, print_links, version_links
+
+            say("  lineage:")
+            print_links(version_links(row["model_name"], version, _records(row["model_name"])))
+        if not result["same_score"]:
+            return 1
+    return 0

@@ -1,0 +1,71 @@
+"""`run.py docs --model-version N`: technical documentation (Annex IV) as Markdown and HTML files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from keel.cli.console import fail, say
+
+
+def evaluation_reports(run_id: Optional[str]) -> dict:
+    """The fairness and robustness reports of the evaluation run that judged the version."""
+    if not run_id:
+        return {}
+    from zenml.client import Client
+
+    steps = Client().get_pipeline_run(run_id).steps
+    found = {}
+    for key, step, output in (("fairness", "fairness_step", "fairness_report"),
+                              ("robustness", "robustness_step", "robustness_report")):
+        if step in steps and steps[step].outputs.get(output):
+            found[key] = steps[step].outputs[output][0].load()
+    return found
+
+
+def training_spec(current, run_id: Optional[str]):
+    """The spec the version was trained with (recorded by its run); the current one only if that is unreadable."""
+    from keel.cli.reproduce import recorded_spec
+    from keel.spec import SpecError, validate_spec
+
+    raw = recorded_spec(run_id) if run_id else None
+    if raw is not None:
+        try:
+            return validate_spec(raw, "the training run's spec"), f"the spec recorded by training run {run_id}"
+        except SpecError:
+            pass
+    return current, "the current spec (the training run's spec could not be read back)"
+
+
+def write_docs(spec, version: Optional[int]) -> int:
+    from keel.governance.annex_iv import documentation_html, documentation_markdown, documentation_sections
+    from keel.governance.audit import audit_store, read_records, verify
+    from keel.registry import get_model_version_metadata, resolve_version
+
+    model = spec.problem.name
+    try:
+        version = resolve_version(model, version)
+    except LookupError as error:
+        return fail(f"keel: {error}", 1)
+    metadata = get_model_version_metadata(model, version)
+    store = audit_store(model)
+    check = verify(store)
+    if not check.ok:
+        return fail(f"keel: the audit trail is TAMPERED ({check.problem}); documentation drawn from it would not "
+                    "be evidence. Investigate with: python run.py audit verify", 1)
+    records = read_records(store)
+    spec, origin = training_spec(spec, metadata.get("run_id"))
+    say(f"keel: using {origin}")
+    sections = documentation_sections(spec, model, version, metadata,
+                                      evaluation_reports((metadata.get("evaluation") or {}).get("run_id")), records)
+    folder = Path(spec.governance.documentation_folder) / model / f"v{version}"
+    folder.mkdir(parents=True, exist_ok=True)
+    markdown = folder / "technical_documentation.md"
+    markdown.write_text(documentation_markdown(model, version, sections, check.head_hash), encoding="utf-8")
+    (folder / "technical_documentation.html").write_text(documentation_html(model, version, sections, check.head_hash),
+                                                         encoding="utf-8")
+    say(f"technical documentation of {model} v{version} (Annex IV structure, {len(sections)} sections, "
+        f"{len(records)} audit records):")
+    say(f"  {markdown.resolve()}")
+    say(f"  {markdown.with_suffix('.html').resolve()}")
+    return 0

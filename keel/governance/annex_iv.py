@@ -1,0 +1,188 @@
+"""Technical documentation after the EU AI Act's Annex IV, assembled only from recorded evidence:
+the spec, the model version's metadata, the evaluation run's reports and the audit trail. Each row
+names where its statement comes from. Rendered as Markdown and as static HTML."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from keel.reports import html
+
+SPEC, METADATA, EVALUATION, AUDIT = "spec", "model version metadata", "evaluation run", "audit trail"
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value) or "-"
+    return "-" if value is None or value == "" else str(value)
+
+
+def settings_rows(model, prefix: str, evidence: str) -> List[tuple]:
+    """Every field of a spec section with its value and its declared meaning, whatever fields it has."""
+    rows = []
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = f"{prefix}.{name}"
+        if hasattr(type(value), "model_fields"):
+            rows += settings_rows(value, key, evidence)
+        else:
+            dumped = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+            meaning = f" — {info.description}" if info.description else ""
+            rows.append((key, f"{_fmt(dumped)}{meaning}", evidence))
+    return rows
+
+
+def _section(title: str, text: str, rows: List[tuple]) -> dict:
+    return {"title": title, "text": text, "rows": rows}
+
+
+def documentation_sections(spec, model: str, version: int, metadata: dict, reports: dict,
+                           records: List[dict]) -> List[dict]:
+    """`reports` holds the evaluation run's `fairness` and `robustness` reports (None if not evaluated)."""
+    problem, data = spec.problem, spec.data
+    evaluation = metadata.get("evaluation") or {}
+    mine = [r for r in records if r.get("version") == version]
+    served = [r for r in records if any(a.get("version") == version for a in
+                                        ((r.get("details") or {}).get("routing") or {}).get("arms", []))]
+    approvals = [r for r in mine if r["event"] == "approved"]
+    rollbacks = [r for r in records if r["event"] == "rollback"
+                 and any(a.get("version") == version for a in r["details"]["routing"]["arms"])
+                 or r["event"] == "rollback" and r.get("version") == version]
+    fairness, robustness = reports.get("fairness"), reports.get("robustness")
+    sections = [
+        _section("1. General description and intended purpose", problem.objective, [
+            ("Model", f"{model} v{version}", METADATA),
+            ("Intended users", problem.intended_users, SPEC),
+            ("Business metric", problem.business_metric, SPEC),
+            ("Positive class", data.target.positive_label, SPEC),
+            ("Success criteria", "; ".join(c.describe() for c in problem.success_criteria), SPEC),
+            ("High-stakes", "yes: every prediction is logged with its version and explainable on request"
+             if spec.governance.high_stakes else "no", SPEC),
+            ("Model family", metadata.get("model_family"), METADATA),
+            ("Registered by", next((f"{r['actor']} at {r['time']}" for r in mine if r["event"] == "training_run_registered"),
+                                   None), AUDIT),
+        ]),
+        _section("2. Development process", "Data, features, training and the environment, as recorded at training.", [
+            ("Data source", metadata.get("data_source"), METADATA),
+            ("Data fingerprint (SHA-256)", metadata.get("data_fingerprint"), METADATA),
+            ("Rows (train / validation / test)", " / ".join(str((metadata.get("rows") or {}).get(k, "-"))
+                                                            for k in ("train", "validation", "test")), METADATA),
+            ("Split", f"{spec.split.strategy}, validation {spec.split.validation_fraction:g}, "
+                      f"test {spec.split.test_fraction:g}, seed {spec.split.seed}", SPEC),
+            ("Model inputs", ", ".join(data.model_features), SPEC),
+            ("Sensitive attributes (not inputs unless stated)",
+             ", ".join(f"{n}{' (input)' if a.use_as_feature else ''}" for n, a in data.sensitive_attributes.items()), SPEC),
+            ("Candidates compared (validation " + str(metadata.get("primary_metric")) + ")",
+             metadata.get("candidates_compared"), METADATA),
+            ("Hyperparameters", metadata.get("hyperparameters"), METADATA),
+            ("Seed", metadata.get("seed"), METADATA),
+            ("Spec SHA-256", metadata.get("spec_sha256"), METADATA),
+            ("Git commit", f"{metadata.get('git_commit')}{' (uncommitted changes: ' + _fmt(metadata.get('git_changed_files')) + ')' if metadata.get('git_dirty') else ''}", METADATA),
+            ("Dependency lock SHA-256", metadata.get("lock_sha256"), METADATA),
+            ("Key packages", metadata.get("packages"), METADATA),
+            ("Python / platform", f"{metadata.get('python_version')} / {metadata.get('platform')}", METADATA),
+            ("Model SHA-256 / size", f"{metadata.get('model_sha256')} / {metadata.get('model_bytes')} bytes", METADATA),
+            ("Training run", f"{metadata.get('run_name')} ({metadata.get('run_id')})", METADATA),
+        ]),
+        _section("3. Validation and testing", "Metrics on the validation split (selection) and the held-out test "
+                 "split; the gates of the spec and their outcome.",
+                 [(f"validation {k}", v, METADATA) for k, v in (metadata.get("validation_metrics") or {}).items()]
+                 + [(f"test {k}", v, METADATA) for k, v in (metadata.get("test_metrics") or {}).items()]
+                 + ([("Decision threshold", f"{evaluation['threshold']:.4f} (rule {evaluation.get('threshold_rule')})",
+                      EVALUATION)] if evaluation.get("threshold") is not None else [])
+                 + [("Evaluation decision", evaluation.get("decision", "not evaluated"),
+                     f"{EVALUATION} {evaluation.get('run_name', '')}".strip())]),
+        {"title": "Gate table", "text": "", "rows": [], "gates": [
+            (g["gate"], g.get("value"), "pass" if g["passed"] else "FAIL") for g in evaluation.get("gates", [])]},
+    ]
+    fairness_rows = []
+    if fairness:
+        fairness_rows += [(f"worst {m}", fairness.get(m), EVALUATION) for m in
+                          ("demographic_parity_ratio", "demographic_parity_difference", "equalized_odds_difference")]
+        for name, attribute in fairness["attributes"].items():
+            fairness_rows.append((f"{name}: parity ratio / equalized-odds difference",
+                                  f"{_fmt(attribute['demographic_parity_ratio'])} / {_fmt(attribute['equalized_odds_difference'])}"
+                                  + (f"; too small to judge: {', '.join(attribute['too_small'])}" if attribute["too_small"] else ""),
+                                  EVALUATION))
+    if robustness:
+        fairness_rows += [(f"robustness: {robustness['metric']} drop, {k}", v, EVALUATION)
+                          for k, v in robustness["all_features"].items()]
+        fairness_rows.append(("robustness: hostile inputs answered", robustness["hostile_inputs"]["passed"], EVALUATION))
+    sections.append(_section("4. Fairness and robustness findings",
+                             "" if fairness_rows else "No evaluation run is recorded for this version.", fairness_rows))
+    rule = spec.deployment.approval
+    health = spec.deployment.health
+    sections.append(_section("5. Risk controls", "", [
+        ("Gates (blocking: " + ("yes" if spec.evaluation.blocking else "no") + ")",
+         "; ".join(g.describe() for g in spec.evaluation.gates) or "none", SPEC),
+        ("Approval before production", ("required" if rule.required else "not required")
+         + ("; auto-approved by the spec" if rule.auto_approve else ""), SPEC),
+        ("Rollout", f"{spec.deployment.strategy}" + (f" {spec.deployment.canary_steps}" if spec.deployment.strategy == "canary" else ""), SPEC),
+        ("Health check (automatic rollback on breach)", health.model_dump(), SPEC),
+        ("Rollbacks recorded", len(rollbacks), AUDIT),
+        ("Routing stages recorded that served this version", len(served), AUDIT),
+    ]))
+    sections.append(_section("6. Human oversight", "Who approved what, from the audit trail.",
+                             [(f"approval (audit record {r['seq']})",
+                               f"{r['details'].get('by', r['actor'])} at {r['time']}: {r['details'].get('reason')}", AUDIT)
+                              for r in approvals] or [("approvals", "none recorded"
+                                                       + (" (the spec auto-approves)" if rule.auto_approve else ""), AUDIT)]))
+    sections.append(_section("7. Post-market monitoring plan", "The spec's `monitoring` section, every setting.",
+                             settings_rows(spec.monitoring, "monitoring", SPEC)))
+    sections.append({"title": "8. Change log", "text": "Every audit record of this version, and every routing "
+                     "change that gave it traffic.", "rows": [],
+                     "changes": [(r["seq"], r["time"], r["event"], r["actor"], _change(r))
+                                 for r in records if r.get("version") == version or r in served]})
+    return sections
+
+
+def _change(record: dict) -> str:
+    details = record.get("details") or {}
+    if details.get("routing"):
+        return "routing " + ", ".join(f"v{a['version']} {a['weight']:.0%}" for a in details["routing"]["arms"])
+    keys = ("decision", "stage", "by", "reason", "outcome", "passed", "model_sha256")
+    return _fmt({k: details[k] for k in keys if k in details})
+
+
+def documentation_markdown(model: str, version: int, sections: List[dict], audit_head: Optional[str]) -> str:
+    lines = [f"# Technical documentation: {model} v{version}", "",
+             "Structured after Annex IV of the EU AI Act. Generated by `run.py docs` from recorded evidence; "
+             f"audit trail head hash {audit_head or '-'}.", ""]
+    for section in sections:
+        lines += [f"## {section['title']}", ""]
+        if section["text"]:
+            lines += [section["text"], ""]
+        if section["rows"]:
+            lines += ["| item | value | evidence |", "|---|---|---|"]
+            lines += [f"| {k} | {_fmt(v).replace('|', '/')} | {e} |" for k, v, e in section["rows"]]
+            lines.append("")
+        if section.get("gates") is not None:
+            lines += ["| gate | value | result |", "|---|---|---|"]
+            lines += [f"| {g} | {_fmt(v)} | {r} |" for g, v, r in section["gates"]] or ["| (not evaluated) | | |"]
+            lines.append("")
+        if section.get("changes") is not None:
+            lines += ["| seq | time (UTC) | event | actor | details |", "|---|---|---|---|---|"]
+            lines += [f"| {s} | {t} | {e} | {a} | {d.replace('|', '/')} |" for s, t, e, a, d in section["changes"]]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def documentation_html(model: str, version: int, sections: List[dict], audit_head: Optional[str]) -> str:
+    parts = [html.paragraph("Structured after Annex IV of the EU AI Act; generated from recorded evidence. "
+                            f"Audit trail head hash {audit_head or '-'}.")]
+    for section in sections:
+        parts.append(html.heading(section["title"]))
+        if section["text"]:
+            parts.append(html.paragraph(section["text"]))
+        if section["rows"]:
+            parts.append(html.table(["item", "value", "evidence"], [(k, _fmt(v), e) for k, v, e in section["rows"]]))
+        if section.get("gates") is not None:
+            parts.append(html.table(["gate", "value", "result"],
+                                    [(g, v, html.verdict(r == "pass", r)) for g, v, r in section["gates"]]))
+        if section.get("changes") is not None:
+            parts.append(html.table(["seq", "time (UTC)", "event", "actor", "details"], section["changes"]))
+    return html.page(f"Technical documentation: {model} v{version}", *parts)
