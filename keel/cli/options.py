@@ -11,16 +11,37 @@ DEFAULT_SPEC = PROJECT_ROOT / "configs" / "credit_risk.yaml"
 
 
 def spec_options(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
-    """`--config` and `--set`, accepted before or after the command name. Only the top-level parser
-    holds defaults: a subparser's default would overwrite a value given before the command."""
+    """`--config`, `--set` and `--stack`, accepted before or after the command name. Only the
+    top-level parser holds defaults: a subparser's default would overwrite a value given before the
+    command."""
     config_default = DEFAULT_SPEC if top_level else argparse.SUPPRESS
     overrides_default = [] if top_level else argparse.SUPPRESS
+    stack_default = None if top_level else argparse.SUPPRESS
     parser.add_argument("--config", type=Path, default=config_default,
                         help="problem spec (default: configs/credit_risk.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=overrides_default,
                         metavar="KEY.PATH=VALUE",
                         help="override a spec key, e.g. --set data.source.rows=5000 (repeatable)")
+    parser.add_argument("--stack", default=stack_default, metavar="NAME",
+                        help="run on this ZenML stack: a file stacks/NAME.yaml (applied before with "
+                             "`stack apply`) or a stack registered in the current store "
+                             "(default: the active stack)")
 
 
 def before_command(args: argparse.Namespace) -> None:
-    """Runs after the spec validated and before the command's work (e.g. choosing a stack)."""
+    """Runs after the spec validated and before the command's work: activates `--stack NAME` (and
+    connects to that stack's ZenML store). A stack that cannot be used ends the command here, before
+    any pipeline starts: exit 2 for a bad stack file, 1 for a store that cannot be used."""
+    name = getattr(args, "stack", None)
+    if not name:
+        return
+    from keel.cli.console import fail, say
+    from keel.stacks import StackFileError
+    from keel.stacks.apply import StackApplyError, use_stack
+
+    try:
+        say(f"keel: running on {use_stack(name)}")
+    except StackFileError as error:
+        raise SystemExit(fail(str(error), 2)) from None
+    except StackApplyError as error:
+        raise SystemExit(fail(str(error), 1)) from None

@@ -1,0 +1,102 @@
+"""A stack file: a ZenML stack and every component defined in full, and where its ZenML store lives.
+
+Values that are credentials are never written in the file: they must be ZenML secret references,
+`{{secret_name.key}}`, resolved by ZenML when the component runs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, Literal, Optional, get_args
+
+from pydantic import Field, field_validator, model_validator
+
+from keel.spec.base import StrictModel
+
+# ZenML's StackComponentType values (zenml.enums), kept here so that validation needs no ZenML import.
+ComponentType = Literal[
+    "orchestrator", "artifact_store", "container_registry", "image_builder", "step_operator",
+    "model_deployer", "deployer", "experiment_tracker", "alerter", "annotator", "data_validator",
+    "feature_store", "model_registry", "log_store",
+]
+COMPONENT_TYPES = get_args(ComponentType)
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+SECRET_REFERENCE = re.compile(r"^\{\{\s*([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\s*\}\}$")
+# Configuration keys that hold credentials in ZenML's flavors (S3 `key`/`secret`/`token`, GCP
+# `service_account_json`, passwords, tokens); a literal value there would put a secret in git.
+_CREDENTIAL_KEY = re.compile(r"(^|_)(key|secret|token|password|service_account_json)$")
+_NOT_CREDENTIALS = {"authentication_secret"}  # names a ZenML secret, holds no credential itself
+
+
+def secret_references(value: Any) -> Dict[str, set]:
+    """Every `{{name.key}}` inside a configuration value, and every `authentication_secret: name`
+    (a whole secret, no particular key): {secret name: {keys}}."""
+    found: Dict[str, set] = {}
+    if isinstance(value, dict):
+        named = value.get("authentication_secret")
+        if isinstance(named, str) and named:
+            found.setdefault(named, set())
+        for item in value.values():
+            for name, keys in secret_references(item).items():
+                found.setdefault(name, set()).update(keys)
+    elif isinstance(value, list):
+        for item in value:
+            for name, keys in secret_references(item).items():
+                found.setdefault(name, set()).update(keys)
+    elif isinstance(value, str):
+        match = SECRET_REFERENCE.match(value)
+        if match:
+            found.setdefault(match.group(1), set()).add(match.group(2))
+    return found
+
+
+class ComponentSpec(StrictModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    flavor: str = Field(pattern=NAME_PATTERN)
+    configuration: Dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("configuration")
+    @classmethod
+    def _credentials_are_references(cls, configuration: Dict[str, Any]) -> Dict[str, Any]:
+        for key, value in configuration.items():
+            # Only text can be a credential (a flag such as pass_zenml_token_as_secret: true is not).
+            if key in _NOT_CREDENTIALS or not _CREDENTIAL_KEY.search(key) or not isinstance(value, str):
+                continue
+            if value and not SECRET_REFERENCE.match(value):
+                raise ValueError(f"`{key}` holds a credential: expected a ZenML secret reference "
+                                 f"such as '{{{{my_secret.{key}}}}}', never the value itself")
+        return configuration
+
+
+class ServerSpec(StrictModel):
+    """A ZenML server the stack lives on; the client logs in with a service-account API key read
+    from the environment variable `api_key_env` (never from the file)."""
+
+    url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
+    api_key_env: str = Field(default="KEEL_ZENML_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    verify_ssl: bool = True
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+
+class StackFile(StrictModel):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    server: Optional[ServerSpec] = None  # None: the local ZenML store (SQLite in ZenML's config folder)
+    components: Dict[ComponentType, ComponentSpec]
+
+    @model_validator(mode="after")
+    def _has_the_required_components(self) -> "StackFile":
+        missing = [kind for kind in ("orchestrator", "artifact_store") if kind not in self.components]
+        if missing:
+            raise ValueError(f"a stack needs an orchestrator and an artifact_store; missing "
+                             f"{', '.join(missing)} under `components`")
+        return self
+
+    def secret_references(self) -> Dict[str, set]:
+        """Secrets the components reference: {name: {keys}}; they must exist in the stack's store."""
+        found: Dict[str, set] = {}
+        for component in self.components.values():
+            for name, keys in secret_references(component.configuration).items():
+                found.setdefault(name, set()).update(keys)
+        return found
