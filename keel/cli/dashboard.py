@@ -51,12 +51,21 @@ def local_store_url() -> str:
     return str(GlobalConfiguration().store_configuration.url)
 
 
-def server_environment(store_url: str, folder: Path) -> dict:
+def local_stores_path() -> str:
+    """Where the client's local artifact stores keep their files (a local artifact store without an
+    explicit path lives here; the server must look in the same place to show visualizations)."""
+    from zenml.config.global_config import GlobalConfiguration
+
+    return str(GlobalConfiguration().local_stores_path)
+
+
+def server_environment(store_url: str, stores_path: str, folder: Path) -> dict:
     """What the server process needs: the store, no authentication (it listens on 127.0.0.1 only),
     leave to read the local artifact store (visualizations), no telemetry."""
     return {**os.environ,
             "ZENML_SERVER": "true",
             "ZENML_STORE_URL": store_url,
+            "ZENML_LOCAL_STORES_PATH": stores_path,
             "ZENML_SERVER_AUTH_SCHEME": "NO_AUTH",
             "ZENML_SERVER_AUTO_ACTIVATE": "True",
             "ZENML_SERVER_DEPLOYMENT_TYPE": "local",
@@ -66,7 +75,7 @@ def server_environment(store_url: str, folder: Path) -> dict:
             "ZENML_ANALYTICS_OPT_IN": "false"}
 
 
-def start_server(store_url: str, port: int, folder: Path = DASHBOARD_FOLDER,
+def start_server(store_url: str, stores_path: str, port: int, folder: Path = DASHBOARD_FOLDER,
                  timeout: float = 90) -> LocalServer:
     """Start uvicorn serving ZenML's API and dashboard on 127.0.0.1:`port`; return once healthy."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -75,7 +84,7 @@ def start_server(store_url: str, port: int, folder: Path = DASHBOARD_FOLDER,
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "zenml.zen_server.zen_server_api:app",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=server_environment(store_url, folder), cwd=folder, stdout=output, stderr=subprocess.STDOUT,
+            env=server_environment(store_url, stores_path, folder), cwd=folder, stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True)  # Ctrl-C in the terminal reaches keel, which stops it in order
     server = LocalServer(f"http://127.0.0.1:{port}", process, log)
     try:
@@ -132,7 +141,7 @@ def dashboard(port: int, background: bool) -> int:
                     f"(a dashboard already running? `python run.py dashboard --stop`; or choose --port N)", 2)
     say(f"keel: starting the ZenML server and dashboard on 127.0.0.1:{port} (store {store_url}) ...")
     try:
-        server = start_server(store_url, port)
+        server = start_server(store_url, local_stores_path(), port)
         finish_onboarding(server.url)
     except (RuntimeError, OSError) as error:
         return fail(f"keel dashboard: {error}", 1)
