@@ -14,7 +14,7 @@ from keel.stacks.models import StackFile
 # (component type, flavor) -> (extra, modules that flavor's implementation imports)
 FLAVOR_EXTRAS: Dict[Tuple[str, str], Tuple[str, Tuple[str, ...]]] = {
     ("artifact_store", "s3"): ("remote", ("s3fs", "boto3")),
-    ("container_registry", "aws"): ("aws", ("boto3",)),
+    ("container_registry", "aws"): ("aws", ("boto3", "aws_profile_manager")),
     ("artifact_store", "gcp"): ("gcp", ("gcsfs", "google.cloud.storage")),
     ("orchestrator", "kubernetes"): ("kubernetes", ("kubernetes",)),
 }

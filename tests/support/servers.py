@@ -290,3 +290,24 @@ def moto_s3_server(workdir: Path) -> Iterator[S3Server]:
         yield S3Server(url)
     finally:
         server.stop()
+
+
+# ------------------------------------------------------------------------------------ a keel client
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def client_environment(config_path: Path, **variables: str) -> Dict[str, str]:
+    """The environment of a keel client process with its own ZenML config folder (so it can log in
+    to a server without touching the test session's store)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENML_STORE_", "ZENML_SERVER"))}
+    env.update({"ZENML_CONFIG_PATH": str(config_path), "ZENML_ANALYTICS_OPT_IN": "false",
+                "ZENML_LOGGING_VERBOSITY": "INFO", "BENTOML_DO_NOT_TRACK": "True",
+                "WHYLOGS_NO_ANALYTICS": "True", **variables})
+    return env
+
+
+def run_keel(args: List[str], env: Dict[str, str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python run.py ARGS` as a user would run it (no terminal: a prompt would fail, not hang)."""
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], env=env, cwd=cwd, text=True,
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout)
