@@ -108,7 +108,7 @@ def rollback(spec: Spec) -> int:
     folder = deployment_folder(spec)
     write_routing(folder, table := champion_only(previous, spec.deployment.salt, f"manual rollback from v{current}"))
     from keel.governance.events import routing_recorder
-    routing_recorder(name, previous, None, folder)(table)
+    routing_recorder(name, current, None, folder)(table)  # the version rolled back
     promote_to_production(name, previous)
     record_deployment(name, previous, {"outcome": "restored by rollback", "replaced": current, "serving": previous})
     say(f"rolled back: v{previous} is production and serves all traffic; v{current} is archived")

@@ -49,9 +49,7 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
     served = [r for r in records if any(a.get("version") == version for a in
                                         ((r.get("details") or {}).get("routing") or {}).get("arms", []))]
     approvals = [r for r in mine if r["event"] == "approved"]
-    rollbacks = [r for r in records if r["event"] == "rollback"
-                 and any(a.get("version") == version for a in r["details"]["routing"]["arms"])
-                 or r["event"] == "rollback" and r.get("version") == version]
+    rollbacks = [r for r in mine if r["event"] == "rollback"]  # a rollback record names the version rolled back
     fairness, robustness = reports.get("fairness"), reports.get("robustness")
     sections = [
         _section("1. General description and intended purpose", problem.objective, [
@@ -123,7 +121,8 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
          + ("; auto-approved by the spec" if rule.auto_approve else ""), SPEC),
         ("Rollout", f"{spec.deployment.strategy}" + (f" {spec.deployment.canary_steps}" if spec.deployment.strategy == "canary" else ""), SPEC),
         ("Health check (automatic rollback on breach)", health.model_dump(), SPEC),
-        ("Rollbacks recorded", len(rollbacks), AUDIT),
+        ("Rollbacks of this version", "; ".join(f"at {r['time']} to " + ", ".join(f"v{a['version']} {a['weight']:.0%}" for a in r['details']['routing']['arms'])
+                                                 for r in rollbacks) or "none", AUDIT),
         ("Routing stages recorded that served this version", len(served), AUDIT),
     ]))
     sections.append(_section("6. Human oversight", "Who approved what, from the audit trail.",

@@ -1,0 +1,182 @@
+"""Governance logic without ZenML services: reproduce's checks and diagnoses, lineage links, the
+Annex IV document, content-addressed data versions, the artifact-store (fileio) audit store."""
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+from keel.governance.reproduce import (FAIL, OK, WARN, Reproduction, changed_keys, check_code, check_data,
+                                       check_environment, compare)
+
+
+def test_code_check_names_the_files_that_differ():
+    result = Reproduction()
+    check_code(result, {"git_commit": "a" * 40, "git_dirty": True, "git_changed_files": ["keel/x.py"]},
+               {"git_commit": "b" * 40, "git_dirty": False, "git_changed_files": []},
+               diff_names=lambda commit: ["keel/training/fit.py", "pipelines/training.py"])
+    [check] = result.checks
+    assert check.status == WARN
+    assert "keel/x.py" in check.detail and "keel/training/fit.py" in check.detail and "aaaaaaaaaaaa" in check.detail
+    clean = Reproduction()
+    check_code(clean, {"git_commit": "a" * 40, "git_dirty": False}, {"git_commit": "a" * 40, "git_dirty": False},
+               diff_names=lambda commit: [])
+    assert clean.checks[0].status == OK
+
+
+def test_a_commit_missing_from_the_clone_is_said_so():
+    result = Reproduction()
+    check_code(result, {"git_commit": "a" * 40}, {"git_commit": "b" * 40}, diff_names=lambda commit: None)
+    assert "not in this clone" in result.checks[0].detail
+
+
+def test_environment_check_names_changed_packages_and_lock():
+    result = Reproduction()
+    check_environment(result, {"lock_sha256": "1" * 64, "packages": {"lightgbm": "4.6.0", "numpy": "1.26.4"}},
+                      "2" * 64, {"lightgbm": "4.7.0", "numpy": "1.26.4"})
+    assert result.checks[0].status == WARN
+    assert "lightgbm 4.6.0 -> 4.7.0" in result.checks[0].detail and "requirements.lock" in result.checks[0].detail
+    assert "numpy" not in result.checks[0].detail
+
+
+def test_each_difference_carries_the_warned_cause():
+    result = Reproduction()
+    result.add("dependency lock", WARN, "lightgbm 4.6.0 -> 4.7.0")
+    result.retrained = True
+    compare(result, {"model_sha256": "x", "validation_metrics": {"roc_auc": 0.8, "f1": 0.5}, "model_family": "lightgbm"},
+            {"model_sha256": "y", "validation_metrics": {"roc_auc": 0.81, "f1": 0.5}, "model_family": "lightgbm"})
+    assert [d["what"] for d in result.differences] == ["validation_metrics.roc_auc", "model_sha256"]
+    assert all("lightgbm 4.6.0 -> 4.7.0" in d["cause"] for d in result.differences)
+    assert not result.identical
+    unexplained = Reproduction(retrained=True)
+    compare(unexplained, {"model_sha256": "x"}, {"model_sha256": "y"})
+    assert "non-determinism" in unexplained.differences[0]["cause"]
+
+
+def test_changed_data_is_refused_before_training(default_spec):
+    from keel.data.fingerprint import fingerprint_frame
+    from keel.data.generator import generate_credit_applications
+    from keel.data.schema import validate_frame
+
+    source = default_spec.data.source.model_copy(update={"rows": 300})
+    raw = generate_credit_applications(source)
+    recorded = {"data_fingerprint": fingerprint_frame(validate_frame(raw, default_spec.data)[0]), "data_source": "file"}
+    same = Reproduction()
+    assert check_data(same, recorded, lambda: raw.copy(), default_spec) is not None and same.checks[0].status == OK
+    changed = raw.copy()
+    changed.loc[5, "income"] += 1
+    result = Reproduction()
+    assert check_data(result, recorded, lambda: changed, default_spec) is None
+    assert result.checks[0].status == FAIL and "fingerprint mismatch" in result.checks[0].detail
+
+    def unreachable():
+        from keel.data.sources import DataSourceError
+
+        raise DataSourceError("/data/x.csv: no such data file")
+
+    gone = Reproduction()
+    assert check_data(gone, recorded, unreachable, default_spec) is None
+    assert "not reachable" in gone.checks[0].detail and "no such data file" in gone.checks[0].detail
+
+
+def test_changed_keys_name_nested_settings():
+    assert changed_keys({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3, "d": 4}}) == ["a.c", "a.d"]
+
+
+def _records():
+    return [
+        {"seq": 1, "time": "2026-01-01T10:00:00+00:00", "event": "training_run_registered", "actor": "zenml:ci",
+         "model": "m", "version": 1, "details": {}},
+        {"seq": 2, "time": "2026-01-01T11:00:00+00:00", "event": "approved", "actor": "ann", "model": "m",
+         "version": 1, "details": {"by": "ann", "reason": "TICKET-9", "at": "2026-01-01T11:00:00+00:00"}},
+        {"seq": 3, "time": "2026-01-01T12:00:00+00:00", "event": "deployment_step", "actor": "zenml:ci", "model": "m",
+         "version": 1, "details": {"routing": {"arms": [{"name": "challenger", "version": 1, "weight": 1.0}],
+                                               "shadow": None, "strategy": "all-at-once", "step": "100%"}}},
+        {"seq": 4, "time": "2026-01-01T12:00:01+00:00", "event": "stage_changed", "actor": "zenml:ci", "model": "m",
+         "version": 1, "details": {"stage": "production"}},
+    ]
+
+
+METADATA = {"model_family": "lightgbm", "model_sha256": "f" * 64, "run_name": "training-1", "run_id": "r-1",
+            "data_fingerprint": "d" * 64, "data_source": "csv:/data/a.csv", "rows": {"train": 6, "validation": 2, "test": 2},
+            "spec_sha256": "s" * 64, "seed": 42, "git_commit": "c" * 40, "git_dirty": False, "lock_sha256": "l" * 64,
+            "validation_metrics": {"roc_auc": 0.8}, "test_metrics": {"roc_auc": 0.79}, "primary_metric": "roc_auc",
+            "evaluation": {"decision": "promote to staging", "run_name": "evaluation-1", "threshold": 0.3,
+                           "threshold_rule": "max_f1", "gates": [{"gate": "roc_auc >= 0.75", "value": 0.79, "passed": True}]}}
+
+
+def test_lineage_of_a_prediction_reaches_the_commit():
+    from keel.governance.lineage import prediction_lineage, version_lineage
+
+    row = {"request_id": "abc", "row": 0, "entity_id": "e-1", "time": datetime(2026, 1, 1, 13, tzinfo=timezone.utc),
+           "score": 0.2, "decision": 0, "latency_ms": 3.0, "shadow": False, "model_name": "m", "model_version": 1,
+           "arm": "challenger"}
+    links = dict(prediction_lineage(row, _records()))
+    assert "consistent" in links["routing then (audit trail)"] and "v1 100%" in links["routing then (audit trail)"]
+    links = dict(version_lineage("m", 1, METADATA, _records(), "/store/d.parquet", True))
+    assert links["git commit"] == "c" * 40 and links["data fingerprint"] == "d" * 64
+    assert "ann" in links["approvals"] and "TICKET-9" in links["approvals"] and "production" in links["stage history"]
+    early = dict(prediction_lineage({**row, "time": datetime(2026, 1, 1, 9, tzinfo=timezone.utc)}, _records()))
+    assert "no routing change recorded" in early["routing then (audit trail)"]
+
+
+def test_annex_iv_document_is_drawn_from_the_records(default_spec):
+    from keel.governance.annex_iv import documentation_html, documentation_markdown, documentation_sections
+
+    sections = documentation_sections(default_spec, "m", 1, METADATA, {}, _records())
+    titles = [s["title"] for s in sections]
+    assert titles[0].startswith("1. General description") and titles[-1] == "8. Change log"
+    assert any(t.startswith("7. Post-market monitoring") for t in titles)
+    markdown = documentation_markdown("m", 1, sections, "h" * 64)
+    assert "| roc_auc >= 0.75 | 0.79 | pass |" in markdown
+    assert "ann at 2026-01-01T11:00:00+00:00: TICKET-9" in markdown and "c" * 40 in markdown
+    assert "| 3 | 2026-01-01T12:00:00+00:00 | deployment_step | zenml:ci | routing v1 100% |" in markdown
+    page = documentation_html("m", 1, sections, "h" * 64)
+    assert "<script" not in page and "TICKET-9" in page
+
+
+def test_spec_settings_render_generically():
+    from pydantic import Field
+
+    from keel.governance.annex_iv import settings_rows
+    from keel.spec.base import StrictModel
+
+    class Inner(StrictModel):
+        threshold: float = Field(0.25, description="PSI above this is drift")
+
+    class Outer(StrictModel):
+        inner: Inner = Inner()
+        features: list = ["a", "b"]
+
+    assert settings_rows(Outer(), "monitoring", "spec") == [
+        ("monitoring.inner.threshold", "0.25 — PSI above this is drift", "spec"), ("monitoring.features", "a, b", "spec")]
+
+
+def test_data_versions_are_content_addressed(tmp_path):
+    from keel.data.fingerprint import fingerprint_frame
+    from keel.governance.data_versions import list_data_versions, load_data_version, store_data_version
+
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    fingerprint = fingerprint_frame(frame)
+    uri, written = store_data_version(frame, fingerprint, str(tmp_path))
+    assert written and uri.endswith(f"{fingerprint}.parquet")
+    assert store_data_version(frame, fingerprint, str(tmp_path)) == (uri, False)  # stored once
+    assert fingerprint_frame(load_data_version(uri)) == fingerprint
+    rows = list_data_versions(str(tmp_path), [
+        {"number": 1, "metadata": {"data_fingerprint": fingerprint, "data_source": "csv:a"}},
+        {"number": 2, "metadata": {"data_fingerprint": fingerprint, "data_source": "csv:a"}},
+        {"number": 3, "metadata": {"data_fingerprint": "0" * 64, "data_source": "csv:b"}}])
+    assert [(r["fingerprint"], r["stored"], r["model_versions"]) for r in rows] == [
+        (fingerprint, True, [1, 2]), ("0" * 64, False, [3])]
+
+
+def test_the_fileio_store_keeps_the_same_chain(tmp_path):
+    from keel.governance.audit import append, verify
+    from keel.governance.store import FileioStore, RecordExists
+
+    store = FileioStore(str(tmp_path / "remote"))
+    for number in range(3):
+        append(store, event="evaluated", model="m", version=number, actor="t")
+    assert verify(store).ok and verify(store).records == 3
+    with pytest.raises(RecordExists):
+        store.create("0000000001.json", b"{}")
