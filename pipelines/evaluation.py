@@ -15,11 +15,14 @@ from steps.evaluation.mitigation import mitigation_step
 from steps.evaluation.model_card import model_card_step
 from steps.evaluation.performance import performance_step
 from steps.evaluation.robustness import robustness_step
+from steps.monitoring.link_references import link_references_step
+from steps.monitoring.reference_profiles import reference_profiles_step
 
 
 @pipeline
 def evaluation_pipeline(spec: Spec, model_version: int) -> None:
-    """Seven dimensions on the version's own held-out test split -> champion/challenger -> gates -> model card."""
+    """Seven dimensions on the version's own held-out test split -> champion/challenger -> gates -> model card;
+    the reference profiles monitoring compares production with."""
     linked = version_artifacts(spec.problem.name, model_version, ["model", "train", "validation", "test"])
     model, validation, test = linked["model"], linked["validation"], linked["test"]
     scoring, threshold = decision_threshold_step(model, validation, spec)
@@ -43,3 +46,5 @@ def evaluation_pipeline(spec: Spec, model_version: int) -> None:
     if spec.evaluation.mitigation.method != "none":
         mitigation_step(model, linked["train"], validation, test, threshold, decision, comparison, robustness,
                         spec)
+    link_references_step(*reference_profiles_step(model, linked["train"], test, threshold, spec),
+                         spec.problem.name, model_version)

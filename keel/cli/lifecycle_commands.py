@@ -122,14 +122,9 @@ def _approve(args: argparse.Namespace, spec) -> int:
 
 
 def main_job(args: argparse.Namespace, spec) -> int:
-    """The whole lifecycle on the default spec: train -> evaluate -> deploy (monitoring joins here)."""
-    from keel.cli.deploy import deploy
-    from keel.cli.evaluate import evaluate
-    from keel.cli.train import train
+    """The whole lifecycle on the default spec: train -> evaluate -> deploy -> simulated production
+    traffic (the generator's drift knobs, delayed labels) -> monitor -> retrain -> evaluate against
+    the champion -> roll out or reject, ending with a timeline of what happened and where the reports are."""
+    from keel.cli.monitor import closed_loop
 
-    for phase in (lambda: train(spec, args.config), lambda: evaluate(spec, version=None),
-                  lambda: deploy(spec, version=None, strategy=None)):
-        code = phase()
-        if code != 0:
-            return code
-    return 0
+    return closed_loop(spec, args.config)

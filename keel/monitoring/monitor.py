@@ -98,3 +98,20 @@ def now_utc() -> datetime:
     from keel.serving.prediction_log import utc_now
 
     return as_utc(utc_now())
+
+
+def decide_and_record(spec: Spec, status: dict, label_report: dict, version_created: datetime,
+                      model_version: int, now: Optional[datetime] = None) -> dict:
+    """Apply the continuous-training policy to a window's status and record the decision with its
+    evidence in `monitoring/decisions.jsonl` (and the status in `monitoring/status.json`).
+
+    This is where every retraining decision is recorded; an audit trail can be wired here."""
+    from keel.monitoring.policy import append_record, decide, read_history
+
+    folder = monitoring_folder(spec)
+    decision = decide(now or now_utc(), status, int(label_report.get("new_labelled_rows", 0)),
+                      as_utc(version_created), read_history(folder), spec.monitoring.retraining, model_version)
+    decision["window"] = status.get("window")
+    decision["decisions_file"] = str(append_record(folder, decision))
+    write_status(spec, {**status, "decision": decision})
+    return decision

@@ -111,7 +111,12 @@ def serialize(profile: Profile) -> bytes:
 
 
 def deserialize(blob: bytes) -> Profile:
+    import logging
+
     from whylogs.core import DatasetProfileView
+
+    # whylogs logs every message it reads at INFO ("Attempting to read profile file as delimited")
+    logging.getLogger("whylogs").setLevel(logging.WARNING)
 
     return Profile(DatasetProfileView.deserialize(blob))
 

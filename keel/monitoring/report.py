@@ -88,3 +88,20 @@ def _escape_json(value) -> str:
     from html import escape
 
     return escape(json.dumps(value, default=str))
+
+
+def profile_html(profile) -> str:
+    """A profile's columns: count, missing, mean and quantiles, or the most frequent categories."""
+    from keel.monitoring.profiles import column_summary
+
+    rows = []
+    for name in profile.columns:
+        s = column_summary(profile, name)
+        quantiles = s["quantiles"] or {}
+        top = sorted((s["frequencies"] or {}).items(), key=lambda item: -item[1])[:5]
+        rows.append((name, s["kind"], s["count"], _number(s["null_fraction"]), _number(s["mean"]),
+                     _number(quantiles.get(0.01)), _number(quantiles.get(0.5)), _number(quantiles.get(0.99)),
+                     ", ".join(f"{k}: {v}" for k, v in top) or "-"))
+    return page("Profile (whylogs)", paragraph(f"{profile.rows()} rows, {len(profile.columns)} columns"),
+                table(["column", "kind", "count", "null fraction", "mean", "p1", "median", "p99",
+                       "top categories"], rows))

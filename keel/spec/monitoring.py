@@ -131,6 +131,18 @@ class ProfilingSpec(StrictModel):
     parallel_from_rows: int = Field(200_000, ge=1000, description="fewer rows: profiled in this process")
 
 
+class SimulationSpec(StrictModel):
+    """The main job's simulated production traffic (generator sources only): applications drawn with
+    the generator's drift knobs, sent through the real HTTP service, their labels delivered afterwards."""
+
+    rows: int = Field(4000, ge=100, le=1_000_000)
+    seed: int = 7
+    covariate_shift: float = Field(1.5, ge=0.0, le=10.0)
+    shifted_features: List[str] = Field(default_factory=lambda: ["income", "credit_utilization"])
+    concept_shift: float = Field(0.3, ge=0.0, le=1.0)
+    batch_size: int = Field(100, ge=1, le=10_000)
+
+
 class MonitoringSpec(StrictModel):
     """How production is watched and when the model is retrained."""
 
@@ -144,3 +156,4 @@ class MonitoringSpec(StrictModel):
     alerter: AlerterSpec = AlerterSpec()
     retraining: RetrainingSpec = RetrainingSpec()
     profiling: ProfilingSpec = ProfilingSpec()
+    simulation: SimulationSpec = SimulationSpec()

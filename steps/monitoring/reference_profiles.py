@@ -1,0 +1,25 @@
+from typing import Any, Tuple
+
+import pandas as pd
+from typing_extensions import Annotated
+from zenml import step
+
+from keel.monitoring.profiles import Profile
+from keel.monitoring.reference import reference_profiles
+from keel.spec.models import Spec
+from steps.monitoring.profile_materializer import ProfileMaterializer
+
+
+@step(output_materializers={"reference_data_profile": ProfileMaterializer,
+                            "reference_prediction_profile": ProfileMaterializer})
+def reference_profiles_step(model: Any, train: pd.DataFrame, test: pd.DataFrame, decision_threshold: dict,
+                            spec: Spec) -> Tuple[
+    Annotated[Profile, "reference_data_profile"],
+    Annotated[Profile, "reference_prediction_profile"],
+    Annotated[dict, "reference_summary"],
+]:
+    """Profiles monitoring compares production with: the training rows (features and label), and
+    the served model's scores and decisions on its test split; plus the test metrics, the decision
+    rate and the training label rate."""
+    data, predictions, summary = reference_profiles(model, train, test, float(decision_threshold["threshold"]), spec)
+    return data, predictions, summary
