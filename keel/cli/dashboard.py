@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from keel.cli.console import fail, say
-from keel.provenance import PROJECT_ROOT
 
-DASHBOARD_FOLDER = PROJECT_ROOT / ".keel" / "dashboard"
 ONBOARDING_DONE = {"email_opted_in": False, "user_metadata": {"finished_onboarding_survey": True}}
 
 
@@ -75,8 +73,15 @@ def server_environment(store_url: str, stores_path: str, folder: Path) -> dict:
             "ZENML_ANALYTICS_OPT_IN": "false"}
 
 
-def start_server(store_url: str, stores_path: str, port: int, folder: Path = DASHBOARD_FOLDER,
-                 timeout: float = 90) -> LocalServer:
+def dashboard_folder() -> Path:
+    """Beside the ZenML configuration whose store the dashboard shows: its log and, when it runs in
+    the background, its pid (so another ZenML home, e.g. a test's, has its own)."""
+    from zenml.config.global_config import GlobalConfiguration
+
+    return Path(GlobalConfiguration().config_directory) / "keel-dashboard"
+
+
+def start_server(store_url: str, stores_path: str, port: int, folder: Path, timeout: float = 90) -> LocalServer:
     """Start uvicorn serving ZenML's API and dashboard on 127.0.0.1:`port`; return once healthy."""
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "server.log"
@@ -141,7 +146,7 @@ def dashboard(port: int, background: bool) -> int:
                     f"(a dashboard already running? `python run.py dashboard --stop`; or choose --port N)", 2)
     say(f"keel: starting the ZenML server and dashboard on 127.0.0.1:{port} (store {store_url}) ...")
     try:
-        server = start_server(store_url, local_stores_path(), port)
+        server = start_server(store_url, local_stores_path(), port, dashboard_folder())
         finish_onboarding(server.url)
     except (RuntimeError, OSError) as error:
         return fail(f"keel dashboard: {error}", 1)
@@ -163,8 +168,9 @@ def dashboard(port: int, background: bool) -> int:
 
 
 def pid_file() -> Path:
-    DASHBOARD_FOLDER.mkdir(parents=True, exist_ok=True)
-    return DASHBOARD_FOLDER / "server.pid"
+    folder = dashboard_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "server.pid"
 
 
 def stop_background() -> int:
