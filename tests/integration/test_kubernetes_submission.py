@@ -4,8 +4,9 @@ bodies it POSTs are captured, the ZenML API token travels only as a Secret, and 
 manifest is valid against the Kubernetes schemas (`kubernetes-validate --strict`, offline).
 
 The submission needs a ZenML *server* store (the token exists only for a REST store with
-authentication), so the test starts one (uvicorn, SQLite, password auth) and runs the submission in a
-child process logged in to it: the rest of the test session keeps its own local store.
+authentication), so the test starts one (uvicorn, SQLite, password auth: tests/support/servers.py)
+and runs the submission in a child process logged in to it: the rest of the test session keeps its
+own local store.
 
 Run as a script (`python tests/integration/test_kubernetes_submission.py OUT_JSON`) it is that
 child process: register a Kubernetes stack on the server it is logged in to, submit, write what the
@@ -17,10 +18,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,63 +29,26 @@ ROOT = Path(__file__).resolve().parents[2]
 # The image a cluster would pull; with `skip_build` ZenML runs the steps in it as is (no build here).
 PREBUILT_IMAGE = "registry.example.com/keel/keel-pipelines:0.1"
 NAMESPACE = "keel"
-PASSWORD = "keel-kubernetes-test"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def authenticated_server(tmp_path_factory):
-    """A ZenML server with password authentication on a SQLite store (default user, known password)."""
-    folder = tmp_path_factory.mktemp("zenml-server")
-    port = _free_port()
-    env = {**os.environ, "ZENML_CONFIG_PATH": str(folder / "config"), "ZENML_SERVER": "true",
-           "ZENML_STORE_URL": f"sqlite:///{folder / 'zenml.db'}", "ZENML_SERVER_AUTO_ACTIVATE": "True",
-           "ZENML_DEFAULT_USER_PASSWORD": PASSWORD, "ZENML_SERVER_DEPLOYMENT_TYPE": "other",
-           "ZENML_SERVER_JWT_SECRET_KEY": "keel-tests-fixed-jwt-secret-0123456789abcdef",
-           "ZENML_ANALYTICS_OPT_IN": "false"}
-    log = open(folder / "server.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "zenml.zen_server.zen_server_api:app",
-                               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                              env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, server, folder / "server.log")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
+    """A ZenML server with password authentication on a SQLite store (tests/support/servers.py)."""
+    from tests.support.servers import zenml_server
 
-
-def _wait_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the ZenML server exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"the ZenML server did not answer within {timeout} s")
+    with zenml_server(tmp_path_factory.mktemp("zenml-server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def captured(authenticated_server, tmp_path_factory) -> dict:
+    from tests.support.servers import ADMIN_PASSWORD, ADMIN_USER, client_environment
+
     folder = tmp_path_factory.mktemp("kubernetes-submission")
     out = folder / "captured.json"
-    env = {**os.environ, "ZENML_CONFIG_PATH": str(folder / "client-config"),
-           "ZENML_STORE_URL": authenticated_server, "ZENML_STORE_USERNAME": "default",
-           "ZENML_STORE_PASSWORD": PASSWORD, "ZENML_ANALYTICS_OPT_IN": "false"}
-    done = subprocess.run([sys.executable, __file__, str(out)], env=env, cwd=ROOT,
+    env = client_environment(folder / "client-config", ZENML_STORE_URL=authenticated_server.url,
+                             ZENML_STORE_USERNAME=ADMIN_USER, ZENML_STORE_PASSWORD=ADMIN_PASSWORD)
+    done = subprocess.run([sys.executable, __file__, str(out)], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(out.read_text())
