@@ -140,13 +140,16 @@ def desired_configuration(kind: str, component: ComponentSpec, source: str) -> D
     except KeyError:
         raise StackApplyError(f"{where}.flavor: expected a {kind} flavor known to ZenML "
                               f"(`zenml {kind.replace('_', '-')} flavor list`); found '{component.flavor}'") from None
-    except ValidationError as error:
+    except ValidationError as error:  # (a subclass of ValueError: caught first)
         lines = [f"{where}.configuration: not valid for the '{component.flavor}' flavor"]
         for item in error.errors():
             key = ".".join(str(part) for part in item["loc"]) or "(all)"
             found = "nothing" if item["type"] == "missing" else _shown(key, item.get("input"))
             lines.append(f"  - {key}: {item['msg']}; found {found}")
         raise StackApplyError("\n".join(lines)) from None
+    except ValueError as error:  # ZenML's own check: keys the flavor does not know
+        raise StackApplyError(f"{where}.configuration: not valid for the '{component.flavor}' flavor: "
+                              f"{error}") from None
     return config.model_dump(mode="json", exclude_unset=True)
 
 
