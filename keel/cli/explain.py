@@ -10,7 +10,10 @@ def explain(spec, request_id: str) -> int:
     from keel.governance.explanations import explain_logged
     from keel.governance.lineage import find_prediction
 
-    rows = [r for r in find_prediction(prediction_log_url(spec), request_id) if not r["shadow"]]
+    try:
+        rows = [r for r in find_prediction(prediction_log_url(spec), request_id) if not r["shadow"]]
+    except LookupError as error:
+        return fail(f"keel: {error}", 1)
     if not rows:
         return fail(f"keel: no answered prediction with request id {request_id!r} in {prediction_log_url(spec)}", 1)
     from keel.registry import evaluation_outcome, load_version_model, version_artifacts

@@ -35,14 +35,17 @@ def lineage(spec, prediction: Optional[str], version: Optional[int]) -> int:
     from keel.registry import resolve_version
 
     model = spec.problem.name
-    records = _records(model)
     if prediction is not None:
         from keel.deployment.deploy import prediction_log_url
         from keel.governance.lineage import find_prediction, prediction_lineage
 
-        rows = find_prediction(prediction_log_url(spec), prediction)
+        try:
+            rows = find_prediction(prediction_log_url(spec), prediction)
+        except LookupError as error:
+            return fail(f"keel: {error}", 1)
         if not rows:
             return fail(f"keel: no prediction with request id {prediction!r} in {prediction_log_url(spec)}", 1)
+        records = _records(model)
         for row in rows:
             say(f"lineage of prediction {row['request_id']} (row {row['row']}):")
             print_links(prediction_lineage(row, records))
@@ -53,5 +56,5 @@ def lineage(spec, prediction: Optional[str], version: Optional[int]) -> int:
     except LookupError as error:
         return fail(f"keel: {error}", 1)
     say(f"lineage of {model} v{version}:")
-    print_links(version_links(model, version, records))
+    print_links(version_links(model, version, _records(model)))
     return 0

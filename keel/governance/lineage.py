@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import List, Optional
 
 from keel.governance.timeline import describe_split, served_at
@@ -15,10 +16,18 @@ def find_prediction(log_url: str, request_id: str) -> List[dict]:
 
     from keel.serving.prediction_log import PREDICTIONS, PredictionLog
 
-    log = PredictionLog(log_url)
-    query = sa.select(PREDICTIONS).where(PREDICTIONS.c.request_id == request_id).order_by(PREDICTIONS.c.row)
-    with log.engine.connect() as connection:
-        rows = [dict(row._mapping) for row in connection.execute(query)]
+    from sqlalchemy.engine import make_url
+
+    url = make_url(log_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise LookupError(f"there is no prediction log at {url.database} (nothing has been deployed with this spec)")
+    try:
+        log = PredictionLog(log_url)
+        query = sa.select(PREDICTIONS).where(PREDICTIONS.c.request_id == request_id).order_by(PREDICTIONS.c.row)
+        with log.engine.connect() as connection:
+            rows = [dict(row._mapping) for row in connection.execute(query)]
+    except sa.exc.SQLAlchemyError as error:
+        raise LookupError(f"the prediction log cannot be read ({type(error).__name__}: {error})") from None
     import json
 
     for row in rows:
