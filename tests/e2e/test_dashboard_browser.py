@@ -1,10 +1,11 @@
 """The dashboard in a real browser: headless Debian chromium (selenium with Debian's chromedriver, no
 download) opens the server `run.py dashboard` starts over the test store after a small real training
 run, lands on the overview (no onboarding survey), opens the latest training run, finds every step
-of its graph and reads the text of keel's validation report in the sandboxed preview iframe.
+of its graph and reads the text of keel's validation report in the sandboxed preview iframe; then
+the model registry page (the steps the deployment pipeline ends with) renders there too.
 
 Every request to a host other than 127.0.0.1 fails inside the browser (the dashboard asks for logos,
-avatars and a changelog elsewhere). A screenshot is saved to tests/e2e/artifacts/ (git-ignored).
+avatars and a changelog elsewhere). Screenshots are saved to tests/e2e/artifacts/ (git-ignored).
 Skips when chromium or chromedriver is missing, unless KEEL_REQUIRE_SYSTEM_SERVICES=1 (CI)."""
 
 from __future__ import annotations
@@ -65,6 +66,21 @@ def training_run():
                            source_stamp=source_stamp(spec.data), provenance=collect_provenance())
     assert outcome.error is None, outcome.error
     return outcome.run
+
+
+@pytest.fixture(scope="module")
+def registry_run(training_run):
+    """The registry page steps the deployment pipeline ends with, run after the training run."""
+    from zenml import pipeline
+
+    from steps.deployment.curate_registry_view import curate_registry_view_step
+    from steps.deployment.registry_view import registry_view_step
+
+    @pipeline(enable_cache=False)
+    def registry_view_pipeline(model_name: str) -> None:
+        curate_registry_view_step(registry_view_step(model_name), model_name)
+
+    return registry_view_pipeline(model_name="dashboard_model")
 
 
 @pytest.fixture(scope="module")
@@ -130,23 +146,13 @@ def test_the_dashboard_shows_the_training_run_its_steps_and_a_keel_report(browse
         wait.until(lambda d: f"/runs/{training_run.id}" in d.current_url)
 
         # Its graph: "Fit view" renders every node (React Flow draws only what is in view).
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[aria-label='Fit view']"))[0].click()
+        _fit_view(browser, wait)
         expected_steps = set(training_run.steps)
         wait.until(lambda d: _step_names(d) >= expected_steps)
         assert _step_names(browser) == expected_steps
 
         # A keel report: the artifact's sheet, its Visualization tab, "Load Preview", the iframe.
-        step_name, artifact_name = REPORT_ARTIFACT
-        node = wait.until(lambda d: d.find_elements(
-            By.CSS_SELECTOR, f"[data-id='{step_name}/outputs/step_output/{artifact_name}'] button"))[0]
-        browser.execute_script("arguments[0].click()", node)  # the fitted graph draws it a few pixels wide
-        wait.until(lambda d: d.find_elements(By.XPATH, "//button[@role='tab'][normalize-space()='Visualization']"))[-1].click()
-        wait.until(lambda d: d.find_elements(By.XPATH, "//button[normalize-space()='Load Preview']"))[0].click()
-        frame = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "iframe[srcdoc]"))[0]
-        assert frame.get_attribute("sandbox") == ""  # no script may run: keel's reports are static
-        browser.switch_to.frame(frame)
-        text = wait.until(lambda d: d.find_element(By.TAG_NAME, "body").text)
-        browser.switch_to.default_content()
+        text = _report_text(browser, wait, *REPORT_ARTIFACT)
         assert "Data validation" in text
         assert "result passed" in text and "rows 2000" in text
     finally:
@@ -154,6 +160,51 @@ def test_the_dashboard_shows_the_training_run_its_steps_and_a_keel_report(browse
         browser.save_screenshot(str(screenshot))
         print(f"\nscreenshot: {screenshot} (browser part {time.monotonic() - started:.1f} s)")
     assert screenshot.stat().st_size > 10_000
+
+
+def test_the_model_registry_page_renders_in_the_dashboard(browser, dashboard_url, registry_run):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT_SECONDS, poll_frequency=0.2)
+    screenshot = ARTIFACTS / "dashboard-model-registry.png"
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        browser.get(f"{dashboard_url}/projects/default/runs/{registry_run.id}")
+        _fit_view(browser, wait)
+        text = _report_text(browser, wait, "registry_view_step", "model_registry_html")
+        from keel.registry import get_model_version_metadata
+
+        family = get_model_version_metadata("dashboard_model", 1)["model_family"]
+        assert "Model registry: dashboard_model" in text
+        assert "v1 - " in text and "not evaluated" in text and family in text
+    finally:
+        browser.switch_to.default_content()
+        browser.save_screenshot(str(screenshot))
+        print(f"\nscreenshot: {screenshot}")
+
+
+def _fit_view(browser, wait) -> None:
+    from selenium.webdriver.common.by import By
+
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[aria-label='Fit view']"))[0].click()
+
+
+def _report_text(browser, wait, step_name: str, artifact_name: str) -> str:
+    """Open an artifact's sheet from the run graph, its Visualization tab, "Load Preview"; return the
+    text inside the sandboxed iframe the report renders in."""
+    from selenium.webdriver.common.by import By
+
+    node = wait.until(lambda d: d.find_elements(
+        By.CSS_SELECTOR, f"[data-id='{step_name}/outputs/step_output/{artifact_name}'] button"))[0]
+    browser.execute_script("arguments[0].click()", node)  # the fitted graph draws it a few pixels wide
+    wait.until(lambda d: d.find_elements(By.XPATH, "//button[@role='tab'][normalize-space()='Visualization']"))[-1].click()
+    wait.until(lambda d: d.find_elements(By.XPATH, "//button[normalize-space()='Load Preview']"))[0].click()
+    frame = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "iframe[srcdoc]"))[0]
+    assert frame.get_attribute("sandbox") == ""  # no script may run: keel's reports are static
+    browser.switch_to.frame(frame)
+    text = wait.until(lambda d: d.find_element(By.TAG_NAME, "body").text)
+    browser.switch_to.default_content()
+    return text
 
 
 def _run_label(run) -> str:
