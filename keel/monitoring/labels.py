@@ -42,7 +42,7 @@ def read_labels(spec: LabelsSpec, positive: Union[int, str] = 1) -> pd.DataFrame
     if missing:
         raise LabelsError(f"{where}: no column for monitoring.labels.{missing[0]} "
                           f"({getattr(spec, missing[0])!r}); found columns {list(raw.columns)}")
-    times = pd.to_datetime(raw[spec.time_column], utc=True, errors="coerce")
+    times = pd.to_datetime(raw[spec.time_column], utc=True, errors="coerce", format="mixed")  # per value
     return pd.DataFrame({"entity_id": raw[spec.id_column].astype(str),
                          "label": (raw[spec.label_column].astype(str) == str(positive)).astype(int),
                          "label_time": times})

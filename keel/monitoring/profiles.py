@@ -78,17 +78,34 @@ def _profile_chunk(frame: pd.DataFrame) -> bytes:
 def profile_frame(frame: pd.DataFrame, workers: int = 1, chunk_rows: int = 250_000,
                   parallel_from_rows: int = 200_000) -> Profile:
     """Profile every column of `frame`; big frames in `chunk_rows` chunks on `workers` processes."""
-    if len(frame) < parallel_from_rows or workers <= 1:
-        return deserialize(_profile_chunk(frame))
-    chunks = [frame.iloc[start:start + chunk_rows] for start in range(0, len(frame), chunk_rows)]
+    return profile_frames([frame], workers, chunk_rows, parallel_from_rows)[0]
+
+
+def profile_frames(frames: List[pd.DataFrame], workers: int = 1, chunk_rows: int = 250_000,
+                   parallel_from_rows: int = 200_000) -> List[Profile]:
+    """One profile per frame. With `workers` > 1 and at least `parallel_from_rows` rows in all, every
+    frame is cut into chunks of at most `chunk_rows`, all chunks are profiled on a process pool,
+    and each frame's chunk profiles are merged."""
+    total = sum(len(frame) for frame in frames)
+    if workers <= 1 or total < parallel_from_rows:
+        return [deserialize(_profile_chunk(frame)) for frame in frames]
+    size = max(1, min(chunk_rows, -(-total // workers)))  # at least one chunk per worker
+    owners, chunks = [], []
+    for index, frame in enumerate(frames):
+        for start in range(0, max(len(frame), 1), size):
+            owners.append(index)
+            chunks.append(frame.iloc[start:start + size])
     import multiprocessing
 
     # forkserver: a clean child (the parent may hold ZenML's threads, which fork does not copy safely)
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["keel.monitoring.profiles", "whylogs"])
+    context.set_forkserver_preload(["keel.monitoring.profiles"])
     with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
         blobs = list(pool.map(_profile_chunk, chunks))
-    return merge_profiles(deserialize(blob) for blob in blobs)
+    parts: Dict[int, List[Profile]] = {}
+    for owner, blob in zip(owners, blobs):
+        parts.setdefault(owner, []).append(deserialize(blob))
+    return [merge_profiles(parts[index]) for index in range(len(frames))]
 
 
 def empty_profile() -> Profile:

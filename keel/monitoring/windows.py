@@ -18,7 +18,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from keel.monitoring.profiles import Profile, deserialize, empty_profile, merge_profiles, profile_frame, serialize
+from keel.monitoring.profiles import Profile, deserialize, empty_profile, merge_profiles, profile_frames, serialize
 
 WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
 PREDICTION_COLUMNS = ("score", "decision")
@@ -150,14 +150,15 @@ class WindowStore:
         if predictions.empty:
             return added
         hours = predictions["time"].dt.floor("h")
-        for (version, hour), rows in predictions.groupby([predictions["model_version"], hours], sort=True):
-            start = hour.to_pydatetime()
-            profile = profile_frame(_monitored(rows, columns), **self.profiling)
-            path = self._hour_file(int(version), start)
+        groups = [(int(version), hour.to_pydatetime(), rows)
+                  for (version, hour), rows in predictions.groupby([predictions["model_version"], hours], sort=True)]
+        profiles = profile_frames([_monitored(rows, columns) for _, _, rows in groups], **self.profiling)
+        for (version, start, rows), profile in zip(groups, profiles):
+            path = self._hour_file(version, start)
             if path.exists():
                 profile = merge_profiles([deserialize(path.read_bytes()), profile])
             _write(path, serialize(profile))
-            added[f"v{int(version)} {_hour_key(start)}"] = len(rows)
+            added[f"v{version} {_hour_key(start)}"] = len(rows)
         self._set_watermark(predictions["time"].max().to_pydatetime())
         return added
 

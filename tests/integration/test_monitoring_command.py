@@ -1,0 +1,86 @@
+"""`run.py monitor` on small data: a deployed version, drifted traffic through the real service,
+delayed labels (some for unknown ids), the monitoring pipeline, cooldown, then a retraining that
+runs train -> evaluate -> deploy."""
+
+import json
+import socket
+
+import pytest
+
+from keel.deployment.server import post_json, service_url, stop_service
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_monitor_detects_drift_records_decisions_and_retrains(tmp_path, capsys):
+    from keel.cli.main import main
+    from keel.deployment.deploy import deployment_folder
+    from keel.monitoring.monitor import monitoring_folder, now_utc
+    from keel.monitoring.simulation import send_traffic, write_labels
+    from keel.registry import production_version, version_artifacts
+    from keel.spec import load_spec
+    from pipelines.monitoring import REFERENCES
+
+    labels = tmp_path / "labels.csv"
+    settings = [
+        "problem.name=monitor_model", "data.source.rows=3000", "training.candidate.trials=1",
+        "training.candidate.params.n_estimators=40", "evaluation.latency.single_row_calls=20",
+        "evaluation.explainability.sample_size=50", "evaluation.comparison.bootstrap_samples=200",
+        "evaluation.comparison.margin=0.5", "evaluation.gates[0].min=0.5", "evaluation.gates[3].max=0.2",
+        "evaluation.gates[5].max=1000", "evaluation.gates[6].min=-1000000",
+        "deployment.strategy=all-at-once", "deployment.hold_seconds=0", "deployment.probe_requests=40",
+        f"deployment.port={_free_port()}", f"deployment.folder={tmp_path / 'deployments'}",
+        "monitoring.simulation.rows=800", "monitoring.simulation.covariate_shift=2.5",
+        "monitoring.simulation.shifted_features=[income, savings_balance]", "monitoring.simulation.concept_shift=0.0",
+        f"monitoring.labels.source={{kind: csv, path: {labels}}}", "monitoring.drift.min_labelled_rows=100",
+    ]
+    args = [arg for setting in settings for arg in ("--set", setting)]
+    spec = load_spec(ROOT / "configs" / "credit_risk.yaml", settings)
+    try:
+        assert main(["monitor", *args]) == 1  # nothing deployed yet: a clear refusal
+        assert "no production version" in capsys.readouterr().err
+        for command in ("train", "evaluate", "deploy"):
+            assert main([command, *args]) == 0
+        version = production_version("monitor_model")
+        references = version_artifacts("monitor_model", version, REFERENCES)
+        assert references["reference_data_profile"].load().rows() == 1800  # the training split
+        assert references["reference_summary"].load()["test_rows"] == 600
+        assert references["reference_prediction_profile"].visualizations  # the materializer's HTML view
+
+        frame, traffic = send_traffic(spec, service_url("127.0.0.1", spec.deployment.port), post_json)
+        assert traffic["answered"] == 800
+        write_labels(frame, "default", labels, now_utc())
+        with labels.open("a") as handle:
+            handle.write("applicant-ghost,1,2030-01-01T00:00:00+00:00\n")  # a late label nobody predicted for
+
+        assert main(["monitor", "--no-retrain", *args]) == 0
+        out = capsys.readouterr().out
+        status = json.loads((monitoring_folder(spec) / "status.json").read_text())
+        assert status["window"]["rows"] == 800  # probe traffic is not production traffic
+        assert status["features"]["drifted"] == ["income", "savings_balance"]
+        assert status["labels"]["matched"] == 800 and status["labels"]["unknown_ids"] == 1
+        assert status["decision"]["retrain"] and "drift" in status["decision"]["fired"]
+        assert "income, savings_balance" in out and "drift report:" in out
+
+        # The first decision starts the cooldown: the same evidence no longer retrains.
+        assert main(["monitor", "--no-retrain", *args]) == 0
+        decisions = [json.loads(line) for line in (monitoring_folder(spec) / "decisions.jsonl").read_text().splitlines()]
+        assert decisions[-1]["fired"] and not decisions[-1]["retrain"]
+        assert decisions[-1]["suppressed_by"].startswith("cooldown")
+        assert decisions[-1]["window"]["new_rows"] == 0  # the hours were not profiled twice
+
+        # Without a cooldown, the monitor retrains, evaluates against the champion and rolls out.
+        assert main(["monitor", *args, "--set", "monitoring.retraining.cooldown_hours=0"]) == 0
+        record = json.loads((monitoring_folder(spec) / "decisions.jsonl").read_text().splitlines()[-1])
+        assert record["kind"] == "retraining" and record["champion"] == version
+        assert record["new_version"] == version + 1 and record["outcome"] == "rolled out"
+        assert production_version("monitor_model") == version + 1
+    finally:
+        stop_service(deployment_folder(spec))
