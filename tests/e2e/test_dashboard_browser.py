@@ -20,6 +20,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.integration
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -197,14 +199,30 @@ def _report_text(browser, wait, step_name: str, artifact_name: str) -> str:
     node = wait.until(lambda d: d.find_elements(
         By.CSS_SELECTOR, f"[data-id='{step_name}/outputs/step_output/{artifact_name}'] button"))[0]
     browser.execute_script("arguments[0].click()", node)  # the fitted graph draws it a few pixels wide
-    wait.until(lambda d: d.find_elements(By.XPATH, "//button[@role='tab'][normalize-space()='Visualization']"))[-1].click()
-    wait.until(lambda d: d.find_elements(By.XPATH, "//button[normalize-space()='Load Preview']"))[0].click()
+    _click_when_shown(browser, wait, "//button[@role='tab'][normalize-space()='Visualization']")
+    _click_when_shown(browser, wait, "//button[normalize-space()='Load Preview']")
     frame = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "iframe[srcdoc]"))[0]
     assert frame.get_attribute("sandbox") == ""  # no script may run: keel's reports are static
     browser.switch_to.frame(frame)
     text = wait.until(lambda d: d.find_element(By.TAG_NAME, "body").text)
     browser.switch_to.default_content()
     return text
+
+
+def _click_when_shown(browser, wait, xpath: str) -> None:
+    """Click the last element matching `xpath` once it is displayed (the artifact sheet slides in:
+    a click during the animation would miss)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    def shown(driver):
+        try:
+            found = [e for e in driver.find_elements(By.XPATH, xpath) if e.is_displayed() and e.is_enabled()]
+        except StaleElementReferenceException:
+            return None
+        return found[-1] if found else None
+
+    browser.execute_script("arguments[0].click()", wait.until(shown))
 
 
 def _run_label(run) -> str:

@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[2]
 # The image a cluster would pull; with `skip_build` ZenML runs the steps in it as is (no build here).
 PREBUILT_IMAGE = "registry.example.com/keel/keel-pipelines:0.1"
