@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from keel.cli.console import fail, format_table, say
 
 
-def explain(spec, request_id: str) -> int:
+def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
     from keel.deployment.deploy import prediction_log_url
     from keel.governance.explanations import explain_logged
     from keel.governance.lineage import find_prediction
@@ -16,6 +18,13 @@ def explain(spec, request_id: str) -> int:
         return fail(f"keel: {error}", 1)
     if not rows:
         return fail(f"keel: no answered prediction with request id {request_id!r} in {prediction_log_url(spec)}", 1)
+    if row_number is not None:
+        rows = [r for r in rows if r["row"] == row_number]
+        if not rows:
+            return fail(f"keel: request {request_id} has no answered row {row_number}", 1)
+    elif len(rows) > 1:
+        return fail(f"keel: request {request_id} scored {len(rows)} records; choose one with --row N "
+                    f"({rows[0]['row']}..{rows[-1]['row']})", 2)
     from keel.registry import evaluation_outcome, load_version_model, version_artifacts
 
     governance, name = spec.governance, spec.problem.name

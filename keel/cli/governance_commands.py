@@ -29,6 +29,7 @@ def register(commands) -> None:
     start = lineage.add_mutually_exclusive_group(required=True)
     start.add_argument("--prediction", metavar="ID", help="a request id from the prediction log")
     start.add_argument("--model-version", type=int, metavar="N")
+    lineage.add_argument("--row", type=int, default=None, metavar="N", help="one record of a batch request")
     lineage.set_defaults(handler=_lineage)
 
     reproduce = commands.add_parser("reproduce", help="rebuild a model version and prove it identical (exit 1 if not)")
@@ -52,6 +53,7 @@ def register(commands) -> None:
     explain = commands.add_parser("explain", help="the SHAP explanation of a logged prediction (high-stakes models)")
     spec_options(explain)
     explain.add_argument("--prediction", required=True, metavar="ID", help="a request id from the prediction log")
+    explain.add_argument("--row", type=int, default=None, metavar="N", help="which record of a batch request")
     explain.set_defaults(handler=_explain)
 
 
@@ -82,7 +84,7 @@ def _lineage(args: argparse.Namespace, spec) -> int:
 
     if args.prediction is not None and not args.prediction.strip():
         return fail("lineage: --prediction must not be empty", 2)
-    return lineage(spec, args.prediction, args.model_version)
+    return lineage(spec, args.prediction, args.model_version, args.row)
 
 
 def _reproduce(args: argparse.Namespace, spec) -> int:
@@ -106,4 +108,4 @@ def _docs(args: argparse.Namespace, spec) -> int:
 def _explain(args: argparse.Namespace, spec) -> int:
     from keel.cli.explain import explain
 
-    return explain(spec, args.prediction)
+    return explain(spec, args.prediction, args.row)

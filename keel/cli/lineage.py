@@ -31,7 +31,10 @@ def version_links(model: str, version: int, records: list) -> list:
     return version_lineage(model, version, metadata, records, uri, bool(uri and fileio.exists(uri)))
 
 
-def lineage(spec, prediction: Optional[str], version: Optional[int]) -> int:
+MAX_ROWS_SHOWN = 5  # a batch request logs one row per record
+
+
+def lineage(spec, prediction: Optional[str], version: Optional[int], row_number: Optional[int] = None) -> int:
     from keel.registry import resolve_version
 
     model = spec.problem.name
@@ -45,11 +48,20 @@ def lineage(spec, prediction: Optional[str], version: Optional[int]) -> int:
             return fail(f"keel: {error}", 1)
         if not rows:
             return fail(f"keel: no prediction with request id {prediction!r} in {prediction_log_url(spec)}", 1)
+        if row_number is not None:
+            rows = [r for r in rows if r["row"] == row_number]
+            if not rows:
+                return fail(f"keel: request {prediction} has no row {row_number}", 1)
         records = _records(model)
-        for row in rows:
-            say(f"lineage of prediction {row['request_id']} (row {row['row']}):")
+        shown = rows[:MAX_ROWS_SHOWN]
+        for row in shown:
+            say(f"prediction {row['request_id']} row {row['row']}:")
             print_links(prediction_lineage(row, records))
-            print_links(version_links(row["model_name"], int(row["model_version"]), records))
+        if len(rows) > len(shown):
+            say(f"  ... and {len(rows) - len(shown)} more row(s) of this request (pick one with --row N)")
+        for name, version in dict.fromkeys((r["model_name"], int(r["model_version"])) for r in rows):
+            say(f"lineage of {name} v{version}:")
+            print_links(version_links(name, version, records))
         return 0
     try:
         version = resolve_version(model, version)

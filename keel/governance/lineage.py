@@ -77,7 +77,7 @@ def prediction_lineage(row: dict, records: List[dict]) -> List[tuple]:
                                                               else "INCONSISTENT with the logged version"))
     return [
         ("prediction", f"request {row['request_id']} row {row['row']}, entity {row['entity_id']}, at {at.isoformat()}"),
-        ("answer", f"score {row['score']:.6f}, decision {row['decision']}, {row['latency_ms']:.1f} ms"
+        ("answer", f"score {row['score']:.6f}, decision {row['decision']}, {row['latency_ms']:.3f} ms"
                    + (" (shadow: logged, not returned)" if row["shadow"] else "")),
         ("served by", f"{row['model_name']} v{row['model_version']} on arm {row['arm']}"),
         ("routing then (audit trail)", consistent),
