@@ -53,7 +53,9 @@ def captured(authenticated_server, tmp_path_factory) -> dict:
     done = subprocess.run([sys.executable, __file__, str(out)], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(out.read_text())
+    captured = json.loads(out.read_text())
+    print(f"\nsubmitted with the kubernetes client {captured['kubernetes_client']}")
+    return captured
 
 
 def test_the_orchestrator_posts_a_job_a_service_account_its_role_binding_and_a_token_secret(captured):
@@ -166,7 +168,9 @@ def _submit_training_pipeline(out: Path) -> None:
     training_pipeline.with_options(settings={"docker": docker})(
         spec=spec, spec_hash=spec_hash(spec), source_stamp=source_stamp(spec.data), provenance=collect_provenance())
     api.stop()
-    out.write_text(json.dumps({"requests": [
+    import kubernetes
+
+    out.write_text(json.dumps({"kubernetes_client": kubernetes.__version__, "requests": [
         {"method": r.method, "path": r.path, "kind": r.kind, "manifest": r.manifest()} for r in api.requests]}))
 
 
