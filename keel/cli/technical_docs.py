@@ -54,11 +54,11 @@ def write_docs(spec, version: Optional[int]) -> int:
         return fail(f"keel: the audit trail is TAMPERED ({check.problem}); documentation drawn from it would not "
                     "be evidence. Investigate with: python run.py audit verify", 1)
     records = read_records(store)
+    folder = Path(spec.governance.documentation_folder) / model / f"v{version}"  # where to write: today's spec
     spec, origin = training_spec(spec, metadata.get("run_id"))
     say(f"keel: using {origin}")
     sections = documentation_sections(spec, model, version, metadata,
                                       evaluation_reports((metadata.get("evaluation") or {}).get("run_id")), records)
-    folder = Path(spec.governance.documentation_folder) / model / f"v{version}"
     folder.mkdir(parents=True, exist_ok=True)
     markdown = folder / "technical_documentation.md"
     markdown.write_text(documentation_markdown(model, version, sections, check.head_hash), encoding="utf-8")

@@ -132,10 +132,11 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
                                                        + (" (the spec auto-approves)" if rule.auto_approve else ""), AUDIT)]))
     sections.append(_section("7. Post-market monitoring plan", "The spec's `monitoring` section, every setting.",
                              settings_rows(spec.monitoring, "monitoring", SPEC)))
-    sections.append({"title": "8. Change log", "text": "Every audit record of this version, and every routing "
-                     "change that gave it traffic.", "rows": [],
+    sections.append({"title": "8. Change log", "text": "Every audit record of this version or its training run, "
+                     "and every routing change that gave it traffic.", "rows": [],
                      "changes": [(r["seq"], r["time"], r["event"], r["actor"], _change(r))
-                                 for r in records if r.get("version") == version or r in served]})
+                                 for r in records if r.get("version") == version or r in served
+                                 or (r.get("run_id") and r.get("run_id") == metadata.get("run_id"))]})
     return sections
 
 
