@@ -12,7 +12,8 @@ from keel.registry import find_champion
 from keel.spec.models import Spec
 
 
-@step(enable_cache=False)
+# No metadata: with no champion the scores are all NaN, and a ZenML server's REST API refuses NaN metadata.
+@step(enable_cache=False, enable_artifact_metadata=False)
 def champion_challenger_step(scoring_model: Any, decision_threshold: dict, validation: pd.DataFrame,
                              test: pd.DataFrame, spec: Spec, model_version: int) -> Tuple[
     Annotated[dict, "champion_comparison"],
