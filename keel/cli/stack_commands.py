@@ -64,12 +64,16 @@ def _list(args: argparse.Namespace, spec) -> int:
 
     from zenml.client import Client
 
-    client = Client()
-    active = client.active_stack_model.name
+    try:
+        client = Client()
+        active = client.active_stack_model.name
+        stacks = client.list_stacks(size=100, hydrate=True).items
+    except Exception as error:  # the current store (e.g. a server) cannot be read: say so, no traceback
+        return fail(f"\nstack list: the current ZenML store cannot be read ({type(error).__name__}: {error})")
     registered = [(("* " if stack.name == active else "  ") + stack.name,
                    ", ".join(f"{kind.value}={components[0].name}"
                              for kind, components in sorted(stack.components.items()) if components))
-                  for stack in client.list_stacks(size=100, hydrate=True).items]
+                  for stack in stacks]
     say(f"\nRegistered in the current store ({client.zen_store.url}; * = active):")
     say(format_table(["stack", "components"], registered))
     return 0

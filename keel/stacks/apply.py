@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from keel.stacks.extras import describe_missing_extras, missing_extras
 from keel.stacks.load import STACKS_DIR, load_stack_file, stack_file_for
-from keel.stacks.models import ComponentSpec, StackFile, _CREDENTIAL_KEY
+from keel.stacks.models import CREDENTIAL_KEY, ComponentSpec, StackFile
 
 
 class StackApplyError(RuntimeError):
@@ -120,7 +120,7 @@ def check_secrets(client: Any, stack_file: StackFile, source: str, store: str) -
 
 
 def _shown(key: str, value: Any) -> str:
-    if _CREDENTIAL_KEY.search(key):
+    if CREDENTIAL_KEY.search(key):
         return "a value (not shown)"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

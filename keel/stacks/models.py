@@ -25,7 +25,7 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SECRET_REFERENCE = re.compile(r"^\{\{\s*([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\s*\}\}$")
 # Configuration keys that hold credentials in ZenML's flavors (S3 `key`/`secret`/`token`, GCP
 # `service_account_json`, passwords, tokens); a literal value there would put a secret in git.
-_CREDENTIAL_KEY = re.compile(r"(^|_)(key|secret|token|password|service_account_json)$")
+CREDENTIAL_KEY = re.compile(r"(^|_)(key|secret|token|password|service_account_json)$")
 _NOT_CREDENTIALS = {"authentication_secret"}  # names a ZenML secret, holds no credential itself
 
 
@@ -61,7 +61,7 @@ class ComponentSpec(StrictModel):
     def _credentials_are_references(cls, configuration: Dict[str, Any]) -> Dict[str, Any]:
         for key, value in configuration.items():
             # Only text can be a credential (a flag such as pass_zenml_token_as_secret: true is not).
-            if key in _NOT_CREDENTIALS or not _CREDENTIAL_KEY.search(key) or not isinstance(value, str):
+            if key in _NOT_CREDENTIALS or not CREDENTIAL_KEY.search(key) or not isinstance(value, str):
                 continue
             if value and not SECRET_REFERENCE.match(value):
                 raise ValueError(f"`{key}` holds a credential: expected a ZenML secret reference "

@@ -99,7 +99,7 @@ def _start(name: str, command: List[str], log: Path, env: Optional[Dict[str, str
     return _Process(name, process, log)
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return 200 <= response.status < 500
@@ -109,7 +109,7 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=1):
         return True
     return False
@@ -164,7 +164,7 @@ def mariadb_server(workdir: Path, database: str = "zenml", user: str = "zenml",
         f"--pid-file={workdir / 'mariadb.pid'}", "--innodb-buffer-pool-size=64M",
         "--innodb-log-file-size=16M", *as_user], workdir / "mariadb.log")
     try:
-        server.wait_until(lambda: socket_path.exists() and _port_open(port), timeout=60)
+        server.wait_until(lambda: socket_path.exists() and port_open(port), timeout=60)
         root = pymysql.connect(unix_socket=str(socket_path), user="root", password="")
         with root.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE `{database}`")
@@ -249,7 +249,7 @@ def zenml_server(workdir: Path, store_url: Optional[str] = None, auth_scheme: st
         "--host", LOOPBACK, "--port", str(port), "--log-level", "warning"], workdir / "zenml-server.log", env)
     url = f"http://{LOOPBACK}:{port}"
     try:
-        server.wait_until(lambda: _http_ok(f"{url}/health"), timeout=timeout)
+        server.wait_until(lambda: http_ok(f"{url}/health"), timeout=timeout)
         yield ZenMLServer(url, store_url, auth_scheme, workdir / "server-config", server)
     finally:
         server.stop()
@@ -286,7 +286,7 @@ def moto_s3_server(workdir: Path) -> Iterator[S3Server]:
                     workdir / "moto.log")
     url = f"http://{LOOPBACK}:{port}"
     try:
-        server.wait_until(lambda: _http_ok(f"{url}/moto-api/"), timeout=60)
+        server.wait_until(lambda: http_ok(f"{url}/moto-api/"), timeout=60)
         yield S3Server(url)
     finally:
         server.stop()

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.support.servers import (_http_ok, _port_open, client_environment, mariadb_server, moto_s3_server,
+from tests.support.servers import (client_environment, http_ok, mariadb_server, moto_s3_server, port_open,
                                    zenml_server)
 
 BUCKET = "keel-remote-artifacts"
@@ -26,6 +26,6 @@ def remote_services(tmp_path_factory):
                                  KEEL_LOCAL_ARTIFACTS=str(work / "local-artifacts"))
         yield SimpleNamespace(database=database, s3=s3, server=server, env=env, work=work)
     # Everything stopped: nothing answers on the ports any more.
-    assert not _port_open(database.port), "MariaDB still listens"
-    assert not _http_ok(f"{server.url}/health"), "the ZenML server still answers"
-    assert not _http_ok(f"{s3.endpoint_url}/moto-api/"), "moto still answers"
+    assert not port_open(database.port), "MariaDB still listens"
+    assert not http_ok(f"{server.url}/health"), "the ZenML server still answers"
+    assert not http_ok(f"{s3.endpoint_url}/moto-api/"), "moto still answers"
