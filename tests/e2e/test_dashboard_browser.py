@@ -104,7 +104,10 @@ def browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never fetch a browser or a driver
+    # Selenium Manager (which downloads browsers and drivers) must never run: both paths are given,
+    # and should selenium still look for it, it finds nothing to run.
+    os.environ["SE_OFFLINE"] = "true"
+    os.environ["SE_MANAGER_PATH"] = "/nonexistent/selenium-manager"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000",
