@@ -62,7 +62,10 @@ def read_predictions(url: str, since: Optional[datetime] = None, until: Optional
     engine = _engine(url)
     if not sa.inspect(engine).has_table(table.name):
         return _empty_predictions(features if with_inputs else ())
-    columns = [table.c.time, table.c.entity_id, table.c.model_version, table.c.score, table.c.decision]
+    # The time as the store gives it: SQLite's text is parsed below in one vectorised call, instead of
+    # SQLAlchemy's per-row conversion (2 s per 1M rows); drivers that return datetimes return them.
+    columns = [sa.type_coerce(table.c.time, sa.String).label("time"), table.c.entity_id, table.c.model_version,
+               table.c.score, table.c.decision]
     if with_inputs:
         columns.append(table.c.inputs)
     query = sa.select(*columns).where(table.c.shadow.is_(False)).order_by(table.c.time)
@@ -79,7 +82,7 @@ def read_predictions(url: str, since: Optional[datetime] = None, until: Optional
         return _empty_predictions(features if with_inputs else ())
     names = ["time", "entity_id", "model_version", "score", "decision"] + (["inputs"] if with_inputs else [])
     frame = pd.DataFrame.from_records(rows, columns=names)
-    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
     if with_inputs:
         inputs = _parse_inputs(frame.pop("inputs"))
         if features is not None:
