@@ -3,7 +3,6 @@
 `dict` shows as data), and each report-producing step is part of a pipeline keel runs."""
 
 import importlib
-import inspect
 from pathlib import Path
 
 from tests.conftest import ROOT
