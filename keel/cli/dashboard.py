@@ -150,7 +150,8 @@ def dashboard(port: int, background: bool) -> int:
     except (RuntimeError, OSError) as error:
         return fail(f"keel dashboard: {error}", 1)
     say(f"dashboard: {server.url}")
-    say("  runs: Runs (a run's DAG: click a step, then an artifact's Visualization tab, 'Load Preview')")
+    say("  reports: open a run, 'Fit view' on its graph, click a report's artifact, "
+        "its Visualization tab, 'Load Preview'")
     if background:
         pid_file().write_text(str(server.process.pid))
         say(f"  running in the background (pid {server.process.pid}); stop it: python run.py dashboard --stop")
