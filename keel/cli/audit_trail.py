@@ -8,10 +8,9 @@ from keel.cli.console import fail, format_table, say
 
 
 def _store(model: str):
-    from keel.governance.audit import audit_location, store_at
+    from keel.governance.audit import audit_location, audit_store
 
-    location = audit_location(model)
-    return location, store_at(location)
+    return audit_location(model), audit_store(model)
 
 
 def verify(model: str) -> int:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable, List, Optional
 
-from keel.governance.store import AuditStore, RecordExists, active_artifact_store_root, store_at
+from keel.governance.store import (AuditStore, RecordExists, active_artifact_store_filesystem, active_artifact_store_root,
+                                   store_at)
 
 GENESIS = "0" * 64
 AUDIT_FOLDER = "keel-audit"
@@ -178,7 +179,8 @@ def audit_location(model: str) -> str:
 
 def audit_store(model: str) -> AuditStore:
     """The model's audit log: under the active stack's artifact store, so every stack has one."""
-    return store_at(audit_location(model))
+    location = audit_location(model)
+    return store_at(location, active_artifact_store_filesystem() if "://" in location else None)
 
 
 def record_event(event: str, model: str, version: Optional[int] = None, run_id: Optional[object] = None,

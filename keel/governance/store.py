@@ -8,6 +8,7 @@ active artifact store's S3/GCS/Azure bucket), where create-only is check, write,
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import List, Protocol
@@ -59,15 +60,27 @@ class FolderStore:
 
 
 class FileioStore:
-    """Records under a remote artifact-store path, written with `zenml.io.fileio`."""
+    """Records under an artifact-store path (s3://, gs://, az://, ...), written with `zenml.io.fileio`.
 
-    def __init__(self, uri: str):
+    Create-only: an exclusive create (`xb`: S3's conditional put `If-None-Match: *`) where the
+    filesystem has one; elsewhere check, write, and read back (a racing writer that replaced our
+    object is then noticed and we append one further). Listings are re-read on every use: a cached
+    listing would let a long-lived process write over a record another process appended."""
+
+    def __init__(self, uri: str, filesystem=None):
         self.uri = uri.rstrip("/")
         self.location = self.uri
+        self.filesystem = filesystem  # the artifact store's fsspec filesystem, to drop its caches
+
+    def _fresh(self) -> None:
+        invalidate = getattr(self.filesystem, "invalidate_cache", None)
+        if invalidate is not None:
+            invalidate()
 
     def names(self) -> List[str]:
         from zenml.io import fileio
 
+        self._fresh()
         if not fileio.exists(self.uri):
             return []
         return sorted(str(n).rsplit("/", 1)[-1] for n in fileio.listdir(self.uri)
@@ -76,27 +89,51 @@ class FileioStore:
     def read(self, name: str) -> bytes:
         from zenml.io import fileio
 
-        with fileio.open(f"{self.uri}/{name}", "rb") as stream:
-            return stream.read()
+        try:
+            with fileio.open(f"{self.uri}/{name}", "rb") as stream:
+                return stream.read()
+        except OSError:  # a cached size or ETag of an object changed since: read it afresh
+            self._fresh()
+            with fileio.open(f"{self.uri}/{name}", "rb") as stream:
+                return stream.read()
 
     def create(self, name: str, payload: bytes) -> None:
         from zenml.io import fileio
 
         path = f"{self.uri}/{name}"
         fileio.makedirs(self.uri)
+        self._fresh()
         if fileio.exists(path):
             raise RecordExists(f"{path} already exists")
+        try:
+            with fileio.open(path, "xb") as stream:
+                stream.write(payload)
+            return
+        except FileExistsError:
+            raise RecordExists(f"{path} already exists") from None
+        except OSError as error:
+            if re.search(r"pre-?condition", str(error), re.IGNORECASE):  # S3 412: another writer created it first
+                raise RecordExists(f"{path} was created by another writer") from None
+            raise
+        except (ValueError, NotImplementedError):  # this filesystem has no exclusive create
+            pass
         with fileio.open(path, "wb") as stream:
             stream.write(payload)
-        # An object store has no atomic create-if-absent here: a writer that raced us may have
-        # replaced our object. Reading it back tells; the caller then appends at the next number.
+        self._fresh()
         if self.read(name) != payload:
             raise RecordExists(f"{path} was written concurrently by another writer")
 
 
-def store_at(location: str) -> AuditStore:
+def store_at(location: str, filesystem=None) -> AuditStore:
     """A folder store for local paths, a fileio store for URIs with a scheme (s3://, gs://, ...)."""
-    return FileioStore(location) if "://" in location else FolderStore(location)
+    return FileioStore(location, filesystem) if "://" in location else FolderStore(location)
+
+
+def active_artifact_store_filesystem():
+    """The active artifact store's fsspec filesystem (remote stores), or None."""
+    from zenml.client import Client
+
+    return getattr(Client().active_stack.artifact_store, "filesystem", None)
 
 
 def active_artifact_store_root() -> str:
