@@ -45,6 +45,6 @@ def train(spec: Spec, config: Path, no_cache: bool = False) -> int:
     say(format_table(["metric", "validation", "test"], rows))
     say()
     say(f"finished in {time.perf_counter() - started:.0f} s. Browse runs, artifacts and reports in the "
-        f"ZenML dashboard: `zenml login --local` (then open the URL it prints).")
+        f"ZenML dashboard: `python run.py dashboard`.")
     say("query runs: python run.py runs --where 'roc_auc>0.8'")
     return 0

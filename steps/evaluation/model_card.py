@@ -2,7 +2,7 @@ from typing import Tuple
 
 from typing_extensions import Annotated
 from zenml import step
-from zenml.types import HTMLString
+from zenml.types import HTMLString, MarkdownString
 
 from keel.evaluation.model_card import card_sections, model_card_html, model_card_markdown
 from keel.registry import get_model_version_metadata
@@ -14,7 +14,7 @@ def model_card_step(promotion_decision: dict, decision_threshold: dict, performa
                     fairness_report: dict, calibration_report: dict, robustness_report: dict,
                     explainability_report: dict, latency_report: dict, champion_comparison: dict,
                     spec: Spec, model_version: int) -> Tuple[
-    Annotated[str, "model_card_markdown"],
+    Annotated[MarkdownString, "model_card_markdown"],
     Annotated[HTMLString, "model_card_html"],
 ]:
     """The model card (Markdown and HTML) from the version's recorded training facts and this evaluation."""
@@ -24,5 +24,5 @@ def model_card_step(promotion_decision: dict, decision_threshold: dict, performa
                "explainability": explainability_report, "latency": latency_report,
                "comparison": champion_comparison if champion_comparison.get("champion") else None}
     sections = card_sections(spec, spec.problem.name, model_version, training, reports)
-    return (model_card_markdown(spec.problem.name, model_version, sections),
+    return (MarkdownString(model_card_markdown(spec.problem.name, model_version, sections)),
             HTMLString(model_card_html(spec.problem.name, model_version, sections)))
