@@ -23,6 +23,19 @@ def verify(model: str) -> int:
                     f"({result.records} record(s) before it verify)", 1)
     say(f"audit log {location}: {result.records} record(s), hash chain intact")
     say(f"head hash: {result.head_hash} (keep it elsewhere to detect a rewrite of the whole log)")
+    return cross_check(model, store)
+
+
+def cross_check(model: str, store) -> int:
+    """The registry against the trail: catches a deleted last record, which the chain alone cannot."""
+    from keel.governance.audit import missing_from_trail, read_records
+    from keel.registry import list_model_versions
+
+    missing = missing_from_trail(read_records(store), list_model_versions(model))
+    if missing:
+        return fail("registry cross-check: events the registry knows of are missing from the trail "
+                    "(deleted, or from before keel kept a trail):\n  " + "\n  ".join(missing), 1)
+    say("registry cross-check: every registration, evaluation and approval of the registry is in the trail")
     return 0
 
 

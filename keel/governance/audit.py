@@ -193,3 +193,36 @@ def record_event(event: str, model: str, version: Optional[int] = None, run_id: 
     """
     return append(store or audit_store(model), event=event, model=model, version=version,
                   run_id=None if run_id is None else str(run_id), evidence=evidence, details=details, actor=actor)
+
+
+def missing_from_trail(records: List[dict], versions: List[dict]) -> List[str]:
+    """What the model registry says happened but the trail does not record: a deleted record (even the
+    last one, which the chain alone cannot show), or a version made before keel kept a trail.
+
+    Each version's registration must be in the trail, and its latest evaluation, approval and
+    deployment in the registry must equal the latest such record in the trail. `versions`: [{number, metadata}]."""
+    latest: dict = {}  # ZenML merges a metadata key's dicts, so the latest record must be within the merge
+    for record in records:
+        latest[(record.get("event"), record.get("version"))] = record
+    missing = []
+    for version in versions:
+        number, metadata = int(version["number"]), version["metadata"]
+        if (TRAINING_REGISTERED, number) not in latest:
+            missing.append(f"v{number}: registered in the registry, no {TRAINING_REGISTERED} record in the trail")
+        for event, key in ((EVALUATED, "evaluation"), (APPROVED, "approval"), (DEPLOYMENT_OUTCOME, "deployment")):
+            if not metadata.get(key):
+                continue
+            record = latest.get((event, number))
+            if record is None:
+                missing.append(f"v{number}: the registry records its {key}, the trail has no {event} record")
+            elif not _within(record["details"], metadata[key]):
+                missing.append(f"v{number}: the registry's latest {key} differs from the trail's latest {event} "
+                               f"record ({record_name(record['seq'])}): a later record is missing")
+    return missing
+
+
+def _within(recorded, merged) -> bool:
+    """Every key of `recorded` has the same value in `merged` (recursively for dicts)."""
+    if isinstance(recorded, dict) and isinstance(merged, dict):
+        return all(key in merged and _within(value, merged[key]) for key, value in recorded.items())
+    return canonical(recorded) == canonical(merged)

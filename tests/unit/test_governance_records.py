@@ -180,3 +180,23 @@ def test_the_fileio_store_keeps_the_same_chain(tmp_path):
     assert verify(store).ok and verify(store).records == 3
     with pytest.raises(RecordExists):
         store.create("0000000001.json", b"{}")
+
+
+def test_the_registry_cross_check_finds_a_deleted_last_record():
+    from keel.governance.audit import missing_from_trail
+
+    versions = [{"number": 1, "metadata": {"evaluation": {"passed": True}, "approval": {"by": "ann"},
+                                           "deployment": {"outcome": "restored by rollback", "url": "http://x"}}},
+                {"number": 2, "metadata": {"evaluation": {"passed": True}}}]
+    records = [{"seq": 1, "event": "training_run_registered", "version": 1, "details": {}},
+               {"seq": 2, "event": "evaluated", "version": 1, "details": {"passed": True}},
+               {"seq": 3, "event": "approved", "version": 1, "details": {"by": "ann"}},
+               {"seq": 4, "event": "deployment_outcome", "version": 1, "details": {"outcome": "promoted"}},
+               {"seq": 5, "event": "training_run_registered", "version": 2, "details": {}},
+               {"seq": 6, "event": "evaluated", "version": 2, "details": {"passed": True}},
+               {"seq": 7, "event": "deployment_outcome", "version": 1, "details": {"outcome": "restored by rollback"}}]
+    assert missing_from_trail(records, versions) == []
+    [problem] = missing_from_trail(records[:-1], versions)  # the last record deleted
+    assert problem.startswith("v1: the registry's latest deployment differs") and "0000000004.json" in problem
+    assert missing_from_trail(records[:5], versions)[1:] == [
+        "v2: the registry records its evaluation, the trail has no evaluated record"]
