@@ -81,8 +81,10 @@ def serve(spec: Spec, port: Optional[int]) -> int:
     background = version_artifacts(name, version, ["validation"])["validation"].load()[spec.data.model_features]
     write_bundle(folder, spec, {version: load_version_model(name, version)},
                  {version: float(evaluation_outcome(name, version)["threshold"])},
-                 RoutingTable([Arm("champion", version, 1.0)], strategy="serve", salt=spec.deployment.salt),
+                 table := RoutingTable([Arm("champion", version, 1.0)], strategy="serve", salt=spec.deployment.salt),
                  prediction_log_url(spec), background, spec.deployment.api_key_env)
+    from keel.governance.events import routing_recorder
+    routing_recorder(name, version, None, folder)(table)
     port = port or spec.deployment.port
     say(f"serving {name} v{version} on http://{spec.deployment.host}:{port} (Ctrl+C to stop)")
     env = {**os.environ, "KEEL_DEPLOYMENT_DIR": str(folder), "PYTHONPATH": str(PROJECT_ROOT)}

@@ -10,8 +10,8 @@ from keel.governance.audit import (DEPLOYMENT_STEP, ROLLBACK, ROUTING_CHANGED, S
 
 
 def routing_event(table) -> str:
-    if table.strategy == "rollback":
-        return ROLLBACK
+    if table.strategy == "rollback":  # champion-only after a breach or by hand; not when awaiting approval
+        return ROUTING_CHANGED if table.step == "awaiting approval" else ROLLBACK
     return DEPLOYMENT_STEP if table.strategy not in ("before rollout", "promoted", "serve") else ROUTING_CHANGED
 
 

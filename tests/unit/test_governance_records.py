@@ -200,3 +200,16 @@ def test_the_registry_cross_check_finds_a_deleted_last_record():
     assert problem.startswith("v1: the registry's latest deployment differs") and "0000000004.json" in problem
     assert missing_from_trail(records[:5], versions)[1:] == [
         "v2: the registry records its evaluation, the trail has no evaluated record"]
+
+
+def test_routing_changes_are_named_by_what_they_do():
+    from keel.deployment.strategies import champion_only, rollout_stages
+    from keel.governance.events import routing_event
+    from keel.serving.routing import Arm, RoutingTable
+    from keel.spec.models import DeploymentSpec
+
+    stages = rollout_stages(DeploymentSpec(strategy="canary", canary_steps=[0.5, 1.0]), 2, 1)
+    assert [routing_event(t) for t in stages] == ["deployment_step", "deployment_step"]
+    assert routing_event(champion_only(1, "s", "rolled back at stage 1")) == "rollback"
+    assert routing_event(champion_only(1, "s", "awaiting approval")) == "routing_changed"
+    assert routing_event(RoutingTable([Arm("challenger", 2, 1.0)], strategy="promoted")) == "routing_changed"
