@@ -92,7 +92,7 @@ def main() -> None:
     frame = thirty_columns(spec, args.rows)
     assert frame.shape[1] == 30, frame.shape
     result = {"rows": args.rows, "columns": frame.shape[1], "cpu_count": os.cpu_count(), "workers": args.workers,
-              "repeats": args.repeats}
+              "repeats": args.repeats, "load_average_at_start": os.getloadavg()[0]}
     print(f"frame: {frame.shape}, dtypes {frame.dtypes.astype(str).value_counts().to_dict()}", flush=True)
 
     describe, walls, _ = timed(lambda: frame.describe(include="all"), args.repeats)
@@ -125,6 +125,7 @@ def main() -> None:
     print(f"merge 10 profiles: {result['merge_10_profiles_s']:.3f} s; drift on 30 columns: {drift:.3f} s", flush=True)
 
     result["monitoring_pass"] = monitoring_pass(spec, frame, args)
+    result["load_average_at_end"] = os.getloadavg()[0]  # the machine is shared: other work competes
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "monitoring.json").write_text(json.dumps(result, indent=2))

@@ -177,8 +177,8 @@ def schedule_monitoring(spec: Spec) -> int:
     pipeline with the spec's interval as a ZenML schedule; else say how to use cron."""
     from datetime import timedelta
 
-    from zenml import Schedule
     from zenml.client import Client
+    from zenml.config.schedule import Schedule
 
     from keel.registry import production_version
 

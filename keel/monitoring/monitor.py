@@ -14,7 +14,8 @@ import pandas as pd
 from keel.monitoring.drift import assess
 from keel.monitoring.labels import join_labels, read_labels
 from keel.monitoring.profiles import Profile, column_summary, compare_columns
-from keel.monitoring.windows import WINDOWS, WindowStore, as_utc, read_predictions, window_start
+from keel.monitoring.windows import (WINDOWS, WindowStore, as_utc, count_predictions, iter_predictions,
+                                    read_predictions, window_start)
 from keel.spec.models import Spec
 
 STATUS_FILE = "status.json"
@@ -38,9 +39,12 @@ def update_window(spec: Spec, version: int, log_url: Optional[str] = None) -> Tu
 
     store = window_store(spec)
     features = spec.data.model_features
-    new = read_predictions(log_url or prediction_log_url(spec), since=store.watermark(), with_inputs=True,
-                           exclude_entity_prefixes=spec.monitoring.exclude_entity_prefixes, features=features)
-    added = store.add(new, features)
+    url, since, excluded = log_url or prediction_log_url(spec), store.watermark(), spec.monitoring.exclude_entity_prefixes
+    profiling = spec.monitoring.profiling
+    new_rows = count_predictions(url, since, excluded)
+    batches = iter_predictions(url, since=since, with_inputs=True, exclude_entity_prefixes=excluded,
+                               features=features, batch_rows=profiling.chunk_rows)
+    added = store.add_batches(batches, features, parallel=new_rows >= profiling.parallel_from_rows)
     newest = store.watermark()
     window = spec.monitoring.window
     if newest is None:
@@ -50,7 +54,7 @@ def update_window(spec: Spec, version: int, log_url: Optional[str] = None) -> Tu
     start = window_start(newest, window)
     profile = store.window_profile(version, window, start)
     return profile, {"window": window, "start": start.isoformat(), "end": (start + WINDOWS[window]).isoformat(),
-                     "rows": profile.rows(), "new_rows": int(len(new)), "model_version": version, "added": added}
+                     "rows": profile.rows(), "new_rows": int(sum(added.values())), "model_version": version, "added": added}
 
 
 def labelled_window(spec: Spec, window: dict, new_since: Optional[datetime],

@@ -14,7 +14,7 @@ cut into chunks profiled in parallel processes and merged.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
@@ -41,7 +41,7 @@ class Profile:
 def _cheap_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """Strings as pandas categories (whylogs handles them ~5x faster than `object`)."""
     changed = {name: frame[name].astype("category") for name in frame.columns
-               if frame[name].dtype == object and frame[name].map(lambda v: v is None or isinstance(v, str)).all()}
+               if frame[name].dtype == object and pd.api.types.infer_dtype(frame[name], skipna=True) in ("string", "empty")}
     return frame.assign(**changed) if changed else frame
 
 
@@ -87,35 +87,61 @@ def profile_frames(frames: List[pd.DataFrame], workers: int = 1, chunk_rows: int
     frame is cut into chunks of at most `chunk_rows`, all chunks are profiled on a process pool,
     and each frame's chunk profiles are merged."""
     total = sum(len(frame) for frame in frames)
-    if workers <= 1 or total < parallel_from_rows:
-        return [deserialize(_profile_chunk(frame)) for frame in frames]
-    size = max(1, min(chunk_rows, -(-total // workers)))  # at least one chunk per worker
-    owners, chunks = [], []
-    for index, frame in enumerate(_cheap_dtypes(frame) for frame in frames):  # categories pickle cheaper
-        for start in range(0, max(len(frame), 1), size):
-            owners.append(index)
-            chunks.append(frame.iloc[start:start + size])
-    import multiprocessing
+    parallel = workers > 1 and total >= parallel_from_rows
+    size = max(1, min(chunk_rows, -(-total // workers))) if parallel else max(total, 1)  # a chunk per worker at least
+    with ProfilePool(workers if parallel else 1) as pool:
+        futures = [[pool.submit(frame.iloc[start:start + size]) for start in range(0, max(len(frame), 1), size)]
+                   for frame in frames]
+        return [merge_profiles(f.result() for f in parts) for parts in futures]
 
-    # fork: the children inherit the imported whylogs (a forkserver or spawned child pays ~4 s of
-    # imports, more than profiling 1M rows gains). They only profile frames: no ZenML, no store, and
-    # logging re-creates its locks after a fork.
-    import whylogs.core  # noqa: F401  (imported once, here, before the children are forked)
 
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    import gc
+class ProfilePool:
+    """Profiles frames as they are submitted: on `workers` forked processes, or in this process
+    (workers=1). `submit` returns a future of the Profile."""
 
-    gc.freeze()  # the children's collector leaves the inherited objects alone: no copy-on-write storm
-    try:
-        with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context) as pool:
-            blobs = list(pool.map(_profile_chunk, chunks))
-    finally:
-        gc.unfreeze()
-    parts: Dict[int, List[Profile]] = {}
-    for owner, blob in zip(owners, blobs):
-        parts.setdefault(owner, []).append(deserialize(blob))
-    return [merge_profiles(parts[index]) for index in range(len(frames))]
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = None
+
+    def __enter__(self) -> "ProfilePool":
+        if self.workers > 1:
+            import gc
+            import multiprocessing
+
+            import whylogs.core  # noqa: F401  (imported once, here, before the children are forked)
+
+            # fork: the children inherit the imported whylogs (a forkserver or spawned child pays ~4 s
+            # of imports, more than profiling 1M rows gains). They only profile frames: no ZenML, no
+            # store, and logging re-creates its locks after a fork. gc.freeze: the children's
+            # collector leaves the inherited objects alone (no copy-on-write of the whole heap).
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            gc.freeze()
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context(method))
+        return self
+
+    def submit(self, frame: pd.DataFrame) -> "PendingProfile":
+        if self.pool is None:
+            done: Future = Future()
+            done.set_result(_profile_chunk(frame))
+            return PendingProfile(done)
+        return PendingProfile(self.pool.submit(_profile_chunk, _cheap_dtypes(frame)))  # categories pickle cheaper
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            import gc
+
+            self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+            gc.unfreeze()
+
+
+class PendingProfile:
+    """A profile being made; `result()` waits for it (and reads whylogs' bytes in this process)."""
+
+    def __init__(self, blob: Future):
+        self._blob = blob
+
+    def result(self) -> Profile:
+        return deserialize(self._blob.result())
 
 
 def empty_profile() -> Profile:

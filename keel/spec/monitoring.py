@@ -157,3 +157,11 @@ class MonitoringSpec(StrictModel):
     retraining: RetrainingSpec = RetrainingSpec()
     profiling: ProfilingSpec = ProfilingSpec()
     simulation: SimulationSpec = SimulationSpec()
+
+    @model_validator(mode="after")
+    def _one_performance_metric(self) -> "MonitoringSpec":
+        trigger = self.retraining.performance
+        if trigger is not None and trigger.metric != self.drift.performance.metric:
+            raise ValueError(f"retraining.performance.metric ({trigger.metric}) must be the metric the monitor "
+                             f"measures, drift.performance.metric ({self.drift.performance.metric})")
+        return self

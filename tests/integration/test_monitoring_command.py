@@ -46,6 +46,8 @@ def test_monitor_detects_drift_records_decisions_and_retrains(tmp_path, capsys):
     try:
         assert main(["monitor", *args]) == 1  # nothing deployed yet: a clear refusal
         assert "no production version" in capsys.readouterr().err
+        assert main(["monitor", "--schedule", *args]) == 0  # the local orchestrator cannot schedule
+        assert "python run.py monitor" in capsys.readouterr().out  # the cron line instead
         for command in ("train", "evaluate", "deploy"):
             assert main([command, *args]) == 0
         version = production_version("monitor_model")

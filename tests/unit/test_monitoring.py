@@ -354,3 +354,5 @@ def test_spec_section_validates_and_rejects_a_webhook_without_url(spec):
     assert spec.monitoring.window in ("hour", "day", "week")
     with pytest.raises(SpecError, match="monitoring.alerter"):
         load_spec(ROOT / "configs" / "credit_risk.yaml", ["monitoring.alerter.kind=webhook"])
+    with pytest.raises(SpecError, match="must be the metric the monitor measures"):
+        load_spec(ROOT / "configs" / "credit_risk.yaml", ["monitoring.retraining.performance.metric=pr_auc"])
