@@ -13,6 +13,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -52,6 +53,24 @@ def canonical(value: object) -> bytes:
                       allow_nan=False, default=str).encode("utf-8")
 
 
+def json_safe(value):
+    """`value` as plain JSON: NaN and infinities (a fairness ratio with no judgeable group, say) as
+    the strings "NaN", "Infinity", "-Infinity"; tuples as lists; anything else unknown as its text."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        return value if math.isfinite(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if hasattr(value, "item") and callable(value.item):  # a NumPy number
+        return json_safe(value.item())
+    return json_safe(json.loads(json.dumps(value, default=str)))
+
+
 def record_hash(record: dict) -> str:
     return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
 
@@ -84,7 +103,7 @@ def build_record(seq: int, prev_hash: str, *, event: str, model: str, version: O
     record = {"seq": seq, "time": time.astimezone(timezone.utc).isoformat(), "actor": actor, "event": event,
               "model": model, "version": None if version is None else int(version),
               "run_id": None if run_id is None else str(run_id),
-              "evidence": [str(e) for e in evidence], "details": json.loads(canonical(details or {})),
+              "evidence": [str(e) for e in evidence], "details": json_safe(details or {}),
               "prev_hash": prev_hash}
     record["hash"] = record_hash(record)
     return record
@@ -225,4 +244,4 @@ def _within(recorded, merged) -> bool:
     """Every key of `recorded` has the same value in `merged` (recursively for dicts)."""
     if isinstance(recorded, dict) and isinstance(merged, dict):
         return all(key in merged and _within(value, merged[key]) for key, value in recorded.items())
-    return canonical(recorded) == canonical(merged)
+    return canonical(json_safe(recorded)) == canonical(json_safe(merged))

@@ -162,3 +162,24 @@ def test_times_without_a_zone_are_utc_and_bad_times_are_named():
     assert parse_time("2026-01-01T13:00:00+01:00") == datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
     with pytest.raises(ValueError, match="yesterday"):
         parse_time("yesterday")
+
+
+def test_records_with_nan_and_odd_types_are_plain_json(tmp_path):
+    """An evaluation with a NaN fairness value (no judgeable group) or a numpy number is still recorded."""
+    import numpy as np
+
+    store = FolderStore(tmp_path / "audit")
+    record = append(store, event="evaluated", model="m", version=1, actor="t",
+                    details={"gates": [{"value": float("nan")}, {"value": float("inf")}], "n": np.int64(3),
+                             "pair": (1, 2)})
+    assert record["details"] == {"gates": [{"value": "NaN"}, {"value": "Infinity"}], "n": 3, "pair": [1, 2]}
+    assert verify(store).ok
+
+
+def test_the_registry_cross_check_reads_nan_alike():
+    from keel.governance.audit import missing_from_trail
+
+    versions = [{"number": 1, "metadata": {"evaluation": {"value": float("nan")}}}]
+    records = [{"seq": 1, "event": "training_run_registered", "version": 1, "details": {}},
+               {"seq": 2, "event": "evaluated", "version": 1, "details": {"value": "NaN"}}]
+    assert missing_from_trail(records, versions) == []
