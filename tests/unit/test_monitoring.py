@@ -356,3 +356,17 @@ def test_spec_section_validates_and_rejects_a_webhook_without_url(spec):
         load_spec(ROOT / "configs" / "credit_risk.yaml", ["monitoring.alerter.kind=webhook"])
     with pytest.raises(SpecError, match="must be the metric the monitor measures"):
         load_spec(ROOT / "configs" / "credit_risk.yaml", ["monitoring.retraining.performance.metric=pr_auc"])
+
+
+def test_drift_report_and_profile_view_are_static_html(world):
+    from keel.monitoring.report import drift_report_html, profile_html
+
+    status = world.status(7, covariate_shift=2.0, shifted_features=["income", "savings_balance"])
+    status.update(model="credit_risk", model_version=3, labels={"labels": 0, "matched": 0, "unknown_ids": 0},
+                  window={"window": "day", "start": "2026-01-05", "end": "2026-01-06", "rows": 3000, "new_rows": 3000})
+    decision = decide(NOW, status, 0, NOW - timedelta(hours=1), [], _policy(drift={"min_drifted_features": 2}))
+    page = drift_report_html(status, decision)
+    assert "<script" not in page and "<svg" in page and "Continuous-training decision" in page
+    assert page.count(">DRIFT<") >= 2 and "FIRED" in page
+    view = profile_html(world.reference_data)
+    assert "<script" not in view and "income" in view and "12000 rows" in view
