@@ -102,7 +102,8 @@ def iter_predictions(url: str, since: Optional[datetime] = None, until: Optional
         with engine.connect() as connection:
             # The DBAPI's plain tuples: no per-row Row objects (2 s per 1M rows); no column here needs
             # SQLAlchemy's result processing (the time comes as text or the driver's datetime).
-            cursor = connection.execute(query).cursor
+            result = connection.execute(query)  # kept: it owns the cursor
+            cursor = result.cursor
             while True:
                 rows = cursor.fetchmany(batch_rows)
                 if not rows:
