@@ -25,7 +25,7 @@ def read_labels(spec: LabelsSpec, positive: Union[int, str] = 1) -> pd.DataFrame
     where = _describe(source)
     try:
         if isinstance(source, CsvLabels):
-            raw = pd.read_csv(source.path, dtype={spec.id_column: str})
+            raw = pd.read_csv(source.path, dtype={spec.id_column: str}, engine="pyarrow")  # multi-threaded
         else:
             import sqlalchemy as sa
 

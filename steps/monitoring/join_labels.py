@@ -15,6 +15,8 @@ def join_labels_step(window: dict, spec: Spec) -> Tuple[
     Annotated[dict, "label_report"],
 ]:
     """Join the delayed labels (the spec's CSV or SQL source) to the window's predictions; count
-    labels for unknown ids, early and duplicate labels, and labels new since the last retrain."""
+    labels for unknown ids, early and duplicate labels, and labels new since the last retrain.
+
+    Out: (label, score) of each labelled prediction, and the report."""
     labelled, report = labelled_window(spec, window, last_retrain(read_history(monitoring_folder(spec))))
-    return labelled, report
+    return labelled[["label", "score"]].reset_index(drop=True), report  # what the drift step needs, small
