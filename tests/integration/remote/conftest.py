@@ -24,7 +24,7 @@ def remote_services(tmp_path_factory):
         env = client_environment(work / "client-zenml", KEEL_ZENML_SERVER_URL=server.url, KEEL_ZENML_API_KEY=api_key,
                                  KEEL_S3_ENDPOINT_URL=s3.endpoint_url, KEEL_S3_BUCKET=BUCKET,
                                  KEEL_LOCAL_ARTIFACTS=str(work / "local-artifacts"))
-        yield SimpleNamespace(database=database, s3=s3, server=server, env=env, work=work)
+        yield SimpleNamespace(database=database, s3=s3, server=server, env=env, work=work, bucket=BUCKET)
     # Everything stopped: nothing answers on the ports any more.
     assert not port_open(database.port), "MariaDB still listens"
     assert not http_ok(f"{server.url}/health"), "the ZenML server still answers"

@@ -9,22 +9,12 @@ import sqlite3
 import pytest
 
 from keel.stacks.load import STACKS_DIR
-from tests.integration.remote.conftest import BUCKET
 from tests.support.servers import run_keel
 
 SMALL = ["--set", "data.source.rows=2000", "--set", "training.candidate.trials=2",
          "--set", "training.candidate.params.n_estimators=40"]  # as tests/conftest.py's small_spec
 STACKS = ("remote", "local")
 RUNS_SQL = "SELECT p.name, r.status FROM pipeline_run r JOIN pipeline p ON r.pipeline_id = p.id ORDER BY r.created"
-
-
-def _champion_step_metadata_is_rest_safe() -> bool:
-    """With no champion, champion_challenger_step returns an all-NaN score array; ZenML's numpy
-    materializer then extracts NaN metadata, which a SQLite store takes and a REST store refuses
-    ("Out of range float values are not JSON compliant"). The step needs enable_artifact_metadata=False."""
-    from steps.evaluation.champion_challenger import champion_challenger_step
-
-    return champion_challenger_step.configuration.enable_artifact_metadata is False
 
 
 def _run(services, args):
@@ -55,7 +45,7 @@ def trained(remote_services):
 @pytest.mark.integration
 def test_training_runs_unchanged_on_remote_and_local(remote_services, trained):
     assert remote_services.database.query(RUNS_SQL) == [("training_pipeline", "completed")]
-    in_bucket = {key.split("/")[0] for key in remote_services.s3.keys(BUCKET)}
+    in_bucket = {key.split("/")[0] for key in remote_services.s3.keys(remote_services.bucket)}
     assert {"ingest_step", "validate_step", "split_step", "fit_features_step", "register_model_step"} <= in_bucket
     assert _local_runs(remote_services) == [("training_pipeline", "completed")]
     assert {"ingest_step", "register_model_step"} <= {p.name for p in (remote_services.work / "local-artifacts").iterdir()}
@@ -63,9 +53,6 @@ def test_training_runs_unchanged_on_remote_and_local(remote_services, trained):
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(condition=not _champion_step_metadata_is_rest_safe(), strict=True,
-                   reason="champion_challenger_step's all-NaN champion_scores metadata is refused by a REST "
-                          "store; fix: @step(enable_cache=False, enable_artifact_metadata=False)")
 def test_evaluation_runs_unchanged_on_remote_and_local(remote_services, trained):
     for stack in STACKS:
         evaluate = _run(remote_services, ["evaluate", "--stack", stack, *SMALL])  # 3: a gate failed; it ran
@@ -73,5 +60,5 @@ def test_evaluation_runs_unchanged_on_remote_and_local(remote_services, trained)
     expected = [("training_pipeline", "completed"), ("evaluation_pipeline", "completed")]
     assert remote_services.database.query(RUNS_SQL) == expected
     assert _local_runs(remote_services) == expected
-    in_bucket = {key.split("/")[0] for key in remote_services.s3.keys(BUCKET)}
+    in_bucket = {key.split("/")[0] for key in remote_services.s3.keys(remote_services.bucket)}
     assert {"performance_step", "fairness_step", "gates_step", "model_card_step"} <= in_bucket
