@@ -19,7 +19,7 @@ def register(commands) -> None:
                          help="register a ZenML schedule where the active orchestrator can keep one "
                               "(else print a cron line)")
     monitor.add_argument("--no-retrain", action="store_true",
-                         help="judge and record the decision, but do not retrain")
+                         help="judge and record the decision (it counts for the cooldown), but do not retrain")
     monitor.set_defaults(handler=_monitor)
 
 
