@@ -23,7 +23,7 @@ def _git(*args: str) -> str | None:
                               timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    return done.stdout.rstrip() if done.returncode == 0 else None
 
 
 def git_state() -> Dict[str, object]:

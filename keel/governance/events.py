@@ -59,3 +59,11 @@ def record_validation(model: str, run_id, passed: bool, summary: str) -> None:
     from keel.governance.audit import DATA_VALIDATED
 
     record_event(DATA_VALIDATED, model, None, run_id, details={"passed": bool(passed), "summary": summary[:4000]})
+
+
+def record_retraining_decision(model: str, version: int, run_id, decision: dict) -> None:
+    """Only a decision that fires is a lifecycle event; quiet checks stay in the monitoring decisions file."""
+    from keel.governance.audit import RETRAINING_TRIGGERED
+
+    if decision.get("retrain"):
+        record_event(RETRAINING_TRIGGERED, model, version, run_id, details=decision)

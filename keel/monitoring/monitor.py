@@ -109,7 +109,7 @@ def decide_and_record(spec: Spec, status: dict, label_report: dict, version_crea
     """Apply the continuous-training policy to a window's status and record the decision with its
     evidence in `monitoring/decisions.jsonl` (and the status in `monitoring/status.json`).
 
-    This is where every retraining decision is recorded; an audit trail can be wired here."""
+    The policy step records a decision that fires in the audit trail too."""
     from keel.monitoring.policy import append_record, decide, read_history
 
     folder = monitoring_folder(spec)

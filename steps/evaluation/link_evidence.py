@@ -1,11 +1,11 @@
 from zenml import get_step_context, step
-from zenml.types import HTMLString
+from zenml.types import HTMLString, MarkdownString
 
 from keel.registry import link_artifacts
 
 
 @step(enable_cache=False)
-def link_evidence_step(promotion_decision: dict, promotion_decision_html: HTMLString, model_card_markdown: str,
+def link_evidence_step(promotion_decision: dict, promotion_decision_html: HTMLString, model_card_markdown: MarkdownString,
                        model_card_html: HTMLString, performance_report_html: HTMLString,
                        fairness_report_html: HTMLString, calibration_report_html: HTMLString,
                        robustness_report_html: HTMLString, explainability_report_html: HTMLString,

@@ -4,6 +4,7 @@ from typing_extensions import Annotated
 from zenml import get_step_context, log_metadata, step
 from zenml.types import HTMLString
 
+from keel.governance.events import record_retraining_decision
 from keel.monitoring.monitor import decide_and_record
 from keel.monitoring.report import drift_report_html
 from keel.spec.models import Spec
@@ -20,6 +21,8 @@ def policy_step(drift_status: dict, label_report: dict, spec: Spec, model_versio
 
     created = Client().get_model_version(spec.problem.name, model_version).created
     decision = decide_and_record(spec, drift_status, label_report, created, model_version)
+    run_id = get_step_context().pipeline_run.id
+    record_retraining_decision(spec.problem.name, model_version, run_id, decision)
     log_metadata(metadata={"retraining_decision": decision, "drift_verdict": drift_status["verdict"]},
-                 run_id_name_or_prefix=get_step_context().pipeline_run.id)
+                 run_id_name_or_prefix=run_id)
     return decision, HTMLString(drift_report_html(drift_status, decision))

@@ -21,7 +21,7 @@ def test_train_then_query_runs(tmp_path):
     done = _cli(tmp_path, "train", "--set", "data.source.rows=1500", "--set", "training.candidate.trials=2")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "model version:  credit_risk v1" in done.stdout
-    assert "roc_auc" in done.stdout and "zenml login --local" in done.stdout
+    assert "roc_auc" in done.stdout and "python run.py dashboard" in done.stdout
 
     listed = _cli(tmp_path, "runs", "--where", "roc_auc>0.5")
     assert listed.returncode == 0 and "v1" in listed.stdout

@@ -1,4 +1,6 @@
-"""`run.py audit verify | log | who-served` in process, on a log under $KEEL_AUDIT_ROOT (no ZenML)."""
+"""`run.py audit verify | log | who-served` in process, on a log under $KEEL_AUDIT_ROOT.
+
+The model has a name of its own: the registry cross-check must not meet versions other tests registered."""
 
 import os
 from datetime import datetime, timedelta, timezone
@@ -9,54 +11,56 @@ from keel.cli.main import main
 from keel.governance.audit import append, record_name
 from keel.governance.store import FolderStore
 
+MODEL = "audit_cli_model"
+
 
 @pytest.fixture
 def audit_root(tmp_path, monkeypatch):
     monkeypatch.setenv("KEEL_AUDIT_ROOT", str(tmp_path))
-    store = FolderStore(tmp_path / "credit_risk")
+    store = FolderStore(tmp_path / MODEL)
     start = datetime(2026, 3, 1, 9, tzinfo=timezone.utc)
     for minute, arms in ((0, [("challenger", 1, 1.0)]), (10, [("champion", 1, 0.75), ("challenger", 2, 0.25)]),
                          (20, [("challenger", 2, 1.0)])):
-        append(store, event="deployment_step", model="credit_risk", version=arms[-1][1], actor="ci",
+        append(store, event="deployment_step", model=MODEL, version=arms[-1][1], actor="ci",
                time=start + timedelta(minutes=minute),
                details={"routing": {"arms": [{"name": n, "version": v, "weight": w} for n, v, w in arms],
                                     "shadow": None, "strategy": "canary", "step": ""}})
-    append(store, event="approved", model="credit_risk", version=2, actor="ann", details={"by": "ann", "reason": "T-1"},
+    append(store, event="approved", model=MODEL, version=2, actor="ann", details={"by": "ann", "reason": "T-1"},
            time=start + timedelta(minutes=5))
-    return tmp_path / "credit_risk"
+    return tmp_path / MODEL
 
 
 def test_verify_passes_then_names_the_tampered_record(audit_root, capsys):
-    assert main(["audit", "verify"]) == 0
+    assert main(["audit", "verify", "--model", MODEL]) == 0
     assert "4 record(s), hash chain intact" in capsys.readouterr().out
     path = audit_root / record_name(2)
     path.write_bytes(path.read_bytes().replace(b'"weight":0.25', b'"weight":0.35'))
-    assert main(["audit", "verify"]) == 1
+    assert main(["audit", "verify", "--model", MODEL]) == 1
     err = capsys.readouterr().err
     assert "TAMPERED" in err and record_name(2) in err
 
 
 def test_log_lists_the_timeline_and_filters_by_event(audit_root, capsys):
-    assert main(["audit", "log"]) == 0
+    assert main(["audit", "log", "--model", MODEL]) == 0
     out = capsys.readouterr().out
     assert out.count("deployment_step") == 3 and "by ann: T-1" in out and "chain: intact" in out
-    assert main(["audit", "log", "--event", "approved"]) == 0
+    assert main(["audit", "log", "--model", MODEL, "--event", "approved"]) == 0
     assert "deployment_step" not in capsys.readouterr().out
 
 
 def test_who_served_answers_for_a_moment(audit_root, capsys):
-    assert main(["audit", "who-served", "--model", "credit_risk", "--at", "2026-03-01T09:15:00Z"]) == 0
+    assert main(["audit", "who-served", "--model", MODEL, "--at", "2026-03-01T09:15:00Z"]) == 0
     out = capsys.readouterr().out
     assert "v1 75% (champion) / v2 25% (challenger)" in out
-    assert main(["audit", "who-served", "--at", "2026-03-01T08:00:00"]) == 0
+    assert main(["audit", "who-served", "--model", MODEL, "--at", "2026-03-01T08:00:00"]) == 0
     assert "nothing was being served" in capsys.readouterr().out
-    assert main(["audit", "who-served", "--at", "last tuesday"]) == 2
+    assert main(["audit", "who-served", "--model", MODEL, "--at", "last tuesday"]) == 2
     assert "ISO 8601" in capsys.readouterr().err
 
 
 def test_who_served_refuses_to_answer_from_a_tampered_log(audit_root, capsys):
     os.unlink(audit_root / record_name(3))
-    assert main(["audit", "who-served", "--at", "2026-03-01T10:00:00Z"]) == 1
+    assert main(["audit", "who-served", "--model", MODEL, "--at", "2026-03-01T10:00:00Z"]) == 1
     assert "cannot be trusted" in capsys.readouterr().err
 
 
