@@ -10,19 +10,13 @@ from keel.cli.console import fail, format_table, say
 def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
     from keel.deployment.deploy import prediction_log_url
     from keel.governance.explanations import explain_logged
-    from keel.governance.lineage import find_prediction
+    from keel.governance.lineage import logged_rows
 
     try:
-        rows = [r for r in find_prediction(prediction_log_url(spec), request_id) if not r["shadow"]]
+        rows = logged_rows(prediction_log_url(spec), request_id, row_number, answered_only=True)
     except LookupError as error:
         return fail(f"keel: {error}", 1)
-    if not rows:
-        return fail(f"keel: no answered prediction with request id {request_id!r} in {prediction_log_url(spec)}", 1)
-    if row_number is not None:
-        rows = [r for r in rows if r["row"] == row_number]
-        if not rows:
-            return fail(f"keel: request {request_id} has no answered row {row_number}", 1)
-    elif len(rows) > 1:
+    if row_number is None and len(rows) > 1:
         return fail(f"keel: request {request_id} scored {len(rows)} records; choose one with --row N "
                     f"({rows[0]['row']}..{rows[-1]['row']})", 2)
     from keel.registry import evaluation_outcome, load_version_model, version_artifacts

@@ -40,18 +40,12 @@ def lineage(spec, prediction: Optional[str], version: Optional[int], row_number:
     model = spec.problem.name
     if prediction is not None:
         from keel.deployment.deploy import prediction_log_url
-        from keel.governance.lineage import find_prediction, prediction_lineage
+        from keel.governance.lineage import logged_rows, prediction_lineage
 
         try:
-            rows = find_prediction(prediction_log_url(spec), prediction)
+            rows = logged_rows(prediction_log_url(spec), prediction, row_number)
         except LookupError as error:
             return fail(f"keel: {error}", 1)
-        if not rows:
-            return fail(f"keel: no prediction with request id {prediction!r} in {prediction_log_url(spec)}", 1)
-        if row_number is not None:
-            rows = [r for r in rows if r["row"] == row_number]
-            if not rows:
-                return fail(f"keel: request {prediction} has no row {row_number}", 1)
         records = _records(model)
         shown = rows[:MAX_ROWS_SHOWN]
         for row in shown:

@@ -37,6 +37,21 @@ def find_prediction(log_url: str, request_id: str) -> List[dict]:
     return rows
 
 
+def logged_rows(log_url: str, request_id: str, row_number: Optional[int] = None,
+                answered_only: bool = False) -> List[dict]:
+    """The rows of one request, narrowed to `row_number` and (with `answered_only`) to the answers the
+    caller received, not shadow predictions. LookupError says which is missing."""
+    rows = [r for r in find_prediction(log_url, request_id) if not (answered_only and r["shadow"])]
+    kind = "answered prediction" if answered_only else "prediction"
+    if not rows:
+        raise LookupError(f"no {kind} with request id {request_id!r} in {log_url}")
+    if row_number is not None:
+        rows = [r for r in rows if r["row"] == row_number]
+        if not rows:
+            raise LookupError(f"request {request_id} has no {'answered ' if answered_only else ''}row {row_number}")
+    return rows
+
+
 def version_lineage(model: str, version: int, metadata: dict, records: List[dict],
                     data_version_uri: Optional[str], data_version_stored: bool) -> List[tuple]:
     """(link, value) pairs from the version to the code, each from recorded evidence."""

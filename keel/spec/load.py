@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable, List, Sequence, Tuple
+from typing import Any, Iterable, List, Sequence, Tuple, Type
 
 import yaml
 from pydantic import ValidationError
@@ -136,19 +136,25 @@ def validate_spec(raw: Any, source: str = "<spec>") -> Spec:
         raise SpecError(format_validation_error(source, raw, error)) from None
 
 
-def read_spec_file(path: Path) -> dict:
+def read_yaml_file(path: Path, error: Type[Exception], missing: str) -> Any:
+    """A YAML file's content. A missing or unreadable file, or bad YAML, raises `error` naming the file
+    (and the line); `missing` says what the file should have been."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(f"{path}: no such spec file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SpecError(f"{path}: cannot be read ({error})") from None
+        raise error(f"{path}: {missing}") from None
+    except (OSError, UnicodeDecodeError) as problem:
+        raise error(f"{path}: cannot be read ({problem})") from None
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as problem:
+        mark = getattr(problem, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+        raise error(f"{path}: not valid YAML{where}: {getattr(problem, 'problem', problem)}") from None
+
+
+def read_spec_file(path: Path) -> dict:
+    raw = read_yaml_file(path, SpecError, "no such spec file")
     return raw if raw is not None else {}
 
 

@@ -8,11 +8,10 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-import yaml
 from pydantic import ValidationError
 
 from keel.provenance import PROJECT_ROOT
-from keel.spec.load import _key_path, _problem, _shown  # the spec's error wording, shared
+from keel.spec.load import _key_path, _problem, _shown, read_yaml_file  # the spec's wording, shared
 from keel.stacks.models import COMPONENT_TYPES, StackFile
 
 STACKS_DIR = PROJECT_ROOT / "stacks"
@@ -93,18 +92,7 @@ def format_stack_errors(source: str, raw: dict, error: ValidationError) -> str:
 
 def load_stack_file(path: Path, environ: Optional[Mapping[str, str]] = None) -> StackFile:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise StackFileError(f"{path}: no such stack file (the files in stacks/: "
-                             f"{', '.join(sorted(p.stem for p in STACKS_DIR.glob('*.yaml')))})") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise StackFileError(f"{path}: cannot be read ({error})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise StackFileError(f"{path}: not valid YAML{where} ({getattr(error, 'problem', error)})") from None
+    raw = read_yaml_file(path, StackFileError, "no such stack file (the files in stacks/: "
+                         f"{', '.join(sorted(p.stem for p in STACKS_DIR.glob('*.yaml')))})")
     raw = substitute_environment(raw, os.environ if environ is None else environ, str(path))
     return validate_stack_file(raw, str(path))

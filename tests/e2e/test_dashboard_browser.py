@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -45,11 +45,6 @@ if _missing_browser():
         raise RuntimeError(f"KEEL_REQUIRE_SYSTEM_SERVICES=1 but {_missing_browser()}")
     pytest.skip(f"browser test skipped: {_missing_browser()}", allow_module_level=True)
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +85,7 @@ def dashboard_url(training_run, tmp_path_factory):
     """The server and dashboard exactly as `run.py dashboard` starts them, over the test store."""
     from keel.cli.dashboard import finish_onboarding, local_store_url, local_stores_path, start_server
 
-    server = start_server(local_store_url(), local_stores_path(), _free_port(),
+    server = start_server(local_store_url(), local_stores_path(), free_port(),
                           folder=tmp_path_factory.mktemp("dashboard"))
     try:
         finish_onboarding(server.url)

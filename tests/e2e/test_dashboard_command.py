@@ -13,14 +13,10 @@ import urllib.request
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _run(*args, env, timeout=120):
@@ -35,7 +31,7 @@ def fresh_home(tmp_path):
 
 
 def test_dashboard_starts_prints_its_url_skips_the_survey_and_stops(fresh_home):
-    port = _free_port()
+    port = free_port()
     started = _run("--port", str(port), "--background", env=fresh_home)
     url = f"http://127.0.0.1:{port}"
     try:

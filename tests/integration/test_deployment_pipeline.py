@@ -1,6 +1,5 @@
 """Deployment through ZenML: approvals, promotion, the production stage, rollback, refusals."""
 
-import socket
 
 import pytest
 
@@ -8,14 +7,10 @@ from keel.deployment.server import post_json, service_url, stop_service
 from keel.provenance import collect_provenance
 from keel.spec import load_spec, spec_hash
 from tests.conftest import ROOT
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -28,7 +23,7 @@ def spec(tmp_path):
         "evaluation.gates[6].min=-1000000",
         "deployment.strategy=canary", "deployment.canary_steps=[0.5, 1.0]", "deployment.hold_seconds=0",
         "deployment.probe_requests=150", "deployment.approval.auto_approve=false",
-        f"deployment.port={_free_port()}", f"deployment.folder={tmp_path / 'deployments'}"])
+        f"deployment.port={free_port()}", f"deployment.folder={tmp_path / 'deployments'}"])
 
 
 def _run(pipeline, **parameters):

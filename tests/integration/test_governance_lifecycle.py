@@ -5,7 +5,6 @@ prediction log itself), lineage of the served prediction reaches the git commit,
 v1 bit for bit and refuses a changed data file, docs and explain draw on the records."""
 
 import json
-import socket
 from pathlib import Path
 from datetime import timedelta, timezone
 
@@ -17,16 +16,12 @@ from keel.provenance import collect_provenance
 from keel.spec import load_spec, spec_hash
 from keel.spec.models import FileSource
 from tests.conftest import ROOT
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
 MODEL = "governed_model"
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -43,7 +38,7 @@ def spec(tmp_path):
         "deployment.strategy=canary", "deployment.canary_steps=[0.5, 1.0]", "deployment.hold_seconds=0",
         "deployment.probe_requests=120", "deployment.approval.auto_approve=false", "governance.high_stakes=true",
         f"governance.documentation_folder={tmp_path / 'reports'}",
-        f"deployment.port={_free_port()}", f"deployment.folder={tmp_path / 'deployments'}"])
+        f"deployment.port={free_port()}", f"deployment.folder={tmp_path / 'deployments'}"])
     data_file = tmp_path / "applications.csv"
     generate_credit_applications(base.data.source).to_csv(data_file, index=False)
     return base.model_copy(update={"data": base.data.model_copy(update={"source": FileSource(kind="csv", path=data_file)})})

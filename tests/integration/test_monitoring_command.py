@@ -3,20 +3,15 @@ delayed labels (some for unknown ids), the monitoring pipeline, cooldown, then a
 runs train -> evaluate -> deploy."""
 
 import json
-import socket
 
 import pytest
 
 from keel.deployment.server import post_json, service_url, stop_service
 from tests.conftest import ROOT
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_monitor_detects_drift_records_decisions_and_retrains(tmp_path, capsys):
@@ -36,7 +31,7 @@ def test_monitor_detects_drift_records_decisions_and_retrains(tmp_path, capsys):
         "evaluation.comparison.margin=0.5", "evaluation.gates[0].min=0.5", "evaluation.gates[3].max=0.2",
         "evaluation.gates[5].max=1000", "evaluation.gates[6].min=-1000000",
         "deployment.strategy=all-at-once", "deployment.hold_seconds=0", "deployment.probe_requests=40",
-        f"deployment.port={_free_port()}", f"deployment.folder={tmp_path / 'deployments'}",
+        f"deployment.port={free_port()}", f"deployment.folder={tmp_path / 'deployments'}",
         "monitoring.simulation.rows=800", "monitoring.simulation.covariate_shift=2.5",
         "monitoring.simulation.shifted_features=[income, savings_balance]", "monitoring.simulation.concept_shift=0.0",
         f"monitoring.labels.source={{kind: csv, path: {labels}}}", "monitoring.drift.min_labelled_rows=100",

@@ -1,7 +1,6 @@
 """Real HTTP against a running keel BentoML service on 127.0.0.1 (no ZenML needed)."""
 
 import json
-import socket
 import urllib.request
 from collections import Counter
 
@@ -15,14 +14,10 @@ from keel.serving.prediction_log import PredictionLog
 from keel.serving.routing import Arm, RoutingTable
 from keel.training.in_process import train_in_process
 from tests.support.faulty_models import Raising, Slow
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +38,7 @@ def service(tmp_path_factory):
     log_url = f"sqlite:///{folder / 'predictions.db'}"
     write_bundle(folder, spec, models, {v: 0.3 for v in models}, RoutingTable([Arm("champion", 1, 1.0)]), log_url,
                  trained.validation[spec.data.model_features])
-    port = _free_port()
+    port = free_port()
     start_service(folder, "127.0.0.1", port)
     url = service_url("127.0.0.1", port)
     yield {"spec": spec, "folder": folder, "url": url, "log": PredictionLog(log_url),
