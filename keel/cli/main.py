@@ -48,8 +48,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             spec = load_spec(args.config, args.overrides)
         except SpecError as error:
             return fail(str(error), 2)
-    before_command(args)
-    return handler(args, spec)
+    refused = before_command(args)
+    return refused or handler(args, spec)
 
 
 if __name__ == "__main__":

@@ -28,13 +28,13 @@ def spec_options(parser: argparse.ArgumentParser, top_level: bool = False) -> No
                              "(default: the active stack)")
 
 
-def before_command(args: argparse.Namespace) -> None:
+def before_command(args: argparse.Namespace) -> int:
     """Runs after the spec validated and before the command's work: activates `--stack NAME` (and
     connects to that stack's ZenML store). A stack that cannot be used ends the command here, before
-    any pipeline starts: exit 2 for a bad stack file, 1 for a store that cannot be used."""
+    any pipeline starts: returns 2 for a bad stack file, 1 for a store that cannot be used, else 0."""
     name = getattr(args, "stack", None)
     if not name:
-        return
+        return 0
     from keel.cli.console import fail, say
     from keel.stacks import StackFileError
     from keel.stacks.apply import StackApplyError, use_stack
@@ -42,6 +42,7 @@ def before_command(args: argparse.Namespace) -> None:
     try:
         say(f"keel: running on {use_stack(name)}")
     except StackFileError as error:
-        raise SystemExit(fail(str(error), 2)) from None
+        return fail(str(error), 2)
     except StackApplyError as error:
-        raise SystemExit(fail(str(error), 1)) from None
+        return fail(str(error), 1)
+    return 0

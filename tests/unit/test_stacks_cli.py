@@ -28,3 +28,9 @@ def test_stack_show_resolves_the_environment_and_keeps_secret_references(monkeyp
 def test_stack_show_of_an_unknown_name_is_a_bad_argument(capsys):
     assert main(["stack", "show", "no-such-stack"]) == 2
     assert "no stack file for 'no-such-stack'" in capsys.readouterr().err
+
+
+def test_an_unknown_stack_ends_the_command_before_any_pipeline(capsys):
+    assert main(["train", "--stack", "no_such_stack"]) == 1
+    err = capsys.readouterr().err
+    assert "no such stack" in err and "registered: " in err
