@@ -105,7 +105,8 @@ def load(port: int, bodies: list, concurrency: int, seconds: float) -> dict:
         thread.join()
     elapsed = time.perf_counter() - started
     return {"requests": len(latencies), "errors": errors[0], "rps": len(latencies) / elapsed,
-            "p50_ms": float(np.percentile(latencies, 50)), "p99_ms": float(np.percentile(latencies, 99))}
+            "p50_ms": float(np.percentile(latencies, 50)), "p99_ms": float(np.percentile(latencies, 99)),
+            "p999_ms": float(np.percentile(latencies, 99.9)), "max_ms": float(max(latencies))}
 
 
 def measure(port: int, single: list, batch: list, seconds: float) -> dict:
