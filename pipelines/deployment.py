@@ -11,11 +11,14 @@ from steps.deployment.rollout import rollout_step
 
 
 @pipeline
-def deployment_pipeline(spec: Spec, model_version: int, strategy: Optional[str] = None) -> None:
+def deployment_pipeline(spec: Spec, model_version: int, strategy: Optional[str] = None,
+                        actor: Optional[str] = None) -> None:
     """Bundle -> service answering on 127.0.0.1 -> staged rollout with health checks -> promote or roll
     back -> the version's Bento and Kubernetes manifests -> the model registry page, pinned to the
-    run, the pipeline and the model (curated visualizations)."""
-    evidence, _ = rollout_step(spec, model_version, strategy)
-    package_step(evidence, str(deployment_folder(spec)), spec.problem.name, model_version)
+    run, the pipeline and the model (curated visualizations). `actor` (`deploy --by`) is recorded as
+    who changed the routing."""
+    evidence, _ = rollout_step(spec, model_version, strategy, actor)
+    package_step(evidence, str(deployment_folder(spec)), spec.problem.name, model_version,
+                 spec.deployment.api_key_env)
     registry = registry_view_step(spec.problem.name, after="package_step")
     curate_registry_view_step(registry, spec.problem.name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 from typing import Optional
@@ -23,11 +25,13 @@ def curl_example(url: str, spec: Spec) -> str:
     return f"curl -s -X POST {url}/predict -H 'Content-Type: application/json' -d '{body}'"
 
 
-def deploy(spec: Spec, version: Optional[int], strategy: Optional[str]) -> int:
+def deploy(spec: Spec, version: Optional[int], strategy: Optional[str], by: Optional[str] = None) -> int:
     say(f"keel: deploying '{spec.problem.name}' (loading ZenML takes a few seconds) ...")
     from keel.cli.pipeline_runs import run_for_version
 
-    version, outcome = run_for_version("pipelines.deployment:deployment_pipeline", spec, version, strategy=strategy)
+    with acting_as(by):  # steps run in this process on the local orchestrator; `actor` reaches remote ones
+        version, outcome = run_for_version("pipelines.deployment:deployment_pipeline", spec, version,
+                                           strategy=strategy, actor=by)
     if version is None:
         return fail(outcome, 1)
     result = outcome.run.steps["rollout_step"].outputs["rollout_evidence"][0].load()
@@ -93,12 +97,16 @@ def serve(spec: Spec, port: Optional[int]) -> int:
                             "--port", str(port)], cwd=PROJECT_ROOT, env=env)
 
 
-def rollback(spec: Spec) -> int:
-    """Route all traffic back to the previous production version and make it production again."""
+def rollback(spec: Spec, by: Optional[str] = None) -> int:
+    """Serve the previous production version again (bundle, routing, a running service answering
+    with it), and only then make it production; exit 1 and change nothing in ZenML otherwise."""
     from keel.deployment.bundle import write_routing
-    from keel.deployment.deploy import deployment_folder
+    from keel.deployment.deploy import deployment_folder, serve_only
+    from keel.deployment.server import ServiceNotAnswering
     from keel.deployment.strategies import champion_only
-    from keel.registry import get_model_version_metadata, production_version, promote_to_production, record_deployment
+    from keel.governance.events import routing_recorder
+    from keel.registry import (evaluation_outcome, get_model_version_metadata, load_version_model,
+                               production_version, promote_to_production, record_deployment, version_artifacts)
 
     name = spec.problem.name
     current = production_version(name)
@@ -108,10 +116,41 @@ def rollback(spec: Spec) -> int:
     if previous is None:
         return fail(f"keel: v{current} replaced no earlier production version; nothing to roll back to", 1)
     folder = deployment_folder(spec)
-    write_routing(folder, table := champion_only(previous, spec.deployment.salt, f"manual rollback from v{current}"))
-    from keel.governance.events import routing_recorder
-    routing_recorder(name, current, None, folder)(table)  # the version rolled back
-    promote_to_production(name, previous)
-    record_deployment(name, previous, {"outcome": "restored by rollback", "replaced": current, "serving": previous})
-    say(f"rolled back: v{previous} is production and serves all traffic; v{current} is archived")
+    record_routing = routing_recorder(name, current, None, folder, actor=by)  # the version rolled back
+    versions = (previous, current)  # the current one stays loaded until the routing has switched
+    models = {v: load_version_model(name, v) for v in versions}
+    thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
+    background = version_artifacts(name, previous, ["validation"])["validation"].load()
+    with acting_as(by):
+        try:
+            url = serve_only(spec, previous, models, thresholds, background, f"manual rollback from v{current}",
+                             on_routing=record_routing)
+        except ServiceNotAnswering as error:
+            write_routing(folder, back := champion_only(current, spec.deployment.salt, "rollback failed"))
+            record_routing(back)
+            return fail(f"keel: rollback to v{previous} failed; v{current} stays production.\n{error}", 1)
+        promote_to_production(name, previous)
+        record_deployment(name, previous, {"outcome": "restored by rollback", "replaced": current,
+                                           "serving": previous, "url": url, "by": by})
+    say(f"rolled back: v{previous} is production and answers all traffic at {url}; v{current} is archived")
     return 0
+
+
+@contextlib.contextmanager
+def acting_as(by: Optional[str]):
+    """Attribute every audit record written meanwhile (stage changes, outcomes) to `by`: the audit
+    trail resolves its actor from $KEEL_ACTOR when a call names none."""
+    from keel.governance.audit import ACTOR_ENV
+
+    if not by:
+        yield
+        return
+    before = os.environ.get(ACTOR_ENV)
+    os.environ[ACTOR_ENV] = by
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ACTOR_ENV, None)
+        else:
+            os.environ[ACTOR_ENV] = before

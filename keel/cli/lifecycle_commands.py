@@ -34,6 +34,8 @@ def register(commands) -> None:
     deploy.add_argument("--model-version", type=int, default=None, metavar="N", help="default: the latest")
     deploy.add_argument("--strategy", choices=["all-at-once", "blue-green", "canary", "ab", "shadow"],
                         default=None, help="override the spec's rollout strategy")
+    deploy.add_argument("--by", default=None, metavar="WHO",
+                        help="who deploys, for the audit trail (default: $KEEL_ACTOR, else the ZenML user)")
     deploy.set_defaults(handler=_deploy)
 
     serve = commands.add_parser("serve", help="serve the production version in the foreground")
@@ -43,6 +45,8 @@ def register(commands) -> None:
 
     rollback = commands.add_parser("rollback", help="route all traffic back to the previous production version")
     spec_options(rollback)
+    rollback.add_argument("--by", default=None, metavar="WHO",
+                          help="who rolls back, for the audit trail (default: $KEEL_ACTOR, else the ZenML user)")
     rollback.set_defaults(handler=_rollback)
 
     approve = commands.add_parser("approve", help="record who approved a version for production, and why")
@@ -98,7 +102,9 @@ def _evaluate(args: argparse.Namespace, spec) -> int:
 def _deploy(args: argparse.Namespace, spec) -> int:
     from keel.cli.deploy import deploy
 
-    return deploy(spec, args.model_version, args.strategy)
+    if args.by is not None and not args.by.strip():
+        return fail("deploy: --by must not be empty", 2)
+    return deploy(spec, args.model_version, args.strategy, args.by)
 
 
 def _serve(args: argparse.Namespace, spec) -> int:
@@ -110,7 +116,9 @@ def _serve(args: argparse.Namespace, spec) -> int:
 def _rollback(args: argparse.Namespace, spec) -> int:
     from keel.cli.deploy import rollback
 
-    return rollback(spec)
+    if args.by is not None and not args.by.strip():
+        return fail("rollback: --by must not be empty", 2)
+    return rollback(spec, args.by)
 
 
 def _approve(args: argparse.Namespace, spec) -> int:

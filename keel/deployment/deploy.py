@@ -3,6 +3,10 @@ answers, roll out by the spec's strategy, and settle the routing by the outcome 
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import uuid
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
@@ -10,8 +14,8 @@ import pandas as pd
 
 from keel.deployment.bundle import write_bundle, write_routing
 from keel.deployment.rollout import replay_probe, run_rollout
-from keel.deployment.server import is_ready, post_json, service_url, start_service
-from keel.deployment.strategies import champion_only, rollout_stages
+from keel.deployment.server import ServiceNotAnswering, is_ready, post_json, service_url, start_service
+from keel.deployment.strategies import champion_only, rollout_stages, stages_before_approval
 from keel.serving.prediction_log import PredictionLog
 from keel.serving.routing import Arm, RoutingTable
 from keel.spec.models import Spec
@@ -42,6 +46,13 @@ def approved(spec: Spec, approval: Optional[dict]) -> bool:
     return (not rule.required) or rule.auto_approve or bool(approval)
 
 
+def api_key_headers(spec: Spec) -> dict:
+    """The header keel's own requests (probes, checks) need when the spec asks for an API key."""
+    key_env = spec.deployment.api_key_env
+    key = os.environ.get(key_env) if key_env else None
+    return {"X-API-Key": key} if key else {}
+
+
 def ensure_service(spec: Spec, folder: Path) -> str:
     url = service_url(spec.deployment.host, spec.deployment.port)
     if not is_ready(url):
@@ -69,7 +80,12 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
     url = ensure_service(spec, folder)
     log = PredictionLog(prediction_log_url(spec))
     stages = rollout_stages(spec.deployment, version, champion)
-    probe = replay_probe(url, probe_rows[spec.data.model_features], post_json)
+    if champion is not None and not approved(spec, approval):
+        # Unapproved, the challenger may be tried on part of the traffic (or a mirror of it) but
+        # never take all of it: the approval check below then returns everything to the champion.
+        stages = stages_before_approval(stages, version, champion)
+    probe = replay_probe(url, probe_rows[spec.data.model_features],
+                         functools.partial(post_json, headers=api_key_headers(spec)))
     result = run_rollout(folder, stages, spec.deployment, log, version, champion, probe,
                          probe_labels=probe_rows[spec.data.target.column].astype(int).tolist(),
                          values=spec.evaluation.value_matrix, on_routing=on_routing)
@@ -88,3 +104,35 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
     on_routing(final)
     result.update(outcome="promoted", serving=version, approval=approval or "auto-approved by the spec")
     return result
+
+
+def served_version(url: str, record: dict, headers: dict) -> Optional[int]:
+    """The model version the service answers one record with (None if it does not answer 200)."""
+    try:
+        status, body = post_json(f"{url}/predict", {**record, "entity_id": f"check-{uuid.uuid4().hex[:12]}"},
+                                 headers=headers)
+    except (OSError, ValueError):  # refused, timed out, or not a JSON answer: not serving
+        return None
+    return body["predictions"][0]["model_version"] if status == 200 else None
+
+
+def serve_only(spec: Spec, version: int, models: Dict[int, object], thresholds: Dict[int, float],
+               background: pd.DataFrame, reason: str,
+               on_routing: Callable[[RoutingTable], None] = lambda table: None) -> str:
+    """Bundle `models` (`version` and any still routed, so no request meets an unloaded version while
+    the routing changes), route all traffic to `version`, start the service if none answers, and
+    check it answers with `version`; returns the URL or raises ServiceNotAnswering. A running service
+    reloads the bundle on its next request (it watches deployment.json), so no restart is needed."""
+    folder = deployment_folder(spec)
+    table = champion_only(version, spec.deployment.salt, reason)
+    features = background[spec.data.model_features]
+    write_bundle(folder, spec, models, thresholds, table, prediction_log_url(spec), features,
+                 spec.deployment.api_key_env)
+    on_routing(table)
+    url = ensure_service(spec, folder)
+    record = json.loads(features.iloc[[0]].to_json(orient="records"))[0]
+    answered = served_version(url, record, api_key_headers(spec))
+    if answered != version:
+        raise ServiceNotAnswering(f"the service at {url} answers with "
+                                  f"{'v' + str(answered) if answered else 'no prediction'}, not v{version}")
+    return url

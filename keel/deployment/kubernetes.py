@@ -1,16 +1,38 @@
 """Kubernetes manifests for a keel Bento's container image: Deployment, Service, autoscaler.
 
-Written, not applied: no cluster runs here. The probes use BentoML's /readyz and /livez."""
+Written, not applied: no cluster runs here. The probes use BentoML's /readyz and /livez.
+Secrets the pods read, created by the cluster's operator (never from the repository):
+    <app>-prediction-log   key `url`: the prediction log's SQLAlchemy URL
+    <app>-api-key          key `key`: the API key, only when the spec sets deployment.api_key_env
+where <app> is `keel-<model name>` in lower case with hyphens (see `app_name`)."""
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
+
+API_KEY_SECRET_KEY = "key"
+
+
+def app_name(model_name: str) -> str:
+    return f"keel-{model_name}".lower().replace("_", "-")
+
+
+def api_key_secret_name(model_name: str) -> str:
+    return f"{app_name(model_name)}-api-key"
 
 
 def serving_manifests(model_name: str, version: int, image: str, port: int = 3000, replicas: int = 2,
                       max_replicas: int = 6, cpu: str = "1", memory: str = "1Gi",
-                      namespace: str = "default") -> List[dict]:
-    app = f"keel-{model_name}".lower().replace("_", "-")
+                      namespace: str = "default", api_key_env: Optional[str] = None) -> List[dict]:
+    """`api_key_env`: the variable the service reads its API key from (the spec's
+    deployment.api_key_env); the pods get it from the secret `api_key_secret_name(model_name)`,
+    without which the service refuses to start."""
+    app = app_name(model_name)
+    env = [{"name": "KEEL_PREDICTION_LOG_URL",
+            "valueFrom": {"secretKeyRef": {"name": f"{app}-prediction-log", "key": "url"}}}]
+    if api_key_env:
+        env.append({"name": api_key_env, "valueFrom": {"secretKeyRef": {
+            "name": api_key_secret_name(model_name), "key": API_KEY_SECRET_KEY}}})
     labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/version": f"v{version}",
               "app.kubernetes.io/managed-by": "keel"}
     probe = lambda path, delay: {"httpGet": {"path": path, "port": "http"},  # noqa: E731
@@ -29,8 +51,7 @@ def serving_manifests(model_name: str, version: int, image: str, port: int = 300
                         "name": "keel", "image": image,
                         "args": ["--host", "0.0.0.0", "--port", str(port)],
                         "ports": [{"name": "http", "containerPort": port}],
-                        "env": [{"name": "KEEL_PREDICTION_LOG_URL",
-                                 "valueFrom": {"secretKeyRef": {"name": f"{app}-prediction-log", "key": "url"}}}],
+                        "env": env,
                         "readinessProbe": probe("/readyz", 5), "livenessProbe": probe("/livez", 15),
                         "resources": {"requests": {"cpu": cpu, "memory": memory},
                                       "limits": {"cpu": cpu, "memory": memory}},

@@ -3,20 +3,50 @@ built by BentoML into its store (BENTOML_HOME). Containerizing it needs a Docker
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
 
 from keel.provenance import LOCK_FILE, PROJECT_ROOT
+from keel.serving.routing import Arm, RoutingTable
+from keel.serving.scorer import DEPLOYMENT_FILE, ROUTING_FILE
+
+
+def bundled_versions(bundle: Path) -> set:
+    """The model versions a deployment folder holds (none if nothing was ever deployed there)."""
+    path = Path(bundle) / DEPLOYMENT_FILE
+    return {int(v) for v in json.loads(path.read_text())["models"]} if path.exists() else set()
+
+
+def copy_version_only(bundle: Path, target: Path, version: int) -> Path:
+    """A copy of the deployment folder that holds and routes to `version` alone: the live folder
+    may hold a champion beside it and route to either (after a rollback, or awaiting approval)."""
+    config = json.loads((Path(bundle) / DEPLOYMENT_FILE).read_text())
+    if str(version) not in config["models"]:
+        raise LookupError(f"v{version} is not in the deployment folder {bundle}")
+    target = Path(target)
+    model_file = config["models"][str(version)]
+    (target / model_file).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(bundle) / model_file, target / model_file)
+    if (Path(bundle) / "background.parquet").exists():
+        shutil.copy(Path(bundle) / "background.parquet", target / "background.parquet")
+    config.update(models={str(version): model_file}, thresholds={str(version): config["thresholds"][str(version)]})
+    (target / DEPLOYMENT_FILE).write_text(json.dumps(config, indent=2))
+    salt = config["spec"]["deployment"]["salt"]
+    routing = RoutingTable([Arm("champion", version, 1.0)], strategy="bento", step=f"v{version} only", salt=salt)
+    (target / ROUTING_FILE).write_text(json.dumps(routing.to_dict(), indent=2))
+    return target
 
 
 def build_bento(bundle: Path, model_name: str, version: int) -> str:
-    """Build `keel-<model>:v<version>` from a deployment bundle; returns the Bento tag."""
+    """Build `keel-<model>:v<version>` from a deployment bundle, with that version's model alone and
+    all traffic routed to it; returns the Bento tag."""
     import bentoml
     from bentoml._internal.bento.build_config import BentoEnvSchema
 
     name = f"keel-{model_name}".lower().replace("_", "-")
-    try:  # a rebuilt version replaces the old Bento (its bundle may now hold another champion)
+    try:  # a rebuilt version replaces the old Bento
         bentoml.bentos.delete(f"{name}:v{version}")
     except bentoml.exceptions.NotFound:
         pass
@@ -25,8 +55,7 @@ def build_bento(bundle: Path, model_name: str, version: int) -> str:
         for package in ("keel", "serving"):
             shutil.copytree(PROJECT_ROOT / package, context / package,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        shutil.copytree(bundle, context / "bundle",
-                        ignore=shutil.ignore_patterns("*.db", "*.db-*", "service.*", ".*"))
+        copy_version_only(bundle, context / "bundle", version)
         shutil.copy(LOCK_FILE, context / "requirements.lock")
         bento = bentoml.bentos.build(
             "serving.service:KeelService",

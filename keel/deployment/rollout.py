@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable, List, Optional
 
+import numpy as np
 import pandas as pd
 
 from keel.deployment.bundle import write_routing
@@ -23,11 +24,14 @@ Probe = Callable[[str, int], dict]
 
 
 def replay_probe(url: str, rows: pd.DataFrame, post: Callable) -> Probe:
-    """Send rows of held-out data, one request each, with entity ids unique to the stage."""
+    """Send rows of held-out data, one request each, with entity ids unique to the stage. A stage
+    that needs more requests than there are rows (a 5% canary on a 200-row test split) cycles
+    through them; entity ids stay unique, so routing spreads the repeats like new applicants."""
 
     def probe(stage: str, count: int) -> dict:
         statuses: dict = {}
-        records = json.loads(rows.head(count).to_json(orient="records")) if count else []
+        chosen = rows.iloc[np.arange(count) % len(rows)] if count and len(rows) else rows.iloc[:0]
+        records = json.loads(chosen.to_json(orient="records"))
         for index, record in enumerate(records):
             record["entity_id"] = f"probe-{stage}-{index}"
             status, _ = post(f"{url}/predict", record)
@@ -60,7 +64,8 @@ def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, 
         started = utc_now()
         write_routing(folder, table)
         on_routing(table)
-        statuses = probe(f"{number}", probe_count(table, challenger, spec))
+        count = probe_count(table, challenger, spec)
+        statuses = probe(f"{number}", count)
         sleep(spec.hold_seconds)
         rows = log.read(since=started)
         verdict = judge_stage(rows, log.read_errors(since=started), challenger, champion,
@@ -69,7 +74,9 @@ def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, 
                  "started": started.isoformat(), "probe_statuses": {str(k): v for k, v in statuses.items()},
                  **verdict}
         if probe_labels is not None and values is not None:
-            labels = {f"probe-{number}-{i}": label for i, label in enumerate(probe_labels)}
+            # Probe i replays row i modulo the rows (see replay_probe), so its label is that row's.
+            labels = {f"probe-{number}-{i}": probe_labels[i % len(probe_labels)]
+                      for i in range(count)} if probe_labels else {}
             stage["value_per_application_by_arm"] = arm_business_value(
                 [r for r in rows if not r["shadow"]], labels, values)
         evidence.append(stage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -10,11 +11,15 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Optional
 
 from keel.provenance import PROJECT_ROOT
 
 PID_FILE = "service.pid"
 LOG_FILE = "service.log"
+# What a BentoML worker logs when the service's __init__ raised; the arbiter itself keeps running,
+# so without this the caller would wait out the whole timeout.
+STARTUP_FAILED = b"Application startup failed"
 
 
 class ServiceNotAnswering(RuntimeError):
@@ -29,7 +34,9 @@ def is_ready(url: str, timeout: float = 1.0) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/readyz", timeout=timeout) as response:
             return response.status == 200
-    except OSError:
+    # OSError: nothing listens (or a timeout); HTTPException: something listens that is not an
+    # HTTP server (BadStatusLine, RemoteDisconnected), so it is no keel service either.
+    except (OSError, http.client.HTTPException):
         return False
 
 
@@ -52,20 +59,28 @@ def start_service(folder: Path, host: str, port: int, wait_seconds: float = 90.0
     env = {**os.environ, "KEEL_DEPLOYMENT_DIR": str(folder), "BENTOML_DO_NOT_TRACK": "True",
            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
     log = open(folder / LOG_FILE, "ab")
+    log_start = log.tell()
     process = subprocess.Popen([str(bentoml), "serve", "serving.service:KeelService", "--host", host,
                                 "--port", str(port)], cwd=PROJECT_ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
     (folder / PID_FILE).write_text(str(process.pid))
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process.poll() is not None or _startup_failed(folder / LOG_FILE, log_start):
             break
         if is_ready(url):
             return process.pid
         time.sleep(0.5)
     stop_service(folder)
-    tail = (folder / LOG_FILE).read_text(errors="replace")[-3000:]
+    log.close()
+    tail = (folder / LOG_FILE).read_bytes()[log_start:].decode(errors="replace")[-3000:]
     raise ServiceNotAnswering(f"the service at {url} did not become ready:\n{tail}")
+
+
+def _startup_failed(log_path: Path, since: int) -> bool:
+    with open(log_path, "rb") as stream:
+        stream.seek(since)
+        return STARTUP_FAILED in stream.read()
 
 
 def _process_tree(pid: int) -> list:
@@ -101,9 +116,10 @@ def stop_service(folder: Path, kill: bool = False) -> bool:
     return True
 
 
-def post_json(url: str, payload: dict, timeout: float = 10.0) -> tuple[int, dict]:
+def post_json(url: str, payload: dict, timeout: float = 10.0, headers: Optional[dict] = None) -> tuple[int, dict]:
+    """POST `payload` as JSON; `headers` adds e.g. X-API-Key. Returns (status, parsed body)."""
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())

@@ -33,5 +33,25 @@ def rollout_stages(spec: DeploymentSpec, challenger: int, champion: Optional[int
                          step="mirror to challenger", salt=spec.salt)]
 
 
+def challenger_share(table: RoutingTable, challenger: int) -> float:
+    """The share of live traffic the challenger answers (a shadow answers none)."""
+    return sum(arm.weight for arm in table.arms if arm.version == challenger)
+
+
+def stages_before_approval(stages: List[RoutingTable], challenger: int, champion: int) -> List[RoutingTable]:
+    """The stages a version without its approval record may run: never all live traffic.
+
+    Canary keeps its steps below 100%; a strategy that would hand everything to the challenger at
+    once (all-at-once, blue-green, a canary of one 100% step) checks it under mirrored traffic
+    instead, whose answers are logged and never returned."""
+    partial = [table for table in stages if challenger_share(table, challenger) < 1.0]
+    if partial:
+        return partial
+    strategy = stages[0].strategy if stages else "shadow"
+    return [RoutingTable([Arm("champion", champion, 1.0)], shadow=Arm("challenger", challenger, 0.0),
+                         strategy=strategy, step="mirror to challenger (awaiting approval)",
+                         salt=stages[0].salt if stages else "keel")]
+
+
 def champion_only(champion: int, salt: str, reason: str) -> RoutingTable:
     return RoutingTable([Arm("champion", champion, 1.0)], strategy="rollback", step=reason, salt=salt)

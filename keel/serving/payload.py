@@ -11,6 +11,7 @@ from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError,
                       create_model)
 
+from keel.serving.prediction_log import MAX_ENTITY_ID_LENGTH
 from keel.spec.models import CategoricalFeature, DataSpec
 
 MAX_BATCH_ROWS = 10_000
@@ -19,6 +20,13 @@ MAX_BATCH_ROWS = 10_000
 def _whole(value: float) -> float:
     if value != int(value):
         raise ValueError("expected a whole number")
+    return value
+
+
+def _bounded_entity_id(value):
+    """The prediction log stores entity ids as text of bounded width (a huge integer counts too)."""
+    if value is not None and len(str(value)) > MAX_ENTITY_ID_LENGTH:
+        raise ValueError(f"at most {MAX_ENTITY_ID_LENGTH} characters")
     return value
 
 
@@ -39,7 +47,8 @@ def _field(feature) -> Tuple[Any, Any]:
 def record_model(data: DataSpec) -> type[BaseModel]:
     """A pydantic model of one scoring request: the model's features plus an optional entity id."""
     fields: Dict[str, Any] = {name: _field(data.features[name]) for name in data.model_features}
-    fields["entity_id"] = (Optional[Union[StrictInt, str]], Field(None, description="who is scored; routes by it"))
+    fields["entity_id"] = (Annotated[Optional[Union[StrictInt, str]], AfterValidator(_bounded_entity_id)],
+                           Field(None, description="who is scored; routes by it"))
     config = ConfigDict(extra="forbid", allow_inf_nan=False)
     return create_model("ScoringRecord", __config__=config, **fields)
 

@@ -12,12 +12,16 @@ from typing import Iterable, List, Optional
 
 import sqlalchemy as sa
 
+# Column widths MySQL and PostgreSQL enforce; the payload contract refuses longer ids up front.
+MAX_REQUEST_ID_LENGTH = 64
+MAX_ENTITY_ID_LENGTH = 128
+
 METADATA = sa.MetaData()
 PREDICTIONS = sa.Table(
     "predictions", METADATA,
-    sa.Column("request_id", sa.String(64), primary_key=True),
+    sa.Column("request_id", sa.String(MAX_REQUEST_ID_LENGTH), primary_key=True),
     sa.Column("row", sa.Integer, primary_key=True),
-    sa.Column("entity_id", sa.String(128), index=True),
+    sa.Column("entity_id", sa.String(MAX_ENTITY_ID_LENGTH), index=True),
     sa.Column("time", sa.DateTime(timezone=True), index=True, nullable=False),
     sa.Column("model_name", sa.String(64), nullable=False),
     sa.Column("model_version", sa.Integer, nullable=False),
@@ -33,7 +37,7 @@ PREDICTIONS = sa.Table(
 ERRORS = sa.Table(
     "prediction_errors", METADATA,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(64), index=True),
+    sa.Column("request_id", sa.String(MAX_REQUEST_ID_LENGTH), index=True),
     sa.Column("time", sa.DateTime(timezone=True), index=True, nullable=False),
     sa.Column("model_version", sa.Integer, nullable=False),
     sa.Column("arm", sa.String(32), nullable=False),
@@ -49,6 +53,10 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
+class DuplicateRequest(ValueError):
+    """The log already holds predictions under this request id (a retried X-Request-ID)."""
+
+
 class PredictionLog:
     def __init__(self, url: str):
         self.engine = sa.create_engine(url, future=True)
@@ -61,8 +69,11 @@ class PredictionLog:
         rows = [dict(row, inputs=json.dumps(row["inputs"], sort_keys=True, default=str)) for row in rows]
         if not rows:
             return 0
-        with self.engine.begin() as connection:
-            connection.execute(PREDICTIONS.insert(), rows)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(PREDICTIONS.insert(), rows)
+        except sa.exc.IntegrityError as error:
+            raise DuplicateRequest(f"request id {rows[0]['request_id']!r} is already in the log") from error
         return len(rows)
 
     def append_error(self, row: dict) -> None:

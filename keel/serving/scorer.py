@@ -19,7 +19,7 @@ import pandas as pd
 
 from keel.serving.fast_path import RowScorer, compile_row_scorer
 from keel.serving.payload import PayloadError, parse_records, record_model
-from keel.serving.prediction_log import PredictionLog, utc_now
+from keel.serving.prediction_log import MAX_REQUEST_ID_LENGTH, DuplicateRequest, PredictionLog, utc_now
 from keel.serving.routing import Arm, RoutingTable
 from keel.spec.models import CategoricalFeature, Spec
 from keel.training.fit import predict_scores
@@ -118,10 +118,14 @@ class Scorer:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError) as error:
             return _error(400, f"not valid JSON ({error})")
+        except RecursionError:  # e.g. 100,000 nested brackets: small enough for the size limit
+            return _error(400, "JSON nested too deeply")
         try:
             return parse_records(payload, self.record_type)
         except PayloadError as error:
             return Answer(error.status, {"errors": error.errors})
+        except RecursionError:  # nesting that json accepted but validation cannot walk
+            return _error(400, "JSON nested too deeply")
 
     def _frame(self, inputs: List[dict]) -> pd.DataFrame:
         frame = pd.DataFrame(inputs, columns=self._features)
@@ -156,6 +160,9 @@ class Scorer:
         if isinstance(parsed, Answer):
             return parsed
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        if len(request_id) > MAX_REQUEST_ID_LENGTH:  # the log's key column holds no more
+            return _error(400, f"at most {MAX_REQUEST_ID_LENGTH} characters", field="X-Request-ID",
+                          found=len(request_id))
         table = self.routing()
         inputs = [record.model_dump(exclude={"entity_id"}) for record in parsed]
         entities = [str(r.entity_id) if r.entity_id is not None else f"{request_id}:{i}" for i, r in enumerate(parsed)]
@@ -190,7 +197,13 @@ class Scorer:
                 rows += [self._log_row(request_id, len(parsed) + i, entities[i], now, table.shadow, True, inputs[i],
                                        float(v), int(v >= threshold), elapsed / len(parsed))
                          for i, v in enumerate(scores)]
-        self.log.append(rows)  # answered only once committed
+        try:
+            self.log.append(rows)  # answered only once committed
+        except DuplicateRequest:
+            # The log keys predictions by request id, so a retry must not overwrite or double the
+            # answer already acknowledged: it is refused, and the caller can look the first one up.
+            return _error(409, "this X-Request-ID was already answered; send a new id for a new request",
+                          field="X-Request-ID", found=request_id)
         return Answer(200, {"request_id": request_id, "predictions": results})
 
     def _log_row(self, request_id, row, entity, now, arm: Arm, shadow: bool, inputs: dict, score: float,

@@ -13,13 +13,15 @@ from keel.spec.models import Spec
 
 
 @step(enable_cache=False)
-def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None) -> Tuple[
+def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None, actor: Optional[str] = None) -> Tuple[
     Annotated[dict, "rollout_evidence"],
     Annotated[HTMLString, "rollout_timeline_html"],
 ]:
     """Roll a version that passed evaluation out by the spec's strategy, with a health check and hold
     between stages and automatic rollback; on success (and approval) it becomes the production
-    version. A side effect, so never cached. Out: the evidence of every stage."""
+    version. Without its approval record the challenger never takes all the traffic. A side effect,
+    so never cached. `actor` (who deploys) is recorded with every routing change. Out: the evidence of
+    every stage."""
     if strategy:
         spec = spec.model_copy(update={"deployment": spec.deployment.model_copy(update={"strategy": strategy})})
     name = spec.problem.name
@@ -32,10 +34,13 @@ def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None)
     thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
     probe_rows = version_artifacts(name, model_version, ["test"])["test"].load()
     approval = get_model_version_metadata(name, model_version).get("approval")
-    audit = routing_recorder(name, model_version, get_step_context().pipeline_run.id, deployment_folder(spec))
+    audit = routing_recorder(name, model_version, get_step_context().pipeline_run.id, deployment_folder(spec),
+                             actor=actor)
     result = deploy(spec, model_version, champion, models, thresholds, probe_rows, approval, on_routing=audit)
     if result["outcome"] == "promoted":
         result["archived"] = promote_to_production(name, model_version)
+    if actor:
+        result["by"] = actor
     record_deployment(name, model_version, {k: v for k, v in result.items() if k != "stages"}
                       | {"stages": [{k: s[k] for k in ("stage", "step", "healthy", "breaches")} for s in result["stages"]]})
     return result, HTMLString(rollout_html(result))

@@ -45,10 +45,10 @@ def _train_and_evaluate(spec, seed):
     return version
 
 
-def _deploy(spec, version, strategy=None):
+def _deploy(spec, version, strategy=None, actor=None):
     from pipelines.deployment import deployment_pipeline
 
-    outcome = _run(deployment_pipeline, spec=spec, model_version=version, strategy=strategy)
+    outcome = _run(deployment_pipeline, spec=spec, model_version=version, strategy=strategy, actor=actor)
     assert outcome.error is None, outcome.error
     evidence = outcome.run.steps["rollout_step"].outputs["rollout_evidence"][0].load()
     tag = outcome.run.steps["package_step"].outputs["bento_tag"][0].load()
@@ -59,6 +59,12 @@ def _deploy(spec, version, strategy=None):
         assert tag == f"keel-deploy-model:v{version}" and bentoml.get(tag).info.labels["keel-version"] == str(version)
         manifests = list(yaml.safe_load_all(outcome.run.steps["package_step"].outputs["kubernetes_manifests"][0].load()))
         assert [m["kind"] for m in manifests] == ["Deployment", "Service", "HorizontalPodAutoscaler"]
+        # The Bento of v<N> holds and routes to v<N> alone, whatever the live folder serves.
+        bundle = bentoml.get(tag).path_of("src/bundle")
+        import json
+
+        assert set(json.loads(open(f"{bundle}/deployment.json").read())["models"]) == {str(version)}
+        assert [a["version"] for a in json.loads(open(f"{bundle}/routing.json").read())["arms"]] == [version]
     return evidence
 
 
@@ -90,15 +96,43 @@ def test_approval_promotion_and_rollback(spec):
 
         second = _train_and_evaluate(spec, seed=2)
         waiting = _deploy(spec, second)
-        assert waiting["outcome"] == "awaiting approval" and [s["healthy"] for s in waiting["stages"]] == [True, True]
+        # Without approval only the canary steps below 100% run: the challenger never takes all traffic.
+        assert waiting["outcome"] == "awaiting approval" and [s["step"] for s in waiting["stages"]] == ["50%"]
+        assert [s["healthy"] for s in waiting["stages"]] == [True]
         assert production_version("deploy_model") == first and _served_version(spec) == first
+        for strategy in ("all-at-once", "blue-green"):  # checked under mirrored traffic instead
+            mirrored = _deploy(spec, second, strategy=strategy)
+            assert mirrored["outcome"] == "awaiting approval", mirrored
+            (stage,) = mirrored["stages"]
+            assert stage["routing"]["shadow"]["version"] == second
+            assert [a["version"] for a in stage["routing"]["arms"]] == [first]
+            assert _served_version(spec) == first
 
         record_approval("deploy_model", second, by="risk-officer", reason="TICKET-2")
-        assert _deploy(spec, second)["outcome"] == "promoted"
+        assert _deploy(spec, second, actor="release-bot")["outcome"] == "promoted"
         assert production_version("deploy_model") == second and _served_version(spec) == second
 
-        assert rollback(spec) == 0
+        # As after `run.py serve`: the running bundle holds the production version only.
+        from keel.deployment.bundle import write_bundle
+        from keel.deployment.deploy import prediction_log_url
+        from keel.registry import evaluation_outcome, load_version_model
+        from keel.serving.routing import Arm, RoutingTable
+
+        write_bundle(deployment_folder(spec), spec, {second: load_version_model("deploy_model", second)},
+                     {second: float(evaluation_outcome("deploy_model", second)["threshold"])},
+                     RoutingTable([Arm("champion", second, 1.0)], strategy="serve"), prediction_log_url(spec))
+        assert _served_version(spec) == second
+
+        assert rollback(spec, by="on-call") == 0
         assert production_version("deploy_model") == first and _served_version(spec) == first
+
+        from keel.governance.audit import audit_store, read_records
+
+        records = read_records(audit_store("deploy_model"))
+        assert any(r["actor"] == "release-bot" and r["event"] == "deployment_step" for r in records)
+        assert any(r["actor"] == "on-call" and r["event"] == "rollback" for r in records)
+        assert any(r["actor"] == "on-call" and r["version"] == first and r["details"].get("stage") == "production"
+                   for r in records)
     finally:
         stop_service(deployment_folder(spec))
 

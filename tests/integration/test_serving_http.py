@@ -89,7 +89,8 @@ def test_500_malformed_requests_get_4xx_and_the_service_keeps_serving(service):
                   json.dumps({**good, "income": None}).encode(),
                   b'{"income": NaN}', b'{"income": Infinity}',
                   json.dumps({"records": [good] * 10_001}).encode(),
-                  b"x" * 1_100_000]
+                  b"x" * 1_100_000,
+                  b"[" * 200_000 + b"]" * 200_000]  # 400 kB of nesting: under the size limit, over the recursion limit
     statuses = Counter()
     for i in range(520):
         statuses[_raw_post(url, bad_bodies[i % len(bad_bodies)])] += 1
@@ -135,6 +136,34 @@ def test_each_strategy_splits_as_declared(service, strategy):
         assert abs(share - expected) <= 0.075, (strategy, stage["step"], share, expected)
         if strategy == "shadow":
             assert share == 0 and sum(r["shadow"] for r in rows) == len(served)
+
+
+def test_shadow_answers_never_reach_the_caller(service):
+    """While the challenger is mirrored, every HTTP answer comes from the champion."""
+    write_routing(service["folder"], RoutingTable([Arm("champion", 1, 1.0)], shadow=Arm("challenger", 2, 0.0),
+                                                  strategy="shadow"))
+    try:
+        answers = [post_json(f"{service['url']}/predict", _record(service, i % 50, f"mirrored-{i}")) for i in range(60)]
+        batch = post_json(f"{service['url']}/predict", {"records": [_record(service, i, f"batch-{i}") for i in range(20)]})
+        predictions = [body["predictions"][0] for _, body in answers] + batch[1]["predictions"]
+        assert {status for status, _ in answers + [batch]} == {200}
+        assert {(p["model_version"], p["arm"]) for p in predictions} == {(1, "champion")}
+        shadow_rows = [r for r in service["log"].read() if r["request_id"] == batch[1]["request_id"] and r["shadow"]]
+        assert len(shadow_rows) == 20 and {r["model_version"] for r in shadow_rows} == {2}  # it did score them
+    finally:
+        _champion_only(service)
+
+
+def test_a_retried_request_id_gets_409_and_the_service_keeps_serving(service):
+    _champion_only(service)
+    url, headers = f"{service['url']}/predict", {"X-Request-ID": "http-retry-1"}
+    status, body = post_json(url, _record(service), headers=headers)
+    assert status == 200 and body["request_id"] == "http-retry-1"
+    status, body = post_json(url, _record(service), headers=headers)
+    assert status == 409 and body["errors"][0]["field"] == "X-Request-ID"
+    status, body = post_json(url, _record(service), headers={"X-Request-ID": "r" * 65})
+    assert status == 400 and body["errors"][0]["field"] == "X-Request-ID"
+    assert post_json(url, _record(service))[0] == 200
 
 
 def _time(iso):

@@ -59,8 +59,12 @@ def test_one_record_is_scored_logged_and_answered(tmp_path, trained):
     assert logged["request_id"] == answer.body["request_id"] and logged["entity_id"] == "a0"
 
 
+DEEPLY_NESTED = b"[" * 200_000 + b"]" * 200_000  # 400 kB: under the size limit, over the recursion limit
+
+
 @pytest.mark.parametrize("body,status", [(b"", 400), (b"{not json", 400), (b"[]", 422), (b'{"income": 1}', 422),
-                                         (b"x" * 2_000_000, 413), (b'"a string"', 422)])
+                                         (b"x" * 2_000_000, 413), (b'"a string"', 422), (DEEPLY_NESTED, 400),
+                                         (b'{"records": [' + b'{"a": ' * 900 + b"1" + b"}" * 900 + b"]}", 422)])
 def test_bad_bodies_get_4xx_and_nothing_is_logged(tmp_path, trained, body, status):
     scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
     answer = scorer.predict(body, {})
@@ -114,3 +118,38 @@ def test_explain_returns_contributions_for_every_feature(tmp_path, trained):
     assert answer.status == 200
     assert set(answer.body["contributions"]) == set(trained[0].data.model_features)
     assert scorer.explain(_body(trained, n=3), {}).status == 422
+
+
+def test_a_deeply_nested_body_is_a_400_that_says_why(tmp_path, trained):
+    scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
+    answer = scorer.predict(DEEPLY_NESTED, {})
+    assert answer.status == 400 and "nested too deeply" in answer.body["errors"][0]["problem"]
+    assert scorer.explain(DEEPLY_NESTED, {}).status == 400
+    assert scorer.predict(_body(trained), {}).status == 200  # and the scorer keeps answering
+
+
+def test_a_retried_request_id_is_a_409_and_the_first_answer_stays_logged(tmp_path, trained):
+    scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
+    first = scorer.predict(_body(trained, n=3), {"x-request-id": "retry-1"})
+    assert first.status == 200 and first.body["request_id"] == "retry-1"
+    retried = scorer.predict(_body(trained, n=3), {"x-request-id": "retry-1"})
+    assert retried.status == 409
+    assert retried.body["errors"][0]["field"] == "X-Request-ID" and "already answered" in retried.body["errors"][0]["problem"]
+    logged = scorer.log.read()
+    assert len(logged) == 3 and {r["request_id"] for r in logged} == {"retry-1"}
+    from keel.governance.lineage import find_prediction  # the caller's id still finds the answer
+
+    assert [r["row"] for r in find_prediction(f"sqlite:///{tmp_path / 'log.db'}", "retry-1")] == [0, 1, 2]
+
+
+def test_ids_longer_than_the_log_can_store_are_refused_naming_the_field(tmp_path, trained):
+    scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
+    too_long = scorer.predict(_body(trained), {"x-request-id": "r" * 65})
+    assert too_long.status == 400 and too_long.body["errors"][0]["field"] == "X-Request-ID"
+    assert scorer.predict(_body(trained), {"x-request-id": "r" * 64}).status == 200
+    record = json.loads(_body(trained))
+    for entity in ("e" * 129, 10 ** 130):
+        answer = scorer.predict(json.dumps({**record, "entity_id": entity}).encode(), {})
+        assert answer.status == 422 and answer.body["errors"][0]["field"] == "entity_id"
+    assert scorer.predict(json.dumps({**record, "entity_id": "e" * 128}).encode(), {}).status == 200
+    assert scorer.log.count() == 2
