@@ -8,12 +8,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 from keel.cli.console import fail, say
 from keel.spec.models import Spec
 
 MONITOR_FAILED = 1
+BAD_SPEC = 2  # as for any spec the CLI cannot use
+SKIPPED = "skipped (--no-retrain)"
+# Cron steps that divide their period evenly (`*/7` minutes would run at :56 and again at :00).
+MINUTE_STEPS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)
+HOUR_STEPS = (1, 2, 3, 4, 6, 8, 12)
 
 
 @dataclass
@@ -66,8 +71,8 @@ def _print_status(status: dict, decision: dict, report: Path) -> None:
         f"{_short(prediction.get('score_ks'))}, decision rate {_short(prediction.get('decision_rate'))} vs "
         f"{_short(prediction.get('reference_decision_rate'))})")
     labels, performance, label = status["labels"], status["performance"], status["label"]
-    say(f"labels:         {labels['matched']} joined, {labels['unknown_ids']} for unknown ids, "
-        f"{labels['before_prediction']} dated before their prediction")
+    say(f"labels:         {labels['matched']} known in this window, {labels['unknown_ids']} for unknown ids, "
+        f"{labels['before_prediction']} dated before their prediction" + _label_problems(labels))
     say(f"label drift:    {'DRIFT' if label.get('drifted') else ('stable' if label.get('judged') else label.get('reason', 'not judged'))}")
     say(f"performance:    {performance['metric']} {_short(performance.get('value'))} vs test "
         f"{_short(performance.get('reference'))}: {'DRIFT' if performance.get('drifted') else ('stable' if performance.get('judged') else performance.get('reason', 'not judged'))}")
@@ -78,6 +83,14 @@ def _print_status(status: dict, decision: dict, report: Path) -> None:
     folder = monitoring_folder_for(status)
     say(f"drift report:   {report}")
     say(f"status:         {folder / STATUS_FILE}; decisions: {folder / DECISIONS_FILE}")
+
+
+def _label_problems(labels: dict) -> str:
+    """The label rows left out, when there are any (empty, neither class, another version's)."""
+    problems = [f"{labels[key]} {what}" for key, what in (
+        ("missing_labels", "empty"), ("unknown_label_values", f"neither class {labels.get('unknown_value_examples')}"),
+        ("other_versions", "for another version's predictions")) if labels.get(key)]
+    return f"; left out: {', '.join(problems)}" if problems else ""
 
 
 def monitoring_folder_for(status: dict) -> Path:
@@ -126,7 +139,37 @@ def monitor_once(spec: Spec, config: Path, retrain: bool = True, mark=lambda wha
         result.retraining = retrain_and_roll_out(spec, config, decision, version, mark)
         if result.retraining["outcome"] == "failed":
             result.code = 1
+    elif decision["retrain"]:  # the decision stands (it counts for the cooldown); say it was not acted on
+        from keel.monitoring.monitor import now_utc
+        from keel.monitoring.policy import append_record
+
+        result.retraining = {"kind": "retraining", "time": now_utc().isoformat(), "decision_time": decision["time"],
+                             "triggers": decision["fired"], "champion": version, "new_version": None,
+                             "outcome": SKIPPED}
+        append_record(monitoring_folder(spec), result.retraining)
+        say(f"retraining:     {SKIPPED}")
     return result
+
+
+def retraining_outcome(evaluation_code: int, evaluation_passed: Optional[bool],
+                       deploy_code: Optional[int] = None, rollout: Optional[str] = None) -> str:
+    """What a retraining came to, from the evaluation's exit code and verdict and (once deployed) the
+    deployment's exit code and rollout outcome. "deploy": evaluation passed, deploy next."""
+    from keel.cli.evaluate import GATES_FAILED
+
+    if evaluation_code == GATES_FAILED:
+        return "rejected by evaluation"
+    if evaluation_code != 0:  # the evaluation run itself failed: nothing was judged
+        return "failed"
+    if evaluation_passed is None:
+        return "failed"
+    if not evaluation_passed:
+        return "rejected by evaluation"
+    if deploy_code is None:
+        return "deploy"
+    if deploy_code == 0 and rollout == "promoted":
+        return "rolled out"
+    return f"not rolled out ({rollout or 'deployment failed'})"
 
 
 def retrain_and_roll_out(spec: Spec, config: Path, decision: dict, champion: int,
@@ -134,60 +177,132 @@ def retrain_and_roll_out(spec: Spec, config: Path, decision: dict, champion: int
     """train -> evaluate (against the champion) -> deploy as challenger; the outcome is recorded
     beside the decision that caused it."""
     from keel.cli.deploy import deploy
-    from keel.cli.evaluate import GATES_FAILED, REPORTS_DIR, evaluate
+    from keel.cli.evaluate import REPORTS_DIR, evaluate
     from keel.cli.train import train
     from keel.data.sources import describe_source
     from keel.monitoring.monitor import monitoring_folder, now_utc
     from keel.monitoring.policy import append_record
     from keel.registry import evaluation_outcome, get_model_version_metadata, resolve_version
+    from keel.spec.load import SpecError
 
     name = spec.problem.name
     say()
     say(f"keel: retraining '{name}' (triggers: {', '.join(decision['fired'])}) ...")
-    new_spec = retraining_spec(spec)
     record = {"kind": "retraining", "time": now_utc().isoformat(), "decision_time": decision["time"],
               "triggers": decision["fired"], "champion": champion, "new_version": None, "outcome": "failed"}
+    try:
+        new_spec = retraining_spec(spec)
+    except SpecError as error:  # `monitor` checks this first; a spec changed since must not crash the loop
+        record["error"] = str(error)
+        fail(f"keel: retraining not started: {error}")
+        mark("retrain", f"failed: {error}")
+        append_record(monitoring_folder(spec), record)
+        return record
     if train(new_spec, config) != 0:
+        mark("retrain", "failed: the training run failed")
         append_record(monitoring_folder(spec), record)
         return record
     record["new_version"] = version = resolve_version(name, None)
     mark("retrain", f"v{version} trained on {describe_source(new_spec.data)}")
     code = evaluate(new_spec, version)
     evaluation = evaluation_outcome(name, version) or {}
-    record["evaluation"] = {"passed": evaluation.get("passed"), "failed": evaluation.get("failed", [])}
+    record["evaluation"] = {"passed": evaluation.get("passed"), "failed": evaluation.get("failed", []),
+                            "exit_code": code}
+    record["outcome"] = retraining_outcome(code, evaluation.get("passed") if evaluation else None)
     mark("evaluate", f"v{version} against champion v{champion}: "
-                     + ("passed its gates" if evaluation.get("passed") else
-                        "failed: " + "; ".join(evaluation.get("failed", [])))
+                     + {"deploy": "passed its gates", "failed": f"the evaluation run failed (exit {code})"}.get(
+                         record["outcome"], "failed: " + "; ".join(evaluation.get("failed", [])))
                      + f"; model card {(REPORTS_DIR / name / f'v{version}' / 'model_card.md').resolve()}")
-    if code == GATES_FAILED or not evaluation.get("passed"):
-        record["outcome"] = "rejected by evaluation"
-    elif code == 0:
+    if record["outcome"] == "deploy":
         deployed = deploy(new_spec, version, None)
         rollout = get_model_version_metadata(name, version).get("deployment") or {}
         record["rollout"] = rollout.get("outcome")
-        record["outcome"] = "rolled out" if deployed == 0 and rollout.get("outcome") == "promoted" else \
-            f"not rolled out ({rollout.get('outcome', 'deployment failed')})"
-    mark("rollout", record["outcome"])
+        record["outcome"] = retraining_outcome(code, True, deployed, rollout.get("outcome"))
+        report = rollout_report_location() if rollout else None  # no rollout recorded: no report of it
+        if report:
+            record["rollout_report"] = report
+        mark("rollout", record["outcome"] + (f"; rollout report {report}" if report else ""))
+    else:
+        mark("rollout", f"none: {record['outcome']}")
     append_record(monitoring_folder(spec), record)
     return record
 
 
+def rollout_report_location() -> Optional[str]:
+    """Where the latest rollout's report is: the deployment run's `rollout_timeline_html` artifact
+    (shown in the dashboard). None when there is no deployment run."""
+    from zenml.client import Client
+
+    try:
+        run = Client().get_pipeline("deployment_pipeline").last_run
+    except Exception:  # no deployment run (or no store): nothing to point at
+        return None
+    return f"artifact rollout_timeline_html of run {run.name}"
+
+
+@dataclass(frozen=True)
+class CronInterval:
+    """A cron expression for `check_every_seconds`; `seconds` is the interval it really keeps."""
+
+    expression: str
+    seconds: int
+    requested: float
+
+    @property
+    def exact(self) -> bool:
+        return abs(self.seconds - self.requested) < 1e-9
+
+    def describe(self) -> str:
+        every = (f"{self.seconds // 86400} day(s)" if self.seconds >= 86400 else
+                 f"{self.seconds // 3600} hour(s)" if self.seconds >= 3600 else f"{self.seconds // 60} minute(s)")
+        if self.exact:
+            return f"every {every}"
+        return (f"every {every} (monitoring.retraining.check_every_seconds={self.requested:.10g} is not a cron "
+                f"interval; rounded to the nearest one)")
+
+
+def _nearest(value: float, steps: Tuple[int, ...]) -> int:
+    return min(steps, key=lambda step: (abs(step - value), step))
+
+
+def cron_interval(seconds: float) -> CronInterval:
+    """The cron expression closest to running every `seconds`: cron counts whole minutes (or hours, or
+    days) that divide the hour (the day); anything else is rounded to the nearest such step."""
+    minutes = seconds / 60
+    if minutes < 45:  # nearer to some minute step than to one hour
+        step = _nearest(minutes, MINUTE_STEPS)
+        return CronInterval("* * * * *" if step == 1 else f"*/{step} * * * *", step * 60, seconds)
+    hours = seconds / 3600
+    if hours < 18:
+        step = _nearest(hours, HOUR_STEPS)
+        return CronInterval("0 * * * *" if step == 1 else f"0 */{step} * * *", step * 3600, seconds)
+    if hours / 24 >= 4:  # nearer to a week than to a day; day-of-month steps would restart every month
+        return CronInterval("0 0 * * 1", 7 * 86400, seconds)
+    return CronInterval("0 0 * * *", 86400, seconds)
+
+
+def monitoring_schedule(spec: Spec):
+    """The ZenML schedule of the monitoring pipeline: a cron expression (what every schedulable
+    orchestrator accepts, Kubernetes' only) from `check_every_seconds`, and the interval it keeps."""
+    from zenml.config.schedule import Schedule
+
+    interval = cron_interval(spec.monitoring.retraining.check_every_seconds)
+    return Schedule(name=f"keel-monitor-{spec.problem.name}", cron_expression=interval.expression), interval
+
+
 def schedule_monitoring(spec: Spec) -> int:
     """Where the active orchestrator can schedule (Kubernetes, cloud), register the monitoring
-    pipeline with the spec's interval as a ZenML schedule; else say how to use cron."""
-    from datetime import timedelta
-
+    pipeline with the spec's interval as a ZenML cron schedule; else print the same cron line."""
     from zenml.client import Client
-    from zenml.config.schedule import Schedule
 
     from keel.registry import production_version
 
     orchestrator = Client().active_stack.orchestrator
-    every = spec.monitoring.retraining.check_every_seconds
+    interval = cron_interval(spec.monitoring.retraining.check_every_seconds)
     if not getattr(orchestrator.config, "is_schedulable", False):
         say(f"keel: the active orchestrator ({orchestrator.flavor}) cannot keep schedules. Run the monitor "
-            f"with `python run.py monitor --watch`, or from cron, e.g. every {max(1, round(every / 60))} minute(s):")
-        say(f"  */{max(1, round(every / 60))} * * * * cd {Path.cwd()} && .venv/bin/python run.py monitor >> "
+            f"with `python run.py monitor --watch`, or from cron, {interval.describe()}:")
+        say(f"  {interval.expression} cd {Path.cwd()} && .venv/bin/python run.py monitor >> "
             ".keel/monitor.log 2>&1")
         return 0
     version = production_version(spec.problem.name)
@@ -195,13 +310,20 @@ def schedule_monitoring(spec: Spec) -> int:
         return fail(f"keel: '{spec.problem.name}' has no production version to monitor", 1)
     from pipelines.monitoring import monitoring_pipeline
 
-    schedule = Schedule(name=f"keel-monitor-{spec.problem.name}", interval_second=timedelta(seconds=every))
+    schedule, interval = monitoring_schedule(spec)
     monitoring_pipeline.with_options(schedule=schedule)(spec=spec, model_version=version)
-    say(f"keel: monitoring of {spec.problem.name} v{version} scheduled every {every:g} s on {orchestrator.flavor}")
+    say(f"keel: monitoring of {spec.problem.name} v{version} scheduled on {orchestrator.flavor} "
+        f"(cron `{interval.expression}`, {interval.describe()})")
     return 0
 
 
 def monitor(spec: Spec, config: Path, watch: bool = False, schedule: bool = False, retrain: bool = True) -> int:
+    from keel.spec.load import SpecError
+
+    try:  # a bad `data_overrides` is found now, not when the policy fires (after its decision was recorded)
+        retraining_spec(spec)
+    except SpecError as error:
+        return fail(f"keel: {error}", BAD_SPEC)
     if schedule:
         return schedule_monitoring(spec)
     say(f"keel: monitoring '{spec.problem.name}' (loading ZenML takes a few seconds) ...")
@@ -219,14 +341,16 @@ def monitor(spec: Spec, config: Path, watch: bool = False, schedule: bool = Fals
 
 
 def closed_loop(spec: Spec, config: Path) -> int:
-    """The main job: the lifecycle and its closed loop, printed as a timeline at the end."""
-    from keel.cli.deploy import deploy
+    """The main job: the lifecycle and its closed loop, printed as a timeline at the end, then how
+    to call the service."""
+    from keel.cli.deploy import curl_example, deploy
     from keel.cli.evaluate import evaluate
     from keel.cli.train import train
-    from keel.deployment.deploy import deployment_folder
-    from keel.deployment.server import post_json, service_url
+    from keel.deployment.deploy import api_key_headers, deployment_folder
+    from keel.deployment.server import LOG_FILE, post_json, service_url
     from keel.monitoring.monitor import monitoring_folder, now_utc
     from keel.monitoring.simulation import retraining_overrides, send_traffic, simulated_world, write_labels
+    from keel.spec.load import SpecError
 
     started = time.perf_counter()
     timeline = []
@@ -234,27 +358,48 @@ def closed_loop(spec: Spec, config: Path) -> int:
     def mark(what: str, detail: str) -> None:
         timeline.append((time.perf_counter() - started, what, detail))
 
+    try:
+        world = simulated_world(spec)
+    except ValueError as error:  # a spec with real data: the loop needs the generator's knobs
+        world, no_loop = None, error
+    labels_file = monitoring_folder(spec) / "labels.csv"
+    if world is not None:
+        try:  # the retraining spec is known now: a bad one stops the job before minutes of training
+            retraining_spec(_loop_spec(spec, labels_file, retraining_overrides(spec)))
+        except SpecError as error:
+            return fail(f"keel: {error}", BAD_SPEC)
     for what, phase in (("train", lambda: train(spec, config)), ("evaluate", lambda: evaluate(spec, version=None)),
                         ("deploy", lambda: deploy(spec, version=None, strategy=None))):
         code = phase()
         if code != 0:
             return code
         mark(what, _phase_detail(spec, what))
-    try:
-        world = simulated_world(spec)
-    except ValueError as error:  # a spec with real data: the loop needs the generator's knobs
-        say(f"keel: closed loop skipped: {error}")
+    if world is None:
+        say(f"keel: closed loop skipped: {no_loop}")
         return 0
     url = service_url(spec.deployment.host, spec.deployment.port)
+    service_log = deployment_folder(spec) / LOG_FILE
     say()
     say(f"keel: simulated production: {world.rows} applications (covariate_shift={world.covariate_shift} on "
         f"{', '.join(world.shifted_features)}, concept_shift={world.concept_shift}) -> {url}/predict")
-    frame, traffic = send_traffic(spec, url, post_json)
+    headers = api_key_headers(spec)  # the service refuses requests without the spec's API key
+    try:
+        frame, traffic = send_traffic(spec, url, lambda where, payload: post_json(where, payload, headers=headers))
+    except OSError as error:  # URLError, refused or reset connections: the service is not there
+        return fail(f"keel: the service at {url} does not answer ({getattr(error, 'reason', error)}); "
+                    f"its log: {service_log}", 1)
+    except ValueError as error:  # something answered, but not with JSON: not keel's service
+        return fail(f"keel: {url}/predict did not answer with JSON ({error}); its log: {service_log}", 1)
+    if traffic["answered"] < traffic["sent"]:
+        refusal = traffic["first_error"] or {}
+        return fail(f"keel: the service answered {traffic['answered']} of {traffic['sent']} simulated applications "
+                    f"(first refusal: HTTP {refusal.get('status')} {refusal.get('body')}); the loop needs them "
+                    f"all. Its log: {service_log}", 1)
     mark("traffic", f"{traffic['answered']} of {traffic['sent']} applications scored by "
                     f"{', '.join(f'v{v}: {n}' for v, n in sorted(traffic['served_by'].items()))} "
                     f"(covariate_shift={world.covariate_shift} on {', '.join(world.shifted_features)}, "
                     f"concept_shift={world.concept_shift})")
-    labels = write_labels(frame, spec.data.target.column, monitoring_folder(spec) / "labels.csv", now_utc())
+    labels = write_labels(frame, spec.data.target.column, labels_file, now_utc())
     mark("labels", f"{len(frame)} outcomes delivered after the predictions: {labels}")
     loop_spec = _loop_spec(spec, labels, retraining_overrides(spec))
     result = monitor_once(loop_spec, config, retrain=True, mark=mark)
@@ -267,7 +412,15 @@ def closed_loop(spec: Spec, config: Path) -> int:
     folder = monitoring_folder(spec)
     say(f"monitoring files: {folder / 'status.json'}, {folder / 'decisions.jsonl'}")
     say(f"service: {url} (stop it: kill $(cat {deployment_folder(spec) / 'service.pid'}))")
+    say(f"try it:  {_with_api_key(curl_example(url, spec), spec)}")
     return result.code
+
+
+def _with_api_key(curl: str, spec: Spec) -> str:
+    """The curl example with the key header when the service wants one (the key itself stays in the
+    environment variable)."""
+    variable = spec.deployment.api_key_env
+    return f'{curl} -H "X-API-Key: ${variable}"' if variable else curl
 
 
 def _loop_spec(spec: Spec, labels: Path, overrides: list) -> Spec:
@@ -294,4 +447,5 @@ def _phase_detail(spec: Spec, phase: str) -> str:
         return (f"v{version} {'passed its gates' if evaluation.get('passed') else 'failed its gates'}; "
                 f"model card {(REPORTS_DIR / name / f'v{version}' / 'model_card.md').resolve()}")
     deployment = get_model_version_metadata(name, version).get("deployment") or {}
-    return f"v{version}: {deployment.get('outcome', '-')}"
+    report = rollout_report_location()
+    return f"v{version}: {deployment.get('outcome', '-')}" + (f"; rollout report {report}" if report else "")

@@ -1,6 +1,6 @@
 """Delayed labels: read (entity id, label, time) from a CSV file or a SQL table and join them to the
-served predictions. Labels nobody predicted for, labels dated before their prediction and duplicate
-labels are counted and shown, never fatal."""
+served predictions. Labels nobody predicted for, labels dated before their prediction, duplicate
+labels, empty labels and label values that are neither class are counted and shown, never fatal."""
 
 from __future__ import annotations
 
@@ -11,21 +11,28 @@ import pandas as pd
 
 from keel.spec.monitoring import CsvLabels, LabelsSpec, SqlLabels
 
+EXAMPLES = 5  # how many offending ids or values a report shows
+
 
 class LabelsError(ValueError):
     """The label source cannot be read or lacks a column; the message names the source and the key."""
 
 
-def read_labels(spec: LabelsSpec, positive: Union[int, str] = 1) -> pd.DataFrame:
-    """Columns entity_id (str), label (1 = the spec's positive class, else 0), label_time (UTC)."""
+def read_labels(spec: LabelsSpec, positive: Union[int, str] = 1, negative: Union[int, str] = 0) -> pd.DataFrame:
+    """Columns entity_id (str), label (nullable Int64: 1 = the spec's positive class, 0 = its negative
+    class, <NA> = empty or another value), label_value (the text as read; None when empty) and
+    label_time (UTC). Unusable rows are kept so that `join_labels` can count them."""
     source = spec.source
     if source is None:
-        return pd.DataFrame({"entity_id": pd.Series([], dtype=object), "label": pd.Series([], dtype=int),
+        return pd.DataFrame({"entity_id": pd.Series([], dtype=object), "label": pd.Series([], dtype="Int64"),
+                             "label_value": pd.Series([], dtype=object),
                              "label_time": pd.Series([], dtype="datetime64[ns, UTC]")})
     where = _describe(source)
     try:
         if isinstance(source, CsvLabels):
-            raw = pd.read_csv(source.path, dtype={spec.id_column: str}, engine="pyarrow")  # multi-threaded
+            # Ids and labels as text: inferred types turn "007" into 7 and, with one empty cell, "1" into 1.0.
+            # The C engine: pyarrow's reader ignores `dtype=str` for columns it reads as numbers.
+            raw = pd.read_csv(source.path, dtype={spec.id_column: str, spec.label_column: str}, engine="c")
         else:
             import sqlalchemy as sa
 
@@ -42,10 +49,31 @@ def read_labels(spec: LabelsSpec, positive: Union[int, str] = 1) -> pd.DataFrame
     if missing:
         raise LabelsError(f"{where}: no column for monitoring.labels.{missing[0]} "
                           f"({getattr(spec, missing[0])!r}); found columns {list(raw.columns)}")
-    times = _times(raw[spec.time_column])
-    return pd.DataFrame({"entity_id": raw[spec.id_column].astype(str),
-                         "label": (raw[spec.label_column].astype(str) == str(positive)).astype(int),
-                         "label_time": times})
+    ids = raw[spec.id_column]
+    values = _label_text(raw[spec.label_column])
+    return pd.DataFrame({"entity_id": ids.where(ids.isna(), ids.astype(str)),
+                         "label": label_codes(values, positive, negative),
+                         "label_value": values,
+                         "label_time": _times(raw[spec.time_column])})
+
+
+def _label_text(values: pd.Series) -> pd.Series:
+    """Labels as stripped text, None where empty (a SQL driver may return numbers, NULL or NaN)."""
+    text = values.astype(object).where(values.notna(), None)
+    text = text.map(lambda value: None if value is None else str(value).strip())
+    return text.where(text != "", None)
+
+
+def label_codes(values: pd.Series, positive: Union[int, str], negative: Union[int, str]) -> pd.Series:
+    """1 for the positive class, 0 for the negative one, <NA> for anything else (empty included).
+    A numeric class also matches its float spelling ("1.0": SQL columns with NULLs come back as floats)."""
+    codes = pd.Series(pd.NA, index=values.index, dtype="Int64")
+    for value, code in ((positive, 1), (negative, 0)):
+        matches = values == str(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            matches |= pd.to_numeric(values, errors="coerce") == value
+        codes[matches.fillna(False).astype(bool)] = code
+    return codes
 
 
 def _times(values: pd.Series) -> pd.Series:
@@ -66,32 +94,63 @@ def _describe(source: Union[CsvLabels, SqlLabels]) -> str:
     return f"labels query on {_redacted(source.url)}"
 
 
-def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame,
-                new_since: Optional[datetime] = None) -> Tuple[pd.DataFrame, dict]:
-    """Labelled predictions (the latest prediction per entity, its first label) and a report:
-    labels matched, labels for ids never predicted (late labels for unknown ids), labels dated
-    before their prediction, duplicates, unreadable times, and how many arrived after `new_since`."""
+def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, new_since: Optional[datetime] = None,
+                model_version: Optional[int] = None,
+                known_since: Optional[datetime] = None) -> Tuple[pd.DataFrame, dict]:
+    """Labelled predictions (the latest prediction per entity, its first label) and a report.
+
+    `predictions`: the log the labels may refer to (all versions; labels arrive late, so not just
+    the judged window). Only ids absent from it count as unknown. `model_version`: keep the labels
+    of that version's predictions (the others are counted). `known_since`: keep the labels that
+    became known from then on (the judged window's start). The report counts labels matched, for
+    unknown ids, dated before their prediction, duplicates, empty labels, values that are neither
+    class, unreadable times, labels of other versions and how many arrived after `new_since`."""
     report = {"labels": int(len(labels)), "matched": 0, "unknown_ids": 0, "unknown_examples": [],
-              "before_prediction": 0, "duplicates": 0, "unreadable_times": 0, "new_labelled_rows": 0}
+              "before_prediction": 0, "duplicates": 0, "unreadable_times": 0, "missing_ids": 0,
+              "missing_labels": 0, "unknown_label_values": 0, "unknown_value_examples": [],
+              "other_versions": 0, "known_before_window": 0, "new_labelled_rows": 0}
     labelled = predictions.iloc[0:0].assign(label=pd.Series([], dtype=int),
                                             label_time=pd.Series([], dtype="datetime64[ns, UTC]"))
     if labels.empty:
-        return labelled, report
-    report["unreadable_times"] = int(labels["label_time"].isna().sum())
-    labels = labels.dropna(subset=["label_time"])
-    report["duplicates"] = int(labels.duplicated("entity_id").sum())
-    labels = labels.sort_values("label_time").drop_duplicates("entity_id", keep="first")
+        return labelled[list(predictions.columns) + ["label", "label_time"]], report
+    labels, report = _usable_labels(labels, report)
     latest = predictions.sort_values("time").drop_duplicates("entity_id", keep="last")
     known = labels["entity_id"].isin(latest["entity_id"])
     report["unknown_ids"] = int((~known).sum())
-    report["unknown_examples"] = labels.loc[~known, "entity_id"].head(5).tolist()
-    joined = latest.merge(labels[known], on="entity_id", how="inner")
+    report["unknown_examples"] = labels.loc[~known, "entity_id"].head(EXAMPLES).tolist()
+    joined = latest.merge(labels.loc[known, ["entity_id", "label", "label_time"]], on="entity_id", how="inner")
     early = joined["label_time"] < joined["time"]
     report["before_prediction"] = int(early.sum())
-    joined = joined[~early].reset_index(drop=True)
+    joined = joined[~early]
+    if model_version is not None:
+        mine = joined["model_version"] == model_version
+        report["other_versions"] = int((~mine).sum())
+        joined = joined[mine]
+    since = pd.Timestamp(new_since) if new_since is not None else None
+    report["new_labelled_rows"] = int((joined["label_time"] > since).sum()) if since is not None else int(len(joined))
+    if known_since is not None:
+        current = joined["label_time"] >= pd.Timestamp(known_since)
+        report["known_before_window"] = int((~current).sum())
+        joined = joined[current]
+    joined = joined.assign(label=joined["label"].astype(int)).reset_index(drop=True)
     report["matched"] = int(len(joined))
-    if new_since is not None:
-        report["new_labelled_rows"] = int((joined["label_time"] > pd.Timestamp(new_since)).sum())
-    else:
-        report["new_labelled_rows"] = report["matched"]
     return joined, report
+
+
+def _usable_labels(labels: pd.DataFrame, report: dict) -> Tuple[pd.DataFrame, dict]:
+    """Drop (and count) rows without an id, without a label, with a value that is neither class or
+    with an unreadable time; then keep each entity's first label (later ones count as duplicates)."""
+    no_id = labels["entity_id"].isna()
+    report["missing_ids"] = int(no_id.sum())
+    labels = labels[~no_id]
+    if "label_value" in labels.columns:
+        empty = labels["label_value"].isna()
+        unknown = labels["label"].isna() & ~empty
+        report["missing_labels"] = int(empty.sum())
+        report["unknown_label_values"] = int(unknown.sum())
+        report["unknown_value_examples"] = sorted(labels.loc[unknown, "label_value"].unique().tolist())[:EXAMPLES]
+    labels = labels[labels["label"].notna()]
+    report["unreadable_times"] = int(labels["label_time"].isna().sum())
+    labels = labels.dropna(subset=["label_time"])
+    report["duplicates"] = int(labels.duplicated("entity_id").sum())
+    return labels.sort_values("label_time", kind="stable").drop_duplicates("entity_id", keep="first"), report

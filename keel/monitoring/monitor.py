@@ -59,21 +59,22 @@ def update_window(spec: Spec, version: int, log_url: Optional[str] = None) -> Tu
 
 def labelled_window(spec: Spec, window: dict, new_since: Optional[datetime],
                     log_url: Optional[str] = None) -> Tuple[pd.DataFrame, dict]:
-    """The window's predictions of the monitored version joined to the delayed labels."""
+    """The monitored version's labelled predictions whose labels became known in the judged window.
+
+    Labels arrive late: a label known today may be for a prediction made days ago, in an earlier
+    window. So the labels are joined to the whole prediction log (or to the predictions made within
+    `monitoring.labels.lookback_days` before the window), and only ids absent from it are unknown;
+    the window then selects the labelled rows by when their label became known."""
     from keel.deployment.deploy import prediction_log_url
 
-    labels = read_labels(spec.monitoring.labels, spec.data.target.positive)
-    if window["start"] is None:
-        predictions = read_predictions(log_url or prediction_log_url(spec), with_inputs=False,
-                                       exclude_entity_prefixes=spec.monitoring.exclude_entity_prefixes)
-    else:
-        start = datetime.fromisoformat(window["start"])
-        predictions = read_predictions(log_url or prediction_log_url(spec), since=start - timedelta(microseconds=1),
-                                       until=datetime.fromisoformat(window["end"]), with_inputs=False,
-                                       exclude_entity_prefixes=spec.monitoring.exclude_entity_prefixes)
-        predictions = predictions[predictions["time"] >= pd.Timestamp(start)]
-    predictions = predictions[predictions["model_version"] == window["model_version"]]
-    return join_labels(predictions, labels, new_since)
+    labels_spec = spec.monitoring.labels
+    labels = read_labels(labels_spec, spec.data.target.positive, spec.data.target.negative)
+    start = None if window["start"] is None else datetime.fromisoformat(window["start"])
+    since = (start - timedelta(days=labels_spec.lookback_days)
+             if start is not None and labels_spec.lookback_days is not None else None)
+    predictions = read_predictions(log_url or prediction_log_url(spec), since=since, with_inputs=False,
+                                   exclude_entity_prefixes=spec.monitoring.exclude_entity_prefixes)
+    return join_labels(predictions, labels, new_since, model_version=window["model_version"], known_since=start)
 
 
 def assess_window(profile: Profile, window: dict, reference_data: Profile, reference_predictions: Profile,

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import List, Optional
 
+from keel.spec.models import LOWER_IS_BETTER
 from keel.spec.monitoring import RetrainingSpec
 
 DECISIONS_FILE = "decisions.jsonl"
@@ -22,6 +23,12 @@ def last_retrain(history: List[dict]) -> Optional[datetime]:
     """When the policy last decided to retrain (None: never)."""
     times = [datetime.fromisoformat(r["time"]) for r in history if r.get("kind") == "decision" and r.get("retrain")]
     return max(times, default=None)
+
+
+def worse_than(value: float, bound: float, metric: str) -> bool:
+    """Whether `value` of `metric` is worse than `bound`: below it, or above it for the metrics
+    where lower is better (log_loss, brier)."""
+    return value > bound if metric in LOWER_IS_BETTER else value < bound
 
 
 def evaluate_triggers(now: datetime, status: dict, new_labelled_rows: int, since: datetime,
@@ -40,10 +47,13 @@ def evaluate_triggers(now: datetime, status: dict, new_labelled_rows: int, since
     performance = status.get("performance", {})
     rule = policy.performance
     value = performance.get("value") if performance.get("metric") == (rule.metric if rule else None) else None
+    worse_when = None if rule is None else ("above" if rule.metric in LOWER_IS_BETTER else "below")
     triggers.append({"trigger": "performance", "enabled": rule is not None,
-                     "fired": bool(rule is not None and performance.get("judged") and value is not None and value < rule.min),
+                     "fired": bool(rule is not None and performance.get("judged") and value is not None
+                                   and worse_than(value, rule.min, rule.metric)),
                      "evidence": {"metric": rule.metric if rule else None, "value": value,
-                                  "min": rule.min if rule else None, "labelled_rows": performance.get("rows")}})
+                                  "min": rule.min if rule else None, "fires_when": worse_when,
+                                  "labelled_rows": performance.get("rows")}})
     drift = policy.drift
     drifted = status.get("features", {}).get("drifted", [])
     prediction = bool(status.get("prediction", {}).get("drifted"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Dict, Iterable, List, Optional
 
 import numpy as np
@@ -38,6 +39,13 @@ class Profile:
         return int(max(counts, default=0))
 
 
+def _aware(moment: Optional[datetime]) -> Optional[datetime]:
+    """whylogs requires timezone-aware timestamps; a naive one is taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
+
+
 def _cheap_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     """Strings as pandas categories (whylogs handles them ~5x faster than `object`)."""
     changed = {name: frame[name].astype("category") for name in frame.columns
@@ -45,27 +53,31 @@ def _cheap_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**changed) if changed else frame
 
 
-def _profile_chunk(frame: pd.DataFrame) -> bytes:
-    """Profile one chunk in this process; returns whylogs' binary format (crosses processes)."""
+def _profile_chunk(frame: pd.DataFrame, covers: Optional[datetime] = None) -> bytes:
+    """Profile one chunk in this process; returns whylogs' binary format (crosses processes).
+    `covers`: the start of the time the rows come from (the profile's dataset timestamp; whylogs
+    would stamp it with the time of profiling, and merging keeps the earliest stamp)."""
     from whylogs.core import DatasetProfile, DatasetSchema
     from whylogs.core.preprocessing import ColumnProperties
 
     frame = _cheap_dtypes(frame)
     floats = [n for n in frame.columns if pd.api.types.is_float_dtype(frame[n].dtype)]
     others = [n for n in frame.columns if n not in floats]
-    standard = DatasetProfile(DatasetSchema())
+    covers = _aware(covers)
+    standard = DatasetProfile(DatasetSchema(), dataset_timestamp=covers)
     if others:
         standard.track(pandas=frame[others])
     views = [standard.view()]
     if floats:
-        fast = DatasetProfile(DatasetSchema(types={n: (float, ColumnProperties.homogeneous) for n in floats}))
+        fast = DatasetProfile(DatasetSchema(types={n: (float, ColumnProperties.homogeneous) for n in floats}),
+                              dataset_timestamp=covers)
         for name in floats:
             values = frame[name].to_numpy(dtype=float)
             finite = np.isfinite(values)
             if finite.any():
                 fast.track(pandas=pd.DataFrame({name: values[finite]}))
             if not finite.all():  # nulls and infinities counted by whylogs' own path
-                standard_rest = DatasetProfile(DatasetSchema())
+                standard_rest = DatasetProfile(DatasetSchema(), dataset_timestamp=covers)
                 standard_rest.track(pandas=pd.DataFrame({name: values[~finite]}))
                 views.append(standard_rest.view())
         views.append(fast.view())
@@ -119,12 +131,14 @@ class ProfilePool:
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context(method))
         return self
 
-    def submit(self, frame: pd.DataFrame) -> "PendingProfile":
+    def submit(self, frame: pd.DataFrame, covers: Optional[datetime] = None) -> "PendingProfile":
+        """`covers`: the start of the period the rows come from (e.g. their hour), as the profile's
+        dataset timestamp."""
         if self.pool is None:
             done: Future = Future()
-            done.set_result(_profile_chunk(frame))
+            done.set_result(_profile_chunk(frame, covers))
             return PendingProfile(done)
-        return PendingProfile(self.pool.submit(_profile_chunk, _cheap_dtypes(frame)))  # categories pickle cheaper
+        return PendingProfile(self.pool.submit(_profile_chunk, _cheap_dtypes(frame), covers))  # categories pickle cheaper
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:

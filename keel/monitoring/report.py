@@ -55,7 +55,13 @@ def drift_report_html(status: dict, decision: Optional[dict] = None) -> str:
     performance = status.get("performance", {})
     sections.append(heading("Delayed labels, label drift and performance"))
     sections.append(key_values({
-        "labels read": labels.get("labels"), "joined to this window's predictions": labels.get("matched"),
+        "labels read": labels.get("labels"),
+        "joined to this version's predictions, known in this window": labels.get("matched"),
+        "known before this window (judged earlier)": labels.get("known_before_window"),
+        "for another version's predictions": labels.get("other_versions"),
+        "empty labels (unlabelled)": labels.get("missing_labels"),
+        "values that are neither class": f"{labels.get('unknown_label_values', 0)} "
+                                         f"{labels.get('unknown_value_examples') or ''}".strip(),
         "labels for unknown ids (not predicted)": f"{labels.get('unknown_ids', 0)} "
                                                   f"{labels.get('unknown_examples') or ''}".strip(),
         "labels dated before their prediction": labels.get("before_prediction"),

@@ -43,22 +43,25 @@ def _records(frame: pd.DataFrame, features: List[str]) -> List[dict]:
 
 
 def send_traffic(spec: Spec, url: str, post: Callable[[str, dict], Tuple[int, dict]]) -> Tuple[pd.DataFrame, dict]:
-    """Score the simulated applications through POST /predict; returns them and what was answered."""
+    """Score the simulated applications through POST /predict; returns them and what was answered
+    (with the first refusal, so that a caller can say why not everything was)."""
     from keel.data.generator import generate_credit_applications
 
     frame = generate_credit_applications(simulated_world(spec))
     records = _records(frame, spec.data.model_features)
     size = spec.monitoring.simulation.batch_size
-    answered, failed, versions = 0, 0, {}
+    answered, failed, versions, first_error = 0, 0, {}, None
     for start in range(0, len(records), size):
         status, body = post(f"{url}/predict", {"records": records[start:start + size]})
         if status != 200:
             failed += len(records[start:start + size])
+            first_error = first_error or {"status": status, "body": body}
             continue
         for prediction in body["predictions"]:
             answered += 1
             versions[prediction["model_version"]] = versions.get(prediction["model_version"], 0) + 1
-    return frame, {"sent": len(records), "answered": answered, "failed": failed, "served_by": versions}
+    return frame, {"sent": len(records), "answered": answered, "failed": failed, "served_by": versions,
+                   "first_error": first_error}
 
 
 def write_labels(frame: pd.DataFrame, target: str, path: Path, known_at: datetime) -> Path:

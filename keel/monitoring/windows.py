@@ -210,7 +210,7 @@ class WindowStore:
                 hours = batch["time"].dt.floor("h")
                 for (version, hour), rows in batch.groupby([batch["model_version"], hours], sort=True):
                     key = (int(version), hour.to_pydatetime())
-                    parts.setdefault(key, []).append(pool.submit(_monitored(rows, columns)))
+                    parts.setdefault(key, []).append(pool.submit(_monitored(rows, columns), covers=key[1]))
                     added[f"v{key[0]} {_hour_key(key[1])}"] = added.get(f"v{key[0]} {_hour_key(key[1])}", 0) + len(rows)
                 newest = batch["time"].max().to_pydatetime()
             for (version, start), futures in parts.items():
@@ -257,7 +257,9 @@ class WindowStore:
             days = 1 if window == "day" else 7
             parts = [p for p in (self.day_profile(version, start + timedelta(days=d)) for d in range(days))
                      if p is not None]
-        return merge_profiles(parts) if parts else empty_profile()
+        profile = merge_profiles(parts) if parts else empty_profile()
+        profile.view.set_dataset_timestamp(start)  # the period covered, even if its first hours were quiet
+        return profile
 
 
 def _monitored(rows: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

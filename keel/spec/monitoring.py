@@ -4,9 +4,10 @@ continuous-training policy. Every number the monitor judges by is here, none in 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, List, Literal, Optional, Union
+import typing
+from typing import Annotated, Any, List, Literal, Optional, Union
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from keel.spec.base import StrictModel
 
@@ -77,6 +78,9 @@ class LabelsSpec(StrictModel):
     id_column: str = "entity_id"
     label_column: str = "label"
     time_column: str = "time"
+    lookback_days: Optional[float] = Field(
+        None, gt=0.0, description="labels are joined to the predictions made up to this many days before the "
+                                  "judged window (labels arrive late); none: the whole prediction log")
 
 
 class AlerterSpec(StrictModel):
@@ -97,7 +101,8 @@ class AlerterSpec(StrictModel):
 
 class PerformanceTrigger(StrictModel):
     metric: Metric = "roc_auc"
-    min: float = Field(0.75, description="retrain when the labelled production metric falls below")
+    min: float = Field(0.75, description="retrain when the labelled production metric is worse than this: "
+                                         "below it, or above it for lower-is-better metrics (log_loss, brier)")
 
 
 class DriftTrigger(StrictModel):
@@ -122,6 +127,23 @@ class RetrainingSpec(StrictModel):
         description="`--set` overrides applied to the spec for the retraining run (e.g. a newer data window)")
     check_every_seconds: float = Field(300.0, ge=1.0, description="`monitor --watch` and scheduled runs: how often")
 
+    @field_validator("data_overrides")
+    @classmethod
+    def _overrides_name_spec_keys(cls, overrides: List[str]) -> List[str]:
+        """Checked at load, not when the policy fires (after the decision was recorded). The whole
+        spec with the overrides applied is validated by `run.py monitor` before anything runs."""
+        from keel.spec.load import SpecError, parse_override
+
+        for text in overrides:
+            try:
+                path, _ = parse_override(text)
+            except SpecError as error:
+                raise ValueError(str(error).removeprefix("--set ")) from None
+            unknown = unknown_spec_key(path)
+            if unknown:
+                raise ValueError(f"{text!r}: the spec has no key `{unknown}`")
+        return overrides
+
 
 class ProfilingSpec(StrictModel):
     """Large windows are profiled in chunks in parallel processes and merged."""
@@ -141,6 +163,16 @@ class SimulationSpec(StrictModel):
     shifted_features: List[str] = Field(default_factory=lambda: ["income", "credit_utilization"])
     concept_shift: float = Field(0.3, ge=0.0, le=1.0)
     batch_size: int = Field(100, ge=1, le=10_000)
+
+    @field_validator("shifted_features")
+    @classmethod
+    def _shiftable(cls, names: List[str]) -> List[str]:
+        from keel.data.generator import SHIFTABLE
+
+        unknown = [name for name in names if name not in SHIFTABLE]
+        if unknown:
+            raise ValueError(f"the generator cannot shift {unknown}; shiftable features: {list(SHIFTABLE)}")
+        return names
 
 
 class MonitoringSpec(StrictModel):
@@ -165,3 +197,47 @@ class MonitoringSpec(StrictModel):
             raise ValueError(f"retraining.performance.metric ({trigger.metric}) must be the metric the monitor "
                              f"measures, drift.performance.metric ({self.drift.performance.metric})")
         return self
+
+
+def unknown_spec_key(path: List[str]) -> Optional[str]:
+    """The first part of a dotted override path (`a.b[2].c`) that no spec section declares, or None.
+    Sections that are unions (data.source) accept a key any of their kinds declares; mappings
+    (data.features) accept any name; the value's type is checked when the whole spec is validated."""
+    import re
+
+    from keel.spec.models import Spec
+
+    steps: List[Any] = []
+    for part in path:
+        match = re.match(r"^(.+)\[(\d+)\]$", part)
+        steps += [match.group(1), int(match.group(2))] if match else [part]
+    candidates: List[Any] = [Spec]
+    for depth, step in enumerate(steps):
+        following: List[Any] = []
+        for annotation in candidates:
+            for kind in _alternatives(annotation):
+                origin = typing.get_origin(kind)
+                if isinstance(step, int):
+                    if origin in (list, tuple) and typing.get_args(kind):
+                        following.append(typing.get_args(kind)[0])
+                elif isinstance(kind, type) and issubclass(kind, BaseModel):
+                    if step in kind.model_fields:
+                        following.append(kind.model_fields[step].annotation)
+                elif origin is dict:
+                    following.append(typing.get_args(kind)[1] if typing.get_args(kind) else Any)
+                elif kind is Any:
+                    following.append(Any)
+        if not following:
+            return ".".join(str(s) for s in steps[:depth + 1])
+        candidates = following
+    return None
+
+
+def _alternatives(annotation: Any) -> List[Any]:
+    """An annotation without Annotated/Optional/Union wrappers: the types a value may have."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _alternatives(typing.get_args(annotation)[0])
+    if origin is Union or type(annotation).__name__ == "UnionType":
+        return [kind for member in typing.get_args(annotation) for kind in _alternatives(member)]
+    return [annotation]

@@ -42,7 +42,8 @@ def test_monitor_detects_drift_records_decisions_and_retrains(tmp_path, capsys):
         assert main(["monitor", *args]) == 1  # nothing deployed yet: a clear refusal
         assert "no production version" in capsys.readouterr().err
         assert main(["monitor", "--schedule", *args]) == 0  # the local orchestrator cannot schedule
-        assert "python run.py monitor" in capsys.readouterr().out  # the cron line instead
+        hint = capsys.readouterr().out
+        assert "python run.py monitor" in hint and "*/5 * * * *" in hint  # the cron line instead
         for command in ("train", "evaluate", "deploy"):
             assert main([command, *args]) == 0
         version = production_version("monitor_model")
@@ -65,6 +66,8 @@ def test_monitor_detects_drift_records_decisions_and_retrains(tmp_path, capsys):
         assert status["labels"]["matched"] == 800 and status["labels"]["unknown_ids"] == 1
         assert status["decision"]["retrain"] and "drift" in status["decision"]["fired"]
         assert "income, savings_balance" in out and "drift report:" in out
+        skipped = json.loads((monitoring_folder(spec) / "decisions.jsonl").read_text().splitlines()[-1])
+        assert skipped["kind"] == "retraining" and skipped["outcome"] == "skipped (--no-retrain)"
 
         # The first decision starts the cooldown: the same evidence no longer retrains.
         assert main(["monitor", "--no-retrain", *args]) == 0

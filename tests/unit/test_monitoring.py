@@ -211,6 +211,27 @@ def test_hours_merge_into_days_and_weeks_without_rereading_rows(tmp_path):
     assert window_start(datetime(2026, 1, 7, 13, 30, tzinfo=UTC), "week") == monday
 
 
+def test_profiles_are_stamped_with_the_time_they_cover(tmp_path):
+    store = WindowStore(tmp_path / "monitoring", workers=2, parallel_from_rows=1000)
+    monday = datetime(2026, 1, 5, tzinfo=UTC)
+    times = [monday + timedelta(hours=3, minutes=m) for m in range(0, 120, 10)]
+    frame = pd.DataFrame({"time": pd.to_datetime(times, utc=True), "entity_id": [str(i) for i in range(len(times))],
+                          "model_version": 1, "score": 0.5, "decision": 1, "income": np.nan})
+    store.add(frame, ["income"])
+    for parallel in (False, True):  # in this process and on forked workers
+        store.add_batches([frame.assign(time=frame["time"] + pd.Timedelta(days=7 if parallel else 14))],
+                          ["income"], parallel=parallel)
+    hour = deserialize((tmp_path / "monitoring" / "hours" / "v1" / "2026-01-05T04.bin").read_bytes())
+    assert hour.view.dataset_timestamp == monday + timedelta(hours=4)  # not the time it was profiled
+    assert store.window_profile(1, "hour", monday + timedelta(hours=3)).view.dataset_timestamp == \
+        monday + timedelta(hours=3)
+    assert store.window_profile(1, "day", monday + timedelta(hours=5)).view.dataset_timestamp == monday
+    later = store.window_profile(1, "week", monday + timedelta(days=7))
+    assert later.view.dataset_timestamp == monday + timedelta(days=7) and later.rows() == len(times)
+    empty = store.window_profile(1, "day", monday + timedelta(days=1))  # nothing served: still that day
+    assert empty.view.dataset_timestamp == monday + timedelta(days=1) and empty.rows() == 0
+
+
 # --- labels --------------------------------------------------------------------------------------
 
 
@@ -288,7 +309,16 @@ def test_each_trigger_fires_exactly_when_its_condition_holds():
     decision = _fired(low, performance)
     assert decision["retrain"] and decision["suppressed_by"] is None
     evidence = {t["trigger"]: t["evidence"] for t in decision["triggers"]}
-    assert evidence["performance"] == {"metric": "roc_auc", "value": 0.7999, "min": 0.8, "labelled_rows": 1000}
+    assert evidence["performance"] == {"metric": "roc_auc", "value": 0.7999, "min": 0.8, "fires_when": "below",
+                                       "labelled_rows": 1000}
+    # Lower is better for brier and log_loss: the trigger fires above the bound, not below it.
+    brier = _policy(performance={"metric": "brier", "min": 0.2})
+    good = {**QUIET, "performance": {"metric": "brier", "judged": True, "value": 0.12, "rows": 1000}}
+    bad = {**QUIET, "performance": {**good["performance"], "value": 0.2001}}
+    assert _fired(good, brier)["fired"] == []
+    assert _fired(bad, brier)["fired"] == ["performance"]
+    evidence = {t["trigger"]: t["evidence"] for t in _fired(bad, brier)["triggers"]}
+    assert evidence["performance"]["fires_when"] == "above"
 
 
 def test_cooldown_and_maximum_frequency_are_respected(tmp_path):

@@ -1,0 +1,118 @@
+"""Delayed labels: read as text and mapped to the spec's classes (empty and unknown values counted,
+ids kept as written), and joined to the whole prediction log, not just the judged window."""
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+
+from keel.monitoring.labels import join_labels, label_codes, read_labels
+from keel.monitoring.monitor import labelled_window
+from keel.serving.prediction_log import PredictionLog
+from keel.spec import load_spec
+from keel.spec.monitoring import LabelsSpec
+from tests.conftest import ROOT
+
+UTC = timezone.utc
+
+
+def _csv(tmp_path, text):
+    path = tmp_path / "labels.csv"
+    path.write_text(text)
+    return LabelsSpec(source={"kind": "csv", "path": path})
+
+
+def test_one_empty_label_cell_does_not_turn_positives_into_negatives(tmp_path):
+    # An empty cell makes pandas read the column as floats ("1.0"); the positives must stay positive.
+    labels = read_labels(_csv(tmp_path, "entity_id,label,time\n"
+                                        "a,1,2026-01-06T00:00:00Z\nb,,2026-01-06T00:00:00Z\n"
+                                        "c,0,2026-01-06T00:00:00Z\nd,1,2026-01-06T00:00:00Z\n"))
+    assert labels["label"].tolist()[0] == 1 and labels["label"].tolist()[2:] == [0, 1]
+    assert pd.isna(labels["label"].iloc[1])  # unlabelled, not negative
+
+
+def test_ids_keep_their_leading_zeros(tmp_path):
+    labels = read_labels(_csv(tmp_path, "entity_id,label,time\n007,1,2026-01-06T00:00:00Z\n"))
+    assert labels["entity_id"].tolist() == ["007"]
+
+
+def test_missing_and_unknown_label_values_are_dropped_and_reported(tmp_path):
+    start = pd.Timestamp("2026-01-05 10:00", tz="UTC")
+    predictions = pd.DataFrame({"time": [start] * 4, "entity_id": ["a", "b", "c", "d"], "model_version": 1,
+                                "score": [0.9, 0.2, 0.5, 0.6], "decision": [1, 0, 1, 1]})
+    labels = read_labels(_csv(tmp_path, "entity_id,label,time\n"
+                                        "a,1,2026-01-06T00:00:00Z\nb,0,2026-01-06T00:00:00Z\n"
+                                        "c,,2026-01-06T00:00:00Z\nd,yes,2026-01-06T00:00:00Z\n"))
+    joined, report = join_labels(predictions, labels)
+    assert joined["entity_id"].tolist() == ["a", "b"] and joined["label"].tolist() == [1, 0]
+    assert joined["label"].dtype.kind == "i"
+    assert report["missing_labels"] == 1
+    assert report["unknown_label_values"] == 1 and report["unknown_value_examples"] == ["yes"]
+    assert report["matched"] == 2 and report["unknown_ids"] == 0
+
+
+def test_label_codes_follow_the_spec_classes():
+    codes = label_codes(pd.Series(["default", "paid", "1", None]), "default", "paid")
+    assert codes.iloc[0] == 1 and codes.iloc[1] == 0 and codes.iloc[2:].isna().all()
+    codes = label_codes(pd.Series(["1.0", "0", "2", None]), 1, 0)  # SQL floats spell 1 as 1.0
+    assert codes.iloc[0] == 1 and codes.iloc[1] == 0 and codes.iloc[2:].isna().all()
+
+
+def test_sql_labels_with_a_null_are_not_misread(tmp_path):
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'labels.db'}"
+    engine = sa.create_engine(url)
+    pd.DataFrame({"entity_id": ["1", "2", "3"], "outcome": [1, None, 0],
+                  "known_at": ["2026-02-01T00:00:00"] * 3}).to_sql("outcomes", engine)
+    engine.dispose()
+    labels = read_labels(LabelsSpec(source={"kind": "sql", "url": url, "query": "SELECT * FROM outcomes"},
+                                    label_column="outcome", time_column="known_at"))
+    assert labels["label"].iloc[0] == 1 and pd.isna(labels["label"].iloc[1]) and labels["label"].iloc[2] == 0
+
+
+def _prediction(i, moment, version=1):
+    return {"request_id": f"r{i}", "row": 0, "entity_id": f"e{i}", "time": moment, "model_name": "m",
+            "model_version": version, "arm": "champion", "shadow": False, "inputs": {"income": 1000.0 + i},
+            "score": 0.1 + 0.01 * i, "decision": i % 2, "latency_ms": 1.0}
+
+
+@pytest.fixture()
+def delayed(tmp_path):
+    """Predictions on day 1 (e0..e29 by v1, e30 by v2), one on day 3 (e31); labels on day 3."""
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    day1, day3 = datetime(2026, 1, 5, 10, tzinfo=UTC), datetime(2026, 1, 7, 9, tzinfo=UTC)
+    PredictionLog(url).append([_prediction(i, day1 + timedelta(minutes=i)) for i in range(30)]
+                              + [_prediction(30, day1, version=2), _prediction(31, day3)])
+    labels = tmp_path / "labels.csv"
+    lines = [f"e{i},{i % 2},2026-01-07T12:00:00Z" for i in range(31)] + ["ghost,1,2026-01-07T12:00:00Z"]
+    labels.write_text("entity_id,label,time\n" + "\n".join(lines) + "\n")
+    spec = load_spec(ROOT / "configs" / "credit_risk.yaml",
+                     [f"monitoring.labels.source={{kind: csv, path: {labels}}}"])
+    window = {"window": "day", "start": "2026-01-07T00:00:00+00:00", "end": "2026-01-08T00:00:00+00:00",
+              "rows": 1, "new_rows": 1, "model_version": 1}
+    return spec, window, url
+
+
+def test_labels_arriving_days_later_are_joined_to_earlier_predictions(delayed):
+    spec, window, url = delayed
+    labelled, report = labelled_window(spec, window, None, log_url=url)
+    assert report["matched"] == 30 and len(labelled) == 30  # day-1 predictions judged in the day-3 window
+    assert report["unknown_ids"] == 1 and report["unknown_examples"] == ["ghost"]  # only ids never predicted
+    assert report["other_versions"] == 1  # e30 was served by v2: not this version's performance
+    assert sorted(labelled["label"].unique().tolist()) == [0, 1]
+
+
+def test_labels_known_before_the_window_are_not_judged_again(delayed):
+    spec, window, url = delayed
+    later = {**window, "start": "2026-01-08T00:00:00+00:00", "end": "2026-01-09T00:00:00+00:00"}
+    labelled, report = labelled_window(spec, later, None, log_url=url)
+    assert labelled.empty and report["known_before_window"] == 30 and report["unknown_ids"] == 1
+
+
+def test_lookback_limits_the_predictions_labels_are_joined_to(delayed):
+    spec, window, url = delayed
+    short = spec.model_copy(update={"monitoring": spec.monitoring.model_copy(update={
+        "labels": spec.monitoring.labels.model_copy(update={"lookback_days": 1})})})
+    _, report = labelled_window(short, window, None, log_url=url)
+    assert report["matched"] == 0 and report["unknown_ids"] == 32  # day 1 is outside a 1-day lookback
