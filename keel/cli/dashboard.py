@@ -23,6 +23,10 @@ from typing import Optional
 from keel.cli.console import fail, say
 
 ONBOARDING_DONE = {"email_opted_in": False, "user_metadata": {"finished_onboarding_survey": True}}
+LOG_TAIL_CHARACTERS = 1500  # of the server's log, shown when it exits on its own
+# What the command line of keel's dashboard process holds (`python -m uvicorn zenml.zen_server...`):
+# `--stop` signals a recorded pid only if it still is that process, not one that reused the pid.
+DASHBOARD_COMMAND_MARKERS = ("uvicorn", "zenml.zen_server")
 
 
 @dataclass
@@ -103,9 +107,7 @@ def wait_until_healthy(server: LocalServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            tail = server.log.read_text(errors="replace")[-1500:]
-            raise RuntimeError(f"the ZenML server exited (code {server.process.returncode}); "
-                               f"its log {server.log} ends with:\n{tail}")
+            raise RuntimeError(exit_message(server))
         try:
             with urllib.request.urlopen(f"{server.url}/health", timeout=2) as answer:
                 if answer.status == 200:
@@ -115,6 +117,16 @@ def wait_until_healthy(server: LocalServer, timeout: float) -> None:
         time.sleep(0.3)
     raise RuntimeError(f"the ZenML server did not answer on {server.url} within {timeout:.0f} s "
                        f"(log: {server.log})")
+
+
+def exit_message(server: LocalServer) -> str:
+    """Why the server is gone: its exit code and the end of its log."""
+    try:
+        tail = server.log.read_text(errors="replace")[-LOG_TAIL_CHARACTERS:]
+    except OSError:
+        tail = "(the log cannot be read)"
+    return (f"the ZenML server exited (code {server.process.returncode}); "
+            f"its log {server.log} ends with:\n{tail}")
 
 
 def finish_onboarding(url: str) -> dict:
@@ -157,14 +169,20 @@ def dashboard(port: int, background: bool) -> int:
         say(f"  running in the background (pid {server.process.pid}); stop it: python run.py dashboard --stop")
         return 0
     say("  Ctrl-C stops it.")
+    return watch_foreground(server)
+
+
+def watch_foreground(server: LocalServer, poll_seconds: float = 0.5) -> int:
+    """Wait until Ctrl-C (exit 0) or until the server exits on its own: a crash, exit 1 with its log's
+    end, so a script or a terminal sees that the dashboard is gone."""
     try:
         while server.process.poll() is None:
-            time.sleep(0.5)
+            time.sleep(poll_seconds)
     except KeyboardInterrupt:
         say("\nkeel: stopping the dashboard ...")
-    finally:
         server.stop()
-    return 0
+        return 0
+    return fail(f"keel dashboard: {exit_message(server)}", 1)
 
 
 def pid_file() -> Path:
@@ -178,14 +196,46 @@ def stop_background() -> int:
     pid = _read_pid(path)
     if pid is None:
         return fail("keel dashboard: no dashboard started with --background is recorded", 1)
+    command = process_command_line(pid)
+    if command is None:
+        say(f"keel: the dashboard (pid {pid}) had already stopped")
+        path.unlink(missing_ok=True)
+        return 0
+    if not is_dashboard_command(command):
+        path.unlink(missing_ok=True)
+        return fail(f"keel dashboard: pid {pid} recorded in {path} is no longer the dashboard (it runs: "
+                    f"{command[:120]}); it was left alone and the stale record removed", 1)
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         say(f"keel: the dashboard (pid {pid}) had already stopped")
+    except PermissionError:
+        return fail(f"keel dashboard: pid {pid} (recorded in {path}) belongs to another user; not stopped", 1)
     else:
         say(f"keel: stopped the dashboard (pid {pid})")
     path.unlink(missing_ok=True)
     return 0
+
+
+def process_command_line(pid: int, proc: Path = Path("/proc")) -> Optional[str]:
+    """The command line of a running process (arguments joined by spaces); None if no process runs
+    under that pid (or only a zombie or a kernel thread, which have none: the dashboard is gone).
+    Read from Linux's /proc; without /proc, or when it cannot be read, "" (unknown)."""
+    if not proc.is_dir():
+        return ""
+    try:
+        raw = (proc / str(pid) / "cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+        return None
+    except OSError:  # e.g. /proc mounted with hidepid: the process may exist, its command line is hidden
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip() or None
+
+
+def is_dashboard_command(command: str) -> bool:
+    """Whether a command line is keel's dashboard server; "" (unknown) counts as yes, since the pid
+    file named it and nothing contradicts it."""
+    return command == "" or all(marker in command for marker in DASHBOARD_COMMAND_MARKERS)
 
 
 def _read_pid(path: Path) -> Optional[int]:

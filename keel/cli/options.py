@@ -23,9 +23,9 @@ def spec_options(parser: argparse.ArgumentParser, top_level: bool = False) -> No
                         metavar="KEY.PATH=VALUE",
                         help="override a spec key, e.g. --set data.source.rows=5000 (repeatable)")
     parser.add_argument("--stack", default=stack_default, metavar="NAME",
-                        help="run on this ZenML stack: a file stacks/NAME.yaml (applied before with "
-                             "`stack apply`) or a stack registered in the current store "
-                             "(default: the active stack)")
+                        help="run on this ZenML stack: a file stacks/NAME.yaml or a path to a stack file "
+                             "(applied before with `stack apply`; its extras and secrets are checked), or "
+                             "a stack registered in the current store (default: the active stack)")
 
 
 def before_command(args: argparse.Namespace) -> int:

@@ -84,6 +84,7 @@ def _show(args: argparse.Namespace, spec) -> int:
 
     from keel.stacks import StackFileError, load_stack_file, stack_file_for
     from keel.stacks.extras import missing_extras
+    from keel.stacks.models import redact_credentials
 
     path = stack_file_for(args.name)
     if path is None:
@@ -93,7 +94,9 @@ def _show(args: argparse.Namespace, spec) -> int:
     except StackFileError as error:
         return fail(str(error), 2)
     say(f"# {path}")
-    say(yaml.safe_dump(stack_file.model_dump(mode="json", exclude_none=True), sort_keys=False).rstrip())
+    # A valid file holds no literal credential; redacting anyway means no printout can ever show one.
+    shown = redact_credentials(stack_file.model_dump(mode="json", exclude_none=True))
+    say(yaml.safe_dump(shown, sort_keys=False).rstrip())
     for kind, flavor, extra, modules in missing_extras(stack_file):
         say(f"# not installed: {kind} ({flavor}) needs {', '.join(modules)}: pip install -e '.[{extra}]'")
     return 0

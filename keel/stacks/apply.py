@@ -8,6 +8,7 @@ ZenML is imported inside the functions: importing this module stays cheap.
 from __future__ import annotations
 
 import os
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -15,8 +16,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from keel.stacks.extras import describe_missing_extras, missing_extras
-from keel.stacks.load import STACKS_DIR, load_stack_file, stack_file_for
-from keel.stacks.models import CREDENTIAL_KEY, ComponentSpec, StackFile
+from keel.stacks.load import STACKS_DIR, StackFileError, load_stack_file, stack_file_for
+from keel.stacks.models import ComponentSpec, StackFile, is_credential_key, redact_credentials
 
 
 class StackApplyError(RuntimeError):
@@ -40,10 +41,17 @@ def _store_description(url: str) -> str:
     return "the local ZenML store" if url.startswith("sqlite://") else f"the ZenML store at {url}"
 
 
-def check_server_reachable(url: str, timeout: float, source: str) -> None:
-    """A ZenML server answers `GET /health`; anything else is an error before any pipeline starts."""
+def check_server_reachable(url: str, timeout: float, source: str, verify_ssl: bool = True) -> None:
+    """A ZenML server answers `GET /health`; anything else is an error before any pipeline starts.
+    With `verify_ssl` false (server.verify_ssl: false, e.g. a self-signed certificate) the certificate
+    is not checked here either, as ZenML's client will not check it."""
+    context = None
+    if url.startswith("https://") and not verify_ssl:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout, context=context) as response:
             if response.status == 200:
                 return
             reason = f"HTTP {response.status}"
@@ -73,7 +81,7 @@ def connect_store(stack_file: StackFile, source: str, environ: Optional[Mapping[
         return config.store_configuration.url
 
     server = stack_file.server
-    check_server_reachable(wanted, server.connect_timeout_seconds, source)
+    check_server_reachable(wanted, server.connect_timeout_seconds, source, server.verify_ssl)
     from zenml.exceptions import AuthorizationException, CredentialsNotValid, IllegalOperationError
     from zenml.login.credentials_store import get_credentials_store
     from zenml.zen_stores.rest_zen_store import RestZenStoreConfiguration
@@ -88,11 +96,20 @@ def connect_store(stack_file: StackFile, source: str, environ: Optional[Mapping[
                               f"`zenml service-account create keel-ci` on the server); nothing was changed.")
     if not api_key and config.store_configuration.url.rstrip("/") == wanted:
         return wanted
+    import requests
+
     try:
         config.set_store(RestZenStoreConfiguration(url=wanted, verify_ssl=server.verify_ssl))
     except (CredentialsNotValid, AuthorizationException, IllegalOperationError) as error:
         raise StackApplyError(f"{source}: server.url {wanted}: the server refused the API key in "
                               f"{server.api_key_env} ({error}); nothing was changed.") from None
+    except (RuntimeError, requests.RequestException) as error:
+        # Something answers /health but is no working ZenML API (another service on the port, a
+        # proxy, a server mid-start): ZenML raises RuntimeError("Error connecting to URL ...").
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StackApplyError(f"{source}: server.url {wanted}: a server answers /health there but its "
+                              f"ZenML API does not work ({first_line}). Check that the URL is the ZenML "
+                              f"server's; nothing was changed and no pipeline started.") from None
     return wanted
 
 
@@ -120,14 +137,16 @@ def check_secrets(client: Any, stack_file: StackFile, source: str, store: str) -
 
 
 def _shown(key: str, value: Any) -> str:
-    if CREDENTIAL_KEY.search(key):
+    if is_credential_key(key.rsplit(".", 1)[-1]):
         return "a value (not shown)"
-    text = repr(value)
+    text = repr(redact_credentials(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def desired_configuration(kind: str, component: ComponentSpec, source: str) -> Dict[str, Any]:
-    """The configuration as ZenML stores it (validated by the flavor's config class)."""
+    """The configuration as ZenML stores it (validated by the flavor's config class). A configuration
+    the flavor refuses is a problem of the file, as a wrong key of the file's own schema is
+    (StackFileError, exit code 2)."""
     from pydantic import ValidationError
     from zenml.enums import StackComponentType
     from zenml.stack.utils import validate_stack_component_config
@@ -138,18 +157,18 @@ def desired_configuration(kind: str, component: ComponentSpec, source: str) -> D
             configuration_dict=dict(component.configuration), flavor=component.flavor,
             component_type=StackComponentType(kind), validate_custom_flavors=True)
     except KeyError:
-        raise StackApplyError(f"{where}.flavor: expected a {kind} flavor known to ZenML "
-                              f"(`zenml {kind.replace('_', '-')} flavor list`); found '{component.flavor}'") from None
+        raise StackFileError(f"{where}.flavor: expected a {kind} flavor known to ZenML "
+                             f"(`zenml {kind.replace('_', '-')} flavor list`); found '{component.flavor}'") from None
     except ValidationError as error:  # (a subclass of ValueError: caught first)
         lines = [f"{where}.configuration: not valid for the '{component.flavor}' flavor"]
         for item in error.errors():
             key = ".".join(str(part) for part in item["loc"]) or "(all)"
             found = "nothing" if item["type"] == "missing" else _shown(key, item.get("input"))
             lines.append(f"  - {key}: {item['msg']}; found {found}")
-        raise StackApplyError("\n".join(lines)) from None
+        raise StackFileError("\n".join(lines)) from None
     except ValueError as error:  # ZenML's own check: keys the flavor does not know
-        raise StackApplyError(f"{where}.configuration: not valid for the '{component.flavor}' flavor: "
-                              f"{error}") from None
+        raise StackFileError(f"{where}.configuration: not valid for the '{component.flavor}' flavor: "
+                             f"{error}") from None
     return config.model_dump(mode="json", exclude_unset=True)
 
 
@@ -198,9 +217,14 @@ def apply_stack(client: Any, stack_file: StackFile) -> Change:
     description_changed = (existing.description or "") != stack_file.description
     if not changed and not description_changed:
         return Change("stack", stack_file.name, "-", "unchanged")
-    updates = {**desired, **{kind: [] for kind in current if kind not in desired}}
-    client.update_stack(stack_file.name, component_updates=updates if changed else None,
-                        description=stack_file.description or None)
+    if changed:
+        updates = {**desired, **{kind: [] for kind in current if kind not in desired}}
+        client.update_stack(stack_file.name, component_updates=updates)
+    if description_changed:
+        from zenml.models import StackUpdate
+
+        # Client.update_stack skips a falsy description, so it could never remove one; the store can.
+        client.zen_store.update_stack(existing.id, StackUpdate(description=stack_file.description))
     return Change("stack", stack_file.name, "-", "updated",
                   changed + (["description"] if description_changed else []))
 
@@ -234,12 +258,21 @@ def use_stack(name: str, environ: Optional[Mapping[str, str]] = None) -> str:
     """Activate a stack for a command (`--stack NAME`). NAME is a file in stacks/ (or a path to one):
     connect to its store first; otherwise a stack already registered in the current store."""
     path = stack_file_for(name)
+    if path is None and _looks_like_a_path(name):
+        raise StackFileError(f"--stack {name}: no such file")
     from zenml.client import Client
 
     if path is not None:
+        source = str(path)
         stack_file = load_stack_file(path, environ)
-        store = connect_store(stack_file, str(path), environ)
+        # The same checks as `stack apply`, so a missing package or secret is named here rather
+        # than when a step first touches the component.
+        missing = missing_extras(stack_file)
+        if missing:
+            raise StackApplyError(describe_missing_extras(source, missing))
+        store = connect_store(stack_file, source, environ)
         client = Client()
+        check_secrets(client, stack_file, source, store)
         try:
             client.activate_stack(stack_file.name)
         except KeyError:
@@ -257,3 +290,8 @@ def use_stack(name: str, environ: Optional[Mapping[str, str]] = None) -> str:
                               f"{', '.join(files)}) and none registered under that name (registered: "
                               f"{', '.join(known) or 'none'})") from None
     return f"stack '{name}'"
+
+
+def _looks_like_a_path(name: str) -> bool:
+    """`--stack stacks/x.yaml` or `--stack ./x` names a file, never a registered stack."""
+    return Path(name).suffix in (".yaml", ".yml") or os.sep in name or (os.altsep or os.sep) in name

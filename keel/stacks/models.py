@@ -51,6 +51,47 @@ def secret_references(value: Any) -> Dict[str, set]:
     return found
 
 
+def is_credential_key(key: Any) -> bool:
+    return isinstance(key, str) and key not in _NOT_CREDENTIALS and bool(CREDENTIAL_KEY.search(key))
+
+
+def literal_credentials(value: Any, where: str = "") -> list:
+    """The key paths (e.g. `client_kwargs.aws_secret_access_key`) of every credential key, at any
+    depth of dicts and lists, that holds literal text rather than a ZenML secret reference. Only text
+    can be a credential (a flag such as pass_zenml_token_as_secret: true is not)."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if is_credential_key(key) and _holds_literal_text(item):
+                found.append(path)
+            elif isinstance(item, (dict, list)):
+                found += literal_credentials(item, path)
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            found += literal_credentials(item, f"{where}[{position}]")
+    return found
+
+
+def _holds_literal_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(value) and not SECRET_REFERENCE.match(value)
+    if isinstance(value, list):  # e.g. a list of tokens under a credential key
+        return any(_holds_literal_text(item) for item in value)
+    return False
+
+
+def redact_credentials(value: Any) -> Any:
+    """A copy with every literal text under a credential key (at any depth) replaced, so that no
+    printout can show one; secret references and everything else are kept."""
+    if isinstance(value, dict):
+        return {key: ("(a literal value, not shown)" if is_credential_key(key) and _holds_literal_text(item)
+                      else redact_credentials(item)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_credentials(item) for item in value]
+    return value
+
+
 class ComponentSpec(StrictModel):
     name: str = Field(pattern=NAME_PATTERN)
     flavor: str = Field(pattern=NAME_PATTERN)
@@ -59,13 +100,14 @@ class ComponentSpec(StrictModel):
     @field_validator("configuration")
     @classmethod
     def _credentials_are_references(cls, configuration: Dict[str, Any]) -> Dict[str, Any]:
-        for key, value in configuration.items():
-            # Only text can be a credential (a flag such as pass_zenml_token_as_secret: true is not).
-            if key in _NOT_CREDENTIALS or not CREDENTIAL_KEY.search(key) or not isinstance(value, str):
-                continue
-            if value and not SECRET_REFERENCE.match(value):
-                raise ValueError(f"`{key}` holds a credential: expected a ZenML secret reference "
-                                 f"such as '{{{{my_secret.{key}}}}}', never the value itself")
+        # Nested too: e.g. an S3 store's client_kwargs.aws_secret_access_key reaches boto3 as is.
+        literal = literal_credentials(configuration)
+        if literal:
+            last = literal[0].rsplit(".", 1)[-1].split("[", 1)[0]
+            named = " and ".join(f"`{path}`" for path in literal)
+            raise ValueError(f"{named} {'each ' if len(literal) > 1 else ''}holds a credential: "
+                             f"expected a ZenML secret reference such as '{{{{my_secret.{last}}}}}', "
+                             f"never the value itself")
         return configuration
 
 

@@ -50,7 +50,7 @@ def _results(stdout: str) -> dict:
 
 
 @pytest.mark.integration
-def test_apply_all_five_twice_then_a_changed_path_updates_only_that(server, client):
+def test_apply_all_five_twice_then_a_changed_path_updates_only_that(server, client, tmp_path):
     folder, env = client
     first = run_keel(["stack", "apply", *ALL], env, folder)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -78,6 +78,18 @@ def test_apply_all_five_twice_then_a_changed_path_updates_only_that(server, clie
     # Only references reach the server: the secret's value is not in the component.
     assert component["metadata"]["configuration"]["secret"] == "{{keel_s3.aws_secret_access_key}}"
     assert "test-secret" not in changed.stdout + changed.stderr
+
+    # A description removed from the file is removed once; applying again changes nothing.
+    bare = tmp_path / "remote.yaml"
+    bare.write_text("".join(line for line in (STACKS_DIR / "remote.yaml").read_text().splitlines(True)
+                            if not line.startswith("description:")))
+    for expected in ("updated", "unchanged"):
+        result = run_keel(["stack", "apply", "--no-activate", str(bare)], moved, folder)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert _results(result.stdout)[("stack", "remote")] == expected, result.stdout
+        assert f"stack 'remote' {expected}" in result.stdout
+    stack = server.api("GET", "/stacks?name=remote&hydrate=true")["items"][0]
+    assert not (stack.get("metadata") or {}).get("description"), stack
 
 
 @pytest.mark.integration
@@ -111,7 +123,7 @@ def test_missing_secret_and_bad_key_change_nothing(server, client, tmp_path):
     misspelt = tmp_path / "remote.yaml"
     misspelt.write_text((STACKS_DIR / "remote.yaml").read_text().replace("      path: s3://", "      paht: s3://"))
     result = run_keel(["stack", "apply", str(misspelt)], env, folder)
-    assert result.returncode == 1  # a valid stack file; the S3 flavor's own config refuses the key
+    assert result.returncode == 2  # the S3 flavor's own config refuses the key: a bad file, as a schema key
     assert f"{misspelt}: components.artifact_store.configuration: not valid for the 's3' flavor" in result.stderr
     assert "paht" in result.stderr
 

@@ -124,6 +124,50 @@ def test_a_literal_credential_is_refused_and_never_shown():
         "artifact_store": {"name": "a", "flavor": "local"}}}, "stacks/x.yaml")
 
 
+def test_a_nested_literal_credential_is_refused_at_any_depth_and_never_shown(tmp_path, capsys):
+    nested = {"name": "x", "components": {
+        "orchestrator": {"name": "o", "flavor": "local"},
+        "artifact_store": {"name": "a", "flavor": "s3", "configuration": {
+            "path": "s3://b", "client_kwargs": {"endpoint_url": "http://h:9000",
+                                                "aws_secret_access_key": "SUPERSECRET-nested"}}}}}
+    with pytest.raises(StackFileError) as error:
+        validate_stack_file(nested, "stacks/x.yaml")
+    message = str(error.value)
+    assert "`client_kwargs.aws_secret_access_key` holds a credential" in message
+    assert "{{my_secret.aws_secret_access_key}}" in message and "SUPERSECRET" not in message
+    # deeper, and inside a list
+    deeper = {"name": "x", "components": {
+        "orchestrator": {"name": "o", "flavor": "local", "configuration": {
+            "pod_settings": {"volumes": [{"name": "v", "auth": {"password": "hunter2-in-a-list"}}]}}},
+        "artifact_store": {"name": "a", "flavor": "local"}}}
+    with pytest.raises(StackFileError) as error:
+        validate_stack_file(deeper, "stacks/x.yaml")
+    assert "`pod_settings.volumes[0].auth.password` holds a credential" in str(error.value)
+    assert "hunter2" not in str(error.value)
+    # references and non-text values nested are fine
+    validate_stack_file({"name": "x", "components": {
+        "orchestrator": {"name": "o", "flavor": "local"},
+        "artifact_store": {"name": "a", "flavor": "s3", "configuration": {"path": "s3://b", "client_kwargs": {
+            "aws_secret_access_key": "{{s3.aws_secret_access_key}}", "verify_token": False}}}}}, "stacks/x.yaml")
+    # and through `stack show`, the nested value is never printed
+    from keel.cli.main import main
+
+    path = _write(tmp_path, MINIMAL.replace("configuration: {path: /tmp/x}",
+                                            "configuration: {path: /tmp/x, client_kwargs: {aws_secret_access_key: SUPERSECRET}}"))
+    capsys.readouterr()
+    assert main(["stack", "show", str(path)]) == 2
+    printed = capsys.readouterr()
+    assert "client_kwargs.aws_secret_access_key` holds a credential" in printed.err
+    assert "SUPERSECRET" not in printed.out + printed.err
+
+
+def test_redaction_hides_literal_credentials_at_any_depth():
+    from keel.stacks.models import redact_credentials
+
+    shown = redact_credentials({"a": {"b": [{"token": "t0ps3cret"}], "secret": "{{s.k}}", "path": "/x"}})
+    assert "t0ps3cret" not in str(shown) and shown["a"]["secret"] == "{{s.k}}" and shown["a"]["path"] == "/x"
+
+
 def test_bad_yaml_and_missing_file_are_clear(tmp_path):
     with pytest.raises(StackFileError, match="not valid YAML at line"):
         load_stack_file(_write(tmp_path, "name: [unclosed\n"), {})
