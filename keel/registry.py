@@ -72,11 +72,19 @@ def list_model_versions(model_name: str) -> List[dict]:
              "created": v.created, "metadata": dict(v.run_metadata or {})} for v in versions.items]
 
 
-def get_model_version_metadata(model_name: str, version: int) -> dict:
+def _registered_version(model_name: str, version: int, hydrate: bool = False):
+    """The ZenML model version; LookupError (not ZenML's KeyError) when the active stack's registry has
+    no such version, e.g. one named by a prediction log written under another stack."""
     from zenml.client import Client
 
-    model_version = Client().get_model_version(model_name, version, hydrate=True)
-    return dict(model_version.run_metadata or {})
+    try:
+        return Client().get_model_version(model_name, version, hydrate=hydrate)
+    except KeyError:
+        raise LookupError(f"v{version} of {model_name} is not in the registry of the active stack") from None
+
+
+def get_model_version_metadata(model_name: str, version: int) -> dict:
+    return dict(_registered_version(model_name, version, hydrate=True).run_metadata or {})
 
 
 def resolve_version(model_name: str, version: Optional[int]) -> int:
@@ -86,16 +94,15 @@ def resolve_version(model_name: str, version: Optional[int]) -> int:
     try:
         model_version = Client().get_model_version(model_name, version)
     except KeyError:
-        what = f"version {version} of model '{model_name}'" if version else f"a version of model '{model_name}'"
-        raise LookupError(f"there is no {what}; train one first: python run.py train") from None
+        what = f"version {version} of model '{model_name}'" if version else f"version of model '{model_name}'"
+        raise LookupError(f"there is no {what} in the registry of the active stack; "
+                          "train one first: python run.py train") from None
     return int(model_version.number)
 
 
 def version_artifacts(model_name: str, version: int, names: Iterable[str]) -> dict:
     """The named artifacts linked to a model version (e.g. its model and its test split)."""
-    from zenml.client import Client
-
-    model_version = Client().get_model_version(model_name, version)
+    model_version = _registered_version(model_name, version)
     found = {}
     for name in names:
         artifact = model_version.get_artifact(name)

@@ -13,7 +13,9 @@ def _store(model: str):
     return audit_location(model), audit_store(model)
 
 
-def verify(model: str) -> int:
+def verify(model: str, expect_head: Optional[str] = None) -> int:
+    """The chain, then (with `expect_head`, a head hash kept from an earlier verify) that the log still
+    holds that record, then the registry cross-check."""
     from keel.governance.audit import verify as verify_chain
 
     location, store = _store(model)
@@ -23,6 +25,12 @@ def verify(model: str) -> int:
                     f"({result.records} record(s) before it verify)", 1)
     say(f"audit log {location}: {result.records} record(s), hash chain intact")
     say(f"head hash: {result.head_hash} (keep it elsewhere to detect a rewrite of the whole log)")
+    if expect_head is not None:
+        kept = expect_head.strip().lower()
+        if not result.holds(kept):
+            return fail(f"audit log {location}: REWRITTEN. The kept head hash {kept} is not in the "
+                        "chain: records up to it were replaced or removed since it was taken", 1)
+        say(f"kept head hash {kept[:16]}... is in the chain: the log has only grown since")
     return cross_check(model, store)
 
 
@@ -43,16 +51,18 @@ def show_log(model: str, event: Optional[str]) -> int:
     from keel.governance.audit import read_records, verify as verify_chain
 
     location, store = _store(model)
+    check = verify_chain(store)  # first: a file edited out of shape is left out of the table, not hidden
     records = [r for r in read_records(store) if event is None or r.get("event") == event]
-    if not records:
+    if records:
+        rows = [(r["seq"], r["time"][:23], r["event"], f"v{r['version']}" if r["version"] is not None else "-",
+                 r["actor"], (r["run_id"] or "-")[:8], _summary(r)) for r in records]
+        say(format_table(["seq", "time (UTC)", "event", "version", "actor", "run", "details"], rows))
+    else:
         say(f"audit log {location}: no records" + (f" of event {event}" if event else ""))
-        return 0
-    rows = [(r["seq"], r["time"][:23], r["event"], f"v{r['version']}" if r["version"] is not None else "-",
-             r["actor"], (r["run_id"] or "-")[:8], _summary(r)) for r in records]
-    say(format_table(["seq", "time (UTC)", "event", "version", "actor", "run", "details"], rows))
-    check = verify_chain(store)
-    say(f"\nchain: {'intact' if check.ok else 'TAMPERED at ' + str(check.problem)}")
-    return 0 if check.ok else 1
+    if not check.ok:
+        return fail(f"\nchain: TAMPERED at {check.problem}; records not shaped like a record are not listed", 1)
+    say("\nchain: intact")
+    return 0
 
 
 def _summary(record: dict) -> str:
@@ -73,7 +83,7 @@ def _summary(record: dict) -> str:
         return (f"{details.get('model_family')}, data {str(details.get('data_fingerprint'))[:12]}, "
                 f"git {str(details.get('git_commit'))[:12]}")
     if record["event"] == "data_validated":
-        return "passed" if details.get("passed") else "FAILED: " + str(details.get("summary", "")).splitlines()[0]
+        return "passed" if details.get("passed") else "FAILED: " + (str(details.get("summary", "")).splitlines() or [""])[0]
     if record["event"] == "deployment_outcome":
         return f"{details.get('outcome')}, serving v{details.get('serving')}"
     text = ", ".join(f"{k}={v}" for k, v in details.items())

@@ -19,12 +19,20 @@ def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
     if row_number is None and len(rows) > 1:
         return fail(f"keel: request {request_id} scored {len(rows)} records; choose one with --row N "
                     f"({rows[0]['row']}..{rows[-1]['row']})", 2)
+    from keel.cli.lineage import TamperedTrail, print_links, verified_records, version_links
     from keel.registry import evaluation_outcome, load_version_model, version_artifacts
 
     governance, name = spec.governance, spec.problem.name
+    try:  # a high-stakes answer's lineage must come from an intact trail, and the version be in this registry
+        trails = {r["model_name"]: verified_records(r["model_name"]) for r in rows} if governance.high_stakes else {}
+        models = {int(r["model_version"]): load_version_model(r["model_name"], int(r["model_version"])) for r in rows}
+        lineages = {int(r["model_version"]): version_links(r["model_name"], int(r["model_version"]), trails[r["model_name"]])
+                    for r in rows} if governance.high_stakes else {}
+    except (LookupError, TamperedTrail) as error:
+        return fail(f"keel: {error}", 1)
     for row in rows:
         version = int(row["model_version"])
-        model = load_version_model(row["model_name"], version)
+        model = models[version]
         background = version_artifacts(row["model_name"], version, ["validation"])["validation"].load()
         background = background[spec.data.model_features].head(governance.explanation_background_rows)
         threshold = (evaluation_outcome(row["model_name"], version) or {}).get("threshold")
@@ -40,10 +48,8 @@ def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
                          [(feature, value, contribution) for feature, contribution, value in result["contributions"]]
                          + ([("(all other features)", "", result["other_features"])] if result["other_features"] else [])))
         if governance.high_stakes:  # a high-stakes answer carries its whole lineage
-            from keel.cli.lineage import _records, print_links, version_links
-
             say("  lineage:")
-            print_links(version_links(row["model_name"], version, _records(row["model_name"])))
+            print_links(lineages[version])
         if not result["same_score"]:
             return 1
     return 0

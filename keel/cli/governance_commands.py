@@ -15,6 +15,9 @@ def register(commands) -> None:
     actions = audit.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
     verify = actions.add_parser("verify", help="check the hash chain; names the first edited, deleted, "
                                                "reordered or inserted record (exit 1)")
+    verify.add_argument("--expect-head", default=None, metavar="HASH",
+                        help="a head hash kept from an earlier verify: fail (exit 1) unless it is still in the "
+                             "chain, which detects a rewrite of the log's tail or of the whole log")
     log = actions.add_parser("log", help="the timeline of lifecycle events")
     log.add_argument("--event", default=None, help="only this event, e.g. approved, deployment_step")
     served = actions.add_parser("who-served", help="the version (and arm split) serving at a moment")
@@ -57,26 +60,50 @@ def register(commands) -> None:
     explain.set_defaults(handler=_explain)
 
 
-def _model(args: argparse.Namespace, spec) -> str:
-    return args.model or spec.problem.name
+def _audit(run):
+    """An audit handler given the model: `--model` (else the spec's problem.name), checked first, since it
+    becomes a folder under the audit root (`--model ../../x` must not read another folder): exit 2."""
+    from functools import wraps
+
+    @wraps(run)
+    def handler(args: argparse.Namespace, spec) -> int:
+        from keel.governance.audit import InvalidModelName, check_model_name
+
+        try:
+            model = check_model_name(args.model or spec.problem.name)
+        except InvalidModelName as error:
+            return fail(f"audit --model: {error}", 2)
+        return run(args, model)
+
+    return handler
 
 
-def _audit_verify(args: argparse.Namespace, spec) -> int:
+@_audit
+def _audit_verify(args: argparse.Namespace, model: str) -> int:
     from keel.cli.audit_trail import verify
 
-    return verify(_model(args, spec))
+    if args.expect_head is not None and not _is_hash(args.expect_head):
+        return fail("audit verify --expect-head: give a head hash as printed by `audit verify` (64 hex digits)", 2)
+    return verify(model, args.expect_head)
 
 
-def _audit_log(args: argparse.Namespace, spec) -> int:
+def _is_hash(text: str) -> bool:
+    text = text.strip().lower()
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+@_audit
+def _audit_log(args: argparse.Namespace, model: str) -> int:
     from keel.cli.audit_trail import show_log
 
-    return show_log(_model(args, spec), args.event)
+    return show_log(model, args.event)
 
 
-def _who_served(args: argparse.Namespace, spec) -> int:
+@_audit
+def _who_served(args: argparse.Namespace, model: str) -> int:
     from keel.cli.audit_trail import who_served
 
-    return who_served(_model(args, spec), args.at)
+    return who_served(model, args.at)
 
 
 def _lineage(args: argparse.Namespace, spec) -> int:

@@ -7,10 +7,20 @@ from typing import Optional
 from keel.cli.console import fail, say
 
 
-def _records(model: str) -> list:
-    from keel.governance.audit import audit_store, read_records
+class TamperedTrail(Exception):
+    """The audit trail fails verification, so lineage drawn from it would not be evidence."""
 
-    return read_records(audit_store(model))
+
+def verified_records(model: str) -> list:
+    """The model's audit records, only once the hash chain verifies; TamperedTrail otherwise."""
+    from keel.governance.audit import audit_location, audit_store, read_records, verify
+
+    store = audit_store(model)
+    check = verify(store)
+    if not check.ok:
+        raise TamperedTrail(f"audit log {audit_location(model)} is TAMPERED ({check.problem}); lineage drawn "
+                            "from it cannot be trusted. Investigate with: python run.py audit verify")
+    return read_records(store)
 
 
 def print_links(links) -> None:
@@ -20,6 +30,7 @@ def print_links(links) -> None:
 
 
 def version_links(model: str, version: int, records: list) -> list:
+    """LookupError when the active stack's registry does not hold `version`."""
     from keel.governance.data_versions import data_root, data_version_uri
     from keel.registry import get_model_version_metadata
     from zenml.io import fileio
@@ -35,6 +46,13 @@ MAX_ROWS_SHOWN = 5  # a batch request logs one row per record
 
 
 def lineage(spec, prediction: Optional[str], version: Optional[int], row_number: Optional[int] = None) -> int:
+    try:
+        return _lineage(spec, prediction, version, row_number)
+    except (LookupError, TamperedTrail) as error:
+        return fail(f"keel: {error}", 1)
+
+
+def _lineage(spec, prediction: Optional[str], version: Optional[int], row_number: Optional[int]) -> int:
     from keel.registry import resolve_version
 
     model = spec.problem.name
@@ -42,25 +60,23 @@ def lineage(spec, prediction: Optional[str], version: Optional[int], row_number:
         from keel.deployment.deploy import prediction_log_url
         from keel.governance.lineage import logged_rows, prediction_lineage
 
-        try:
-            rows = logged_rows(prediction_log_url(spec), prediction, row_number)
-        except LookupError as error:
-            return fail(f"keel: {error}", 1)
-        records = _records(model)
+        rows = logged_rows(prediction_log_url(spec), prediction, row_number)
+        records = verified_records(model)
+        # Every version named by the log must be in this registry before anything is printed.
+        links = {(name, number): version_links(name, number, records if name == model else verified_records(name))
+                 for name, number in dict.fromkeys((r["model_name"], int(r["model_version"])) for r in rows)}
         shown = rows[:MAX_ROWS_SHOWN]
         for row in shown:
             say(f"prediction {row['request_id']} row {row['row']}:")
             print_links(prediction_lineage(row, records))
         if len(rows) > len(shown):
             say(f"  ... and {len(rows) - len(shown)} more row(s) of this request (pick one with --row N)")
-        for name, version in dict.fromkeys((r["model_name"], int(r["model_version"])) for r in rows):
-            say(f"lineage of {name} v{version}:")
-            print_links(version_links(name, version, records))
+        for (name, number), version_link in links.items():
+            say(f"lineage of {name} v{number}:")
+            print_links(version_link)
         return 0
-    try:
-        version = resolve_version(model, version)
-    except LookupError as error:
-        return fail(f"keel: {error}", 1)
+    version = resolve_version(model, version)
+    records = verified_records(model)
     say(f"lineage of {model} v{version}:")
-    print_links(version_links(model, version, _records(model)))
+    print_links(version_links(model, version, records))
     return 0

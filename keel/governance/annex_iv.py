@@ -113,14 +113,9 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
     sections.append(_section("4. Fairness and robustness findings",
                              "" if fairness_rows else "No evaluation run is recorded for this version.", fairness_rows))
     rule = spec.deployment.approval
-    health = spec.deployment.health
-    sections.append(_section("5. Risk controls", "", [
-        ("Gates (blocking: " + ("yes" if spec.evaluation.blocking else "no") + ")",
-         "; ".join(g.describe() for g in spec.evaluation.gates) or "none", SPEC),
-        ("Approval before production", ("required" if rule.required else "not required")
-         + ("; auto-approved by the spec" if rule.auto_approve else ""), SPEC),
-        ("Rollout", f"{spec.deployment.strategy}" + (f" {spec.deployment.canary_steps}" if spec.deployment.strategy == "canary" else ""), SPEC),
-        ("Health check (automatic rollback on breach)", health.model_dump(), SPEC),
+    sections.append(_section("5. Risk controls", "What was applied to this version, from the registry's "
+                             "evaluation and deployment records; the spec only where nothing was applied.",
+                             risk_control_rows(spec, metadata) + [
         ("Rollbacks of this version", "; ".join(f"at {r['time']} to " + ", ".join(f"v{a['version']} {a['weight']:.0%}" for a in r['details']['routing']['arms'])
                                                  for r in rollbacks) or "none", AUDIT),
         ("Routing stages recorded that served this version", len(served), AUDIT),
@@ -138,6 +133,41 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
                                  for r in records if r.get("version") == version or r in served
                                  or (r.get("run_id") and r.get("run_id") == metadata.get("run_id"))]})
     return sections
+
+
+NOT_DEPLOYED = "not deployed"
+
+
+def risk_control_rows(spec, metadata: dict) -> List[tuple]:
+    """The gates, approval, rollout and health checks as applied to the version (its `evaluation` and
+    `deployment` metadata), not as the training run's spec declared them: the version may have been
+    evaluated or deployed under another spec, or never."""
+    evaluation, deployment = metadata.get("evaluation") or {}, metadata.get("deployment") or {}
+    if evaluation.get("gates"):
+        gates = ("; ".join(f"{g['gate']}: {'pass' if g['passed'] else 'FAIL'}" for g in evaluation["gates"])
+                 + f" -> {evaluation.get('decision')}", f"{EVALUATION} {evaluation.get('run_name', '')}".strip())
+    else:
+        gates = ("not evaluated; the training spec declares: "
+                 + ("; ".join(g.describe() for g in spec.evaluation.gates) or "none"), SPEC)
+    rows = [("Gates applied", *gates)]
+    if not deployment:
+        return rows + [("Approval before production", NOT_DEPLOYED, METADATA), ("Rollout", NOT_DEPLOYED, METADATA),
+                       ("Health checks (automatic rollback on breach)", NOT_DEPLOYED, METADATA)]
+    approval = deployment.get("approval") or metadata.get("approval")
+    if isinstance(approval, dict):
+        approval = f"approved by {approval.get('by')} at {approval.get('at')}: {approval.get('reason')}"
+    stages = deployment.get("stages") or []
+    rows.append(("Approval before production", approval or (
+        "awaiting approval" if deployment.get("outcome") == "awaiting approval" else "none recorded"), METADATA))
+    rows.append(("Rollout", f"{deployment.get('strategy')}"
+                 + (f" {', '.join(str(s.get('step')) for s in stages)}" if stages else "")
+                 + f": {deployment.get('outcome')}"
+                 + (f", now serving v{deployment['serving']}" if deployment.get("serving") is not None else ""), METADATA))
+    rows.append(("Health checks (automatic rollback on breach)",
+                 "; ".join(f"stage {s.get('stage')} {s.get('step')}: "
+                           + ("healthy" if s.get("healthy") else "BREACH: " + "; ".join(s.get("breaches") or []))
+                           for s in stages) or "no rollout stage ran", METADATA))
+    return rows
 
 
 def _change(record: dict) -> str:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable, List, Optional
 
@@ -145,15 +145,21 @@ class Verification:
     head_hash: str
     problem: Optional[str] = None
     bad_record: Optional[str] = None
+    hashes: List[str] = field(default_factory=list)  # of the records that verified, in order
+
+    def holds(self, head_hash: str) -> bool:
+        """A head hash kept from an earlier `audit verify` is still in the verified chain: the log has
+        only grown since. A rewritten log (even a consistently re-hashed one) has lost it."""
+        return head_hash.strip().lower() in self.hashes
 
 
 def verify(store: AuditStore) -> Verification:
     """Walk the chain from the first record; stop at the first one that is not what it claims."""
     names = store.names()
-    previous, previous_name = GENESIS, "the start of the log"
+    previous, previous_name, hashes = GENESIS, "the start of the log", []
     for index, name in enumerate(names, start=1):
         def bad(problem: str, which: str = name) -> Verification:
-            return Verification(False, index - 1, previous, f"{which}: {problem}", which)
+            return Verification(False, index - 1, previous, f"{which}: {problem}", which, hashes)
 
         expected = record_name(index)
         raw = store.read(name)
@@ -161,8 +167,8 @@ def verify(store: AuditStore) -> Verification:
             record = json.loads(raw)
         except ValueError:
             return bad("not valid JSON (edited)")
-        if not isinstance(record, dict) or set(record) != set(FIELDS):
-            return bad("not an audit record (fields missing or added)")
+        if not is_record(record):
+            return bad("not an audit record (fields missing, added or of the wrong type)")
         if record_hash(record) != record["hash"]:
             return bad(f"its content does not match its hash (edited; event {record.get('event')!r})")
         if canonical(record) != raw:
@@ -177,21 +183,57 @@ def verify(store: AuditStore) -> Verification:
             return bad(f"its previous-record hash does not match {previous_name} "
                        "(a record before it was replaced, reordered, inserted or deleted)")
         previous, previous_name = record["hash"], name
-    return Verification(True, len(names), previous)
+        hashes.append(previous)
+    return Verification(True, len(names), previous, hashes=hashes)
+
+
+# The type each field of a record has; a value of another type was not written by keel.
+FIELD_TYPES = {"seq": int, "time": str, "actor": str, "event": str, "model": str, "version": (int, type(None)),
+               "run_id": (str, type(None)), "evidence": list, "details": dict, "prev_hash": str, "hash": str}
+
+
+def is_record(value: object) -> bool:
+    """`value` has the shape of an audit record: exactly its fields, each of its type. (Whether it is
+    untouched is `verify`'s question; this only keeps readers from failing on an edited file.)"""
+    return (isinstance(value, dict) and set(value) == set(FIELDS)
+            and all(isinstance(value[k], t) and not (t is int and isinstance(value[k], bool))
+                    for k, t in FIELD_TYPES.items()))
 
 
 def read_records(store: AuditStore) -> List[dict]:
-    """Every record that parses, in sequence order (use `verify` to know they are untouched)."""
+    """Every file that is shaped like a record, in sequence order; anything else (unparsable, or edited
+    into another shape) is left out. Use `verify` to know the records are untouched and complete."""
     records = []
     for name in store.names():
         try:
-            records.append(json.loads(store.read(name)))
+            record = json.loads(store.read(name))
         except ValueError:
             continue
+        if is_record(record):
+            records.append(record)
     return records
 
 
+class InvalidModelName(ValueError):
+    """A model name that is not a spec's problem name (and might name a folder outside the audit root)."""
+
+
+def check_model_name(model: str) -> str:
+    """`model` if it matches the spec's `problem.name` pattern, so it can only name a folder under the
+    audit root (`--model ../../x` cannot); otherwise InvalidModelName saying what is allowed."""
+    import re
+
+    from keel.spec.models import ProblemSpec
+
+    pattern = next(m.pattern for m in ProblemSpec.model_fields["name"].metadata if getattr(m, "pattern", None))
+    if not isinstance(model, str) or not re.fullmatch(pattern, model):
+        raise InvalidModelName(f"{model!r} is not a model name: a letter, then up to 63 letters, digits, "
+                               f"'_' or '-' (the pattern of problem.name: {pattern})")
+    return model
+
+
 def audit_location(model: str) -> str:
+    check_model_name(model)
     root = os.environ.get(ROOT_ENV) or f"{active_artifact_store_root().rstrip('/')}/{AUDIT_FOLDER}"
     return f"{root.rstrip('/')}/{model}"
 

@@ -55,10 +55,36 @@ def record_registration(model: str, version: int, run_id, artifact_ids, metadata
                  {k: metadata.get(k) for k in REGISTRATION_FACTS})
 
 
-def record_validation(model: str, run_id, passed: bool, summary: str) -> None:
+def record_validation(model: str, run_id, passed: bool, summary: str, evidence=(),
+                      reused_from_run: Optional[object] = None) -> None:
+    """`evidence`: the validation report's artifact id when it is already stored. `reused_from_run`: the run
+    whose validation a cached validate step reused (the outcome then applies to this run's data too)."""
     from keel.governance.audit import DATA_VALIDATED
 
-    record_event(DATA_VALIDATED, model, None, run_id, details={"passed": bool(passed), "summary": summary[:4000]})
+    details = {"passed": bool(passed), "summary": summary[:4000]}
+    if reused_from_run is not None:
+        details["reused_from_run"] = str(reused_from_run)
+    record_event(DATA_VALIDATED, model, None, run_id, evidence, details)
+
+
+def record_cached_validation(model: str, run_id, validate_step, report: dict, report_artifact_id) -> bool:
+    """A cached validate step did not run, so it recorded nothing for this run: record its (passed)
+    outcome now, with the report it produced as evidence. `validate_step` is this run's step run.
+    Returns whether a record was written (False when the step ran and recorded itself)."""
+    from zenml.enums import ExecutionStatus
+
+    from keel.data.schema import CheckFailure, ValidationReport
+
+    if validate_step is None or validate_step.status != ExecutionStatus.CACHED:
+        return False
+    original = validate_step.original_step_run_id
+    if original is not None:
+        from zenml.client import Client
+
+        original = Client().get_run_step(original).pipeline_run_id
+    rebuilt = ValidationReport(report["rows"], report["columns"], [CheckFailure(**f) for f in report.get("failures", [])])
+    record_validation(model, run_id, rebuilt.passed, rebuilt.summary(), [report_artifact_id], original)
+    return True
 
 
 def record_retraining_decision(model: str, version: int, run_id, decision: dict) -> None:

@@ -18,16 +18,19 @@ def find_prediction(log_url: str, request_id: str) -> List[dict]:
 
     from sqlalchemy.engine import make_url
 
-    url = make_url(log_url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        raise LookupError(f"there is no prediction log at {url.database} (nothing has been deployed with this spec)")
     try:
+        url = make_url(log_url)
+        if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+            raise LookupError(f"there is no prediction log at {url.database} (nothing has been deployed with this spec)")
         log = PredictionLog(log_url)
         query = sa.select(PREDICTIONS).where(PREDICTIONS.c.request_id == request_id).order_by(PREDICTIONS.c.row)
         with log.engine.connect() as connection:
             rows = [dict(row._mapping) for row in connection.execute(query)]
-    except sa.exc.SQLAlchemyError as error:
+    except sa.exc.SQLAlchemyError as error:  # includes a URL make_url cannot parse and an unknown dialect
         raise LookupError(f"the prediction log cannot be read ({type(error).__name__}: {error})") from None
+    except ImportError as error:  # e.g. postgresql:// without psycopg2 installed in this environment
+        raise LookupError(f"the prediction log cannot be read: its database driver is not installed "
+                          f"here ({error})") from None
     import json
 
     for row in rows:

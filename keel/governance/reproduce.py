@@ -99,10 +99,14 @@ def check_spec(reproduction: Reproduction, recorded: dict, recorded_spec: Option
 
 
 def check_seed(reproduction: Reproduction, recorded: dict, spec) -> None:
+    """Both seeds are records of the same training run (its version metadata and its recorded spec), so
+    this checks that the records agree with each other, not that anything was re-derived."""
     seed = spec.training.seed
-    reproduction.add("seed", OK if recorded.get("seed") == seed else FAIL,
-                     f"training seed {seed}" if recorded.get("seed") == seed
-                     else f"recorded seed {recorded.get('seed')}, spec says {seed}")
+    reproduction.add("seed records", OK if recorded.get("seed") == seed else FAIL,
+                     f"consistency of the records: the version's metadata and its run's recorded spec both "
+                     f"give training seed {seed}" if recorded.get("seed") == seed
+                     else f"the records disagree: the version's metadata gives seed {recorded.get('seed')}, "
+                          f"its training run's recorded spec {seed}")
 
 
 def check_data(reproduction: Reproduction, recorded: dict, load: Callable[[], pd.DataFrame], spec):

@@ -459,6 +459,23 @@ class DeploymentSpec(StrictModel):
             raise ValueError("canary_steps must increase within (0, 1] and end at 1.0")
         return steps
 
+    @field_validator("prediction_log_url")
+    @classmethod
+    def _sqlalchemy_url(cls, url: Optional[str]) -> Optional[str]:
+        """The form of the URL only (dialect://...): whether the database and its driver are there is
+        known only when the log is opened."""
+        if url is None:
+            return url
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(url)
+        except (ArgumentError, ValueError):
+            raise ValueError("not a SQLAlchemy database URL; give e.g. sqlite:////path/to/predictions.db or "
+                             "postgresql://user@host/db") from None
+        return url
+
 
 # --- the whole spec ------------------------------------------------------------------------------
 

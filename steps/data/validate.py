@@ -26,13 +26,19 @@ def validate_step(raw_data: pd.DataFrame, data: DataSpec, model_name: Optional[s
 
     Out: the rows in the spec's dtypes, their content fingerprint, and the report. A failing
     batch stores its report as an artifact, then fails the step with the same text.
+
+    Cached (every later step's cache key depends on its outputs' ids), so on a cache hit nothing here
+    runs: register_model_step then records the reused outcome for that run (`record_cached_validation`).
     """
     frame, report = validate_frame(raw_data, data)
-    if model_name:  # the audit trail records every validation outcome, passed or not
-        record_validation(model_name, get_step_context().pipeline_run.id, report.passed, report.summary())
     page = HTMLString(validation_html(report))
-    if not report.passed:
-        save_artifact(report.to_dict(), name="validation_report")
+    run_id = get_step_context().pipeline_run.id
+    if not report.passed:  # a failed step is never cached, so this record is made on every failing run
+        stored = save_artifact(report.to_dict(), name="validation_report")
         save_artifact(page, name="validation_report_html")
+        if model_name:
+            record_validation(model_name, run_id, False, report.summary(), evidence=[stored.id])
         raise DataValidationError(report.summary())
+    if model_name:  # the outputs are saved only after the step returns, so no artifact id to cite yet
+        record_validation(model_name, run_id, True, report.summary())
     return frame, fingerprint_frame(frame), report.to_dict(), page

@@ -5,6 +5,7 @@ from typing_extensions import Annotated
 from zenml import get_step_context, step
 
 from keel.data.sources import describe_source
+from keel.governance.events import record_cached_validation
 from keel.registry import register_model_version, registration_metadata
 from keel.spec.models import Spec
 from keel.training.fit import model_hash, model_size, predict_scores
@@ -36,5 +37,9 @@ def register_model_step(model: Any, selection: dict, train: pd.DataFrame, valida
     )
     metadata.update(run_name=context.pipeline_run.name, run_id=str(context.pipeline_run.id))
     evidence = [artifact.id for inputs in context.inputs.values() for artifact in inputs]
+    # One validation record per training run: a cached validate step recorded nothing for this one.
+    record_cached_validation(spec.problem.name, context.pipeline_run.id,
+                             context.pipeline_run.steps.get("validate_step"), validation_report,
+                             context.inputs["validation_report"][0].id)
     return register_model_version(spec.problem.name, spec.problem.objective, metadata, evidence,
                                   context.pipeline_run.id)

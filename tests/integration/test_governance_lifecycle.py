@@ -113,6 +113,13 @@ def test_audit_lineage_reproduce_docs_and_explain(spec, capsys):
     for event in ("data_validated", "training_run_registered", "evaluated", "stage_changed", "approved",
                   "deployment_step", "rollback", "deployment_outcome"):
         assert event in events, event
+    # One validation record per training run, though the second run (same CSV) reuses the cached validation.
+    training_runs = [r["run_id"] for r in records if r["event"] == "training_run_registered"]
+    validations = [r for r in records if r["event"] == "data_validated"]
+    assert len(training_runs) == 2 and sorted(r["run_id"] for r in validations) == sorted(training_runs)
+    assert all(r["details"]["passed"] for r in validations)
+    reused = [r for r in validations if "reused_from_run" in r["details"]]
+    assert [r["details"]["reused_from_run"] for r in reused] == [training_runs[0]] and reused[0]["evidence"]
     approvals = [r for r in records if r["event"] == "approved"]
     assert [(r["version"], r["actor"]) for r in approvals] == [(first, "risk-officer"), (second, "risk-officer")]
 
