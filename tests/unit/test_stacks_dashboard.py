@@ -45,9 +45,17 @@ def test_stop_leaves_alone_a_recorded_pid_that_is_no_longer_the_dashboard(capsys
         other.wait()
 
 
+def _wait_exec(process: subprocess.Popen, seconds: float = 10) -> None:
+    """Until the child's command line is its own: between fork and exec /proc shows the parent's or none."""
+    deadline = time.monotonic() + seconds
+    while not is_dashboard_command(process_command_line(process.pid) or "") and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def test_stop_ends_the_recorded_dashboard_server(capsys):
     server = subprocess.Popen(SERVER_LIKE)
     try:
+        _wait_exec(server)
         pid_file().write_text(str(server.pid))
         assert stop_background() == 0
         assert f"stopped the dashboard (pid {server.pid})" in capsys.readouterr().out
