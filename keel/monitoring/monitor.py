@@ -14,8 +14,7 @@ import pandas as pd
 from keel.monitoring.drift import assess
 from keel.monitoring.labels import join_labels, read_labels
 from keel.monitoring.profiles import Profile, column_summary, compare_columns
-from keel.monitoring.windows import (WINDOWS, WindowStore, as_utc, count_predictions, iter_predictions,
-                                    read_predictions, window_start)
+from keel.monitoring.windows import WINDOWS, WindowStore, as_utc, read_predictions, window_start
 from keel.spec.models import Spec
 
 STATUS_FILE = "status.json"
@@ -39,12 +38,8 @@ def update_window(spec: Spec, version: int, log_url: Optional[str] = None) -> Tu
 
     store = window_store(spec)
     features = spec.data.model_features
-    url, since, excluded = log_url or prediction_log_url(spec), store.watermark(), spec.monitoring.exclude_entity_prefixes
-    profiling = spec.monitoring.profiling
-    new_rows = count_predictions(url, since, excluded)
-    batches = iter_predictions(url, since=since, with_inputs=True, exclude_entity_prefixes=excluded,
-                               features=features, batch_rows=profiling.chunk_rows)
-    added = store.add_batches(batches, features, parallel=new_rows >= profiling.parallel_from_rows)
+    url, excluded = log_url or prediction_log_url(spec), spec.monitoring.exclude_entity_prefixes
+    added = store.add_from_log(url, features, excluded, batch_rows=spec.monitoring.profiling.chunk_rows)
     newest = store.watermark()
     window = spec.monitoring.window
     if newest is None:

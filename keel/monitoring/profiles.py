@@ -47,13 +47,21 @@ def _aware(moment: Optional[datetime]) -> Optional[datetime]:
 
 
 def _cheap_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
-    """Strings as pandas categories (whylogs handles them ~5x faster than `object`)."""
-    changed = {name: frame[name].astype("category") for name in frame.columns
-               if frame[name].dtype == object and pd.api.types.infer_dtype(frame[name], skipna=True) in ("string", "empty")}
+    """Strings as pandas categories (whylogs handles them ~5x faster than `object`) — except a
+    column with a single category: whylogs' type masks over it come back as a Categorical, which
+    it cannot combine (TypeError), so such a column stays plain text."""
+    changed = {}
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+            column = column.astype("category")
+        elif not isinstance(column.dtype, pd.CategoricalDtype):
+            continue
+        changed[name] = column if len(column.cat.categories) > 1 else column.astype(object)
     return frame.assign(**changed) if changed else frame
 
 
-def _profile_chunk(frame: pd.DataFrame, covers: Optional[datetime] = None) -> bytes:
+def profile_bytes(frame: pd.DataFrame, covers: Optional[datetime] = None) -> bytes:
     """Profile one chunk in this process; returns whylogs' binary format (crosses processes).
     `covers`: the start of the time the rows come from (the profile's dataset timestamp; whylogs
     would stamp it with the time of profiling, and merging keeps the earliest stamp)."""
@@ -136,9 +144,17 @@ class ProfilePool:
         dataset timestamp."""
         if self.pool is None:
             done: Future = Future()
-            done.set_result(_profile_chunk(frame, covers))
+            done.set_result(profile_bytes(frame, covers))
             return PendingProfile(done)
-        return PendingProfile(self.pool.submit(_profile_chunk, _cheap_dtypes(frame), covers))  # categories pickle cheaper
+        return PendingProfile(self.pool.submit(profile_bytes, _cheap_dtypes(frame), covers))  # categories pickle cheaper
+
+    def call(self, function, *args) -> Future:
+        """Run any picklable `function(*args)` on the pool (or here, with one worker)."""
+        if self.pool is not None:
+            return self.pool.submit(function, *args)
+        done: Future = Future()
+        done.set_result(function(*args))
+        return done
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
-from keel.monitoring.profiles import Profile, ProfilePool, deserialize, empty_profile, merge_profiles, serialize
+from keel.monitoring.profiles import (Profile, ProfilePool, deserialize, empty_profile, merge_profiles, profile_bytes,
+                                      serialize)
 
 WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
 PREDICTION_COLUMNS = ("score", "decision")
@@ -75,18 +76,54 @@ def _query(url: str, since: Optional[datetime], until: Optional[datetime], with_
     return engine, query
 
 
-def count_predictions(url: str, since: Optional[datetime] = None,
-                      exclude_entity_prefixes: Sequence[str] = ()) -> int:
-    """How many served predictions `read_predictions` would return (decides whether to use processes)."""
+def prediction_span(url: str, since: Optional[datetime] = None,
+                    exclude_entity_prefixes: Sequence[str] = ()) -> Tuple[int, Optional[datetime], Optional[datetime]]:
+    """(count, first time, last time) of the served predictions after `since`."""
     import sqlalchemy as sa
 
     engine, query = _query(url, since, None, False, exclude_entity_prefixes)
     if engine is None:
-        return 0
+        return 0, None, None
+    served = query.order_by(None).subquery()
     with engine.connect() as connection:
-        count = connection.execute(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+        count, first, last = connection.execute(
+            sa.select(sa.func.count(), sa.func.min(served.c.time), sa.func.max(served.c.time))).one()
     engine.dispose()
-    return int(count)
+    return int(count), _as_time(first), _as_time(last)
+
+
+def _as_time(moment) -> Optional[datetime]:
+    """A time as the store returns it (SQLite: text, since the query reads the column as text)."""
+    return None if moment is None else as_utc(pd.Timestamp(moment).to_pydatetime())
+
+
+def time_ranges(since: Optional[datetime], first: datetime, last: datetime, pieces: int) -> List[tuple]:
+    """(after, up to and including) bounds that cut `since`..`last` into about `pieces` ranges of
+    equal time, at whole hours (so an hour is mostly read by one worker)."""
+    cuts = sorted({window_start(first + (last - first) * k / pieces, "hour") for k in range(1, pieces)})
+    cuts = [cut for cut in cuts if first < cut < last]
+    bounds = [since, *cuts, last]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def profile_log_range(url: str, since: Optional[datetime], until: datetime, exclude_entity_prefixes: Sequence[str],
+                      columns: Sequence[str], batch_rows: int) -> Tuple[Dict[tuple, List[bytes]], Dict[tuple, int]]:
+    """Read, parse and profile the served predictions in (`since`, `until`] by (model version, hour),
+    in one process: a worker's share of a large pass (reading and parsing the log's JSON inputs
+    costs as much as profiling them, so they are split across processes too)."""
+    parts: Dict[tuple, List[bytes]] = {}
+    counts: Dict[tuple, int] = {}
+    for batch in iter_predictions(url, since, until, True, exclude_entity_prefixes, columns, batch_rows):
+        for key, rows in _by_version_and_hour(batch):
+            parts.setdefault(key, []).append(profile_bytes(_monitored(rows, columns), covers=key[1]))
+            counts[key] = counts.get(key, 0) + len(rows)
+    return parts, counts
+
+
+def _by_version_and_hour(batch: pd.DataFrame) -> Iterator[Tuple[tuple, pd.DataFrame]]:
+    hours = batch["time"].dt.floor("h")
+    for (version, hour), rows in batch.groupby([batch["model_version"], hours], sort=True):
+        yield (int(version), hour.to_pydatetime()), rows
 
 
 def iter_predictions(url: str, since: Optional[datetime] = None, until: Optional[datetime] = None,
@@ -200,26 +237,56 @@ class WindowStore:
     def add_batches(self, batches: Iterable[pd.DataFrame], columns: Sequence[str], parallel: bool) -> Dict[str, int]:
         """`add` for batches as they are read: each batch's hours are profiled (on worker processes
         when `parallel`) while the next batch is read; the parts of an hour are merged at the end."""
-        added: Dict[str, int] = {}
+        counts: Dict[tuple, int] = {}
         parts: Dict[tuple, list] = {}
         newest = None
         with ProfilePool(self.workers if parallel else 1) as pool:
             for batch in batches:
                 if batch.empty:
                     continue
-                hours = batch["time"].dt.floor("h")
-                for (version, hour), rows in batch.groupby([batch["model_version"], hours], sort=True):
-                    key = (int(version), hour.to_pydatetime())
+                for key, rows in _by_version_and_hour(batch):
                     parts.setdefault(key, []).append(pool.submit(_monitored(rows, columns), covers=key[1]))
-                    added[f"v{key[0]} {_hour_key(key[1])}"] = added.get(f"v{key[0]} {_hour_key(key[1])}", 0) + len(rows)
+                    counts[key] = counts.get(key, 0) + len(rows)
                 newest = batch["time"].max().to_pydatetime()
-            for (version, start), futures in parts.items():
-                path = self._hour_file(version, start)
-                stored = [deserialize(path.read_bytes())] if path.exists() else []
-                _write(path, serialize(merge_profiles(stored + [f.result() for f in futures])))
+            self._merge_hours({key: [f.result() for f in futures] for key, futures in parts.items()})
+        return self._advance(counts, newest)
+
+    def add_from_log(self, url: str, columns: Sequence[str], exclude_entity_prefixes: Sequence[str] = (),
+                     batch_rows: int = 250_000) -> Dict[str, int]:
+        """Profile the predictions served since the watermark straight from the log. A large pass
+        (at least `parallel_from_rows`, more than one worker) is cut into time ranges that worker
+        processes read, parse and profile on their own; a small one is read here."""
+        since = self.watermark()
+        count, first, last = prediction_span(url, since, exclude_entity_prefixes)
+        if count < self.parallel_from_rows or self.workers < 2 or first is None:
+            batches = iter_predictions(url, since=since, with_inputs=True, exclude_entity_prefixes=exclude_entity_prefixes,
+                                       features=columns, batch_rows=batch_rows)
+            return self.add_batches(batches, columns, parallel=False)
+        counts: Dict[tuple, int] = {}
+        parts: Dict[tuple, list] = {}
+        with ProfilePool(self.workers) as pool:
+            shares = [pool.call(profile_log_range, url, after, until, tuple(exclude_entity_prefixes), list(columns),
+                                batch_rows) for after, until in time_ranges(since, first, last, 2 * self.workers)]
+            for share in shares:
+                blobs, share_counts = share.result()
+                for key, found in blobs.items():
+                    parts.setdefault(key, []).extend(deserialize(blob) for blob in found)
+                    counts[key] = counts.get(key, 0) + share_counts[key]
+        self._merge_hours(parts)
+        return self._advance(counts, last if counts else None)
+
+    def _merge_hours(self, parts: Dict[tuple, List[Profile]]) -> None:
+        """Merge new profiles into the stored hour profiles."""
+        for (version, start), profiles in sorted(parts.items()):
+            path = self._hour_file(version, start)
+            stored = [deserialize(path.read_bytes())] if path.exists() else []
+            _write(path, serialize(merge_profiles(stored + profiles)))
+
+    def _advance(self, counts: Dict[tuple, int], newest: Optional[datetime]) -> Dict[str, int]:
+        """Move the watermark to the newest profiled time; rows added per `v<version> <hour>`."""
         if newest is not None:
             self._set_watermark(newest)
-        return added
+        return {f"v{version} {_hour_key(start)}": rows for (version, start), rows in sorted(counts.items())}
 
     def hour_profiles(self, version: int, start: datetime, end: datetime) -> List[Profile]:
         profiles = []

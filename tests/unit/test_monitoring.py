@@ -189,6 +189,42 @@ def test_read_predictions_parses_inputs_and_skips_probes_and_shadows(tmp_path):
     assert read_predictions(f"sqlite:///{tmp_path / 'none.db'}").empty  # no log yet: empty, no crash
 
 
+def test_a_window_where_a_category_column_holds_one_value_is_profiled():
+    # whylogs raised TypeError on a categorical column with a single category (an hour of one region)
+    frame = pd.DataFrame({"region": pd.Categorical(["north"] * 5), "purpose": ["car"] * 4 + [None],
+                          "income": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    profile = profile_frame(frame)
+    assert profile.rows() == 5
+    assert column_summary(profile, "region")["count"] == 5 and column_summary(profile, "purpose")["nulls"] == 1
+
+
+def test_a_large_pass_read_by_worker_processes_equals_one_read_here(tmp_path):
+    """Workers reading their own time ranges of the log store the same hours as a read in this
+    process: the same rows per hour and the same counts; a second pass adds only what is new."""
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    log = PredictionLog(url)
+    start = datetime(2026, 1, 5, 10, 7, tzinfo=UTC)
+    times = [start + timedelta(minutes=7 * i) for i in range(120)]  # 14 hours
+    log.append(_log_rows(times, versions=[1 + (i % 3 == 0) for i in range(120)])
+               + _log_rows([start + timedelta(minutes=30)], entity_prefix="probe-"))
+    here = WindowStore(tmp_path / "here", workers=1)
+    workers = WindowStore(tmp_path / "workers", workers=2, parallel_from_rows=50)
+    added = here.add_from_log(url, ["income", "region"], ["probe-"], batch_rows=40)
+    assert workers.add_from_log(url, ["income", "region"], ["probe-"], batch_rows=40) == added
+    assert sum(added.values()) == 120 and workers.watermark() == here.watermark() == times[-1]
+    for version in (1, 2):
+        for hour in range(10, 25):
+            moment = datetime(2026, 1, 5, tzinfo=UTC) + timedelta(hours=hour)
+            mine, theirs = (store.window_profile(version, "hour", moment) for store in (here, workers))
+            assert mine.rows() == theirs.rows()
+            assert column_summary(mine, "income")["mean"] == pytest.approx(column_summary(theirs, "income")["mean"],
+                                                                           nan_ok=True)
+    later = [times[-1] + timedelta(minutes=m) for m in (1, 2, 3)]
+    log.append(_log_rows(later, entity_prefix="n"))
+    assert workers.add_from_log(url, ["income", "region"], ["probe-"]) == {"v1 2026-01-06T00": 3}
+    assert workers.watermark() == later[-1]
+
+
 def test_hours_merge_into_days_and_weeks_without_rereading_rows(tmp_path):
     store = WindowStore(tmp_path / "monitoring")
     monday = datetime(2026, 1, 5, tzinfo=UTC)
