@@ -146,7 +146,8 @@ class RetrainingSpec(StrictModel):
 
 
 class ProfilingSpec(StrictModel):
-    """Large windows are profiled in chunks in parallel processes and merged."""
+    """A large pass is split into time ranges of the log that worker processes read and profile;
+    `chunk_rows` rows are read at a time."""
 
     workers: int = Field(2, ge=1, le=64)
     chunk_rows: int = Field(250_000, ge=1000)
