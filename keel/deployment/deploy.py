@@ -99,7 +99,8 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
             on_routing(waiting)
         result.update(outcome="awaiting approval", serving=champion)
         return result
-    write_routing(folder, final := RoutingTable([Arm("challenger", version, 1.0)], strategy="promoted", step="100%",
+    # Promoted: the version is now the champion (the prediction log's arm says so from here on).
+    write_routing(folder, final := RoutingTable([Arm("champion", version, 1.0)], strategy="promoted", step="100%",
                                                 salt=spec.deployment.salt))
     on_routing(final)
     result.update(outcome="promoted", serving=version, approval=approval or "auto-approved by the spec")

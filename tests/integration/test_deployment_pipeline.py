@@ -68,14 +68,18 @@ def _deploy(spec, version, strategy=None, actor=None):
     return evidence
 
 
-def _served_version(spec):
+def _served(spec) -> dict:
     from keel.data.generator import generate_credit_applications
 
     record = generate_credit_applications(spec.data.source.model_copy(update={"rows": 1}))
     body = {k: (None if v != v else v) for k, v in record[spec.data.model_features].iloc[0].to_dict().items()}
     status, answer = post_json(f"{service_url('127.0.0.1', spec.deployment.port)}/predict", body)
     assert status == 200, answer
-    return answer["predictions"][0]["model_version"]
+    return answer["predictions"][0]
+
+
+def _served_version(spec):
+    return _served(spec)["model_version"]
 
 
 def test_approval_promotion_and_rollback(spec):
@@ -110,7 +114,8 @@ def test_approval_promotion_and_rollback(spec):
 
         record_approval("deploy_model", second, by="risk-officer", reason="TICKET-2")
         assert _deploy(spec, second, actor="release-bot")["outcome"] == "promoted"
-        assert production_version("deploy_model") == second and _served_version(spec) == second
+        assert production_version("deploy_model") == second
+        assert {k: _served(spec)[k] for k in ("model_version", "arm")} == {"model_version": second, "arm": "champion"}
 
         # As after `run.py serve`: the running bundle holds the production version only.
         from keel.deployment.bundle import write_bundle

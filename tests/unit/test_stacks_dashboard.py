@@ -45,17 +45,27 @@ def test_stop_leaves_alone_a_recorded_pid_that_is_no_longer_the_dashboard(capsys
         other.wait()
 
 
-def _wait_exec(process: subprocess.Popen, seconds: float = 10) -> None:
-    """Until the child's command line is its own: between fork and exec /proc shows the parent's or none."""
-    deadline = time.monotonic() + seconds
-    while not is_dashboard_command(process_command_line(process.pid) or "") and time.monotonic() < deadline:
-        time.sleep(0.02)
+def _start_server_like() -> subprocess.Popen:
+    """A running stand-in whose command line reads like the dashboard's. Between fork and exec /proc
+    shows the parent's command line or none; and in a full test run the stand-in was seen to exit
+    right after starting (cause not found; `dashboard --stop` had not signalled it): such a start is
+    retried, so the test below judges `stop_background` on a live process only."""
+    for _ in range(5):
+        process = subprocess.Popen(SERVER_LIKE)
+        deadline = time.monotonic() + 10
+        while not is_dashboard_command(process_command_line(process.pid) or "") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+        if is_dashboard_command(process_command_line(process.pid) or ""):
+            return process
+        process.kill()
+        process.wait()
+    raise RuntimeError("the stand-in dashboard process did not stay up")
 
 
 def test_stop_ends_the_recorded_dashboard_server(capsys):
-    server = subprocess.Popen(SERVER_LIKE)
+    server = _start_server_like()
     try:
-        _wait_exec(server)
         pid_file().write_text(str(server.pid))
         assert stop_background() == 0
         assert f"stopped the dashboard (pid {server.pid})" in capsys.readouterr().out
