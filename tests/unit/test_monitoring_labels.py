@@ -31,9 +31,10 @@ def test_one_empty_label_cell_does_not_turn_positives_into_negatives(tmp_path):
     assert pd.isna(labels["label"].iloc[1])  # unlabelled, not negative
 
 
-def test_ids_keep_their_leading_zeros(tmp_path):
-    labels = read_labels(_csv(tmp_path, "entity_id,label,time\n007,1,2026-01-06T00:00:00Z\n"))
-    assert labels["entity_id"].tolist() == ["007"]
+def test_ids_keep_their_leading_zeros_and_only_empty_cells_are_missing(tmp_path):
+    labels = read_labels(_csv(tmp_path, "entity_id,label,time\n007,1,2026-01-06T00:00:00Z\n"
+                                        "NA,0,2026-01-06T00:00:00Z\n,1,2026-01-06T00:00:00Z\n"))
+    assert labels["entity_id"].tolist()[:2] == ["007", "NA"] and pd.isna(labels["entity_id"].iloc[2])
 
 
 def test_missing_and_unknown_label_values_are_dropped_and_reported(tmp_path):
