@@ -22,7 +22,10 @@ def curl_example(url: str, spec: Spec) -> str:
         body = body[:-1] + ', "entity_id": "applicant-42"}'
     else:
         body = '{"...": "one record with the spec\'s features"}'
-    return f"curl -s -X POST {url}/predict -H 'Content-Type: application/json' -d '{body}'"
+    curl = f"curl -s -X POST {url}/predict -H 'Content-Type: application/json' -d '{body}'"
+    # The key header when the service wants one; the key itself stays in the environment variable.
+    variable = spec.deployment.api_key_env
+    return f'{curl} -H "X-API-Key: ${variable}"' if variable else curl
 
 
 def deploy(spec: Spec, version: Optional[int], strategy: Optional[str], by: Optional[str] = None) -> int:

@@ -412,15 +412,8 @@ def closed_loop(spec: Spec, config: Path) -> int:
     folder = monitoring_folder(spec)
     say(f"monitoring files: {folder / 'status.json'}, {folder / 'decisions.jsonl'}")
     say(f"service: {url} (stop it: kill $(cat {deployment_folder(spec) / 'service.pid'}))")
-    say(f"try it:  {_with_api_key(curl_example(url, spec), spec)}")
+    say(f"try it:  {curl_example(url, spec)}")
     return result.code
-
-
-def _with_api_key(curl: str, spec: Spec) -> str:
-    """The curl example with the key header when the service wants one (the key itself stays in the
-    environment variable)."""
-    variable = spec.deployment.api_key_env
-    return f'{curl} -H "X-API-Key: ${variable}"' if variable else curl
 
 
 def _loop_spec(spec: Spec, labels: Path, overrides: list) -> Spec:
