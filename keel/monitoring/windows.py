@@ -265,19 +265,19 @@ class WindowStore:
                      batch_rows: int = 250_000) -> Dict[str, int]:
         """Profile the predictions served since the watermark straight from the log. A large pass
         (at least `parallel_from_rows`, more than one worker) is cut into time ranges that worker
-        processes read, parse and profile on their own; a small one is read here."""
+        processes read, parse and profile on their own; a small one is read here, as one range."""
         since = self.watermark()
         count, first, last = prediction_span(url, since)
-        if count < self.parallel_from_rows or self.workers < 2 or first is None:
-            batches = iter_predictions(url, since=since, with_inputs=True, exclude_entity_prefixes=exclude_entity_prefixes,
-                                       features=columns, batch_rows=batch_rows)
-            return self.add_batches(batches, columns, parallel=False)
+        if first is None:
+            return {}
+        workers = self.workers if count >= self.parallel_from_rows else 1
+        ranges = time_ranges(since, first, last, 2 * workers) if workers > 1 else [(since, last)]
         counts: Dict[tuple, int] = {}
         parts: Dict[tuple, list] = {}
         newest: List[datetime] = []
-        with ProfilePool(self.workers) as pool:
+        with ProfilePool(workers) as pool:
             shares = [pool.call(profile_log_range, url, after, until, tuple(exclude_entity_prefixes), list(columns),
-                                batch_rows) for after, until in time_ranges(since, first, last, 2 * self.workers)]
+                                batch_rows) for after, until in ranges]
             for share in shares:
                 blobs, share_counts, share_newest = share.result()
                 for key, found in blobs.items():
