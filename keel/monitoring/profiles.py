@@ -54,11 +54,12 @@ def _cheap_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     for name in frame.columns:
         column = frame[name]
         if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
-            column = column.astype("category")
-        elif not isinstance(column.dtype, pd.CategoricalDtype):
-            continue
-        changed[name] = column if len(column.cat.categories) > 1 else column.astype(object)
-    return frame.assign(**changed) if changed else frame
+            categories = column.astype("category")
+            if len(categories.cat.categories) > 1:
+                changed[name] = categories
+        elif isinstance(column.dtype, pd.CategoricalDtype) and len(column.cat.categories) < 2:
+            changed[name] = column.astype(object)
+    return frame.assign(**changed) if changed else frame  # already cheap: no copy
 
 
 def profile_bytes(frame: pd.DataFrame, covers: Optional[datetime] = None) -> bytes:
@@ -142,11 +143,7 @@ class ProfilePool:
     def submit(self, frame: pd.DataFrame, covers: Optional[datetime] = None) -> "PendingProfile":
         """`covers`: the start of the period the rows come from (e.g. their hour), as the profile's
         dataset timestamp."""
-        if self.pool is None:
-            done: Future = Future()
-            done.set_result(profile_bytes(frame, covers))
-            return PendingProfile(done)
-        return PendingProfile(self.pool.submit(profile_bytes, _cheap_dtypes(frame), covers))  # categories pickle cheaper
+        return PendingProfile(self.call(profile_bytes, _cheap_dtypes(frame), covers))  # categories pickle cheaper
 
     def call(self, function, *args) -> Future:
         """Run any picklable `function(*args)` on the pool (or here, with one worker)."""
