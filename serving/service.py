@@ -5,7 +5,8 @@
 POST /predict and POST /explain are FastAPI routes mounted on the service, so every bad payload
 gets a 4xx with field-level messages (never a 500); BentoML adds /healthz, /livez, /readyz and the
 Prometheus /metrics endpoint, where keel's per-model-version counters appear too. Champion,
-challenger and shadow are routed inside this one process (no composed services).
+challenger and shadow are routed inside this one process (no composed services). /explain answers
+with the base value too: base_value + sum(contributions) = raw_output (the model's log-odds).
 """
 
 import gc

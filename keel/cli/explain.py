@@ -43,10 +43,12 @@ def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
             f"{'the same' if result['same_score'] else 'DIFFERENT: the stored model is not the one that answered'}); "
             f"decision {result['decision']}" + (f" at threshold {threshold:.4f}" if threshold is not None else ""))
         say("  SHAP contributions (log-odds; positive pushes towards "
-            f"'{spec.data.target.positive_label}'):")
+            f"'{spec.data.target.positive_label}'), from the base value to the model's raw output:")
         say(format_table(["feature", "value", "contribution"],
-                         [(feature, value, contribution) for feature, contribution, value in result["contributions"]]
-                         + ([("(all other features)", "", result["other_features"])] if result["other_features"] else [])))
+                         [("(base value: the expected raw output)", "", result["base_value"])]
+                         + [(feature, value, contribution) for feature, contribution, value in result["contributions"]]
+                         + ([("(all other features)", "", result["other_features"])] if result["other_features"] else [])
+                         + [("= raw output (log-odds)", "", result["raw_output"])]))
         if governance.high_stakes:  # a high-stakes answer carries its whole lineage
             say("  lineage:")
             print_links(lineages[version])

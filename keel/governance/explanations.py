@@ -1,11 +1,60 @@
-"""The explanation of one logged prediction, by the model version that answered it."""
+"""The explanation of one logged prediction, by the model version that answered it; and the exact
+additive explanation behind `/explain` and `run.py explain`: base value + contributions = raw output."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 import pandas as pd
+
+
+@dataclass(frozen=True)
+class AdditiveExplanation:
+    """Per row: `base_value + contributions.sum(axis=1) == raw_output` (log-odds of the positive class)."""
+
+    contributions: pd.DataFrame  # rows x the spec's model features
+    base_value: np.ndarray
+    raw_output: np.ndarray
+
+
+def _is_tree_booster(estimator) -> bool:
+    return hasattr(estimator, "booster_")
+
+
+def explain_additively(model, rows: pd.DataFrame, data, background: Optional[pd.DataFrame] = None
+                       ) -> AdditiveExplanation:
+    """Contributions (log-odds) of each spec feature, the base value they start from and the raw output
+    they add up to, for a fitted `Pipeline(features -> model)` of a family keel trains.
+
+    LightGBM: its own TreeSHAP (`pred_contrib`), whose last column is the expected raw score. Linear:
+    coef * (x - mean of the background), from intercept + coef . mean (what SHAP's LinearExplainer
+    computes, but over the whole background, where SHAP silently samples 100 rows). No background:
+    the rows themselves, as `keel.evaluation.explainability.shap_contributions` does. Encoded columns
+    (one-hot, missing indicators) are summed back to the feature they encode."""
+    from keel.evaluation.explainability import original_feature
+
+    encoder, estimator = model.named_steps["features"], model.named_steps["model"]
+    x = np.asarray(encoder.transform(rows[data.model_features]), dtype=float)
+    if _is_tree_booster(estimator):
+        contributions_with_base = np.asarray(estimator.predict(x, pred_contrib=True), dtype=float)
+        encoded, base = contributions_with_base[:, :-1], contributions_with_base[:, -1]
+        raw = np.asarray(estimator.predict(x, raw_score=True), dtype=float)
+    elif hasattr(estimator, "coef_") and hasattr(estimator, "intercept_"):
+        reference = np.asarray(encoder.transform((background if background is not None else rows)[data.model_features]),
+                               dtype=float)
+        coefficients, mean = np.ravel(estimator.coef_), reference.mean(axis=0)
+        encoded = (x - mean) * coefficients
+        base = np.full(len(x), float(np.ravel(estimator.intercept_)[0] + coefficients @ mean))
+        raw = np.asarray(estimator.decision_function(x), dtype=float)
+    else:
+        raise TypeError(f"no additive explanation for a {type(estimator).__name__}: keel explains LightGBM "
+                        f"and linear models")
+    frame = pd.DataFrame(encoded, columns=encoder.get_feature_names_out(), index=rows.index)
+    owners = [original_feature(c, data.model_features) for c in frame.columns]
+    contributions = frame.T.groupby(owners, sort=False).sum().T[data.model_features]
+    return AdditiveExplanation(contributions, base, raw)
 
 
 def logged_inputs_frame(inputs: dict, data) -> pd.DataFrame:
@@ -19,19 +68,21 @@ def logged_inputs_frame(inputs: dict, data) -> pd.DataFrame:
 
 def explain_logged(row: dict, model, threshold: Optional[float], data, background: Optional[pd.DataFrame],
                    top: int) -> dict:
-    """SHAP contributions (log-odds) of the logged inputs; the score is recomputed to show the model
-    explained is the one that answered."""
-    from keel.evaluation.explainability import shap_contributions
+    """Contributions (log-odds) of the logged inputs with the base value they start from:
+    base + contributions (top ones + all other features) = the model's raw output. The score is
+    recomputed to show the model explained is the one that answered."""
     from keel.training.fit import predict_scores
 
     frame = logged_inputs_frame(row["inputs"], data)
-    contributions = shap_contributions(model, frame, data, background).iloc[0]
+    explanation = explain_additively(model, frame, data, background)
+    contributions = explanation.contributions.iloc[0]
     ranked = contributions.reindex(contributions.abs().sort_values(ascending=False).index)
     score = float(predict_scores(model, frame)[0])
     return {"request_id": row["request_id"], "row": row["row"], "entity_id": row["entity_id"],
             "model_version": int(row["model_version"]), "logged_score": float(row["score"]), "recomputed_score": score,
             "same_score": bool(abs(score - float(row["score"])) <= 1e-6), "decision": int(row["decision"]),
             "threshold": threshold,
+            "base_value": float(explanation.base_value[0]), "raw_output": float(explanation.raw_output[0]),
             "contributions": [(name, float(value), row["inputs"].get(name)) for name, value in ranked.head(top).items()],
             "other_features": float(ranked.iloc[top:].sum()) if len(ranked) > top else 0.0,
             "finite": bool(np.isfinite(ranked.to_numpy()).all())}

@@ -214,23 +214,27 @@ class Scorer:
                 "score": score, "decision": decision, "latency_ms": latency_ms}
 
     def explain(self, body: bytes, headers: Mapping[str, str]) -> Answer:
-        """SHAP contributions (log-odds) for one record, from the model that would serve it."""
+        """Contributions (log-odds) for one record, from the model that would serve it, with the base
+        value they start from: base_value + sum(contributions) = raw_output, the model's log-odds."""
         parsed = self._parse(body, headers)
         if isinstance(parsed, Answer):
             return parsed
         if len(parsed) != 1:
             return _error(422, "explain takes one record", field="records", found=len(parsed))
-        from keel.evaluation.explainability import shap_contributions
+        from keel.governance.explanations import explain_additively
 
         record = parsed[0]
         arm = self.routing().arm_for(str(record.entity_id) if record.entity_id is not None else uuid.uuid4().hex)
         inputs = [record.model_dump(exclude={"entity_id"})]
-        model = self.models[arm.version]
-        contributions = shap_contributions(model, self._frame(inputs), self.spec.data, self.background)
+        explanation = explain_additively(self.models[arm.version], self._frame(inputs), self.spec.data,
+                                         self.background)
         score = float(self._predict(arm.version, inputs)[0])
-        ranked = contributions.iloc[0].sort_values(key=np.abs, ascending=False)
+        ranked = explanation.contributions.iloc[0].sort_values(key=np.abs, ascending=False)
+        # Not rounded: rounded contributions would no longer add up to the raw output.
         return Answer(200, {"model_version": arm.version, "arm": arm.name, "score": round(score, 6),
-                            "contributions": {k: round(float(v), 6) for k, v in ranked.items()}})
+                            "output": "log-odds", "base_value": float(explanation.base_value[0]),
+                            "raw_output": float(explanation.raw_output[0]),
+                            "contributions": {k: float(v) for k, v in ranked.items()}})
 
     def ready(self) -> bool:
         table = self.routing()
