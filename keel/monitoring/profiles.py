@@ -7,8 +7,10 @@ rewriting this module only. whylogs is imported inside the functions: importing 
 Speed: whylogs checks every float for infinity with a per-value Python call; keel hands it the
 finite values of a float column as a "homogeneous" column (no per-value checks) and only the
 missing or infinite values through the standard path, then merges the two profiles: the same
-counts, types and sketches as `why.log` on the whole column, about 10x faster. Large frames are
-cut into chunks profiled in parallel processes and merged.
+counts, types and sketches as `why.log` on the whole column, about 10x faster. Text is profiled as
+pandas categories; a category column with missing values is split the same way (whylogs cannot
+mask a category column holding NaN). Large frames are cut into chunks profiled in parallel
+processes and merged.
 """
 
 from __future__ import annotations
@@ -71,12 +73,16 @@ def profile_bytes(frame: pd.DataFrame, covers: Optional[datetime] = None) -> byt
 
     frame = _cheap_dtypes(frame)
     floats = [n for n in frame.columns if pd.api.types.is_float_dtype(frame[n].dtype)]
-    others = [n for n in frame.columns if n not in floats]
+    categories_with_nulls = [n for n in frame.columns
+                             if isinstance(frame[n].dtype, pd.CategoricalDtype) and frame[n].hasnans]
+    others = [n for n in frame.columns if n not in floats and n not in categories_with_nulls]
     covers = _aware(covers)
     standard = DatasetProfile(DatasetSchema(), dataset_timestamp=covers)
     if others:
         standard.track(pandas=frame[others])
     views = [standard.view()]
+    for name in categories_with_nulls:
+        views.extend(_category_with_nulls_views(frame[name], covers))
     if floats:
         fast = DatasetProfile(DatasetSchema(types={n: (float, ColumnProperties.homogeneous) for n in floats}),
                               dataset_timestamp=covers)
@@ -94,6 +100,26 @@ def profile_bytes(frame: pd.DataFrame, covers: Optional[datetime] = None) -> byt
     for view in views[1:]:
         merged = merged.merge(view)
     return merged.serialize()
+
+
+def _category_with_nulls_views(column: pd.Series, covers: Optional[datetime]) -> list:
+    """Profiles of one category column holding missing values, to be merged: its present values as
+    categories, its missing ones as None objects. whylogs maps a category column value by value
+    through its categories, NaN included, and cannot mask with the result (ValueError "Cannot mask
+    with non-boolean array containing NA / NaN values"); split, each part is what whylogs handles,
+    and the merge has the counts and frequencies `why.log` gives on the column as text."""
+    from whylogs.core import DatasetProfile, DatasetSchema
+
+    present = column.notna().to_numpy()
+    views = []
+    if present.any():
+        values = DatasetProfile(DatasetSchema(), dataset_timestamp=covers)
+        values.track(pandas=pd.DataFrame({column.name: column[present]}))
+        views.append(values.view())
+    missing = DatasetProfile(DatasetSchema(), dataset_timestamp=covers)
+    missing.track(pandas=pd.DataFrame({column.name: pd.Series([None] * int((~present).sum()), dtype=object)}))
+    views.append(missing.view())
+    return views
 
 
 def profile_frame(frame: pd.DataFrame, workers: int = 1, chunk_rows: int = 250_000,
