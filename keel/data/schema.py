@@ -6,11 +6,12 @@ The report says, per failure: which column, which check, how many rows, and a fe
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import List
+from typing import List, Union
 
+import numpy as np
 import pandas as pd
 
-from keel.spec.models import CategoricalFeature, DataSpec, NumericFeature
+from keel.spec.models import CategoricalFeature, DataSpec, NumericFeature, TargetSpec
 
 MAX_EXAMPLES = 5
 
@@ -99,8 +100,8 @@ def build_schema(data: DataSpec):
         if name not in columns:
             columns[name] = _categorical_column(attribute.categories, nullable=False)
     target = data.target
-    columns[target.column] = pa.Column(
-        checks=[pa.Check(lambda s: s.isin([target.positive, target.negative]),
+    columns[target.column] = pa.Column(  # accepts exactly what `encode_target` maps
+        checks=[pa.Check(lambda s: target_codes(s, target.positive, target.negative).notna(),
                          name=f"target not {target.positive!r} or {target.negative!r}")],
         nullable=False)
     if data.id_column:
@@ -109,6 +110,43 @@ def build_schema(data: DataSpec):
         columns[data.time_column] = pa.Column("datetime64[ns]", nullable=False, coerce=True)
     has_rows = pa.Check(lambda frame: len(frame) > 0, name="the batch has no rows")
     return pa.DataFrameSchema(columns, checks=[has_rows], strict=False)
+
+
+def target_codes(values: pd.Series, positive: Union[int, str], negative: Union[int, str]) -> pd.Series:
+    """The one mapping of target values to classes, for training data and delayed labels alike:
+    1 for the spec's positive class, 0 for its negative class, <NA> for anything else (missing
+    included). Values are compared as text, so a file's 1 and a label file's "1" are the same class;
+    a numeric class also matches its other numeric spellings (1.0, "1.0": CSV and SQL columns with
+    a missing value come back as floats). Text is compared as given: stripping is the reader's call."""
+    if pd.api.types.is_bool_dtype(values.dtype):  # a boolean column holds the classes 1 and 0
+        values = values.astype("Int64")
+    present = values.notna().to_numpy()
+    text = values.astype(str).to_numpy(dtype=object)
+    codes = np.full(len(values), -1, dtype=np.int64)
+    for value, code in ((positive, 1), (negative, 0)):
+        codes[present & (text == str(value))] = code
+    numeric = [(value, code) for value, code in ((positive, 1), (negative, 0))
+               if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    rest = np.flatnonzero(present & (codes < 0))
+    if numeric and len(rest):  # only the values matching neither spelling are parsed (~1 s per 1M)
+        numbers = pd.to_numeric(pd.Series(text[rest]), errors="coerce").to_numpy(dtype=float)
+        for value, code in numeric:
+            codes[rest[numbers == value]] = code
+    return pd.Series(pd.arrays.IntegerArray(np.maximum(codes, 0), codes < 0), index=values.index)
+
+
+def encode_target(values: pd.Series, target: TargetSpec) -> pd.Series:
+    """The target as int64, 1 = `target.positive`, 0 = `target.negative`: what training, evaluation,
+    the monitoring reference and the delayed labels all count. Every value must be one of the two
+    classes (validation checks it); anything else is a ValueError naming examples."""
+    codes = target_codes(values, target.positive, target.negative)
+    unknown = codes.isna()
+    if unknown.any():
+        examples = ", ".join(map(repr, pd.unique(values[unknown.to_numpy()])[:MAX_EXAMPLES]))
+        raise ValueError(f"target column {target.column!r}: {int(unknown.sum())} value(s) are neither the "
+                         f"positive class {target.positive!r} nor the negative class {target.negative!r} "
+                         f"(e.g. {examples})")
+    return codes.astype("int64")
 
 
 def _categorical_column(categories, nullable: bool):
@@ -177,6 +215,5 @@ def _with_spec_dtypes(frame: pd.DataFrame, data: DataSpec) -> pd.DataFrame:
     for name, attribute in data.sensitive_attributes.items():
         if attribute.categories and name not in data.features:
             result[name] = pd.Categorical(result[name].astype("string"), categories=attribute.categories)
-    target = result[data.target.column]
-    result[data.target.column] = (target == data.target.positive).astype("int64")
+    result[data.target.column] = encode_target(result[data.target.column], data.target)
     return result

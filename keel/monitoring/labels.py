@@ -10,6 +10,7 @@ from typing import Optional, Tuple, Union
 
 import pandas as pd
 
+from keel.data.schema import target_codes
 from keel.spec.monitoring import CsvLabels, LabelsSpec, SqlLabels
 
 EXAMPLES = 5  # how many offending ids or values a report shows
@@ -79,19 +80,10 @@ def _label_text(values: pd.Series) -> pd.Series:
 
 
 def label_codes(values: pd.Series, positive: Union[int, str], negative: Union[int, str]) -> pd.Series:
-    """1 for the positive class, 0 for the negative one, <NA> for anything else (empty included).
-    A numeric class also matches its float spelling ("1.0": SQL columns with NULLs come back as floats)."""
-    codes = pd.Series(pd.NA, index=values.index, dtype="Int64")
-    for value, code in ((positive, 1), (negative, 0)):
-        codes[(values == str(value)).to_numpy(dtype=bool, na_value=False)] = code
-    # Only the values matching neither spelling are parsed as numbers (parsing all is ~1 s per 1M).
-    rest = codes.isna() & values.notna()
-    if rest.any():
-        numbers = pd.to_numeric(values[rest], errors="coerce")
-        for value, code in ((positive, 1), (negative, 0)):
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                codes[numbers.index[(numbers == value).to_numpy()]] = code
-    return codes
+    """1 for the positive class, 0 for the negative one, <NA> for anything else (empty included):
+    the training data's encoding (`keel.data.schema.target_codes`), so that a delayed label and the
+    same outcome in the training data are the same class."""
+    return target_codes(values, positive, negative)
 
 
 def _times(values: pd.Series) -> pd.Series:
