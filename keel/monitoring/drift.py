@@ -7,6 +7,9 @@ and labelled rows):
 - label drift: the positive rate of the delayed labels against the training data's (z-test + size);
 - performance drift: the model's metric on labelled rows against its own test value;
 - concept drift: performance drift while the inputs did not drift, reported as such.
+
+A reference that cannot be right (a NaN metric, a label rate of 0 or 1) raises `ImplausibleReference`:
+judged against it, performance drift could never fire and label drift would always.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from keel.monitoring.reference import check_label_rate, check_metrics
 from keel.spec.monitoring import (DriftSpec, FeatureDriftSpec, LabelDriftSpec, PerformanceDriftSpec,
                                   PredictionDriftSpec)
 
@@ -65,6 +69,7 @@ def _two_proportion_p_value(k1: int, n1: int, k2: int, n2: int) -> float:
 def label_drift(labels: np.ndarray, reference_rate: Optional[float], reference_rows: int,
                 spec: LabelDriftSpec, min_rows: int) -> dict:
     """The observed positive rate against the training data's (needs `min_rows` labels)."""
+    check_label_rate(reference_rate, reference_rows)
     labels = np.asarray(labels, dtype=int)
     result = {"drifted": False, "judged": False, "rows": int(len(labels)), "rate": None,
               "reference_rate": reference_rate, "change": None, "p_value": None}
@@ -87,6 +92,8 @@ def performance_drift(labels: np.ndarray, scores: np.ndarray, threshold: float, 
     from keel.spec.models import LOWER_IS_BETTER
     from keel.training.metrics import metric_value
 
+    if reference.get(spec.metric) is not None:
+        check_metrics({spec.metric: reference[spec.metric]})
     labels = np.asarray(labels, dtype=int)
     result = {"drifted": False, "judged": False, "metric": spec.metric, "rows": int(len(labels)), "value": None,
               "reference": reference.get(spec.metric), "drop": None, "max_drop": spec.max_drop}

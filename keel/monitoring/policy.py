@@ -5,6 +5,7 @@ Lines file in the deployment folder (`monitoring/decisions.jsonl`)."""
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import List, Optional
@@ -27,7 +28,10 @@ def last_retrain(history: List[dict]) -> Optional[datetime]:
 
 def worse_than(value: float, bound: float, metric: str) -> bool:
     """Whether `value` of `metric` is worse than `bound`: below it, or above it for the metrics
-    where lower is better (log_loss, brier)."""
+    where lower is better (log_loss, brier). NaN is an error: every comparison with it is False, so
+    the trigger could never fire and the verdict would read as healthy."""
+    if math.isnan(value) or math.isnan(bound):
+        raise ValueError(f"cannot judge {metric}: value {value!r} against bound {bound!r} (NaN is no verdict)")
     return value > bound if metric in LOWER_IS_BETTER else value < bound
 
 
