@@ -152,7 +152,9 @@ def _attach(model_name: str, version: int, key: str, value: dict) -> None:
 
 def record_evaluation(model_name: str, version: int, evaluation: dict, artifact_ids: Iterable[UUID],
                       promote: bool) -> Optional[str]:
-    """Attach the evaluation outcome to the version; move it to staging when it passed."""
+    """Attach the evaluation record to the version and the audit trail; move the version to staging
+    when it is deployable, and out of staging when it is not (a rejected or incomplete evaluation
+    leaves no candidate behind). Production is left to `deploy`/`rollback`. Returns the stage now."""
     from zenml.client import Client
     from zenml.enums import ModelStages
 
@@ -160,14 +162,18 @@ def record_evaluation(model_name: str, version: int, evaluation: dict, artifact_
     _attach(model_name, version, "evaluation", evaluation)
     from keel.governance.audit import EVALUATED, record_event
     record_event(EVALUATED, model_name, version, evaluation.get("run_id"), artifact_ids, evaluation)
-    if not promote:
-        return None
     model_version = Client().get_model_version(model_name, version)
-    if model_version.stage != ModelStages.PRODUCTION:
+    stage = getattr(model_version.stage, "value", model_version.stage)
+    from keel.governance.events import record_stage
+    if promote and stage != ModelStages.PRODUCTION.value:
         model_version.set_stage(ModelStages.STAGING, force=True)
-        from keel.governance.events import record_stage
         record_stage(model_name, version, ModelStages.STAGING.value)
-    return ModelStages.STAGING.value
+        return ModelStages.STAGING.value
+    if not promote and stage == ModelStages.STAGING.value:
+        model_version.set_stage(ModelStages.NONE, force=True)
+        record_stage(model_name, version, ModelStages.NONE.value)
+        return None
+    return stage
 
 
 def production_version(model_name: str) -> Optional[int]:
@@ -182,6 +188,12 @@ def production_version(model_name: str) -> Optional[int]:
 
 def load_version_model(model_name: str, version: int):
     return version_artifacts(model_name, version, ["model"])["model"].load()
+
+
+def begin_evaluation(model_name: str, version: int, evaluation: dict) -> None:
+    """Before any evidence is gathered: the version's latest evaluation is `incomplete` and it leaves
+    staging, so a run that fails or is killed midway can never leave it promoted."""
+    record_evaluation(model_name, version, evaluation, (), promote=False)
 
 
 def evaluation_outcome(model_name: str, version: int) -> Optional[dict]:

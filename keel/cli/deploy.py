@@ -62,9 +62,12 @@ def approve(spec: Spec, model: str, version: int, by: str, reason: str) -> int:
         version = resolve_version(model, version)
     except LookupError as error:
         return fail(f"keel: {error}", 1)
-    evaluation = evaluation_outcome(model, version)
-    if not evaluation or not evaluation.get("passed"):
-        return fail(f"keel: {model} v{version} has not passed evaluation; it cannot be approved for production", 1)
+    from keel.deployment.deploy import NotDeployable, check_deployable
+
+    try:
+        check_deployable(version, evaluation_outcome(model, version))
+    except NotDeployable as error:
+        return fail(f"keel: {model} {error}; it cannot be approved for production", 1)
     approval = record_approval(model, version, by, reason)
     say(f"approved {model} v{version} by {approval['by']} at {approval['at']}: {approval['reason']}")
     return 0

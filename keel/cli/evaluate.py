@@ -1,54 +1,58 @@
-"""`run.py evaluate`: run the evaluation pipeline for a model version, print the gates, write the card."""
+"""`run.py evaluate`: evaluate a model version, print the gates, the decision and where the card is."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 from keel.cli.console import fail, format_table, say
 from keel.spec.models import Spec
 
 GATES_FAILED = 3  # distinct from 1 (an error) so CI can tell "the model is not good enough"
-REPORTS_DIR = Path("reports")
-
-
-def write_model_card(name: str, version: int, markdown: str, page: str) -> Path:
-    folder = REPORTS_DIR / name / f"v{version}"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model_card.md").write_text(markdown, encoding="utf-8")
-    (folder / "model_card.html").write_text(page, encoding="utf-8")
-    return folder / "model_card.md"
+EVALUATION_INCOMPLETE = 4  # a step failed or evidence is missing: nothing was judged, nothing staged
 
 
 def print_gates(decision: dict) -> None:
-    rows = [(g["gate"], g["value"], "pass" if g["passed"] else "FAIL") for g in decision["gates"]]
+    rows = [(g["gate"], "-" if g["value"] is None else g["value"],
+             "pass" if g["passed"] else ("no value" if g.get("known") is False else "FAIL"))
+            for g in decision["gates"]]
     say(format_table(["gate", "value", "result"], rows))
 
 
 def evaluate(spec: Spec, version: Optional[int], no_cache: bool = False) -> int:
     say(f"keel: evaluating model '{spec.problem.name}' (loading ZenML takes a few seconds) ...")
-    from keel.cli.pipeline_runs import run_for_version
+    from keel.evaluation.gates import describe_decision
+    from keel.lifecycle.evaluation import evaluate_version
 
-    version, outcome = run_for_version("pipelines.evaluation:evaluation_pipeline", spec, version, no_cache=no_cache)
-    if version is None:
-        return fail(outcome, 1)
-    steps = outcome.run.steps
-    decision = steps["gates_step"].outputs["promotion_decision"][0].load()
-    card = steps["model_card_step"].outputs
-    path = write_model_card(spec.problem.name, version, card["model_card_markdown"][0].load(),
-                            str(card["model_card_html"][0].load()))
+    result = evaluate_version(spec, version, no_cache=no_cache)
+    if result.version is None:
+        return fail(result.error, 1)
+    if result.error is not None:
+        fail(result.error)
+        say(f"decision:       {describe_decision(result.record)}; v{result.version} is not staged and not "
+            "deployable (recorded in the audit trail)")
+        return EVALUATION_INCOMPLETE
+    decision, record = result.decision, result.record
     say()
-    say(f"evaluation run: {outcome.run.name}")
-    say(f"model version:  {spec.problem.name} v{version}")
+    say(f"evaluation run: {result.run_name}")
+    say(f"model version:  {spec.problem.name} v{result.version}")
+    if spec.data.sensitive_attributes:
+        say(f"favourable:     {spec.data.target.favourable_decision()} (fairness compares its rates)")
     print_gates(decision)
-    stage = f" (now {decision['stage']})" if decision.get("stage") else ""
-    say(f"decision:       {decision['decision']}{stage}")
-    if "mitigation_step" in steps:
-        mitigated = steps["mitigation_step"].outputs["mitigation_report"][0].load()
+    stage = f" (now {record['stage']})" if record.get("stage") else " (not staged)"
+    say(f"decision:       {describe_decision(decision)}{stage}")
+    for change in decision.get("gate_changes") or []:
+        say(f"gate change:    {change} (since this version's previous evaluation)")
+    if record.get("spec_differs_from_training"):
+        say("spec:           evaluated under a spec that differs from the one the version was trained with")
+    if result.mitigation:
+        mitigated = result.mitigation
         say(f"mitigation ({mitigated['method']}): gates would {'pass' if mitigated['decision']['passed'] else 'fail'}"
             f" after mitigation; see the mitigation report")
-    say(f"model card:     {path.resolve()} (and .html)")
-    if not decision["passed"]:
+    say(f"model card:     {result.card_paths[0].resolve()} (and .html; latest copy {result.card_paths[1]})")
+    if decision["decision"] == "incomplete":
+        say(f"missing:        {'; '.join(decision['missing'])}")
+        return EVALUATION_INCOMPLETE
+    if decision["failed"]:
         say(f"failed gates:   {'; '.join(decision['failed'])}")
         if spec.evaluation.blocking:
             return GATES_FAILED

@@ -44,7 +44,7 @@ def retraining_spec(spec: Spec) -> Spec:
 
 
 def write_report(spec: Spec, run_name: str, html: str) -> Path:
-    from keel.cli.evaluate import REPORTS_DIR
+    from keel.lifecycle.evaluation import REPORTS_DIR
 
     folder = REPORTS_DIR / spec.problem.name / "monitoring"
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,8 +153,9 @@ def monitor_once(spec: Spec, config: Path, retrain: bool = True, mark=lambda wha
 
 def retraining_outcome(evaluation_code: int, evaluation_passed: Optional[bool],
                        deploy_code: Optional[int] = None, rollout: Optional[str] = None) -> str:
-    """What a retraining came to, from the evaluation's exit code and verdict and (once deployed) the
-    deployment's exit code and rollout outcome. "deploy": evaluation passed, deploy next."""
+    """What a retraining came to, from the evaluation's exit code and whether it made the version
+    deployable, and (once deployed) the deployment's exit code and rollout outcome. "deploy": evaluation
+    passed, deploy next."""
     from keel.cli.evaluate import GATES_FAILED
 
     if evaluation_code == GATES_FAILED:
@@ -177,9 +178,11 @@ def retrain_and_roll_out(spec: Spec, config: Path, decision: dict, champion: int
     """train -> evaluate (against the champion) -> deploy as challenger; the outcome is recorded
     beside the decision that caused it."""
     from keel.cli.deploy import deploy
-    from keel.cli.evaluate import REPORTS_DIR, evaluate
+    from keel.cli.evaluate import evaluate
+    from keel.lifecycle.evaluation import REPORTS_DIR
     from keel.cli.train import train
     from keel.data.sources import describe_source
+    from keel.evaluation.gates import is_deployable
     from keel.monitoring.monitor import monitoring_folder, now_utc
     from keel.monitoring.policy import append_record
     from keel.registry import evaluation_outcome, get_model_version_metadata, resolve_version
@@ -206,9 +209,10 @@ def retrain_and_roll_out(spec: Spec, config: Path, decision: dict, champion: int
     mark("retrain", f"v{version} trained on {describe_source(new_spec.data)}")
     code = evaluate(new_spec, version)
     evaluation = evaluation_outcome(name, version) or {}
-    record["evaluation"] = {"passed": evaluation.get("passed"), "failed": evaluation.get("failed", []),
+    record["evaluation"] = {"passed": evaluation.get("passed"), "deployable": is_deployable(evaluation),
+                            "decision": evaluation.get("decision"), "failed": evaluation.get("failed", []),
                             "exit_code": code}
-    record["outcome"] = retraining_outcome(code, evaluation.get("passed") if evaluation else None)
+    record["outcome"] = retraining_outcome(code, is_deployable(evaluation) if evaluation else None)
     mark("evaluate", f"v{version} against champion v{champion}: "
                      + {"deploy": "passed its gates", "failed": f"the evaluation run failed (exit {code})"}.get(
                          record["outcome"], "failed: " + "; ".join(evaluation.get("failed", [])))
@@ -427,7 +431,7 @@ def _loop_spec(spec: Spec, labels: Path, overrides: list) -> Spec:
 
 
 def _phase_detail(spec: Spec, phase: str) -> str:
-    from keel.cli.evaluate import REPORTS_DIR
+    from keel.lifecycle.evaluation import REPORTS_DIR
     from keel.registry import evaluation_outcome, get_model_version_metadata, resolve_version
 
     name = spec.problem.name
@@ -437,7 +441,9 @@ def _phase_detail(spec: Spec, phase: str) -> str:
         return f"v{version} ({metadata.get('model_family')})"
     if phase == "evaluate":
         evaluation = evaluation_outcome(name, version) or {}
-        return (f"v{version} {'passed its gates' if evaluation.get('passed') else 'failed its gates'}; "
+        from keel.evaluation.gates import describe_decision
+
+        return (f"v{version} {describe_decision(evaluation) if evaluation else 'not evaluated'}; "
                 f"model card {(REPORTS_DIR / name / f'v{version}' / 'model_card.md').resolve()}")
     deployment = get_model_version_metadata(name, version).get("deployment") or {}
     report = rollout_report_location()

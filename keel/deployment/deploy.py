@@ -34,11 +34,19 @@ def prediction_log_url(spec: Spec) -> str:
 
 
 def check_deployable(version: int, evaluation: Optional[dict]) -> None:
+    """Only a version whose latest evaluation finished with a deployable decision may be rolled out."""
+    from keel.evaluation.gates import INCOMPLETE, describe_decision, is_deployable
+
     if evaluation is None:
         raise NotDeployable(f"v{version} has not been evaluated: python run.py evaluate --model-version {version}")
-    if not evaluation.get("passed"):
-        raise NotDeployable(f"v{version} failed its gates ({'; '.join(evaluation.get('failed', []))}); "
-                            "only versions that passed evaluation are deployable")
+    if is_deployable(evaluation):
+        return
+    if evaluation.get("decision") == INCOMPLETE or not evaluation.get("complete"):
+        raise NotDeployable(f"v{version}'s latest evaluation is not complete ({describe_decision(evaluation)}"
+                            f"{'' if evaluation.get('decision') == INCOMPLETE else '; recorded before keel judged completeness'}); "
+                            f"evaluate it again: python run.py evaluate --model-version {version}")
+    raise NotDeployable(f"v{version} failed its gates ({'; '.join(evaluation.get('failed', []))}); "
+                        "only versions that passed evaluation are deployable")
 
 
 def approved(spec: Spec, approval: Optional[dict]) -> bool:

@@ -1,15 +1,18 @@
 """Fairness with fairlearn's MetricFrame: per group of each sensitive attribute and of their
-intersection. Groups smaller than the spec's `min_group_size` are reported and flagged, and kept
-out of the headline ratios rather than silently averaged in."""
+intersection, with every rate of the decision favourable to the person (the spec says which).
+Groups the small-group rule cannot judge are reported with the reason and kept out of the headline
+ratios rather than silently averaged in; each group's rate has a Wilson interval."""
 
 from __future__ import annotations
 
-from typing import Dict
+import math
+from typing import Dict, Tuple
 
 import numpy as np
 import pandas as pd
 
 from keel.reports import html, svg
+from keel.spec.models import DataSpec, TargetSpec
 
 
 def _auc(y_true, y_score) -> float:
@@ -28,18 +31,20 @@ def _group_table(y_true, decisions, scores, groups: pd.DataFrame | pd.Series) ->
         y_true=y_true, y_pred=decisions, sensitive_features=groups)
     auc_frame = MetricFrame(metrics={"auc": _auc}, y_true=y_true, y_pred=scores, sensitive_features=groups)
     table = decision_frame.by_group.join(auc_frame.by_group)
-    table["positives"] = pd.Series(y_true, index=groups.index).groupby(
-        [groups[c] for c in groups] if isinstance(groups, pd.DataFrame) else groups).sum()
-    return table
+    keys = [groups[c] for c in groups] if isinstance(groups, pd.DataFrame) else groups
+    table["favourable_outcomes"] = pd.Series(y_true, index=groups.index).groupby(keys).sum()
+    table["favourable_decisions"] = pd.Series(decisions, index=groups.index).groupby(keys).sum()
+    return table[table["rows"].fillna(0) > 0]  # MetricFrame lists combinations no row has
 
 
 def _headline(table: pd.DataFrame) -> Dict[str, float]:
+    """Ratios and gaps over the judged groups; NaN when fewer than two groups can be judged."""
     if len(table) < 2:
         return {"demographic_parity_ratio": float("nan"), "demographic_parity_difference": float("nan"),
                 "equalized_odds_difference": float("nan")}
     rates = table["selection_rate"]
     return {
-        "demographic_parity_ratio": float(rates.min() / rates.max()) if rates.max() > 0 else 1.0,
+        "demographic_parity_ratio": float(rates.min() / rates.max()),
         "demographic_parity_difference": float(rates.max() - rates.min()),
         "equalized_odds_difference": float(max(table["tpr"].max() - table["tpr"].min(),
                                                table["fpr"].max() - table["fpr"].min())),
@@ -50,31 +55,82 @@ def _label(key) -> str:
     return " & ".join(map(str, key)) if isinstance(key, tuple) else str(key)
 
 
-def evaluate_fairness(y_true, decisions, scores, groups: pd.DataFrame, min_group_size: int,
-                      favourable: str = "negative") -> dict:
+def group_rule(data: DataSpec) -> dict:
+    """The one small-group rule (evaluation, mitigation, gates, reports), stated in words too."""
+    rows, each = data.min_group_size, data.min_group_outcomes
+    return {"min_rows": rows, "min_each": each,
+            "text": f"a group is judged only with at least {rows} rows, {each} of each actual outcome and "
+                    f"{each} of each decision; other groups are shown but kept out of the ratios and gates"}
+
+
+def unjudgeable_reason(rows: int, favourable_outcomes: int, favourable_decisions: int, rule: dict) -> str:
+    """Why a group cannot be judged under `rule` ('' when it can)."""
+    counts = {"rows": (rows, rule["min_rows"]),
+              "favourable outcomes": (favourable_outcomes, rule["min_each"]),
+              "unfavourable outcomes": (rows - favourable_outcomes, rule["min_each"]),
+              "favourable decisions": (favourable_decisions, rule["min_each"]),
+              "unfavourable decisions": (rows - favourable_decisions, rule["min_each"])}
+    return "; ".join(f"{count} {what} (< {least})" for what, (count, least) in counts.items() if count < least)
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> Tuple[float, float]:
+    """Wilson score interval of a proportion: sound for small groups and rates near 0 or 1."""
+    if trials == 0:
+        return float("nan"), float("nan")
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + confidence / 2))
+    rate = successes / trials
+    centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def favourable_view(y_true, decisions, scores, target: TargetSpec):
+    """(outcomes, decisions, scores) turned so that 1 means the favourable one for the person."""
+    flip = target.favourable == "negative"
+    y_true, decisions = np.asarray(y_true).astype(int), np.asarray(decisions).astype(int)
+    scores = np.asarray(scores, dtype=float)
+    return (1 - y_true, 1 - decisions, 1 - scores) if flip else (y_true, decisions, scores)
+
+
+def evaluate_fairness(y_true, decisions, scores, groups: pd.DataFrame, data: DataSpec,
+                      confidence: float = 0.95) -> dict:
     """Per-attribute and intersectional group metrics; headline values over judgeable groups.
 
-    Rates are of the favourable decision: with `favourable="negative"` (e.g. not predicting default,
-    i.e. approval) labels, decisions and scores are flipped so that "selected" means "approved".
-    Equalized-odds differences are the same either way."""
-    flip = favourable == "negative"
-    y_true = pd.Series(1 - np.asarray(y_true) if flip else np.asarray(y_true), index=groups.index)
-    decisions = np.asarray(decisions).astype(int)
-    decisions = pd.Series(1 - decisions if flip else decisions, index=groups.index)
-    scores = pd.Series(1 - np.asarray(scores) if flip else np.asarray(scores), index=groups.index)
+    `y_true`, `decisions` and `scores` are of the positive class (1 = positive, as the model predicts);
+    rates are reported of the decision favourable to the person (`data.target.favourable`), so a
+    "selection rate" is e.g. an approval rate, TPR the share of rows with the favourable actual outcome
+    given the favourable decision, FPR the share of rows with the unfavourable outcome given it."""
+    target = data.target
+    if groups.shape[1] and target.favourable is None:
+        raise ValueError("fairness needs data.target.favourable (which decision benefits the person)")
+    outcomes, favoured, favour_scores = favourable_view(y_true, decisions, scores, target)
+    y_true = pd.Series(outcomes, index=groups.index)
+    decisions = pd.Series(favoured, index=groups.index)
+    scores = pd.Series(favour_scores, index=groups.index)
     views = {name: groups[name] for name in groups.columns}
     if groups.shape[1] > 1:
         views[" x ".join(groups.columns)] = groups
-    report = {"min_group_size": min_group_size, "favourable": favourable, "attributes": {}}
+    rule = group_rule(data)
+    report = {"favourable": target.favourable, "favourable_decision": target.favourable_decision(),
+              "orientation": f"selection rate = share given the favourable decision ({target.favourable_decision()}); "
+                             f"TPR = share of rows with the favourable outcome ({target.favourable_outcome()}) "
+                             "given it; FPR = share of rows with the unfavourable outcome given it",
+              "rule": rule, "min_group_size": rule["min_rows"], "confidence": confidence, "attributes": {}}
     for name, view in views.items():
         table = _group_table(y_true, decisions, scores, view)
-        # Too few rows, or too few of either class for TPR/FPR to mean anything.
-        judgeable = (table["rows"] >= min_group_size) & (table["positives"] >= 5) & \
-                    (table["rows"] - table["positives"] >= 5)
-        groups_out = [{"group": _label(key), "judgeable": bool(judgeable[key]),
-                       **{k: (None if pd.isna(v) else round(float(v), 4)) for k, v in row.items()}}
-                      for key, row in table.iterrows()]
-        report["attributes"][name] = {"groups": groups_out, **_headline(table[judgeable]),
+        groups_out = []
+        for key, row in table.iterrows():
+            rows, chosen = int(row["rows"]), int(row["favourable_decisions"])
+            reason = unjudgeable_reason(rows, int(row["favourable_outcomes"]), chosen, rule)
+            low, high = wilson_interval(chosen, rows, confidence)
+            groups_out.append({"group": _label(key), "judgeable": not reason, "reason": reason,
+                               **{k: (None if pd.isna(v) else round(float(v), 4)) for k, v in row.items()},
+                               "selection_rate_low": round(low, 4), "selection_rate_high": round(high, 4)})
+        judged = table[[g["judgeable"] for g in groups_out]]
+        report["attributes"][name] = {"groups": groups_out, **_headline(judged),
+                                      "judged_groups": len(judged),
                                       "too_small": [g["group"] for g in groups_out if not g["judgeable"]]}
     worst = {"demographic_parity_ratio": min, "demographic_parity_difference": max,
              "equalized_odds_difference": max}
@@ -83,29 +139,32 @@ def evaluate_fairness(y_true, decisions, scores, groups: pd.DataFrame, min_group
     single = [report["attributes"][name] for name in groups.columns]
     for metric, pick in worst.items():
         values = [a[metric] for a in single if not np.isnan(a[metric])]
-        report[metric] = float(pick(values)) if values else float("nan")
+        # One attribute that cannot be judged leaves the worst case unknown: NaN, never the others' best.
+        complete = values and len(values) == len(single)
+        report[metric] = float(pick(values)) if complete else float("nan")
     return report
 
 
 def fairness_html(report: dict) -> str:
-    sections = [html.paragraph(
-        f"Selection rate = share receiving the favourable decision ({report['favourable']} prediction) at the "
-        "chosen threshold; TPR/FPR are of that decision. Groups with fewer than "
-        f"{report['min_group_size']} rows, or fewer than 5 of either outcome, are flagged and kept "
-        "out of the headline ratios."),
-        html.table(["headline (worst over the declared attributes; intersection below)", "value"],
-                   [(m, report[m]) for m in ("demographic_parity_ratio", "demographic_parity_difference",
-                                             "equalized_odds_difference")])]
+    sections = [html.paragraph(f"Favourable decision: {report['favourable_decision']}. {report['orientation']}. "
+                               f"Rates at the chosen threshold, with {report['confidence']:.0%} Wilson intervals."),
+                html.paragraph(f"Small-group rule: {report['rule']['text']}."),
+                html.table(["headline (worst over the declared attributes; intersection below)", "value"],
+                           [(m, report[m]) for m in ("demographic_parity_ratio", "demographic_parity_difference",
+                                                     "equalized_odds_difference")])]
     for name, attribute in report["attributes"].items():
         sections.append(html.heading(name))
         sections.append(html.table(
-            ["group", "rows", "selection rate", "TPR", "FPR", "AUC", "judged"],
-            [(g["group"], g["rows"], g["selection_rate"], g["tpr"], g["fpr"], g["auc"],
-              html.verdict(g["judgeable"], "yes" if g["judgeable"] else "too small")) for g in attribute["groups"]]))
+            ["group", "rows", "favourable decisions", "selection rate (favourable)", "interval",
+             "TPR (favourable)", "FPR (favourable)", "AUC", "judged"],
+            [(g["group"], g["rows"], g["favourable_decisions"], g["selection_rate"],
+              f"{g['selection_rate_low']:.3f}-{g['selection_rate_high']:.3f}", g["tpr"], g["fpr"], g["auc"],
+              html.verdict(g["judgeable"], "yes" if g["judgeable"] else f"no: {g['reason']}"))
+             for g in attribute["groups"]]))
         sections.append(html.table(["metric", "value"], [(m, attribute[m]) for m in (
             "demographic_parity_ratio", "demographic_parity_difference", "equalized_odds_difference")]))
         judged = [g for g in attribute["groups"] if g["judgeable"]]
         if judged:
             sections.append(svg.bar_chart([g["group"] for g in judged], [g["selection_rate"] for g in judged],
-                                          f"Selection rate by {name}"))
+                                          f"Favourable-decision rate by {name}"))
     return html.page("Fairness (test split)", *sections)

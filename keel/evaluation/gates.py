@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from keel.reports import html
 from keel.spec.models import FAIRNESS_METRICS, Gate
@@ -31,28 +31,87 @@ def gate_values(performance: dict, fairness: dict, calibration: dict, robustness
     return {k: float(v) for k, v in values.items()}
 
 
+PROMOTE, REJECT, INCOMPLETE = "promote to staging", "reject", "incomplete"
+
+
+def _known(value) -> bool:
+    return value is not None and value == value and abs(value) != float("inf")
+
+
 def decide(gates: List[Gate], values: Dict[str, float], comparison: Optional[dict],
-           hostile_inputs_passed: bool = True) -> dict:
-    """Promote to staging only when every gate passes (and the challenger test, if there is a champion)."""
-    rows = [{"gate": g.describe(), "metric": g.key, "value": values.get(g.key),
+           hostile_inputs_passed: Optional[bool] = True, blocking: bool = True,
+           missing_evidence: Sequence[str] = ()) -> dict:
+    """The decision from a complete evidence set only.
+
+    A gate whose value is missing or not a number, a comparison without a result, or any entry of
+    `missing_evidence` (a dimension that could not be measured) makes the decision `incomplete`:
+    neither staged nor deployable. Otherwise every gate passing promotes to staging; a failing gate
+    rejects, unless `blocking` is false: then the failures are advisory (recorded, shown, deployable)."""
+    rows = [{"gate": g.describe(), "metric": g.key, "value": values.get(g.key), "known": _known(values.get(g.key)),
              "passed": g.passes(values.get(g.key))} for g in gates]
     if comparison and comparison.get("champion"):
+        known = _known(comparison.get("ci_low")) and comparison.get("accepted") is not None
         rows.append({"gate": f"challenger {comparison['mode'].replace('_', '-')} vs {comparison['champion']} "
                              f"(margin {comparison['margin']:g}, {comparison['metric']})",
-                     "metric": "champion_challenger", "value": comparison["ci_low"],
-                     "passed": bool(comparison["accepted"])})
+                     "metric": "champion_challenger", "value": comparison.get("ci_low"), "known": known,
+                     "passed": known and bool(comparison["accepted"])})
     rows.append({"gate": "hostile inputs (out of range, unseen categories) answered", "metric": "hostile_inputs",
-                 "value": float(hostile_inputs_passed), "passed": bool(hostile_inputs_passed)})
-    failed = [r["gate"] for r in rows if not r["passed"]]
-    return {"gates": rows, "failed": failed, "passed": not failed,
-            "decision": "promote to staging" if not failed else "reject"}
+                 "value": None if hostile_inputs_passed is None else float(hostile_inputs_passed),
+                 "known": hostile_inputs_passed is not None, "passed": bool(hostile_inputs_passed)})
+    missing = [f"{r['gate']}: no value" for r in rows if not r["known"]] + list(missing_evidence)
+    failed = [r["gate"] for r in rows if r["known"] and not r["passed"]]
+    if missing:
+        outcome = INCOMPLETE
+    elif failed and blocking:
+        outcome = REJECT
+    else:
+        outcome = PROMOTE
+    return {"gates": rows, "failed": failed, "missing": missing, "complete": not missing,
+            "passed": not missing and not failed, "advisory": bool(failed) and not blocking and not missing,
+            "deployable": outcome == PROMOTE, "decision": outcome}
+
+
+def is_deployable(evaluation: Optional[dict]) -> bool:
+    """Only a complete evaluation that promoted (all gates passed, or failures advisory) is deployable;
+    a record without these fields (never evaluated, or evaluated before they existed) is not."""
+    return bool(evaluation) and evaluation.get("decision") == PROMOTE and evaluation.get("complete") is True \
+        and evaluation.get("deployable") is True
+
+
+def describe_decision(decision: dict) -> str:
+    """One line: the decision and why, e.g. "reject (2 gates failed)"."""
+    if decision["decision"] == INCOMPLETE:
+        where = f" at step {decision['failed_step']}" if decision.get("failed_step") else ""
+        return f"{INCOMPLETE}{where}: {'; '.join(decision.get('missing') or []) or 'evaluation did not finish'}"
+    if decision.get("advisory"):
+        return (f"{decision['decision']} (advisory: {len(decision['failed'])} gate(s) failed; "
+                "evaluation.blocking is false)")
+    if decision["decision"] == REJECT:
+        return f"{REJECT} ({len(decision['failed'])} gate(s) failed)"
+    return decision["decision"] if decision["gates"] else f"{decision['decision']} (no gates declared)"
+
+
+def incomplete_decision(failed_step: Optional[str], error: str) -> dict:
+    """The decision recorded when the evaluation run itself failed or stopped."""
+    return {"gates": [], "failed": [], "missing": [f"step {failed_step or '?'} failed: {error}"],
+            "complete": False, "passed": False, "advisory": False, "deployable": False,
+            "decision": INCOMPLETE, "failed_step": failed_step}
+
+
+def _verdict(row: dict):
+    if not row.get("known", True):
+        return html.verdict(None, "no value")
+    return html.verdict(row["passed"])
 
 
 def gates_table(decision: dict) -> str:
     return html.table(["gate", "value", "result"],
-                      [(r["gate"], r["value"], html.verdict(r["passed"])) for r in decision["gates"]])
+                      [(r["gate"], "-" if r["value"] is None else r["value"], _verdict(r)) for r in decision["gates"]])
 
 
 def gates_html(decision: dict, title: str = "Gates and decision") -> str:
-    return html.page(title, html.key_values({"decision": html.verdict(decision["passed"], decision["decision"])}),
-                     gates_table(decision))
+    state = True if decision["passed"] else (None if decision.get("advisory") else False)
+    facts = {"decision": html.verdict(state, describe_decision(decision))}
+    if decision.get("missing"):
+        facts["missing evidence"] = "; ".join(decision["missing"])
+    return html.page(title, html.key_values(facts), gates_table(decision))

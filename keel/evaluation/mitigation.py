@@ -68,8 +68,7 @@ def mitigate(model, train: pd.DataFrame, validation: pd.DataFrame, test: pd.Data
         decided = score(y_test, decisions.astype(float), 0.5)
         values.update({name: decided[name] for name in DECISION_METRICS})
     fairness = evaluate_fairness(y_test, decisions, scores if scores is not None else decisions.astype(float),
-                                 sensitive_groups(test, data), data.min_group_size,
-                                 data.target.favourable)
+                                 sensitive_groups(test, data), data)
     values.update(fairness_values(fairness))
     business = evaluate_business(y_test, decisions, spec.evaluation.value_matrix)
     values["expected_value_per_application"] = business["expected_value_per_application"]

@@ -25,6 +25,7 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
         {"title": "Intended use", "text": problem.objective,
          "rows": [("Intended users", problem.intended_users or "-"), ("Business metric", problem.business_metric),
                   ("Positive class", data.target.positive_label),
+                  ("Favourable decision", data.target.favourable_decision() if data.target.favourable else "not declared"),
                   ("Success criteria", "; ".join(c.describe() for c in problem.success_criteria))]},
         {"title": "Data", "text": "",
          "rows": [("Source", training.get("data_source")), ("Data fingerprint (SHA-256)", training.get("data_fingerprint")),
@@ -46,10 +47,14 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
                                          f"{comparison['difference']:+.4f}, {comparison['confidence']:.0%} CI "
                                          f"[{comparison['ci_low']:+.4f}, {comparison['ci_high']:+.4f}] vs "
                                          f"{comparison['champion']}")] if comparison else [])},
-        {"title": "Fairness", "text": "Per group at the decision threshold; groups too small to judge are flagged.",
-         "rows": [(f"{name}: {g['group']}", f"rows {_fmt(g['rows'])}, selection {_fmt(g['selection_rate'])}, "
+        {"title": "Fairness",
+         "text": (f"Favourable decision: {fairness['favourable_decision']}. {fairness['orientation']}. "
+                  f"Small-group rule: {fairness['rule']['text']}.") if fairness["attributes"] else
+                 "No sensitive attributes declared: fairness not assessed.",
+         "rows": [(f"{name}: {g['group']}", f"rows {_fmt(g['rows'])}, favourable decisions "
+                   f"{_fmt(g['selection_rate'])} ({g['selection_rate_low']:.3f}-{g['selection_rate_high']:.3f}), "
                    f"TPR {_fmt(g['tpr'])}, FPR {_fmt(g['fpr'])}, AUC {_fmt(g['auc'])}"
-                   + ("" if g["judgeable"] else " (too small to judge)"))
+                   + ("" if g["judgeable"] else f" (not judged: {g['reason']})"))
                   for name, attribute in fairness["attributes"].items() if " x " not in name
                   for g in attribute["groups"]]},
         {"title": "Calibration", "text": "",

@@ -99,6 +99,11 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
     ]
     fairness_rows = []
     if fairness:
+        if fairness.get("favourable_decision"):  # evaluations before favourable outcomes were explicit lack it
+            fairness_rows += [("favourable decision (whose rates are compared)", fairness["favourable_decision"],
+                               EVALUATION),
+                              ("orientation of the rates", fairness["orientation"], EVALUATION),
+                              ("small-group rule", fairness["rule"]["text"], EVALUATION)]
         fairness_rows += [(f"worst {m}", fairness.get(m), EVALUATION) for m in
                           ("demographic_parity_ratio", "demographic_parity_difference", "equalized_odds_difference")]
         for name, attribute in fairness["attributes"].items():

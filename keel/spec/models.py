@@ -13,14 +13,11 @@ from pydantic import Field, field_validator, model_validator
 
 from keel.spec.base import StrictModel
 from keel.spec.governance import GovernanceSpec
+from keel.spec.metrics import LOWER_IS_BETTER, METRIC_RANGES
 from keel.spec.monitoring import MonitoringSpec
 
 METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
 Metric = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
-LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
-
-
-
 
 # --- problem -------------------------------------------------------------------------------------
 
@@ -142,9 +139,21 @@ class TargetSpec(StrictModel):
     positive: Union[int, str] = 1
     negative: Union[int, str] = 0
     positive_label: str = Field("positive", description="What the positive class means")
-    favourable: Literal["negative", "positive"] = Field(
-        "negative", description="Which decision benefits the applicant; fairness selection rates count it "
-                                "(in credit, predicting default declines, so `negative` = approval is favourable)")
+    favourable: Optional[Literal["negative", "positive"]] = Field(
+        None, description="Which prediction benefits the person, and so whose rates fairness compares: "
+                          "`negative` when predicting the positive class harms them (credit: `default` "
+                          "declines the loan), `positive` when it helps (hiring: `hired`). No default: "
+                          "required as soon as sensitive attributes are declared")
+
+    def favourable_decision(self) -> str:
+        """The favourable decision in words, e.g. "predicting 0 (not 'defaults within 12 months')"."""
+        if self.favourable == "positive":
+            return f"predicting {self.positive!r} ({self.positive_label!r})"
+        return f"predicting {self.negative!r} (not {self.positive_label!r})"
+
+    def favourable_outcome(self) -> str:
+        """The actual outcome that matches the favourable decision, e.g. "actual 0"."""
+        return f"actual {self.positive if self.favourable == 'positive' else self.negative!r}"
 
 
 class DataSpec(StrictModel):
@@ -155,9 +164,21 @@ class DataSpec(StrictModel):
     features: Dict[str, FeatureSpec] = Field(min_length=1)
     sensitive_attributes: Dict[str, SensitiveAttribute] = Field(default_factory=dict)
     min_group_size: int = Field(50, ge=1, description="Smaller groups are flagged as too small to judge")
+    min_group_outcomes: int = Field(
+        5, ge=1, description="A group is judged only with at least this many of each actual outcome and of "
+                             "each decision (fewer make its rates and TPR/FPR noise); the same rule in "
+                             "evaluation, mitigation, gates and reports")
 
     @model_validator(mode="after")
     def _consistent_columns(self) -> "DataSpec":
+        if self.sensitive_attributes and self.target.favourable is None:
+            raise ValueError(
+                "target.favourable is required when sensitive attributes are declared: say which prediction "
+                "benefits the person, `negative` or `positive`. Fairness compares the rates of that "
+                f"decision between groups. Here the positive class {self.target.positive!r} means "
+                f"{self.target.positive_label!r}: if predicting it harms the person (credit: a predicted "
+                "default declines the loan) write `favourable: negative`; if it helps (hiring: predicted "
+                "`hired`) write `favourable: positive`")
         reserved = {self.target.column, self.id_column, self.time_column} - {None}
         clash = reserved & set(self.features)
         if clash:
@@ -342,9 +363,17 @@ class ExplainabilitySpec(StrictModel):
 
 
 class LatencySpec(StrictModel):
-    single_row_calls: int = Field(200, ge=10, le=100_000)
+    """Single-row calls come in rounds, the candidate's and the champion's interleaved on the same rows,
+    until the interval of each one's p95 is tight or the rounds run out."""
+
+    single_row_calls: int = Field(200, ge=10, le=100_000, description="calls per model in one round")
     batch_size: int = Field(1000, ge=1, le=1_000_000)
     batch_calls: int = Field(5, ge=1, le=1000)
+    p95_relative_width: float = Field(
+        0.10, gt=0.0, le=1.0,
+        description="stop when the p95's interval is at most this wide relative to the p95, for every model measured")
+    max_rounds: int = Field(10, ge=1, le=1000, description="cap on rounds when the interval stays wide")
+    interval_confidence: float = Field(0.95, gt=0.5, lt=1.0, description="of the percentiles' intervals")
 
 
 class ComparisonSpec(StrictModel):
@@ -380,6 +409,9 @@ class Gate(StrictModel):
             raise ValueError("give `min` or `max` (or both)")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        unbinding = METRIC_RANGES[self.metric].unbinding_reason(self.metric, self.min, self.max)
+        if unbinding:
+            raise ValueError(unbinding)
         return self
 
     def describe(self) -> str:
@@ -499,9 +531,13 @@ class Spec(StrictModel):
         attributes = list(self.data.sensitive_attributes)
         known = set(attributes) | ({" x ".join(attributes)} if len(attributes) > 1 else set())
         attribute = self.evaluation.mitigation.attribute
+        if self.evaluation.mitigation.method != "none" and not attributes:
+            raise ValueError("evaluation.mitigation needs data.sensitive_attributes")
         if attribute is not None and attribute not in self.data.sensitive_attributes:
             raise ValueError(f"evaluation.mitigation.attribute `{attribute}` is not a sensitive attribute")
         for gate in self.evaluation.gates:
+            if gate.metric in FAIRNESS_METRICS and not attributes:
+                raise ValueError(f"gate {gate.describe()}: a fairness gate needs data.sensitive_attributes")
             if gate.attribute is not None and gate.attribute not in known:
                 raise ValueError(f"gate {gate.describe()}: attribute `{gate.attribute}` is not one of {sorted(known)}")
         return self

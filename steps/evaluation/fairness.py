@@ -19,6 +19,5 @@ def fairness_step(scoring_model: Any, test: pd.DataFrame, decision_threshold: di
     """Group metrics (fairlearn MetricFrame) per sensitive attribute and their intersection."""
     scores = predict_scores(scoring_model, test)
     report = evaluate_fairness(test[data.target.column].to_numpy(), scores >= decision_threshold["threshold"],
-                               scores, sensitive_groups(test, data), data.min_group_size,
-                                 data.target.favourable)
+                               scores, sensitive_groups(test, data), data)
     return report, HTMLString(fairness_html(report))

@@ -1,34 +1,33 @@
 from typing import Tuple
 
 from typing_extensions import Annotated
-from zenml import get_step_context, step
+from zenml import step
 from zenml.types import HTMLString
 
 from keel.evaluation.gates import decide, gate_values, gates_html
-from keel.registry import record_evaluation
+from keel.evaluation.record import applied_gates, gate_changes, gate_history, previous_evaluation
+from keel.governance.audit import audit_store, read_records
+from keel.spec import spec_hash
 from keel.spec.models import Spec
 
 
 @step(enable_cache=False)
 def gates_step(performance_report: dict, fairness_report: dict, calibration_report: dict,
                robustness_report: dict, latency_report: dict, business_report: dict,
-               champion_comparison: dict, decision_threshold: dict, spec: Spec, model_version: int) -> Tuple[
+               champion_comparison: dict, spec: Spec, model_version: int) -> Tuple[
     Annotated[dict, "promotion_decision"],
     Annotated[HTMLString, "promotion_decision_html"],
 ]:
-    """Check every gate of the spec; record the outcome on the model version; promote to staging
-    only if all pass. A side effect, so never cached."""
+    """Judge every gate of the spec on the complete evidence set: promote, reject or incomplete (a
+    missing or non-numeric value). Also how these gates differ from the version's earlier
+    evaluations (read from the audit trail, so never cached). Records nothing: record_decision_step does."""
     values = gate_values(performance_report, fairness_report, calibration_report, robustness_report,
                          latency_report, business_report)
     decision = decide(spec.evaluation.gates, values, champion_comparison,
-                      robustness_report["hostile_inputs"]["passed"])
+                      robustness_report["hostile_inputs"]["passed"], spec.evaluation.blocking)
+    records = read_records(audit_store(spec.problem.name))
     decision["values"] = values
-    context = get_step_context()
-    evidence = [artifact.id for inputs in context.inputs.values() for artifact in inputs]
-    record = {"decision": decision["decision"], "passed": decision["passed"], "failed": decision["failed"],
-              "gates": decision["gates"], "threshold": decision_threshold["threshold"],
-              "threshold_rule": decision_threshold["rule"], "run_id": str(context.pipeline_run.id),
-              "run_name": context.pipeline_run.name}
-    decision["stage"] = record_evaluation(spec.problem.name, model_version, record, evidence,
-                                          promote=decision["passed"])
+    decision["gate_changes"] = gate_changes(previous_evaluation(records, model_version),
+                                            applied_gates(spec.evaluation), spec.evaluation.blocking, spec_hash(spec))
+    decision["gate_history"] = gate_history(records, model_version)
     return decision, HTMLString(gates_html(decision))

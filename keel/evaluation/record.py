@@ -1,0 +1,100 @@
+"""What one evaluation records on its model version and in the audit trail, and how the gates it
+applied compare with the version's earlier evaluations.
+
+Every record has the same keys (but the threshold, below): ZenML merges the dicts logged under one
+metadata key, so a key that only some records had would linger into later ones.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from keel.spec.models import EvaluationSpec
+
+RUNNING, FINISHED, FAILED = "running", "finished", "failed"
+
+
+def applied_gates(evaluation: EvaluationSpec) -> List[dict]:
+    """The spec's gates as plain records: what this evaluation judged against."""
+    return [{"key": g.key, "min": g.min, "max": g.max} for g in evaluation.gates]
+
+
+def gate_changes(previous: Optional[dict], gates: List[dict], blocking: bool, spec_sha256: str) -> List[str]:
+    """How this evaluation's gates differ from the version's previous evaluation: loosened or removed
+    gates (a pass they alone made possible must be visible), added or tightened ones, a changed spec."""
+    if not previous or previous.get("applied_gates") is None:
+        return []
+    changes = []
+    before = {g["key"]: g for g in previous["applied_gates"]}
+    now = {g["key"]: g for g in gates}
+    for key, old in before.items():
+        new = now.get(key)
+        if new is None:
+            changes.append(f"LOOSENED: gate {key} removed")
+            continue
+        if old["min"] is not None and (new["min"] is None or new["min"] < old["min"]):
+            changes.append(f"LOOSENED: {key} min {old['min']:g} -> {'none' if new['min'] is None else format(new['min'], 'g')}")
+        if old["max"] is not None and (new["max"] is None or new["max"] > old["max"]):
+            changes.append(f"LOOSENED: {key} max {old['max']:g} -> {'none' if new['max'] is None else format(new['max'], 'g')}")
+        if new["min"] is not None and (old["min"] is None or new["min"] > old["min"]):
+            changes.append(f"tightened: {key} min -> {new['min']:g}")
+        if new["max"] is not None and (old["max"] is None or new["max"] < old["max"]):
+            changes.append(f"tightened: {key} max -> {new['max']:g}")
+    changes += [f"added: gate {key}" for key in now if key not in before]
+    if previous.get("blocking", True) and not blocking:
+        changes.append("LOOSENED: gates made advisory (evaluation.blocking: false)")
+    if previous.get("spec_sha256") and previous["spec_sha256"] != spec_sha256:
+        changes.append(f"spec changed since the previous evaluation ({previous['spec_sha256'][:12]} -> "
+                       f"{spec_sha256[:12]})")
+    return changes
+
+
+def loosened(changes: List[str]) -> bool:
+    return any(change.startswith("LOOSENED") for change in changes)
+
+
+def previous_evaluation(records: List[dict], version: int) -> Optional[dict]:
+    """The latest finished evaluation of `version` in the audit trail (its details), if any."""
+    finished = [r["details"] for r in records if r.get("event") == "evaluated" and r.get("version") == version
+                and (r.get("details") or {}).get("status") == FINISHED]
+    return finished[-1] if finished else None
+
+
+def evaluation_record(decision: dict, *, status: str, run_id, run_name: Optional[str], spec_sha256: str,
+                      evaluation: EvaluationSpec, training_spec_sha256: Optional[str] = None,
+                      threshold: Optional[float] = None, threshold_rule: Optional[str] = None,
+                      changes: Optional[List[str]] = None) -> dict:
+    """The full record of one evaluation (running, finished or failed)."""
+    return {"decision": decision["decision"], "status": status, "passed": bool(decision["passed"]),
+            "complete": bool(decision["complete"]), "deployable": bool(decision["deployable"]),
+            "advisory": bool(decision.get("advisory")), "failed": list(decision["failed"]),
+            "missing": list(decision.get("missing") or []), "failed_step": decision.get("failed_step"),
+            "gates": [{k: g[k] for k in ("gate", "metric", "value", "passed")} for g in decision["gates"]],
+            "applied_gates": applied_gates(evaluation), "blocking": evaluation.blocking,
+            "gate_changes": list(changes or []), "spec_sha256": spec_sha256,
+            "spec_differs_from_training": bool(training_spec_sha256) and training_spec_sha256 != spec_sha256,
+            "run_id": None if run_id is None else str(run_id), "run_name": run_name,
+            # Only a finished run chose a threshold; an unfinished one leaves the last chosen in place
+            # (the production version keeps serving at it while its re-evaluation is incomplete).
+            **({"threshold": threshold, "threshold_rule": threshold_rule} if threshold is not None else {})}
+
+
+def gate_history(records: List[dict], version: int) -> List[dict]:
+    """Each finished or failed evaluation of `version` in the audit trail, oldest first: when, which
+    run, the decision, the gates it applied and how they changed."""
+    history = []
+    for record in records:
+        details = record.get("details") or {}
+        if record.get("event") != "evaluated" or record.get("version") != version or details.get("status") == RUNNING:
+            continue
+        gates = details.get("applied_gates")
+        history.append({"time": record.get("time"), "run_name": details.get("run_name"),
+                        "decision": details.get("decision"),
+                        "gates": "; ".join(describe_gate(g) for g in gates) if gates is not None else "(not recorded)",
+                        "changes": "; ".join(details.get("gate_changes") or []) or "-"})
+    return history
+
+
+def describe_gate(gate: dict) -> str:
+    bounds = [f">= {gate['min']:g}" if gate["min"] is not None else "", f"<= {gate['max']:g}" if gate["max"] is not None else ""]
+    return f"{gate['key']} {' '.join(b for b in bounds if b)}"

@@ -1,0 +1,84 @@
+"""Evaluate one model version: run the evaluation pipeline, and when it fails, record the evaluation
+as `incomplete` with the failed step, so that nothing judged on part of the evidence is deployable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from keel.spec.models import Spec
+
+REPORTS_DIR = Path("reports")
+
+
+@dataclass
+class EvaluationResult:
+    """What `evaluate_version` came to. `record` is the evaluation as recorded on the version (with
+    its `stage` after the run); `error` is set when the run failed or no version could be found."""
+
+    version: Optional[int]
+    record: Optional[dict] = None
+    decision: Optional[dict] = None
+    run_name: Optional[str] = None
+    card_paths: list = field(default_factory=list)
+    mitigation: Optional[dict] = None
+    error: Optional[str] = None
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and bool(self.record) and self.record.get("complete") is True
+
+
+def write_model_card(name: str, version: int, run_name: str, markdown: str, page: str) -> list:
+    """The card of this evaluation run, kept beside every earlier run's; `model_card.md` beside them is
+    a copy of the latest. Returns [this run's card, the latest copy]."""
+    folder = REPORTS_DIR / name / f"v{version}"
+    kept = folder / "evaluations" / run_name
+    kept.mkdir(parents=True, exist_ok=True)
+    for target in (kept, folder):
+        (target / "model_card.md").write_text(markdown, encoding="utf-8")
+        (target / "model_card.html").write_text(page, encoding="utf-8")
+    return [kept / "model_card.md", folder / "model_card.md"]
+
+
+def record_failed_evaluation(spec: Spec, version: int, failed_step: Optional[str], error: str,
+                             run=None) -> dict:
+    """The evaluation of `version` did not finish: record it as incomplete, naming the failed step."""
+    from keel.evaluation.gates import incomplete_decision
+    from keel.evaluation.record import FAILED, evaluation_record
+    from keel.registry import record_evaluation
+    from keel.spec import spec_hash
+
+    record = evaluation_record(incomplete_decision(failed_step, error.splitlines()[0][:500] if error else "?"),
+                               status=FAILED, run_id=getattr(run, "id", None), run_name=getattr(run, "name", None),
+                               spec_sha256=spec_hash(spec), evaluation=spec.evaluation)
+    stage = record_evaluation(spec.problem.name, version, record, (), promote=False)
+    return {**record, "stage": stage}
+
+
+def evaluate_version(spec: Spec, version: Optional[int], no_cache: bool = False) -> EvaluationResult:
+    """Run the evaluation pipeline for `version` (None: the latest) and write its model card."""
+    from keel.cli.pipeline_runs import failed_step_message, run_pipeline
+    from keel.registry import resolve_version
+    from pipelines.evaluation import evaluation_pipeline
+
+    try:
+        version = resolve_version(spec.problem.name, version)
+    except LookupError as error:
+        return EvaluationResult(None, error=f"keel: {error}")
+    outcome = run_pipeline(evaluation_pipeline, no_cache=no_cache, spec=spec, model_version=version)
+    if outcome.error is not None:
+        run = outcome.run if outcome.failed_step else None  # without a failed step it may be an older run
+        record = record_failed_evaluation(spec, version, outcome.failed_step, outcome.error, run)
+        return EvaluationResult(version, record=record, decision=record, run_name=getattr(run, "name", None),
+                                error=failed_step_message(outcome))
+    steps = outcome.run.steps
+    card = steps["model_card_step"].outputs
+    paths = write_model_card(spec.problem.name, version, outcome.run.name, card["model_card_markdown"][0].load(),
+                             str(card["model_card_html"][0].load()))
+    mitigation = (steps["mitigation_step"].outputs["mitigation_report"][0].load()
+                  if "mitigation_step" in steps else None)
+    return EvaluationResult(version, record=steps["record_decision_step"].output.load(),
+                            decision=steps["gates_step"].outputs["promotion_decision"][0].load(),
+                            run_name=outcome.run.name, card_paths=paths, mitigation=mitigation)

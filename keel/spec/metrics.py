@@ -1,0 +1,51 @@
+"""What every metric keel can gate on is: its range and whether lower is better.
+
+The range is what tells a gate bound that can bind from one that cannot: a parity ratio (lowest
+group rate over highest) is at most 1, so `max: 1.25` on it passes every model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+
+@dataclass(frozen=True)
+class MetricRange:
+    low: float = -math.inf
+    high: float = math.inf
+    lower_is_better: bool = False
+
+    def unbinding_reason(self, name: str, minimum: Optional[float], maximum: Optional[float]) -> Optional[str]:
+        """Why a gate `minimum <= name <= maximum` can never fail (None if it can)."""
+        if minimum is not None and minimum <= self.low:
+            return (f"min {minimum:g} can never fail: {name} is never below {self.low:g}; "
+                    f"give a min above {self.low:g}")
+        if maximum is not None and maximum >= self.high:
+            return (f"max {maximum:g} can never fail: {name} is never above {self.high:g}; "
+                    f"give a max below {self.high:g} (or drop it)")
+        return None
+
+
+_UNIT = MetricRange(0.0, 1.0)
+_UNIT_LOWER = MetricRange(0.0, 1.0, lower_is_better=True)
+_POSITIVE_LOWER = MetricRange(0.0, math.inf, lower_is_better=True)
+
+METRIC_RANGES: Dict[str, MetricRange] = {
+    "roc_auc": _UNIT, "pr_auc": _UNIT, "f1": _UNIT, "precision": _UNIT, "recall": _UNIT, "accuracy": _UNIT,
+    "log_loss": _POSITIVE_LOWER, "brier": _UNIT_LOWER,
+    "demographic_parity_ratio": _UNIT,
+    "demographic_parity_difference": _UNIT_LOWER,
+    "equalized_odds_difference": _UNIT_LOWER,
+    "expected_calibration_error": _UNIT_LOWER,
+    # A drop can be negative (a perturbation that happens to help) and is at most the metric's range.
+    "robustness_max_drop": MetricRange(-math.inf, math.inf, lower_is_better=True),
+    "p50_latency_ms": _POSITIVE_LOWER, "p95_latency_ms": _POSITIVE_LOWER, "p99_latency_ms": _POSITIVE_LOWER,
+    "batch_rows_per_second": MetricRange(0.0, math.inf),
+    "model_size_mb": _POSITIVE_LOWER,
+    "expected_value_per_application": MetricRange(),
+    "value_uplift_vs_baseline": MetricRange(),
+}
+
+LOWER_IS_BETTER = frozenset(name for name, info in METRIC_RANGES.items() if info.lower_is_better)

@@ -1,0 +1,27 @@
+from typing_extensions import Annotated
+from zenml import get_step_context, step
+
+from keel.evaluation.record import FINISHED, evaluation_record
+from keel.registry import get_model_version_metadata, record_evaluation
+from keel.spec import spec_hash
+from keel.spec.models import Spec
+
+
+@step(enable_cache=False)
+def record_decision_step(promotion_decision: dict, decision_threshold: dict, spec: Spec,
+                         model_version: int) -> Annotated[dict, "evaluation_record"]:
+    """The last step, run only when every other one succeeded: record the decision on the version and
+    in the audit trail, and move it into staging (deployable) or out of it. Out: the record, with the
+    stage the version now has. A side effect, so never cached."""
+    context = get_step_context()
+    run = context.pipeline_run
+    training = get_model_version_metadata(spec.problem.name, model_version)
+    record = evaluation_record(promotion_decision, status=FINISHED, run_id=run.id, run_name=run.name,
+                               spec_sha256=spec_hash(spec), evaluation=spec.evaluation,
+                               training_spec_sha256=training.get("spec_sha256"),
+                               threshold=decision_threshold["threshold"], threshold_rule=decision_threshold["rule"],
+                               changes=promotion_decision.get("gate_changes"))
+    evidence = [artifact.id for inputs in context.inputs.values() for artifact in inputs]
+    stage = record_evaluation(spec.problem.name, model_version, record, evidence,
+                              promote=promotion_decision["deployable"])
+    return {**record, "stage": stage}

@@ -1,0 +1,210 @@
+"""Governance verdicts on data shaped unlike the credit generator: the favourable outcome is explicit,
+gate bounds must be able to bind, one small-group rule, and a decision only from complete evidence."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from keel.evaluation.fairness import evaluate_fairness, unjudgeable_reason, wilson_interval
+from keel.evaluation.gates import INCOMPLETE, PROMOTE, REJECT, decide, is_deployable
+from keel.evaluation.record import FINISHED, applied_gates, evaluation_record, gate_changes, gate_history
+from keel.spec import SpecError, validate_spec
+from keel.spec.models import EvaluationSpec, Gate
+
+
+def _raw_hiring_spec(**target):
+    """A hiring spec: the positive class 'hired' is the favourable one."""
+    return {
+        "problem": {"name": "hiring", "objective": "rank applicants", "business_metric": "hires",
+                    "success_criteria": [{"metric": "roc_auc", "min": 0.6}]},
+        "data": {"source": {"kind": "csv", "path": "applicants.csv"},
+                 "target": {"column": "outcome", "positive": "hired", "negative": "rejected", **target},
+                 "features": {"experience": {"type": "numeric"},
+                              "gender": {"type": "categorical", "categories": ["f", "m"]}},
+                 "sensitive_attributes": {"gender": {"categories": ["f", "m"]}}},
+        "evaluation": {"gates": [{"metric": "demographic_parity_ratio", "attribute": "gender", "min": 0.8}]},
+    }
+
+
+def test_sensitive_attributes_require_an_explicit_favourable_outcome():
+    with pytest.raises(SpecError) as error:
+        validate_spec(_raw_hiring_spec(), "hiring.yaml")
+    message = str(error.value)
+    assert "hiring.yaml" in message and "target.favourable is required" in message
+    assert "'hired'" in message and "favourable: positive" in message and "favourable: negative" in message
+    spec = validate_spec(_raw_hiring_spec(favourable="positive"))
+    assert spec.data.target.favourable_decision() == "predicting 'hired' ('positive')"
+
+
+def test_a_spec_without_sensitive_attributes_needs_no_favourable_outcome():
+    raw = _raw_hiring_spec()
+    del raw["data"]["sensitive_attributes"]
+    raw["evaluation"]["gates"] = [{"metric": "roc_auc", "min": 0.6}]
+    assert validate_spec(raw).data.target.favourable is None
+    raw["evaluation"]["gates"] = [{"metric": "demographic_parity_ratio", "min": 0.8}]
+    with pytest.raises(SpecError, match="a fairness gate needs data.sensitive_attributes"):
+        validate_spec(raw)
+
+
+@pytest.mark.parametrize("gate, why", [
+    ({"metric": "demographic_parity_ratio", "min": 0.8, "max": 1.25}, "max 1.25 can never fail"),
+    ({"metric": "demographic_parity_ratio", "max": 1.0}, "max 1 can never fail"),
+    ({"metric": "roc_auc", "min": 0.0}, "min 0 can never fail"),
+    ({"metric": "equalized_odds_difference", "max": 1.5}, "max 1.5 can never fail"),
+])
+def test_a_gate_bound_that_cannot_bind_is_refused(gate, why):
+    with pytest.raises(ValueError, match=why):
+        Gate(**gate)
+
+
+def test_gate_bounds_that_bind_are_accepted():
+    assert Gate(metric="demographic_parity_ratio", min=0.8).passes(0.81)
+    assert Gate(metric="value_uplift_vs_baseline", min=0).passes(0.0)  # unbounded metric: 0 binds
+    assert not Gate(metric="robustness_max_drop", max=0.05).passes(float("nan"))
+
+
+def _biased_hiring(rows=4000, seed=0):
+    """Women are hired far less often than men for the same experience: the favourable decision
+    ('hired', the positive class) is the rare one, so parity of the unfavourable decision looks fine."""
+    rng = np.random.default_rng(seed)
+    gender = rng.choice(["f", "m"], size=rows)
+    experience = rng.normal(5, 2, size=rows)
+    logit = -2.2 + 0.4 * (experience - 5) + np.where(gender == "m", 0.8, 0.0)
+    hired = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    score = 1 / (1 + np.exp(-(logit + rng.normal(0, 0.3, size=rows))))
+    return pd.DataFrame({"gender": gender, "hired": hired, "score": score})
+
+
+def test_parity_is_of_the_favourable_decision_and_a_biased_model_fails_its_gate():
+    frame = _biased_hiring()
+    spec = validate_spec(_raw_hiring_spec(favourable="positive"))
+    decisions = frame["score"] >= frame["score"].quantile(0.9)  # few are hired
+    report = evaluate_fairness(frame["hired"], decisions, frame["score"], frame[["gender"]], spec.data)
+    hire_rate = decisions.groupby(frame["gender"]).mean()
+    assert report["attributes"]["gender"]["demographic_parity_ratio"] == pytest.approx(hire_rate.min() / hire_rate.max())
+    assert report["demographic_parity_ratio"] < 0.5
+    # Measured on the other decision (what a `negative` default measured) it would pass the 0.8 gate:
+    reject_rate = (~decisions).groupby(frame["gender"]).mean()
+    assert reject_rate.min() / reject_rate.max() > 0.8
+    values = {"demographic_parity_ratio[gender]": report["attributes"]["gender"]["demographic_parity_ratio"]}
+    decision = decide(spec.evaluation.gates, values, None)
+    assert decision["decision"] == REJECT and not decision["deployable"]
+    # Every table says which decision its rates are of.
+    assert "predicting 'hired'" in report["favourable_decision"] and "TPR" in report["orientation"]
+    from fairlearn.metrics import true_positive_rate
+    women = frame["gender"] == "f"
+    group = next(g for g in report["attributes"]["gender"]["groups"] if g["group"] == "f")
+    assert group["tpr"] == pytest.approx(true_positive_rate(frame["hired"][women], decisions[women]), abs=1e-4)
+
+
+def test_one_small_group_rule_names_why_and_keeps_the_group_out_of_the_ratio():
+    rule = {"min_rows": 50, "min_each": 5}
+    assert unjudgeable_reason(76, 30, 4, rule) == "4 favourable decisions (< 5)"
+    assert unjudgeable_reason(40, 20, 20, rule) == "40 rows (< 50)"
+    assert unjudgeable_reason(200, 100, 100, rule) == ""
+    # 76 rows with 4 favourable decisions: flagged, not judged, and not deciding the parity gate.
+    rng = np.random.default_rng(1)
+    groups = pd.DataFrame({"region": ["big_a"] * 600 + ["big_b"] * 600 + ["tiny"] * 76})
+    y = rng.integers(0, 2, size=len(groups))
+    decisions = np.r_[rng.random(1200) < 0.5, np.arange(76) < 4]
+    raw = _raw_hiring_spec(favourable="positive")
+    raw["data"]["sensitive_attributes"] = {"region": {"categories": ["big_a", "big_b", "tiny"]}}
+    raw["data"]["features"]["region"] = {"type": "categorical", "categories": ["big_a", "big_b", "tiny"]}
+    raw["evaluation"]["gates"] = [{"metric": "demographic_parity_ratio", "min": 0.8}]
+    data = validate_spec(raw).data
+    report = evaluate_fairness(y, decisions, decisions.astype(float), groups, data)
+    region = report["attributes"]["region"]
+    tiny = next(g for g in region["groups"] if g["group"] == "tiny")
+    assert not tiny["judgeable"] and tiny["reason"] == "4 favourable decisions (< 5)"
+    assert region["too_small"] == ["tiny"] and region["judged_groups"] == 2
+    assert region["demographic_parity_ratio"] > 0.8
+    assert "at least 50 rows, 5 of each actual outcome and 5 of each decision" in report["rule"]["text"]
+    low, high = tiny["selection_rate_low"], tiny["selection_rate_high"]
+    assert low < 4 / 76 < high
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    from scipy.stats import binomtest
+
+    for successes, trials in ((4, 76), (0, 12), (40, 41)):
+        expected = binomtest(successes, trials).proportion_ci(0.9, method="wilson")
+        assert wilson_interval(successes, trials, 0.9) == pytest.approx((expected.low, expected.high), abs=1e-9)
+    assert wilson_interval(0, 10)[0] == 0.0 and math.isnan(wilson_interval(0, 0)[0])
+
+
+def test_an_attribute_that_cannot_be_judged_leaves_the_worst_case_unknown():
+    groups = pd.DataFrame({"a": ["x"] * 300 + ["y"] * 300, "b": ["p"] * 590 + ["q"] * 10})
+    rng = np.random.default_rng(2)
+    y, decisions = rng.integers(0, 2, 600), rng.random(600) < 0.5
+    raw = _raw_hiring_spec(favourable="positive")
+    raw["data"]["sensitive_attributes"] = {"a": {"categories": ["x", "y"]}, "b": {"categories": ["p", "q"]}}
+    raw["data"]["features"].update({"a": {"type": "categorical", "categories": ["x", "y"]},
+                                    "b": {"type": "categorical", "categories": ["p", "q"]}})
+    raw["evaluation"]["gates"] = [{"metric": "demographic_parity_ratio", "min": 0.8}]
+    spec = validate_spec(raw)
+    report = evaluate_fairness(y, decisions, decisions.astype(float), groups, spec.data)
+    assert not math.isnan(report["attributes"]["a"]["demographic_parity_ratio"])
+    assert math.isnan(report["attributes"]["b"]["demographic_parity_ratio"])  # one judgeable group
+    assert math.isnan(report["demographic_parity_ratio"])
+    decision = decide(spec.evaluation.gates, {"demographic_parity_ratio": report["demographic_parity_ratio"]}, None)
+    assert decision["decision"] == INCOMPLETE and not decision["deployable"]
+
+
+def test_decision_only_from_complete_evidence():
+    gates = [Gate(metric="roc_auc", min=0.7), Gate(metric="brier", max=0.2)]
+    complete = decide(gates, {"roc_auc": 0.8, "brier": 0.1}, None)
+    assert complete["decision"] == PROMOTE and complete["deployable"] and complete["passed"]
+    for values in ({"roc_auc": 0.8}, {"roc_auc": 0.8, "brier": float("nan")}, {"roc_auc": float("inf"), "brier": 0.1}):
+        decision = decide(gates, values, None)
+        assert decision["decision"] == INCOMPLETE and not decision["deployable"] and decision["missing"]
+    # A comparison that produced no interval is missing evidence, not a pass or a fail.
+    comparison = {"champion": "v1 (production)", "mode": "non_inferiority", "margin": 0.01, "metric": "roc_auc",
+                  "ci_low": float("nan"), "accepted": False}
+    assert decide(gates, {"roc_auc": 0.8, "brier": 0.1}, comparison)["decision"] == INCOMPLETE
+    # Hostile inputs not checked at all: incomplete; checked and failed: a failed gate.
+    assert decide(gates, {"roc_auc": 0.8, "brier": 0.1}, None, hostile_inputs_passed=None)["decision"] == INCOMPLETE
+    assert decide(gates, {"roc_auc": 0.8, "brier": 0.1}, None, hostile_inputs_passed=False)["decision"] == REJECT
+
+
+def test_non_blocking_gates_are_advisory_and_deployable():
+    gates = [Gate(metric="roc_auc", min=0.9)]
+    blocking = decide(gates, {"roc_auc": 0.8}, None, blocking=True)
+    assert blocking["decision"] == REJECT and not blocking["deployable"]
+    advisory = decide(gates, {"roc_auc": 0.8}, None, blocking=False)
+    assert advisory["decision"] == PROMOTE and advisory["deployable"] and advisory["advisory"]
+    assert advisory["failed"] == ["roc_auc >= 0.9"] and not advisory["passed"]
+    # Advisory never covers missing evidence.
+    assert decide(gates, {}, None, blocking=False)["decision"] == INCOMPLETE
+
+
+def test_only_a_finished_complete_promoting_record_is_deployable():
+    evaluation = EvaluationSpec(gates=[Gate(metric="roc_auc", min=0.7)])
+    decision = decide(evaluation.gates, {"roc_auc": 0.8}, None)
+    record = evaluation_record(decision, status=FINISHED, run_id=None, run_name="r", spec_sha256="s",
+                               evaluation=evaluation, threshold=0.4, threshold_rule="max_f1")
+    assert is_deployable(record)
+    assert not is_deployable({k: v for k, v in record.items() if k != "complete"})  # an older record
+    assert not is_deployable({"decision": PROMOTE, "passed": True})
+    assert not is_deployable(None)
+
+
+def test_loosened_or_removed_gates_are_named_against_the_previous_evaluation():
+    before = EvaluationSpec(gates=[Gate(metric="roc_auc", min=0.75),
+                                   Gate(metric="demographic_parity_ratio", attribute=None, min=0.8)])
+    after = EvaluationSpec(gates=[Gate(metric="roc_auc", min=0.7)], blocking=False)
+    previous = {"applied_gates": applied_gates(before), "blocking": True, "spec_sha256": "a" * 64}
+    changes = gate_changes(previous, applied_gates(after), after.blocking, "b" * 64)
+    assert "LOOSENED: roc_auc min 0.75 -> 0.7" in changes
+    assert "LOOSENED: gate demographic_parity_ratio removed" in changes
+    assert "LOOSENED: gates made advisory (evaluation.blocking: false)" in changes
+    assert any(c.startswith("spec changed") for c in changes)
+    assert gate_changes(previous, applied_gates(before), True, "a" * 64) == []
+    records = [{"event": "evaluated", "version": 3, "time": "t1",
+                "details": {"status": FINISHED, "run_name": "r1", "decision": PROMOTE, **previous}},
+               {"event": "evaluated", "version": 3, "time": "t2", "details": {"status": "running"}},
+               {"event": "evaluated", "version": 4, "time": "t3", "details": {"status": FINISHED}}]
+    history = gate_history(records, 3)
+    assert [h["run_name"] for h in history] == ["r1"]
+    assert history[0]["gates"] == "roc_auc >= 0.75; demographic_parity_ratio >= 0.8"
