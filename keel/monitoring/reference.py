@@ -30,13 +30,19 @@ def encoded_labels(frame: pd.DataFrame, column: str, where: str) -> np.ndarray:
     return values.to_numpy(dtype=np.int64)
 
 
+# A stored reference is judged by monitoring; one made before the target was encoded once (text
+# classes, positive=0) is wrong, and the way out is to rebuild it.
+REBUILD = "; evaluate the model version again to rebuild its reference (python run.py evaluate --model-version N)"
+
+
 def check_label_rate(rate: Optional[float], rows: int, where: str = "reference") -> None:
     """A label rate a model was trained on lies strictly between 0 and 1 (both classes were present)."""
     if rate is None:
         return
     if not (isinstance(rate, (int, float)) and math.isfinite(rate) and 0.0 < rate < 1.0) or rows <= 0:
         raise ImplausibleReference(f"the {where} label rate is {rate!r} over {rows} rows: a trained model's "
-                                   "training data holds both classes, so it lies strictly between 0 and 1")
+                                   "training data holds both classes, so it lies strictly between 0 and 1"
+                                   + (REBUILD if where == "reference" else ""))
 
 
 def check_metrics(metrics: Dict[str, float], where: str = "reference") -> None:
@@ -45,7 +51,8 @@ def check_metrics(metrics: Dict[str, float], where: str = "reference") -> None:
     if broken:
         raise ImplausibleReference(f"the {where} metric(s) {', '.join(broken)} are "
                                    f"{', '.join(repr(metrics[name]) for name in broken)}: performance drift "
-                                   "could never be judged against them (does the test split hold both classes?)")
+                                   "could never be judged against them (does the test split hold both classes?)"
+                                   + (REBUILD if where == "reference" else ""))
 
 
 def reference_profiles(model, train: pd.DataFrame, test: pd.DataFrame, threshold: float,
