@@ -8,7 +8,7 @@ import time
 from keel.cli.console import fail, format_table, say
 from keel.spec.models import Spec
 
-from keel.cli.evaluate import GATES_FAILED
+from keel.cli.evaluate import EVALUATION_INCOMPLETE, GATES_FAILED
 
 
 def check(spec: Spec, sample: int) -> int:
@@ -32,12 +32,16 @@ def check(spec: Spec, sample: int) -> int:
         "on validation)")
     reports = evaluate_all(trained.selected.pipeline, trained.validation, trained.test, spec)
     decision = reports["decision"]
+    from keel.evaluation.gates import INCOMPLETE, describe_decision
+
     rows = [("data validation", "-", "pass")] + [
-        (g["gate"], g["value"], "pass" if g["passed"] else ("FAIL" if spec.evaluation.blocking else "warn"))
+        (g["gate"], "-" if g["value"] is None else g["value"],
+         "pass" if g["passed"] else ("no value" if not g["known"] else "FAIL" if spec.evaluation.blocking else "warn"))
         for g in decision["gates"]]
     say(format_table(["check", "value", "result"], rows))
-    say(f"check: {'all gates pass' if decision['passed'] else str(len(decision['failed'])) + ' gate(s) failed'} "
-        f"in {time.perf_counter() - started:.0f} s")
-    if not decision["passed"] and spec.evaluation.blocking:
+    say(f"check: {describe_decision(decision)} in {time.perf_counter() - started:.0f} s")
+    if decision["decision"] == INCOMPLETE:
+        return EVALUATION_INCOMPLETE
+    if decision["failed"] and spec.evaluation.blocking:
         return GATES_FAILED
     return 0

@@ -129,7 +129,7 @@ def _data_versions(args: argparse.Namespace, spec) -> int:
 def _docs(args: argparse.Namespace, spec) -> int:
     from keel.cli.technical_docs import write_docs
 
-    return write_docs(spec, args.model_version)
+    return write_docs(spec, args.model_version, args.config)
 
 
 def _explain(args: argparse.Namespace, spec) -> int:

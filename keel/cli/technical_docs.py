@@ -37,7 +37,7 @@ def training_spec(current, run_id: Optional[str]):
     return current, "the current spec (the training run's spec could not be read back)"
 
 
-def write_docs(spec, version: Optional[int]) -> int:
+def write_docs(spec, version: Optional[int], config: Optional[Path] = None) -> int:
     from keel.governance.annex_iv import documentation_html, documentation_markdown, documentation_sections
     from keel.governance.audit import audit_store, read_records, verify
     from keel.registry import get_model_version_metadata, resolve_version
@@ -55,10 +55,13 @@ def write_docs(spec, version: Optional[int]) -> int:
                     "be evidence. Investigate with: python run.py audit verify", 1)
     records = read_records(store)
     folder = Path(spec.governance.documentation_folder) / model / f"v{version}"  # where to write: today's spec
+    # Monitoring runs with the spec given here (as `monitor --config` does), not the one trained with.
+    monitoring = (spec.monitoring, f"the spec given to this command ({config})" if config else "the current spec")
     spec, origin = training_spec(spec, metadata.get("run_id"))
     say(f"keel: using {origin}")
     sections = documentation_sections(spec, model, version, metadata,
-                                      evaluation_reports((metadata.get("evaluation") or {}).get("run_id")), records)
+                                      evaluation_reports((metadata.get("evaluation") or {}).get("run_id")), records,
+                                      monitoring_spec=monitoring)
     folder.mkdir(parents=True, exist_ok=True)
     markdown = folder / "technical_documentation.md"
     markdown.write_text(documentation_markdown(model, version, sections, check.head_hash), encoding="utf-8")

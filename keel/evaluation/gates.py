@@ -32,6 +32,7 @@ def gate_values(performance: dict, fairness: dict, calibration: dict, robustness
 
 
 PROMOTE, REJECT, INCOMPLETE = "promote to staging", "reject", "incomplete"
+BUILT_IN_CHECKS = ("champion_challenger", "hostile_inputs")  # judged whatever gates the spec declares
 
 
 def _known(value) -> bool:
@@ -88,7 +89,8 @@ def describe_decision(decision: dict) -> str:
                 "evaluation.blocking is false)")
     if decision["decision"] == REJECT:
         return f"{REJECT} ({len(decision['failed'])} gate(s) failed)"
-    return decision["decision"] if decision["gates"] else f"{decision['decision']} (no gates declared)"
+    declared = [g for g in decision["gates"] if g["metric"] not in BUILT_IN_CHECKS]
+    return decision["decision"] if declared else f"{decision['decision']} (no gates declared in the spec)"
 
 
 def incomplete_decision(failed_step: Optional[str], error: str) -> dict:

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from typing import List
 
+from keel.evaluation.gates import describe_decision
+from keel.evaluation.record import applied_gates, describe_gate
 from keel.reports import html
+
+
+def _verdict(gate: dict) -> str:
+    if gate.get("known") is False:
+        return "no value"
+    return "pass" if gate["passed"] else "FAIL"
+
 
 def _fmt(value: object) -> str:
     if isinstance(value, float):
@@ -77,8 +86,17 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
          "rows": [("Small groups", ", ".join(f"{n}: {', '.join(a['too_small'])}" for n, a in fairness["attributes"].items()
                                              if a["too_small"]) or "none"),
                   ("Evaluated on", "one held-out test split of the training data's source; no production data yet")]},
-        {"title": "Gates and decision", "text": f"Decision: **{decision['decision']}**",
-         "rows": [(g["gate"], f"{_fmt(g['value'])} — {'pass' if g['passed'] else 'FAIL'}") for g in decision["gates"]]},
+        {"title": "Gates and decision", "text": f"Decision: **{describe_decision(decision)}**",
+         "rows": [(g["gate"], f"{_fmt(g['value'])} — {_verdict(g)}") for g in decision["gates"]]
+                 + [("gate change since the previous evaluation", change) for change in decision.get("gate_changes") or []]},
+        {"title": "Gate history",
+         "text": "Every evaluation of this version, oldest first, with the gates it applied (from the audit trail); "
+                 "the last row is this evaluation.",
+         "rows": [(f"{h['time'] or '-'} {h['run_name'] or ''}".strip(),
+                   f"{h['decision']}: {h['gates']}" + (f" (changes: {h['changes']})" if h["changes"] != "-" else ""))
+                  for h in decision.get("gate_history") or []]
+                 + [("this evaluation", f"{decision['decision']}: "
+                                        + "; ".join(describe_gate(g) for g in applied_gates(spec.evaluation)))]},
     ]
 
 

@@ -91,6 +91,6 @@ def evaluate_all(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spec
     values = gate_values(reports["performance"], reports["fairness"], reports["calibration"],
                          reports["robustness"], reports["latency"], reports["business"])
     reports["decision"] = decide(evaluation.gates, values, comparison,
-                                 reports["robustness"]["hostile_inputs"]["passed"])
+                                 reports["robustness"]["hostile_inputs"]["passed"], evaluation.blocking)
     reports["decision"]["values"] = values
     return reports

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from keel.evaluation.record import gate_history
 from keel.reports import html
 
 SPEC, METADATA, EVALUATION, AUDIT = "spec", "model version metadata", "evaluation run", "audit trail"
@@ -41,8 +42,10 @@ def _section(title: str, text: str, rows: List[tuple]) -> dict:
 
 
 def documentation_sections(spec, model: str, version: int, metadata: dict, reports: dict,
-                           records: List[dict]) -> List[dict]:
-    """`reports` holds the evaluation run's `fairness` and `robustness` reports (None if not evaluated)."""
+                           records: List[dict], monitoring_spec: Optional[tuple] = None) -> List[dict]:
+    """`reports` holds the evaluation run's `fairness` and `robustness` reports (None if not evaluated).
+    `monitoring_spec`: (the monitoring section that `monitor` runs with, where it comes from); without
+    it, the training spec's."""
     problem, data = spec.problem, spec.data
     evaluation = metadata.get("evaluation") or {}
     mine = [r for r in records if r.get("version") == version]
@@ -96,6 +99,12 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
                      f"{EVALUATION} {evaluation.get('run_name', '')}".strip())]),
         {"title": "Gate table", "text": "", "rows": [], "gates": [
             (g["gate"], g.get("value"), "pass" if g["passed"] else "FAIL") for g in evaluation.get("gates", [])]},
+        _section("Gate history", "Which gates each evaluation of this version applied, oldest first; a pass that "
+                 "came only after gates were loosened or removed is marked LOOSENED.",
+                 [(f"{h['time']} {h['run_name'] or ''}".strip(),
+                   f"{h['decision']}: {h['gates']}" + (f" (changes: {h['changes']})" if h["changes"] != "-" else ""),
+                   AUDIT) for h in gate_history(records, version)]
+                 or [("evaluations", "none recorded", AUDIT)]),
     ]
     fairness_rows = []
     if fairness:
@@ -130,8 +139,10 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
                                f"{r['details'].get('by', r['actor'])} at {r['time']}: {r['details'].get('reason')}", AUDIT)
                               for r in approvals] or [("approvals", "none recorded"
                                                        + (" (the spec auto-approves)" if rule.auto_approve else ""), AUDIT)]))
-    sections.append(_section("7. Post-market monitoring plan", "The spec's `monitoring` section, every setting.",
-                             settings_rows(spec.monitoring, "monitoring", SPEC)))
+    monitoring, source = monitoring_spec if monitoring_spec is not None else (spec.monitoring, "the training spec")
+    sections.append(_section("7. Post-market monitoring plan",
+                             f"The `monitoring` section of {source}, every setting.",
+                             settings_rows(monitoring, "monitoring", SPEC)))
     sections.append({"title": "8. Change log", "text": "Every audit record of this version or its training run, "
                      "and every routing change that gave it traffic.", "rows": [],
                      "changes": [(r["seq"], r["time"], r["event"], r["actor"], _change(r))
