@@ -6,18 +6,29 @@ from zenml import step
 from zenml.types import HTMLString
 
 from keel.evaluation.latency import evaluate_latency, latency_html
-from keel.spec.models import LatencySpec
+from keel.evaluation.suite import decision_model
+from keel.registry import find_champion
+from keel.spec.models import Spec
 from keel.training.fit import predict_scores
 
 
 @step(enable_cache=False)
-def latency_step(scoring_model: Any, test: pd.DataFrame, latency: LatencySpec) -> Tuple[
+def latency_step(scoring_model: Any, test: pd.DataFrame, validation: pd.DataFrame, spec: Spec,
+                 model_version: int) -> Tuple[
     Annotated[dict, "latency_report"],
     Annotated[HTMLString, "latency_report_html"],
 ]:
-    """p50/p95/p99 single-row and batch latency of the full pipeline, and its serialized size.
+    """p50/p95/p99 single-row latency with their intervals, batch latency and serialized size of the full
+    pipeline; with a champion (production, else staging), both measured interleaved and the p95 ratio.
 
-    Never cached: a latency measured on another day or machine is not this run's latency.
-    """
-    report = evaluate_latency(lambda frame: predict_scores(scoring_model, frame), test, scoring_model, latency)
+    The champion is wrapped as this version is (recalibrated on validation if the spec says so), so
+    the ratio compares models, not wrappers. Never cached: a latency measured on another day or
+    machine is not this run's latency, and the champion is whatever the registry holds now."""
+    champion = find_champion(spec.problem.name, model_version)
+    champion_predict, champion_name = None, None
+    if champion is not None:
+        champion_scoring = decision_model(champion["model"], validation, spec)[0]
+        champion_predict, champion_name = (lambda frame: predict_scores(champion_scoring, frame)), champion["name"]
+    report = evaluate_latency(lambda frame: predict_scores(scoring_model, frame), test, scoring_model,
+                              spec.evaluation.latency, champion_predict, champion_name)
     return report, HTMLString(latency_html(report))
