@@ -7,6 +7,7 @@ from typing import List
 from keel.cli.console import fail, format_table, say
 from keel.spec.models import Spec
 from keel.tracking import QueryError, matches, parse_where
+from keel.training.metrics import THRESHOLD_METRICS, metrics_threshold_text
 
 
 def list_runs(spec: Spec, where: List[str]) -> int:
@@ -26,12 +27,20 @@ def list_runs(spec: Spec, where: List[str]) -> int:
         rows.append((
             f"v{version['number']}", record.get("run_name", "-"), record.get("model_family"),
             record.get("validation_metrics", {}).get(metric), record.get("test_metrics", {}).get(metric),
+            metrics_threshold_text(record), _evaluation_threshold(record),
             str(record.get("data_fingerprint", "-"))[:12],
             ", ".join(f"{k}={v}" for k, v in sorted(record.get("hyperparameters", {}).items())),
         ))
     if not rows:
         say(f"no training runs of '{spec.problem.name}'" + (" match " + " and ".join(where) if where else ""))
         return 0
-    say(format_table(["version", "run", "model", f"val {metric}", f"test {metric}", "data", "parameters"],
-                     rows))
+    say(format_table(["version", "run", "model", f"val {metric}", f"test {metric}", "metrics at", "evaluated at",
+                      "data", "parameters"], rows))
+    say(f"val/test metrics were recorded at training: {', '.join(sorted(THRESHOLD_METRICS))} (also in --where) at the "
+        "'metrics at' threshold; 'evaluated at' is the decision threshold the last evaluation judged at.")
     return 0
+
+
+def _evaluation_threshold(record: dict) -> str:
+    threshold = (record.get("evaluation") or {}).get("threshold")
+    return "-" if threshold is None else f"{float(threshold):.4f}"

@@ -7,6 +7,21 @@ from pathlib import Path
 
 from keel.cli.console import fail, format_table, say
 from keel.spec.models import METRICS, Spec
+from keel.training.metrics import (DEFAULT_THRESHOLD, THRESHOLD_METRICS, metric_label, metrics_threshold_text,
+                                   recorded_metrics_threshold)
+
+
+def training_metrics_table(metadata: dict) -> str:
+    """The recorded validation and test metrics, each decision metric labelled with the threshold it was
+    computed at (evaluation judges at another one: the decision threshold chosen on validation)."""
+    threshold = recorded_metrics_threshold(metadata)
+    shown = DEFAULT_THRESHOLD if threshold is None else threshold
+    rows = [(metric_label(name, shown), metadata["validation_metrics"][name], metadata["test_metrics"][name])
+            for name in METRICS]
+    return "\n".join([
+        f"training metrics: {', '.join(sorted(THRESHOLD_METRICS))} at threshold {metrics_threshold_text(metadata)}; "
+        "`run.py evaluate` judges at the decision threshold it chooses on validation",
+        format_table(["metric", "validation", "test"], rows)])
 
 
 def train(spec: Spec, config: Path, no_cache: bool = False) -> int:
@@ -41,8 +56,7 @@ def train(spec: Spec, config: Path, no_cache: bool = False) -> int:
     readiness = outcome.run.steps["readiness_step"].outputs["readiness_report"][0].load()
     say(readiness_summary(readiness))
     say()
-    rows = [(name, metadata["validation_metrics"][name], metadata["test_metrics"][name]) for name in METRICS]
-    say(format_table(["metric", "validation", "test"], rows))
+    say(training_metrics_table(metadata))
     say()
     say(f"finished in {time.perf_counter() - started:.0f} s. Browse runs, artifacts and reports in the "
         f"ZenML dashboard: `python run.py dashboard`.")

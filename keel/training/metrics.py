@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
 from keel.spec.models import LOWER_IS_BETTER, METRICS
 
+# Training scores candidates at this threshold (selection and the recorded validation/test metrics);
+# evaluation judges at the decision threshold chosen on validation, so the two differ.
 DEFAULT_THRESHOLD = 0.5
+# The metrics that depend on a threshold (decisions); the others rank or score the probabilities.
+THRESHOLD_METRICS = frozenset({"f1", "precision", "recall", "accuracy"})
+METRICS_THRESHOLD_KEY = "metrics_threshold"
+
+
+def recorded_metrics_threshold(metadata: dict) -> Optional[float]:
+    """The threshold a model version's training metrics were computed at, as its metadata records it
+    (None for a version registered before keel recorded it)."""
+    value = metadata.get(METRICS_THRESHOLD_KEY)
+    return None if value is None else float(value)
+
+
+def metrics_threshold_text(metadata: dict) -> str:
+    """"0.5"; for a version that did not record it, what training used then, marked as inferred."""
+    recorded = recorded_metrics_threshold(metadata)
+    return f"{recorded:g}" if recorded is not None else f"{DEFAULT_THRESHOLD:g} (default; not recorded)"
+
+
+def metric_label(name: str, threshold: float) -> str:
+    """`f1 @ 0.5` for a metric decided at a threshold; threshold-free metrics keep their name."""
+    return f"{name} @ {threshold:g}" if name in THRESHOLD_METRICS else name
 
 
 def metric_value(name: str, y_true, probabilities, threshold: float = DEFAULT_THRESHOLD) -> float:
