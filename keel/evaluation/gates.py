@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence
 
 from keel.reports import html
+from keel.spec.metrics import CHAMPION_RELATIVE
 from keel.spec.models import FAIRNESS_METRICS, Gate
 
 
@@ -27,6 +28,8 @@ def gate_values(performance: dict, fairness: dict, calibration: dict, robustness
     values["robustness_max_drop"] = robustness["robustness_max_drop"]
     values.update({k: latency[k] for k in ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
                                            "batch_rows_per_second", "model_size_mb")})
+    if latency.get("p95_latency_ratio") is not None:  # None: no champion to compare with
+        values["p95_latency_ratio"] = latency["p95_latency_ratio"]
     values.update({k: business[k] for k in ("expected_value_per_application", "value_uplift_vs_baseline")})
     return {k: float(v) for k, v in values.items()}
 
@@ -48,9 +51,13 @@ def decide(gates: List[Gate], values: Dict[str, float], comparison: Optional[dic
     `missing_evidence` (a dimension that could not be measured) makes the decision `incomplete`:
     neither staged nor deployable. Otherwise every gate passing promotes to staging; a failing gate
     rejects, unless `blocking` is false: then the failures are advisory (recorded, shown, deployable)."""
+    has_champion = bool(comparison and comparison.get("champion"))
     rows = [{"gate": g.describe(), "metric": g.key, "value": values.get(g.key), "known": _known(values.get(g.key)),
-             "passed": g.passes(values.get(g.key))} for g in gates]
-    if comparison and comparison.get("champion"):
+             "passed": g.passes(values.get(g.key))} if has_champion or g.metric not in CHAMPION_RELATIVE else
+            {"gate": f"{g.describe()} (no champion: not applicable)", "metric": g.key, "value": None, "known": True,
+             "passed": True}
+            for g in gates]
+    if has_champion:
         known = _known(comparison.get("ci_low")) and comparison.get("accepted") is not None
         rows.append({"gate": f"challenger {comparison['mode'].replace('_', '-')} vs {comparison['champion']} "
                              f"(margin {comparison['margin']:g}, {comparison['metric']})",

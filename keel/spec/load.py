@@ -30,16 +30,37 @@ def parse_override(text: str) -> Tuple[List[str], Any]:
     return key.strip().split("."), value
 
 
-_INDEXED = re.compile(r"^(.+)\[(\d+)\]$")
+_INDEXED = re.compile(r"^(.+)\[([^\[\]]+)\]$")
+
+
+class ByMetric(str):
+    """A list item named by its `metric` (`gates[roc_auc]`): unlike a position, it cannot silently
+    point at another gate when the list is reordered."""
 
 
 def _steps(path: List[str]) -> List[Any]:
-    """`["gates[3]", "max"]` -> `["gates", 3, "max"]`."""
+    """`["gates[3]", "max"]` -> `["gates", 3, "max"]`; `["gates[roc_auc]", "min"]` -> `["gates", ByMetric("roc_auc"), "min"]`."""
     steps: List[Any] = []
     for part in path:
         match = _INDEXED.match(part)
-        steps += [match.group(1), int(match.group(2))] if match else [part]
+        if not match:
+            steps.append(part)
+        else:
+            inside = match.group(2)
+            steps += [match.group(1), int(inside) if inside.isdigit() else ByMetric(inside)]
     return steps
+
+
+def _select(node: Any, metric: "ByMetric", text: str, where: str) -> int:
+    """The position of the one item of list `node` whose `metric` is `metric`."""
+    if not isinstance(node, list):
+        raise SpecError(f"--set {text!r}: `{where}` is not a list")
+    found = [i for i, item in enumerate(node) if isinstance(item, dict) and item.get("metric") == metric]
+    if len(found) != 1:
+        named = sorted({str(item.get("metric")) for item in node if isinstance(item, dict)})
+        problem = "no item" if not found else f"{len(found)} items (give the position instead, e.g. [{found[0]}])"
+        raise SpecError(f"--set {text!r}: `{where}` has {problem} with metric {metric!r}; it has: {', '.join(named)}")
+    return found[0]
 
 
 def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
@@ -53,6 +74,8 @@ def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
         node: Any = result
         for depth, step in enumerate(steps[:-1]):
             where = ".".join(map(str, steps[: depth + 1]))
+            if isinstance(step, ByMetric):
+                step = steps[depth] = _select(node, step, text, ".".join(map(str, steps[:depth])))
             if isinstance(step, int):
                 if not isinstance(node, list) or step >= len(node):
                     raise SpecError(f"--set {text!r}: `{where}` has no item {step}")
@@ -68,6 +91,8 @@ def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
                 raise SpecError(f"--set {text!r}: `{where}` is a value, not a section")
             node = child
         last = steps[-1]
+        if isinstance(last, ByMetric):
+            last = _select(node, last, text, ".".join(map(str, steps[:-1])))
         if isinstance(last, int):
             if not isinstance(node, list) or last >= len(node):
                 raise SpecError(f"--set {text!r}: no item {last} to set")

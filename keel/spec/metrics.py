@@ -42,10 +42,14 @@ METRIC_RANGES: Dict[str, MetricRange] = {
     # A drop can be negative (a perturbation that happens to help) and is at most the metric's range.
     "robustness_max_drop": MetricRange(-math.inf, math.inf, lower_is_better=True),
     "p50_latency_ms": _POSITIVE_LOWER, "p95_latency_ms": _POSITIVE_LOWER, "p99_latency_ms": _POSITIVE_LOWER,
+    "p95_latency_ratio": _POSITIVE_LOWER,
     "batch_rows_per_second": MetricRange(0.0, math.inf),
     "model_size_mb": _POSITIVE_LOWER,
     "expected_value_per_application": MetricRange(),
     "value_uplift_vs_baseline": MetricRange(),
 }
+
+# Judged against the champion: with no champion there is nothing to compare, and the gate does not apply.
+CHAMPION_RELATIVE = frozenset({"p95_latency_ratio"})
 
 LOWER_IS_BETTER = frozenset(name for name, info in METRIC_RANGES.items() if info.lower_is_better)

@@ -64,10 +64,10 @@ def test_bad_data_exits_non_zero_with_the_report(tmp_path):
 
 
 def test_check_passes_fails_on_a_blocking_gate_and_on_bad_data(tmp_path):
-    ok = _cli(tmp_path, "check", "--set", "evaluation.gates[5].max=1000")  # the default 5,000-row sample
+    ok = _cli(tmp_path, "check", "--set", "evaluation.gates[p95_latency_ms].max=1000")  # the default 5,000-row sample
     assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-2000:]
     assert "all gates pass" in ok.stdout and "zenml" not in ok.stderr.lower()
-    strict = _cli(tmp_path, "check", "--sample", "3000", "--set", "evaluation.gates[0].min=0.999")
+    strict = _cli(tmp_path, "check", "--sample", "3000", "--set", "evaluation.gates[roc_auc].min=0.999")
     assert strict.returncode == 3 and "roc_auc >= 0.999" in strict.stdout and "FAIL" in strict.stdout
     (tmp_path / "bad.csv").write_text("income,region\n1,north\n")
     bad = _cli(tmp_path, "check", "--set", "data.source={kind: csv, path: bad.csv}")

@@ -19,8 +19,9 @@ def spec(tmp_path):
         "problem.name=deploy_model", "data.source.rows=4000", "training.candidate.trials=1",
         "training.candidate.params.n_estimators=40", "evaluation.latency.single_row_calls=20",
         "evaluation.explainability.sample_size=50", "evaluation.comparison.bootstrap_samples=200",
-        "evaluation.comparison.margin=0.1", "evaluation.gates[3].max=0.1", "evaluation.gates[5].max=1000",
-        "evaluation.gates[6].min=-1000000",
+        "evaluation.comparison.margin=0.1", "evaluation.gates[expected_calibration_error].max=0.1", "evaluation.gates[p95_latency_ms].max=1000",
+        "evaluation.gates[p95_latency_ratio].max=1000",
+        "evaluation.gates[value_uplift_vs_baseline].min=-1000000",
         "deployment.strategy=canary", "deployment.canary_steps=[0.5, 1.0]", "deployment.hold_seconds=0",
         "deployment.probe_requests=150", "deployment.approval.auto_approve=false",
         f"deployment.port={free_port()}", f"deployment.folder={tmp_path / 'deployments'}"])

@@ -12,9 +12,9 @@ FAST = ["data.source.rows=6000", "training.candidate.trials=2", "training.candid
         "evaluation.latency.single_row_calls=20", "evaluation.explainability.sample_size=100",
         "evaluation.comparison.bootstrap_samples=200", "problem.name=eval_model",
         # 6,000 rows leave a 1,200-row test split: too few for a 0.05 calibration bar.
-        "evaluation.gates[3].max=0.1",
+        "evaluation.gates[expected_calibration_error].max=0.1",
         # ... and a loaded CI machine must not decide them through the latency bar.
-        "evaluation.gates[5].max=1000"]
+        "evaluation.gates[p95_latency_ms].max=1000", "evaluation.gates[p95_latency_ratio].max=1000"]
 
 
 def _spec(*extra):
@@ -91,10 +91,10 @@ def test_evaluate_cli_exit_codes_and_card_file(tmp_path):
     assert missing.returncode == 1 and "train one first" in missing.stderr
     assert cli("train", *sets).returncode == 0
     # An impossible gate: blocking -> exit 3 and the failed gate named.
-    strict = cli("evaluate", *sets, "--set", "evaluation.gates[0].min=0.99")
+    strict = cli("evaluate", *sets, "--set", "evaluation.gates[roc_auc].min=0.99")
     assert strict.returncode == 3, strict.stdout[-2000:] + strict.stderr[-2000:]
     assert "failed gates:   roc_auc >= 0.99" in strict.stdout
     card = tmp_path / "reports" / "eval_model" / "v1" / "model_card.md"
     assert card.is_file() and "reject" in card.read_text()
-    lenient = cli("evaluate", *sets, "--set", "evaluation.gates[0].min=0.99", "--set", "evaluation.blocking=false")
+    lenient = cli("evaluate", *sets, "--set", "evaluation.gates[roc_auc].min=0.99", "--set", "evaluation.blocking=false")
     assert lenient.returncode == 0

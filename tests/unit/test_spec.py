@@ -142,6 +142,20 @@ def test_overrides_reach_into_lists():
         load_spec(DEFAULT, ["evaluation.gates[99].min=0.6"])
 
 
+def test_gate_overrides_by_metric_name_follow_the_gate_not_its_position(tmp_path):
+    raw = yaml.safe_load(DEFAULT.read_text())
+    raw["evaluation"]["gates"].reverse()  # reordering must not make an override loosen another gate
+    reordered = tmp_path / "reordered.yaml"
+    reordered.write_text(yaml.safe_dump(raw))
+    for path in (DEFAULT, reordered):
+        spec = load_spec(path, ["evaluation.gates[p95_latency_ms].max=1000", "evaluation.gates[roc_auc].min=0.6"])
+        bounds = {g.metric: (g.min, g.max) for g in spec.evaluation.gates}
+        assert bounds["p95_latency_ms"] == (None, 1000) and bounds["roc_auc"] == (0.6, None)
+        assert bounds["expected_calibration_error"] == (None, 0.05)
+    with pytest.raises(SpecError, match="no item with metric 'roc_aux'; it has: demographic_parity_ratio"):
+        load_spec(DEFAULT, ["evaluation.gates[roc_aux].min=0.6"])
+
+
 def test_telemetry_is_off_before_zenml_loads_whichever_module_comes_first():
     code = ("import os\nfor k in ('ZENML_ANALYTICS_OPT_IN', 'WHYLOGS_NO_ANALYTICS', 'BENTOML_DO_NOT_TRACK'):\n"
             "    os.environ.pop(k, None)\n"

@@ -208,3 +208,14 @@ def test_loosened_or_removed_gates_are_named_against_the_previous_evaluation():
     history = gate_history(records, 3)
     assert [h["run_name"] for h in history] == ["r1"]
     assert history[0]["gates"] == "roc_auc >= 0.75; demographic_parity_ratio >= 0.8"
+
+
+def test_a_gate_relative_to_the_champion_applies_only_when_there_is_one():
+    gates = [Gate(metric="p95_latency_ratio", max=1.5)]
+    first = decide(gates, {}, None)
+    assert first["decision"] == PROMOTE and "not applicable" in first["gates"][0]["gate"]
+    comparison = {"champion": "v1 (production)", "mode": "non_inferiority", "margin": 0.01, "metric": "roc_auc",
+                  "ci_low": 0.01, "accepted": True}
+    assert decide(gates, {"p95_latency_ratio": 2.4}, comparison)["decision"] == REJECT
+    assert decide(gates, {"p95_latency_ratio": 1.1}, comparison)["decision"] == PROMOTE
+    assert decide(gates, {}, comparison)["decision"] == INCOMPLETE  # a champion but no ratio measured
