@@ -305,6 +305,8 @@ GATE_METRICS = (
     "robustness_max_drop",
     # latency and size
     "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "batch_rows_per_second", "model_size_mb",
+    # p95 latency over the champion's, measured interleaved in the same process (no champion: not applicable)
+    "p95_latency_ratio",
     # business impact
     "expected_value_per_application", "value_uplift_vs_baseline",
 )
