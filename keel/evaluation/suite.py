@@ -64,6 +64,15 @@ def champion_decisions(comparison: dict, champion_scores: np.ndarray) -> Optiona
     return champion_scores >= comparison["champion_threshold"] if comparison.get("champion") else None
 
 
+def _champion_predictor(champion: Optional[dict], validation: pd.DataFrame, spec: Spec) -> tuple:
+    """(score function, name) of the champion wrapped as the challenger is (recalibrated if the spec
+    says so), for latency measured against it; (None, None) without one."""
+    if champion is None:
+        return None, None
+    scoring = decision_model(champion["model"], validation, spec)[0]
+    return (lambda frame: predict_scores(scoring, frame)), champion["name"]
+
+
 def evaluate_all(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spec,
                  champion: Optional[dict] = None) -> dict:
     """Every dimension, the comparison with `champion` ({name, model, metadata}) and the decision."""
@@ -83,7 +92,8 @@ def evaluate_all(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spec
                                                  evaluation.robustness, spec.training.primary_metric),
                "explainability": evaluate_explainability(model, test, sensitive_groups(test, data), data,
                                                          evaluation.explainability, validation),
-               "latency": evaluate_latency(lambda f: predict_scores(scoring, f), test, scoring, evaluation.latency)}
+               "latency": evaluate_latency(lambda f: predict_scores(scoring, f), test, scoring, evaluation.latency,
+                                           *_champion_predictor(champion, validation, spec))}
     comparison, champion_scores = compare_with_champion(champion, scoring, threshold, validation, test, spec)
     reports["comparison"] = comparison
     reports["business"] = evaluate_business(y, decisions, evaluation.value_matrix,

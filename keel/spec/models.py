@@ -145,6 +145,19 @@ class TargetSpec(StrictModel):
                           "declines the loan), `positive` when it helps (hiring: `hired`). No default: "
                           "required as soon as sensitive attributes are declared")
 
+    @model_validator(mode="after")
+    def _two_classes(self) -> "TargetSpec":
+        # Labels are compared as text and as numbers (a CSV's "1" and "1.0" are the class 1).
+        same = str(self.positive) == str(self.negative)
+        try:
+            same = same or float(self.positive) == float(self.negative)
+        except (TypeError, ValueError):
+            pass
+        if same:
+            raise ValueError(f"positive and negative are the same class ({self.positive!r}): give the two "
+                             "values the target column holds")
+        return self
+
     def favourable_decision(self) -> str:
         """The favourable decision in words, e.g. "predicting 0 (not 'defaults within 12 months')"."""
         if self.favourable == "positive":

@@ -219,3 +219,10 @@ def test_a_gate_relative_to_the_champion_applies_only_when_there_is_one():
     assert decide(gates, {"p95_latency_ratio": 2.4}, comparison)["decision"] == REJECT
     assert decide(gates, {"p95_latency_ratio": 1.1}, comparison)["decision"] == PROMOTE
     assert decide(gates, {}, comparison)["decision"] == INCOMPLETE  # a champion but no ratio measured
+
+
+@pytest.mark.parametrize("positive, negative", [("yes", "yes"), (1, "1"), (1, "1.0")])
+def test_a_target_whose_two_classes_are_one_is_refused(positive, negative):
+    raw = _raw_hiring_spec(favourable="positive", positive=positive, negative=negative)
+    with pytest.raises(SpecError, match="positive and negative are the same class"):
+        validate_spec(raw)
