@@ -39,9 +39,34 @@ def copy_version_only(bundle: Path, target: Path, version: int) -> Path:
     return target
 
 
+class BuildToolMissing(RuntimeError):
+    """A tool BentoML's build runs is not installed here; keel installs nothing at run time."""
+
+
+def uv_installed() -> bool:
+    """BentoML's build runs uv and, when neither the `uv` command nor the package is there, pip-installs
+    it from the package index in the middle of the build. It is pinned in requirements.lock."""
+    import shutil
+    from importlib import metadata
+
+    if shutil.which("uv"):
+        return True
+    try:
+        metadata.version("uv")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def build_bento(bundle: Path, model_name: str, version: int) -> str:
     """Build `keel-<model>:v<version>` from a deployment bundle, with that version's model alone and
-    all traffic routed to it; returns the Bento tag."""
+    all traffic routed to it; returns the Bento tag. BuildToolMissing, before BentoML starts, when uv
+    is missing (BentoML would download it)."""
+    if not uv_installed():
+        raise BuildToolMissing(
+            "cannot build the Bento: uv is not installed in this environment, and BentoML would download "
+            "it now. It is pinned in requirements.lock: install the lock into this environment "
+            "(pip install -r requirements.lock; python3 bootstrap.py does it for .venv/)")
     import bentoml
     from bentoml._internal.bento.build_config import BentoEnvSchema
 
