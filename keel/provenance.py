@@ -1,4 +1,8 @@
-"""Where a model came from: code version, environment and lock, gathered without heavy imports."""
+"""Where a model came from: code version, environment and lock, gathered without heavy imports.
+
+The code is named by its git commit (and dirty flag) when keel runs from a git checkout, and always by a
+content hash of keel's own source files, which is all there is to name it by in a container image or a
+release archive (no `.git`): there `git_commit` says "not a git checkout"."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List, Tuple
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOCK_FILE = PROJECT_ROOT / "requirements.lock"
@@ -26,14 +30,89 @@ def _git(*args: str) -> str | None:
     return done.stdout.rstrip() if done.returncode == 0 else None
 
 
+NOT_A_CHECKOUT = "not a git checkout"
+# keel's own source: what the source hash covers (the lock and the spec have their own hashes).
+SOURCE_FOLDERS = ("keel", "steps", "pipelines", "serving")
+SOURCE_FILES = ("run.py",)
+
+
+def source_files(root: Path = PROJECT_ROOT) -> List[Path]:
+    """keel's Python source files under `root`, as paths relative to it, in a fixed order."""
+    found = [Path(name) for name in SOURCE_FILES if (root / name).is_file()]
+    for folder in SOURCE_FOLDERS:
+        found += [path.relative_to(root) for path in (root / folder).rglob("*.py")
+                  if path.is_file() and "__pycache__" not in path.parts]
+    return sorted(set(found), key=lambda path: path.as_posix())
+
+
+def source_hash(root: Path = PROJECT_ROOT) -> Tuple[str, int]:
+    """(SHA-256 over each source file's relative path and content, how many files): the same for the same
+    files wherever they lie, with or without `.git`, whatever their timestamps."""
+    digest = hashlib.sha256()
+    files = source_files(root)
+    for relative in files:
+        digest.update(relative.as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256((root / relative).read_bytes()).hexdigest().encode() + b"\n")
+    return digest.hexdigest(), len(files)
+
+
+def in_git_checkout() -> bool:
+    """Whether keel's source is tracked by a git repository: keel unpacked from an archive inside some
+    other repository's folder is not a checkout of it."""
+    return bool(_git("ls-files", "--", "keel/provenance.py"))
+
+
 def git_state() -> Dict[str, object]:
-    """The commit checked out and whether tracked files differ from it (and which)."""
+    """The commit checked out and whether tracked files differ from it (and which); outside a git
+    checkout only `git_commit` = "not a git checkout" (no dirty flag: there is nothing to differ from)."""
+    if _git("--version") is None:
+        return {"git_commit": "unknown (git is not installed)"}
+    if not in_git_checkout():
+        return {"git_commit": NOT_A_CHECKOUT}
     commit = _git("rev-parse", "HEAD")
-    if commit is None:
-        return {"git_commit": "unknown", "git_dirty": None, "git_changed_files": []}
+    if commit is None:  # a repository without a commit yet
+        return {"git_commit": "unknown (no commit yet)"}
     changed = _git("status", "--porcelain", "--untracked-files=no") or ""
     files = sorted(line[3:] for line in changed.splitlines() if line.strip())
     return {"git_commit": commit, "git_dirty": bool(files), "git_changed_files": files}
+
+
+def code_state() -> Dict[str, object]:
+    """The git state and the source hash: what names the code now."""
+    digest, count = source_hash()
+    return {**git_state(), "source_sha256": digest, "source_files": count}
+
+
+def is_git_commit(value: object) -> bool:
+    return isinstance(value, str) and len(value) in (40, 64) and all(c in "0123456789abcdef" for c in value)
+
+
+def source_text(record: dict) -> str:
+    """The recorded source hash for people: "<SHA-256> (<n> files)", or why there is none."""
+    source = record.get("source_sha256")
+    if not source:
+        return "not recorded (keel recorded no source hash then)"
+    count = record.get("source_files")
+    return f"{source} ({count} files of keel's source)" if count else str(source)
+
+
+def describe_code(record: dict, short: bool = False) -> str:
+    """How a record names its code, for people: "git <commit> (dirty: files); source SHA-256 <hash>", or
+    "not a git checkout; source SHA-256 <hash>". `short`: abbreviated hashes, no file names."""
+    commit, dirty = record.get("git_commit"), record.get("git_dirty")
+    if is_git_commit(commit):
+        text = f"git {commit[:12] if short else commit}"
+        if dirty:
+            files = ", ".join(record.get("git_changed_files") or [])
+            text += " (dirty)" if short or not files else f" (dirty: {files})"
+    else:
+        text = str(commit) if commit else "git commit not recorded"
+    source = record.get("source_sha256")
+    if source:
+        count = record.get("source_files")
+        text += f"; source SHA-256 {source[:12] + '...' if short else source}"
+        text += f" ({count} files)" if count and not short else ""
+    return text
 
 
 def package_versions() -> Dict[str, str]:
@@ -56,7 +135,7 @@ def lock_hash(lock_file: Path = LOCK_FILE) -> str:
 def collect_provenance() -> Dict[str, object]:
     """Everything about the code and environment that a model version records."""
     return {
-        **git_state(),
+        **code_state(),
         "python_version": platform.python_version(),
         "platform": platform.platform(),
         "packages": package_versions(),

@@ -80,8 +80,10 @@ def _summary(record: dict) -> str:
     if record["event"] == "stage_changed":
         return f"-> {details.get('stage')}" + (f" (replaced v{details['replaced']})" if details.get("replaced") else "")
     if record["event"] == "training_run_registered":
+        from keel.provenance import describe_code
+
         return (f"{details.get('model_family')}, data {str(details.get('data_fingerprint'))[:12]}, "
-                f"git {str(details.get('git_commit'))[:12]}")
+                f"{describe_code(details, short=True)}")
     if record["event"] == "data_validated":
         return "passed" if details.get("passed") else "FAILED: " + (str(details.get("summary", "")).splitlines() or [""])[0]
     if record["event"] == "deployment_outcome":

@@ -27,7 +27,7 @@ def recorded_spec(run_id: str) -> Optional[dict]:
 
 def reproduce(spec, version: Optional[int]) -> int:
     from keel.governance.reproduce import reproduce as rebuild
-    from keel.provenance import git_state, lock_hash, package_versions
+    from keel.provenance import code_state, lock_hash, package_versions
     from keel.registry import get_model_version_metadata, resolve_version
 
     model = spec.problem.name
@@ -38,7 +38,7 @@ def reproduce(spec, version: Optional[int]) -> int:
     recorded = get_model_version_metadata(model, version)
     say(f"keel: reproducing {model} v{version} (trained by run {recorded.get('run_name')}) ...")
     result = rebuild(recorded, recorded_spec(recorded["run_id"]) if recorded.get("run_id") else None,
-                     git_now=git_state(), diff_names=_files_changed_since, lock_sha256=lock_hash(),
+                     git_now=code_state(), diff_names=_files_changed_since, lock_sha256=lock_hash(),
                      packages=package_versions())
     for check in result.checks:
         say(f"  {check.name:<16} {check.status:<8} {check.detail}")

@@ -26,7 +26,7 @@ def training_metrics_table(metadata: dict) -> str:
 
 def train(spec: Spec, config: Path, no_cache: bool = False) -> int:
     from keel.data.sources import describe_source, source_stamp
-    from keel.provenance import collect_provenance
+    from keel.provenance import collect_provenance, describe_code
     from keel.spec import spec_hash
 
     started = time.perf_counter()
@@ -50,7 +50,7 @@ def train(spec: Spec, config: Path, no_cache: bool = False) -> int:
     rows = metadata['rows']
     say(f"data:           {rows['train']} train / {rows['validation']} validation / {rows['test']} test rows, "
         f"fingerprint {metadata['data_fingerprint'][:12]}...")
-    say(f"code:           git {str(metadata['git_commit'])[:12]}{' (dirty)' if metadata['git_dirty'] else ''}")
+    say(f"code:           {describe_code(metadata, short=True)}")
     from keel.data.readiness import readiness_summary
 
     readiness = outcome.run.steps["readiness_step"].outputs["readiness_report"][0].load()

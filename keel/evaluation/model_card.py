@@ -8,6 +8,7 @@ from typing import List
 
 from keel.evaluation.gates import describe_decision
 from keel.evaluation.record import applied_gates, describe_gate
+from keel.provenance import source_text
 from keel.reports import html
 
 
@@ -46,6 +47,7 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
          "rows": [("Model family", training.get("model_family")), ("Hyperparameters", training.get("hyperparameters")),
                   ("Seed", training.get("seed")), ("Spec SHA-256", training.get("spec_sha256")),
                   ("Git commit", f"{training.get('git_commit')}{' (dirty)' if training.get('git_dirty') else ''}"),
+                  ("Source SHA-256", source_text(training)),
                   ("Model SHA-256", training.get("model_sha256")), ("Lock SHA-256", training.get("lock_sha256"))]},
         {"title": "Performance (test split)",
          "text": f"Decision threshold {reports['threshold']['threshold']:.4f} chosen on validation data by "

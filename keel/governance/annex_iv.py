@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 from keel.evaluation.record import gate_history
+from keel.provenance import source_text
 from keel.reports import html
 
 SPEC, METADATA, EVALUATION, AUDIT = "spec", "model version metadata", "evaluation run", "audit trail"
@@ -83,6 +84,7 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
             ("Seed", metadata.get("seed"), METADATA),
             ("Spec SHA-256", metadata.get("spec_sha256"), METADATA),
             ("Git commit", f"{metadata.get('git_commit')}{' (uncommitted changes: ' + _fmt(metadata.get('git_changed_files')) + ')' if metadata.get('git_dirty') else ''}", METADATA),
+            ("Source SHA-256 (keel's code)", source_text(metadata), METADATA),
             ("Dependency lock SHA-256", metadata.get("lock_sha256"), METADATA),
             ("Key packages", metadata.get("packages"), METADATA),
             ("Python / platform", f"{metadata.get('python_version')} / {metadata.get('platform')}", METADATA),

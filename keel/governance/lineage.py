@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from keel.governance.timeline import describe_split, served_at
+from keel.provenance import source_text
 
 
 def find_prediction(log_url: str, request_id: str) -> List[dict]:
@@ -77,6 +78,7 @@ def version_lineage(model: str, version: int, metadata: dict, records: List[dict
         ("spec SHA-256", metadata.get("spec_sha256")),
         ("seed", metadata.get("seed")),
         ("git commit", f"{metadata.get('git_commit')}{' (dirty: ' + ', '.join(metadata.get('git_changed_files') or []) + ')' if metadata.get('git_dirty') else ''}"),
+        ("source SHA-256", source_text(metadata)),
         ("dependency lock SHA-256", metadata.get("lock_sha256")),
         ("python / platform", f"{metadata.get('python_version')} / {metadata.get('platform')}"),
     ]

@@ -54,22 +54,58 @@ def changed_keys(recorded: dict, current: dict) -> List[str]:
 
 
 def check_code(reproduction: Reproduction, recorded: dict, current: dict, diff_names: Callable[[str], Optional[List[str]]]) -> None:
-    """Recorded commit and dirty flag against the working tree now; a difference is a warning that names files."""
+    """Recorded code against the code now. Between two git checkouts: commit and dirty flag, a difference
+    is a warning that names files. Where either side is not a git checkout (a container image, a release
+    archive): the content hash of keel's source files, the only name that code has."""
+    from keel.provenance import is_git_commit
+
     commit, now = recorded.get("git_commit"), current.get("git_commit")
+    if not (is_git_commit(commit) and is_git_commit(now)):
+        _check_source(reproduction, recorded, current)
+        return
     problems = []
     if recorded.get("git_dirty"):
         problems.append(f"the version was trained from a tree with uncommitted changes "
                         f"({', '.join(recorded.get('git_changed_files') or []) or 'files not recorded'}); "
                         "that exact code is not in git")
     if commit != now:
-        names = diff_names(str(commit)) if commit and commit != "unknown" else None
+        names = diff_names(str(commit))
         problems.append(f"recorded commit {str(commit)[:12]} differs from the checked-out {str(now)[:12]}"
                         + (f"; files changed since: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}"
                            if names else "" if names is not None else " (the recorded commit is not in this clone)"))
     if current.get("git_dirty"):
         problems.append(f"the working tree has uncommitted changes: {', '.join(current.get('git_changed_files') or [])}")
+    if problems and _same_source(recorded, current):
+        problems.append(f"keel's source files are nevertheless identical by content (SHA-256 "
+                        f"{str(recorded.get('source_sha256'))[:12]})")
     reproduction.add("code", WARN if problems else OK,
                      "; ".join(problems) if problems else f"clean checkout of the recorded commit {str(commit)[:12]}")
+
+
+def _same_source(recorded: dict, current: dict) -> bool:
+    return bool(recorded.get("source_sha256")) and recorded.get("source_sha256") == current.get("source_sha256")
+
+
+def _where(record: dict) -> str:
+    from keel.provenance import is_git_commit
+
+    commit = record.get("git_commit")
+    return f"git commit {str(commit)[:12]}" if is_git_commit(commit) else str(commit or "git commit not recorded")
+
+
+def _check_source(reproduction: Reproduction, recorded: dict, current: dict) -> None:
+    """Code compared by the content hash of keel's source files (outside a git checkout on either side)."""
+    was, now = recorded.get("source_sha256"), current.get("source_sha256")
+    sides = f"trained from: {_where(recorded)}; now: {_where(current)}"
+    if not was:
+        reproduction.add("code", WARN, f"{sides}; the version recorded no source hash, so its code cannot be "
+                                       "compared with this one")
+    elif was == now:
+        reproduction.add("code", OK, f"keel's source files are identical by content: SHA-256 {was[:12]} "
+                                     f"({current.get('source_files')} files; {sides})")
+    else:
+        reproduction.add("code", WARN, f"keel's source files differ: recorded SHA-256 {was[:12]}, now "
+                                       f"{str(now)[:12]} ({sides})")
 
 
 def check_environment(reproduction: Reproduction, recorded: dict, lock_sha256: str, packages: Dict[str, str]) -> None:
