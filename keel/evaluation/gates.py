@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Sequence
 
 from keel.reports import html
 from keel.spec.metrics import CHAMPION_RELATIVE
-from keel.spec.models import FAIRNESS_METRICS, Gate
+from keel.spec.models import FAIRNESS_METRICS, VALUE_METRICS, Gate
 
 
 def fairness_values(fairness: dict) -> Dict[str, float]:
@@ -30,7 +30,8 @@ def gate_values(performance: dict, fairness: dict, calibration: dict, robustness
                                            "batch_rows_per_second", "model_size_mb")})
     if latency.get("p95_latency_ratio") is not None:  # None: no champion to compare with
         values["p95_latency_ratio"] = latency["p95_latency_ratio"]
-    values.update({k: business[k] for k in ("expected_value_per_application", "value_uplift_vs_baseline")})
+    # Without a value matrix nothing is valued (the spec refuses value gates then).
+    values.update({k: business[k] for k in VALUE_METRICS if business.get(k) is not None})
     return {k: float(v) for k, v in values.items()}
 
 
@@ -97,7 +98,7 @@ def describe_decision(decision: dict) -> str:
     if decision["decision"] == REJECT:
         return f"{REJECT} ({len(decision['failed'])} gate(s) failed)"
     declared = [g for g in decision["gates"] if g["metric"] not in BUILT_IN_CHECKS]
-    return decision["decision"] if declared else f"{decision['decision']} (no gates declared in the spec)"
+    return f"{decision['decision']} ({'all gates pass' if declared else 'no gates declared in the spec'})"
 
 
 def incomplete_decision(failed_step: Optional[str], error: str) -> dict:

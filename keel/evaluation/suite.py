@@ -97,7 +97,7 @@ def evaluate_all(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spec
     comparison, champion_scores = compare_with_champion(champion, scoring, threshold, validation, test, spec)
     reports["comparison"] = comparison
     reports["business"] = evaluate_business(y, decisions, evaluation.value_matrix,
-                                            champion_decisions(comparison, champion_scores))
+                                            champion_decisions(comparison, champion_scores), data.target.negative)
     values = gate_values(reports["performance"], reports["fairness"], reports["calibration"],
                          reports["robustness"], reports["latency"], reports["business"])
     reports["decision"] = decide(evaluation.gates, values, comparison,

@@ -35,6 +35,24 @@ def worse_than(value: float, bound: float, metric: str) -> bool:
     return value > bound if metric in LOWER_IS_BETTER else value < bound
 
 
+def performance_trigger(performance: dict, rule) -> dict:
+    """The performance trigger on the monitor's performance result: fired when the metric fell by more
+    than `max_drop` below the version's own test value, or is worse than the declared floor `min`."""
+    value = performance.get("value") if rule is not None and performance.get("metric") == rule.metric else None
+    judged = bool(rule is not None and performance.get("judged") and value is not None)
+    drop = performance.get("drop") if judged else None
+    dropped = judged and rule.max_drop is not None and drop is not None and drop > rule.max_drop
+    below_floor = judged and rule.min is not None and worse_than(value, rule.min, rule.metric)
+    return {"trigger": "performance", "enabled": rule is not None, "fired": bool(dropped or below_floor),
+            "evidence": {"metric": rule.metric if rule else None, "value": value,
+                         "reference": performance.get("reference"), "drop": drop,
+                         "max_drop": rule.max_drop if rule else None, "min": rule.min if rule else None,
+                         "fires_when": None if rule is None else
+                         f"a drop of more than max_drop below the test value, or "
+                         f"{'above' if rule.metric in LOWER_IS_BETTER else 'below'} min",
+                         "labelled_rows": performance.get("rows")}}
+
+
 def evaluate_triggers(now: datetime, status: dict, new_labelled_rows: int, since: datetime,
                       policy: RetrainingSpec) -> List[dict]:
     """Each trigger: fired or not, and the evidence it was judged on. `since`: the last retrain or,
@@ -48,16 +66,7 @@ def evaluate_triggers(now: datetime, status: dict, new_labelled_rows: int, since
     triggers.append({"trigger": "data_volume", "enabled": needed is not None,
                      "fired": needed is not None and new_labelled_rows >= needed,
                      "evidence": {"new_labelled_rows": new_labelled_rows, "min_new_labelled_rows": needed}})
-    performance = status.get("performance", {})
-    rule = policy.performance
-    value = performance.get("value") if performance.get("metric") == (rule.metric if rule else None) else None
-    worse_when = None if rule is None else ("above" if rule.metric in LOWER_IS_BETTER else "below")
-    triggers.append({"trigger": "performance", "enabled": rule is not None,
-                     "fired": bool(rule is not None and performance.get("judged") and value is not None
-                                   and worse_than(value, rule.min, rule.metric)),
-                     "evidence": {"metric": rule.metric if rule else None, "value": value,
-                                  "min": rule.min if rule else None, "fires_when": worse_when,
-                                  "labelled_rows": performance.get("rows")}})
+    triggers.append(performance_trigger(status.get("performance", {}), policy.performance))
     drift = policy.drift
     drifted = status.get("features", {}).get("drifted", [])
     prediction = bool(status.get("prediction", {}).get("drifted"))

@@ -52,7 +52,10 @@ class ProblemSpec(StrictModel):
     objective: str
     intended_users: str = ""
     business_metric: str
-    success_criteria: List[SuccessCriterion] = Field(min_length=1)
+    success_criteria: List[SuccessCriterion] = Field(
+        min_length=1, description="judged at training: the data-readiness report says whether a simple baseline "
+                                  "can plausibly reach them on validation data. They do not gate promotion: "
+                                  "declare evaluation.gates for that")
     readiness_margin: float = Field(
         0.05, ge=0.0, le=1.0,
         description="How far the baseline may fall short of a criterion and still be judged plausible")
@@ -342,14 +345,15 @@ class ThresholdRule(StrictModel):
 
 
 class ValueMatrix(StrictModel):
-    """Money per decided application. Positive class = the predicted event (e.g. default):
-    a positive decision declines. Defaults describe a lender: gain on repaid loans, loss on defaults."""
+    """What one decided case is worth, per cell of the confusion matrix. A positive decision is a
+    prediction of the positive class. No defaults: what a decision is worth is the domain's to say
+    (a lender's gain on a repaid loan, a clinic's cost of a missed case)."""
 
-    true_positive: float = 0.0     # declined, would have defaulted
-    false_positive: float = 0.0    # declined, would have repaid (lost business is in the baseline)
-    true_negative: float = 300.0   # approved, repaid
-    false_negative: float = -2000.0  # approved, defaulted
-    currency: str = "EUR"
+    true_positive: float = Field(description="value of predicting positive where the outcome was positive")
+    false_positive: float = Field(description="value of predicting positive where the outcome was negative")
+    true_negative: float = Field(description="value of predicting negative where the outcome was negative")
+    false_negative: float = Field(description="value of predicting negative where the outcome was positive")
+    currency: str = Field(min_length=1, description="unit of the values, e.g. EUR or points")
 
 
 class PerformanceSpec(StrictModel):
@@ -446,9 +450,11 @@ class MitigationSpec(StrictModel):
     attribute: Optional[str] = Field(None, description="default: the first sensitive attribute")
 
 
+VALUE_METRICS = ("expected_value_per_application", "value_uplift_vs_baseline")
 class EvaluationSpec(StrictModel):
     threshold: ThresholdRule = ThresholdRule()
-    value_matrix: ValueMatrix = ValueMatrix()
+    value_matrix: Optional[ValueMatrix] = Field(
+        None, description="business impact is measured only when this is declared (reports say 'not declared')")
     performance: PerformanceSpec = PerformanceSpec()
     calibration: CalibrationSpec = CalibrationSpec()
     robustness: RobustnessSpec = RobustnessSpec()
@@ -522,6 +528,17 @@ class DeploymentSpec(StrictModel):
             raise ValueError("not a SQLAlchemy database URL; give e.g. sqlite:////path/to/predictions.db or "
                              "postgresql://user@host/db") from None
         return url
+    @model_validator(mode="after")
+    def _value_matrix_where_needed(self) -> "EvaluationSpec":
+        if self.value_matrix is None:
+            if self.threshold.rule == "min_expected_cost":
+                raise ValueError("threshold rule min_expected_cost needs evaluation.value_matrix (what each "
+                                 "decided case is worth); declare it or choose max_f1, target_recall or fixed")
+            valued = [g.describe() for g in self.gates if g.metric in VALUE_METRICS]
+            if valued:
+                raise ValueError(f"gate(s) {valued} need evaluation.value_matrix (what each decided case is worth)")
+        return self
+
 
 
 # --- the whole spec ------------------------------------------------------------------------------
@@ -556,3 +573,6 @@ class Spec(StrictModel):
             if gate.attribute is not None and gate.attribute not in known:
                 raise ValueError(f"gate {gate.describe()}: attribute `{gate.attribute}` is not one of {sorted(known)}")
         return self
+        if self.monitoring.simulation is not None and not isinstance(self.data.source, GeneratorSource):
+            raise ValueError("monitoring.simulation draws traffic from keel's generator: it needs "
+                             "data.source.kind generator (drop it for a spec of your own data)")

@@ -101,8 +101,18 @@ class AlerterSpec(StrictModel):
 
 class PerformanceTrigger(StrictModel):
     metric: Metric = "roc_auc"
-    min: float = Field(0.75, description="retrain when the labelled production metric is worse than this: "
-                                         "below it, or above it for lower-is-better metrics (log_loss, brier)")
+    max_drop: Optional[float] = Field(
+        0.05, gt=0.0, le=1.0, description="retrain when the labelled production metric is worse than the version's "
+                                          "own test value by more than this (null: no relative trigger)")
+    min: Optional[float] = Field(None, description="an absolute floor: retrain when the metric is worse than this "
+                                                   "(below it, or above it for lower-is-better metrics); none by default")
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> "PerformanceTrigger":
+        if self.max_drop is None and self.min is None:
+            raise ValueError("give max_drop (relative to the version's test value) or min (absolute), or set "
+                             "retraining.performance to null to switch the trigger off")
+        return self
 
 
 class DriftTrigger(StrictModel):
@@ -131,6 +141,9 @@ class RetrainingSpec(StrictModel):
     @classmethod
     def _overrides_name_spec_keys(cls, overrides: List[str]) -> List[str]:
         """Checked at load, not when the policy fires (after the decision was recorded). The whole
+    """Retrain when production performance falls: by default relative to the monitored version's own
+    test value (what is normal differs from one problem to the next); an absolute floor only when declared."""
+
         spec with the overrides applied is validated by `run.py monitor` before anything runs."""
         from keel.spec.load import SpecError, parse_override
 
@@ -161,7 +174,7 @@ class SimulationSpec(StrictModel):
     rows: int = Field(4000, ge=100, le=1_000_000)
     seed: int = 7
     covariate_shift: float = Field(1.5, ge=0.0, le=10.0)
-    shifted_features: List[str] = Field(default_factory=lambda: ["income", "credit_utilization"])
+    shifted_features: List[str] = Field(min_length=1, description="the generator's features the traffic shifts")
     concept_shift: float = Field(0.3, ge=0.0, le=1.0)
     batch_size: int = Field(100, ge=1, le=10_000)
 
@@ -189,7 +202,8 @@ class MonitoringSpec(StrictModel):
     alerter: AlerterSpec = AlerterSpec()
     retraining: RetrainingSpec = RetrainingSpec()
     profiling: ProfilingSpec = ProfilingSpec()
-    simulation: SimulationSpec = SimulationSpec()
+    simulation: Optional[SimulationSpec] = Field(
+        None, description="the main job's simulated production traffic; generator sources only")
 
     @model_validator(mode="after")
     def _one_performance_metric(self) -> "MonitoringSpec":
@@ -210,8 +224,8 @@ def unknown_spec_key(path: List[str]) -> Optional[str]:
 
     steps: List[Any] = []
     for part in path:
-        match = re.match(r"^(.+)\[(\d+)\]$", part)
-        steps += [match.group(1), int(match.group(2))] if match else [part]
+        match = re.match(r"^(.+)\[([^\[\]]+)\]$", part)  # a position, or a gate named by its metric
+        steps += [match.group(1), 0] if match else [part]
     candidates: List[Any] = [Spec]
     for depth, step in enumerate(steps):
         following: List[Any] = []

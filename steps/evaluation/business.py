@@ -18,8 +18,9 @@ def business_step(scoring_model: Any, decision_threshold: dict, test: pd.DataFra
     Annotated[dict, "business_report"],
     Annotated[HTMLString, "business_report_html"],
 ]:
-    """Expected value per application under the spec's value matrix, vs approve-all or the champion."""
+    """Expected value per application under the spec's value matrix (if declared), vs deciding negative
+    for everyone or vs the champion."""
     decisions = predict_scores(scoring_model, test) >= decision_threshold["threshold"]
     report = evaluate_business(test[spec.data.target.column].to_numpy(), decisions, spec.evaluation.value_matrix,
-                               champion_decisions(champion_comparison, champion_scores))
+                               champion_decisions(champion_comparison, champion_scores), spec.data.target.negative)
     return report, HTMLString(business_html(report))

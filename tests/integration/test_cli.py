@@ -57,7 +57,7 @@ def test_a_csv_spec_trains_without_code_change(tmp_path):
 
 def test_bad_data_exits_non_zero_with_the_report(tmp_path):
     (tmp_path / "bad.csv").write_text("income,region\n1,north\n")
-    done = _cli(tmp_path, "train", "--set", "data.source={kind: csv, path: bad.csv}")
+    done = _cli(tmp_path, "train", "--set", "data.source={kind: csv, path: bad.csv}", "--set", "monitoring.simulation=null")
     assert done.returncode == 1
     assert "failed at step validate_step" in done.stderr
     assert "the column is missing" in done.stderr
@@ -70,5 +70,5 @@ def test_check_passes_fails_on_a_blocking_gate_and_on_bad_data(tmp_path):
     strict = _cli(tmp_path, "check", "--sample", "3000", "--set", "evaluation.gates[roc_auc].min=0.999")
     assert strict.returncode == 3 and "roc_auc >= 0.999" in strict.stdout and "FAIL" in strict.stdout
     (tmp_path / "bad.csv").write_text("income,region\n1,north\n")
-    bad = _cli(tmp_path, "check", "--set", "data.source={kind: csv, path: bad.csv}")
+    bad = _cli(tmp_path, "check", "--set", "data.source={kind: csv, path: bad.csv}", "--set", "monitoring.simulation=null")
     assert bad.returncode == 1 and "the column is missing" in bad.stderr

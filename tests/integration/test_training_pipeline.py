@@ -78,7 +78,7 @@ def test_cached_rerun_still_registers(small_spec):
 
 def _csv_spec(path, name="bad_data"):
     return load_spec(ROOT / "configs" / "credit_risk.yaml", [
-        f"problem.name={name}", "data.source={kind: csv, path: '%s'}" % path,
+        f"problem.name={name}", "data.source={kind: csv, path: '%s'}" % path, "monitoring.simulation=null",
         "training.candidate.trials=1", "training.candidate.params.n_estimators=20"])
 
 

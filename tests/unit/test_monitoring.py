@@ -331,7 +331,7 @@ def test_each_trigger_fires_exactly_when_its_condition_holds():
     volume = _policy(min_new_labelled_rows=500)
     assert _fired(QUIET, volume, new_rows=499)["fired"] == []
     assert _fired(QUIET, volume, new_rows=500)["fired"] == ["data_volume"]
-    performance = _policy(performance={"metric": "roc_auc", "min": 0.8})
+    performance = _policy(performance={"metric": "roc_auc", "min": 0.8, "max_drop": None})
     assert _fired(QUIET, performance)["fired"] == []
     low = {**QUIET, "performance": {**QUIET["performance"], "value": 0.7999}}
     assert _fired(low, performance)["fired"] == ["performance"]
@@ -345,16 +345,34 @@ def test_each_trigger_fires_exactly_when_its_condition_holds():
     decision = _fired(low, performance)
     assert decision["retrain"] and decision["suppressed_by"] is None
     evidence = {t["trigger"]: t["evidence"] for t in decision["triggers"]}
-    assert evidence["performance"] == {"metric": "roc_auc", "value": 0.7999, "min": 0.8, "fires_when": "below",
-                                       "labelled_rows": 1000}
+    assert evidence["performance"] == {"metric": "roc_auc", "value": 0.7999, "min": 0.8, "max_drop": None,
+                                       "reference": None, "drop": None, "labelled_rows": 1000,
+                                       "fires_when": "a drop of more than max_drop below the test value, or below min"}
     # Lower is better for brier and log_loss: the trigger fires above the bound, not below it.
-    brier = _policy(performance={"metric": "brier", "min": 0.2})
+    brier = _policy(performance={"metric": "brier", "min": 0.2, "max_drop": None})
     good = {**QUIET, "performance": {"metric": "brier", "judged": True, "value": 0.12, "rows": 1000}}
     bad = {**QUIET, "performance": {**good["performance"], "value": 0.2001}}
     assert _fired(good, brier)["fired"] == []
     assert _fired(bad, brier)["fired"] == ["performance"]
     evidence = {t["trigger"]: t["evidence"] for t in _fired(bad, brier)["triggers"]}
-    assert evidence["performance"]["fires_when"] == "above"
+    assert evidence["performance"]["fires_when"].endswith("above min")
+
+
+def test_the_default_performance_trigger_is_relative_to_the_versions_own_test_value():
+    """A problem whose normal AUC is 0.72 (no absolute floor declared) is not 'degraded' every run; a
+    drop of more than 0.05 below its own test value is."""
+    default = _policy(performance={"metric": "roc_auc"})
+    assert default.performance.max_drop == 0.05 and default.performance.min is None
+    normal = {**QUIET, "performance": {"metric": "roc_auc", "judged": True, "value": 0.71, "reference": 0.72,
+                                       "drop": 0.01, "rows": 1000}}
+    assert _fired(normal, default)["fired"] == []
+    fallen = {**QUIET, "performance": {**normal["performance"], "value": 0.66, "drop": 0.06}}
+    assert _fired(fallen, default)["fired"] == ["performance"]
+    # An absolute floor fires only where declared, and then beside the relative rule.
+    floor = _policy(performance={"metric": "roc_auc", "min": 0.75})
+    assert _fired(normal, floor)["fired"] == ["performance"]
+    with pytest.raises(ValueError, match="give max_drop"):
+        _policy(performance={"metric": "roc_auc", "max_drop": None})
 
 
 def test_cooldown_and_maximum_frequency_are_respected(tmp_path):

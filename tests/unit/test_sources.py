@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 
 
 def _spec(source):
-    return load_spec(ROOT / "configs" / "credit_risk.yaml", [f"data.source={source}"])
+    return load_spec(ROOT / "configs" / "credit_risk.yaml", [f"data.source={source}", "monitoring.simulation=null"])
 
 
 def test_csv_parquet_and_sql_give_the_same_validated_rows(tmp_path):

@@ -226,3 +226,39 @@ def test_a_target_whose_two_classes_are_one_is_refused(positive, negative):
     raw = _raw_hiring_spec(favourable="positive", positive=positive, negative=negative)
     with pytest.raises(SpecError, match="positive and negative are the same class"):
         validate_spec(raw)
+
+
+def test_business_impact_only_where_the_spec_values_decisions():
+    from keel.evaluation.business import business_html, evaluate_business
+    from keel.evaluation.gates import gate_values
+
+    raw = _raw_hiring_spec(favourable="positive")
+    assert validate_spec(raw).evaluation.value_matrix is None  # no lender's matrix in EUR by default
+    for evaluation, key in (({"threshold": {"rule": "min_expected_cost"}}, "min_expected_cost needs"),
+                            ({"gates": [{"metric": "value_uplift_vs_baseline", "min": 0}]}, "need evaluation.value_matrix")):
+        with pytest.raises(SpecError, match=key):
+            validate_spec({**raw, "evaluation": evaluation})
+    y, decisions = np.array([1, 0, 1, 0]), np.array([True, False, False, False])
+    report = evaluate_business(y, decisions, None)
+    assert not report["declared"] and report["expected_value_per_application"] is None
+    assert "Not declared" in business_html(report)
+    empty = {"metrics": {"roc_auc": 0.8}}
+    values = gate_values(empty, {"attributes": {}, "demographic_parity_ratio": 1.0,
+                                 "demographic_parity_difference": 0.0, "equalized_odds_difference": 0.0},
+                         {"expected_calibration_error": 0.01, "brier": 0.1}, {"robustness_max_drop": 0.0},
+                         {k: 1.0 for k in ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
+                                           "batch_rows_per_second", "model_size_mb")}, report)
+    assert "value_uplift_vs_baseline" not in values
+    declared = validate_spec({**raw, "evaluation": {"value_matrix": {
+        "true_positive": 5, "false_positive": -1, "true_negative": 0, "false_negative": 0, "currency": "points"}}})
+    valued = evaluate_business(y, decisions, declared.evaluation.value_matrix, negative_label="rejected")
+    assert valued["expected_value_per_application"] == pytest.approx(5 / 4)
+    assert valued["baseline_policy"] == "predict 'rejected' for everyone"
+
+
+def test_simulated_traffic_belongs_to_generator_specs_only():
+    raw = _raw_hiring_spec(favourable="positive")
+    assert validate_spec(raw).monitoring.simulation is None
+    raw["monitoring"] = {"simulation": {"shifted_features": ["income"]}}
+    with pytest.raises(SpecError, match="monitoring.simulation draws traffic from keel's generator"):
+        validate_spec(raw)
