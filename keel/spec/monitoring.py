@@ -100,6 +100,9 @@ class AlerterSpec(StrictModel):
 
 
 class PerformanceTrigger(StrictModel):
+    """Retrain when production performance falls: by default relative to the monitored version's own
+    test value (what is normal differs from one problem to the next); an absolute floor only when declared."""
+
     metric: Metric = "roc_auc"
     max_drop: Optional[float] = Field(
         0.05, gt=0.0, le=1.0, description="retrain when the labelled production metric is worse than the version's "
@@ -141,9 +144,6 @@ class RetrainingSpec(StrictModel):
     @classmethod
     def _overrides_name_spec_keys(cls, overrides: List[str]) -> List[str]:
         """Checked at load, not when the policy fires (after the decision was recorded). The whole
-    """Retrain when production performance falls: by default relative to the monitored version's own
-    test value (what is normal differs from one problem to the next); an absolute floor only when declared."""
-
         spec with the overrides applied is validated by `run.py monitor` before anything runs."""
         from keel.spec.load import SpecError, parse_override
 
