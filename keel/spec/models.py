@@ -405,6 +405,7 @@ class ComparisonSpec(StrictModel):
     seed: int = 0
 
 
+VALUE_METRICS = ("expected_value_per_application", "value_uplift_vs_baseline")
 FAIRNESS_METRICS = ("demographic_parity_ratio", "demographic_parity_difference", "equalized_odds_difference")
 
 
@@ -464,6 +465,17 @@ class EvaluationSpec(StrictModel):
     gates: List[Gate] = Field(default_factory=list)
     blocking: bool = Field(True, description="A failing gate makes `evaluate` and `check` exit non-zero")
     mitigation: MitigationSpec = MitigationSpec()
+
+    @model_validator(mode="after")
+    def _value_matrix_where_needed(self) -> "EvaluationSpec":
+        if self.value_matrix is None:
+            if self.threshold.rule == "min_expected_cost":
+                raise ValueError("threshold rule min_expected_cost needs evaluation.value_matrix (what each "
+                                 "decided case is worth); declare it or choose max_f1, target_recall or fixed")
+            valued = [g.describe() for g in self.gates if g.metric in VALUE_METRICS]
+            if valued:
+                raise ValueError(f"gate(s) {valued} need evaluation.value_matrix (what each decided case is worth)")
+        return self
 
 
 # --- deployment ----------------------------------------------------------------------------------
@@ -528,17 +540,6 @@ class DeploymentSpec(StrictModel):
             raise ValueError("not a SQLAlchemy database URL; give e.g. sqlite:////path/to/predictions.db or "
                              "postgresql://user@host/db") from None
         return url
-    @model_validator(mode="after")
-    def _value_matrix_where_needed(self) -> "EvaluationSpec":
-        if self.value_matrix is None:
-            if self.threshold.rule == "min_expected_cost":
-                raise ValueError("threshold rule min_expected_cost needs evaluation.value_matrix (what each "
-                                 "decided case is worth); declare it or choose max_f1, target_recall or fixed")
-            valued = [g.describe() for g in self.gates if g.metric in VALUE_METRICS]
-            if valued:
-                raise ValueError(f"gate(s) {valued} need evaluation.value_matrix (what each decided case is worth)")
-        return self
-
 
 
 # --- the whole spec ------------------------------------------------------------------------------
@@ -560,6 +561,9 @@ class Spec(StrictModel):
     def _time_split_needs_time_column(self) -> "Spec":
         if self.split.strategy == "time" and self.data.time_column is None:
             raise ValueError("split.strategy `time` needs data.time_column")
+        if self.monitoring.simulation is not None and not isinstance(self.data.source, GeneratorSource):
+            raise ValueError("monitoring.simulation draws traffic from keel's generator: it needs "
+                             "data.source.kind generator (drop it for a spec of your own data)")
         attributes = list(self.data.sensitive_attributes)
         known = set(attributes) | ({" x ".join(attributes)} if len(attributes) > 1 else set())
         attribute = self.evaluation.mitigation.attribute
@@ -573,6 +577,3 @@ class Spec(StrictModel):
             if gate.attribute is not None and gate.attribute not in known:
                 raise ValueError(f"gate {gate.describe()}: attribute `{gate.attribute}` is not one of {sorted(known)}")
         return self
-        if self.monitoring.simulation is not None and not isinstance(self.data.source, GeneratorSource):
-            raise ValueError("monitoring.simulation draws traffic from keel's generator: it needs "
-                             "data.source.kind generator (drop it for a spec of your own data)")
