@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Dict, Iterable, List, Optional
 from uuid import UUID
 
+from keel.training.metrics import DEFAULT_THRESHOLD, METRICS_THRESHOLD_KEY
+
 
 def registration_metadata(*, selection: dict, test_metrics: Dict[str, float], model_sha256: str,
                           model_bytes: int, data_fingerprint: str, data_source: str,
@@ -21,6 +23,8 @@ def registration_metadata(*, selection: dict, test_metrics: Dict[str, float], mo
         "primary_metric": selection["primary_metric"],
         "validation_metrics": selection["validation_metrics"],
         "test_metrics": test_metrics,
+        # Both computed at the default threshold; evaluation judges at the threshold it chooses.
+        METRICS_THRESHOLD_KEY: DEFAULT_THRESHOLD,
         "candidates_compared": selection["compared"],
         "model_sha256": model_sha256,
         "model_bytes": model_bytes,
