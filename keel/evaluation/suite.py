@@ -64,7 +64,7 @@ def champion_decisions(comparison: dict, champion_scores: np.ndarray) -> Optiona
     return champion_scores >= comparison["champion_threshold"] if comparison.get("champion") else None
 
 
-def _champion_predictor(champion: Optional[dict], validation: pd.DataFrame, spec: Spec) -> tuple:
+def champion_predictor(champion: Optional[dict], validation: pd.DataFrame, spec: Spec) -> tuple:
     """(score function, name) of the champion wrapped as the challenger is (recalibrated if the spec
     says so), for latency measured against it; (None, None) without one."""
     if champion is None:
@@ -93,7 +93,7 @@ def evaluate_all(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spec
                "explainability": evaluate_explainability(model, test, sensitive_groups(test, data), data,
                                                          evaluation.explainability, validation),
                "latency": evaluate_latency(lambda f: predict_scores(scoring, f), test, scoring, evaluation.latency,
-                                           *_champion_predictor(champion, validation, spec))}
+                                           *champion_predictor(champion, validation, spec))}
     comparison, champion_scores = compare_with_champion(champion, scoring, threshold, validation, test, spec)
     reports["comparison"] = comparison
     reports["business"] = evaluate_business(y, decisions, evaluation.value_matrix,

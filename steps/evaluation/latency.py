@@ -6,7 +6,7 @@ from zenml import step
 from zenml.types import HTMLString
 
 from keel.evaluation.latency import evaluate_latency, latency_html
-from keel.evaluation.suite import decision_model
+from keel.evaluation.suite import champion_predictor
 from keel.registry import find_champion
 from keel.spec.models import Spec
 from keel.training.fit import predict_scores
@@ -24,11 +24,7 @@ def latency_step(scoring_model: Any, test: pd.DataFrame, validation: pd.DataFram
     The champion is wrapped as this version is (recalibrated on validation if the spec says so), so
     the ratio compares models, not wrappers. Never cached: a latency measured on another day or
     machine is not this run's latency, and the champion is whatever the registry holds now."""
-    champion = find_champion(spec.problem.name, model_version)
-    champion_predict, champion_name = None, None
-    if champion is not None:
-        champion_scoring = decision_model(champion["model"], validation, spec)[0]
-        champion_predict, champion_name = (lambda frame: predict_scores(champion_scoring, frame)), champion["name"]
+    champion = champion_predictor(find_champion(spec.problem.name, model_version), validation, spec)
     report = evaluate_latency(lambda frame: predict_scores(scoring_model, frame), test, scoring_model,
-                              spec.evaluation.latency, champion_predict, champion_name)
+                              spec.evaluation.latency, *champion)
     return report, HTMLString(latency_html(report))
