@@ -68,6 +68,7 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
                    + ("" if g["judgeable"] else f" (not judged: {g['reason']})"))
                   for name, attribute in fairness["attributes"].items() if " x " not in name
                   for g in attribute["groups"]]},
+        *_mitigation_sections(training, reports),
         {"title": "Calibration", "text": "",
          "rows": [("Brier score", reports["calibration"]["brier"]),
                   ("Expected calibration error", reports["calibration"]["expected_calibration_error"]),
@@ -100,6 +101,20 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
                  + [("this evaluation", f"{decision['decision']}: "
                                         + "; ".join(describe_gate(g) for g in applied_gates(spec.evaluation)))]},
     ]
+
+
+def _mitigation_sections(training: dict, reports: dict) -> List[dict]:
+    """The mitigation this version ships (its `mitigation` metadata), and the evaluation's mitigation
+    analysis when there is one: each with every gate metric before and after."""
+    from keel.evaluation.mitigation import describe_mitigation
+
+    sections = []
+    for title, facts in (("Mitigation (this version)", training.get("mitigation")),
+                         ("Mitigation analysis", reports.get("mitigation"))):
+        if facts:
+            text, rows = describe_mitigation(facts)
+            sections.append({"title": title, "text": text, "rows": rows})
+    return sections
 
 
 def model_card_markdown(model_name: str, version: int, sections: List[dict]) -> str:

@@ -44,7 +44,8 @@ def _section(title: str, text: str, rows: List[tuple]) -> dict:
 
 def documentation_sections(spec, model: str, version: int, metadata: dict, reports: dict,
                            records: List[dict], monitoring_spec: Optional[tuple] = None) -> List[dict]:
-    """`reports` holds the evaluation run's `fairness` and `robustness` reports (None if not evaluated).
+    """`reports` holds the evaluation run's `fairness` and `robustness` reports (None if not evaluated),
+    and its `mitigation` report if it analysed one.
     `monitoring_spec`: (the monitoring section that `monitor` runs with, where it comes from); without
     it, the training spec's."""
     problem, data = spec.problem, spec.data
@@ -128,6 +129,7 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
         fairness_rows.append(("robustness: hostile inputs answered", robustness["hostile_inputs"]["passed"], EVALUATION))
     sections.append(_section("4. Fairness and robustness findings",
                              "" if fairness_rows else "No evaluation run is recorded for this version.", fairness_rows))
+    sections += mitigation_sections(metadata, reports)
     rule = spec.deployment.approval
     sections.append(_section("5. Risk controls", "What was applied to this version, from the registry's "
                              "evaluation and deployment records; the spec only where nothing was applied.",
@@ -150,6 +152,20 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
                      "changes": [(r["seq"], r["time"], r["event"], r["actor"], _change(r))
                                  for r in records if r.get("version") == version or r in served
                                  or (r.get("run_id") and r.get("run_id") == metadata.get("run_id"))]})
+    return sections
+
+
+def mitigation_sections(metadata: dict, reports: dict) -> List[dict]:
+    """The fairness mitigation this version ships (its metadata) and the evaluation run's mitigation
+    analysis (`reports["mitigation"]`), each with every gate metric before and after."""
+    from keel.evaluation.mitigation import describe_mitigation
+
+    sections = []
+    for title, facts, evidence in (("4a. Fairness mitigation of this version", metadata.get("mitigation"), METADATA),
+                                   ("4b. Fairness mitigation analysis", reports.get("mitigation"), EVALUATION)):
+        if facts:
+            text, rows = describe_mitigation(facts)
+            sections.append(_section(title, text, [(item, value, evidence) for item, value in rows]))
     return sections
 
 

@@ -1,12 +1,13 @@
 """Request payloads validated against the spec: the same contract the training data met.
 
 Built from the spec with pydantic: JSON numbers only for numeric features (no strings, no NaN or
-Infinity), the spec's categories only, ranges enforced, no extra fields. Errors are field-level."""
+Infinity), the spec's categories only, ranges enforced, no extra fields. Errors are field-level. A
+sensitive attribute is a field only while a version deciding with it is served."""
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
+from typing import Annotated, Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError,
                       create_model)
@@ -44,9 +45,24 @@ def _field(feature) -> Tuple[Any, Any]:
     return kind, ...
 
 
-def record_model(data: DataSpec) -> type[BaseModel]:
-    """A pydantic model of one scoring request: the model's features plus an optional entity id."""
+def _decision_attribute_field(data: DataSpec, name: str) -> Tuple[Any, Any]:
+    """A sensitive attribute a mitigated version decides with: typed as the spec declares it, optional
+    (a record without it is decided at that version's own threshold, as a group it cannot judge)."""
+    if name in data.features:
+        kind, _ = _field(data.features[name])
+    else:
+        kind = Literal[tuple(data.sensitive_attributes[name].categories)]  # type: ignore[misc]
+    return Optional[kind], Field(None, description="sensitive attribute: used at decision time by a mitigated "
+                                                   "version only; logged, never a feature of another version")
+
+
+def record_model(data: DataSpec, decision_attributes: Sequence[str] = ()) -> type[BaseModel]:
+    """A pydantic model of one scoring request: the model's features plus an optional entity id, and
+    the sensitive attributes a served (mitigated) version decides with, only when one is served."""
     fields: Dict[str, Any] = {name: _field(data.features[name]) for name in data.model_features}
+    for name in decision_attributes:
+        if name not in fields:
+            fields[name] = _decision_attribute_field(data, name)
     fields["entity_id"] = (Annotated[Optional[Union[StrictInt, str]], AfterValidator(_bounded_entity_id)],
                            Field(None, description="who is scored; routes by it"))
     config = ConfigDict(extra="forbid", allow_inf_nan=False)

@@ -68,8 +68,11 @@ class Scorer:
         config = json.loads(path.read_text())
         self.spec = Spec.model_validate(config["spec"])
         self.model_name = self.spec.problem.name
-        self.record_type = record_model(self.spec.data)
         self.models = {int(v): pickle.loads((self.folder / p).read_bytes()) for v, p in config["models"].items()}
+        # A mitigated version may decide with a sensitive attribute: a payload field only while such a
+        # version is loaded, logged with the inputs, and given to that version alone (`_columns`).
+        self.decision_attributes = sorted({a for m in self.models.values() for a in getattr(m, "decision_attributes_", ())})
+        self.record_type = record_model(self.spec.data, self.decision_attributes)
         self.thresholds = {int(v): float(t) for v, t in config["thresholds"].items()}
         # A container overrides where the log lives (the bundle's path is the building machine's).
         url = os.environ.get("KEEL_PREDICTION_LOG_URL") or config["prediction_log_url"]
@@ -82,10 +85,12 @@ class Scorer:
         background = self.folder / "background.parquet"
         self.background = pd.read_parquet(background) if background.exists() else None
         self._features = self.spec.data.model_features
-        self._numeric = [n for n in self._features if not isinstance(self.spec.data.features[n], CategoricalFeature)]
+        self._columns = {v: list(getattr(m, "feature_names_in_", self._features)) for v, m in self.models.items()}
+        self._numeric = {n for n, f in self.spec.data.features.items() if not isinstance(f, CategoricalFeature)}
         self.fast_paths: Dict[int, RowScorer] = {}
         if self.spec.deployment.fast_path and self.background is not None:
-            compiled = {v: compile_row_scorer(m, self.background) for v, m in self.models.items()}
+            compiled = {v: compile_row_scorer(m, self.background) for v, m in self.models.items()
+                        if not getattr(m, "decision_attributes_", None)}
             self.fast_paths = {v: f for v, f in compiled.items() if f is not None}
         self._config_stamp = stamp
 
@@ -127,9 +132,11 @@ class Scorer:
         except RecursionError:  # nesting that json accepted but validation cannot walk
             return _error(400, "JSON nested too deeply")
 
-    def _frame(self, inputs: List[dict]) -> pd.DataFrame:
-        frame = pd.DataFrame(inputs, columns=self._features)
-        frame[self._numeric] = frame[self._numeric].astype(float)
+    def _frame(self, inputs: List[dict], columns: Optional[List[str]] = None) -> pd.DataFrame:
+        """The records as the frame a version reads: its own input columns (default: the model features)."""
+        frame = pd.DataFrame(inputs, columns=columns or self._features)
+        numeric = [c for c in frame.columns if c in self._numeric]
+        frame[numeric] = frame[numeric].astype(float)
         return frame
 
     def _predict(self, version: int, inputs: List[dict]) -> np.ndarray:
@@ -137,7 +144,7 @@ class Scorer:
         fast = self.fast_paths.get(version)
         if fast is not None:
             return fast.scores(inputs)
-        return predict_scores(self.models[version], self._frame(inputs))
+        return predict_scores(self.models[version], self._frame(inputs, self._columns[version]))
 
     def _score(self, version: int, arm: str, inputs: List[dict], request_id: str) -> Tuple[Optional[np.ndarray], float]:
         started = time.perf_counter()
@@ -215,7 +222,8 @@ class Scorer:
 
     def explain(self, body: bytes, headers: Mapping[str, str]) -> Answer:
         """Contributions (log-odds) for one record, from the model that would serve it, with the base
-        value they start from: base_value + sum(contributions) = raw_output, the model's log-odds."""
+        value they start from: base_value + sum(contributions) = raw_output, the model's log-odds. For a
+        version mitigated per group, `mitigation` says how its score came from that model's probability."""
         parsed = self._parse(body, headers)
         if isinstance(parsed, Answer):
             return parsed
@@ -226,15 +234,24 @@ class Scorer:
         record = parsed[0]
         arm = self.routing().arm_for(str(record.entity_id) if record.entity_id is not None else uuid.uuid4().hex)
         inputs = [record.model_dump(exclude={"entity_id"})]
-        explanation = explain_additively(self.models[arm.version], self._frame(inputs), self.spec.data,
-                                         self.background)
+        model = self.models[arm.version]
+        frame = self._frame(inputs, self._columns[arm.version])
+        explanation = explain_additively(model, frame, self.spec.data, self.background)
         score = float(self._predict(arm.version, inputs)[0])
         ranked = explanation.contributions.iloc[0].sort_values(key=np.abs, ascending=False)
         # Not rounded: rounded contributions would no longer add up to the raw output.
-        return Answer(200, {"model_version": arm.version, "arm": arm.name, "score": round(score, 6),
-                            "output": "log-odds", "base_value": float(explanation.base_value[0]),
-                            "raw_output": float(explanation.raw_output[0]),
-                            "contributions": {k: float(v) for k, v in ranked.items()}})
+        answer = {"model_version": arm.version, "arm": arm.name, "score": round(score, 6),
+                  "output": "log-odds", "base_value": float(explanation.base_value[0]),
+                  "raw_output": float(explanation.raw_output[0]),
+                  "contributions": {k: float(v) for k, v in ranked.items()}}
+        if getattr(model, "decision_attributes_", None):
+            # A mitigated version: the contributions explain its model's log-odds; the score is that
+            # model's probability adjusted for the row's group (keel.evaluation.mitigation).
+            answer["mitigation"] = {"attribute": model.attribute, "group": str(model.groups(frame)[0]),
+                                    "model_probability": round(float(model.model_probability(frame)[0]), 6),
+                                    "score": "the decision (0 or 1)" if model.outputs_decisions
+                                    else "the probability mapped for the group"}
+        return Answer(200, answer)
 
     def ready(self) -> bool:
         table = self.routing()

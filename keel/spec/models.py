@@ -446,12 +446,29 @@ class Gate(StrictModel):
 
 
 class MitigationSpec(StrictModel):
-    method: Literal["none", "threshold_optimizer", "exponentiated_gradient"] = "none"
+    """Fairness mitigation (fairlearn): analysed at evaluation, shipped as its own version by `run.py mitigate`."""
+
+    method: Literal["none", "threshold_optimizer", "exponentiated_gradient"] = Field(
+        "none", description="`threshold_optimizer`: group-specific thresholds on the model's scores (decides "
+                            "with the attribute); `exponentiated_gradient`: retrains the model family under "
+                            "the constraint (decides without it)")
     constraint: Literal["demographic_parity", "equalized_odds"] = "demographic_parity"
     attribute: Optional[str] = Field(None, description="default: the first sensitive attribute")
+    attribute_at_decision_time: bool = Field(
+        False, description="the sensitive attribute may be used when deciding: required by threshold_optimizer; "
+                           "the service then accepts it for the mitigated version (logged, never a model feature "
+                           "of other versions)")
+
+    @model_validator(mode="after")
+    def _attribute_allowed(self) -> "MitigationSpec":
+        if self.method == "threshold_optimizer" and not self.attribute_at_decision_time:
+            raise ValueError(
+                "threshold_optimizer decides with the sensitive attribute (a threshold per group), so the "
+                "service must receive it in the requests it decides: state that this is allowed with "
+                "`evaluation.mitigation.attribute_at_decision_time: true`, or use exponentiated_gradient")
+        return self
 
 
-VALUE_METRICS = ("expected_value_per_application", "value_uplift_vs_baseline")
 class EvaluationSpec(StrictModel):
     threshold: ThresholdRule = ThresholdRule()
     value_matrix: Optional[ValueMatrix] = Field(

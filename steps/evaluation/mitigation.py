@@ -16,7 +16,9 @@ def mitigation_step(model: Any, train: pd.DataFrame, validation: pd.DataFrame, t
     Annotated[dict, "mitigation_report"],
     Annotated[HTMLString, "mitigation_report_html"],
 ]:
-    """Fairlearn mitigation as the spec asks, re-judged by the same gates, with the trade-off shown."""
+    """The spec's mitigation analysed: fitted, re-judged by the same gates, every gate metric before
+    and after. A mitigation that cannot be fitted is reported as not applied (never a pass).
+    Ship it as its own version with `run.py mitigate`."""
     before = {"threshold": decision_threshold, "decision": promotion_decision,
               "comparison": champion_comparison, "robustness": robustness_report}
     report = mitigate(model, train, validation, test, spec, before)

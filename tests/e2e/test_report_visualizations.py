@@ -71,7 +71,7 @@ RENDERED_ELSEWHERE = {
 FAST = ["data.source.rows=2000", "training.candidate.trials=2", "training.candidate.params.n_estimators=40",
         "evaluation.latency.single_row_calls=20", "evaluation.explainability.sample_size=100",
         "evaluation.comparison.bootstrap_samples=100", "evaluation.performance.interval_samples=50",
-        "evaluation.mitigation.method=threshold_optimizer"]
+        "evaluation.mitigation.method=threshold_optimizer", "evaluation.mitigation.attribute_at_decision_time=true"]
 
 
 def _builder_names():

@@ -119,7 +119,8 @@ def test_threshold_optimizer_mitigation_turns_the_biased_case_into_a_fairness_pa
     from keel.evaluation.mitigation import mitigate
 
     spec = _spec("data.source.historical_bias=2.0", "evaluation.mitigation.method=threshold_optimizer",
-                 "evaluation.mitigation.constraint=demographic_parity", "evaluation.mitigation.attribute=sex")
+                 "evaluation.mitigation.constraint=demographic_parity", "evaluation.mitigation.attribute=sex",
+                 "evaluation.mitigation.attribute_at_decision_time=true")
     trained = _trained(spec)
     before = evaluate_all(trained.selected.pipeline, trained.validation, trained.test, spec)
     after = mitigate(trained.selected.pipeline, trained.train, trained.validation, trained.test, spec, before)
