@@ -1,4 +1,4 @@
-"""Commands of the model lifecycle: train, runs, evaluate, deploy, serve, rollback, approve, check,
+"""Commands of the model lifecycle: train, runs, evaluate, mitigate, deploy, serve, rollback, approve, check,
 validate, and the main job. Each handler imports its work lazily, so `--help` stays instant."""
 
 from __future__ import annotations
@@ -28,6 +28,14 @@ def register(commands) -> None:
                           help="version number (default: the latest)")
     evaluate.add_argument("--no-cache", action="store_true", help="recompute every step")
     evaluate.set_defaults(handler=_evaluate)
+
+    mitigate = commands.add_parser("mitigate", help="fit the spec's fairness mitigation on a version and register "
+                                                    "the mitigated model as a new version")
+    spec_options(mitigate)
+    mitigate.add_argument("--model-version", type=int, default=None, metavar="N",
+                          help="the version to mitigate (default: the latest)")
+    mitigate.add_argument("--no-cache", action="store_true", help="recompute every step")
+    mitigate.set_defaults(handler=_mitigate)
 
     deploy = commands.add_parser("deploy", help="roll a version that passed evaluation out to the local service")
     spec_options(deploy)
@@ -97,6 +105,12 @@ def _evaluate(args: argparse.Namespace, spec) -> int:
     from keel.cli.evaluate import evaluate
 
     return evaluate(spec, args.model_version, no_cache=args.no_cache)
+
+
+def _mitigate(args: argparse.Namespace, spec) -> int:
+    from keel.cli.mitigate import mitigate
+
+    return mitigate(spec, args.model_version, no_cache=args.no_cache)
 
 
 def _deploy(args: argparse.Namespace, spec) -> int:

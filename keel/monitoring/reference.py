@@ -74,7 +74,7 @@ def reference_profiles(model, train: pd.DataFrame, test: pd.DataFrame, threshold
                "parallel_from_rows": profiling.parallel_from_rows}
     data_profile = profile_frame(train[features].assign(**{target.column: labels_train}).reset_index(drop=True),
                                  **options)
-    scores = predict_scores(model, test[features])
+    scores = predict_scores(model, test)  # the model's own inputs (a mitigated one adds its attribute)
     decisions = (scores >= threshold).astype(int)
     metrics = {k: float(v) for k, v in score(labels_test, scores, threshold).items()}
     check_metrics(metrics, "test")

@@ -1,0 +1,47 @@
+"""`run.py mitigate`: fit the spec's mitigation on a version, register the mitigated model as a new
+version, print every gate metric before and after and what to run next."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from keel.cli.console import fail, format_table, say
+from keel.spec.models import Spec
+
+
+def mitigate(spec: Spec, version: Optional[int], no_cache: bool = False) -> int:
+    mitigation = spec.evaluation.mitigation
+    if mitigation.method == "none":
+        return fail("keel: mitigate needs evaluation.mitigation.method in the spec (threshold_optimizer or "
+                    "exponentiated_gradient), e.g. --set evaluation.mitigation.method=exponentiated_gradient", 2)
+    say(f"keel: mitigating '{spec.problem.name}' with {mitigation.method} (loading ZenML takes a few seconds) ...")
+    from keel.cli.pipeline_runs import run_for_version
+    from keel.evaluation.gates import describe_decision
+    from keel.evaluation.mitigation import before_after_rows
+    from keel.provenance import collect_provenance
+    from keel.spec import spec_hash
+
+    version, outcome = run_for_version("pipelines.mitigation:mitigation_pipeline", spec, version, no_cache=no_cache,
+                                       spec_hash=spec_hash(spec), provenance=collect_provenance())
+    if version is None:
+        return fail(outcome, 1)
+    steps = outcome.run.steps
+    report = steps["fit_mitigation_step"].outputs["mitigation_report"][0].load()
+    new = steps["register_mitigated_model_step"].output.load()
+    say()
+    say(f"run:            {outcome.run.name}")
+    say(f"model version:  {spec.problem.name} v{new}, mitigated from v{version} "
+        f"({report['method']}, {report['constraint']} on {report['attribute']})")
+    say(f"fitted on:      the {report['fitted_on']}, groups {', '.join(report['groups_fitted'])}")
+    for group, reason in report["groups_left_out"].items():
+        say(f"left out:       {group} ({reason}): decided as without mitigation")
+    say(f"decides by:     {report['decision_rule']}")
+    if report["needs_attribute_at_prediction"]:
+        say(f"serving:        requests to v{new} carry `{report['attribute']}`; the service accepts it while v{new} "
+            "is loaded (logged, never a feature of another version)")
+    say()
+    say("every gate metric on the test split, before and after (the mitigated model's own scores and decisions):")
+    say(format_table(["metric", "before", "after", "gate"], before_after_rows(report["before_after"])))
+    say(f"gates after:    {describe_decision(report['decision'])} (the champion comparison is added by evaluate)")
+    say(f"next:           python run.py evaluate --model-version {new}   (same gates; staged if it passes), then deploy")
+    return 0
