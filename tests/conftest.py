@@ -22,6 +22,7 @@ os.environ["WHYLOGS_NO_ANALYTICS"] = "True"
 os.environ["BENTOML_DO_NOT_TRACK"] = "True"
 os.environ["BENTOML_HOME"] = os.path.join(_ZENML_HOME, "bentoml")
 os.environ.pop("ZENML_STORE_URL", None)
+os.environ["KEEL_LAST_SPEC"] = os.path.join(_ZENML_HOME, "last_spec")  # commands record the spec they used
 
 import keel  # noqa: E402,F401
 

@@ -12,20 +12,86 @@ from keel.cli.console import fail, say
 from keel.spec.models import Spec
 
 
-def curl_example(url: str, spec: Spec) -> str:
-    from keel.data.generator import generate_credit_applications
-    from keel.spec.models import GeneratorSource
+EXAMPLE_ROWS = 200  # validation rows tried for one the request contract accepts
 
-    if isinstance(spec.data.source, GeneratorSource):
-        record = generate_credit_applications(spec.data.source.model_copy(update={"rows": 1}))
-        body = record[spec.data.model_features].iloc[0].to_json()
-        body = body[:-1] + ', "entity_id": "applicant-42"}'
-    else:
-        body = '{"...": "one record with the spec\'s features"}'
-    curl = f"curl -s -X POST {url}/predict -H 'Content-Type: application/json' -d '{body}'"
+
+def _plain(value, integer: bool = False):
+    """A frame's cell as JSON has it: missing -> null, NumPy scalars -> Python, whole integers as ints."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if integer and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def example_record(spec: Spec, frame) -> dict:
+    """A real record the service accepts, from `frame` (a version's validation split): its model features
+    and its entity id, under the spec's id column when the split holds one (the service takes it as the
+    entity id). LookupError when none of the first rows meets the request contract."""
+    from pydantic import ValidationError
+
+    from keel.serving.payload import record_model
+    from keel.spec.models import NumericFeature
+
+    contract = record_model(spec.data)
+    id_column = spec.data.id_column if spec.data.id_column in frame.columns else None
+    for position in range(min(len(frame), EXAMPLE_ROWS)):
+        row = frame.iloc[position]
+        record = {name: _plain(row[name], isinstance(spec.data.features[name], NumericFeature)
+                               and spec.data.features[name].type == "integer")
+                  for name in spec.data.model_features}
+        if id_column:
+            record[id_column] = _plain(row[id_column])
+        else:
+            record["entity_id"] = f"example-{frame.index[position]}"
+        try:
+            contract.model_validate(record)
+        except ValidationError:
+            continue
+        return record
+    raise LookupError(f"none of the first {min(len(frame), EXAMPLE_ROWS)} validation rows meets the request contract")
+
+
+def curl_example(url: str, spec: Spec, record: dict) -> str:
+    """A `curl` command for a POSIX shell that posts `record` to the service: every argument quoted (a
+    record's text may hold an apostrophe), the API key read from its environment variable."""
+    import json
+    import re
+    import shlex
+
+    body = json.dumps(record, allow_nan=False)
+    words = ["curl", "-s", "-X", "POST", f"{url}/predict", "-H", "Content-Type: application/json", "-d", body]
+    curl = " ".join(shlex.quote(word) for word in words)
     # The key header when the service wants one; the key itself stays in the environment variable.
     variable = spec.deployment.api_key_env
-    return f'{curl} -H "X-API-Key: ${variable}"' if variable else curl
+    if not variable:
+        return curl
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
+        return f'{curl} -H "X-API-Key: ${variable}"'
+    return f"{curl} -H {shlex.quote(f'X-API-Key: <the key in the environment variable {variable}>')}"
+
+
+def validation_frame(spec: Spec, version: Optional[int] = None):
+    """The validation split `version` was trained with (default: the production version's)."""
+    from keel.registry import production_version, version_artifacts
+
+    version = version if version is not None else production_version(spec.problem.name)
+    if version is None:
+        raise LookupError(f"'{spec.problem.name}' has no production version")
+    return version_artifacts(spec.problem.name, version, ["validation"])["validation"].load()
+
+
+def try_it(url: str, spec: Spec, version: Optional[int] = None) -> str:
+    """The `curl` example with a record of `version`'s validation split (default: the production
+    version's), or why there is none."""
+    try:
+        return curl_example(url, spec, example_record(spec, validation_frame(spec, version)))
+    except (LookupError, KeyError, ValueError, OSError) as error:
+        return f"(no example record: {error})"
 
 
 def deploy(spec: Spec, version: Optional[int], strategy: Optional[str], by: Optional[str] = None) -> int:
@@ -48,7 +114,7 @@ def deploy(spec: Spec, version: Optional[int], strategy: Optional[str], by: Opti
             f"{stage['challenger']['errors']} errors -> {health}")
     if result["serving"] is not None:
         say(f"now serving:    v{result['serving']} at {result['url']}")
-        say(f"try it:         {curl_example(result['url'], spec)}")
+        say(f"try it:         {try_it(result['url'], spec, result['serving'])}")
     if result["outcome"] == "awaiting approval":
         say(f"approve with:   python run.py approve --model {spec.problem.name} --version {version} "
             "--by YOU --reason TICKET, then deploy again")

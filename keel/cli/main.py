@@ -10,7 +10,7 @@ import sys
 from typing import List, Optional
 
 from keel.cli.console import fail
-from keel.cli.options import before_command, spec_options
+from keel.cli.options import before_command, record_config, resolve_config, spec_options
 
 # Each module has `register(commands)`; every parser it adds sets `handler(args, spec) -> exit code`
 # and, for commands that need no problem spec (e.g. a stack file), `needs_spec=False`.
@@ -44,10 +44,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     handler = getattr(args, "handler", main_job)
     spec = None
     if getattr(args, "needs_spec", True):
+        unresolved = resolve_config(args)  # --config, else the project's spec, else the last one used here
+        if unresolved:
+            return unresolved
         try:
             spec = load_spec(args.config, args.overrides)
         except SpecError as error:
             return fail(str(error), 2)
+        record_config(args)
     refused = before_command(args)
     return refused or handler(args, spec)
 

@@ -347,7 +347,7 @@ def monitor(spec: Spec, config: Path, watch: bool = False, schedule: bool = Fals
 def closed_loop(spec: Spec, config: Path) -> int:
     """The main job: the lifecycle and its closed loop, printed as a timeline at the end, then how
     to call the service."""
-    from keel.cli.deploy import curl_example, deploy
+    from keel.cli.deploy import deploy, try_it
     from keel.cli.evaluate import evaluate
     from keel.cli.train import train
     from keel.deployment.deploy import api_key_headers, deployment_folder
@@ -416,7 +416,7 @@ def closed_loop(spec: Spec, config: Path) -> int:
     folder = monitoring_folder(spec)
     say(f"monitoring files: {folder / 'status.json'}, {folder / 'decisions.jsonl'}")
     say(f"service: {url} (stop it: kill $(cat {deployment_folder(spec) / 'service.pid'}))")
-    say(f"try it:  {curl_example(url, spec)}")
+    say(f"try it:  {try_it(url, spec)}")
     return result.code
 
 

@@ -3,22 +3,92 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional
 
 from keel.provenance import PROJECT_ROOT
 
-DEFAULT_SPEC = PROJECT_ROOT / "configs" / "credit_risk.yaml"
+DEFAULT_SPEC = PROJECT_ROOT / "configs" / "credit_risk.yaml"  # the embedded demo: the main job's spec
+PROJECT_SPECS = Path("configs")  # the project's specs, beside where commands run (configs/examples/ left out)
+LAST_SPEC = Path(".keel") / "last_spec"  # the spec the last command here used (like .keel/deployments)
+LAST_SPEC_ENV = "KEEL_LAST_SPEC"  # another place for that file (the tests keep theirs apart)
+
+
+class SpecChoiceError(Exception):
+    """No `--config`, and no single spec to take: several of the project's own, none used before."""
+
+
+@dataclass(frozen=True)
+class ChosenSpec:
+    path: Path
+    why: Optional[str] = None  # None: given with --config (or the main job's demo); else how it was found
+
+
+def last_spec_file() -> Path:
+    return Path(os.environ.get(LAST_SPEC_ENV) or LAST_SPEC)
+
+
+def project_specs(folder: Path = PROJECT_SPECS) -> List[Path]:
+    """The YAML specs directly in `folder`, except the embedded demo: configs/examples/ holds examples."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml")]
+    return sorted(p for p in found if p.resolve() != DEFAULT_SPEC.resolve())
+
+
+def read_last_spec() -> Optional[Path]:
+    """The spec recorded by the last command run here, if that file still exists."""
+    try:
+        recorded = Path(last_spec_file().read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+    return recorded if str(recorded) != "." and recorded.is_file() else None
+
+
+def remember_spec(path: Path) -> None:
+    """Record `path` as the last spec used here; a folder that cannot be written is no reason to fail."""
+    target = last_spec_file()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"{Path(path).resolve()}\n", encoding="utf-8")
+    except OSError:
+        pass
+
+
+def choose_spec(given: Optional[Path], main_job: bool = False) -> ChosenSpec:
+    """`--config` when given; the main job's default is the embedded demo. Otherwise the project's one spec
+    in configs/ (the demo and configs/examples/ left out), else the last spec used here, else the demo when
+    the project has no spec of its own. SpecChoiceError when it has several and none was used here yet."""
+    if given is not None:
+        return ChosenSpec(Path(given))
+    if main_job:
+        return ChosenSpec(DEFAULT_SPEC)
+    specs = project_specs()
+    if len(specs) == 1:
+        return ChosenSpec(specs[0], f"the only spec in {PROJECT_SPECS}/ besides the demo and examples")
+    last = read_last_spec()
+    if last is not None:
+        return ChosenSpec(last, f"the last spec used here, recorded in {last_spec_file()}")
+    if specs:
+        raise SpecChoiceError(f"{len(specs)} specs in {PROJECT_SPECS}/ ({', '.join(p.name for p in specs)}) and none "
+                              f"used here yet: choose one with --config PATH")
+    return ChosenSpec(DEFAULT_SPEC, f"the embedded demo: no spec of your own in {PROJECT_SPECS}/ and none used here yet")
 
 
 def spec_options(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
     """`--config`, `--set` and `--stack`, accepted before or after the command name. Only the
     top-level parser holds defaults: a subparser's default would overwrite a value given before the
     command."""
-    config_default = DEFAULT_SPEC if top_level else argparse.SUPPRESS
     overrides_default = [] if top_level else argparse.SUPPRESS
     stack_default = None if top_level else argparse.SUPPRESS
+    config_default = None if top_level else argparse.SUPPRESS
     parser.add_argument("--config", type=Path, default=config_default,
-                        help="problem spec (default: configs/credit_risk.yaml)")
+                        help="problem spec (default: the only spec in configs/ besides the demo and "
+                             "configs/examples/, else the last spec used here, else the demo "
+                             "configs/credit_risk.yaml; the main job: the demo)")
     parser.add_argument("--set", dest="overrides", action="append", default=overrides_default,
                         metavar="KEY.PATH=VALUE",
                         help="override a spec key, e.g. --set data.source.rows=5000 (repeatable)")
@@ -26,6 +96,28 @@ def spec_options(parser: argparse.ArgumentParser, top_level: bool = False) -> No
                         help="run on this ZenML stack: a file stacks/NAME.yaml or a path to a stack file "
                              "(applied before with `stack apply`; its extras and secrets are checked), or "
                              "a stack registered in the current store (default: the active stack)")
+
+
+def resolve_config(args: argparse.Namespace) -> int:
+    """Sets `args.config` to the spec the command works on and says how it was found when it was not
+    given; returns 2 (with the message) when there is no single one to take, else 0."""
+    from keel.cli.console import fail
+
+    try:
+        chosen = choose_spec(getattr(args, "config", None), main_job=getattr(args, "handler", None) is None)
+    except SpecChoiceError as error:
+        return fail(f"keel: {error}", 2)
+    args.config = chosen.path
+    if chosen.why:  # on stderr: what a command prints on stdout stays its own
+        print(f"keel: spec {chosen.path} ({chosen.why}; --config PATH chooses another)", file=sys.stderr, flush=True)
+    return 0
+
+
+def record_config(args: argparse.Namespace) -> None:
+    """After the spec validated: remember it as the last spec used here (not for `validate`, which
+    only checks a file)."""
+    if getattr(args, "command", None) != "validate":
+        remember_spec(args.config)
 
 
 def before_command(args: argparse.Namespace) -> int:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError,
-                      create_model)
+from pydantic import (AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StrictFloat, StrictInt,
+                      ValidationError, create_model)
 
 from keel.serving.prediction_log import MAX_ENTITY_ID_LENGTH
 from keel.spec.models import CategoricalFeature, DataSpec
@@ -63,8 +63,10 @@ def record_model(data: DataSpec, decision_attributes: Sequence[str] = ()) -> typ
     for name in decision_attributes:
         if name not in fields:
             fields[name] = _decision_attribute_field(data, name)
+    # The entity id may also come under the spec's id column, as the record stands in the data.
+    names = ["entity_id"] + [c for c in [data.id_column] if c and c != "entity_id" and c not in fields]
     fields["entity_id"] = (Annotated[Optional[Union[StrictInt, str]], AfterValidator(_bounded_entity_id)],
-                           Field(None, description="who is scored; routes by it"))
+                           Field(None, validation_alias=AliasChoices(*names), description="who is scored; routes by it"))
     config = ConfigDict(extra="forbid", allow_inf_nan=False)
     return create_model("ScoringRecord", __config__=config, **fields)
 
@@ -96,10 +98,47 @@ class PayloadError(ValueError):
         self.errors = errors
 
 
+def entity_keys(model: type[BaseModel]) -> Tuple[str, ...]:
+    """The names a record may give its entity id under: `entity_id`, then the spec's id column."""
+    alias = model.model_fields["entity_id"].validation_alias
+    return tuple(c for c in alias.choices if isinstance(c, str)) if isinstance(alias, AliasChoices) else ("entity_id",)
+
+
+def _batch_rows(body: dict, keys: Tuple[str, ...]) -> Any:
+    """The records of `{"records": [...]}`; an entity id beside them names the entity of a single record.
+    Anything else beside them is one clear error, not each record field reported missing."""
+    others = sorted(set(body) - {"records", *keys})
+    if others:
+        raise PayloadError(422, [{"field": name, "found": _json_safe(body[name]),
+                                  "problem": "unknown field beside records: a batch is {\"records\": [...]}, and "
+                                             "each record's fields belong inside it"} for name in others])
+    given = [k for k in keys if k in body]
+    records = body["records"]
+    if not given:
+        return records
+    if len(given) > 1:
+        raise PayloadError(422, [{"field": given[1], "found": _json_safe(body[given[1]]),
+                                  "problem": f"the entity id is given twice, as {given[0]} and as {given[1]}: give it once"}])
+    key = given[0]
+    if not isinstance(records, list) or len(records) != 1:
+        raise PayloadError(422, [{"field": key, "found": _json_safe(body[key]),
+                                  "problem": "an entity id beside records names the entity of one record; with several "
+                                             "records give each its own inside it (records[i].entity_id)"}])
+    record = records[0]
+    if isinstance(record, dict):
+        own = [k for k in keys if k in record]
+        if own and record[own[0]] != body[key]:
+            raise PayloadError(422, [{"field": f"records[0].{own[0]}", "found": _json_safe(record[own[0]]),
+                                      "problem": f"the record names another entity than {key} beside it: give it once"}])
+        record = {**{k: v for k, v in record.items() if k not in keys}, "entity_id": body[key]}
+    return [record]
+
+
 def parse_records(body: Any, model: type[BaseModel], max_rows: int = MAX_BATCH_ROWS) -> List[BaseModel]:
     """One record (a JSON object) or a batch (`{"records": [...]}` or a JSON list) -> validated records."""
-    if isinstance(body, dict) and set(body) == {"records"}:
-        body = body["records"]
+    keys = entity_keys(model)
+    if isinstance(body, dict) and "records" in body and "records" not in model.model_fields:
+        body = _batch_rows(body, keys)
     rows = body if isinstance(body, list) else [body]
     if not rows:
         raise PayloadError(422, [{"field": "records", "problem": "no records given", "found": None}])
@@ -113,6 +152,14 @@ def parse_records(body: Any, model: type[BaseModel], max_rows: int = MAX_BATCH_R
             errors.append({"field": prefix.rstrip(".") or "body", "problem": "expected a JSON object",
                            "found": type(row).__name__})
             continue
+        twice = [k for k in keys[1:] if k in row and "entity_id" in row and row[k] != row["entity_id"]]
+        if twice:
+            errors.append({"field": f"{prefix}{twice[0]}", "found": _json_safe(row[twice[0]]),
+                           "problem": f"the entity id is given twice, as entity_id and as {twice[0]}, with different "
+                                      "values: give it once"})
+            continue
+        if "entity_id" in row and any(k in row for k in keys[1:]):
+            row = {k: v for k, v in row.items() if k not in keys[1:]}  # the same id twice: once is enough
         try:
             parsed.append(model.model_validate(row))
         except ValidationError as error:

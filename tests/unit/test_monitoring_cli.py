@@ -159,6 +159,10 @@ def loop(monkeypatch, tmp_path):
     monkeypatch.setattr(keel.cli.train, "train", lambda spec, config: 0)
     monkeypatch.setattr(keel.cli.evaluate, "evaluate", lambda spec, version=None: 0)
     monkeypatch.setattr(keel.cli.deploy, "deploy", lambda spec, version=None, strategy=None: 0)
+    from keel.data.generator import generate_credit_applications  # the production version's validation split
+
+    monkeypatch.setattr(keel.cli.deploy, "validation_frame", lambda spec, version=None: generate_credit_applications(
+        spec.data.source.model_copy(update={"rows": 5})))
     monkeypatch.setattr(monitor_cli, "_phase_detail", lambda spec, what: what)
     monitored = []
 
