@@ -31,6 +31,13 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_ZENML_HOME, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _own_last_spec(tmp_path_factory, monkeypatch):
+    """Each test (and the commands it starts) records the spec it used apart: a command without --config
+    takes the last spec used, which must not be another test's."""
+    monkeypatch.setenv("KEEL_LAST_SPEC", str(tmp_path_factory.mktemp("last-spec") / "last_spec"))
+
+
 @pytest.fixture(scope="session")
 def zenml_home() -> Path:
     return Path(_ZENML_HOME)
