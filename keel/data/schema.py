@@ -42,17 +42,28 @@ class ValidationReport:
             return f"data validation passed: {self.rows} rows, {self.columns} columns"
         lines = [f"data validation failed: {len(self.failures)} check(s) on {self.rows} rows"]
         for failure in self.failures:
-            examples = ", ".join(failure.examples) or "-"
-            lines.append(f"  - column {failure.column!r}: {failure.check} "
-                         f"({failure.failing_rows} row(s); e.g. {examples})")
+            examples = ", ".join(map(shown_example, failure.examples)) or "-"
+            counts = (f" ({failure.failing_rows} row(s); e.g. {examples})"
+                      if failure.failing_rows or failure.examples else "")
+            lines.append(f"  - column {failure.column!r}: {failure.check}{counts}")
         return "\n".join(lines)
+
+
+def shown_example(value: str) -> str:
+    """A value as a message shows it: numbers bare, text quoted so that spaces show (`' Male'`)."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value if value == value.strip() else repr(value)
 
 
 def validation_html(report: ValidationReport) -> str:
     from keel.reports import html
 
     status = html.verdict(report.passed, "passed" if report.passed else "failed")
-    rows = [(f.column, f.check, f.failing_rows, ", ".join(f.examples)) for f in report.failures]
+    rows = [(f.column, f.check, f.failing_rows, ", ".join(map(shown_example, f.examples)))
+            for f in report.failures]
     return html.page("Data validation", html.key_values(
         {"result": status, "rows": report.rows, "columns": report.columns}),
         html.table(["column", "check", "failing rows", "examples"], rows) if rows else "")
@@ -154,7 +165,7 @@ def _categorical_column(categories, nullable: bool):
 
     allowed = list(categories)
     isin = pa.Check(lambda s: s.isna() | s.astype("string").isin(allowed),
-                    name=f"unknown category (allowed: {', '.join(allowed)})")
+                    name=f"unknown category (allowed: {', '.join(map(repr, allowed))})")
     return pa.Column(checks=[isin, _not_all_null()], nullable=nullable)
 
 
@@ -199,7 +210,15 @@ def validate_frame(frame: pd.DataFrame, data: DataSpec) -> tuple[pd.DataFrame, V
     try:
         validated = schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as error:
-        return frame, ValidationReport(len(frame), frame.shape[1], _failures_from(error, len(frame)))
+        failures = _failures_from(error, len(frame))
+        missing = [f.column for f in failures if f.check == "the column is missing"]
+        if missing:  # once, on the first: what the data holds instead, and the likely reading mistake
+            from keel.data.sources import columns_found_note
+
+            first = next(i for i, f in enumerate(failures) if f.check == "the column is missing")
+            failures[first] = CheckFailure(missing[0], "the column is missing; "
+                                           + columns_found_note(frame.columns, missing), 0, [])
+        return frame, ValidationReport(len(frame), frame.shape[1], failures)
     return _with_spec_dtypes(validated, data), ValidationReport(len(frame), frame.shape[1])
 
 

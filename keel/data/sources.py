@@ -1,12 +1,19 @@
-"""Load the rows a spec names: the embedded generator, a CSV or Parquet file, or an SQL query."""
+"""Load the rows a spec names: the embedded generator, a CSV file (read with the spec's reading options),
+Parquet (a file, a directory of partitions or a glob of files), or an SQL query."""
 
 from __future__ import annotations
 
+import csv
+import glob
+import hashlib
+import warnings
 from pathlib import Path
+from typing import Iterable, List, Sequence
 
 import pandas as pd
 
 from keel.spec.models import DataSpec, FileSource, GeneratorSource, SqlSource
+from keel.spec.reading import CsvReading
 
 
 class DataSourceError(ValueError):
@@ -20,7 +27,9 @@ def describe_source(data: DataSpec) -> str:
                 f"historical_bias={source.historical_bias}, covariate_shift={source.covariate_shift}, "
                 f"concept_shift={source.concept_shift})")
     if isinstance(source, FileSource):
-        return f"{source.kind}:{Path(source.path).resolve()}"
+        options = source.given_options()
+        shown = f" ({', '.join(f'{key}={value!r}' for key, value in options.items())})" if options else ""
+        return f"{source.kind}:{Path(source.path).resolve()}{shown}"
     return f"sql:{_redacted(source.url)} {source.query!r}"
 
 
@@ -33,6 +42,27 @@ def _redacted(url: str) -> str:
         return "<unparsable url>"
 
 
+def _is_pattern(path: Path) -> bool:
+    return any(character in str(path) for character in "*?[")
+
+
+def _pattern_base(pattern: Path) -> Path:
+    """The directory a glob starts from (`data/year=*/part-*.parquet` -> `data`): partition folders are
+    read below it."""
+    text = str(pattern)
+    first = min(text.index(c) for c in "*?[" if c in text)
+    return Path(text[:first]).parent if not text[:first].endswith(("/", "\\")) else Path(text[:first])
+
+
+def _parquet_files(path: Path) -> List[Path]:
+    """The files a parquet source names: itself, the files of a glob, or every file under a directory."""
+    if _is_pattern(path):
+        return sorted(Path(match) for match in glob.glob(str(path), recursive=True) if Path(match).is_file())
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+    return [path] if path.is_file() else []
+
+
 def source_stamp(data: DataSpec) -> str:
     """Changes whenever the source's content may have changed; keys the ingest step's cache."""
     source = data.source
@@ -40,6 +70,13 @@ def source_stamp(data: DataSpec) -> str:
         return "generator"  # the spec's parameters determine the rows
     if isinstance(source, FileSource):
         path = Path(source.path)
+        if source.kind == "parquet" and (path.is_dir() or _is_pattern(path)):
+            files = _parquet_files(path)
+            digest = hashlib.sha256()
+            for file in files:
+                stat = file.stat()
+                digest.update(f"{file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+            return f"{path.resolve() if not _is_pattern(path) else path}:{len(files)}:{digest.hexdigest()}"
         try:
             stat = path.stat()
         except OSError:
@@ -50,26 +87,130 @@ def source_stamp(data: DataSpec) -> str:
     return f"sql:{time.time_ns()}"  # a table can change at any time: never reuse a cached read
 
 
+# --- CSV -----------------------------------------------------------------------------------------
+
+
+def read_csv_arguments(source: CsvReading) -> dict:
+    """The spec's reading options as `pandas.read_csv` arguments. `index_col=False`: a line with more
+    fields than there are columns is an error, not silently turned into an index."""
+    return {"sep": source.sep, "header": 0 if source.header else None, "names": source.names,
+            "na_values": list(source.na_values) or None, "skipinitialspace": source.skipinitialspace,
+            "encoding": source.encoding, "comment": source.comment, "skiprows": source.skiprows,
+            "decimal": source.decimal, "index_col": False}
+
+
+def first_records(source: CsvReading, count: int = 2) -> List[List[str]]:
+    """The first `count` records of a CSV file as its reading options split them (the header line
+    included when there is one), for the checks and hints that need no full read."""
+    encoding = "utf-8-sig" if source.encoding.replace("_", "-").lower() in ("utf-8", "utf8") else source.encoding
+    records: List[List[str]] = []
+    with open(source.path, encoding=encoding, newline="") as handle:
+        for _ in range(source.skiprows):
+            if not handle.readline():
+                break
+        lines = (line for line in handle if line.strip() and not (source.comment and line.lstrip().startswith(
+            source.comment)))
+        reader = csv.reader(lines, delimiter=source.sep, skipinitialspace=source.skipinitialspace)
+        for record in reader:
+            if source.comment:
+                record = _before_comment(record, source.comment)
+            records.append(record)
+            if len(records) == count:
+                break
+    return records
+
+
+def _before_comment(record: List[str], comment: str) -> List[str]:
+    for position, field in enumerate(record):
+        if comment in field:
+            return record[:position] + [field.split(comment, 1)[0]]
+    return record
+
+
+def _check_names(source: CsvReading) -> None:
+    """`names` must give one name per field: pandas would otherwise shift the columns without a word."""
+    if not source.names:
+        return
+    records = first_records(source, 2)
+    data = records[1:] if source.header else records[:1]
+    if data and len(data[0]) != len(source.names):
+        raise DataSourceError(
+            f"{source.path}: `names` gives {len(source.names)} column(s) but the first data line has "
+            f"{len(data[0])} field(s) ({', '.join(map(repr, data[0][:8]))}{', ...' if len(data[0]) > 8 else ''}); "
+            f"give one name per field, in file order (sep is {source.sep!r})")
+
+
+def _read_csv(source: FileSource, data: DataSpec) -> pd.DataFrame:
+    path = Path(source.path)
+    categorical = {n for n, f in data.features.items() if f.type == "categorical"}
+    categorical |= {n for n, a in data.sensitive_attributes.items() if a.categories}
+    dtypes = {name: "string" for name in categorical}
+    if data.id_column:
+        dtypes.setdefault(data.id_column, "string")
+    try:
+        _check_names(source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, dtype=dtypes, low_memory=False, **read_csv_arguments(source))
+    except UnicodeDecodeError as error:
+        raise DataSourceError(f"{path}: cannot be read as text in the encoding {source.encoding!r} "
+                              f"({error.reason} at byte {error.start}); declare the file's `encoding` under "
+                              "data.source, e.g. latin-1 or cp1252") from None
+    except pd.errors.ParserWarning as warning:
+        raise DataSourceError(f"{path}: some lines have more fields than there are columns ({warning}); check "
+                              f"`sep` ({source.sep!r}) and `names`") from None
+    except (pd.errors.ParserError, ValueError, OSError) as error:
+        raise DataSourceError(f"{path}: cannot be read as csv ({error})") from None
+    if data.time_column and data.time_column in frame:
+        frame[data.time_column] = pd.to_datetime(frame[data.time_column], errors="coerce")
+    return frame
+
+
+# --- Parquet -------------------------------------------------------------------------------------
+
+
+def _read_parquet(source: FileSource) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    path = Path(source.path)
+    files = _parquet_files(path)
+    if not files:
+        if _is_pattern(path):
+            raise DataSourceError(f"{path}: no file matches the pattern")
+        if path.is_dir():
+            raise DataSourceError(f"{path}: the directory holds no parquet file")
+        raise DataSourceError(f"{path}: no such data file")
+    if not _is_pattern(path) and not path.is_dir():
+        if path.stat().st_size == 0:
+            raise DataSourceError(f"{path}: the file is empty")
+    try:
+        if len(files) == 1 and not path.is_dir():
+            return pd.read_parquet(files[0])
+        base = path if path.is_dir() else _pattern_base(path)
+        dataset = ds.dataset([str(f) for f in files], format="parquet", partitioning="hive",
+                             partition_base_dir=str(base), exclude_invalid_files=True)
+        if not dataset.files:
+            raise DataSourceError(f"{path}: no parquet file among the {len(files)} file(s) found")
+        return dataset.to_table().to_pandas()
+    except DataSourceError:
+        raise
+    except (pa.ArrowException, ValueError, OSError) as error:
+        raise DataSourceError(f"{path}: cannot be read as parquet ({error})") from None
+
+
 def _read_file(source: FileSource, data: DataSpec) -> pd.DataFrame:
     path = Path(source.path)
+    if source.kind == "parquet":
+        return _read_parquet(source)
+    if path.is_dir():
+        raise DataSourceError(f"{path}: is a directory; a csv source reads one file (a directory of partitions: "
+                              "kind parquet)")
     if not path.is_file():
         raise DataSourceError(f"{path}: no such data file")
     if path.stat().st_size == 0:
         raise DataSourceError(f"{path}: the file is empty")
-    try:
-        if source.kind == "parquet":
-            return pd.read_parquet(path)
-        categorical = {n for n, f in data.features.items() if f.type == "categorical"}
-        categorical |= {n for n, a in data.sensitive_attributes.items() if a.categories}
-        dtypes = {name: "string" for name in categorical}
-        if data.id_column:
-            dtypes.setdefault(data.id_column, "string")
-        frame = pd.read_csv(path, dtype=dtypes, low_memory=False)
-    except (UnicodeDecodeError, pd.errors.ParserError, ValueError, OSError) as error:
-        raise DataSourceError(f"{path}: cannot be read as {source.kind} ({error})") from None
-    if data.time_column and data.time_column in frame:
-        frame[data.time_column] = pd.to_datetime(frame[data.time_column], errors="coerce")
-    return frame
+    return _read_csv(source, data)
 
 
 def _read_sql(source: SqlSource) -> pd.DataFrame:
@@ -93,3 +234,41 @@ def load_frame(data: DataSpec) -> pd.DataFrame:
     if isinstance(source, FileSource):
         return _read_file(source, data)
     return _read_sql(source)
+
+
+# --- what was found, when columns are missing ----------------------------------------------------
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.strip().replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def columns_found_note(found: Sequence[object], expected: Iterable[str], where: str = "data.source") -> str:
+    """What to tell a user whose declared columns are missing: the columns found (quoted, so that spaces
+    show) and, when the names give it away, the likely cause: a header-less file read with a header (data
+    values as names), spaces after the separator, or a wrong separator. `where` is the spec key holding
+    the reading options."""
+    names = [str(name) for name in found]
+    expected = list(expected)
+    shown = ", ".join(repr(name) for name in names[:30]) + (f", ... ({len(names)} in all)" if len(names) > 30 else "")
+    note = f"the columns found are {shown}" if names else "no columns were found"
+    stripped = {name.strip(): name for name in names}
+    spaced = [name for name in expected if name not in names and name in stripped and stripped[name] != name]
+    numeric = [name for name in names if _is_number(name) and any(c.isdigit() for c in name)]
+    if spaced:
+        note += (f"; {repr(stripped[spaced[0]])} is {spaced[0]!r} with spaces around it: declare "
+                 f"`skipinitialspace: true` under {where}")
+    elif numeric and not set(expected) & set(names):
+        note += (f"; the first line looks like data, not column names (e.g. {', '.join(map(repr, numeric[:3]))}): "
+                 f"if the file has no header line, declare `header: false` and the column `names` in file "
+                 f"order under {where}")
+        if any(name != name.lstrip(" ") for name in names):
+            note += " (the values start with a space after the separator: also `skipinitialspace: true`)"
+    elif len(names) == 1 and any(sep in names[0] for sep in (";", "\t", "|", ",")):
+        seps = [sep for sep in (";", "\t", "|", ",") if sep in names[0]]
+        note += f"; one column whose name holds {seps[0]!r}: declare `sep: {seps[0]!r}` under {where}"
+    return note

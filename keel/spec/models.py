@@ -15,6 +15,7 @@ from keel.spec.base import StrictModel
 from keel.spec.governance import GovernanceSpec
 from keel.spec.metrics import LOWER_IS_BETTER, METRIC_RANGES
 from keel.spec.monitoring import MonitoringSpec
+from keel.spec.reading import CsvReading
 
 METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
 Metric = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
@@ -78,25 +79,46 @@ class GeneratorSource(StrictModel):
     start_date: str = "2024-01-01"
 
 
-class FileSource(StrictModel):
+class FileSource(CsvReading):
+    """A CSV file read with the options below, or Parquet: one file, a directory of partitions
+    (`year=2024/...` folders become columns) or a glob such as `data/part-*.parquet`."""
+
     kind: Literal["csv", "parquet"]
-    path: Path
+    path: Path = Field(description="The file (parquet: also a directory or a glob of files); a relative path is "
+                                   "read from the directory run.py is started in")
+
+    @model_validator(mode="after")
+    def _csv_options_for_csv_only(self) -> "FileSource":
+        given = list(self.given_options()) if self.kind == "parquet" else []
+        if given:
+            raise ValueError(f"{', '.join(f'`{key}`' for key in given)}: reading options of CSV files; a parquet "
+                             "file carries its own column names, types and missing values (remove them, or "
+                             "use kind: csv)")
+        return self
 
 
 class SqlSource(StrictModel):
+    """The rows an SQL query returns, through SQLAlchemy (the database's driver must be installed)."""
+
     kind: Literal["sql"]
     url: str = Field(description="SQLAlchemy URL, e.g. sqlite:///applications.db")
-    query: str
+    query: str = Field(description="Returns one row per example, with the spec's columns")
 
 
-DataSource = Annotated[Union[GeneratorSource, FileSource, SqlSource], Field(discriminator="kind")]
+DataSource = Annotated[Union[FileSource, SqlSource, GeneratorSource], Field(discriminator="kind")]
+
+
+def _column_name(name: Optional[str], what: str) -> Optional[str]:
+    if name is not None and not name.strip():
+        raise ValueError(f"the {what} is empty: give the name of a column of the data")
+    return name
 
 
 class NumericFeature(StrictModel):
-    type: Literal["numeric", "integer"]
-    min: Optional[float] = None
-    max: Optional[float] = None
-    nullable: bool = False
+    type: Literal["numeric", "integer"] = Field(description="`integer`: whole numbers only (checked)")
+    min: Optional[float] = Field(None, description="Smallest valid value (checked at validation; none: no bound)")
+    max: Optional[float] = Field(None, description="Largest valid value (checked at validation; none: no bound)")
+    nullable: bool = Field(False, description="Missing values are allowed (imputed by the feature pipeline)")
 
     @model_validator(mode="after")
     def _ordered(self) -> "NumericFeature":
@@ -107,14 +129,19 @@ class NumericFeature(StrictModel):
 
 class CategoricalFeature(StrictModel):
     type: Literal["categorical"]
-    categories: List[str] = Field(min_length=1)
-    nullable: bool = False
+    categories: List[str] = Field(
+        min_length=1, description="Every valid value, as text exactly as in the data (spaces count); other values "
+                                  "fail validation")
+    nullable: bool = Field(False, description="Missing values are allowed")
 
     @field_validator("categories")
     @classmethod
     def _unique(cls, categories: List[str]) -> List[str]:
         if len(set(categories)) != len(categories):
             raise ValueError("categories must be unique")
+        if "" in categories:
+            raise ValueError("an empty category: an empty cell is read as a missing value (declare "
+                             "`nullable: true` instead)")
         return categories
 
 

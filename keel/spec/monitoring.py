@@ -3,13 +3,13 @@ continuous-training policy. Every number the monitor judges by is here, none in 
 
 from __future__ import annotations
 
-from pathlib import Path
 import typing
-from typing import Annotated, Any, List, Literal, Optional, Union
+from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from keel.spec.base import StrictModel
+from keel.spec.reading import CsvReading
 
 Metric = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
 
@@ -57,9 +57,11 @@ class DriftSpec(StrictModel):
     min_labelled_rows: int = Field(300, ge=10, description="fewer labelled rows: label and performance drift not judged")
 
 
-class CsvLabels(StrictModel):
+class CsvLabels(CsvReading):
+    """A labels file, read with the same options as a data file. Every cell is read as text (ids keep their
+    leading zeros); only empty cells and `na_values` are missing (an id `NA` stays an id)."""
+
     kind: Literal["csv"]
-    path: Path
 
 
 class SqlLabels(StrictModel):
@@ -81,6 +83,35 @@ class LabelsSpec(StrictModel):
     lookback_days: Optional[float] = Field(
         None, gt=0.0, description="labels are joined to the predictions made up to this many days before the "
                                   "judged window (labels arrive late); none: the whole prediction log")
+    strip_suffix: Optional[str] = Field(
+        None, min_length=1,
+        description="removed from the end of every label value before it is compared with the target's classes, "
+                    "e.g. \".\" for the UCI adult test file's `>50K.`; label values are always compared without "
+                    "surrounding spaces")
+    label_map: Dict[str, str] = Field(
+        default_factory=dict,
+        description="label values replaced by a class of data.target before comparison, after `strip_suffix`, "
+                    "e.g. {\"yes\": \"1\", \"no\": \"0\"}; values not listed are compared as they are")
+
+    @field_validator("id_column", "label_column", "time_column")
+    @classmethod
+    def _named(cls, name: str, info) -> str:
+        if not name.strip():
+            raise ValueError(f"the {info.field_name} name is empty: give the name of a column of the labels")
+        return name
+
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _as_text(cls, mapping: Any) -> Any:
+        """YAML reads `1: 0` as numbers: labels are text, so numbers are taken as their text. `yes`/`no`
+        unquoted are booleans in YAML and are refused rather than guessed."""
+        if not isinstance(mapping, dict):
+            return mapping
+        if any(isinstance(item, bool) for pair in mapping.items() for item in pair):
+            raise ValueError("a key or value is true/false: quote label text such as \"yes\", \"no\", \"true\" "
+                             "(YAML reads them unquoted as booleans)")
+        return {str(key) if isinstance(key, (int, float)) else key: str(value) if isinstance(value, (int, float))
+                else value for key, value in mapping.items()}
 
 
 class AlerterSpec(StrictModel):
