@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "keel.cli.stack_commands",
     "keel.cli.governance_commands",
     "keel.cli.dashboard_commands",
+    "keel.cli.spec_commands",
 )
 
 

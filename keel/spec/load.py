@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
+import typing
 from pathlib import Path
-from typing import Any, Iterable, List, Sequence, Tuple, Type
+from typing import Any, Iterable, List, Optional, Sequence, Tuple, Type
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from keel.spec.models import Spec
 
@@ -133,21 +135,114 @@ def _problem(error: dict) -> str:
         return "expected a value (this key is required)"
     if kind == "union_tag_invalid":
         ctx = error["ctx"]
-        return f"expected {ctx['discriminator'].strip(chr(39))} to be one of {ctx['expected_tags']}"
+        return f"{ctx['discriminator']} must be one of {', '.join(_tags(ctx['expected_tags']))}"
+    if kind == "union_tag_not_found":
+        return f"expected a {error['ctx']['discriminator']} key"
+    if kind == "literal_error":
+        return f"expected one of {', '.join(_tags(error['ctx']['expected']))}"
     message = error["msg"]
     if message.startswith("Value error, "):
         return message[len("Value error, "):]
     return "expected " + message[0].lower() + message[1:]
 
 
-def format_validation_error(source: str, raw: dict, error: ValidationError) -> str:
+def _tags(expected: str) -> List[str]:
+    """pydantic's "'a', 'b' or 'c'" as ["a", "b", "c"]."""
+    return re.findall(r"'([^']*)'", expected)
+
+
+def _alternatives(annotation: Any) -> List[Any]:
+    """An annotation without Annotated/Optional/Union wrappers: the types a value may have."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _alternatives(typing.get_args(annotation)[0])
+    if origin is typing.Union or type(annotation).__name__ == "UnionType":
+        return [kind for member in typing.get_args(annotation) for kind in _alternatives(member)]
+    return [annotation]
+
+
+def _is_section(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
+
+
+def _tag_values(model: Type[BaseModel]) -> List[str]:
+    """The values of a section's Literal-typed fields: the tags that select it in a union (`kind: csv`)."""
+    return [str(value) for field in model.model_fields.values()
+            if typing.get_origin(field.annotation) is typing.Literal for value in typing.get_args(field.annotation)]
+
+
+def _annotations_at(root: Type[BaseModel], location: Sequence[Any]) -> List[Any]:
+    """The types the value at a pydantic error location may have: fields, list items, mapping values and
+    union members chosen by their tag (pydantic puts the tag in the location)."""
+    candidates: List[Any] = [root]
+    for item in location:
+        following: List[Any] = []
+        for annotation in candidates:
+            for kind in _alternatives(annotation):
+                origin = typing.get_origin(kind)
+                if _is_section(kind):
+                    if isinstance(item, str) and item in kind.model_fields:
+                        following.append(kind.model_fields[item].annotation)
+                    elif isinstance(item, str) and item in _tag_values(kind):
+                        following.append(kind)  # a union tag: the member it selects
+                elif origin is dict and typing.get_args(kind):
+                    following.append(typing.get_args(kind)[1])
+                elif origin in (list, tuple) and isinstance(item, int) and typing.get_args(kind):
+                    following.append(typing.get_args(kind)[0])
+        candidates = following
+    return candidates
+
+
+def _nearest_first(word: str, choices: Sequence[str]) -> List[str]:
+    return sorted(choices, key=lambda choice: -difflib.SequenceMatcher(None, word.lower(), choice.lower()).ratio())
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _hint(root: Type[BaseModel], raw: dict, item: dict) -> str:
+    """What to write instead: the keys allowed where an unknown key is (nearest match first), the tag
+    nearest a wrong one."""
+    kind, location = item["type"], item["loc"]
+    if kind == "extra_forbidden" and location:
+        sections = [k for a in _annotations_at(root, location[:-1]) for k in _alternatives(a) if _is_section(k)]
+        if len(sections) == 1:
+            allowed = list(sections[0].model_fields)
+            where = f"in {_key_path(raw, location[:-1])}" if len(location) > 1 else "at the top level"
+            return (f" ({_did_you_mean(str(location[-1]), allowed)}keys allowed {where}: "
+                    f"{', '.join(_nearest_first(str(location[-1]), allowed))})")
+    if kind == "union_tag_invalid":
+        suggestion = _did_you_mean(str(item["ctx"]["tag"]), _tags(item["ctx"]["expected_tags"])).strip()
+        return f" ({suggestion})" if suggestion else ""
+    if kind == "union_tag_not_found":
+        name = item["ctx"]["discriminator"].strip("'")
+        tags = [tag for a in _annotations_at(root, location) for k in _alternatives(a) if _is_section(k)
+                for tag in _tag_values(k)]
+        given = item.get("input") if isinstance(item.get("input"), dict) else {}
+        misspelt = difflib.get_close_matches(name, [str(key) for key in given], n=1, cutoff=0.6)
+        return ((f" (give {name}: one of {', '.join(dict.fromkeys(tags))}" if tags else f" (give {name}")
+                + (f"; {misspelt[0]!r} looks like a misspelling of {name!r}" if misspelt else "") + ")")
+    if kind == "literal_error" and isinstance(item.get("input"), str):
+        suggestion = _did_you_mean(item["input"], _tags(item["ctx"]["expected"])).strip()
+        return f" ({suggestion})" if suggestion else ""
+    return ""
+
+
+def format_validation_error(source: str, raw: dict, error: ValidationError,
+                            root: Optional[Type[BaseModel]] = None) -> str:
+    """One line per problem: the key path in the file, what was expected, what was found, and a hint
+    (the keys allowed at that level, the nearest spelling). `root`: the model `raw` was validated as
+    (default: the problem spec)."""
+    root = root or Spec
     lines = [f"{source}: the spec is not valid ({error.error_count()} problem(s))"]
     for item in error.errors():
         key = _key_path(raw, item["loc"])
         found = "nothing" if item["type"] == "missing" else _shown(item.get("input"))
         if item["type"] == "union_tag_invalid":
             found = repr(item["ctx"]["tag"])
-        lines.append(f"  - {key}: {_problem(item)}; found {found}")
+        lines.append(f"  - {key}: {_problem(item)}; found {found}{_hint(root, raw, item)}")
     return "\n".join(lines)
 
 

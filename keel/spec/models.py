@@ -212,6 +212,24 @@ class DataSpec(StrictModel):
                              "each decision (fewer make its rates and TPR/FPR noise); the same rule in "
                              "evaluation, mitigation, gates and reports")
 
+    @field_validator("target")
+    @classmethod
+    def _target_column_named(cls, target: TargetSpec) -> TargetSpec:
+        _column_name(target.column, "target column (target.column)")
+        return target
+
+    @field_validator("id_column", "time_column")
+    @classmethod
+    def _columns_named(cls, name: Optional[str], info) -> Optional[str]:
+        return _column_name(name, f"{info.field_name} name")
+
+    @field_validator("features", "sensitive_attributes")
+    @classmethod
+    def _keys_named(cls, columns: dict, info) -> dict:
+        if any(not name.strip() for name in columns):
+            raise ValueError(f"a column name in {info.field_name} is empty: give the name of a column of the data")
+        return columns
+
     @model_validator(mode="after")
     def _consistent_columns(self) -> "DataSpec":
         if self.sensitive_attributes and self.target.favourable is None:

@@ -1,0 +1,177 @@
+"""`run.py init --data FILE --target COLUMN`: a starting spec from differently shaped files (written here,
+unlike keel's credit data) that loads, validates on the command line and accepts the very file it was
+written from; what only a person can decide is left to confirm."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from keel.data.schema import validate_frame
+from keel.data.sources import load_frame
+from keel.spec import load_spec
+from tests.conftest import ROOT
+
+
+def _run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def _clinic(path, rows=240):
+    """Hospital visits: `;` separated, decimal commas, a byte-order mark, a text target, an id, dates,
+    missing values, free text."""
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({
+        "visit_id": [f"V{i:05d}" for i in range(rows)],
+        "visit_date": pd.date_range("2024-01-01", periods=rows, freq="D").strftime("%Y-%m-%d"),
+        "age": rng.integers(18, 90, rows),
+        "weight_kg": rng.normal(75, 12, rows).round(1),
+        "ward": rng.choice(["cardio", "onco", "neuro"], rows),
+        "sex": rng.choice(["F", "M"], rows),
+        "notes": [f"seen by doctor {i}" for i in range(rows)],
+        "readmitted": rng.choice(["yes", "no"], rows, p=[0.3, 0.7]),
+    })
+    frame.loc[::7, "weight_kg"] = np.nan
+    frame.loc[::11, "ward"] = np.nan
+    frame.to_csv(path, sep=";", decimal=",", index=False, encoding="utf-8-sig")
+    return frame
+
+
+def _turbines(path, rows=200):
+    """Wind-turbine faults: no header line, `, ` separators, `?` for a missing reading, a 0/1 target."""
+    rng = np.random.default_rng(5)
+    lines = []
+    for i in range(rows):
+        speed = "?" if i % 9 == 0 else f"{rng.uniform(2, 25):.2f}"
+        lines.append(f"{rng.integers(0, 40)}, {speed}, {rng.choice(['north', 'ridge', 'coast'])}, "
+                     f"{int(rng.random() < 0.2)}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _shipments(path, rows=150):
+    """Parquet: booleans, a 1/2 target, an integer id without an id-like name kept as a feature."""
+    rng = np.random.default_rng(2)
+    pd.DataFrame({"parcel": [f"P-{i}" for i in range(rows)],
+                  "fragile": rng.random(rows) < 0.3,
+                  "distance_km": rng.gamma(2.0, 200.0, rows),
+                  "stops": rng.integers(0, 6, rows),
+                  "status": rng.choice([1, 2], rows, p=[0.75, 0.25])}).to_parquet(path, index=False)
+
+
+def _validates_its_own_file(spec_path):
+    spec = load_spec(spec_path)
+    _, report = validate_frame(load_frame(spec.data), spec.data)
+    assert report.passed, report.summary()
+    return spec
+
+
+def test_init_writes_a_spec_that_validates_and_accepts_its_file(tmp_path):
+    frame = _clinic(tmp_path / "clinic visits.csv")
+    out = tmp_path / "specs" / "clinic.yaml"
+    done = _run("init", "--data", tmp_path / "clinic visits.csv", "--target", "readmitted", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert _run("validate", "--config", out).returncode == 0
+    spec = _validates_its_own_file(out)
+
+    source = spec.data.source
+    assert (source.kind, source.sep, source.decimal) == ("csv", ";", ",")
+    assert spec.problem.name == "clinic_visits"
+    assert spec.data.id_column == "visit_id" and spec.data.time_column == "visit_date"
+    features = spec.data.features
+    assert set(features) == {"age", "weight_kg", "ward", "sex"}  # the free text is left out, and says so
+    assert "notes" in out.read_text() and "notes" in done.stdout
+    assert features["age"].type == "integer" and not features["age"].nullable
+    assert (features["age"].min, features["age"].max) == (frame["age"].min(), frame["age"].max())
+    assert features["weight_kg"].type == "numeric" and features["weight_kg"].nullable
+    assert features["weight_kg"].min == frame["weight_kg"].min() and features["weight_kg"].max == frame["weight_kg"].max()
+    assert features["ward"].categories == ["cardio", "neuro", "onco"] and features["ward"].nullable
+    target = spec.data.target
+    assert (target.column, target.positive, target.negative) == ("readmitted", "yes", "no")  # the rarer one
+
+
+def test_init_leaves_sensitive_attributes_and_favourable_to_confirm(tmp_path):
+    from keel.data.infer import infer_spec
+
+    _clinic(tmp_path / "clinic.csv")
+    inferred = infer_spec(tmp_path / "clinic.csv", "readmitted")
+    raw = yaml.safe_load(inferred.spec_text)
+    assert "sensitive_attributes" not in raw["data"] and "favourable" not in raw["data"]["target"]
+    assert set(inferred.sensitive) == {"age", "sex"}
+    text = inferred.spec_text
+    assert "#   sex: {categories: [F, M]}" in text and "favourable" in text and "CONFIRM" in text
+    # Uncommenting the candidates without `favourable` is refused with the explanation, with it it loads.
+    confirmed = text.replace("  # sensitive_attributes:", "  sensitive_attributes:").replace(
+        "  #   sex:", "    sex:")
+    path = tmp_path / "confirmed.yaml"
+    path.write_text(confirmed)
+    with pytest.raises(Exception, match="target.favourable is required"):
+        load_spec(path)
+    raw = yaml.safe_load(confirmed)
+    raw["data"]["target"]["favourable"] = "negative"
+    path.write_text(yaml.safe_dump(raw))
+    assert list(load_spec(path).data.sensitive_attributes) == ["sex"]
+
+
+def test_init_detects_a_header_less_file_with_spaces_and_markers(tmp_path):
+    from keel.data.infer import infer_spec
+
+    _turbines(tmp_path / "turbines.data")
+    inferred = infer_spec(tmp_path / "turbines.data", "column_4")
+    assert inferred.reading == {"header": False, "names": ["column_1", "column_2", "column_3", "column_4"],
+                                "na_values": ["?"], "skipinitialspace": True}
+    out = tmp_path / "turbines.yaml"
+    out.write_text(inferred.spec_text)
+    spec = _validates_its_own_file(out)
+    assert spec.data.features["column_2"].type == "numeric" and spec.data.features["column_2"].nullable
+    assert spec.data.features["column_3"].categories == ["coast", "north", "ridge"]  # no leading spaces
+    assert (spec.data.target.positive, spec.data.target.negative) == (1, 0)
+    # Named columns given as reading options, as on the command line.
+    named = infer_spec(tmp_path / "turbines.data", "fault",
+                       {"header": False, "names": ["age_months", "wind", "site", "fault"]})
+    assert {"age_months", "wind", "site"} == set(yaml.safe_load(named.spec_text)["data"]["features"])
+
+
+def test_init_on_parquet_with_booleans_and_a_one_two_target(tmp_path):
+    _shipments(tmp_path / "shipments.parquet")
+    out = tmp_path / "shipments.yaml"
+    done = _run("init", "--data", tmp_path / "shipments.parquet", "--target", "status", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert _run("validate", "--config", out).returncode == 0
+    spec = _validates_its_own_file(out)
+    assert spec.data.source.kind == "parquet" and spec.data.id_column == "parcel"
+    assert spec.data.features["fragile"].categories == ["False", "True"]
+    assert spec.data.features["stops"].type == "integer" and spec.data.features["distance_km"].type == "numeric"
+    assert (spec.data.target.positive, spec.data.target.negative) == (2, 1)  # the rarer outcome, to confirm
+
+
+def test_init_refuses_what_it_cannot_use_with_a_clear_message(tmp_path):
+    _clinic(tmp_path / "clinic.csv")
+    missing = _run("init", "--data", tmp_path / "absent.csv", "--target", "y", "--out", tmp_path / "a.yaml")
+    assert missing.returncode == 2 and "absent.csv: no such data file" in missing.stderr
+    no_target = _run("init", "--data", tmp_path / "clinic.csv", "--target", "Readmitted", "--out", tmp_path / "b.yaml")
+    assert no_target.returncode == 2
+    assert "'visit_id'" in no_target.stderr and "did you mean 'readmitted'" in no_target.stderr
+    three = tmp_path / "three.csv"
+    three.write_text("x,grade\n1,a\n2,b\n3,c\n4,a\n")
+    many = _run("init", "--data", three, "--target", "grade", "--out", tmp_path / "c.yaml")
+    assert many.returncode == 2 and "3 distinct value(s)" in many.stderr and "two classes" in many.stderr
+    bad_option = _run("init", "--data", tmp_path / "clinic.csv", "--target", "readmitted", "--read", "sep=;;",
+                      "--out", tmp_path / "d.yaml")
+    assert bad_option.returncode == 2 and "one character" in bad_option.stderr
+    unknown_option = _run("init", "--data", tmp_path / "clinic.csv", "--target", "readmitted", "--read", "delimiter=;",
+                          "--out", tmp_path / "e.yaml")
+    assert unknown_option.returncode == 2 and "not a reading option" in unknown_option.stderr
+    kept = tmp_path / "kept.yaml"
+    kept.write_text("mine")
+    refused = _run("init", "--data", tmp_path / "clinic.csv", "--target", "readmitted", "--out", kept)
+    assert refused.returncode == 2 and "exists" in refused.stderr and kept.read_text() == "mine"
+    for absent in ("a.yaml", "b.yaml", "c.yaml", "d.yaml", "e.yaml"):
+        assert not (tmp_path / absent).exists()
+    from keel.data.infer import InitError, infer_spec
+
+    with pytest.raises(InitError, match="no such data file"):
+        infer_spec(tmp_path / "nothing.csv", "y")
