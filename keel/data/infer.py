@@ -143,6 +143,8 @@ def _markers(text: pd.DataFrame, decimal: str) -> List[str]:
         others = set(values[~numeric].unique())
         if numeric.mean() >= 0.5 and others and others <= set(MARKERS):
             found |= others
+        elif "?" in others:  # a category "?" is a missing value (the UCI files' convention)
+            found.add("?")
     return sorted(found)
 
 

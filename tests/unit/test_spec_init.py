@@ -23,7 +23,7 @@ def _run(*args, cwd=ROOT):
 
 def _clinic(path, rows=240):
     """Hospital visits: `;` separated, decimal commas, a byte-order mark, a text target, an id, dates,
-    missing values, free text."""
+    missing values (empty and `?`), free text."""
     rng = np.random.default_rng(11)
     frame = pd.DataFrame({
         "visit_id": [f"V{i:05d}" for i in range(rows)],
@@ -37,6 +37,7 @@ def _clinic(path, rows=240):
     })
     frame.loc[::7, "weight_kg"] = np.nan
     frame.loc[::11, "ward"] = np.nan
+    frame.loc[5::13, "ward"] = "?"  # another spelling of "not recorded"
     frame.to_csv(path, sep=";", decimal=",", index=False, encoding="utf-8-sig")
     return frame
 
@@ -78,7 +79,7 @@ def test_init_writes_a_spec_that_validates_and_accepts_its_file(tmp_path):
     spec = _validates_its_own_file(out)
 
     source = spec.data.source
-    assert (source.kind, source.sep, source.decimal) == ("csv", ";", ",")
+    assert (source.kind, source.sep, source.decimal, source.na_values) == ("csv", ";", ",", ["?"])
     assert spec.problem.name == "clinic_visits"
     assert spec.data.id_column == "visit_id" and spec.data.time_column == "visit_date"
     features = spec.data.features
