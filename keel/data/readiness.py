@@ -31,6 +31,9 @@ def assess_readiness(frame: pd.DataFrame, spec: Spec, baseline_validation: Dict[
     }
     small = [f"{name}={label} ({count} rows)" for name, sizes in group_sizes.items()
              for label, count in sizes.items() if count < data.min_group_size]
+    # A column declared nullable may hold no value at all, or one value only: valid, but no information.
+    uninformative = [f"{name} ({'no values' if frame[name].notna().sum() == 0 else 'one value only'})"
+                     for name in data.model_features if frame[name].nunique(dropna=True) < 2]
     criteria = [
         {"criterion": c.describe(), "baseline_validation": baseline_validation[c.metric],
          "verdict": _criterion_verdict(c, baseline_validation[c.metric], spec.problem.readiness_margin)}
@@ -43,6 +46,7 @@ def assess_readiness(frame: pd.DataFrame, spec: Spec, baseline_validation: Dict[
         "missing_share": {name: round(float(v), 4) for name, v in missing.items() if v > 0},
         "group_sizes": group_sizes,
         "small_groups": small,
+        "uninformative_features": uninformative,
         "criteria": criteria,
         "ready": not small and all(not c["verdict"].startswith("unlikely") for c in criteria),
     }
@@ -55,6 +59,8 @@ def readiness_summary(report: dict) -> str:
         lines.append(f"  {item['criterion']}: baseline {item['baseline_validation']:.4f} -> {item['verdict']}")
     if report["small_groups"]:
         lines.append(f"  groups too small to judge: {', '.join(report['small_groups'])}")
+    if report.get("uninformative_features"):
+        lines.append(f"  features that carry no information: {', '.join(report['uninformative_features'])}")
     return "\n".join(lines)
 
 
@@ -74,4 +80,7 @@ def readiness_html(report: dict) -> str:
         sections.append(html.table([name, "rows"], sizes.items()))
     if report["small_groups"]:
         sections.append(html.paragraph("Too small to judge: " + ", ".join(report["small_groups"])))
+    if report.get("uninformative_features"):
+        sections.append(html.paragraph("Features that carry no information: "
+                                       + ", ".join(report["uninformative_features"])))
     return html.page("Data readiness", *sections)

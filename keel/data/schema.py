@@ -69,13 +69,6 @@ def validation_html(report: ValidationReport) -> str:
         html.table(["column", "check", "failing rows", "examples"], rows) if rows else "")
 
 
-def _not_all_null():
-    import pandera.pandas as pa
-
-    return pa.Check(lambda s: bool(s.notna().any()) or len(s) == 0, ignore_na=False,
-                    name="every value is missing")
-
-
 def _whole_numbers():
     import pandera.pandas as pa
 
@@ -97,7 +90,7 @@ def build_schema(data: DataSpec):
     columns = {}
     for name, feature in data.features.items():
         if isinstance(feature, NumericFeature):
-            checks = [_not_all_null()]
+            checks = []
             if feature.min is not None:
                 checks.append(_bound("ge", feature.min))
             if feature.max is not None:
@@ -166,7 +159,7 @@ def _categorical_column(categories, nullable: bool):
     allowed = list(categories)
     isin = pa.Check(lambda s: s.isna() | s.astype("string").isin(allowed),
                     name=f"unknown category (allowed: {', '.join(map(repr, allowed))})")
-    return pa.Column(checks=[isin, _not_all_null()], nullable=nullable)
+    return pa.Column(checks=[isin], nullable=nullable)
 
 
 def _failures_from(error, row_count: int) -> List[CheckFailure]:

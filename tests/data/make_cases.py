@@ -142,7 +142,7 @@ def fraud_integer_target(rng) -> tuple:
 
 def tiny_group(rng) -> tuple:
     """A sensitive group of 8 rows, all with one outcome: reported, never judged, never a crash."""
-    groups = rng.choice(["a", "b", "c"], ROWS)
+    groups = rng.choice(["a", "b", "c"], ROWS).astype(object)
     groups[:8] = "tiny"
     x1, x2 = rng.normal(0, 1, ROWS), rng.normal(0, 1, ROWS)
     denied = np.where(rng.random(ROWS) < _logistic(1.2 * x1 - 0.8 * x2 - 0.5), "denied", "approved")

@@ -107,7 +107,7 @@ def _bad_files(tmp_path):
     unknown.loc[5, "region"] = "atlantis"
     cases["unknown category"] = _write(unknown, tmp_path / "category.csv")
     null = frame.copy()
-    null["savings_balance"] = None
+    null["income"] = None  # declared not nullable
     cases["all-null column"] = _write(null, tmp_path / "null.csv")
     duplicate = frame.copy()
     duplicate.loc[6, "application_id"] = duplicate.loc[7, "application_id"]
@@ -121,7 +121,7 @@ def _bad_files(tmp_path):
 
 EXPECTED = {"missing column": "the column is missing", "wrong dtype": "wrong type",
             "out of range": "above the maximum", "unknown category": "unknown category",
-            "all-null column": "every value is missing", "duplicate ids": "duplicate ids",
+            "all-null column": "not allowed", "duplicate ids": "duplicate ids",
             "empty file": "empty", "not a CSV": "cannot be read as csv"}
 
 

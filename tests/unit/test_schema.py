@@ -57,11 +57,20 @@ def test_unknown_category(frame, default_spec):
     assert failure.examples == ["atlantis"] and failure.failing_rows == 1
 
 
-def test_all_null_column_even_when_nullable(frame, default_spec):
+def test_a_nullable_column_may_be_entirely_missing_and_readiness_says_it_carries_nothing(frame, default_spec):
+    from keel.data.readiness import assess_readiness, readiness_summary
+
     frame["savings_balance"] = np.nan
+    frame["region"] = "north"
+    validated, report = _validate(frame, default_spec)
+    assert report.passed, report.summary()
+    readiness = assess_readiness(validated, default_spec, {"roc_auc": 0.8, "pr_auc": 0.5})
+    assert readiness["uninformative_features"] == ["savings_balance (no values)", "region (one value only)"]
+    assert "carry no information: savings_balance (no values)" in readiness_summary(readiness)
+    # Declared not nullable, an empty column is still refused, row by row.
+    frame["income"] = np.nan
     failure = _only_failure(_validate(frame, default_spec)[1])
-    assert failure.column == "savings_balance" and failure.check == "every value is missing"
-    assert failure.failing_rows == 500
+    assert failure.column == "income" and "not allowed" in failure.check
 
 
 def test_null_in_non_nullable_column(frame, default_spec):
