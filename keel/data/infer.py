@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import pandas as pd
 import yaml
 
-from keel.data.sources import DataSourceError, _read_parquet, read_csv_arguments
+from keel.data.sources import DataSourceError, _read_parquet, one_line, read_csv_arguments
 from keel.spec.models import FileSource
 
 MAX_CATEGORIES = 50           # more distinct texts than this is not a category (names, free text)
@@ -128,7 +128,7 @@ def _read(source: FileSource, as_text: bool) -> pd.DataFrame:
         raise DataSourceError(f"{source.path}: cannot be read as text in the encoding {source.encoding!r} "
                               f"({error.reason}); give it, e.g. --read encoding=latin-1") from None
     except (pd.errors.ParserError, ValueError, OSError) as error:
-        raise DataSourceError(f"{source.path}: cannot be read as csv ({error}); give the reading options, "
+        raise DataSourceError(f"{source.path}: cannot be read as csv ({one_line(error)}); give the reading options, "
                               "e.g. --read sep=';'") from None
 
 

@@ -20,6 +20,12 @@ class DataSourceError(ValueError):
     """The data source cannot be read; the message says which source and why."""
 
 
+def one_line(error: object) -> str:
+    """A library's error text on one line: readers' messages end in newlines, which cut a step's error
+    short where only its last line is shown."""
+    return " ".join(str(error).split())
+
+
 def describe_source(data: DataSpec) -> str:
     source = data.source
     if isinstance(source, GeneratorSource):
@@ -153,14 +159,14 @@ def _read_csv(source: FileSource, data: DataSpec) -> pd.DataFrame:
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(path, dtype=dtypes, low_memory=False, **read_csv_arguments(source))
     except UnicodeDecodeError as error:
-        raise DataSourceError(f"{path}: cannot be read as text in the encoding {source.encoding!r} "
+        raise DataSourceError(f"{path}: cannot be read as csv: not text in the encoding {source.encoding!r} "
                               f"({error.reason} at byte {error.start}); declare the file's `encoding` under "
                               "data.source, e.g. latin-1 or cp1252") from None
     except pd.errors.ParserWarning as warning:
-        raise DataSourceError(f"{path}: some lines have more fields than there are columns ({warning}); check "
+        raise DataSourceError(f"{path}: some lines have more fields than there are columns ({one_line(warning)}); check "
                               f"`sep` ({source.sep!r}) and `names`") from None
     except (pd.errors.ParserError, ValueError, OSError) as error:
-        raise DataSourceError(f"{path}: cannot be read as csv ({error})") from None
+        raise DataSourceError(f"{path}: cannot be read as csv ({one_line(error)})") from None
     if data.time_column and data.time_column in frame:
         frame[data.time_column] = pd.to_datetime(frame[data.time_column], errors="coerce")
     return frame
@@ -196,7 +202,7 @@ def _read_parquet(source: FileSource) -> pd.DataFrame:
     except DataSourceError:
         raise
     except (pa.ArrowException, ValueError, OSError) as error:
-        raise DataSourceError(f"{path}: cannot be read as parquet ({error})") from None
+        raise DataSourceError(f"{path}: cannot be read as parquet ({one_line(error)})") from None
 
 
 def _read_file(source: FileSource, data: DataSpec) -> pd.DataFrame:
@@ -221,7 +227,7 @@ def _read_sql(source: SqlSource) -> pd.DataFrame:
         with engine.connect() as connection:
             return pd.read_sql_query(sqlalchemy.text(source.query), connection)
     except Exception as error:  # drivers raise many kinds; all mean "cannot read"
-        raise DataSourceError(f"sql {_redacted(source.url)}: cannot run the query ({error})") from None
+        raise DataSourceError(f"sql {_redacted(source.url)}: cannot run the query ({one_line(error)})") from None
 
 
 def load_frame(data: DataSpec) -> pd.DataFrame:

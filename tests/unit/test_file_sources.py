@@ -112,6 +112,17 @@ def test_lines_with_more_fields_than_columns_are_an_error_not_an_index(tmp_path)
         load_frame(spec.data)
 
 
+def test_a_file_that_is_not_csv_gets_a_one_line_message(tmp_path):
+    """The reader's own text ends in a newline; a step's error shows only its last line (it was ')')."""
+    path = tmp_path / "census.csv"
+    path.write_bytes(bytes(range(256)) * 20)
+    spec = _spec({"kind": "csv", "path": str(path)}, CENSUS_FEATURES, CENSUS_TARGET)
+    with pytest.raises(DataSourceError) as raised:
+        load_frame(spec.data)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: cannot be read as csv") and "\n" not in message and message.endswith(")")
+
+
 def test_a_header_less_file_read_with_a_header_is_detected_and_the_fix_suggested(tmp_path):
     path = tmp_path / "adult.data"
     path.write_text(CENSUS)
