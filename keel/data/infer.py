@@ -7,6 +7,7 @@ as comments to confirm: the sensitive attributes and which prediction is favoura
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -164,8 +165,9 @@ def _looks_like_time(values: pd.Series) -> bool:
 
 def _flow(value: Any) -> str:
     """One YAML value on one line, quoted where YAML would misread it (`yes`, `1.0` as text, `: `)."""
-    return yaml.safe_dump([value], default_flow_style=True, width=10 ** 9, allow_unicode=True,
+    text = yaml.safe_dump([value], default_flow_style=True, width=10 ** 9, allow_unicode=True,
                           sort_keys=False).strip()[1:-1]
+    return text if "\n" not in text else json.dumps(value, ensure_ascii=False)  # JSON is YAML, on one line
 
 
 def _problem_name(path: Path) -> str:
@@ -218,8 +220,9 @@ def infer_spec(data: Path, target: str, given: Optional[Dict[str, Any]] = None) 
             continue
         _column(str(column), typed[column], text[column], rows, parquet, source.decimal, inferred)
     if not inferred.features:
-        raise InitError(f"{data}: no column besides the target can be a feature (columns left out: "
-                        + "; ".join(f"{c!r}: {why}" for c, why in inferred.left_out.items()) + ")")
+        left_out = "; ".join(f"{c!r}: {why}" for c, why in inferred.left_out.items())
+        raise InitError(f"{data}: no column besides the target can be a feature"
+                        + (f" (left out: {left_out})" if left_out else ""))
     inferred.spec_text = _spec_text(data, source.kind, target, positive, negative, share, typed, inferred)
     return inferred
 

@@ -149,6 +149,26 @@ def test_init_on_parquet_with_booleans_and_a_one_two_target(tmp_path):
     assert (spec.data.target.positive, spec.data.target.negative) == (2, 1)  # the rarer outcome, to confirm
 
 
+def test_init_writes_awkward_names_and_values_so_that_yaml_reads_them_back(tmp_path):
+    """`yes`/`no` are booleans in YAML, `007` a number, `a: b` a mapping, a quoted newline ends a line."""
+    path = tmp_path / "survey.csv"
+    answers = ["yes", "no", "007", "a: b", "multi\nline", "#hash"] * 5
+    pd.DataFrame({"answer's kind: free": answers, "score": range(30),
+                  "passed": [1, 0] * 15}).to_csv(path, index=False)
+    out = tmp_path / "survey.yaml"
+    out.write_text(infer_spec_text(path, "passed"))
+    spec = _validates_its_own_file(out)
+    assert sorted(spec.data.features["answer's kind: free"].categories) == sorted(set(answers))
+    line = next(line for line in out.read_text().splitlines() if "kind: free" in line)
+    assert "multi\\nline" in line and line.rstrip().endswith("}")  # one line per feature, for editing by hand
+
+
+def infer_spec_text(path, target):
+    from keel.data.infer import infer_spec
+
+    return infer_spec(path, target).spec_text
+
+
 def test_init_refuses_what_it_cannot_use_with_a_clear_message(tmp_path):
     _clinic(tmp_path / "clinic.csv")
     missing = _run("init", "--data", tmp_path / "absent.csv", "--target", "y", "--out", tmp_path / "a.yaml")
