@@ -50,19 +50,19 @@ def evaluation_pipeline(spec: Spec, model_version: int) -> None:
         performance_report=performance, fairness_report=fairness, calibration_report=calibration,
         robustness_report=robustness, latency_report=latency, business_report=business,
         champion_comparison=comparison, spec=spec, model_version=model_version)
+    mitigation = None
+    if spec.evaluation.mitigation.method != "none":  # the analysis, shown in the card; `mitigate` ships it
+        mitigation, _ = mitigation_step(model, linked["train"], validation, test, threshold, decision, comparison,
+                                        robustness, spec)
     card, card_html = model_card_step(
         promotion_decision=decision, decision_threshold=threshold, performance_report=performance,
         fairness_report=fairness, calibration_report=calibration, robustness_report=robustness,
         explainability_report=explainability, latency_report=latency, champion_comparison=comparison,
-        spec=spec, model_version=model_version)
+        spec=spec, model_version=model_version, mitigation_report=mitigation)
     link_evidence_step(decision, decision_html, card, card_html, performance_html, fairness_html, calibration_html,
                        robustness_html, explainability_html, latency_html, business_html, comparison_html,
                        spec.problem.name, model_version)
     evidence = ["link_evidence_step", "link_references_step"]
-    if spec.evaluation.mitigation.method != "none":
-        mitigation_step(model, linked["train"], validation, test, threshold, decision, comparison, robustness,
-                        spec)
-        evidence.append("mitigation_step")
     link_references_step(*reference_profiles_step(model, linked["train"], test, threshold, spec),
                          spec.problem.name, model_version)
     record_decision_step(decision, threshold, spec, model_version, after=evidence)

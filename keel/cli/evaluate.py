@@ -46,8 +46,12 @@ def evaluate(spec: Spec, version: Optional[int], no_cache: bool = False) -> int:
         say("spec:           evaluated under a spec that differs from the one the version was trained with")
     if result.mitigation:
         mitigated = result.mitigation
-        say(f"mitigation ({mitigated['method']}): gates would {'pass' if mitigated['decision']['passed'] else 'fail'}"
-            f" after mitigation; see the mitigation report")
+        if mitigated.get("applied", True):
+            say(f"mitigation ({mitigated['method']}): gates would "
+                f"{'pass' if mitigated['decision']['passed'] else 'fail'} after mitigation; see the mitigation "
+                f"report (ship it as its own version: python run.py mitigate --model-version {result.version})")
+        else:
+            say(f"mitigation ({mitigated['method']}): not applied: {mitigated.get('reason')}")
     say(f"model card:     {result.card_paths[0].resolve()} (and .html; latest copy {result.card_paths[1]})")
     if decision["decision"] == "incomplete":
         say(f"missing:        {'; '.join(decision['missing'])}")

@@ -17,7 +17,8 @@ def evaluation_reports(run_id: Optional[str]) -> dict:
     steps = Client().get_pipeline_run(run_id).steps
     found = {}
     for key, step, output in (("fairness", "fairness_step", "fairness_report"),
-                              ("robustness", "robustness_step", "robustness_report")):
+                              ("robustness", "robustness_step", "robustness_report"),
+                              ("mitigation", "mitigation_step", "mitigation_report")):
         if step in steps and steps[step].outputs.get(output):
             found[key] = steps[step].outputs[output][0].load()
     return found

@@ -49,6 +49,13 @@ def check_deployable(version: int, evaluation: Optional[dict]) -> None:
                         "only versions that passed evaluation are deployable")
 
 
+def request_columns(spec: Spec, models: Dict[int, object]) -> list:
+    """What keel's own requests send: the model features, plus the sensitive attributes a bundled
+    (mitigated) version decides with, so probes reach that version as real traffic would."""
+    decided_with = sorted({a for model in models.values() for a in getattr(model, "decision_attributes_", ())})
+    return [*spec.data.model_features, *[a for a in decided_with if a not in spec.data.model_features]]
+
+
 def approved(spec: Spec, approval: Optional[dict]) -> bool:
     rule = spec.deployment.approval
     return (not rule.required) or rule.auto_approve or bool(approval)
@@ -92,7 +99,7 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
         # Unapproved, the challenger may be tried on part of the traffic (or a mirror of it) but
         # never take all of it: the approval check below then returns everything to the champion.
         stages = stages_before_approval(stages, version, champion)
-    probe = replay_probe(url, probe_rows[spec.data.model_features],
+    probe = replay_probe(url, probe_rows[request_columns(spec, models)],
                          functools.partial(post_json, headers=api_key_headers(spec)))
     result = run_rollout(folder, stages, spec.deployment, log, version, champion, probe,
                          probe_labels=probe_rows[spec.data.target.column].astype(int).tolist(),
@@ -139,7 +146,8 @@ def serve_only(spec: Spec, version: int, models: Dict[int, object], thresholds: 
                  spec.deployment.api_key_env)
     on_routing(table)
     url = ensure_service(spec, folder)
-    record = json.loads(features.iloc[[0]].to_json(orient="records"))[0]
+    columns = [c for c in request_columns(spec, models) if c in background.columns]
+    record = json.loads(background[columns].iloc[[0]].to_json(orient="records"))[0]
     answered = served_version(url, record, api_key_headers(spec))
     if answered != version:
         raise ServiceNotAnswering(f"the service at {url} answers with "

@@ -45,7 +45,8 @@ def record_promotion(model: str, version: int, previous: Optional[int]) -> None:
 
 
 REGISTRATION_FACTS = ("model_family", "model_sha256", "data_fingerprint", "data_source", "spec_sha256", "seed",
-                      "git_commit", "git_dirty", "source_sha256", "lock_sha256", "run_name", "validation_metrics")
+                      "git_commit", "git_dirty", "source_sha256", "lock_sha256", "run_name", "validation_metrics",
+                      "mitigated_from")
 
 
 def record_registration(model: str, version: int, run_id, artifact_ids, metadata: dict) -> None:

@@ -57,11 +57,13 @@ def explain_additively(model, rows: pd.DataFrame, data, background: Optional[pd.
     return AdditiveExplanation(contributions, base, raw)
 
 
-def logged_inputs_frame(inputs: dict, data) -> pd.DataFrame:
-    """The logged record as the one-row frame the scorer built (numbers as floats, None as missing)."""
-    features = data.model_features
+def logged_inputs_frame(inputs: dict, data, columns: Optional[list] = None) -> pd.DataFrame:
+    """The logged record as the one-row frame the scorer built (numbers as floats, None as missing).
+    `columns`: what the model reads (its `feature_names_in_`), e.g. the model features plus a sensitive
+    attribute a mitigated version decides with; default: the spec's model features."""
+    features = list(columns) if columns is not None else data.model_features
     frame = pd.DataFrame([{name: inputs.get(name) for name in features}], columns=features)
-    numeric = [n for n in features if data.features[n].type != "categorical"]
+    numeric = [n for n in features if n in data.features and data.features[n].type != "categorical"]
     frame[numeric] = frame[numeric].astype(float)
     return frame
 
@@ -73,7 +75,7 @@ def explain_logged(row: dict, model, threshold: Optional[float], data, backgroun
     recomputed to show the model explained is the one that answered."""
     from keel.training.fit import predict_scores
 
-    frame = logged_inputs_frame(row["inputs"], data)
+    frame = logged_inputs_frame(row["inputs"], data, getattr(model, "feature_names_in_", None))
     explanation = explain_additively(model, frame, data, background)
     contributions = explanation.contributions.iloc[0]
     ranked = contributions.reindex(contributions.abs().sort_values(ascending=False).index)

@@ -1,4 +1,4 @@
-from typing import Tuple
+from typing import Optional, Tuple
 
 from typing_extensions import Annotated
 from zenml import step
@@ -13,7 +13,7 @@ from keel.spec.models import Spec
 def model_card_step(promotion_decision: dict, decision_threshold: dict, performance_report: dict,
                     fairness_report: dict, calibration_report: dict, robustness_report: dict,
                     explainability_report: dict, latency_report: dict, champion_comparison: dict,
-                    spec: Spec, model_version: int) -> Tuple[
+                    spec: Spec, model_version: int, mitigation_report: Optional[dict] = None) -> Tuple[
     Annotated[MarkdownString, "model_card_markdown"],
     Annotated[HTMLString, "model_card_html"],
 ]:
@@ -22,7 +22,8 @@ def model_card_step(promotion_decision: dict, decision_threshold: dict, performa
     reports = {"decision": promotion_decision, "threshold": decision_threshold, "performance": performance_report,
                "fairness": fairness_report, "calibration": calibration_report, "robustness": robustness_report,
                "explainability": explainability_report, "latency": latency_report,
-               "comparison": champion_comparison if champion_comparison.get("champion") else None}
+               "comparison": champion_comparison if champion_comparison.get("champion") else None,
+               "mitigation": mitigation_report}
     sections = card_sections(spec, spec.problem.name, model_version, training, reports)
     return (MarkdownString(model_card_markdown(spec.problem.name, model_version, sections)),
             HTMLString(model_card_html(spec.problem.name, model_version, sections)))
