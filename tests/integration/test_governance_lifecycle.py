@@ -42,7 +42,8 @@ def spec(tmp_path):
         f"deployment.port={free_port()}", f"deployment.folder={tmp_path / 'deployments'}"])
     data_file = tmp_path / "applications.csv"
     generate_credit_applications(base.data.source).to_csv(data_file, index=False)
-    return base.model_copy(update={"data": base.data.model_copy(update={"source": FileSource(kind="csv", path=data_file)})})
+    return base.model_copy(update={"data": base.data.model_copy(update={"source": FileSource(kind="csv", path=data_file)}),
+                                   "monitoring": base.monitoring.model_copy(update={"simulation": None})})
 
 
 def _run(pipeline, **parameters):
