@@ -5,6 +5,7 @@ to an orchestrator that can keep one (the local one cannot: use cron, see README
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,7 +295,7 @@ def monitoring_schedule(spec: Spec):
     return Schedule(name=f"keel-monitor-{spec.problem.name}", cron_expression=interval.expression), interval
 
 
-def schedule_monitoring(spec: Spec) -> int:
+def schedule_monitoring(spec: Spec, config: Path) -> int:
     """Where the active orchestrator can schedule (Kubernetes, cloud), register the monitoring
     pipeline with the spec's interval as a ZenML cron schedule; else print the same cron line."""
     from zenml.client import Client
@@ -306,8 +307,9 @@ def schedule_monitoring(spec: Spec) -> int:
     if not getattr(orchestrator.config, "is_schedulable", False):
         say(f"keel: the active orchestrator ({orchestrator.flavor}) cannot keep schedules. Run the monitor "
             f"with `python run.py monitor --watch`, or from cron, {interval.describe()}:")
-        say(f"  {interval.expression} cd {Path.cwd()} && .venv/bin/python run.py monitor >> "
-            ".keel/monitor.log 2>&1")
+        # The spec is named: without --config a later command would take the last spec used here.
+        say(f"  {interval.expression} cd {shlex.quote(str(Path.cwd()))} && .venv/bin/python run.py monitor "
+            f"--config {shlex.quote(str(Path(config).resolve()))} >> .keel/monitor.log 2>&1")
         return 0
     version = production_version(spec.problem.name)
     if version is None:
@@ -329,7 +331,7 @@ def monitor(spec: Spec, config: Path, watch: bool = False, schedule: bool = Fals
     except SpecError as error:
         return fail(f"keel: {error}", BAD_SPEC)
     if schedule:
-        return schedule_monitoring(spec)
+        return schedule_monitoring(spec, config)
     say(f"keel: monitoring '{spec.problem.name}' (loading ZenML takes a few seconds) ...")
     if not watch:
         return monitor_once(spec, config, retrain).code
