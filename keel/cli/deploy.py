@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-import sys
 from typing import Optional
 
 from keel.cli.console import fail, say
@@ -95,17 +91,23 @@ def try_it(url: str, spec: Spec, version: Optional[int] = None) -> str:
 
 
 def deploy(spec: Spec, version: Optional[int], strategy: Optional[str], by: Optional[str] = None) -> int:
-    say(f"keel: deploying '{spec.problem.name}' (loading ZenML takes a few seconds) ...")
-    from keel.cli.pipeline_runs import run_for_version
+    from keel.lifecycle.deployment import deploy_version
 
-    with acting_as(by):  # steps run in this process on the local orchestrator; `actor` reaches remote ones
-        version, outcome = run_for_version("pipelines.deployment:deployment_pipeline", spec, version,
-                                           strategy=strategy, actor=by)
-    if version is None:
-        return fail(outcome, 1)
-    result = outcome.run.steps["rollout_step"].outputs["rollout_evidence"][0].load()
+    announce_deployment(spec)
+    return print_deployment(spec, deploy_version(spec, version, strategy, by))
+
+
+def announce_deployment(spec: Spec) -> None:
+    say(f"keel: deploying '{spec.problem.name}' (loading ZenML takes a few seconds) ...")
+
+
+def print_deployment(spec: Spec, deployment) -> int:
+    """Print a rollout (a keel.lifecycle.deployment.DeploymentResult); its exit code."""
+    if deployment.error is not None:
+        return fail(deployment.error, deployment.exit_code)
+    version, result = deployment.version, deployment.evidence
     say()
-    say(f"deployment run: {outcome.run.name}")
+    say(f"deployment run: {deployment.run_name}")
     say(f"rollout of v{version} ({result['strategy']}) against "
         f"{'v' + str(result['champion']) if result['champion'] else 'no champion'}: {result['outcome']}")
     for stage in result["stages"]:
@@ -118,7 +120,7 @@ def deploy(spec: Spec, version: Optional[int], strategy: Optional[str], by: Opti
     if result["outcome"] == "awaiting approval":
         say(f"approve with:   python run.py approve --model {spec.problem.name} --version {version} "
             "--by YOU --reason TICKET, then deploy again")
-    return 0 if result["outcome"] in ("promoted", "awaiting approval") else 1
+    return deployment.exit_code
 
 
 def approve(spec: Spec, model: str, version: int, by: str, reason: str) -> int:
@@ -141,88 +143,25 @@ def approve(spec: Spec, model: str, version: int, by: str, reason: str) -> int:
 
 def serve(spec: Spec, port: Optional[int]) -> int:
     """Serve the production version in the foreground (Ctrl+C stops it)."""
-    import os
+    from keel.deployment.server import serve_foreground
+    from keel.lifecycle.deployment import prepare_serving
 
-    from keel.deployment.bundle import write_bundle
-    from keel.deployment.deploy import deployment_folder, prediction_log_url
-    from keel.provenance import PROJECT_ROOT
-    from keel.registry import evaluation_outcome, load_version_model, production_version, version_artifacts
-    from keel.serving.routing import Arm, RoutingTable
-
-    name = spec.problem.name
-    version = production_version(name)
-    if version is None:
-        return fail(f"keel: '{name}' has no production version yet: python run.py deploy", 1)
-    folder = deployment_folder(spec)
-    background = version_artifacts(name, version, ["validation"])["validation"].load()[spec.data.model_features]
-    write_bundle(folder, spec, {version: load_version_model(name, version)},
-                 {version: float(evaluation_outcome(name, version)["threshold"])},
-                 table := RoutingTable([Arm("champion", version, 1.0)], strategy="serve", salt=spec.deployment.salt),
-                 prediction_log_url(spec), background, spec.deployment.api_key_env)
-    from keel.governance.events import routing_recorder
-    routing_recorder(name, version, None, folder)(table)
+    setup = prepare_serving(spec)
+    if setup.error is not None:
+        return fail(setup.error, 1)
     port = port or spec.deployment.port
-    say(f"serving {name} v{version} on http://{spec.deployment.host}:{port} (Ctrl+C to stop)")
-    env = {**os.environ, "KEEL_DEPLOYMENT_DIR": str(folder), "PYTHONPATH": str(PROJECT_ROOT)}
-    bentoml = os.path.join(os.path.dirname(sys.executable), "bentoml")
-    return subprocess.call([bentoml, "serve", "serving.service:KeelService", "--host", spec.deployment.host,
-                            "--port", str(port)], cwd=PROJECT_ROOT, env=env)
+    say(f"serving {spec.problem.name} v{setup.version} on http://{spec.deployment.host}:{port} (Ctrl+C to stop)")
+    return serve_foreground(setup.folder, spec.deployment.host, port)
 
 
 def rollback(spec: Spec, by: Optional[str] = None) -> int:
-    """Serve the previous production version again (bundle, routing, a running service answering
-    with it), and only then make it production; exit 1 and change nothing in ZenML otherwise."""
-    from keel.deployment.bundle import write_routing
-    from keel.deployment.deploy import deployment_folder, serve_only
-    from keel.deployment.server import ServiceNotAnswering
-    from keel.deployment.strategies import champion_only
-    from keel.governance.events import routing_recorder
-    from keel.registry import (evaluation_outcome, get_model_version_metadata, load_version_model,
-                               production_version, promote_to_production, record_deployment, version_artifacts)
+    """Serve the previous production version again, and only then make it production; exit 1 and
+    change nothing in ZenML otherwise."""
+    from keel.lifecycle.deployment import rollback_production
 
-    name = spec.problem.name
-    current = production_version(name)
-    if current is None:
-        return fail(f"keel: '{name}' has no production version to roll back", 1)
-    previous = (get_model_version_metadata(name, current).get("deployment") or {}).get("archived")
-    if previous is None:
-        return fail(f"keel: v{current} replaced no earlier production version; nothing to roll back to", 1)
-    folder = deployment_folder(spec)
-    record_routing = routing_recorder(name, current, None, folder, actor=by)  # the version rolled back
-    versions = (previous, current)  # the current one stays loaded until the routing has switched
-    models = {v: load_version_model(name, v) for v in versions}
-    thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
-    background = version_artifacts(name, previous, ["validation"])["validation"].load()
-    with acting_as(by):
-        try:
-            url = serve_only(spec, previous, models, thresholds, background, f"manual rollback from v{current}",
-                             on_routing=record_routing)
-        except ServiceNotAnswering as error:
-            write_routing(folder, back := champion_only(current, spec.deployment.salt, "rollback failed"))
-            record_routing(back)
-            return fail(f"keel: rollback to v{previous} failed; v{current} stays production.\n{error}", 1)
-        promote_to_production(name, previous)
-        record_deployment(name, previous, {"outcome": "restored by rollback", "replaced": current,
-                                           "serving": previous, "url": url, "by": by})
-    say(f"rolled back: v{previous} is production and answers all traffic at {url}; v{current} is archived")
+    result = rollback_production(spec, by)
+    if result.error is not None:
+        return fail(result.error, result.exit_code)
+    say(f"rolled back: v{result.restored} is production and answers all traffic at {result.url}; "
+        f"v{result.replaced} is archived")
     return 0
-
-
-@contextlib.contextmanager
-def acting_as(by: Optional[str]):
-    """Attribute every audit record written meanwhile (stage changes, outcomes) to `by`: the audit
-    trail resolves its actor from $KEEL_ACTOR when a call names none."""
-    from keel.governance.audit import ACTOR_ENV
-
-    if not by:
-        yield
-        return
-    before = os.environ.get(ACTOR_ENV)
-    os.environ[ACTOR_ENV] = by
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(ACTOR_ENV, None)
-        else:
-            os.environ[ACTOR_ENV] = before

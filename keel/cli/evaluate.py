@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Optional
 
 from keel.cli.console import fail, format_table, say
+from keel.lifecycle.evaluation import EVALUATION_INCOMPLETE, GATES_FAILED, EvaluationResult  # noqa: F401 (exit codes)
 from keel.spec.models import Spec
-
-GATES_FAILED = 3  # distinct from 1 (an error) so CI can tell "the model is not good enough"
-EVALUATION_INCOMPLETE = 4  # a step failed or evidence is missing: nothing was judged, nothing staged
 
 
 def print_gates(decision: dict) -> None:
@@ -20,10 +18,15 @@ def print_gates(decision: dict) -> None:
 
 def evaluate(spec: Spec, version: Optional[int], no_cache: bool = False) -> int:
     say(f"keel: evaluating model '{spec.problem.name}' (loading ZenML takes a few seconds) ...")
-    from keel.evaluation.gates import describe_decision
     from keel.lifecycle.evaluation import evaluate_version
 
-    result = evaluate_version(spec, version, no_cache=no_cache)
+    return print_evaluation(spec, evaluate_version(spec, version, no_cache=no_cache))
+
+
+def print_evaluation(spec: Spec, result: EvaluationResult) -> int:
+    """Print what an evaluation came to; its exit code."""
+    from keel.evaluation.gates import describe_decision
+
     if result.version is None:
         return fail(result.error, 1)
     if result.error is not None:

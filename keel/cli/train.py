@@ -25,36 +25,37 @@ def training_metrics_table(metadata: dict) -> str:
 
 
 def train(spec: Spec, config: Path, no_cache: bool = False) -> int:
-    from keel.data.sources import describe_source, source_stamp
-    from keel.provenance import collect_provenance, describe_code
-    from keel.spec import spec_hash
+    from keel.lifecycle.training import train_version
 
     started = time.perf_counter()
+    announce_training(spec, config)
+    return print_training(spec, train_version(spec, no_cache=no_cache), started)
+
+
+def announce_training(spec: Spec, config: Path) -> None:
+    from keel.data.sources import describe_source
+
     say(f"keel: spec {config} is valid (problem '{spec.problem.name}', data {describe_source(spec.data)})")
     say("keel: starting the training pipeline (loading ZenML takes a few seconds) ...")
-    from keel.cli.pipeline_runs import failed_step_message, run_pipeline
-    from pipelines.training import training_pipeline
 
-    outcome = run_pipeline(training_pipeline, no_cache=no_cache, spec=spec, spec_hash=spec_hash(spec),
-                           source_stamp=source_stamp(spec.data), provenance=collect_provenance())
-    if outcome.error is not None:
-        return fail(failed_step_message(outcome), 1)
-    version = outcome.run.steps["register_model_step"].output.load()
-    from keel.registry import get_model_version_metadata
 
-    metadata = get_model_version_metadata(spec.problem.name, version)
+def print_training(spec: Spec, result, started: float) -> int:
+    """Print what a training run made (a keel.lifecycle.training.TrainingResult); its exit code."""
+    from keel.data.readiness import readiness_summary
+    from keel.provenance import describe_code
+
+    if result.error is not None:
+        return fail(result.error, result.exit_code)
+    version, metadata = result.version, result.metadata
     say()
-    say(f"run:            {outcome.run.name}")
+    say(f"run:            {result.run_name}")
     say(f"model version:  {spec.problem.name} v{version} ({metadata['model_family']}, "
         f"sha256 {metadata['model_sha256'][:12]}...)")
     rows = metadata['rows']
     say(f"data:           {rows['train']} train / {rows['validation']} validation / {rows['test']} test rows, "
         f"fingerprint {metadata['data_fingerprint'][:12]}...")
     say(f"code:           {describe_code(metadata, short=True)}")
-    from keel.data.readiness import readiness_summary
-
-    readiness = outcome.run.steps["readiness_step"].outputs["readiness_report"][0].load()
-    say(readiness_summary(readiness))
+    say(readiness_summary(result.readiness))
     say()
     say(training_metrics_table(metadata))
     say()

@@ -49,20 +49,39 @@ def running_pid(folder: Path) -> int | None:
         return None
 
 
+def service_process(folder: Path, host: str, port: int, **popen) -> subprocess.Popen:
+    """The one way keel starts the BentoML service of a deployment folder: `bentoml serve` of
+    `serving.service:KeelService` from the project root, with keel importable (the project root first on
+    PYTHONPATH, the caller's entries kept), the folder in $KEEL_DEPLOYMENT_DIR and BentoML's tracking off.
+    `popen` goes to subprocess.Popen (e.g. where its output goes)."""
+    folder = Path(folder).resolve()
+    bentoml = Path(sys.executable).parent / "bentoml"
+    path = [str(PROJECT_ROOT), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    env = {**os.environ, "KEEL_DEPLOYMENT_DIR": str(folder), "BENTOML_DO_NOT_TRACK": "True",
+           "PYTHONPATH": os.pathsep.join(path)}
+    return subprocess.Popen([str(bentoml), "serve", "serving.service:KeelService", "--host", host,
+                             "--port", str(port)], cwd=PROJECT_ROOT, env=env, **popen)
+
+
+def serve_foreground(folder: Path, host: str, port: int) -> int:
+    """Run the service in the foreground until it ends (Ctrl+C stops it); its exit code."""
+    with service_process(folder, host, port) as process:
+        try:
+            return process.wait()
+        except BaseException:  # Ctrl+C or any other interruption: the service goes with it
+            process.kill()
+            raise
+
+
 def start_service(folder: Path, host: str, port: int, wait_seconds: float = 90.0) -> int:
-    """Start `bentoml serve` for the folder in the background; return its pid once /readyz answers."""
+    """Start the service for the folder in the background; return its pid once /readyz answers."""
     folder = Path(folder).resolve()
     url = service_url(host, port)
     if is_ready(url, 0.5):
         raise ServiceNotAnswering(f"{url} is already taken by another process; choose another port")
-    bentoml = Path(sys.executable).parent / "bentoml"
-    env = {**os.environ, "KEEL_DEPLOYMENT_DIR": str(folder), "BENTOML_DO_NOT_TRACK": "True",
-           "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
     log = open(folder / LOG_FILE, "ab")
     log_start = log.tell()
-    process = subprocess.Popen([str(bentoml), "serve", "serving.service:KeelService", "--host", host,
-                                "--port", str(port)], cwd=PROJECT_ROOT, env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = service_process(folder, host, port, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     (folder / PID_FILE).write_text(str(process.pid))
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:

@@ -9,7 +9,20 @@ from typing import Optional
 
 from keel.spec.models import Spec
 
-REPORTS_DIR = Path("reports")
+GATES_FAILED = 3  # distinct from 1 (an error) so CI can tell "the model is not good enough"
+EVALUATION_INCOMPLETE = 4  # a step failed or evidence is missing: nothing was judged, nothing staged
+
+
+def reports_folder(spec: Spec) -> Path:
+    """Where keel writes its reports (model cards, drift reports, `run.py docs`): the spec's
+    `governance.documentation_folder`, a relative one resolved against the working directory (as
+    `deployment.folder` is), once, here."""
+    return Path(spec.governance.documentation_folder).resolve()
+
+
+def model_card_path(spec: Spec, version: int) -> Path:
+    """The latest model card of `version` (a copy of its latest evaluation run's)."""
+    return reports_folder(spec) / spec.problem.name / f"v{version}" / "model_card.md"
 
 
 @dataclass
@@ -24,16 +37,28 @@ class EvaluationResult:
     card_paths: list = field(default_factory=list)
     mitigation: Optional[dict] = None
     error: Optional[str] = None
+    blocking: bool = True  # the spec's `evaluation.blocking`: failed gates fail the command
 
     @property
     def complete(self) -> bool:
         return self.error is None and bool(self.record) and self.record.get("complete") is True
 
+    @property
+    def exit_code(self) -> int:
+        """1 no such version; 4 the evaluation did not complete; 3 a blocking gate failed; else 0."""
+        if self.version is None:
+            return 1
+        if self.error is not None or (self.decision or {}).get("decision") == "incomplete":
+            return EVALUATION_INCOMPLETE
+        if (self.decision or {}).get("failed") and self.blocking:
+            return GATES_FAILED
+        return 0
 
-def write_model_card(name: str, version: int, run_name: str, markdown: str, page: str) -> list:
+
+def write_model_card(spec: Spec, version: int, run_name: str, markdown: str, page: str) -> list:
     """The card of this evaluation run, kept beside every earlier run's; `model_card.md` beside them is
     a copy of the latest. Returns [this run's card, the latest copy]."""
-    folder = REPORTS_DIR / name / f"v{version}"
+    folder = model_card_path(spec, version).parent
     kept = folder / "evaluations" / run_name
     kept.mkdir(parents=True, exist_ok=True)
     for target in (kept, folder):
@@ -66,19 +91,20 @@ def evaluate_version(spec: Spec, version: Optional[int], no_cache: bool = False)
     try:
         version = resolve_version(spec.problem.name, version)
     except LookupError as error:
-        return EvaluationResult(None, error=f"keel: {error}")
+        return EvaluationResult(None, error=f"keel: {error}", blocking=spec.evaluation.blocking)
     outcome = run_pipeline(evaluation_pipeline, no_cache=no_cache, spec=spec, model_version=version)
     if outcome.error is not None:
         run = outcome.run if outcome.failed_step else None  # without a failed step it may be an older run
         record = record_failed_evaluation(spec, version, outcome.failed_step, outcome.error, run)
         return EvaluationResult(version, record=record, decision=record, run_name=getattr(run, "name", None),
-                                error=failed_step_message(outcome))
+                                error=failed_step_message(outcome), blocking=spec.evaluation.blocking)
     steps = outcome.run.steps
     card = steps["model_card_step"].outputs
-    paths = write_model_card(spec.problem.name, version, outcome.run.name, card["model_card_markdown"][0].load(),
+    paths = write_model_card(spec, version, outcome.run.name, card["model_card_markdown"][0].load(),
                              str(card["model_card_html"][0].load()))
     mitigation = (steps["mitigation_step"].outputs["mitigation_report"][0].load()
                   if "mitigation_step" in steps else None)
     return EvaluationResult(version, record=steps["record_decision_step"].output.load(),
                             decision=steps["gates_step"].outputs["promotion_decision"][0].load(),
-                            run_name=outcome.run.name, card_paths=paths, mitigation=mitigation)
+                            run_name=outcome.run.name, card_paths=paths, mitigation=mitigation,
+                            blocking=spec.evaluation.blocking)

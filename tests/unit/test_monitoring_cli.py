@@ -10,8 +10,9 @@ import pytest
 
 from keel.cli import monitor as monitor_cli
 from keel.cli.evaluate import GATES_FAILED
-from keel.cli.monitor import (SKIPPED, CronInterval, cron_interval, monitor, monitoring_schedule,
-                              retrain_and_roll_out, retraining_outcome)
+from keel.cli.monitor import monitor
+from keel.lifecycle.retraining import SKIPPED, retrain_and_roll_out, retraining_outcome
+from keel.lifecycle.schedule import CronInterval, cron_interval, monitoring_schedule
 from keel.spec import SpecError, load_spec
 from tests.conftest import ROOT
 from tests.support.servers import free_port
@@ -95,7 +96,7 @@ def test_a_bad_retraining_spec_is_recorded_as_failed(tmp_path):
 
     spec = _spec("monitoring.retraining.data_overrides=[data.source.rows=-5]", f"deployment.folder={tmp_path}")
     decision = {"time": "2026-01-01T00:00:00+00:00", "fired": ["drift"]}
-    record = retrain_and_roll_out(spec, CONFIG, decision, champion=1)
+    record = retrain_and_roll_out(spec, decision, champion=1)
     assert record["outcome"] == "failed" and "data.source.rows" in record["error"]
     assert read_history(monitoring_folder(spec))[-1]["outcome"] == "failed"
 
@@ -153,25 +154,34 @@ def service():
 def loop(monkeypatch, tmp_path):
     """closed_loop with train/evaluate/deploy and the monitoring run replaced (no pipelines)."""
     import keel.cli.deploy
-    import keel.cli.evaluate
-    import keel.cli.train
+    import keel.lifecycle.deployment
+    import keel.lifecycle.evaluation
+    import keel.lifecycle.monitoring
+    import keel.lifecycle.training
+    from keel.lifecycle.deployment import DeploymentResult
+    from keel.lifecycle.evaluation import EvaluationResult
+    from keel.lifecycle.training import TrainingResult
 
-    monkeypatch.setattr(keel.cli.train, "train", lambda spec, config: 0)
-    monkeypatch.setattr(keel.cli.evaluate, "evaluate", lambda spec, version=None: 0)
-    monkeypatch.setattr(keel.cli.deploy, "deploy", lambda spec, version=None, strategy=None: 0)
+    monkeypatch.setattr(keel.lifecycle.training, "train_version", lambda spec, no_cache=False: TrainingResult(1))
+    monkeypatch.setattr(keel.lifecycle.evaluation, "evaluate_version",
+                        lambda spec, version, no_cache=False: EvaluationResult(version))
+    monkeypatch.setattr(keel.lifecycle.deployment, "deploy_version", lambda spec, version, strategy=None, by=None:
+                        DeploymentResult(version, evidence={"outcome": "promoted"}))
+    monkeypatch.setattr(monitor_cli.ConsoleProgress, "trained", lambda self, spec, result: None)
+    monkeypatch.setattr(monitor_cli.ConsoleProgress, "evaluated", lambda self, spec, result: None)
+    monkeypatch.setattr(monitor_cli.ConsoleProgress, "deployed", lambda self, spec, result: None)
     from keel.data.generator import generate_credit_applications  # the production version's validation split
 
     monkeypatch.setattr(keel.cli.deploy, "validation_frame", lambda spec, version=None: generate_credit_applications(
         spec.data.source.model_copy(update={"rows": 5})))
-    monkeypatch.setattr(monitor_cli, "_phase_detail", lambda spec, what: what)
     monitored = []
 
-    def monitor_once(spec, config, retrain=True, mark=lambda what, detail: None):
+    def monitor_once(spec, retrain=True, progress=None, mark=lambda what, detail: None):
         monitored.append(spec)
         mark("monitor", "stub")
-        return monitor_cli.MonitorResult(0, status={"verdict": {"summary": "stub"}})
+        return keel.lifecycle.monitoring.MonitorResult(0, status={"verdict": {"summary": "stub"}})
 
-    monkeypatch.setattr(monitor_cli, "monitor_once", monitor_once)
+    monkeypatch.setattr(keel.lifecycle.monitoring, "monitor_once", monitor_once)
 
     def spec_for(port, *settings):
         return _spec(f"deployment.port={port}", f"deployment.folder={tmp_path}", "monitoring.simulation.rows=200",

@@ -1,0 +1,158 @@
+"""Deploy one model version: run the deployment pipeline (staged rollout, health checks, promotion or
+rollback) and return its evidence; serve the production version; roll back to the previous one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from keel.spec.models import Spec
+
+DEPLOYED = ("promoted", "awaiting approval")  # rollout outcomes a deploy command succeeds with
+
+
+@dataclass
+class DeploymentResult:
+    """What `deploy_version` came to: the rollout evidence of its own deployment run (strategy, champion,
+    stages, outcome, what serves at which URL), or `error` and no evidence."""
+
+    version: Optional[int]
+    run_name: Optional[str] = None
+    evidence: Optional[dict] = None
+    error: Optional[str] = None
+
+    @property
+    def outcome(self) -> Optional[str]:
+        return (self.evidence or {}).get("outcome")
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.error is None and self.outcome in DEPLOYED else 1
+
+    @property
+    def report(self) -> Optional[str]:
+        """Where this rollout's report is: the run's `rollout_timeline_html` artifact (in the dashboard)."""
+        return f"artifact rollout_timeline_html of run {self.run_name}" if self.evidence is not None else None
+
+
+def deploy_version(spec: Spec, version: Optional[int], strategy: Optional[str] = None,
+                   by: Optional[str] = None) -> DeploymentResult:
+    """Roll `version` (None: the latest) out by the spec's strategy (or `strategy`) as `by`."""
+    from keel.cli.pipeline_runs import run_for_version
+
+    with acting_as(by):  # steps run in this process on the local orchestrator; `actor` reaches remote ones
+        version, outcome = run_for_version("pipelines.deployment:deployment_pipeline", spec, version,
+                                           strategy=strategy, actor=by)
+    if version is None:
+        return DeploymentResult(None, error=outcome)
+    return DeploymentResult(version, run_name=outcome.run.name,
+                            evidence=outcome.run.steps["rollout_step"].outputs["rollout_evidence"][0].load())
+
+
+@dataclass
+class RollbackResult:
+    """What `rollback_production` came to: `restored` serves all traffic at `url` and is production,
+    `replaced` archived; or `error` and nothing changed in ZenML."""
+
+    replaced: Optional[int] = None
+    restored: Optional[int] = None
+    url: Optional[str] = None
+    error: Optional[str] = None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.error is None else 1
+
+
+def rollback_production(spec: Spec, by: Optional[str] = None) -> RollbackResult:
+    """Serve the previous production version again (bundle, routing, a running service answering
+    with it), and only then make it production; change nothing in ZenML otherwise."""
+    from keel.deployment.bundle import write_routing
+    from keel.deployment.deploy import deployment_folder, serve_only
+    from keel.deployment.server import ServiceNotAnswering
+    from keel.deployment.strategies import champion_only
+    from keel.governance.events import routing_recorder
+    from keel.registry import (evaluation_outcome, get_model_version_metadata, load_version_model,
+                               production_version, promote_to_production, record_deployment, version_artifacts)
+
+    name = spec.problem.name
+    current = production_version(name)
+    if current is None:
+        return RollbackResult(error=f"keel: '{name}' has no production version to roll back")
+    previous = (get_model_version_metadata(name, current).get("deployment") or {}).get("archived")
+    if previous is None:
+        return RollbackResult(current, error=f"keel: v{current} replaced no earlier production version; "
+                                             "nothing to roll back to")
+    folder = deployment_folder(spec)
+    record_routing = routing_recorder(name, current, None, folder, actor=by)  # the version rolled back
+    versions = (previous, current)  # the current one stays loaded until the routing has switched
+    models = {v: load_version_model(name, v) for v in versions}
+    thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
+    validation = version_artifacts(name, previous, ["validation"])["validation"].load()
+    with acting_as(by):
+        try:
+            url = serve_only(spec, previous, models, thresholds, validation, f"manual rollback from v{current}",
+                             on_routing=record_routing)
+        except ServiceNotAnswering as error:
+            write_routing(folder, back := champion_only(current, spec.deployment.salt, "rollback failed"))
+            record_routing(back)
+            return RollbackResult(current, previous, error=f"keel: rollback to v{previous} failed; v{current} "
+                                                           f"stays production.\n{error}")
+        promote_to_production(name, previous)
+        record_deployment(name, previous, {"outcome": "restored by rollback", "replaced": current,
+                                           "serving": previous, "url": url, "by": by})
+    return RollbackResult(current, previous, url)
+
+
+@dataclass
+class ServingSetup:
+    """The production version bundled alone in its deployment folder, ready for a foreground service."""
+
+    version: Optional[int] = None
+    folder: Optional[Path] = None
+    error: Optional[str] = None
+
+
+def prepare_serving(spec: Spec) -> ServingSetup:
+    """Bundle the production version alone (all traffic to it) and record that routing."""
+    from keel.deployment.bundle import write_bundle
+    from keel.deployment.deploy import deployment_folder, prediction_log_url
+    from keel.governance.events import routing_recorder
+    from keel.registry import evaluation_outcome, load_version_model, production_version, version_artifacts
+    from keel.serving.routing import Arm, RoutingTable
+
+    name = spec.problem.name
+    version = production_version(name)
+    if version is None:
+        return ServingSetup(error=f"keel: '{name}' has no production version yet: python run.py deploy")
+    folder = deployment_folder(spec)
+    validation = version_artifacts(name, version, ["validation"])["validation"].load()
+    table = RoutingTable([Arm("champion", version, 1.0)], strategy="serve", salt=spec.deployment.salt)
+    write_bundle(folder, spec, {version: load_version_model(name, version)},
+                 {version: float(evaluation_outcome(name, version)["threshold"])},
+                 table, prediction_log_url(spec), validation[spec.data.model_features], spec.deployment.api_key_env)
+    routing_recorder(name, version, None, folder)(table)
+    return ServingSetup(version, folder)
+
+
+@contextlib.contextmanager
+def acting_as(by: Optional[str]):
+    """Attribute every audit record written meanwhile (stage changes, outcomes) to `by`: the audit
+    trail resolves its actor from $KEEL_ACTOR when a call names none."""
+    from keel.governance.audit import ACTOR_ENV
+
+    if not by:
+        yield
+        return
+    before = os.environ.get(ACTOR_ENV)
+    os.environ[ACTOR_ENV] = by
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ACTOR_ENV, None)
+        else:
+            os.environ[ACTOR_ENV] = before
