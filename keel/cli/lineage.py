@@ -7,20 +7,14 @@ from typing import Optional
 from keel.cli.console import fail, say
 
 
-class TamperedTrail(Exception):
-    """The audit trail fails verification, so lineage drawn from it would not be evidence."""
+from keel.governance.audit import TamperedTrail  # noqa: F401  (what verified_records raises)
 
 
 def verified_records(model: str) -> list:
     """The model's audit records, only once the hash chain verifies; TamperedTrail otherwise."""
-    from keel.governance.audit import audit_location, audit_store, read_records, verify
+    from keel.governance.audit import verified_trail
 
-    store = audit_store(model)
-    check = verify(store)
-    if not check.ok:
-        raise TamperedTrail(f"audit log {audit_location(model)} is TAMPERED ({check.problem}); lineage drawn "
-                            "from it cannot be trusted. Investigate with: python run.py audit verify")
-    return read_records(store)
+    return verified_trail(model, "lineage drawn from it")[0]
 
 
 def print_links(links) -> None:

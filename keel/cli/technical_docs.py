@@ -40,7 +40,7 @@ def training_spec(current, run_id: Optional[str]):
 
 def write_docs(spec, version: Optional[int], config: Optional[Path] = None) -> int:
     from keel.governance.annex_iv import documentation_html, documentation_markdown, documentation_sections
-    from keel.governance.audit import audit_store, read_records, verify
+    from keel.governance.audit import TamperedTrail, verified_trail
     from keel.registry import get_model_version_metadata, resolve_version
 
     model = spec.problem.name
@@ -49,12 +49,10 @@ def write_docs(spec, version: Optional[int], config: Optional[Path] = None) -> i
     except LookupError as error:
         return fail(f"keel: {error}", 1)
     metadata = get_model_version_metadata(model, version)
-    store = audit_store(model)
-    check = verify(store)
-    if not check.ok:
-        return fail(f"keel: the audit trail is TAMPERED ({check.problem}); documentation drawn from it would not "
-                    "be evidence. Investigate with: python run.py audit verify", 1)
-    records = read_records(store)
+    try:
+        records, check = verified_trail(model, "documentation drawn from it")
+    except TamperedTrail as error:
+        return fail(f"keel: {error}", 1)
     folder = Path(spec.governance.documentation_folder) / model / f"v{version}"  # where to write: today's spec
     # Monitoring runs with the spec given here (as `monitor --config` does), not the one trained with.
     monitoring = (spec.monitoring, f"the spec given to this command ({config})" if config else "the current spec")

@@ -15,7 +15,3 @@ def fingerprint_frame(frame: pd.DataFrame) -> str:
     row_hashes = pd.util.hash_pandas_object(frame, index=False, categorize=True)
     digest.update(row_hashes.to_numpy().tobytes())
     return digest.hexdigest()
-
-
-def fingerprint_bytes(payload: bytes) -> str:
-    return hashlib.sha256(payload).hexdigest()

@@ -10,18 +10,13 @@ from keel.evaluation.gates import describe_decision
 from keel.evaluation.record import applied_gates, describe_gate
 from keel.provenance import source_text
 from keel.reports import html
+from keel.reports.values import format_value as _fmt
 
 
 def _verdict(gate: dict) -> str:
     if gate.get("known") is False:
         return "no value"
     return "pass" if gate["passed"] else "FAIL"
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "-" if value is None else str(value)
 
 
 def card_sections(spec, model_name: str, version: int, training: dict, reports: dict) -> List[dict]:

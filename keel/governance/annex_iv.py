@@ -9,18 +9,9 @@ from typing import List, Optional
 from keel.evaluation.record import gate_history
 from keel.provenance import source_text
 from keel.reports import html
+from keel.reports.values import format_value as _fmt
 
 SPEC, METADATA, EVALUATION, AUDIT = "spec", "model version metadata", "evaluation run", "audit trail"
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items()) or "-"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_fmt(v) for v in value) or "-"
-    return "-" if value is None or value == "" else str(value)
 
 
 def settings_rows(model, prefix: str, evidence: str) -> List[tuple]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable, List, Optional
 
+from keel.clock import utc_now
 from keel.governance.store import (AuditStore, RecordExists, active_artifact_store_filesystem, active_artifact_store_root,
                                    store_at)
 
@@ -79,8 +80,6 @@ def record_name(seq: int) -> str:
     return f"{seq:010d}.json"
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def resolve_actor(explicit: Optional[str] = None) -> str:
@@ -254,6 +253,21 @@ def record_event(event: str, model: str, version: Optional[int] = None, run_id: 
     """
     return append(store or audit_store(model), event=event, model=model, version=version,
                   run_id=None if run_id is None else str(run_id), evidence=evidence, details=details, actor=actor)
+
+
+class TamperedTrail(AuditError):
+    """The audit trail fails verification, so nothing drawn from it would be evidence."""
+
+
+def verified_trail(model: str, use: str = "anything drawn from it") -> tuple:
+    """(the model's audit records, the verification) only once the hash chain verifies: the one guard
+    before lineage, explanations or documents are drawn from the trail. TamperedTrail otherwise."""
+    store = audit_store(model)
+    check = verify(store)
+    if not check.ok:
+        raise TamperedTrail(f"audit log {audit_location(model)} is TAMPERED ({check.problem}); {use} cannot be "
+                            "trusted. Investigate with: python run.py audit verify")
+    return read_records(store), check
 
 
 def missing_from_trail(records: List[dict], versions: List[dict]) -> List[str]:

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import List, Optional
 
+from keel.clock import as_utc
 from keel.governance.timeline import describe_split, served_at
 from keel.provenance import source_text
 
@@ -36,8 +37,7 @@ def find_prediction(log_url: str, request_id: str) -> List[dict]:
 
     for row in rows:
         row["inputs"] = json.loads(row["inputs"])
-        if row["time"].tzinfo is None:  # SQLite returns naive datetimes; the log writes UTC
-            row["time"] = row["time"].replace(tzinfo=timezone.utc)
+        row["time"] = as_utc(row["time"])  # SQLite returns naive datetimes; the log writes UTC
     return rows
 
 

@@ -3,8 +3,10 @@ which version was in production, what happened to a version."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import List, Optional
+
+from keel.clock import as_utc
 
 
 def parse_time(text: str) -> datetime:
@@ -13,7 +15,7 @@ def parse_time(text: str) -> datetime:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO 8601 time, e.g. 2026-11-26T17:05:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return as_utc(moment) if moment.tzinfo is None else moment
 
 
 def effective_time(record: dict) -> datetime:

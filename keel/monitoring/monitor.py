@@ -11,10 +11,11 @@ from typing import Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from keel.clock import as_utc, utc_now
 from keel.monitoring.drift import assess
 from keel.monitoring.labels import join_labels, read_labels
 from keel.monitoring.profiles import Profile, column_summary, compare_columns
-from keel.monitoring.windows import WINDOWS, WindowStore, as_utc, read_predictions, window_start
+from keel.monitoring.windows import WINDOWS, WindowStore, read_predictions, window_start
 from keel.spec.models import Spec
 
 STATUS_FILE = "status.json"
@@ -95,9 +96,7 @@ def write_status(spec: Spec, status: dict) -> Path:
 
 
 def now_utc() -> datetime:
-    from keel.serving.prediction_log import utc_now
-
-    return as_utc(utc_now())
+    return utc_now()
 
 
 def decide_and_record(spec: Spec, status: dict, label_report: dict, version_created: datetime,

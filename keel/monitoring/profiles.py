@@ -18,11 +18,13 @@ from __future__ import annotations
 import math
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 import pandas as pd
+
+from keel.clock import as_utc
 
 
 @dataclass
@@ -43,9 +45,7 @@ class Profile:
 
 def _aware(moment: Optional[datetime]) -> Optional[datetime]:
     """whylogs requires timezone-aware timestamps; a naive one is taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=timezone.utc)
+    return None if moment is None else as_utc(moment)
 
 
 def _cheap_dtypes(frame: pd.DataFrame) -> pd.DataFrame:

@@ -11,13 +11,14 @@ The store lives in `<deployment folder>/monitoring/`:
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
+from keel.clock import as_utc
 from keel.monitoring.profiles import (Profile, ProfilePool, deserialize, empty_profile, merge_profiles, profile_bytes,
                                       serialize)
 
@@ -36,11 +37,6 @@ def window_start(moment: datetime, window: str) -> datetime:
     if window == "week":
         return day - timedelta(days=day.weekday())
     raise ValueError(f"unknown window {window!r}; expected one of {sorted(WINDOWS)}")
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes for UTC columns; whylogs and keel want them timezone-aware."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _engine(url: str):

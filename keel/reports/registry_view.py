@@ -11,8 +11,6 @@ from typing import List, Optional, Sequence
 
 from keel.reports import html
 
-STAGE_ORDER = ("production", "staging", "archived", "latest", None)
-
 
 def version_row(version: dict) -> dict:
     """One version's summary from its recorded metadata (missing records read as None)."""

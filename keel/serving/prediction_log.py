@@ -7,10 +7,12 @@ committed, so an acknowledged prediction is never lost."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable, List, Optional
 
 import sqlalchemy as sa
+
+from keel.clock import utc_now  # noqa: F401  (the log's writers stamp rows with it)
 
 # Column widths MySQL and PostgreSQL enforce; the payload contract refuses longer ids up front.
 MAX_REQUEST_ID_LENGTH = 64
@@ -102,5 +104,3 @@ class PredictionLog:
             return int(connection.execute(sa.select(sa.func.count()).select_from(PREDICTIONS)).scalar_one())
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)

@@ -231,8 +231,9 @@ def apply_stack(client: Any, stack_file: StackFile) -> Change:
 
 # --------------------------------------------------------------------------------------- entry points
 
-def apply_stack_file(path: Path, activate: bool = True, environ: Optional[Mapping[str, str]] = None) -> List[Change]:
-    """Register or update the stack of `path` in its store and (by default) make it the active stack."""
+def _connect_checked(path: Path, environ: Optional[Mapping[str, str]]):
+    """Load a stack file, check its extras are installed, connect to its store and check its secrets
+    exist there: (stack file, ZenML client, store)."""
     source = str(path)
     stack_file = load_stack_file(path, environ)
     missing = missing_extras(stack_file)
@@ -243,6 +244,13 @@ def apply_stack_file(path: Path, activate: bool = True, environ: Optional[Mappin
 
     client = Client()
     check_secrets(client, stack_file, source, store)
+    return stack_file, client, store
+
+
+def apply_stack_file(path: Path, activate: bool = True, environ: Optional[Mapping[str, str]] = None) -> List[Change]:
+    """Register or update the stack of `path` in its store and (by default) make it the active stack."""
+    source = str(path)
+    stack_file, client, _ = _connect_checked(path, environ)
     # Validate every component before registering any, so a bad file changes nothing.
     for kind, component in stack_file.components.items():
         desired_configuration(kind, component, source)
@@ -263,16 +271,9 @@ def use_stack(name: str, environ: Optional[Mapping[str, str]] = None) -> str:
     from zenml.client import Client
 
     if path is not None:
-        source = str(path)
-        stack_file = load_stack_file(path, environ)
         # The same checks as `stack apply`, so a missing package or secret is named here rather
         # than when a step first touches the component.
-        missing = missing_extras(stack_file)
-        if missing:
-            raise StackApplyError(describe_missing_extras(source, missing))
-        store = connect_store(stack_file, source, environ)
-        client = Client()
-        check_secrets(client, stack_file, source, store)
+        stack_file, client, store = _connect_checked(path, environ)
         try:
             client.activate_stack(stack_file.name)
         except KeyError:

@@ -6,7 +6,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from keel.spec.models import LOWER_IS_BETTER, METRICS
+from keel.spec.models import METRICS
 
 # Training scores candidates at this threshold (selection and the recorded validation/test metrics);
 # evaluation judges at the decision threshold chosen on validation, so the two differ.
@@ -68,7 +68,3 @@ def score(y_true, probabilities, threshold: float = DEFAULT_THRESHOLD) -> Dict[s
     }
     assert set(values) == set(METRICS)
     return {name: round(float(value), 6) for name, value in values.items()}
-
-
-def is_better(metric: str, candidate: float, incumbent: float) -> bool:
-    return candidate < incumbent if metric in LOWER_IS_BETTER else candidate > incumbent
