@@ -542,8 +542,6 @@ class EvaluationSpec(StrictModel):
 
 # --- deployment ----------------------------------------------------------------------------------
 
-STRATEGIES = ("all-at-once", "blue-green", "canary", "ab", "shadow")
-
 
 class HealthSpec(StrictModel):
     """Checked between rollout steps on the live prediction log: challenger against champion."""
