@@ -1,6 +1,12 @@
 """Test isolation: ZenML state lives in a temporary folder, and nothing phones home.
 
-Set at import time, before any test module imports ZenML.
+Set at import time, before any test module imports ZenML. Each pytest process (the session, or each
+pytest-xdist worker under `bootstrap.py test`'s `-n`) has its own folder: its BentoML home and
+last-spec file; inside it each test module gets a ZenML store of its own (`_own_zenml_store`), so a
+module never sees another module's models, versions or runs, whichever worker runs it and in which
+order. Under xdist (`--dist loadgroup`) a module's tests stay together on one worker (its module-scoped
+fixtures, e.g. a model trained once for the module, are built once), except the modules in SPLIT, whose
+tests are independent of one another and are spread over the workers one by one.
 """
 
 import os
@@ -14,7 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-_ZENML_HOME = tempfile.mkdtemp(prefix="keel-tests-zenml-")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1, ... under pytest-xdist
+_ZENML_HOME = tempfile.mkdtemp(prefix=f"keel-tests-{WORKER}-")
 os.environ["ZENML_CONFIG_PATH"] = os.path.join(_ZENML_HOME, "config")
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
 os.environ["ZENML_LOGGING_VERBOSITY"] = "WARN"
@@ -24,11 +31,66 @@ os.environ["BENTOML_HOME"] = os.path.join(_ZENML_HOME, "bentoml")
 os.environ.pop("ZENML_STORE_URL", None)
 os.environ["KEEL_LAST_SPEC"] = os.path.join(_ZENML_HOME, "last_spec")  # commands record the spec they used
 
+# ZenML finds its source root from the __main__ module's file. In `python -m pytest` that is pytest's
+# __main__.py; an xdist worker's __main__ is execnet's bootstrap, which has no file ("Unable to determine
+# source root"). The worker gets the same file, so a worker resolves sources exactly as a plain run does.
+_main = sys.modules.get("__main__")
+if WORKER != "main" and _main is not None and not getattr(_main, "__file__", None):
+    import pytest.__main__ as _pytest_main
+
+    _main.__file__ = _pytest_main.__file__
+
+# Test modules whose tests share no state (no module-scoped fixture, each test its own model name and
+# folders): under xdist their tests are distributed one by one. Every other module runs whole on one worker.
+SPLIT = {"tests/integration/test_foreign_data.py"}
+# The longest modules (measured, tens of seconds to minutes each) are handed out first so that no worker
+# is left with one of them at the end while the other idles. Only the order changes, under xdist only.
+LONGEST_FIRST = [
+    "tests/integration/test_foreign_data.py",
+    "tests/integration/test_evaluation_fails_closed.py",
+]
+
 import keel  # noqa: E402,F401
 
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_ZENML_HOME, ignore_errors=True)
+
+
+def _module_path(item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = _module_path(item)
+        if module not in SPLIT:
+            item.add_marker(pytest.mark.xdist_group(module))
+    if hasattr(config, "workerinput"):  # an xdist worker: the order it reports is the order work is handed out
+        rank = {module: index for index, module in enumerate(LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(_module_path(item), len(rank)))  # stable: modules stay contiguous
+
+
+def _use_zenml_config(folder: Path) -> None:
+    """Point this process's ZenML client at the store in `folder` (created on first use)."""
+    os.environ["ZENML_CONFIG_PATH"] = str(folder)
+    if "zenml.client" in sys.modules:  # drop the singletons that hold the previous store
+        from zenml.client import Client
+        from zenml.config.global_config import GlobalConfiguration
+
+        GlobalConfiguration._reset_instance()
+        Client._reset_instance()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _own_zenml_store(request):
+    """Each test module its own ZenML store (a SQLite store made when the module first uses ZenML):
+    modules reuse model names (credit_risk, ...), and under xdist their order and neighbours vary."""
+    name = request.node.nodeid.split("::", 1)[0].replace("/", "_").removesuffix(".py") or "session"
+    _use_zenml_config(Path(_ZENML_HOME) / "stores" / name)
+    yield
+    _use_zenml_config(Path(_ZENML_HOME) / "config")
 
 
 @pytest.fixture(autouse=True)
