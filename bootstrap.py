@@ -1,7 +1,7 @@
 """Set up keel's environment if needed, then run the main job or the tests.
 
     python3 bootstrap.py run [run.py arguments]   # the full lifecycle on the embedded default data
-    python3 bootstrap.py test [pytest arguments]  # the test suite
+    python3 bootstrap.py test [pytest arguments]  # the test suite, on every core (pytest-xdist)
 
 Needs only Python 3.10-3.12 and pip: creates `.venv/` beside this file, installs the exact versions
 pinned in requirements.lock (plus keel itself, editable), and reinstalls only when the lock changes.
@@ -42,6 +42,17 @@ def ensure_environment() -> None:
     print("bootstrap: environment ready", flush=True)
 
 
+# The suite on every core (a worker per core; each worker and each test module has its own ZenML store,
+# see tests/conftest.py), a module's tests together on one worker, and the 25 slowest tests reported.
+# Arguments given to `test` come after these and win (e.g. `-n 0` runs in this process, `--durations=0`).
+TEST_DEFAULTS = ["-n", "auto", "--dist", "loadgroup", "--no-loadscope-reorder", "--durations=25"]
+
+
+def _test_command(args: list) -> list:
+    defaults = TEST_DEFAULTS if "no:xdist" not in args else TEST_DEFAULTS[-1:]  # `-p no:xdist`: no -n
+    return [str(PYTHON), "-m", "pytest", *defaults, *args]
+
+
 def main(argv: list) -> int:
     if not argv or argv[0] not in ("run", "test"):
         print(__doc__)
@@ -50,7 +61,7 @@ def main(argv: list) -> int:
     if argv[0] == "run":
         command = [str(PYTHON), str(ROOT / "run.py"), *argv[1:]]
     else:
-        command = [str(PYTHON), "-m", "pytest", *argv[1:]]
+        command = _test_command(argv[1:])
     return subprocess.run(command, cwd=ROOT).returncode
 
 
