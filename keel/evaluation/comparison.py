@@ -8,7 +8,8 @@ import numpy as np
 
 from keel.evaluation.bootstrap import Sorted, poisson_weights, weighted_metrics
 from keel.reports import html
-from keel.spec.models import LOWER_IS_BETTER, ComparisonSpec
+from keel.spec.metrics import improvement
+from keel.spec.models import ComparisonSpec
 from keel.training.metrics import score
 
 
@@ -50,13 +51,12 @@ def compare(y_true, champion_scores, challenger_scores, champion_threshold: floa
     """Difference = challenger - champion (sign flipped for lower-is-better metrics)."""
     y = np.asarray(y_true).astype(int)
     a, b = np.asarray(champion_scores, dtype=float), np.asarray(challenger_scores, dtype=float)
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     rng = np.random.default_rng(spec.seed)
-    observed = sign * (score(y, b, challenger_threshold)[metric] - score(y, a, champion_threshold)[metric])
+    observed = improvement(metric, score(y, a, champion_threshold)[metric], score(y, b, challenger_threshold)[metric])
     ranked_a, ranked_b = Sorted(y, a), Sorted(y, b)
     differences = np.concatenate([
-        sign * (weighted_metrics(y, b, challenger_threshold, weights, ranked_b)[metric]
-                - weighted_metrics(y, a, champion_threshold, weights, ranked_a)[metric])
+        improvement(metric, weighted_metrics(y, a, champion_threshold, weights, ranked_a)[metric],
+                    weighted_metrics(y, b, challenger_threshold, weights, ranked_b)[metric])
         for weights in poisson_weights(rng, spec.bootstrap_samples, len(y))])
     alpha = 1 - spec.confidence
     low, high = np.nanquantile(differences, [alpha / 2, 1 - alpha / 2])

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from keel.reports import html, svg
-from keel.spec.models import LOWER_IS_BETTER, CategoricalFeature, DataSpec, RobustnessSpec
+from keel.spec.metrics import higher_is_better, improvement
+from keel.spec.models import CategoricalFeature, DataSpec, RobustnessSpec
 from keel.training.metrics import metric_value
 
 
@@ -46,20 +47,19 @@ def evaluate_robustness(predict: Callable[[pd.DataFrame], np.ndarray], frame: pd
     if len(frame) > spec.max_rows:
         rows = np.sort(rng.choice(len(frame), spec.max_rows, replace=False))
         frame, y_true = frame.iloc[rows], np.asarray(y_true)[rows]
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     clean = metric_value(metric, y_true, predict(frame))  # the unperturbed reference
     drops: Dict[str, Dict[str, float]] = {}
     for column in data.model_features:
         for kind in _kinds(data.features[column]):
             perturbed = metric_value(metric, y_true, predict(_perturb(frame, column, kind, data, spec, rng)))
-            drops.setdefault(column, {})[kind] = round(sign * (clean - perturbed), 5)
+            drops.setdefault(column, {})[kind] = round(improvement(metric, perturbed, clean), 5)
     everything = {}
     for kind in ("noise", "missing", "swap"):
         shifted = frame
         for column in data.model_features:
             if kind in _kinds(data.features[column]):
                 shifted = _perturb(shifted, column, kind, data, spec, rng)
-        everything[kind] = round(sign * (clean - metric_value(metric, y_true, predict(shifted))), 5)
+        everything[kind] = round(improvement(metric, metric_value(metric, y_true, predict(shifted)), clean), 5)
     worst = {column: max(kinds.items(), key=lambda item: item[1]) for column, kinds in drops.items()}
     return {"metric": metric, "clean": clean, "rows": int(len(frame)), "per_feature": drops, "all_features": everything,
             "worst_slice_per_feature": worst_slices(np.asarray(predict(frame)), frame, y_true, data, metric),
@@ -79,7 +79,6 @@ def worst_slices(scores: np.ndarray, frame: pd.DataFrame, y_true, data: DataSpec
     """Per feature, the slice (category or quintile) where the metric is worst, among slices with at
     least `data.min_group_size` rows and both outcomes."""
     y_true = np.asarray(y_true)
-    lower_better = metric in LOWER_IS_BETTER
     result = {}
     for column in data.model_features:
         labels = _slices(frame[column], data.features[column]).to_numpy()
@@ -89,7 +88,7 @@ def worst_slices(scores: np.ndarray, frame: pd.DataFrame, y_true, data: DataSpec
             if rows.sum() >= data.min_group_size and 0 < y_true[rows].sum() < rows.sum():
                 candidates.append((metric_value(metric, y_true[rows], scores[rows]), str(label), int(rows.sum())))
         if candidates:
-            value, label, rows = (max if lower_better else min)(candidates)
+            value, label, rows = (min if higher_is_better(metric) else max)(candidates)
             result[column] = {"slice": label, "rows": rows, metric: round(float(value), 5)}
     return result
 

@@ -89,7 +89,7 @@ def label_drift(labels: np.ndarray, reference_rate: Optional[float], reference_r
 def performance_drift(labels: np.ndarray, scores: np.ndarray, threshold: float, reference: Dict[str, float],
                       spec: PerformanceDriftSpec, min_rows: int) -> dict:
     """The spec's metric on labelled production rows against the model's test value."""
-    from keel.spec.models import LOWER_IS_BETTER
+    from keel.spec.metrics import improvement
     from keel.training.metrics import metric_value
 
     if reference.get(spec.metric) is not None:
@@ -106,7 +106,7 @@ def performance_drift(labels: np.ndarray, scores: np.ndarray, threshold: float, 
             else f"no reference value of {spec.metric}"
         result["value"] = None if value is None or math.isnan(value) else value
         return result
-    drop = (value - result["reference"]) if spec.metric in LOWER_IS_BETTER else (result["reference"] - value)
+    drop = -improvement(spec.metric, result["reference"], value)
     result.update(judged=True, value=float(value), drop=float(drop), drifted=bool(drop > spec.max_drop))
     return result
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import List, Optional
 
-from keel.spec.models import LOWER_IS_BETTER
+from keel.spec.metrics import higher_is_better, improvement
 from keel.spec.monitoring import RetrainingSpec
 
 DECISIONS_FILE = "decisions.jsonl"
@@ -32,7 +32,7 @@ def worse_than(value: float, bound: float, metric: str) -> bool:
     the trigger could never fire and the verdict would read as healthy."""
     if math.isnan(value) or math.isnan(bound):
         raise ValueError(f"cannot judge {metric}: value {value!r} against bound {bound!r} (NaN is no verdict)")
-    return value > bound if metric in LOWER_IS_BETTER else value < bound
+    return improvement(metric, bound, value) < 0
 
 
 def performance_trigger(performance: dict, rule) -> dict:
@@ -49,7 +49,7 @@ def performance_trigger(performance: dict, rule) -> dict:
                          "max_drop": rule.max_drop if rule else None, "min": rule.min if rule else None,
                          "fires_when": None if rule is None else
                          f"a drop of more than max_drop below the test value, or "
-                         f"{'above' if rule.metric in LOWER_IS_BETTER else 'below'} min",
+                         f"{'below' if higher_is_better(rule.metric) else 'above'} min",
                          "labelled_rows": performance.get("rows")}}
 
 

@@ -53,3 +53,13 @@ METRIC_RANGES: Dict[str, MetricRange] = {
 CHAMPION_RELATIVE = frozenset({"p95_latency_ratio"})
 
 LOWER_IS_BETTER = frozenset(name for name, info in METRIC_RANGES.items() if info.lower_is_better)
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER
+
+
+def improvement(metric: str, before: float, after: float) -> float:
+    """How much better `after` is than `before` (negative: worse), whichever way the metric points;
+    every comparison of two values of a metric (selection, champion/challenger, robustness, drift) uses it."""
+    return after - before if higher_is_better(metric) else before - after

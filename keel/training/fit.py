@@ -14,7 +14,8 @@ from typing import Dict, List
 
 import pandas as pd
 
-from keel.spec.models import LOWER_IS_BETTER, DataSpec, TrainingSpec
+from keel.spec.metrics import higher_is_better
+from keel.spec.models import DataSpec, TrainingSpec
 from keel.training.estimators import lightgbm_trial_params, make_lightgbm, make_logistic_regression
 from keel.training.metrics import score
 from keel.training.search import Trial, run_search, sample_parameters
@@ -70,7 +71,7 @@ def fit_candidate(preprocessor, train: pd.DataFrame, validation: pd.DataFrame, d
 
     trials_seen: List[float] = []
     trials, (params, model) = run_search(parameter_sets, evaluate,
-                                         higher_is_better=metric not in LOWER_IS_BETTER)
+                                         higher_is_better=higher_is_better(metric))
     pipeline = _compose(preprocessor, model)
     metrics = score(y_validation, predict_scores(pipeline, validation))
     return FittedModel("lightgbm", pipeline, params, metrics), trials
@@ -81,7 +82,7 @@ def choose_summary(summaries: List[dict], metric: str) -> dict:
 
     Each summary is {name, params, validation_metrics}; the result records all of them.
     """
-    reverse = metric not in LOWER_IS_BETTER
+    reverse = higher_is_better(metric)
     best = sorted(summaries, key=lambda s: s["validation_metrics"][metric], reverse=reverse)[0]
     return {"chosen": best["name"], "primary_metric": metric, "params": best["params"],
             "validation_metrics": best["validation_metrics"],

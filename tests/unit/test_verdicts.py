@@ -262,3 +262,12 @@ def test_simulated_traffic_belongs_to_generator_specs_only():
     raw["monitoring"] = {"simulation": {"shifted_features": ["income"]}}
     with pytest.raises(SpecError, match="monitoring.simulation draws traffic from keel's generator"):
         validate_spec(raw)
+
+
+@pytest.mark.parametrize("metric, before, after, better", [("roc_auc", 0.80, 0.83, True), ("brier", 0.20, 0.18, True),
+                                                            ("log_loss", 0.40, 0.45, False), ("f1", 0.6, 0.5, False)])
+def test_one_registry_says_which_way_every_metric_points(metric, before, after, better):
+    from keel.spec.metrics import improvement
+
+    assert (improvement(metric, before, after) > 0) is better
+    assert improvement(metric, before, after) == pytest.approx(-improvement(metric, after, before))
