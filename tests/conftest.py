@@ -46,8 +46,12 @@ SPLIT = {"tests/integration/test_foreign_data.py"}
 # The longest modules (measured, tens of seconds to minutes each) are handed out first so that no worker
 # is left with one of them at the end while the other idles. Only the order changes, under xdist only.
 LONGEST_FIRST = [
-    "tests/integration/test_foreign_data.py",
-    "tests/integration/test_evaluation_fails_closed.py",
+    "tests/integration/test_foreign_data.py",  # 8 lifecycles, ~55 s each
+    "tests/integration/test_evaluation_fails_closed.py",  # ~5 min, one test
+    "tests/integration/test_deployment_pipeline.py",
+    "tests/integration/test_cli.py",
+    "tests/integration/test_evaluation_pipeline.py",
+    "tests/integration/remote/test_remote_stack.py",
 ]
 
 import keel  # noqa: E402,F401
