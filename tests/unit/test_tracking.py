@@ -20,3 +20,10 @@ def test_conditions(condition, expected):
 def test_malformed_conditions_are_explained(bad):
     with pytest.raises(QueryError, match="expected FIELD OP VALUE"):
         parse_where(bad)
+
+
+def test_a_condition_with_inner_spaces_parses_and_an_overlong_one_is_refused():
+    assert parse_where("model_family = light gbm  ")[2] == "light gbm"
+    assert parse_where("a=b" + " " * 900 + "c")[2] == "b" + " " * 900 + "c"
+    with pytest.raises(QueryError, match="at most 1000"):
+        parse_where("a=b" + " " * 50_000 + "c")  # took 7 s (quadratic backtracking) before the limit and the fix

@@ -271,3 +271,11 @@ def test_one_registry_says_which_way_every_metric_points(metric, before, after, 
 
     assert (improvement(metric, before, after) > 0) is better
     assert improvement(metric, before, after) == pytest.approx(-improvement(metric, after, before))
+
+
+@pytest.mark.parametrize("bound", [{"min": float("nan")}, {"max": float("inf")}, {"min": float("-inf")}])
+def test_a_gate_bound_that_is_not_a_finite_number_is_refused(bound):
+    with pytest.raises(ValueError, match="finite numbers"):
+        Gate(metric="roc_auc", **bound)
+    with pytest.raises(SpecError, match="finite numbers"):
+        validate_spec({**_raw_hiring_spec(favourable="positive"), "evaluation": {"gates": [{"metric": "roc_auc", **bound}]}})
