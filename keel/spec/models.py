@@ -6,6 +6,7 @@ governed spec must never pass unnoticed). Later phases add their own sections he
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Dict, List, Literal, Optional, Union
 
@@ -468,6 +469,8 @@ class Gate(StrictModel):
 
     @model_validator(mode="after")
     def _one_bound(self) -> "Gate":
+        if any(bound is not None and not math.isfinite(bound) for bound in (self.min, self.max)):
+            raise ValueError("min and max must be finite numbers (a NaN bound passes or fails nothing)")
         if self.attribute is not None and self.metric not in FAIRNESS_METRICS:
             raise ValueError(f"`attribute` applies to fairness gates only ({', '.join(FAIRNESS_METRICS)})")
         if self.min is None and self.max is None:
