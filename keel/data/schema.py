@@ -106,7 +106,11 @@ def build_schema(data: DataSpec):
     target = data.target
     columns[target.column] = pa.Column(  # accepts exactly what `encode_target` maps
         checks=[pa.Check(lambda s: target_codes(s, target.positive, target.negative).notna(),
-                         name=f"target not {target.positive!r} or {target.negative!r}")],
+                         name=f"target not {target.positive!r} or {target.negative!r}"),
+                # A model needs examples of both classes; one class only fails here, not in training.
+                pa.Check(lambda s: len(s) == 0 or target_codes(s, target.positive, target.negative).nunique() == 2,
+                         name=f"the target must hold both classes, {target.positive!r} and {target.negative!r}; "
+                              "it holds one")],
         nullable=False)
     if data.id_column:
         columns[data.id_column] = pa.Column(nullable=False, unique=True)

@@ -111,3 +111,9 @@ def test_extra_columns_are_ignored(frame, default_spec):
     frame["unused"] = "x"
     validated, report = _validate(frame, default_spec)
     assert report.passed and "unused" not in validated
+
+
+def test_a_target_of_one_class_is_refused_at_validation(frame, default_spec):
+    frame["default"] = 0
+    failure = _only_failure(_validate(frame, default_spec)[1])
+    assert failure.column == "default" and failure.check.startswith("the target must hold both classes")
