@@ -130,9 +130,24 @@ class AlerterSpec(StrictModel):
         return self
 
 
+        if self.url and _link_local(self.url):
+            raise ValueError(f"url {self.url!r} is a link-local address (169.254.0.0/16, fe80::/10), where cloud "
+                             "machines answer with their credentials (instance metadata); alerts never go there")
 class PerformanceTrigger(StrictModel):
     """Retrain when production performance falls: by default relative to the monitored version's own
     test value (what is normal differs from one problem to the next); an absolute floor only when declared."""
+def _link_local(url: str) -> bool:
+    """Whether the URL's host is a link-local IP address (a name is not resolved here)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname or ""
+        return ipaddress.ip_address(host).is_link_local
+    except ValueError:  # a name, or no valid address
+        return False
+
+
 
     metric: Metric = "roc_auc"
     max_drop: Optional[float] = Field(

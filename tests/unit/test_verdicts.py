@@ -279,3 +279,16 @@ def test_a_gate_bound_that_is_not_a_finite_number_is_refused(bound):
         Gate(metric="roc_auc", **bound)
     with pytest.raises(SpecError, match="finite numbers"):
         validate_spec({**_raw_hiring_spec(favourable="positive"), "evaluation": {"gates": [{"metric": "roc_auc", **bound}]}})
+
+
+@pytest.mark.parametrize("url, refused", [("http://169.254.169.254/latest/meta-data/", True),
+                                          ("http://[fe80::1]:8080/hook", True),
+                                          ("https://alerts.example.org/hook", False), ("http://127.0.0.1:9/x", False)])
+def test_a_webhook_to_a_link_local_metadata_address_is_refused(url, refused):
+    from keel.spec.monitoring import AlerterSpec
+
+    if refused:
+        with pytest.raises(ValueError, match="link-local"):
+            AlerterSpec(kind="webhook", url=url)
+    else:
+        assert AlerterSpec(kind="webhook", url=url).url == url
