@@ -18,7 +18,7 @@ from typing import Dict, Optional
 import pandas as pd
 
 from keel.serving.routing import RoutingTable
-from keel.serving.scorer import DEPLOYMENT_FILE, ROUTING_FILE
+from keel.serving.scorer import DEPLOYMENT_FILE, MAX_BODY_BYTES, ROUTING_FILE
 from keel.spec.models import Spec
 
 
@@ -38,7 +38,7 @@ def write_routing(folder: Path, table: RoutingTable) -> None:
 
 def write_bundle(folder: Path, spec: Spec, models: Dict[int, object], thresholds: Dict[int, float],
                  routing: RoutingTable, prediction_log_url: Optional[str], background: Optional[pd.DataFrame] = None,
-                 api_key_env: Optional[str] = None, max_body_bytes: int = 1_000_000) -> Path:
+                 api_key_env: Optional[str] = None, max_body_bytes: int = MAX_BODY_BYTES) -> Path:
     folder = Path(folder)
     (folder / "models").mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -46,7 +46,7 @@ def write_bundle(folder: Path, spec: Spec, models: Dict[int, object], thresholds
         paths[str(version)] = f"models/v{version}.pkl"
         _atomic_write(folder / paths[str(version)], pickle.dumps(model, protocol=5))
     if background is not None:
-        background.head(200).to_parquet(folder / "background.parquet")
+        background.head(spec.governance.explanation_background_rows).to_parquet(folder / "background.parquet")
     config = {"spec": spec.model_dump(mode="json"), "models": paths,
               "thresholds": {str(v): t for v, t in thresholds.items()},
               "prediction_log_url": prediction_log_url, "api_key_env": api_key_env,

@@ -77,9 +77,13 @@ def ensure_service(spec: Spec, folder: Path) -> str:
 
 def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, object],
            thresholds: Dict[int, float], probe_rows: pd.DataFrame, approval: Optional[dict],
-           on_routing: Callable[[RoutingTable], None] = lambda table: None) -> dict:
+           on_routing: Callable[[RoutingTable], None] = lambda table: None,
+           background: Optional[pd.DataFrame] = None) -> dict:
     """Roll `version` out against `champion` (None for a first deployment); return the evidence.
-    `on_routing` is told of every routing table written (the audit trail records it)."""
+    `on_routing` is told of every routing table written (the audit trail records it). `background`:
+    the version's validation split, whose first `governance.explanation_background_rows` rows the
+    service explains linear models against (as `serve`, `rollback` and `run.py explain` do); without
+    it, the probe rows."""
     folder = deployment_folder(spec)
     if champion is None and not approved(spec, approval):
         # Nothing to fall back to: an unapproved first version serves no one.
@@ -89,8 +93,9 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
                          strategy="before rollout", salt=spec.deployment.salt)
     # Before the first stage only the champion serves (or, first time, the approved challenger):
     # a routing table left by an earlier, rolled-back rollout may name a version not in this bundle.
+    reference = probe_rows if background is None else background
     write_bundle(folder, spec, models, thresholds, start, prediction_log_url(spec),
-                 probe_rows[spec.data.model_features], spec.deployment.api_key_env)
+                 reference[spec.data.model_features], spec.deployment.api_key_env)
     on_routing(start)
     url = ensure_service(spec, folder)
     log = PredictionLog(prediction_log_url(spec))

@@ -19,6 +19,7 @@ from keel.deployment.strategies import champion_only
 from keel.serving.prediction_log import PredictionLog, utc_now
 from keel.serving.routing import RoutingTable
 from keel.spec.models import DeploymentSpec, ValueMatrix
+from keel.spec.monitoring import PROBE_ENTITY_PREFIX
 
 Probe = Callable[[str, int], dict]
 
@@ -33,7 +34,7 @@ def replay_probe(url: str, rows: pd.DataFrame, post: Callable) -> Probe:
         chosen = rows.iloc[np.arange(count) % len(rows)] if count and len(rows) else rows.iloc[:0]
         records = json.loads(chosen.to_json(orient="records"))
         for index, record in enumerate(records):
-            record["entity_id"] = f"probe-{stage}-{index}"
+            record["entity_id"] = f"{PROBE_ENTITY_PREFIX}{stage}-{index}"
             status, _ = post(f"{url}/predict", record)
             statuses[status] = statuses.get(status, 0) + 1
         return statuses
@@ -75,7 +76,7 @@ def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, 
                  **verdict}
         if probe_labels is not None and values is not None:
             # Probe i replays row i modulo the rows (see replay_probe), so its label is that row's.
-            labels = {f"probe-{number}-{i}": probe_labels[i % len(probe_labels)]
+            labels = {f"{PROBE_ENTITY_PREFIX}{number}-{i}": probe_labels[i % len(probe_labels)]
                       for i in range(count)} if probe_labels else {}
             stage["value_per_application_by_arm"] = arm_business_value(
                 [r for r in rows if not r["shadow"]], labels, values)

@@ -25,6 +25,7 @@ from keel.spec.models import CategoricalFeature, Spec
 from keel.training.fit import predict_scores
 
 DEPLOYMENT_FILE = "deployment.json"
+MAX_BODY_BYTES = 1_000_000  # a request body larger than this is refused with 413 (the bundle may set another)
 ROUTING_FILE = "routing.json"
 
 
@@ -81,7 +82,7 @@ class Scorer:
         self.api_key = os.environ.get(key_env) if key_env else None
         if key_env and not self.api_key:
             raise RuntimeError(f"the spec asks for an API key, but ${key_env} is not set")
-        self.max_body_bytes = int(config.get("max_body_bytes", 1_000_000))
+        self.max_body_bytes = int(config.get("max_body_bytes", MAX_BODY_BYTES))
         background = self.folder / "background.parquet"
         self.background = pd.read_parquet(background) if background.exists() else None
         self._features = self.spec.data.model_features

@@ -11,6 +11,9 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from keel.spec.base import StrictModel
 from keel.spec.reading import CsvReading
 
+# The entity ids of the rollout's probe requests start with this; monitoring leaves them out by default.
+PROBE_ENTITY_PREFIX = "probe-"
+
 Metric = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
 
 
@@ -127,15 +130,12 @@ class AlerterSpec(StrictModel):
             raise ValueError("kind webhook needs `url`")
         if self.url and not self.url.startswith(("http://", "https://")):
             raise ValueError(f"url must start with http:// or https://; found {self.url!r}")
-        return self
-
-
         if self.url and _link_local(self.url):
             raise ValueError(f"url {self.url!r} is a link-local address (169.254.0.0/16, fe80::/10), where cloud "
                              "machines answer with their credentials (instance metadata); alerts never go there")
-class PerformanceTrigger(StrictModel):
-    """Retrain when production performance falls: by default relative to the monitored version's own
-    test value (what is normal differs from one problem to the next); an absolute floor only when declared."""
+        return self
+
+
 def _link_local(url: str) -> bool:
     """Whether the URL's host is a link-local IP address (a name is not resolved here)."""
     import ipaddress
@@ -148,6 +148,9 @@ def _link_local(url: str) -> bool:
         return False
 
 
+class PerformanceTrigger(StrictModel):
+    """Retrain when production performance falls: by default relative to the monitored version's own
+    test value (what is normal differs from one problem to the next); an absolute floor only when declared."""
 
     metric: Metric = "roc_auc"
     max_drop: Optional[float] = Field(
@@ -242,7 +245,7 @@ class MonitoringSpec(StrictModel):
         "day", description="the window judged: the UTC hour/day/week of the newest prediction; "
                            "hours are profiled once and merged into days and weeks")
     exclude_entity_prefixes: List[str] = Field(
-        default_factory=lambda: ["probe-"], description="rollout probe traffic is not production traffic")
+        default_factory=lambda: [PROBE_ENTITY_PREFIX], description="rollout probe traffic is not production traffic")
     drift: DriftSpec = DriftSpec()
     labels: LabelsSpec = LabelsSpec()
     alerter: AlerterSpec = AlerterSpec()
