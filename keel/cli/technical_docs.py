@@ -41,6 +41,7 @@ def training_spec(current, run_id: Optional[str]):
 def write_docs(spec, version: Optional[int], config: Optional[Path] = None) -> int:
     from keel.governance.annex_iv import documentation_html, documentation_markdown, documentation_sections
     from keel.governance.audit import TamperedTrail, verified_trail
+    from keel.lifecycle.evaluation import reports_folder
     from keel.registry import get_model_version_metadata, resolve_version
 
     model = spec.problem.name
@@ -53,7 +54,7 @@ def write_docs(spec, version: Optional[int], config: Optional[Path] = None) -> i
         records, check = verified_trail(model, "documentation drawn from it")
     except TamperedTrail as error:
         return fail(f"keel: {error}", 1)
-    folder = Path(spec.governance.documentation_folder) / model / f"v{version}"  # where to write: today's spec
+    folder = reports_folder(spec) / model / f"v{version}"  # where to write: today's spec
     # Monitoring runs with the spec given here (as `monitor --config` does), not the one trained with.
     monitoring = (spec.monitoring, f"the spec given to this command ({config})" if config else "the current spec")
     spec, origin = training_spec(spec, metadata.get("run_id"))

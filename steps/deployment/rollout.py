@@ -32,11 +32,13 @@ def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None,
     versions = [model_version] + ([champion] if champion is not None else [])
     models = {v: load_version_model(name, v) for v in versions}
     thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
-    probe_rows = version_artifacts(name, model_version, ["test"])["test"].load()
+    linked = version_artifacts(name, model_version, ["test", "validation"])
+    probe_rows, background = linked["test"].load(), linked["validation"].load()  # SHAP's background: validation
     approval = get_model_version_metadata(name, model_version).get("approval")
     audit = routing_recorder(name, model_version, get_step_context().pipeline_run.id, deployment_folder(spec),
                              actor=actor)
-    result = deploy(spec, model_version, champion, models, thresholds, probe_rows, approval, on_routing=audit)
+    result = deploy(spec, model_version, champion, models, thresholds, probe_rows, approval, on_routing=audit,
+                    background=background)
     if result["outcome"] == "promoted":
         result["archived"] = promote_to_production(name, model_version)
     if actor:
