@@ -89,10 +89,16 @@ def _use_zenml_config(folder: Path) -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def _own_zenml_store(request):
-    """Each test module its own ZenML store (a SQLite store made when the module first uses ZenML):
-    modules reuse model names (credit_risk, ...), and under xdist their order and neighbours vary."""
+    """Each test module its own ZenML store: modules reuse model names (credit_risk, ...), and under
+    xdist their order and neighbours vary. Made here, before the module's tests, when ZenML is loaded
+    (collection imports it): made inside a test, ZenML's 'Setting the global active stack' warning
+    would land in that test's captured stderr."""
     name = request.node.nodeid.split("::", 1)[0].replace("/", "_").removesuffix(".py") or "session"
     _use_zenml_config(Path(_ZENML_HOME) / "stores" / name)
+    if "zenml.client" in sys.modules:
+        from zenml.client import Client
+
+        Client().active_stack_model  # creates the store, its default project and stack
     yield
     _use_zenml_config(Path(_ZENML_HOME) / "config")
 
