@@ -1,7 +1,26 @@
-"""The base every spec section derives from: unknown keys are errors, values are frozen."""
+"""The base every spec section derives from (unknown keys are errors, values are frozen), and how
+the spec's annotations are read by the error messages, override checks and the generated reference."""
+
+import typing
+from typing import Any, List
 
 from pydantic import BaseModel, ConfigDict
 
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def alternatives(annotation: Any) -> List[Any]:
+    """An annotation without Annotated/Optional/Union wrappers: the types a value may have."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return alternatives(typing.get_args(annotation)[0])
+    if origin is typing.Union or type(annotation).__name__ == "UnionType":
+        return [kind for member in typing.get_args(annotation) for kind in alternatives(member)]
+    return [annotation]
+
+
+def is_section(kind: Any) -> bool:
+    """A spec section (a model with keys of its own), as opposed to a value."""
+    return isinstance(kind, type) and issubclass(kind, BaseModel)

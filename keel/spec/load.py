@@ -13,6 +13,7 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple, Type
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from keel.spec.base import alternatives, is_section
 from keel.spec.models import Spec
 
 
@@ -151,20 +152,6 @@ def _tags(expected: str) -> List[str]:
     return re.findall(r"'([^']*)'", expected)
 
 
-def _alternatives(annotation: Any) -> List[Any]:
-    """An annotation without Annotated/Optional/Union wrappers: the types a value may have."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _alternatives(typing.get_args(annotation)[0])
-    if origin is typing.Union or type(annotation).__name__ == "UnionType":
-        return [kind for member in typing.get_args(annotation) for kind in _alternatives(member)]
-    return [annotation]
-
-
-def _is_section(kind: Any) -> bool:
-    return isinstance(kind, type) and issubclass(kind, BaseModel)
-
-
 def _tag_values(model: Type[BaseModel]) -> List[str]:
     """The values of a section's Literal-typed fields: the tags that select it in a union (`kind: csv`)."""
     return [str(value) for field in model.model_fields.values()
@@ -178,9 +165,9 @@ def _annotations_at(root: Type[BaseModel], location: Sequence[Any]) -> List[Any]
     for item in location:
         following: List[Any] = []
         for annotation in candidates:
-            for kind in _alternatives(annotation):
+            for kind in alternatives(annotation):
                 origin = typing.get_origin(kind)
-                if _is_section(kind):
+                if is_section(kind):
                     if isinstance(item, str) and item in kind.model_fields:
                         following.append(kind.model_fields[item].annotation)
                     elif isinstance(item, str) and item in _tag_values(kind):
@@ -207,7 +194,7 @@ def _hint(root: Type[BaseModel], raw: dict, item: dict) -> str:
     nearest a wrong one."""
     kind, location = item["type"], item["loc"]
     if kind == "extra_forbidden" and location:
-        sections = [k for a in _annotations_at(root, location[:-1]) for k in _alternatives(a) if _is_section(k)]
+        sections = [k for a in _annotations_at(root, location[:-1]) for k in alternatives(a) if is_section(k)]
         if len(sections) == 1:
             allowed = list(sections[0].model_fields)
             where = f"in {_key_path(raw, location[:-1])}" if len(location) > 1 else "at the top level"
@@ -218,7 +205,7 @@ def _hint(root: Type[BaseModel], raw: dict, item: dict) -> str:
         return f" ({suggestion})" if suggestion else ""
     if kind == "union_tag_not_found":
         name = item["ctx"]["discriminator"].strip("'")
-        tags = [tag for a in _annotations_at(root, location) for k in _alternatives(a) if _is_section(k)
+        tags = [tag for a in _annotations_at(root, location) for k in alternatives(a) if is_section(k)
                 for tag in _tag_values(k)]
         given = item.get("input") if isinstance(item.get("input"), dict) else {}
         misspelt = difflib.get_close_matches(name, [str(key) for key in given], n=1, cutoff=0.6)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from keel.spec.base import StrictModel
+from keel.spec.base import StrictModel, alternatives
 from keel.spec.reading import CsvReading
 
 # The entity ids of the rollout's probe requests start with this; monitoring leaves them out by default.
@@ -279,7 +279,7 @@ def unknown_spec_key(path: List[str]) -> Optional[str]:
     for depth, step in enumerate(steps):
         following: List[Any] = []
         for annotation in candidates:
-            for kind in _alternatives(annotation):
+            for kind in alternatives(annotation):
                 origin = typing.get_origin(kind)
                 if isinstance(step, int):
                     if origin in (list, tuple) and typing.get_args(kind):
@@ -295,13 +295,3 @@ def unknown_spec_key(path: List[str]) -> Optional[str]:
             return ".".join(str(s) for s in steps[:depth + 1])
         candidates = following
     return None
-
-
-def _alternatives(annotation: Any) -> List[Any]:
-    """An annotation without Annotated/Optional/Union wrappers: the types a value may have."""
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _alternatives(typing.get_args(annotation)[0])
-    if origin is Union or type(annotation).__name__ == "UnionType":
-        return [kind for member in typing.get_args(annotation) for kind in _alternatives(member)]
-    return [annotation]

@@ -12,6 +12,8 @@ from typing import Any, Iterator, List, Optional, Tuple, Type
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from keel.spec.base import alternatives, is_section
+
 INTRODUCTION = """\
 # Spec reference
 
@@ -29,24 +31,11 @@ selected by its `kind` (or `type`) key.
 _NAMES = {bool: "true/false", int: "integer", float: "number", str: "text", Path: "path", Any: "any"}
 
 
-def _alternatives(annotation: Any) -> List[Any]:
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _alternatives(typing.get_args(annotation)[0])
-    if origin is typing.Union or type(annotation).__name__ == "UnionType":
-        return [kind for member in typing.get_args(annotation) for kind in _alternatives(member)]
-    return [annotation]
-
-
-def _is_section(kind: Any) -> bool:
-    return isinstance(kind, type) and issubclass(kind, BaseModel)
-
-
 def _type_text(annotation: Any) -> str:
-    kinds = _alternatives(annotation)
+    kinds = alternatives(annotation)
     nullable = type(None) in kinds
     kinds = [kind for kind in kinds if kind is not type(None)]
-    sections = [kind for kind in kinds if _is_section(kind)]
+    sections = [kind for kind in kinds if is_section(kind)]
     if sections:
         text = "section (below)" if len(sections) == 1 else f"section, one of {len(sections)} kinds (below)"
     else:
@@ -109,9 +98,9 @@ def _meaning(name: str, field: FieldInfo, model: Type[BaseModel], tagged: bool) 
 def _all_sections(annotation: Any) -> List[Type[BaseModel]]:
     """The sections a field holds, directly or as list items or mapping values."""
     found = []
-    for kind in _alternatives(annotation):
+    for kind in alternatives(annotation):
         origin, args = typing.get_origin(kind), typing.get_args(kind)
-        if _is_section(kind):
+        if is_section(kind):
             found.append(kind)
         elif origin in (list, tuple) and args:
             found += _all_sections(args[0])
@@ -131,13 +120,13 @@ def _tag(model: Type[BaseModel]) -> str:
 
 def _children(annotation: Any, path: str) -> Iterator[Tuple[str, Type[BaseModel], bool]]:
     """(path, section, one of several kinds) for the sections a field holds."""
-    for kind in _alternatives(annotation):
+    for kind in alternatives(annotation):
         origin, args = typing.get_origin(kind), typing.get_args(kind)
         if origin in (list, tuple) and args:
             yield from _children(args[0], path + "[]")
         elif origin is dict and args:
             yield from _children(args[1], path + ".<name>")
-    sections = [kind for kind in _alternatives(annotation) if _is_section(kind)]
+    sections = [kind for kind in alternatives(annotation) if is_section(kind)]
     for kind in sections:
         yield path, kind, len(sections) > 1
 
