@@ -4,9 +4,8 @@ Set at import time, before any test module imports ZenML. Each pytest process (t
 pytest-xdist worker under `bootstrap.py test`'s `-n`) has its own folder: its BentoML home and
 last-spec file; inside it each test module gets a ZenML store of its own (`_own_zenml_store`), so a
 module never sees another module's models, versions or runs, whichever worker runs it and in which
-order. Under xdist (`--dist loadgroup`) a module's tests stay together on one worker (its module-scoped
-fixtures, e.g. a model trained once for the module, are built once), except the modules in SPLIT, whose
-tests are independent of one another and are spread over the workers one by one.
+order. Under xdist (`--dist loadfile`) a module's tests stay together on one worker (its module-scoped
+fixtures, e.g. a model trained once for the module, are built once).
 """
 
 import os
@@ -40,9 +39,6 @@ if WORKER != "main" and _main is not None and not getattr(_main, "__file__", Non
 
     _main.__file__ = _pytest_main.__file__
 
-# Test modules whose tests share no state (no module-scoped fixture, each test its own model name and
-# folders): under xdist their tests are distributed one by one. Every other module runs whole on one worker.
-SPLIT = {"tests/integration/test_foreign_data.py"}
 # The longest modules (measured, tens of seconds to minutes each) are handed out first so that no worker
 # is left with one of them at the end while the other idles. Only the order changes, under xdist only.
 LONGEST_FIRST = [
@@ -65,12 +61,7 @@ def _module_path(item) -> str:
     return item.nodeid.split("::", 1)[0]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        module = _module_path(item)
-        if module not in SPLIT:
-            item.add_marker(pytest.mark.xdist_group(module))
     if hasattr(config, "workerinput"):  # an xdist worker: the order it reports is the order work is handed out
         rank = {module: index for index, module in enumerate(LONGEST_FIRST)}
         items.sort(key=lambda item: rank.get(_module_path(item), len(rank)))  # stable: modules stay contiguous

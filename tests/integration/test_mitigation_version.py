@@ -4,8 +4,10 @@ mitigated model becomes its own version with lineage, goes through `evaluate` un
 documented with its before/after table, and is served with the attribute it decides with."""
 
 import re
+from pathlib import Path
 
 import numpy as np
+
 import pytest
 import yaml
 
@@ -86,7 +88,7 @@ def test_a_mitigated_model_is_its_own_version_evaluated_documented_and_served(ca
     from keel.evaluation.mitigation import GroupAdjustedModel
     from keel.registry import evaluation_outcome, get_model_version_metadata, load_version_model
 
-    monkeypatch.chdir(tmp_path)  # model cards go to ./reports
+    monkeypatch.chdir(tmp_path)  # nothing of this test lands in the working directory
     spec = load_spec(cancer_spec)
     name = spec.problem.name
     unmitigated = _train(spec)
@@ -118,7 +120,7 @@ def test_a_mitigated_model_is_its_own_version_evaluated_documented_and_served(ca
     assert code in (0, GATES_FAILED)
     evaluation = evaluation_outcome(name, version)
     assert evaluation["complete"] and evaluation["decision"] in ("promote to staging", "reject")
-    card = (tmp_path / "reports" / name / f"v{version}" / "model_card.md").read_text()
+    card = (Path(spec.governance.documentation_folder) / name / f"v{version}" / "model_card.md").read_text()
     assert "## Mitigation (this version)" in card and f"v{unmitigated} mitigated by threshold_optimizer" in card
     row = {r["metric"]: r for r in facts["before_after"]}["roc_auc"]
     assert f"| roc_auc | {row['before']:.4g} -> {row['after']:.4g}" in card
