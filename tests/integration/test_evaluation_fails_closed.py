@@ -7,7 +7,7 @@ import importlib
 import pytest
 import yaml
 
-from keel.spec import load_spec, spec_hash
+from keel.spec import load_spec
 
 pytestmark = pytest.mark.integration
 
@@ -63,15 +63,11 @@ def cancer_spec(tmp_path_factory):
 
 
 def _train(spec) -> int:
-    from keel.cli.pipeline_runs import run_pipeline
-    from keel.data.sources import source_stamp
-    from keel.provenance import collect_provenance
-    from pipelines.training import training_pipeline
+    from keel.lifecycle.training import train_version
 
-    outcome = run_pipeline(training_pipeline, spec=spec, spec_hash=spec_hash(spec),
-                           source_stamp=source_stamp(spec.data), provenance=collect_provenance())
-    assert outcome.error is None, outcome.error
-    return outcome.run.steps["register_model_step"].output.load()
+    trained = train_version(spec)
+    assert trained.error is None, trained.error
+    return trained.version
 
 
 def _stage(name: str, version: int):
