@@ -206,7 +206,7 @@ def evaluation_outcome(model_name: str, version: int) -> Optional[dict]:
 
 
 def record_approval(model_name: str, version: int, by: str, reason: str) -> dict:
-    from keel.serving.prediction_log import utc_now
+    from keel.clock import utc_now
 
     approval = {"by": by, "reason": reason, "at": utc_now().isoformat()}
     _attach(model_name, version, "approval", approval)

@@ -13,10 +13,11 @@ from typing import Callable, List, Optional
 import numpy as np
 import pandas as pd
 
+from keel.clock import utc_now
 from keel.deployment.bundle import write_routing
 from keel.deployment.health import arm_business_value, judge_stage
 from keel.deployment.strategies import champion_only
-from keel.serving.prediction_log import PredictionLog, utc_now
+from keel.serving.prediction_log import PredictionLog
 from keel.serving.routing import RoutingTable
 from keel.spec.models import DeploymentSpec, ValueMatrix
 from keel.spec.monitoring import PROBE_ENTITY_PREFIX

@@ -12,8 +12,6 @@ from typing import Iterable, List, Optional
 
 import sqlalchemy as sa
 
-from keel.clock import utc_now  # noqa: F401  (the log's writers stamp rows with it)
-
 # Column widths MySQL and PostgreSQL enforce; the payload contract refuses longer ids up front.
 MAX_REQUEST_ID_LENGTH = 64
 MAX_ENTITY_ID_LENGTH = 128

@@ -17,9 +17,10 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from keel.clock import utc_now
 from keel.serving.fast_path import RowScorer, compile_row_scorer
 from keel.serving.payload import PayloadError, parse_records, record_model
-from keel.serving.prediction_log import MAX_REQUEST_ID_LENGTH, DuplicateRequest, PredictionLog, utc_now
+from keel.serving.prediction_log import MAX_REQUEST_ID_LENGTH, DuplicateRequest, PredictionLog
 from keel.serving.routing import Arm, RoutingTable
 from keel.spec.models import CategoricalFeature, Spec
 from keel.training.fit import predict_scores

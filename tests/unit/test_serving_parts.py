@@ -6,7 +6,8 @@ from collections import Counter
 import pytest
 
 from keel.serving.payload import PayloadError, parse_records, record_model
-from keel.serving.prediction_log import PredictionLog, utc_now
+from keel.clock import utc_now
+from keel.serving.prediction_log import PredictionLog
 from keel.serving.routing import Arm, RoutingTable
 
 
