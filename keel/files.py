@@ -1,0 +1,52 @@
+"""Writing a local file so that no reader ever sees it half-written.
+
+The bytes go to a temporary file in the same folder (same filesystem, so the final step is a rename,
+not a copy), are flushed and fsynced, and only then take the final name. A crash at any point leaves
+either the old content or the new, never a mix; the folder is fsynced too, where the platform allows,
+so the new name survives a power loss.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Union
+
+
+def write_atomically(path: Union[str, os.PathLike], data: Union[bytes, str], *, exclusive: bool = False) -> None:
+    """Replace `path` with `data` (str is written as UTF-8) in one step.
+
+    exclusive=True creates the file only if the name is free, also in one step (a hard link, which
+    fails when the name exists), and raises FileExistsError otherwise: for content-addressed or
+    append-only records that must never be overwritten."""
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if exclusive:
+            os.link(temporary, path)
+        else:
+            os.replace(temporary, path)
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Persist the folder entry of a renamed file; not every platform can open a folder (Windows)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:  # some filesystems refuse fsync on a folder; the file itself is already durable
+        pass
+    finally:
+        os.close(descriptor)
