@@ -9,31 +9,20 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
 import pandas as pd
 
+from keel.files import write_atomically
 from keel.serving.routing import RoutingTable
 from keel.serving.scorer import DEPLOYMENT_FILE, MAX_BODY_BYTES, ROUTING_FILE
 from keel.spec.models import Spec
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
-    """Write-then-rename, so a reader never sees half a file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(payload)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
-
-
 def write_routing(folder: Path, table: RoutingTable) -> None:
-    _atomic_write(Path(folder) / ROUTING_FILE, json.dumps(table.to_dict(), indent=2).encode())
+    write_atomically(Path(folder) / ROUTING_FILE, json.dumps(table.to_dict(), indent=2).encode())
 
 
 def write_bundle(folder: Path, spec: Spec, models: Dict[int, object], thresholds: Dict[int, float],
@@ -44,13 +33,13 @@ def write_bundle(folder: Path, spec: Spec, models: Dict[int, object], thresholds
     paths = {}
     for version, model in models.items():
         paths[str(version)] = f"models/v{version}.pkl"
-        _atomic_write(folder / paths[str(version)], pickle.dumps(model, protocol=5))
+        write_atomically(folder / paths[str(version)], pickle.dumps(model, protocol=5))
     if background is not None:
         background.head(spec.governance.explanation_background_rows).to_parquet(folder / "background.parquet")
     config = {"spec": spec.model_dump(mode="json"), "models": paths,
               "thresholds": {str(v): t for v, t in thresholds.items()},
               "prediction_log_url": prediction_log_url, "api_key_env": api_key_env,
               "max_body_bytes": max_body_bytes}
-    _atomic_write(folder / DEPLOYMENT_FILE, json.dumps(config, indent=2).encode())
+    write_atomically(folder / DEPLOYMENT_FILE, json.dumps(config, indent=2).encode())
     write_routing(folder, routing)
     return folder
