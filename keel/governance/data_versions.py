@@ -10,6 +10,8 @@ from typing import Dict, List
 
 import pandas as pd
 
+from keel.files import write_atomically
+
 DATA_FOLDER = "keel-data"
 ROOT_ENV = "KEEL_DATA_ROOT"  # overrides <artifact store>/keel-data
 
@@ -35,15 +37,29 @@ def store_data_version(frame: pd.DataFrame, fingerprint: str, root: str) -> tupl
     fileio.makedirs(root)
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
-    pending = f"{uri}.pending-{os.getpid()}"
-    with fileio.open(pending, "wb") as stream:
-        stream.write(buffer.getvalue())
     try:
-        fileio.rename(pending, uri, overwrite=False)
+        if "://" in uri:
+            _create_remote(uri, buffer.getvalue())
+        else:
+            write_atomically(uri, buffer.getvalue(), exclusive=True)
     except FileExistsError:  # another run stored the same content meanwhile: the same bytes' address
-        fileio.remove(pending)
         return uri, False
     return uri, True
+
+
+def _create_remote(uri: str, payload: bytes) -> None:
+    """Write-then-rename through the artifact store's filesystem (s3://, gs://, ...): an object store
+    has no folder to fsync nor hard links, so keel.files cannot serve it; the rename refuses a taken name."""
+    from zenml.io import fileio
+
+    pending = f"{uri}.pending-{os.getpid()}"
+    with fileio.open(pending, "wb") as stream:
+        stream.write(payload)
+    try:
+        fileio.rename(pending, uri, overwrite=False)
+    except FileExistsError:
+        fileio.remove(pending)
+        raise
 
 
 def load_data_version(uri: str) -> pd.DataFrame:

@@ -52,3 +52,30 @@ def test_exclusive_creates_once_and_refuses_an_existing_name(tmp_path):
         write_atomically(target, b"second", exclusive=True)
     assert target.read_bytes() == b"first"
     assert os.listdir(tmp_path) == ["abc.parquet"]
+
+
+def test_a_local_data_version_is_created_once_without_debris(tmp_path):
+    import pandas as pd
+
+    from keel.governance.data_versions import load_data_version, store_data_version
+
+    frame = pd.DataFrame({"x": [1, 2, 3]})
+    uri, written = store_data_version(frame, "abc123", str(tmp_path))
+    assert written and uri == f"{tmp_path}/abc123.parquet"
+    assert store_data_version(frame, "abc123", str(tmp_path)) == (uri, False)
+    assert load_data_version(uri).equals(frame)
+    assert os.listdir(tmp_path) == ["abc123.parquet"]
+
+
+def test_a_data_version_stored_meanwhile_by_another_run_is_kept(tmp_path, monkeypatch):
+    import pandas as pd
+    from zenml.io import fileio
+
+    from keel.governance.data_versions import store_data_version
+
+    (tmp_path / "abc123.parquet").write_bytes(b"the other run's bytes")
+    monkeypatch.setattr(fileio, "exists", lambda path: False)  # the other run wrote after our check
+    uri, written = store_data_version(pd.DataFrame({"x": [1]}), "abc123", str(tmp_path))
+    assert not written
+    assert (tmp_path / "abc123.parquet").read_bytes() == b"the other run's bytes"
+    assert os.listdir(tmp_path) == ["abc123.parquet"]
