@@ -576,6 +576,9 @@ class DeploymentSpec(StrictModel):
     folder: str = Field(".keel/deployments", description="where deployment bundles and the prediction log live")
     prediction_log_url: Optional[str] = Field(None, description="SQLAlchemy URL; default: SQLite in the folder")
     api_key_env: Optional[str] = Field(None, description="name of the environment variable holding the API key")
+    api_key_protects_docs_and_metrics: bool = Field(
+        True, description="with an API key, /metrics, the index page and the API documents (/docs.json, "
+                          "/openapi.json, /schema.json) want it too; false exposes them (probes stay open)")
     salt: str = "keel"
     fast_path: bool = Field(True, description="score few rows with NumPy from the fitted pipeline's statistics, "
                                               "used only where it reproduces the pipeline's scores exactly")
