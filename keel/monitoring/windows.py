@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from keel.clock import as_utc
+from keel.files import write_atomically
 from keel.monitoring.profiles import (Profile, ProfilePool, deserialize, empty_profile, merge_profiles, profile_bytes,
                                       serialize)
 
@@ -229,33 +230,11 @@ class WindowStore:
 
     def _set_watermark(self, moment: datetime) -> None:
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        self._state_file.write_text(json.dumps({"watermark": as_utc(moment).isoformat()}))
+        write_atomically(self._state_file, json.dumps({"watermark": as_utc(moment).isoformat()}))
 
     # --- hours ----------------------------------------------------------------------------------
     def _hour_file(self, version: int, start: datetime) -> Path:
         return self.folder / "hours" / f"v{version}" / f"{_hour_key(start)}.bin"
-
-    def add(self, predictions: pd.DataFrame, columns: Sequence[str]) -> Dict[str, int]:
-        """Profile new predictions by (model version, hour) and merge them into the stored hours;
-        advance the watermark. Returns rows added per `v<version> <hour>`."""
-        return self.add_batches([predictions], columns, parallel=len(predictions) >= self.parallel_from_rows)
-
-    def add_batches(self, batches: Iterable[pd.DataFrame], columns: Sequence[str], parallel: bool) -> Dict[str, int]:
-        """`add` for batches as they are read: each batch's hours are profiled (on worker processes
-        when `parallel`) while the next batch is read; the parts of an hour are merged at the end."""
-        counts: Dict[tuple, int] = {}
-        parts: Dict[tuple, list] = {}
-        newest = None
-        with ProfilePool(self.workers if parallel else 1) as pool:
-            for batch in batches:
-                if batch.empty:
-                    continue
-                for key, rows in _by_version_and_hour(batch):
-                    parts.setdefault(key, []).append(pool.submit(_monitored(rows, columns), covers=key[1]))
-                    counts[key] = counts.get(key, 0) + len(rows)
-                newest = batch["time"].max().to_pydatetime()
-            self._merge_hours({key: [f.result() for f in futures] for key, futures in parts.items()})
-        return self._advance(counts, newest)
 
     def add_from_log(self, url: str, columns: Sequence[str], exclude_entity_prefixes: Sequence[str] = (),
                      batch_rows: int = 250_000) -> Dict[str, int]:
@@ -345,8 +324,6 @@ def _monitored(rows: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _write(path: Path, blob: bytes) -> None:
-    """Write beside, then rename: a reader never sees half a profile."""
+    """A reader never sees half a profile."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_bytes(blob)
-    partial.replace(path)
+    write_atomically(path, blob)

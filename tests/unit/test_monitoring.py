@@ -225,7 +225,21 @@ def test_a_large_pass_read_by_worker_processes_equals_one_read_here(tmp_path):
     assert workers.watermark() == later[-1]
 
 
+def _serve(log, frame):
+    """Append `frame`'s rows (time, entity_id, model_version, score, decision, inputs) to the log, as
+    the scorer would."""
+    fixed = ["time", "entity_id", "model_version", "score", "decision"]
+    log.append({"request_id": f"r-{row['entity_id']}-{row['time'].isoformat()}", "row": 0,
+                "entity_id": row["entity_id"], "time": row["time"].to_pydatetime(), "model_name": "m",
+                "model_version": int(row["model_version"]), "arm": "champion", "shadow": False,
+                "inputs": {k: (None if pd.isna(v) else v) for k, v in row.items() if k not in fixed},
+                "score": float(row["score"]), "decision": int(row["decision"]), "latency_ms": 1.0}
+               for row in frame.to_dict(orient="records"))
+
+
 def test_hours_merge_into_days_and_weeks_without_rereading_rows(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    log = PredictionLog(url)
     store = WindowStore(tmp_path / "monitoring")
     monday = datetime(2026, 1, 5, tzinfo=UTC)
     times = [monday + timedelta(hours=h, minutes=5) for h in range(0, 24 * 3, 5)]
@@ -233,8 +247,10 @@ def test_hours_merge_into_days_and_weeks_without_rereading_rows(tmp_path):
                           "model_version": 1, "score": np.linspace(0, 1, len(times)), "decision": 1,
                           "income": np.arange(len(times), dtype=float)})
     first, second = frame.iloc[:7], frame.iloc[7:]
-    store.add(first, ["income"])
-    store.add(second, ["income"])  # incremental: the watermark moved on
+    _serve(log, first)
+    assert sum(store.add_from_log(url, ["income"]).values()) == 7
+    _serve(log, second)
+    assert sum(store.add_from_log(url, ["income"]).values()) == len(second)  # incremental: the watermark moved on
     assert store.watermark() == times[-1]
     day_one = store.window_profile(1, "day", monday)
     assert day_one.rows() == sum(t < monday + timedelta(days=1) for t in times)
@@ -248,23 +264,26 @@ def test_hours_merge_into_days_and_weeks_without_rereading_rows(tmp_path):
 
 
 def test_profiles_are_stamped_with_the_time_they_cover(tmp_path):
-    store = WindowStore(tmp_path / "monitoring", workers=2, parallel_from_rows=1000)
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    log = PredictionLog(url)
+    here = WindowStore(tmp_path / "monitoring", workers=1)
+    on_workers = WindowStore(tmp_path / "monitoring", workers=2, parallel_from_rows=1)  # the same folder
     monday = datetime(2026, 1, 5, tzinfo=UTC)
     times = [monday + timedelta(hours=3, minutes=m) for m in range(0, 120, 10)]
     frame = pd.DataFrame({"time": pd.to_datetime(times, utc=True), "entity_id": [str(i) for i in range(len(times))],
                           "model_version": 1, "score": 0.5, "decision": 1, "income": np.nan})
-    store.add(frame, ["income"])
-    for parallel in (False, True):  # in this process and on forked workers
-        store.add_batches([frame.assign(time=frame["time"] + pd.Timedelta(days=7 if parallel else 14))],
-                          ["income"], parallel=parallel)
+    for weeks, store in ((0, here), (1, on_workers), (2, here)):  # in this process and on forked workers
+        _serve(log, frame.assign(time=frame["time"] + pd.Timedelta(days=7 * weeks),
+                                 entity_id=frame["entity_id"] + f"-w{weeks}"))
+        assert sum(store.add_from_log(url, ["income"]).values()) == len(frame)
     hour = deserialize((tmp_path / "monitoring" / "hours" / "v1" / "2026-01-05T04.bin").read_bytes())
     assert hour.view.dataset_timestamp == monday + timedelta(hours=4)  # not the time it was profiled
-    assert store.window_profile(1, "hour", monday + timedelta(hours=3)).view.dataset_timestamp == \
+    assert here.window_profile(1, "hour", monday + timedelta(hours=3)).view.dataset_timestamp == \
         monday + timedelta(hours=3)
-    assert store.window_profile(1, "day", monday + timedelta(hours=5)).view.dataset_timestamp == monday
-    later = store.window_profile(1, "week", monday + timedelta(days=7))
+    assert here.window_profile(1, "day", monday + timedelta(hours=5)).view.dataset_timestamp == monday
+    later = here.window_profile(1, "week", monday + timedelta(days=7))
     assert later.view.dataset_timestamp == monday + timedelta(days=7) and later.rows() == len(times)
-    empty = store.window_profile(1, "day", monday + timedelta(days=1))  # nothing served: still that day
+    empty = here.window_profile(1, "day", monday + timedelta(days=1))  # nothing served: still that day
     assert empty.view.dataset_timestamp == monday + timedelta(days=1) and empty.rows() == 0
 
 
