@@ -580,6 +580,9 @@ class DeploymentSpec(StrictModel):
         True, description="with an API key, /metrics, the index page and the API documents (/docs.json, "
                           "/openapi.json, /schema.json) want it too; false exposes them (probes stay open)")
     salt: str = "keel"
+    controller_timeout_seconds: float = Field(
+        30.0, gt=0.0, le=86_400, description="a rollout whose controller (deploy, rollback) has not reported for this "
+                                             "long is abandoned: the service routes everything to the champion")
     fast_path: bool = Field(True, description="score few rows with NumPy from the fitted pipeline's statistics, "
                                               "used only where it reproduces the pipeline's scores exactly")
 
