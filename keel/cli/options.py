@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
+from keel.files import write_atomically
 from keel.provenance import PROJECT_ROOT
 
 DEFAULT_SPEC = PROJECT_ROOT / "configs" / "credit_risk.yaml"  # the embedded demo: the main job's spec
@@ -53,7 +54,7 @@ def remember_spec(path: Path) -> None:
     target = last_spec_file()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f"{Path(path).resolve()}\n", encoding="utf-8")
+        write_atomically(target, f"{Path(path).resolve()}\n")
     except OSError:
         pass
 
