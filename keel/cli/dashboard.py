@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 from keel.cli.console import fail, say
+from keel.files import write_atomically
 
 ONBOARDING_DONE = {"email_opted_in": False, "user_metadata": {"finished_onboarding_survey": True}}
 LOG_TAIL_CHARACTERS = 1500  # of the server's log, shown when it exits on its own
@@ -165,7 +166,7 @@ def dashboard(port: int, background: bool) -> int:
     say("  reports: open a run, 'Fit view' on its graph, click a report's artifact, "
         "its Visualization tab, 'Load Preview'")
     if background:
-        pid_file().write_text(str(server.process.pid))
+        write_atomically(pid_file(), str(server.process.pid))
         say(f"  running in the background (pid {server.process.pid}); stop it: python run.py dashboard --stop")
         return 0
     say("  Ctrl-C stops it.")
