@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from keel.clock import as_utc, utc_now
+from keel.files import write_atomically
 from keel.monitoring.drift import assess
 from keel.monitoring.labels import join_labels, read_labels
 from keel.monitoring.profiles import Profile, column_summary, compare_columns
@@ -91,7 +92,7 @@ def assess_window(profile: Profile, window: dict, reference_data: Profile, refer
 def write_status(spec: Spec, status: dict) -> Path:
     path = monitoring_folder(spec) / STATUS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(status, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    write_atomically(path, json.dumps(status, indent=2, sort_keys=True, default=str))
     return path
 
 
