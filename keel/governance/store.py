@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import List, Protocol
+
+from keel.files import write_atomically
 
 
 class RecordExists(FileExistsError):
@@ -45,18 +46,10 @@ class FolderStore:
 
     def create(self, name: str, payload: bytes) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".pending-")
         try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(payload)
-                stream.flush()
-                os.fsync(stream.fileno())
-            try:
-                os.link(temporary, self.folder / name)  # fails if the name exists: create-only, atomic
-            except FileExistsError:
-                raise RecordExists(f"{self.folder / name} already exists") from None
-        finally:
-            os.unlink(temporary)
+            write_atomically(self.folder / name, payload, exclusive=True)  # create-only, atomic
+        except FileExistsError:
+            raise RecordExists(f"{self.folder / name} already exists") from None
 
 
 class FileioStore:
