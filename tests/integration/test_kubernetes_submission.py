@@ -92,7 +92,7 @@ def test_the_zenml_api_token_travels_as_a_secret_never_as_a_plain_environment_va
 
 
 def test_every_captured_manifest_is_valid_against_the_kubernetes_schemas(captured, tmp_path):
-    from keel.kubernetes.schema_check import KUBERNETES_VERSION, schema_problems
+    from tests.support.kubernetes.schema_check import KUBERNETES_VERSION, schema_problems
 
     manifests = [r["manifest"] for r in captured["requests"]]
     assert schema_problems(manifests) == []
@@ -107,7 +107,7 @@ def test_every_captured_manifest_is_valid_against_the_kubernetes_schemas(capture
 
 
 def test_the_schema_check_rejects_a_misspelt_field_of_a_captured_job(captured, tmp_path):
-    from keel.kubernetes.schema_check import KUBERNETES_VERSION, schema_problems
+    from tests.support.kubernetes.schema_check import KUBERNETES_VERSION, schema_problems
 
     job = json.loads(json.dumps(_one(captured, "Job")))
     job["spec"]["template"]["spec"]["containers"][0]["imagePullPolice"] = "Always"
@@ -134,7 +134,7 @@ def _submit_training_pipeline(out: Path) -> None:
     import tempfile
 
     sys.path.insert(0, str(ROOT))
-    from keel.kubernetes.recording_api import RecordingKubernetesAPI
+    from tests.support.kubernetes.recording_api import RecordingKubernetesAPI
 
     api = RecordingKubernetesAPI().start()
     os.environ["KUBECONFIG"] = str(api.write_kubeconfig(Path(tempfile.mkdtemp()) / "kubeconfig"))

@@ -3,7 +3,7 @@
 import pytest
 
 from keel.deployment.kubernetes import api_key_secret_name, serving_manifests
-from keel.kubernetes.schema_check import schema_problems
+from tests.support.kubernetes.schema_check import schema_problems
 
 
 def _container(manifests):

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from keel.deployment.kubernetes import serving_manifests
-from keel.kubernetes.schema_check import schema_problems
+from tests.support.kubernetes.schema_check import schema_problems
 
 
 @pytest.fixture

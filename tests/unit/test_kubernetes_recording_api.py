@@ -3,7 +3,7 @@ kubeconfig: creations are recorded and echoed, reads find nothing, kinds come fr
 
 import pytest
 
-from keel.kubernetes.recording_api import RecordedRequest, RecordingKubernetesAPI
+from tests.support.kubernetes.recording_api import RecordedRequest, RecordingKubernetesAPI
 
 
 @pytest.fixture
