@@ -1,0 +1,133 @@
+"""The persisted state of a rollout (`rollout.json` in the deployment folder), shared by the controller
+that walks its stages and the service that holds its dead-man's switch.
+
+The controller (`deploy`, `rollback`) writes the state before it changes the routing and reports a
+heartbeat while it works. The service checks the state with every request: an active rollout whose
+controller has been silent for `timeout_seconds` is abandoned — the service routes everything to the
+champion and records why, here. The next `deploy`, `rollback` or `serve` finishes it
+(`keel.deployment.recovery`). Every read-modify-write holds `rollout.lock` (fcntl.flock), so a
+heartbeat and a take-over never interleave."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, Iterator, Optional, Tuple, TypedDict
+
+from typing_extensions import NotRequired
+
+from keel.files import write_atomically
+from keel.serving.routing import Arm, RoutingTable
+
+ROLLOUT_FILE = "rollout.json"
+LOCK_FILE = "rollout.lock"
+
+IN_PROGRESS = "in progress"   # the controller walks the stages
+PROMOTING = "promoting"       # every stage was healthy; the registry promotion is under way
+FINISHED = "finished"         # the controller ended the rollout itself (`outcome` says how)
+ABANDONED = "abandoned"       # the controller went silent and the service returned to the champion
+RESOLVED = "resolved"         # a later command finished an interrupted rollout (`resolution` says how)
+ACTIVE = (IN_PROGRESS, PROMOTING)
+
+
+class RolloutState(TypedDict):
+    stage: str
+    challenger: int
+    champion: Optional[int]
+    step: str                  # the routing step last written, e.g. "5%"
+    controller_pid: int
+    controller: str            # "deploy by USER@HOST": who runs the controller
+    started: str               # ISO times, UTC
+    heartbeat: float           # epoch seconds of the controller's last report
+    timeout_seconds: float
+    outcome: NotRequired[Optional[str]]       # FINISHED: promoted, rolled back, awaiting approval, ...
+    reason: NotRequired[Optional[str]]        # ABANDONED: why the service took over
+    abandoned_at: NotRequired[Optional[str]]  # ABANDONED: when the service routed everything to the champion
+    resolution: NotRequired[Optional[str]]    # RESOLVED: what the later command did
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+
+
+def read_state(folder: Path) -> Optional[RolloutState]:
+    try:
+        return json.loads((Path(folder) / ROLLOUT_FILE).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def write_state(folder: Path, state: RolloutState) -> None:
+    write_atomically(Path(folder) / ROLLOUT_FILE, json.dumps(state, indent=2))
+
+
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold the state's lock for one read-modify-write (the kernel drops it if the holder dies)."""
+    descriptor = os.open(Path(folder) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def deadline(state: RolloutState) -> float:
+    return state["heartbeat"] + state["timeout_seconds"]
+
+
+def is_silent(state: Optional[RolloutState], now: float) -> bool:
+    """An active rollout whose controller has not reported within its timeout."""
+    return state is not None and state["stage"] in ACTIVE and now > deadline(state)
+
+
+def abandon(folder: Path, now: Optional[float] = None) -> Optional[RolloutState]:
+    """The dead-man's switch: if the rollout's controller is silent, route everything to the champion
+    and record why; the new state, or None when the controller is alive (or nothing is rolling out).
+    With no champion (a first deployment) the routing stays: there is nothing to return to."""
+    from keel.serving.scorer import ROUTING_FILE
+
+    now = time.time() if now is None else now
+    folder = Path(folder)
+    with locked(folder):
+        state = read_state(folder)
+        if not is_silent(state, now):
+            return None
+        champion = state["champion"]
+        reason = (f"the controller of the rollout of v{state['challenger']} ({state['controller']}, pid "
+                  f"{state['controller_pid']}) stopped reporting at {state['step']} (last report "
+                  f"{iso(state['heartbeat'])}, timeout {state['timeout_seconds']:g} s): ")
+        if champion is not None:
+            salt = RoutingTable.from_dict(json.loads((folder / ROUTING_FILE).read_text())).salt
+            table = RoutingTable([Arm("champion", champion, 1.0)], strategy="rollback",
+                                 step="controller silent", salt=salt)
+            write_atomically(folder / ROUTING_FILE, json.dumps(table.to_dict(), indent=2))
+            reason += f"the service routed all traffic to the champion v{champion}"
+        else:
+            reason += "no champion to return to; the next deploy, rollback or serve resolves it"
+        state.update(stage=ABANDONED, abandoned_at=iso(now), reason=reason)
+        write_state(folder, state)
+        return state
+
+
+_seen: Dict[Path, Tuple[int, Optional[RolloutState]]] = {}  # folder -> (file stamp, state read then)
+
+
+def obey_dead_mans_switch(folder: Path) -> None:
+    """The service's check before routing a request: one stat of the state file; the file is read
+    again only when it changed (a heartbeat rewrites it)."""
+    path = Path(folder) / ROLLOUT_FILE
+    try:
+        stamp = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return
+    seen = _seen.get(path)
+    if seen is None or seen[0] != stamp:
+        seen = _seen[path] = (stamp, read_state(folder))
+    if is_silent(seen[1], time.time()):
+        abandon(folder)
