@@ -22,6 +22,7 @@ from keel.serving.fast_path import RowScorer, compile_row_scorer
 from keel.serving.payload import PayloadError, parse_records, record_model
 from keel.serving.prediction_log import MAX_REQUEST_ID_LENGTH, DuplicateRequest, PredictionLog
 from keel.serving.routing import Arm, RoutingTable
+from keel.serving.rollout_state import obey_dead_mans_switch
 from keel.spec.models import CategoricalFeature, Spec
 from keel.training.fit import predict_scores
 
@@ -100,6 +101,7 @@ class Scorer:
     def routing(self) -> RoutingTable:
         """The current routing table; re-read when the rollout controller replaces the file."""
         self._load()
+        obey_dead_mans_switch(self.folder)  # a silent rollout controller: back to the champion
         path = self.folder / ROUTING_FILE
         stamp = path.stat().st_mtime_ns
         if stamp != self._routing_stamp:
