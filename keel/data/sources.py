@@ -146,6 +146,30 @@ def _check_names(source: CsvReading) -> None:
             f"give one name per field, in file order (sep is {source.sep!r})")
 
 
+def _check_header(source: CsvReading) -> None:
+    """Each column named once in the header line: pandas would rename a repeat `x.1` and the file would
+    be read with a column nobody declared. (With `names` given, the header line is replaced and
+    `names` itself is checked unique by the spec; empty names are pandas' `Unnamed: N`, never repeats.)"""
+    if not source.header or source.names:
+        return
+    try:
+        records = first_records(source, 1)
+    except (UnicodeDecodeError, csv.Error):  # not text, or not CSV: pandas' reading says so, as before
+        return
+    header = records[0] if records else []
+    positions: dict = {}
+    for position, name in enumerate(header, start=1):
+        if name:
+            positions.setdefault(name, []).append(position)
+    repeated = {name: where for name, where in positions.items() if len(where) > 1}
+    if repeated:
+        shown = "; ".join(f"{name!r} at columns {', '.join(map(str, where))}" for name, where in repeated.items())
+        raise DataSourceError(
+            f"{source.path}: the header line names a column more than once ({shown}); each column needs its "
+            f"own name: rename the repeats in the file, or declare the column `names` in file order under "
+            f"data.source (they replace the header line)")
+
+
 def _read_csv(source: FileSource, data: DataSpec) -> pd.DataFrame:
     path = Path(source.path)
     categorical = {n for n, f in data.features.items() if f.type == "categorical"}
@@ -155,6 +179,7 @@ def _read_csv(source: FileSource, data: DataSpec) -> pd.DataFrame:
         dtypes.setdefault(data.id_column, "string")
     try:
         _check_names(source)
+        _check_header(source)
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(path, dtype=dtypes, low_memory=False, **read_csv_arguments(source))
@@ -162,6 +187,8 @@ def _read_csv(source: FileSource, data: DataSpec) -> pd.DataFrame:
         raise DataSourceError(f"{path}: cannot be read as csv: not text in the encoding {source.encoding!r} "
                               f"({error.reason} at byte {error.start}); declare the file's `encoding` under "
                               "data.source, e.g. latin-1 or cp1252") from None
+    except DataSourceError:  # the checks' own messages, not wrapped in "cannot be read"
+        raise
     except pd.errors.ParserWarning as warning:
         raise DataSourceError(f"{path}: some lines have more fields than there are columns ({one_line(warning)}); check "
                               f"`sep` ({source.sep!r}) and `names`") from None
