@@ -9,12 +9,11 @@ from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from keel.spec.base import StrictModel, alternatives
+from keel.spec.problem import Metric
 from keel.spec.reading import CsvReading
 
 # The entity ids of the rollout's probe requests start with this; monitoring leaves them out by default.
 PROBE_ENTITY_PREFIX = "probe-"
-
-Metric = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
 
 
 class FeatureDriftSpec(StrictModel):

@@ -1,0 +1,226 @@
+"""The `data` and `split` sections: where the rows come from, the target, every feature with its
+valid values, the sensitive attributes, and how the rows are split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Dict, List, Literal, Optional, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from keel.spec.base import StrictModel
+from keel.spec.reading import CsvReading
+
+
+class GeneratorSource(StrictModel):
+    """keel's embedded, seeded generator of credit applications."""
+
+    kind: Literal["generator"]
+    rows: int = Field(gt=0, le=50_000_000)
+    seed: int = 0
+    historical_bias: float = Field(0.0, ge=0.0, le=5.0)
+    covariate_shift: float = Field(0.0, ge=0.0, le=10.0)
+    shifted_features: List[str] = Field(default_factory=lambda: ["income", "credit_utilization"])
+    concept_shift: float = Field(0.0, ge=0.0, le=1.0)
+    missing_rate: float = Field(0.05, ge=0.0, le=0.5)
+    start_date: str = "2024-01-01"
+
+
+class FileSource(CsvReading):
+    """A CSV file read with the options below, or Parquet: one file, a directory of partitions
+    (`year=2024/...` folders become columns) or a glob such as `data/part-*.parquet`."""
+
+    kind: Literal["csv", "parquet"]
+    path: Path = Field(description="The file (parquet: also a directory or a glob of files); a relative path is "
+                                   "read from the directory run.py is started in")
+
+    @model_validator(mode="after")
+    def _csv_options_for_csv_only(self) -> "FileSource":
+        given = list(self.given_options()) if self.kind == "parquet" else []
+        if given:
+            raise ValueError(f"{', '.join(f'`{key}`' for key in given)}: reading options of CSV files; a parquet "
+                             "file carries its own column names, types and missing values (remove them, or "
+                             "use kind: csv)")
+        return self
+
+
+class SqlSource(StrictModel):
+    """The rows an SQL query returns, through SQLAlchemy (the database's driver must be installed)."""
+
+    kind: Literal["sql"]
+    url: str = Field(description="SQLAlchemy URL, e.g. sqlite:///applications.db")
+    query: str = Field(description="Returns one row per example, with the spec's columns")
+
+
+DataSource = Annotated[Union[FileSource, SqlSource, GeneratorSource], Field(discriminator="kind")]
+
+
+def _column_name(name: Optional[str], what: str) -> Optional[str]:
+    if name is not None and not name.strip():
+        raise ValueError(f"the {what} is empty: give the name of a column of the data")
+    return name
+
+
+class NumericFeature(StrictModel):
+    type: Literal["numeric", "integer"] = Field(description="`integer`: whole numbers only (checked)")
+    min: Optional[float] = Field(None, description="Smallest valid value (checked at validation; none: no bound)")
+    max: Optional[float] = Field(None, description="Largest valid value (checked at validation; none: no bound)")
+    nullable: bool = Field(False, description="Missing values are allowed (imputed by the feature pipeline)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "NumericFeature":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class CategoricalFeature(StrictModel):
+    type: Literal["categorical"]
+    categories: List[str] = Field(
+        min_length=1, description="Every valid value, as text exactly as in the data (spaces count); other values "
+                                  "fail validation")
+    nullable: bool = Field(False, description="Missing values are allowed")
+
+    @field_validator("categories")
+    @classmethod
+    def _unique(cls, categories: List[str]) -> List[str]:
+        if len(set(categories)) != len(categories):
+            raise ValueError("categories must be unique")
+        if "" in categories:
+            raise ValueError("an empty category: an empty cell is read as a missing value (declare "
+                             "`nullable: true` instead)")
+        return categories
+
+
+FeatureSpec = Annotated[Union[NumericFeature, CategoricalFeature], Field(discriminator="type")]
+
+
+class SensitiveAttribute(StrictModel):
+    """A protected attribute, grouped by its categories or, for a number, by bins."""
+
+    categories: Optional[List[str]] = None
+    bins: Optional[List[float]] = None
+    use_as_feature: bool = False
+
+    @model_validator(mode="after")
+    def _grouping(self) -> "SensitiveAttribute":
+        if (self.categories is None) == (self.bins is None):
+            raise ValueError("give exactly one of `categories` or `bins`")
+        if self.bins is not None and (len(self.bins) < 2 or sorted(self.bins) != self.bins):
+            raise ValueError("`bins` must be at least two increasing edges")
+        return self
+
+
+class TargetSpec(StrictModel):
+    column: str
+    positive: Union[int, str] = 1
+    negative: Union[int, str] = 0
+    positive_label: str = Field("positive", description="What the positive class means")
+    favourable: Optional[Literal["negative", "positive"]] = Field(
+        None, description="Which prediction benefits the person, and so whose rates fairness compares: "
+                          "`negative` when predicting the positive class harms them (credit: `default` "
+                          "declines the loan), `positive` when it helps (hiring: `hired`). No default: "
+                          "required as soon as sensitive attributes are declared")
+
+    @model_validator(mode="after")
+    def _two_classes(self) -> "TargetSpec":
+        # Labels are compared as text and as numbers (a CSV's "1" and "1.0" are the class 1).
+        same = str(self.positive) == str(self.negative)
+        try:
+            same = same or float(self.positive) == float(self.negative)
+        except (TypeError, ValueError):
+            pass
+        if same:
+            raise ValueError(f"positive and negative are the same class ({self.positive!r}): give the two "
+                             "values the target column holds")
+        return self
+
+    def favourable_decision(self) -> str:
+        """The favourable decision in words, e.g. "predicting 0 (not 'defaults within 12 months')"."""
+        if self.favourable == "positive":
+            return f"predicting {self.positive!r} ({self.positive_label!r})"
+        return f"predicting {self.negative!r} (not {self.positive_label!r})"
+
+    def favourable_outcome(self) -> str:
+        """The actual outcome that matches the favourable decision, e.g. "actual 0"."""
+        return f"actual {self.positive if self.favourable == 'positive' else self.negative!r}"
+
+
+class DataSpec(StrictModel):
+    source: DataSource
+    target: TargetSpec
+    id_column: Optional[str] = None
+    time_column: Optional[str] = None
+    features: Dict[str, FeatureSpec] = Field(min_length=1)
+    sensitive_attributes: Dict[str, SensitiveAttribute] = Field(default_factory=dict)
+    min_group_size: int = Field(50, ge=1, description="Smaller groups are flagged as too small to judge")
+    min_group_outcomes: int = Field(
+        5, ge=1, description="A group is judged only with at least this many of each actual outcome and of "
+                             "each decision (fewer make its rates and TPR/FPR noise); the same rule in "
+                             "evaluation, mitigation, gates and reports")
+
+    @field_validator("target")
+    @classmethod
+    def _target_column_named(cls, target: TargetSpec) -> TargetSpec:
+        _column_name(target.column, "target column (target.column)")
+        return target
+
+    @field_validator("id_column", "time_column")
+    @classmethod
+    def _columns_named(cls, name: Optional[str], info) -> Optional[str]:
+        return _column_name(name, f"{info.field_name} name")
+
+    @field_validator("features", "sensitive_attributes")
+    @classmethod
+    def _keys_named(cls, columns: dict, info) -> dict:
+        if any(not name.strip() for name in columns):
+            raise ValueError(f"a column name in {info.field_name} is empty: give the name of a column of the data")
+        return columns
+
+    @model_validator(mode="after")
+    def _consistent_columns(self) -> "DataSpec":
+        if self.sensitive_attributes and self.target.favourable is None:
+            raise ValueError(
+                "target.favourable is required when sensitive attributes are declared: say which prediction "
+                "benefits the person, `negative` or `positive`. Fairness compares the rates of that "
+                f"decision between groups. Here the positive class {self.target.positive!r} means "
+                f"{self.target.positive_label!r}: if predicting it harms the person (credit: a predicted "
+                "default declines the loan) write `favourable: negative`; if it helps (hiring: predicted "
+                "`hired`) write `favourable: positive`")
+        reserved = {self.target.column, self.id_column, self.time_column} - {None}
+        clash = reserved & set(self.features)
+        if clash:
+            raise ValueError(f"{sorted(clash)} is both a feature and the target/id/time column")
+        for name, attribute in self.sensitive_attributes.items():
+            if attribute.use_as_feature and name not in self.features:
+                raise ValueError(
+                    f"sensitive attribute `{name}` has use_as_feature: true but is not in features"
+                )
+            if attribute.bins is not None and not isinstance(
+                self.features.get(name), NumericFeature
+            ):
+                raise ValueError(f"sensitive attribute `{name}` has bins but is not a numeric feature")
+        return self
+
+    @property
+    def model_features(self) -> List[str]:
+        """Features the model sees: sensitive attributes stay out unless explicitly allowed."""
+        excluded = {n for n, a in self.sensitive_attributes.items() if not a.use_as_feature}
+        return [name for name in self.features if name not in excluded]
+
+
+# --- split ---------------------------------------------------------------------------------------
+
+
+class SplitSpec(StrictModel):
+    strategy: Literal["random", "time"] = "random"
+    validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    stratify: bool = True
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _leaves_training_rows(self) -> "SplitSpec":
+        if self.validation_fraction + self.test_fraction >= 0.9:
+            raise ValueError("validation_fraction + test_fraction must leave at least 10% to train on")
+        return self
