@@ -6,43 +6,54 @@ that importing keel stays fast.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Dict, Iterable, List, Optional
 from uuid import UUID
 
-from keel.training.metrics import DEFAULT_THRESHOLD, METRICS_THRESHOLD_KEY
+from keel import registration as keys
+from keel.registration import InterruptedRegistration, RegistrationMetadata, interrupted_message, registration_complete
+from keel.training.metrics import DEFAULT_THRESHOLD
 
 
 def registration_metadata(*, selection: dict, test_metrics: Dict[str, float], model_sha256: str,
                           model_bytes: int, data_fingerprint: str, data_source: str,
                           training_rows: Dict[str, int], spec_hash: str, seed: int,
-                          provenance: dict) -> dict:
+                          provenance: dict) -> RegistrationMetadata:
     """Everything a model version records about how it was made (pure; no ZenML)."""
     return {
-        "model_family": selection["chosen"],
-        "hyperparameters": selection["params"],
-        "primary_metric": selection["primary_metric"],
-        "validation_metrics": selection["validation_metrics"],
-        "test_metrics": test_metrics,
+        keys.MODEL_FAMILY: selection["chosen"],
+        keys.HYPERPARAMETERS: selection["params"],
+        keys.PRIMARY_METRIC: selection["primary_metric"],
+        keys.VALIDATION_METRICS: selection["validation_metrics"],
+        keys.TEST_METRICS: test_metrics,
         # Both computed at the default threshold; evaluation judges at the threshold it chooses.
-        METRICS_THRESHOLD_KEY: DEFAULT_THRESHOLD,
-        "candidates_compared": selection["compared"],
-        "model_sha256": model_sha256,
-        "model_bytes": model_bytes,
-        "data_fingerprint": data_fingerprint,
-        "data_source": data_source,
-        "rows": training_rows,
-        "spec_sha256": spec_hash,
-        "seed": seed,
+        keys.METRICS_THRESHOLD: DEFAULT_THRESHOLD,
+        keys.CANDIDATES_COMPARED: selection["compared"],
+        keys.MODEL_SHA256: model_sha256,
+        keys.MODEL_BYTES: model_bytes,
+        keys.DATA_FINGERPRINT: data_fingerprint,
+        keys.DATA_SOURCE: data_source,
+        keys.ROWS: training_rows,
+        keys.SPEC_SHA256: spec_hash,
+        keys.SEED: seed,
         **provenance,
     }
 
 
-def register_model_version(model_name: str, description: str, metadata: dict,
+def register_model_version(model_name: str, description: str, metadata: RegistrationMetadata,
                            artifact_ids: Iterable[UUID], run_id: Optional[UUID]) -> int:
-    """Create the next version of `model_name`, link its evidence and this run; return its number."""
+    """Create the next version of `model_name`, link its evidence and this run; return its number.
+
+    ZenML writes a version and each metadata key apart, so a kill can stop this anywhere: the version
+    is usable only once its completion mark, the last write, is there (`registration_complete`). The
+    audit trail records the start before anything else about the version and the registration before
+    the mark, so an interrupted registration is told apart from a deleted record."""
     from zenml import log_metadata
     from zenml.client import Client
     from zenml.models import ModelVersionPipelineRunRequest
+
+    from keel.clock import utc_now
+    from keel.governance.events import record_registration, record_registration_started
 
     client = Client()
     try:
@@ -51,14 +62,41 @@ def register_model_version(model_name: str, description: str, metadata: dict,
         client.create_model(name=model_name, description=description)
     version = client.create_model_version(model_name_or_id=model_name,
                                           description=f"trained by run {run_id}")
-    link_artifacts(model_name, int(version.number), artifact_ids)
+    number = int(version.number)
+    started = utc_now().isoformat()
+    record_registration_started(model_name, number, run_id, started)
+    log_metadata(metadata={keys.REGISTRATION: {keys.STARTED_AT: started, keys.RUN_ID: _text(run_id)}},
+                 model_version_id=version.id)
+    _registration_hook("started")
+    link_artifacts(model_name, number, artifact_ids)
     if run_id is not None:
         client.zen_store.create_model_version_pipeline_run_link(
             ModelVersionPipelineRunRequest(model_version=version.id, pipeline_run=run_id))
-    log_metadata(metadata=metadata, model_version_id=version.id)
-    from keel.governance.events import record_registration
-    record_registration(model_name, int(version.number), run_id, artifact_ids, metadata)
-    return int(version.number)
+    log_metadata(metadata=dict(metadata), model_version_id=version.id)
+    record_registration(model_name, number, run_id, artifact_ids, metadata)
+    _registration_hook("registered")
+    log_metadata(metadata={keys.REGISTRATION: {keys.COMPLETED_AT: utc_now().isoformat()}},
+                 model_version_id=version.id)
+    return number
+
+
+def _text(value) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+HOOK_ENV = "KEEL_TEST_KILL_REGISTRATION_AT"  # tests only: the named point at which registration dies
+
+
+def _registration_hook(point: str) -> None:
+    """Tests kill a real `run.py train` at a named point of the registration ("started": nothing but
+    the start written; "registered": all but the completion mark), by SIGKILL to itself as an
+    operator's kill would land; unset, nothing happens."""
+    import os
+
+    if os.environ.get(HOOK_ENV) == point:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def list_model_versions(model_name: str) -> List[dict]:
@@ -72,8 +110,14 @@ def list_model_versions(model_name: str) -> List[dict]:
         return []
     versions = client.list_model_versions(model=model_name, size=1000,
                                           sort_by="asc:number", hydrate=True)
-    return [{"number": v.number, "stage": str(v.stage) if v.stage else None,
-             "created": v.created, "metadata": dict(v.run_metadata or {})} for v in versions.items]
+    return [_listed(v) for v in versions.items]
+
+
+def _listed(model_version) -> dict:
+    """A version as `list_model_versions` lists it; `complete`: whether its registration completed."""
+    metadata = dict(model_version.run_metadata or {})
+    return {"number": int(model_version.number), "stage": str(model_version.stage) if model_version.stage else None,
+            "created": model_version.created, "metadata": metadata, "complete": registration_complete(metadata)}
 
 
 def _registered_version(model_name: str, version: int, hydrate: bool = False):
@@ -92,16 +136,51 @@ def get_model_version_metadata(model_name: str, version: int) -> dict:
 
 
 def resolve_version(model_name: str, version: Optional[int]) -> int:
-    """The given version number, or the latest; a clear error if there is none."""
+    """The given version number, or the latest completely registered one; a clear error if there is
+    none, InterruptedRegistration (a LookupError) for a version whose registration never completed.
+    Every command that picks a version to use (evaluate, approve, deploy, lineage, docs, reproduce)
+    picks it here."""
     from zenml.client import Client
 
-    try:
-        model_version = Client().get_model_version(model_name, version)
-    except KeyError:
-        what = f"version {version} of model '{model_name}'" if version else f"version of model '{model_name}'"
-        raise LookupError(f"there is no {what} in the registry of the active stack; "
-                          "train one first: python run.py train") from None
-    return int(model_version.number)
+    client = Client()
+    if version is not None:
+        try:
+            model_version = client.get_model_version(model_name, version, hydrate=True)
+        except KeyError:
+            raise _no_version(model_name, version) from None
+        require_complete(model_name, model_version)
+        return int(model_version.number)
+    newest_first = list(reversed(list_model_versions(model_name)))
+    for listed in newest_first:
+        if listed["complete"]:
+            return listed["number"]
+    if not newest_first:
+        raise _no_version(model_name, None)
+    newest = newest_first[0]
+    raise InterruptedRegistration(interrupted_message(model_name, newest["number"], newest["created"],
+                                                      newest["metadata"]))
+
+
+def _no_version(model_name: str, version: Optional[int]) -> LookupError:
+    what = f"version {version} of model '{model_name}'" if version else f"version of model '{model_name}'"
+    return LookupError(f"there is no {what} in the registry of the active stack; train one first: python run.py train")
+
+
+def require_complete(model_name: str, model_version) -> None:
+    """InterruptedRegistration naming `model_version` (a hydrated ZenML model version) unless its
+    registration completed: the one check before anything uses a version."""
+    metadata = dict(model_version.run_metadata or {})
+    if not registration_complete(metadata):
+        raise InterruptedRegistration(interrupted_message(model_name, int(model_version.number),
+                                                          model_version.created, metadata))
+
+
+def registered_metadata(model_name: str, version: int) -> dict:
+    """The version's metadata once its registration completed; InterruptedRegistration otherwise, and
+    LookupError when the registry has no such version."""
+    model_version = _registered_version(model_name, version, hydrate=True)
+    require_complete(model_name, model_version)
+    return dict(model_version.run_metadata or {})
 
 
 def version_artifacts(model_name: str, version: int, names: Iterable[str]) -> dict:
@@ -117,7 +196,8 @@ def version_artifacts(model_name: str, version: int, names: Iterable[str]) -> di
 
 
 def find_champion(model_name: str, exclude_version: int) -> Optional[dict]:
-    """The production version, else the staging one (never the candidate itself)."""
+    """The production version, else the staging one (never the candidate itself, nor a version whose
+    registration never completed)."""
     from zenml.client import Client
     from zenml.enums import ModelStages
 
@@ -127,7 +207,8 @@ def find_champion(model_name: str, exclude_version: int) -> Optional[dict]:
             model_version = client.get_model_version(model_name, stage)
         except KeyError:
             continue
-        if int(model_version.number) != exclude_version:
+        if int(model_version.number) != exclude_version and registration_complete(
+                dict(model_version.run_metadata or {})):
             return {"name": f"v{model_version.number} ({stage.value})", "number": int(model_version.number),
                     "stage": stage.value, "metadata": dict(model_version.run_metadata or {}),
                     "model": model_version.get_artifact("model").load()}
@@ -159,25 +240,64 @@ def record_evaluation(model_name: str, version: int, evaluation: dict, artifact_
     """Attach the evaluation record to the version and the audit trail; move the version to staging
     when it is deployable, and out of staging when it is not (a rejected or incomplete evaluation
     leaves no candidate behind). Production is left to `deploy`/`rollback`. Returns the stage now."""
-    from zenml.client import Client
     from zenml.enums import ModelStages
 
     link_artifacts(model_name, version, artifact_ids)
-    _attach(model_name, version, "evaluation", evaluation)
+    _attach(model_name, version, keys.EVALUATION, evaluation)
     from keel.governance.audit import EVALUATED, record_event
     record_event(EVALUATED, model_name, version, evaluation.get("run_id"), artifact_ids, evaluation)
-    model_version = Client().get_model_version(model_name, version)
-    stage = getattr(model_version.stage, "value", model_version.stage)
     from keel.governance.events import record_stage
-    if promote and stage != ModelStages.PRODUCTION.value:
-        model_version.set_stage(ModelStages.STAGING, force=True)
-        record_stage(model_name, version, ModelStages.STAGING.value)
-        return ModelStages.STAGING.value
-    if not promote and stage == ModelStages.STAGING.value:
-        model_version.set_stage(ModelStages.NONE, force=True)
-        record_stage(model_name, version, ModelStages.NONE.value)
+    with stage_changes(model_name):
+        stage = current_stage(model_name, version)
+        if promote and stage != ModelStages.PRODUCTION.value:
+            record_stage(model_name, version, ModelStages.STAGING.value,
+                         _set_stage(model_name, version, ModelStages.STAGING))
+        elif not promote and stage == ModelStages.STAGING.value:
+            record_stage(model_name, version, ModelStages.NONE.value,
+                         _set_stage(model_name, version, ModelStages.NONE))
+        return current_stage(model_name, version)  # what the registry says now, not what was asked
+
+
+@contextlib.contextmanager
+def stage_changes(model_name: str):
+    """Hold `model_name`'s stage lock: one stage change at a time among this project's commands, so a
+    stage read inside it is the stage the change left (two evaluations at once each staged their
+    version and printed "now staging" while one of them had been archived)."""
+    from keel.locks import file_lock
+
+    with file_lock(f"{model_name}.stages", f"changing the stages of {model_name}"):
+        yield
+
+
+def current_stage(model_name: str, version: int) -> Optional[str]:
+    """The version's stage as the registry has it now ("staging", "production", "archived"), None for none."""
+    from zenml.client import Client
+
+    stage = Client().get_model_version(model_name, version).stage
+    stage = getattr(stage, "value", stage)
+    return None if stage in (None, "None", "none") else str(stage)
+
+
+def _set_stage(model_name: str, version: int, stage) -> Optional[int]:
+    """Move the version to `stage` (a ZenML ModelStages). ZenML keeps one version per stage, "none"
+    included, and archives the one there: that version is recorded as archived and returned."""
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    from keel.governance.events import record_stage
+
+    client = Client()
+    holder = None
+    if stage != ModelStages.ARCHIVED:  # archived is the one stage many versions share
+        try:
+            holder = int(client.get_model_version(model_name, stage).number)
+        except KeyError:
+            pass
+    client.get_model_version(model_name, version).set_stage(stage, force=True)
+    if holder is None or holder == version:
         return None
-    return stage
+    record_stage(model_name, holder, ModelStages.ARCHIVED.value)
+    return holder
 
 
 def production_version(model_name: str) -> Optional[int]:
@@ -202,35 +322,35 @@ def begin_evaluation(model_name: str, version: int, evaluation: dict) -> None:
 
 def evaluation_outcome(model_name: str, version: int) -> Optional[dict]:
     """The version's latest recorded evaluation, or None if it was never evaluated."""
-    return get_model_version_metadata(model_name, version).get("evaluation")
+    return get_model_version_metadata(model_name, version).get(keys.EVALUATION)
 
 
 def record_approval(model_name: str, version: int, by: str, reason: str) -> dict:
     from keel.clock import utc_now
 
     approval = {"by": by, "reason": reason, "at": utc_now().isoformat()}
-    _attach(model_name, version, "approval", approval)
+    _attach(model_name, version, keys.APPROVAL, approval)
     from keel.governance.audit import APPROVED, record_event
     record_event(APPROVED, model_name, version, actor=by, details=approval)
     return approval
 
 
 def record_deployment(model_name: str, version: int, deployment: dict) -> None:
-    _attach(model_name, version, "deployment", deployment)
+    _attach(model_name, version, keys.DEPLOYMENT, deployment)
     from keel.governance.audit import DEPLOYMENT_OUTCOME, record_event
     record_event(DEPLOYMENT_OUTCOME, model_name, version, details=deployment)
 
 
 def promote_to_production(model_name: str, version: int) -> Optional[int]:
     """Make `version` the production version; the previous one is archived. Returns the previous."""
-    from zenml.client import Client
     from zenml.enums import ModelStages
 
-    previous = production_version(model_name)
-    client = Client()
-    if previous is not None and previous != version:
-        client.get_model_version(model_name, previous).set_stage(ModelStages.ARCHIVED, force=True)
-    client.get_model_version(model_name, version).set_stage(ModelStages.PRODUCTION, force=True)
     from keel.governance.events import record_promotion
-    record_promotion(model_name, version, previous)
+
+    with stage_changes(model_name):
+        previous = production_version(model_name)
+        if previous is not None and previous != version:
+            _set_stage(model_name, previous, ModelStages.ARCHIVED)
+        _set_stage(model_name, version, ModelStages.PRODUCTION)
+        record_promotion(model_name, version, previous)
     return previous

@@ -6,6 +6,9 @@ from typing import Optional
 
 from keel.cli.console import fail, format_table, say
 
+TAMPERED = 1
+INTERRUPTED = 3  # the trail is intact; a `train` was killed while registering a version (train again)
+
 
 def _store(model: str):
     from keel.governance.audit import audit_location, audit_store
@@ -22,29 +25,36 @@ def verify(model: str, expect_head: Optional[str] = None) -> int:
     result = verify_chain(store)
     if not result.ok:
         return fail(f"audit log {location}: TAMPERED. First bad record: {result.problem}\n"
-                    f"({result.records} record(s) before it verify)", 1)
+                    f"({result.records} record(s) before it verify)", TAMPERED)
     say(f"audit log {location}: {result.records} record(s), hash chain intact")
     say(f"head hash: {result.head_hash} (keep it elsewhere to detect a rewrite of the whole log)")
     if expect_head is not None:
         kept = expect_head.strip().lower()
         if not result.holds(kept):
             return fail(f"audit log {location}: REWRITTEN. The kept head hash {kept} is not in the "
-                        "chain: records up to it were replaced or removed since it was taken", 1)
+                        "chain: records up to it were replaced or removed since it was taken", TAMPERED)
         say(f"kept head hash {kept[:16]}... is in the chain: the log has only grown since")
     return cross_check(model, store)
 
 
 def cross_check(model: str, store) -> int:
-    """The registry against the trail: catches a deleted last record, which the chain alone cannot."""
-    from keel.governance.audit import missing_from_trail, read_records
+    """The registry against the trail: catches a deleted last record, which the chain alone cannot.
+    A registration a killed `train` left unfinished is reported as INTERRUPTED (exit 3), not as a
+    missing record; a missing record still fails (exit 1) whatever else is found."""
+    from keel.governance.audit import interrupted_registrations, missing_from_trail, read_records
     from keel.registry import list_model_versions
 
-    missing = missing_from_trail(read_records(store), list_model_versions(model))
+    records, versions = read_records(store), list_model_versions(model)
+    missing, interrupted = missing_from_trail(records, versions), interrupted_registrations(records, versions)
+    if interrupted:
+        fail(f"audit log of {model}: INTERRUPTED registration(s), from a killed `train` (not tampering; no "
+             "command uses such a version; train again):\n  " + "\n  ".join(interrupted), INTERRUPTED)
     if missing:
         return fail("registry cross-check: events the registry knows of are missing from the trail "
-                    "(deleted, or from before keel kept a trail):\n  " + "\n  ".join(missing), 1)
-    say("registry cross-check: every registration, evaluation and approval of the registry is in the trail")
-    return 0
+                    "(deleted, or from before keel kept a trail):\n  " + "\n  ".join(missing), TAMPERED)
+    say("registry cross-check: every registration, evaluation and approval of the registry is in the trail"
+        + (", but for the interrupted registrations" if interrupted else ""))
+    return INTERRUPTED if interrupted else 0
 
 
 def show_log(model: str, event: Optional[str]) -> int:
@@ -79,6 +89,8 @@ def _summary(record: dict) -> str:
         return f"by {details.get('by')}: {details.get('reason')}"
     if record["event"] == "stage_changed":
         return f"-> {details.get('stage')}" + (f" (replaced v{details['replaced']})" if details.get("replaced") else "")
+    if record["event"] == "registration_started":
+        return "registration started (a training_run_registered record completes it)"
     if record["event"] == "training_run_registered":
         from keel.provenance import describe_code
 

@@ -24,13 +24,15 @@ def print_links(links) -> None:
 
 
 def version_links(model: str, version: int, records: list) -> list:
-    """LookupError when the active stack's registry does not hold `version`."""
+    """LookupError when the active stack's registry does not hold `version` (InterruptedRegistration, one,
+    when its registration never completed)."""
     from keel.governance.data_versions import data_root, data_version_uri
-    from keel.registry import get_model_version_metadata
+    from keel.registration import DATA_FINGERPRINT
+    from keel.registry import registered_metadata
     from zenml.io import fileio
 
-    metadata = get_model_version_metadata(model, version)
-    uri = data_version_uri(data_root(model), metadata["data_fingerprint"]) if metadata.get("data_fingerprint") else None
+    metadata = registered_metadata(model, version)
+    uri = data_version_uri(data_root(model), metadata[DATA_FINGERPRINT]) if metadata.get(DATA_FINGERPRINT) else None
     from keel.governance.lineage import version_lineage
 
     return version_lineage(model, version, metadata, records, uri, bool(uri and fileio.exists(uri)))

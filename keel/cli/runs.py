@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import List
 
+from keel import registration as keys
 from keel.cli.console import fail, format_table, say
 from keel.spec.models import Spec
 from keel.tracking import QueryError, matches, parse_where
@@ -15,6 +16,7 @@ def list_runs(spec: Spec, where: List[str]) -> int:
         conditions = [parse_where(text) for text in where]
     except QueryError as error:
         return fail(str(error), 2)
+    from keel.registration import interrupted_message
     from keel.registry import list_model_versions
 
     versions = list_model_versions(spec.problem.name)
@@ -22,14 +24,17 @@ def list_runs(spec: Spec, where: List[str]) -> int:
     rows = []
     for version in versions:
         record = version["metadata"]
+        if not version.get("complete", True):  # never listed as a run: its record is partial
+            fail(f"keel: {interrupted_message(spec.problem.name, version['number'], version['created'], record)}")
+            continue
         if not record or not matches(record, conditions):
             continue
         rows.append((
-            f"v{version['number']}", record.get("run_name", "-"), record.get("model_family"),
-            record.get("validation_metrics", {}).get(metric), record.get("test_metrics", {}).get(metric),
+            f"v{version['number']}", record.get(keys.RUN_NAME, "-"), record.get(keys.MODEL_FAMILY),
+            record.get(keys.VALIDATION_METRICS, {}).get(metric), record.get(keys.TEST_METRICS, {}).get(metric),
             metrics_threshold_text(record), _evaluation_threshold(record),
-            str(record.get("data_fingerprint", "-"))[:12],
-            ", ".join(f"{k}={v}" for k, v in sorted(record.get("hyperparameters", {}).items())),
+            str(record.get(keys.DATA_FINGERPRINT, "-"))[:12],
+            ", ".join(f"{k}={v}" for k, v in sorted(record.get(keys.HYPERPARAMETERS, {}).items())),
         ))
     if not rows:
         say(f"no training runs of '{spec.problem.name}'" + (" match " + " and ".join(where) if where else ""))
@@ -42,5 +47,5 @@ def list_runs(spec: Spec, where: List[str]) -> int:
 
 
 def _evaluation_threshold(record: dict) -> str:
-    threshold = (record.get("evaluation") or {}).get("threshold")
+    threshold = (record.get(keys.EVALUATION) or {}).get("threshold")
     return "-" if threshold is None else f"{float(threshold):.4f}"

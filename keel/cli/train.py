@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from keel import registration as keys
 from keel.cli.console import fail, format_table, say
 from keel.spec.models import METRICS, Spec
 from keel.training.metrics import (DEFAULT_THRESHOLD, THRESHOLD_METRICS, metric_label, metrics_threshold_text,
@@ -16,7 +17,7 @@ def training_metrics_table(metadata: dict) -> str:
     computed at (evaluation judges at another one: the decision threshold chosen on validation)."""
     threshold = recorded_metrics_threshold(metadata)
     shown = DEFAULT_THRESHOLD if threshold is None else threshold
-    rows = [(metric_label(name, shown), metadata["validation_metrics"][name], metadata["test_metrics"][name])
+    rows = [(metric_label(name, shown), metadata[keys.VALIDATION_METRICS][name], metadata[keys.TEST_METRICS][name])
             for name in METRICS]
     return "\n".join([
         f"training metrics: {', '.join(sorted(THRESHOLD_METRICS))} at threshold {metrics_threshold_text(metadata)}; "
@@ -49,11 +50,11 @@ def print_training(spec: Spec, result, started: float) -> int:
     version, metadata = result.version, result.metadata
     say()
     say(f"run:            {result.run_name}")
-    say(f"model version:  {spec.problem.name} v{version} ({metadata['model_family']}, "
-        f"sha256 {metadata['model_sha256'][:12]}...)")
-    rows = metadata['rows']
+    say(f"model version:  {spec.problem.name} v{version} ({metadata[keys.MODEL_FAMILY]}, "
+        f"sha256 {metadata[keys.MODEL_SHA256][:12]}...)")
+    rows = metadata[keys.ROWS]
     say(f"data:           {rows['train']} train / {rows['validation']} validation / {rows['test']} test rows, "
-        f"fingerprint {metadata['data_fingerprint'][:12]}...")
+        f"fingerprint {metadata[keys.DATA_FINGERPRINT][:12]}...")
     say(f"code:           {describe_code(metadata, short=True)}")
     say(readiness_summary(result.readiness))
     say()

@@ -33,7 +33,8 @@ MAX_ATTEMPTS = 50
 
 # Event names (the retraining trigger is recorded by monitoring through `record_event`).
 DATA_VALIDATED = "data_validated"
-TRAINING_REGISTERED = "training_run_registered"
+REGISTRATION_STARTED = "registration_started"  # a version was created; its registration follows
+TRAINING_REGISTERED = "training_run_registered"  # ... and is complete up to its completion mark
 EVALUATED = "evaluated"
 APPROVED = "approved"
 DEPLOYMENT_STEP = "deployment_step"
@@ -275,12 +276,14 @@ def missing_from_trail(records: List[dict], versions: List[dict]) -> List[str]:
     last one, which the chain alone cannot show), or a version made before keel kept a trail.
 
     Each version's registration must be in the trail, and its latest evaluation, approval and
-    deployment in the registry must equal the latest such record in the trail. `versions`: [{number, metadata}]."""
-    latest: dict = {}  # ZenML merges a metadata key's dicts, so the latest record must be within the merge
-    for record in records:
-        latest[(record.get("event"), record.get("version"))] = record
+    deployment in the registry must equal the latest such record in the trail. `versions`: [{number,
+    metadata, complete}]; a version whose registration never completed is `interrupted_registrations`'
+    to report, not a missing record."""
+    latest = _latest_records(records)
     missing = []
     for version in versions:
+        if not version.get("complete", True):
+            continue
         number, metadata = int(version["number"]), version["metadata"]
         if (TRAINING_REGISTERED, number) not in latest:
             missing.append(f"v{number}: registered in the registry, no {TRAINING_REGISTERED} record in the trail")
@@ -294,6 +297,33 @@ def missing_from_trail(records: List[dict], versions: List[dict]) -> List[str]:
                 missing.append(f"v{number}: the registry's latest {key} differs from the trail's latest {event} "
                                f"record ({record_name(record['seq'])}): a later record is missing")
     return missing
+
+
+def _latest_records(records: List[dict]) -> dict:
+    """{(event, version): its latest record}. ZenML merges a metadata key's dicts, so the latest record
+    must be within the merge."""
+    return {(record.get("event"), record.get("version")): record for record in records}
+
+
+def interrupted_registrations(records: List[dict], versions: List[dict]) -> List[str]:
+    """The versions whose registration never completed (`versions` as `missing_from_trail` takes them),
+    each with what the trail recorded of it: a killed `train`, not an edited trail."""
+    latest = _latest_records(records)
+    found = []
+    for version in versions:
+        if version.get("complete", True):
+            continue
+        number = int(version["number"])
+        started, registered = latest.get((REGISTRATION_STARTED, number)), latest.get((TRAINING_REGISTERED, number))
+        if registered is not None:
+            trail = (f"the trail records it registered ({record_name(registered['seq'])}), the registry never "
+                     "marked it complete")
+        elif started is not None:
+            trail = f"{REGISTRATION_STARTED} at {started['time']} ({record_name(started['seq'])}), nothing after it"
+        else:
+            trail = f"killed before its {REGISTRATION_STARTED} record"
+        found.append(f"v{number}: registration interrupted, never completed; {trail}. No command uses it.")
+    return found
 
 
 def _within(recorded, merged) -> bool:

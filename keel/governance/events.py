@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
+from keel import registration as keys
 from keel.governance.audit import (DEPLOYMENT_STEP, ROLLBACK, ROUTING_CHANGED, STAGE_CHANGED, record_event)
 
 
@@ -44,9 +45,17 @@ def record_promotion(model: str, version: int, previous: Optional[int]) -> None:
     record_stage(model, version, "production", previous if previous != version else None)
 
 
-REGISTRATION_FACTS = ("model_family", "model_sha256", "data_fingerprint", "data_source", "spec_sha256", "seed",
-                      "git_commit", "git_dirty", "source_sha256", "lock_sha256", "run_name", "validation_metrics",
-                      "mitigated_from")
+REGISTRATION_FACTS = (keys.MODEL_FAMILY, keys.MODEL_SHA256, keys.DATA_FINGERPRINT, keys.DATA_SOURCE, keys.SPEC_SHA256,
+                      keys.SEED, keys.GIT_COMMIT, keys.GIT_DIRTY, keys.SOURCE_SHA256, keys.LOCK_SHA256, keys.RUN_NAME,
+                      keys.VALIDATION_METRICS, keys.MITIGATED_FROM)
+
+
+def record_registration_started(model: str, version: int, run_id, started_at: str) -> None:
+    """The first thing written about a new version: with no `training_run_registered` record after it,
+    the registration was interrupted (`audit verify` says so, and no command uses the version)."""
+    from keel.governance.audit import REGISTRATION_STARTED
+
+    record_event(REGISTRATION_STARTED, model, version, run_id, details={keys.STARTED_AT: started_at})
 
 
 def record_registration(model: str, version: int, run_id, artifact_ids, metadata: dict) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import List, Optional
 
+from keel import registration as keys
 from keel.clock import as_utc
 from keel.governance.timeline import describe_split, served_at
 from keel.provenance import source_text
@@ -58,29 +59,33 @@ def logged_rows(log_url: str, request_id: str, row_number: Optional[int] = None,
 
 def version_lineage(model: str, version: int, metadata: dict, records: List[dict],
                     data_version_uri: Optional[str], data_version_stored: bool) -> List[tuple]:
-    """(link, value) pairs from the version to the code, each from recorded evidence."""
+    """(link, value) pairs from the version to the code, each from recorded evidence. `metadata`: the
+    version's, once its registration completed (`keel.registry.registered_metadata`)."""
     events = [r for r in records if r.get("version") == version and r.get("model") == model]
     approvals = [f"{r['details'].get('by', r['actor'])} at {r['time']}: {r['details'].get('reason', '')}"
                  for r in events if r["event"] == "approved"]
     stages = [f"{r['details']['stage']} at {r['time']}" for r in events if r["event"] == "stage_changed"]
-    evaluation = metadata.get("evaluation") or {}
+    evaluation = metadata.get(keys.EVALUATION) or {}
+    dirty = (f" (dirty: {', '.join(metadata.get(keys.GIT_CHANGED_FILES) or [])})" if metadata.get(keys.GIT_DIRTY)
+             else "")
     return [
-        ("model version", f"{model} v{version} ({metadata.get('model_family')}, model SHA-256 {metadata.get('model_sha256')})"),
+        ("model version", f"{model} v{version} ({metadata.get(keys.MODEL_FAMILY)}, "
+                          f"model SHA-256 {metadata.get(keys.MODEL_SHA256)})"),
         ("evaluation", f"{evaluation.get('decision', 'not evaluated')} (run {evaluation.get('run_name', '-')})"),
         ("approvals", "; ".join(approvals) or "none recorded"),
         ("stage history", "; ".join(stages) or "none recorded"),
-        ("training run", f"{metadata.get('run_name')} (id {metadata.get('run_id')})"),
-        ("data fingerprint", metadata.get("data_fingerprint")),
-        ("data source", metadata.get("data_source")),
+        ("training run", f"{metadata.get(keys.RUN_NAME)} (id {metadata.get(keys.RUN_ID)})"),
+        ("data fingerprint", metadata.get(keys.DATA_FINGERPRINT)),
+        ("data source", metadata.get(keys.DATA_SOURCE)),
         ("data version", f"{data_version_uri} ({'stored' if data_version_stored else 'NOT stored'})"
          if data_version_uri else "-"),
-        ("rows", metadata.get("rows")),
-        ("spec SHA-256", metadata.get("spec_sha256")),
-        ("seed", metadata.get("seed")),
-        ("git commit", f"{metadata.get('git_commit')}{' (dirty: ' + ', '.join(metadata.get('git_changed_files') or []) + ')' if metadata.get('git_dirty') else ''}"),
+        ("rows", metadata.get(keys.ROWS)),
+        ("spec SHA-256", metadata.get(keys.SPEC_SHA256)),
+        ("seed", metadata.get(keys.SEED)),
+        ("git commit", f"{metadata.get(keys.GIT_COMMIT)}{dirty}"),
         ("source SHA-256", source_text(metadata)),
-        ("dependency lock SHA-256", metadata.get("lock_sha256")),
-        ("python / platform", f"{metadata.get('python_version')} / {metadata.get('platform')}"),
+        ("dependency lock SHA-256", metadata.get(keys.LOCK_SHA256)),
+        ("python / platform", f"{metadata.get(keys.PYTHON_VERSION)} / {metadata.get(keys.PLATFORM)}"),
     ]
 
 

@@ -30,7 +30,7 @@ def train_version(spec: Spec, no_cache: bool = False) -> TrainingResult:
     from keel.cli.pipeline_runs import failed_step_message, run_pipeline
     from keel.data.sources import source_stamp
     from keel.provenance import collect_provenance
-    from keel.registry import get_model_version_metadata
+    from keel.registry import registered_metadata
     from keel.spec import spec_hash
     from pipelines.training import training_pipeline
 
@@ -41,5 +41,5 @@ def train_version(spec: Spec, no_cache: bool = False) -> TrainingResult:
     steps = outcome.run.steps
     version = steps["register_model_step"].output.load()
     return TrainingResult(version, run_name=outcome.run.name,
-                          metadata=get_model_version_metadata(spec.problem.name, version),
+                          metadata=registered_metadata(spec.problem.name, version),
                           readiness=steps["readiness_step"].outputs["readiness_report"][0].load())

@@ -6,7 +6,8 @@ from zenml import get_step_context, step
 from zenml.types import HTMLString
 
 from keel.evaluation.mitigation import mitigated_registration_metadata
-from keel.registry import get_model_version_metadata, register_model_version
+from keel.registration import RUN_ID, RUN_NAME
+from keel.registry import register_model_version, registered_metadata
 from keel.spec.models import Spec
 
 
@@ -19,9 +20,9 @@ def register_mitigated_model_step(model: Any, mitigation_report: dict, mitigatio
     artifacts, so `evaluate` runs on it unchanged. A side effect, so never cached. Out: the new number."""
     context = get_step_context()
     metadata = mitigated_registration_metadata(model, mitigation_report, train, validation, test, spec,
-                                               get_model_version_metadata(spec.problem.name, model_version),
+                                               registered_metadata(spec.problem.name, model_version),
                                                spec_hash, provenance)
-    metadata.update(run_name=context.pipeline_run.name, run_id=str(context.pipeline_run.id))
+    metadata.update({RUN_NAME: context.pipeline_run.name, RUN_ID: str(context.pipeline_run.id)})
     evidence = [artifact.id for inputs in context.inputs.values() for artifact in inputs]
     return register_model_version(spec.problem.name, spec.problem.objective, metadata, evidence,
                                   context.pipeline_run.id)

@@ -6,6 +6,7 @@ from zenml import get_step_context, step
 
 from keel.data.sources import describe_source
 from keel.governance.events import record_cached_validation
+from keel.registration import RUN_ID, RUN_NAME
 from keel.registry import register_model_version, registration_metadata
 from keel.spec.models import Spec
 from keel.training.fit import model_hash, model_size, predict_scores
@@ -35,7 +36,7 @@ def register_model_step(model: Any, selection: dict, train: pd.DataFrame, valida
         seed=spec.training.seed,
         provenance=provenance,
     )
-    metadata.update(run_name=context.pipeline_run.name, run_id=str(context.pipeline_run.id))
+    metadata.update({RUN_NAME: context.pipeline_run.name, RUN_ID: str(context.pipeline_run.id)})
     evidence = [artifact.id for inputs in context.inputs.values() for artifact in inputs]
     # One validation record per training run: a cached validate step recorded nothing for this one.
     record_cached_validation(spec.problem.name, context.pipeline_run.id,
