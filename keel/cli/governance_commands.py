@@ -14,7 +14,8 @@ def register(commands) -> None:
     spec_options(audit)
     actions = audit.add_subparsers(dest="audit_action", metavar="ACTION", required=True)
     verify = actions.add_parser("verify", help="check the hash chain; names the first edited, deleted, "
-                                               "reordered or inserted record (exit 1)")
+                                               "reordered or inserted record (exit 1); an interrupted "
+                                               "registration (a killed train, not tampering) exits 3")
     verify.add_argument("--expect-head", default=None, metavar="HASH",
                         help="a head hash kept from an earlier verify: fail (exit 1) unless it is still in the "
                              "chain, which detects a rewrite of the log's tail or of the whole log")
