@@ -7,12 +7,20 @@ from typing import Iterable, Sequence
 
 
 def say(text: str = "") -> None:
-    print(text, flush=True)
+    print(_shown(text), flush=True)
 
 
 def fail(text: str, code: int = 1) -> int:
-    print(text, file=sys.stderr, flush=True)
+    print(_shown(text), file=sys.stderr, flush=True)
     return code
+
+
+def _shown(text: str) -> str:
+    """What keel prints never shows a URL's credentials (a store, server or database URL in a message
+    or a table): `user:password@host` is printed `user:***@host`."""
+    from keel.stacks.redaction import redact_url_credentials
+
+    return redact_url_credentials(str(text))
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

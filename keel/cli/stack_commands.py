@@ -50,12 +50,14 @@ def _apply(args: argparse.Namespace, spec) -> int:
 def _list(args: argparse.Namespace, spec) -> int:
     from keel.stacks import StackFileError, load_stack_file
     from keel.stacks.load import STACKS_DIR
+    from keel.stacks.redaction import redact_url_credentials
 
     rows = []
     for path in sorted(STACKS_DIR.glob("*.yaml")):
         try:
             stack_file = load_stack_file(path)
-            rows.append((path.stem, stack_file.name, stack_file.server.url if stack_file.server else "local store",
+            rows.append((path.stem, stack_file.name,
+                         redact_url_credentials(stack_file.server.url) if stack_file.server else "local store",
                          ", ".join(f"{kind}={c.flavor}" for kind, c in stack_file.components.items())))
         except StackFileError as error:
             rows.append((path.stem, "-", "-", f"invalid: {str(error).splitlines()[-1].strip()}"))
@@ -69,12 +71,13 @@ def _list(args: argparse.Namespace, spec) -> int:
         active = client.active_stack_model.name
         stacks = client.list_stacks(size=100, hydrate=True).items
     except Exception as error:  # the current store (e.g. a server) cannot be read: say so, no traceback
-        return fail(f"\nstack list: the current ZenML store cannot be read ({type(error).__name__}: {error})")
+        return fail(f"\nstack list: the current ZenML store cannot be read "
+                    f"({type(error).__name__}: {redact_url_credentials(str(error))})")
     registered = [(("* " if stack.name == active else "  ") + stack.name,
                    ", ".join(f"{kind.value}={components[0].name}"
                              for kind, components in sorted(stack.components.items()) if components))
                   for stack in stacks]
-    say(f"\nRegistered in the current store ({client.zen_store.url}; * = active):")
+    say(f"\nRegistered in the current store ({redact_url_credentials(client.zen_store.url)}; * = active):")
     say(format_table(["stack", "components"], registered))
     return 0
 
@@ -94,7 +97,8 @@ def _show(args: argparse.Namespace, spec) -> int:
     except StackFileError as error:
         return fail(str(error), 2)
     say(f"# {path}")
-    # A valid file holds no literal credential; redacting anyway means no printout can ever show one.
+    # A valid file holds no literal credential; redacting anyway (credential keys, and the user:password
+    # of every URL, e.g. a server.url with credentials from ${ENV}) means no printout can ever show one.
     shown = redact_credentials(stack_file.model_dump(mode="json", exclude_none=True))
     say(yaml.safe_dump(shown, sort_keys=False).rstrip())
     for kind, flavor, extra, modules in missing_extras(stack_file):

@@ -18,10 +18,15 @@ from typing import Any, Dict, List, Mapping, Optional
 from keel.stacks.extras import describe_missing_extras, missing_extras
 from keel.stacks.load import STACKS_DIR, StackFileError, load_stack_file, stack_file_for
 from keel.stacks.models import ComponentSpec, StackFile, is_credential_key, redact_credentials
+from keel.stacks.redaction import redact_url_credentials
 
 
 class StackApplyError(RuntimeError):
-    """A stack that cannot be applied or chosen; the message says where and what to do."""
+    """A stack that cannot be applied or chosen; the message says where and what to do (a URL in it,
+    ours or one in ZenML's own error, never shows its credentials)."""
+
+    def __init__(self, message: str):
+        super().__init__(redact_url_credentials(message))
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class Change:
 # ------------------------------------------------------------------------------------------- the store
 
 def _store_description(url: str) -> str:
-    return "the local ZenML store" if url.startswith("sqlite://") else f"the ZenML store at {url}"
+    return "the local ZenML store" if url.startswith("sqlite://") else f"the ZenML store at {redact_url_credentials(url)}"
 
 
 def check_server_reachable(url: str, timeout: float, source: str, verify_ssl: bool = True) -> None:

@@ -13,13 +13,18 @@ from pydantic import ValidationError
 from keel.provenance import PROJECT_ROOT
 from keel.spec.load import _key_path, _problem, _shown, read_yaml_file  # the spec's wording, shared
 from keel.stacks.models import COMPONENT_TYPES, StackFile
+from keel.stacks.redaction import redact_url_credentials
 
 STACKS_DIR = PROJECT_ROOT / "stacks"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class StackFileError(ValueError):
-    """A stack file that cannot be used; the message names the file and the key."""
+    """A stack file that cannot be used; the message names the file and the key (a URL in it never
+    shows its credentials)."""
+
+    def __init__(self, message: str):
+        super().__init__(redact_url_credentials(message))
 
 
 def stack_file_for(name_or_path: str) -> Optional[Path]:

@@ -12,6 +12,7 @@ from typing import Any, Dict, Literal, Optional, get_args
 from pydantic import Field, field_validator, model_validator
 
 from keel.spec.base import StrictModel
+from keel.stacks.redaction import is_credential_key, redact_url_credentials
 
 # ZenML's StackComponentType values (zenml.enums), kept here so that validation needs no ZenML import.
 ComponentType = Literal[
@@ -23,10 +24,6 @@ COMPONENT_TYPES = get_args(ComponentType)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SECRET_REFERENCE = re.compile(r"^\{\{\s*([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\s*\}\}$")
-# Configuration keys that hold credentials in ZenML's flavors (S3 `key`/`secret`/`token`, GCP
-# `service_account_json`, passwords, tokens); a literal value there would put a secret in git.
-CREDENTIAL_KEY = re.compile(r"(^|_)(key|secret|token|password|service_account_json)$")
-_NOT_CREDENTIALS = {"authentication_secret"}  # names a ZenML secret, holds no credential itself
 
 
 def secret_references(value: Any) -> Dict[str, set]:
@@ -49,10 +46,6 @@ def secret_references(value: Any) -> Dict[str, set]:
         if match:
             found.setdefault(match.group(1), set()).add(match.group(2))
     return found
-
-
-def is_credential_key(key: Any) -> bool:
-    return isinstance(key, str) and key not in _NOT_CREDENTIALS and bool(CREDENTIAL_KEY.search(key))
 
 
 def literal_credentials(value: Any, where: str = "") -> list:
@@ -82,13 +75,16 @@ def _holds_literal_text(value: Any) -> bool:
 
 
 def redact_credentials(value: Any) -> Any:
-    """A copy with every literal text under a credential key (at any depth) replaced, so that no
-    printout can show one; secret references and everything else are kept."""
+    """A copy with every literal text under a credential key (at any depth) replaced and the credentials
+    of every URL hidden (`user:***@host`), so that no printout can show one; secret references and
+    everything else are kept."""
     if isinstance(value, dict):
         return {key: ("(a literal value, not shown)" if is_credential_key(key) and _holds_literal_text(item)
                       else redact_credentials(item)) for key, item in value.items()}
     if isinstance(value, list):
         return [redact_credentials(item) for item in value]
+    if isinstance(value, str):
+        return redact_url_credentials(value)
     return value
 
 
