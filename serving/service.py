@@ -4,21 +4,26 @@
 
 POST /predict and POST /explain are FastAPI routes mounted on the service, so every bad payload
 gets a 4xx with field-level messages (never a 500); BentoML adds /healthz, /livez, /readyz and the
-Prometheus /metrics endpoint, where keel's per-model-version counters appear too. Champion,
+Prometheus /metrics endpoint, where keel's per-model-version counters appear too. `KeelGate` answers
+/readyz with the service's identity and, when the spec asks for an API key, keeps every route but
+probes and scoring (/metrics, /, /docs.json, /openapi.json, ...) behind it too. Champion,
 challenger and shadow are routed inside this one process (no composed services). /explain answers
 with the base value too: base_value + sum(contributions) = raw_output (the model's log-odds).
 """
 
 import gc
+import json
 import os
 from pathlib import Path
+from typing import Optional
 
 import bentoml
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 
 import keel  # noqa: F401  (telemetry off before anything else)
-from keel.serving.scorer import Scorer
+from keel.serving.scorer import PROBE_PATHS, Scorer
 
 api = FastAPI(title="keel scoring service", docs_url=None, redoc_url=None)
 
@@ -32,6 +37,66 @@ LATENCY = bentoml.metrics.Histogram(name="keel_model_latency_ms", documentation=
 def _observe(version: int, arm: str, ok: bool, milliseconds: float) -> None:
     REQUESTS.labels(model_version=str(version), arm=arm, outcome="ok" if ok else "error").inc()
     LATENCY.labels(model_version=str(version), arm=arm).observe(milliseconds)
+
+
+STOPPING = {"errors": [{"field": "body", "problem": "the service is starting or stopping", "found": None}]}
+
+
+def _scorer() -> Optional[Scorer]:
+    """The service's scorer; None while BentoML has no service instance (starting, stopping)."""
+    try:
+        return bentoml.get_current_service().scorer
+    except bentoml.exceptions.BentoMLException:
+        return None
+
+
+async def _send_json(send, status: int, body: dict) -> None:
+    content = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]})
+    await send({"type": "http.response.body", "body": content})
+
+
+class KeelGate:
+    """ASGI middleware around every route, BentoML's own included (they are not FastAPI's)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if path == "/readyz":
+            return await self.app(scope, receive, self._identified(send))
+        if path in PROBE_PATHS:
+            return await self.app(scope, receive, send)
+        scorer = _scorer()
+        if scorer is None:  # without the spec nothing is known to be open
+            return await _send_json(send, 503, STOPPING)
+        refusal = scorer.refusal(path, Headers(scope=scope))
+        if refusal is not None:
+            return await _send_json(send, refusal.status, refusal.body)
+        return await self.app(scope, receive, send)
+
+    @staticmethod
+    def _identified(send):
+        """BentoML's ready answer (a bare newline) replaced by whose service this is; other answers kept."""
+        ready = False
+
+        async def identified(message) -> None:
+            nonlocal ready
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                ready = True
+                return
+            if ready and message["type"] == "http.response.body":
+                if not message.get("more_body"):
+                    scorer = _scorer()
+                    await _send_json(send, *((200, scorer.identity()) if scorer else (503, STOPPING)))
+                return
+            await send(message)
+
+        return identified
 
 
 @bentoml.service(
@@ -64,3 +129,6 @@ class KeelService:
     async def explain(self, request: Request) -> JSONResponse:
         answer = self.scorer.explain(await request.body(), request.headers)
         return JSONResponse(answer.body, status_code=answer.status)
+
+
+KeelService.add_asgi_middleware(KeelGate)

@@ -1,43 +1,73 @@
-"""Start, find and stop the BentoML serving process of a deployment folder (127.0.0.1 by default)."""
+"""Start, find and stop the BentoML serving process of a deployment folder (127.0.0.1 by default),
+and make sure the port a service wants is free, or held by that same service."""
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from keel.provenance import PROJECT_ROOT
+from keel.serving.identity import ServiceIdentity
+
+if TYPE_CHECKING:
+    from keel.spec.models import Spec
 
 PID_FILE = "service.pid"
 LOG_FILE = "service.log"
 # What a BentoML worker logs when the service's __init__ raised; the arbiter itself keeps running,
 # so without this the caller would wait out the whole timeout.
 STARTUP_FAILED = b"Application startup failed"
+# The signals that end a foreground service (`run.py serve`): what a terminal, systemd, Kubernetes or
+# a CI job sends. Each stops the whole BentoML process tree, so the port is free when serve returns.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# BentoML's arbiter and workers end in 2 to 3 s on SIGTERM; what still runs after this is killed.
+FOREGROUND_GRACE_SECONDS = 5.0
 
 
 class ServiceNotAnswering(RuntimeError):
     """The service did not become ready; the message carries the end of its log."""
 
 
+class PortTaken(ServiceNotAnswering):
+    """The port is held by another process than the service of this deployment."""
+
+
 def service_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def is_ready(url: str, timeout: float = 1.0) -> bool:
+def readyz(url: str, timeout: float = 1.0) -> object:
+    """What /readyz answers when it answers 200: a keel service's identity (a dict), other text as
+    text; None when nothing ready answers."""
     try:
         with urllib.request.urlopen(f"{url}/readyz", timeout=timeout) as response:
-            return response.status == 200
-    # OSError: nothing listens (or a timeout); HTTPException: something listens that is not an
-    # HTTP server (BadStatusLine, RemoteDisconnected), so it is no keel service either.
+            if response.status != 200:
+                return None
+            body = response.read(4096)
+    # OSError: nothing listens, an error status (HTTPError) or a timeout; HTTPException: something
+    # listens that is not an HTTP server (BadStatusLine, RemoteDisconnected), so no keel service either.
     except (OSError, http.client.HTTPException):
-        return False
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode(errors="replace")
+
+
+def is_ready(url: str, identity: ServiceIdentity, timeout: float = 1.0) -> bool:
+    """Whether the service of `identity` answers ready at `url`: another service there, ready or not
+    (another keel project's on the same port), is not."""
+    return identity.matches(readyz(url, timeout))
 
 
 def running_pid(folder: Path) -> int | None:
@@ -49,6 +79,119 @@ def running_pid(folder: Path) -> int | None:
         return None
 
 
+# --- who holds a port ---------------------------------------------------------------------------
+def port_in_use(host: str, port: int) -> bool:
+    """Whether a listener holds (host, port): binding it fails. SO_REUSEADDR as servers set it, so
+    connections of an ended server (TIME_WAIT) do not count."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            # Only a held port counts: a privileged port or a host not on this machine is the
+            # server's own error to report when it binds.
+            return error.errno == errno.EADDRINUSE
+    return False
+
+
+def port_holder_pid(port: int) -> Optional[int]:
+    """The process listening on `port`: of a tree sharing the socket (a BentoML arbiter and the
+    workers it handed it to), the topmost. None where /proc does not show it (another user's)."""
+    import psutil
+
+    try:
+        listening = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return None
+    # One pid per socket: whichever process psutil met it in last.
+    pid = next((c.pid for c in listening if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                and c.pid), None)
+    if pid is None:
+        return None
+    try:
+        process = psutil.Process(pid)
+        while (parent := process.parent()) is not None and _listens(parent, port):
+            process = parent
+        return process.pid
+    except psutil.Error:  # it ended meanwhile, or /proc hides its parent
+        return pid
+
+
+def _listens(process, port: int) -> bool:
+    import psutil
+
+    try:
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in process.net_connections("tcp"))
+    except psutil.Error:
+        return False
+
+
+def _command_line(pid: int) -> str:
+    import psutil
+
+    try:
+        return " ".join(psutil.Process(pid).cmdline())[:300] or "(no command line shown)"
+    except psutil.Error:
+        return "(gone or not shown)"
+
+
+def port_holder(host: str, port: int, identity: Optional[ServiceIdentity] = None) -> str:
+    """The process holding the port, as a message names it: pid and command line where /proc shows
+    them, else "another process"; and what its /readyz says it is."""
+    pid = port_holder_pid(port)
+    who = f"pid {pid} ({_command_line(pid)})" if pid else "another process"
+    answer = readyz(service_url(host, port), timeout=1.0)
+    if identity is not None and identity.matches(answer):
+        return f"{who}, this deployment's own service"
+    if isinstance(answer, dict) and answer.get("service") == "keel":
+        return f"{who}, a keel service of model '{answer.get('model')}' from another deployment folder " \
+               f"(deployment {answer.get('deployment')})"
+    return f"{who}, which is not this deployment's keel service"
+
+
+def ensure_port_free(host: str, port: int, identity: ServiceIdentity) -> None:
+    """Raise PortTaken naming the holder unless (host, port) is free or held by the service of
+    `identity` itself (answering as it, or its recorded process still starting). Call it before
+    anything changes: a deploy against another project's service would probe that service."""
+    if not port_in_use(host, port):
+        return
+    if is_ready(service_url(host, port), identity):
+        return
+    ours = running_pid(identity.folder)
+    if ours is not None and ours == port_holder_pid(port):  # ours, still starting
+        return
+    raise PortTaken(_held(host, port, identity))
+
+
+def refuse_held_port(host: str, port: int, identity: Optional[ServiceIdentity] = None) -> None:
+    """Before starting a server: any holder, the service of `identity` too (a second server could
+    not bind), is refused with PortTaken naming it."""
+    if port_in_use(host, port):
+        raise PortTaken(_held(host, port, identity))
+
+
+def _held(host: str, port: int, identity: Optional[ServiceIdentity]) -> str:
+    return (f"port {port} on {host} is held by {port_holder(host, port, identity)}: stop it, or give this "
+            "service another port (deployment.port)")
+
+
+def port_taken(spec: "Spec", port: Optional[int] = None, ours_too: bool = False) -> Optional[str]:
+    """keel's refusal, as a command prints it, when the spec's service port (or `port`) is held by
+    anything but this spec's own service (`ours_too`: by anything, as a foreground `serve` needs it
+    free); None otherwise. Commands call it before they change anything."""
+    from keel.deployment.deploy import deployment_folder
+
+    host, port = spec.deployment.host, port or spec.deployment.port
+    identity = ServiceIdentity(spec.problem.name, deployment_folder(spec))
+    try:
+        (refuse_held_port if ours_too else ensure_port_free)(host, port, identity)
+    except PortTaken as error:
+        return f"keel: {error}"
+    return None
+
+
+# --- starting and stopping ----------------------------------------------------------------------
 def service_process(folder: Path, host: str, port: int, **popen) -> subprocess.Popen:
     """The one way keel starts the BentoML service of a deployment folder: `bentoml serve` of
     `serving.service:KeelService` from the project root, with keel importable (the project root first on
@@ -63,22 +206,46 @@ def service_process(folder: Path, host: str, port: int, **popen) -> subprocess.P
                              "--port", str(port)], cwd=PROJECT_ROOT, env=env, **popen)
 
 
+class _Stopped(Exception):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame) -> None:
+    raise _Stopped(signum)
+
+
 def serve_foreground(folder: Path, host: str, port: int) -> int:
-    """Run the service in the foreground until it ends (Ctrl+C stops it); its exit code."""
-    with service_process(folder, host, port) as process:
-        try:
-            return process.wait()
-        except BaseException:  # Ctrl+C or any other interruption: the service goes with it
-            process.kill()
-            raise
+    """Run the service in the foreground until it ends or this process gets SIGTERM, SIGINT (Ctrl+C)
+    or SIGHUP; then its whole process tree is stopped (BentoML's workers hold the port too) before this
+    returns 128 + the signal's number. The service has its own session, so a stop reaches it only
+    through here, and all of it. Otherwise its own exit code."""
+    refuse_held_port(host, port)
+    previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS}
+    process = None
+    try:
+        process = service_process(folder, host, port, start_new_session=True)
+        return process.wait()
+    except _Stopped as stop:
+        return 128 + stop.signum
+    finally:
+        for signum in STOP_SIGNALS:  # a second signal must not cut the clean-up short
+            signal.signal(signum, signal.SIG_IGN)
+        if process is not None:
+            end_process_tree(process.pid, grace=FOREGROUND_GRACE_SECONDS)
+            process.wait()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def start_service(folder: Path, host: str, port: int, wait_seconds: float = 90.0) -> int:
-    """Start the service for the folder in the background; return its pid once /readyz answers."""
+    """Start the service for the folder in the background; return its pid once its /readyz answers
+    as this folder's service. PortTaken, naming the holder, when the port is held."""
     folder = Path(folder).resolve()
     url = service_url(host, port)
-    if is_ready(url, 0.5):
-        raise ServiceNotAnswering(f"{url} is already taken by another process; choose another port")
+    identity = ServiceIdentity.of_folder(folder)
+    refuse_held_port(host, port, identity)
     log = open(folder / LOG_FILE, "ab")
     log_start = log.tell()
     process = service_process(folder, host, port, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -87,7 +254,7 @@ def start_service(folder: Path, host: str, port: int, wait_seconds: float = 90.0
     while time.monotonic() < deadline:
         if process.poll() is not None or _startup_failed(folder / LOG_FILE, log_start):
             break
-        if is_ready(url):
+        if is_ready(url, identity):
             return process.pid
         time.sleep(0.5)
     stop_service(folder)
@@ -112,25 +279,33 @@ def _process_tree(pid: int) -> list:
         return []
 
 
-def stop_service(folder: Path, kill: bool = False) -> bool:
-    """Stop the service and its workers (BentoML's workers may leave the process group)."""
+def end_process_tree(pid: int, kill: bool = False, grace: float = 10.0) -> None:
+    """Signal a process and all its descendants (BentoML's workers may leave the process group, and
+    they hold the listening socket too), SIGTERM unless `kill`; whatever still runs after `grace`
+    seconds is killed. The tree is taken before any signal: orphaned workers are no one's children."""
     import psutil
 
-    pid = running_pid(folder)
-    if pid is None:
-        return False
     processes = _process_tree(pid)
     for process in processes:
         try:
             process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         except psutil.NoSuchProcess:
             pass
-    _, alive = psutil.wait_procs(processes, timeout=10)
+    _, alive = psutil.wait_procs(processes, timeout=grace)
     for process in alive:
         try:
             process.kill()
         except psutil.NoSuchProcess:
             pass
+    psutil.wait_procs(alive, timeout=grace)
+
+
+def stop_service(folder: Path, kill: bool = False) -> bool:
+    """Stop the service and its workers."""
+    pid = running_pid(folder)
+    if pid is None:
+        return False
+    end_process_tree(pid, kill)
     (Path(folder) / PID_FILE).unlink(missing_ok=True)
     return True
 

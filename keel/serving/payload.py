@@ -16,6 +16,10 @@ from keel.serving.prediction_log import MAX_ENTITY_ID_LENGTH
 from keel.spec.models import CategoricalFeature, DataSpec
 
 MAX_BATCH_ROWS = 10_000
+# JSON may spell a lone UTF-16 surrogate ("\\ud800"): Python keeps it in a string, but it is no
+# Unicode text, so neither the prediction log nor a JSON answer could hold it.
+LONE_SURROGATE = ("not valid Unicode text: it holds a lone UTF-16 surrogate (\\ud800 to \\udfff without its "
+                  "pair); send the character itself or its full surrogate pair")
 
 
 def _whole(value: float) -> float:
@@ -25,10 +29,30 @@ def _whole(value: float) -> float:
 
 
 def _bounded_entity_id(value):
-    """The prediction log stores entity ids as text of bounded width (a huge integer counts too)."""
+    """The prediction log stores entity ids as text of bounded width (a huge integer counts too), and
+    only text (no lone surrogate)."""
     if value is not None and len(str(value)) > MAX_ENTITY_ID_LENGTH:
         raise ValueError(f"at most {MAX_ENTITY_ID_LENGTH} characters")
+    if isinstance(value, str) and not _is_unicode(value):
+        raise ValueError(LONE_SURROGATE)
     return value
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether the text encodes as UTF-8 (Python strings may hold lone surrogates; text does not)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    """Text from the request as an answer may echo it: a lone surrogate escaped (\\ud800), since no
+    JSON answer (UTF-8) could carry it."""
+    return text if _is_unicode(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _field(feature) -> Tuple[Any, Any]:
@@ -76,8 +100,8 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, (int, float, str, bool, type(None))):
-        return value if not isinstance(value, str) else value[:80]
-    return str(value)[:80]
+        return value if not isinstance(value, str) else _printable(value[:80])
+    return _printable(str(value)[:80])
 
 
 def field_errors(error: ValidationError, prefix: str = "") -> List[dict]:
@@ -85,8 +109,9 @@ def field_errors(error: ValidationError, prefix: str = "") -> List[dict]:
     errors = []
     for item in error.errors():
         location = ".".join(str(part) for part in item["loc"] if not str(part).startswith(("function-", "constrained-")))
-        problem = "unknown field" if item["type"] == "extra_forbidden" else item["msg"]
-        errors.append({"field": f"{prefix}{location}", "problem": problem,
+        # pydantic judges a record with a lone surrogate in a field name as a whole (no location).
+        problem = {"extra_forbidden": "unknown field", "string_unicode": LONE_SURROGATE}.get(item["type"], item["msg"])
+        errors.append({"field": _printable(f"{prefix}{location}".rstrip(".") or "body"), "problem": _printable(problem),
                        "found": _json_safe(item.get("input") if item["type"] != "missing" else None)})
     return errors
 
@@ -109,7 +134,7 @@ def _batch_rows(body: dict, keys: Tuple[str, ...]) -> Any:
     Anything else beside them is one clear error, not each record field reported missing."""
     others = sorted(set(body) - {"records", *keys})
     if others:
-        raise PayloadError(422, [{"field": name, "found": _json_safe(body[name]),
+        raise PayloadError(422, [{"field": _printable(name), "found": _json_safe(body[name]),
                                   "problem": "unknown field beside records: a batch is {\"records\": [...]}, and "
                                              "each record's fields belong inside it"} for name in others])
     given = [k for k in keys if k in body]

@@ -19,6 +19,7 @@ import pandas as pd
 
 from keel.clock import utc_now
 from keel.serving.fast_path import RowScorer, compile_row_scorer
+from keel.serving.identity import ServiceIdentity
 from keel.serving.payload import PayloadError, parse_records, record_model
 from keel.serving.prediction_log import MAX_REQUEST_ID_LENGTH, DuplicateRequest, PredictionLog
 from keel.serving.routing import Arm, RoutingTable
@@ -29,6 +30,11 @@ from keel.training.fit import predict_scores
 DEPLOYMENT_FILE = "deployment.json"
 MAX_BODY_BYTES = 1_000_000  # a request body larger than this is refused with 413 (the bundle may set another)
 ROUTING_FILE = "routing.json"
+UNAUTHORISED = "missing or wrong API key (X-API-Key or Authorization: Bearer)"
+# Probes answer without the API key: an orchestrator's (Kubernetes, a load balancer) carry none.
+PROBE_PATHS = frozenset({"/livez", "/healthz", "/readyz"})
+# Scoring checks the key itself and answers a missing one with a field-level 401 like any bad request.
+SCORING_PATHS = frozenset({"/predict", "/explain"})
 
 
 @dataclass
@@ -110,6 +116,23 @@ class Scorer:
         return self._routing
 
     # --- request handling ---------------------------------------------------------------------
+    def identity(self) -> dict:
+        """Whose service this is (the body of /readyz): probes check it, so another service on the
+        port is never taken for this one."""
+        return ServiceIdentity(self.model_name, self.folder).answer()
+
+    def refusal(self, path: str, headers: Mapping[str, str]) -> Optional[Answer]:
+        """The 401 for a request to `path` without the API key; None when it may reach the route.
+        Probes and scoring always may (scoring checks the key itself); with an API key, every other
+        route (/metrics, the index page, the API documents) wants it too, unless the spec exposes
+        them (deployment.api_key_protects_docs_and_metrics: false)."""
+        if path in PROBE_PATHS or path in SCORING_PATHS:
+            return None
+        self._load()
+        if not self.spec.deployment.api_key_protects_docs_and_metrics or self._authorised(headers):
+            return None
+        return _error(401, UNAUTHORISED)
+
     def _authorised(self, headers: Mapping[str, str]) -> bool:
         if self.api_key is None:
             return True
@@ -118,7 +141,7 @@ class Scorer:
 
     def _parse(self, body: bytes, headers: Mapping[str, str]):
         if not self._authorised(headers):
-            return _error(401, "missing or wrong API key (X-API-Key or Authorization: Bearer)")
+            return _error(401, UNAUTHORISED)
         if len(body) > self.max_body_bytes:
             return _error(413, f"body larger than {self.max_body_bytes} bytes", found=len(body))
         if not body.strip():

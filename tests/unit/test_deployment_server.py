@@ -1,15 +1,21 @@
-"""The service helpers: readiness against things that are not a keel service, headers on requests,
-and a service that cannot start failing loudly with its log."""
+"""The service helpers: readiness against things that are not this keel service, who holds a port,
+headers on requests, and a service that cannot start failing loudly with its log."""
 
 import json
+import os
 import socket
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from keel.deployment.server import ServiceNotAnswering, is_ready, post_json, service_url, start_service
+from keel.deployment.server import (PortTaken, ServiceNotAnswering, ensure_port_free, is_ready, port_in_use,
+                                    post_json, refuse_held_port, service_url, start_service)
+from keel.serving.identity import ServiceIdentity
 from tests.support.servers import free_port
+
+OURS = ServiceIdentity("credit_risk", Path("/srv/keel/deployments/credit_risk"))
 
 
 def test_a_listener_that_does_not_speak_http_is_not_ready():
@@ -26,14 +32,86 @@ def test_a_listener_that_does_not_speak_http_is_not_ready():
     thread = threading.Thread(target=answer_garbage, daemon=True)
     thread.start()
     try:
-        assert is_ready(service_url("127.0.0.1", listener.getsockname()[1])) is False
+        assert is_ready(service_url("127.0.0.1", listener.getsockname()[1]), OURS) is False
     finally:
         thread.join(5)
         listener.close()
 
 
 def test_nothing_listening_is_not_ready():
-    assert is_ready(service_url("127.0.0.1", free_port())) is False
+    assert is_ready(service_url("127.0.0.1", free_port()), OURS) is False
+
+
+class _Readyz(BaseHTTPRequestHandler):
+    """Answers /readyz 200 with the server's `answer` (bytes)."""
+
+    def do_GET(self):
+        body = self.server.answer if self.path == "/readyz" else b""
+        self.send_response(200 if self.path == "/readyz" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def readyz_server():
+    """An HTTP server on a free port whose /readyz answers 200 with what the test sets."""
+    server = HTTPServer(("127.0.0.1", 0), _Readyz)
+    server.answer = b"\n"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _answering(server, identity) -> str:
+    server.answer = json.dumps(identity.answer()).encode() if isinstance(identity, ServiceIdentity) else identity
+    return service_url("127.0.0.1", server.server_port)
+
+
+def test_ready_means_ready_as_this_service(readyz_server):
+    """Another keel project's service (same model name, another folder), another model, BentoML's
+    bare answer: all ready, none of them ours."""
+    other_project = ServiceIdentity("credit_risk", Path("/home/someone/else/.keel/deployments/credit_risk"))
+    assert is_ready(_answering(readyz_server, other_project), OURS) is False
+    assert is_ready(_answering(readyz_server, ServiceIdentity("churn", OURS.folder)), OURS) is False
+    assert is_ready(_answering(readyz_server, b"\n"), OURS) is False
+    assert is_ready(_answering(readyz_server, OURS), OURS) is True
+
+
+def test_a_port_held_by_a_plain_listener_is_refused_naming_its_process():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        assert port_in_use("127.0.0.1", port)
+        with pytest.raises(PortTaken) as raised:
+            ensure_port_free("127.0.0.1", port, OURS)
+        message = str(raised.value)
+        assert f"port {port} on 127.0.0.1 is held by pid {os.getpid()} (" in message  # this test process
+        assert "pytest" in message and "not this deployment's keel service" in message
+    finally:
+        listener.close()
+    assert not port_in_use("127.0.0.1", port)
+    ensure_port_free("127.0.0.1", port, OURS)  # free again: no error
+
+
+def test_a_port_held_by_another_keel_service_is_refused_naming_it(readyz_server):
+    port = readyz_server.server_port
+    _answering(readyz_server, ServiceIdentity("churn", Path("/elsewhere/churn")))
+    with pytest.raises(PortTaken) as raised:
+        ensure_port_free("127.0.0.1", port, OURS)
+    assert "a keel service of model 'churn' from another deployment folder" in str(raised.value)
+    _answering(readyz_server, OURS)
+    ensure_port_free("127.0.0.1", port, OURS)  # our own service: deploy reuses it
+    with pytest.raises(PortTaken) as raised:  # but a second server of ours could not bind there
+        refuse_held_port("127.0.0.1", port, OURS)
+    assert "this deployment's own service" in str(raised.value)
 
 
 def test_post_json_sends_extra_headers():
