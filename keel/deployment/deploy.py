@@ -12,9 +12,10 @@ from typing import Callable, Dict, Optional
 
 import pandas as pd
 
-from keel.deployment.bundle import write_bundle, write_routing
-from keel.deployment.rollout import replay_probe, run_rollout
-from keel.deployment.server import ServiceNotAnswering, is_ready, post_json, service_url, start_service
+from keel.deployment.bundle import write_bundle
+from keel.deployment.rollout import ControllerLost, RolloutController, RolloutEvidence, replay_probe, run_rollout
+from keel.deployment.server import ServiceNotAnswering, post_json, service_url
+from keel.deployment.service_settings import Check, Event, SettingsChangeFailed, install_bundle
 from keel.deployment.strategies import champion_only, rollout_stages, stages_before_approval
 from keel.serving.prediction_log import PredictionLog
 from keel.serving.routing import Arm, RoutingTable
@@ -68,36 +69,88 @@ def api_key_headers(spec: Spec) -> dict:
     return {"X-API-Key": key} if key else {}
 
 
-def ensure_service(spec: Spec, folder: Path) -> str:
-    url = service_url(spec.deployment.host, spec.deployment.port)
-    if not is_ready(url):
-        start_service(folder, spec.deployment.host, spec.deployment.port)
-    return url
+def controller_name(command: str) -> str:
+    """Who runs a rollout, for the state file and the messages that name it."""
+    import socket
+
+    from keel.deployment.lock import user
+
+    return f"{command} by {user()}@{socket.gethostname()}"
+
+
+def answers_with(spec: Spec, version: int, record: dict) -> Check:
+    """The check of a server: it answers `record` with `version`, and without the key it refuses."""
+
+    def check(url: str) -> Optional[str]:
+        answered = served_version(url, record, api_key_headers(spec))
+        if answered != version:
+            return f"it answers with {'v' + str(answered) if answered else 'no prediction'}, not v{version}"
+        if api_key_headers(spec):
+            status, _ = post_json(f"{url}/predict", record)
+            if status != 401:
+                return f"it answers {status}, not 401, to a request without the API key"
+        return None
+
+    return check
+
+
+def first_record(spec: Spec, models: Dict[int, object], rows: pd.DataFrame) -> dict:
+    columns = [c for c in request_columns(spec, models) if c in rows.columns]
+    return json.loads(rows[columns].iloc[[0]].to_json(orient="records"))[0]
 
 
 def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, object],
            thresholds: Dict[int, float], probe_rows: pd.DataFrame, approval: Optional[dict],
            on_routing: Callable[[RoutingTable], None] = lambda table: None,
-           background: Optional[pd.DataFrame] = None) -> dict:
+           background: Optional[pd.DataFrame] = None, promote: Callable[[], Optional[int]] = lambda: None,
+           on_event: Event = lambda event, details: None) -> RolloutEvidence:
     """Roll `version` out against `champion` (None for a first deployment); return the evidence.
     `on_routing` is told of every routing table written (the audit trail records it). `background`:
     the version's validation split, whose first `governance.explanation_background_rows` rows the
     service explains linear models against (as `serve`, `rollback` and `run.py explain` do); without
-    it, the probe rows."""
+    it, the probe rows. `promote` makes the version production in the registry (returns the version
+    it archived); `on_event` records a service settings change or its failure.
+
+    The rollout state is persisted (RolloutController): killed at any point, the service returns to
+    the champion within `deployment.controller_timeout_seconds`, and the registry is promoted before
+    the rollout is marked finished, so the next command can tell how far it got."""
     folder = deployment_folder(spec)
+    url = service_url(spec.deployment.host, spec.deployment.port)
     if champion is None and not approved(spec, approval):
         # Nothing to fall back to: an unapproved first version serves no one.
         return {"outcome": "awaiting approval", "stages": [], "serving": None, "challenger": version,
-                "champion": None, "strategy": "all-at-once", "url": service_url(spec.deployment.host, spec.deployment.port)}
+                "champion": None, "strategy": "all-at-once", "url": url}
     start = RoutingTable([Arm("champion", champion, 1.0)] if champion is not None else [Arm("challenger", version, 1.0)],
                          strategy="before rollout", salt=spec.deployment.salt)
     # Before the first stage only the champion serves (or, first time, the approved challenger):
     # a routing table left by an earlier, rolled-back rollout may name a version not in this bundle.
     reference = probe_rows if background is None else background
-    write_bundle(folder, spec, models, thresholds, start, prediction_log_url(spec),
-                 reference[spec.data.model_features], spec.deployment.api_key_env)
-    on_routing(start)
-    url = ensure_service(spec, folder)
+    bundle = functools.partial(write_bundle, spec=spec, models=models, thresholds=thresholds, routing=start,
+                               prediction_log_url=prediction_log_url(spec),
+                               background=reference[spec.data.model_features], api_key_env=spec.deployment.api_key_env)
+    strategy = spec.deployment.strategy if champion is not None else "all-at-once"
+    facts = {"strategy": strategy, "url": url, "challenger": version, "champion": champion}
+    with RolloutController(folder, version, champion, spec.deployment.controller_timeout_seconds,
+                           controller_name("deploy")) as controller:
+        try:
+            install_bundle(spec, folder, bundle, answers_with(spec, start.arms[0].version,
+                                                               first_record(spec, models, reference)), on_event)
+        except SettingsChangeFailed as error:
+            controller.finish("settings change failed")
+            return {"outcome": "settings change failed", "stages": [], "serving": champion, "reason": str(error),
+                    **facts}
+        on_routing(start)
+        result = _roll_out(spec, controller, version, champion, models, probe_rows, approval, url, on_routing,
+                           promote)
+    result.update(facts)
+    return result
+
+
+def _roll_out(spec: Spec, controller: RolloutController, version: int, champion: Optional[int],
+              models: Dict[int, object], probe_rows: pd.DataFrame, approval: Optional[dict], url: str,
+              on_routing: Callable[[RoutingTable], None], promote: Callable[[], Optional[int]]) -> RolloutEvidence:
+    """The stages, then the approval check and the promotion (registry first, routing after)."""
+    folder = controller.folder
     log = PredictionLog(prediction_log_url(spec))
     stages = rollout_stages(spec.deployment, version, champion)
     if champion is not None and not approved(spec, approval):
@@ -108,22 +161,30 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
                          functools.partial(post_json, headers=api_key_headers(spec)))
     result = run_rollout(folder, stages, spec.deployment, log, version, champion, probe,
                          probe_labels=probe_rows[spec.data.target.column].astype(int).tolist(),
-                         values=spec.evaluation.value_matrix, on_routing=on_routing)
-    result.update(strategy=spec.deployment.strategy if champion is not None else "all-at-once", url=url,
-                  challenger=version, champion=champion)
+                         values=spec.evaluation.value_matrix, on_routing=on_routing, write=controller.write)
     if result["outcome"] != "completed":
+        if "reason" not in result:  # not abandoned: the controller rolled back itself
+            controller.finish(result["outcome"])
         return result
-    if not approved(spec, approval):
-        if champion is not None:
-            write_routing(folder, waiting := champion_only(champion, spec.deployment.salt, "awaiting approval"))
-            on_routing(waiting)
-        result.update(outcome="awaiting approval", serving=champion)
-        return result
-    # Promoted: the version is now the champion (the prediction log's arm says so from here on).
-    write_routing(folder, final := RoutingTable([Arm("champion", version, 1.0)], strategy="promoted", step="100%",
-                                                salt=spec.deployment.salt))
+    try:
+        if not approved(spec, approval):
+            waiting = champion_only(champion, spec.deployment.salt, "awaiting approval") if champion is not None else None
+            controller.finish("awaiting approval", waiting)
+            if waiting is not None:
+                on_routing(waiting)
+            result.update(outcome="awaiting approval", serving=champion)
+            return result
+        # Registry first: a controller killed before the routing below is written leaves a state
+        # the next command resolves by what the registry says (keel.deployment.recovery).
+        controller.promoting()
+        archived = promote()
+        # Promoted: the version is now the champion (the prediction log's arm says so from here on).
+        final = RoutingTable([Arm("champion", version, 1.0)], strategy="promoted", step="100%", salt=spec.deployment.salt)
+        controller.finish("promoted", final)
+    except ControllerLost as lost:
+        return {"outcome": "rolled back", "stages": result["stages"], "serving": champion, "reason": str(lost)}
     on_routing(final)
-    result.update(outcome="promoted", serving=version, approval=approval or "auto-approved by the spec")
+    result.update(outcome="promoted", serving=version, approval=approval or "auto-approved by the spec", archived=archived)
     return result
 
 
@@ -139,22 +200,38 @@ def served_version(url: str, record: dict, headers: dict) -> Optional[int]:
 
 def serve_only(spec: Spec, version: int, models: Dict[int, object], thresholds: Dict[int, float],
                background: pd.DataFrame, reason: str,
-               on_routing: Callable[[RoutingTable], None] = lambda table: None) -> str:
+               on_routing: Callable[[RoutingTable], None] = lambda table: None, champion: Optional[int] = None,
+               promote: Callable[[], object] = lambda: None, on_event: Event = lambda event, details: None) -> str:
     """Bundle `models` (`version` and any still routed, so no request meets an unloaded version while
-    the routing changes), route all traffic to `version`, start the service if none answers, and
-    check it answers with `version`; returns the URL or raises ServiceNotAnswering. A running service
-    reloads the bundle on its next request (it watches deployment.json), so no restart is needed."""
+    the routing changes), route all traffic to `version`, start the service if none answers, check it
+    answers with `version`, and only then `promote` it; returns the URL. A running service reloads the
+    bundle on its next request (it watches deployment.json), so no restart is needed unless the
+    service settings changed (keel.deployment.service_settings).
+
+    A rollout of its own, with its state persisted: `champion` (the version being replaced) is what the
+    service returns to if this controller goes silent, and what serves again when the check fails
+    (ServiceNotAnswering, or SettingsChangeFailed with the previous settings live)."""
     folder = deployment_folder(spec)
     table = champion_only(version, spec.deployment.salt, reason)
-    features = background[spec.data.model_features]
-    write_bundle(folder, spec, models, thresholds, table, prediction_log_url(spec), features,
-                 spec.deployment.api_key_env)
-    on_routing(table)
-    url = ensure_service(spec, folder)
-    columns = [c for c in request_columns(spec, models) if c in background.columns]
-    record = json.loads(background[columns].iloc[[0]].to_json(orient="records"))[0]
-    answered = served_version(url, record, api_key_headers(spec))
-    if answered != version:
-        raise ServiceNotAnswering(f"the service at {url} answers with "
-                                  f"{'v' + str(answered) if answered else 'no prediction'}, not v{version}")
+    bundle = functools.partial(write_bundle, spec=spec, models=models, thresholds=thresholds, routing=table,
+                               prediction_log_url=prediction_log_url(spec),
+                               background=background[spec.data.model_features], api_key_env=spec.deployment.api_key_env)
+    check = answers_with(spec, version, first_record(spec, models, background))
+    with RolloutController(folder, version, champion, spec.deployment.controller_timeout_seconds,
+                           controller_name("rollback")) as controller:
+        try:
+            url = install_bundle(spec, folder, bundle, check, on_event)
+            on_routing(table)
+            problem = check(url)
+            if problem:
+                raise ServiceNotAnswering(f"the service at {url}: {problem}")
+        except (ServiceNotAnswering, SettingsChangeFailed):
+            back = champion_only(champion, spec.deployment.salt, "rollback failed") if champion is not None else None
+            controller.finish("failed", back)
+            if back is not None:
+                on_routing(back)
+            raise
+        controller.promoting()
+        promote()
+        controller.finish("restored")
     return url
