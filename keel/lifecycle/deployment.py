@@ -7,7 +7,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from keel.spec.models import Spec
 
@@ -17,12 +17,14 @@ DEPLOYED = ("promoted", "awaiting approval")  # rollout outcomes a deploy comman
 @dataclass
 class DeploymentResult:
     """What `deploy_version` came to: the rollout evidence of its own deployment run (strategy, champion,
-    stages, outcome, what serves at which URL), or `error` and no evidence."""
+    stages, outcome, what serves at which URL), or `error` and no evidence. `recovered`: what was done
+    first about an interrupted earlier rollout."""
 
     version: Optional[int]
     run_name: Optional[str] = None
     evidence: Optional[dict] = None
     error: Optional[str] = None
+    recovered: Optional[str] = None
 
     @property
     def outcome(self) -> Optional[str]:
@@ -38,29 +40,49 @@ class DeploymentResult:
         return f"artifact rollout_timeline_html of run {self.run_name}" if self.evidence is not None else None
 
 
+@contextlib.contextmanager
+def service_command(spec: Spec, command: str, by: Optional[str] = None) -> Iterator[Optional[str]]:
+    """Hold the service's lock for `command` (ServiceBusy, naming the holder, if another live process
+    has it), finish an interrupted rollout first, and yield what was done about it (or None)."""
+    from keel.deployment.deploy import deployment_folder
+    from keel.deployment.lock import service_lock
+    from keel.deployment.recovery import finish_interrupted_rollout
+
+    with service_lock(deployment_folder(spec), command), acting_as(by):
+        yield finish_interrupted_rollout(spec, by)
+
+
 def deploy_version(spec: Spec, version: Optional[int], strategy: Optional[str] = None,
                    by: Optional[str] = None) -> DeploymentResult:
-    """Roll `version` (None: the latest) out by the spec's strategy (or `strategy`) as `by`."""
+    """Roll `version` (None: the latest) out by the spec's strategy (or `strategy`) as `by`, holding
+    the service's lock (an interrupted earlier rollout is finished first)."""
     from keel.cli.pipeline_runs import run_for_version
+    from keel.deployment.lock import ServiceBusy
 
-    with acting_as(by):  # steps run in this process on the local orchestrator; `actor` reaches remote ones
-        version, outcome = run_for_version("pipelines.deployment:deployment_pipeline", spec, version,
-                                           strategy=strategy, actor=by)
+    try:
+        # Steps run in this process on the local orchestrator; `actor` reaches remote ones.
+        with service_command(spec, "deploy", by) as recovered:
+            version, outcome = run_for_version("pipelines.deployment:deployment_pipeline", spec, version,
+                                               strategy=strategy, actor=by)
+    except ServiceBusy as busy:
+        return DeploymentResult(None, error=str(busy))
     if version is None:
-        return DeploymentResult(None, error=outcome)
-    return DeploymentResult(version, run_name=outcome.run.name,
+        return DeploymentResult(None, error=outcome, recovered=recovered)
+    return DeploymentResult(version, run_name=outcome.run.name, recovered=recovered,
                             evidence=outcome.run.steps["rollout_step"].outputs["rollout_evidence"][0].load())
 
 
 @dataclass
 class RollbackResult:
     """What `rollback_production` came to: `restored` serves all traffic at `url` and is production,
-    `replaced` archived; or `error` and nothing changed in ZenML."""
+    `replaced` archived; or `error` and nothing changed in ZenML. `recovered`: what was done first
+    about an interrupted rollout."""
 
     replaced: Optional[int] = None
     restored: Optional[int] = None
     url: Optional[str] = None
     error: Optional[str] = None
+    recovered: Optional[str] = None
 
     @property
     def exit_code(self) -> int:
@@ -69,11 +91,24 @@ class RollbackResult:
 
 def rollback_production(spec: Spec, by: Optional[str] = None) -> RollbackResult:
     """Serve the previous production version again (bundle, routing, a running service answering
-    with it), and only then make it production; change nothing in ZenML otherwise."""
-    from keel.deployment.bundle import write_routing
+    with it), and only then make it production; change nothing in ZenML otherwise. Holds the
+    service's lock; an interrupted rollout is finished first."""
+    from keel.deployment.lock import ServiceBusy
+
+    try:
+        with service_command(spec, "rollback", by) as recovered:
+            result = _roll_back(spec, by)
+    except ServiceBusy as busy:
+        return RollbackResult(error=str(busy))
+    result.recovered = recovered
+    return result
+
+
+def _roll_back(spec: Spec, by: Optional[str]) -> RollbackResult:
     from keel.deployment.deploy import deployment_folder, serve_only
     from keel.deployment.server import ServiceNotAnswering
-    from keel.deployment.strategies import champion_only
+    from keel.deployment.service_settings import SettingsChangeFailed
+    from keel.governance.audit import record_event
     from keel.governance.events import routing_recorder
     from keel.registry import (evaluation_outcome, get_model_version_metadata, load_version_model,
                                production_version, promote_to_production, record_deployment, version_artifacts)
@@ -92,32 +127,33 @@ def rollback_production(spec: Spec, by: Optional[str] = None) -> RollbackResult:
     models = {v: load_version_model(name, v) for v in versions}
     thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
     validation = version_artifacts(name, previous, ["validation"])["validation"].load()
-    with acting_as(by):
-        try:
-            url = serve_only(spec, previous, models, thresholds, validation, f"manual rollback from v{current}",
-                             on_routing=record_routing)
-        except ServiceNotAnswering as error:
-            write_routing(folder, back := champion_only(current, spec.deployment.salt, "rollback failed"))
-            record_routing(back)
-            return RollbackResult(current, previous, error=f"keel: rollback to v{previous} failed; v{current} "
-                                                           f"stays production.\n{error}")
-        promote_to_production(name, previous)
-        record_deployment(name, previous, {"outcome": "restored by rollback", "replaced": current,
-                                           "serving": previous, "url": url, "by": by})
+    try:
+        url = serve_only(spec, previous, models, thresholds, validation, f"manual rollback from v{current}",
+                         on_routing=record_routing, champion=current,
+                         promote=lambda: promote_to_production(name, previous),
+                         on_event=lambda event, details: record_event(event, name, previous, actor=by, details=details))
+    except (ServiceNotAnswering, SettingsChangeFailed) as error:
+        return RollbackResult(current, previous, error=f"keel: rollback to v{previous} failed; v{current} "
+                                                       f"stays production.\n{error}")
+    record_deployment(name, previous, {"outcome": "restored by rollback", "replaced": current,
+                                       "serving": previous, "url": url, "by": by})
     return RollbackResult(current, previous, url)
 
 
 @dataclass
 class ServingSetup:
-    """The production version bundled alone in its deployment folder, ready for a foreground service."""
+    """The production version bundled alone in its deployment folder, ready for a foreground service.
+    `recovered`: what was done first about an interrupted rollout."""
 
     version: Optional[int] = None
     folder: Optional[Path] = None
     error: Optional[str] = None
+    recovered: Optional[str] = None
 
 
-def prepare_serving(spec: Spec) -> ServingSetup:
-    """Bundle the production version alone (all traffic to it) and record that routing."""
+def prepare_serving(spec: Spec, recovered: Optional[str] = None) -> ServingSetup:
+    """Bundle the production version alone (all traffic to it) and record that routing. The caller
+    holds the service's lock (`service_command`), which finished an interrupted rollout: `recovered`."""
     from keel.deployment.bundle import write_bundle
     from keel.deployment.deploy import deployment_folder, prediction_log_url
     from keel.governance.events import routing_recorder
@@ -127,7 +163,8 @@ def prepare_serving(spec: Spec) -> ServingSetup:
     name = spec.problem.name
     version = production_version(name)
     if version is None:
-        return ServingSetup(error=f"keel: '{name}' has no production version yet: python run.py deploy")
+        return ServingSetup(error=f"keel: '{name}' has no production version yet: python run.py deploy",
+                            recovered=recovered)
     folder = deployment_folder(spec)
     validation = version_artifacts(name, version, ["validation"])["validation"].load()
     table = RoutingTable([Arm("champion", version, 1.0)], strategy="serve", salt=spec.deployment.salt)
@@ -135,7 +172,7 @@ def prepare_serving(spec: Spec) -> ServingSetup:
                  {version: float(evaluation_outcome(name, version)["threshold"])},
                  table, prediction_log_url(spec), validation[spec.data.model_features], spec.deployment.api_key_env)
     routing_recorder(name, version, None, folder)(table)
-    return ServingSetup(version, folder)
+    return ServingSetup(version, folder, recovered=recovered)
 
 
 @contextlib.contextmanager
