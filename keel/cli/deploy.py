@@ -103,6 +103,8 @@ def announce_deployment(spec: Spec) -> None:
 
 def print_deployment(spec: Spec, deployment) -> int:
     """Print a rollout (a keel.lifecycle.deployment.DeploymentResult); its exit code."""
+    if deployment.recovered is not None:
+        say(f"keel: first, {deployment.recovered}")
     if deployment.error is not None:
         return fail(deployment.error, deployment.exit_code)
     version, result = deployment.version, deployment.evidence
@@ -120,6 +122,8 @@ def print_deployment(spec: Spec, deployment) -> int:
     if result["outcome"] == "awaiting approval":
         say(f"approve with:   python run.py approve --model {spec.problem.name} --version {version} "
             "--by YOU --reason TICKET, then deploy again")
+    if result.get("reason"):
+        say(f"why:            {result['reason']}")
     return deployment.exit_code
 
 
@@ -142,16 +146,24 @@ def approve(spec: Spec, model: str, version: int, by: str, reason: str) -> int:
 
 
 def serve(spec: Spec, port: Optional[int]) -> int:
-    """Serve the production version in the foreground (Ctrl+C stops it)."""
+    """Serve the production version in the foreground (Ctrl+C stops it), holding the service's lock
+    all the while; an interrupted rollout is finished first."""
+    from keel.deployment.lock import ServiceBusy
     from keel.deployment.server import serve_foreground
-    from keel.lifecycle.deployment import prepare_serving
+    from keel.lifecycle.deployment import prepare_serving, service_command
 
-    setup = prepare_serving(spec)
-    if setup.error is not None:
-        return fail(setup.error, 1)
-    port = port or spec.deployment.port
-    say(f"serving {spec.problem.name} v{setup.version} on http://{spec.deployment.host}:{port} (Ctrl+C to stop)")
-    return serve_foreground(setup.folder, spec.deployment.host, port)
+    try:
+        with service_command(spec, "serve") as recovered:
+            setup = prepare_serving(spec, recovered)
+            if setup.recovered is not None:
+                say(f"keel: first, {setup.recovered}")
+            if setup.error is not None:
+                return fail(setup.error, 1)
+            port = port or spec.deployment.port
+            say(f"serving {spec.problem.name} v{setup.version} on http://{spec.deployment.host}:{port} (Ctrl+C to stop)")
+            return serve_foreground(setup.folder, spec.deployment.host, port)
+    except ServiceBusy as busy:
+        return fail(str(busy), 1)
 
 
 def rollback(spec: Spec, by: Optional[str] = None) -> int:
@@ -160,6 +172,8 @@ def rollback(spec: Spec, by: Optional[str] = None) -> int:
     from keel.lifecycle.deployment import rollback_production
 
     result = rollback_production(spec, by)
+    if result.recovered is not None:
+        say(f"keel: first, {result.recovered}")
     if result.error is not None:
         return fail(result.error, result.exit_code)
     say(f"rolled back: v{result.restored} is production and answers all traffic at {result.url}; "
