@@ -7,6 +7,17 @@ from typing import Any, List
 from pydantic import BaseModel, ConfigDict
 
 
+# Validation context of a spec as its author declares it now (a spec file given to a command, with its
+# --set overrides), as opposed to one recorded earlier and read back (a deployment bundle, a training
+# run's spec, a pipeline step's parameter). Checks of where keel may write on this machine apply to the
+# former only: a bundle or a run recorded before such a check must still load.
+DECLARED = {"declared": True}
+
+
+def is_declared(info: Any) -> bool:
+    return bool(info.context and info.context.get("declared"))
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

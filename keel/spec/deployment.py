@@ -3,11 +3,12 @@ and its prediction log live."""
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import List, Literal, Optional
 
 from pydantic import Field, field_validator
 
-from keel.spec.base import StrictModel
+from keel.spec.base import StrictModel, is_declared
 
 
 class HealthSpec(StrictModel):
@@ -37,7 +38,13 @@ class DeploymentSpec(StrictModel):
     approval: ApprovalSpec = ApprovalSpec()
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
-    folder: str = Field(".keel/deployments", description="where deployment bundles and the prediction log live")
+    allow_folder_outside_project: bool = Field(
+        False, description="let `folder` be an absolute path or lead out of the project (the directory run.py is "
+                           "started in) with `..`: deployments, their prediction log and the service's pid file "
+                           "are then written outside the project, on purpose")
+    folder: str = Field(".keel/deployments", description="where deployment bundles and the prediction log live, "
+                                                          "relative to the project (the directory run.py is started "
+                                                          "in)")
     prediction_log_url: Optional[str] = Field(None, description="SQLAlchemy URL; default: SQLite in the folder")
     api_key_env: Optional[str] = Field(None, description="name of the environment variable holding the API key")
     api_key_protects_docs_and_metrics: bool = Field(
@@ -57,6 +64,16 @@ class DeploymentSpec(StrictModel):
             raise ValueError("canary_steps must increase within (0, 1] and end at 1.0")
         return steps
 
+    @field_validator("folder")
+    @classmethod
+    def _inside_project(cls, folder: str, info) -> str:
+        if is_declared(info) and not info.data.get("allow_folder_outside_project") and leaves_project(folder):
+            raise ValueError("the deployment folder must be inside the project: expected a path relative to the "
+                             "directory run.py is started in (e.g. .keel/deployments), not leading out of it with "
+                             "`..`; to write deployments elsewhere on purpose, declare "
+                             "deployment.allow_folder_outside_project: true")
+        return folder
+
     @field_validator("prediction_log_url")
     @classmethod
     def _sqlalchemy_url(cls, url: Optional[str]) -> Optional[str]:
@@ -73,3 +90,17 @@ class DeploymentSpec(StrictModel):
             raise ValueError("not a SQLAlchemy database URL; give e.g. sqlite:////path/to/predictions.db or "
                              "postgresql://user@host/db") from None
         return url
+
+
+def leaves_project(folder: str) -> bool:
+    """Whether `folder` is absolute or climbs out of the directory it is relative to (`a/../..`). The
+    path alone decides, so a spec validates the same wherever it is checked."""
+    path = PurePath(folder)
+    if path.is_absolute() or path.drive:
+        return True
+    depth = 0
+    for part in path.parts:
+        depth += -1 if part == ".." else 1
+        if depth < 0:
+            return True
+    return False

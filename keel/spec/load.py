@@ -13,7 +13,7 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple, Type
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from keel.spec.base import alternatives, is_section
+from keel.spec.base import DECLARED, alternatives, is_section
 from keel.spec.models import Spec
 
 
@@ -233,12 +233,14 @@ def format_validation_error(source: str, raw: dict, error: ValidationError,
     return "\n".join(lines)
 
 
-def validate_spec(raw: Any, source: str = "<spec>") -> Spec:
+def validate_spec(raw: Any, source: str = "<spec>", declared: bool = False) -> Spec:
+    """`declared`: the spec as its author gives it now (see keel.spec.base.DECLARED), not one read back
+    from a record."""
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: expected a YAML mapping with sections problem, data, ...; "
                         f"found {type(raw).__name__}")
     try:
-        return Spec.model_validate(raw)
+        return Spec.model_validate(raw, context=DECLARED if declared else None)
     except ValidationError as error:
         raise SpecError(format_validation_error(source, raw, error)) from None
 
@@ -272,7 +274,7 @@ def load_spec(path: Path, overrides: Iterable[str] = ()) -> Spec:
     if overrides and isinstance(raw, dict):
         raw = apply_overrides(raw, overrides)
     source = str(path) + (" (with --set overrides)" if overrides else "")
-    return validate_spec(raw, source)
+    return validate_spec(raw, source, declared=True)
 
 
 def spec_hash(spec: Spec) -> str:

@@ -165,3 +165,41 @@ def test_telemetry_is_off_before_zenml_loads_whichever_module_comes_first():
             "assert GlobalConfiguration().analytics_opt_in is False\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("folder", ["/srv/keel/deployments", "../deployments", "deployments/../../elsewhere"])
+def test_a_deployment_folder_outside_the_project_is_refused_naming_file_key_and_expectation(tmp_path, folder):
+    raw = _raw()
+    raw["deployment"]["folder"] = folder
+    path = _write(tmp_path, raw)
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    message = str(error.value)
+    assert str(path) in message and "deployment.folder:" in message and repr(folder) in message
+    assert "relative to the directory run.py is started in" in message
+    assert "deployment.allow_folder_outside_project: true" in message
+
+
+def test_a_deployment_folder_outside_the_project_is_accepted_when_declared_on_purpose(tmp_path):
+    spec = load_spec(DEFAULT, [f"deployment.folder={tmp_path / 'deployments'}",
+                               "deployment.allow_folder_outside_project=true"])
+    assert spec.deployment.folder == str(tmp_path / "deployments")
+
+
+@pytest.mark.parametrize("folder", [".keel/deployments", "./deployments", "builds/../deployments", "deployments"])
+def test_a_deployment_folder_inside_the_project_needs_no_opt_in(folder):
+    assert load_spec(DEFAULT, [f"deployment.folder={folder}"]).deployment.folder == folder
+
+
+def test_a_recorded_spec_read_back_keeps_its_deployment_folder():
+    """A deployment bundle or a training run recorded before the check still loads: the check is on
+    the spec its author gives a command, not on a spec read back from a record."""
+    from keel.spec import validate_spec
+    from keel.spec.models import Spec
+
+    raw = _raw()
+    raw["deployment"]["folder"] = "/srv/keel/deployments"
+    assert Spec.model_validate(raw).deployment.folder == "/srv/keel/deployments"
+    assert validate_spec(raw, "the training run's spec").deployment.folder == "/srv/keel/deployments"
+    with pytest.raises(SpecError, match="deployment.folder"):
+        validate_spec(raw, "a spec file", declared=True)
