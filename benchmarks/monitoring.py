@@ -142,7 +142,8 @@ def cli_pass(log_url: str, labels: Path, home: Path, repeats: int) -> dict:
 
     env = {**os.environ, "ZENML_CONFIG_PATH": str(home / "zenml"), "ZENML_ANALYTICS_OPT_IN": "false"}
     sets = ["problem.name=bench_monitor", "data.source.rows=5000", "training.candidate.trials=1",
-            f"deployment.folder={home / 'cli-deployments'}", f"deployment.prediction_log_url={log_url}",
+            f"deployment.folder={home / 'cli-deployments'}", "deployment.allow_folder_outside_project=true",
+            f"deployment.prediction_log_url={log_url}",
             f"monitoring.labels.source={{kind: csv, path: {labels}}}"]
     args = [a for s in sets for a in ("--set", s)]
     for command in ("train", "evaluate"):

@@ -46,7 +46,7 @@ def _case(name: str, tmp_path: Path) -> tuple:
     else:
         spec_file, data = ROOT / "tests" / "data" / name / "spec.yaml", ROOT / "tests" / "data" / name / "data.csv"
     settings = [f"data.source.path={data}", f"deployment.port={free_port()}",
-                f"deployment.folder={tmp_path / 'deployments'}",
+                f"deployment.folder={tmp_path / 'deployments'}", "deployment.allow_folder_outside_project=true",
                 f"monitoring.labels.source={{kind: csv, path: '{tmp_path / 'labels.csv'}'}}"]
     return spec_file, settings
 

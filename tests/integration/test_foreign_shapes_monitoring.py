@@ -63,7 +63,7 @@ def _spec_file(tmp_path) -> Path:
                      "candidate": {"kind": "lightgbm", "params": {"n_estimators": 40}, "trials": 1}},
         "evaluation": {"latency": {"single_row_calls": 20}, "explainability": {"sample_size": 50},
                        "comparison": {"bootstrap_samples": 200}},
-        "deployment": {"folder": str(tmp_path / "deployments")},
+        "deployment": {"folder": str(tmp_path / "deployments"), "allow_folder_outside_project": True},
         "monitoring": {"labels": {"source": {"kind": "csv", "path": str(tmp_path / "labels.csv")}},
                        "drift": {"min_labelled_rows": 100}},
     }

@@ -39,7 +39,8 @@ def spec(tmp_path):
         "deployment.strategy=canary", "deployment.canary_steps=[0.5, 1.0]", "deployment.hold_seconds=0",
         "deployment.probe_requests=120", "deployment.approval.auto_approve=false", "governance.high_stakes=true",
         f"governance.documentation_folder={tmp_path / 'reports'}",
-        f"deployment.port={free_port()}", f"deployment.folder={tmp_path / 'deployments'}"])
+        f"deployment.port={free_port()}", f"deployment.folder={tmp_path / 'deployments'}",
+        "deployment.allow_folder_outside_project=true"])
     data_file = tmp_path / "applications.csv"
     generate_credit_applications(base.data.source).to_csv(data_file, index=False)
     return base.model_copy(update={"data": base.data.model_copy(update={"source": FileSource(kind="csv", path=data_file)}),

@@ -54,7 +54,8 @@ def cancer_spec(tmp_path_factory):
                                       "attribute_at_decision_time": True}},
         "deployment": {"strategy": "all-at-once", "hold_seconds": 0, "probe_requests": 40,
                        "approval": {"auto_approve": True}, "port": free_port(),
-                       "folder": str(folder / "deployments"), "health": {"min_requests": 20}},
+                       "folder": str(folder / "deployments"), "allow_folder_outside_project": True,
+                       "health": {"min_requests": 20}},
         "governance": {"documentation_folder": str(folder / "docs")},
     }
     path = folder / "clinics.yaml"

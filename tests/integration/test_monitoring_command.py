@@ -33,6 +33,7 @@ def test_monitor_detects_drift_records_decisions_and_retrains(tmp_path, capsys):
         "evaluation.gates[p95_latency_ratio].max=1000", "evaluation.gates[value_uplift_vs_baseline].min=-1000000",
         "deployment.strategy=all-at-once", "deployment.hold_seconds=0", "deployment.probe_requests=40",
         f"deployment.port={free_port()}", f"deployment.folder={tmp_path / 'deployments'}",
+        "deployment.allow_folder_outside_project=true",
         "monitoring.simulation.rows=800", "monitoring.simulation.covariate_shift=2.5",
         "monitoring.simulation.shifted_features=[income, savings_balance]", "monitoring.simulation.concept_shift=0.0",
         f"monitoring.labels.source={{kind: csv, path: {labels}}}", "monitoring.drift.min_labelled_rows=100",

@@ -89,7 +89,7 @@ def _spec(tmp_path: Path) -> Path:
                      "target": {"column": "cancelled", "positive": "yes", "negative": "no", "positive_label": "cancels"},
                      "features": {"plan": {"type": "categorical", "categories": ["basic", "pro"]},
                                   "seats": {"type": "integer", "min": 1, "max": 500}}},
-            "deployment": {"folder": str(tmp_path / "deployments")}}
+            "deployment": {"folder": str(tmp_path / "deployments"), "allow_folder_outside_project": True}}
     path = tmp_path / "churn.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path

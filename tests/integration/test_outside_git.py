@@ -67,7 +67,7 @@ def _spec(folder: Path) -> Path:
         "split": {"strategy": "random", "validation_fraction": 0.2, "test_fraction": 0.2, "seed": 5},
         "training": {"primary_metric": "roc_auc", "seed": 5, "threads": 1,
                      "candidate": {"kind": "lightgbm", "params": {"n_estimators": 30}, "trials": 1}},
-        "deployment": {"folder": str(folder / ".keel" / "deployments")},
+        "deployment": {"folder": str(folder / ".keel" / "deployments"), "allow_folder_outside_project": True},
     }
     path = folder / "machines.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))

@@ -75,6 +75,7 @@ def test_governance_commands_need_their_arguments(capsys):
 
 def test_lineage_and_explain_without_a_prediction_log_say_so(tmp_path, capsys):
     for command in (["lineage", "--prediction", "abc"], ["explain", "--prediction", "abc"]):
-        assert main([*command, "--set", f"deployment.folder={tmp_path / 'nowhere'}"]) == 1
+        assert main([*command, "--set", f"deployment.folder={tmp_path / 'nowhere'}",
+                     "--set", "deployment.allow_folder_outside_project=true"]) == 1
         assert "there is no prediction log" in capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()

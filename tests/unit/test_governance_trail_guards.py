@@ -31,7 +31,8 @@ def audit_root(tmp_path, monkeypatch):
 
 
 def _spec_args(tmp_path, *extra):
-    return ["--set", f"problem.name={MODEL}", "--set", f"deployment.folder={tmp_path / 'deployments'}", *extra]
+    return ["--set", f"problem.name={MODEL}", "--set", f"deployment.folder={tmp_path / 'deployments'}",
+            "--set", "deployment.allow_folder_outside_project=true", *extra]
 
 
 def _log_prediction(tmp_path, version, request_id="req-1"):

@@ -84,7 +84,7 @@ def test_main_refuses_a_bad_override_with_exit_2(capsys):
 def test_monitor_checks_the_retraining_spec_before_anything_runs(tmp_path, capsys):
     # The key exists, the value does not validate: only the whole retraining spec shows it.
     spec = _spec("monitoring.retraining.data_overrides=[data.source.rows=-5]",
-                 f"deployment.folder={tmp_path}")
+                 f"deployment.folder={tmp_path}", "deployment.allow_folder_outside_project=true")
     assert monitor(spec, CONFIG) == 2
     assert "data.source.rows" in capsys.readouterr().err
     assert not (tmp_path / spec.problem.name).exists()  # nothing was judged or recorded
@@ -94,7 +94,8 @@ def test_a_bad_retraining_spec_is_recorded_as_failed(tmp_path):
     from keel.monitoring.monitor import monitoring_folder
     from keel.monitoring.policy import read_history
 
-    spec = _spec("monitoring.retraining.data_overrides=[data.source.rows=-5]", f"deployment.folder={tmp_path}")
+    spec = _spec("monitoring.retraining.data_overrides=[data.source.rows=-5]", f"deployment.folder={tmp_path}",
+                 "deployment.allow_folder_outside_project=true")
     decision = {"time": "2026-01-01T00:00:00+00:00", "fired": ["drift"]}
     record = retrain_and_roll_out(spec, decision, champion=1)
     assert record["outcome"] == "failed" and "data.source.rows" in record["error"]
@@ -185,6 +186,7 @@ def loop(monkeypatch, tmp_path):
 
     def spec_for(port, *settings):
         return _spec(f"deployment.port={port}", f"deployment.folder={tmp_path}", "monitoring.simulation.rows=200",
+                     "deployment.allow_folder_outside_project=true",
                      "deployment.api_key_env=KEEL_TEST_MONITOR_KEY", *settings)
 
     return spec_for, monitored
