@@ -18,7 +18,7 @@ def rollout_html(result: dict) -> str:
         f"Rollout of v{result.get('challenger')} ({result.get('strategy')})",
         html.key_values({"outcome": html.verdict(result["outcome"] == "promoted", result["outcome"]),
                          "champion": result.get("champion"), "now serving": result.get("serving"),
-                         "service": result.get("url")}),
+                         "service": result.get("url"), **({"why": result["reason"]} if result.get("reason") else {})}),
         html.table(["stage", "step", "started (UTC)", "challenger requests", "errors", "p95 ms", "score PSI",
                     "value per application by arm", "health"],
                    rows))

@@ -4,25 +4,129 @@ prediction log)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
+import threading
 import time
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional, TypedDict
 
 import numpy as np
 import pandas as pd
+from typing_extensions import NotRequired
 
 from keel.clock import utc_now
 from keel.deployment.bundle import write_routing
 from keel.deployment.health import arm_business_value, judge_stage
 from keel.deployment.strategies import champion_only
+from keel.serving import rollout_state
 from keel.serving.prediction_log import PredictionLog
 from keel.serving.routing import RoutingTable
 from keel.spec.models import DeploymentSpec, ValueMatrix
 from keel.spec.monitoring import PROBE_ENTITY_PREFIX
 
 Probe = Callable[[str, int], dict]
+
+
+class StageEvidence(TypedDict):
+    stage: int
+    strategy: str
+    step: str
+    routing: dict
+    started: str
+    probe_statuses: Dict[str, int]
+    healthy: bool
+    breaches: List[str]
+    challenger: dict       # requests, served, errors, error_rate, p95_latency_ms
+    champion: Optional[dict]
+    score_psi: float
+    value_per_application_by_arm: NotRequired[Dict[str, float]]
+
+
+class RolloutEvidence(TypedDict):
+    """What a rollout came to (the deployment pipeline's `rollout_evidence` artifact)."""
+
+    outcome: str                  # completed (inside the controller), promoted, rolled back, awaiting approval, ...
+    stages: List[StageEvidence]
+    serving: Optional[int]        # the version answering live traffic afterwards
+    rolled_back_at: NotRequired[int]
+    reason: NotRequired[str]      # why it stopped short: the service took over, a settings change failed
+    strategy: NotRequired[str]
+    url: NotRequired[str]
+    challenger: NotRequired[int]
+    champion: NotRequired[Optional[int]]
+    approval: NotRequired[object]
+    archived: NotRequired[Optional[int]]
+    by: NotRequired[str]
+
+
+class ControllerLost(RuntimeError):
+    """The service abandoned this rollout (its controller was silent past the timeout)."""
+
+
+class RolloutController:
+    """The controller's side of the rollout state (keel.serving.rollout_state): the state is written
+    before every routing change, and a thread reports a heartbeat while the rollout runs, so a
+    killed controller leaves a state the service's dead-man's switch and the next command resolve.
+    Every write first checks that the service has not taken the rollout over (ControllerLost)."""
+
+    def __init__(self, folder: Path, challenger: int, champion: Optional[int], timeout_seconds: float, who: str):
+        now = time.time()
+        self.folder = Path(folder)
+        self.state: rollout_state.RolloutState = {
+            "stage": rollout_state.IN_PROGRESS, "challenger": challenger, "champion": champion,
+            "step": "before rollout", "controller_pid": os.getpid(), "controller": who,
+            "started": rollout_state.iso(now), "heartbeat": now, "timeout_seconds": timeout_seconds}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._report, name="rollout-heartbeat", daemon=True)
+
+    def __enter__(self) -> "RolloutController":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with rollout_state.locked(self.folder):
+            rollout_state.write_state(self.folder, self.state)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _ours(self) -> rollout_state.RolloutState:
+        """The state on disk, if it is still this controller's active rollout; ControllerLost otherwise."""
+        found = rollout_state.read_state(self.folder)
+        if found is None or found["started"] != self.state["started"] or found["stage"] not in rollout_state.ACTIVE:
+            raise ControllerLost((found or {}).get("reason") or "the rollout state was replaced by another command")
+        return found
+
+    def _update(self, write: Callable[[], None] = lambda: None, **changes) -> None:
+        with rollout_state.locked(self.folder):
+            self._ours()
+            write()
+            self.state.update(changes, heartbeat=time.time())
+            rollout_state.write_state(self.folder, self.state)
+
+    def _report(self) -> None:
+        interval = max(0.2, self.state["timeout_seconds"] / 4)
+        while not self._stop.wait(interval):
+            try:
+                self._update()
+            except ControllerLost:
+                return
+
+    def write(self, table: RoutingTable) -> None:
+        """Write a stage's routing (the state names the step first, under the same lock)."""
+        self._update(functools.partial(write_routing, self.folder, table), step=table.step)
+
+    def promoting(self) -> None:
+        self._update(stage=rollout_state.PROMOTING)
+
+    def finish(self, outcome: str, table: Optional[RoutingTable] = None) -> None:
+        """End the rollout: write the final routing (if any) and mark the state finished."""
+        write = functools.partial(write_routing, self.folder, table) if table is not None else (lambda: None)
+        self._update(write, stage=rollout_state.FINISHED, outcome=outcome,
+                     step=table.step if table is not None else self.state["step"])
 
 
 def replay_probe(url: str, rows: pd.DataFrame, post: Callable) -> Probe:
@@ -55,16 +159,30 @@ def probe_count(table: RoutingTable, challenger: int, spec: DeploymentSpec) -> i
 def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, log: PredictionLog,
                 challenger: int, champion: Optional[int], probe: Probe,
                 sleep: Callable[[float], None] = time.sleep, probe_labels: Optional[List[int]] = None,
-                values: Optional[ValueMatrix] = None, on_routing: Callable[[RoutingTable], None] = lambda table: None) -> dict:
-    """{outcome: completed | rolled back, stages: [evidence per stage], rolled_back_at?}
+                values: Optional[ValueMatrix] = None, on_routing: Callable[[RoutingTable], None] = lambda table: None,
+                write: Optional[Callable[[RoutingTable], None]] = None) -> RolloutEvidence:
+    """{outcome: completed | rolled back, stages: [evidence per stage], rolled_back_at?, reason?}
 
     With `probe_labels` (the known outcome of probe row i) and `values`, each stage also reports
     the business value per application of each arm's decisions (A/B's per-arm metric). `on_routing` is
-    told of every routing table written (the audit trail records it)."""
-    evidence = []
+    told of every routing table written (the audit trail records it). `write` writes a routing table
+    (a RolloutController's `write`; default: straight to the folder's routing file). When the service
+    has taken the rollout over (ControllerLost), it is rolled back at that stage, with the reason."""
+    write = write or functools.partial(write_routing, folder)
+    evidence: List[StageEvidence] = []
+    try:
+        return _walk(stages, spec, log, challenger, champion, probe, sleep, probe_labels, values, on_routing, write,
+                     evidence)
+    except ControllerLost as lost:
+        return {"outcome": "rolled back", "rolled_back_at": len(evidence) + 1, "stages": evidence,
+                "serving": champion, "reason": str(lost)}
+
+
+def _walk(stages, spec, log, challenger, champion, probe, sleep, probe_labels, values, on_routing, write,
+          evidence: List[StageEvidence]) -> RolloutEvidence:
     for number, table in enumerate(stages, start=1):
         started = utc_now()
-        write_routing(folder, table)
+        write(table)
         on_routing(table)
         count = probe_count(table, challenger, spec)
         statuses = probe(f"{number}", count)
@@ -84,7 +202,7 @@ def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, 
         evidence.append(stage)
         if not verdict["healthy"]:
             if champion is not None:
-                write_routing(folder, back := champion_only(champion, table.salt, f"rolled back at stage {number}"))
+                write(back := champion_only(champion, table.salt, f"rolled back at stage {number}"))
                 on_routing(back)
             return {"outcome": "rolled back", "rolled_back_at": number, "stages": evidence,
                     "serving": champion}

@@ -5,8 +5,11 @@ from zenml import get_step_context, step
 from zenml.types import HTMLString
 
 from keel.deployment.deploy import check_deployable, deploy, deployment_folder
-from keel.governance.events import routing_recorder
+from keel.deployment.lock import service_lock
+from keel.deployment.recovery import finish_interrupted_rollout
 from keel.deployment.report import rollout_html
+from keel.governance.audit import record_event
+from keel.governance.events import routing_recorder
 from keel.registry import (evaluation_outcome, get_model_version_metadata, load_version_model, production_version,
                            promote_to_production, record_deployment, version_artifacts)
 from keel.spec.models import Spec
@@ -25,24 +28,29 @@ def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None,
     if strategy:
         spec = spec.model_copy(update={"deployment": spec.deployment.model_copy(update={"strategy": strategy})})
     name = spec.problem.name
-    evaluation = evaluation_outcome(name, model_version)
-    check_deployable(model_version, evaluation)
-    champion = production_version(name)
-    champion = None if champion == model_version else champion
-    versions = [model_version] + ([champion] if champion is not None else [])
-    models = {v: load_version_model(name, v) for v in versions}
-    thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
-    linked = version_artifacts(name, model_version, ["test", "validation"])
-    probe_rows, background = linked["test"].load(), linked["validation"].load()  # SHAP's background: validation
-    approval = get_model_version_metadata(name, model_version).get("approval")
-    audit = routing_recorder(name, model_version, get_step_context().pipeline_run.id, deployment_folder(spec),
-                             actor=actor)
-    result = deploy(spec, model_version, champion, models, thresholds, probe_rows, approval, on_routing=audit,
-                    background=background)
-    if result["outcome"] == "promoted":
-        result["archived"] = promote_to_production(name, model_version)
-    if actor:
-        result["by"] = actor
-    record_deployment(name, model_version, {k: v for k, v in result.items() if k != "stages"}
-                      | {"stages": [{k: s[k] for k in ("stage", "step", "healthy", "breaches")} for s in result["stages"]]})
+    folder = deployment_folder(spec)
+    # `deploy` holds the lock already (re-entrant); a pipeline run on its own takes it here.
+    with service_lock(folder, "deploy"):
+        finish_interrupted_rollout(spec, actor)
+        evaluation = evaluation_outcome(name, model_version)
+        check_deployable(model_version, evaluation)
+        champion = production_version(name)
+        champion = None if champion == model_version else champion
+        versions = [model_version] + ([champion] if champion is not None else [])
+        models = {v: load_version_model(name, v) for v in versions}
+        thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
+        linked = version_artifacts(name, model_version, ["test", "validation"])
+        probe_rows, background = linked["test"].load(), linked["validation"].load()  # SHAP's background: validation
+        approval = get_model_version_metadata(name, model_version).get("approval")
+        run_id = get_step_context().pipeline_run.id
+        audit = routing_recorder(name, model_version, run_id, folder, actor=actor)
+        result = deploy(spec, model_version, champion, models, thresholds, probe_rows, approval, on_routing=audit,
+                        background=background, promote=lambda: promote_to_production(name, model_version),
+                        on_event=lambda event, details: record_event(event, name, model_version, run_id, actor=actor,
+                                                                     details=details))
+        if actor:
+            result["by"] = actor
+        record_deployment(name, model_version, {k: v for k, v in result.items() if k != "stages"}
+                          | {"stages": [{k: s[k] for k in ("stage", "step", "healthy", "breaches")}
+                                        for s in result["stages"]]})
     return result, HTMLString(rollout_html(result))

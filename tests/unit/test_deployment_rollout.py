@@ -83,6 +83,11 @@ def test_without_approval_the_challenger_never_answers_all_traffic(trained, stra
     assert all(table.shadow.version == 2 and [a.version for a in table.arms] == [1] for table in mirrored)
 
 
+def _installed_in_a_live_service(spec, folder, write, check, on_event):
+    write(folder)  # a live service with unchanged settings reloads the bundle
+    return "http://service"
+
+
 def test_deploy_runs_only_the_partial_stages_then_returns_to_the_champion(tmp_path, trained, monkeypatch):
     import keel.deployment.deploy as deploy_module
 
@@ -95,7 +100,7 @@ def test_deploy_runs_only_the_partial_stages_then_returns_to_the_champion(tmp_pa
         ran["stages"] = stages
         return {"outcome": "completed", "stages": [], "serving": 2}
 
-    monkeypatch.setattr(deploy_module, "ensure_service", lambda spec, folder: "http://service")
+    monkeypatch.setattr(deploy_module, "install_bundle", _installed_in_a_live_service)
     monkeypatch.setattr(deploy_module, "run_rollout", fake_rollout)
     model = result.selected.pipeline
     evidence = deploy_module.deploy(spec, 2, 1, {1: model, 2: model}, {1: 0.3, 2: 0.3}, result.test, approval=None)
@@ -120,7 +125,7 @@ def test_serve_only_loads_the_version_routes_to_it_and_checks_the_service_answer
     spec, result = trained
     spec = spec.model_copy(update={"deployment": spec.deployment.model_copy(update={"folder": str(tmp_path)})})
     model = result.selected.pipeline
-    monkeypatch.setattr(deploy_module, "ensure_service", lambda spec, folder: "http://service")
+    monkeypatch.setattr(deploy_module, "install_bundle", _installed_in_a_live_service)
     sent = []
 
     def post(url, record, headers=None):

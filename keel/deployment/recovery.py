@@ -1,0 +1,100 @@
+"""Finishing an interrupted rollout: what the next `deploy`, `rollback` or `serve` does first.
+
+A controller killed mid-rollout leaves its state in `rollout.json` (keel.serving.rollout_state); the
+service has returned to the champion once the controller went silent, or will. The next command
+(holding the service lock, so that controller is surely gone) settles routing and registry on one
+answer. The registry promotion is the commit point: the controller promotes before it marks the
+rollout finished, so a state still active with the challenger already production means only the
+last writes were lost, and the rollout is completed; otherwise it is rolled back to the champion
+(made production again if the kill fell inside the registry's archive-then-promote)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from keel.serving import rollout_state
+from keel.serving.rollout_state import RolloutState
+from keel.spec.models import Spec
+
+COMPLETE, ROLL_BACK, STOP = "complete", "roll back", "stop"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    action: str                 # COMPLETE | ROLL_BACK | STOP (nothing may serve)
+    serving: Optional[int]      # the version that serves all traffic afterwards
+    restore_production: bool    # the champion must be made production again
+    message: str
+
+
+def resolution(state: Optional[RolloutState], production: Optional[int]) -> Optional[Resolution]:
+    """How to finish the rollout `state` describes, given the registry's production version; None
+    when there is nothing to finish (no rollout, or it ended or was resolved)."""
+    if state is None or state["stage"] not in (*rollout_state.ACTIVE, rollout_state.ABANDONED):
+        return None
+    challenger, champion = state["challenger"], state["champion"]
+    what = (f"the rollout of v{challenger} ({state['controller']}, pid {state['controller_pid']}, started "
+            f"{state['started']}) was interrupted at {state['step']}")
+    if state["stage"] == rollout_state.ABANDONED:
+        what += f"; {state['reason']}"
+    if production == challenger:
+        return Resolution(COMPLETE, challenger, False, f"{what}. The registry had made v{challenger} production "
+                                                       "before the interruption: it now serves all traffic")
+    if champion is None:
+        return Resolution(STOP, None, False, f"{what}. There is no production version to return to: the "
+                                             "service was stopped")
+    return Resolution(ROLL_BACK, champion, production != champion,
+                      f"{what}. Rolled back: v{champion} serves all traffic"
+                      + (" and is production again" if production != champion else ""))
+
+
+def finish_interrupted_rollout(spec: Spec, by: Optional[str] = None) -> Optional[str]:
+    """Finish the service's interrupted rollout, if any (the caller holds the service lock, so its
+    controller is gone); what was done, for the command to say, or None. Safe to repeat: killed
+    midway, the state is still unresolved and the next command does it again."""
+    import json
+
+    from keel.deployment.bundle import write_routing
+    from keel.deployment.deploy import deployment_folder
+    from keel.deployment.server import stop_service
+    from keel.deployment.strategies import champion_only
+    from keel.governance.audit import ROLLBACK, ROUTING_CHANGED, record_event
+    from keel.registry import production_version, promote_to_production, record_deployment
+    from keel.serving.routing import Arm, RoutingTable
+    from keel.serving.scorer import ROUTING_FILE
+
+    folder = deployment_folder(spec)
+    name = spec.problem.name
+    if resolution(rollout_state.read_state(folder), None) is None:
+        return None
+    production = production_version(name)
+    with rollout_state.locked(folder):  # the service's dead-man's switch writes under it too
+        state = rollout_state.read_state(folder)
+        decision = resolution(state, production)
+        if decision is None:
+            return None
+        taken_over = state["stage"] == rollout_state.ABANDONED and decision.serving == state["champion"]
+        if decision.action == ROLL_BACK and not taken_over:
+            write_routing(folder, champion_only(decision.serving, spec.deployment.salt, "interrupted rollout rolled back"))
+        elif decision.action == COMPLETE:
+            write_routing(folder, RoutingTable([Arm("champion", decision.serving, 1.0)], strategy="promoted",
+                                               step="interrupted rollout completed", salt=spec.deployment.salt))
+    if decision.action == STOP:
+        stop_service(folder)
+    routing = folder / ROUTING_FILE
+    # When the service took over, the routing changed at that moment, not now.
+    effective = state.get("abandoned_at") if taken_over else rollout_state.iso(routing.stat().st_mtime_ns / 1e9)
+    record_event(ROUTING_CHANGED if decision.action == COMPLETE else ROLLBACK, name, state["challenger"], actor=by,
+                 details={"routing": json.loads(routing.read_text()) if decision.action != STOP else None,
+                          "effective_at": effective, "folder": str(folder), "interrupted": dict(state),
+                          "resolution": decision.message})
+    if decision.restore_production:
+        promote_to_production(name, decision.serving)
+    record_deployment(name, state["challenger"], {
+        "outcome": f"interrupted ({decision.action})", "serving": decision.serving, "champion": state["champion"],
+        "challenger": state["challenger"], "reason": decision.message, "stages": [], "by": by})
+    with rollout_state.locked(folder):
+        state.update(stage=rollout_state.RESOLVED, resolution=decision.message)
+        rollout_state.write_state(folder, state)
+    return decision.message
