@@ -1,0 +1,72 @@
+"""Run a ZenML pipeline and turn a failure into one readable message (what failed, at which step)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+
+@dataclass
+class Outcome:
+    run: Any
+    error: Optional[str] = None
+    failed_step: Optional[str] = None
+
+
+def run_pipeline(pipeline, no_cache: bool = False, **parameters) -> Outcome:
+    """Run `pipeline`; `no_cache` disables caching for the whole run (never enables it: a run-level
+    `enable_cache: true` would override the side-effect steps' own `enable_cache=False`)."""
+    configured = pipeline.with_options(enable_cache=False) if no_cache else pipeline
+    try:
+        return Outcome(configured(**parameters))
+    except Exception as error:  # the orchestrator reports "failed in step(s) X"; find the cause
+        run = _latest_run(pipeline.name)
+        failed = [(name, s) for name, s in (run.steps.items() if run else []) if str(s.status) == "failed"]
+        if not failed:
+            return Outcome(run, str(error))
+        name, step = failed[0]
+        info = step.exception_info
+        return Outcome(run, exception_message(info.traceback) if info else str(error), name)
+
+
+def exception_message(traceback: str) -> str:
+    """The raised exception's own text, without the traceback or the exception's module path."""
+    lines = traceback.rstrip().splitlines()
+    start = max((i for i, line in enumerate(lines) if line and not line[0].isspace()
+                 and not line.startswith("Traceback")), default=0)
+    head, _, message = lines[start].partition(": ")
+    return "\n".join([message or head, *lines[start + 1:]])
+
+
+def _latest_run(pipeline_name: str):
+    from zenml.client import Client
+
+    try:
+        return Client().get_pipeline(pipeline_name).last_run
+    except Exception:  # no run was created at all
+        return None
+
+
+def run_for_version(pipeline_path: str, spec, version, no_cache: bool = False, **parameters):
+    """Resolve `version` (None: the latest), import the pipeline (`module:name`), run it for that version.
+
+    Returns (version, outcome) or (None, error text) when there is no such version or the run failed."""
+    from keel.registry import resolve_version
+
+    try:
+        version = resolve_version(spec.problem.name, version)
+    except LookupError as error:
+        return None, f"keel: {error}"
+    import importlib
+
+    module, _, name = pipeline_path.partition(":")
+    pipeline = getattr(importlib.import_module(module), name)
+    outcome = run_pipeline(pipeline, no_cache=no_cache, spec=spec, model_version=version, **parameters)
+    if outcome.error is not None:
+        return None, failed_step_message(outcome)
+    return version, outcome
+
+
+def failed_step_message(outcome: Outcome) -> str:
+    where = f" at step {outcome.failed_step} of run {outcome.run.name}" if outcome.failed_step else ""
+    return f"keel: the pipeline failed{where}:\n{outcome.error}"
