@@ -128,20 +128,13 @@ def print_deployment(spec: Spec, deployment) -> int:
 
 
 def approve(spec: Spec, model: str, version: int, by: str, reason: str) -> int:
-    from keel.registry import evaluation_outcome, record_approval, resolve_version
+    from keel.lifecycle.approval import approve_version
 
-    try:
-        version = resolve_version(model, version)
-    except LookupError as error:
-        return fail(f"keel: {error}", 1)
-    from keel.deployment.deploy import NotDeployable, check_deployable
-
-    try:
-        check_deployable(version, evaluation_outcome(model, version))
-    except NotDeployable as error:
-        return fail(f"keel: {model} {error}; it cannot be approved for production", 1)
-    approval = record_approval(model, version, by, reason)
-    say(f"approved {model} v{version} by {approval['by']} at {approval['at']}: {approval['reason']}")
+    result = approve_version(model, version, by, reason)
+    if result.error is not None:
+        return fail(result.error, 1)
+    approval = result.approval
+    say(f"approved {model} v{result.version} by {approval['by']} at {approval['at']}: {approval['reason']}")
     return 0
 
 
@@ -153,7 +146,7 @@ def serve(spec: Spec, port: Optional[int]) -> int:
     from keel.lifecycle.deployment import prepare_serving, service_command
 
     try:
-        with service_command(spec, "serve") as recovered:
+        with service_command(spec, "serve", port=port) as recovered:
             setup = prepare_serving(spec, recovered)
             if setup.recovered is not None:
                 say(f"keel: first, {setup.recovered}")

@@ -32,7 +32,7 @@ def user() -> str:
 
 
 class ServiceBusy(RuntimeError):
-    """Another live process holds the service's lock; the message names it."""
+    """Another live process holds the service's lock (or its port); the message names it."""
 
 
 def _holder(path: Path) -> str:

@@ -41,14 +41,20 @@ class DeploymentResult:
 
 
 @contextlib.contextmanager
-def service_command(spec: Spec, command: str, by: Optional[str] = None) -> Iterator[Optional[str]]:
+def service_command(spec: Spec, command: str, by: Optional[str] = None,
+                    port: Optional[int] = None) -> Iterator[Optional[str]]:
     """Hold the service's lock for `command` (ServiceBusy, naming the holder, if another live process
-    has it), finish an interrupted rollout first, and yield what was done about it (or None)."""
+    has it, or if anything but this spec's service holds its port — anything at all for `serve`,
+    which starts its own), finish an interrupted rollout first, and yield what was done about it."""
     from keel.deployment.deploy import deployment_folder
-    from keel.deployment.lock import service_lock
+    from keel.deployment.lock import ServiceBusy, service_lock
     from keel.deployment.recovery import finish_interrupted_rollout
+    from keel.deployment.server import port_taken
 
     with service_lock(deployment_folder(spec), command), acting_as(by):
+        taken = port_taken(spec, port, ours_too=command == "serve")  # before anything changes
+        if taken is not None:
+            raise ServiceBusy(taken)
         yield finish_interrupted_rollout(spec, by)
 
 
