@@ -1,0 +1,179 @@
+"""The rollout's persisted state machine: the controller's writes, the service's dead-man's switch, the
+next command's resolution at every crash point, and the service lock."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from keel.deployment.lock import ServiceBusy, service_lock
+from keel.deployment.recovery import COMPLETE, ROLL_BACK, STOP, resolution
+from keel.deployment.rollout import ControllerLost, RolloutController
+from keel.deployment.strategies import rollout_stages
+from keel.serving import rollout_state
+from keel.serving.routing import Arm, RoutingTable
+from tests.conftest import ROOT
+
+CHAMPION, CHALLENGER = 1, 2
+
+
+def _routing(folder):
+    return [(a["version"], a["weight"]) for a in json.loads((folder / "routing.json").read_text())["arms"]]
+
+
+def _start(folder, timeout=0.5, champion=CHAMPION):
+    """A controller that has written the state and its first routing (the champion alone)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "routing.json").write_text(json.dumps(RoutingTable([Arm("champion", champion or CHALLENGER, 1.0)]).to_dict()))
+    return RolloutController(folder, CHALLENGER, champion, timeout, "deploy by tester@host")
+
+
+def _kill(controller):
+    """What SIGKILL does to a controller: its heartbeat stops, nothing else is written."""
+    controller._stop.set()
+    controller._thread.join()
+
+
+def test_the_heartbeat_keeps_a_slow_stage_alive_and_a_killed_controller_is_abandoned_to_the_champion(tmp_path):
+    controller = _start(tmp_path, timeout=0.4).__enter__()
+    canary = RoutingTable([Arm("champion", CHAMPION, 0.95), Arm("challenger", CHALLENGER, 0.05)], step="5%")
+    controller.write(canary)
+    time.sleep(1.2)  # three timeouts: only the heartbeat thread reports meanwhile
+    rollout_state.obey_dead_mans_switch(tmp_path)
+    assert _routing(tmp_path) == [(CHAMPION, 0.95), (CHALLENGER, 0.05)]
+    assert rollout_state.read_state(tmp_path)["step"] == "5%"
+
+    _kill(controller)
+    rollout_state.obey_dead_mans_switch(tmp_path)  # within the timeout: nothing yet
+    assert _routing(tmp_path) == [(CHAMPION, 0.95), (CHALLENGER, 0.05)]
+    time.sleep(0.6)
+    rollout_state.obey_dead_mans_switch(tmp_path)  # what the service does before routing a request
+    assert _routing(tmp_path) == [(CHAMPION, 1.0)]
+    state = rollout_state.read_state(tmp_path)
+    assert state["stage"] == rollout_state.ABANDONED and state["abandoned_at"]
+    assert "stopped reporting at 5%" in state["reason"] and f"champion v{CHAMPION}" in state["reason"]
+    # A controller that was only slow learns it lost the rollout at its next write, and writes nothing.
+    with pytest.raises(ControllerLost, match="stopped reporting"):
+        controller.write(RoutingTable([Arm("challenger", CHALLENGER, 1.0)], step="100%"))
+    assert _routing(tmp_path) == [(CHAMPION, 1.0)]
+
+
+def test_a_finished_rollout_is_left_alone_by_the_switch(tmp_path):
+    with _start(tmp_path, timeout=0.2) as controller:
+        controller.finish("promoted", RoutingTable([Arm("champion", CHALLENGER, 1.0)], step="100%"))
+    time.sleep(0.4)
+    assert rollout_state.abandon(tmp_path) is None
+    assert _routing(tmp_path) == [(CHALLENGER, 1.0)]
+    assert resolution(rollout_state.read_state(tmp_path), CHALLENGER) is None
+
+
+def test_the_resolution_of_each_stage(tmp_path):
+    state = {"stage": rollout_state.IN_PROGRESS, "challenger": CHALLENGER, "champion": CHAMPION, "step": "5%",
+             "controller_pid": 9, "controller": "deploy by x@y", "started": "t", "heartbeat": 0.0,
+             "timeout_seconds": 30.0}
+    assert resolution(None, CHAMPION) is None
+    rolled = resolution(state, CHAMPION)
+    assert (rolled.action, rolled.serving, rolled.restore_production) == (ROLL_BACK, CHAMPION, False)
+    assert "interrupted at 5%" in rolled.message and "Rolled back: v1 serves all traffic" in rolled.message
+    # Killed between the registry's archive of the champion and its promotion of the challenger.
+    assert resolution({**state, "stage": rollout_state.PROMOTING}, None).restore_production is True
+    # Killed after the promotion, before the rollout was marked finished: only the last writes are missing.
+    assert resolution({**state, "stage": rollout_state.PROMOTING}, CHALLENGER).action == COMPLETE
+    assert resolution({**state, "champion": None}, None).action == STOP
+    abandoned = resolution({**state, "stage": rollout_state.ABANDONED, "reason": "silent for 30 s"}, CHAMPION)
+    assert abandoned.action == ROLL_BACK and "silent for 30 s" in abandoned.message
+    for ended in (rollout_state.FINISHED, rollout_state.RESOLVED):
+        assert resolution({**state, "stage": ended}, CHAMPION) is None
+
+
+@pytest.fixture
+def spec(tmp_path):
+    from keel.spec import load_spec
+
+    return load_spec(ROOT / "configs" / "credit_risk.yaml", [
+        "problem.name=crash_points", "deployment.strategy=canary", "deployment.canary_steps=[0.05, 1.0]",
+        f"deployment.folder={tmp_path / 'deployments'}", "deployment.allow_folder_outside_project=true",
+        "deployment.controller_timeout_seconds=0.2"])
+
+
+class FakeRegistry:
+    """The registry and audit calls recovery makes, in memory."""
+
+    def __init__(self, monkeypatch, production):
+        import keel.governance.audit
+        import keel.registry
+
+        self.production, self.events = production, []
+        monkeypatch.setattr(keel.registry, "production_version", lambda name: self.production)
+        monkeypatch.setattr(keel.registry, "promote_to_production", self.promote)
+        monkeypatch.setattr(keel.registry, "record_deployment", lambda name, version, record: None)
+        monkeypatch.setattr(keel.governance.audit, "record_event",
+                            lambda event, *args, **kwargs: self.events.append((event, kwargs.get("details"))))
+
+    def promote(self, name, version):
+        self.production = version
+
+
+# Each point a SIGKILL can fall at in a promoted canary rollout, as the writes deploy() makes before it.
+CRASH_POINTS = ["state written", "canary 5%", "100% challenger", "promoting", "champion archived",
+                "challenger production"]
+
+
+@pytest.mark.parametrize("point", range(len(CRASH_POINTS)), ids=CRASH_POINTS)
+@pytest.mark.parametrize("service_switched", [True, False], ids=["service switched", "service down"])
+def test_every_crash_point_resolves_to_one_answer_for_registry_and_routing(spec, monkeypatch, point, service_switched):
+    from keel.deployment.deploy import deployment_folder
+    from keel.deployment.recovery import finish_interrupted_rollout
+
+    folder = deployment_folder(spec)
+    registry = FakeRegistry(monkeypatch, CHAMPION)
+    controller = _start(folder, timeout=0.2).__enter__()
+    stages = rollout_stages(spec.deployment, CHALLENGER, CHAMPION)
+    steps = [lambda: None, lambda: controller.write(stages[0]), lambda: controller.write(stages[1]),
+             controller.promoting, lambda: setattr(registry, "production", None),
+             lambda: setattr(registry, "production", CHALLENGER)]
+    for write in steps[:point + 1]:
+        write()
+    _kill(controller)
+    time.sleep(0.3)
+    if service_switched:  # a request reached the service after the timeout
+        rollout_state.obey_dead_mans_switch(folder)
+        assert _routing(folder) == [(CHAMPION, 1.0)]
+    message = finish_interrupted_rollout(spec, by="next-command")
+    assert message is not None and "interrupted" in message
+    assert registry.production is not None
+    assert _routing(folder) == [(registry.production, 1.0)]  # registry = routing
+    (event, details), = registry.events
+    assert details["routing"]["arms"][0]["version"] == registry.production  # = the audit trail (who-served)
+    assert registry.production == (CHALLENGER if point == len(CRASH_POINTS) - 1 else CHAMPION)
+    assert rollout_state.read_state(folder)["stage"] == rollout_state.RESOLVED
+    assert finish_interrupted_rollout(spec) is None  # resolved once
+
+
+HOLD = """
+import sys, time
+from keel.deployment.lock import service_lock
+with service_lock(sys.argv[1], "deploy"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_command_names_the_holder_and_a_dead_holder_s_lock_is_taken(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        with pytest.raises(ServiceBusy, match=rf"'deploy' \(pid {holder.pid}, user .+, since 20"):
+            with service_lock(tmp_path, "rollback"):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with service_lock(tmp_path, "rollback"):  # the kernel dropped the dead holder's lock
+        with service_lock(tmp_path, "deploy"):  # re-entrant: the rollout step inside `deploy`
+            assert json.loads((tmp_path / "service.lock").read_text())["command"] == "rollback"
