@@ -1,0 +1,59 @@
+"""keel.lifecycle.approval: only a version whose latest evaluation is deployable is approved, and an
+approval is recorded on the version; every refusal says why and records nothing."""
+
+import pytest
+
+MODEL = "approval_model"
+METADATA = {"model_family": "lightgbm", "primary_metric": "roc_auc",
+            "validation_metrics": {"roc_auc": 0.83}, "test_metrics": {"roc_auc": 0.82}}
+
+
+@pytest.fixture(scope="module")
+def versions():
+    from keel.evaluation.gates import PROMOTE, REJECT
+    from keel.registry import record_evaluation, register_model_version
+
+    passed, rejected, unevaluated = (register_model_version(MODEL, "test model", METADATA, [], None)
+                                     for _ in range(3))
+    gate = {"gate": "roc_auc >= 0.75", "metric": "roc_auc", "value": 0.83, "passed": True}
+    record_evaluation(MODEL, passed, {"decision": PROMOTE, "passed": True, "complete": True, "deployable": True,
+                                      "failed": [], "gates": [gate]}, [], promote=True)
+    record_evaluation(MODEL, rejected, {"decision": REJECT, "passed": False, "complete": True,
+                                        "failed": ["roc_auc >= 0.9"], "gates": [{**gate, "passed": False}]},
+                      [], promote=False)
+    return {"passed": passed, "rejected": rejected, "unevaluated": unevaluated}
+
+
+def _approval(version):
+    from keel.registry import get_model_version_metadata
+    from keel.registration import APPROVAL
+
+    return get_model_version_metadata(MODEL, version).get(APPROVAL)
+
+
+def test_a_version_that_passed_evaluation_is_approved_and_recorded(versions):
+    from keel.lifecycle.approval import approve_version
+
+    result = approve_version(MODEL, versions["passed"], "risk-officer", "TICKET-1")
+    assert result.error is None and result.version == versions["passed"]
+    assert result.approval["by"] == "risk-officer" and result.approval["reason"] == "TICKET-1"
+    assert _approval(versions["passed"]) == result.approval
+
+
+@pytest.mark.parametrize("which, because", [("rejected", "failed its gates"),
+                                            ("unevaluated", "has not been evaluated")])
+def test_a_version_that_is_not_deployable_is_refused_and_nothing_recorded(versions, which, because):
+    from keel.lifecycle.approval import approve_version
+
+    result = approve_version(MODEL, versions[which], "risk-officer", "TICKET-2")
+    assert because in result.error and "cannot be approved for production" in result.error
+    assert result.approval is None and _approval(versions[which]) is None
+
+
+def test_an_unknown_version_or_an_approval_without_who_or_why_is_refused(versions):
+    from keel.lifecycle.approval import approve_version
+
+    assert "99" in approve_version(MODEL, 99, "risk-officer", "TICKET-3").error
+    for by, reason in (("", "TICKET-3"), ("risk-officer", "  ")):
+        result = approve_version(MODEL, versions["passed"], by, reason)
+        assert result.approval is None and "who approves" in result.error
