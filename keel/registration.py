@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Dict, List, NotRequired, Optional, TypedDict
 
 from keel.clock import as_utc
-from keel.training.metrics import METRICS_THRESHOLD_KEY
+from keel.training import metrics as _metrics
 
 # How the model was chosen and how it scored.
 MODEL_FAMILY = "model_family"
@@ -18,7 +18,7 @@ HYPERPARAMETERS = "hyperparameters"
 PRIMARY_METRIC = "primary_metric"
 VALIDATION_METRICS = "validation_metrics"
 TEST_METRICS = "test_metrics"
-METRICS_THRESHOLD = METRICS_THRESHOLD_KEY  # the threshold the validation and test metrics were computed at
+METRICS_THRESHOLD = _metrics.METRICS_THRESHOLD_KEY  # the threshold the validation and test metrics were computed at
 CANDIDATES_COMPARED = "candidates_compared"
 # The model and its data.
 MODEL_SHA256 = "model_sha256"
