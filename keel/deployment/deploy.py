@@ -19,6 +19,7 @@ from keel.deployment.service_settings import Check, Event, SettingsChangeFailed,
 from keel.deployment.strategies import champion_only, rollout_stages, stages_before_approval
 from keel.serving.prediction_log import PredictionLog
 from keel.serving.routing import Arm, RoutingTable
+from keel.serving.scorer import ROUTING_FILE
 from keel.spec.models import Spec
 
 
@@ -94,6 +95,14 @@ def answers_with(spec: Spec, version: int, record: dict) -> Check:
     return check
 
 
+def live_version(folder: Path) -> Optional[int]:
+    """The version the folder's routing gives most traffic (None when nothing was ever routed)."""
+    path = Path(folder) / ROUTING_FILE
+    if not path.exists():
+        return None
+    return max(RoutingTable.from_dict(json.loads(path.read_text())).arms, key=lambda arm: arm.weight).version
+
+
 def first_record(spec: Spec, models: Dict[int, object], rows: pd.DataFrame) -> dict:
     columns = [c for c in request_columns(spec, models) if c in rows.columns]
     return json.loads(rows[columns].iloc[[0]].to_json(orient="records"))[0]
@@ -131,14 +140,14 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
     strategy = spec.deployment.strategy if champion is not None else "all-at-once"
     facts = {"strategy": strategy, "url": url, "challenger": version, "champion": champion}
     with RolloutController(folder, version, champion, spec.deployment.controller_timeout_seconds,
-                           controller_name("deploy")) as controller:
+                           controller_name("deploy"), spec.deployment.salt) as controller:
         try:
             install_bundle(spec, folder, bundle, answers_with(spec, start.arms[0].version,
                                                                first_record(spec, models, reference)), on_event)
         except SettingsChangeFailed as error:
             controller.finish("settings change failed")
-            return {"outcome": "settings change failed", "stages": [], "serving": champion, "reason": str(error),
-                    **facts}
+            return {"outcome": "settings change failed", "stages": [], "serving": live_version(folder),
+                    "reason": str(error), **facts}
         on_routing(start)
         result = _roll_out(spec, controller, version, champion, models, probe_rows, approval, url, on_routing,
                            promote)
@@ -218,7 +227,7 @@ def serve_only(spec: Spec, version: int, models: Dict[int, object], thresholds: 
                                background=background[spec.data.model_features], api_key_env=spec.deployment.api_key_env)
     check = answers_with(spec, version, first_record(spec, models, background))
     with RolloutController(folder, version, champion, spec.deployment.controller_timeout_seconds,
-                           controller_name("rollback")) as controller:
+                           controller_name("rollback"), spec.deployment.salt) as controller:
         try:
             url = install_bundle(spec, folder, bundle, check, on_event)
             on_routing(table)

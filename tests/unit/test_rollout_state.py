@@ -62,6 +62,18 @@ def test_the_heartbeat_keeps_a_slow_stage_alive_and_a_killed_controller_is_aband
     assert _routing(tmp_path) == [(CHAMPION, 1.0)]
 
 
+def test_a_controller_that_fails_mid_rollout_returns_to_the_champion_at_once(tmp_path):
+    with pytest.raises(OSError, match="probe refused"):
+        with _start(tmp_path, timeout=30) as controller:
+            controller.write(RoutingTable([Arm("champion", CHAMPION, 0.5), Arm("challenger", CHALLENGER, 0.5)],
+                                          step="50%"))
+            raise OSError("probe refused")
+    assert _routing(tmp_path) == [(CHAMPION, 1.0)]  # not after the 30 s timeout: now
+    state = rollout_state.read_state(tmp_path)
+    assert state["stage"] == rollout_state.ABANDONED and "failed at 50%: OSError: probe refused" in state["reason"]
+    assert resolution(state, CHAMPION).action == ROLL_BACK
+
+
 def test_a_finished_rollout_is_left_alone_by_the_switch(tmp_path):
     with _start(tmp_path, timeout=0.2) as controller:
         controller.finish("promoted", RoutingTable([Arm("champion", CHALLENGER, 1.0)], step="100%"))
