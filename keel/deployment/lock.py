@@ -1,27 +1,26 @@
 """One command at a time per service: `deploy`, `rollback` and `serve` hold `service.lock` in the
-deployment folder for as long as they run.
-
-The lock is an fcntl.flock on the file, which the kernel releases when the holder's process ends (even
-by SIGKILL), so a dead holder's lock is simply taken. The holder writes who it is (command, pid,
-user, since) into the file, for the message the next one gets. Re-entrant within a process: the
-deployment pipeline's rollout step runs inside `deploy`, which already holds it."""
+deployment folder for as long as they run (keel.locks: an flock the kernel releases when the holder's
+process ends, even by SIGKILL, so a dead holder's lock is simply taken; the file names the live
+holder). Re-entrant within a process: the deployment pipeline's rollout step runs inside `deploy`,
+which already holds it."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import getpass
-import json
 import os
-import socket
 from pathlib import Path
 from typing import Dict, Iterator
 
-from keel.clock import utc_now
+from keel.locks import LockBusy, file_lock
 
-LOCK_FILE = "service.lock"
+LOCK_NAME = "service"  # service.lock in the deployment folder
 
-_held: Dict[Path, int] = {}  # lock files this process holds -> nesting depth
+_held: Dict[Path, int] = {}  # deployment folders whose lock this process holds -> nesting depth
+
+
+class ServiceBusy(RuntimeError):
+    """Another live process holds the service's lock (or its port); the message names it."""
 
 
 def user() -> str:
@@ -31,53 +30,24 @@ def user() -> str:
         return f"uid {os.getuid()}"
 
 
-class ServiceBusy(RuntimeError):
-    """Another live process holds the service's lock (or its port); the message names it."""
-
-
-def _holder(path: Path) -> str:
-    try:
-        holder = json.loads(path.read_text() or "{}")
-    except (OSError, ValueError):
-        holder = {}
-    if not holder:  # it has the lock but has not written its name yet
-        return "another process (it is starting)"
-    return (f"'{holder.get('command')}' (pid {holder.get('pid')}, user {holder.get('user')} on "
-            f"{holder.get('host')}, since {holder.get('since')})")
-
-
 @contextlib.contextmanager
 def service_lock(folder: Path, command: str) -> Iterator[None]:
     """Hold the service's lock while the block runs; ServiceBusy at once if a live process has it."""
     folder = Path(folder).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK_FILE
-    if path in _held:
-        _held[path] += 1
+    if folder in _held:
+        _held[folder] += 1
         try:
             yield
         finally:
-            _held[path] -= 1
+            _held[folder] -= 1
         return
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by the servers we start
+    folder.mkdir(parents=True, exist_ok=True)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(descriptor)
-        raise ServiceBusy(f"keel: the service in {folder} is busy: {_holder(path)} is running; "
-                          "one deploy, rollback or serve at a time") from None
-    try:
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, json.dumps({"command": command, "pid": os.getpid(), "user": user(),
-                                         "host": socket.gethostname(), "since": utc_now().isoformat()}).encode())
-        _held[path] = 1
-        yield
-    finally:
-        _held.pop(path, None)
-        os.ftruncate(descriptor, 0)  # no stale name for the next reader
-        os.close(descriptor)
-
-
-def holds_lock(folder: Path) -> bool:
-    """Whether this process holds the service's lock (the rollout controller must)."""
-    return (Path(folder).resolve() / LOCK_FILE) in _held
+        with file_lock(LOCK_NAME, f"the service in {folder} ({command} wants it)", wait_seconds=0, folder=folder):
+            _held[folder] = 1
+            try:
+                yield
+            finally:
+                del _held[folder]
+    except LockBusy as busy:
+        raise ServiceBusy(f"keel: {busy}; one deploy, rollback or serve at a time") from None

@@ -122,7 +122,7 @@ def test_a_deploy_killed_in_its_canary_returns_to_the_champion_and_the_next_depl
         # One rollout at a time: a second deploy is refused and names the holder.
         busy = deploy_version(spec, challenger)
         assert busy.exit_code == 1 and busy.version is None
-        assert f"'deploy' (pid {controller.pid}, user " in busy.error and "since 20" in busy.error
+        assert f"locked by pid {controller.pid} (user " in busy.error and "run.py" in busy.error and "deploy" in busy.error
     finally:
         os.killpg(controller.pid, signal.SIGKILL)
         controller.wait()

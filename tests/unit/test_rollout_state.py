@@ -180,7 +180,7 @@ def test_a_second_command_names_the_holder_and_a_dead_holder_s_lock_is_taken(tmp
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert holder.stdout.readline().strip() == b"held"
-        with pytest.raises(ServiceBusy, match=rf"'deploy' \(pid {holder.pid}, user .+, since 20"):
+        with pytest.raises(ServiceBusy, match=rf"locked by pid {holder.pid} \(user .+, since 20.+\); "):
             with service_lock(tmp_path, "rollback"):
                 pass
     finally:
@@ -188,4 +188,4 @@ def test_a_second_command_names_the_holder_and_a_dead_holder_s_lock_is_taken(tmp
         holder.wait()
     with service_lock(tmp_path, "rollback"):  # the kernel dropped the dead holder's lock
         with service_lock(tmp_path, "deploy"):  # re-entrant: the rollout step inside `deploy`
-            assert json.loads((tmp_path / "service.lock").read_text())["command"] == "rollback"
+            assert json.loads((tmp_path / "service.lock").read_text())["pid"] == os.getpid()
