@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from keel.provenance import PROJECT_ROOT
-from keel.serving.identity import ServiceIdentity
+from keel.serving.identity import SERVICE, ServiceIdentity
 
 if TYPE_CHECKING:
     from keel.spec.models import Spec
@@ -136,15 +136,15 @@ def _command_line(pid: int) -> str:
         return "(gone or not shown)"
 
 
-def port_holder(host: str, port: int, identity: Optional[ServiceIdentity] = None) -> str:
+def port_holder(host: str, port: int, identity: ServiceIdentity) -> str:
     """The process holding the port, as a message names it: pid and command line where /proc shows
-    them, else "another process"; and what its /readyz says it is."""
+    them, else "another process"; and what its /readyz says it is, next to the service of `identity`."""
     pid = port_holder_pid(port)
     who = f"pid {pid} ({_command_line(pid)})" if pid else "another process"
     answer = readyz(service_url(host, port), timeout=1.0)
-    if identity is not None and identity.matches(answer):
+    if identity.matches(answer):
         return f"{who}, this deployment's own service"
-    if isinstance(answer, dict) and answer.get("service") == "keel":
+    if isinstance(answer, dict) and answer.get("service") == SERVICE:
         return f"{who}, a keel service of model '{answer.get('model')}' from another deployment folder " \
                f"(deployment {answer.get('deployment')})"
     return f"{who}, which is not this deployment's keel service"
@@ -164,14 +164,14 @@ def ensure_port_free(host: str, port: int, identity: ServiceIdentity) -> None:
     raise PortTaken(_held(host, port, identity))
 
 
-def refuse_held_port(host: str, port: int, identity: Optional[ServiceIdentity] = None) -> None:
+def refuse_held_port(host: str, port: int, identity: ServiceIdentity) -> None:
     """Before starting a server: any holder, the service of `identity` too (a second server could
     not bind), is refused with PortTaken naming it."""
     if port_in_use(host, port):
         raise PortTaken(_held(host, port, identity))
 
 
-def _held(host: str, port: int, identity: Optional[ServiceIdentity]) -> str:
+def _held(host: str, port: int, identity: ServiceIdentity) -> str:
     return (f"port {port} on {host} is held by {port_holder(host, port, identity)}: stop it, or give this "
             "service another port (deployment.port)")
 
@@ -221,7 +221,7 @@ def serve_foreground(folder: Path, host: str, port: int) -> int:
     or SIGHUP; then its whole process tree is stopped (BentoML's workers hold the port too) before this
     returns 128 + the signal's number. The service has its own session, so a stop reaches it only
     through here, and all of it. Otherwise its own exit code."""
-    refuse_held_port(host, port)
+    refuse_held_port(host, port, ServiceIdentity.of_folder(folder))
     previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS}
     process = None
     try:
@@ -232,7 +232,7 @@ def serve_foreground(folder: Path, host: str, port: int) -> int:
     finally:
         for signum in STOP_SIGNALS:  # a second signal must not cut the clean-up short
             signal.signal(signum, signal.SIG_IGN)
-        if process is not None:
+        if process is not None and process.poll() is None:  # not yet reaped: its pid is still its own
             end_process_tree(process.pid, grace=FOREGROUND_GRACE_SECONDS)
             process.wait()
         for signum, handler in previous.items():

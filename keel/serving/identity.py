@@ -38,10 +38,3 @@ class ServiceIdentity:
 
     def matches(self, answer: object) -> bool:
         return isinstance(answer, dict) and {k: answer.get(k) for k in ("service", "model", "deployment")} == self.answer()
-
-
-def describe(answer: object) -> str:
-    """What a /readyz answer says the service is, for a message."""
-    if isinstance(answer, dict) and answer.get("service") == SERVICE:
-        return f"a keel service of model '{answer.get('model')}' from another deployment folder ({answer.get('deployment')})"
-    return "no keel service of this model"
