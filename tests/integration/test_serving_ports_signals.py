@@ -131,6 +131,31 @@ def test_a_port_held_by_a_plain_listener_is_refused_before_anything_starts(tmp_p
     ensure_port_free("127.0.0.1", port, ServiceIdentity(spec.problem.name, folder))
 
 
+def test_deploy_rollback_and_serve_refuse_a_held_port_before_anything_runs(tmp_path, capsys):
+    """The commands check the port first: no pipeline run, no bundle, the holder named."""
+    from zenml.client import Client
+
+    from keel.cli.deploy import serve
+    from keel.lifecycle.deployment import deploy_version, rollback_production
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    spec = _spec(tmp_path / "deployments", port)
+    holder = f"is held by pid {os.getpid()} ("
+    try:
+        deployed = deploy_version(spec, None)
+        assert deployed.exit_code == 1 and holder in deployed.error and deployed.evidence is None
+        rolled_back = rollback_production(spec)
+        assert rolled_back.exit_code == 1 and holder in rolled_back.error
+        assert serve(spec, None) == 1 and holder in capsys.readouterr().err
+    finally:
+        listener.close()
+    assert Client().list_pipeline_runs(size=1).total == 0
+    assert not (tmp_path / "deployments" / spec.problem.name / "deployment.json").exists()
+
+
 def test_with_a_key_metrics_and_documents_want_it(service, record):
     url = service["url"]
     assert post_json(f"{url}/predict", record, headers={"X-API-Key": KEY})[0] == 200  # counted in /metrics
