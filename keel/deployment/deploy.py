@@ -112,13 +112,14 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
            thresholds: Dict[int, float], probe_rows: pd.DataFrame, approval: Optional[dict],
            on_routing: Callable[[RoutingTable], None] = lambda table: None,
            background: Optional[pd.DataFrame] = None, promote: Callable[[], Optional[int]] = lambda: None,
-           on_event: Event = lambda event, details: None) -> RolloutEvidence:
+           on_event: Event = lambda event, details: None, trail: Optional[str] = None) -> RolloutEvidence:
     """Roll `version` out against `champion` (None for a first deployment); return the evidence.
     `on_routing` is told of every routing table written (the audit trail records it). `background`:
     the version's validation split, whose first `governance.explanation_background_rows` rows the
     service explains linear models against (as `serve`, `rollback` and `run.py explain` do); without
     it, the probe rows. `promote` makes the version production in the registry (returns the version
-    it archived); `on_event` records a service settings change or its failure.
+    it archived); `on_event` records a service settings change or its failure; `trail`: the model's
+    audit trail when it is a local folder, where the service records taking the rollout over.
 
     The rollout state is persisted (RolloutController): killed at any point, the service returns to
     the champion within `deployment.controller_timeout_seconds`, and the registry is promoted before
@@ -140,7 +141,7 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
     strategy = spec.deployment.strategy if champion is not None else "all-at-once"
     facts = {"strategy": strategy, "url": url, "challenger": version, "champion": champion}
     with RolloutController(folder, version, champion, spec.deployment.controller_timeout_seconds,
-                           controller_name("deploy"), spec.deployment.salt) as controller:
+                           controller_name("deploy"), spec.problem.name, trail) as controller:
         try:
             install_bundle(spec, folder, bundle, answers_with(spec, start.arms[0].version,
                                                                first_record(spec, models, reference)), on_event)
@@ -210,7 +211,8 @@ def served_version(url: str, record: dict, headers: dict) -> Optional[int]:
 def serve_only(spec: Spec, version: int, models: Dict[int, object], thresholds: Dict[int, float],
                background: pd.DataFrame, reason: str,
                on_routing: Callable[[RoutingTable], None] = lambda table: None, champion: Optional[int] = None,
-               promote: Callable[[], object] = lambda: None, on_event: Event = lambda event, details: None) -> str:
+               promote: Callable[[], object] = lambda: None, on_event: Event = lambda event, details: None,
+               trail: Optional[str] = None) -> str:
     """Bundle `models` (`version` and any still routed, so no request meets an unloaded version while
     the routing changes), route all traffic to `version`, start the service if none answers, check it
     answers with `version`, and only then `promote` it; returns the URL. A running service reloads the
@@ -227,7 +229,7 @@ def serve_only(spec: Spec, version: int, models: Dict[int, object], thresholds: 
                                background=background[spec.data.model_features], api_key_env=spec.deployment.api_key_env)
     check = answers_with(spec, version, first_record(spec, models, background))
     with RolloutController(folder, version, champion, spec.deployment.controller_timeout_seconds,
-                           controller_name("rollback"), spec.deployment.salt) as controller:
+                           controller_name("rollback"), spec.problem.name, trail) as controller:
         try:
             url = install_bundle(spec, folder, bundle, check, on_event)
             on_routing(table)

@@ -49,6 +49,15 @@ def resolution(state: Optional[RolloutState], production: Optional[int]) -> Opti
                       + (" and is production again" if production != champion else ""))
 
 
+def local_trail(model: str) -> Optional[str]:
+    """The model's audit trail when it is a local folder (the service can record a take-over there);
+    None for a remote store, whose take-over the next command records."""
+    from keel.governance.audit import audit_location
+
+    location = audit_location(model)
+    return None if "://" in location else location
+
+
 def finish_interrupted_rollout(spec: Spec, by: Optional[str] = None) -> Optional[str]:
     """Finish the service's interrupted rollout, if any (the caller holds the service lock, so its
     controller is gone); what was done, for the command to say, or None. Safe to repeat: killed
@@ -85,10 +94,11 @@ def finish_interrupted_rollout(spec: Spec, by: Optional[str] = None) -> Optional
     routing = folder / ROUTING_FILE
     # When the service took over, the routing changed at that moment, not now.
     effective = state.get("abandoned_at") if taken_over else rollout_state.iso(routing.stat().st_mtime_ns / 1e9)
-    record_event(ROUTING_CHANGED if decision.action == COMPLETE else ROLLBACK, name, state["challenger"], actor=by,
-                 details={"routing": json.loads(routing.read_text()) if decision.action != STOP else None,
-                          "effective_at": effective, "folder": str(folder), "interrupted": dict(state),
-                          "resolution": decision.message})
+    if not (taken_over and state.get("recorded")):  # the service's own record of its switch stands
+        record_event(ROUTING_CHANGED if decision.action == COMPLETE else ROLLBACK, name, state["challenger"], actor=by,
+                     details={"routing": json.loads(routing.read_text()) if decision.action != STOP else None,
+                              "effective_at": effective, "folder": str(folder), "interrupted": dict(state),
+                              "resolution": decision.message})
     if decision.restore_production:
         promote_to_production(name, decision.serving)
     record_deployment(name, state["challenger"], {

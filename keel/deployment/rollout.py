@@ -73,13 +73,15 @@ class RolloutController:
     Every write first checks that the service has not taken the rollout over (ControllerLost)."""
 
     def __init__(self, folder: Path, challenger: int, champion: Optional[int], timeout_seconds: float, who: str,
-                 salt: str = "keel"):
+                 model: Optional[str] = None, trail: Optional[str] = None):
+        """`trail`: the model's audit trail, when it is a local folder, where the service records a take-over."""
         now = time.time()
-        self.folder, self.salt = Path(folder), salt
+        self.folder = Path(folder)
         self.state: rollout_state.RolloutState = {
             "stage": rollout_state.IN_PROGRESS, "challenger": challenger, "champion": champion,
             "step": "before rollout", "controller_pid": os.getpid(), "controller": who,
-            "started": rollout_state.iso(now), "heartbeat": now, "timeout_seconds": timeout_seconds}
+            "started": rollout_state.iso(now), "heartbeat": now, "timeout_seconds": timeout_seconds,
+            "model": model, "trail": trail}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._report, name="rollout-heartbeat", daemon=True)
 
@@ -94,22 +96,9 @@ class RolloutController:
         self._stop.set()
         self._thread.join()
         if error is not None:  # a failure (or Ctrl+C) mid-rollout: back to the champion now, not at the timeout
-            self._abandon(f"the controller of the rollout of v{self.state['challenger']} failed at "
-                          f"{self.state['step']}: {type(error).__name__}: {error}"[:2000])
-
-    def _abandon(self, reason: str) -> None:
-        """What the service's switch does, done by the controller itself; the next command resolves it."""
-        champion = self.state["champion"]
-        with rollout_state.locked(self.folder):
-            try:
-                self._ours()
-            except ControllerLost:
-                return
-            if champion is not None:
-                write_routing(self.folder, champion_only(champion, self.salt, "controller failed"))
-                reason += f"; all traffic returned to the champion v{champion}"
-            self.state.update(stage=rollout_state.ABANDONED, abandoned_at=rollout_state.iso(time.time()), reason=reason)
-            rollout_state.write_state(self.folder, self.state)
+            rollout_state.abandon(self.folder, failure=f"the controller of the rollout of v{self.state['challenger']} "
+                                                       f"failed at {self.state['step']}: {type(error).__name__}: "
+                                                       f"{str(error)[:1000]}")
 
     def _ours(self) -> rollout_state.RolloutState:
         """The state on disk, if it is still this controller's active rollout; ControllerLost otherwise."""

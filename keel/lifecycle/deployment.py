@@ -112,6 +112,7 @@ def rollback_production(spec: Spec, by: Optional[str] = None) -> RollbackResult:
 
 def _roll_back(spec: Spec, by: Optional[str]) -> RollbackResult:
     from keel.deployment.deploy import deployment_folder, serve_only
+    from keel.deployment.recovery import local_trail
     from keel.deployment.server import ServiceNotAnswering
     from keel.deployment.service_settings import SettingsChangeFailed
     from keel.governance.audit import record_event
@@ -137,7 +138,8 @@ def _roll_back(spec: Spec, by: Optional[str]) -> RollbackResult:
         url = serve_only(spec, previous, models, thresholds, validation, f"manual rollback from v{current}",
                          on_routing=record_routing, champion=current,
                          promote=lambda: promote_to_production(name, previous),
-                         on_event=lambda event, details: record_event(event, name, previous, actor=by, details=details))
+                         on_event=lambda event, details: record_event(event, name, previous, actor=by, details=details),
+                         trail=local_trail(name))
     except (ServiceNotAnswering, SettingsChangeFailed) as error:
         return RollbackResult(current, previous, error=f"keel: rollback to v{previous} failed; v{current} "
                                                        f"stays production.\n{error}")

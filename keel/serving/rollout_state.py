@@ -49,6 +49,9 @@ class RolloutState(TypedDict):
     reason: NotRequired[Optional[str]]        # ABANDONED: why the service took over
     abandoned_at: NotRequired[Optional[str]]  # ABANDONED: when the service routed everything to the champion
     resolution: NotRequired[Optional[str]]    # RESOLVED: what the later command did
+    model: NotRequired[str]
+    trail: NotRequired[Optional[str]]         # the model's audit trail, when a local folder: the switch records there
+    recorded: NotRequired[Optional[int]]      # ABANDONED: the audit record (seq) of the switch, if it made one
 
 
 def iso(epoch: float) -> str:
@@ -86,33 +89,56 @@ def is_silent(state: Optional[RolloutState], now: float) -> bool:
     return state is not None and state["stage"] in ACTIVE and now > deadline(state)
 
 
-def abandon(folder: Path, now: Optional[float] = None) -> Optional[RolloutState]:
-    """The dead-man's switch: if the rollout's controller is silent, route everything to the champion
-    and record why; the new state, or None when the controller is alive (or nothing is rolling out).
-    With no champion (a first deployment) the routing stays: there is nothing to return to."""
+def abandon(folder: Path, now: Optional[float] = None, failure: Optional[str] = None) -> Optional[RolloutState]:
+    """The dead-man's switch: if the rollout's controller is silent (or, with `failure`, reports its
+    own failure), route everything to the champion and record why, in the state and, when the state
+    names a local audit trail, there too (so `audit who-served` agrees without waiting for the next
+    command); the new state, or None when the controller is alive (or nothing is rolling out). With
+    no champion (a first deployment) the routing stays: there is nothing to return to."""
     from keel.serving.scorer import ROUTING_FILE
 
     now = time.time() if now is None else now
     folder = Path(folder)
     with locked(folder):
         state = read_state(folder)
-        if not is_silent(state, now):
+        if state is None or state["stage"] not in ACTIVE or (failure is None and not is_silent(state, now)):
             return None
         champion = state["champion"]
-        reason = (f"the controller of the rollout of v{state['challenger']} ({state['controller']}, pid "
-                  f"{state['controller_pid']}) stopped reporting at {state['step']} (last report "
-                  f"{iso(state['heartbeat'])}, timeout {state['timeout_seconds']:g} s): ")
+        reason = failure or (f"the controller of the rollout of v{state['challenger']} ({state['controller']}, pid "
+                             f"{state['controller_pid']}) stopped reporting at {state['step']} (last report "
+                             f"{iso(state['heartbeat'])}, timeout {state['timeout_seconds']:g} s)")
+        table = None
         if champion is not None:
             salt = RoutingTable.from_dict(json.loads((folder / ROUTING_FILE).read_text())).salt
             table = RoutingTable([Arm("champion", champion, 1.0)], strategy="rollback",
-                                 step="controller silent", salt=salt)
+                                 step="controller failed" if failure else "controller silent", salt=salt)
             write_atomically(folder / ROUTING_FILE, json.dumps(table.to_dict(), indent=2))
-            reason += f"the service routed all traffic to the champion v{champion}"
+            reason += f": the service routed all traffic to the champion v{champion}"
         else:
-            reason += "no champion to return to; the next deploy, rollback or serve resolves it"
+            reason += ": no champion to return to; the next deploy, rollback or serve resolves it"
         state.update(stage=ABANDONED, abandoned_at=iso(now), reason=reason)
+        if table is not None:
+            state["recorded"] = _record(folder, state, table)
         write_state(folder, state)
         return state
+
+
+def _record(folder: Path, state: RolloutState, table: RoutingTable) -> Optional[int]:
+    """Append the switch to the model's local audit trail; None (the next command records it) when
+    the trail is remote or cannot be written."""
+    from keel.governance.audit import ROLLBACK, AuditError, append
+    from keel.governance.store import FolderStore
+
+    if not state.get("trail") or not state.get("model"):
+        return None
+    try:
+        record = append(FolderStore(state["trail"]), event=ROLLBACK, model=state["model"], version=state["challenger"],
+                        actor="keel service (rollout dead-man's switch)",
+                        details={"routing": table.to_dict(), "effective_at": state["abandoned_at"],
+                                 "folder": str(folder), "reason": state["reason"]})
+    except (OSError, AuditError):
+        return None
+    return record["seq"]
 
 
 _seen: Dict[Path, Tuple[int, Optional[RolloutState]]] = {}  # folder -> (file stamp, state read then)

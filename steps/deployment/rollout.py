@@ -6,7 +6,7 @@ from zenml.types import HTMLString
 
 from keel.deployment.deploy import check_deployable, deploy, deployment_folder
 from keel.deployment.lock import service_lock
-from keel.deployment.recovery import finish_interrupted_rollout
+from keel.deployment.recovery import finish_interrupted_rollout, local_trail
 from keel.deployment.report import rollout_html
 from keel.governance.audit import record_event
 from keel.governance.events import routing_recorder
@@ -47,7 +47,8 @@ def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None,
         result = deploy(spec, model_version, champion, models, thresholds, probe_rows, approval, on_routing=audit,
                         background=background, promote=lambda: promote_to_production(name, model_version),
                         on_event=lambda event, details: record_event(event, name, model_version, run_id, actor=actor,
-                                                                     details=details))
+                                                                     details=details),
+                        trail=local_trail(name))
         if actor:
             result["by"] = actor
         record_deployment(name, model_version, {k: v for k, v in result.items() if k != "stages"}

@@ -138,6 +138,9 @@ def test_a_deploy_killed_in_its_canary_returns_to_the_champion_and_the_next_depl
     switched = datetime.fromisoformat(state["abandoned_at"])
     assert switched.timestamp() - killed <= TIMEOUT + 1
     assert production_version(NAME) == champion
+    # The service recorded its switch: `audit who-served` agrees with the registry without waiting for a command.
+    now = served_at(read_records(audit_store(NAME)), datetime.now(timezone.utc))
+    assert [(a["version"], a["weight"]) for a in now["arms"]] == [(champion, 1.0)] and now["production"] == champion
 
     # The next deploy takes the dead controller's lock, finishes (rolls back) the interrupted rollout first, and proceeds.
     result = deploy_version(spec, challenger)
@@ -149,7 +152,8 @@ def test_a_deploy_killed_in_its_canary_returns_to_the_champion_and_the_next_depl
 
     # The audit trail agrees with what served: the champion from the moment the service switched.
     records = read_records(audit_store(NAME))
-    (taken_over,) = [r for r in records if r["event"] == "rollback" and r["details"].get("interrupted")]
+    (taken_over,) = [r for r in records if r["actor"] == "keel service (rollout dead-man's switch)"]
+    assert taken_over["event"] == "rollback" and taken_over["seq"] == state["recorded"]
     assert taken_over["details"]["effective_at"] == state["abandoned_at"]
     moment = served_at(records, datetime.fromtimestamp(switched.timestamp() + 0.5, timezone.utc))
     assert [(a["version"], a["weight"]) for a in moment["arms"]] == [(champion, 1.0)]

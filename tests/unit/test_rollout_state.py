@@ -25,11 +25,11 @@ def _routing(folder):
     return [(a["version"], a["weight"]) for a in json.loads((folder / "routing.json").read_text())["arms"]]
 
 
-def _start(folder, timeout=0.5, champion=CHAMPION):
+def _start(folder, timeout=0.5, champion=CHAMPION, trail=None):
     """A controller that has written the state and its first routing (the champion alone)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "routing.json").write_text(json.dumps(RoutingTable([Arm("champion", champion or CHALLENGER, 1.0)]).to_dict()))
-    return RolloutController(folder, CHALLENGER, champion, timeout, "deploy by tester@host")
+    return RolloutController(folder, CHALLENGER, champion, timeout, "deploy by tester@host", "m", trail)
 
 
 def _kill(controller):
@@ -39,7 +39,12 @@ def _kill(controller):
 
 
 def test_the_heartbeat_keeps_a_slow_stage_alive_and_a_killed_controller_is_abandoned_to_the_champion(tmp_path):
-    controller = _start(tmp_path, timeout=0.4).__enter__()
+    from keel.governance.audit import read_records
+    from keel.governance.store import FolderStore
+    from keel.governance.timeline import parse_time, served_at
+
+    trail = FolderStore(tmp_path / "trail")
+    controller = _start(tmp_path, timeout=0.4, trail=trail.location).__enter__()
     canary = RoutingTable([Arm("champion", CHAMPION, 0.95), Arm("challenger", CHALLENGER, 0.05)], step="5%")
     controller.write(canary)
     time.sleep(1.2)  # three timeouts: only the heartbeat thread reports meanwhile
@@ -56,6 +61,12 @@ def test_the_heartbeat_keeps_a_slow_stage_alive_and_a_killed_controller_is_aband
     state = rollout_state.read_state(tmp_path)
     assert state["stage"] == rollout_state.ABANDONED and state["abandoned_at"]
     assert "stopped reporting at 5%" in state["reason"] and f"champion v{CHAMPION}" in state["reason"]
+    # The service recorded its switch in the trail itself: who-served agrees before any next command.
+    (record,) = read_records(trail)
+    assert (record["event"], record["seq"], state["recorded"]) == ("rollback", 1, 1)
+    assert record["details"]["effective_at"] == state["abandoned_at"]
+    after = served_at([record], parse_time(state["abandoned_at"]))
+    assert [(a["version"], a["weight"]) for a in after["arms"]] == [(CHAMPION, 1.0)]
     # A controller that was only slow learns it lost the rollout at its next write, and writes nothing.
     with pytest.raises(ControllerLost, match="stopped reporting"):
         controller.write(RoutingTable([Arm("challenger", CHALLENGER, 1.0)], step="100%"))
