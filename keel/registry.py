@@ -65,8 +65,8 @@ def register_model_version(model_name: str, description: str, metadata: Registra
     number = int(version.number)
     started = utc_now().isoformat()
     record_registration_started(model_name, number, run_id, started)
-    log_metadata(metadata={keys.REGISTRATION: {keys.STARTED_AT: started, keys.RUN_ID: _text(run_id)}},
-                 model_version_id=version.id)
+    state = {keys.STARTED_AT: started, keys.RUN_ID: None if run_id is None else str(run_id)}
+    log_metadata(metadata={keys.REGISTRATION: state}, model_version_id=version.id)
     _registration_hook("started")
     link_artifacts(model_name, number, artifact_ids)
     if run_id is not None:
@@ -78,10 +78,6 @@ def register_model_version(model_name: str, description: str, metadata: Registra
     log_metadata(metadata={keys.REGISTRATION: {keys.COMPLETED_AT: utc_now().isoformat()}},
                  model_version_id=version.id)
     return number
-
-
-def _text(value) -> Optional[str]:
-    return None if value is None else str(value)
 
 
 HOOK_ENV = "KEEL_TEST_KILL_REGISTRATION_AT"  # tests only: the named point at which registration dies

@@ -47,44 +47,56 @@ def _interrupted(version: int) -> str:
     return f"{MODEL} v{version} is an interrupted registration (started "
 
 
-def test_every_command_refuses_an_interrupted_version(project):
+def _command(project, monkeypatch, capsys, *args):
+    """A command in this process on the project's store (quicker than a process each): (exit code, out, err)."""
+    from keel.cli.main import main
+
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("KEEL_AUDIT_ROOT", str(project / "audit"))
+    capsys.readouterr()
+    with _store_of(project):
+        code = main([*args, *SMALL[:2]])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_command_refuses_an_interrupted_version(project, monkeypatch, capsys):
     """One command per version number given (they all pick it through keel.registry.resolve_version);
     `evaluate` with none picks the latest complete version: there is none."""
     for command, version in ((["evaluate"], 2), (["deploy", "--model-version", "1"], 1),
                              (["lineage", "--model-version", "2"], 2)):
-        done = _cli(project, *command, *SMALL[:2])
-        assert done.returncode == 1, (command, done.stdout[-1000:], done.stderr[-2000:])
-        assert _interrupted(version) in done.stderr and "never completed" in done.stderr, (command, done.stderr)
-        assert "Traceback" not in done.stderr
-    listed = _cli(project, "runs", *SMALL[:2])
-    assert listed.returncode == 0
+        code, out, err = _command(project, monkeypatch, capsys, *command)
+        assert code == 1, (command, out[-1000:], err[-2000:])
+        assert _interrupted(version) in err and "never completed" in err, (command, err)
+        assert "Traceback" not in err
+    code, out, err = _command(project, monkeypatch, capsys, "runs")
+    assert code == 0
     for version in (1, 2):
-        assert _interrupted(version) in listed.stderr
-        assert f"v{version} " not in listed.stdout  # not listed as a training run
+        assert _interrupted(version) in err
+        assert f"v{version} " not in out  # not listed as a training run
 
 
-def test_audit_verify_says_interrupted_not_tampered(project):
-    done = _cli(project, "audit", "verify", *SMALL[:2])
-    assert done.returncode == 3, done.stdout + done.stderr
-    assert "INTERRUPTED" in done.stderr and "TAMPERED" not in done.stdout + done.stderr
-    assert "v1: registration interrupted" in done.stderr and "registration_started at" in done.stderr
-    assert "v2: registration interrupted" in done.stderr and "the trail records it registered" in done.stderr
-    assert "hash chain intact" in done.stdout
+def test_audit_verify_says_interrupted_not_tampered(project, monkeypatch, capsys):
+    code, out, err = _command(project, monkeypatch, capsys, "audit", "verify")
+    assert code == 3, out + err
+    assert "INTERRUPTED" in err and "TAMPERED" not in out + err
+    assert "v1: registration interrupted" in err and "registration_started at" in err
+    assert "v2: registration interrupted" in err and "the trail records it registered" in err
+    assert "hash chain intact" in out
 
 
-def test_the_next_train_makes_a_usable_version(project):
+def test_the_next_train_makes_a_usable_version(project, monkeypatch, capsys):
     trained = _cli(project, "train", *SMALL)
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert f"model version:  {MODEL} v3" in trained.stdout  # numbering continues past the interrupted ones
-    lineage = _cli(project, "lineage", "--model-version", "3", *SMALL[:2])
-    assert lineage.returncode == 0, lineage.stderr[-2000:]
-    assert "training run" in lineage.stdout and "(id None)" not in lineage.stdout
-    verified = _cli(project, "audit", "verify", *SMALL[:2])
-    assert verified.returncode == 3  # v1 and v2 stay interrupted; v3 is in the trail
-    assert "v3" not in verified.stderr
+    code, out, err = _command(project, monkeypatch, capsys, "lineage", "--model-version", "3")
+    assert code == 0, err[-2000:]
+    assert "training run" in out and "(id None)" not in out
+    code, out, err = _command(project, monkeypatch, capsys, "audit", "verify")
+    assert code == 3 and "v3" not in err  # v1 and v2 stay interrupted; v3 is in the trail
     from keel.registry import resolve_version
 
-    with _store_of(project):  # this process on the commands' store
+    with _store_of(project):
         assert resolve_version(MODEL, None) == 3
 
 
