@@ -14,7 +14,7 @@ import pandas as pd
 
 from keel.deployment.bundle import write_bundle
 from keel.deployment.rollout import ControllerLost, RolloutController, RolloutEvidence, replay_probe, run_rollout
-from keel.deployment.server import ServiceNotAnswering, post_json, service_url
+from keel.deployment.server import ServiceNotAnswering, post_json, service_url, stop_service
 from keel.deployment.service_settings import Check, Event, SettingsChangeFailed, install_bundle
 from keel.deployment.strategies import champion_only, rollout_stages, stages_before_approval
 from keel.serving.prediction_log import PredictionLog
@@ -112,18 +112,21 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
            thresholds: Dict[int, float], probe_rows: pd.DataFrame, approval: Optional[dict],
            on_routing: Callable[[RoutingTable], None] = lambda table: None,
            background: Optional[pd.DataFrame] = None, promote: Callable[[], Optional[int]] = lambda: None,
-           on_event: Event = lambda event, details: None, trail: Optional[str] = None) -> RolloutEvidence:
+           on_event: Event = lambda event, details: None, trail: Optional[str] = None,
+           withdraw: Optional[Callable[[], None]] = None) -> RolloutEvidence:
     """Roll `version` out against `champion` (None for a first deployment); return the evidence.
     `on_routing` is told of every routing table written (the audit trail records it). `background`:
     the version's validation split, whose first `governance.explanation_background_rows` rows the
     service explains linear models against (as `serve`, `rollback` and `run.py explain` do); without
     it, the probe rows. `promote` makes the version production in the registry (returns the version
     it archived); `on_event` records a service settings change or its failure; `trail`: the model's
-    audit trail when it is a local folder, where the service records taking the rollout over.
+    audit trail when it is a local folder, where the service records taking the rollout over;
+    `withdraw` takes a first version out of production again when its check fails (None: the version
+    was production before this deployment, and stays).
 
-    The rollout state is persisted (RolloutController): killed at any point, the service returns to
-    the champion within `deployment.controller_timeout_seconds`, and the registry is promoted before
-    the rollout is marked finished, so the next command can tell how far it got."""
+    The rollout state is persisted (RolloutController): killed at any point, the service settles the
+    routing within `deployment.controller_timeout_seconds` (back to the champion, or all to the
+    challenger once it is being promoted) and the next command settles the registry the same way."""
     folder = deployment_folder(spec)
     url = service_url(spec.deployment.host, spec.deployment.port)
     if champion is None and not approved(spec, approval):
@@ -142,16 +145,27 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
     facts = {"strategy": strategy, "url": url, "challenger": version, "champion": champion}
     with RolloutController(folder, version, champion, spec.deployment.controller_timeout_seconds,
                            controller_name("deploy"), spec.problem.name, trail) as controller:
+        archived = None
+        if champion is None:
+            # Nothing to fall back to: a first version is production from the moment it takes the
+            # traffic, so the registry says so first (`withdraw` undoes it if its check fails).
+            controller.promoting()
+            archived = promote()
         try:
             install_bundle(spec, folder, bundle, answers_with(spec, start.arms[0].version,
                                                                first_record(spec, models, reference)), on_event)
         except SettingsChangeFailed as error:
             controller.finish("settings change failed")
+            if champion is None and withdraw is not None:
+                withdraw()
             return {"outcome": "settings change failed", "stages": [], "serving": live_version(folder),
                     "reason": str(error), **facts}
         on_routing(start)
         result = _roll_out(spec, controller, version, champion, models, probe_rows, approval, url, on_routing,
-                           promote)
+                           promote if champion is not None else (lambda: archived))
+        if champion is None and result["outcome"] == "rolled back" and withdraw is not None:
+            withdraw()  # an unhealthy first version: nothing is production, nothing serves
+            stop_service(folder)
     result.update(facts)
     return result
 
@@ -177,15 +191,14 @@ def _roll_out(spec: Spec, controller: RolloutController, version: int, champion:
             controller.finish(result["outcome"])
         return result
     try:
-        if not approved(spec, approval):
-            waiting = champion_only(champion, spec.deployment.salt, "awaiting approval") if champion is not None else None
-            controller.finish("awaiting approval", waiting)
-            if waiting is not None:
-                on_routing(waiting)
+        if not approved(spec, approval):  # only with a champion: an unapproved first version never got here
+            controller.finish("awaiting approval", waiting := champion_only(champion, spec.deployment.salt,
+                                                                            "awaiting approval"))
+            on_routing(waiting)
             result.update(outcome="awaiting approval", serving=champion)
             return result
-        # Registry first: a controller killed before the routing below is written leaves a state
-        # the next command resolves by what the registry says (keel.deployment.recovery).
+        # Registry first: killed from here on, the rollout is completed, by the service (the
+        # challenger keeps all traffic) and by the next command (keel.deployment.recovery).
         controller.promoting()
         archived = promote()
         # Promoted: the version is now the champion (the prediction log's arm says so from here on).

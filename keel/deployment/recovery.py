@@ -1,12 +1,13 @@
 """Finishing an interrupted rollout: what the next `deploy`, `rollback` or `serve` does first.
 
 A controller killed mid-rollout leaves its state in `rollout.json` (keel.serving.rollout_state); the
-service has returned to the champion once the controller went silent, or will. The next command
-(holding the service lock, so that controller is surely gone) settles routing and registry on one
-answer. The registry promotion is the commit point: the controller promotes before it marks the
-rollout finished, so a state still active with the challenger already production means only the
-last writes were lost, and the rollout is completed; otherwise it is rolled back to the champion
-(made production again if the kill fell inside the registry's archive-then-promote)."""
+service has settled the routing once the controller went silent, or will. The next command (holding
+the service lock, so that controller is surely gone) settles routing and registry on the same answer
+as the service: a rollout still in progress is rolled back to the champion (made production again if
+the kill fell inside the registry's archive-then-promote); a rollout that was promoting (every stage
+healthy, or a first version, which is production from the moment it takes traffic) is completed, the
+challenger made production if the kill came before the registry did it.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ COMPLETE, ROLL_BACK, STOP = "complete", "roll back", "stop"
 class Resolution:
     action: str                 # COMPLETE | ROLL_BACK | STOP (nothing may serve)
     serving: Optional[int]      # the version that serves all traffic afterwards
-    restore_production: bool    # the champion must be made production again
+    restore_production: bool    # `serving` must be made production (again)
     message: str
 
 
@@ -36,17 +37,31 @@ def resolution(state: Optional[RolloutState], production: Optional[int]) -> Opti
     challenger, champion = state["challenger"], state["champion"]
     what = (f"the rollout of v{challenger} ({state['controller']}, pid {state['controller_pid']}, started "
             f"{state['started']}) was interrupted at {state['step']}")
-    if state["stage"] == rollout_state.ABANDONED:
+    stage = state["stage"]
+    if stage == rollout_state.ABANDONED:
         what += f"; {state['reason']}"
-    if production == challenger:
-        return Resolution(COMPLETE, challenger, False, f"{what}. The registry had made v{challenger} production "
-                                                       "before the interruption: it now serves all traffic")
+        stage = state.get("abandoned_in") or rollout_state.IN_PROGRESS
+    if stage == rollout_state.PROMOTING or production == challenger:
+        return Resolution(COMPLETE, challenger, production != challenger,
+                          f"{what}. Completed: v{challenger} is production and serves all traffic")
     if champion is None:
         return Resolution(STOP, None, False, f"{what}. There is no production version to return to: the "
                                              "service was stopped")
     return Resolution(ROLL_BACK, champion, production != champion,
                       f"{what}. Rolled back: v{champion} serves all traffic"
                       + (" and is production again" if production != champion else ""))
+
+
+def _routes_only(folder, version: Optional[int]) -> bool:
+    """Whether the folder's routing sends all traffic to `version`."""
+    import json
+
+    from keel.serving.scorer import ROUTING_FILE
+
+    path = folder / ROUTING_FILE
+    if version is None or not path.exists():
+        return False
+    return [(a["version"], a["weight"]) for a in json.loads(path.read_text())["arms"]] == [(version, 1.0)]
 
 
 def local_trail(model: str) -> Optional[str]:
@@ -83,10 +98,11 @@ def finish_interrupted_rollout(spec: Spec, by: Optional[str] = None) -> Optional
         decision = resolution(state, production)
         if decision is None:
             return None
-        taken_over = state["stage"] == rollout_state.ABANDONED and decision.serving == state["champion"]
+        # The service's switch already routes all traffic to the version the resolution serves.
+        taken_over = state["stage"] == rollout_state.ABANDONED and _routes_only(folder, decision.serving)
         if decision.action == ROLL_BACK and not taken_over:
             write_routing(folder, champion_only(decision.serving, spec.deployment.salt, "interrupted rollout rolled back"))
-        elif decision.action == COMPLETE:
+        elif decision.action == COMPLETE and not taken_over:
             write_routing(folder, RoutingTable([Arm("champion", decision.serving, 1.0)], strategy="promoted",
                                                step="interrupted rollout completed", salt=spec.deployment.salt))
     if decision.action == STOP:

@@ -27,8 +27,9 @@ from keel.serving.routing import Arm, RoutingTable
 ROLLOUT_FILE = "rollout.json"
 LOCK_FILE = "rollout.lock"
 
-IN_PROGRESS = "in progress"   # the controller walks the stages
-PROMOTING = "promoting"       # every stage was healthy; the registry promotion is under way
+IN_PROGRESS = "in progress"   # the controller walks the stages: if it goes silent, back to the champion
+PROMOTING = "promoting"       # committed to the challenger (the registry promotion is under way, or done
+                              # for a first version): if it goes silent, the challenger keeps all traffic
 FINISHED = "finished"         # the controller ended the rollout itself (`outcome` says how)
 ABANDONED = "abandoned"       # the controller went silent and the service returned to the champion
 RESOLVED = "resolved"         # a later command finished an interrupted rollout (`resolution` says how)
@@ -47,7 +48,8 @@ class RolloutState(TypedDict):
     timeout_seconds: float
     outcome: NotRequired[Optional[str]]       # FINISHED: promoted, rolled back, awaiting approval, ...
     reason: NotRequired[Optional[str]]        # ABANDONED: why the service took over
-    abandoned_at: NotRequired[Optional[str]]  # ABANDONED: when the service routed everything to the champion
+    abandoned_at: NotRequired[Optional[str]]  # ABANDONED: when the service settled the routing
+    abandoned_in: NotRequired[Optional[str]]  # ABANDONED: the stage it was in (IN_PROGRESS or PROMOTING)
     resolution: NotRequired[Optional[str]]    # RESOLVED: what the later command did
     model: NotRequired[str]
     trail: NotRequired[Optional[str]]         # the model's audit trail, when a local folder: the switch records there
@@ -91,10 +93,13 @@ def is_silent(state: Optional[RolloutState], now: float) -> bool:
 
 def abandon(folder: Path, now: Optional[float] = None, failure: Optional[str] = None) -> Optional[RolloutState]:
     """The dead-man's switch: if the rollout's controller is silent (or, with `failure`, reports its
-    own failure), route everything to the champion and record why, in the state and, when the state
-    names a local audit trail, there too (so `audit who-served` agrees without waiting for the next
-    command); the new state, or None when the controller is alive (or nothing is rolling out). With
-    no champion (a first deployment) the routing stays: there is nothing to return to."""
+    own failure), settle the routing and record why, in the state and, when the state names a local
+    audit trail, there too (so `audit who-served` agrees without waiting for the next command); the
+    new state, or None when the controller is alive (or nothing is rolling out).
+
+    In progress, everything goes back to the champion (with none, a first version's rollout, the
+    routing stays: there is nothing to return to); promoting, the challenger keeps all traffic, as the
+    registry has made it (or is making it) production."""
     from keel.serving.scorer import ROUTING_FILE
 
     now = time.time() if now is None else now
@@ -103,20 +108,24 @@ def abandon(folder: Path, now: Optional[float] = None, failure: Optional[str] = 
         state = read_state(folder)
         if state is None or state["stage"] not in ACTIVE or (failure is None and not is_silent(state, now)):
             return None
-        champion = state["champion"]
         reason = failure or (f"the controller of the rollout of v{state['challenger']} ({state['controller']}, pid "
                              f"{state['controller_pid']}) stopped reporting at {state['step']} (last report "
                              f"{iso(state['heartbeat'])}, timeout {state['timeout_seconds']:g} s)")
-        table = None
-        if champion is not None:
-            salt = RoutingTable.from_dict(json.loads((folder / ROUTING_FILE).read_text())).salt
-            table = RoutingTable([Arm("champion", champion, 1.0)], strategy="rollback",
-                                 step="controller failed" if failure else "controller silent", salt=salt)
-            write_atomically(folder / ROUTING_FILE, json.dumps(table.to_dict(), indent=2))
-            reason += f": the service routed all traffic to the champion v{champion}"
+        salt = RoutingTable.from_dict(json.loads((folder / ROUTING_FILE).read_text())).salt
+        why = "controller failed" if failure else "controller silent"
+        if state["stage"] == PROMOTING:
+            table = RoutingTable([Arm("champion", state["challenger"], 1.0)], strategy="promoted",
+                                 step=f"{why} while promoting", salt=salt)
+            reason += f": it was promoting v{state['challenger']}, which keeps all traffic"
+        elif state["champion"] is not None:
+            table = RoutingTable([Arm("champion", state["champion"], 1.0)], strategy="rollback", step=why, salt=salt)
+            reason += f": the service routed all traffic to the champion v{state['champion']}"
         else:
+            table = None
             reason += ": no champion to return to; the next deploy, rollback or serve resolves it"
-        state.update(stage=ABANDONED, abandoned_at=iso(now), reason=reason)
+        if table is not None:
+            write_atomically(folder / ROUTING_FILE, json.dumps(table.to_dict(), indent=2))
+        state.update(abandoned_in=state["stage"], stage=ABANDONED, abandoned_at=iso(now), reason=reason)
         if table is not None:
             state["recorded"] = _record(folder, state, table)
         write_state(folder, state)
@@ -126,13 +135,14 @@ def abandon(folder: Path, now: Optional[float] = None, failure: Optional[str] = 
 def _record(folder: Path, state: RolloutState, table: RoutingTable) -> Optional[int]:
     """Append the switch to the model's local audit trail; None (the next command records it) when
     the trail is remote or cannot be written."""
-    from keel.governance.audit import ROLLBACK, AuditError, append
+    from keel.governance.audit import ROLLBACK, ROUTING_CHANGED, AuditError, append
     from keel.governance.store import FolderStore
 
     if not state.get("trail") or not state.get("model"):
         return None
     try:
-        record = append(FolderStore(state["trail"]), event=ROLLBACK, model=state["model"], version=state["challenger"],
+        event = ROUTING_CHANGED if state["abandoned_in"] == PROMOTING else ROLLBACK
+        record = append(FolderStore(state["trail"]), event=event, model=state["model"], version=state["challenger"],
                         actor="keel service (rollout dead-man's switch)",
                         details={"routing": table.to_dict(), "effective_at": state["abandoned_at"],
                                  "folder": str(folder), "reason": state["reason"]})

@@ -11,7 +11,7 @@ from keel.deployment.report import rollout_html
 from keel.governance.audit import record_event
 from keel.governance.events import routing_recorder
 from keel.registry import (evaluation_outcome, get_model_version_metadata, load_version_model, production_version,
-                           promote_to_production, record_deployment, version_artifacts)
+                           promote_to_production, record_deployment, version_artifacts, withdraw_from_production)
 from keel.spec.models import Spec
 
 
@@ -34,8 +34,8 @@ def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None,
         finish_interrupted_rollout(spec, actor)
         evaluation = evaluation_outcome(name, model_version)
         check_deployable(model_version, evaluation)
-        champion = production_version(name)
-        champion = None if champion == model_version else champion
+        production = production_version(name)
+        champion = None if production == model_version else production
         versions = [model_version] + ([champion] if champion is not None else [])
         models = {v: load_version_model(name, v) for v in versions}
         thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
@@ -48,7 +48,9 @@ def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None,
                         background=background, promote=lambda: promote_to_production(name, model_version),
                         on_event=lambda event, details: record_event(event, name, model_version, run_id, actor=actor,
                                                                      details=details),
-                        trail=local_trail(name))
+                        trail=local_trail(name),
+                        withdraw=None if production == model_version
+                        else lambda: withdraw_from_production(name, model_version))
         if actor:
             result["by"] = actor
         record_deployment(name, model_version, {k: v for k, v in result.items() if k != "stages"}

@@ -147,3 +147,36 @@ def test_serve_only_loads_the_version_routes_to_it_and_checks_the_service_answer
     assert set(scorer.models) == {1, 2}  # the current version stays loaded while routing switches
     assert [(a.version, a.weight) for a in scorer.routing().arms] == [(1, 1.0)]
     assert [t.step for t in routed] == ["manual rollback from v2"] and len(sent) == 1
+
+
+@pytest.mark.parametrize("outcome", ["completed", "rolled back"])
+def test_a_first_version_is_production_before_it_takes_traffic_and_withdrawn_if_unhealthy(
+        tmp_path, trained, monkeypatch, outcome):
+    """Nothing to fall back to: the registry says production first, so a kill at any point leaves the
+    routing and the registry naming the same version; an unhealthy first version leaves both."""
+    import keel.deployment.deploy as deploy_module
+    from keel.serving import rollout_state
+
+    spec, result = trained
+    spec = spec.model_copy(update={"deployment": spec.deployment.model_copy(update={"folder": str(tmp_path)})})
+    calls = []
+
+    def install(spec, folder, write, check, on_event):
+        calls.append(("install", rollout_state.read_state(folder)["stage"]))
+        write(folder)
+        return "http://service"
+
+    monkeypatch.setattr(deploy_module, "install_bundle", install)
+    monkeypatch.setattr(deploy_module, "run_rollout", lambda *a, **k: {"outcome": outcome, "stages": [],
+                                                                 "serving": 2 if outcome == "completed" else None})
+    monkeypatch.setattr(deploy_module, "stop_service", lambda folder: calls.append(("stop", None)))
+    model = result.selected.pipeline
+    evidence = deploy_module.deploy(spec, 2, None, {2: model}, {2: 0.3}, result.test, approval={"by": "x"},
+                                    promote=lambda: calls.append(("promote", None)),
+                                    withdraw=lambda: calls.append(("withdraw", None)))
+    assert calls[:2] == [("promote", None), ("install", rollout_state.PROMOTING)]
+    if outcome == "completed":
+        assert calls[2:] == [] and evidence["outcome"] == "promoted" and evidence["serving"] == 2
+    else:
+        assert calls[2:] == [("withdraw", None), ("stop", None)] and evidence["serving"] is None
+    assert rollout_state.read_state(deploy_module.deployment_folder(spec))["stage"] == rollout_state.FINISHED

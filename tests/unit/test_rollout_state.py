@@ -102,10 +102,16 @@ def test_the_resolution_of_each_stage(tmp_path):
     rolled = resolution(state, CHAMPION)
     assert (rolled.action, rolled.serving, rolled.restore_production) == (ROLL_BACK, CHAMPION, False)
     assert "interrupted at 5%" in rolled.message and "Rolled back: v1 serves all traffic" in rolled.message
-    # Killed between the registry's archive of the champion and its promotion of the challenger.
-    assert resolution({**state, "stage": rollout_state.PROMOTING}, None).restore_production is True
+    # Promoting, it is completed: killed before the registry promoted (or between its archive of the
+    # champion and its promotion of the challenger), the challenger is made production.
+    for production in (CHAMPION, None):
+        promoting = resolution({**state, "stage": rollout_state.PROMOTING}, production)
+        assert (promoting.action, promoting.serving, promoting.restore_production) == (COMPLETE, CHALLENGER, True)
     # Killed after the promotion, before the rollout was marked finished: only the last writes are missing.
-    assert resolution({**state, "stage": rollout_state.PROMOTING}, CHALLENGER).action == COMPLETE
+    assert resolution({**state, "stage": rollout_state.PROMOTING}, CHALLENGER).restore_production is False
+    assert resolution({**state, "stage": rollout_state.ABANDONED, "abandoned_in": rollout_state.PROMOTING,
+                       "reason": "silent"}, CHAMPION).action == COMPLETE
+    # A first version killed before its promotion began: it never took traffic, nothing serves.
     assert resolution({**state, "champion": None}, None).action == STOP
     abandoned = resolution({**state, "stage": rollout_state.ABANDONED, "reason": "silent for 30 s"}, CHAMPION)
     assert abandoned.action == ROLL_BACK and "silent for 30 s" in abandoned.message
@@ -163,16 +169,18 @@ def test_every_crash_point_resolves_to_one_answer_for_registry_and_routing(spec,
         write()
     _kill(controller)
     time.sleep(0.3)
+    promoting = point >= CRASH_POINTS.index("promoting")
+    expected = CHALLENGER if promoting else CHAMPION
     if service_switched:  # a request reached the service after the timeout
         rollout_state.obey_dead_mans_switch(folder)
-        assert _routing(folder) == [(CHAMPION, 1.0)]
+        assert _routing(folder) == [(expected, 1.0)]
     message = finish_interrupted_rollout(spec, by="next-command")
     assert message is not None and "interrupted" in message
     assert registry.production is not None
     assert _routing(folder) == [(registry.production, 1.0)]  # registry = routing
     (event, details), = registry.events
     assert details["routing"]["arms"][0]["version"] == registry.production  # = the audit trail (who-served)
-    assert registry.production == (CHALLENGER if point == len(CRASH_POINTS) - 1 else CHAMPION)
+    assert registry.production == expected
     assert rollout_state.read_state(folder)["stage"] == rollout_state.RESOLVED
     assert finish_interrupted_rollout(spec) is None  # resolved once
 
