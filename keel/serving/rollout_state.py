@@ -111,9 +111,13 @@ def abandon(folder: Path, now: Optional[float] = None, failure: Optional[str] = 
         reason = failure or (f"the controller of the rollout of v{state['challenger']} ({state['controller']}, pid "
                              f"{state['controller_pid']}) stopped reporting at {state['step']} (last report "
                              f"{iso(state['heartbeat'])}, timeout {state['timeout_seconds']:g} s)")
-        salt = RoutingTable.from_dict(json.loads((folder / ROUTING_FILE).read_text())).salt
+        routing = folder / ROUTING_FILE
+        salt = RoutingTable.from_dict(json.loads(routing.read_text())).salt if routing.exists() else None
         why = "controller failed" if failure else "controller silent"
-        if state["stage"] == PROMOTING:
+        if salt is None:  # killed before anything was routed: nothing to settle
+            table = None
+            reason += ": nothing was routed yet; the next deploy, rollback or serve resolves it"
+        elif state["stage"] == PROMOTING:
             table = RoutingTable([Arm("champion", state["challenger"], 1.0)], strategy="promoted",
                                  step=f"{why} while promoting", salt=salt)
             reason += f": it was promoting v{state['challenger']}, which keeps all traffic"
@@ -124,7 +128,7 @@ def abandon(folder: Path, now: Optional[float] = None, failure: Optional[str] = 
             table = None
             reason += ": no champion to return to; the next deploy, rollback or serve resolves it"
         if table is not None:
-            write_atomically(folder / ROUTING_FILE, json.dumps(table.to_dict(), indent=2))
+            write_atomically(routing, json.dumps(table.to_dict(), indent=2))
         state.update(abandoned_in=state["stage"], stage=ABANDONED, abandoned_at=iso(now), reason=reason)
         if table is not None:
             state["recorded"] = _record(folder, state, table)
