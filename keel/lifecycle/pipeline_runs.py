@@ -16,7 +16,10 @@ class Outcome:
 def run_pipeline(pipeline, no_cache: bool = False, **parameters) -> Outcome:
     """Run `pipeline`; `no_cache` disables caching for the whole run (never enables it: a run-level
     `enable_cache: true` would override the side-effect steps' own `enable_cache=False`)."""
-    configured = pipeline.with_options(enable_cache=False) if no_cache else pipeline
+    from keel.lifecycle.interrupted_runs import recorded, report_interrupted_runs
+
+    report_interrupted_runs()  # runs of killed keel processes are marked failed before a new one starts
+    configured = recorded(pipeline.with_options(enable_cache=False) if no_cache else pipeline)
     try:
         return Outcome(configured(**parameters))
     except Exception as error:  # the orchestrator reports "failed in step(s) X"; find the cause
