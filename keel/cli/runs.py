@@ -16,8 +16,11 @@ def list_runs(spec: Spec, where: List[str]) -> int:
         conditions = [parse_where(text) for text in where]
     except QueryError as error:
         return fail(str(error), 2)
+    from keel.lifecycle.interrupted_runs import report_interrupted_runs
     from keel.registration import interrupted_message
     from keel.registry import list_model_versions
+
+    report_interrupted_runs()  # a training run of a killed process shows as failed, not running for good
 
     versions = list_model_versions(spec.problem.name)
     metric = spec.training.primary_metric
