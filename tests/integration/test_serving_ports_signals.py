@@ -212,10 +212,11 @@ FOREGROUND = "import sys; from keel.deployment.server import serve_foreground; "
              "sys.exit(serve_foreground(sys.argv[1], '127.0.0.1', int(sys.argv[2])))"
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_and_sigint_free_the_port_and_leave_no_process(tmp_path, stop):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_sigterm_sigint_and_sighup_free_the_port_and_leave_no_process(tmp_path, stop):
     """`run.py serve` runs serve_foreground: a signal to that one process (as systemd, Kubernetes or
-    a CI job sends it) stops the BentoML arbiter and its workers, which hold the port too."""
+    a CI job sends it, Ctrl+C, a closed terminal) stops the BentoML arbiter and its workers, which hold
+    the port too."""
     port = free_port()
     spec = _spec(tmp_path / "deployments", port)
     folder = _bundle(tmp_path / "deployments" / spec.problem.name, spec)
