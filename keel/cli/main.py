@@ -10,7 +10,7 @@ import sys
 from typing import List, Optional
 
 from keel.cli.console import fail
-from keel.cli.options import before_command, record_config, resolve_config, spec_options
+from keel.cli.options import before_command, record_config, resolve_config, spec_options, verbose_option
 
 # Each module has `register(commands)`; every parser it adds sets `handler(args, spec) -> exit code`
 # and, for commands that need no problem spec (e.g. a stack file), `needs_spec=False`.
@@ -31,10 +31,22 @@ def build_parser() -> argparse.ArgumentParser:
                     "With no command, runs the main job (the whole lifecycle on the default spec).",
     )
     spec_options(parser, top_level=True)
+    verbose_option(parser, top_level=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(commands)
+    _add_to_every_command(parser, verbose_option)
     return parser
+
+
+def _add_to_every_command(parser: argparse.ArgumentParser, add) -> None:
+    """`add(subparser)` on every command and action below `parser` (e.g. `stack show`), so that a global
+    option is accepted after the command name too."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                add(subparser)
+                _add_to_every_command(subparser, add)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -53,8 +65,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         except SpecError as error:
             return fail(str(error), 2)
         record_config(args)
-    refused = before_command(args)
-    return refused or handler(args, spec)
+    from keel.cli.zenml_log import zenml_errors_to_file
+
+    with zenml_errors_to_file(args.command, args.verbose) as errors:
+        code = before_command(args) or handler(args, spec)
+    if errors is not None and errors.pointer():
+        fail(errors.pointer())
+    return code
 
 
 if __name__ == "__main__":

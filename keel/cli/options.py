@@ -99,6 +99,13 @@ def spec_options(parser: argparse.ArgumentParser, top_level: bool = False) -> No
                              "a stack registered in the current store (default: the active stack)")
 
 
+def verbose_option(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
+    """`--verbose`, before or after the command name (only the top level holds the default, as above)."""
+    parser.add_argument("--verbose", action="store_true", default=False if top_level else argparse.SUPPRESS,
+                        help="show ZenML's error records, tracebacks included, on the terminal (by default "
+                             "they go to a log file under .keel/logs/ whose path a failed command prints)")
+
+
 def resolve_config(args: argparse.Namespace) -> int:
     """Sets `args.config` to the spec the command works on and says how it was found when it was not
     given; returns 2 (with the message) when there is no single one to take, else 0."""
