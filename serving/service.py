@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Optional
 
 import bentoml
+from bentoml.exceptions import BentoMLException
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
 import keel  # noqa: F401  (telemetry off before anything else)
-from keel.serving.scorer import PROBE_PATHS, Scorer
+from keel.serving.scorer import Scorer
 
 api = FastAPI(title="keel scoring service", docs_url=None, redoc_url=None)
 
@@ -46,7 +47,7 @@ def _scorer() -> Optional[Scorer]:
     """The service's scorer; None while BentoML has no service instance (starting, stopping)."""
     try:
         return bentoml.get_current_service().scorer
-    except bentoml.exceptions.BentoMLException:
+    except BentoMLException:
         return None
 
 
@@ -69,7 +70,7 @@ class KeelGate:
         path = scope["path"]
         if path == "/readyz":
             return await self.app(scope, receive, self._identified(send))
-        if path in PROBE_PATHS:
+        if not Scorer.gated(path):  # probes, and scoring, which checks the key itself
             return await self.app(scope, receive, send)
         scorer = _scorer()
         if scorer is None:  # without the spec nothing is known to be open

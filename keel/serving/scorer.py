@@ -121,12 +121,17 @@ class Scorer:
         port is never taken for this one."""
         return ServiceIdentity(self.model_name, self.folder).answer()
 
+    @staticmethod
+    def gated(path: str) -> bool:
+        """Whether the API key may guard `path` here: every route but probes and scoring (which
+        checks the key itself, answering like any bad request)."""
+        return path not in PROBE_PATHS and path not in SCORING_PATHS
+
     def refusal(self, path: str, headers: Mapping[str, str]) -> Optional[Answer]:
         """The 401 for a request to `path` without the API key; None when it may reach the route.
-        Probes and scoring always may (scoring checks the key itself); with an API key, every other
-        route (/metrics, the index page, the API documents) wants it too, unless the spec exposes
-        them (deployment.api_key_protects_docs_and_metrics: false)."""
-        if path in PROBE_PATHS or path in SCORING_PATHS:
+        With an API key, every gated route (/metrics, the index page, the API documents) wants it,
+        unless the spec exposes them (deployment.api_key_protects_docs_and_metrics: false)."""
+        if not self.gated(path):
             return None
         self._load()
         if not self.spec.deployment.api_key_protects_docs_and_metrics or self._authorised(headers):
