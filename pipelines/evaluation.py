@@ -1,6 +1,7 @@
 from zenml import pipeline
 from zenml.enums import ExecutionMode
 
+from keel.artifacts import Artifact
 from keel.registry import version_artifacts
 from keel.spec.models import Spec
 from steps.evaluation.begin import begin_evaluation_step
@@ -29,40 +30,55 @@ def evaluation_pipeline(spec: Spec, model_version: int) -> None:
     """Mark the evaluation incomplete -> seven dimensions on the version's own held-out test split ->
     champion/challenger -> gates -> model card -> reference profiles for monitoring -> record the
     decision (staged only on a complete evidence set)."""
-    linked = version_artifacts(spec.problem.name, model_version, ["model", "train", "validation", "test"])
-    model, validation, test = linked["model"], linked["validation"], linked["test"]
-    begin_evaluation_step(spec, model_version)
+    linked = version_artifacts(spec.problem.name, model_version,
+                               [Artifact.MODEL, Artifact.TRAIN, Artifact.VALIDATION, Artifact.TEST])
+    model, train = linked[Artifact.MODEL], linked[Artifact.TRAIN]
+    validation, test = linked[Artifact.VALIDATION], linked[Artifact.TEST]
+    begin_evaluation_step(spec=spec, model_version=model_version)
     started = ["begin_evaluation_step"]
-    scoring, threshold = decision_threshold_step(model, validation, spec, after=started)
-    performance, performance_html = performance_step(scoring, test, threshold, spec.data,
-                                                        spec.evaluation.performance)
-    fairness, fairness_html = fairness_step(scoring, test, threshold, spec.data)
-    calibration, calibration_html = calibration_step(model, scoring, test, spec.evaluation.calibration, spec.data)
-    robustness, robustness_html = robustness_step(scoring, test, spec)
-    explainability, explainability_html = explainability_step(model, test, validation, spec, after=started)
+    scoring, threshold = decision_threshold_step(model=model, validation=validation, spec=spec, after=started)
+    performance, performance_html = performance_step(scoring_model=scoring, test=test, decision_threshold=threshold,
+                                                     data=spec.data, performance=spec.evaluation.performance)
+    fairness, fairness_html = fairness_step(scoring_model=scoring, test=test, decision_threshold=threshold,
+                                            data=spec.data)
+    calibration, calibration_html = calibration_step(model=model, scoring_model=scoring, test=test,
+                                                     calibration=spec.evaluation.calibration, data=spec.data)
+    robustness, robustness_html = robustness_step(scoring_model=scoring, test=test, spec=spec)
+    explainability, explainability_html = explainability_step(model=model, test=test, validation=validation,
+                                                              spec=spec, after=started)
     latency, latency_html = latency_step(scoring_model=scoring, test=test, validation=validation, spec=spec,
                                          model_version=model_version)
     comparison, champion_scores, comparison_html = champion_challenger_step(
         scoring_model=scoring, decision_threshold=threshold, validation=validation, test=test, spec=spec,
         model_version=model_version)
-    business, business_html = business_step(scoring, threshold, test, comparison, champion_scores, spec)
+    business, business_html = business_step(scoring_model=scoring, decision_threshold=threshold, test=test,
+                                            champion_comparison=comparison, champion_scores=champion_scores,
+                                            spec=spec)
     decision, decision_html = gates_step(
         performance_report=performance, fairness_report=fairness, calibration_report=calibration,
         robustness_report=robustness, latency_report=latency, business_report=business,
         champion_comparison=comparison, spec=spec, model_version=model_version)
     mitigation = None
     if spec.evaluation.mitigation.method != "none":  # the analysis, shown in the card; `mitigate` ships it
-        mitigation, _ = mitigation_step(model, linked["train"], validation, test, threshold, decision, comparison,
-                                        robustness, spec)
+        mitigation, _ = mitigation_step(model=model, train=train, validation=validation, test=test,
+                                        decision_threshold=threshold, promotion_decision=decision,
+                                        champion_comparison=comparison, robustness_report=robustness, spec=spec)
     card, card_html = model_card_step(
         promotion_decision=decision, decision_threshold=threshold, performance_report=performance,
         fairness_report=fairness, calibration_report=calibration, robustness_report=robustness,
         explainability_report=explainability, latency_report=latency, champion_comparison=comparison,
         spec=spec, model_version=model_version, mitigation_report=mitigation)
-    link_evidence_step(decision, decision_html, card, card_html, performance_html, fairness_html, calibration_html,
-                       robustness_html, explainability_html, latency_html, business_html, comparison_html,
-                       spec.problem.name, model_version)
+    link_evidence_step(promotion_decision=decision, promotion_decision_html=decision_html, model_card_markdown=card,
+                       model_card_html=card_html, performance_report_html=performance_html,
+                       fairness_report_html=fairness_html, calibration_report_html=calibration_html,
+                       robustness_report_html=robustness_html, explainability_report_html=explainability_html,
+                       latency_report_html=latency_html, business_report_html=business_html,
+                       champion_comparison_html=comparison_html, model_name=spec.problem.name,
+                       model_version=model_version)
     evidence = ["link_evidence_step", "link_references_step"]
-    link_references_step(*reference_profiles_step(model, linked["train"], test, threshold, spec),
-                         spec.problem.name, model_version)
-    record_decision_step(decision, threshold, spec, model_version, after=evidence)
+    data_profile, prediction_profile, summary = reference_profiles_step(model=model, train=train, test=test,
+                                                                        decision_threshold=threshold, spec=spec)
+    link_references_step(reference_data_profile=data_profile, reference_prediction_profile=prediction_profile,
+                         reference_summary=summary, model_name=spec.problem.name, model_version=model_version)
+    record_decision_step(promotion_decision=decision, decision_threshold=threshold, spec=spec,
+                         model_version=model_version, after=evidence)

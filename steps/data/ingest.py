@@ -2,12 +2,13 @@ import pandas as pd
 from typing_extensions import Annotated
 from zenml import step
 
+from keel.artifacts import Artifact
 from keel.data.sources import load_frame
 from keel.spec.models import DataSpec
 
 
 @step
-def ingest_step(data: DataSpec, source_stamp: str) -> Annotated[pd.DataFrame, "raw_data"]:
+def ingest_step(data: DataSpec, source_stamp: str) -> Annotated[pd.DataFrame, Artifact.RAW_DATA]:
     """Read the spec's data source as it is.
 
     `source_stamp` changes whenever the source may have changed (file size and time, or every run

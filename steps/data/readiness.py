@@ -5,14 +5,15 @@ from typing_extensions import Annotated
 from zenml import step
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
 from keel.data.readiness import assess_readiness, readiness_html, readiness_summary
 from keel.spec.models import Spec
 
 
 @step
 def readiness_step(validated_data: pd.DataFrame, baseline_summary: dict, spec: Spec) -> Tuple[
-    Annotated[dict, "readiness_report"],
-    Annotated[HTMLString, "readiness_report_html"],
+    Annotated[dict, Artifact.READINESS_REPORT],
+    Annotated[HTMLString, Artifact.READINESS_REPORT_HTML],
 ]:
     """Rows, label balance, missingness, sensitive-group sizes, and whether the baseline's
     validation score makes the spec's success criteria plausible."""

@@ -4,15 +4,16 @@ import pandas as pd
 from typing_extensions import Annotated
 from zenml import step
 
+from keel.artifacts import Artifact
 from keel.data.split import split_frame
 from keel.spec.models import DataSpec, SplitSpec
 
 
 @step
 def split_step(validated_data: pd.DataFrame, split: SplitSpec, data: DataSpec) -> Tuple[
-    Annotated[pd.DataFrame, "train"],
-    Annotated[pd.DataFrame, "validation"],
-    Annotated[pd.DataFrame, "test"],
+    Annotated[pd.DataFrame, Artifact.TRAIN],
+    Annotated[pd.DataFrame, Artifact.VALIDATION],
+    Annotated[pd.DataFrame, Artifact.TEST],
 ]:
     """Split rows by the spec's strategy (random or time); no row appears twice.
 

@@ -5,6 +5,7 @@ from typing_extensions import Annotated
 from zenml import get_step_context, save_artifact, step
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
 from keel.data.fingerprint import fingerprint_frame
 from keel.data.schema import validate_frame, validation_html
 from keel.governance.events import record_validation
@@ -17,10 +18,10 @@ class DataValidationError(RuntimeError):
 
 @step
 def validate_step(raw_data: pd.DataFrame, data: DataSpec, model_name: Optional[str] = None) -> Tuple[
-    Annotated[pd.DataFrame, "validated_data"],
-    Annotated[str, "data_fingerprint"],
-    Annotated[dict, "validation_report"],
-    Annotated[HTMLString, "validation_report_html"],
+    Annotated[pd.DataFrame, Artifact.VALIDATED_DATA],
+    Annotated[str, Artifact.DATA_FINGERPRINT],
+    Annotated[dict, Artifact.VALIDATION_REPORT],
+    Annotated[HTMLString, Artifact.VALIDATION_REPORT_HTML],
 ]:
     """Check the batch against the pandera schema derived from the spec.
 
@@ -34,8 +35,8 @@ def validate_step(raw_data: pd.DataFrame, data: DataSpec, model_name: Optional[s
     page = HTMLString(validation_html(report))
     run_id = get_step_context().pipeline_run.id
     if not report.passed:  # a failed step is never cached, so this record is made on every failing run
-        stored = save_artifact(report.to_dict(), name="validation_report")
-        save_artifact(page, name="validation_report_html")
+        stored = save_artifact(report.to_dict(), name=Artifact.VALIDATION_REPORT)
+        save_artifact(page, name=Artifact.VALIDATION_REPORT_HTML)
         if model_name:
             record_validation(model_name, run_id, False, report.summary(), evidence=[stored.id])
         raise DataValidationError(report.summary())

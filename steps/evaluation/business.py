@@ -6,6 +6,7 @@ from typing_extensions import Annotated
 from zenml import step
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
 from keel.evaluation.business import business_html, evaluate_business
 from keel.evaluation.suite import champion_decisions
 from keel.spec.models import Spec
@@ -15,8 +16,8 @@ from keel.training.fit import predict_scores
 @step
 def business_step(scoring_model: Any, decision_threshold: dict, test: pd.DataFrame, champion_comparison: dict,
                   champion_scores: np.ndarray, spec: Spec) -> Tuple[
-    Annotated[dict, "business_report"],
-    Annotated[HTMLString, "business_report_html"],
+    Annotated[dict, Artifact.BUSINESS_REPORT],
+    Annotated[HTMLString, Artifact.BUSINESS_REPORT_HTML],
 ]:
     """Expected value per application under the spec's value matrix (if declared), vs deciding negative
     for everyone or vs the champion."""

@@ -5,6 +5,7 @@ from typing_extensions import Annotated
 from zenml import step
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
 from keel.evaluation.calibration import calibration_html, evaluate_calibration
 from keel.spec.models import CalibrationSpec, DataSpec
 from keel.training.fit import predict_scores
@@ -13,8 +14,8 @@ from keel.training.fit import predict_scores
 @step
 def calibration_step(model: Any, scoring_model: Any, test: pd.DataFrame, calibration: CalibrationSpec,
                      data: DataSpec) -> Tuple[
-    Annotated[dict, "calibration_report"],
-    Annotated[HTMLString, "calibration_report_html"],
+    Annotated[dict, Artifact.CALIBRATION_REPORT],
+    Annotated[HTMLString, Artifact.CALIBRATION_REPORT_HTML],
 ]:
     """Brier score, expected calibration error and reliability curve (before and after recalibration)."""
     y = test[data.target.column].to_numpy()

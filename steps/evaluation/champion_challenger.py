@@ -6,6 +6,7 @@ from typing_extensions import Annotated
 from zenml import step
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
 from keel.evaluation.comparison import comparison_html
 from keel.evaluation.suite import compare_with_champion
 from keel.registry import find_champion
@@ -16,9 +17,9 @@ from keel.spec.models import Spec
 @step(enable_cache=False, enable_artifact_metadata=False)
 def champion_challenger_step(scoring_model: Any, decision_threshold: dict, validation: pd.DataFrame,
                              test: pd.DataFrame, spec: Spec, model_version: int) -> Tuple[
-    Annotated[dict, "champion_comparison"],
-    Annotated[np.ndarray, "champion_scores"],
-    Annotated[HTMLString, "champion_comparison_html"],
+    Annotated[dict, Artifact.CHAMPION_COMPARISON],
+    Annotated[np.ndarray, Artifact.CHAMPION_SCORES],
+    Annotated[HTMLString, Artifact.CHAMPION_COMPARISON_HTML],
 ]:
     """Paired bootstrap CI of the primary-metric difference against production (else staging).
 

@@ -4,14 +4,15 @@ import pandas as pd
 from typing_extensions import Annotated
 from zenml import step
 
+from keel.artifacts import Artifact
 from keel.evaluation.suite import decision_model
 from keel.spec.models import Spec
 
 
 @step
 def decision_threshold_step(model: Any, validation: pd.DataFrame, spec: Spec) -> Tuple[
-    Annotated[Any, "scoring_model"],
-    Annotated[dict, "decision_threshold"],
+    Annotated[Any, Artifact.SCORING_MODEL],
+    Annotated[dict, Artifact.DECISION_THRESHOLD],
 ]:
     """Choose the decision threshold (and optional post-hoc calibration) on validation data only.
 

@@ -5,6 +5,7 @@ from typing_extensions import Annotated
 from zenml import step
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
 from keel.data.groups import sensitive_groups
 from keel.evaluation.fairness import evaluate_fairness, fairness_html
 from keel.spec.models import DataSpec
@@ -13,8 +14,8 @@ from keel.training.fit import predict_scores
 
 @step
 def fairness_step(scoring_model: Any, test: pd.DataFrame, decision_threshold: dict, data: DataSpec) -> Tuple[
-    Annotated[dict, "fairness_report"],
-    Annotated[HTMLString, "fairness_report_html"],
+    Annotated[dict, Artifact.FAIRNESS_REPORT],
+    Annotated[HTMLString, Artifact.FAIRNESS_REPORT_HTML],
 ]:
     """Group metrics (fairlearn MetricFrame) per sensitive attribute and their intersection."""
     scores = predict_scores(scoring_model, test)

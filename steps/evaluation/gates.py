@@ -4,6 +4,7 @@ from typing_extensions import Annotated
 from zenml import step
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
 from keel.evaluation.gates import decide, gate_values, gates_html
 from keel.evaluation.record import applied_gates, gate_changes, gate_history, previous_evaluation
 from keel.governance.audit import audit_store, read_records
@@ -15,8 +16,8 @@ from keel.spec.models import Spec
 def gates_step(performance_report: dict, fairness_report: dict, calibration_report: dict,
                robustness_report: dict, latency_report: dict, business_report: dict,
                champion_comparison: dict, spec: Spec, model_version: int) -> Tuple[
-    Annotated[dict, "promotion_decision"],
-    Annotated[HTMLString, "promotion_decision_html"],
+    Annotated[dict, Artifact.PROMOTION_DECISION],
+    Annotated[HTMLString, Artifact.PROMOTION_DECISION_HTML],
 ]:
     """Judge every gate of the spec on the complete evidence set: promote, reject or incomplete (a
     missing or non-numeric value). Also how these gates differ from the version's earlier

@@ -5,6 +5,7 @@ from typing_extensions import Annotated
 from zenml import step
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
 from keel.evaluation.latency import evaluate_latency, latency_html
 from keel.evaluation.suite import champion_predictor
 from keel.registry import find_champion
@@ -15,8 +16,8 @@ from keel.training.fit import predict_scores
 @step(enable_cache=False)
 def latency_step(scoring_model: Any, test: pd.DataFrame, validation: pd.DataFrame, spec: Spec,
                  model_version: int) -> Tuple[
-    Annotated[dict, "latency_report"],
-    Annotated[HTMLString, "latency_report_html"],
+    Annotated[dict, Artifact.LATENCY_REPORT],
+    Annotated[HTMLString, Artifact.LATENCY_REPORT_HTML],
 ]:
     """p50/p95/p99 single-row latency with their intervals, batch latency and serialized size of the full
     pipeline; with a champion (production, else staging), both measured interleaved and the p95 ratio.

@@ -4,6 +4,7 @@ from typing_extensions import Annotated
 from zenml import step
 from zenml.types import HTMLString, MarkdownString
 
+from keel.artifacts import Artifact
 from keel.evaluation.model_card import card_sections, model_card_html, model_card_markdown
 from keel.registry import get_model_version_metadata
 from keel.spec.models import Spec
@@ -14,8 +15,8 @@ def model_card_step(promotion_decision: dict, decision_threshold: dict, performa
                     fairness_report: dict, calibration_report: dict, robustness_report: dict,
                     explainability_report: dict, latency_report: dict, champion_comparison: dict,
                     spec: Spec, model_version: int, mitigation_report: Optional[dict] = None) -> Tuple[
-    Annotated[MarkdownString, "model_card_markdown"],
-    Annotated[HTMLString, "model_card_html"],
+    Annotated[MarkdownString, Artifact.MODEL_CARD_MARKDOWN],
+    Annotated[HTMLString, Artifact.MODEL_CARD_HTML],
 ]:
     """The model card (Markdown and HTML) from the version's recorded training facts and this evaluation."""
     training = get_model_version_metadata(spec.problem.name, model_version)

@@ -5,6 +5,7 @@ from typing_extensions import Annotated
 from zenml import step
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
 from keel.evaluation.performance import evaluate_performance, performance_html
 from keel.spec.models import DataSpec, PerformanceSpec
 from keel.training.fit import predict_scores
@@ -13,8 +14,8 @@ from keel.training.fit import predict_scores
 @step
 def performance_step(scoring_model: Any, test: pd.DataFrame, decision_threshold: dict, data: DataSpec,
                      performance: PerformanceSpec) -> Tuple[
-    Annotated[dict, "performance_report"],
-    Annotated[HTMLString, "performance_report_html"],
+    Annotated[dict, Artifact.PERFORMANCE_REPORT],
+    Annotated[HTMLString, Artifact.PERFORMANCE_REPORT_HTML],
 ]:
     """ROC AUC, PR AUC, and F1/precision/recall at the decision threshold, with bootstrap intervals,
     on the held-out test split."""

@@ -1,6 +1,7 @@
 from typing_extensions import Annotated
 from zenml import get_step_context, step
 
+from keel.artifacts import Artifact
 from keel.evaluation.record import FINISHED, evaluation_record
 from keel.registry import get_model_version_metadata, record_evaluation
 from keel.spec import spec_hash
@@ -9,7 +10,7 @@ from keel.spec.models import Spec
 
 @step(enable_cache=False)
 def record_decision_step(promotion_decision: dict, decision_threshold: dict, spec: Spec,
-                         model_version: int) -> Annotated[dict, "evaluation_record"]:
+                         model_version: int) -> Annotated[dict, Artifact.EVALUATION_RECORD]:
     """The last step, run only when every other one succeeded: record the decision on the version and
     in the audit trail, and move it into staging (deployable) or out of it. Out: the record, with the
     stage the version now has. A side effect, so never cached."""

@@ -2,6 +2,7 @@ import pandas as pd
 from typing_extensions import Annotated
 from zenml import step
 
+from keel.artifacts import Artifact
 from keel.monitoring.monitor import assess_window
 from keel.monitoring.profiles import Profile
 from keel.spec.models import Spec
@@ -10,7 +11,8 @@ from keel.spec.models import Spec
 @step(enable_cache=False)
 def drift_step(window_profile: Profile, window: dict, reference_data_profile: Profile,
                reference_prediction_profile: Profile, reference_summary: dict,
-               labelled_predictions: pd.DataFrame, label_report: dict, spec: Spec) -> Annotated[dict, "drift_status"]:
+               labelled_predictions: pd.DataFrame, label_report: dict,
+               spec: Spec) -> Annotated[dict, Artifact.DRIFT_STATUS]:
     """The four kinds of drift for the window against the version's references (machine-readable)."""
     return assess_window(window_profile, window, reference_data_profile, reference_prediction_profile,
                          reference_summary, labelled_predictions, label_report, spec)

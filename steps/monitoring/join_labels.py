@@ -4,6 +4,7 @@ import pandas as pd
 from typing_extensions import Annotated
 from zenml import step
 
+from keel.artifacts import Artifact
 from keel.monitoring.monitor import labelled_window, monitoring_folder
 from keel.monitoring.policy import last_retrain, read_history
 from keel.spec.models import Spec
@@ -11,8 +12,8 @@ from keel.spec.models import Spec
 
 @step(enable_cache=False)
 def join_labels_step(window: dict, spec: Spec) -> Tuple[
-    Annotated[pd.DataFrame, "labelled_predictions"],
-    Annotated[dict, "label_report"],
+    Annotated[pd.DataFrame, Artifact.LABELLED_PREDICTIONS],
+    Annotated[dict, Artifact.LABEL_REPORT],
 ]:
     """Join the delayed labels (the spec's CSV or SQL source) to the window's predictions; count
     labels for unknown ids, early and duplicate labels, and labels new since the last retrain.

@@ -4,6 +4,7 @@ from typing_extensions import Annotated
 from zenml import get_step_context, log_metadata, step
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
 from keel.governance.events import record_retraining_decision
 from keel.monitoring.monitor import decide_and_record
 from keel.monitoring.report import drift_report_html
@@ -12,8 +13,8 @@ from keel.spec.models import Spec
 
 @step(enable_cache=False)
 def policy_step(drift_status: dict, label_report: dict, spec: Spec, model_version: int) -> Tuple[
-    Annotated[dict, "retraining_decision"],
-    Annotated[HTMLString, "drift_report"],
+    Annotated[dict, Artifact.RETRAINING_DECISION],
+    Annotated[HTMLString, Artifact.DRIFT_REPORT],
 ]:
     """Apply the continuous-training policy; record the decision with its evidence (decisions file,
     status file, run metadata); render the drift report with the decision."""

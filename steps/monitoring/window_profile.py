@@ -3,16 +3,17 @@ from typing import Tuple
 from typing_extensions import Annotated
 from zenml import step
 
+from keel.artifacts import Artifact
 from keel.monitoring.monitor import update_window
 from keel.monitoring.profiles import Profile
 from keel.spec.models import Spec
 from steps.monitoring.profile_materializer import ProfileMaterializer
 
 
-@step(enable_cache=False, output_materializers={"window_profile": ProfileMaterializer})
+@step(enable_cache=False, output_materializers={Artifact.WINDOW_PROFILE: ProfileMaterializer})
 def window_profile_step(spec: Spec, model_version: int) -> Tuple[
-    Annotated[Profile, "window_profile"],
-    Annotated[dict, "window"],
+    Annotated[Profile, Artifact.WINDOW_PROFILE],
+    Annotated[dict, Artifact.WINDOW],
 ]:
     """Profile the predictions served since the last run (per hour and version, in the deployment
     folder), then merge the judged window (the spec's hour/day/week) from the stored hours."""

@@ -5,6 +5,7 @@ import pandas as pd
 from typing_extensions import Annotated
 from zenml import log_metadata, step
 
+from keel.artifacts import Artifact
 from keel.spec.models import DataSpec, TrainingSpec
 from keel.training.fit import fit_candidate
 
@@ -12,9 +13,9 @@ from keel.training.fit import fit_candidate
 @step
 def search_candidate_step(feature_pipeline: Any, train: pd.DataFrame, validation: pd.DataFrame,
                           data: DataSpec, training: TrainingSpec) -> Tuple[
-    Annotated[Any, "candidate_model"],
-    Annotated[dict, "candidate_summary"],
-    Annotated[list, "search_trials"],
+    Annotated[Any, Artifact.CANDIDATE_MODEL],
+    Annotated[dict, Artifact.CANDIDATE_SUMMARY],
+    Annotated[list, Artifact.SEARCH_TRIALS],
 ]:
     """Seeded random search over the spec's LightGBM space, scored on validation data.
 

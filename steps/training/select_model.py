@@ -4,6 +4,7 @@ from typing_extensions import Annotated
 from zenml import ArtifactConfig, step
 from zenml.enums import ArtifactType
 
+from keel.artifacts import Artifact
 from keel.spec.models import TrainingSpec
 from keel.training.fit import choose_summary
 
@@ -11,8 +12,8 @@ from keel.training.fit import choose_summary
 @step
 def select_model_step(baseline_model: Any, baseline_summary: dict, candidate_model: Any,
                       candidate_summary: dict, training: TrainingSpec) -> Tuple[
-    Annotated[Any, ArtifactConfig(name="model", artifact_type=ArtifactType.MODEL)],
-    Annotated[dict, "selection"],
+    Annotated[Any, ArtifactConfig(name=Artifact.MODEL, artifact_type=ArtifactType.MODEL)],
+    Annotated[dict, Artifact.SELECTION],
 ]:
     """Keep the model with the best validation value of the spec's primary metric.
 

@@ -4,6 +4,7 @@ import pandas as pd
 from typing_extensions import Annotated
 from zenml import step
 
+from keel.artifacts import Artifact
 from keel.spec.models import DataSpec, TrainingSpec
 from keel.training.fit import fit_baseline
 
@@ -11,8 +12,8 @@ from keel.training.fit import fit_baseline
 @step
 def train_baseline_step(feature_pipeline: Any, train: pd.DataFrame, validation: pd.DataFrame,
                         data: DataSpec, training: TrainingSpec) -> Tuple[
-    Annotated[Any, "baseline_model"],
-    Annotated[dict, "baseline_summary"],
+    Annotated[Any, Artifact.BASELINE_MODEL],
+    Annotated[dict, Artifact.BASELINE_SUMMARY],
 ]:
     """Logistic regression on the shared features: the bar every candidate must clear.
 
