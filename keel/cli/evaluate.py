@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Optional
 
 from keel.cli.console import fail, format_table, say
+from keel.evaluation.gates import INCOMPLETE, Decision
 from keel.lifecycle.evaluation import EVALUATION_INCOMPLETE, GATES_FAILED, EvaluationResult  # noqa: F401 (exit codes)
 from keel.spec.models import Spec
 
 
-def print_gates(decision: dict) -> None:
+def print_gates(decision: Decision) -> None:
     rows = [(g["gate"], "-" if g["value"] is None else g["value"],
              "pass" if g["passed"] else ("no value" if g.get("known") is False else "FAIL"))
             for g in decision["gates"]]
@@ -56,7 +57,7 @@ def print_evaluation(spec: Spec, result: EvaluationResult) -> int:
         else:
             say(f"mitigation ({mitigated['method']}): not applied: {mitigated.get('reason')}")
     say(f"model card:     {result.card_paths[0].resolve()} (and .html; latest copy {result.card_paths[1]})")
-    if decision["decision"] == "incomplete":
+    if decision["decision"] == INCOMPLETE:
         say(f"missing:        {'; '.join(decision['missing'])}")
         return EVALUATION_INCOMPLETE
     if decision["failed"]:

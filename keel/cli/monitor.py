@@ -11,6 +11,7 @@ from pathlib import Path
 from keel.cli.console import fail, say
 from keel.lifecycle.main_job import BAD_SPEC
 from keel.lifecycle.progress import Progress
+from keel.monitoring.records import DriftStatus, LabelReport, RetrainingDecision
 from keel.spec.models import Spec
 
 
@@ -55,7 +56,7 @@ class ConsoleProgress(Progress):
         say(f"monitoring run: {result.run_name} (model {spec.problem.name} v{result.version})")
         _print_status(result.status, result.decision, result.report)
 
-    def retraining_started(self, spec, decision: dict) -> None:
+    def retraining_started(self, spec, decision: RetrainingDecision) -> None:
         say()
         say(f"keel: retraining '{spec.problem.name}' (triggers: {', '.join(decision['fired'])}) ...")
 
@@ -71,7 +72,7 @@ class ConsoleProgress(Progress):
             f"{', '.join(world.shifted_features)}, concept_shift={world.concept_shift}) -> {url}/predict")
 
 
-def _print_status(status: dict, decision: dict, report: Path) -> None:
+def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Path) -> None:
     from keel.monitoring.monitor import STATUS_FILE, monitoring_folder
     from keel.monitoring.policy import DECISIONS_FILE
 
@@ -103,15 +104,16 @@ def _print_status(status: dict, decision: dict, report: Path) -> None:
     say(f"status:         {folder / STATUS_FILE}; decisions: {folder / DECISIONS_FILE}")
 
 
-def _label_problems(labels: dict) -> str:
+def _label_problems(labels: LabelReport) -> str:
     """The label rows left out, when there are any (empty, neither class, another version's)."""
-    problems = [f"{labels[key]} {what}" for key, what in (
-        ("missing_labels", "empty"), ("unknown_label_values", f"neither class {labels.get('unknown_value_examples')}"),
-        ("other_versions", "for another version's predictions")) if labels.get(key)]
+    problems = [f"{count} {what}" for count, what in (
+        (labels.get("missing_labels"), "empty"),
+        (labels.get("unknown_label_values"), f"neither class {labels.get('unknown_value_examples')}"),
+        (labels.get("other_versions"), "for another version's predictions")) if count]
     return f"; left out: {', '.join(problems)}" if problems else ""
 
 
-def monitoring_folder_for(status: dict) -> Path:
+def monitoring_folder_for(status: DriftStatus) -> Path:
     return Path(status["decision_folder"])
 
 

@@ -1,12 +1,16 @@
-"""Gates from the spec: every declared bar, its value, threshold and verdict, and the decision."""
+"""Gates from the spec: every declared bar, its value, threshold and verdict, and the decision.
 
-from __future__ import annotations
+(No `from __future__ import annotations` here: under it Python 3.11's TypedDict counts `NotRequired`
+keys as required.)"""
 
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, NotRequired, Optional, Sequence, TypedDict, Union
 
 from keel.reports import html
 from keel.spec.metrics import CHAMPION_RELATIVE
 from keel.spec.models import FAIRNESS_METRICS, VALUE_METRICS, Gate
+
+if TYPE_CHECKING:
+    from keel.evaluation.record import EvaluationRecord
 
 
 def fairness_values(fairness: dict) -> Dict[str, float]:
@@ -39,13 +43,53 @@ PROMOTE, REJECT, INCOMPLETE = "promote to staging", "reject", "incomplete"
 BUILT_IN_CHECKS = ("champion_challenger", "hostile_inputs")  # judged whatever gates the spec declares
 
 
+class GateRow(TypedDict):
+    """One judged gate (or built-in check): `value` None when there is none; `known` whether it is a
+    number the gate could judge."""
+
+    gate: str
+    metric: str
+    value: Optional[float]
+    known: bool
+    passed: bool
+
+
+class GateHistoryEntry(TypedDict):
+    """One earlier evaluation of a version, as the gates step reads it from the audit trail."""
+
+    time: Optional[str]
+    run_name: Optional[str]
+    decision: Optional[str]
+    gates: str
+    changes: str
+
+
+class Decision(TypedDict):
+    """What `decide` returns (the promotion_decision artifact). `decision` is PROMOTE, REJECT or
+    INCOMPLETE. The gates step adds `values`, `gate_changes` and `gate_history`;
+    `incomplete_decision` adds `failed_step`."""
+
+    gates: List[GateRow]
+    failed: List[str]
+    missing: List[str]
+    complete: bool
+    passed: bool
+    advisory: bool
+    deployable: bool
+    decision: str
+    failed_step: NotRequired[Optional[str]]
+    values: NotRequired[Dict[str, float]]
+    gate_changes: NotRequired[List[str]]
+    gate_history: NotRequired[List[GateHistoryEntry]]
+
+
 def _known(value) -> bool:
     return value is not None and value == value and abs(value) != float("inf")
 
 
 def decide(gates: List[Gate], values: Dict[str, float], comparison: Optional[dict],
            hostile_inputs_passed: Optional[bool] = True, blocking: bool = True,
-           missing_evidence: Sequence[str] = ()) -> dict:
+           missing_evidence: Sequence[str] = ()) -> Decision:
     """The decision from a complete evidence set only.
 
     A gate whose value is missing or not a number, a comparison without a result, or any entry of
@@ -53,11 +97,12 @@ def decide(gates: List[Gate], values: Dict[str, float], comparison: Optional[dic
     neither staged nor deployable. Otherwise every gate passing promotes to staging; a failing gate
     rejects, unless `blocking` is false: then the failures are advisory (recorded, shown, deployable)."""
     has_champion = bool(comparison and comparison.get("champion"))
-    rows = [{"gate": g.describe(), "metric": g.key, "value": values.get(g.key), "known": _known(values.get(g.key)),
-             "passed": g.passes(values.get(g.key))} if has_champion or g.metric not in CHAMPION_RELATIVE else
-            {"gate": f"{g.describe()} (no champion: not applicable)", "metric": g.key, "value": None, "known": True,
-             "passed": True}
-            for g in gates]
+    rows: List[GateRow] = [
+        {"gate": g.describe(), "metric": g.key, "value": values.get(g.key), "known": _known(values.get(g.key)),
+         "passed": g.passes(values.get(g.key))} if has_champion or g.metric not in CHAMPION_RELATIVE else
+        {"gate": f"{g.describe()} (no champion: not applicable)", "metric": g.key, "value": None, "known": True,
+         "passed": True}
+        for g in gates]
     if has_champion:
         known = _known(comparison.get("ci_low")) and comparison.get("accepted") is not None
         rows.append({"gate": f"challenger {comparison['mode'].replace('_', '-')} vs {comparison['champion']} "
@@ -80,14 +125,14 @@ def decide(gates: List[Gate], values: Dict[str, float], comparison: Optional[dic
             "deployable": outcome == PROMOTE, "decision": outcome}
 
 
-def is_deployable(evaluation: Optional[dict]) -> bool:
+def is_deployable(evaluation: Optional["EvaluationRecord"]) -> bool:
     """Only a complete evaluation that promoted (all gates passed, or failures advisory) is deployable;
     a record without these fields (never evaluated, or evaluated before they existed) is not."""
-    return bool(evaluation) and evaluation.get("decision") == PROMOTE and evaluation.get("complete") is True \
+    return evaluation is not None and evaluation.get("decision") == PROMOTE and evaluation.get("complete") is True \
         and evaluation.get("deployable") is True
 
 
-def describe_decision(decision: dict) -> str:
+def describe_decision(decision: Union[Decision, "EvaluationRecord"]) -> str:
     """One line: the decision and why, e.g. "reject (2 gates failed)"."""
     if decision["decision"] == INCOMPLETE:
         where = f" at step {decision['failed_step']}" if decision.get("failed_step") else ""
@@ -101,25 +146,25 @@ def describe_decision(decision: dict) -> str:
     return f"{decision['decision']} ({'all gates pass' if declared else 'no gates declared in the spec'})"
 
 
-def incomplete_decision(failed_step: Optional[str], error: str) -> dict:
+def incomplete_decision(failed_step: Optional[str], error: str) -> Decision:
     """The decision recorded when the evaluation run itself failed or stopped."""
     return {"gates": [], "failed": [], "missing": [f"step {failed_step or '?'} failed: {error}"],
             "complete": False, "passed": False, "advisory": False, "deployable": False,
             "decision": INCOMPLETE, "failed_step": failed_step}
 
 
-def _verdict(row: dict):
+def _verdict(row: GateRow):
     if not row.get("known", True):
         return html.verdict(None, "no value")
     return html.verdict(row["passed"])
 
 
-def gates_table(decision: dict) -> str:
+def gates_table(decision: Decision) -> str:
     return html.table(["gate", "value", "result"],
                       [(r["gate"], "-" if r["value"] is None else r["value"], _verdict(r)) for r in decision["gates"]])
 
 
-def gates_html(decision: dict, title: str = "Gates and decision") -> str:
+def gates_html(decision: Decision, title: str = "Gates and decision") -> str:
     state = True if decision["passed"] else (None if decision.get("advisory") else False)
     facts = {"decision": html.verdict(state, describe_decision(decision))}
     if decision.get("missing"):

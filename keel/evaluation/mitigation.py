@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from keel.data.groups import sensitive_groups
 from keel.evaluation.fairness import favourable_view, group_rule, unjudgeable_reason
-from keel.evaluation.gates import INCOMPLETE, describe_decision
+from keel.evaluation.gates import INCOMPLETE, Decision, describe_decision
 from keel.reports import html
 from keel.spec.models import FAIRNESS_METRICS, GATE_METRICS, Spec
 from keel.training.fit import predict_scores
@@ -410,8 +410,9 @@ def mitigation_report(facts: dict, before: Dict[str, float], after: dict, spec: 
 def not_applied_report(spec: Spec, reason: str) -> dict:
     """Mitigation could not be fitted: said so, never a pass."""
     mitigation = spec.evaluation.mitigation
-    decision = {"gates": [], "failed": [], "missing": [f"mitigation not applied: {reason}"], "complete": False,
-                "passed": False, "advisory": False, "deployable": False, "decision": INCOMPLETE}
+    decision: Decision = {"gates": [], "failed": [], "missing": [f"mitigation not applied: {reason}"],
+                          "complete": False, "passed": False, "advisory": False, "deployable": False,
+                          "decision": INCOMPLETE}
     return {"method": mitigation.method, "constraint": mitigation.constraint,
             "attribute": mitigation_attribute(spec) if spec.data.sensitive_attributes else None,
             "applied": False, "reason": reason, "decision": decision, "before_after": [], "trade_off": {},

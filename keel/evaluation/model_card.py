@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import List
 
-from keel.evaluation.gates import describe_decision
+from keel.evaluation.gates import Decision, GateRow, describe_decision
 from keel.evaluation.record import applied_gates, describe_gate
 from keel.provenance import source_text
 from keel.reports import html
 from keel.reports.values import format_value as _fmt
 
 
-def _verdict(gate: dict) -> str:
+def _verdict(gate: GateRow) -> str:
     if gate.get("known") is False:
         return "no value"
     return "pass" if gate["passed"] else "FAIL"
@@ -21,7 +21,7 @@ def _verdict(gate: dict) -> str:
 
 def card_sections(spec, model_name: str, version: int, training: dict, reports: dict) -> List[dict]:
     problem, data = spec.problem, spec.data
-    decision = reports["decision"]
+    decision: Decision = reports["decision"]
     perf = reports["performance"]["metrics"]
     comparison = reports.get("comparison")
     fairness = reports["fairness"]

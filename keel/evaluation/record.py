@@ -3,23 +3,77 @@ applied compare with the version's earlier evaluations.
 
 Every record has the same keys (but the threshold, below): ZenML merges the dicts logged under one
 metadata key, so a key that only some records had would linger into later ones.
+
+(No `from __future__ import annotations` here: under it Python 3.11's TypedDict counts `NotRequired`
+keys as required.)
 """
 
-from __future__ import annotations
+from typing import List, NotRequired, Optional, TypedDict
 
-from typing import List, Optional
-
+from keel.evaluation.gates import Decision, GateHistoryEntry
 from keel.spec.models import EvaluationSpec
 
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
 
 
-def applied_gates(evaluation: EvaluationSpec) -> List[dict]:
+class AppliedGate(TypedDict):
+    """A gate of the spec as an evaluation applied it."""
+
+    key: str
+    min: Optional[float]
+    max: Optional[float]
+
+
+class RecordedGate(TypedDict):
+    gate: str
+    metric: str
+    value: Optional[float]
+    passed: bool
+
+
+class EvaluationRecord(TypedDict):
+    """The evaluation as stored on the model version (metadata `evaluation`) and in the audit trail
+    (the `evaluated` event's details). `status` is RUNNING, FINISHED or FAILED; `decision` as in
+    `keel.evaluation.gates.Decision`. Only a finished run records `threshold` and `threshold_rule`.
+
+    A record stored by an older keel may lack keys added since (`advisory`, `missing`,
+    `applied_gates`, `blocking`, `gate_changes`, ...): readers of stored records use `.get` for those."""
+
+    decision: str
+    status: str
+    passed: bool
+    complete: bool
+    deployable: bool
+    advisory: bool
+    failed: List[str]
+    missing: List[str]
+    failed_step: Optional[str]
+    gates: List[RecordedGate]
+    applied_gates: List[AppliedGate]
+    blocking: bool
+    gate_changes: List[str]
+    spec_sha256: str
+    spec_differs_from_training: bool
+    run_id: Optional[str]
+    run_name: Optional[str]
+    threshold: NotRequired[float]
+    threshold_rule: NotRequired[Optional[str]]
+
+
+class StagedEvaluation(EvaluationRecord):
+    """The record with the stage the version has after it was recorded (the evaluation_record
+    artifact; the stage itself is not part of what is stored)."""
+
+    stage: Optional[str]
+
+
+def applied_gates(evaluation: EvaluationSpec) -> List[AppliedGate]:
     """The spec's gates as plain records: what this evaluation judged against."""
     return [{"key": g.key, "min": g.min, "max": g.max} for g in evaluation.gates]
 
 
-def gate_changes(previous: Optional[dict], gates: List[dict], blocking: bool, spec_sha256: str) -> List[str]:
+def gate_changes(previous: Optional[EvaluationRecord], gates: List[AppliedGate], blocking: bool,
+                 spec_sha256: str) -> List[str]:
     """How this evaluation's gates differ from the version's previous evaluation: loosened or removed
     gates (a pass they alone made possible must be visible), added or tightened ones, a changed spec."""
     if not previous or previous.get("applied_gates") is None:
@@ -53,36 +107,41 @@ def loosened(changes: List[str]) -> bool:
     return any(change.startswith("LOOSENED") for change in changes)
 
 
-def previous_evaluation(records: List[dict], version: int) -> Optional[dict]:
+def previous_evaluation(records: List[dict], version: int) -> Optional[EvaluationRecord]:
     """The latest finished evaluation of `version` in the audit trail (its details), if any."""
     finished = [r["details"] for r in records if r.get("event") == "evaluated" and r.get("version") == version
                 and (r.get("details") or {}).get("status") == FINISHED]
     return finished[-1] if finished else None
 
 
-def evaluation_record(decision: dict, *, status: str, run_id, run_name: Optional[str], spec_sha256: str,
+def evaluation_record(decision: Decision, *, status: str, run_id, run_name: Optional[str], spec_sha256: str,
                       evaluation: EvaluationSpec, training_spec_sha256: Optional[str] = None,
                       threshold: Optional[float] = None, threshold_rule: Optional[str] = None,
-                      changes: Optional[List[str]] = None) -> dict:
+                      changes: Optional[List[str]] = None) -> EvaluationRecord:
     """The full record of one evaluation (running, finished or failed)."""
-    return {"decision": decision["decision"], "status": status, "passed": bool(decision["passed"]),
-            "complete": bool(decision["complete"]), "deployable": bool(decision["deployable"]),
-            "advisory": bool(decision.get("advisory")), "failed": list(decision["failed"]),
-            "missing": list(decision.get("missing") or []), "failed_step": decision.get("failed_step"),
-            "gates": [{k: g[k] for k in ("gate", "metric", "value", "passed")} for g in decision["gates"]],
-            "applied_gates": applied_gates(evaluation), "blocking": evaluation.blocking,
-            "gate_changes": list(changes or []), "spec_sha256": spec_sha256,
-            "spec_differs_from_training": bool(training_spec_sha256) and training_spec_sha256 != spec_sha256,
-            "run_id": None if run_id is None else str(run_id), "run_name": run_name,
-            # Only a finished run chose a threshold; an unfinished one leaves the last chosen in place
-            # (the production version keeps serving at it while its re-evaluation is incomplete).
-            **({"threshold": threshold, "threshold_rule": threshold_rule} if threshold is not None else {})}
+    record: EvaluationRecord = {
+        "decision": decision["decision"], "status": status, "passed": bool(decision["passed"]),
+        "complete": bool(decision["complete"]), "deployable": bool(decision["deployable"]),
+        "advisory": bool(decision.get("advisory")), "failed": list(decision["failed"]),
+        "missing": list(decision.get("missing") or []), "failed_step": decision.get("failed_step"),
+        "gates": [{"gate": g["gate"], "metric": g["metric"], "value": g["value"], "passed": g["passed"]}
+                  for g in decision["gates"]],
+        "applied_gates": applied_gates(evaluation), "blocking": evaluation.blocking,
+        "gate_changes": list(changes or []), "spec_sha256": spec_sha256,
+        "spec_differs_from_training": bool(training_spec_sha256) and training_spec_sha256 != spec_sha256,
+        "run_id": None if run_id is None else str(run_id), "run_name": run_name}
+    # Only a finished run chose a threshold; an unfinished one leaves the last chosen in place
+    # (the production version keeps serving at it while its re-evaluation is incomplete).
+    if threshold is not None:
+        record["threshold"] = threshold
+        record["threshold_rule"] = threshold_rule
+    return record
 
 
-def gate_history(records: List[dict], version: int) -> List[dict]:
+def gate_history(records: List[dict], version: int) -> List[GateHistoryEntry]:
     """Each finished or failed evaluation of `version` in the audit trail, oldest first: when, which
     run, the decision, the gates it applied and how they changed."""
-    history = []
+    history: List[GateHistoryEntry] = []
     for record in records:
         details = record.get("details") or {}
         if record.get("event") != "evaluated" or record.get("version") != version or details.get("status") == RUNNING:
@@ -95,6 +154,6 @@ def gate_history(records: List[dict], version: int) -> List[dict]:
     return history
 
 
-def describe_gate(gate: dict) -> str:
+def describe_gate(gate: AppliedGate) -> str:
     bounds = [f">= {gate['min']:g}" if gate["min"] is not None else "", f"<= {gate['max']:g}" if gate["max"] is not None else ""]
     return f"{gate['key']} {' '.join(b for b in bounds if b)}"

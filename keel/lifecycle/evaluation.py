@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
+from keel.artifacts import Artifact
+from keel.evaluation.gates import INCOMPLETE, Decision
+from keel.evaluation.record import StagedEvaluation
 from keel.spec.models import Spec
 
 GATES_FAILED = 3  # distinct from 1 (an error) so CI can tell "the model is not good enough"
@@ -28,11 +31,12 @@ def model_card_path(spec: Spec, version: int) -> Path:
 @dataclass
 class EvaluationResult:
     """What `evaluate_version` came to. `record` is the evaluation as recorded on the version (with
-    its `stage` after the run); `error` is set when the run failed or no version could be found."""
+    its `stage` after the run); `decision` the gates step's (the record itself when the run failed);
+    `error` is set when the run failed or no version could be found."""
 
     version: Optional[int]
-    record: Optional[dict] = None
-    decision: Optional[dict] = None
+    record: Optional[StagedEvaluation] = None
+    decision: Optional[Union[Decision, StagedEvaluation]] = None
     run_name: Optional[str] = None
     card_paths: list = field(default_factory=list)
     mitigation: Optional[dict] = None
@@ -41,16 +45,16 @@ class EvaluationResult:
 
     @property
     def complete(self) -> bool:
-        return self.error is None and bool(self.record) and self.record.get("complete") is True
+        return self.error is None and self.record is not None and self.record.get("complete") is True
 
     @property
     def exit_code(self) -> int:
         """1 no such version; 4 the evaluation did not complete; 3 a blocking gate failed; else 0."""
         if self.version is None:
             return 1
-        if self.error is not None or (self.decision or {}).get("decision") == "incomplete":
+        if self.error is not None or (self.decision is not None and self.decision["decision"] == INCOMPLETE):
             return EVALUATION_INCOMPLETE
-        if (self.decision or {}).get("failed") and self.blocking:
+        if self.decision is not None and self.decision["failed"] and self.blocking:
             return GATES_FAILED
         return 0
 
@@ -68,7 +72,7 @@ def write_model_card(spec: Spec, version: int, run_name: str, markdown: str, pag
 
 
 def record_failed_evaluation(spec: Spec, version: int, failed_step: Optional[str], error: str,
-                             run=None) -> dict:
+                             run=None) -> StagedEvaluation:
     """The evaluation of `version` did not finish: record it as incomplete, naming the failed step."""
     from keel.evaluation.gates import incomplete_decision
     from keel.evaluation.record import FAILED, evaluation_record
@@ -79,7 +83,8 @@ def record_failed_evaluation(spec: Spec, version: int, failed_step: Optional[str
                                status=FAILED, run_id=getattr(run, "id", None), run_name=getattr(run, "name", None),
                                spec_sha256=spec_hash(spec), evaluation=spec.evaluation)
     stage = record_evaluation(spec.problem.name, version, record, (), promote=False)
-    return {**record, "stage": stage}
+    staged: StagedEvaluation = {**record, "stage": stage}
+    return staged
 
 
 def evaluate_version(spec: Spec, version: Optional[int], no_cache: bool = False) -> EvaluationResult:
@@ -100,11 +105,12 @@ def evaluate_version(spec: Spec, version: Optional[int], no_cache: bool = False)
                                 error=failed_step_message(outcome), blocking=spec.evaluation.blocking)
     steps = outcome.run.steps
     card = steps["model_card_step"].outputs
-    paths = write_model_card(spec, version, outcome.run.name, card["model_card_markdown"][0].load(),
-                             str(card["model_card_html"][0].load()))
-    mitigation = (steps["mitigation_step"].outputs["mitigation_report"][0].load()
+    paths = write_model_card(spec, version, outcome.run.name, card[Artifact.MODEL_CARD_MARKDOWN][0].load(),
+                             str(card[Artifact.MODEL_CARD_HTML][0].load()))
+    mitigation = (steps["mitigation_step"].outputs[Artifact.MITIGATION_REPORT][0].load()
                   if "mitigation_step" in steps else None)
-    return EvaluationResult(version, record=steps["record_decision_step"].output.load(),
-                            decision=steps["gates_step"].outputs["promotion_decision"][0].load(),
+    record = steps["record_decision_step"].outputs[Artifact.EVALUATION_RECORD][0].load()
+    return EvaluationResult(version, record=record,
+                            decision=steps["gates_step"].outputs[Artifact.PROMOTION_DECISION][0].load(),
                             run_name=outcome.run.name, card_paths=paths, mitigation=mitigation,
                             blocking=spec.evaluation.blocking)

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from keel.artifacts import REFERENCES, Artifact
 from keel.lifecycle.progress import Progress
 from keel.lifecycle.retraining import Mark, RetrainingResult, no_mark
+from keel.monitoring.records import DriftStatus, RetrainingDecision
 from keel.spec.models import Spec
 
 MONITOR_FAILED = 1
@@ -21,8 +23,8 @@ class MonitorResult:
     (then `status` is None)."""
 
     code: int
-    status: Optional[dict] = None
-    decision: Optional[dict] = None
+    status: Optional[DriftStatus] = None
+    decision: Optional[RetrainingDecision] = None
     report: Optional[Path] = None
     run_name: Optional[str] = None
     retraining: Optional[RetrainingResult] = None
@@ -55,7 +57,7 @@ def monitor_once(spec: Spec, retrain: bool = True, progress: Progress = Progress
     version = production_version(name)
     if version is None:
         return MonitorResult(1, error=f"keel: '{name}' has no production version to monitor: python run.py deploy")
-    from pipelines.monitoring import REFERENCES, monitoring_pipeline
+    from pipelines.monitoring import monitoring_pipeline
 
     try:
         version_artifacts(name, version, REFERENCES)
@@ -66,9 +68,9 @@ def monitor_once(spec: Spec, retrain: bool = True, progress: Progress = Progress
     if outcome.error is not None:
         return MonitorResult(MONITOR_FAILED, version=version, error=failed_step_message(outcome))
     steps = outcome.run.steps
-    status = steps["drift_step"].outputs["drift_status"][0].load()
-    decision = steps["policy_step"].outputs["retraining_decision"][0].load()
-    html = steps["policy_step"].outputs["drift_report"][0].load()
+    status = steps["drift_step"].outputs[Artifact.DRIFT_STATUS][0].load()
+    decision = steps["policy_step"].outputs[Artifact.RETRAINING_DECISION][0].load()
+    html = steps["policy_step"].outputs[Artifact.DRIFT_REPORT][0].load()
     report = write_report(spec, outcome.run.name, str(html))
     status["decision_folder"] = str(monitoring_folder(spec))
     result = MonitorResult(0, status, decision, report, outcome.run.name, version=version)

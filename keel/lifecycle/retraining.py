@@ -1,16 +1,18 @@
 """Retraining when the monitoring policy fires: train -> evaluate (against the champion) -> deploy as
 the challenger, each stage on the version its own training run registered; the outcome is recorded
-beside the decision that caused it."""
+beside the decision that caused it.
 
-from __future__ import annotations
+(No `from __future__ import annotations` here: under it Python 3.11's TypedDict counts `NotRequired`
+keys as required.)"""
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, List, NotRequired, Optional, TypedDict
 
 from keel.lifecycle.deployment import DeploymentResult
 from keel.lifecycle.evaluation import GATES_FAILED, EvaluationResult
 from keel.lifecycle.progress import Progress
 from keel.lifecycle.training import TrainingResult
+from keel.monitoring.records import RetrainingDecision
 from keel.spec.models import Spec
 
 SKIPPED = "skipped (--no-retrain)"
@@ -22,13 +24,41 @@ def no_mark(what: str, detail: str) -> None:
     pass
 
 
+class RetrainedEvaluation(TypedDict):
+    """How the evaluation of the retrained version came out (`exit_code` as `evaluate`'s)."""
+
+    passed: Optional[bool]
+    deployable: bool
+    decision: Optional[str]
+    failed: List[str]
+    exit_code: int
+
+
+class RetrainingRecord(TypedDict):
+    """What a retraining came to: a `kind: retraining` line of the monitoring decisions file, beside
+    the decision (`decision_time`) whose fired `triggers` caused it. `new_version` is the version its
+    training run registered (None: none); `outcome` as `retraining_outcome` says or SKIPPED."""
+
+    kind: str
+    time: str
+    decision_time: str
+    triggers: List[str]
+    champion: int
+    new_version: Optional[int]
+    outcome: str
+    error: NotRequired[str]
+    evaluation: NotRequired[RetrainedEvaluation]
+    rollout: NotRequired[Optional[str]]
+    rollout_report: NotRequired[str]
+
+
 @dataclass
 class RetrainingResult:
     """What a retraining came to. `record` is what was appended to the monitoring decisions (kind,
     triggers, champion, new_version, evaluation, rollout, outcome, error); reading the result by key
     reads the record. The stages' own results are kept beside it (None where a stage did not run)."""
 
-    record: dict
+    record: RetrainingRecord
     training: Optional[TrainingResult] = None
     evaluation: Optional[EvaluationResult] = None
     deployment: Optional[DeploymentResult] = None
@@ -79,19 +109,20 @@ def retraining_outcome(evaluation_code: int, evaluation_passed: Optional[bool],
     return f"not rolled out ({rollout or 'deployment failed'})"
 
 
-def skipped_retraining(spec: Spec, decision: dict, champion: int) -> RetrainingResult:
+def skipped_retraining(spec: Spec, decision: RetrainingDecision, champion: int) -> RetrainingResult:
     """The policy fired but retraining was switched off: the decision stands (it counts for the
     cooldown); record that it was not acted on."""
     from keel.monitoring.monitor import monitoring_folder, now_utc
     from keel.monitoring.policy import append_record
 
-    record = {"kind": "retraining", "time": now_utc().isoformat(), "decision_time": decision["time"],
-              "triggers": decision["fired"], "champion": champion, "new_version": None, "outcome": SKIPPED}
+    record: RetrainingRecord = {"kind": "retraining", "time": now_utc().isoformat(), "decision_time": decision["time"],
+                                "triggers": decision["fired"], "champion": champion, "new_version": None,
+                                "outcome": SKIPPED}
     append_record(monitoring_folder(spec), record)
     return RetrainingResult(record)
 
 
-def retrain_and_roll_out(spec: Spec, decision: dict, champion: int, progress: Progress = Progress(),
+def retrain_and_roll_out(spec: Spec, decision: RetrainingDecision, champion: int, progress: Progress = Progress(),
                          mark: Mark = no_mark) -> RetrainingResult:
     """train -> evaluate (against the champion) -> deploy as challenger; the outcome is recorded
     beside the decision that caused it. Every stage works on `new_version`, the number the training
@@ -106,8 +137,9 @@ def retrain_and_roll_out(spec: Spec, decision: dict, champion: int, progress: Pr
     from keel.spec.load import SpecError
 
     progress.retraining_started(spec, decision)
-    record = {"kind": "retraining", "time": now_utc().isoformat(), "decision_time": decision["time"],
-              "triggers": decision["fired"], "champion": champion, "new_version": None, "outcome": "failed"}
+    record: RetrainingRecord = {"kind": "retraining", "time": now_utc().isoformat(), "decision_time": decision["time"],
+                                "triggers": decision["fired"], "champion": champion, "new_version": None,
+                                "outcome": "failed"}
     result = RetrainingResult(record)
     try:
         new_spec = retraining_spec(spec)
@@ -129,14 +161,16 @@ def retrain_and_roll_out(spec: Spec, decision: dict, champion: int, progress: Pr
     progress.evaluation_started(new_spec)
     result.evaluation = evaluated = evaluate_version(new_spec, version)
     progress.evaluated(new_spec, evaluated)
-    code, evaluation = evaluated.exit_code, evaluated.record or {}
-    record["evaluation"] = {"passed": evaluation.get("passed"), "deployable": is_deployable(evaluation),
-                            "decision": evaluation.get("decision"), "failed": evaluation.get("failed", []),
+    code, evaluation = evaluated.exit_code, evaluated.record
+    failed = evaluation["failed"] if evaluation else []
+    record["evaluation"] = {"passed": evaluation["passed"] if evaluation else None,
+                            "deployable": is_deployable(evaluation),
+                            "decision": evaluation["decision"] if evaluation else None, "failed": failed,
                             "exit_code": code}
     record["outcome"] = retraining_outcome(code, is_deployable(evaluation) if evaluation else None)
     mark("evaluate", f"v{version} against champion v{champion}: "
                      + {"deploy": "passed its gates", "failed": f"the evaluation run failed (exit {code})"}.get(
-                         record["outcome"], "failed: " + "; ".join(evaluation.get("failed", [])))
+                         record["outcome"], "failed: " + "; ".join(failed))
                      + f"; model card {model_card_path(new_spec, version)}")
     if record["outcome"] == "deploy":
         progress.deployment_started(new_spec)

@@ -9,12 +9,14 @@ import urllib.error
 import urllib.request
 from typing import Optional
 
+from keel.monitoring.records import DriftStatus, RetrainingDecision
 from keel.spec.monitoring import AlerterSpec
 
 LOGGER = logging.getLogger("keel.monitoring")
 
 
-def alert_message(model: str, version: Optional[int], status: dict, decision: dict) -> Optional[dict]:
+def alert_message(model: str, version: Optional[int], status: DriftStatus,
+                  decision: RetrainingDecision) -> Optional[dict]:
     """The alert for this run, or None when there is nothing to say (no drift, no retraining)."""
     verdict = status.get("verdict", {})
     if not verdict.get("alarm") and not decision.get("fired"):

@@ -10,6 +10,8 @@ and labelled rows):
 
 A reference that cannot be right (a NaN metric, a label rate of 0 or 1) raises `ImplausibleReference`:
 judged against it, performance drift could never fire and label drift would always.
+
+What they return is typed in `keel.monitoring.records`.
 """
 
 from __future__ import annotations
@@ -19,16 +21,18 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from keel.monitoring.records import (DriftAssessment, FeatureDrift, LabelDrift, PerformanceDrift, PredictionDrift,
+                                     Verdict)
 from keel.monitoring.reference import check_label_rate, check_metrics
 from keel.spec.monitoring import (DriftSpec, FeatureDriftSpec, LabelDriftSpec, PerformanceDriftSpec,
                                   PredictionDriftSpec)
 
 
-def feature_drift(comparisons: Dict[str, dict], spec: FeatureDriftSpec) -> dict:
+def feature_drift(comparisons: Dict[str, dict], spec: FeatureDriftSpec) -> FeatureDrift:
     """Which features drifted. `comparisons` as `keel.monitoring.profiles.compare_columns` returns."""
     tested = [name for name, c in comparisons.items() if c["p_value"] is not None]
     alpha = spec.p_value / max(len(tested), 1)
-    features = {}
+    features: Dict[str, dict] = {}
     for name, comparison in comparisons.items():
         minimum = spec.min_ks_statistic if comparison["test"] == "ks" else spec.min_category_distance
         effect = comparison["effect"]
@@ -42,7 +46,7 @@ def feature_drift(comparisons: Dict[str, dict], spec: FeatureDriftSpec) -> dict:
 
 
 def prediction_drift(score: dict, window_decision_rate: Optional[float], reference_decision_rate: Optional[float],
-                     spec: PredictionDriftSpec) -> dict:
+                     spec: PredictionDriftSpec) -> PredictionDrift:
     """Score distribution (KS against the test predictions) and decision rate change."""
     score_drifted = (score.get("p_value") is not None and score["p_value"] < spec.p_value
                      and (score.get("effect") or 0.0) >= spec.min_ks_statistic)
@@ -67,12 +71,12 @@ def _two_proportion_p_value(k1: int, n1: int, k2: int, n2: int) -> float:
 
 
 def label_drift(labels: np.ndarray, reference_rate: Optional[float], reference_rows: int,
-                spec: LabelDriftSpec, min_rows: int) -> dict:
+                spec: LabelDriftSpec, min_rows: int) -> LabelDrift:
     """The observed positive rate against the training data's (needs `min_rows` labels)."""
     check_label_rate(reference_rate, reference_rows)
     labels = np.asarray(labels, dtype=int)
-    result = {"drifted": False, "judged": False, "rows": int(len(labels)), "rate": None,
-              "reference_rate": reference_rate, "change": None, "p_value": None}
+    result: LabelDrift = {"drifted": False, "judged": False, "rows": int(len(labels)), "rate": None,
+                          "reference_rate": reference_rate, "change": None, "p_value": None}
     if len(labels) < min_rows or reference_rate is None or reference_rows <= 0:
         result["reason"] = (f"{len(labels)} labelled rows, fewer than {min_rows}" if len(labels) < min_rows
                             else "no reference label rate")
@@ -81,13 +85,13 @@ def label_drift(labels: np.ndarray, reference_rate: Optional[float], reference_r
     p_value = _two_proportion_p_value(int(labels.sum()), len(labels), round(reference_rate * reference_rows),
                                       reference_rows)
     change = rate - reference_rate
-    result.update(judged=True, rate=rate, change=change, p_value=p_value,
-                  drifted=bool(p_value < spec.p_value and abs(change) > spec.max_rate_change))
+    result.update({"judged": True, "rate": rate, "change": change, "p_value": p_value,
+                   "drifted": bool(p_value < spec.p_value and abs(change) > spec.max_rate_change)})
     return result
 
 
 def performance_drift(labels: np.ndarray, scores: np.ndarray, threshold: float, reference: Dict[str, float],
-                      spec: PerformanceDriftSpec, min_rows: int) -> dict:
+                      spec: PerformanceDriftSpec, min_rows: int) -> PerformanceDrift:
     """The spec's metric on labelled production rows against the model's test value."""
     from keel.spec.metrics import improvement
     from keel.training.metrics import metric_value
@@ -95,8 +99,9 @@ def performance_drift(labels: np.ndarray, scores: np.ndarray, threshold: float, 
     if reference.get(spec.metric) is not None:
         check_metrics({spec.metric: reference[spec.metric]})
     labels = np.asarray(labels, dtype=int)
-    result = {"drifted": False, "judged": False, "metric": spec.metric, "rows": int(len(labels)), "value": None,
-              "reference": reference.get(spec.metric), "drop": None, "max_drop": spec.max_drop}
+    result: PerformanceDrift = {"drifted": False, "judged": False, "metric": spec.metric, "rows": int(len(labels)),
+                                "value": None, "reference": reference.get(spec.metric), "drop": None,
+                                "max_drop": spec.max_drop}
     if len(labels) < min_rows:
         result["reason"] = f"{len(labels)} labelled rows, fewer than {min_rows}"
         return result
@@ -107,11 +112,12 @@ def performance_drift(labels: np.ndarray, scores: np.ndarray, threshold: float, 
         result["value"] = None if value is None or math.isnan(value) else value
         return result
     drop = -improvement(spec.metric, result["reference"], value)
-    result.update(judged=True, value=float(value), drop=float(drop), drifted=bool(drop > spec.max_drop))
+    result.update({"judged": True, "value": float(value), "drop": float(drop), "drifted": bool(drop > spec.max_drop)})
     return result
 
 
-def classify(features: dict, prediction: dict, label: dict, performance: dict) -> dict:
+def classify(features: FeatureDrift, prediction: PredictionDrift, label: LabelDrift,
+             performance: PerformanceDrift) -> Verdict:
     """Name what happened. Performance drift with stable inputs is concept drift: the relationship
     between inputs and outcome changed, not the population."""
     kinds: List[str] = []
@@ -146,16 +152,17 @@ def classify(features: dict, prediction: dict, label: dict, performance: dict) -
 
 
 def assess(comparisons: Dict[str, dict], score: dict, window_decision_rate: Optional[float],
-           reference: dict, labels: np.ndarray, scores: np.ndarray, window_rows: int, spec: DriftSpec) -> dict:
+           reference: dict, labels: np.ndarray, scores: np.ndarray, window_rows: int,
+           spec: DriftSpec) -> DriftAssessment:
     """All four kinds for one window. `reference`: decision_rate, label_rate, label_rows, threshold,
     metrics (the model's test metrics). A window under `min_window_rows` is reported, not judged."""
     if window_rows < spec.min_window_rows:
-        empty = {"drifted": [], "tested": 0, "alpha": None, "features": {}, "problems": {}, "unseen_categories": {}}
-        none = {"drifted": False, "judged": False}
+        empty: FeatureDrift = {"drifted": [], "tested": 0, "alpha": None, "features": {}, "problems": {},
+                               "unseen_categories": {}}
         return {"judged": False, "reason": f"{window_rows} predictions in the window, fewer than "
                                            f"{spec.min_window_rows}: not judged",
-                "features": empty, "prediction": {"drifted": False}, "label": none,
-                "performance": {**none, "metric": spec.performance.metric},
+                "features": empty, "prediction": {"drifted": False}, "label": {"drifted": False, "judged": False},
+                "performance": {"drifted": False, "judged": False, "metric": spec.performance.metric},
                 "verdict": {"kinds": [], "alarm": False, "concept_drift": False, "summary": "window too small"}}
     features = feature_drift(comparisons, spec.features)
     prediction = prediction_drift(score, window_decision_rate, reference.get("decision_rate"), spec.prediction)

@@ -11,6 +11,7 @@ from typing import Optional, Tuple, Union
 import pandas as pd
 
 from keel.data.schema import target_codes
+from keel.monitoring.records import LabelReport
 from keel.spec.monitoring import CsvLabels, LabelsSpec, SqlLabels
 
 EXAMPLES = 5  # how many offending ids or values a report shows
@@ -157,7 +158,7 @@ def _describe(source: Union[CsvLabels, SqlLabels]) -> str:
 
 def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, new_since: Optional[datetime] = None,
                 model_version: Optional[int] = None,
-                known_since: Optional[datetime] = None) -> Tuple[pd.DataFrame, dict]:
+                known_since: Optional[datetime] = None) -> Tuple[pd.DataFrame, LabelReport]:
     """Labelled predictions (the latest prediction per entity, its first label) and a report.
 
     `predictions`: the log the labels may refer to (all versions; labels arrive late, so not just
@@ -166,10 +167,10 @@ def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, new_since: Opti
     became known from then on (the judged window's start). The report counts labels matched, for
     unknown ids, dated before their prediction, duplicates, empty labels, values that are neither
     class, unreadable times, labels of other versions and how many arrived after `new_since`."""
-    report = {"labels": int(len(labels)), "matched": 0, "unknown_ids": 0, "unknown_examples": [],
-              "before_prediction": 0, "duplicates": 0, "unreadable_times": 0, "missing_ids": 0,
-              "missing_labels": 0, "unknown_label_values": 0, "unknown_value_examples": [],
-              "other_versions": 0, "known_before_window": 0, "new_labelled_rows": 0}
+    report: LabelReport = {"labels": int(len(labels)), "matched": 0, "unknown_ids": 0, "unknown_examples": [],
+                           "before_prediction": 0, "duplicates": 0, "unreadable_times": 0, "missing_ids": 0,
+                           "missing_labels": 0, "unknown_label_values": 0, "unknown_value_examples": [],
+                           "other_versions": 0, "known_before_window": 0, "new_labelled_rows": 0}
     labelled = predictions.iloc[0:0].assign(label=pd.Series([], dtype=int),
                                             label_time=pd.Series([], dtype="datetime64[ns, UTC]"))
     if labels.empty:
@@ -203,7 +204,7 @@ def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, new_since: Opti
     return joined, report
 
 
-def _usable_labels(labels: pd.DataFrame, report: dict) -> Tuple[pd.DataFrame, dict]:
+def _usable_labels(labels: pd.DataFrame, report: LabelReport) -> Tuple[pd.DataFrame, LabelReport]:
     """Drop (and count) rows without an id, without a label, with a value that is neither class or
     with an unreadable time; then keep each entity's first label (later ones count as duplicates)."""
     no_id = labels["entity_id"].isna()

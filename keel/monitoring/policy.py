@@ -8,10 +8,11 @@ import json
 import math
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Mapping, Optional
 
+from keel.monitoring.records import DriftAssessment, PerformanceDrift, RetrainingDecision, Trigger
 from keel.spec.metrics import higher_is_better, improvement
-from keel.spec.monitoring import RetrainingSpec
+from keel.spec.monitoring import PerformanceTrigger, RetrainingSpec
 
 DECISIONS_FILE = "decisions.jsonl"
 
@@ -35,7 +36,7 @@ def worse_than(value: float, bound: float, metric: str) -> bool:
     return improvement(metric, bound, value) < 0
 
 
-def performance_trigger(performance: dict, rule) -> dict:
+def performance_trigger(performance: PerformanceDrift, rule: Optional[PerformanceTrigger]) -> Trigger:
     """The performance trigger on the monitor's performance result: fired when the metric fell by more
     than `max_drop` below the version's own test value, or is worse than the declared floor `min`."""
     value = performance.get("value") if rule is not None and performance.get("metric") == rule.metric else None
@@ -53,11 +54,11 @@ def performance_trigger(performance: dict, rule) -> dict:
                          "labelled_rows": performance.get("rows")}}
 
 
-def evaluate_triggers(now: datetime, status: dict, new_labelled_rows: int, since: datetime,
-                      policy: RetrainingSpec) -> List[dict]:
+def evaluate_triggers(now: datetime, status: DriftAssessment, new_labelled_rows: int, since: datetime,
+                      policy: RetrainingSpec) -> List[Trigger]:
     """Each trigger: fired or not, and the evidence it was judged on. `since`: the last retrain or,
     before any, when the monitored version was made (the scheduled trigger counts from it)."""
-    triggers = []
+    triggers: List[Trigger] = []
     elapsed = _hours(now - since)
     triggers.append({"trigger": "scheduled", "enabled": policy.schedule_hours is not None,
                      "fired": policy.schedule_hours is not None and elapsed >= policy.schedule_hours,
@@ -79,8 +80,8 @@ def evaluate_triggers(now: datetime, status: dict, new_labelled_rows: int, since
     return triggers
 
 
-def decide(now: datetime, status: dict, new_labelled_rows: int, since: datetime, history: List[dict],
-           policy: RetrainingSpec, model_version: Optional[int] = None) -> dict:
+def decide(now: datetime, status: DriftAssessment, new_labelled_rows: int, since: datetime, history: List[dict],
+           policy: RetrainingSpec, model_version: Optional[int] = None) -> RetrainingDecision:
     """Whether to retrain now, with the evidence: any trigger fires it; the policy being disabled,
     the cooldown or the maximum frequency suppress it."""
     previous = last_retrain(history)
@@ -118,7 +119,7 @@ def read_history(folder: Path) -> List[dict]:
     return records
 
 
-def append_record(folder: Path, record: dict) -> Path:
+def append_record(folder: Path, record: Mapping[str, object]) -> Path:
     """Append one record (a decision, or what a retraining produced) as a JSON line."""
     path = Path(folder) / DECISIONS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from keel.monitoring.records import DriftStatus, RetrainingDecision
 from keel.reports.html import Raw, heading, key_values, page, paragraph, table, verdict
 from keel.reports.svg import bar_chart
 
@@ -12,7 +13,7 @@ def _number(value) -> object:
     return "-" if value is None else value
 
 
-def drift_report_html(status: dict, decision: Optional[dict] = None) -> str:
+def drift_report_html(status: DriftStatus, decision: Optional[RetrainingDecision] = None) -> str:
     window = status.get("window", {})
     verdict_info = status.get("verdict", {})
     sections = [

@@ -7,15 +7,19 @@ metadata) and knows nothing of ZenML."""
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence, cast
 
 from keel.reports import html
+
+if TYPE_CHECKING:
+    from keel.evaluation.record import EvaluationRecord
 
 
 def version_row(version: dict) -> dict:
     """One version's summary from its recorded metadata (missing records read as None)."""
     metadata = version.get("metadata") or {}
-    evaluation = metadata.get("evaluation") or {}
+    # Stored JSON, possibly by an older keel: every key read with .get.
+    evaluation = cast("EvaluationRecord", metadata.get("evaluation") or {})
     approval = metadata.get("approval") or {}
     deployment = metadata.get("deployment") or {}
     primary = metadata.get("primary_metric")
