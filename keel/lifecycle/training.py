@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from keel.artifacts import Artifact
 from keel.spec.models import Spec
 
 
@@ -42,4 +43,4 @@ def train_version(spec: Spec, no_cache: bool = False) -> TrainingResult:
     version = steps["register_model_step"].output.load()
     return TrainingResult(version, run_name=outcome.run.name,
                           metadata=registered_metadata(spec.problem.name, version),
-                          readiness=steps["readiness_step"].outputs["readiness_report"][0].load())
+                          readiness=steps["readiness_step"].outputs[Artifact.READINESS_REPORT][0].load())
