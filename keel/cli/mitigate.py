@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from keel.artifacts import Artifact
 from keel.cli.console import fail, format_table, say
 from keel.spec.models import Spec
 
@@ -26,7 +27,7 @@ def mitigate(spec: Spec, version: Optional[int], no_cache: bool = False) -> int:
     if version is None:
         return fail(outcome, 1)
     steps = outcome.run.steps
-    report = steps["fit_mitigation_step"].outputs["mitigation_report"][0].load()
+    report = steps["fit_mitigation_step"].outputs[Artifact.MITIGATION_REPORT][0].load()
     new = steps["register_mitigated_model_step"].output.load()
     say()
     say(f"run:            {outcome.run.name}")
