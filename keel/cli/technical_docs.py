@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from keel.artifacts import Artifact
 from keel.cli.console import fail, say
 
 
@@ -16,9 +17,9 @@ def evaluation_reports(run_id: Optional[str]) -> dict:
 
     steps = Client().get_pipeline_run(run_id).steps
     found = {}
-    for key, step, output in (("fairness", "fairness_step", "fairness_report"),
-                              ("robustness", "robustness_step", "robustness_report"),
-                              ("mitigation", "mitigation_step", "mitigation_report")):
+    for key, step, output in (("fairness", "fairness_step", Artifact.FAIRNESS_REPORT),
+                              ("robustness", "robustness_step", Artifact.ROBUSTNESS_REPORT),
+                              ("mitigation", "mitigation_step", Artifact.MITIGATION_REPORT)):
         if step in steps and steps[step].outputs.get(output):
             found[key] = steps[step].outputs[output][0].load()
     return found
