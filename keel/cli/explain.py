@@ -20,6 +20,7 @@ def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
         return fail(f"keel: request {request_id} scored {len(rows)} records; choose one with --row N "
                     f"({rows[0]['row']}..{rows[-1]['row']})", 2)
     from keel.cli.lineage import TamperedTrail, print_links, verified_records, version_links
+    from keel.artifacts import Artifact
     from keel.registry import evaluation_outcome, load_version_model, version_artifacts
 
     governance, name = spec.governance, spec.problem.name
@@ -33,7 +34,7 @@ def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
     for row in rows:
         version = int(row["model_version"])
         model = models[version]
-        background = version_artifacts(row["model_name"], version, ["validation"])["validation"].load()
+        background = version_artifacts(row["model_name"], version, [Artifact.VALIDATION])[Artifact.VALIDATION].load()
         background = background[spec.data.model_features].head(governance.explanation_background_rows)
         threshold = (evaluation_outcome(row["model_name"], version) or {}).get("threshold")
         result = explain_logged(row, model, threshold, spec.data, background, governance.explanation_top_features)
