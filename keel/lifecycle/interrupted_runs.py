@@ -119,6 +119,7 @@ class InterruptedRun:
 def mark_interrupted_runs(client) -> List[InterruptedRun]:
     """Mark interrupted every unfinished run of a process of this host that is gone, and drop that
     process's tag; returns what was marked. A run another keel command marked meanwhile is left to it."""
+    from zenml.exceptions import AuthorizationException
     from zenml.utils.pagination_utils import depaginate
 
     host = socket.gethostname()
@@ -127,11 +128,17 @@ def mark_interrupted_runs(client) -> List[InterruptedRun]:
         process = RunProcess.from_tag(tag.name)
         if process is None or process.host != host or is_running(process):
             continue
+        refused = False
         for run in depaginate(client.list_pipeline_runs, tags=tag.name, in_progress=True, hydrate=True):
-            interrupted = _mark(client, run, process)
+            try:
+                interrupted = _mark(client, run, process)
+            except AuthorizationException:  # another user's run on a shared server: theirs to mark
+                refused = True
+                continue
             if interrupted is not None:
                 marked.append(interrupted)
-        _delete_tag(tag.name, client)
+        if not refused:
+            _delete_tag(tag.name, client)
     return marked
 
 
@@ -174,8 +181,9 @@ def _delete_tag(tag: str, client=None) -> None:
     """Drop a process tag; one already gone (another command dropped it) or a store that refuses is no
     reason to fail: a tag on a finished run is never looked at again."""
     from zenml.client import Client
+    from zenml.exceptions import ZenMLBaseException
 
     try:
         (client or Client()).delete_tag(tag)
-    except Exception:
+    except (KeyError, ZenMLBaseException):
         pass
