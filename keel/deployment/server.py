@@ -144,6 +144,8 @@ def port_holder(host: str, port: int, identity: ServiceIdentity) -> str:
     answer = readyz(service_url(host, port), timeout=1.0)
     if identity.matches(answer):
         return f"{who}, this deployment's own service"
+    if pid is not None and pid == running_pid(identity.folder):
+        return f"{who}, this deployment's own service, not answering ready (see {Path(identity.folder) / LOG_FILE})"
     if isinstance(answer, dict) and answer.get("service") == SERVICE:
         return f"{who}, a keel service of model '{answer.get('model')}' from another deployment folder " \
                f"(deployment {answer.get('deployment')})"

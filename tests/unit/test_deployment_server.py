@@ -159,3 +159,22 @@ def test_a_service_that_cannot_start_raises_with_the_end_of_its_log(tmp_path, mo
     assert "did not become ready" in str(raised.value)
     assert "$KEEL_TEST_MISSING_KEY is not set" in str(raised.value)  # the log's tail says why
     assert not (tmp_path / "service.pid").exists()  # and nothing is left running
+
+
+def test_our_own_service_still_starting_holds_the_port_as_ours(tmp_path):
+    """The folder's recorded server holds the port but does not answer ready yet (or no longer): a
+    deploy may wait for it, a second server may not start, and the message says whose it is."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    (tmp_path / "service.pid").write_text(str(os.getpid()))  # the recorded server: this process, the holder
+    ours = ServiceIdentity("credit_risk", tmp_path)
+    try:
+        ensure_port_free("127.0.0.1", port, ours)
+        with pytest.raises(PortTaken) as raised:
+            refuse_held_port("127.0.0.1", port, ours)
+        assert f"pid {os.getpid()} (" in str(raised.value)
+        assert f"this deployment's own service, not answering ready (see {tmp_path / 'service.log'})" in str(raised.value)
+    finally:
+        listener.close()
