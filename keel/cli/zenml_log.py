@@ -28,8 +28,8 @@ class ZenmlErrorLog(logging.Handler):
     def __init__(self, command: str, folder: Path = LOG_FOLDER):
         super().__init__()
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        self.name_in_folder = folder / f"{utc_now():%Y%m%dT%H%M%SZ}-{command or 'main'}-{os.getpid()}.log"
-        self.path: Optional[Path] = None  # set once an error was written
+        self.planned = folder / f"{utc_now():%Y%m%dT%H%M%SZ}-{command or 'main'}-{os.getpid()}.log"
+        self.path: Optional[Path] = None  # `planned`, once an error was written there
         self.held = 0  # error records kept off the terminal
         self._recent: deque = deque(maxlen=CONTEXT_RECORDS)
         self._file: Optional[TextIO] = None
@@ -57,12 +57,12 @@ class ZenmlErrorLog(logging.Handler):
         if self._file is not None or self._unwritable:
             return self._file is not None
         try:
-            self.name_in_folder.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.name_in_folder, "a", encoding="utf-8")
+            self.planned.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.planned, "a", encoding="utf-8")
         except OSError:
             self._unwritable = True
             return False
-        self.path = self.name_in_folder
+        self.path = self.planned
         self._file.writelines(line + "\n" for line in self._recent)
         self._recent.clear()
         return True
