@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -155,13 +156,16 @@ def _record(folder: Path, state: RolloutState, table: RoutingTable) -> Optional[
     return record["seq"]
 
 
-_seen: Dict[Path, Tuple[int, Optional[RolloutState]]] = {}  # folder -> (file stamp, state read then)
+_seen: Dict[Path, Tuple[int, Optional[RolloutState]]] = {}  # state file -> (its stamp, the state read then)
+_timers: Dict[Path, threading.Timer] = {}  # folder -> the check due at its rollout's deadline
 
 
 def obey_dead_mans_switch(folder: Path) -> None:
     """The service's check before routing a request: one stat of the state file; the file is read
-    again only when it changed (a heartbeat rewrites it)."""
-    path = Path(folder) / ROLLOUT_FILE
+    again only when it changed (a heartbeat rewrites it). While a rollout is active a check is also
+    due at its deadline, so the switch happens on time when no request comes."""
+    folder = Path(folder)
+    path = folder / ROLLOUT_FILE
     try:
         stamp = path.stat().st_mtime_ns
     except FileNotFoundError:
@@ -169,5 +173,19 @@ def obey_dead_mans_switch(folder: Path) -> None:
     seen = _seen.get(path)
     if seen is None or seen[0] != stamp:
         seen = _seen[path] = (stamp, read_state(folder))
-    if is_silent(seen[1], time.time()):
+    state = seen[1]
+    if is_silent(state, time.time()):
         abandon(folder)
+    elif state is not None and state["stage"] in ACTIVE:
+        _check_at(folder, deadline(state))
+
+
+def _check_at(folder: Path, when: float) -> None:
+    timer = _timers.get(folder)
+    if timer is not None and timer.is_alive() and getattr(timer, "due", None) == when:
+        return
+    if timer is not None:
+        timer.cancel()
+    timer = _timers[folder] = threading.Timer(max(when - time.time(), 0.0) + 0.05, obey_dead_mans_switch, [folder])
+    timer.due, timer.daemon = when, True
+    timer.start()

@@ -73,6 +73,18 @@ def test_the_heartbeat_keeps_a_slow_stage_alive_and_a_killed_controller_is_aband
     assert _routing(tmp_path) == [(CHAMPION, 1.0)]
 
 
+def test_the_switch_happens_at_the_deadline_when_no_request_comes(tmp_path):
+    controller = _start(tmp_path, timeout=0.4).__enter__()
+    controller.write(RoutingTable([Arm("champion", CHAMPION, 0.95), Arm("challenger", CHALLENGER, 0.05)], step="5%"))
+    rollout_state.obey_dead_mans_switch(tmp_path)  # the service saw the rollout once (a probe)
+    time.sleep(1.0)  # heartbeats meanwhile: the check due at each deadline finds the controller alive
+    assert _routing(tmp_path) == [(CHAMPION, 0.95), (CHALLENGER, 0.05)]
+    _kill(controller)
+    time.sleep(0.8)  # no request: the check due at the deadline switches anyway
+    assert _routing(tmp_path) == [(CHAMPION, 1.0)]
+    assert rollout_state.read_state(tmp_path)["stage"] == rollout_state.ABANDONED
+
+
 def test_a_controller_that_fails_mid_rollout_returns_to_the_champion_at_once(tmp_path):
     with pytest.raises(OSError, match="probe refused"):
         with _start(tmp_path, timeout=30) as controller:
