@@ -5,9 +5,12 @@ pytest-xdist worker under `bootstrap.py test`'s `-n`) has its own folder: its Be
 last-spec file; inside it each test module gets a ZenML store of its own (`_own_zenml_store`), so a
 module never sees another module's models, versions or runs, whichever worker runs it and in which
 order. Under xdist (`--dist loadfile`) a module's tests stay together on one worker (its module-scoped
-fixtures, e.g. a model trained once for the module, are built once).
+fixtures, e.g. a model trained once for the module, are built once), except the modules listed in
+HANDED_OUT_BY_TEST.
 """
 
+import functools
+import importlib.metadata
 import os
 import shutil
 import sys
@@ -42,13 +45,19 @@ if WORKER != "main" and _main is not None and not getattr(_main, "__file__", Non
 # The longest modules (measured, tens of seconds to minutes each) are handed out first so that no worker
 # is left with one of them at the end while the other idles. Only the order changes, under xdist only.
 LONGEST_FIRST = [
-    "tests/integration/test_foreign_data.py",  # 8 lifecycles, ~55 s each
-    "tests/integration/test_evaluation_fails_closed.py",  # ~5 min, one test
+    "tests/integration/test_evaluation_fails_closed.py",  # ~5 min, one test: the longest single piece of work
+    "tests/integration/test_foreign_data.py",  # 8 lifecycles, ~55 s each, handed out one by one
     "tests/integration/test_deployment_pipeline.py",
     "tests/integration/test_cli.py",
     "tests/integration/test_evaluation_pipeline.py",
     "tests/integration/remote/test_remote_stack.py",
 ]
+
+# ZenML resolves the package of each artifact's type and materializer through
+# importlib.metadata.packages_distributions(), which re-reads every installed distribution's metadata at
+# each call (about 2 s of CPU here; a training run makes 9 such calls, an evaluation 1-2). The installed
+# packages do not change during a test session: read them once per process.
+importlib.metadata.packages_distributions = functools.cache(importlib.metadata.packages_distributions)
 
 import keel  # noqa: E402,F401
 
@@ -65,6 +74,26 @@ def pytest_collection_modifyitems(config, items):
     if hasattr(config, "workerinput"):  # an xdist worker: the order it reports is the order work is handed out
         rank = {module: index for index, module in enumerate(LONGEST_FIRST)}
         items.sort(key=lambda item: rank.get(_module_path(item), len(rank)))  # stable: modules stay contiguous
+
+
+# Under xdist a module's tests run on one worker, in one go (--dist loadfile: its module fixtures are
+# built once). A module whose tests share no module fixture and each run a whole lifecycle (about a
+# minute) is handed out test by test instead, so both workers share it rather than one running it all.
+HANDED_OUT_BY_TEST = {"tests/integration/test_foreign_data.py"}
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: absent under `-p no:xdist`
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadfile":
+        return None  # xdist's own scheduler for the mode asked for
+    from xdist.scheduler import LoadFileScheduling
+
+    class ByFileExceptListedModules(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return nodeid if module in HANDED_OUT_BY_TEST else module
+
+    return ByFileExceptListedModules(config, log)
 
 
 def _use_zenml_config(folder: Path) -> None:
