@@ -322,7 +322,7 @@ def interrupted_registrations(records: List[dict], versions: List[dict]) -> List
             trail = f"{REGISTRATION_STARTED} at {started['time']} ({record_name(started['seq'])}), nothing after it"
         else:
             trail = f"killed before its {REGISTRATION_STARTED} record"
-        found.append(f"v{number}: registration interrupted, never completed; {trail}. No command uses it.")
+        found.append(f"v{number}: registration interrupted, never completed; {trail}")
     return found
 
 
