@@ -37,7 +37,9 @@ def ensure_environment() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
     subprocess.run([*pip, "-r", str(LOCK)], check=True, cwd=ROOT)
-    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, cwd=ROOT)
+    # keel's build backend (setuptools) is in the lock, installed just above: build with it rather than
+    # in a fresh isolated environment that pip would first fill from the index.
+    subprocess.run([*pip, "--no-deps", "--no-build-isolation", "-e", str(ROOT)], check=True, cwd=ROOT)
     STAMP.write_text(digest)
     print("bootstrap: environment ready", flush=True)
 
