@@ -39,7 +39,8 @@ class ServiceNotAnswering(RuntimeError):
 
 
 class PortTaken(ServiceNotAnswering):
-    """The port is held by another process than the service of this deployment."""
+    """The port is held: by another process, or by this deployment's own server where a new one was
+    to start. The message names the holder."""
 
 
 def service_url(host: str, port: int) -> str:
