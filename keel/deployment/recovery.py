@@ -78,6 +78,7 @@ def finish_interrupted_rollout(spec: Spec, by: Optional[str] = None) -> Optional
     controller is gone); what was done, for the command to say, or None. Safe to repeat: killed
     midway, the state is still unresolved and the next command does it again."""
     import json
+    import time
 
     from keel.deployment.bundle import write_routing
     from keel.deployment.deploy import deployment_folder
@@ -108,11 +109,13 @@ def finish_interrupted_rollout(spec: Spec, by: Optional[str] = None) -> Optional
     if decision.action == STOP:
         stop_service(folder)
     routing = folder / ROUTING_FILE
+    routed = decision.action != STOP and routing.exists()
     # When the service took over, the routing changed at that moment, not now.
-    effective = state.get("abandoned_at") if taken_over else rollout_state.iso(routing.stat().st_mtime_ns / 1e9)
+    effective = state.get("abandoned_at") if taken_over else rollout_state.iso(
+        routing.stat().st_mtime_ns / 1e9 if routed else time.time())
     if not (taken_over and state.get("recorded")):  # the service's own record of its switch stands
         record_event(ROUTING_CHANGED if decision.action == COMPLETE else ROLLBACK, name, state["challenger"], actor=by,
-                     details={"routing": json.loads(routing.read_text()) if decision.action != STOP else None,
+                     details={"routing": json.loads(routing.read_text()) if routed else None,
                               "effective_at": effective, "folder": str(folder), "interrupted": dict(state),
                               "resolution": decision.message})
     if decision.restore_production:

@@ -220,3 +220,21 @@ def test_a_second_command_names_the_holder_and_a_dead_holder_s_lock_is_taken(tmp
     with service_lock(tmp_path, "rollback"):  # the kernel dropped the dead holder's lock
         with service_lock(tmp_path, "deploy"):  # re-entrant: the rollout step inside `deploy`
             assert json.loads((tmp_path / "service.lock").read_text())["pid"] == os.getpid()
+
+
+def test_a_first_version_killed_before_its_promotion_began_leaves_nothing_serving(spec, monkeypatch):
+    from keel.deployment.deploy import deployment_folder
+    from keel.deployment.recovery import finish_interrupted_rollout
+
+    folder = deployment_folder(spec)
+    folder.mkdir(parents=True)
+    registry = FakeRegistry(monkeypatch, None)
+    controller = RolloutController(folder, CHALLENGER, None, 0.2, "deploy by tester@host").__enter__()
+    _kill(controller)  # before promoting: nothing was routed, the registry was not touched
+    time.sleep(0.3)
+    assert rollout_state.abandon(folder)["reason"].endswith("nothing was routed yet; the next deploy, rollback or "
+                                                            "serve resolves it")
+    message = finish_interrupted_rollout(spec)
+    assert "no production version to return to" in message and registry.production is None
+    (event, details), = registry.events
+    assert event == "rollback" and details["routing"] is None
