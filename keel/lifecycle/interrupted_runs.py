@@ -1,7 +1,8 @@
 """Runs of killed processes: a ZenML run whose process died (SIGKILL, an OOM kill, a lost machine)
 stays "running" for good, since nothing is left to finish it. On the local orchestrator the steps run in
-the keel process itself, so each run it starts carries a tag naming that process (host, pid and start
-time: a pid reused later is another process), written with the run in the same call that creates it.
+the keel process itself, so each run it starts carries a tag naming that process (host; the machine's
+boot and pid namespace, as containers may share a host name; pid and start time: a pid reused later is
+another process), written with the run in the same call that creates it.
 The next keel command that runs or lists pipelines marks the runs of this host whose process is gone
 as interrupted, and says so: the steps they were running failed, the run itself is stopped with the
 reason. (Not a failed run: under keel's continue-on-failure execution, ZenML counts a failed run whose
@@ -12,6 +13,7 @@ on its own (Kubernetes, a cloud), which is not tagged: its client's death does n
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import sys
@@ -27,39 +29,62 @@ START_TOLERANCE_SECONDS = 1.0  # two readings of one process's start time agree 
 
 @dataclass(frozen=True)
 class RunProcess:
-    """The process a run belongs to: where it ran, its pid and when that process started (epoch s)."""
+    """The process a run belongs to: the host, where on it (`machine`: its boot and pid namespace), its
+    pid and when that process started (epoch s)."""
 
     host: str
+    machine: str
     pid: int
     started: float
 
     @property
     def tag(self) -> str:
-        return f"{TAG_PREFIX}{self.host}:{self.pid}:{self.started:.2f}"
+        return f"{TAG_PREFIX}{self.host}:{self.machine}:{self.pid}:{self.started:.2f}"
 
     @classmethod
     def from_tag(cls, tag: str) -> Optional["RunProcess"]:
         if not tag.startswith(TAG_PREFIX):
             return None
-        parts = tag[len(TAG_PREFIX):].rsplit(":", 2)
-        if len(parts) != 3:
+        parts = tag[len(TAG_PREFIX):].rsplit(":", 3)
+        if len(parts) != 4:
             return None
-        host, pid, started = parts
+        host, machine, pid, started = parts
         try:
-            return cls(host, int(pid), float(started))
+            return cls(host, machine, int(pid), float(started))
         except ValueError:
             return None
+
+    def is_here(self) -> bool:
+        """Whether its pid means a process of this machine and pid namespace (only then can we look)."""
+        return (self.host, self.machine) == (socket.gethostname(), this_machine())
+
+
+def this_machine() -> str:
+    """This machine since its last boot, and this pid namespace: two containers named alike, or two
+    machines, never share it. A short digest (the tag stays readable)."""
+    import psutil
+
+    try:
+        boot = open("/proc/sys/kernel/random/boot_id", encoding="ascii").read().strip()
+    except OSError:  # not Linux
+        boot = str(psutil.boot_time())
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return hashlib.sha256(f"{boot}|{namespace}".encode()).hexdigest()[:12]
 
 
 def this_process() -> RunProcess:
     import psutil
 
-    return RunProcess(socket.gethostname(), os.getpid(), psutil.Process().create_time())
+    return RunProcess(socket.gethostname(), this_machine(), os.getpid(), psutil.Process().create_time())
 
 
 def is_running(process: RunProcess) -> bool:
-    """Whether `process` (of this host) still runs: its pid exists, is no zombie, and started when the
-    run's process did. A process that cannot be inspected counts as running: never mark a live run."""
+    """Whether `process` (of this machine: `is_here`) still runs: its pid exists, is no zombie, and
+    started when the run's process did. A process that cannot be inspected counts as running: never
+    mark a live run."""
     import psutil
 
     try:
@@ -122,11 +147,11 @@ def mark_interrupted_runs(client) -> List[InterruptedRun]:
     from zenml.exceptions import AuthorizationException
     from zenml.utils.pagination_utils import depaginate
 
-    host = socket.gethostname()
     marked = []
-    for tag in depaginate(client.list_tags, name=f"startswith:{TAG_PREFIX}{host}:"):
+    here = f"{TAG_PREFIX}{socket.gethostname()}:{this_machine()}:"
+    for tag in depaginate(client.list_tags, name=f"startswith:{here}"):
         process = RunProcess.from_tag(tag.name)
-        if process is None or process.host != host or is_running(process):
+        if process is None or not process.is_here() or is_running(process):
             continue
         refused = False
         for run in depaginate(client.list_pipeline_runs, tags=tag.name, in_progress=True, hydrate=True):

@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from keel.lifecycle.interrupted_runs import RunProcess, is_running, mark_interrupted_runs, this_process
+from keel.lifecycle.interrupted_runs import RunProcess, is_running, mark_interrupted_runs, this_machine, this_process
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ def test_the_run_of_a_killed_train_is_marked_interrupted_by_the_next_command(tmp
         client = Client()
         [run] = _runs(client)
         assert str(run.status) == "running"
-        assert [t.name for t in run.tags] == [RunProcess(socket.gethostname(), train.pid,
+        assert [t.name for t in run.tags] == [RunProcess(socket.gethostname(), this_machine(), train.pid,
                                                          psutil.Process(train.pid).create_time()).tag]
         assert mark_interrupted_runs(client) == []  # its process is alive: left alone
         assert str(client.get_pipeline_run(run.id).status) == "running"
@@ -95,16 +95,18 @@ def test_a_finished_run_keeps_no_process_tag_and_a_later_train_marks_nothing(tmp
 
 def test_a_process_is_its_pid_and_its_start_time():
     me = this_process()
-    assert is_running(me) and RunProcess.from_tag(me.tag) == me
-    assert not is_running(RunProcess(me.host, me.pid, me.started - 60))  # the pid, reused by another process
+    assert is_running(me) and RunProcess.from_tag(me.tag) == me and me.is_here()
+    assert not is_running(RunProcess(me.host, me.machine, me.pid, me.started - 60))  # the pid, reused
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    assert not is_running(RunProcess(me.host, gone.pid, me.started))
+    assert not is_running(RunProcess(me.host, me.machine, gone.pid, me.started))
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])
     deadline = time.monotonic() + 10
     while psutil.Process(zombie.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not is_running(RunProcess(me.host, zombie.pid, psutil.Process(zombie.pid).create_time()))
+    assert not is_running(RunProcess(me.host, me.machine, zombie.pid, psutil.Process(zombie.pid).create_time()))
     zombie.wait()
-    assert RunProcess.from_tag("keel-process:host-a:12:1.5") == RunProcess("host-a", 12, 1.5)
-    assert RunProcess.from_tag("keel-process:nonsense") is None and RunProcess.from_tag("other:h:1:2") is None
+    assert RunProcess.from_tag("keel-process:host-a:0a1b2c:12:1.5") == RunProcess("host-a", "0a1b2c", 12, 1.5)
+    assert RunProcess.from_tag("keel-process:h:1:2") is None and RunProcess.from_tag("other:h:m:1:2") is None
+    # the same host name in another container or on another machine: not here, whatever its pid
+    assert not RunProcess(me.host, "another", me.pid, me.started).is_here()
