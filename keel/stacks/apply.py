@@ -43,7 +43,9 @@ class Change:
 # ------------------------------------------------------------------------------------------- the store
 
 def _store_description(url: str) -> str:
-    return "the local ZenML store" if url.startswith("sqlite://") else f"the ZenML store at {redact_url_credentials(url)}"
+    if url.startswith("sqlite://"):
+        return "the local ZenML store"
+    return f"the ZenML store at {redact_url_credentials(url)}"
 
 
 def check_server_reachable(url: str, timeout: float, source: str, verify_ssl: bool = True) -> None:
