@@ -53,7 +53,8 @@ def cancer_spec(tmp_path_factory):
         "evaluation": {"gates": [{"metric": "roc_auc", "min": 0.8}],
                        "value_matrix": {"true_positive": 0, "false_positive": -1, "true_negative": 0,
                                         "false_negative": -10, "currency": "points"},
-                       "performance": {"interval_samples": 50}, "latency": {"single_row_calls": 20},
+                       # One round of latency calls: no latency gate here, and the step runs in all 20 runs.
+                       "performance": {"interval_samples": 50}, "latency": {"single_row_calls": 20, "max_rounds": 1},
                        "explainability": {"sample_size": 50, "local_examples": 1},
                        "comparison": {"bootstrap_samples": 100}},
     }

@@ -45,7 +45,8 @@ def _case(name: str, tmp_path: Path) -> tuple:
         data = tmp_path / "data.csv"
     else:
         spec_file, data = ROOT / "tests" / "data" / name / "spec.yaml", ROOT / "tests" / "data" / name / "data.csv"
-    settings = [f"data.source.path={data}", f"deployment.port={free_port()}",
+    # One round of latency calls: no case gates latency (the measurement has its own tests).
+    settings = [f"data.source.path={data}", f"deployment.port={free_port()}", "evaluation.latency.max_rounds=1",
                 f"deployment.folder={tmp_path / 'deployments'}", "deployment.allow_folder_outside_project=true",
                 f"monitoring.labels.source={{kind: csv, path: '{tmp_path / 'labels.csv'}'}}"]
     return spec_file, settings

@@ -61,7 +61,7 @@ def _spec_file(tmp_path) -> Path:
         "split": {"strategy": "random", "validation_fraction": 0.2, "test_fraction": 0.2, "seed": 7},
         "training": {"primary_metric": "roc_auc", "seed": 7, "threads": 1,
                      "candidate": {"kind": "lightgbm", "params": {"n_estimators": 40}, "trials": 1}},
-        "evaluation": {"latency": {"single_row_calls": 20}, "explainability": {"sample_size": 50},
+        "evaluation": {"latency": {"single_row_calls": 20, "max_rounds": 1}, "explainability": {"sample_size": 50},
                        "comparison": {"bootstrap_samples": 200}},
         "deployment": {"folder": str(tmp_path / "deployments"), "allow_folder_outside_project": True},
         "monitoring": {"labels": {"source": {"kind": "csv", "path": str(tmp_path / "labels.csv")}},

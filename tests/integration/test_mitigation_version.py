@@ -48,7 +48,8 @@ def cancer_spec(tmp_path_factory):
                        "comparison": {"bootstrap_samples": 100, "margin": 0.2},
                        "value_matrix": {"true_positive": 0, "false_positive": -1, "true_negative": 0,
                                         "false_negative": -10, "currency": "points"},
-                       "performance": {"interval_samples": 50}, "latency": {"single_row_calls": 20},
+                       # One round of latency calls (no latency gate here): the interval is not under test.
+                       "performance": {"interval_samples": 50}, "latency": {"single_row_calls": 20, "max_rounds": 1},
                        "explainability": {"sample_size": 50, "local_examples": 1},
                        "mitigation": {"method": "threshold_optimizer", "constraint": "demographic_parity",
                                       "attribute_at_decision_time": True}},
