@@ -18,6 +18,7 @@ independently of it, provenance the issue found missing (run id, lock hash, pack
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -38,9 +39,6 @@ class Check:
     held: bool
     detail: str = ""
 
-    def __str__(self) -> str:
-        return f"{'held' if self.held else 'FAILED'}  {self.name}" + (f": {self.detail}" if self.detail else "")
-
 
 # --- reading the project (in this process, on the project's store) -----------------------------
 
@@ -55,8 +53,8 @@ def registry(project: Project) -> List[dict]:
         except KeyError:
             return []
         versions = client.list_model_versions(model=MODEL, size=1000, sort_by="asc:number", hydrate=True).items
-        return [{"number": int(v.number), "stage": str(v.stage.value if hasattr(v.stage, "value") else v.stage)
-                 if v.stage else None, "metadata": dict(v.run_metadata or {})} for v in versions]
+        return [{"number": int(v.number), "stage": v.stage, "metadata": dict(v.run_metadata or {})}
+                for v in versions]
 
 
 def trail(project: Project) -> List[dict]:
@@ -145,8 +143,6 @@ def no_usable_incomplete_version(project: Project, refused: Optional[Set[int]] =
 
 
 def _names_version(line: str, number: int) -> bool:
-    import re
-
     return re.search(rf"\bv{number}\b", line) is not None
 
 
@@ -198,9 +194,11 @@ def runs_settled(project: Project) -> List[Check]:
     with project.inside():
         from zenml.client import Client
 
-        runs = Client().list_pipeline_runs(size=200, hydrate=False).items
-        stuck = [f"{r.name} ({r.status})" for r in runs if str(getattr(r.status, "value", r.status))
-                 in ("running", "initializing", "provisioning")]
+        runs = Client().list_pipeline_runs(size=200, hydrate=True).items
+        # with its tags (keel tags a run with its process) and its unfinished steps: what to look at
+        stuck = [f"{r.name} ({r.status}; tags {[t.name for t in r.tags]}; unfinished steps "
+                 f"{[name for name, step in r.steps.items() if not step.status.is_finished]})"
+                 for r in runs if not r.status.is_finished]
     return [Check("no run left running", not stuck, f"{len(stuck)} of {len(runs)} runs: {', '.join(stuck)}"
                   if stuck else f"{len(runs)} runs, none running")]
 
@@ -299,8 +297,7 @@ def _port_holder(port: int) -> Optional[int]:
 
 def wait_for_controller_timeout(project: Project, killed_at_wall: float) -> float:
     """Sleep until the spec's controller timeout (and a second) has passed since the kill; seconds slept."""
-    timeout = getattr(project.spec().deployment, "controller_timeout_seconds", 0.0)
-    remaining = killed_at_wall + timeout + 1.0 - time.time()
+    remaining = killed_at_wall + project.spec().deployment.controller_timeout_seconds + 1.0 - time.time()
     if remaining > 0:
         time.sleep(remaining)
     return max(remaining, 0.0)
