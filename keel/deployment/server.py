@@ -3,6 +3,7 @@ and make sure the port a service wants is free, or held by that same service."""
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import http.client
 import json
@@ -10,11 +11,13 @@ import os
 import signal
 import socket
 import subprocess
+import re
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from keel.provenance import PROJECT_ROOT
 from keel.serving.identity import SERVICE, ServiceIdentity
@@ -32,10 +35,14 @@ STARTUP_FAILED = b"Application startup failed"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # BentoML's arbiter and workers end in 2 to 3 s on SIGTERM; what still runs after this is killed.
 FOREGROUND_GRACE_SECONDS = 5.0
+# How long a starting service may take to answer ready (BentoML's start and the bundle's models load).
+READY_SECONDS = 90.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*:")
 
 
 class ServiceNotAnswering(RuntimeError):
-    """The service did not become ready; the message carries the end of its log."""
+    """The service did not become ready; the message names why and its log."""
 
 
 class PortTaken(ServiceNotAnswering):
@@ -219,16 +226,60 @@ def _raise_stopped(signum, frame) -> None:
     raise _Stopped(signum)
 
 
-def serve_foreground(folder: Path, host: str, port: int) -> int:
+def _dies_with_this_process() -> Optional[Callable[[], None]]:
+    """A Popen preexec_fn that has Linux send the child SIGTERM when this process ends, SIGKILL too:
+    BentoML's arbiter quits on SIGTERM and stops its workers (they hold the port too), so a killed
+    `serve` leaves no server behind. None elsewhere (no prctl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork: the child only calls it
+    parent = os.getpid()
+
+    def die_with_parent() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it ended before the prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+    return die_with_parent
+
+
+def _copy_output(source, log) -> None:
+    """Copy the service's output to this process's output (the operator's terminal or journal) and to
+    its log, where startup failures are looked for."""
+    out = sys.stdout.buffer
+    while chunk := os.read(source.fileno(), 65536):
+        log.write(chunk)
+        log.flush()
+        try:
+            out.write(chunk)
+            out.flush()
+        except (OSError, ValueError):  # no terminal to write to any more: the log keeps everything
+            pass
+
+
+def serve_foreground(folder: Path, host: str, port: int, on_ready: Callable[[str], None] = lambda url: None,
+                     ready_seconds: float = READY_SECONDS) -> int:
     """Run the service in the foreground until it ends or this process gets SIGTERM, SIGINT (Ctrl+C)
     or SIGHUP; then its whole process tree is stopped (BentoML's workers hold the port too) before this
     returns 128 + the signal's number. The service has its own session, so a stop reaches it only
-    through here, and all of it. Otherwise its own exit code."""
-    refuse_held_port(host, port, ServiceIdentity.of_folder(folder))
+    through here, and all of it; and it dies with this process, even one SIGKILLed (Linux). Its output
+    goes to this process's output and to the folder's log. `on_ready(url)` once /readyz answers as this
+    folder's service; ServiceNotAnswering, naming the failure and the log, when the service ends or
+    its startup fails first, or it is not ready within `ready_seconds`. Otherwise its own exit code."""
+    folder = Path(folder).resolve()
+    identity = ServiceIdentity.of_folder(folder)
+    refuse_held_port(host, port, identity)
+    url = service_url(host, port)
     previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS}
-    process = None
+    process = copier = None
+    log = open(folder / LOG_FILE, "ab")
+    log_start = log.tell()
     try:
-        process = service_process(folder, host, port, start_new_session=True)
+        process = service_process(folder, host, port, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  start_new_session=True, preexec_fn=_dies_with_this_process())
+        copier = threading.Thread(target=_copy_output, args=(process.stdout, log), daemon=True)
+        copier.start()
+        _wait_until_ready(process, url, identity, log_start, ready_seconds)
+        on_ready(url)
         return process.wait()
     except _Stopped as stop:
         return 128 + stop.signum
@@ -238,32 +289,65 @@ def serve_foreground(folder: Path, host: str, port: int) -> int:
         if process is not None and process.poll() is None:  # not yet reaped: its pid is still its own
             end_process_tree(process.pid, grace=FOREGROUND_GRACE_SECONDS)
             process.wait()
+        if copier is not None:
+            copier.join(FOREGROUND_GRACE_SECONDS)  # the rest of its output, up to the end of the pipe
+        log.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def start_service(folder: Path, host: str, port: int, wait_seconds: float = 90.0) -> int:
+def _wait_until_ready(process: subprocess.Popen, url: str, identity: ServiceIdentity, log_start: int,
+                      wait_seconds: float) -> None:
+    """Return once /readyz at `url` answers as the service of `identity`; ServiceNotAnswering, with
+    the log's last exception and its path, when the process ends, its startup fails (BentoML's arbiter
+    keeps running then) or `wait_seconds` pass first."""
+    log_path = Path(identity.folder) / LOG_FILE
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        if process.poll() is not None:
+            failure = f"it exited with code {process.returncode}"
+        elif _startup_failed(log_path, log_start):
+            failure = "its startup failed"
+        elif time.monotonic() >= deadline:
+            failure = f"it was not ready within {wait_seconds:g} s"
+        elif is_ready(url, identity):
+            return
+        else:
+            time.sleep(0.5)
+            continue
+        raise ServiceNotAnswering(f"the service at {url} did not become ready: {failure}"
+                                  f"{_last_error(_log_since(log_path, log_start))}; its log: {log_path}")
+
+
+def _log_since(log_path: Path, since: int) -> str:
+    return log_path.read_bytes()[since:].decode(errors="replace")
+
+
+def _last_error(log: str) -> str:
+    """The last exception line of a log (`ValueError: ...`), as ` (...)`; empty when there is none."""
+    errors = [line.strip() for line in log.splitlines() if _EXCEPTION_LINE.match(line.strip())]
+    return f" ({errors[-1][:300]})" if errors else ""
+
+
+def start_service(folder: Path, host: str, port: int, wait_seconds: float = READY_SECONDS) -> int:
     """Start the service for the folder in the background; return its pid once its /readyz answers
     as this folder's service. PortTaken, naming the holder, when the port is held."""
     folder = Path(folder).resolve()
-    url = service_url(host, port)
     identity = ServiceIdentity.of_folder(folder)
     refuse_held_port(host, port, identity)
     log = open(folder / LOG_FILE, "ab")
     log_start = log.tell()
     process = service_process(folder, host, port, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     (folder / PID_FILE).write_text(str(process.pid))
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None or _startup_failed(folder / LOG_FILE, log_start):
-            break
-        if is_ready(url, identity):
-            return process.pid
-        time.sleep(0.5)
-    stop_service(folder)
-    log.close()
-    tail = (folder / LOG_FILE).read_bytes()[log_start:].decode(errors="replace")[-3000:]
-    raise ServiceNotAnswering(f"the service at {url} did not become ready:\n{tail}")
+    try:
+        _wait_until_ready(process, service_url(host, port), identity, log_start, wait_seconds)
+        return process.pid
+    except ServiceNotAnswering as error:
+        stop_service(folder)
+        # Its output went nowhere else: the message carries the end of it.
+        raise ServiceNotAnswering(f"{error}\n{_log_since(folder / LOG_FILE, log_start)[-3000:]}") from None
+    finally:
+        log.close()
 
 
 def _startup_failed(log_path: Path, since: int) -> bool:

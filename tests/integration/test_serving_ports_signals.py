@@ -209,7 +209,38 @@ def test_a_lone_surrogate_is_a_4xx_and_the_service_keeps_serving(service, record
 
 
 FOREGROUND = "import sys; from keel.deployment.server import serve_foreground; " \
-             "sys.exit(serve_foreground(sys.argv[1], '127.0.0.1', int(sys.argv[2])))"
+             "sys.exit(serve_foreground(sys.argv[1], '127.0.0.1', int(sys.argv[2]), " \
+             "lambda url: print('READY', url, flush=True), float(sys.argv[3])))"
+
+
+def _serve(tmp_path, port, api_key_env=None, ready_seconds=90):
+    """`run.py serve`'s serve_foreground in its own process, as `run.py serve` runs it; its output in
+    serve.log (BentoML's output, then what on_ready prints)."""
+    spec = _spec(tmp_path / "deployments", port)
+    folder = _bundle(tmp_path / "deployments" / spec.problem.name, spec, api_key_env)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open(tmp_path / "serve.log", "wb") as log:
+        serve = subprocess.Popen([sys.executable, "-c", FOREGROUND, str(folder), str(port), str(ready_seconds)],
+                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return serve, ServiceIdentity(spec.problem.name, folder)
+
+
+def _wait_ready(serve, tmp_path, port, identity):
+    """Until serve says where it serves, which is only once /readyz answers as its service."""
+    deadline = time.monotonic() + 90
+    while f"READY {service_url('127.0.0.1', port)}\n" not in (tmp_path / "serve.log").read_text():
+        assert serve.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+        time.sleep(0.3)
+    assert is_ready(service_url("127.0.0.1", port), identity)
+    tree = [serve.pid, *[child.pid for child in psutil.Process(serve.pid).children(recursive=True)]]
+    assert len(tree) >= 3  # this process, BentoML's arbiter and its worker
+    return tree
+
+
+def _port_freed_within(port, since, seconds=STOP_SECONDS):
+    while port_in_use("127.0.0.1", port) and time.monotonic() - since < seconds:
+        time.sleep(0.1)
+    assert not port_in_use("127.0.0.1", port), f"port still held {time.monotonic() - since:.1f} s after the signal"
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
@@ -218,31 +249,66 @@ def test_sigterm_sigint_and_sighup_free_the_port_and_leave_no_process(tmp_path, 
     a CI job sends it, Ctrl+C, a closed terminal) stops the BentoML arbiter and its workers, which hold
     the port too."""
     port = free_port()
-    spec = _spec(tmp_path / "deployments", port)
-    folder = _bundle(tmp_path / "deployments" / spec.problem.name, spec)
-    identity = ServiceIdentity(spec.problem.name, folder)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with open(tmp_path / "serve.log", "wb") as log:
-        serve = subprocess.Popen([sys.executable, "-c", FOREGROUND, str(folder), str(port)], cwd=ROOT, env=env,
-                                 stdout=log, stderr=subprocess.STDOUT)
+    serve, identity = _serve(tmp_path, port)
     try:
-        deadline = time.monotonic() + 90
-        while not is_ready(service_url("127.0.0.1", port), identity):
-            assert serve.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.5)
-        tree = [serve.pid, *[child.pid for child in psutil.Process(serve.pid).children(recursive=True)]]
-        assert len(tree) >= 3  # this process, BentoML's arbiter and its worker
+        tree = _wait_ready(serve, tmp_path, port, identity)
         sent = time.monotonic()
         serve.send_signal(stop)
         assert serve.wait(timeout=STOP_SECONDS) == 128 + stop
-        while port_in_use("127.0.0.1", port) and time.monotonic() - sent < STOP_SECONDS:
-            time.sleep(0.1)
-        assert not port_in_use("127.0.0.1", port), f"port still held {time.monotonic() - sent:.1f} s after the signal"
+        _port_freed_within(port, sent)
         assert [pid for pid in tree if _alive(pid)] == []
     finally:
         if serve.poll() is None:
             serve.kill()
             serve.wait()
+
+
+def test_a_sigkilled_serve_takes_its_server_with_it(tmp_path):
+    """SIGKILL cannot be handled: the BentoML server was told at its start to end with its parent."""
+    port = free_port()
+    serve, identity = _serve(tmp_path, port)
+    tree = []
+    try:
+        tree = _wait_ready(serve, tmp_path, port, identity)
+        sent = time.monotonic()
+        serve.kill()
+        serve.wait()
+        _port_freed_within(port, sent)
+        deadline = time.monotonic() + STOP_SECONDS
+        while [pid for pid in tree if _alive(pid)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in tree if _alive(pid)] == []
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+        for pid in tree:  # what a failed check left running
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_service_that_cannot_start_ends_serve_promptly_naming_why(tmp_path):
+    """Its API key's variable is unset, so the service's startup fails while BentoML's arbiter keeps
+    running: serve does not wait out its readiness bound (600 s here), it exits 1 naming the failure and
+    the log, and leaves nothing on the port."""
+    os.environ.pop(KEY_ENV + "_UNSET", None)
+    port = free_port()
+    started = time.monotonic()
+    serve, identity = _serve(tmp_path, port, api_key_env=KEY_ENV + "_UNSET", ready_seconds=600)
+    try:
+        assert serve.wait(timeout=120) == 1
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+    output = (tmp_path / "serve.log").read_text()
+    assert time.monotonic() - started < 120 and "READY" not in output
+    assert (f"the service at {service_url('127.0.0.1', port)} did not become ready: its startup failed "
+            f"(") in output
+    assert f"${KEY_ENV}_UNSET is not set" in output.rsplit("did not become ready", 1)[1]  # the exception named
+    assert f"its log: {identity.folder / 'service.log'}" in output
+    assert "Application startup failed" in (identity.folder / "service.log").read_text()  # BentoML's output kept
+    assert not port_in_use("127.0.0.1", port)
 
 
 def _alive(pid: int) -> bool:

@@ -4,6 +4,7 @@ headers on requests, and a service that cannot start failing loudly with its log
 import json
 import os
 import socket
+import sys
 import threading
 from pathlib import Path
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -178,3 +179,77 @@ def test_our_own_service_still_starting_holds_the_port_as_ours(tmp_path):
         assert f"this deployment's own service, not answering ready (see {tmp_path / 'service.log'})" in str(raised.value)
     finally:
         listener.close()
+
+
+def _never_ready(tmp_path, argv, wait_seconds=30.0):
+    """_wait_until_ready on a process that never serves: the ServiceNotAnswering it raises, and after
+    how many seconds."""
+    import subprocess
+    import time
+
+    from keel.deployment.server import _wait_until_ready
+
+    (tmp_path / "service.log").write_bytes(b"an earlier run's lines: ValueError: not this one\n")
+    process = subprocess.Popen([sys.executable, "-c", argv])
+    started = time.monotonic()
+    try:
+        with pytest.raises(ServiceNotAnswering) as raised:
+            _wait_until_ready(process, service_url("127.0.0.1", free_port()), ServiceIdentity("credit_risk", tmp_path),
+                              len((tmp_path / "service.log").read_bytes()), wait_seconds)
+    finally:
+        process.kill()
+        process.wait()
+    return str(raised.value), time.monotonic() - started
+
+
+def test_a_service_that_exits_before_it_is_ready_is_named_at_once(tmp_path):
+    message, seconds = _never_ready(tmp_path, "raise SystemExit(3)")
+    assert message.startswith("the service at http://127.0.0.1:") and seconds < 10
+    assert message.endswith(f"did not become ready: it exited with code 3; its log: {tmp_path / 'service.log'}")
+
+
+def test_a_startup_failure_in_the_log_is_named_with_its_exception(tmp_path):
+    script = (f"import time; log = open({str(tmp_path / 'service.log')!r}, 'a'); "
+              "log.write('Traceback ...\\nRuntimeError: the spec asks for an API key, but $K is not set\\n"
+              "ERROR: Application startup failed. Exiting.\\n'); log.close(); time.sleep(60)")
+    message, seconds = _never_ready(tmp_path, script)
+    assert seconds < 10  # the process still runs (BentoML's arbiter does): the log says it failed
+    assert ("did not become ready: its startup failed (RuntimeError: the spec asks for an API key, but $K is not "
+            f"set); its log: {tmp_path / 'service.log'}") in message
+
+
+def test_a_service_not_ready_within_the_bound_is_named(tmp_path):
+    message, seconds = _never_ready(tmp_path, "import time; time.sleep(60)", wait_seconds=1.0)
+    assert 1.0 <= seconds < 10
+    assert message.endswith(f"did not become ready: it was not ready within 1 s; its log: {tmp_path / 'service.log'}")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux's")
+def test_a_child_started_to_die_with_its_parent_ends_when_the_parent_is_sigkilled():
+    """What serve_foreground gives the BentoML server: a SIGKILLed parent cannot stop it itself."""
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    from tests.conftest import ROOT
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time; from keel.deployment.server import _dies_with_this_process; "
+         "child = subprocess.Popen(['sleep', '60'], preexec_fn=_dies_with_this_process()); "
+         "print(child.pid, flush=True); time.sleep(60)"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    child = psutil.Process(int(parent.stdout.readline()))
+    try:
+        assert child.status() != psutil.STATUS_ZOMBIE
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while child.is_running() and child.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    finally:
+        if child.is_running():
+            child.kill()
+        parent.stdout.close()
