@@ -142,7 +142,7 @@ def serve(spec: Spec, port: Optional[int]) -> int:
     """Serve the production version in the foreground (Ctrl+C stops it), holding the service's lock
     all the while; an interrupted rollout is finished first."""
     from keel.deployment.lock import ServiceBusy
-    from keel.deployment.server import serve_foreground
+    from keel.deployment.server import ServiceNotAnswering, serve_foreground
     from keel.lifecycle.deployment import prepare_serving, service_command
 
     try:
@@ -152,11 +152,12 @@ def serve(spec: Spec, port: Optional[int]) -> int:
                 say(f"keel: first, {setup.recovered}")
             if setup.error is not None:
                 return fail(setup.error, 1)
-            port = port or spec.deployment.port
-            say(f"serving {spec.problem.name} v{setup.version} on http://{spec.deployment.host}:{port} (Ctrl+C to stop)")
-            return serve_foreground(setup.folder, spec.deployment.host, port)
+            return serve_foreground(setup.folder, spec.deployment.host, port or spec.deployment.port,
+                                    lambda url: say(f"serving {spec.problem.name} v{setup.version} on {url} (Ctrl+C to stop)"))
     except ServiceBusy as busy:
         return fail(str(busy), 1)
+    except ServiceNotAnswering as failed:  # it did not start, or (PortTaken) its port was taken meanwhile
+        return fail(f"keel: {failed}", 1)
 
 
 def rollback(spec: Spec, by: Optional[str] = None) -> int:
