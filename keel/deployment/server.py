@@ -245,13 +245,14 @@ def _dies_with_this_process() -> Optional[Callable[[], None]]:
 def _copy_output(source, log) -> None:
     """Copy the service's output to this process's output (the operator's terminal or journal) and to
     its log, where startup failures are looked for."""
-    out = sys.stdout.buffer
+    out = getattr(sys.stdout, "buffer", None)  # None: a text-only stream stands in for it (captured)
     while chunk := os.read(source.fileno(), 65536):
         log.write(chunk)
         log.flush()
         try:
-            out.write(chunk)
-            out.flush()
+            if out is not None:
+                out.write(chunk)
+                out.flush()
         except (OSError, ValueError):  # no terminal to write to any more: the log keeps everything
             pass
 
@@ -269,10 +270,10 @@ def serve_foreground(folder: Path, host: str, port: int, on_ready: Callable[[str
     identity = ServiceIdentity.of_folder(folder)
     refuse_held_port(host, port, identity)
     url = service_url(host, port)
-    previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS}
-    process = copier = None
     log = open(folder / LOG_FILE, "ab")
     log_start = log.tell()
+    previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOP_SIGNALS}
+    process = copier = None
     try:
         process = service_process(folder, host, port, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   start_new_session=True, preexec_fn=_dies_with_this_process())
