@@ -16,6 +16,7 @@ from keel.files import write_atomically
 from keel.monitoring.drift import assess
 from keel.monitoring.labels import join_labels, read_labels
 from keel.monitoring.profiles import Profile, column_summary, compare_columns
+from keel.monitoring.records import DriftStatus, LabelReport, RetrainingDecision, WindowFacts
 from keel.monitoring.windows import WINDOWS, WindowStore, read_predictions, window_start
 from keel.spec.models import Spec
 
@@ -33,7 +34,7 @@ def window_store(spec: Spec) -> WindowStore:
     return WindowStore(monitoring_folder(spec), profiling.workers, profiling.chunk_rows, profiling.parallel_from_rows)
 
 
-def update_window(spec: Spec, version: int, log_url: Optional[str] = None) -> Tuple[Profile, dict]:
+def update_window(spec: Spec, version: int, log_url: Optional[str] = None) -> Tuple[Profile, WindowFacts]:
     """Profile the predictions served since the last pass (hours, per version), then the judged
     window: the spec's hour/day/week containing the newest prediction. Returns its profile and facts."""
     from keel.deployment.deploy import prediction_log_url
@@ -54,8 +55,8 @@ def update_window(spec: Spec, version: int, log_url: Optional[str] = None) -> Tu
                      "rows": profile.rows(), "new_rows": int(sum(added.values())), "model_version": version, "added": added}
 
 
-def labelled_window(spec: Spec, window: dict, new_since: Optional[datetime],
-                    log_url: Optional[str] = None) -> Tuple[pd.DataFrame, dict]:
+def labelled_window(spec: Spec, window: WindowFacts, new_since: Optional[datetime],
+                    log_url: Optional[str] = None) -> Tuple[pd.DataFrame, LabelReport]:
     """The monitored version's labelled predictions whose labels became known in the judged window.
 
     Labels arrive late: a label known today may be for a prediction made days ago, in an earlier
@@ -74,8 +75,8 @@ def labelled_window(spec: Spec, window: dict, new_since: Optional[datetime],
     return join_labels(predictions, labels, new_since, model_version=window["model_version"], known_since=start)
 
 
-def assess_window(profile: Profile, window: dict, reference_data: Profile, reference_predictions: Profile,
-                  reference: dict, labelled: pd.DataFrame, label_report: dict, spec: Spec) -> dict:
+def assess_window(profile: Profile, window: WindowFacts, reference_data: Profile, reference_predictions: Profile,
+                  reference: dict, labelled: pd.DataFrame, label_report: LabelReport, spec: Spec) -> DriftStatus:
     """The machine-readable status of one window: the four kinds of drift and their evidence."""
     features = spec.data.model_features
     comparisons = compare_columns(profile, reference_data, features)
@@ -89,7 +90,7 @@ def assess_window(profile: Profile, window: dict, reference_data: Profile, refer
             "labels": label_report, **status}
 
 
-def write_status(spec: Spec, status: dict) -> Path:
+def write_status(spec: Spec, status: DriftStatus) -> Path:
     path = monitoring_folder(spec) / STATUS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, json.dumps(status, indent=2, sort_keys=True, default=str))
@@ -100,8 +101,8 @@ def now_utc() -> datetime:
     return utc_now()
 
 
-def decide_and_record(spec: Spec, status: dict, label_report: dict, version_created: datetime,
-                      model_version: int, now: Optional[datetime] = None) -> dict:
+def decide_and_record(spec: Spec, status: DriftStatus, label_report: LabelReport, version_created: datetime,
+                      model_version: int, now: Optional[datetime] = None) -> RetrainingDecision:
     """Apply the continuous-training policy to a window's status and record the decision with its
     evidence in `monitoring/decisions.jsonl` (and the status in `monitoring/status.json`).
 
