@@ -10,6 +10,7 @@ import contextlib
 from typing import Dict, Iterable, List, Optional
 from uuid import UUID
 
+from keel.artifacts import Artifact
 from keel import registration as keys
 from keel.registration import InterruptedRegistration, RegistrationMetadata, interrupted_message, registration_complete
 from keel.training.metrics import DEFAULT_THRESHOLD
@@ -207,7 +208,7 @@ def find_champion(model_name: str, exclude_version: int) -> Optional[dict]:
                 dict(model_version.run_metadata or {})):
             return {"name": f"v{model_version.number} ({stage.value})", "number": int(model_version.number),
                     "stage": stage.value, "metadata": dict(model_version.run_metadata or {}),
-                    "model": model_version.get_artifact("model").load()}
+                    "model": model_version.get_artifact(Artifact.MODEL).load()}
     return None
 
 
@@ -307,7 +308,7 @@ def production_version(model_name: str) -> Optional[int]:
 
 
 def load_version_model(model_name: str, version: int):
-    return version_artifacts(model_name, version, ["model"])["model"].load()
+    return version_artifacts(model_name, version, [Artifact.MODEL])[Artifact.MODEL].load()
 
 
 def begin_evaluation(model_name: str, version: int, evaluation: dict) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
+from keel.artifacts import Artifact
 from keel.spec.models import Spec
 
 DEPLOYED = ("promoted", "awaiting approval")  # rollout outcomes a deploy command succeeds with
@@ -75,7 +76,7 @@ def deploy_version(spec: Spec, version: Optional[int], strategy: Optional[str] =
     if version is None:
         return DeploymentResult(None, error=outcome, recovered=recovered)
     return DeploymentResult(version, run_name=outcome.run.name, recovered=recovered,
-                            evidence=outcome.run.steps["rollout_step"].outputs["rollout_evidence"][0].load())
+                            evidence=outcome.run.steps["rollout_step"].outputs[Artifact.ROLLOUT_EVIDENCE][0].load())
 
 
 @dataclass
@@ -133,7 +134,7 @@ def _roll_back(spec: Spec, by: Optional[str]) -> RollbackResult:
     versions = (previous, current)  # the current one stays loaded until the routing has switched
     models = {v: load_version_model(name, v) for v in versions}
     thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
-    validation = version_artifacts(name, previous, ["validation"])["validation"].load()
+    validation = version_artifacts(name, previous, [Artifact.VALIDATION])[Artifact.VALIDATION].load()
     try:
         url = serve_only(spec, previous, models, thresholds, validation, f"manual rollback from v{current}",
                          on_routing=record_routing, champion=current,
@@ -174,7 +175,7 @@ def prepare_serving(spec: Spec, recovered: Optional[str] = None) -> ServingSetup
         return ServingSetup(error=f"keel: '{name}' has no production version yet: python run.py deploy",
                             recovered=recovered)
     folder = deployment_folder(spec)
-    validation = version_artifacts(name, version, ["validation"])["validation"].load()
+    validation = version_artifacts(name, version, [Artifact.VALIDATION])[Artifact.VALIDATION].load()
     table = RoutingTable([Arm("champion", version, 1.0)], strategy="serve", salt=spec.deployment.salt)
     write_bundle(folder, spec, {version: load_version_model(name, version)},
                  {version: float(evaluation_outcome(name, version)["threshold"])},

@@ -3,6 +3,8 @@ from zenml.client import Client
 from zenml.enums import VisualizationResourceTypes
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
+
 
 @step(enable_cache=False)
 def curate_registry_view_step(model_registry_html: HTMLString, model_name: str) -> None:
@@ -10,7 +12,7 @@ def curate_registry_view_step(model_registry_html: HTMLString, model_name: str) 
     replacing the page an earlier run pinned to the pipeline and the model."""
     client = Client()
     context = get_step_context()
-    (artifact,) = context.inputs["model_registry_html"]
+    (artifact,) = context.inputs[Artifact.MODEL_REGISTRY_HTML]
     (visualization, *_) = client.get_artifact_version(artifact.id, hydrate=True).visualizations
     title = f"Model registry: {model_name}"
     run = client.get_pipeline_run(context.pipeline_run.id)

@@ -5,6 +5,7 @@ import yaml
 from typing_extensions import Annotated
 from zenml import step
 
+from keel.artifacts import Artifact
 from keel.deployment.kubernetes import serving_manifests
 from keel.deployment.package import build_bento, bundled_versions
 
@@ -12,8 +13,8 @@ from keel.deployment.package import build_bento, bundled_versions
 @step(enable_cache=False)
 def package_step(rollout_evidence: dict, bundle_folder: str, model_name: str, model_version: int,
                  api_key_env: Optional[str] = None) -> Tuple[
-    Annotated[str, "bento_tag"],
-    Annotated[str, "kubernetes_manifests"],
+    Annotated[str, Artifact.BENTO_TAG],
+    Annotated[str, Artifact.KUBERNETES_MANIFESTS],
 ]:
     """Build the version's Bento (code, that version's model alone routed all traffic, locked
     dependencies, generated Dockerfile) and the Kubernetes manifests for its image, whatever the

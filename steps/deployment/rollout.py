@@ -4,12 +4,14 @@ from typing_extensions import Annotated
 from zenml import get_step_context, step
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
 from keel.deployment.deploy import check_deployable, deploy, deployment_folder
 from keel.deployment.lock import service_lock
 from keel.deployment.recovery import finish_interrupted_rollout, local_trail
 from keel.deployment.report import rollout_html
 from keel.governance.audit import record_event
 from keel.governance.events import routing_recorder
+from keel.registration import APPROVAL
 from keel.registry import (evaluation_outcome, get_model_version_metadata, load_version_model, production_version,
                            promote_to_production, record_deployment, version_artifacts, withdraw_from_production)
 from keel.spec.models import Spec
@@ -17,8 +19,8 @@ from keel.spec.models import Spec
 
 @step(enable_cache=False)
 def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None, actor: Optional[str] = None) -> Tuple[
-    Annotated[dict, "rollout_evidence"],
-    Annotated[HTMLString, "rollout_timeline_html"],
+    Annotated[dict, Artifact.ROLLOUT_EVIDENCE],
+    Annotated[HTMLString, Artifact.ROLLOUT_TIMELINE_HTML],
 ]:
     """Roll a version that passed evaluation out by the spec's strategy, with a health check and hold
     between stages and automatic rollback; on success (and approval) it becomes the production
@@ -39,9 +41,10 @@ def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None,
         versions = [model_version] + ([champion] if champion is not None else [])
         models = {v: load_version_model(name, v) for v in versions}
         thresholds = {v: float(evaluation_outcome(name, v)["threshold"]) for v in versions}
-        linked = version_artifacts(name, model_version, ["test", "validation"])
-        probe_rows, background = linked["test"].load(), linked["validation"].load()  # SHAP's background: validation
-        approval = get_model_version_metadata(name, model_version).get("approval")
+        linked = version_artifacts(name, model_version, [Artifact.TEST, Artifact.VALIDATION])
+        # SHAP's background: validation
+        probe_rows, background = linked[Artifact.TEST].load(), linked[Artifact.VALIDATION].load()
+        approval = get_model_version_metadata(name, model_version).get(APPROVAL)
         run_id = get_step_context().pipeline_run.id
         audit = routing_recorder(name, model_version, run_id, folder, actor=actor)
         result = deploy(spec, model_version, champion, models, thresholds, probe_rows, approval, on_routing=audit,

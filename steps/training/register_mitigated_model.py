@@ -5,6 +5,7 @@ from typing_extensions import Annotated
 from zenml import get_step_context, step
 from zenml.types import HTMLString
 
+from keel.artifacts import Artifact
 from keel.evaluation.mitigation import mitigated_registration_metadata
 from keel.registration import RUN_ID, RUN_NAME
 from keel.registry import register_model_version, registered_metadata
@@ -14,7 +15,8 @@ from keel.spec.models import Spec
 @step(enable_cache=False)
 def register_mitigated_model_step(model: Any, mitigation_report: dict, mitigation_report_html: HTMLString,
                                   train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame, spec: Spec,
-                                  spec_hash: str, provenance: dict, model_version: int) -> Annotated[int, "model_version"]:
+                                  spec_hash: str, provenance: dict,
+                                  model_version: int) -> Annotated[int, Artifact.MODEL_VERSION]:
     """Register the mitigated model as the next version of the same model, with a trained version's
     provenance, lineage to `model_version` and the before/after table. Its splits are that version's
     artifacts, so `evaluate` runs on it unchanged. A side effect, so never cached. Out: the new number."""

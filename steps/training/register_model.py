@@ -4,6 +4,7 @@ import pandas as pd
 from typing_extensions import Annotated
 from zenml import get_step_context, step
 
+from keel.artifacts import Artifact
 from keel.data.sources import describe_source
 from keel.governance.events import record_cached_validation
 from keel.registration import RUN_ID, RUN_NAME
@@ -17,7 +18,7 @@ from keel.training.metrics import score
 def register_model_step(model: Any, selection: dict, train: pd.DataFrame, validation: pd.DataFrame,
                         test: pd.DataFrame, data_fingerprint: str, validation_report: dict,
                         readiness_report: dict, spec: Spec, spec_hash: str,
-                        provenance: dict) -> Annotated[int, "model_version"]:
+                        provenance: dict) -> Annotated[int, Artifact.MODEL_VERSION]:
     """Create a ZenML Model version carrying the model's full provenance and its evidence.
 
     A side effect, so never cached. Out: the new version number.
@@ -41,6 +42,6 @@ def register_model_step(model: Any, selection: dict, train: pd.DataFrame, valida
     # One validation record per training run: a cached validate step recorded nothing for this one.
     record_cached_validation(spec.problem.name, context.pipeline_run.id,
                              context.pipeline_run.steps.get("validate_step"), validation_report,
-                             context.inputs["validation_report"][0].id)
+                             context.inputs[Artifact.VALIDATION_REPORT][0].id)
     return register_model_version(spec.problem.name, spec.problem.objective, metadata, evidence,
                                   context.pipeline_run.id)
