@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from keel.artifacts import Artifact
 from keel.cli.console import fail, say
 from keel.spec.models import Spec
 
@@ -78,7 +79,7 @@ def validation_frame(spec: Spec, version: Optional[int] = None):
     version = version if version is not None else production_version(spec.problem.name)
     if version is None:
         raise LookupError(f"'{spec.problem.name}' has no production version")
-    return version_artifacts(spec.problem.name, version, ["validation"])["validation"].load()
+    return version_artifacts(spec.problem.name, version, [Artifact.VALIDATION])[Artifact.VALIDATION].load()
 
 
 def try_it(url: str, spec: Spec, version: Optional[int] = None) -> str:
