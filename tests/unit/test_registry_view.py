@@ -1,5 +1,6 @@
 """The model-registry page: versions newest first with stage, metrics, gate outcomes, approvals and
-deployments; user-written text (approval reasons) is escaped; no script anywhere."""
+deployments; an interrupted registration is shown as one; user-written text (approval reasons) is
+escaped; no script anywhere."""
 
 from datetime import datetime
 
@@ -8,6 +9,8 @@ from keel.reports.registry_view import registry_html, version_row
 
 def _version(number, stage, passed=None, approval=None, deployment=None):
     metadata = {"model_family": "lightgbm", "primary_metric": "roc_auc",
+                "keel_registration": {"started_at": "2026-11-26T10:00", "run_id": f"run-{number}",
+                                      "completed_at": "2026-11-26T10:01"},
                 "validation_metrics": {"roc_auc": 0.8 + number / 100}, "test_metrics": {"roc_auc": 0.79 + number / 100}}
     if passed is not None:
         metadata["evaluation"] = {
@@ -41,8 +44,12 @@ def test_a_row_reads_the_recorded_metadata():
         (2, "production", "lightgbm", "promote to staging", True)
     assert (row["approved_by"], row["deployment"], row["strategy"]) == ("bo", "promoted", "canary")
     assert round(row["validation"], 4) == 0.82 and round(row["test"], 4) == 0.81
+    assert row["interrupted"] is False
     blank = version_row({"number": 9, "stage": None, "created": None, "metadata": {}})
     assert (blank["evaluated"], blank["passed"], blank["approved_by"], blank["validation"]) == (False, None, None, None)
+    # Registered before keel marked registrations: complete when its run id (written last) is there.
+    older = {"model_family": "lightgbm", "run_id": "abc"}
+    assert version_row({"number": 8, "stage": None, "created": None, "metadata": older})["interrupted"] is False
 
 
 def test_the_page_lists_versions_newest_first_with_stages_gates_and_approvals():
@@ -66,3 +73,18 @@ def test_user_text_is_escaped_and_the_page_has_no_script():
 def test_a_model_without_versions_says_how_to_make_one():
     page = registry_html("credit_risk", [])
     assert "No version is registered yet" in page and "<table" not in page
+
+
+def test_an_interrupted_registration_is_shown_as_one_not_as_a_version():
+    killed = {"number": 6, "stage": None, "created": datetime(2026, 11, 26, 10, 6),
+              "metadata": {"model_family": "lightgbm", "primary_metric": "roc_auc",
+                           "validation_metrics": {"roc_auc": 0.99}, "test_metrics": {"roc_auc": 0.98},
+                           "keel_registration": {"started_at": "2026-11-26T10:06:00+00:00", "run_id": "r6"}}}
+    assert version_row(killed)["interrupted"] is True
+    page = registry_html("credit_risk", VERSIONS + [killed])
+    row = page[page.index("<tr><td>v6</td>"):page.index("<tr><td>v5</td>")]
+    assert ">interrupted</span>" in row
+    assert "registration interrupted (started 2026-11-26T10:06:00+00:00, never completed)" in row
+    assert "0.99" not in row and "0.98" not in row  # its metrics are not offered as a version's
+    assert "<td>interrupted registrations (nothing uses them)</td><td>v6</td>" in page
+    assert "interrupted registrations" not in registry_html("credit_risk", VERSIONS)
