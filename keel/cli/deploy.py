@@ -32,7 +32,7 @@ def example_record(spec: Spec, frame) -> dict:
     from pydantic import ValidationError
 
     from keel.serving.payload import record_model
-    from keel.spec.models import NumericFeature
+    from keel.spec.data import NumericFeature
 
     contract = record_model(spec.data)
     id_column = spec.data.id_column if spec.data.id_column in frame.columns else None

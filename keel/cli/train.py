@@ -7,7 +7,8 @@ from pathlib import Path
 
 from keel import registration as keys
 from keel.cli.console import fail, format_table, say
-from keel.spec.models import METRICS, Spec
+from keel.spec.models import Spec
+from keel.spec.problem import METRICS
 from keel.training.metrics import (DEFAULT_THRESHOLD, THRESHOLD_METRICS, metric_label, metrics_threshold_text,
                                    recorded_metrics_threshold)
 

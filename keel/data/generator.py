@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from keel.spec.models import GeneratorSource
+from keel.spec.data import GeneratorSource
 
 TARGET = "default"
 ID_COLUMN = "application_id"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from keel.spec.models import DataSpec
+from keel.spec.data import DataSpec
 
 
 def sensitive_groups(frame: pd.DataFrame, data: DataSpec) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from keel.data.sources import DataSourceError, _read_parquet, one_line, read_csv_arguments
-from keel.spec.models import FileSource
+from keel.spec.data import FileSource
 
 MAX_CATEGORIES = 50           # more distinct texts than this is not a category (names, free text)
 MARKERS = ("?", "-", "--", ".", "n.a.", "missing", "unknown")   # spellings of "missing" beyond pandas' own

@@ -11,7 +11,7 @@ from typing import List, Union
 import numpy as np
 import pandas as pd
 
-from keel.spec.models import CategoricalFeature, DataSpec, NumericFeature, TargetSpec
+from keel.spec.data import CategoricalFeature, DataSpec, NumericFeature, TargetSpec
 
 MAX_EXAMPLES = 5
 

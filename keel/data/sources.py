@@ -12,7 +12,7 @@ from typing import Iterable, List, Sequence
 
 import pandas as pd
 
-from keel.spec.models import DataSpec, FileSource, GeneratorSource, SqlSource
+from keel.spec.data import DataSpec, FileSource, GeneratorSource, SqlSource
 from keel.spec.reading import CsvReading
 
 

@@ -6,7 +6,7 @@ from typing import Tuple
 
 import pandas as pd
 
-from keel.spec.models import SplitSpec
+from keel.spec.data import SplitSpec
 
 
 def split_frame(frame: pd.DataFrame, split: SplitSpec, target: str,

@@ -6,7 +6,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from keel.spec.models import HealthSpec, ValueMatrix
+from keel.spec.deployment import HealthSpec
+from keel.spec.evaluation import ValueMatrix
 
 
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:

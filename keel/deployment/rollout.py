@@ -24,7 +24,8 @@ from keel.deployment.strategies import champion_only
 from keel.serving import rollout_state
 from keel.serving.prediction_log import PredictionLog
 from keel.serving.routing import RoutingTable
-from keel.spec.models import DeploymentSpec, ValueMatrix
+from keel.spec.deployment import DeploymentSpec
+from keel.spec.evaluation import ValueMatrix
 from keel.spec.monitoring import PROBE_ENTITY_PREFIX
 
 Probe = Callable[[str, int], dict]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 from keel.serving.routing import Arm, RoutingTable
-from keel.spec.models import DeploymentSpec
+from keel.spec.deployment import DeploymentSpec
 
 
 def rollout_stages(spec: DeploymentSpec, challenger: int, champion: Optional[int]) -> List[RoutingTable]:

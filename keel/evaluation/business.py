@@ -9,7 +9,7 @@ import numpy as np
 
 from keel.evaluation.decisions import confusion, value_per_application
 from keel.reports import html, svg
-from keel.spec.models import ValueMatrix
+from keel.spec.evaluation import ValueMatrix
 
 
 NOT_DECLARED = "not declared"

@@ -9,7 +9,7 @@ import numpy as np
 from keel.evaluation.bootstrap import Sorted, poisson_weights, weighted_metrics
 from keel.reports import html
 from keel.spec.metrics import improvement
-from keel.spec.models import ComparisonSpec
+from keel.spec.evaluation import ComparisonSpec
 from keel.training.metrics import score
 
 

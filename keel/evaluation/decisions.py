@@ -6,7 +6,7 @@ from typing import Dict
 
 import numpy as np
 
-from keel.spec.models import ThresholdRule, ValueMatrix
+from keel.spec.evaluation import ThresholdRule, ValueMatrix
 
 
 def confusion(y_true, decisions) -> Dict[str, int]:

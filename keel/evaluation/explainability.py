@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from keel.reports import html, svg
-from keel.spec.models import DataSpec, ExplainabilitySpec
+from keel.spec.data import DataSpec
+from keel.spec.evaluation import ExplainabilitySpec
 from keel.training.fit import predict_scores
 
 

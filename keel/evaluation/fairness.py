@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from keel.reports import html, svg
-from keel.spec.models import DataSpec, TargetSpec
+from keel.spec.data import DataSpec, TargetSpec
 
 
 def _auc(y_true, y_score) -> float:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Dict, List, NotRequired, Optional, Sequence, T
 
 from keel.reports import html
 from keel.spec.metrics import CHAMPION_RELATIVE
-from keel.spec.models import FAIRNESS_METRICS, VALUE_METRICS, Gate
+from keel.spec.evaluation import FAIRNESS_METRICS, VALUE_METRICS, Gate
 
 if TYPE_CHECKING:
     from keel.evaluation.record import EvaluationRecord

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from keel.reports import html
-from keel.spec.models import LatencySpec
+from keel.spec.evaluation import LatencySpec
 
 PERCENTILES = (50, 95, 99)
 STOPPED_TIGHT = "p95 interval tight"

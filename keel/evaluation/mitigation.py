@@ -45,7 +45,8 @@ from keel.data.groups import sensitive_groups
 from keel.evaluation.fairness import favourable_view, group_rule, unjudgeable_reason
 from keel.evaluation.gates import INCOMPLETE, Decision, describe_decision
 from keel.reports import html
-from keel.spec.models import FAIRNESS_METRICS, GATE_METRICS, Spec
+from keel.spec.evaluation import FAIRNESS_METRICS, GATE_METRICS
+from keel.spec.models import Spec
 from keel.training.fit import predict_scores
 
 TRADE_OFF = ("accuracy", "f1", "demographic_parity_ratio[{a}]", "equalized_odds_difference[{a}]",

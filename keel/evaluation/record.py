@@ -11,7 +11,7 @@ keys as required.)
 from typing import List, NotRequired, Optional, TypedDict
 
 from keel.evaluation.gates import Decision, GateHistoryEntry
-from keel.spec.models import EvaluationSpec
+from keel.spec.evaluation import EvaluationSpec
 
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
 

@@ -10,7 +10,8 @@ import pandas as pd
 
 from keel.reports import html, svg
 from keel.spec.metrics import higher_is_better, improvement
-from keel.spec.models import CategoricalFeature, DataSpec, RobustnessSpec
+from keel.spec.data import CategoricalFeature, DataSpec
+from keel.spec.evaluation import RobustnessSpec
 from keel.training.metrics import metric_value
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from keel.spec.models import CategoricalFeature, DataSpec
+from keel.spec.data import CategoricalFeature, DataSpec
 
 
 def build_preprocessor(data: DataSpec):

@@ -223,7 +223,7 @@ def check_model_name(model: str) -> str:
     audit root (`--model ../../x` cannot); otherwise InvalidModelName saying what is allowed."""
     import re
 
-    from keel.spec.models import ProblemSpec
+    from keel.spec.problem import ProblemSpec
 
     pattern = next(m.pattern for m in ProblemSpec.model_fields["name"].metadata if getattr(m, "pattern", None))
     if not isinstance(model, str) or not re.fullmatch(pattern, model):

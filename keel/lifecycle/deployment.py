@@ -63,7 +63,7 @@ def deploy_version(spec: Spec, version: Optional[int], strategy: Optional[str] =
                    by: Optional[str] = None) -> DeploymentResult:
     """Roll `version` (None: the latest) out by the spec's strategy (or `strategy`) as `by`, holding
     the service's lock (an interrupted earlier rollout is finished first)."""
-    from keel.cli.pipeline_runs import run_for_version
+    from keel.lifecycle.pipeline_runs import run_for_version
     from keel.deployment.lock import ServiceBusy
 
     try:

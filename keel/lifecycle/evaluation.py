@@ -89,7 +89,7 @@ def record_failed_evaluation(spec: Spec, version: int, failed_step: Optional[str
 
 def evaluate_version(spec: Spec, version: Optional[int], no_cache: bool = False) -> EvaluationResult:
     """Run the evaluation pipeline for `version` (None: the latest) and write its model card."""
-    from keel.cli.pipeline_runs import failed_step_message, run_pipeline
+    from keel.lifecycle.pipeline_runs import failed_step_message, run_pipeline
     from keel.registry import resolve_version
     from pipelines.evaluation import evaluation_pipeline
 

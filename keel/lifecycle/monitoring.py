@@ -48,7 +48,7 @@ def monitor_once(spec: Spec, retrain: bool = True, progress: Progress = Progress
                  mark: Mark = no_mark) -> MonitorResult:
     """One monitoring run and, if the policy fires, one retraining (or, with `retrain` off, the
     record that it was skipped)."""
-    from keel.cli.pipeline_runs import failed_step_message, run_pipeline
+    from keel.lifecycle.pipeline_runs import failed_step_message, run_pipeline
     from keel.lifecycle.retraining import retrain_and_roll_out, skipped_retraining
     from keel.monitoring.monitor import monitoring_folder
     from keel.registry import production_version, version_artifacts

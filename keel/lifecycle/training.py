@@ -28,7 +28,7 @@ class TrainingResult:
 
 def train_version(spec: Spec, no_cache: bool = False) -> TrainingResult:
     """Run the training pipeline; the version is `register_model_step`'s output of this run."""
-    from keel.cli.pipeline_runs import failed_step_message, run_pipeline
+    from keel.lifecycle.pipeline_runs import failed_step_message, run_pipeline
     from keel.data.sources import source_stamp
     from keel.provenance import collect_provenance
     from keel.registry import registered_metadata

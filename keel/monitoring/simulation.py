@@ -10,7 +10,8 @@ from typing import Callable, List, Tuple
 
 import pandas as pd
 
-from keel.spec.models import GeneratorSource, Spec
+from keel.spec.data import GeneratorSource
+from keel.spec.models import Spec
 
 ENTITY_PREFIX = "applicant-"
 

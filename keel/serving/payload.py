@@ -13,7 +13,7 @@ from pydantic import (AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
                       ValidationError, create_model)
 
 from keel.serving.prediction_log import MAX_ENTITY_ID_LENGTH
-from keel.spec.models import CategoricalFeature, DataSpec
+from keel.spec.data import CategoricalFeature, DataSpec
 
 MAX_BATCH_ROWS = 10_000
 # JSON may spell a lone UTF-16 surrogate ("\\ud800"): Python keeps it in a string, but it is no

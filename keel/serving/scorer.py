@@ -24,7 +24,8 @@ from keel.serving.payload import PayloadError, parse_records, record_model
 from keel.serving.prediction_log import MAX_REQUEST_ID_LENGTH, DuplicateRequest, PredictionLog
 from keel.serving.routing import Arm, RoutingTable
 from keel.serving.rollout_state import obey_dead_mans_switch
-from keel.spec.models import CategoricalFeature, Spec
+from keel.spec.data import CategoricalFeature
+from keel.spec.models import Spec
 from keel.training.fit import predict_scores
 
 DEPLOYMENT_FILE = "deployment.json"

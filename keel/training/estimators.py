@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from keel.spec.models import LightGBMSpec, LogisticRegressionSpec
+from keel.spec.training import LightGBMSpec, LogisticRegressionSpec
 
 
 def make_logistic_regression(spec: LogisticRegressionSpec, seed: int):

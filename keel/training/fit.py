@@ -15,7 +15,8 @@ from typing import Dict, List
 import pandas as pd
 
 from keel.spec.metrics import higher_is_better
-from keel.spec.models import DataSpec, TrainingSpec
+from keel.spec.data import DataSpec
+from keel.spec.training import TrainingSpec
 from keel.training.estimators import lightgbm_trial_params, make_lightgbm, make_logistic_regression
 from keel.training.metrics import score
 from keel.training.search import Trial, run_search, sample_parameters

@@ -6,7 +6,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from keel.spec.models import METRICS
+from keel.spec.problem import METRICS
 
 # Training scores candidates at this threshold (selection and the recorded validation/test metrics);
 # evaluation judges at the decision threshold chosen on validation, so the two differ.

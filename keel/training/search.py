@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List
 
-from keel.spec.models import FloatRange, LightGBMSpec
+from keel.spec.training import FloatRange, LightGBMSpec
 
 
 @dataclass(frozen=True)

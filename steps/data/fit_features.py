@@ -6,7 +6,7 @@ from zenml import step
 
 from keel.artifacts import Artifact
 from keel.features.preprocessing import fit_preprocessor
-from keel.spec.models import DataSpec
+from keel.spec.data import DataSpec
 
 
 @step

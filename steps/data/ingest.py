@@ -4,7 +4,7 @@ from zenml import step
 
 from keel.artifacts import Artifact
 from keel.data.sources import load_frame
-from keel.spec.models import DataSpec
+from keel.spec.data import DataSpec
 
 
 @step

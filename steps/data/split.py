@@ -6,7 +6,7 @@ from zenml import step
 
 from keel.artifacts import Artifact
 from keel.data.split import split_frame
-from keel.spec.models import DataSpec, SplitSpec
+from keel.spec.data import DataSpec, SplitSpec
 
 
 @step

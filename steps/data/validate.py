@@ -9,7 +9,7 @@ from keel.artifacts import Artifact
 from keel.data.fingerprint import fingerprint_frame
 from keel.data.schema import validate_frame, validation_html
 from keel.governance.events import record_validation
-from keel.spec.models import DataSpec
+from keel.spec.data import DataSpec
 
 
 class DataValidationError(RuntimeError):

@@ -7,7 +7,8 @@ from zenml.types import HTMLString
 
 from keel.artifacts import Artifact
 from keel.evaluation.calibration import calibration_html, evaluate_calibration
-from keel.spec.models import CalibrationSpec, DataSpec
+from keel.spec.data import DataSpec
+from keel.spec.evaluation import CalibrationSpec
 from keel.training.fit import predict_scores
 
 

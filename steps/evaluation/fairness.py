@@ -8,7 +8,7 @@ from zenml.types import HTMLString
 from keel.artifacts import Artifact
 from keel.data.groups import sensitive_groups
 from keel.evaluation.fairness import evaluate_fairness, fairness_html
-from keel.spec.models import DataSpec
+from keel.spec.data import DataSpec
 from keel.training.fit import predict_scores
 
 

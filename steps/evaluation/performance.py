@@ -7,7 +7,8 @@ from zenml.types import HTMLString
 
 from keel.artifacts import Artifact
 from keel.evaluation.performance import evaluate_performance, performance_html
-from keel.spec.models import DataSpec, PerformanceSpec
+from keel.spec.data import DataSpec
+from keel.spec.evaluation import PerformanceSpec
 from keel.training.fit import predict_scores
 
 

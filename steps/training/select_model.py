@@ -5,7 +5,7 @@ from zenml import ArtifactConfig, step
 from zenml.enums import ArtifactType
 
 from keel.artifacts import Artifact
-from keel.spec.models import TrainingSpec
+from keel.spec.training import TrainingSpec
 from keel.training.fit import choose_summary
 
 

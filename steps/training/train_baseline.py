@@ -5,7 +5,8 @@ from typing_extensions import Annotated
 from zenml import step
 
 from keel.artifacts import Artifact
-from keel.spec.models import DataSpec, TrainingSpec
+from keel.spec.data import DataSpec
+from keel.spec.training import TrainingSpec
 from keel.training.fit import fit_baseline
 
 

@@ -50,7 +50,7 @@ if _missing_browser():
 @pytest.fixture(scope="module")
 def training_run():
     """A small real training run in the test store."""
-    from keel.cli.pipeline_runs import run_pipeline
+    from keel.lifecycle.pipeline_runs import run_pipeline
     from keel.data.sources import source_stamp
     from keel.provenance import collect_provenance
     from keel.spec import load_spec, spec_hash

@@ -29,7 +29,7 @@ def spec(tmp_path):
 
 
 def _run(pipeline, **parameters):
-    from keel.cli.pipeline_runs import run_pipeline
+    from keel.lifecycle.pipeline_runs import run_pipeline
 
     return run_pipeline(pipeline, **parameters)
 
@@ -145,7 +145,7 @@ def test_approval_promotion_and_rollback(spec):
 
 
 def test_a_version_that_failed_its_gates_is_not_deployable(spec):
-    from keel.cli.pipeline_runs import run_pipeline
+    from keel.lifecycle.pipeline_runs import run_pipeline
     from pipelines.deployment import deployment_pipeline
 
     strict = spec.model_copy(update={"problem": spec.problem.model_copy(update={"name": "undeployable"}),

@@ -22,7 +22,7 @@ def _spec(*extra):
 
 
 def _train(spec):
-    from keel.cli.pipeline_runs import run_pipeline
+    from keel.lifecycle.pipeline_runs import run_pipeline
     from keel.data.sources import source_stamp
     from pipelines.training import training_pipeline
 
@@ -33,7 +33,7 @@ def _train(spec):
 
 
 def _evaluate(spec, version):
-    from keel.cli.pipeline_runs import run_pipeline
+    from keel.lifecycle.pipeline_runs import run_pipeline
     from pipelines.evaluation import evaluation_pipeline
 
     outcome = run_pipeline(evaluation_pipeline, spec=spec, model_version=version)

@@ -14,7 +14,7 @@ import pytest
 from keel.deployment.server import post_json, service_url, stop_service
 from keel.provenance import collect_provenance
 from keel.spec import load_spec, spec_hash
-from keel.spec.models import FileSource
+from keel.spec.data import FileSource
 from tests.conftest import ROOT
 from tests.support.servers import free_port
 
@@ -48,7 +48,7 @@ def spec(tmp_path):
 
 
 def _run(pipeline, **parameters):
-    from keel.cli.pipeline_runs import run_pipeline
+    from keel.lifecycle.pipeline_runs import run_pipeline
 
     outcome = run_pipeline(pipeline, **parameters)
     assert outcome.error is None, outcome.error

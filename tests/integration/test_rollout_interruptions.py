@@ -44,7 +44,7 @@ def overrides(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lifecycle(overrides):
     """Two evaluated versions; the first deployed (production, served), the service left running."""
-    from keel.cli.pipeline_runs import run_pipeline
+    from keel.lifecycle.pipeline_runs import run_pipeline
     from keel.data.sources import source_stamp
     from keel.deployment.deploy import deployment_folder
     from keel.lifecycle.deployment import deploy_version

@@ -16,7 +16,7 @@ PROVENANCE_KEYS = {"git_commit", "git_dirty", "data_fingerprint", "spec_sha256",
 
 
 def _run(spec, no_cache=False):
-    from keel.cli.pipeline_runs import run_pipeline
+    from keel.lifecycle.pipeline_runs import run_pipeline
     from keel.data.sources import source_stamp
     from pipelines.training import training_pipeline
 
@@ -83,7 +83,7 @@ def _csv_spec(path, name="bad_data"):
 
 
 def _good_rows(n=600):
-    from keel.spec.models import GeneratorSource
+    from keel.spec.data import GeneratorSource
 
     return generate_credit_applications(GeneratorSource(kind="generator", rows=n, seed=1))
 

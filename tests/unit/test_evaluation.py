@@ -7,7 +7,7 @@ from keel.data.generator import generate_credit_applications
 from keel.evaluation.comparison import compare
 from keel.evaluation.suite import evaluate_all
 from keel.spec import load_spec
-from keel.spec.models import ComparisonSpec
+from keel.spec.evaluation import ComparisonSpec
 from keel.training.in_process import train_in_process
 from tests.conftest import ROOT
 

@@ -2,7 +2,7 @@ import numpy as np
 
 from keel.data.fingerprint import fingerprint_frame
 from keel.data.generator import SHIFTABLE, TARGET, generate_credit_applications
-from keel.spec.models import GeneratorSource
+from keel.spec.data import GeneratorSource
 
 
 def _generate(**overrides):

@@ -206,7 +206,7 @@ def test_routing_changes_are_named_by_what_they_do():
     from keel.deployment.strategies import champion_only, rollout_stages
     from keel.governance.events import routing_event
     from keel.serving.routing import Arm, RoutingTable
-    from keel.spec.models import DeploymentSpec
+    from keel.spec.deployment import DeploymentSpec
 
     stages = rollout_stages(DeploymentSpec(strategy="canary", canary_steps=[0.5, 1.0]), 2, 1)
     assert [routing_event(t) for t in stages] == ["deployment_step", "deployment_step"]

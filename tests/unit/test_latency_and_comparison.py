@@ -12,7 +12,7 @@ import pytest
 from keel.evaluation.comparison import compare, comparison_html, comparison_text, mcnemar
 from keel.evaluation.latency import (NO_CHAMPION, STOPPED_AT_CAP, STOPPED_TIGHT, evaluate_latency, latency_html,
                                      percentile_interval, relative_width, stopping_reason)
-from keel.spec.models import ComparisonSpec, LatencySpec
+from keel.spec.evaluation import ComparisonSpec, LatencySpec
 from keel.training.fit import predict_scores
 
 RATIO_GATE = 1.5  # challenger p95 / champion p95: a sensible bar for "no slower than the champion"

@@ -6,7 +6,7 @@ import pytest
 
 from keel.cli.runs import list_runs
 from keel.cli.train import training_metrics_table
-from keel.spec.models import METRICS
+from keel.spec.problem import METRICS
 from keel.training.metrics import DEFAULT_THRESHOLD, THRESHOLD_METRICS, metric_label, score
 
 

@@ -25,7 +25,7 @@ from keel.monitoring.labels import read_labels
 from keel.monitoring.profiles import column_summary, compare_columns, profile_frame
 from keel.monitoring.reference import ImplausibleReference, reference_profiles
 from keel.spec import load_spec
-from keel.spec.models import DataSpec
+from keel.spec.data import DataSpec
 from keel.spec.monitoring import LabelDriftSpec, LabelsSpec, PerformanceDriftSpec
 from tests.conftest import ROOT
 

@@ -1,4 +1,4 @@
-from keel.cli.pipeline_runs import exception_message
+from keel.lifecycle.pipeline_runs import exception_message
 from keel.data.generator import generate_credit_applications
 from keel.data.readiness import assess_readiness, readiness_html, readiness_summary
 from keel.data.schema import validate_frame

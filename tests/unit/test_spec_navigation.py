@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from keel.spec import SpecError, load_spec, validate_spec
-from keel.spec.models import FileSource, Gate, NumericFeature, SplitSpec, Spec
+from keel.spec.data import FileSource, NumericFeature, SplitSpec
+from keel.spec.evaluation import Gate
+from keel.spec.models import Spec
 from keel.spec.monitoring import LabelsSpec
 from tests.conftest import ROOT
 

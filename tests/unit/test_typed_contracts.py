@@ -28,7 +28,7 @@ from keel.monitoring.records import (DriftAssessment, FeatureDrift, LabelDrift, 
                                      PredictionDrift, RetrainingDecision, Trigger, Verdict)
 from keel.monitoring.report import drift_report_html
 from keel.reports.registry_view import version_row
-from keel.spec.models import EvaluationSpec, Gate
+from keel.spec.evaluation import EvaluationSpec, Gate
 from keel.spec.monitoring import DriftSpec, RetrainingSpec
 from tests.conftest import ROOT
 

@@ -11,7 +11,7 @@ from keel.evaluation.fairness import evaluate_fairness, unjudgeable_reason, wils
 from keel.evaluation.gates import INCOMPLETE, PROMOTE, REJECT, decide, is_deployable
 from keel.evaluation.record import FINISHED, applied_gates, evaluation_record, gate_changes, gate_history
 from keel.spec import SpecError, validate_spec
-from keel.spec.models import EvaluationSpec, Gate
+from keel.spec.evaluation import EvaluationSpec, Gate
 
 
 def _raw_hiring_spec(**target):
