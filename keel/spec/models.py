@@ -53,14 +53,3 @@ class Spec(StrictModel):
                 raise ValueError(f"gate {gate.describe()}: attribute `{gate.attribute}` is not one of {sorted(known)}")
         return self
 
-
-# Transitional: the names that lived here, until every importer imports them from their phase's module.
-from keel.spec.data import (CategoricalFeature, DataSource, FeatureSpec, FileSource, NumericFeature,  # noqa: E402,F401
-                            SensitiveAttribute, SqlSource, TargetSpec)
-from keel.spec.deployment import ApprovalSpec, HealthSpec  # noqa: E402,F401
-from keel.spec.evaluation import (GATE_METRICS, VALUE_METRICS, CalibrationSpec, ComparisonSpec,  # noqa: E402,F401
-                                  ExplainabilitySpec, Gate, LatencySpec, MitigationSpec, PerformanceSpec,
-                                  RobustnessSpec, ThresholdRule, ValueMatrix)
-from keel.spec.problem import METRICS, Metric, SuccessCriterion  # noqa: E402,F401
-from keel.spec.training import (LIGHTGBM_TUNABLE, FloatRange, IntRange, LightGBMSpec,  # noqa: E402,F401
-                                LogisticRegressionSpec, SearchDimension)
