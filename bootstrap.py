@@ -47,8 +47,9 @@ def ensure_environment() -> None:
 # The suite on every core (a worker per core; each worker and each test module has its own ZenML store,
 # see tests/conftest.py), a module's tests together on one worker, and the 25 slowest tests reported.
 # Arguments given to `test` come after these and win (e.g. `-n 0` runs in this process, `--durations=0`).
-# loadfile: a module runs whole on one worker (module fixtures built once); xdist_group marks added at
-# collection did not group (a module was split over both workers: checked with -v).
+# loadfile: a module runs whole on one worker (module fixtures built once), but for the few long modules
+# tests/conftest.py hands out test by test (HANDED_OUT_BY_TEST); xdist_group marks added at collection
+# did not group (a module was split over both workers: checked with -v).
 TEST_DEFAULTS = ["-n", "auto", "--dist", "loadfile", "--no-loadscope-reorder", "--durations=25"]
 
 
