@@ -65,22 +65,24 @@ def in_git_checkout() -> bool:
 def git_state() -> Dict[str, object]:
     """The commit checked out and whether tracked files differ from it (and which); outside a git
     checkout only `git_commit` = "not a git checkout" (no dirty flag: there is nothing to differ from)."""
+    from keel import registration as keys  # not at the top (numpy, the spec): light imports
     if _git("--version") is None:
-        return {"git_commit": "unknown (git is not installed)"}
+        return {keys.GIT_COMMIT: "unknown (git is not installed)"}
     if not in_git_checkout():
-        return {"git_commit": NOT_A_CHECKOUT}
+        return {keys.GIT_COMMIT: NOT_A_CHECKOUT}
     commit = _git("rev-parse", "HEAD")
     if commit is None:  # a repository without a commit yet
-        return {"git_commit": "unknown (no commit yet)"}
+        return {keys.GIT_COMMIT: "unknown (no commit yet)"}
     changed = _git("status", "--porcelain", "--untracked-files=no") or ""
     files = sorted(line[3:] for line in changed.splitlines() if line.strip())
-    return {"git_commit": commit, "git_dirty": bool(files), "git_changed_files": files}
+    return {keys.GIT_COMMIT: commit, keys.GIT_DIRTY: bool(files), keys.GIT_CHANGED_FILES: files}
 
 
 def code_state() -> Dict[str, object]:
     """The git state and the source hash: what names the code now."""
+    from keel import registration as keys
     digest, count = source_hash()
-    return {**git_state(), "source_sha256": digest, "source_files": count}
+    return {**git_state(), keys.SOURCE_SHA256: digest, keys.SOURCE_FILES: count}
 
 
 def is_git_commit(value: object) -> bool:
@@ -89,27 +91,29 @@ def is_git_commit(value: object) -> bool:
 
 def source_text(record: dict) -> str:
     """The recorded source hash for people: "<SHA-256> (<n> files)", or why there is none."""
-    source = record.get("source_sha256")
+    from keel import registration as keys
+    source = record.get(keys.SOURCE_SHA256)
     if not source:
         return "not recorded (keel recorded no source hash then)"
-    count = record.get("source_files")
+    count = record.get(keys.SOURCE_FILES)
     return f"{source} ({count} files of keel's source)" if count else str(source)
 
 
 def describe_code(record: dict, short: bool = False) -> str:
     """How a record names its code, for people: "git <commit> (dirty: files); source SHA-256 <hash>", or
     "not a git checkout; source SHA-256 <hash>". `short`: abbreviated hashes, no file names."""
-    commit, dirty = record.get("git_commit"), record.get("git_dirty")
+    from keel import registration as keys
+    commit, dirty = record.get(keys.GIT_COMMIT), record.get(keys.GIT_DIRTY)
     if is_git_commit(commit):
         text = f"git {commit[:12] if short else commit}"
         if dirty:
-            files = ", ".join(record.get("git_changed_files") or [])
+            files = ", ".join(record.get(keys.GIT_CHANGED_FILES) or [])
             text += " (dirty)" if short or not files else f" (dirty: {files})"
     else:
         text = str(commit) if commit else "git commit not recorded"
-    source = record.get("source_sha256")
+    source = record.get(keys.SOURCE_SHA256)
     if source:
-        count = record.get("source_files")
+        count = record.get(keys.SOURCE_FILES)
         text += f"; source SHA-256 {source[:12] + '...' if short else source}"
         text += f" ({count} files)" if count and not short else ""
     return text
@@ -134,13 +138,14 @@ def lock_hash(lock_file: Path = LOCK_FILE) -> str:
 
 def collect_provenance() -> Dict[str, object]:
     """Everything about the code and environment that a model version records."""
+    from keel import registration as keys
     return {
         **code_state(),
-        "python_version": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": package_versions(),
-        "lock_file": LOCK_FILE.name,
-        "lock_sha256": lock_hash(),
-        "os_user": getpass.getuser(),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        keys.PYTHON_VERSION: platform.python_version(),
+        keys.PLATFORM: platform.platform(),
+        keys.PACKAGES: package_versions(),
+        keys.LOCK_FILE: LOCK_FILE.name,
+        keys.LOCK_SHA256: lock_hash(),
+        keys.OS_USER: getpass.getuser(),
+        keys.COMMAND: " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }

@@ -26,6 +26,7 @@ def recorded_spec(run_id: str) -> Optional[dict]:
 
 
 def reproduce(spec, version: Optional[int]) -> int:
+    from keel import registration as keys
     from keel.governance.reproduce import reproduce as rebuild
     from keel.provenance import code_state, lock_hash, package_versions
     from keel.registry import get_model_version_metadata, resolve_version
@@ -36,8 +37,8 @@ def reproduce(spec, version: Optional[int]) -> int:
     except LookupError as error:
         return fail(f"keel: {error}", 1)
     recorded = get_model_version_metadata(model, version)
-    say(f"keel: reproducing {model} v{version} (trained by run {recorded.get('run_name')}) ...")
-    result = rebuild(recorded, recorded_spec(recorded["run_id"]) if recorded.get("run_id") else None,
+    say(f"keel: reproducing {model} v{version} (trained by run {recorded.get(keys.RUN_NAME)}) ...")
+    result = rebuild(recorded, recorded_spec(recorded[keys.RUN_ID]) if recorded.get(keys.RUN_ID) else None,
                      git_now=code_state(), diff_names=_files_changed_since, lock_sha256=lock_hash(),
                      packages=package_versions())
     for check in result.checks:
@@ -47,7 +48,7 @@ def reproduce(spec, version: Optional[int]) -> int:
                     "check(s) failed, so the version was not retrained", 1)
     say()
     if result.identical:
-        say(f"reproduced: identical model SHA-256 {result.reproduced['model_sha256']} and identical "
+        say(f"reproduced: identical model SHA-256 {result.reproduced[keys.MODEL_SHA256]} and identical "
             f"validation and test metrics")
         return 0
     for difference in result.differences:

@@ -13,6 +13,8 @@ from typing import Callable, Dict, List, Optional
 
 import pandas as pd
 
+from keel import registration as keys
+
 OK, WARN, FAIL = "ok", "warning", "FAILED"
 
 
@@ -59,50 +61,52 @@ def check_code(reproduction: Reproduction, recorded: dict, current: dict, diff_n
     archive): the content hash of keel's source files, the only name that code has."""
     from keel.provenance import is_git_commit
 
-    commit, now = recorded.get("git_commit"), current.get("git_commit")
+    commit, now = recorded.get(keys.GIT_COMMIT), current.get(keys.GIT_COMMIT)
     if not (is_git_commit(commit) and is_git_commit(now)):
         _check_source(reproduction, recorded, current)
         return
     problems = []
-    if recorded.get("git_dirty"):
+    if recorded.get(keys.GIT_DIRTY):
         problems.append(f"the version was trained from a tree with uncommitted changes "
-                        f"({', '.join(recorded.get('git_changed_files') or []) or 'files not recorded'}); "
+                        f"({', '.join(recorded.get(keys.GIT_CHANGED_FILES) or []) or 'files not recorded'}); "
                         "that exact code is not in git")
     if commit != now:
         names = diff_names(str(commit))
         problems.append(f"recorded commit {str(commit)[:12]} differs from the checked-out {str(now)[:12]}"
                         + (f"; files changed since: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}"
                            if names else "" if names is not None else " (the recorded commit is not in this clone)"))
-    if current.get("git_dirty"):
-        problems.append(f"the working tree has uncommitted changes: {', '.join(current.get('git_changed_files') or [])}")
+    if current.get(keys.GIT_DIRTY):
+        changed = ", ".join(current.get(keys.GIT_CHANGED_FILES) or [])
+        problems.append(f"the working tree has uncommitted changes: {changed}")
     if problems and _same_source(recorded, current):
         problems.append(f"keel's source files are nevertheless identical by content (SHA-256 "
-                        f"{str(recorded.get('source_sha256'))[:12]})")
+                        f"{str(recorded.get(keys.SOURCE_SHA256))[:12]})")
     reproduction.add("code", WARN if problems else OK,
                      "; ".join(problems) if problems else f"clean checkout of the recorded commit {str(commit)[:12]}")
 
 
 def _same_source(recorded: dict, current: dict) -> bool:
-    return bool(recorded.get("source_sha256")) and recorded.get("source_sha256") == current.get("source_sha256")
+    was = recorded.get(keys.SOURCE_SHA256)
+    return bool(was) and was == current.get(keys.SOURCE_SHA256)
 
 
 def _where(record: dict) -> str:
     from keel.provenance import is_git_commit
 
-    commit = record.get("git_commit")
+    commit = record.get(keys.GIT_COMMIT)
     return f"git commit {str(commit)[:12]}" if is_git_commit(commit) else str(commit or "git commit not recorded")
 
 
 def _check_source(reproduction: Reproduction, recorded: dict, current: dict) -> None:
     """Code compared by the content hash of keel's source files (outside a git checkout on either side)."""
-    was, now = recorded.get("source_sha256"), current.get("source_sha256")
+    was, now = recorded.get(keys.SOURCE_SHA256), current.get(keys.SOURCE_SHA256)
     sides = f"trained from: {_where(recorded)}; now: {_where(current)}"
     if not was:
         reproduction.add("code", WARN, f"{sides}; the version recorded no source hash, so its code cannot be "
                                        "compared with this one")
     elif was == now:
         reproduction.add("code", OK, f"keel's source files are identical by content: SHA-256 {was[:12]} "
-                                     f"({current.get('source_files')} files; {sides})")
+                                     f"({current.get(keys.SOURCE_FILES)} files; {sides})")
     else:
         reproduction.add("code", WARN, f"keel's source files differ: recorded SHA-256 {was[:12]}, now "
                                        f"{str(now)[:12]} ({sides})")
@@ -110,13 +114,13 @@ def _check_source(reproduction: Reproduction, recorded: dict, current: dict) -> 
 
 def check_environment(reproduction: Reproduction, recorded: dict, lock_sha256: str, packages: Dict[str, str]) -> None:
     changed = {name: (version, packages.get(name, "not installed"))
-               for name, version in (recorded.get("packages") or {}).items() if packages.get(name) != version}
-    if recorded.get("lock_sha256") == lock_sha256 and not changed:
+               for name, version in (recorded.get(keys.PACKAGES) or {}).items() if packages.get(name) != version}
+    if recorded.get(keys.LOCK_SHA256) == lock_sha256 and not changed:
         reproduction.add("dependency lock", OK, f"requirements.lock SHA-256 {lock_sha256[:12]} and package versions match")
         return
     parts = []
-    if recorded.get("lock_sha256") != lock_sha256:
-        parts.append(f"requirements.lock SHA-256 was {str(recorded.get('lock_sha256'))[:12]}, is {lock_sha256[:12]}")
+    if recorded.get(keys.LOCK_SHA256) != lock_sha256:
+        parts.append(f"requirements.lock SHA-256 was {str(recorded.get(keys.LOCK_SHA256))[:12]}, is {lock_sha256[:12]}")
     parts += [f"{name} {was} -> {now}" for name, (was, now) in sorted(changed.items())]
     reproduction.add("dependency lock", WARN, "; ".join(parts))
 
@@ -125,23 +129,23 @@ def check_spec(reproduction: Reproduction, recorded: dict, recorded_spec: Option
     if recorded_spec is None:
         reproduction.add("spec", FAIL, "the training run's spec could not be read back")
         return
-    if spec_hash == recorded.get("spec_sha256"):
+    if spec_hash == recorded.get(keys.SPEC_SHA256):
         reproduction.add("spec", OK, f"the run's spec re-validates to the recorded SHA-256 {spec_hash[:12]}")
         return
-    keys = changed_keys(recorded_spec, spec.model_dump(mode="json"))
+    changed = changed_keys(recorded_spec, spec.model_dump(mode="json"))
     reproduction.add("spec", WARN, f"the run's spec re-validates to SHA-256 {spec_hash[:12]}, recorded "
-                                   f"{str(recorded.get('spec_sha256'))[:12]} (keel's spec schema changed since: "
-                                   f"{', '.join(keys[:10]) or 'defaults only'})")
+                                   f"{str(recorded.get(keys.SPEC_SHA256))[:12]} (keel's spec schema changed since: "
+                                   f"{', '.join(changed[:10]) or 'defaults only'})")
 
 
 def check_seed(reproduction: Reproduction, recorded: dict, spec) -> None:
     """Both seeds are records of the same training run (its version metadata and its recorded spec), so
     this checks that the records agree with each other, not that anything was re-derived."""
     seed = spec.training.seed
-    reproduction.add("seed records", OK if recorded.get("seed") == seed else FAIL,
+    reproduction.add("seed records", OK if recorded.get(keys.SEED) == seed else FAIL,
                      f"consistency of the records: the version's metadata and its run's recorded spec both "
-                     f"give training seed {seed}" if recorded.get("seed") == seed
-                     else f"the records disagree: the version's metadata gives seed {recorded.get('seed')}, "
+                     f"give training seed {seed}" if recorded.get(keys.SEED) == seed
+                     else f"the records disagree: the version's metadata gives seed {recorded.get(keys.SEED)}, "
                           f"its training run's recorded spec {seed}")
 
 
@@ -154,17 +158,18 @@ def check_data(reproduction: Reproduction, recorded: dict, load: Callable[[], pd
     try:
         raw = load()
     except (DataSourceError, OSError) as error:
-        reproduction.add("data", FAIL, f"the source {recorded.get('data_source')} is not reachable: {error}")
+        reproduction.add("data", FAIL, f"the source {recorded.get(keys.DATA_SOURCE)} is not reachable: {error}")
         return None
     frame, report = validate_frame(raw, spec.data)
     if not report.passed:
         reproduction.add("data", FAIL, f"the source no longer passes validation: {report.summary()}")
         return None
     fingerprint = fingerprint_frame(frame)
-    if fingerprint != recorded.get("data_fingerprint"):
-        reproduction.add("data", FAIL, f"fingerprint mismatch: the source {recorded.get('data_source')} now gives "
-                                       f"{fingerprint[:16]}... ({len(frame)} rows), the version was trained on "
-                                       f"{str(recorded.get('data_fingerprint'))[:16]}...; not retraining on other data")
+    if fingerprint != recorded.get(keys.DATA_FINGERPRINT):
+        reproduction.add("data", FAIL, f"fingerprint mismatch: the source {recorded.get(keys.DATA_SOURCE)} now "
+                                       f"gives {fingerprint[:16]}... ({len(frame)} rows), the version was trained on "
+                                       f"{str(recorded.get(keys.DATA_FINGERPRINT))[:16]}...; not retraining on other "
+                                       "data")
         return None
     reproduction.add("data", OK, f"source reachable, same fingerprint {fingerprint[:16]}... ({len(frame)} rows)")
     return raw
@@ -178,7 +183,8 @@ def _likely_cause(reproduction: Reproduction) -> str:
 
 def compare(reproduction: Reproduction, recorded: dict, reproduced: dict) -> None:
     """Each recorded fact against the rebuilt one; a difference carries its most likely cause."""
-    for what in ("model_family", "hyperparameters", "rows", "validation_metrics", "test_metrics", "model_sha256"):
+    for what in (keys.MODEL_FAMILY, keys.HYPERPARAMETERS, keys.ROWS, keys.VALIDATION_METRICS, keys.TEST_METRICS,
+                 keys.MODEL_SHA256):
         was, now = recorded.get(what), reproduced.get(what)
         if isinstance(was, dict) and isinstance(now, dict):
             for key in sorted(set(was) | set(now)):
@@ -222,12 +228,12 @@ def retrain(raw: pd.DataFrame, spec) -> dict:
                              for m in fitted.values()], training.primary_metric)
     selected = fitted[chosen["chosen"]]
     model = _artifact_boundary(selected.pipeline)
-    return {"model_family": selected.name, "hyperparameters": chosen["params"],
-            "validation_metrics": chosen["validation_metrics"],
-            "test_metrics": score(test[data.target.column], predict_scores(model, test)),
-            "model_sha256": model_hash(model),
-            "rows": {"train": len(train), "validation": len(validation), "test": len(test)},
-            "data_fingerprint": fingerprint_frame(frame)}
+    return {keys.MODEL_FAMILY: selected.name, keys.HYPERPARAMETERS: chosen["params"],
+            keys.VALIDATION_METRICS: chosen["validation_metrics"],
+            keys.TEST_METRICS: score(test[data.target.column], predict_scores(model, test)),
+            keys.MODEL_SHA256: model_hash(model),
+            keys.ROWS: {"train": len(train), "validation": len(validation), "test": len(test)},
+            keys.DATA_FINGERPRINT: fingerprint_frame(frame)}
 
 
 def reproduce(recorded: dict, recorded_spec: Optional[dict], *, git_now: dict, diff_names, lock_sha256: str,
