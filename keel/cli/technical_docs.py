@@ -40,6 +40,7 @@ def training_spec(current, run_id: Optional[str]):
 
 
 def write_docs(spec, version: Optional[int], config: Optional[Path] = None) -> int:
+    from keel import registration as keys
     from keel.governance.annex_iv import documentation_html, documentation_markdown, documentation_sections
     from keel.governance.audit import TamperedTrail, verified_trail
     from keel.lifecycle.evaluation import reports_folder
@@ -58,10 +59,10 @@ def write_docs(spec, version: Optional[int], config: Optional[Path] = None) -> i
     folder = reports_folder(spec) / model / f"v{version}"  # where to write: today's spec
     # Monitoring runs with the spec given here (as `monitor --config` does), not the one trained with.
     monitoring = (spec.monitoring, f"the spec given to this command ({config})" if config else "the current spec")
-    spec, origin = training_spec(spec, metadata.get("run_id"))
+    spec, origin = training_spec(spec, metadata.get(keys.RUN_ID))
     say(f"keel: using {origin}")
     sections = documentation_sections(spec, model, version, metadata,
-                                      evaluation_reports((metadata.get("evaluation") or {}).get("run_id")), records,
+                                      evaluation_reports((metadata.get(keys.EVALUATION) or {}).get("run_id")), records,
                                       monitoring_spec=monitoring)
     folder.mkdir(parents=True, exist_ok=True)
     markdown = folder / "technical_documentation.md"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import List
 
+from keel import registration as keys
 from keel.evaluation.gates import Decision, GateRow, describe_decision
 from keel.evaluation.record import applied_gates, describe_gate
 from keel.provenance import source_text
@@ -33,17 +34,17 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
                   ("Favourable decision", data.target.favourable_decision() if data.target.favourable else "not declared"),
                   ("Success criteria", "; ".join(c.describe() for c in problem.success_criteria))]},
         {"title": "Data", "text": "",
-         "rows": [("Source", training.get("data_source")), ("Data fingerprint (SHA-256)", training.get("data_fingerprint")),
-                  ("Rows (train / validation / test)", " / ".join(str(training.get("rows", {}).get(k, "-"))
+         "rows": [("Source", training.get(keys.DATA_SOURCE)), ("Data fingerprint (SHA-256)", training.get(keys.DATA_FINGERPRINT)),
+                  ("Rows (train / validation / test)", " / ".join(str(training.get(keys.ROWS, {}).get(k, "-"))
                                                                   for k in ("train", "validation", "test"))),
                   ("Features", ", ".join(data.model_features)),
                   ("Sensitive attributes (not model inputs unless stated)", ", ".join(data.sensitive_attributes))]},
         {"title": "Training", "text": "",
-         "rows": [("Model family", training.get("model_family")), ("Hyperparameters", training.get("hyperparameters")),
-                  ("Seed", training.get("seed")), ("Spec SHA-256", training.get("spec_sha256")),
-                  ("Git commit", f"{training.get('git_commit')}{' (dirty)' if training.get('git_dirty') else ''}"),
+         "rows": [("Model family", training.get(keys.MODEL_FAMILY)), ("Hyperparameters", training.get(keys.HYPERPARAMETERS)),
+                  ("Seed", training.get(keys.SEED)), ("Spec SHA-256", training.get(keys.SPEC_SHA256)),
+                  ("Git commit", f"{training.get(keys.GIT_COMMIT)}{' (dirty)' if training.get(keys.GIT_DIRTY) else ''}"),
                   ("Source SHA-256", source_text(training)),
-                  ("Model SHA-256", training.get("model_sha256")), ("Lock SHA-256", training.get("lock_sha256"))]},
+                  ("Model SHA-256", training.get(keys.MODEL_SHA256)), ("Lock SHA-256", training.get(keys.LOCK_SHA256))]},
         {"title": "Performance (test split)",
          "text": f"Decision threshold {reports['threshold']['threshold']:.4f} chosen on validation data by "
                  f"rule `{reports['threshold']['rule']}`.",
@@ -104,7 +105,7 @@ def _mitigation_sections(training: dict, reports: dict) -> List[dict]:
     from keel.evaluation.mitigation import describe_mitigation
 
     sections = []
-    for title, facts in (("Mitigation (this version)", training.get("mitigation")),
+    for title, facts in (("Mitigation (this version)", training.get(keys.MITIGATION)),
                          ("Mitigation analysis", reports.get("mitigation"))):
         if facts:
             text, rows = describe_mitigation(facts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from keel import registration as keys
 from keel.evaluation.record import gate_history
 from keel.provenance import source_text
 from keel.reports import html
@@ -40,7 +41,7 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
     `monitoring_spec`: (the monitoring section that `monitor` runs with, where it comes from); without
     it, the training spec's."""
     problem, data = spec.problem, spec.data
-    evaluation = metadata.get("evaluation") or {}
+    evaluation = metadata.get(keys.EVALUATION) or {}
     mine = [r for r in records if r.get("version") == version]
     served = [r for r in records if any(a.get("version") == version for a in
                                         ((r.get("details") or {}).get("routing") or {}).get("arms", []))]
@@ -56,37 +57,37 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
             ("Success criteria", "; ".join(c.describe() for c in problem.success_criteria), SPEC),
             ("High-stakes", "yes: every prediction is logged with its version and explainable on request"
              if spec.governance.high_stakes else "no", SPEC),
-            ("Model family", metadata.get("model_family"), METADATA),
+            ("Model family", metadata.get(keys.MODEL_FAMILY), METADATA),
             ("Registered by", next((f"{r['actor']} at {r['time']}" for r in mine if r["event"] == "training_run_registered"),
                                    None), AUDIT),
         ]),
         _section("2. Development process", "Data, features, training and the environment, as recorded at training.", [
-            ("Data source", metadata.get("data_source"), METADATA),
-            ("Data fingerprint (SHA-256)", metadata.get("data_fingerprint"), METADATA),
-            ("Rows (train / validation / test)", " / ".join(str((metadata.get("rows") or {}).get(k, "-"))
+            ("Data source", metadata.get(keys.DATA_SOURCE), METADATA),
+            ("Data fingerprint (SHA-256)", metadata.get(keys.DATA_FINGERPRINT), METADATA),
+            ("Rows (train / validation / test)", " / ".join(str((metadata.get(keys.ROWS) or {}).get(k, "-"))
                                                             for k in ("train", "validation", "test")), METADATA),
             ("Split", f"{spec.split.strategy}, validation {spec.split.validation_fraction:g}, "
                       f"test {spec.split.test_fraction:g}, seed {spec.split.seed}", SPEC),
             ("Model inputs", ", ".join(data.model_features), SPEC),
             ("Sensitive attributes (not inputs unless stated)",
              ", ".join(f"{n}{' (input)' if a.use_as_feature else ''}" for n, a in data.sensitive_attributes.items()), SPEC),
-            ("Candidates compared (validation " + str(metadata.get("primary_metric")) + ")",
-             metadata.get("candidates_compared"), METADATA),
-            ("Hyperparameters", metadata.get("hyperparameters"), METADATA),
-            ("Seed", metadata.get("seed"), METADATA),
-            ("Spec SHA-256", metadata.get("spec_sha256"), METADATA),
-            ("Git commit", f"{metadata.get('git_commit')}{' (uncommitted changes: ' + _fmt(metadata.get('git_changed_files')) + ')' if metadata.get('git_dirty') else ''}", METADATA),
+            ("Candidates compared (validation " + str(metadata.get(keys.PRIMARY_METRIC)) + ")",
+             metadata.get(keys.CANDIDATES_COMPARED), METADATA),
+            ("Hyperparameters", metadata.get(keys.HYPERPARAMETERS), METADATA),
+            ("Seed", metadata.get(keys.SEED), METADATA),
+            ("Spec SHA-256", metadata.get(keys.SPEC_SHA256), METADATA),
+            ("Git commit", f"{metadata.get(keys.GIT_COMMIT)}{' (uncommitted changes: ' + _fmt(metadata.get(keys.GIT_CHANGED_FILES)) + ')' if metadata.get(keys.GIT_DIRTY) else ''}", METADATA),
             ("Source SHA-256 (keel's code)", source_text(metadata), METADATA),
-            ("Dependency lock SHA-256", metadata.get("lock_sha256"), METADATA),
-            ("Key packages", metadata.get("packages"), METADATA),
-            ("Python / platform", f"{metadata.get('python_version')} / {metadata.get('platform')}", METADATA),
-            ("Model SHA-256 / size", f"{metadata.get('model_sha256')} / {metadata.get('model_bytes')} bytes", METADATA),
-            ("Training run", f"{metadata.get('run_name')} ({metadata.get('run_id')})", METADATA),
+            ("Dependency lock SHA-256", metadata.get(keys.LOCK_SHA256), METADATA),
+            ("Key packages", metadata.get(keys.PACKAGES), METADATA),
+            ("Python / platform", f"{metadata.get(keys.PYTHON_VERSION)} / {metadata.get(keys.PLATFORM)}", METADATA),
+            ("Model SHA-256 / size", f"{metadata.get(keys.MODEL_SHA256)} / {metadata.get(keys.MODEL_BYTES)} bytes", METADATA),
+            ("Training run", f"{metadata.get(keys.RUN_NAME)} ({metadata.get(keys.RUN_ID)})", METADATA),
         ]),
         _section("3. Validation and testing", "Metrics on the validation split (selection) and the held-out test "
                  "split; the gates of the spec and their outcome.",
-                 [(f"validation {k}", v, METADATA) for k, v in (metadata.get("validation_metrics") or {}).items()]
-                 + [(f"test {k}", v, METADATA) for k, v in (metadata.get("test_metrics") or {}).items()]
+                 [(f"validation {k}", v, METADATA) for k, v in (metadata.get(keys.VALIDATION_METRICS) or {}).items()]
+                 + [(f"test {k}", v, METADATA) for k, v in (metadata.get(keys.TEST_METRICS) or {}).items()]
                  + ([("Decision threshold", f"{evaluation['threshold']:.4f} (rule {evaluation.get('threshold_rule')})",
                       EVALUATION)] if evaluation.get("threshold") is not None else [])
                  + [("Evaluation decision", evaluation.get("decision", "not evaluated"),
@@ -142,7 +143,7 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
                      "and every routing change that gave it traffic.", "rows": [],
                      "changes": [(r["seq"], r["time"], r["event"], r["actor"], _change(r))
                                  for r in records if r.get("version") == version or r in served
-                                 or (r.get("run_id") and r.get("run_id") == metadata.get("run_id"))]})
+                                 or (r.get("run_id") and r.get("run_id") == metadata.get(keys.RUN_ID))]})
     return sections
 
 
@@ -152,7 +153,7 @@ def mitigation_sections(metadata: dict, reports: dict) -> List[dict]:
     from keel.evaluation.mitigation import describe_mitigation
 
     sections = []
-    for title, facts, evidence in (("4a. Fairness mitigation of this version", metadata.get("mitigation"), METADATA),
+    for title, facts, evidence in (("4a. Fairness mitigation of this version", metadata.get(keys.MITIGATION), METADATA),
                                    ("4b. Fairness mitigation analysis", reports.get("mitigation"), EVALUATION)):
         if facts:
             text, rows = describe_mitigation(facts)
@@ -167,7 +168,7 @@ def risk_control_rows(spec, metadata: dict) -> List[tuple]:
     """The gates, approval, rollout and health checks as applied to the version (its `evaluation` and
     `deployment` metadata), not as the training run's spec declared them: the version may have been
     evaluated or deployed under another spec, or never."""
-    evaluation, deployment = metadata.get("evaluation") or {}, metadata.get("deployment") or {}
+    evaluation, deployment = metadata.get(keys.EVALUATION) or {}, metadata.get(keys.DEPLOYMENT) or {}
     if evaluation.get("gates"):
         gates = ("; ".join(f"{g['gate']}: {'pass' if g['passed'] else 'FAIL'}" for g in evaluation["gates"])
                  + f" -> {evaluation.get('decision')}", f"{EVALUATION} {evaluation.get('run_name', '')}".strip())
@@ -178,7 +179,7 @@ def risk_control_rows(spec, metadata: dict) -> List[tuple]:
     if not deployment:
         return rows + [("Approval before production", NOT_DEPLOYED, METADATA), ("Rollout", NOT_DEPLOYED, METADATA),
                        ("Health checks (automatic rollback on breach)", NOT_DEPLOYED, METADATA)]
-    approval = deployment.get("approval") or metadata.get("approval")
+    approval = deployment.get("approval") or metadata.get(keys.APPROVAL)
     if isinstance(approval, dict):
         approval = f"approved by {approval.get('by')} at {approval.get('at')}: {approval.get('reason')}"
     stages = deployment.get("stages") or []
@@ -199,8 +200,8 @@ def _change(record: dict) -> str:
     details = record.get("details") or {}
     if details.get("routing"):
         return "routing " + ", ".join(f"v{a['version']} {a['weight']:.0%}" for a in details["routing"]["arms"])
-    keys = ("decision", "stage", "by", "reason", "outcome", "passed", "model_sha256")
-    return _fmt({k: details[k] for k in keys if k in details})
+    shown = ("decision", "stage", "by", "reason", "outcome", "passed", "model_sha256")
+    return _fmt({k: details[k] for k in shown if k in details})
 
 
 def documentation_markdown(model: str, version: int, sections: List[dict], audit_head: Optional[str]) -> str:

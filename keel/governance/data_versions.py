@@ -10,6 +10,7 @@ from typing import Dict, List
 
 import pandas as pd
 
+from keel import registration as keys
 from keel.files import write_atomically
 
 DATA_FOLDER = "keel-data"
@@ -82,14 +83,14 @@ def list_data_versions(root: str, model_versions: List[dict]) -> List[dict]:
                 stored[name[:-len(".parquet")]] = {"uri": uri, "bytes": fileio.size(uri)}
     by_fingerprint: Dict[str, List[int]] = {}
     for version in model_versions:
-        fingerprint = version["metadata"].get("data_fingerprint")
+        fingerprint = version["metadata"].get(keys.DATA_FINGERPRINT)
         if fingerprint:
             by_fingerprint.setdefault(fingerprint, []).append(int(version["number"]))
     rows = []
     for fingerprint in sorted(set(stored) | set(by_fingerprint),
                               key=lambda f: min(by_fingerprint.get(f, [10**9]))):
-        sources = {v["metadata"].get("data_source") for v in model_versions
-                   if v["metadata"].get("data_fingerprint") == fingerprint}
+        sources = {v["metadata"].get(keys.DATA_SOURCE) for v in model_versions
+                   if v["metadata"].get(keys.DATA_FINGERPRINT) == fingerprint}
         rows.append({"fingerprint": fingerprint, "stored": fingerprint in stored,
                      "uri": stored.get(fingerprint, {}).get("uri"), "bytes": stored.get(fingerprint, {}).get("bytes"),
                      "model_versions": sorted(by_fingerprint.get(fingerprint, [])),
