@@ -6,6 +6,8 @@ import operator
 import re
 from typing import Callable, List, Tuple
 
+from keel import registration as keys
+
 _OPERATORS = {">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq,
               "=": operator.eq, ">": operator.gt, "<": operator.lt}
 # Linear: the value is matched greedily and stripped afterwards (a lazy value before `\s*$` backtracked
@@ -40,10 +42,10 @@ def parse_where(text: str) -> Condition:
 
 def field_value(record: dict, field: str):
     """Bare metric names mean validation metrics (what selection used); `test.X` the test split."""
-    if "." not in field and field in record.get("validation_metrics", {}):
-        return record["validation_metrics"][field]
+    if "." not in field and field in record.get(keys.VALIDATION_METRICS, {}):
+        return record[keys.VALIDATION_METRICS][field]
     prefix, _, rest = field.partition(".")
-    aliases = {"test": "test_metrics", "validation": "validation_metrics", "params": "hyperparameters"}
+    aliases = {"test": keys.TEST_METRICS, "validation": keys.VALIDATION_METRICS, "params": keys.HYPERPARAMETERS}
     node = record.get(aliases.get(prefix, prefix)) if rest else record.get(field)
     for part in rest.split(".") if rest else []:
         node = node.get(part) if isinstance(node, dict) else None

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from keel import registration as keys
 from keel.data.groups import sensitive_groups
 from keel.evaluation.fairness import favourable_view, group_rule, unjudgeable_reason
 from keel.evaluation.gates import INCOMPLETE, Decision, describe_decision
@@ -385,14 +386,14 @@ def _number(value) -> Optional[float]:
 def before_after(before: Dict[str, float], after: Dict[str, float], gates) -> List[dict]:
     """One row per gate metric (fairness ones per attribute too): its value before and after, and the
     spec's gate on it, if any."""
-    keys = []
+    names = []
     for metric in GATE_METRICS:
-        keys.append(metric)
+        names.append(metric)
         if metric in FAIRNESS_METRICS:
-            keys += sorted(k for k in {*before, *after} if k.startswith(f"{metric}["))
+            names += sorted(k for k in {*before, *after} if k.startswith(f"{metric}["))
     bounds = {g.key: g.describe() for g in gates}
     return [{"metric": k, "before": _number(before.get(k)), "after": _number(after.get(k)), "gate": bounds.get(k)}
-            for k in keys if k in before or k in after]
+            for k in names if k in before or k in after]
 
 
 def mitigation_report(facts: dict, before: Dict[str, float], after: dict, spec: Spec) -> dict:
@@ -449,9 +450,9 @@ def fit_mitigated_version(model, train: pd.DataFrame, validation: pd.DataFrame, 
     """(the mitigated model, its report) for `run.py mitigate`: every gate metric of `model` and of the
     mitigated model computed the same way. Raises MitigationNotApplicable, also for a version that is
     itself mitigated (`metadata` is its registry metadata)."""
-    if metadata.get("mitigated_from") is not None:
-        raise MitigationNotApplicable(f"v{from_version} is itself mitigated (from v{metadata['mitigated_from']}): "
-                                      f"mitigate v{metadata['mitigated_from']} instead")
+    if metadata.get(keys.MITIGATED_FROM) is not None:
+        raise MitigationNotApplicable(f"v{from_version} is itself mitigated (from v{metadata[keys.MITIGATED_FROM]}): "
+                                      f"mitigate v{metadata[keys.MITIGATED_FROM]} instead")
     mitigated, facts = fit_mitigation(model, train, validation, spec)
     before = gate_evidence(model, validation, test, spec)
     report = mitigation_report(facts, before["values"], gate_evidence(mitigated, validation, test, spec), spec)
@@ -471,18 +472,18 @@ def mitigated_registration_metadata(model, report: dict, train: pd.DataFrame, va
     target, primary = spec.data.target.column, spec.training.primary_metric
     source = report["mitigated_from"]
     validation_metrics = score(validation[target], predict_scores(model, validation))
-    selection = {"chosen": f"{unmitigated.get('model_family')} + {report['method']}",
-                 "params": unmitigated.get("hyperparameters") or {}, "primary_metric": primary,
+    selection = {"chosen": f"{unmitigated.get(keys.MODEL_FAMILY)} + {report['method']}",
+                 "params": unmitigated.get(keys.HYPERPARAMETERS) or {}, "primary_metric": primary,
                  "validation_metrics": validation_metrics,
-                 "compared": {f"v{source} (unmitigated)": (unmitigated.get("validation_metrics") or {}).get(primary),
+                 "compared": {f"v{source} (unmitigated)": (unmitigated.get(keys.VALIDATION_METRICS) or {}).get(primary),
                               "mitigated": validation_metrics[primary]}}
     metadata = registration_metadata(
         selection=selection, test_metrics=score(test[target], predict_scores(model, test)),
         model_sha256=model_hash(model), model_bytes=model_size(model),
-        data_fingerprint=unmitigated.get("data_fingerprint"), data_source=unmitigated.get("data_source"),
+        data_fingerprint=unmitigated.get(keys.DATA_FINGERPRINT), data_source=unmitigated.get(keys.DATA_SOURCE),
         training_rows={"train": len(train), "validation": len(validation), "test": len(test)},
         spec_hash=spec_hash, seed=spec.training.seed, provenance=provenance)
-    return {**metadata, "mitigated_from": source, "mitigation": mitigated_version_facts(report, source)}
+    return {**metadata, keys.MITIGATED_FROM: source, keys.MITIGATION: mitigated_version_facts(report, source)}
 
 
 def _cell(value) -> object:

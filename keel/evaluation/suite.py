@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from keel import registration as keys
 from keel.data.groups import sensitive_groups
 from keel.evaluation.business import evaluate_business
 from keel.evaluation.calibration import evaluate_calibration, fit_calibrated
@@ -39,7 +40,7 @@ def decision_model(model, validation: pd.DataFrame, spec: Spec):
 
 def champion_threshold(champion_metadata: dict, champion, validation: pd.DataFrame, spec: Spec) -> float:
     """The threshold the champion was approved with, else one chosen by today's rule on validation."""
-    recorded = (champion_metadata.get("evaluation") or {}).get("threshold")
+    recorded = (champion_metadata.get(keys.EVALUATION) or {}).get("threshold")  # the evaluation record's
     if recorded is not None:
         return float(recorded)
     return decision_model(champion, validation, spec)[1]["threshold"]

@@ -118,6 +118,7 @@ def _roll_back(spec: Spec, by: Optional[str]) -> RollbackResult:
     from keel.deployment.service_settings import SettingsChangeFailed
     from keel.governance.audit import record_event
     from keel.governance.events import routing_recorder
+    from keel.registration import DEPLOYMENT
     from keel.registry import (evaluation_outcome, get_model_version_metadata, load_version_model,
                                production_version, promote_to_production, record_deployment, version_artifacts)
 
@@ -125,7 +126,7 @@ def _roll_back(spec: Spec, by: Optional[str]) -> RollbackResult:
     current = production_version(name)
     if current is None:
         return RollbackResult(error=f"keel: '{name}' has no production version to roll back")
-    previous = (get_model_version_metadata(name, current).get("deployment") or {}).get("archived")
+    previous = (get_model_version_metadata(name, current).get(DEPLOYMENT) or {}).get("archived")
     if previous is None:
         return RollbackResult(current, error=f"keel: v{current} replaced no earlier production version; "
                                              "nothing to roll back to")

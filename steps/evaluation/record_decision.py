@@ -3,6 +3,7 @@ from zenml import get_step_context, step
 
 from keel.artifacts import Artifact
 from keel.evaluation.record import FINISHED, evaluation_record
+from keel.registration import SPEC_SHA256
 from keel.registry import get_model_version_metadata, record_evaluation
 from keel.spec import spec_hash
 from keel.spec.models import Spec
@@ -19,7 +20,7 @@ def record_decision_step(promotion_decision: dict, decision_threshold: dict, spe
     training = get_model_version_metadata(spec.problem.name, model_version)
     record = evaluation_record(promotion_decision, status=FINISHED, run_id=run.id, run_name=run.name,
                                spec_sha256=spec_hash(spec), evaluation=spec.evaluation,
-                               training_spec_sha256=training.get("spec_sha256"),
+                               training_spec_sha256=training.get(SPEC_SHA256),
                                threshold=decision_threshold["threshold"], threshold_rule=decision_threshold["rule"],
                                changes=promotion_decision.get("gate_changes"))
     evidence = [artifact.id for inputs in context.inputs.values() for artifact in inputs]
