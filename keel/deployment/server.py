@@ -8,10 +8,10 @@ import errno
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
-import re
 import sys
 import threading
 import time
