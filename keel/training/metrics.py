@@ -49,7 +49,7 @@ def metric_value(name: str, y_true, probabilities, threshold: float = DEFAULT_TH
 
 
 def score(y_true, probabilities, threshold: float = DEFAULT_THRESHOLD) -> Dict[str, float]:
-    """Every metric in `keel.spec.models.METRICS`; threshold-based ones at `threshold`."""
+    """Every metric in `keel.spec.problem.METRICS`; threshold-based ones at `threshold`."""
     from sklearn import metrics
 
     y_true = np.asarray(y_true)
