@@ -351,15 +351,3 @@ def promote_to_production(model_name: str, version: int) -> Optional[int]:
         _set_stage(model_name, version, ModelStages.PRODUCTION)
         record_promotion(model_name, version, previous)
     return previous
-
-
-def withdraw_from_production(model_name: str, version: int) -> None:
-    """A first production version whose rollout failed its health check leaves production, so nothing
-    is production (archived: ZenML keeps one version per other stage and would push its holder out)."""
-    from zenml.enums import ModelStages
-
-    from keel.governance.events import record_stage
-
-    with stage_changes(model_name):
-        _set_stage(model_name, version, ModelStages.ARCHIVED)
-        record_stage(model_name, version, ModelStages.ARCHIVED.value)

@@ -113,7 +113,7 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
            on_routing: Callable[[RoutingTable], None] = lambda table: None,
            background: Optional[pd.DataFrame] = None, promote: Callable[[], Optional[int]] = lambda: None,
            on_event: Event = lambda event, details: None, trail: Optional[str] = None,
-           withdraw: Optional[Callable[[], None]] = None) -> RolloutEvidence:
+           already_production: bool = False) -> RolloutEvidence:
     """Roll `version` out against `champion` (None for a first deployment); return the evidence.
     `on_routing` is told of every routing table written (the audit trail records it). `background`:
     the version's validation split, whose first `governance.explanation_background_rows` rows the
@@ -121,8 +121,7 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
     it, the probe rows. `promote` makes the version production in the registry (returns the version
     it archived); `on_event` records a service settings change or its failure; `trail`: the model's
     audit trail when it is a local folder, where the service records taking the rollout over;
-    `withdraw` takes a first version out of production again when its check fails (None: the version
-    was production before this deployment, and stays).
+    `already_production`: the version was production before this deployment (a redeploy), and stays.
 
     The rollout state is persisted (RolloutController): killed at any point, the service settles the
     routing within `deployment.controller_timeout_seconds` (back to the champion, or all to the
@@ -145,27 +144,24 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
     facts = {"strategy": strategy, "url": url, "challenger": version, "champion": champion}
     with RolloutController(folder, version, champion, spec.deployment.controller_timeout_seconds,
                            controller_name("deploy"), spec.problem.name, trail) as controller:
-        archived = None
-        if champion is None:
-            # Nothing to fall back to: a first version is production from the moment it takes the
-            # traffic, so the registry says so first (`withdraw` undoes it if its check fails).
+        if already_production:
+            # Production before this deployment (a redeploy): already committed to it, so a silent
+            # controller leaves it all the traffic, as the registry says.
             controller.promoting()
-            archived = promote()
         try:
             install_bundle(spec, folder, bundle, answers_with(spec, start.arms[0].version,
                                                                first_record(spec, models, reference)), on_event)
         except SettingsChangeFailed as error:
             controller.finish("settings change failed")
-            if champion is None and withdraw is not None:
-                withdraw()
             return {"outcome": "settings change failed", "stages": [], "serving": live_version(folder),
                     "reason": str(error), **facts}
         on_routing(start)
-        result = _roll_out(spec, controller, version, champion, models, probe_rows, approval, url, on_routing,
-                           promote if champion is not None else (lambda: archived))
-        if champion is None and result["outcome"] == "rolled back" and withdraw is not None:
-            withdraw()  # an unhealthy first version: nothing is production, nothing serves
-            stop_service(folder)
+        # A first version takes the traffic before the registry makes it production: killed before
+        # that commit point, the service routes nothing (no champion to return to) and the registry
+        # still says staging; after it, the version is production and keeps the traffic.
+        result = _roll_out(spec, controller, version, champion, models, probe_rows, approval, url, on_routing, promote)
+        if champion is None and not already_production and result["outcome"] == "rolled back":
+            stop_service(folder)  # an unhealthy first version: not promoted, nothing serves
     result.update(facts)
     return result
 
@@ -197,16 +193,19 @@ def _roll_out(spec: Spec, controller: RolloutController, version: int, champion:
             on_routing(waiting)
             result.update(outcome="awaiting approval", serving=champion)
             return result
-        # Registry first: killed from here on, the rollout is completed, by the service (the
-        # challenger keeps all traffic) and by the next command (keel.deployment.recovery).
+        # The commit point, registry first: killed from here on, the rollout is completed, by the
+        # service (the challenger keeps all traffic) and by the next command (keel.deployment.recovery).
         controller.promoting()
-        archived = promote()
-        # Promoted: the version is now the champion (the prediction log's arm says so from here on).
-        final = RoutingTable([Arm("champion", version, 1.0)], strategy="promoted", step="100%", salt=spec.deployment.salt)
-        controller.finish("promoted", final)
     except ControllerLost as lost:
         return {"outcome": "rolled back", "stages": result["stages"], "serving": champion, "reason": str(lost)}
-    on_routing(final)
+    archived = promote()
+    # Promoted: the version is now the champion (the prediction log's arm says so from here on).
+    final = RoutingTable([Arm("champion", version, 1.0)], strategy="promoted", step="100%", salt=spec.deployment.salt)
+    try:
+        controller.finish("promoted", final)
+        on_routing(final)
+    except ControllerLost:  # the service took over while promoting: the challenger keeps all traffic, recorded
+        pass
     result.update(outcome="promoted", serving=version, approval=approval or "auto-approved by the spec", archived=archived)
     return result
 

@@ -4,9 +4,10 @@ A controller killed mid-rollout leaves its state in `rollout.json` (keel.serving
 service has settled the routing once the controller went silent, or will. The next command (holding
 the service lock, so that controller is surely gone) settles routing and registry on the same answer
 as the service: a rollout still in progress is rolled back to the champion (made production again if
-the kill fell inside the registry's archive-then-promote); a rollout that was promoting (every stage
-healthy, or a first version, which is production from the moment it takes traffic) is completed, the
-challenger made production if the kill came before the registry did it.
+the kill fell inside the registry's archive-then-promote); a first version's rollout still in progress
+(not yet production: nothing to return to) is stopped, nothing routed; a rollout that was promoting
+(every stage healthy: the commit point) is completed, the challenger made production if the kill came
+before the registry did it.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ def resolution(state: Optional[RolloutState], production: Optional[int]) -> Opti
         return Resolution(COMPLETE, challenger, production != challenger,
                           f"{what}. Completed: v{challenger} is production and serves all traffic")
     if champion is None:
-        return Resolution(STOP, None, False, f"{what}. There is no production version to return to: the "
-                                             "service was stopped")
+        return Resolution(STOP, None, False, f"{what}. {rollout_state.no_production(challenger).capitalize()}, "
+                                             "so nothing is routed: the service was stopped")
     return Resolution(ROLL_BACK, champion, production != champion,
                       f"{what}. Rolled back: v{champion} serves all traffic"
                       + (" and is production again" if production != champion else ""))
@@ -99,9 +100,13 @@ def finish_interrupted_rollout(spec: Spec, by: Optional[str] = None) -> Optional
         decision = resolution(state, production)
         if decision is None:
             return None
-        # The service's switch already routes all traffic to the version the resolution serves.
-        taken_over = state["stage"] == rollout_state.ABANDONED and _routes_only(folder, decision.serving)
-        if decision.action == ROLL_BACK and not taken_over:
+        # The service's switch already routes all traffic to the version the resolution serves (or,
+        # stopping, nothing).
+        taken_over = state["stage"] == rollout_state.ABANDONED and (
+            not (folder / ROUTING_FILE).exists() if decision.action == STOP else _routes_only(folder, decision.serving))
+        if decision.action == STOP:
+            (folder / ROUTING_FILE).unlink(missing_ok=True)
+        elif decision.action == ROLL_BACK and not taken_over:
             write_routing(folder, champion_only(decision.serving, spec.deployment.salt, "interrupted rollout rolled back"))
         elif decision.action == COMPLETE and not taken_over:
             write_routing(folder, RoutingTable([Arm("champion", decision.serving, 1.0)], strategy="promoted",
@@ -115,7 +120,8 @@ def finish_interrupted_rollout(spec: Spec, by: Optional[str] = None) -> Optional
         routing.stat().st_mtime_ns / 1e9 if routed else time.time())
     if not (taken_over and state.get("recorded")):  # the service's own record of its switch stands
         record_event(ROUTING_CHANGED if decision.action == COMPLETE else ROLLBACK, name, state["challenger"], actor=by,
-                     details={"routing": json.loads(routing.read_text()) if routed else None,
+                     details={"routing": json.loads(routing.read_text()) if routed
+                              else rollout_state.nothing_routed("interrupted rollout stopped"),
                               "effective_at": effective, "folder": str(folder), "interrupted": dict(state),
                               "resolution": decision.message})
     if decision.restore_production:

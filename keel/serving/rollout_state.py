@@ -4,7 +4,8 @@ that walks its stages and the service that holds its dead-man's switch.
 The controller (`deploy`, `rollback`) writes the state before it changes the routing and reports a
 heartbeat while it works. The service checks the state with every request: an active rollout whose
 controller has been silent for `timeout_seconds` is abandoned — the service routes everything to the
-champion and records why, here. The next `deploy`, `rollback` or `serve` finishes it
+champion (for a first version, with no champion, to nothing: the service answers 503) and records
+why, here. The next `deploy`, `rollback` or `serve` finishes it
 (`keel.deployment.recovery`). Every read-modify-write holds `rollout.lock` (fcntl.flock), so a
 heartbeat and a take-over never interleave."""
 
@@ -29,12 +30,13 @@ ROLLOUT_FILE = "rollout.json"
 LOCK_FILE = "rollout.lock"
 
 IN_PROGRESS = "in progress"   # the controller walks the stages: if it goes silent, back to the champion
-PROMOTING = "promoting"       # committed to the challenger (the registry promotion is under way, or done
-                              # for a first version): if it goes silent, the challenger keeps all traffic
+PROMOTING = "promoting"       # committed to the challenger (every check passed, the registry promotion is
+                              # under way): if it goes silent, the challenger keeps all traffic
 FINISHED = "finished"         # the controller ended the rollout itself (`outcome` says how)
 ABANDONED = "abandoned"       # the controller went silent and the service returned to the champion
 RESOLVED = "resolved"         # a later command finished an interrupted rollout (`resolution` says how)
 ACTIVE = (IN_PROGRESS, PROMOTING)
+NOTHING_ROUTED = "nothing routed"  # the strategy of an audit record's routing with no arms: nothing serves
 
 
 class RolloutState(TypedDict):
@@ -83,6 +85,24 @@ def locked(folder: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
+def no_production(challenger: int) -> str:
+    return f"no production version: the first rollout of v{challenger} was interrupted"
+
+
+def nothing_routed(step: str) -> dict:
+    """The routing an audit record names when nothing serves (who-served: nothing), e.g. after a
+    first rollout was interrupted before its promotion."""
+    return {"arms": [], "shadow": None, "strategy": NOTHING_ROUTED, "step": step}
+
+
+def no_route_problem(folder: Path) -> str:
+    """Why a service without routing answers nothing, for its 503."""
+    state = read_state(folder)
+    if state is not None and state["champion"] is None and state["stage"] in (ABANDONED, RESOLVED):
+        return no_production(state["challenger"])
+    return "no routing: no version is deployed here"
+
+
 def deadline(state: RolloutState) -> float:
     return state["heartbeat"] + state["timeout_seconds"]
 
@@ -98,9 +118,10 @@ def abandon(folder: Path, now: Optional[float] = None, failure: Optional[str] = 
     audit trail, there too (so `audit who-served` agrees without waiting for the next command); the
     new state, or None when the controller is alive (or nothing is rolling out).
 
-    In progress, everything goes back to the champion (with none, a first version's rollout, the
-    routing stays: there is nothing to return to); promoting, the challenger keeps all traffic, as the
-    registry has made it (or is making it) production."""
+    In progress, everything goes back to the champion; with none (a first version's rollout, not yet
+    production), nothing is routed: the routing file goes and the service answers 503 naming the
+    interrupted rollout. Promoting, the challenger keeps all traffic, as the registry has made it (or
+    is making it) production."""
     from keel.serving.scorer import ROUTING_FILE
 
     now = time.time() if now is None else now
@@ -116,28 +137,32 @@ def abandon(folder: Path, now: Optional[float] = None, failure: Optional[str] = 
         salt = RoutingTable.from_dict(json.loads(routing.read_text())).salt if routing.exists() else None
         why = "controller failed" if failure else "controller silent"
         if salt is None:  # killed before anything was routed: nothing to settle
-            table = None
+            routed = None
             reason += ": nothing was routed yet; the next deploy, rollback or serve resolves it"
         elif state["stage"] == PROMOTING:
-            table = RoutingTable([Arm("champion", state["challenger"], 1.0)], strategy="promoted",
-                                 step=f"{why} while promoting", salt=salt)
+            routed = RoutingTable([Arm("champion", state["challenger"], 1.0)], strategy="promoted",
+                                  step=f"{why} while promoting", salt=salt).to_dict()
             reason += f": it was promoting v{state['challenger']}, which keeps all traffic"
         elif state["champion"] is not None:
-            table = RoutingTable([Arm("champion", state["champion"], 1.0)], strategy="rollback", step=why, salt=salt)
+            routed = RoutingTable([Arm("champion", state["champion"], 1.0)], strategy="rollback", step=why,
+                                  salt=salt).to_dict()
             reason += f": the service routed all traffic to the champion v{state['champion']}"
-        else:
-            table = None
-            reason += ": no champion to return to; the next deploy, rollback or serve resolves it"
-        if table is not None:
-            write_atomically(routing, json.dumps(table.to_dict(), indent=2))
+        else:  # a first version, not production yet: nothing to return to, so nothing serves
+            routed = nothing_routed(why)
+            reason += (f": {no_production(state['challenger'])}; the service routes nothing until the next "
+                       "deploy, rollback or serve resolves it")
+        if routed is not None and routed["arms"]:
+            write_atomically(routing, json.dumps(routed, indent=2))
+        elif routed is not None:
+            routing.unlink()
         state.update(abandoned_in=state["stage"], stage=ABANDONED, abandoned_at=iso(now), reason=reason)
-        if table is not None:
-            state["recorded"] = _record(folder, state, table)
+        if routed is not None:
+            state["recorded"] = _record(folder, state, routed)
         write_state(folder, state)
         return state
 
 
-def _record(folder: Path, state: RolloutState, table: RoutingTable) -> Optional[int]:
+def _record(folder: Path, state: RolloutState, routing: dict) -> Optional[int]:
     """Append the switch to the model's local audit trail; None (the next command records it) when
     the trail is remote or cannot be written."""
     from keel.governance.audit import ROLLBACK, ROUTING_CHANGED, AuditError, append
@@ -149,7 +174,7 @@ def _record(folder: Path, state: RolloutState, table: RoutingTable) -> Optional[
         event = ROUTING_CHANGED if state["abandoned_in"] == PROMOTING else ROLLBACK
         record = append(FolderStore(state["trail"]), event=event, model=state["model"], version=state["challenger"],
                         actor="keel service (rollout dead-man's switch)",
-                        details={"routing": table.to_dict(), "effective_at": state["abandoned_at"],
+                        details={"routing": routing, "effective_at": state["abandoned_at"],
                                  "folder": str(folder), "reason": state["reason"]})
     except (OSError, AuditError):
         return None

@@ -23,7 +23,7 @@ from keel.serving.identity import ServiceIdentity
 from keel.serving.payload import PayloadError, parse_records, record_model
 from keel.serving.prediction_log import MAX_REQUEST_ID_LENGTH, DuplicateRequest, PredictionLog
 from keel.serving.routing import Arm, RoutingTable
-from keel.serving.rollout_state import obey_dead_mans_switch
+from keel.serving.rollout_state import no_route_problem, obey_dead_mans_switch
 from keel.spec.data import CategoricalFeature
 from keel.spec.models import Spec
 from keel.training.fit import predict_scores
@@ -105,12 +105,17 @@ class Scorer:
         self._config_stamp = stamp
 
     # --- routing ------------------------------------------------------------------------------
-    def routing(self) -> RoutingTable:
-        """The current routing table; re-read when the rollout controller replaces the file."""
+    def routing(self) -> Optional[RoutingTable]:
+        """The current routing table; re-read when the rollout controller replaces the file. None when
+        nothing is routed (a first rollout interrupted before its promotion: no_route answers)."""
         self._load()
         obey_dead_mans_switch(self.folder)  # a silent rollout controller: back to the champion
         path = self.folder / ROUTING_FILE
-        stamp = path.stat().st_mtime_ns
+        try:
+            stamp = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._routing_stamp = None
+            return None
         if stamp != self._routing_stamp:
             self._routing = RoutingTable.from_dict(json.loads(path.read_text()))
             self._routing_stamp = stamp
@@ -204,6 +209,8 @@ class Scorer:
             return _error(400, f"at most {MAX_REQUEST_ID_LENGTH} characters", field="X-Request-ID",
                           found=len(request_id))
         table = self.routing()
+        if table is None:
+            return self.no_route()
         inputs = [record.model_dump(exclude={"entity_id"}) for record in parsed]
         entities = [str(r.entity_id) if r.entity_id is not None else f"{request_id}:{i}" for i, r in enumerate(parsed)]
         arms = [table.arm_for(entity) for entity in entities]
@@ -265,7 +272,10 @@ class Scorer:
         from keel.governance.explanations import explain_additively
 
         record = parsed[0]
-        arm = self.routing().arm_for(str(record.entity_id) if record.entity_id is not None else uuid.uuid4().hex)
+        table = self.routing()
+        if table is None:
+            return self.no_route()
+        arm = table.arm_for(str(record.entity_id) if record.entity_id is not None else uuid.uuid4().hex)
         inputs = [record.model_dump(exclude={"entity_id"})]
         model = self.models[arm.version]
         frame = self._frame(inputs, self._columns[arm.version])
@@ -286,6 +296,12 @@ class Scorer:
                                     else "the probability mapped for the group"}
         return Answer(200, answer)
 
+    def no_route(self) -> Answer:
+        """The answer while nothing is routed: 503, saying why (e.g. no production version yet)."""
+        return _error(503, no_route_problem(self.folder), field="routing")
+
     def ready(self) -> bool:
+        # Nothing routed is ready too: the service answers (503, saying why) and keeps its identity on
+        # /readyz, so the next command recognises it as this project's service.
         table = self.routing()
-        return all(arm.version in self.models for arm in table.arms)
+        return table is None or all(arm.version in self.models for arm in table.arms)

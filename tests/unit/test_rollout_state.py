@@ -235,6 +235,64 @@ def test_a_first_version_killed_before_its_promotion_began_leaves_nothing_servin
     assert rollout_state.abandon(folder)["reason"].endswith("nothing was routed yet; the next deploy, rollback or "
                                                             "serve resolves it")
     message = finish_interrupted_rollout(spec)
-    assert "no production version to return to" in message and registry.production is None
+    assert "No production version: the first rollout of v2 was interrupted" in message
+    assert registry.production is None
     (event, details), = registry.events
-    assert event == "rollback" and details["routing"] is None
+    assert event == "rollback" and details["routing"]["arms"] == []  # who-served: nothing
+
+
+# Each point a SIGKILL can fall at in a first rollout (no champion), as the writes deploy() makes: the
+# version takes all traffic (checked, probed) before the registry makes it production, the commit point.
+FIRST_CRASH_POINTS = ["state written", "100% challenger", "promoting", "challenger production"]
+
+
+@pytest.mark.parametrize("point", range(len(FIRST_CRASH_POINTS)), ids=FIRST_CRASH_POINTS)
+@pytest.mark.parametrize("service_switched", [True, False], ids=["service switched", "service down"])
+def test_every_crash_point_of_a_first_rollout_leaves_one_view_of_serving(spec, monkeypatch, point,
+                                                                         service_switched):
+    """Before the commit point the service routes nothing (503, saying why) and records it, the registry
+    still says staging; after it, the version keeps all traffic and is production."""
+    from keel.deployment.deploy import deployment_folder
+    from keel.deployment.recovery import finish_interrupted_rollout
+    from keel.governance.audit import read_records
+    from keel.governance.store import FolderStore
+    from keel.governance.timeline import parse_time, served_at
+
+    monkeypatch.setattr("keel.deployment.server.stop_service", lambda folder: None)
+    folder = deployment_folder(spec)
+    trail = FolderStore(folder.parent / "trail")
+    registry = FakeRegistry(monkeypatch, None)
+    folder.mkdir(parents=True)
+    controller = RolloutController(folder, CHALLENGER, None, 0.2, "deploy by tester@host", "m",
+                                   trail.location).__enter__()
+    steps = [lambda: None, lambda: controller.write(RoutingTable([Arm("challenger", CHALLENGER, 1.0)], step="100%")),
+             controller.promoting, lambda: setattr(registry, "production", CHALLENGER)]
+    for write in steps[:point + 1]:
+        write()
+    _kill(controller)
+    time.sleep(0.3)
+    committed = point >= FIRST_CRASH_POINTS.index("promoting")
+    routed = point >= FIRST_CRASH_POINTS.index("100% challenger")
+    if service_switched and routed:  # a request reached the service after the timeout
+        rollout_state.obey_dead_mans_switch(folder)
+        state = rollout_state.read_state(folder)
+        (record,) = read_records(trail)
+        served = served_at([record], parse_time(state["abandoned_at"]))
+        if committed:
+            assert _routing(folder) == [(CHALLENGER, 1.0)] and served["arms"][0]["version"] == CHALLENGER
+        else:
+            assert not (folder / "routing.json").exists() and served["arms"] == []  # who-served: nothing
+            assert "no production version: the first rollout of v2 was interrupted" in state["reason"]
+            assert rollout_state.no_route_problem(folder) == "no production version: the first rollout of v2 " \
+                                                            "was interrupted"
+    message = finish_interrupted_rollout(spec, by="next-command")
+    assert message is not None and "interrupted" in message
+    assert registry.production == (CHALLENGER if committed else None)  # registry = routing = who-served
+    if committed:
+        assert _routing(folder) == [(CHALLENGER, 1.0)]
+    else:
+        assert not (folder / "routing.json").exists()
+    if not (service_switched and routed):  # the service recorded its own switch, else the next command
+        (event, details), = registry.events
+        assert [a["version"] for a in details["routing"]["arms"]] == ([CHALLENGER] if committed else [])
+    assert rollout_state.read_state(folder)["stage"] == rollout_state.RESOLVED
