@@ -13,7 +13,7 @@ from keel.governance.audit import record_event
 from keel.governance.events import routing_recorder
 from keel.registration import APPROVAL
 from keel.registry import (evaluation_outcome, get_model_version_metadata, load_version_model, production_version,
-                           promote_to_production, record_deployment, version_artifacts, withdraw_from_production)
+                           promote_to_production, record_deployment, version_artifacts)
 from keel.spec.models import Spec
 
 
@@ -51,9 +51,7 @@ def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None,
                         background=background, promote=lambda: promote_to_production(name, model_version),
                         on_event=lambda event, details: record_event(event, name, model_version, run_id, actor=actor,
                                                                      details=details),
-                        trail=local_trail(name),
-                        withdraw=None if production == model_version
-                        else lambda: withdraw_from_production(name, model_version))
+                        trail=local_trail(name), already_production=production == model_version)
         if actor:
             result["by"] = actor
         record_deployment(name, model_version, {k: v for k, v in result.items() if k != "stages"}

@@ -150,10 +150,11 @@ def test_serve_only_loads_the_version_routes_to_it_and_checks_the_service_answer
 
 
 @pytest.mark.parametrize("outcome", ["completed", "rolled back"])
-def test_a_first_version_is_production_before_it_takes_traffic_and_withdrawn_if_unhealthy(
+def test_a_first_version_takes_traffic_before_it_is_production_and_is_stopped_if_unhealthy(
         tmp_path, trained, monkeypatch, outcome):
-    """Nothing to fall back to: the registry says production first, so a kill at any point leaves the
-    routing and the registry naming the same version; an unhealthy first version leaves both."""
+    """The promotion is the commit point: the version is installed and probed while the rollout is in
+    progress (killed then, the service routes nothing and the registry still says staging), and made
+    production only once healthy; an unhealthy first version is never promoted and nothing serves."""
     import keel.deployment.deploy as deploy_module
     from keel.serving import rollout_state
 
@@ -172,11 +173,12 @@ def test_a_first_version_is_production_before_it_takes_traffic_and_withdrawn_if_
     monkeypatch.setattr(deploy_module, "stop_service", lambda folder: calls.append(("stop", None)))
     model = result.selected.pipeline
     evidence = deploy_module.deploy(spec, 2, None, {2: model}, {2: 0.3}, result.test, approval={"by": "x"},
-                                    promote=lambda: calls.append(("promote", None)),
-                                    withdraw=lambda: calls.append(("withdraw", None)))
-    assert calls[:2] == [("promote", None), ("install", rollout_state.PROMOTING)]
+                                    promote=lambda: calls.append(("promote", rollout_state.read_state(
+                                        deploy_module.deployment_folder(spec))["stage"])))
+    assert calls[0] == ("install", rollout_state.IN_PROGRESS)
     if outcome == "completed":
-        assert calls[2:] == [] and evidence["outcome"] == "promoted" and evidence["serving"] == 2
+        assert calls[1:] == [("promote", rollout_state.PROMOTING)]
+        assert evidence["outcome"] == "promoted" and evidence["serving"] == 2
     else:
-        assert calls[2:] == [("withdraw", None), ("stop", None)] and evidence["serving"] is None
+        assert calls[1:] == [("stop", None)] and evidence["serving"] is None
     assert rollout_state.read_state(deploy_module.deployment_folder(spec))["stage"] == rollout_state.FINISHED
