@@ -31,13 +31,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 # Known gaps, reported in the closing note: kill point id -> what fails. A trial listed here is
 # xfail(strict=True): it must keep failing until the gap is fixed, and then this entry goes.
-KNOWN_GAPS: Dict[str, str] = {
-    "deploy[evaluated]:stage_changed": (
-        "a first rollout killed right after the registry made the version production (promote-first for a "
-        "first version) and before any routing was written: the registry says production while routing.json "
-        "and who-served name nothing and no service runs, beyond the controller timeout, until the next "
-        "deploy, rollback or serve (reported, issue 15.2)"),
-}
+KNOWN_GAPS: Dict[str, str] = {}
 
 ROLLOUTS = ("deploy", "monitor")  # the commands that may leave a rollout behind
 
