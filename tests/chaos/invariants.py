@@ -241,6 +241,9 @@ def _probe(project: Project, url: str) -> Set[int]:
         status, answer = post_json(f"{url}/predict", {**record, "entity_id": f"probe-chaos-{tag}-{index}"})
         if status == 200:
             seen.update(int(p["model_version"]) for p in answer["predictions"])
+        elif status == 503 and any(str(e.get("problem", "")).startswith("no production version")
+                                   for e in answer.get("errors", [])):
+            pass  # the service says no version is production (a first rollout interrupted): the view "none"
         else:
             seen.add(-status)  # an error answer is a view of its own: shown as v-<status>
     return seen
