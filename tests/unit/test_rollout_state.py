@@ -296,3 +296,31 @@ def test_every_crash_point_of_a_first_rollout_leaves_one_view_of_serving(spec, m
         (event, details), = registry.events
         assert [a["version"] for a in details["routing"]["arms"]] == ([CHALLENGER] if committed else [])
     assert rollout_state.read_state(folder)["stage"] == rollout_state.RESOLVED
+
+
+def test_a_service_whose_first_rollout_was_interrupted_answers_503_saying_why(tmp_path):
+    """The dead-man's switch with no champion: the service stays up (ready, its identity on /readyz)
+    but routes nothing, and its answer names the interrupted rollout; nothing is scored or logged."""
+    from keel.data.generator import generate_credit_applications
+    from keel.deployment.bundle import write_bundle
+    from keel.serving.scorer import Scorer
+    from keel.spec import load_spec
+    from keel.training.in_process import train_in_process
+
+    spec = load_spec(ROOT / "configs" / "credit_risk.yaml", ["data.source.rows=1000", "training.candidate.trials=1",
+                                                             "training.candidate.params.n_estimators=10"])
+    result = train_in_process(generate_credit_applications(spec.data.source), spec)
+    controller = RolloutController(tmp_path, CHALLENGER, None, 0.2, "deploy by tester@host").__enter__()
+    write_bundle(tmp_path, spec, {CHALLENGER: result.selected.pipeline}, {CHALLENGER: 0.3},
+                 RoutingTable([Arm("challenger", CHALLENGER, 1.0)]), f"sqlite:///{tmp_path / 'log.db'}",
+                 result.validation[spec.data.model_features])
+    scorer = Scorer(tmp_path)
+    record = json.loads(result.test[spec.data.model_features].head(1).to_json(orient="records"))[0]
+    body = json.dumps({**record, "entity_id": "a"}).encode()
+    assert scorer.predict(body, {}).status == 200  # in progress: the first version takes the traffic
+    _kill(controller)
+    time.sleep(0.3)
+    answer = scorer.predict(body, {})
+    assert answer.status == 503
+    assert answer.body["errors"][0]["problem"] == "no production version: the first rollout of v2 was interrupted"
+    assert scorer.ready() and len(scorer.log.read()) == 1  # up, and the refused request scored nothing
