@@ -55,5 +55,5 @@ def production_at(records: List[dict], at: datetime) -> Optional[int]:
 
 
 def describe_split(arms: List[dict], shadow: Optional[dict] = None) -> str:
-    text = " / ".join(f"v{a['version']} {a['weight']:.0%} ({a['name']})" for a in arms)
+    text = " / ".join(f"v{a['version']} {a['weight']:.0%} ({a['name']})" for a in arms) or "nothing served"
     return text + (f"; shadow v{shadow['version']} (mirrored, never answers)" if shadow else "")

@@ -9,7 +9,7 @@ import pytest
 
 from keel.governance.audit import append, read_records, record_name, verify
 from keel.governance.store import FolderStore, RecordExists
-from keel.governance.timeline import parse_time, production_at, served_at
+from keel.governance.timeline import describe_split, parse_time, production_at, served_at
 
 
 def _log(tmp_path, count=5):
@@ -183,3 +183,10 @@ def test_the_registry_cross_check_reads_nan_alike():
     records = [{"seq": 1, "event": "training_run_registered", "version": 1, "details": {}},
                {"seq": 2, "event": "evaluated", "version": 1, "details": {"value": "NaN"}}]
     assert missing_from_trail(records, versions) == []
+
+
+def test_a_routing_with_no_arms_reads_as_nothing_served():
+    # An interrupted first rollout records a routing with no arms: `audit log` and `who-served` say so.
+    assert describe_split([]) == "nothing served"
+    assert describe_split([{"version": 3, "weight": 0.05, "name": "challenger"},
+                           {"version": 2, "weight": 0.95, "name": "champion"}]) == "v3 5% (challenger) / v2 95% (champion)"
