@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from keel.spec.base import StrictModel
+from keel.spec.batch import BatchSpec
 from keel.spec.data import DataSpec, GeneratorSource, SplitSpec
 from keel.spec.deployment import DeploymentSpec
 from keel.spec.evaluation import FAIRNESS_METRICS, EvaluationSpec
@@ -30,6 +31,7 @@ class Spec(StrictModel):
     evaluation: EvaluationSpec = EvaluationSpec()
     deployment: DeploymentSpec = DeploymentSpec()
     monitoring: MonitoringSpec = MonitoringSpec()
+    batch: BatchSpec = BatchSpec()
     governance: GovernanceSpec = GovernanceSpec()
 
     @model_validator(mode="after")
