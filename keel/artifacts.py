@@ -79,6 +79,10 @@ class Artifact(StrEnum):
     BENTO_TAG = "bento_tag"
     KUBERNETES_MANIFESTS = "kubernetes_manifests"
     MODEL_REGISTRY_HTML = "model_registry_html"
+    # batch scoring (the outputs themselves are referenced by URI and fingerprint, not copied)
+    INPUT_FINGERPRINT = "input_fingerprint"
+    BATCH_RESULT = "batch_result"
+    BATCH_RECORD = "batch_record"
 
 
 # What a version's monitoring compares production with (made by evaluation, linked to the version).
