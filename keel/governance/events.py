@@ -103,3 +103,12 @@ def record_retraining_decision(model: str, version: int, run_id, decision: dict)
 
     if decision.get("retrain"):
         record_event(RETRAINING_TRIGGERED, model, version, run_id, details=decision)
+
+
+BATCH_SCORED = "batch_scored"  # a batch's outputs were published (`run.py score`); details: its batch record
+
+
+def record_batch_scored(model: str, record: dict, run_id=None, evidence=()) -> None:
+    """A completed batch: its record (keel.lifecycle.batch.BatchRecord) is the event's details, so the
+    trail alone answers which batches ran, on what input, with which version, and who ran them."""
+    record_event(BATCH_SCORED, model, record["model_version"], run_id, evidence, dict(record), actor=record["actor"])
