@@ -322,13 +322,16 @@ def evaluation_outcome(model_name: str, version: int) -> Optional[dict]:
     return get_model_version_metadata(model_name, version).get(keys.EVALUATION)
 
 
-def record_approval(model_name: str, version: int, by: str, reason: str) -> dict:
+def record_approval(model_name: str, version: int, by: str, reason: str, evidence: Optional[dict] = None,
+                    actor: Optional[str] = None) -> dict:
+    """`evidence`: what the approval binds to (evaluation run, gate digest, identity), recorded with it;
+    `actor`: the approver's identity when `by` is only a display name."""
     from keel.clock import utc_now
 
-    approval = {"by": by, "reason": reason, "at": utc_now().isoformat()}
+    approval = {"by": by, "reason": reason, "at": utc_now().isoformat(), **(evidence or {})}
     _attach(model_name, version, keys.APPROVAL, approval)
     from keel.governance.audit import APPROVED, record_event
-    record_event(APPROVED, model_name, version, actor=by, details=approval)
+    record_event(APPROVED, model_name, version, actor=actor or by, details=approval)
     return approval
 
 
