@@ -55,3 +55,11 @@ class Spec(StrictModel):
                 raise ValueError(f"gate {gate.describe()}: attribute `{gate.attribute}` is not one of {sorted(known)}")
         return self
 
+    @model_validator(mode="after")
+    def _roles_need_a_human_approval(self) -> "Spec":
+        approval = self.deployment.approval
+        if self.governance.roles is not None and (approval.auto_approve or not approval.required):
+            raise ValueError("governance.roles makes approvals maker-checker: it needs deployment.approval.required "
+                             "true and auto_approve false (an automatic approval has no approver)")
+        return self
+
