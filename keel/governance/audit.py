@@ -43,6 +43,8 @@ ROLLBACK = "rollback"
 DEPLOYMENT_OUTCOME = "deployment_outcome"
 STAGE_CHANGED = "stage_changed"
 RETRAINING_TRIGGERED = "retraining_triggered"
+REFUSED = "refused"  # a command refused for want of a role, or an approval refused by maker-checker
+BREAK_GLASS = "break_glass"  # an operator's emergency rollback past the approval rules
 
 
 class AuditError(RuntimeError):
@@ -84,9 +86,14 @@ def record_name(seq: int) -> str:
 
 
 def resolve_actor(explicit: Optional[str] = None) -> str:
-    """`--by` when given, else $KEEL_ACTOR, else the active ZenML user, else the OS user."""
+    """`--by` when given, else the identity the command established (keel.governance.identity: with
+    governance.roles, or on a ZenML server), else $KEEL_ACTOR, else the active ZenML user, else the OS user."""
     if explicit and explicit.strip():
         return explicit.strip()
+    from keel.governance.identity import established
+
+    if established() is not None:
+        return established().actor
     if os.environ.get(ACTOR_ENV, "").strip():
         return os.environ[ACTOR_ENV].strip()
     try:
