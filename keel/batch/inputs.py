@@ -1,0 +1,283 @@
+"""What a batch reads: the source a location names, its fingerprint, and its rows in bounded chunks.
+
+The source models are the spec's own (`FileSource`, `SqlSource`), so a CSV batch is read with the
+training data's reading options. Chunks come in input order and hold at most `chunk_rows` rows, so
+memory does not grow with the input: Parquet is read as Arrow record batches (a directory or glob
+part by part, in sorted file order), CSV with pandas' chunked reader, SQL with a streaming cursor."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from keel.data.sources import (DataSourceError, _check_header, _check_names, _is_pattern, _parquet_files,
+                               _pattern_base, _redacted, one_line, read_csv_arguments)
+from keel.spec.data import CategoricalFeature, DataSpec, FileSource, SqlSource
+
+DataSource = FileSource | SqlSource
+READ_BYTES = 1 << 20  # fingerprints stream files in 1 MiB reads
+PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql", "duckdb", "snowflake")
+
+
+def _looks_like_url(location: str) -> bool:
+    scheme = location.split("://", 1)[0] if "://" in location else ""
+    return bool(scheme) and scheme.split("+", 1)[0].lower() in SQL_SCHEMES
+
+
+def batch_source(location: str, data: DataSpec, query: Optional[str] = None) -> DataSource:
+    """The source `location` names: a CSV or Parquet file, a directory or glob of Parquet files, or an
+    SQLAlchemy URL (then `query` is required). A CSV is read with the reading options of the spec's
+    own source when that is a CSV. One clear DataSourceError otherwise."""
+    location = str(location)
+    if _looks_like_url(location):
+        if not query or not query.strip():
+            raise DataSourceError(f"sql {_redacted(location)}: a database input needs a query (the rows to score), "
+                                  "e.g. --query 'SELECT * FROM applications'")
+        return SqlSource(kind="sql", url=location, query=query)
+    if query:
+        raise DataSourceError(f"{location}: a query is only for a database input (an SQLAlchemy URL such as "
+                              "sqlite:///applications.db); a file is read whole")
+    path = Path(location)
+    if _is_pattern(path):
+        if not _parquet_files(path):
+            raise DataSourceError(f"{path}: no file matches the pattern")
+        return FileSource(kind="parquet", path=path)
+    if path.is_dir():
+        if not _parquet_files(path):
+            raise DataSourceError(f"{path}: the directory holds no parquet file")
+        return FileSource(kind="parquet", path=path)
+    if not path.is_file():
+        raise DataSourceError(f"{path}: no such data file")
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        return FileSource(kind="parquet", path=path)
+    if suffix in CSV_SUFFIXES:
+        spec_source = data.source
+        options = spec_source.given_options() if isinstance(spec_source, FileSource) and spec_source.kind == "csv" else {}
+        return FileSource(kind="csv", path=path, **options)
+    raise DataSourceError(f"{path}: unknown kind of file (suffix {path.suffix or 'none'!r}); a batch input is a "
+                          f"CSV file ({', '.join(CSV_SUFFIXES)}), a Parquet file ({', '.join(PARQUET_SUFFIXES)}), a "
+                          "directory or glob of Parquet files, or an SQLAlchemy URL with a query")
+
+
+# --- fingerprint ---------------------------------------------------------------------------------
+
+
+def _hash_file(digest, path: Path) -> None:
+    with open(path, "rb") as handle:
+        while block := handle.read(READ_BYTES):
+            digest.update(block)
+
+
+def _relative_name(file: Path, base: Path) -> str:
+    try:
+        return file.relative_to(base).as_posix()
+    except ValueError:
+        return file.as_posix()
+
+
+def fingerprint_input(source: DataSource) -> str:
+    """"sha256:<hex>" of what a batch reads. A file: its bytes. A directory or glob: each file's name
+    relative to it (sorted) and bytes. An SQL query: the rows it returns, in the order it returns them
+    (a query without ORDER BY may return the same rows in another order, hence another fingerprint)."""
+    digest = hashlib.sha256()
+    if isinstance(source, SqlSource):
+        _hash_query(digest, source)
+        return f"sha256:{digest.hexdigest()}"
+    path = Path(source.path)
+    try:
+        if source.kind == "parquet" and (path.is_dir() or _is_pattern(path)):
+            base = path if path.is_dir() else _pattern_base(path)
+            files = _parquet_files(path)
+            if not files:
+                raise DataSourceError(f"{path}: no parquet file to read")
+            for file in files:
+                name = _relative_name(file, base)
+                digest.update(f"{name}\0{file.stat().st_size}\0".encode())
+                _hash_file(digest, file)
+        else:
+            _hash_file(digest, path)
+    except OSError as error:
+        raise DataSourceError(f"{path}: cannot be read ({one_line(error)})") from None
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _hash_query(digest, source: SqlSource, rows_per_fetch: int = 50_000) -> None:
+    """Each row's values as text, hashed column by column: the same rows give the same hash whatever
+    the fetch size (the values are never typed per chunk, as a frame would be)."""
+    with _sql_result(source) as result:
+        digest.update(("\0".join(result.keys()) + "\n").encode())
+        while rows := result.fetchmany(rows_per_fetch):
+            values = np.empty((len(rows), len(rows[0])), dtype=object)
+            values[:] = [tuple(row) for row in rows]
+            frame = pd.DataFrame(values, copy=False)
+            kinds = frame.map(lambda value: type(value).__name__)  # 1 and "1" are different rows
+            hashes = pd.util.hash_pandas_object(frame.astype(str).where(frame.notna(), None), index=False)
+            digest.update(hashes.to_numpy().tobytes())
+            digest.update(pd.util.hash_pandas_object(kinds, index=False).to_numpy().tobytes())
+
+
+# --- chunks --------------------------------------------------------------------------------------
+
+
+def iter_chunks(source: DataSource, data: DataSpec, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The source's rows in input order, at most `chunk_rows` per frame. A source that cannot be read
+    raises DataSourceError (at the first chunk, or where the reading fails)."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, found {chunk_rows}")
+    if isinstance(source, SqlSource):
+        return _sql_chunks(source, chunk_rows)
+    if source.kind == "parquet":
+        return _parquet_chunks(source, data, chunk_rows)
+    return _csv_chunks(source, data, chunk_rows)
+
+
+def _text_columns(data: DataSpec) -> List[str]:
+    """Columns read as text: categories are compared as text (as training validated them), ids are text."""
+    names = [n for n, f in data.features.items() if isinstance(f, CategoricalFeature)]
+    names += [n for n, a in data.sensitive_attributes.items() if a.categories and n not in names]
+    return names + ([data.id_column] if data.id_column else [])
+
+
+def _csv_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    path = Path(source.path)
+    if path.is_dir():
+        raise DataSourceError(f"{path}: is a directory; a csv input is one file (a directory of parts: parquet)")
+    if not path.is_file():
+        raise DataSourceError(f"{path}: no such data file")
+    if path.stat().st_size == 0:
+        return
+    _check_names(source)
+    _check_header(source)
+    dtypes = {name: "object" for name in _text_columns(data)}
+    try:
+        reader = pd.read_csv(path, dtype=dtypes, chunksize=chunk_rows, **read_csv_arguments(source))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, UnicodeDecodeError) as error:
+        raise _csv_error(source, error) from None
+    with reader:
+        while True:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", pd.errors.ParserWarning)
+                    chunk = next(reader)
+            except StopIteration:
+                return
+            except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, OSError, UnicodeDecodeError) as error:
+                raise _csv_error(source, error) from None
+            yield chunk
+
+
+def _csv_error(source: FileSource, error: Exception) -> DataSourceError:
+    path = source.path
+    if isinstance(error, UnicodeDecodeError):
+        return DataSourceError(f"{path}: cannot be read as csv: not text in the encoding {source.encoding!r} "
+                               f"({error.reason} at byte {error.start}); declare the file's `encoding` under "
+                               "data.source, e.g. latin-1 or cp1252")
+    if isinstance(error, pd.errors.ParserWarning):
+        return DataSourceError(f"{path}: some lines have more fields than there are columns ({one_line(error)}); "
+                               f"check `sep` ({source.sep!r}) and `names`")
+    return DataSourceError(f"{path}: cannot be read as csv ({one_line(error)})")
+
+
+def _arrow_to_frame(batch, id_column: Optional[str]) -> pd.DataFrame:
+    import pyarrow as pa
+
+    if id_column and id_column in batch.schema.names:
+        position = batch.schema.get_field_index(id_column)
+        column = batch.column(position)
+        if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            # ids are text (as in the prediction log); cast in Arrow so that an integer id with gaps
+            # stays "17", not the "17.0" of a float column.
+            column = column.cast(pa.string())
+            batch = batch.set_column(position, id_column, column)
+    return batch.to_pandas(split_blocks=True, self_destruct=False)
+
+
+def _parquet_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    path = Path(source.path)
+    files = _parquet_files(path)
+    if not files:
+        if _is_pattern(path):
+            raise DataSourceError(f"{path}: no file matches the pattern")
+        if path.is_dir():
+            raise DataSourceError(f"{path}: the directory holds no parquet file")
+        raise DataSourceError(f"{path}: no such data file")
+    try:
+        if len(files) == 1 and not path.is_dir() and not _is_pattern(path):
+            if path.stat().st_size == 0:
+                raise DataSourceError(f"{path}: the file is empty")
+            batches = pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
+        else:
+            base = path if path.is_dir() else _pattern_base(path)
+            dataset = ds.dataset([str(f) for f in files], format="parquet", partitioning="hive",
+                                 partition_base_dir=str(base), exclude_invalid_files=True)
+            if not dataset.files:
+                raise DataSourceError(f"{path}: no parquet file among the {len(files)} file(s) found")
+            # In the order of the files given (sorted), each file's batches in its own order.
+            batches = dataset.to_batches(batch_size=chunk_rows, use_threads=False)
+        for batch in batches:
+            if batch.num_rows:
+                yield _arrow_to_frame(batch, data.id_column)
+    except DataSourceError:
+        raise
+    except (pa.ArrowException, ValueError, OSError) as error:
+        raise DataSourceError(f"{path}: cannot be read as parquet ({one_line(error)})") from None
+
+
+class _sql_result:
+    """A query's result streamed from the server (a server-side cursor where the driver has one)."""
+
+    def __init__(self, source: SqlSource):
+        self.source = source
+
+    def __enter__(self):
+        import sqlalchemy
+
+        try:
+            self.engine = sqlalchemy.create_engine(self.source.url)
+            self.connection = self.engine.connect().execution_options(stream_results=True)
+            return self.connection.execute(sqlalchemy.text(self.source.query))
+        except Exception as error:  # drivers raise many kinds; all mean "cannot read"
+            self.__exit__(None, None, None)
+            raise _sql_error(self.source, error) from None
+
+    def __exit__(self, *exc):
+        connection = getattr(self, "connection", None)
+        if connection is not None:
+            connection.close()
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.dispose()
+        return False
+
+
+def _sql_error(source: SqlSource, error: Exception) -> DataSourceError:
+    return DataSourceError(f"sql {_redacted(source.url)}: cannot run the query ({one_line(error)})")
+
+
+def _sql_chunks(source: SqlSource, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    with _sql_result(source) as result:
+        columns = list(result.keys())
+        while True:
+            try:
+                rows = result.fetchmany(chunk_rows)
+            except Exception as error:
+                raise _sql_error(source, error) from None
+            if not rows:
+                return
+            values = np.empty((len(rows), len(columns)), dtype=object)
+            values[:] = [tuple(row) for row in rows]
+            # Typed per column from the values themselves (the contract checks them), never per chunk
+            # by guessing: an object column of Python values.
+            yield pd.DataFrame(values, columns=columns, copy=False).infer_objects()

@@ -1,0 +1,238 @@
+"""Score a batch: chunk by chunk through the payload contract and the registered model, the output
+and rejects written beside their destinations under temporary names and published at the very end.
+
+Memory is bounded by the chunk size, whatever the input's size: each chunk is read, checked, scored
+and appended to the output before the next one is read. The output keeps the input order. A crash
+midway leaves only `.<name>.partial-<batch_id>` files, never a file under the final name that looks
+complete; the rejects are published first and the output last, so an output file means the batch
+finished."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, TypedDict
+
+import numpy as np
+import pandas as pd
+
+from keel.batch.contract import check_chunk, empty_rejects
+from keel.batch.inputs import DataSource, iter_chunks
+from keel.spec.data import DataSpec
+
+OUTPUT_FORMATS = ("parquet", "csv")
+ROW_COLUMN = "row"
+NON_FINITE_SCORE = "the model gave no finite score for this row"
+
+
+class BatchResult(TypedDict):
+    batch_id: str
+    model_version: int
+    input_fingerprint: str
+    rows_read: int
+    scored: int
+    rejected: int
+    output_uri: str
+    output_fingerprint: str
+    rejects_uri: str
+    rejects_fingerprint: str
+    output_format: str           # "parquet" | "csv"
+    chunk_rows: int
+    seconds: float
+
+
+class BatchScoringError(ValueError):
+    """The batch cannot be scored as asked (a model the spec does not describe, a bad argument)."""
+
+
+def output_columns(data: DataSpec) -> List[str]:
+    """The output's columns, in order: the input row number, the id column (when the spec has one),
+    score, decision, model_version, batch_id."""
+    return [ROW_COLUMN] + ([data.id_column] if data.id_column else []) + ["score", "decision", "model_version",
+                                                                         "batch_id"]
+
+
+def _output_schema(data: DataSpec):
+    import pyarrow as pa
+
+    fields = [pa.field(ROW_COLUMN, pa.int64(), nullable=False)]
+    if data.id_column:
+        fields.append(pa.field(data.id_column, pa.string()))
+    fields += [pa.field("score", pa.float64(), nullable=False), pa.field("decision", pa.int8(), nullable=False),
+               pa.field("model_version", pa.int64(), nullable=False), pa.field("batch_id", pa.string(), nullable=False)]
+    return pa.schema(fields)
+
+
+def _rejects_schema():
+    import pyarrow as pa
+
+    return pa.schema([pa.field("row", pa.int64(), nullable=False), pa.field("id", pa.string()),
+                      pa.field("field", pa.string()), pa.field("problem", pa.string()), pa.field("found", pa.string())])
+
+
+def partial_path(destination: Path, batch_id: str) -> Path:
+    """Where a destination is written until the batch is published: hidden, beside it (same filesystem,
+    so publication is a rename)."""
+    return destination.with_name(f".{destination.name}.partial-{batch_id}")
+
+
+class _TableFile:
+    """An Arrow table file written chunk by chunk to a temporary name, then published."""
+
+    def __init__(self, destination: Path, batch_id: str, schema, output_format: str):
+        import pyarrow.csv as pcsv
+        import pyarrow.parquet as pq
+
+        self.destination = destination
+        self.temporary = partial_path(destination, batch_id)
+        self.schema = schema
+        self.destination.parent.mkdir(parents=True, exist_ok=True)
+        if output_format == "csv":
+            self.writer = pcsv.CSVWriter(str(self.temporary), schema)
+        else:
+            self.writer = pq.ParquetWriter(str(self.temporary), schema, compression="snappy")
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        if not len(frame):
+            return
+        table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False, safe=True)
+        self.writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self) -> str:
+        """Finish the file, make it durable; its "sha256:<hex>"."""
+        self.writer.close()
+        digest = hashlib.sha256()
+        with open(self.temporary, "rb+") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+            os.fsync(handle.fileno())
+        return f"sha256:{digest.hexdigest()}"
+
+    def publish(self) -> None:
+        os.replace(self.temporary, self.destination)
+        _sync_folder(self.destination.parent)
+
+    def discard(self) -> None:
+        try:
+            self.writer.close()
+        except Exception:  # already closed, or broken by the failure being handled
+            pass
+        if self.temporary.exists():
+            self.temporary.unlink()
+
+
+def _sync_folder(folder: Path) -> None:
+    from keel.files import _sync_folder as sync  # the one folder fsync keel.files.write_atomically uses
+
+    sync(folder)
+
+
+def _model_columns(model, data: DataSpec, decision_attributes: Sequence[str]) -> List[str]:
+    columns = [str(c) for c in getattr(model, "feature_names_in_", data.model_features)]
+    known = set(data.model_features) | set(decision_attributes)
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise BatchScoringError(
+            f"the model reads column(s) {', '.join(map(repr, unknown))} that the spec's data section does not "
+            "declare as model features (or, for a mitigated version, as the sensitive attribute it decides "
+            "with): score with the spec the version was trained with")
+    return columns
+
+
+def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, model_version: int,
+                batch_id: str, input_fingerprint: str, output: Path, rejects: Path,
+                output_format: str = "parquet", chunk_rows: int = 100_000,
+                decision_attributes: Sequence[str] = (),
+                on_chunk: Optional[Callable[[pd.DataFrame], None]] = None,
+                progress: Optional[Callable[[int, int], None]] = None) -> BatchResult:
+    """Score every row of `source` with `model` (the registered version's fitted pipeline) and decide
+    at `threshold` as the service does (`decision = score >= threshold`). A mitigated version that
+    decides with a sensitive attribute reads it from the input column of that name (its
+    `decision_attributes_`; a row without it is decided as a group the version cannot judge, as online).
+
+    Writes `output` (row, the id column when the spec has one, score, decision, model_version,
+    batch_id; input order) and `rejects` (row, id, field, problem, found), each published only at the
+    end. `on_chunk(frame)` gets each chunk's scored rows (model features, decision attributes, id,
+    score, decision, indexed by input row); `progress(rows_read, rows_rejected)` is called after each
+    chunk. Raises DataSourceError (unreadable input, MissingColumnsError) or BatchScoringError; then
+    nothing is published and the temporary files are removed."""
+    if output_format not in OUTPUT_FORMATS:
+        raise BatchScoringError(f"output format {output_format!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
+    if chunk_rows < 1:
+        raise BatchScoringError(f"chunk_rows must be at least 1, found {chunk_rows}")
+    output, rejects = Path(output), Path(rejects)
+    if output.resolve() == rejects.resolve():
+        raise BatchScoringError(f"{output}: the output and the rejects must be two different files")
+    attributes = list(dict.fromkeys([*decision_attributes, *getattr(model, "decision_attributes_", ())]))
+    columns = _model_columns(model, data, attributes)
+    started = time.perf_counter()
+    scored_file = _TableFile(output, batch_id, _output_schema(data), output_format)
+    try:
+        rejects_file = _TableFile(rejects, batch_id, _rejects_schema(), output_format)
+    except BaseException:
+        scored_file.discard()
+        raise
+    rows_read = scored = rejected = 0
+    try:
+        for chunk in iter_chunks(source, data, chunk_rows):
+            good, bad = check_chunk(chunk, data, rows_read, attributes)
+            rows_read += len(chunk)
+            del chunk
+            if len(good):
+                scores = np.asarray(model.predict_proba(good[columns])[:, 1], dtype=np.float64)
+                finite = np.isfinite(scores)
+                if not finite.all():
+                    bad = _with_non_finite(bad, good[~finite], data)
+                    good, scores = good[finite], scores[finite]
+                decisions = (scores >= threshold).astype(np.int8)
+                scored_file.write(_output_frame(good, scores, decisions, data, model_version, batch_id))
+                if on_chunk is not None and len(good):
+                    on_chunk(good.assign(row=good.index.to_numpy(), score=scores, decision=decisions))
+                scored += len(good)
+            rejects_file.write(bad)
+            rejected += len(bad)
+            if progress is not None:
+                progress(rows_read, rejected)
+        rejects_fingerprint = rejects_file.close()
+        output_fingerprint = scored_file.close()
+        rejects_file.publish()
+        scored_file.publish()
+    except BaseException:
+        rejects_file.discard()
+        scored_file.discard()
+        raise
+    return BatchResult(batch_id=batch_id, model_version=int(model_version), input_fingerprint=input_fingerprint,
+                       rows_read=rows_read, scored=scored, rejected=rejected, output_uri=str(output.resolve()),
+                       output_fingerprint=output_fingerprint, rejects_uri=str(rejects.resolve()),
+                       rejects_fingerprint=rejects_fingerprint, output_format=output_format, chunk_rows=chunk_rows,
+                       seconds=round(time.perf_counter() - started, 3))
+
+
+def _output_frame(good: pd.DataFrame, scores: np.ndarray, decisions: np.ndarray, data: DataSpec,
+                  model_version: int, batch_id: str) -> pd.DataFrame:
+    columns = {ROW_COLUMN: good.index.to_numpy(dtype=np.int64)}
+    if data.id_column:
+        columns[data.id_column] = good[data.id_column].to_numpy(dtype=object)
+    columns.update(score=scores, decision=decisions, model_version=np.full(len(good), int(model_version), np.int64),
+                   batch_id=np.full(len(good), batch_id, dtype=object))
+    return pd.DataFrame(columns)
+
+
+def _with_non_finite(rejects: pd.DataFrame, rows: pd.DataFrame, data: DataSpec) -> pd.DataFrame:
+    """Rows the model scored NaN or infinite: rejected (the service answers such a request 503)."""
+    extra = pd.DataFrame({"row": rows.index.to_numpy(dtype=np.int64),
+                          "id": rows[data.id_column].to_numpy(dtype=object) if data.id_column
+                          else np.full(len(rows), None, dtype=object),
+                          "field": "score", "problem": NON_FINITE_SCORE, "found": None})
+    if not len(rejects):
+        return extra
+    return pd.concat([rejects, extra], ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
+
+
+__all__ = ["BatchResult", "BatchScoringError", "empty_rejects", "output_columns", "partial_path", "score_batch"]
