@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
 import keel  # noqa: F401  (telemetry off before anything else)
-from keel.serving.scorer import Scorer
+from keel.serving.scorer import DEPLOYMENT_FILE, Scorer
 
 api = FastAPI(title="keel scoring service", docs_url=None, redoc_url=None)
 
@@ -100,9 +100,22 @@ class KeelGate:
         return identified
 
 
+def _workers() -> int:
+    """deployment.workers of the bundle served (BentoML takes the count when the service is defined,
+    before any worker starts); 1 when there is no bundle yet (e.g. `bentoml build`)."""
+    folder = os.environ.get("KEEL_DEPLOYMENT_DIR")
+    try:
+        config = json.loads((Path(folder) / DEPLOYMENT_FILE).read_text()) if folder else {}
+    except (OSError, ValueError):
+        return 1
+    return int(config.get("spec", {}).get("deployment", {}).get("workers", 1))
+
+
 @bentoml.service(
     name="keel",
-    workers=1,
+    # Each worker is a process with its own models, routing table and log writer; BentoML's arbiter
+    # hands them the one listening socket and keeps the Prometheus counters in a shared directory.
+    workers=_workers(),
     traffic={"timeout": 10},
     # Per-request spans are not sampled anyway; skipping them avoids their per-request garbage.
     tracing={"excluded_urls": ["/predict", "/explain", "/healthz", "/livez", "/readyz", "/metrics"]},
@@ -123,7 +136,7 @@ class KeelService:
 
     @api.post("/predict")
     async def predict(self, request: Request) -> JSONResponse:
-        answer = self.scorer.predict(await request.body(), request.headers)
+        answer = await self.scorer.predict_async(await request.body(), request.headers)
         return JSONResponse(answer.body, status_code=answer.status)
 
     @api.post("/explain")

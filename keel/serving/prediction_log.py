@@ -1,14 +1,16 @@
 """The prediction log: every served prediction, appended to a durable store through SQLAlchemy.
 
 SQLite by default (WAL journal, `synchronous=FULL`: a committed row survives a crash of the
-process or the machine); any SQLAlchemy URL works. A request is answered only after its rows are
-committed, so an acknowledged prediction is never lost."""
+process or the machine); PostgreSQL for production (`postgresql+psycopg://user@host/db`); any
+SQLAlchemy URL works. A request is answered only after its rows are committed, so an acknowledged
+prediction is never lost; the service commits concurrent requests together
+(`keel.serving.group_commit`: one transaction, one fsync, per group)."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Iterable, List, Optional
+from typing import Iterable, List, Optional, Sequence
 
 import sqlalchemy as sa
 
@@ -46,11 +48,20 @@ ERRORS = sa.Table(
 )
 
 
+# Several service workers write one SQLite file: a writer waits for another's commit this long.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
 def _sqlite_pragmas(connection, _record) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+def _encoded(rows: Iterable[dict]) -> List[dict]:
+    return [dict(row, inputs=json.dumps(row["inputs"], sort_keys=True, default=str)) for row in rows]
 
 
 class DuplicateRequest(ValueError):
@@ -66,7 +77,7 @@ class PredictionLog:
 
     def append(self, rows: Iterable[dict]) -> int:
         """Commit the rows (one transaction); returns how many. Raises if the store refuses them."""
-        rows = [dict(row, inputs=json.dumps(row["inputs"], sort_keys=True, default=str)) for row in rows]
+        rows = _encoded(rows)
         if not rows:
             return 0
         try:
@@ -75,6 +86,36 @@ class PredictionLog:
         except sa.exc.IntegrityError as error:
             raise DuplicateRequest(f"request id {rows[0]['request_id']!r} is already in the log") from error
         return len(rows)
+
+    def append_requests(self, requests: Sequence[List[dict]]) -> List[Optional[DuplicateRequest]]:
+        """Commit the rows of several requests in one transaction (a group commit); per request,
+        None (committed) or the DuplicateRequest that kept it out (its id was logged before, or twice
+        in the group: the first is kept). Raises, committing nothing, if the store refuses them."""
+        pending = list(range(len(requests)))
+        outcomes: List[Optional[DuplicateRequest]] = [None] * len(requests)
+        encoded = [_encoded(rows) for rows in requests]
+        while pending:
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(PREDICTIONS.insert(), [row for i in pending for row in encoded[i]])
+                return outcomes
+            except sa.exc.IntegrityError:
+                # Rare (a retried X-Request-ID): find the requests already logged, commit the others.
+                ids = [requests[i][0]["request_id"] for i in pending]
+                with self.engine.connect() as connection:
+                    taken = set(connection.execute(sa.select(PREDICTIONS.c.request_id).distinct()
+                                                   .where(PREDICTIONS.c.request_id.in_(ids))).scalars())
+                kept = []
+                for i, request_id in zip(pending, ids):
+                    if request_id in taken:
+                        outcomes[i] = DuplicateRequest(f"request id {request_id!r} is already in the log")
+                    else:
+                        taken.add(request_id)
+                        kept.append(i)
+                if len(kept) == len(pending):  # not a duplicate id: another constraint refused the rows
+                    raise
+                pending = kept
+        return outcomes
 
     def append_error(self, row: dict) -> None:
         """A model that failed on a request (the caller was answered by another arm, or got a 5xx)."""

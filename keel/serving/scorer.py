@@ -10,15 +10,17 @@ import os
 import pickle
 import time
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import pandas as pd
 
 from keel.clock import utc_now
 from keel.serving.fast_path import RowScorer, compile_row_scorer
+from keel.serving.group_commit import GroupCommitter, LogUnavailable
 from keel.serving.identity import ServiceIdentity
 from keel.serving.payload import PayloadError, parse_records, record_model
 from keel.serving.prediction_log import MAX_REQUEST_ID_LENGTH, DuplicateRequest, PredictionLog
@@ -49,13 +51,34 @@ def _error(status: int, problem: str, field: str = "body", found=None) -> Answer
 
 
 class NoLog:
-    """Stands in for the prediction log when a bundle has none (benchmarks measure its cost)."""
+    """Stands in for the prediction log and its commits when a bundle has none (benchmarks measure
+    their cost)."""
 
     def append(self, rows) -> int:
         return len(rows)
 
     def append_error(self, row) -> None:
         return None
+
+    def submit(self, rows) -> Future:
+        future: Future = Future()
+        future.set_result(len(rows))
+        return future
+
+    async def commit(self, rows) -> int:
+        return len(rows)
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class Scored:
+    """A request scored and answered, but not yet acknowledged: its log rows are still to commit."""
+
+    request_id: str
+    rows: List[dict]
+    body: dict
 
 
 class Scorer:
@@ -67,6 +90,8 @@ class Scorer:
         self._config_stamp: Optional[int] = None
         self._routing: Optional[RoutingTable] = None
         self._routing_stamp: Optional[int] = None
+        self._log_url: Optional[str] = None
+        self.log, self.commits = NoLog(), NoLog()
         self._load()
 
     def _load(self) -> None:
@@ -86,7 +111,11 @@ class Scorer:
         self.thresholds = {int(v): float(t) for v, t in config["thresholds"].items()}
         # A container overrides where the log lives (the bundle's path is the building machine's).
         url = os.environ.get("KEEL_PREDICTION_LOG_URL") or config["prediction_log_url"]
-        self.log = PredictionLog(url) if url else NoLog()  # no log: only the serving benchmark's baseline
+        if url != self._log_url:  # the same log across reloads: one writer, its queue kept
+            self.commits.close()
+            self.log = PredictionLog(url) if url else NoLog()  # no log: only the serving benchmark's baseline
+            self.commits = GroupCommitter(self.log) if url else self.log
+            self._log_url = url
         key_env = config.get("api_key_env")
         self.api_key = os.environ.get(key_env) if key_env else None
         if key_env and not self.api_key:
@@ -201,6 +230,39 @@ class Scorer:
         return scores, elapsed
 
     def predict(self, body: bytes, headers: Mapping[str, str]) -> Answer:
+        """Answer a scoring request once its predictions are committed to the log (blocking)."""
+        scored = self.score(body, headers)
+        if isinstance(scored, Answer):
+            return scored
+        future = self.commits.submit(scored.rows)
+        return self._acknowledged(scored, future.exception())
+
+    async def predict_async(self, body: bytes, headers: Mapping[str, str]) -> Answer:
+        """`predict` for an event loop: other requests are served while this one's group commits."""
+        scored = self.score(body, headers)
+        if isinstance(scored, Answer):
+            return scored
+        try:
+            await self.commits.commit(scored.rows)
+        except (DuplicateRequest, LogUnavailable) as error:
+            return self._acknowledged(scored, error)
+        return Answer(200, scored.body)
+
+    def _acknowledged(self, scored: Scored, error: Optional[BaseException]) -> Answer:
+        if isinstance(error, DuplicateRequest):
+            # The log keys predictions by request id, so a retry must not overwrite or double the
+            # answer already acknowledged: it is refused, and the caller can look the first one up.
+            return _error(409, "this X-Request-ID was already answered; send a new id for a new request",
+                          field="X-Request-ID", found=scored.request_id)
+        if isinstance(error, LogUnavailable):  # never acknowledged: the caller may retry with the same id
+            return _error(503, f"{error}; nothing was acknowledged, retry the request", found=scored.request_id)
+        if error is not None:
+            raise error
+        return Answer(200, scored.body)
+
+    def score(self, body: bytes, headers: Mapping[str, str]) -> Union[Answer, Scored]:
+        """Everything a scoring request needs but the commit: its refusal (Answer), or its answer and
+        the log rows that must be committed before it is given (Scored)."""
         parsed = self._parse(body, headers)
         if isinstance(parsed, Answer):
             return parsed
@@ -244,14 +306,7 @@ class Scorer:
                 rows += [self._log_row(request_id, len(parsed) + i, entities[i], now, table.shadow, True, inputs[i],
                                        float(v), int(v >= threshold), elapsed / len(parsed))
                          for i, v in enumerate(scores)]
-        try:
-            self.log.append(rows)  # answered only once committed
-        except DuplicateRequest:
-            # The log keys predictions by request id, so a retry must not overwrite or double the
-            # answer already acknowledged: it is refused, and the caller can look the first one up.
-            return _error(409, "this X-Request-ID was already answered; send a new id for a new request",
-                          field="X-Request-ID", found=request_id)
-        return Answer(200, {"request_id": request_id, "predictions": results})
+        return Scored(request_id, rows, {"request_id": request_id, "predictions": results})
 
     def _log_row(self, request_id, row, entity, now, arm: Arm, shadow: bool, inputs: dict, score: float,
                  decision: int, latency_ms: float) -> dict:

@@ -54,6 +54,10 @@ class DeploymentSpec(StrictModel):
     controller_timeout_seconds: float = Field(
         30.0, gt=0.0, le=86_400, description="a rollout whose controller (deploy, rollback) has not reported for this "
                                              "long is abandoned: the service routes everything to the champion")
+    workers: int = Field(1, ge=1, le=64, description="service worker processes, each a full copy of the models; "
+                                                        "they share the port, the prediction log and the routing "
+                                                        "(an entity reaches the same arm in every worker), and "
+                                                        "/metrics adds up their counters")
     fast_path: bool = Field(True, description="score few rows with NumPy from the fitted pipeline's statistics, "
                                               "used only where it reproduces the pipeline's scores exactly")
 

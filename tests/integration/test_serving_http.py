@@ -1,6 +1,9 @@
 """Real HTTP against a running keel BentoML service on 127.0.0.1 (no ZenML needed)."""
 
+import itertools
 import json
+import threading
+import time
 import urllib.request
 from collections import Counter
 
@@ -10,6 +13,7 @@ from keel.deployment.bundle import write_bundle, write_routing
 from keel.deployment.rollout import replay_probe, run_rollout
 from keel.deployment.server import post_json, service_url, start_service, stop_service
 from keel.deployment.strategies import rollout_stages
+from keel.files import write_atomically
 from keel.serving.prediction_log import PredictionLog
 from keel.serving.routing import Arm, RoutingTable
 from keel.training.in_process import train_in_process
@@ -190,16 +194,86 @@ def test_a_faulty_challenger_is_rolled_back_with_no_failed_champion_responses(se
     assert status == 200 and body["predictions"][0]["model_version"] == 1
 
 
-def test_acknowledged_predictions_survive_a_killed_service(service, tmp_path):
-    """SIGKILL the serving process right after answers arrive: every acknowledged request is logged."""
+def _post_until_killed(service, clients: int, enough: int, prefix: str) -> list:
+    """`clients` threads post records (new connection each, so every worker gets some) until
+    `enough` answers arrived, then the service is SIGKILLed mid-stream; the acknowledged request ids."""
+    url, acknowledged, stop = f"{service['url']}/predict", [], threading.Event()
+
+    def client(k: int) -> None:
+        for i in itertools.count():
+            if stop.is_set():
+                return
+            try:
+                status, body = post_json(url, _record(service, (k * 7 + i) % 50, f"{prefix}-{k}-{i}"), timeout=5)
+            except (OSError, ValueError):  # the server went away mid-request: not acknowledged
+                return
+            if status == 200:
+                acknowledged.append(body["request_id"])
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < enough and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop_service(service["folder"], kill=True)  # SIGKILL with requests in flight: no shutdown, no flushing
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    return acknowledged
+
+
+def _restart(service, workers: int) -> None:
+    config = json.loads((service["folder"] / "deployment.json").read_text())
+    config["spec"]["deployment"]["workers"] = workers
+    write_atomically(service["folder"] / "deployment.json", json.dumps(config))
+    start_service(service["folder"], "127.0.0.1", int(service["url"].rsplit(":", 1)[1]))
+
+
+def _logged_ids(service) -> set:
+    return {row["request_id"] for row in PredictionLog(str(service["log"].engine.url)).read()}
+
+
+def test_acknowledged_predictions_survive_a_killed_service(service):
+    """SIGKILL the service while 8 clients' requests are being group-committed: every acknowledged
+    request is in the log."""
     _champion_only(service)
-    acknowledged = []
-    for i in range(40):
-        status, body = post_json(f"{service['url']}/predict", _record(service, i, f"crash-{i}"))
-        assert status == 200
-        acknowledged.append(body["request_id"])
-    stop_service(service["folder"], kill=True)  # SIGKILL: no shutdown hooks, no flushing
-    logged = {row["request_id"] for row in PredictionLog(str(service["log"].engine.url)).read()}
-    assert set(acknowledged) <= logged
-    start_service(service["folder"], "127.0.0.1", int(service["url"].rsplit(":", 1)[1]))  # for later tests
+    acknowledged = _post_until_killed(service, clients=8, enough=150, prefix="crash")
+    assert len(acknowledged) >= 150 and set(acknowledged) <= _logged_ids(service)
+    _restart(service, workers=1)  # for later tests
     assert post_json(f"{service['url']}/predict", _record(service))[0] == 200
+
+
+def _metric_total(url: str, name: str, **labels) -> float:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(f"{name}{{{wanted}}}"))
+
+
+def test_two_workers_share_the_port_the_log_the_routing_and_the_metrics(service):
+    """deployment.workers: 2 — two worker processes answer; an entity reaches the same arm in both;
+    /metrics adds up both workers' counts; a SIGKILL loses no acknowledged prediction of either."""
+    import psutil
+
+    stop_service(service["folder"])
+    _restart(service, workers=2)
+    try:
+        tree = psutil.Process(int((service["folder"] / "service.pid").read_text())).children(recursive=True)
+        assert sum("_bentoml_impl.worker" in " ".join(p.cmdline()) for p in tree) == 2
+        write_routing(service["folder"], RoutingTable([Arm("champion", 1, 0.5), Arm("challenger", 2, 0.5)]))
+        for entity in ("alice", "bob", "carol", "dave"):  # a new connection each time: both workers answer
+            arms = {post_json(f"{service['url']}/predict", _record(service, i % 50, entity))[1]["predictions"][0]["arm"]
+                    for i in range(12)}
+            assert len(arms) == 1, entity
+        _champion_only(service)
+        counted = _metric_total(service["url"], "keel_requests_total", arm="champion", model_version=1, outcome="ok")
+        for i in range(40):
+            assert post_json(f"{service['url']}/predict", _record(service, i % 50, f"metrics-{i}"))[0] == 200
+        assert _metric_total(service["url"], "keel_requests_total", arm="champion", model_version=1,
+                             outcome="ok") == counted + 40
+        acknowledged = _post_until_killed(service, clients=8, enough=150, prefix="crash2")
+        assert len(acknowledged) >= 150 and set(acknowledged) <= _logged_ids(service)
+    finally:
+        stop_service(service["folder"])
+        _restart(service, workers=1)

@@ -1,0 +1,98 @@
+"""Group commit of the prediction log: concurrent requests share one transaction, each is
+acknowledged only once its rows are durable, a duplicate id is refused alone, a failing store fails
+the whole group loudly. Real SQLite files throughout."""
+
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from keel.clock import utc_now
+from keel.serving.group_commit import GroupCommitter, LogUnavailable
+from keel.serving.prediction_log import DuplicateRequest, PredictionLog
+
+
+def _rows(request_id: str, n: int = 2) -> list:
+    return [{"request_id": request_id, "row": i, "entity_id": f"{request_id}-{i}", "time": utc_now(),
+             "model_name": "m", "model_version": 1, "arm": "champion", "shadow": False,
+             "inputs": {"x": i, "label": "élan"}, "score": 0.5, "decision": 1, "latency_ms": 0.1}
+            for i in range(n)]
+
+
+@pytest.fixture
+def log_file(tmp_path):
+    path = tmp_path / "predictions.db"
+    PredictionLog(f"sqlite:///{path}")  # creates the tables
+    return path
+
+
+def _logged_ids(path) -> set:
+    with sqlite3.connect(path) as connection:  # another connection: what a crash would leave
+        return {r for (r,) in connection.execute("SELECT request_id FROM predictions")}
+
+
+def test_each_acknowledged_request_is_already_in_the_log(log_file):
+    committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"))
+    missing = []
+
+    def request(i):
+        committer.append(_rows(f"r{i}"))
+        if f"r{i}" not in _logged_ids(log_file):
+            missing.append(i)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(request, range(200)))
+    committer.close()
+    assert missing == []
+    assert len(_logged_ids(log_file)) == 200 and committer.requests == 200
+
+
+def test_requests_queued_during_a_commit_share_the_next_one(log_file):
+    """While another writer holds the database, 30 requests queue; they are then committed in at
+    most two transactions, not thirty."""
+    committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"))
+    blocker = sqlite3.connect(log_file, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # the write lock: the committer waits (busy timeout)
+    futures = [committer.submit(_rows(f"q{i}")) for i in range(30)]
+    threading.Event().wait(0.3)
+    assert not any(f.done() for f in futures)  # nothing acknowledged before it is durable
+    blocker.execute("COMMIT")
+    assert [f.result(timeout=30) for f in futures] == [2] * 30
+    assert committer.groups <= 2
+    committer.close()
+    blocker.close()
+
+
+def test_a_duplicate_request_id_is_refused_alone(log_file):
+    log = PredictionLog(f"sqlite:///{log_file}")
+    log.append(_rows("seen-before"))
+    outcomes = log.append_requests([_rows("a"), _rows("seen-before"), _rows("b"), _rows("a", 1)])
+    assert [type(o).__name__ if o else None for o in outcomes] == [None, "DuplicateRequest", None,
+                                                                   "DuplicateRequest"]
+    assert _logged_ids(log_file) == {"seen-before", "a", "b"}
+    assert sorted(r["row"] for r in log.read() if r["request_id"] == "a") == [0, 1]  # the first "a" kept
+    committer = GroupCommitter(log)
+    with pytest.raises(DuplicateRequest):
+        committer.append(_rows("b"))
+    assert committer.append(_rows("c")) == 2  # and the writer keeps committing
+    committer.close()
+
+
+def test_a_store_that_refuses_the_rows_fails_every_request_of_the_group(log_file):
+    committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"))
+    with sqlite3.connect(log_file) as connection:
+        connection.execute("DROP TABLE predictions")  # the store now refuses every insert
+    futures = [committer.submit(_rows(f"lost{i}")) for i in range(5)]
+    for future in futures:
+        with pytest.raises(LogUnavailable, match="could not commit"):
+            future.result(timeout=30)
+    committer.close()
+
+
+def test_close_commits_what_is_queued(log_file):
+    committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"))
+    futures = [committer.submit(_rows(f"c{i}")) for i in range(50)]
+    committer.close()
+    assert all(f.done() and f.exception() is None for f in futures)
+    assert len(_logged_ids(log_file)) == 50
