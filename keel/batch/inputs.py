@@ -117,11 +117,9 @@ def _hash_query(digest, source: SqlSource, rows_per_fetch: int = 50_000) -> None
         while rows := result.fetchmany(rows_per_fetch):
             values = np.empty((len(rows), len(rows[0])), dtype=object)
             values[:] = [tuple(row) for row in rows]
-            frame = pd.DataFrame(values, copy=False)
-            kinds = frame.map(lambda value: type(value).__name__)  # 1 and "1" are different rows
-            hashes = pd.util.hash_pandas_object(frame.astype(str).where(frame.notna(), None), index=False)
-            digest.update(hashes.to_numpy().tobytes())
-            digest.update(pd.util.hash_pandas_object(kinds, index=False).to_numpy().tobytes())
+            # repr: 1, 1.0, "1" and None are four different values.
+            text = pd.DataFrame(values, copy=False).map(repr)
+            digest.update(pd.util.hash_pandas_object(text, index=False).to_numpy().tobytes())
 
 
 # --- chunks --------------------------------------------------------------------------------------
@@ -171,7 +169,32 @@ def _csv_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iterator
                 return
             except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, OSError, UnicodeDecodeError) as error:
                 raise _csv_error(source, error) from None
-            yield chunk
+            yield _numbers_from_text(chunk, data, source.decimal)
+
+
+def _numbers_from_text(chunk: pd.DataFrame, data: DataSpec, decimal: str) -> pd.DataFrame:
+    """A CSV cell is text: a numeric column that pandas left as text because some cells are not
+    numbers gets its numbers back (read with the file's decimal mark), the other cells stay text for
+    the contract to reject, instead of every row of the chunk being refused."""
+    for name, feature in data.features.items():
+        if isinstance(feature, CategoricalFeature) or name not in chunk.columns:
+            continue
+        column = chunk[name]
+        if not pd.api.types.is_object_dtype(column.dtype):
+            continue
+        present = column.notna().to_numpy()
+        text = column.where(present, None).astype(object)
+        candidate = text[present].astype(str).str.strip()
+        if decimal != ".":
+            candidate = candidate.where(~candidate.str.contains(".", regex=False), "not a number")
+            candidate = candidate.str.replace(decimal, ".", regex=False)
+        numbers = pd.to_numeric(candidate, errors="coerce")
+        values = text.to_numpy(dtype=object).copy()
+        parsed = numbers.notna().to_numpy()
+        positions = np.flatnonzero(present)[parsed]
+        values[positions] = numbers.to_numpy()[parsed]
+        chunk[name] = pd.Series(values, index=chunk.index, dtype=object)
+    return chunk
 
 
 def _csv_error(source: FileSource, error: Exception) -> DataSourceError:
@@ -224,8 +247,9 @@ def _parquet_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iter
                                  partition_base_dir=str(base), exclude_invalid_files=True)
             if not dataset.files:
                 raise DataSourceError(f"{path}: no parquet file among the {len(files)} file(s) found")
-            # In the order of the files given (sorted), each file's batches in its own order.
-            batches = dataset.to_batches(batch_size=chunk_rows, use_threads=False)
+            # A dataset made from a list of files reads them in that order (sorted here), each file's
+            # batches in its own order; little read-ahead, so that memory stays a few chunks.
+            batches = dataset.to_batches(batch_size=chunk_rows, batch_readahead=1, fragment_readahead=1)
         for batch in batches:
             if batch.num_rows:
                 yield _arrow_to_frame(batch, data.id_column)

@@ -24,6 +24,8 @@ from keel.spec.data import DataSpec
 
 OUTPUT_FORMATS = ("parquet", "csv")
 ROW_COLUMN = "row"
+# Rows per Parquet row group (and CSV write) of the output and rejects files.
+ROW_GROUP_ROWS = 65_536
 NON_FINITE_SCORE = "the model gave no finite score for this row"
 
 
@@ -79,7 +81,9 @@ def partial_path(destination: Path, batch_id: str) -> Path:
 
 
 class _TableFile:
-    """An Arrow table file written chunk by chunk to a temporary name, then published."""
+    """An Arrow table file written chunk by chunk to a temporary name, then published. Rows are
+    written in groups of a fixed size whatever the input's chunks, so the file's bytes (and so its
+    fingerprint) do not depend on the chunk size."""
 
     def __init__(self, destination: Path, batch_id: str, schema, output_format: str):
         import pyarrow.csv as pcsv
@@ -93,6 +97,8 @@ class _TableFile:
             self.writer = pcsv.CSVWriter(str(self.temporary), schema)
         else:
             self.writer = pq.ParquetWriter(str(self.temporary), schema, compression="snappy")
+        self.pending: list = []
+        self.pending_rows = 0
         self.rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:
@@ -100,12 +106,28 @@ class _TableFile:
 
         if not len(frame):
             return
-        table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False, safe=True)
-        self.writer.write_table(table)
+        self.pending.append(pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False, safe=True))
+        self.pending_rows += len(frame)
         self.rows += len(frame)
+        if self.pending_rows >= ROW_GROUP_ROWS:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        import pyarrow as pa
+
+        if not self.pending:
+            return
+        table = pa.concat_tables(self.pending)
+        whole = len(table) if final else len(table) - len(table) % ROW_GROUP_ROWS
+        for start in range(0, whole, ROW_GROUP_ROWS):
+            self.writer.write_table(table.slice(start, min(ROW_GROUP_ROWS, whole - start)))
+        rest = table.slice(whole)
+        self.pending = [rest] if len(rest) else []
+        self.pending_rows = len(rest)
 
     def close(self) -> str:
         """Finish the file, make it durable; its "sha256:<hex>"."""
+        self._flush(final=True)
         self.writer.close()
         digest = hashlib.sha256()
         with open(self.temporary, "rb+") as handle:
