@@ -15,7 +15,7 @@ from keel.clock import as_utc, utc_now
 from keel.files import write_atomically
 from keel.monitoring.drift import assess
 from keel.monitoring.labels import join_labels, read_labels
-from keel.monitoring.profiles import Profile, column_summary, compare_columns
+from keel.monitoring.profiles import Profile, column_summary, compare_columns, merge_profiles
 from keel.monitoring.records import DriftStatus, LabelReport, RetrainingDecision, WindowFacts
 from keel.monitoring.windows import WINDOWS, WindowStore, read_predictions, window_start
 from keel.spec.models import Spec
@@ -34,25 +34,44 @@ def window_store(spec: Spec) -> WindowStore:
     return WindowStore(monitoring_folder(spec), profiling.workers, profiling.chunk_rows, profiling.parallel_from_rows)
 
 
-def update_window(spec: Spec, version: int, log_url: Optional[str] = None) -> Tuple[Profile, WindowFacts]:
+def update_window(spec: Spec, version: int, log_url: Optional[str] = None,
+                  traffic: str = "both") -> Tuple[Profile, WindowFacts]:
     """Profile the predictions served since the last pass (hours, per version), then the judged
-    window: the spec's hour/day/week containing the newest prediction. Returns its profile and facts."""
+    window: the spec's hour/day/week containing the newest prediction of the judged `traffic`
+    (online: the prediction log; batch: the rows `run.py score` scored; both). Returns its profile
+    and facts."""
     from keel.deployment.deploy import prediction_log_url
+    from keel.monitoring.batch_traffic import (batch_window_profiles, includes, mark_counted, new_batch_rows,
+                                               newest_batch_time)
 
     store = window_store(spec)
-    features = spec.data.model_features
-    url, excluded = log_url or prediction_log_url(spec), spec.monitoring.exclude_entity_prefixes
-    added = store.add_from_log(url, features, excluded, batch_rows=spec.monitoring.profiling.chunk_rows)
-    newest = store.watermark()
+    folder = monitoring_folder(spec)
+    online, batch = includes(traffic, "online"), includes(traffic, "batch")
+    added: dict = {}
+    if online:
+        features = spec.data.model_features
+        url, excluded = log_url or prediction_log_url(spec), spec.monitoring.exclude_entity_prefixes
+        added = store.add_from_log(url, features, excluded, batch_rows=spec.monitoring.profiling.chunk_rows)
+    new_batch, batch_ids = new_batch_rows(folder) if batch else (0, [])
+    newest = max([t for t in (store.watermark() if online else None, newest_batch_time(folder) if batch else None)
+                  if t is not None], default=None)
     window = spec.monitoring.window
+    facts = {"window": window, "model_version": version, "added": added, "traffic": traffic,
+             "new_rows": int(sum(added.values())) + new_batch}
     if newest is None:
         return store.window_profile(version, "hour", datetime(1970, 1, 1)), {
-            "window": window, "start": None, "end": None, "rows": 0, "new_rows": 0, "model_version": version,
-            "added": added}
+            **facts, "start": None, "end": None, "rows": 0, "online_rows": 0, "batch_rows": 0}
     start = window_start(newest, window)
-    profile = store.window_profile(version, window, start)
-    return profile, {"window": window, "start": start.isoformat(), "end": (start + WINDOWS[window]).isoformat(),
-                     "rows": profile.rows(), "new_rows": int(sum(added.values())), "model_version": version, "added": added}
+    end = start + WINDOWS[window]
+    parts = [store.window_profile(version, window, start)] if online else []
+    batch_parts = batch_window_profiles(folder, version, start, end) if batch else []
+    profile = merge_profiles(parts + batch_parts)
+    profile.view.set_dataset_timestamp(start)
+    if batch:
+        mark_counted(folder, batch_ids)
+    online_rows = parts[0].rows() if parts else 0
+    return profile, {**facts, "start": start.isoformat(), "end": end.isoformat(), "rows": profile.rows(),
+                     "online_rows": online_rows, "batch_rows": sum(p.rows() for p in batch_parts)}
 
 
 def labelled_window(spec: Spec, window: WindowFacts, new_since: Optional[datetime],
@@ -62,16 +81,24 @@ def labelled_window(spec: Spec, window: WindowFacts, new_since: Optional[datetim
     Labels arrive late: a label known today may be for a prediction made days ago, in an earlier
     window. So the labels are joined to the whole prediction log (or to the predictions made within
     `monitoring.labels.lookback_days` before the window), and only ids absent from it are unknown;
-    the window then selects the labelled rows by when their label became known."""
+    the window then selects the labelled rows by when their label became known. Batch rows (when the
+    window judges batch traffic) are joined by id as served predictions are."""
     from keel.deployment.deploy import prediction_log_url
+    from keel.monitoring.batch_traffic import includes, read_batch_predictions
 
     labels_spec = spec.monitoring.labels
     labels = read_labels(labels_spec, spec.data.target.positive, spec.data.target.negative)
     start = None if window["start"] is None else datetime.fromisoformat(window["start"])
     since = (start - timedelta(days=labels_spec.lookback_days)
              if start is not None and labels_spec.lookback_days is not None else None)
-    predictions = read_predictions(log_url or prediction_log_url(spec), since=since, with_inputs=False,
-                                   exclude_entity_prefixes=spec.monitoring.exclude_entity_prefixes)
+    traffic = window.get("traffic", "online")  # a window recorded before batch traffic judged the log only
+    frames = []
+    if includes(traffic, "online"):
+        frames.append(read_predictions(log_url or prediction_log_url(spec), since=since, with_inputs=False,
+                                       exclude_entity_prefixes=spec.monitoring.exclude_entity_prefixes))
+    if includes(traffic, "batch"):
+        frames.append(read_batch_predictions(monitoring_folder(spec), since=since))
+    predictions = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return join_labels(predictions, labels, new_since, model_version=window["model_version"], known_since=start)
 
 

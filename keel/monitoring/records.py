@@ -105,7 +105,8 @@ class DriftAssessment(TypedDict):
 
 class WindowFacts(TypedDict):
     """The judged window (`keel.monitoring.monitor.update_window`): `start`/`end` ISO times, None when
-    nothing was served yet; `added`: rows newly profiled per hour."""
+    nothing was served yet; `added`: rows newly profiled per hour; `traffic`: which traffic it judges,
+    with the rows of each kind in it."""
 
     window: str
     start: Optional[str]
@@ -114,6 +115,9 @@ class WindowFacts(TypedDict):
     new_rows: int
     model_version: int
     added: dict
+    traffic: NotRequired[str]  # online, batch or both: what the window holds (absent: online, before batches)
+    online_rows: NotRequired[int]
+    batch_rows: NotRequired[int]
 
 
 class DriftStatus(DriftAssessment):

@@ -121,7 +121,7 @@ def profile_log_range(url: str, since: Optional[datetime], until: datetime, excl
     newest = None
     for batch in iter_predictions(url, since, until, True, exclude_entity_prefixes, columns, batch_rows):
         for key, rows in _by_version_and_hour(batch):
-            parts.setdefault(key, []).append(profile_bytes(_monitored(rows, columns), covers=key[1]))
+            parts.setdefault(key, []).append(profile_bytes(monitored_columns(rows, columns), covers=key[1]))
             counts[key] = counts.get(key, 0) + len(rows)
         newest = batch["time"].max().to_pydatetime()
     return parts, counts, newest
@@ -316,8 +316,8 @@ class WindowStore:
         return profile
 
 
-def _monitored(rows: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """The columns profiled: the model's inputs, its score and decision."""
+def monitored_columns(rows: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The columns profiled: the model's inputs, its score and decision (served or batch rows alike)."""
     frame = rows.reindex(columns=[*columns, *PREDICTION_COLUMNS])
     frame["decision"] = frame["decision"].astype(np.int64)
     return frame.reset_index(drop=True)
