@@ -78,7 +78,7 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
 
     window = status["window"]
     say(f"window:         {window['window']} from {window['start']} ({window['rows']} predictions of "
-        f"v{status['model_version']}, {window['new_rows']} new)")
+        f"v{status['model_version']}, {window['new_rows']} new; {_traffic(window)})")
     features = status["features"]
     say(f"data drift:     {', '.join(features['drifted']) or 'none'} ({features['tested']} features tested)")
     if features.get("unseen_categories"):
@@ -104,6 +104,14 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
     say(f"status:         {folder / STATUS_FILE}; decisions: {folder / DECISIONS_FILE}")
 
 
+def _traffic(window) -> str:
+    """Which traffic the window judged, with each kind's rows (a window recorded before batch scoring: online)."""
+    traffic = window.get("traffic", "online")
+    if traffic != "both":
+        return f"traffic: {traffic}"
+    return f"traffic: both, {window.get('online_rows', 0)} online and {window.get('batch_rows', 0)} batch"
+
+
 def _label_problems(labels: LabelReport) -> str:
     """The label rows left out, when there are any (empty, neither class, another version's)."""
     problems = [f"{count} {what}" for count, what in (
@@ -121,11 +129,11 @@ def _short(value) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def monitor_once(spec: Spec, config: Path, retrain: bool = True):
+def monitor_once(spec: Spec, config: Path, retrain: bool = True, traffic: str = "both"):
     """One monitoring run (and retraining if the policy fires), printed; its result."""
     from keel.lifecycle.monitoring import monitor_once as run_once
 
-    result = run_once(spec, retrain, ConsoleProgress(config))
+    result = run_once(spec, retrain, ConsoleProgress(config), traffic=traffic)
     if result.error is not None:
         fail(result.error)
     return result
@@ -151,7 +159,8 @@ def schedule_monitoring(spec: Spec, config: Path) -> int:
     return 0
 
 
-def monitor(spec: Spec, config: Path, watch: bool = False, schedule: bool = False, retrain: bool = True) -> int:
+def monitor(spec: Spec, config: Path, watch: bool = False, schedule: bool = False, retrain: bool = True,
+            traffic: str = "both") -> int:
     from keel.lifecycle.retraining import retraining_spec
     from keel.spec.load import SpecError
 
@@ -163,11 +172,11 @@ def monitor(spec: Spec, config: Path, watch: bool = False, schedule: bool = Fals
         return schedule_monitoring(spec, config)
     say(f"keel: monitoring '{spec.problem.name}' (loading ZenML takes a few seconds) ...")
     if not watch:
-        return monitor_once(spec, config, retrain).code
+        return monitor_once(spec, config, retrain, traffic).code
     every = spec.monitoring.retraining.check_every_seconds
     try:
         while True:
-            monitor_once(spec, config, retrain)
+            monitor_once(spec, config, retrain, traffic)
             say(f"keel: next check in {every:g} s (Ctrl+C stops)")
             time.sleep(every)
     except KeyboardInterrupt:

@@ -20,10 +20,14 @@ def register(commands) -> None:
                               "(else print a cron line)")
     monitor.add_argument("--no-retrain", action="store_true",
                          help="judge and record the decision (it counts for the cooldown), but do not retrain")
+    monitor.add_argument("--traffic", choices=["online", "batch", "both"], default="both",
+                         help="judge the served predictions, the batch-scored rows (`run.py score`) or both "
+                              "(default both)")
     monitor.set_defaults(handler=_monitor)
 
 
 def _monitor(args: argparse.Namespace, spec) -> int:
     from keel.cli.monitor import monitor
 
-    return monitor(spec, args.config, watch=args.watch, schedule=args.schedule, retrain=not args.no_retrain)
+    return monitor(spec, args.config, watch=args.watch, schedule=args.schedule, retrain=not args.no_retrain,
+                   traffic=args.traffic)

@@ -45,9 +45,9 @@ def write_report(spec: Spec, run_name: str, html: str) -> Path:
 
 
 def monitor_once(spec: Spec, retrain: bool = True, progress: Progress = Progress(),
-                 mark: Mark = no_mark) -> MonitorResult:
-    """One monitoring run and, if the policy fires, one retraining (or, with `retrain` off, the
-    record that it was skipped)."""
+                 mark: Mark = no_mark, traffic: str = "both") -> MonitorResult:
+    """One monitoring run over `traffic` (online, batch or both) and, if the policy fires, one
+    retraining (or, with `retrain` off, the record that it was skipped)."""
     from keel.lifecycle.pipeline_runs import failed_step_message, run_pipeline
     from keel.lifecycle.retraining import retrain_and_roll_out, skipped_retraining
     from keel.monitoring.monitor import monitoring_folder
@@ -64,7 +64,7 @@ def monitor_once(spec: Spec, retrain: bool = True, progress: Progress = Progress
     except LookupError as error:  # a version evaluated before monitoring existed has no references
         return MonitorResult(1, version=version, error=f"keel: {error}; evaluate it again: python run.py evaluate "
                                                        f"--model-version {version}")
-    outcome = run_pipeline(monitoring_pipeline, spec=spec, model_version=version)
+    outcome = run_pipeline(monitoring_pipeline, spec=spec, model_version=version, traffic=traffic)
     if outcome.error is not None:
         return MonitorResult(MONITOR_FAILED, version=version, error=failed_step_message(outcome))
     steps = outcome.run.steps

@@ -11,11 +11,12 @@ from steps.monitoring.profile_materializer import ProfileMaterializer
 
 
 @step(enable_cache=False, output_materializers={Artifact.WINDOW_PROFILE: ProfileMaterializer})
-def window_profile_step(spec: Spec, model_version: int) -> Tuple[
+def window_profile_step(spec: Spec, model_version: int, traffic: str = "both") -> Tuple[
     Annotated[Profile, Artifact.WINDOW_PROFILE],
     Annotated[dict, Artifact.WINDOW],
 ]:
     """Profile the predictions served since the last run (per hour and version, in the deployment
-    folder), then merge the judged window (the spec's hour/day/week) from the stored hours."""
-    profile, window = update_window(spec, model_version)
+    folder), then merge the judged window (the spec's hour/day/week) from the stored hours, of the
+    judged traffic (online, batch or both)."""
+    profile, window = update_window(spec, model_version, traffic=traffic)
     return profile, window
