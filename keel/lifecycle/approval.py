@@ -1,34 +1,196 @@
-"""Approving a model version for production: who approved it, why, and when, recorded on the version
-and in the audit trail. Only a version whose latest evaluation is deployable can be approved (an
-approval of a rejected or unevaluated version would be a signature on nothing)."""
+"""Approving a model version for production: who approved it, why, when, and which evaluation, recorded
+on the version and in the audit trail. Only a version whose latest evaluation is deployable can be
+approved (an approval of a rejected or unevaluated version would be a signature on nothing).
+
+With `governance.roles` declared, approvals are maker-checker (keel.governance.roles): the approver is
+an identity (keel.governance.identity) that neither trained the version nor ran the evaluation it
+approves; each approval names that evaluation's run and the digest of its gate results, so evaluating
+the version again voids it; `deploy` and `rollback` refuse a version that is not approved now (fewer
+distinct approvers than `required_approvals`, void or expired approvals) unless an operator breaks
+the glass. Refusals are recorded in the audit trail.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Dict, List, Optional
+
+from keel.governance.identity import Identity
+from keel.governance.roles import ApprovalStatus
+from keel.spec.governance import GovernanceSpec
 
 
 @dataclass(frozen=True)
 class ApprovalResult:
     model: str
     version: Optional[int] = None  # the version approved (resolved when none was given)
-    approval: Optional[dict] = None  # as recorded: {"by", "reason", "at"}
+    approval: Optional[dict] = None  # as recorded: {"by", "reason", "at", "evaluation_run", "gates_digest", ...}
     error: Optional[str] = None  # why nothing was recorded
+    status: Optional[ApprovalStatus] = None  # with roles: where the version stands after this approval
 
 
-def approve_version(model: str, version: Optional[int], by: str, reason: str) -> ApprovalResult:
-    """Record `by`'s approval of `version` (None: the latest) with `reason`, or say why it is refused."""
+def enforced(governance: Optional[GovernanceSpec]) -> bool:
+    return governance is not None and governance.roles is not None
+
+
+def approve_version(model: str, version: Optional[int], by: Optional[str], reason: str,
+                    governance: Optional[GovernanceSpec] = None, identity: Optional[Identity] = None) -> ApprovalResult:
+    """Record an approval of `version` (None: the latest) with `reason`, or say why it is refused.
+
+    `identity`: who approves (the command's resolved identity; `by` is then its display name). Without
+    it, `by` names the approver, as before roles. With `governance.roles`, maker-checker applies."""
     from keel.deployment.deploy import NotDeployable, check_deployable
+    from keel.governance.audit import TamperedTrail, verified_trail
+    from keel.governance.roles import approval_refusal, gate_digest
     from keel.registry import evaluation_outcome, record_approval, resolve_version
 
-    if not by.strip() or not reason.strip():
+    by = (by or "").strip() or (identity.name if identity else "")
+    if not by or not reason.strip():
         return ApprovalResult(model, version, error="keel: an approval names who approves (by) and why (reason)")
     try:
         version = resolve_version(model, version)
     except LookupError as error:
         return ApprovalResult(model, error=f"keel: {error}")
+    evaluation = evaluation_outcome(model, version)
     try:
-        check_deployable(version, evaluation_outcome(model, version))
+        check_deployable(version, evaluation)
     except NotDeployable as error:
         return ApprovalResult(model, version, error=f"keel: {model} {error}; it cannot be approved for production")
-    return ApprovalResult(model, version, record_approval(model, version, by, reason))
+    evidence = {"evaluation_run": evaluation.get("run_id"), "gates_digest": gate_digest(evaluation)}
+    if identity is not None:
+        evidence["identity"] = identity.record()
+    if not enforced(governance):
+        return ApprovalResult(model, version, record_approval(model, version, by, reason, evidence,
+                                                              identity.actor if identity else None))
+    if identity is None:
+        return ApprovalResult(model, version, error="keel: with governance.roles an approval needs the approver's "
+                                                    "identity")
+    try:
+        records, _ = verified_trail(model, "an approval drawn from it")
+    except TamperedTrail as error:
+        return ApprovalResult(model, version, error=f"keel: {error}")
+    makers = makers_of(records, version, evaluation)
+    refused = approval_refusal(identity.actor, makers)
+    if refused is None and identity.actor in version_status(governance, model, version, records).approvers:
+        refused = f"{identity.actor} approved this evaluation of v{version} already; another approver must add theirs"
+    if refused is not None:
+        message = f"keel: approve refused: {model} v{version}: {refused}"
+        record_refusal(model, version, "approve", identity, message)
+        return ApprovalResult(model, version, error=message)
+    evidence["required_approvals"] = governance.required_approvals
+    approval = record_approval(model, version, by, reason, evidence, identity.actor)
+    status = version_status(governance, model, version)
+    return ApprovalResult(model, version, approval, status=status)
+
+
+def makers_of(records: List[dict], version: int, evaluation: Optional[dict]) -> Dict[str, List[str]]:
+    """Who trained `version` and who ran `evaluation` of it: the trail's actors, and on a ZenML server
+    also the accounts the server recorded as running those pipeline runs (however the trail was written)."""
+    from keel.governance.audit import EVALUATED, REGISTRATION_STARTED, TRAINING_REGISTERED
+
+    run = (evaluation or {}).get("run_id")
+    mine = [r for r in records if r.get("version") == version]
+    trained = [r for r in mine if r["event"] in (REGISTRATION_STARTED, TRAINING_REGISTERED)]
+    evaluated = [r for r in mine if r["event"] == EVALUATED and run is not None and r.get("run_id") == str(run)]
+    return {"trained": sorted({r["actor"] for r in trained} | _run_accounts(r["run_id"] for r in trained)),
+            "evaluated": sorted({r["actor"] for r in evaluated} | _run_accounts([run]))}
+
+
+def _run_accounts(run_ids) -> set:
+    from keel.governance.identity import ZENML, on_server
+
+    if on_server() is None:  # a local store's runs all belong to its one "default" user: nobody in particular
+        return set()
+    from zenml.client import Client
+
+    found = set()
+    for run_id in {str(r) for r in run_ids if r}:
+        try:
+            user = Client().get_pipeline_run(run_id).user
+        except KeyError:
+            continue
+        if user is not None:
+            found.add(f"{ZENML}:{user.name}")
+    return found
+
+
+def approvals_of(records: List[dict], version: int) -> List[dict]:
+    from keel.governance.audit import APPROVED
+
+    return [{**r["details"], "actor": r["actor"]} for r in records
+            if r["event"] == APPROVED and r.get("version") == version]
+
+
+def version_status(governance: GovernanceSpec, model: str, version: int,
+                   records: Optional[List[dict]] = None) -> ApprovalStatus:
+    """Where `version`'s approvals stand now against its latest evaluation (TamperedTrail if the trail
+    does not verify: nothing drawn from it would count)."""
+    from keel.clock import utc_now
+    from keel.governance.audit import verified_trail
+    from keel.governance.roles import approval_status
+    from keel.registry import evaluation_outcome
+
+    if records is None:
+        records, _ = verified_trail(model, "the approvals drawn from it")
+    evaluation = evaluation_outcome(model, version)
+    makers = makers_of(records, version, evaluation)
+    return approval_status(version, evaluation, approvals_of(records, version),
+                           makers["trained"] + makers["evaluated"], governance.required_approvals,
+                           governance.approval_valid_days, utc_now())
+
+
+def release_refusal(governance: Optional[GovernanceSpec], model: str, version: int, command: str,
+                    identity: Optional[Identity]) -> Optional[str]:
+    """With roles: why `command` (deploy, rollback) may not put `version` into production now, recorded
+    in the trail; None when its approvals count. Fails closed: an unreadable or tampered trail refuses."""
+    from keel.governance.audit import TamperedTrail
+
+    if not enforced(governance):
+        return None
+    try:
+        status = version_status(governance, model, version)
+    except TamperedTrail as error:
+        message = f"keel: {command} refused: {error}"
+    else:
+        if status.approved:
+            return None
+        message = (f"keel: {command} refused: {model} {status.summary()}. Approve it with "
+                   f"`python run.py approve --model {model} --version {version} --reason TEXT` "
+                   f"({governance.required_approvals} distinct approver(s), neither its trainer nor its evaluator)")
+        if command == "rollback":
+            message += "; in an emergency an operator may `rollback --break-glass --reason TEXT`"
+    record_refusal(model, version, command, identity, message)
+    return message
+
+
+def record_refusal(model: str, version: Optional[int], command: str, identity: Optional[Identity],
+                   message: str) -> None:
+    from keel.governance.audit import REFUSED, record_event
+
+    record_event(REFUSED, model, version, actor=identity.actor if identity else None,
+                 details={"command": command, "reason": message,
+                          "identity": identity.record() if identity else None})
+
+
+def rollback_target(model: str) -> Optional[int]:
+    """The version `rollback` would restore: the one the production version replaced, if any."""
+    from keel.registration import DEPLOYMENT
+    from keel.registry import get_model_version_metadata, production_version
+
+    current = production_version(model)
+    if current is None:
+        return None
+    return (get_model_version_metadata(model, current).get(DEPLOYMENT) or {}).get("archived")
+
+
+def record_break_glass(model: str, version: Optional[int], identity: Optional[Identity], reason: str,
+                       status: Optional[ApprovalStatus]) -> dict:
+    """An operator's emergency rollback past the approval rules: recorded before it acts, with the reason
+    and where the restored version's approvals stood."""
+    from keel.governance.audit import BREAK_GLASS, record_event
+    from keel.registry import production_version
+
+    return record_event(BREAK_GLASS, model, version, actor=identity.actor if identity else None,
+                        details={"reason": reason, "command": "rollback", "replacing": production_version(model),
+                                 "approvals": status.summary() if status else "not checked (no governance.roles)",
+                                 "identity": identity.record() if identity else None})
