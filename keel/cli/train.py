@@ -31,6 +31,10 @@ def train(spec: Spec, config: Path, no_cache: bool = False) -> int:
 
     started = time.perf_counter()
     announce_training(spec, config)
+    from keel.cli.authorize import authorize
+
+    if (authorization := authorize(spec, "train")).refused:
+        return authorization.exit_code
     return print_training(spec, train_version(spec, no_cache=no_cache), started)
 
 
