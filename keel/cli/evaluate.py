@@ -19,7 +19,11 @@ def print_gates(decision: Decision) -> None:
 
 def evaluate(spec: Spec, version: Optional[int], no_cache: bool = False) -> int:
     say(f"keel: evaluating model '{spec.problem.name}' (loading ZenML takes a few seconds) ...")
+    from keel.cli.authorize import authorize
     from keel.lifecycle.evaluation import evaluate_version
+
+    if (authorization := authorize(spec, "evaluate", version=version)).refused:
+        return authorization.exit_code
 
     return print_evaluation(spec, evaluate_version(spec, version, no_cache=no_cache))
 
