@@ -16,6 +16,10 @@ def mitigate(spec: Spec, version: Optional[int], no_cache: bool = False) -> int:
         return fail("keel: mitigate needs evaluation.mitigation.method in the spec (threshold_optimizer or "
                     "exponentiated_gradient), e.g. --set evaluation.mitigation.method=exponentiated_gradient", 2)
     say(f"keel: mitigating '{spec.problem.name}' with {mitigation.method} (loading ZenML takes a few seconds) ...")
+    from keel.cli.authorize import authorize
+
+    if (authorization := authorize(spec, "mitigate", version=version)).refused:
+        return authorization.exit_code
     from keel.lifecycle.pipeline_runs import run_for_version
     from keel.evaluation.gates import describe_decision
     from keel.evaluation.mitigation import before_after_rows
