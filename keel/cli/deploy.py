@@ -92,10 +92,25 @@ def try_it(url: str, spec: Spec, version: Optional[int] = None) -> str:
 
 
 def deploy(spec: Spec, version: Optional[int], strategy: Optional[str], by: Optional[str] = None) -> int:
+    from keel.cli.authorize import authorize
     from keel.lifecycle.deployment import deploy_version
 
     announce_deployment(spec)
-    return print_deployment(spec, deploy_version(spec, version, strategy, by))
+    authorization = authorize(spec, "deploy", by, version)
+    if authorization.refused:
+        return authorization.exit_code
+    if authorization.enforced:  # with roles only a version whose approvals count now is released
+        from keel.lifecycle.approval import release_refusal
+        from keel.registry import resolve_version
+
+        try:
+            version = resolve_version(spec.problem.name, version)
+        except LookupError as error:
+            return fail(f"keel: {error}", 1)
+        refused = release_refusal(spec.governance, spec.problem.name, version, "deploy", authorization.identity)
+        if refused:
+            return fail(refused, 1)
+    return print_deployment(spec, deploy_version(spec, version, strategy, authorization.actor))
 
 
 def announce_deployment(spec: Spec) -> None:
@@ -128,14 +143,26 @@ def print_deployment(spec: Spec, deployment) -> int:
     return deployment.exit_code
 
 
-def approve(spec: Spec, model: str, version: int, by: str, reason: str) -> int:
+def approve(spec: Spec, model: str, version: int, by: Optional[str], reason: str) -> int:
+    from keel.cli.authorize import authorize
     from keel.lifecycle.approval import approve_version
 
-    result = approve_version(model, version, by, reason)
+    authorization = authorize(spec, "approve", by, version)
+    if authorization.refused:
+        return authorization.exit_code
+    if by is None and authorization.identity is None:  # as before roles: $KEEL_ACTOR, else the ZenML user
+        from keel.governance.audit import resolve_actor
+
+        by = resolve_actor(None)
+    result = approve_version(model, version, by, reason, spec.governance, authorization.identity)
     if result.error is not None:
         return fail(result.error, 1)
     approval = result.approval
-    say(f"approved {model} v{result.version} by {approval['by']} at {approval['at']}: {approval['reason']}")
+    who = approval['by'] if authorization.identity is None else f"{authorization.identity.actor} ({approval['by']})"
+    say(f"approved {model} v{result.version} by {who} at {approval['at']}: {approval['reason']}")
+    say(f"  on evaluation run {approval['evaluation_run']}, gate results sha256 {approval['gates_digest'][:16]}")
+    if result.status is not None:
+        say(f"  {result.status.summary()}: {'APPROVED for production' if result.status.approved else 'not yet approved'}")
     return 0
 
 
@@ -161,12 +188,37 @@ def serve(spec: Spec, port: Optional[int]) -> int:
         return fail(f"keel: {failed}", 1)
 
 
-def rollback(spec: Spec, by: Optional[str] = None) -> int:
+def rollback(spec: Spec, by: Optional[str] = None, break_glass: Optional[str] = None) -> int:
     """Serve the previous production version again, and only then make it production; exit 1 and
-    change nothing in ZenML otherwise."""
+    change nothing in ZenML otherwise. With roles, the version restored must be approved now, unless
+    an operator breaks the glass (`break_glass`: the reason), which is recorded as such."""
+    from keel.cli.authorize import authorize
+    from keel.lifecycle.approval import record_break_glass, release_refusal, rollback_target, version_status
     from keel.lifecycle.deployment import rollback_production
 
-    result = rollback_production(spec, by)
+    authorization = authorize(spec, "rollback", by)
+    if authorization.refused:
+        return authorization.exit_code
+    name, target = spec.problem.name, None
+    if authorization.enforced or break_glass:
+        target = rollback_target(name)
+    if break_glass:
+        status = None
+        if authorization.enforced and target is not None:
+            from keel.governance.audit import TamperedTrail
+
+            try:
+                status = version_status(spec.governance, name, target)
+            except TamperedTrail:
+                status = None
+        record_break_glass(name, target, authorization.identity, break_glass, status)
+        say(f"keel: BREAK-GLASS rollback to v{target} by {authorization.actor or by or 'this user'}: {break_glass} "
+            "(recorded in the audit trail)")
+    elif authorization.enforced and target is not None:
+        refused = release_refusal(spec.governance, name, target, "rollback", authorization.identity)
+        if refused:
+            return fail(refused, 1)
+    result = rollback_production(spec, authorization.actor)
     if result.recovered is not None:
         say(f"keel: first, {result.recovered}")
     if result.error is not None:
