@@ -54,14 +54,21 @@ def register(commands) -> None:
     rollback = commands.add_parser("rollback", help="route all traffic back to the previous production version")
     spec_options(rollback)
     rollback.add_argument("--by", default=None, metavar="WHO",
-                          help="who rolls back, for the audit trail (default: $KEEL_ACTOR, else the ZenML user)")
+                          help="who rolls back, for the audit trail (default: $KEEL_ACTOR, else the ZenML user; "
+                               "with governance.roles or a ZenML server a display name for your own identity)")
+    rollback.add_argument("--break-glass", action="store_true",
+                          help="emergency: an operator restores the previous version even when its approvals do not "
+                               "count (needs --reason; recorded as a break-glass event)")
+    rollback.add_argument("--reason", default=None, metavar="TEXT", help="why the glass is broken (with --break-glass)")
     rollback.set_defaults(handler=_rollback)
 
     approve = commands.add_parser("approve", help="record who approved a version for production, and why")
     spec_options(approve)
     approve.add_argument("--model", required=True)
     approve.add_argument("--version", type=int, required=True)
-    approve.add_argument("--by", required=True, help="who approves")
+    approve.add_argument("--by", default=None, metavar="WHO",
+                         help="who approves (with governance.roles or a ZenML server: a display name for your own "
+                              "identity, which is what counts)")
     approve.add_argument("--reason", required=True, help="why (a reason or a ticket)")
     approve.set_defaults(handler=_approve)
 
@@ -132,13 +139,15 @@ def _rollback(args: argparse.Namespace, spec) -> int:
 
     if args.by is not None and not args.by.strip():
         return fail("rollback: --by must not be empty", 2)
-    return rollback(spec, args.by)
+    if args.break_glass != (args.reason is not None) or (args.reason is not None and not args.reason.strip()):
+        return fail("rollback: --break-glass and --reason TEXT go together (the reason is recorded)", 2)
+    return rollback(spec, args.by, args.reason if args.break_glass else None)
 
 
 def _approve(args: argparse.Namespace, spec) -> int:
     from keel.cli.deploy import approve
 
-    if not args.by.strip() or not args.reason.strip():
+    if (args.by is not None and not args.by.strip()) or not args.reason.strip():
         return fail("approve: --by and --reason must not be empty", 2)
     return approve(spec, args.model, args.version, args.by, args.reason)
 
