@@ -259,10 +259,15 @@ def _check_categorical(rule: Rule, order: int, column: Optional[pd.Series], rows
                        problems: _Problems) -> np.ndarray:
     if column is None:
         return np.full(rows, None, dtype=object)
-    missing = pd.isna(column).to_numpy()
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        column = column.astype(object)
-    if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
+    if isinstance(column.dtype, pd.CategoricalDtype):  # Arrow dictionaries: judge each category once
+        codes = column.cat.codes.to_numpy()
+        missing = codes < 0
+        labels = np.array([v if isinstance(v, str) else str(v) for v in column.cat.categories], dtype=object)
+        allowed = pd.Series(labels, dtype=object).isin(rule.categories).to_numpy()
+        values = np.append(labels, None)[codes]  # code -1 (missing) takes the last: None
+        known = np.append(allowed, False)[codes]
+    elif pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
+        missing = pd.isna(column).to_numpy()
         values = column.to_numpy(dtype=object)
         known = column.isin(rule.categories).to_numpy()
         retry = ~known & ~missing
@@ -272,46 +277,56 @@ def _check_categorical(rule: Rule, order: int, column: Optional[pd.Series], rows
             values[retry] = text
             known[retry] = pd.Series(text).isin(rule.categories).to_numpy()
     else:  # a typed column (numbers, booleans): its values as text
+        missing = pd.isna(column).to_numpy()
         values = column.astype(str).to_numpy(dtype=object)
         known = pd.Series(values).isin(rule.categories).to_numpy()
     if not rule.nullable:
         problems.add(order, rule.name, missing, rule.problems["missing"], None)
     problems.add(order, rule.name, ~missing & ~known, rule.problems["category"], values)
-    values = values.copy() if values.base is not None else values
-    values[missing] = None
+    if missing.any():  # one spelling of "missing" for the model: None, as the service passes it
+        values = values.copy()
+        values[missing] = None
+    return values
+
+
+def _id_text(column: pd.Series) -> np.ndarray:
+    """The ids as text (None where missing), as the prediction log stores them."""
+    missing = pd.isna(column).to_numpy()
+    if pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
+        values = column.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            other = np.zeros(len(values), dtype=bool)
+        else:  # numbers among text (an SQL column of mixed values)
+            other = ~missing & np.fromiter((not isinstance(v, str) for v in values), dtype=bool, count=len(values))
+        if other.any():
+            values = values.copy()
+            values[other] = [str(v) for v in values[other]]
+    else:  # a typed column: integers read from an SQL query, say
+        values = column.astype(str).to_numpy(dtype=object)
+    if missing.any():
+        values = values.copy()
+        values[missing] = None
     return values
 
 
 def _check_ids(rules: Contract, column: Optional[pd.Series], rows: int, problems: _Problems) -> Optional[np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if column is None:
-        return None if rules.id_column is None else np.full(rows, None, dtype=object)
-    missing = pd.isna(column).to_numpy()
-    values = column.to_numpy(dtype=object)
-    if not pd.api.types.is_object_dtype(column.dtype) or not all(isinstance(v, str) for v in values[~missing][:1]):
-        values = np.array([None if m else (v if isinstance(v, str) else str(v)) for v, m in zip(values, missing)],
-                          dtype=object)
-    values = values.copy()
-    values[missing] = None
-    text = pd.Series(values, dtype=object)
-    lengths = text.str.len().to_numpy(dtype=np.float64, na_value=0)
+        return np.full(rows, None, dtype=object)
+    values = _id_text(column)
     order = -1  # the id first, as the service validates it with the record
-    problems.add(order, rules.id_column, lengths > MAX_ENTITY_ID_LENGTH, rules.id_problems["long"], values)
-    if not _all_unicode(values):
-        broken = np.array([isinstance(v, str) and not _is_unicode(v) for v in values], dtype=bool)
+    try:  # Arrow refuses text that is not Unicode (a lone surrogate): one fast pass for the usual case
+        lengths = pc.fill_null(pc.utf8_length(pa.array(values, type=pa.string(), from_pandas=True)), 0)
+        lengths = lengths.to_numpy(zero_copy_only=False)
+    except (pa.ArrowException, UnicodeEncodeError):
+        lengths = np.fromiter((len(v) if isinstance(v, str) else 0 for v in values), dtype=np.int64, count=rows)
+        broken = np.fromiter((isinstance(v, str) and not _is_unicode(v) for v in values), dtype=bool, count=rows)
         problems.add(order, rules.id_column, broken & (lengths <= MAX_ENTITY_ID_LENGTH),
                      rules.id_problems["surrogate"], values)
+    problems.add(order, rules.id_column, lengths > MAX_ENTITY_ID_LENGTH, rules.id_problems["long"], values)
     return values
-
-
-def _all_unicode(values: np.ndarray) -> bool:
-    """Whether every text encodes as UTF-8 (Arrow refuses a lone surrogate: one fast pass)."""
-    import pyarrow as pa
-
-    try:
-        pa.array(values, type=pa.string(), from_pandas=True)
-    except (pa.ArrowException, UnicodeEncodeError):
-        return False
-    return True
 
 
 def missing_columns(columns: Sequence[str], data: DataSpec, decision_attributes: Sequence[str] = ()) -> List[str]:
@@ -349,9 +364,9 @@ def check_chunk(frame: pd.DataFrame, data: DataSpec, first_row: int,
         check = _check_categorical if rule.kind == "categorical" else _check_numeric
         converted[rule.name] = check(rule, order, column, rows, problems)
     bad = problems.bad_positions(rows)
-    keep = ~bad
-    index = pd.RangeIndex(first_row, first_row + rows)[keep] if bad.any() else pd.RangeIndex(first_row, first_row + rows)
-    good = pd.DataFrame({name: values[keep] for name, values in converted.items()}, index=index)
-    if rules.id_column:
-        good.insert(0, rules.id_column, ids[keep])
-    return good, problems.rejects(first_row, ids)
+    index = pd.RangeIndex(first_row, first_row + rows)
+    columns = ({rules.id_column: ids} if rules.id_column else {}) | converted
+    if bad.any():
+        keep = ~bad
+        index, columns = index[keep], {name: values[keep] for name, values in columns.items()}
+    return pd.DataFrame(columns, index=index, copy=False), problems.rejects(first_row, ids)
