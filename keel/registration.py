@@ -28,6 +28,7 @@ DATA_SOURCE = "data_source"
 ROWS = "rows"
 SPEC_SHA256 = "spec_sha256"
 SEED = "seed"
+ENGINE = "engine"  # the dask engine's record: cluster layout, whole-split rows, samples (absent: local)
 # The code and its environment (keel.provenance.collect_provenance).
 GIT_COMMIT = "git_commit"
 GIT_DIRTY = "git_dirty"
@@ -81,6 +82,7 @@ class RegistrationMetadata(TypedDict):
     rows: Dict[str, int]
     spec_sha256: str
     seed: int
+    engine: NotRequired[dict]
     git_commit: str
     git_dirty: NotRequired[bool]  # not outside a git checkout
     git_changed_files: NotRequired[List[str]]
