@@ -32,6 +32,7 @@ class Artifact(StrEnum):
     SEARCH_TRIALS = "search_trials"
     MODEL = "model"  # every version's model, the mitigated one's too
     SELECTION = "selection"
+    ENGINE_RECORD = "engine_record"  # the dask engine's layout, whole-split rows and samples
     MODEL_VERSION = "model_version"
     # evaluation
     SCORING_MODEL = "scoring_model"
