@@ -21,6 +21,7 @@ from keel.spec.data import CategoricalFeature, DataSpec, FileSource, SqlSource
 
 DataSource = FileSource | SqlSource
 READ_BYTES = 1 << 20  # fingerprints stream files in 1 MiB reads
+SQL_FETCH_ROWS = 50_000  # rows per fetch when an SQL input is fingerprinted
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql", "duckdb", "snowflake")
@@ -109,12 +110,12 @@ def fingerprint_input(source: DataSource) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def _hash_query(digest, source: SqlSource, rows_per_fetch: int = 50_000) -> None:
+def _hash_query(digest, source: SqlSource) -> None:
     """Each row's values as text, hashed column by column: the same rows give the same hash whatever
     the fetch size (the values are never typed per chunk, as a frame would be)."""
     with _sql_result(source) as result:
         digest.update(("\0".join(result.keys()) + "\n").encode())
-        while rows := result.fetchmany(rows_per_fetch):
+        while rows := result.fetchmany(SQL_FETCH_ROWS):
             values = np.empty((len(rows), len(rows[0])), dtype=object)
             values[:] = [tuple(row) for row in rows]
             # repr: 1, 1.0, "1" and None are four different values.

@@ -1,0 +1,257 @@
+"""score_batch (keel.batch.scoring): scores and decisions as the service gives them, in input order,
+bad rows to the rejects file with their reasons, output independent of the chunk size, and
+publication only at the very end (a failure or a kill midway leaves no final file)."""
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from keel.batch.contract import MissingColumnsError
+from keel.batch.inputs import batch_source, fingerprint_input
+from keel.batch.scoring import BatchScoringError, partial_path, score_batch
+from keel.spec.data import DataSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Text labels, a nullable integer, categories with spaces, a sensitive attribute kept out of the model.
+DATA = DataSpec.model_validate({
+    "source": {"kind": "csv", "path": "training.csv", "sep": ";", "decimal": ","},
+    "target": {"column": "outcome", "positive": "late", "negative": "on time", "favourable": "negative"},
+    "id_column": "customer",
+    "features": {"amount": {"type": "numeric", "min": 0, "max": 1000},
+                 "visits": {"type": "integer", "min": 0, "max": 50, "nullable": True},
+                 "segment": {"type": "categorical", "categories": ["small firm", "large firm", "sole trader"]},
+                 "gender": {"type": "categorical", "categories": ["f", "m"]}},
+    "sensitive_attributes": {"gender": {"categories": ["f", "m"]}},
+})
+THRESHOLD = 0.4
+
+
+def _rows(count: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    segments = np.array(["small firm", "large firm", "sole trader"], dtype=object)
+    frame = pd.DataFrame({
+        "customer": [f"C{seed}-{i:05d}" for i in range(count)],
+        "amount": rng.uniform(0, 1000, count).round(2),
+        "visits": rng.integers(0, 50, count).astype(float),
+        "segment": segments[rng.integers(0, 3, count)],
+        "gender": np.array(["f", "m"], dtype=object)[rng.integers(0, 2, count)],
+    })
+    frame.loc[frame.index % 7 == 0, "visits"] = np.nan
+    return frame
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A small LightGBM pipeline built as keel builds them (deterministic: the same score for a row in
+    any chunk)."""
+    from sklearn.pipeline import Pipeline
+
+    from keel.features.preprocessing import fit_preprocessor
+    from keel.training.estimators import make_lightgbm
+
+    train = _rows(600, seed=1)
+    late = (train["amount"] / 1000 + (train["segment"] == "sole trader") * 0.4
+            + np.random.default_rng(2).normal(0, 0.2, len(train))) > 0.7
+    features = fit_preprocessor(train, DATA)
+    estimator = make_lightgbm({"n_estimators": 15, "num_leaves": 7}, seed=0, threads=1)
+    estimator.fit(features.transform(train[DATA.model_features]), np.where(late, 1, 0))
+    return Pipeline([("features", features), ("model", estimator)])
+
+
+def _score(source_path, tmp_path, model, name="scores", chunk_rows=1000, **options):
+    source = batch_source(str(source_path), DATA)
+    return score_batch(source=source, data=DATA, model=model, threshold=THRESHOLD, model_version=3,
+                       batch_id="b-1", input_fingerprint=fingerprint_input(source),
+                       output=tmp_path / f"{name}.parquet", rejects=tmp_path / f"{name}-rejects.parquet",
+                       chunk_rows=chunk_rows, **options)
+
+
+def _with_bad_rows(frame: pd.DataFrame, text: bool = True) -> pd.DataFrame:
+    frame = frame.astype({"amount": object, "visits": object})
+    frame.loc[3, "amount"] = -4.0
+    frame.loc[10, "segment"] = "Small Firm"
+    frame.loc[11, ["visits", "segment"]] = [2.5, None]
+    frame.loc[40, "amount"] = "12 EUR" if text else 1000.5
+    return frame if text else frame.astype({"amount": float, "visits": float})
+
+
+def _to_csv(frame: pd.DataFrame, path: Path) -> None:
+    """As the spec reads it: `;` between fields, a decimal comma."""
+    text = frame.map(lambda v: str(v).replace(".", ",") if isinstance(v, float) and v == v else v)
+    text.to_csv(path, sep=";", index=False)
+
+
+def test_scores_decisions_and_rejects_as_the_service_gives_them_in_input_order(tmp_path, model):
+    rows = _with_bad_rows(_rows(60))
+    _to_csv(rows, tmp_path / "batch.csv")
+    result = _score(tmp_path / "batch.csv", tmp_path, model, chunk_rows=8)
+    assert (result["rows_read"], result["scored"], result["rejected"]) == (60, 56, 4)
+    output = pd.read_parquet(result["output_uri"])
+    assert list(output.columns) == ["row", "customer", "score", "decision", "model_version", "batch_id"]
+    good = [i for i in range(60) if i not in (3, 10, 11, 40)]
+    assert output["row"].tolist() == good and output["customer"].tolist() == rows["customer"][good].tolist()
+    expected = model.predict_proba(_rows(60).loc[good, DATA.model_features])[:, 1]
+    np.testing.assert_allclose(output["score"], expected, rtol=0, atol=1e-12)
+    assert output["decision"].tolist() == (expected >= THRESHOLD).astype(int).tolist()
+    assert set(output["model_version"]) == {3} and set(output["batch_id"]) == {"b-1"}
+    rejects = pd.read_parquet(result["rejects_uri"])
+    assert rejects.to_dict(orient="records") == [
+        {"row": 3, "id": "C0-00003", "field": "amount", "problem": "Input should be greater than or equal to 0",
+         "found": "-4.0"},  # as read: the number, not its text
+        {"row": 10, "id": "C0-00010", "field": "segment",
+         "problem": "Input should be 'small firm', 'large firm' or 'sole trader'", "found": "Small Firm"},
+        {"row": 11, "id": "C0-00011", "field": "visits, segment",
+         "problem": "visits: Value error, expected a whole number; segment: Input should be 'small firm', "
+                    "'large firm' or 'sole trader'", "found": "visits=2.5; segment=null"},
+        {"row": 40, "id": "C0-00040", "field": "amount", "problem": "Input should be a valid number",
+         "found": "12 EUR"}]
+    for kind in ("output", "rejects"):
+        published = Path(result[f"{kind}_uri"]).read_bytes()
+        assert result[f"{kind}_fingerprint"] == "sha256:" + hashlib.sha256(published).hexdigest()
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_output_and_its_fingerprint_do_not_depend_on_the_chunk_size(tmp_path, model):
+    rows = _with_bad_rows(_rows(90), text=False)
+    rows.iloc[:50].to_parquet(tmp_path / "part-0.parquet", index=False)
+    rows.iloc[50:].to_parquet(tmp_path / "part-1.parquet", index=False)
+    (tmp_path / "parts").mkdir()
+    for part in ("part-0.parquet", "part-1.parquet"):
+        (tmp_path / part).rename(tmp_path / "parts" / part)
+    results = [_score(tmp_path / "parts", tmp_path, model, name=f"c{size}", chunk_rows=size) for size in (4, 15, 10_000)]
+    assert len({r["output_fingerprint"] for r in results}) == 1
+    assert len({r["rejects_fingerprint"] for r in results}) == 1
+    assert len({r["input_fingerprint"] for r in results}) == 1
+    output = pd.read_parquet(results[0]["output_uri"])
+    assert output["row"].is_monotonic_increasing and output["customer"].tolist() == rows["customer"].drop(
+        [3, 10, 11, 40]).tolist()
+
+
+def test_csv_output_on_request_and_progress_after_each_chunk(tmp_path, model):
+    _rows(25).to_parquet(tmp_path / "batch.parquet", index=False)
+    seen = []
+    result = _score(tmp_path / "batch.parquet", tmp_path, model, chunk_rows=10, output_format="csv",
+                    progress=lambda done, rejected: seen.append((done, rejected)))
+    assert seen == [(10, 0), (20, 0), (25, 0)]
+    output = pd.read_csv(result["output_uri"], dtype={"customer": str})
+    assert result["output_format"] == "csv" and output["row"].tolist() == list(range(25))
+    assert pd.read_csv(result["rejects_uri"]).empty
+
+
+def test_each_scored_chunk_is_handed_over_with_features_id_score_and_decision(tmp_path, model):
+    _rows(30).to_parquet(tmp_path / "batch.parquet", index=False)
+    chunks = []
+    _score(tmp_path / "batch.parquet", tmp_path, model, chunk_rows=12, on_chunk=chunks.append)
+    assert [len(c) for c in chunks] == [12, 12, 6]
+    first = chunks[0]
+    assert {"customer", "amount", "visits", "segment", "score", "decision"} <= set(first.columns)
+    assert first.index.tolist() == list(range(12))
+    assert first["decision"].tolist() == (first["score"] >= THRESHOLD).astype(int).tolist()
+
+
+def test_empty_input_and_all_rows_rejected_publish_empty_files_with_the_columns(tmp_path, model):
+    (tmp_path / "empty.csv").write_text("customer;amount;visits;segment\n")
+    result = _score(tmp_path / "empty.csv", tmp_path, model, name="empty")
+    assert (result["rows_read"], result["scored"], result["rejected"]) == (0, 0, 0)
+    assert pd.read_parquet(result["output_uri"]).columns.tolist() == ["row", "customer", "score", "decision",
+                                                                      "model_version", "batch_id"]
+    rows = _rows(5).assign(amount=-1.0)
+    rows.to_parquet(tmp_path / "bad.parquet", index=False)
+    result = _score(tmp_path / "bad.parquet", tmp_path, model, name="bad")
+    assert (result["scored"], result["rejected"]) == (0, 5)
+    assert pd.read_parquet(result["output_uri"]).empty
+    assert pd.read_parquet(result["rejects_uri"])["row"].tolist() == list(range(5))
+
+
+def test_a_missing_column_is_one_error_before_scoring_and_nothing_is_published(tmp_path, model):
+    _rows(5).drop(columns=["segment"]).to_parquet(tmp_path / "batch.parquet", index=False)
+    with pytest.raises(MissingColumnsError, match="'segment'"):
+        _score(tmp_path / "batch.parquet", tmp_path, model)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.parquet"]
+
+
+def test_a_failure_midway_leaves_no_final_file_and_the_previous_output_untouched(tmp_path, model):
+    _rows(50).to_parquet(tmp_path / "batch.parquet", index=False)
+    (tmp_path / "scores.parquet").write_bytes(b"the previous batch")
+
+    def fail_after_two_chunks(done, rejected):
+        if done >= 20:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        _score(tmp_path / "batch.parquet", tmp_path, model, chunk_rows=10, progress=fail_after_two_chunks)
+    assert (tmp_path / "scores.parquet").read_bytes() == b"the previous batch"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.parquet", "scores.parquet"]
+
+
+def test_a_killed_job_leaves_only_hidden_partial_files_and_a_rerun_completes(tmp_path, model):
+    import pickle
+
+    _rows(50).to_parquet(tmp_path / "batch.parquet", index=False)
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
+    (tmp_path / "data.json").write_text(DATA.model_dump_json())
+    script = textwrap.dedent(f"""
+        import os, pickle, sys
+        from pathlib import Path
+        sys.path.insert(0, {str(ROOT)!r})
+        from keel.batch.inputs import batch_source
+        from keel.batch.scoring import score_batch
+        from keel.spec.data import DataSpec
+        folder = Path({str(tmp_path)!r})
+        data = DataSpec.model_validate_json((folder / "data.json").read_text())
+        model = pickle.loads((folder / "model.pkl").read_bytes())
+        def killed(done, rejected):
+            if done >= 20:
+                os.kill(os.getpid(), 9)
+        score_batch(source=batch_source(str(folder / "batch.parquet"), data), data=data, model=model,
+                    threshold=0.4, model_version=3, batch_id="b-1", input_fingerprint="x",
+                    output=folder / "scores.parquet", rejects=folder / "scores-rejects.parquet",
+                    chunk_rows=10, progress=killed)
+    """)
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert completed.returncode == -9, completed.stderr.decode()[-2000:]
+    left = sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".pkl" and p.suffix != ".json")
+    assert left == sorted(["batch.parquet", partial_path(Path("scores.parquet"), "b-1").name,
+                           partial_path(Path("scores-rejects.parquet"), "b-1").name])
+    result = _score(tmp_path / "batch.parquet", tmp_path, model, chunk_rows=10)
+    assert result["scored"] == 50 and pd.read_parquet(result["output_uri"])["row"].tolist() == list(range(50))
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_version_deciding_with_a_sensitive_attribute_reads_it_from_the_input(tmp_path, model):
+    from keel.evaluation.mitigation import GroupAdjustedModel
+
+    mitigated = GroupAdjustedModel(model=model, attribute="gender", thresholds={"f": 0.2, "m": 0.9}, threshold=0.5)
+    rows = _rows(40)
+    rows.loc[5, "gender"] = None  # a row without it is decided at the version's own threshold
+    rows.to_parquet(tmp_path / "batch.parquet", index=False)
+    result = _score(tmp_path / "batch.parquet", tmp_path, mitigated, chunk_rows=16)
+    output = pd.read_parquet(result["output_uri"])
+    expected = mitigated.predict_proba(rows[list(mitigated.feature_names_in_)])[:, 1]
+    assert output["score"].tolist() == expected.tolist() and result["scored"] == 40
+    probability = model.predict_proba(rows[DATA.model_features])[:, 1]
+    assert output["decision"][5] == int(probability[5] >= 0.5)
+    rows.loc[7, "gender"] = "unknown"
+    rows.to_parquet(tmp_path / "batch.parquet", index=False)
+    result = _score(tmp_path / "batch.parquet", tmp_path, mitigated, name="again")
+    assert pd.read_parquet(result["rejects_uri"])[["row", "field"]].values.tolist() == [[7, "gender"]]
+
+
+def test_a_model_reading_columns_the_spec_does_not_declare_is_refused(tmp_path, model):
+    class Foreign:
+        feature_names_in_ = np.array(["amount", "postcode"], dtype=object)
+
+    _rows(3).to_parquet(tmp_path / "batch.parquet", index=False)
+    with pytest.raises(BatchScoringError, match="'postcode'"):
+        _score(tmp_path / "batch.parquet", tmp_path, Foreign())
+    with pytest.raises(BatchScoringError, match="output format"):
+        _score(tmp_path / "batch.parquet", tmp_path, model, output_format="xlsx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.parquet"]
