@@ -7,6 +7,7 @@ from typing import Dict
 import pandas as pd
 
 from keel.data.groups import sensitive_groups
+from keel.data.screening import screen_features
 from keel.reports import html
 from keel.spec.models import Spec
 
@@ -20,7 +21,8 @@ def _criterion_verdict(criterion, value: float, margin: float) -> str:
 
 
 def assess_readiness(frame: pd.DataFrame, spec: Spec, baseline_validation: Dict[str, float]) -> dict:
-    """Rows, label balance, missingness, sensitive-group sizes and a verdict per success criterion."""
+    """Rows, label balance, missingness, sensitive-group sizes, a verdict per success criterion, and the
+    features screened for leakage and proxies (keel.data.screening)."""
     data = spec.data
     target = frame[data.target.column]
     missing = frame[list(data.features)].isna().mean()
@@ -48,6 +50,7 @@ def assess_readiness(frame: pd.DataFrame, spec: Spec, baseline_validation: Dict[
         "small_groups": small,
         "uninformative_features": uninformative,
         "criteria": criteria,
+        "screening": screen_features(frame, data, target),
         "ready": not small and all(not c["verdict"].startswith("unlikely") for c in criteria),
     }
 
@@ -61,6 +64,9 @@ def readiness_summary(report: dict) -> str:
         lines.append(f"  groups too small to judge: {', '.join(report['small_groups'])}")
     if report.get("uninformative_features"):
         lines.append(f"  features that carry no information: {', '.join(report['uninformative_features'])}")
+    screening = report.get("screening") or {}
+    for kind, key in (("leakage suspect", "leakage_suspects"), ("proxy", "proxies"), ("not screened", "not_judged")):
+        lines += [f"  {kind}: {item}" for item in screening.get(key, [])]
     return "\n".join(lines)
 
 
@@ -83,4 +89,19 @@ def readiness_html(report: dict) -> str:
     if report.get("uninformative_features"):
         sections.append(html.paragraph("Features that carry no information: "
                                        + ", ".join(report["uninformative_features"])))
+    if report.get("screening"):
+        sections += screening_sections(report["screening"])
     return html.page("Data readiness", *sections)
+
+
+def screening_sections(screening: dict) -> list:
+    """The leakage and proxy screening as HTML sections (the readiness report and the model card)."""
+    found = [("leakage suspect", item) for item in screening["leakage_suspects"]]
+    found += [("proxy", item) for item in screening["proxies"]] + [("not screened", item) for item in screening["not_judged"]]
+    attributes = sorted({a for f in screening["features"] for a in f["proxy_auc"]})
+    rows = [(f["feature"], f["target_auc"], f["recorded_after_outcome"], *[f["proxy_auc"].get(a) for a in attributes])
+            for f in screening["features"]]
+    return [html.heading(f"Leakage and proxy screening ({screening['rows_screened']} rows, out-of-fold AUC)"),
+            html.table(["finding", "detail"], found) if found else html.paragraph("No leakage suspect or proxy found."),
+            html.table(["feature", "AUC for the target", "recorded after outcome",
+                        *[f"AUC for {a}" for a in attributes]], rows)]

@@ -116,6 +116,8 @@ def build_schema(data: DataSpec):
         columns[data.id_column] = pa.Column(nullable=False, unique=True)
     if data.time_column:
         columns[data.time_column] = pa.Column("datetime64[ns]", nullable=False, coerce=True)
+    for name in data.screening.time_columns:  # a time not recorded is no evidence of leakage either way
+        columns[name] = pa.Column("datetime64[ns]", nullable=True, coerce=True)
     has_rows = pa.Check(lambda frame: len(frame) > 0, name="the batch has no rows")
     return pa.DataFrameSchema(columns, checks=[has_rows], strict=False)
 
@@ -221,7 +223,7 @@ def validate_frame(frame: pd.DataFrame, data: DataSpec) -> tuple[pd.DataFrame, V
 
 def _with_spec_dtypes(frame: pd.DataFrame, data: DataSpec) -> pd.DataFrame:
     """Keep the spec's columns only, categorical columns as pandas categories of the spec's levels."""
-    keep = [c for c in [data.id_column, data.time_column] if c]
+    keep = [c for c in [data.id_column, data.time_column, *data.screening.time_columns] if c]
     keep += list(data.features) + [n for n in data.sensitive_attributes if n not in data.features]
     keep.append(data.target.column)
     result = frame[keep].copy()

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from keel.spec.base import StrictModel
 from keel.spec.reading import CsvReading
+from keel.spec.screening import ScreeningSpec
 
 
 class GeneratorSource(StrictModel):
@@ -158,6 +159,7 @@ class DataSpec(StrictModel):
         5, ge=1, description="A group is judged only with at least this many of each actual outcome and of "
                              "each decision (fewer make its rates and TPR/FPR noise); the same rule in "
                              "evaluation, mitigation, gates and reports")
+    screening: ScreeningSpec = ScreeningSpec()
 
     @field_validator("target")
     @classmethod
@@ -191,6 +193,14 @@ class DataSpec(StrictModel):
         clash = reserved & set(self.features)
         if clash:
             raise ValueError(f"{sorted(clash)} is both a feature and the target/id/time column")
+        unknown = sorted(set(self.screening.recorded_at) - set(self.features))
+        if unknown:
+            raise ValueError(f"screening.recorded_at names {unknown}, which are not features: its keys are features, "
+                             "its values the columns holding when each was recorded")
+        clash = (reserved | set(self.features) | set(self.sensitive_attributes)) & set(self.screening.time_columns)
+        if clash:
+            raise ValueError(f"screening time column(s) {sorted(clash)} are also features, sensitive attributes or "
+                             "the target/id/time column: name the columns that hold recording times")
         for name, attribute in self.sensitive_attributes.items():
             if attribute.use_as_feature and name not in self.features:
                 raise ValueError(

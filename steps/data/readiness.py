@@ -7,6 +7,7 @@ from zenml.types import HTMLString
 
 from keel.artifacts import Artifact
 from keel.data.readiness import assess_readiness, readiness_html, readiness_summary
+from keel.data.screening import screening_blocks
 from keel.spec.models import Spec
 
 
@@ -15,8 +16,16 @@ def readiness_step(validated_data: pd.DataFrame, baseline_summary: dict, spec: S
     Annotated[dict, Artifact.READINESS_REPORT],
     Annotated[HTMLString, Artifact.READINESS_REPORT_HTML],
 ]:
-    """Rows, label balance, missingness, sensitive-group sizes, and whether the baseline's
-    validation score makes the spec's success criteria plausible."""
+    """Rows, label balance, missingness, sensitive-group sizes, whether the baseline's validation score
+    makes the spec's success criteria plausible, and leakage/proxy screening. Fails (no model version is
+    registered) when the spec makes screening blocking and a suspect is found."""
     report = assess_readiness(validated_data, spec, baseline_summary["validation_metrics"])
     print(readiness_summary(report))
+    blocked = screening_blocks(report["screening"])
+    if blocked:
+        raise ScreeningBlocked(blocked)
     return report, HTMLString(readiness_html(report))
+
+
+class ScreeningBlocked(RuntimeError):
+    """Blocking screening found a leakage suspect or a proxy: training stops before registration."""

@@ -1,0 +1,223 @@
+"""Leakage and proxy screening before training (the readiness report's last section).
+
+A feature that predicts the target almost perfectly on its own is more often a copy of the outcome
+than a discovery; a feature recorded after the outcome cannot be known when deciding; a feature
+that tells a sensitive group from the others carries that attribute into a model that was meant
+not to see it. Each is measured out of fold (a score never judges the rows it was fitted on) on a
+seeded sample, so a verdict reproduces. A measure that cannot be made (one class, a group too small)
+is reported as not judged, never as clean.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, TypedDict
+
+import numpy as np
+import pandas as pd
+
+from keel.data.groups import sensitive_groups
+from keel.spec.data import CategoricalFeature, DataSpec
+
+FOLDS = 3
+MISSING_GROUP = "(missing)"
+
+
+class FeatureScreen(TypedDict):
+    feature: str
+    target_auc: Optional[float]      # out-of-fold AUC of the feature alone for the target (None: not judged)
+    recorded_after_outcome: int      # rows whose value was recorded after the outcome was known
+    proxy_auc: Dict[str, float]      # sensitive attribute -> best one-group-vs-rest out-of-fold AUC
+
+
+class Screening(TypedDict):
+    rows_screened: int
+    leakage_auc: Optional[float]
+    proxy_auc: Optional[float]
+    features: List[FeatureScreen]
+    together: Dict[str, float]       # sensitive attribute -> AUC of all model features together
+    leakage_suspects: List[str]      # "feature: why"
+    proxies: List[str]               # "feature (or all features together) -> attribute=group: AUC"
+    not_judged: List[str]            # what could not be measured, and why
+    blocking: bool
+
+
+def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    return frame if len(frame) <= max_rows else frame.sample(n=max_rows, random_state=seed)
+
+
+def _folds(labels: np.ndarray, seed: int):
+    from sklearn.model_selection import StratifiedKFold
+
+    return StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels)
+
+
+def _judgeable(labels: np.ndarray) -> bool:
+    """Both classes, each with a row in every fold."""
+    counts = np.bincount(labels, minlength=2)
+    return len(counts) == 2 and counts.min() >= FOLDS
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return round(float(roc_auc_score(labels, scores)), 4)
+
+
+def _category_rates(values: pd.Series, labels: np.ndarray, seed: int) -> np.ndarray:
+    """Out-of-fold share of positives per category (missing is a category of its own); a category not
+    seen in the fitting folds gets their overall share."""
+    codes = values.astype("string").fillna(MISSING_GROUP).to_numpy(dtype=object)
+    scores = np.zeros(len(labels))
+    for fit, held in _folds(labels, seed):
+        rates = pd.Series(labels[fit]).groupby(codes[fit]).mean()
+        scores[held] = pd.Series(codes[held]).map(rates).fillna(labels[fit].mean()).to_numpy()
+    return scores
+
+
+def _numeric_tree_scores(values: pd.Series, labels: np.ndarray, seed: int, min_leaf: int) -> np.ndarray:
+    """Out-of-fold scores of a small tree on the value alone (any monotone or banded relation shows);
+    a missing value is a value of its own, below every other."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    numbers = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
+    finite = numbers[np.isfinite(numbers)]
+    below = (finite.min() - 1.0) if len(finite) else 0.0
+    column = np.where(np.isfinite(numbers), numbers, below).reshape(-1, 1)
+    scores = np.zeros(len(labels))
+    for fit, held in _folds(labels, seed):
+        tree = DecisionTreeClassifier(max_leaf_nodes=16, min_samples_leaf=min_leaf, random_state=seed)
+        tree.fit(column[fit], labels[fit])
+        scores[held] = tree.predict_proba(column[held])[:, 1]
+    return scores
+
+
+def single_feature_auc(values: pd.Series, labels: np.ndarray, categorical: bool, seed: int = 0) -> Optional[float]:
+    """Out-of-fold AUC of one feature alone for binary `labels` (None: not judgeable)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if not _judgeable(labels) or values.notna().sum() == 0:
+        return None
+    if categorical:
+        scores = _category_rates(values, labels, seed)
+    else:
+        scores = _numeric_tree_scores(values, labels, seed, min_leaf=max(5, len(labels) // 200))
+    return _auc(labels, scores)
+
+
+def _together_aucs(frame: pd.DataFrame, data: DataSpec, features: List[str], groups: pd.Series,
+                   judged: List[str], seed: int) -> Dict[str, float]:
+    """Out-of-fold AUC, per judged group against the rest, of one gradient-boosted model on all
+    `features` together that predicts the group (groups too small to judge count as "the rest")."""
+    from lightgbm import LGBMClassifier
+
+    columns, categorical = [], []
+    for name in features:
+        if isinstance(data.features[name], CategoricalFeature):
+            codes = pd.Categorical(frame[name].astype("string"), categories=data.features[name].categories).codes
+            columns.append(np.where(codes < 0, np.nan, codes).astype(float))
+            categorical.append(len(columns) - 1)
+        else:
+            columns.append(pd.to_numeric(frame[name], errors="coerce").astype(float).to_numpy())
+    matrix = np.column_stack(columns)
+    labels = np.array([judged.index(g) if g in judged else len(judged) for g in groups], dtype=np.int64)
+    classes = np.unique(labels)
+    scores = np.zeros((len(labels), len(classes)))
+    for fit, held in _folds(labels, seed):
+        # One thread: OpenMP's spinning threads slow to a crawl on a machine busy with other work.
+        model = LGBMClassifier(n_estimators=50, num_leaves=15, n_jobs=1, random_state=seed, verbose=-1)
+        model.fit(matrix[fit], labels[fit], categorical_feature=categorical or "auto")
+        scores[held] = model.predict_proba(matrix[held])
+    position = {label: index for index, label in enumerate(classes)}
+    return {group: _auc((labels == index).astype(np.int64), scores[:, position[index]])
+            for index, group in enumerate(judged)}
+
+
+def _judged_groups(groups: pd.Series, data: DataSpec) -> List[str]:
+    """Groups large enough to tell from the rest: at least min_group_size rows in and out of the group."""
+    sizes = groups[groups != MISSING_GROUP].value_counts()
+    return sorted(g for g, n in sizes.items() if n >= data.min_group_size and len(groups) - n >= data.min_group_size)
+
+
+def _recorded_after(frame: pd.DataFrame, data: DataSpec, feature: str) -> int:
+    column = data.screening.recorded_at.get(feature)
+    if not column:
+        return 0
+    recorded = pd.to_datetime(frame[column], errors="coerce")
+    outcome = pd.to_datetime(frame[data.screening.outcome_time_column], errors="coerce")
+    return int((recorded > outcome).sum())  # NaT compares False: an unknown time is no evidence
+
+
+def screen_features(frame: pd.DataFrame, data: DataSpec, target: pd.Series) -> Screening:
+    """Leakage suspects and proxies among the model's features, under the thresholds of `data.screening`.
+
+    `frame` holds the validated rows, `target` their classes as 0/1."""
+    spec = data.screening
+    features = data.model_features
+    # Recording times are compared on every row: one late value is enough to be a suspect.
+    late = {name: _recorded_after(frame, data, name) for name in features}
+    sample = _sample(frame.assign(__target=np.asarray(target)), spec.max_rows, spec.seed)
+    labels = sample["__target"].to_numpy(dtype=np.int64)
+    groups = sensitive_groups(sample, data) if data.sensitive_attributes else pd.DataFrame(index=sample.index)
+    screens: List[FeatureScreen] = []
+    not_judged: List[str] = []
+    if spec.leakage_auc is not None and not _judgeable(labels):
+        not_judged.append("leakage: the target needs both classes with at least "
+                          f"{FOLDS} rows each in the sample")
+    judged = {name: _judged_groups(groups[name], data) for name in groups.columns} if spec.proxy_auc else {}
+    for name, found in judged.items():
+        if not found:
+            not_judged.append(f"proxies of {name}: no group has {data.min_group_size} rows in and out of it")
+    for name in features:
+        categorical = isinstance(data.features[name], CategoricalFeature)
+        target_auc = (single_feature_auc(sample[name], labels, categorical, spec.seed)
+                      if spec.leakage_auc is not None else None)
+        proxy = {}
+        for attribute, found in judged.items():
+            if attribute == name:  # the attribute itself, used as a feature by declaration
+                continue
+            aucs = [single_feature_auc(sample[name], (groups[attribute] == g).to_numpy().astype(np.int64),
+                                       categorical, spec.seed) for g in found]
+            aucs = [a for a in aucs if a is not None]
+            if aucs:
+                proxy[attribute] = max(aucs)
+        screens.append({"feature": name, "target_auc": target_auc, "recorded_after_outcome": late[name],
+                        "proxy_auc": proxy})
+    together = {}
+    for attribute, found in judged.items():
+        others = [f for f in features if f != attribute]
+        if not others or not found:
+            continue
+        together[attribute] = max(_together_aucs(sample, data, others, groups[attribute], found, spec.seed).values())
+    return _verdicts(len(sample), screens, together, not_judged, data)
+
+
+def _verdicts(rows: int, screens: List[FeatureScreen], together: Dict[str, float], not_judged: List[str],
+              data: DataSpec) -> Screening:
+    spec = data.screening
+    suspects, proxies = [], []
+    for screen in screens:
+        name = screen["feature"]
+        if spec.leakage_auc is not None and screen["target_auc"] is not None and screen["target_auc"] >= spec.leakage_auc:
+            suspects.append(f"{name}: alone it predicts the target with AUC {screen['target_auc']:.3f} "
+                            f"(threshold {spec.leakage_auc:g})")
+        if screen["recorded_after_outcome"]:
+            suspects.append(f"{name}: recorded after the outcome in {screen['recorded_after_outcome']} row(s) "
+                            f"({spec.recorded_at[name]} > {spec.outcome_time_column})")
+        for attribute, auc in screen["proxy_auc"].items():
+            if spec.proxy_auc is not None and auc >= spec.proxy_auc:
+                proxies.append(f"{name} -> {attribute}: alone it tells a group from the rest with AUC {auc:.3f} "
+                               f"(threshold {spec.proxy_auc:g})")
+    for attribute, auc in together.items():
+        if spec.proxy_auc is not None and auc >= spec.proxy_auc:
+            proxies.append(f"the model's features together -> {attribute}: AUC {auc:.3f} (threshold {spec.proxy_auc:g})")
+    return {"rows_screened": rows, "leakage_auc": spec.leakage_auc, "proxy_auc": spec.proxy_auc,
+            "features": screens, "together": together, "leakage_suspects": suspects, "proxies": proxies,
+            "not_judged": not_judged, "blocking": spec.blocking}
+
+
+def screening_blocks(screening: Screening) -> Optional[str]:
+    """The message that stops training when the spec makes screening blocking and something was found."""
+    found = screening["leakage_suspects"] + screening["proxies"]
+    if not screening["blocking"] or not found:
+        return None
+    return ("data screening found " + "; ".join(found) + ". data.screening.blocking is true, so training stops: "
+            "drop or fix these features, or raise the thresholds with a reason")
