@@ -45,7 +45,6 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
     mine = [r for r in records if r.get("version") == version]
     served = [r for r in records if any(a.get("version") == version for a in
                                         ((r.get("details") or {}).get("routing") or {}).get("arms", []))]
-    approvals = [r for r in mine if r["event"] == "approved"]
     rollbacks = [r for r in mine if r["event"] == "rollback"]  # a rollback record names the version rolled back
     fairness, robustness = reports.get("fairness"), reports.get("robustness")
     sections = [
@@ -130,11 +129,8 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
                                                  for r in rollbacks) or "none", AUDIT),
         ("Routing stages recorded that served this version", len(served), AUDIT),
     ]))
-    sections.append(_section("6. Human oversight", "Who approved what, from the audit trail.",
-                             [(f"approval (audit record {r['seq']})",
-                               f"{r['details'].get('by', r['actor'])} at {r['time']}: {r['details'].get('reason')}", AUDIT)
-                              for r in approvals] or [("approvals", "none recorded"
-                                                       + (" (the spec auto-approves)" if rule.auto_approve else ""), AUDIT)]))
+    sections.append(_section("6. Human oversight", oversight_text(spec),
+                             oversight_rows(spec, version, evaluation, records, rule.auto_approve)))
     monitoring, source = monitoring_spec if monitoring_spec is not None else (spec.monitoring, "the training spec")
     sections.append(_section("7. Post-market monitoring plan",
                              f"The `monitoring` section of {source}, every setting.",
@@ -145,6 +141,63 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
                                  for r in records if r.get("version") == version or r in served
                                  or (r.get("run_id") and r.get("run_id") == metadata.get(keys.RUN_ID))]})
     return sections
+
+
+def oversight_text(spec) -> str:
+    governance = spec.governance
+    if governance.roles is None:
+        return ("Who trained, validated and approved this version, from the audit trail. The spec declares no "
+                "governance.roles: no role checks or maker-checker applied, and names given with --by were not verified.")
+    roles = "; ".join(f"{role}: {', '.join(names)}" for role, names in governance.roles.items())
+    expiry = (f"approvals expire after {governance.approval_valid_days} day(s)" if governance.approval_valid_days
+              else "approvals do not expire")
+    return (f"Who trained, validated and approved this version, from the audit trail. Roles ({roles}); maker-checker: "
+            f"{governance.required_approvals} distinct approver(s), neither the trainer nor the evaluator, each "
+            f"approval bound to one evaluation run and its gate results; {expiry}.")
+
+
+def oversight_rows(spec, version: int, evaluation: dict, records: List[dict], auto_approve: bool) -> List[tuple]:
+    """Trained by, validated by, each approval (counted or why not), refusals and break-glass actions,
+    each with its identity's source (authenticated by a ZenML server, an OS account, or a name as given)."""
+    from keel.governance.timeline import oversight
+
+    found = oversight(records, version)
+    rows = [(f"{label} (audit, {source})", f"{actor} at {time}: {what}", AUDIT)
+            for key, label in (("trained", "trained by"), ("validated", "validated by"))
+            for time, actor, source, what in found[key]]
+    status = _approval_status(spec, version, evaluation, records)
+    counted = {(a.get("actor"), a.get("at")) for a in status.counted} if status else set()
+    for approval in [r for r in records if r.get("version") == version and r.get("event") == "approved"]:
+        from keel.governance.timeline import describe_oversight, identity_source
+
+        verdict = ""
+        if status is not None:
+            key = (approval["actor"], approval["details"].get("at"))
+            why = next((w for a, w in status.void if (a.get("actor"), a.get("at")) == key), None)
+            verdict = " — counts" if key in counted else f" — does not count: {why}"
+        rows.append((f"approval (audit record {approval['seq']}, {identity_source(approval)})",
+                     f"{approval['time']} {describe_oversight(approval)}{verdict}", AUDIT))
+    if not found["approved"]:
+        rows.append(("approvals", "none recorded" + (" (the spec auto-approves)" if auto_approve else ""), AUDIT))
+    if status is not None:
+        rows.append(("approved for production now", f"{'yes' if status.approved else 'NO'}: {status.summary()}", AUDIT))
+    rows += [(f"BREAK-GLASS (audit, {source})", f"{time}: {what}", AUDIT) for time, _, source, what in found["break_glass"]]
+    rows += [(f"refused (audit, {source})", f"{time}: {what}", AUDIT) for time, _, source, what in found["refused"]]
+    return rows
+
+
+def _approval_status(spec, version: int, evaluation: dict, records: List[dict]):
+    """With roles: which approvals count against the version's latest evaluation (the trail and the
+    version's metadata only)."""
+    if spec.governance.roles is None:
+        return None
+    from keel.clock import utc_now
+    from keel.governance.roles import approval_status, trail_approvals, trail_makers
+
+    makers = trail_makers(records, version, evaluation.get("run_id"))
+    return approval_status(version, evaluation or None, trail_approvals(records, version),
+                           makers["trained"] + makers["evaluated"], spec.governance.required_approvals,
+                           spec.governance.approval_valid_days, utc_now())
 
 
 def mitigation_sections(metadata: dict, reports: dict) -> List[dict]:

@@ -139,3 +139,19 @@ def approval_refusal(actor: str, makers: Dict[str, Sequence[str]]) -> Optional[s
         return None
     return (f"maker-checker: {actor} {' and '.join(did)} this version, so another approver must approve it "
             "(the one who builds or validates a model is not the one who approves it)")
+
+
+def trail_makers(records: List[dict], version: int, evaluation_run: Optional[str]) -> Dict[str, List[str]]:
+    """{"trained": actors who registered `version`, "evaluated": actors of its evaluation `evaluation_run`},
+    from the audit records."""
+    mine = [r for r in records if r.get("version") == version]
+    trained = {r["actor"] for r in mine if r.get("event") in ("registration_started", "training_run_registered")}
+    evaluated = {r["actor"] for r in mine if r.get("event") == "evaluated" and evaluation_run is not None
+                 and r.get("run_id") == str(evaluation_run)}
+    return {"trained": sorted(trained), "evaluated": sorted(evaluated)}
+
+
+def trail_approvals(records: List[dict], version: int) -> List[dict]:
+    """The details of `version`'s `approved` records, oldest first, each with its record's actor."""
+    return [{**r["details"], "actor": r["actor"]} for r in records
+            if r.get("event") == "approved" and r.get("version") == version]

@@ -86,14 +86,15 @@ def approve_version(model: str, version: Optional[int], by: Optional[str], reaso
 def makers_of(records: List[dict], version: int, evaluation: Optional[dict]) -> Dict[str, List[str]]:
     """Who trained `version` and who ran `evaluation` of it: the trail's actors, and on a ZenML server
     also the accounts the server recorded as running those pipeline runs (however the trail was written)."""
-    from keel.governance.audit import EVALUATED, REGISTRATION_STARTED, TRAINING_REGISTERED
+    from keel.governance.audit import REGISTRATION_STARTED, TRAINING_REGISTERED
+    from keel.governance.roles import trail_makers
 
     run = (evaluation or {}).get("run_id")
-    mine = [r for r in records if r.get("version") == version]
-    trained = [r for r in mine if r["event"] in (REGISTRATION_STARTED, TRAINING_REGISTERED)]
-    evaluated = [r for r in mine if r["event"] == EVALUATED and run is not None and r.get("run_id") == str(run)]
-    return {"trained": sorted({r["actor"] for r in trained} | _run_accounts(r["run_id"] for r in trained)),
-            "evaluated": sorted({r["actor"] for r in evaluated} | _run_accounts([run]))}
+    makers = trail_makers(records, version, run)
+    training_runs = [r["run_id"] for r in records if r.get("version") == version
+                     and r["event"] in (REGISTRATION_STARTED, TRAINING_REGISTERED)]
+    return {"trained": sorted(set(makers["trained"]) | _run_accounts(training_runs)),
+            "evaluated": sorted(set(makers["evaluated"]) | _run_accounts([run]))}
 
 
 def _run_accounts(run_ids) -> set:
@@ -114,27 +115,20 @@ def _run_accounts(run_ids) -> set:
     return found
 
 
-def approvals_of(records: List[dict], version: int) -> List[dict]:
-    from keel.governance.audit import APPROVED
-
-    return [{**r["details"], "actor": r["actor"]} for r in records
-            if r["event"] == APPROVED and r.get("version") == version]
-
-
 def version_status(governance: GovernanceSpec, model: str, version: int,
                    records: Optional[List[dict]] = None) -> ApprovalStatus:
     """Where `version`'s approvals stand now against its latest evaluation (TamperedTrail if the trail
     does not verify: nothing drawn from it would count)."""
     from keel.clock import utc_now
     from keel.governance.audit import verified_trail
-    from keel.governance.roles import approval_status
+    from keel.governance.roles import approval_status, trail_approvals
     from keel.registry import evaluation_outcome
 
     if records is None:
         records, _ = verified_trail(model, "the approvals drawn from it")
     evaluation = evaluation_outcome(model, version)
     makers = makers_of(records, version, evaluation)
-    return approval_status(version, evaluation, approvals_of(records, version),
+    return approval_status(version, evaluation, trail_approvals(records, version),
                            makers["trained"] + makers["evaluated"], governance.required_approvals,
                            governance.approval_valid_days, utc_now())
 
