@@ -85,8 +85,10 @@ def _summary(record: dict) -> str:
     if record["event"] == "evaluated":
         failed = details.get("failed") or []
         return f"{details.get('decision')}; {len(details.get('gates', []))} gates" + (f", failed: {'; '.join(failed)}" if failed else "")
-    if record["event"] == "approved":
-        return f"by {details.get('by')}: {details.get('reason')}"
+    from keel.governance.timeline import describe_oversight
+
+    if describe_oversight(record) is not None:  # approved, refused, break_glass
+        return describe_oversight(record)
     if record["event"] == "stage_changed":
         return f"-> {details.get('stage')}" + (f" (replaced v{details['replaced']})" if details.get("replaced") else "")
     if record["event"] == "registration_started":
