@@ -99,11 +99,12 @@ class BatchProfiler:
             self._writer = pq.ParquetWriter(self.staging / PREDICTIONS, table.schema)
         self._writer.write_table(table)
 
-    def publish(self, superseded: Iterable[str] = ()) -> dict:
+    def publish(self, superseded: Iterable[str] = (), outputs: Optional[Dict[str, str]] = None) -> dict:
         """Make the batch visible to the windows and the labels (one rename), after its outputs were
         published. `superseded`: published batches of the same input, version and spec that never got
         a batch record (a job killed between the two), whose rows this batch scores again: removed, so
-        no row is counted twice. Returns the batch's marker."""
+        no row is counted twice. `outputs`: the files the batch published (path -> fingerprint), kept
+        in the marker so that a re-run after such a kill may replace them. Returns the batch's marker."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -115,7 +116,7 @@ class BatchProfiler:
             hours.setdefault(f"v{self.model_version}", []).append(_hour_key(hour))
         marker = {"batch_id": self.batch_id, "model_version": self.model_version, "rows": self.rows,
                   "first": _iso(self.first), "last": _iso(self.last), "hours": hours, "key": self.key,
-                  "published_at": utc_now().isoformat()}
+                  "outputs": dict(outputs or {}), "published_at": utc_now().isoformat()}
         write_atomically(self.staging / MARKER, json.dumps(marker, sort_keys=True))
         for batch_id in superseded:
             _remove(self.folder / batch_id, self.folder)

@@ -1,0 +1,440 @@
+"""Batch scoring as a governed lifecycle step (`run.py score`, the main job's portfolio): which version
+scores (the production one unless named; never an interrupted registration or a version that did not
+pass evaluation), the batch id, whether the same input was scored already, the batch record, and one
+batch row read back for lineage. The scoring itself is keel.batch's; the pipeline is
+pipelines/batch_inference.py.
+
+The audit trail is the index of completed batches: a batch's record is the `batch_scored` event's
+details, written last (after the outputs and the monitoring rows were published), so a batch either
+has a record and all its outputs, or no record; re-run detection and `lineage --batch` read it from
+the verified trail.
+"""
+
+# No `from __future__ import annotations`: TypedDict reads NotRequired from the evaluated annotations.
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Dict, List, NotRequired, Optional, TypedDict
+
+from keel.clock import utc_now
+from keel.spec.models import Spec
+
+SCORE_FAILED = 1
+BAD_ARGUMENT = 2
+OVER_REJECT_LIMIT = 3  # like a failed blocking gate: the batch ran, its data was not good enough
+OUTPUT_SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".parq": "parquet", ".csv": "csv"}
+KILL_ENV = "KEEL_TEST_KILL_BATCH_AFTER_ROWS"  # tests only: SIGKILL the scoring process once it read this many rows
+PROGRESS_SECONDS = 10.0  # a long batch says how far it got this often
+
+
+class BatchKey(TypedDict):
+    """What makes two batches the same work: the same input, scored by the same version under the same spec."""
+
+    input_fingerprint: str
+    model_version: int
+    spec_sha256: str
+
+
+class BatchRecord(TypedDict):
+    """One completed batch, as the audit trail (`batch_scored`), the run's metadata and the batch_record
+    artifact hold it. The outputs are referenced by path and SHA-256, never copied."""
+
+    batch_id: str
+    model: str
+    model_version: int
+    input_fingerprint: str
+    source: str  # what was read, credentials redacted
+    spec_sha256: str
+    rows_read: int
+    scored: int
+    rejected: int
+    reject_fraction: float
+    max_reject_fraction: float
+    over_reject_limit: bool
+    output_uri: str
+    output_fingerprint: str
+    rejects_uri: str
+    rejects_fingerprint: str
+    output_format: str
+    chunk_rows: int
+    seconds: float
+    actor: str
+    started_at: str
+    finished_at: str
+    run_id: Optional[str]
+    run_name: Optional[str]
+    rescored_from: Optional[str]  # --new-batch: the earlier batch of the same input, version and spec
+    monitoring_replaced: NotRequired[List[str]]  # unrecorded earlier runs' monitoring rows this batch replaced
+
+
+class BatchRefused(ValueError):
+    """The batch cannot run as asked; nothing was read or written. `code`: 1, or 2 for a bad argument."""
+
+    def __init__(self, message: str, code: int = SCORE_FAILED):
+        super().__init__(message)
+        self.code = code
+
+
+# --- before anything runs --------------------------------------------------------------------------
+
+
+def resolve_batch_version(model: str, version: Optional[int]) -> int:
+    """`version`, else the production version. LookupError when there is none or no such version,
+    InterruptedRegistration (a LookupError) for a version whose registration never completed."""
+    from keel.registry import production_version, resolve_version
+
+    if version is None:
+        version = production_version(model)
+        if version is None:
+            raise LookupError(f"'{model}' has no production version to score with: deploy one (python run.py "
+                              "deploy), or name a version that passed evaluation with --model-version N")
+    return resolve_version(model, version)
+
+
+def deployable_threshold(version: int, evaluation: Optional[dict]) -> float:
+    """The decision threshold of a version whose latest evaluation is deployable (what the service
+    decides with); LookupError naming why not otherwise: batch decisions are as governed as online ones."""
+    from keel.deployment.deploy import NotDeployable, check_deployable
+
+    try:
+        check_deployable(version, evaluation)
+    except NotDeployable as error:
+        raise LookupError(f"v{version} cannot score: {error}") from None
+    if evaluation.get("threshold") is None:
+        raise LookupError(f"v{version}'s evaluation recorded no decision threshold; evaluate it again: "
+                          f"python run.py evaluate --model-version {version}")
+    return float(evaluation["threshold"])
+
+
+def version_threshold(model: str, version: int) -> float:
+    from keel.registry import evaluation_outcome, registered_metadata
+
+    registered_metadata(model, version)  # InterruptedRegistration, LookupError
+    return deployable_threshold(version, evaluation_outcome(model, version))
+
+
+def output_format(output: Path, given: Optional[str], default: str) -> str:
+    """`--format`, else the output's suffix (.parquet or .csv), else the spec's `batch.output_format`;
+    BatchRefused (2) when --format and the suffix disagree."""
+    implied = OUTPUT_SUFFIXES.get(Path(output).suffix.lower())
+    if given is not None and implied is not None and given != implied:
+        raise BatchRefused(f"--output {output} is a .{Path(output).suffix.lstrip('.')} file but --format is {given}: "
+                           "make them agree", BAD_ARGUMENT)
+    return given or implied or default
+
+
+def rejects_path(output: Path, fmt: str) -> Path:
+    """Beside the output: `<name>.rejects.<format>`."""
+    output = Path(output)
+    stem = output.stem if output.suffix.lower() in OUTPUT_SUFFIXES else output.name
+    return output.with_name(f"{stem}.rejects.{fmt}")
+
+
+def new_batch_id(now: Optional[datetime] = None) -> str:
+    """Unique and sortable by when the batch started: `batch-20261202T143000Z-1a2b3c`."""
+    return f"batch-{(now or utc_now()):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def file_fingerprint(path: Path) -> str:
+    """"sha256:<hex>" of a file's bytes, as keel.batch fingerprints the outputs it writes."""
+    from keel.batch.inputs import fingerprint_input
+    from keel.spec.data import FileSource
+
+    return fingerprint_input(FileSource(kind="parquet", path=Path(path)))
+
+
+def check_outputs(output: Path, rejects: Path, batches: List[BatchRecord], published: Dict[str, str]) -> None:
+    """keel replaces only a file it wrote: an existing output (or rejects) file must be a recorded
+    output of this model's batches (or one a killed batch published before its record: `published`,
+    path -> fingerprint) with the fingerprint recorded for it, i.e. unchanged since. BatchRefused otherwise."""
+    if Path(output).resolve() == Path(rejects).resolve():
+        raise BatchRefused(f"{output}: the output and the rejects file would be the same file", BAD_ARGUMENT)
+    for path in (Path(output), Path(rejects)):
+        if path.is_dir():
+            raise BatchRefused(f"{path} is a directory; --output names the file to write")
+        if not path.exists():
+            continue
+        where = str(path.resolve())
+        recorded = {b["output_uri"]: b["output_fingerprint"] for b in batches}
+        recorded.update({b["rejects_uri"]: b["rejects_fingerprint"] for b in batches})
+        recorded.update(published)
+        if where not in recorded:
+            raise BatchRefused(f"{path} exists and no batch of this model wrote it: keel never replaces a file "
+                               "it did not write; choose another --output, or move that file away")
+        if file_fingerprint(path) != recorded[where]:
+            raise BatchRefused(f"{path} was written by a batch of this model but changed since (its SHA-256 is not "
+                               "the recorded one): keel does not replace it; choose another --output, or move it away")
+
+
+# --- completed batches (from the audit trail) ----------------------------------------------------------
+
+
+def completed_batches(records: List[dict]) -> List[BatchRecord]:
+    """The batch records in the audit records (`batch_scored` events), oldest first."""
+    from keel.governance.events import BATCH_SCORED
+
+    return [record["details"] for record in records if record.get("event") == BATCH_SCORED]
+
+
+def batch_key(input_fingerprint: str, model_version: int, spec_sha256: str) -> BatchKey:
+    return {"input_fingerprint": input_fingerprint, "model_version": int(model_version), "spec_sha256": spec_sha256}
+
+
+def earlier_batch(batches: List[BatchRecord], key: BatchKey) -> Optional[BatchRecord]:
+    """The latest completed batch of the same input, version and spec, if any."""
+    same = [b for b in batches if batch_key(b["input_fingerprint"], b["model_version"], b["spec_sha256"]) == key]
+    return same[-1] if same else None
+
+
+def find_batch(batches: List[BatchRecord], batch_id: str) -> BatchRecord:
+    for batch in batches:
+        if batch["batch_id"] == batch_id:
+            return batch
+    known = ", ".join(b["batch_id"] for b in batches[-3:]) or "none yet"
+    raise LookupError(f"no completed batch {batch_id!r} in the audit trail (latest: {known})")
+
+
+def recorded_batches(model: str) -> List[BatchRecord]:
+    """The model's completed batches, from the audit trail once its hash chain verifies (TamperedTrail,
+    a LookupError's sibling AuditError, otherwise: nothing is decided on an edited trail)."""
+    from keel.governance.audit import verified_trail
+
+    return completed_batches(verified_trail(model, "batch records drawn from it")[0])
+
+
+# --- scoring (inside the pipeline's score step) ------------------------------------------------------
+
+
+class ScoreOutcome(TypedDict):
+    """What the score step did: scored (`result`, with times) or skipped for an earlier batch."""
+
+    key: BatchKey
+    skipped_for: Optional[BatchRecord]
+    result: Optional[dict]  # keel.batch.scoring.BatchResult
+    started_at: Optional[str]
+    finished_at: Optional[str]
+    rescored_from: Optional[str]
+    monitoring_replaced: List[str]
+
+
+def describe_input(spec: Spec, source) -> str:
+    """What a batch read, as training data sources are described (a database URL's password hidden)."""
+    from keel.data.sources import describe_source
+    from keel.stacks.redaction import redact_url_credentials
+
+    return redact_url_credentials(describe_source(spec.data.model_copy(update={"source": source})))
+
+
+def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int, batch_id: str, location: str,
+                query: Optional[str], input_fingerprint: str, output: str, fmt: str, new_batch: bool,
+                say: Callable[[str], None] = print) -> ScoreOutcome:
+    """Skip the batch when the same input was scored by the same version under the same spec (unless
+    `new_batch`); else score it (keel.batch.scoring.score_batch) with its rows profiled for monitoring
+    as they are scored, and publish the monitoring rows once the outputs are published."""
+    from keel.batch.inputs import batch_source
+    from keel.batch.scoring import score_batch
+    from keel.monitoring.batch_traffic import BatchProfiler, published_batches, unrecorded_same_input
+    from keel.monitoring.monitor import monitoring_folder
+    from keel.spec import spec_hash
+
+    key = batch_key(input_fingerprint, model_version, spec_hash(spec))
+    batches = recorded_batches(spec.problem.name)
+    earlier = earlier_batch(batches, key)
+    if earlier is not None and not new_batch:
+        return {"key": key, "skipped_for": earlier, "result": None, "started_at": None, "finished_at": None,
+                "rescored_from": None, "monitoring_replaced": []}
+    folder = monitoring_folder(spec)
+    output_path = Path(output)
+    rejects = rejects_path(output_path, fmt)
+    check_outputs(output_path, rejects, batches, published_outputs(published_batches(folder)))
+    source = batch_source(location, spec.data, query)
+    profiler = BatchProfiler(folder, batch_id, model_version, spec.data.model_features, spec.data.id_column, key)
+    started = utc_now()
+    try:
+        result = score_batch(source=source, data=spec.data, model=model, threshold=threshold,
+                             model_version=model_version, batch_id=batch_id, input_fingerprint=input_fingerprint,
+                             output=output_path, rejects=rejects, output_format=fmt,
+                             chunk_rows=spec.batch.chunk_rows, on_chunk=profiler, progress=progress_reporter(say))
+    except BaseException:
+        profiler.abandon()
+        raise
+    replaced = unrecorded_same_input(folder, key, [b["batch_id"] for b in batches])
+    profiler.publish(replaced, outputs={result["output_uri"]: result["output_fingerprint"],
+                                        result["rejects_uri"]: result["rejects_fingerprint"]})
+    return {"key": key, "skipped_for": None, "result": dict(result), "started_at": started.isoformat(),
+            "finished_at": utc_now().isoformat(), "rescored_from": earlier["batch_id"] if earlier else None,
+            "monitoring_replaced": replaced}
+
+
+def published_outputs(markers: List[dict]) -> Dict[str, str]:
+    """Output paths -> fingerprints of batches whose outputs were published (their monitoring rows too),
+    recorded or not: a batch killed between its publication and its record wrote them."""
+    found: Dict[str, str] = {}
+    for marker in markers:
+        found.update(marker.get("outputs") or {})
+    return found
+
+
+def progress_reporter(say: Callable[[str], None], every: float = PROGRESS_SECONDS) -> Callable[[int, int], None]:
+    """score_batch's `progress`: says how far a long batch got, at most every `every` seconds (and
+    kills the process at the test hook's row count)."""
+    import time
+
+    kill_after = int(os.environ.get(KILL_ENV) or 0)
+    last = [time.monotonic()]
+
+    def report(rows_read: int, rejected: int) -> None:
+        if kill_after and rows_read >= kill_after:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)  # as an operator's kill -9 would land, mid-batch
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            say(f"keel: {rows_read:,} rows read, {rejected:,} rejected so far ...")
+
+    return report
+
+
+# --- the record (the pipeline's last step) -----------------------------------------------------------------
+
+
+def build_record(outcome: ScoreOutcome, *, model: str, source: str, max_reject_fraction: float, actor: str,
+                 run_id: Optional[str], run_name: Optional[str]) -> BatchRecord:
+    result = outcome["result"]
+    fraction = result["rejected"] / result["rows_read"] if result["rows_read"] else 0.0
+    record: BatchRecord = {
+        "batch_id": result["batch_id"], "model": model, "model_version": int(result["model_version"]),
+        "input_fingerprint": result["input_fingerprint"], "source": source,
+        "spec_sha256": outcome["key"]["spec_sha256"], "rows_read": int(result["rows_read"]),
+        "scored": int(result["scored"]), "rejected": int(result["rejected"]), "reject_fraction": fraction,
+        "max_reject_fraction": float(max_reject_fraction), "over_reject_limit": fraction > max_reject_fraction,
+        "output_uri": result["output_uri"], "output_fingerprint": result["output_fingerprint"],
+        "rejects_uri": result["rejects_uri"], "rejects_fingerprint": result["rejects_fingerprint"],
+        "output_format": result["output_format"], "chunk_rows": int(result["chunk_rows"]),
+        "seconds": float(result["seconds"]), "actor": actor, "started_at": outcome["started_at"],
+        "finished_at": outcome["finished_at"], "run_id": run_id, "run_name": run_name,
+        "rescored_from": outcome["rescored_from"]}
+    if outcome["monitoring_replaced"]:
+        record["monitoring_replaced"] = list(outcome["monitoring_replaced"])
+    return record
+
+
+def record_batch(outcome: ScoreOutcome, *, spec: Spec, location: str, query: Optional[str],
+                 run_id: Optional[str] = None, run_name: Optional[str] = None) -> BatchRecord:
+    """The batch's record, appended to the audit trail: the commit point of a batch (a re-run of the
+    same input is skipped from here on)."""
+    from keel.batch.inputs import batch_source
+    from keel.governance.audit import resolve_actor
+    from keel.governance.events import record_batch_scored
+
+    record = build_record(outcome, model=spec.problem.name, source=describe_input(spec, batch_source(location, spec.data, query)),
+                          max_reject_fraction=spec.batch.max_reject_fraction, actor=resolve_actor(None),
+                          run_id=run_id, run_name=run_name)
+    record_batch_scored(spec.problem.name, record, run_id)
+    return record
+
+
+def exit_code(record: BatchRecord) -> int:
+    return OVER_REJECT_LIMIT if record["over_reject_limit"] else 0
+
+
+# --- the command's whole run ------------------------------------------------------------------------
+
+
+@dataclass
+class BatchJobResult:
+    """What `score_job` came to: the batch record (scored), or the earlier batch it was skipped for,
+    or `error` (nothing written). `code`: the exit code."""
+
+    code: int
+    record: Optional[BatchRecord] = None
+    skipped_for: Optional[BatchRecord] = None
+    run_name: Optional[str] = None
+    run_id: Optional[str] = None
+    error: Optional[str] = None
+    version: Optional[int] = None
+    notes: list = field(default_factory=list)
+
+
+def score_job(spec: Spec, location: str, output: str, version: Optional[int] = None, fmt: Optional[str] = None,
+              query: Optional[str] = None, new_batch: bool = False) -> BatchJobResult:
+    """Check everything that can be checked before reading a row (the version, the input, the output),
+    then run the batch_inference pipeline and read its record back."""
+    from keel.batch.inputs import batch_source
+    from keel.data.sources import DataSourceError
+    from keel.governance.audit import AuditError
+    from keel.lifecycle.pipeline_runs import failed_step_message, run_pipeline
+    from keel.monitoring.batch_traffic import published_batches
+    from keel.monitoring.monitor import monitoring_folder
+
+    model = spec.problem.name
+    try:
+        version = resolve_batch_version(model, version)
+        version_threshold(model, version)
+        chosen = output_format(Path(output), fmt, spec.batch.output_format)
+        batch_source(location, spec.data, query)
+        check_outputs(Path(output), rejects_path(Path(output), chosen), recorded_batches(model),
+                      published_outputs(published_batches(monitoring_folder(spec))))
+    except BatchRefused as error:
+        return BatchJobResult(error.code, error=f"keel: {error}", version=version)
+    except (LookupError, DataSourceError, AuditError) as error:
+        return BatchJobResult(SCORE_FAILED, error=f"keel: {error}", version=version)
+    from pipelines.batch_inference import batch_inference_pipeline
+
+    outcome = run_pipeline(batch_inference_pipeline, spec=spec, model_version=version, batch_id=new_batch_id(),
+                           location=str(location), query=query, output=str(Path(output).resolve()),
+                           output_format=chosen, new_batch=new_batch)
+    if outcome.error is not None:
+        return BatchJobResult(SCORE_FAILED, error=failed_step_message(outcome), version=version,
+                              run_name=getattr(outcome.run, "name", None))
+    from keel.artifacts import Artifact
+
+    steps = outcome.run.steps
+    scored = steps["score_batch_step"].outputs[Artifact.BATCH_RESULT][0].load()
+    run_name, run_id = outcome.run.name, str(outcome.run.id)
+    if scored["skipped_for"] is not None:
+        earlier = scored["skipped_for"]
+        return BatchJobResult(exit_code(earlier), skipped_for=earlier, run_name=run_name, run_id=run_id, version=version)
+    record = steps["record_batch_step"].outputs[Artifact.BATCH_RECORD][0].load()
+    return BatchJobResult(exit_code(record), record=record, run_name=run_name, run_id=run_id, version=version)
+
+
+# --- one batch row, for lineage ----------------------------------------------------------------------------
+
+
+def batch_rows(record: BatchRecord, row_id: str, id_column: Optional[str]) -> List[dict]:
+    """The output rows of `row_id` (the spec's id column's value as text; without an id column, the
+    input row number), read back from the batch's output file in chunks, after checking the file is
+    the one the record names (its SHA-256). LookupError when the file is gone or changed, or no row matches."""
+    path = Path(record["output_uri"])
+    if not path.exists():
+        raise LookupError(f"batch {record['batch_id']}'s output {path} is gone (the record keeps its SHA-256 "
+                          f"{record['output_fingerprint']})")
+    if file_fingerprint(path) != record["output_fingerprint"]:
+        raise LookupError(f"batch {record['batch_id']}'s output {path} changed since it was written (its SHA-256 is "
+                          "not the recorded one): its rows are no evidence")
+    column = id_column or "row"
+    found = []
+    for chunk in _output_chunks(path, record["output_format"], column):
+        matches = chunk[chunk[column].astype(str) == str(row_id)]
+        found += matches.to_dict(orient="records")
+    if not found:
+        what = f"{id_column} {row_id!r}" if id_column else f"input row {row_id}"
+        raise LookupError(f"batch {record['batch_id']} scored no row with {what} (rejected rows are in "
+                          f"{record['rejects_uri']})")
+    return found
+
+
+def _output_chunks(path: Path, fmt: str, id_column: str, rows: int = 200_000):
+    import pandas as pd
+
+    if fmt == "csv":
+        yield from pd.read_csv(path, dtype={id_column: str}, keep_default_na=False, chunksize=rows)
+        return
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+        yield batch.to_pandas()
