@@ -1,5 +1,5 @@
 """Commands of the model lifecycle: train, runs, evaluate, mitigate, deploy, serve, rollback, approve, check,
-validate, and the main job. Each handler imports its work lazily, so `--help` stays instant."""
+score, validate, and the main job. Each handler imports its work lazily, so `--help` stays instant."""
 
 from __future__ import annotations
 
@@ -78,9 +78,30 @@ def register(commands) -> None:
     check.add_argument("--sample", type=int, default=5000, metavar="N", help="rows to sample (default 5000)")
     check.set_defaults(handler=_check)
 
+    score = commands.add_parser("score", help="score a file, Parquet directory or SQL query in batch with the "
+                                              "production version (exit 3 above batch.max_reject_fraction)")
+    spec_options(score)
+    score.add_argument("--input", required=True, metavar="SOURCE",
+                       help="a CSV or Parquet file, a directory or glob of Parquet files, or an SQLAlchemy URL "
+                            "(with --query)")
+    score.add_argument("--output", required=True, metavar="DEST", help="the scored file (rejects beside it)")
+    score.add_argument("--model-version", type=int, default=None, metavar="N", help="default: the production version")
+    score.add_argument("--format", choices=["parquet", "csv"], default=None,
+                       help="of the output (default: its suffix, else the spec's batch.output_format)")
+    score.add_argument("--query", default=None, metavar="SQL", help="the rows to score, for an SQLAlchemy URL input")
+    score.add_argument("--new-batch", action="store_true",
+                       help="score again an input already scored by this version under this spec (a new batch id)")
+    score.set_defaults(handler=_score)
+
     validate = commands.add_parser("validate", help="validate a spec and exit (no ZenML involved)")
     spec_options(validate)
     validate.set_defaults(handler=_validate)
+
+
+def _score(args: argparse.Namespace, spec) -> int:
+    from keel.cli.score import score
+
+    return score(spec, args.input, args.output, args.model_version, args.format, args.query, args.new_batch)
 
 
 def _validate(args: argparse.Namespace, spec) -> int:
