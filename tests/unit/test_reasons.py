@@ -1,0 +1,120 @@
+"""Issue 19 item 1: principal reasons from the model's own contributions (keel.serving.reasons).
+
+A hiring-shaped problem built here: the favourable decision is the positive class ("hired"), so the
+reasons of an unfavourable decision are the features that pushed the score DOWN; a churn-shaped one
+(favourable negative) the other way. `years_coding` decides most; `zip_code_band` is a proxy."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+from sklearn.pipeline import Pipeline
+
+from keel.features.preprocessing import fit_preprocessor
+from keel.serving.fast_path import compile_row_scorer
+from keel.serving.reasons import column_contributions, encoded_owners, feature_contributions, principal_reasons
+from keel.spec.data import DataSpec
+from keel.spec.decisions import DecisionsSpec
+
+ROWS = 2_000
+STATEMENTS = {"years_coding": "Too little coding experience", "test_score": "Technical test score too low"}
+
+
+def _data() -> DataSpec:
+    return DataSpec.model_validate({
+        "source": {"kind": "csv", "path": "unused.csv"},
+        "target": {"column": "hired", "positive": "yes", "negative": "no"},
+        "features": {"years_coding": {"type": "numeric", "min": 0, "nullable": True},
+                     "test_score": {"type": "numeric"},
+                     "zip_code_band": {"type": "categorical", "categories": ["a", "b", "c"], "nullable": True},
+                     "shoe_size": {"type": "numeric"}},
+    })
+
+
+def _frame(seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    years = rng.exponential(4, ROWS)
+    score = rng.normal(60, 15, ROWS)
+    band = rng.choice(["a", "b", "c"], ROWS)
+    logit = 1.2 * (years - 4) + 0.05 * (score - 60) + np.where(band == "a", 0.8, 0.0)
+    hired = rng.random(ROWS) < 1 / (1 + np.exp(-logit))
+    years[rng.random(ROWS) < 0.05] = np.nan
+    return pd.DataFrame({"years_coding": years, "test_score": score, "zip_code_band": band,
+                         "shoe_size": rng.normal(42, 2, ROWS), "hired": hired.astype(int)})
+
+
+def _pipeline(kind: str):
+    from lightgbm import LGBMClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    data, frame = _data(), _frame()
+    preprocessor = fit_preprocessor(frame, data)
+    model = (LGBMClassifier(n_estimators=60, num_leaves=8, n_jobs=1, verbose=-1, random_state=0) if kind == "lightgbm"
+             else LogisticRegression(max_iter=1000))
+    model.fit(preprocessor.transform(frame[data.model_features]), frame["hired"])
+    pipeline = Pipeline([("features", preprocessor), ("model", model)])
+    scorer = compile_row_scorer(pipeline, frame[data.model_features])
+    assert scorer is not None
+    return data, frame, pipeline, scorer
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "logistic"])
+def test_contributions_add_up_to_the_score_and_the_deciding_feature_is_the_first_reason(kind):
+    data, frame, pipeline, scorer = _pipeline(kind)
+    records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+               for r in frame[data.model_features].head(300).to_dict(orient="records")]
+    matrix = scorer.encode(records)
+    columns = column_contributions(pipeline.named_steps["model"], matrix)
+    owners = encoded_owners(scorer)
+    # Each encoded column is owned by the feature scikit-learn names it after (value, indicator, category).
+    names = pipeline.named_steps["features"].get_feature_names_out()
+    assert len(owners) == len(names) == matrix.shape[1] and all(o in n for o, n in zip(owners, names))
+    assert owners.count("years_coding") == 2 and owners.count("zip_code_band") == 3
+    per_feature = feature_contributions(columns, owners, data.model_features)
+    assert per_feature.shape == (300, 4)
+    # Additive in log-odds: contributions plus the model's base value give the score the service gives.
+    scores = scorer.scores(records)
+    inside = (scores > 1e-6) & (scores < 1 - 1e-6)  # the logit of a score this near 0 or 1 has lost its digits
+    base = np.log(scores / (1 - scores)) - per_feature.sum(axis=1)
+    assert inside.sum() > 250 and np.ptp(base[inside]) < 1e-6
+    declined = [i for i in range(300) if scores[i] < 0.2 and records[i]["years_coding"] is not None
+                and records[i]["years_coding"] < 1]
+    assert len(declined) > 10
+    firsts = [principal_reasons(per_feature[i], data.model_features, toward_positive=False, statements=STATEMENTS,
+                                excluded=[], count=2)[0] for i in declined]
+    share = sum(r["feature"] == "years_coding" for r in firsts) / len(firsts)
+    assert share > 0.8, firsts[:5]
+    assert {r["statement"] for r in firsts if r["feature"] == "years_coding"} == {"Too little coding experience"}
+
+
+def test_only_features_pushing_toward_the_decision_are_reasons_ranked_and_proxies_never():
+    features = ["years_coding", "test_score", "zip_code_band", "shoe_size"]
+    contributions = np.array([-1.5, 0.4, -2.0, -0.1])
+    toward_negative = principal_reasons(contributions, features, False, STATEMENTS, excluded=["zip_code_band"], count=4)
+    assert [r["feature"] for r in toward_negative] == ["years_coding", "shoe_size"]
+    assert toward_negative[0] == {"feature": "years_coding", "statement": "Too little coding experience",
+                                  "contribution": 1.5}
+    assert toward_negative[1]["statement"] == "shoe_size"  # no statement declared: named by its column
+    toward_positive = principal_reasons(contributions, features, True, STATEMENTS, excluded=[], count=1)
+    assert [r["feature"] for r in toward_positive] == ["test_score"]
+    assert principal_reasons(np.zeros(4), features, True, STATEMENTS, [], 4) == []
+
+
+def test_a_model_without_additive_contributions_gives_none():
+    from sklearn.ensemble import RandomForestClassifier
+
+    model = RandomForestClassifier(n_estimators=2).fit(np.eye(4), [0, 1, 0, 1])
+    assert column_contributions(model, np.eye(4)) is None
+
+
+@pytest.mark.parametrize("section, problem", [
+    ({"refer_band": [0.6, 0.4]}, "0 <= low < high <= 1"),
+    ({"refer_band": [0.2, 1.5]}, "0 <= low < high <= 1"),
+    ({"reasons": {"income": " "}}, "empty"),
+    ({"top_reasons": 0}, "greater than or equal to 1"),
+    ({"reason": {}}, "reason"),
+])
+def test_a_wrong_decisions_section_is_one_clear_error(section, problem):
+    with pytest.raises(ValidationError) as error:
+        DecisionsSpec.model_validate(section)
+    assert problem in str(error.value)
