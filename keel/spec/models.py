@@ -13,6 +13,7 @@ from pydantic import model_validator
 from keel.spec.base import StrictModel
 from keel.spec.batch import BatchSpec
 from keel.spec.data import DataSpec, GeneratorSource, SplitSpec
+from keel.spec.decisions import DecisionsSpec
 from keel.spec.deployment import DeploymentSpec
 from keel.spec.evaluation import FAIRNESS_METRICS, EvaluationSpec
 from keel.spec.governance import GovernanceSpec
@@ -32,6 +33,7 @@ class Spec(StrictModel):
     deployment: DeploymentSpec = DeploymentSpec()
     monitoring: MonitoringSpec = MonitoringSpec()
     batch: BatchSpec = BatchSpec()
+    decisions: DecisionsSpec = DecisionsSpec()
     governance: GovernanceSpec = GovernanceSpec()
 
     @model_validator(mode="after")
@@ -53,6 +55,14 @@ class Spec(StrictModel):
                 raise ValueError(f"gate {gate.describe()}: a fairness gate needs data.sensitive_attributes")
             if gate.attribute is not None and gate.attribute not in known:
                 raise ValueError(f"gate {gate.describe()}: attribute `{gate.attribute}` is not one of {sorted(known)}")
+        return self
+
+    @model_validator(mode="after")
+    def _reasons_name_model_features(self) -> "Spec":
+        unknown = sorted(set(self.decisions.reasons) - set(self.data.model_features))
+        if unknown:
+            raise ValueError(f"decisions.reasons names {unknown}, which the model does not see: a reason is one of the "
+                             f"model's features ({', '.join(self.data.model_features)}); a sensitive attribute never is")
         return self
 
     @model_validator(mode="after")
