@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -201,7 +202,8 @@ def _shown(value) -> Optional[str]:
 
 
 def _is_number_kind(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    """A number, as JSON has them: not a boolean, not text. A database's DECIMAL is a number too."""
+    return isinstance(value, (int, float, np.integer, np.floating, Decimal)) and not isinstance(value, (bool, np.bool_))
 
 
 def _numbers(column: pd.Series) -> Tuple[np.ndarray, np.ndarray]:

@@ -153,11 +153,13 @@ def _csv_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iterator
         raise DataSourceError(f"{path}: no such data file")
     if path.stat().st_size == 0:
         return
-    _check_names(source)
-    _check_header(source)
     dtypes = {name: "object" for name in _text_columns(data)}
     try:
+        _check_names(source)
+        _check_header(source)
         reader = pd.read_csv(path, dtype=dtypes, chunksize=chunk_rows, **read_csv_arguments(source))
+    except DataSourceError:  # the checks' own messages, not wrapped in "cannot be read"
+        raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError, UnicodeDecodeError) as error:
         raise _csv_error(source, error) from None
     with reader:

@@ -188,6 +188,8 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
         raise BatchScoringError(f"output format {output_format!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
     if chunk_rows < 1:
         raise BatchScoringError(f"chunk_rows must be at least 1, found {chunk_rows}")
+    if not batch_id or any(c in batch_id for c in "/\\\0") or batch_id.strip(".") == "":
+        raise BatchScoringError(f"batch id {batch_id!r}: expected a name usable in a file name (no slashes)")
     output, rejects = Path(output), Path(rejects)
     if output.resolve() == rejects.resolve():
         raise BatchScoringError(f"{output}: the output and the rejects must be two different files")

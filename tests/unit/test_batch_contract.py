@@ -172,3 +172,12 @@ def test_an_empty_chunk_and_a_chunk_of_rejects_only():
     assert good.empty and rejects.empty and list(rejects.columns) == ["row", "id", "field", "problem", "found"]
     good, rejects = check_chunk(pd.DataFrame([{**GOOD, "amount": -1}] * 3, dtype=object), DATA, 5)
     assert good.empty and rejects["row"].tolist() == [5, 6, 7]
+
+
+def test_a_databases_decimal_numbers_are_numbers():
+    from decimal import Decimal
+
+    rows = [{**GOOD, "amount": Decimal("10.25"), "visits": Decimal("3")}, {**GOOD, "visits": Decimal("3.5")}]
+    good, rejects = check_chunk(pd.DataFrame(rows, dtype=object), DATA, 0)
+    assert good["amount"].tolist() == [10.25] and good["visits"].tolist() == [3.0]
+    assert rejects["problem"].tolist() == ["Value error, expected a whole number"]

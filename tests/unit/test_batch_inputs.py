@@ -166,6 +166,14 @@ def test_unreadable_content_is_a_data_source_error_not_a_crash(tmp_path):
                          PARQUET_DATA, 10))
 
 
+def test_the_specs_column_names_are_checked_against_the_file(tmp_path):
+    data = _data({"kind": "csv", "path": "training.csv", "header": False, "names": ["key", "amount", "kind"]})
+    path = tmp_path / "batch.csv"
+    path.write_text("k1,1.5,c,surplus\n")
+    with pytest.raises(DataSourceError, match="`names` gives 3 column"):
+        list(iter_chunks(batch_source(str(path), data), data, 10))
+
+
 def test_an_empty_file_and_a_header_only_file_give_no_rows(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("")

@@ -254,4 +254,8 @@ def test_a_model_reading_columns_the_spec_does_not_declare_is_refused(tmp_path, 
         _score(tmp_path / "batch.parquet", tmp_path, Foreign())
     with pytest.raises(BatchScoringError, match="output format"):
         _score(tmp_path / "batch.parquet", tmp_path, model, output_format="xlsx")
+    source = batch_source(str(tmp_path / "batch.parquet"), DATA)
+    with pytest.raises(BatchScoringError, match="batch id"):
+        score_batch(source=source, data=DATA, model=model, threshold=0.5, model_version=1, batch_id="../x",
+                    input_fingerprint="x", output=tmp_path / "o.parquet", rejects=tmp_path / "r.parquet")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.parquet"]
