@@ -209,24 +209,31 @@ def apply_component(client: Any, kind: str, component: ComponentSpec, source: st
 def apply_stack(client: Any, stack_file: StackFile) -> Change:
     from zenml.enums import StackComponentType
 
+    from keel.engine.selection import ENGINE_LABEL
+
     desired = {StackComponentType(kind): [client.get_stack_component(
         StackComponentType(kind), component.name, allow_name_prefix_match=False).id]
         for kind, component in stack_file.components.items()}
+    engine = stack_file.engine.model_dump(mode="json")
     try:
         existing = client.get_stack(stack_file.name, allow_name_prefix_match=False)
     except KeyError:
-        client.create_stack(name=stack_file.name, components=desired)
+        client.create_stack(name=stack_file.name, components=desired, labels={ENGINE_LABEL: engine})
         if stack_file.description:
             client.update_stack(stack_file.name, description=stack_file.description)
-        return Change("stack", stack_file.name, "-", "created", sorted(kind.value for kind in desired))
+        return Change("stack", stack_file.name, "-", "created", sorted(kind.value for kind in desired) + ["engine"])
     current = {kind: [c.id for c in components] for kind, components in existing.components.items() if components}
     changed = sorted({kind.value for kind in set(current) | set(desired) if current.get(kind) != desired.get(kind)})
     description_changed = (existing.description or "") != stack_file.description
-    if not changed and not description_changed:
+    engine_changed = (existing.labels or {}).get(ENGINE_LABEL) != engine
+    if not changed and not description_changed and not engine_changed:
         return Change("stack", stack_file.name, "-", "unchanged")
     if changed:
         updates = {**desired, **{kind: [] for kind in current if kind not in desired}}
         client.update_stack(stack_file.name, component_updates=updates)
+    if engine_changed:
+        client.update_stack(stack_file.name, labels={**(existing.labels or {}), ENGINE_LABEL: engine})
+        changed.append("engine")
     if description_changed:
         from zenml.models import StackUpdate
 

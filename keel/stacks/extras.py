@@ -31,6 +31,10 @@ def missing_extras(stack_file: StackFile,
                    installed: Callable[[str], bool] = _installed) -> List[Tuple[str, str, str, List[str]]]:
     """[(component type, flavor, extra, missing modules)] for every component whose extra is absent."""
     missing = []
+    if stack_file.engine.kind == "dask":
+        absent = [module for module in ("dask", "distributed") if not installed(module)]
+        if absent:
+            missing.append(("engine", "dask", "dask", absent))
     for kind, component in stack_file.components.items():
         extra: Optional[Tuple[str, Tuple[str, ...]]] = FLAVOR_EXTRAS.get((kind, component.flavor))
         if extra is None:
@@ -44,7 +48,8 @@ def missing_extras(stack_file: StackFile,
 def describe_missing_extras(source: str, missing: List[Tuple[str, str, str, List[str]]]) -> str:
     extras = sorted({extra for _, _, extra, _ in missing})
     lines = [f"{source}: Python packages for this stack are not installed (nothing was registered):"]
-    lines += [f"  - components.{kind} (flavor {flavor}) needs {', '.join(modules)}: the '{extra}' extra"
+    lines += [(f"  - engine (kind dask) needs {', '.join(modules)}: the '{extra}' extra" if kind == "engine" else
+               f"  - components.{kind} (flavor {flavor}) needs {', '.join(modules)}: the '{extra}' extra")
               for kind, flavor, extra, modules in missing]
     lines.append(f"  install with: pip install -e '.[{','.join(extras)}]'")
     return "\n".join(lines)

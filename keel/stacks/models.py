@@ -11,6 +11,7 @@ from typing import Any, Dict, Literal, Optional, get_args
 
 from pydantic import Field, field_validator, model_validator
 
+from keel.engine.spec import EngineSpec, LocalEngine
 from keel.spec.base import StrictModel
 from keel.stacks.redaction import is_credential_key, redact_url_credentials
 
@@ -122,6 +123,8 @@ class StackFile(StrictModel):
     description: str = ""
     server: Optional[ServerSpec] = None  # None: the local ZenML store (SQLite in ZenML's config folder)
     components: Dict[ComponentType, ComponentSpec]
+    # Where keel's data work runs (not a ZenML component: recorded as a label of the ZenML stack).
+    engine: EngineSpec = Field(default_factory=LocalEngine, discriminator="kind")
 
     @model_validator(mode="after")
     def _has_the_required_components(self) -> "StackFile":

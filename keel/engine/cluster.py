@@ -1,0 +1,101 @@
+"""Connect to the engine's Dask cluster: an existing scheduler, or a local cluster of worker processes
+started for this process and shared by its steps (the local orchestrator runs them all here).
+
+An unreachable scheduler is one message (`EngineUnavailableError`) after `connect_timeout_seconds`,
+raised before any work is submitted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from typing import Dict, TypedDict
+
+from keel.engine.spec import DaskEngine
+
+_clients: Dict[str, object] = {}
+_lock = threading.Lock()
+
+
+class EngineUnavailableError(RuntimeError):
+    """The stack's Dask cluster cannot be used; nothing was run."""
+
+
+class ClusterLayout(TypedDict):
+    """What a model's provenance records about the cluster that made it."""
+
+    engine: str
+    workers: int
+    threads_per_worker: int
+    partitions: int
+    partition_placement: str
+
+
+def _unavailable(engine: DaskEngine, error: BaseException) -> EngineUnavailableError:
+    reason = " ".join(str(error).split()) or type(error).__name__
+    return EngineUnavailableError(
+        f"engine: no Dask scheduler answers at {engine.scheduler_address} within "
+        f"{engine.connect_timeout_seconds:g} s ({reason}). Start the cluster, fix engine.scheduler_address "
+        f"in the stack file, or choose a stack with the local engine; nothing was run.")
+
+
+def connect(engine: DaskEngine):
+    """A `distributed.Client` for the engine, reused within this process."""
+    key = engine.model_dump_json()
+    with _lock:
+        client = _clients.get(key)
+        if client is not None and client.status == "running":
+            return client
+        client = _start(engine)
+        _clients[key] = client
+        return client
+
+
+def _start(engine: DaskEngine):
+    from distributed import Client, LocalCluster
+
+    timeout = f"{engine.connect_timeout_seconds}s"
+    if engine.scheduler_address:
+        try:
+            return Client(engine.scheduler_address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError) as error:
+            raise _unavailable(engine, error) from None
+    spec = engine.local_cluster
+    cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=spec.threads_per_worker,
+                           memory_limit=spec.memory_limit, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    return Client(cluster, set_as_default=False)
+
+
+def check_reachable(engine: DaskEngine) -> None:
+    """Before any work: an existing scheduler must answer within the timeout (a local cluster is
+    started by the first step that needs it)."""
+    if engine.scheduler_address:
+        connect(engine)
+
+
+@atexit.register
+def _close_all() -> None:
+    for client in list(_clients.values()):
+        cluster = getattr(client, "cluster", None)
+        try:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        except Exception:  # closing at exit: a cluster already gone is fine
+            pass
+    _clients.clear()
+
+
+def ordered_workers(client) -> list:
+    """The workers' addresses in a fixed order (so that placement depends on the layout only)."""
+    return sorted(client.scheduler_info(n_workers=-1)["workers"])
+
+
+def layout(client, engine: DaskEngine, partitions: int) -> ClusterLayout:
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    threads = sorted({worker["nthreads"] for worker in info.values()})
+    return ClusterLayout(engine=engine.describe(), workers=len(info),
+                         threads_per_worker=threads[0] if len(threads) == 1 else max(threads),
+                         partitions=partitions,
+                         partition_placement="contiguous blocks of partitions per worker, workers by address")
