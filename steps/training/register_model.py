@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, Optional
 
 import pandas as pd
 from typing_extensions import Annotated
@@ -7,7 +7,7 @@ from zenml import get_step_context, step
 from keel.artifacts import Artifact
 from keel.data.sources import describe_source
 from keel.governance.events import record_cached_validation
-from keel.registration import RUN_ID, RUN_NAME
+from keel.registration import ENGINE, RUN_ID, RUN_NAME
 from keel.registry import register_model_version, registration_metadata
 from keel.spec.models import Spec
 from keel.training.fit import model_hash, model_size, predict_scores
@@ -18,26 +18,31 @@ from keel.training.metrics import score
 def register_model_step(model: Any, selection: dict, train: pd.DataFrame, validation: pd.DataFrame,
                         test: pd.DataFrame, data_fingerprint: str, validation_report: dict,
                         readiness_report: dict, spec: Spec, spec_hash: str,
-                        provenance: dict) -> Annotated[int, Artifact.MODEL_VERSION]:
+                        provenance: dict, engine_record: Optional[dict] = None) -> Annotated[int, Artifact.MODEL_VERSION]:
     """Create a ZenML Model version carrying the model's full provenance and its evidence.
 
-    A side effect, so never cached. Out: the new version number.
+    A side effect, so never cached. Out: the new version number. With the dask engine's record, the
+    splits given are seeded samples: the rows and test metrics of the whole splits come from the record.
     """
     data = spec.data
     context = get_step_context()
     metadata = registration_metadata(
         selection=selection,
-        test_metrics=score(test[data.target.column], predict_scores(model, test)),
+        test_metrics=(engine_record["test_metrics"] if engine_record
+                      else score(test[data.target.column], predict_scores(model, test))),
         model_sha256=model_hash(model),
         model_bytes=model_size(model),
         data_fingerprint=data_fingerprint,
         data_source=describe_source(data),
-        training_rows={"train": len(train), "validation": len(validation), "test": len(test)},
+        training_rows=(engine_record["rows"] if engine_record
+                       else {"train": len(train), "validation": len(validation), "test": len(test)}),
         spec_hash=spec_hash,
         seed=spec.training.seed,
         provenance=provenance,
     )
     metadata.update({RUN_NAME: context.pipeline_run.name, RUN_ID: str(context.pipeline_run.id)})
+    if engine_record:
+        metadata[ENGINE] = engine_record
     evidence = [artifact.id for inputs in context.inputs.values() for artifact in inputs]
     # One validation record per training run: a cached validate step recorded nothing for this one.
     record_cached_validation(spec.problem.name, context.pipeline_run.id,
