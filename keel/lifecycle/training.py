@@ -33,10 +33,18 @@ def train_version(spec: Spec, no_cache: bool = False) -> TrainingResult:
     from keel.provenance import collect_provenance
     from keel.registry import registered_metadata
     from keel.spec import spec_hash
+    from keel.engine.cluster import EngineUnavailableError
+    from keel.engine.selection import active_engine, check_engine, engine_parameter
     from pipelines.training import training_pipeline
 
+    engine = active_engine()  # the active stack's (keel.engine): checked before any work
+    try:
+        check_engine(engine)
+    except EngineUnavailableError as error:
+        return TrainingResult(None, error=str(error))
+    on_engine = {"engine": engine_parameter(engine)} if engine_parameter(engine) else {}
     outcome = run_pipeline(training_pipeline, no_cache=no_cache, spec=spec, spec_hash=spec_hash(spec),
-                           source_stamp=source_stamp(spec.data), provenance=collect_provenance())
+                           source_stamp=source_stamp(spec.data), provenance=collect_provenance(), **on_engine)
     if outcome.error is not None:
         return TrainingResult(None, error=failed_step_message(outcome))
     steps = outcome.run.steps
