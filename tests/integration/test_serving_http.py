@@ -277,3 +277,30 @@ def test_two_workers_share_the_port_the_log_the_routing_and_the_metrics(service)
     finally:
         stop_service(service["folder"])
         _restart(service, workers=1)
+
+
+def test_a_postgresql_log_keeps_every_acknowledged_prediction_of_a_killed_service(service):
+    """The same guarantee with the log in PostgreSQL, two workers writing to it; `monitor` reads the
+    predictions back from it."""
+    from keel.monitoring.windows import read_predictions
+    from tests.support.postgres import postgresql_server
+
+    folder = service["folder"]
+    original = (folder / "deployment.json").read_text()
+    with postgresql_server() as postgres:
+        stop_service(folder)
+        write_atomically(folder / "deployment.json",
+                         json.dumps({**json.loads(original), "prediction_log_url": postgres.url}))
+        try:
+            _restart(service, workers=2)
+            _champion_only(service)
+            acknowledged = _post_until_killed(service, clients=8, enough=150, prefix="pg-crash")
+            logged = PredictionLog(postgres.url).read()
+            assert len(acknowledged) >= 150 and set(acknowledged) <= {row["request_id"] for row in logged}
+            monitored = read_predictions(postgres.url)
+            assert set(monitored["entity_id"]) == {row["entity_id"] for row in logged if not row["shadow"]}
+            assert set(monitored.columns) >= set(service["spec"].data.model_features)
+        finally:
+            stop_service(folder)
+            write_atomically(folder / "deployment.json", original)
+            _restart(service, workers=1)

@@ -1,0 +1,70 @@
+"""The prediction log in a real PostgreSQL server (Debian's, started on 127.0.0.1): group commit with
+every acknowledged request durable, a duplicate id refused alone, and monitoring reading the same
+predictions from it as from SQLite. The killed-service test against it is in test_serving_http.py."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from keel.monitoring.windows import prediction_span, read_predictions
+from keel.serving.group_commit import GroupCommitter
+from keel.serving.prediction_log import DuplicateRequest, PredictionLog
+from tests.support.postgres import postgresql_server
+from tests.unit.test_group_commit import _rows
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with postgresql_server() as server:
+        yield server
+
+
+def _logged_ids(url: str) -> set:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:  # another client
+        return {r for (r,) in connection.execute("SELECT request_id FROM predictions")}
+
+
+def test_group_commit_acknowledges_only_durable_requests(postgres):
+    committer = GroupCommitter(PredictionLog(postgres.url))
+    missing = []
+
+    def request(i):
+        committer.append(_rows(f"pg{i}"))
+        if f"pg{i}" not in _logged_ids(postgres.url):
+            missing.append(i)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(request, range(120)))
+    assert missing == [] and committer.groups < committer.requests == 120  # several requests per commit
+    with pytest.raises(DuplicateRequest):
+        committer.append(_rows("pg7"))
+    assert committer.append(_rows("pg-after")) == 2
+    committer.close()
+
+
+def test_a_duplicate_in_a_group_is_refused_alone(postgres):
+    log = PredictionLog(postgres.url)
+    log.append(_rows("dup-before"))
+    outcomes = log.append_requests([_rows("dup-a"), _rows("dup-before"), _rows("dup-a", 1), _rows("dup-b")])
+    assert [o is None for o in outcomes] == [True, False, False, True]
+    assert {"dup-a", "dup-b", "dup-before"} <= _logged_ids(postgres.url)
+
+
+def test_monitoring_reads_the_same_predictions_from_postgresql_as_from_sqlite(postgres, tmp_path):
+    rows = [_rows(f"same-{i}", 3) for i in range(10)]
+    sqlite = f"sqlite:///{tmp_path / 'predictions.db'}"
+    frames = []
+    for url in (postgres.url, sqlite):
+        log = PredictionLog(url)
+        log.append_requests(rows)
+        frame = read_predictions(url, exclude_entity_prefixes=["same-9"])
+        frames.append(frame[frame["entity_id"].str.startswith("same-")].reset_index(drop=True))
+        count, first, last = prediction_span(url)
+        assert count >= 30 and first <= last and first.tzinfo is not None
+    on_postgres, on_sqlite = frames
+    assert len(on_postgres) == 27  # the excluded prefix left out
+    assert on_postgres.astype(str).equals(on_sqlite.astype(str))
