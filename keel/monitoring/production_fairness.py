@@ -1,0 +1,133 @@
+"""Fairness while the model runs: per window and per group, the favourable-decision rate and the
+parity ratio, and with labels the true-positive rate, under the same small-group rule as
+evaluation (`keel.evaluation.fairness.group_rule`). Also how the labels are selected: outcomes
+are often known only for approved applications, which biases every labelled metric.
+
+Groups come from the sensitive attributes sent beside the features (logged, never passed to the
+model) or from a file keyed by id (demographics held by another team). A row without its group is
+counted, never guessed. A headline that cannot be judged (fewer than two judged groups) is NaN, and
+a trigger on it is "not judged", never "fair".
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, TypedDict
+
+import numpy as np
+import pandas as pd
+
+from keel.evaluation.fairness import favourable_view, group_rule, wilson_interval
+from keel.spec.data import DataSpec
+
+NO_GROUP = "(missing)"
+
+
+class GroupRates(TypedDict):
+    group: str
+    rows: int
+    favourable_decisions: int
+    favourable_rate: float
+    favourable_rate_low: float
+    favourable_rate_high: float
+    judged: bool
+    reason: str                  # why the group is not judged ('' when it is)
+    labelled_rows: int
+    tpr: Optional[float]         # favourable decision given the favourable outcome (None: not judged)
+    tpr_reason: str
+
+
+class AttributeFairness(TypedDict):
+    groups: List[GroupRates]
+    rows_without_group: int
+    parity_ratio: float          # min/max favourable rate over judged groups (NaN: fewer than two)
+    tpr_gap: float               # max-min TPR over groups judged on labels (NaN: fewer than two)
+
+
+class LabelCoverage(TypedDict):
+    favourable: Optional[float]     # share of rows given the favourable decision whose outcome is known
+    unfavourable: Optional[float]
+    selective: bool                 # outcomes known far more often for one decision than the other
+    note: str
+
+
+def _short(counts: Dict[str, tuple]) -> str:
+    return "; ".join(f"{count} {what} (< {least})" for what, (count, least) in counts.items() if count < least)
+
+
+def _group_rates(group: str, decided: np.ndarray, outcomes: np.ndarray, labelled: np.ndarray, rule: dict) -> GroupRates:
+    rows, chosen = len(decided), int(decided.sum())
+    reason = _short({"rows": (rows, rule["min_rows"]), "favourable decisions": (chosen, rule["min_each"]),
+                     "unfavourable decisions": (rows - chosen, rule["min_each"])})
+    low, high = wilson_interval(chosen, rows)
+    known = outcomes[labelled]
+    favoured_outcomes = int(known.sum())
+    tpr_reason = reason or _short({"labelled favourable outcomes": (favoured_outcomes, rule["min_each"]),
+                                   "labelled unfavourable outcomes": (len(known) - favoured_outcomes, rule["min_each"])})
+    tpr = None
+    if not tpr_reason:
+        tpr = round(float(decided[labelled][known == 1].mean()), 4)
+    return {"group": group, "rows": rows, "favourable_decisions": chosen,
+            "favourable_rate": round(chosen / rows, 4) if rows else float("nan"),
+            "favourable_rate_low": round(low, 4), "favourable_rate_high": round(high, 4),
+            "judged": not reason, "reason": reason, "labelled_rows": int(labelled.sum()), "tpr": tpr,
+            "tpr_reason": tpr_reason}
+
+
+def window_fairness(decisions: np.ndarray, groups: pd.DataFrame, labels: pd.Series, data: DataSpec) -> Dict[str, AttributeFairness]:
+    """Per sensitive attribute (a column of `groups`, NO_GROUP where unknown): each group's rates and
+    the headline parity ratio and TPR gap. `decisions` are the model's (1 = positive class), `labels`
+    the known outcomes (1 = positive class, <NA> where not known yet), both aligned with `groups`."""
+    rule = group_rule(data)
+    known = labels.notna().to_numpy()
+    outcome_codes = labels.fillna(0).astype(int).to_numpy()
+    outcomes, favoured, _ = favourable_view(outcome_codes, decisions, np.zeros(len(decisions)), data.target)
+    report: Dict[str, AttributeFairness] = {}
+    for name in groups.columns:
+        column = groups[name].astype("string").fillna(NO_GROUP).to_numpy(dtype=object)
+        rates = [_group_rates(str(g), favoured[column == g], outcomes[column == g], known[column == g], rule)
+                 for g in sorted(set(column) - {NO_GROUP})]
+        judged = [r["favourable_rate"] for r in rates if r["judged"]]
+        tprs = [r["tpr"] for r in rates if r["tpr"] is not None]
+        report[name] = {
+            "groups": rates, "rows_without_group": int((column == NO_GROUP).sum()),
+            "parity_ratio": round(min(judged) / max(judged), 4) if len(judged) >= 2 and max(judged) > 0 else float("nan"),
+            "tpr_gap": round(max(tprs) - min(tprs), 4) if len(tprs) >= 2 else float("nan"),
+        }
+    return report
+
+
+def label_coverage(decisions: np.ndarray, labels: pd.Series, data: DataSpec, min_ratio: float = 0.5) -> LabelCoverage:
+    """How often the outcome is known per decision. `selective` when one decision's coverage is below
+    `min_ratio` times the other's (e.g. outcomes known only for approved applications): labelled
+    metrics then describe the approved population, and a model retrained on them learns only from it."""
+    _, favoured, _ = favourable_view(np.zeros(len(decisions), dtype=int), decisions, np.zeros(len(decisions)), data.target)
+    known = labels.notna().to_numpy()
+    shares = {}
+    for key, mask in (("favourable", favoured == 1), ("unfavourable", favoured == 0)):
+        shares[key] = round(float(known[mask].mean()), 4) if mask.any() else None
+    present = [v for v in shares.values() if v is not None]
+    selective = len(present) == 2 and max(present) > 0 and min(present) < min_ratio * max(present)
+    note = ""
+    if selective:
+        more = "favourable" if shares["favourable"] > shares["unfavourable"] else "unfavourable"
+        note = (f"outcomes are known for {shares['favourable']:.0%} of favourable and {shares['unfavourable']:.0%} "
+                f"of unfavourable decisions: labelled metrics describe mostly the {more} decisions, and a model "
+                "retrained on these labels learns from them only (selective labels)")
+    return {"favourable": shares["favourable"], "unfavourable": shares["unfavourable"], "selective": selective,
+            "note": note}
+
+
+def fairness_breaches(report: Dict[str, AttributeFairness], min_parity_ratio: Optional[float],
+                      max_tpr_gap: Optional[float]) -> tuple:
+    """(breaches, not judged): what crossed a threshold, and which thresholds could not be judged."""
+    breaches, unjudged = [], []
+    for name, attribute in report.items():
+        for metric, value, bound, worse in (("parity ratio", attribute["parity_ratio"], min_parity_ratio, np.less),
+                                            ("TPR gap", attribute["tpr_gap"], max_tpr_gap, np.greater)):
+            if bound is None:
+                continue
+            if np.isnan(value):
+                unjudged.append(f"{name}: {metric} not judged (fewer than two groups judgeable)")
+            elif worse(value, bound):
+                breaches.append(f"{name}: {metric} {value:.3f} beyond {bound:g}")
+    return breaches, unjudged

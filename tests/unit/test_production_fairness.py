@@ -1,0 +1,94 @@
+"""Issue 19 items 3 and 5: fairness per window in production, and selective labels
+(keel.monitoring.production_fairness). A hiring-shaped target (favourable positive: "hired") and a
+credit-shaped one (favourable negative), a tiny group, rows without their group, partial labels."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from keel.monitoring.production_fairness import fairness_breaches, label_coverage, window_fairness
+from keel.spec.data import DataSpec
+
+
+def _data(favourable: str, min_group_size: int = 50) -> DataSpec:
+    return DataSpec.model_validate({
+        "source": {"kind": "csv", "path": "unused.csv"},
+        "target": {"column": "y", "positive": "hired", "negative": "rejected", "favourable": favourable},
+        "features": {"x": {"type": "numeric"}},
+        "sensitive_attributes": {"gender": {"categories": ["f", "m", "x"]}},
+        "min_group_size": min_group_size,
+    })
+
+
+def _window(seed=0):
+    """f: 400 rows hired at 20%; m: 400 rows hired at 40%; x: 8 rows; 30 rows without their group."""
+    rng = np.random.default_rng(seed)
+    gender = np.array(["f"] * 400 + ["m"] * 400 + ["x"] * 8 + [None] * 30, dtype=object)
+    decisions = np.concatenate([rng.random(400) < 0.2, rng.random(400) < 0.4, [1, 0] * 4,
+                                rng.random(30) < 0.5]).astype(int)
+    outcomes = np.where(rng.random(len(gender)) < 0.8, decisions, 1 - decisions)
+    labels = pd.Series(outcomes, dtype="Int64")
+    labels[rng.random(len(gender)) < 0.5] = pd.NA
+    return decisions, pd.DataFrame({"gender": gender}), labels
+
+
+def test_rates_parity_and_tpr_per_group_with_the_small_group_rule():
+    decisions, groups, labels = _window()
+    report = window_fairness(decisions, groups, labels, _data("positive"))["gender"]
+    by_group = {g["group"]: g for g in report["groups"]}
+    assert set(by_group) == {"f", "m", "x"} and report["rows_without_group"] == 30
+    f, m, x = by_group["f"], by_group["m"], by_group["x"]
+    assert f["rows"] == 400 and f["favourable_decisions"] == int(decisions[:400].sum())
+    assert f["favourable_rate"] == round(decisions[:400].mean(), 4)
+    assert f["favourable_rate_low"] < f["favourable_rate"] < f["favourable_rate_high"]
+    assert f["judged"] and m["judged"] and not x["judged"] and "8 rows (< 50)" in x["reason"]
+    assert report["parity_ratio"] == pytest.approx(f["favourable_rate"] / m["favourable_rate"], abs=1e-4)
+    assert 0.4 < report["parity_ratio"] < 0.65
+    # TPR: favourable decision given the favourable outcome, over labelled rows only.
+    known = labels[:400].notna().to_numpy()
+    hired = labels[:400].fillna(0).to_numpy() == 1
+    assert f["tpr"] == round(decisions[:400][known & hired].mean(), 4)
+    assert f["labelled_rows"] == int(known.sum())
+    assert report["tpr_gap"] == pytest.approx(abs(m["tpr"] - f["tpr"]), abs=1e-4)
+    assert x["tpr"] is None
+
+
+def test_a_favourable_negative_target_turns_the_rates_around():
+    decisions, groups, labels = _window()
+    positive = window_fairness(decisions, groups, labels, _data("positive"))["gender"]
+    negative = window_fairness(decisions, groups, labels, _data("negative"))["gender"]
+    for p, n in zip(positive["groups"], negative["groups"]):
+        assert n["favourable_decisions"] == p["rows"] - p["favourable_decisions"]
+    assert negative["parity_ratio"] > 0.7  # 0.6 / 0.8 approved instead of 0.2 / 0.4 hired
+
+
+def test_fewer_than_two_judged_groups_is_nan_and_a_threshold_on_it_is_not_judged_never_fair():
+    decisions, groups, labels = _window()
+    report = window_fairness(decisions, groups, labels, _data("positive", min_group_size=500))
+    assert math.isnan(report["gender"]["parity_ratio"]) and math.isnan(report["gender"]["tpr_gap"])
+    breaches, unjudged = fairness_breaches(report, min_parity_ratio=0.8, max_tpr_gap=0.1)
+    assert breaches == [] and len(unjudged) == 2
+    breaches, unjudged = fairness_breaches(window_fairness(decisions, groups, labels, _data("positive")), 0.8, None)
+    assert len(breaches) == 1 and breaches[0].startswith("gender: parity ratio 0.") and unjudged == []
+
+
+def test_without_labels_rates_are_judged_and_tpr_is_not():
+    decisions, groups, _ = _window()
+    report = window_fairness(decisions, groups, pd.Series([pd.NA] * len(decisions), dtype="Int64"), _data("positive"))
+    assert not math.isnan(report["gender"]["parity_ratio"]) and math.isnan(report["gender"]["tpr_gap"])
+    assert all(g["tpr"] is None and "labelled" in g["tpr_reason"] for g in report["gender"]["groups"] if g["judged"])
+
+
+def test_outcomes_known_only_for_approved_applications_are_selective_labels():
+    rng = np.random.default_rng(1)
+    decisions = (rng.random(1000) < 0.3).astype(int)  # credit: 1 = predicted default = declined
+    labels = pd.Series(np.where(decisions == 0, rng.integers(0, 2, 1000), 0), dtype="Int64")
+    labels[decisions == 1] = pd.NA  # a declined applicant never gets the loan: no outcome
+    coverage = label_coverage(decisions, labels, _data("negative"))
+    assert coverage["favourable"] == 1.0 and coverage["unfavourable"] == 0.0 and coverage["selective"]
+    assert "selective labels" in coverage["note"]
+    even = pd.Series(rng.integers(0, 2, 1000), dtype="Int64")
+    even[rng.random(1000) < 0.3] = pd.NA
+    assert not label_coverage(decisions, even, _data("negative"))["selective"]
