@@ -188,3 +188,17 @@ def record_break_glass(model: str, version: Optional[int], identity: Optional[Id
                         details={"reason": reason, "command": "rollback", "replacing": production_version(model),
                                  "approvals": status.summary() if status else "not checked (no governance.roles)",
                                  "identity": identity.record() if identity else None})
+
+
+def approval_in_force(governance: GovernanceSpec, model: str, version: int, approval: Optional[dict]) -> Optional[dict]:
+    """The version's recorded approval as the rollout may use it: with roles, only while its approvals
+    count now (void, expired, too few or an unverifiable trail: None, so the challenger never takes all
+    the traffic, whichever command started the rollout); without roles, as recorded."""
+    from keel.governance.audit import TamperedTrail
+
+    if not enforced(governance) or not approval:
+        return approval
+    try:
+        return approval if version_status(governance, model, version).approved else None
+    except TamperedTrail:
+        return None
