@@ -11,6 +11,7 @@ from keel.deployment.recovery import finish_interrupted_rollout, local_trail
 from keel.deployment.report import rollout_html
 from keel.governance.audit import record_event
 from keel.governance.events import routing_recorder
+from keel.lifecycle.approval import approval_in_force
 from keel.registration import APPROVAL
 from keel.registry import (evaluation_outcome, get_model_version_metadata, load_version_model, production_version,
                            promote_to_production, record_deployment, version_artifacts)
@@ -44,7 +45,8 @@ def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None,
         linked = version_artifacts(name, model_version, [Artifact.TEST, Artifact.VALIDATION])
         # SHAP's background: validation
         probe_rows, background = linked[Artifact.TEST].load(), linked[Artifact.VALIDATION].load()
-        approval = get_model_version_metadata(name, model_version).get(APPROVAL)
+        approval = approval_in_force(spec.governance, name, model_version,
+                                     get_model_version_metadata(name, model_version).get(APPROVAL))
         run_id = get_step_context().pipeline_run.id
         audit = routing_recorder(name, model_version, run_id, folder, actor=actor)
         result = deploy(spec, model_version, champion, models, thresholds, probe_rows, approval, on_routing=audit,
