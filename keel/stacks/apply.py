@@ -294,7 +294,15 @@ def use_stack(name: str, environ: Optional[Mapping[str, str]] = None) -> str:
             raise StackApplyError(f"--stack {name}: the stack '{stack_file.name}' of {path} is not registered "
                                   f"in {_store_description(store)}; register it first: "
                                   f"python run.py stack apply {path}") from None
-        return f"stack '{stack_file.name}' in {_store_description(store)}"
+        from keel.engine.cluster import EngineUnavailableError
+        from keel.engine.selection import check_engine
+        from keel.engine.spec import describe_engine
+
+        try:
+            check_engine(stack_file.engine)
+        except EngineUnavailableError as error:
+            raise StackApplyError(f"--stack {name}: {error}") from None
+        return f"stack '{stack_file.name}' in {_store_description(store)}, engine {describe_engine(stack_file.engine)}"
     client = Client()
     try:
         client.activate_stack(name)
