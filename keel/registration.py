@@ -28,6 +28,7 @@ DATA_SOURCE = "data_source"
 ROWS = "rows"
 SPEC_SHA256 = "spec_sha256"
 SEED = "seed"
+SCREENING = "screening"  # leakage and proxy findings of the training data (keel.data.screening.screening_record)
 ENGINE = "engine"  # the dask engine's record: cluster layout, whole-split rows, samples (absent: local)
 # The code and its environment (keel.provenance.collect_provenance).
 GIT_COMMIT = "git_commit"
@@ -82,6 +83,7 @@ class RegistrationMetadata(TypedDict):
     rows: Dict[str, int]
     spec_sha256: str
     seed: int
+    screening: NotRequired[dict]  # absent on versions registered before screening
     engine: NotRequired[dict]
     git_commit: str
     git_dirty: NotRequired[bool]  # not outside a git checkout

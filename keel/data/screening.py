@@ -214,6 +214,27 @@ def _verdicts(rows: int, screens: List[FeatureScreen], together: Dict[str, float
             "not_judged": not_judged, "blocking": spec.blocking}
 
 
+def screening_record(screening: Screening) -> dict:
+    """What a model version records of its data's screening: the thresholds and findings (the per-feature
+    table stays in the readiness report, an artifact of the training run)."""
+    return {key: screening[key] for key in ("rows_screened", "leakage_auc", "proxy_auc", "leakage_suspects",
+                                            "proxies", "not_judged", "blocking")}
+
+
+def screening_rows(record: Optional[dict]) -> List[tuple]:
+    """(finding, detail) rows for the model card and the Annex IV document."""
+    if not record:
+        return [("Leakage and proxy screening", "not recorded for this version")]
+    thresholds = (f"{record['rows_screened']} rows, out-of-fold AUC; leakage at {record['leakage_auc']}, proxies at "
+                  f"{record['proxy_auc']}; {'blocking' if record['blocking'] else 'reported, not blocking'}")
+    rows = [("Screening", thresholds)]
+    rows += [("Leakage suspect", item) for item in record["leakage_suspects"]]
+    rows += [("Proxy", item) for item in record["proxies"]] + [("Not screened", item) for item in record["not_judged"]]
+    if not record["leakage_suspects"] and not record["proxies"]:
+        rows.append(("Findings", "no leakage suspect or proxy found"))
+    return rows
+
+
 def screening_blocks(screening: Screening) -> Optional[str]:
     """The message that stops training when the spec makes screening blocking and something was found."""
     found = screening["leakage_suspects"] + screening["proxies"]

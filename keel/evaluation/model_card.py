@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import List
 
 from keel import registration as keys
+from keel.data.screening import screening_rows
 from keel.evaluation.gates import Decision, GateRow, describe_decision
 from keel.evaluation.record import applied_gates, describe_gate
 from keel.provenance import source_text
@@ -39,6 +40,7 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
                                                                   for k in ("train", "validation", "test"))),
                   ("Features", ", ".join(data.model_features)),
                   ("Sensitive attributes (not model inputs unless stated)", ", ".join(data.sensitive_attributes))]},
+        {"title": "Leakage and proxy screening", "text": "", "rows": screening_rows(training.get(keys.SCREENING))},
         {"title": "Training", "text": "",
          "rows": [("Model family", training.get(keys.MODEL_FAMILY)), ("Hyperparameters", training.get(keys.HYPERPARAMETERS)),
                   ("Seed", training.get(keys.SEED)), ("Spec SHA-256", training.get(keys.SPEC_SHA256)),

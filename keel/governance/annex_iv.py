@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 from keel import registration as keys
+from keel.data.screening import screening_rows
 from keel.evaluation.record import gate_history
 from keel.provenance import source_text
 from keel.reports import html
@@ -70,6 +71,7 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
             ("Model inputs", ", ".join(data.model_features), SPEC),
             ("Sensitive attributes (not inputs unless stated)",
              ", ".join(f"{n}{' (input)' if a.use_as_feature else ''}" for n, a in data.sensitive_attributes.items()), SPEC),
+            *[(f"{label} (screening)", detail, METADATA) for label, detail in screening_rows(metadata.get(keys.SCREENING))],
             ("Candidates compared (validation " + str(metadata.get(keys.PRIMARY_METRIC)) + ")",
              metadata.get(keys.CANDIDATES_COMPARED), METADATA),
             ("Hyperparameters", metadata.get(keys.HYPERPARAMETERS), METADATA),

@@ -7,7 +7,8 @@ from zenml import get_step_context, step
 from keel.artifacts import Artifact
 from keel.data.sources import describe_source
 from keel.governance.events import record_cached_validation
-from keel.registration import ENGINE, RUN_ID, RUN_NAME
+from keel.data.screening import screening_record
+from keel.registration import ENGINE, RUN_ID, RUN_NAME, SCREENING
 from keel.registry import register_model_version, registration_metadata
 from keel.spec.models import Spec
 from keel.training.fit import model_hash, model_size, predict_scores
@@ -41,6 +42,8 @@ def register_model_step(model: Any, selection: dict, train: pd.DataFrame, valida
         provenance=provenance,
     )
     metadata.update({RUN_NAME: context.pipeline_run.name, RUN_ID: str(context.pipeline_run.id)})
+    if readiness_report.get("screening"):
+        metadata[SCREENING] = screening_record(readiness_report["screening"])
     if engine_record:
         metadata[ENGINE] = engine_record
     evidence = [artifact.id for inputs in context.inputs.values() for artifact in inputs]

@@ -146,3 +146,17 @@ def test_a_wrong_screening_section_is_one_clear_error(screening, problem):
     with pytest.raises(ValidationError) as error:
         _data(screening)
     assert problem in str(error.value)
+
+
+def test_a_version_records_the_findings_and_its_documents_show_them_or_say_not_recorded():
+    from keel.data.screening import screening_record, screening_rows
+
+    record = screening_record(_screen(_data(), _frame()))
+    assert set(record) == {"rows_screened", "leakage_auc", "proxy_auc", "leakage_suspects", "proxies", "not_judged",
+                           "blocking"}
+    rows = dict((label, []) for label, _ in screening_rows(record))
+    for label, detail in screening_rows(record):
+        rows[label].append(detail)
+    assert rows["Screening"] == [f"{ROWS} rows, out-of-fold AUC; leakage at 0.95, proxies at 0.8; reported, not blocking"]
+    assert rows["Leakage suspect"][0].startswith("cancel_fee_paid:") and rows["Proxy"][0].startswith("hobby_code")
+    assert screening_rows(None) == [("Leakage and proxy screening", "not recorded for this version")]
