@@ -178,13 +178,13 @@ def rollback_target(model: str) -> Optional[int]:
 
 
 def record_break_glass(model: str, version: Optional[int], identity: Optional[Identity], reason: str,
-                       status: Optional[ApprovalStatus]) -> dict:
+                       status: Optional[ApprovalStatus], actor: Optional[str] = None) -> dict:
     """An operator's emergency rollback past the approval rules: recorded before it acts, with the reason
     and where the restored version's approvals stood."""
     from keel.governance.audit import BREAK_GLASS, record_event
     from keel.registry import production_version
 
-    return record_event(BREAK_GLASS, model, version, actor=identity.actor if identity else None,
+    return record_event(BREAK_GLASS, model, version, actor=identity.actor if identity else actor,
                         details={"reason": reason, "command": "rollback", "replacing": production_version(model),
                                  "approvals": status.summary() if status else "not checked (no governance.roles)",
                                  "identity": identity.record() if identity else None})
