@@ -211,7 +211,7 @@ def rollback(spec: Spec, by: Optional[str] = None, break_glass: Optional[str] = 
                 status = version_status(spec.governance, name, target)
             except TamperedTrail:
                 status = None
-        record_break_glass(name, target, authorization.identity, break_glass, status)
+        record_break_glass(name, target, authorization.identity, break_glass, status, authorization.actor)
         say(f"keel: BREAK-GLASS rollback to v{target} by {authorization.actor or by or 'this user'}: {break_glass} "
             "(recorded in the audit trail)")
     elif authorization.enforced and target is not None:
