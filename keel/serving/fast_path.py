@@ -85,8 +85,11 @@ class RowScorer:
 def _positive_class_predictor(estimator) -> Callable[[np.ndarray], np.ndarray]:
     booster = getattr(estimator, "booster_", None)
     if booster is not None and getattr(estimator, "n_classes_", 2) == 2:
-        # LGBMClassifier.predict_proba wraps exactly this call (plus ~0.6 ms of checks per call).
-        return lambda matrix: booster.predict(matrix)
+        # LGBMClassifier.predict_proba wraps exactly this call (plus ~0.6 ms of checks per call). One
+        # thread: OpenMP's team for a few rows costs more than it saves, and on busy cores (the
+        # service's other workers and requests) waiting for it took 20-30 ms a row instead of 0.06 ms
+        # (benchmarks/RESULTS.md, serving); the workers are the parallelism.
+        return lambda matrix: booster.predict(matrix, num_threads=1)
     return lambda matrix: estimator.predict_proba(matrix)[:, 1]
 
 
