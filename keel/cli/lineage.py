@@ -1,7 +1,8 @@
-"""`run.py lineage --prediction ID | --model-version N`."""
+"""`run.py lineage --prediction ID | --model-version N | --batch ID [--row ROW]`."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 from keel.cli.console import fail, say
@@ -41,11 +42,42 @@ def version_links(model: str, version: int, records: list) -> list:
 MAX_ROWS_SHOWN = 5  # a batch request logs one row per record
 
 
-def lineage(spec, prediction: Optional[str], version: Optional[int], row_number: Optional[int] = None) -> int:
+def lineage(spec, prediction: Optional[str], version: Optional[int], row_number: Optional[int] = None,
+            batch: Optional[str] = None, row_id: Optional[str] = None) -> int:
     try:
+        if batch is not None:
+            return _batch_lineage(spec, batch, row_id)
         return _lineage(spec, prediction, version, row_number)
     except (LookupError, TamperedTrail) as error:
         return fail(f"keel: {error}", 1)
+
+
+def _batch_lineage(spec, batch_id: str, row_id: Optional[str]) -> int:
+    """A batch (and one of its rows, read back from its output) -> model version -> training run -> data -> commit."""
+    from keel.governance.lineage import batch_lineage, batch_row_lineage
+    from keel.lifecycle.batch import batch_rows, completed_batches, file_fingerprint, find_batch
+
+    model = spec.problem.name
+    records = verified_records(model)
+    record = find_batch(completed_batches(records), batch_id)
+    version_link = version_links(model, int(record["model_version"]), records)  # before anything is printed
+    rows = batch_rows(record, row_id, spec.data.id_column) if row_id is not None else []
+    if row_id is None:
+        output = Path(record["output_uri"])
+        check = ("gone" if not output.exists() else "unchanged" if file_fingerprint(output) == record["output_fingerprint"]
+                 else "CHANGED since it was written")
+    else:
+        check = "unchanged (checked before reading the row)"
+    say(f"batch {record['batch_id']}:")
+    print_links(batch_lineage(record, check))
+    for row in rows[:MAX_ROWS_SHOWN]:
+        say(f"row {row_id} of batch {record['batch_id']}:")
+        print_links(batch_row_lineage(row, record, spec.data.id_column))
+    if len(rows) > MAX_ROWS_SHOWN:
+        say(f"  ... and {len(rows) - MAX_ROWS_SHOWN} more row(s) with that id")
+    say(f"lineage of {model} v{record['model_version']}:")
+    print_links(version_link)
+    return 0
 
 
 def _lineage(spec, prediction: Optional[str], version: Optional[int], row_number: Optional[int]) -> int:

@@ -26,7 +26,7 @@ def print_batch(spec: Spec, result) -> int:
     if result.skipped_for is not None:
         earlier = result.skipped_for
         say(f"keel: skipped: batch {earlier['batch_id']} (finished {earlier['finished_at']}, by {earlier['actor']}) "
-            f"already scored this input (SHA-256 {_short(earlier['input_fingerprint'])}) with v{earlier['model_version']} "
+            f"already scored this input ({_short(earlier['input_fingerprint'])}) with v{earlier['model_version']} "
             "under the same spec")
         say(f"output:         {earlier['output_uri']} (as recorded: {_short(earlier['output_fingerprint'])})")
         say(f"rejects:        {earlier['rejects_uri']} ({earlier['rejected']:,} rows)")
@@ -36,10 +36,10 @@ def print_batch(spec: Spec, result) -> int:
     say(f"batch:          {record['batch_id']}" + (f" (scores again the input of {record['rescored_from']})"
                                                    if record.get("rescored_from") else ""))
     say(f"model version:  {spec.problem.name} v{record['model_version']}")
-    say(f"input:          {record['source']} (SHA-256 {_short(record['input_fingerprint'])})")
+    say(f"input:          {record['source']} ({_short(record['input_fingerprint'])})")
     say(f"rows:           {record['rows_read']:,} read, {record['scored']:,} scored, {record['rejected']:,} rejected "
         f"({record['reject_fraction']:.2%}; limit {record['max_reject_fraction']:.2%}) in {record['seconds']:.1f} s")
-    say(f"output:         {record['output_uri']} ({record['output_format']}, SHA-256 {_short(record['output_fingerprint'])})")
+    say(f"output:         {record['output_uri']} ({record['output_format']}, {_short(record['output_fingerprint'])})")
     say(f"rejects:        {record['rejects_uri']} (each rejected row with its field and problem)")
     say(f"run:            {result.run_name} (id {result.run_id}); in the dashboard: python run.py dashboard, "
         "pipeline batch_inference; the batch record is the run's metadata and the audit trail's batch_scored event")

@@ -107,3 +107,34 @@ def prediction_lineage(row: dict, records: List[dict]) -> List[tuple]:
         ("served by", f"{row['model_name']} v{row['model_version']} on arm {row['arm']}"),
         ("routing then (audit trail)", consistent),
     ]
+
+
+def batch_lineage(record: dict, output_check: str) -> List[tuple]:
+    """(link, value) pairs of one batch (a keel.lifecycle.batch.BatchRecord from the audit trail):
+    what it read, with which version and spec, what it wrote; `output_check` says whether the output
+    file is still the one recorded."""
+    rescored = f"; scores again the input of {record['rescored_from']}" if record.get("rescored_from") else ""
+    return [
+        ("batch", f"{record['batch_id']} by {record['actor']}, {record['started_at']} to {record['finished_at']}"
+                  f"{rescored}"),
+        ("run", f"{record.get('run_name')} (id {record.get('run_id')})"),
+        ("input", f"{record['source']} ({record['input_fingerprint']})"),
+        ("rows", f"{record['rows_read']} read, {record['scored']} scored, {record['rejected']} rejected "
+                 f"({record['reject_fraction']:.2%}; limit {record['max_reject_fraction']:.2%}"
+                 f"{', OVER THE LIMIT' if record['over_reject_limit'] else ''})"),
+        ("output", f"{record['output_uri']} ({record['output_fingerprint']}): {output_check}"),
+        ("rejects", f"{record['rejects_uri']} ({record['rejects_fingerprint']})"),
+        ("scored by", f"{record['model']} v{record['model_version']} under spec SHA-256 {record['spec_sha256']}"),
+    ]
+
+
+def batch_row_lineage(row: dict, record: dict, id_column: Optional[str]) -> List[tuple]:
+    """One output row of a batch, read back from its output file, cross-checked against the record."""
+    consistent = (int(row["model_version"]) == int(record["model_version"]) and row["batch_id"] == record["batch_id"])
+    name = f"{id_column} {row[id_column]}, " if id_column else ""
+    return [
+        ("batch row", f"{name}input row {row['row']} of batch {record['batch_id']}"),
+        ("answer", f"score {float(row['score']):.6f}, decision {int(row['decision'])}"),
+        ("scored by", f"v{row['model_version']} (batch {row['batch_id']}): "
+                      + ("consistent with the batch record" if consistent else "INCONSISTENT with the batch record")),
+    ]

@@ -423,9 +423,21 @@ def batch_rows(record: BatchRecord, row_id: str, id_column: Optional[str]) -> Li
         found += matches.to_dict(orient="records")
     if not found:
         what = f"{id_column} {row_id!r}" if id_column else f"input row {row_id}"
-        raise LookupError(f"batch {record['batch_id']} scored no row with {what} (rejected rows are in "
-                          f"{record['rejects_uri']})")
+        raise LookupError(f"batch {record['batch_id']} scored no row with {what}"
+                          + _rejected_because(record, row_id, id_column))
     return found
+
+
+def _rejected_because(record: BatchRecord, row_id: str, id_column: Optional[str]) -> str:
+    """Why the batch rejected that row, from its rejects file (which the record names by SHA-256)."""
+    path = Path(record["rejects_uri"])
+    if not path.exists() or file_fingerprint(path) != record["rejects_fingerprint"]:
+        return f" (its rejects file {path} is gone or changed)"
+    key = "id" if id_column else "row"
+    reasons = [f"{r['field']}: {r['problem']} (found {r['found']})"
+               for chunk in _output_chunks(path, record["output_format"], key)
+               for r in chunk[chunk[key].astype(str) == str(row_id)].to_dict(orient="records")]
+    return f": it was rejected, {'; '.join(reasons)}" if reasons else f" (nor rejected one: {path})"
 
 
 def _output_chunks(path: Path, fmt: str, id_column: str, rows: int = 200_000):

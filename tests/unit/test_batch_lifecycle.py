@@ -167,8 +167,10 @@ def test_one_batch_row_is_read_back_from_the_output_by_its_id(spec, portfolio, t
     assert row["row"] == 120 and row["score"] == pytest.approx(expected)
     assert row["decision"] == int(expected >= 0.5) and row["batch_id"] == "batch-1" and row["model_version"] == 4
     assert batch_rows(record, "120", None)[0]["application_id"] == str(wanted)  # no id column: the input row number
-    with pytest.raises(LookupError, match="scored no row"):
+    with pytest.raises(LookupError, match="it was rejected, income: Input should be greater than or equal to 0"):
         batch_rows(record, str(frame.loc[3, "application_id"]), "application_id")  # rejected, not scored
+    with pytest.raises(LookupError, match="nor rejected one"):
+        batch_rows(record, "no-such-id", "application_id")
     (tmp_path / "scores.parquet").write_bytes(b"tampered")
     with pytest.raises(LookupError, match="changed since it was written"):
         batch_rows(record, str(wanted), "application_id")
