@@ -33,7 +33,9 @@ def register(commands) -> None:
     start = lineage.add_mutually_exclusive_group(required=True)
     start.add_argument("--prediction", metavar="ID", help="a request id from the prediction log")
     start.add_argument("--model-version", type=int, metavar="N")
-    lineage.add_argument("--row", type=int, default=None, metavar="N", help="one record of a batch request")
+    start.add_argument("--batch", metavar="ID", help="a batch id printed by `run.py score`")
+    lineage.add_argument("--row", default=None, metavar="ROW",
+                         help="one record of a batch request (a number), or one row of a --batch (its id)")
     lineage.set_defaults(handler=_lineage)
 
     reproduce = commands.add_parser("reproduce", help="rebuild a model version and prove it identical (exit 1 if not)")
@@ -112,7 +114,15 @@ def _lineage(args: argparse.Namespace, spec) -> int:
 
     if args.prediction is not None and not args.prediction.strip():
         return fail("lineage: --prediction must not be empty", 2)
-    return lineage(spec, args.prediction, args.model_version, args.row)
+    if args.batch is not None:
+        return lineage(spec, None, None, batch=args.batch, row_id=args.row)
+    row = None
+    if args.row is not None:
+        try:
+            row = int(args.row)
+        except ValueError:
+            return fail(f"lineage: --row of a --prediction is a record number; found {args.row!r}", 2)
+    return lineage(spec, args.prediction, args.model_version, row)
 
 
 def _reproduce(args: argparse.Namespace, spec) -> int:
