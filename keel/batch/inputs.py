@@ -226,6 +226,15 @@ def _arrow_to_frame(batch, id_column: Optional[str]) -> pd.DataFrame:
     return batch.to_pandas(split_blocks=True, self_destruct=False)
 
 
+def _columns_to_read(names: List[str], data: DataSpec) -> Optional[List[str]]:
+    """The columns scoring can use (features, sensitive attributes, the id), in file order; None (all)
+    when some are absent, so that the error naming them can show every column found."""
+    wanted = set(data.features) | set(data.sensitive_attributes) | ({data.id_column} if data.id_column else set())
+    if not wanted <= set(names):
+        return None
+    return [name for name in names if name in wanted]
+
+
 def _parquet_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -243,7 +252,9 @@ def _parquet_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iter
         if len(files) == 1 and not path.is_dir() and not _is_pattern(path):
             if path.stat().st_size == 0:
                 raise DataSourceError(f"{path}: the file is empty")
-            batches = pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
+            parquet = pq.ParquetFile(path)
+            batches = parquet.iter_batches(batch_size=chunk_rows,
+                                           columns=_columns_to_read(parquet.schema_arrow.names, data))
         else:
             base = path if path.is_dir() else _pattern_base(path)
             dataset = ds.dataset([str(f) for f in files], format="parquet", partitioning="hive",
@@ -252,7 +263,8 @@ def _parquet_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iter
                 raise DataSourceError(f"{path}: no parquet file among the {len(files)} file(s) found")
             # A dataset made from a list of files reads them in that order (sorted here), each file's
             # batches in its own order; little read-ahead, so that memory stays a few chunks.
-            batches = dataset.to_batches(batch_size=chunk_rows, batch_readahead=1, fragment_readahead=1)
+            batches = dataset.to_batches(batch_size=chunk_rows, batch_readahead=1, fragment_readahead=1,
+                                         columns=_columns_to_read(dataset.schema.names, data))
         for batch in batches:
             if batch.num_rows:
                 yield _arrow_to_frame(batch, data.id_column)
