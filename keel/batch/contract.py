@@ -5,7 +5,7 @@ ones), finite and within the spec's range; the spec's categories only; a missing
 the feature is nullable; an entity id of bounded length. The problems are worded as the service's
 422 words them: each message is taken from the service's own request model, so the two cannot drift.
 
-Where a table differs from a JSON request (documented in the batch reference):
+Where a table differs from a JSON request:
 - other columns are ignored (a file carries more columns: the target, dates, notes); the service
   rejects an unknown field;
 - a column a feature needs that is absent altogether is one error for the whole input
@@ -14,7 +14,9 @@ Where a table differs from a JSON request (documented in the batch reference):
 - a NaN in a numeric column is a missing value (Parquet and pandas do not tell them apart);
 - categories are compared as text, as training validated them (a Parquet integer column holding
   the categories "1" and "2" is accepted; JSON's `1` is refused by the service);
-- ids are text, as the prediction log stores them.
+- ids are text, as the prediction log stores them;
+- a sensitive attribute a mitigated version decides with is checked like a feature but may be
+  missing (as online: such a row is decided as a group the version cannot judge).
 
 A row with problems is rejected with each problem named (field, problem, found); the other rows are
 returned converted as the model reads them (numbers as float64, categories as text, missing as
@@ -85,10 +87,12 @@ def _numeric_rule(model, name: str, feature, nullable: bool) -> Rule:
     if kind == "integer":
         problems["whole"] = _service_problem(model, name, 0.5)
     if feature.min is not None:
-        below = math.floor(feature.min) - 1 if kind == "integer" else feature.min - 1
+        below = math.nextafter(feature.min, -math.inf)  # the nearest value out of range: a whole one for integers
+        below = float(math.floor(below)) if kind == "integer" else below
         problems["below"] = _service_problem(model, name, below)
     if feature.max is not None:
-        above = math.ceil(feature.max) + 1 if kind == "integer" else feature.max + 1
+        above = math.nextafter(feature.max, math.inf)
+        above = float(math.ceil(above)) if kind == "integer" else above
         problems["above"] = _service_problem(model, name, above)
     return Rule(name, kind, nullable, feature.min, feature.max, problems=problems)
 
@@ -188,9 +192,8 @@ class _Problems:
 
 
 def empty_rejects() -> pd.DataFrame:
-    return pd.DataFrame({"row": pd.Series([], dtype="int64"), "id": pd.Series([], dtype=object),
-                         "field": pd.Series([], dtype=object), "problem": pd.Series([], dtype=object),
-                         "found": pd.Series([], dtype=object)})
+    """A chunk's rejects when it has none: the columns, typed."""
+    return pd.DataFrame({name: pd.Series([], dtype="int64" if name == "row" else object) for name in REJECT_COLUMNS})
 
 
 def _shown(value) -> Optional[str]:

@@ -24,7 +24,8 @@ READ_BYTES = 1 << 20  # fingerprints stream files in 1 MiB reads
 SQL_FETCH_ROWS = 50_000  # rows per fetch when an SQL input is fingerprinted
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
-SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql", "duckdb", "snowflake")
+SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql", "duckdb", "snowflake",
+               "redshift", "trino", "bigquery", "databricks", "cockroachdb", "db2", "teradata")
 
 
 def _looks_like_url(location: str) -> bool:
@@ -111,16 +112,12 @@ def fingerprint_input(source: DataSource) -> str:
 
 
 def _hash_query(digest, source: SqlSource) -> None:
-    """Each row's values as text, hashed column by column: the same rows give the same hash whatever
-    the fetch size (the values are never typed per chunk, as a frame would be)."""
+    """The column names, then each row's values by their Python repr (1, 1.0, "1" and None differ),
+    row by row: the same rows in the same order give the same hash whatever the fetch size."""
     with _sql_result(source) as result:
         digest.update(("\0".join(result.keys()) + "\n").encode())
         while rows := result.fetchmany(SQL_FETCH_ROWS):
-            values = np.empty((len(rows), len(rows[0])), dtype=object)
-            values[:] = [tuple(row) for row in rows]
-            # repr: 1, 1.0, "1" and None are four different values.
-            text = pd.DataFrame(values, copy=False).map(repr)
-            digest.update(pd.util.hash_pandas_object(text, index=False).to_numpy().tobytes())
+            digest.update("".join(f"{tuple(row)!r}\n" for row in rows).encode("utf-8", "surrogatepass"))
 
 
 # --- chunks --------------------------------------------------------------------------------------
@@ -315,8 +312,5 @@ def _sql_chunks(source: SqlSource, chunk_rows: int) -> Iterator[pd.DataFrame]:
                 raise _sql_error(source, error) from None
             if not rows:
                 return
-            values = np.empty((len(rows), len(columns)), dtype=object)
-            values[:] = [tuple(row) for row in rows]
-            # Typed per column from the values themselves (the contract checks them), never per chunk
-            # by guessing: an object column of Python values.
-            yield pd.DataFrame(values, columns=columns, copy=False).infer_objects()
+            # Typed per chunk from the values (the contract judges each value, whatever the type).
+            yield pd.DataFrame.from_records(rows, columns=columns, coerce_float=False)
