@@ -1,16 +1,22 @@
-"""Benchmark: serving one pipeline (features + 200-tree LightGBM) in one run, four ways.
+"""Benchmark: serving one pipeline (features + 200-tree LightGBM) in one run, several ways.
 
-    .venv/bin/python benchmarks/serving.py --seconds 5
+    .venv/bin/python benchmarks/serving.py --seconds 5 --before 75d5973 --postgres
 
 (a) the raw pipeline in process; (b) plain FastAPI + uvicorn (`async def`, parse -> DataFrame ->
-predict_proba, nothing else); (c) keel's BentoML service with validation and the prediction log,
-(d) the same without the log, (e) the same with canary routing (95/5) and the log. Single-row JSON
-at concurrency 1, 8 and 32, and 100-row batches at concurrency 1; one worker each, 127.0.0.1.
-The load generator is a thread pool of keep-alive HTTP clients in this process (2 cores are shared
-with the server: ratios in one run are the point). Results: benchmarks/results/serving.json.
+predict_proba, nothing else), and the same scoring through keel's fast path (1 and 2 workers);
+(c) keel's BentoML service with validation, routing, metrics and the durable prediction log (group
+commit), (d) the same without the log, both with 1 and 2 workers, (e) canary routing (95/5) with the
+log, (f) the log in PostgreSQL (`--postgres`: a server started on 127.0.0.1 for the run), (g) the
+fast path off; and, with `--before COMMIT`, keel's service as that commit's tree serves the same
+bundle (with and without its log), so before and after are measured in one run. Single-row JSON at
+concurrency 1, 8 and 32, and 100-row batches at concurrency 1, on 127.0.0.1. The load generator is a
+thread pool of keep-alive HTTP clients in this process (the cores are shared with the server: ratios
+in one run are the point); the load average is recorded before and after each variant.
+`--skip-pipeline` leaves out the slow full-pipeline variants. Results: benchmarks/results/serving.json.
 """
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -31,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import keel  # noqa: E402,F401
 from keel.data.generator import generate_credit_applications  # noqa: E402
 from keel.deployment.bundle import write_bundle  # noqa: E402
-from keel.deployment.server import start_service, stop_service  # noqa: E402
+from keel.deployment.server import end_process_tree, readyz, start_service, stop_service  # noqa: E402
 from keel.serving.routing import Arm, RoutingTable  # noqa: E402
 from keel.spec import load_spec  # noqa: E402
 from keel.training.in_process import train_in_process  # noqa: E402
@@ -111,39 +117,98 @@ def load(port: int, bodies: list, concurrency: int, seconds: float) -> dict:
 
 def measure(port: int, single: list, batch: list, seconds: float) -> dict:
     load(port, single, 4, 1.0)  # warm up
+    before = os.getloadavg()[0]
     result = {f"c{c}": load(port, single, c, seconds) for c in (1, 8, 32)}
     result["batch100_c1"] = load(port, batch, 1, seconds)
+    result["load_average_1min"] = [round(before, 2), round(os.getloadavg()[0], 2)]
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=5.0)
-    args = parser.parse_args()
-    spec = load_spec(ROOT / "configs" / "credit_risk.yaml", ["data.source.rows=20000", "training.candidate.trials=1",
-                                                             "training.candidate.params.n_estimators=200"])
+def _wait_answering(port: int, body: bytes, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"nothing answered on port {port} within {seconds:g} s")
+
+
+def _tree_of(commit: str, into: Path) -> Path:
+    """The project as `commit` had it (git archive), to serve the same bundle with that code."""
+    into.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def _serve_with_tree(tree: Path, folder: Path, port: int) -> subprocess.Popen:
+    """`bentoml serve` of the keel service in `tree` (another commit's code) over `folder`."""
+    bentoml = Path(sys.executable).parent / "bentoml"
+    env = {**os.environ, "KEEL_DEPLOYMENT_DIR": str(folder), "BENTOML_DO_NOT_TRACK": "True", "PYTHONPATH": str(tree)}
+    process = subprocess.Popen([str(bentoml), "serve", "serving.service:KeelService", "--host", "127.0.0.1",
+                                "--port", str(port)], cwd=tree, env=env, stdout=open(folder / "service.log", "ab"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while readyz(f"http://127.0.0.1:{port}") is None:
+        if process.poll() is not None or time.monotonic() > deadline:
+            end_process_tree(process.pid)
+            raise RuntimeError(f"the service of {tree} did not start; see {folder / 'service.log'}")
+        time.sleep(0.5)
+    return process
+
+
+def benchmark_spec():
+    return load_spec(ROOT / "configs" / "credit_risk.yaml", ["data.source.rows=20000", "training.candidate.trials=1",
+                                                            "training.candidate.params.n_estimators=200"])
+
+
+def trained_pipeline(spec):
+    """(the LightGBM pipeline, the in-process training result with its splits)."""
     trained = train_in_process(generate_credit_applications(spec.data.source), spec)
     model = trained.selected.pipeline
     if trained.selected.name != "lightgbm":  # the benchmark is about the LightGBM pipeline
         from keel.training.fit import fit_candidate
         model = fit_candidate(model.named_steps["features"], trained.train, trained.validation, spec.data,
                               spec.training)[0].pipeline
-    rows = json.loads(trained.test[spec.data.model_features].head(500).to_json(orient="records"))
+    return model, trained
+
+
+def test_records(trained, spec) -> list:
+    return json.loads(trained.test[spec.data.model_features].head(500).to_json(orient="records"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--before", help="a git commit whose keel service is measured too, in the same run")
+    parser.add_argument("--postgres", action="store_true",
+                        help="also keep the log in PostgreSQL (Debian's server, started on 127.0.0.1)")
+    parser.add_argument("--skip-pipeline", action="store_true", help="leave out the full-pipeline variants")
+    args = parser.parse_args()
+    spec = benchmark_spec()
+    model, trained = trained_pipeline(spec)
+    rows = test_records(trained, spec)
     single = [json.dumps(dict(r, entity_id=f"e{i}")).encode() for i, r in enumerate(rows)]
     plain_single = [json.dumps(r).encode() for r in rows]
     batch = [json.dumps({"records": rows[i:i + 100]}).encode() for i in range(0, 400, 100)]
-    results = {}
+    results = {"load_average_at_start": list(os.getloadavg()), "before_commit": args.before}
 
-    import pandas as pd
     frame = trained.test[spec.data.model_features]
-    timings = []
-    for i in range(2000):
-        started = time.perf_counter()
-        model.predict_proba(frame.iloc[[i % len(frame)]])
-        timings.append((time.perf_counter() - started) * 1000)
-    results["raw_in_process"] = {"p50_ms": statistics.median(timings), "p99_ms": float(np.percentile(timings, 99)),
-                                 "rps_c1": 1000 / statistics.mean(timings)}
-    print("raw", results["raw_in_process"], flush=True)
+    if not args.skip_pipeline:
+        timings = []
+        for i in range(2000):
+            started = time.perf_counter()
+            model.predict_proba(frame.iloc[[i % len(frame)]])
+            timings.append((time.perf_counter() - started) * 1000)
+        results["raw_in_process"] = {"p50_ms": statistics.median(timings),
+                                     "p99_ms": float(np.percentile(timings, 99)),
+                                     "rps_c1": 1000 / statistics.mean(timings)}
+        print("raw", results["raw_in_process"], flush=True)
 
     from keel.serving.fast_path import compile_row_scorer
     sample = trained.validation[spec.data.model_features]
@@ -160,49 +225,87 @@ def main() -> None:
                                        "rps_c1": 1000 / statistics.mean(timings)}
     print("fast path", results["fast_path_in_process"], flush=True)
 
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as work, contextlib.ExitStack() as servers:
         work = Path(work)
         import pickle
         (work / "model.pkl").write_bytes(pickle.dumps(model))
         sample.to_parquet(work / "sample.parquet")
-        for name, source in (("plain_fastapi", FASTAPI_APP), ("plain_fastapi_fast_path", FASTAPI_FAST_PATH_APP)):
+        plain = [("plain_fastapi_fast_path", FASTAPI_FAST_PATH_APP, 1),
+                 ("plain_fastapi_fast_path_2_workers", FASTAPI_FAST_PATH_APP, 2)]
+        if not args.skip_pipeline:
+            plain.insert(0, ("plain_fastapi", FASTAPI_APP, 1))
+        for name, source, workers in plain:
             (work / f"{name}.py").write_text(source)
             port = _free_port()
             server = subprocess.Popen([sys.executable, "-m", "uvicorn", f"{name}:app", "--host", "127.0.0.1",
-                                       "--port", str(port), "--log-level", "warning"], cwd=work,
+                                       "--port", str(port), "--log-level", "warning", "--workers", str(workers)],
+                                      cwd=work, start_new_session=True,
                                       env={**os.environ, "MODEL_FILE": str(work / "model.pkl"),
                                            "SAMPLE_FILE": str(work / "sample.parquet"), "PYTHONPATH": str(ROOT)})
-            time.sleep(8)
             try:
+                _wait_answering(port, plain_single[0])
                 results[name] = measure(port, plain_single, batch, args.seconds)
             finally:
-                server.terminate()
-                server.wait()
+                end_process_tree(server.pid)
             print(name, results[name], flush=True)
 
+        postgres_url = None
+        if args.postgres:
+            from tests.support.servers import postgresql_server
+            postgres_url = servers.enter_context(postgresql_server(work / "postgres")).url
+
         pipeline_spec = load_spec(ROOT / "configs" / "credit_risk.yaml", ["deployment.fast_path=false"])
+        two_workers = spec.model_copy(update={"deployment": spec.deployment.model_copy(update={"workers": 2})})
         champion_only = RoutingTable([Arm("champion", 1, 1.0)])
+        sqlite = "sqlite"
         variants = {
-            "keel_bentoml_log": (champion_only, True, spec),
-            "keel_bentoml_no_log": (champion_only, False, spec),
-            "keel_bentoml_canary_log": (RoutingTable([Arm("champion", 1, 0.95), Arm("challenger", 2, 0.05)]), True,
-                                        spec),
-            "keel_bentoml_log_pipeline_path": (champion_only, True, pipeline_spec),
+            "keel_bentoml_log": (champion_only, sqlite, spec, None),
+            "keel_bentoml_no_log": (champion_only, None, spec, None),
+            "keel_bentoml_log_2_workers": (champion_only, sqlite, two_workers, None),
+            "keel_bentoml_no_log_2_workers": (champion_only, None, two_workers, None),
+            "keel_bentoml_canary_log": (RoutingTable([Arm("champion", 1, 0.95), Arm("challenger", 2, 0.05)]), sqlite,
+                                        spec, None),
         }
-        for name, (routing, with_log, bundle_spec) in variants.items():
+        if postgres_url:
+            variants["keel_bentoml_postgres_log"] = (champion_only, postgres_url, spec, None)
+            variants["keel_bentoml_postgres_log_2_workers"] = (champion_only, postgres_url, two_workers, None)
+        if not args.skip_pipeline:
+            variants["keel_bentoml_log_pipeline_path"] = (champion_only, sqlite, pipeline_spec, None)
+        if args.before:
+            tree = _tree_of(args.before, work / "before")
+            variants["before_keel_bentoml_log"] = (champion_only, sqlite, spec, tree)
+            variants["before_keel_bentoml_no_log"] = (champion_only, None, spec, tree)
+        for name, (routing, log, bundle_spec, tree) in variants.items():
             folder = work / name
-            write_bundle(folder, bundle_spec, {1: model, 2: model}, {1: 0.3, 2: 0.3}, routing,
-                         f"sqlite:///{folder / 'log.db'}" if with_log else None, sample)
+            if log == sqlite:
+                log = f"sqlite:///{folder / 'log.db'}"
+            elif log is not None:  # PostgreSQL: each variant its own empty table
+                _drop_predictions(log)
+            write_bundle(folder, bundle_spec, {1: model, 2: model}, {1: 0.3, 2: 0.3}, routing, log, sample)
             port = _free_port()
-            start_service(folder, "127.0.0.1", port)
+            process = _serve_with_tree(tree, folder, port) if tree else None
+            if tree is None:
+                start_service(folder, "127.0.0.1", port)
             try:
                 results[name] = measure(port, single, batch, args.seconds)
             finally:
-                stop_service(folder)
+                end_process_tree(process.pid) if process else stop_service(folder)
+            results[name]["workers"] = bundle_spec.deployment.workers
             print(name, results[name], flush=True)
+    results["load_average_at_end"] = list(os.getloadavg())
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "serving.json").write_text(json.dumps(results, indent=2))
+
+
+def _drop_predictions(url: str) -> None:
+    import sqlalchemy as sa
+
+    from keel.serving.prediction_log import METADATA
+
+    engine = sa.create_engine(url)
+    METADATA.drop_all(engine)
+    engine.dispose()
 
 
 if __name__ == "__main__":
