@@ -248,6 +248,7 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
     folder = monitoring_folder(spec)
     output_path = Path(output)
     rejects = rejects_path(output_path, fmt)
+    remove_leftovers(folder, output_path, rejects)
     check_outputs(output_path, rejects, batches, published_outputs(published_batches(folder)))
     source = batch_source(location, spec.data, query)
     profiler = BatchProfiler(folder, batch_id, model_version, spec.data.model_features, spec.data.id_column, key)
@@ -266,6 +267,19 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
     return {"key": key, "skipped_for": None, "result": dict(result), "started_at": started.isoformat(),
             "finished_at": utc_now().isoformat(), "rescored_from": earlier["batch_id"] if earlier else None,
             "monitoring_replaced": replaced}
+
+
+def remove_leftovers(monitoring_folder: Path, *destinations: Path) -> List[str]:
+    """The hidden partial files a killed batch left beside these destinations (its process is gone:
+    its monitoring rows' partial folder names it); never a running batch's. Returns the batch ids."""
+    from keel.batch.scoring import partial_path
+    from keel.monitoring.batch_traffic import BATCHES, remove_abandoned
+
+    killed = remove_abandoned(Path(monitoring_folder) / BATCHES)
+    for batch_id in killed:
+        for destination in destinations:
+            partial_path(Path(destination), batch_id).unlink(missing_ok=True)
+    return killed
 
 
 def published_outputs(markers: List[dict]) -> Dict[str, str]:

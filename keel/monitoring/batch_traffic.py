@@ -151,7 +151,8 @@ def _remove(folder: Path, root: Path) -> None:
 
 
 def remove_abandoned(folder: Path) -> List[str]:
-    """Delete the partial folders of batches whose process is gone (killed jobs); a running job's stays."""
+    """Delete the partial folders of batches whose process is gone (killed jobs); a running job's stays.
+    Returns the ids of those batches (their other leftovers may go too)."""
     removed = []
     if not folder.is_dir():
         return removed
@@ -161,7 +162,7 @@ def remove_abandoned(folder: Path) -> List[str]:
         pid = _pid_of(path.name)
         if pid is None or not _alive(pid):
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path.name)
+            removed.append(path.name[1:].rsplit(".", 2)[0])
     return removed
 
 

@@ -167,7 +167,7 @@ def test_a_killed_batch_leaves_nothing_in_the_windows_and_its_rerun_counts_once(
     # A partial folder of a process that is gone is removed by the next batch; a live one's stays.
     dead = folder / "batches" / ".ghost.999999999.partial"
     dead.mkdir()
-    assert ".ghost.999999999.partial" in remove_abandoned(folder / "batches")
+    assert "ghost" in remove_abandoned(folder / "batches")
     assert killed.staging.exists()
 
     # Published, then killed before its batch record: the re-run (same input) replaces it.
