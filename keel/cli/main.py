@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "keel.cli.governance_commands",
     "keel.cli.dashboard_commands",
     "keel.cli.spec_commands",
+    "keel.cli.review_commands",
 )
 
 

@@ -1,0 +1,100 @@
+"""Issue 19 item 2: the review queue (keel.serving.reviews) and `run.py review list | decide` in process,
+on a prediction log in a temporary deployment folder and an audit trail under $KEEL_AUDIT_ROOT."""
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from keel.cli.main import main
+from keel.governance.audit import verify
+from keel.governance.store import FolderStore
+from keel.serving.prediction_log import PREDICTIONS, PredictionLog
+from keel.serving.reviews import (REVIEWS, ReviewError, pending_reviews, record_decision, referral_rows,
+                                  review_rates)
+from tests.conftest import ROOT
+
+BAND = (0.4, 0.6)
+START = datetime(2026, 5, 1, 9, tzinfo=timezone.utc)
+
+
+def _rows(scores, shadow=False, request="r"):
+    return [{"request_id": f"{request}{i}", "row": 0, "entity_id": f"e{i}", "time": START + timedelta(minutes=i),
+             "model_name": "m", "model_version": 3, "arm": "champion", "shadow": shadow, "inputs": "{}",
+             "score": s, "decision": int(s >= 0.5), "latency_ms": 1.0} for i, s in enumerate(scores)]
+
+
+def _log(url, scores):
+    rows = _rows(scores)
+    log = PredictionLog(url)
+    log.append(rows)
+    with log.engine.begin() as connection:
+        connection.execute(REVIEWS.insert(), referral_rows(rows, BAND))
+    return rows
+
+
+def test_only_served_scores_inside_the_band_are_referred():
+    rows = _rows([0.1, 0.4, 0.55, 0.6, 0.9]) + _rows([0.5], shadow=True, request="s")
+    referred = referral_rows(rows, BAND)
+    assert [r["request_id"] for r in referred] == ["r1", "r2"]  # [0.4, 0.6): 0.6 is out; the shadow row never
+    assert referred[1]["model_decision"] == 1 and referred[1]["score"] == 0.55
+    assert referral_rows(rows, None) == []
+
+
+def test_a_decision_is_recorded_beside_the_prediction_never_over_it_and_never_twice(tmp_path):
+    url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    _log(url, [0.45, 0.55, 0.2])
+    assert [(r["request_id"], r["score"]) for r in pending_reviews(url)] == [("r0", 0.45), ("r1", 0.55)]
+    decided = record_decision(url, "r1", 0, 0, "income verified by phone", "os:ana", START + timedelta(hours=2))
+    assert decided["human_decision"] == 0 and decided["model_decision"] == 1 and decided["reviewer"] == "os:ana"
+    assert [r["request_id"] for r in pending_reviews(url)] == ["r0"]
+    with pytest.raises(ReviewError, match="never overwritten"):
+        record_decision(url, "r1", 0, 1, "changed my mind", "os:bob", START + timedelta(hours=3))
+    with pytest.raises(ReviewError, match="no referral r2:0"):
+        record_decision(url, "r2", 0, 1, "not referred", "os:bob", START)
+    with pytest.raises(ReviewError, match="--reason is required"):
+        record_decision(url, "r0", 0, 1, "  ", "os:bob", START)
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        logged = connection.execute(sa.select(PREDICTIONS.c.request_id, PREDICTIONS.c.score, PREDICTIONS.c.decision)
+                                    .order_by(PREDICTIONS.c.request_id)).all()
+    engine.dispose()
+    assert [tuple(r) for r in logged] == [("r0", 0.45, 0), ("r1", 0.55, 1), ("r2", 0.2, 0)]  # as the model said
+    assert review_rates(url, None, None) == {"referred": 2, "decided": 1, "overridden": 1, "override_rate": 1.0}
+    assert review_rates(url, START + timedelta(minutes=1), None)["referred"] == 1
+    assert review_rates(url, START + timedelta(days=1), None)["override_rate"] is None
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.setenv("KEEL_AUDIT_ROOT", str(tmp_path / "audit"))
+    monkeypatch.delenv("KEEL_ACTOR", raising=False)
+    folder = tmp_path / "deployments"
+    overrides = ["--config", str(ROOT / "configs" / "credit_risk.yaml"), "--set", f"deployment.folder={folder}",
+                 "--set", "deployment.allow_folder_outside_project=true", "--set", "problem.name=review_model"]
+    (folder / "review_model").mkdir(parents=True)
+    _log(f"sqlite:///{folder / 'review_model' / 'predictions.db'}", [0.45, 0.55])
+    return overrides, tmp_path / "audit" / "review_model"
+
+
+def test_review_list_and_decide_record_the_person_and_the_audit_trail(project, capsys):
+    overrides, audit = project
+    assert main(["review", "list", *overrides]) == 0
+    out = capsys.readouterr().out
+    assert "r0:0" in out and "r1:0" in out and "0.5500" in out
+    # credit: favourable is `negative` (no predicted default), so "favourable" is class 0: overrides r1's 1.
+    assert main(["review", "decide", "r1:0", "--decision", "favourable", "--reason", "documented income",
+                 *overrides]) == 0
+    assert "overridden" in capsys.readouterr().out
+    assert main(["review", "decide", "r1", "--decision", "unfavourable", "--reason", "again", *overrides]) == 1
+    assert "never overwritten" in capsys.readouterr().err
+    assert main(["review", "decide", "r1:x", "--decision", "favourable", "--reason", "x", *overrides]) == 2
+    records = [json.loads(p.read_text()) for p in sorted(audit.iterdir())]
+    assert [r["event"] for r in records] == ["review_decided"]
+    details = records[0]["details"]
+    assert details["class"] == 0 and details["model_decision"] == 1 and details["overrides_model"] is True
+    assert details["reason"] == "documented income" and records[0]["version"] == 3
+    assert verify(FolderStore(audit)).ok
+    assert main(["review", "list", *overrides]) == 0
+    assert "r1:0" not in capsys.readouterr().out
