@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from keel.spec.base import StrictModel, alternatives
 from keel.spec.problem import Metric
+from keel.spec.production_fairness import ProductionFairnessSpec
 from keel.spec.reading import CsvReading
 
 # The entity ids of the rollout's probe requests start with this; monitoring leaves them out by default.
@@ -250,6 +251,7 @@ class MonitoringSpec(StrictModel):
     alerter: AlerterSpec = AlerterSpec()
     retraining: RetrainingSpec = RetrainingSpec()
     profiling: ProfilingSpec = ProfilingSpec()
+    fairness: ProductionFairnessSpec = ProductionFairnessSpec()
     simulation: Optional[SimulationSpec] = Field(
         None, description="the main job's simulated production traffic; generator sources only")
 
