@@ -251,7 +251,7 @@ def main() -> None:
 
         postgres_url = None
         if args.postgres:
-            from tests.support.servers import postgresql_server
+            from tests.support.postgres import postgresql_server
             postgres_url = servers.enter_context(postgresql_server(work / "postgres")).url
 
         pipeline_spec = load_spec(ROOT / "configs" / "credit_risk.yaml", ["deployment.fast_path=false"])
