@@ -45,7 +45,10 @@ class DeploymentSpec(StrictModel):
     folder: str = Field(".keel/deployments", description="where deployment bundles and the prediction log live, "
                                                           "relative to the project (the directory run.py is started "
                                                           "in)")
-    prediction_log_url: Optional[str] = Field(None, description="SQLAlchemy URL; default: SQLite in the folder")
+    prediction_log_url: Optional[str] = Field(
+        None, description="SQLAlchemy URL of the prediction log; default: SQLite in the folder (one machine); "
+                          "production: PostgreSQL, postgresql://user:password@host:5432/database (keel uses the "
+                          "psycopg 3 driver for it: postgresql+psycopg://...)")
     api_key_env: Optional[str] = Field(None, description="name of the environment variable holding the API key")
     api_key_protects_docs_and_metrics: bool = Field(
         True, description="with an API key, /metrics, the index page and the API documents (/docs.json, "
@@ -89,10 +92,12 @@ class DeploymentSpec(StrictModel):
         from sqlalchemy.exc import ArgumentError
 
         try:
-            make_url(url)
+            parsed = make_url(url)
         except (ArgumentError, ValueError):
             raise ValueError("not a SQLAlchemy database URL; give e.g. sqlite:////path/to/predictions.db or "
                              "postgresql://user@host/db") from None
+        if parsed.drivername == "postgresql":  # SQLAlchemy's default there is psycopg2; keel ships psycopg 3
+            return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         return url
 
 

@@ -255,3 +255,16 @@ def test_a_child_started_to_die_with_its_parent_ends_when_the_parent_is_sigkille
         if child.is_running():
             child.kill()
         parent.stdout.close()
+
+
+def test_the_spec_takes_workers_and_a_postgresql_url_for_the_driver_keel_ships():
+    from pydantic import ValidationError
+
+    from keel.spec.deployment import DeploymentSpec
+
+    assert DeploymentSpec().workers == 1 and DeploymentSpec(workers=4).workers == 4
+    with pytest.raises(ValidationError, match="workers"):
+        DeploymentSpec(workers=0)
+    url = DeploymentSpec(prediction_log_url="postgresql://keel:p%40ss@db.internal:5432/keel").prediction_log_url
+    assert url == "postgresql+psycopg://keel:p%40ss@db.internal:5432/keel"  # the password kept, still escaped
+    assert DeploymentSpec(prediction_log_url="sqlite:////srv/log.db").prediction_log_url == "sqlite:////srv/log.db"
