@@ -18,8 +18,17 @@ import pandas as pd
 
 from keel.evaluation.fairness import favourable_view, group_rule, wilson_interval
 from keel.spec.data import DataSpec
+from keel.spec.production_fairness import ProductionFairnessSpec
 
 NO_GROUP = "(missing)"
+
+
+def attributes_sent_with_requests(data: DataSpec, fairness: ProductionFairnessSpec) -> List[str]:
+    """The sensitive attributes a scoring request (or a batch row) may carry for fairness monitoring: those
+    the model does not see, when the spec says groups come with the requests."""
+    if fairness.groups_from != "request":
+        return []
+    return [name for name in data.sensitive_attributes if name not in data.model_features]
 
 
 class GroupRates(TypedDict):

@@ -69,24 +69,40 @@ def _field(feature) -> Tuple[Any, Any]:
     return kind, ...
 
 
+def _attribute_kind(data: DataSpec, name: str) -> Any:
+    """A sensitive attribute's type as the spec declares it (a feature's, or its categories)."""
+    if name in data.features:
+        return _field(data.features[name])[0]
+    return Literal[tuple(data.sensitive_attributes[name].categories)]  # type: ignore[misc]
+
+
 def _decision_attribute_field(data: DataSpec, name: str) -> Tuple[Any, Any]:
     """A sensitive attribute a mitigated version decides with: typed as the spec declares it, optional
     (a record without it is decided at that version's own threshold, as a group it cannot judge)."""
-    if name in data.features:
-        kind, _ = _field(data.features[name])
-    else:
-        kind = Literal[tuple(data.sensitive_attributes[name].categories)]  # type: ignore[misc]
-    return Optional[kind], Field(None, description="sensitive attribute: used at decision time by a mitigated "
-                                                   "version only; logged, never a feature of another version")
+    return Optional[_attribute_kind(data, name)], Field(
+        None, description="sensitive attribute: used at decision time by a mitigated version only; logged, never a "
+                          "feature of another version")
 
 
-def record_model(data: DataSpec, decision_attributes: Sequence[str] = ()) -> type[BaseModel]:
-    """A pydantic model of one scoring request: the model's features plus an optional entity id, and
-    the sensitive attributes a served (mitigated) version decides with, only when one is served."""
+def _logged_attribute_field(data: DataSpec, name: str) -> Tuple[Any, Any]:
+    """A sensitive attribute sent beside the features for fairness monitoring (monitoring.fairness)."""
+    return Optional[_attribute_kind(data, name)], Field(
+        None, description="sensitive attribute: logged for fairness monitoring, never given to the model")
+
+
+def record_model(data: DataSpec, decision_attributes: Sequence[str] = (),
+                 logged_attributes: Sequence[str] = ()) -> type[BaseModel]:
+    """A pydantic model of one scoring request: the model's features plus an optional entity id, the
+    sensitive attributes a served (mitigated) version decides with, only when one is served, and the
+    sensitive attributes sent for fairness monitoring (`logged_attributes`: optional, logged, never
+    given to a model)."""
     fields: Dict[str, Any] = {name: _field(data.features[name]) for name in data.model_features}
     for name in decision_attributes:
         if name not in fields:
             fields[name] = _decision_attribute_field(data, name)
+    for name in logged_attributes:
+        if name not in fields:
+            fields[name] = _logged_attribute_field(data, name)
     # The entity id may also come under the spec's id column, as the record stands in the data.
     names = ["entity_id"] + [c for c in [data.id_column] if c and c != "entity_id" and c not in fields]
     fields["entity_id"] = (Annotated[Optional[Union[StrictInt, str]], AfterValidator(_bounded_entity_id)],

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from keel.monitoring.production_fairness import fairness_breaches, label_coverage, window_fairness
+from keel.monitoring.production_fairness import (attributes_sent_with_requests, fairness_breaches, label_coverage,
+                                                 window_fairness)
 from keel.spec.data import DataSpec
 
 
@@ -92,3 +93,22 @@ def test_outcomes_known_only_for_approved_applications_are_selective_labels():
     even = pd.Series(rng.integers(0, 2, 1000), dtype="Int64")
     even[rng.random(1000) < 0.3] = pd.NA
     assert not label_coverage(decisions, even, _data("negative"))["selective"]
+
+
+def test_requests_may_carry_the_attributes_only_when_the_spec_says_groups_come_with_them():
+    from keel.serving.payload import PayloadError, parse_records, record_model
+    from keel.spec.production_fairness import ProductionFairnessSpec
+
+    data = _data("positive")
+    sent = attributes_sent_with_requests(data, ProductionFairnessSpec(groups_from="request"))
+    assert sent == ["gender"]
+    model = record_model(data, logged_attributes=sent)
+    parsed = parse_records([{"x": 1.0, "gender": "f"}, {"x": 2.0}], model)
+    assert [r.gender for r in parsed] == ["f", None]
+    with pytest.raises(PayloadError) as wrong:
+        parse_records({"x": 1.0, "gender": "unknown"}, model)
+    assert wrong.value.status == 422 and wrong.value.errors[0]["field"] == "gender"
+    assert attributes_sent_with_requests(data, ProductionFairnessSpec()) == []
+    with pytest.raises(PayloadError) as refused:
+        parse_records({"x": 1.0, "gender": "f"}, record_model(data))
+    assert refused.value.errors[0]["problem"] == "unknown field"
