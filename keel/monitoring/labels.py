@@ -13,6 +13,7 @@ import pandas as pd
 from keel.data.schema import target_codes
 from keel.monitoring.records import LabelReport
 from keel.spec.monitoring import CsvLabels, LabelsSpec, SqlLabels
+from keel.spec.reading import CsvReading
 
 EXAMPLES = 5  # how many offending ids or values a report shows
 
@@ -33,7 +34,7 @@ def read_labels(spec: LabelsSpec, positive: Union[int, str] = 1, negative: Union
     where = _describe(source)
     try:
         if isinstance(source, CsvLabels):
-            raw = _read_csv_as_text(source)
+            raw = read_csv_as_text(source)
         else:
             import sqlalchemy as sa
 
@@ -78,8 +79,8 @@ def _normalised(values: pd.Series, spec: LabelsSpec, positive, negative) -> pd.S
     return text
 
 
-def _read_csv_as_text(source: CsvLabels) -> pd.DataFrame:
-    """Every column as text: inferred types turn "007" into 7 and, with one empty cell, "1" into 1.0.
+def read_csv_as_text(source: CsvReading) -> pd.DataFrame:
+    """A CSV file (labels, groups) with every column as text: inferred types turn "007" into 7 and, with one empty cell, "1" into 1.0.
     Only empty cells and the declared `na_values` are missing (an id "NA" is an id). Arrow's reader (1M
     rows in ~0.2 s; pandas' C parser ~0.7 s); pandas' reader for a file with `comment` lines, which Arrow
     cannot skip."""
@@ -94,7 +95,7 @@ def _read_csv_as_text(source: CsvLabels) -> pd.DataFrame:
     return _read_with_arrow(source)
 
 
-def _read_with_arrow(source: CsvLabels) -> pd.DataFrame:
+def _read_with_arrow(source: CsvReading) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as arrow_csv
