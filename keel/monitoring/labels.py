@@ -80,10 +80,10 @@ def _normalised(values: pd.Series, spec: LabelsSpec, positive, negative) -> pd.S
 
 
 def read_csv_as_text(source: CsvReading) -> pd.DataFrame:
-    """A CSV file (labels, groups) with every column as text: inferred types turn "007" into 7 and, with one empty cell, "1" into 1.0.
-    Only empty cells and the declared `na_values` are missing (an id "NA" is an id). Arrow's reader (1M
-    rows in ~0.2 s; pandas' C parser ~0.7 s); pandas' reader for a file with `comment` lines, which Arrow
-    cannot skip."""
+    """A CSV file (labels, groups) with every column as text: inferred types turn "007" into 7 and, with
+    one empty cell, "1" into 1.0. Only empty cells and the declared `na_values` are missing (an id "NA"
+    is an id). Arrow's reader (1M rows in ~0.2 s; pandas' C parser ~0.7 s); pandas' reader for a file
+    with `comment` lines, which Arrow cannot skip."""
     path = Path(source.path)
     if not path.is_file():
         raise FileNotFoundError(path)
