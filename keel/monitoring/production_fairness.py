@@ -18,7 +18,7 @@ import pandas as pd
 
 from keel.evaluation.fairness import favourable_view, group_rule, wilson_interval
 from keel.spec.data import DataSpec
-from keel.spec.production_fairness import ProductionFairnessSpec
+from keel.spec.production_fairness import GroupsFile, ProductionFairnessSpec
 
 NO_GROUP = "(missing)"
 
@@ -29,6 +29,47 @@ def attributes_sent_with_requests(data: DataSpec, fairness: ProductionFairnessSp
     if fairness.groups_from != "request":
         return []
     return [name for name in data.sensitive_attributes if name not in data.model_features]
+
+
+class GroupsError(ValueError):
+    """The groups file cannot be read or lacks a column; the message names the file and the key."""
+
+
+def read_groups(source: GroupsFile, attributes: List[str], data: DataSpec) -> tuple:
+    """(groups by entity id, counts): one row per id with each attribute's group as the spec names it
+    (bins for a numeric attribute), NO_GROUP where empty or not one of the spec's. Ids given twice keep
+    their first row; counts say how many rows were duplicates and how many values were not the spec's."""
+    from keel.data.groups import sensitive_groups
+    from keel.monitoring.labels import read_csv_as_text
+
+    try:
+        raw = read_csv_as_text(source)
+    except FileNotFoundError:
+        raise GroupsError(f"monitoring.fairness.groups_file.path: no such file {source.path}") from None
+    except Exception as error:
+        raise GroupsError(f"groups file {source.path}: cannot be read ({type(error).__name__}: {error})") from None
+    missing = [c for c in [source.id_column, *attributes] if c not in raw.columns]
+    if missing:
+        raise GroupsError(f"groups file {source.path}: no column {missing[0]!r} (monitoring.fairness.groups_file"
+                          f".id_column or a sensitive attribute); columns found: {list(raw.columns)}")
+    raw = raw[raw[source.id_column].notna()]
+    first = ~raw[source.id_column].duplicated(keep="first")
+    kept = raw[first]
+    values = kept[attributes].copy()
+    for name in attributes:
+        if data.sensitive_attributes[name].bins is not None:
+            values[name] = pd.to_numeric(values[name], errors="coerce")
+    groups = sensitive_groups(values, data.model_copy(update={"sensitive_attributes": {
+        n: data.sensitive_attributes[n] for n in attributes}}))
+    unknown = 0
+    for name in attributes:
+        declared = data.sensitive_attributes[name].categories
+        if declared is not None:
+            outside = ~groups[name].isin(declared) & (groups[name] != NO_GROUP)
+            unknown += int(outside.sum())
+            groups.loc[outside, name] = NO_GROUP
+    groups.index = kept[source.id_column].astype(str).to_numpy()
+    return groups, {"rows": int(len(raw)), "duplicate_ids": int((~first).sum()), "values_not_declared": unknown}
 
 
 class GroupRates(TypedDict):

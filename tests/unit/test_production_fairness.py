@@ -112,3 +112,19 @@ def test_requests_may_carry_the_attributes_only_when_the_spec_says_groups_come_w
     with pytest.raises(PayloadError) as refused:
         parse_records({"x": 1.0, "gender": "f"}, record_model(data))
     assert refused.value.errors[0]["problem"] == "unknown field"
+
+
+def test_groups_from_a_file_keyed_by_id_with_duplicates_and_undeclared_values_counted(tmp_path):
+    from keel.monitoring.production_fairness import GroupsError, read_groups
+    from keel.spec.production_fairness import GroupsFile
+
+    path = tmp_path / "demographics.csv"
+    path.write_text("applicant;gender;note\n007;f;a\n008;m;b\n009;;c\n007;m;dup\n010;unknown;d\n")
+    source = GroupsFile(kind="csv", path=path, sep=";", id_column="applicant")
+    groups, counts = read_groups(source, ["gender"], _data("positive"))
+    assert groups["gender"].to_dict() == {"007": "f", "008": "m", "009": "(missing)", "010": "(missing)"}
+    assert counts == {"rows": 5, "duplicate_ids": 1, "values_not_declared": 1}
+    with pytest.raises(GroupsError, match=r"no column 'entity_id'.*found: \['applicant;gender;note'\]"):  # wrong sep shows
+        read_groups(GroupsFile(kind="csv", path=path, sep=","), ["gender"], _data("positive"))
+    with pytest.raises(GroupsError, match="no such file"):
+        read_groups(GroupsFile(kind="csv", path=tmp_path / "nope.csv"), ["gender"], _data("positive"))
