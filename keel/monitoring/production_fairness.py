@@ -181,3 +181,82 @@ def fairness_breaches(report: Dict[str, AttributeFairness], min_parity_ratio: Op
             elif worse(value, bound):
                 breaches.append(f"{name}: {metric} {value:.3f} beyond {bound:g}")
     return breaches, unjudged
+
+
+def _window_rows(spec, window: dict, log_url: str, with_inputs: bool) -> pd.DataFrame:
+    """The monitored version's predictions made in the judged window, online and/or batch."""
+    from datetime import datetime, timedelta
+
+    from keel.monitoring.batch_traffic import includes, read_batch_predictions
+    from keel.monitoring.monitor import monitoring_folder
+    from keel.monitoring.windows import read_predictions
+
+    start, end = datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"])
+    tick = timedelta(microseconds=1)  # the log reads since < time <= until; the window is [start, end)
+    traffic = window.get("traffic", "online")
+    frames = []
+    if includes(traffic, "online"):
+        frames.append(read_predictions(log_url, since=start - tick, until=end - tick, with_inputs=with_inputs,
+                                       exclude_entity_prefixes=spec.monitoring.exclude_entity_prefixes))
+    if includes(traffic, "batch"):
+        batch = read_batch_predictions(monitoring_folder(spec), since=start - tick)
+        frames.append(batch[batch["time"] < pd.Timestamp(end)])
+    rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return rows[rows["model_version"] == window["model_version"]].reset_index(drop=True)
+
+
+def _window_groups(spec, rows: pd.DataFrame) -> Optional[pd.DataFrame]:
+    fairness, data = spec.monitoring.fairness, spec.data
+    attributes = list(data.sensitive_attributes)
+    if not fairness.watched or not attributes:
+        return None
+    if fairness.groups_from == "request":
+        from keel.data.groups import sensitive_groups
+
+        sent = rows.reindex(columns=attributes)
+        return sensitive_groups(sent, data)
+    by_id, _ = read_groups(fairness.groups_file, attributes, data)
+    ids = rows["entity_id"].astype("string").to_numpy(dtype=object)
+    return by_id.reindex(ids).fillna(NO_GROUP).reset_index(drop=True)
+
+
+def _window_labels(spec, rows: pd.DataFrame) -> Optional[pd.Series]:
+    """Each row's known outcome (1 = positive class), <NA> where none is known yet; None without labels."""
+    from keel.monitoring.labels import read_labels
+
+    labels_spec = spec.monitoring.labels
+    if labels_spec.source is None:
+        return None
+    labels = read_labels(labels_spec, spec.data.target.positive, spec.data.target.negative)
+    known = labels[labels["entity_id"].notna() & labels["label"].notna()].drop_duplicates("entity_id")
+    mapped = rows["entity_id"].astype("string").map(known.set_index("entity_id")["label"])
+    return pd.Series(mapped.to_numpy(), dtype="Int64")
+
+
+def window_report(spec, window: dict, log_url: str) -> dict:
+    """Fairness per group, label coverage per decision, and referrals of the judged window, with the
+    breaches of `monitoring.fairness`'s thresholds. Sections that the spec does not ask for, or that
+    have nothing to judge, are None."""
+    from keel.serving.reviews import review_rates
+
+    if window.get("start") is None:
+        return {"fairness": None, "label_coverage": None, "reviews": None, "breaches": [], "not_judged": []}
+    fairness_spec = spec.monitoring.fairness
+    rows = _window_rows(spec, window, log_url, with_inputs=fairness_spec.groups_from == "request")
+    decisions = rows["decision"].to_numpy(dtype=np.int64)
+    labels = _window_labels(spec, rows)
+    known = labels if labels is not None else pd.Series([pd.NA] * len(rows), dtype="Int64")
+    groups = _window_groups(spec, rows)
+    fairness = window_fairness(decisions, groups, known, spec.data) if groups is not None else None
+    breaches, unjudged = (fairness_breaches(fairness, fairness_spec.min_parity_ratio, fairness_spec.max_tpr_gap)
+                          if fairness is not None else ([], []))
+    reviews = None
+    if spec.decisions.refer_band is not None:
+        from datetime import datetime
+
+        reviews = review_rates(log_url, datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"]),
+                               window["model_version"])
+        reviews["refer_rate"] = round(reviews["referred"] / len(rows), 4) if len(rows) else None
+    return {"rows": int(len(rows)), "fairness": fairness,
+            "label_coverage": label_coverage(decisions, known, spec.data) if labels is not None and len(rows) else None,
+            "reviews": reviews, "breaches": breaches, "not_judged": unjudged}

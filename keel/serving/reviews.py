@@ -117,8 +117,9 @@ def record_decision(url: str, request_id: str, row: int, human_decision: int, re
     return dict(decided)  # type: ignore[return-value]
 
 
-def review_rates(url: str, since: Optional[datetime], until: Optional[datetime]) -> dict:
-    """Per window: referrals, decisions made, and how often a person overrode the model's own decision
+def review_rates(url: str, since: Optional[datetime], until: Optional[datetime],
+                 model_version: Optional[int] = None) -> dict:
+    """Per window (and version, when given): referrals, decisions made, and how often a person overrode the model's own decision
     (the threshold's) among those decided. Rates are None where nothing was referred or decided."""
     engine = _engine(url)
     try:
@@ -128,6 +129,8 @@ def review_rates(url: str, since: Optional[datetime], until: Optional[datetime])
                 query = query.where(REVIEWS.c.referred_at >= since)
             if until is not None:
                 query = query.where(REVIEWS.c.referred_at < until)
+            if model_version is not None:
+                query = query.where(REVIEWS.c.model_version == model_version)
             rows = connection.execute(query).all()
     finally:
         engine.dispose()

@@ -128,3 +128,60 @@ def test_groups_from_a_file_keyed_by_id_with_duplicates_and_undeclared_values_co
         read_groups(GroupsFile(kind="csv", path=path, sep=","), ["gender"], _data("positive"))
     with pytest.raises(GroupsError, match="no such file"):
         read_groups(GroupsFile(kind="csv", path=tmp_path / "nope.csv"), ["gender"], _data("positive"))
+
+
+def _served(url, count, seed=0):
+    """A day of served predictions of v2 (and a few of v1): sex sent beside the features for most rows;
+    women approved less often (credit: decision 1 = predicted default = declined)."""
+    from datetime import datetime, timedelta, timezone
+
+    from keel.serving.prediction_log import PredictionLog
+
+    rng = np.random.default_rng(seed)
+    start = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    rows = []
+    for i in range(count):
+        sex = ["female", "male", None][i % 3] if i % 10 else None
+        declined = rng.random() < (0.5 if sex == "female" else 0.2)
+        score = float(rng.uniform(0.5, 0.95) if declined else rng.uniform(0.05, 0.5))
+        rows.append({"request_id": f"q{i}", "row": 0, "entity_id": f"e{i}", "time": start + timedelta(seconds=20 * i),
+                     "model_name": "credit_risk", "model_version": 1 if i < 10 else 2, "arm": "champion",
+                     "shadow": False, "inputs": {"income": 1.0, **({"sex": sex} if sex else {})},
+                     "score": score, "decision": int(declined), "latency_ms": 1.0})
+    PredictionLog(url).append(rows)
+    return rows, start
+
+
+def test_a_window_report_judges_fairness_from_the_requests_labels_and_referrals(tmp_path):
+    from keel.monitoring.production_fairness import window_report
+    from keel.serving.reviews import REVIEWS, referral_rows
+    from keel.spec import load_spec
+    from tests.conftest import ROOT
+
+    url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    rows, start = _served(url, 1_500)
+    with __import__("sqlalchemy").create_engine(url).begin() as connection:
+        connection.execute(REVIEWS.insert(), referral_rows(rows, (0.45, 0.55)))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("entity_id,label,time\n" + "".join(f"e{i},{int(r['decision'])},2026-06-20\n"
+                                                         for i, r in enumerate(rows) if r["decision"] == 0))
+    spec = load_spec(ROOT / "configs" / "credit_risk.yaml", [
+        f"deployment.folder={tmp_path}", "deployment.allow_folder_outside_project=true",
+        "monitoring.fairness.groups_from=request", "monitoring.fairness.min_parity_ratio=0.9",
+        f"monitoring.labels.source={{kind: csv, path: '{labels}'}}", "decisions.refer_band=[0.45, 0.55]"])
+    window = {"window": "day", "start": start.isoformat(), "end": (start + pd.Timedelta(days=1)).isoformat(),
+              "model_version": 2, "traffic": "online"}
+    report = window_report(spec, window, url)
+    assert report["rows"] == 1_490  # v1's ten rows are another version's
+    sex = report["fairness"]["sex"]
+    by_group = {g["group"]: g for g in sex["groups"]}
+    assert set(by_group) == {"female", "male"} and sex["rows_without_group"] > 500
+    assert by_group["female"]["favourable_rate"] < by_group["male"]["favourable_rate"]
+    assert report["breaches"] and report["breaches"][0].startswith("sex: parity ratio")
+    # age_band was never sent: every row lacks it, so it is not judged, never "fair".
+    assert report["fairness"]["age_band"]["rows_without_group"] == 1_490
+    assert any(u.startswith("age_band: parity ratio not judged") for u in report["not_judged"])
+    coverage = report["label_coverage"]
+    assert coverage["favourable"] == 1.0 and coverage["unfavourable"] == 0.0 and coverage["selective"]
+    referred = sum(1 for r in rows[10:] if 0.45 <= r["score"] < 0.55)
+    assert report["reviews"]["referred"] == referred and report["reviews"]["refer_rate"] == round(referred / 1_490, 4)
