@@ -57,3 +57,23 @@ def test_an_unknown_version_or_an_approval_without_who_or_why_is_refused(version
     for by, reason in (("", "TICKET-3"), ("risk-officer", "  ")):
         result = approve_version(MODEL, versions["passed"], by, reason)
         assert result.approval is None and "who approves" in result.error
+
+
+def test_a_break_glass_rollback_is_recorded_with_its_reason_and_shown_as_one(versions):
+    from keel.governance.audit import audit_store, read_records
+    from keel.governance.identity import Identity
+    from keel.governance.roles import approval_status
+    from keel.governance.timeline import describe_oversight, oversight
+    from keel.clock import utc_now
+    from keel.lifecycle.approval import record_break_glass
+
+    olga = Identity("olga", "os", "OS account", False, "the password database of ci")
+    status = approval_status(versions["passed"], {"run_id": "r1"}, [], [], 1, None, utc_now())
+    record = record_break_glass(MODEL, versions["passed"], olga, "INC-42: v2 answers 500s", status)
+    assert read_records(audit_store(MODEL))[-1] == record
+    assert record["event"] == "break_glass" and record["actor"] == "os:olga"
+    line = describe_oversight(record)
+    assert line.startswith("BREAK-GLASS rollback by os:olga") and "INC-42: v2 answers 500s" in line
+    assert "0 of 1 approval(s) count" in line
+    (row,) = oversight(read_records(audit_store(MODEL)), versions["passed"])["break_glass"]
+    assert row[1] == "os:olga" and row[2] == "OS account, NOT authenticated, by the password database of ci"
