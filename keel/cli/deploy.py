@@ -202,7 +202,7 @@ def rollback(spec: Spec, by: Optional[str] = None, break_glass: Optional[str] = 
     name, target = spec.problem.name, None
     if authorization.enforced or break_glass:
         target = rollback_target(name)
-    if break_glass:
+    if break_glass and target is not None:  # nothing to restore: rollback says so below, no glass broken
         status = None
         if authorization.enforced and target is not None:
             from keel.governance.audit import TamperedTrail
