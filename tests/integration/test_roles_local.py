@@ -158,6 +158,18 @@ def test_maker_checker_with_two_os_accounts(shared, capsys):
 
     code, out = _as_other([*approve, "--by", "Nobody N."])  # re-approved on the new evaluation
     assert code == 0 and "APPROVED for production" in out, out
+
+    # A rollback restores a version only while its approvals count; otherwise only by breaking the glass.
+    from keel.registry import promote_to_production, record_deployment
+
+    second = register_model_version(MODEL, "roles test", {"model_family": "lightgbm"}, [], None)
+    promote_to_production(MODEL, second)
+    record_deployment(MODEL, second, {"outcome": "promoted", "archived": version})
+    _evaluate_as_root(version, "evaluation-run-3")
+    code, out = _as_root(capsys, ["rollback", *args])
+    assert code == 1 and f"rollback refused: {MODEL} v{version}: 0 of 1 approval(s) count" in out
+    assert "an operator may `rollback --break-glass --reason TEXT`" in out
+    assert not (shared["folder"] / "deployments").exists()
     from keel.governance.identity import establish as reset
 
     reset(None)
