@@ -38,6 +38,16 @@ class PostgreSQL:
         return f"postgresql+psycopg://{USER}@{LOOPBACK}:{self.port}/{DATABASE}"
 
 
+def _binary(name: str) -> str:
+    """A PostgreSQL server binary: on PATH, or where Debian's package puts it (not on PATH:
+    /usr/lib/postgresql/<version>/bin, the newest version); skips (fails under
+    KEEL_REQUIRE_SYSTEM_SERVICES=1) when neither has it."""
+    found = shutil.which(name) or next((str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+                                                                key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit()
+                                                                else 0, reverse=True)), None)
+    return found or require_binary(name, "postgresql")
+
+
 def _as_server_user() -> dict:
     """Popen arguments that run a command as `postgres` when this process is root; none otherwise."""
     if os.geteuid() != 0:
@@ -66,8 +76,7 @@ def postgresql_server(parent: Path | None = None) -> Iterator[PostgreSQL]:
     authentication on loopback only). `parent` is ignored for the data (pytest's folders are private
     to root, so the server user could not enter them); the data lives in a fresh folder in /tmp."""
     pytest.importorskip("psycopg", reason="the PostgreSQL driver psycopg (psycopg[binary]) is not installed")
-    initdb = require_binary("initdb", "postgresql")
-    postgres = require_binary("postgres", "postgresql")
+    initdb, postgres = _binary("initdb"), _binary("postgres")
     as_user = _as_server_user()
     folder = Path(tempfile.mkdtemp(prefix="keel-postgres-"))
     if as_user:
