@@ -39,7 +39,9 @@ def column_contributions(estimator, matrix: np.ndarray) -> Optional[np.ndarray]:
     has none (then no reasons are given, and the answer says so)."""
     booster = getattr(estimator, "booster_", None)
     if booster is not None and getattr(estimator, "n_classes_", 2) == 2:
-        return np.asarray(booster.predict(matrix, pred_contrib=True))[:, :-1]  # the last column is the bias
+        # One thread, as the fast path predicts: OpenMP's team for a few rows costs tens of ms on busy cores.
+        contributions = booster.predict(matrix, pred_contrib=True, num_threads=1)
+        return np.asarray(contributions)[:, :-1]  # the last column is the bias
     coefficients = getattr(estimator, "coef_", None)
     if coefficients is not None and np.asarray(coefficients).shape[0] == 1:
         return matrix * np.asarray(coefficients)[0]
