@@ -187,9 +187,10 @@ def test_monitor_judges_batch_traffic(project):
 
 def test_a_killed_score_leaves_no_output_and_its_rerun_completes(project):
     folder = project["folder"]
+    project["portfolio"].iloc[:2500].to_csv(folder / "book.csv", index=False)  # an input not scored before
     output = folder / "killed" / "scores.csv"
     env = {**os.environ, "KEEL_TEST_KILL_BATCH_AFTER_ROWS": "1500"}  # after the second chunk of 1000 rows
-    killed = subprocess.run([sys.executable, str(ROOT / "run.py"), "score", "--input", str(folder / "portfolio.csv"),
+    killed = subprocess.run([sys.executable, str(ROOT / "run.py"), "score", "--input", str(folder / "book.csv"),
                              "--output", str(output), "--set", "batch.max_reject_fraction=0.01", *project["args"]],
                             capture_output=True, text=True, cwd=folder, env=env, timeout=600)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
@@ -197,8 +198,8 @@ def test_a_killed_score_leaves_no_output_and_its_rerun_completes(project):
     assert list((folder / "killed").glob(".scores.csv.partial-*"))  # what it was writing: hidden, not final
     before = len(_batches())
 
-    code, out, err = _score(project, "--input", str(folder / "portfolio.csv"), "--output", str(output),
+    code, out, err = _score(project, "--input", str(folder / "book.csv"), "--output", str(output),
                             "--set", "batch.max_reject_fraction=0.01")
     assert code == 0, err
-    assert len(pd.read_csv(output)) == 2998 and len(_batches()) == before + 1
+    assert len(pd.read_csv(output)) == 2498 and len(_batches()) == before + 1
     assert not list((folder / "killed").glob(".*partial*"))  # the killed batch's leftovers are gone

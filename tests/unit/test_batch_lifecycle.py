@@ -191,3 +191,12 @@ def test_batches_are_found_by_id_and_by_their_input_in_the_trail_records():
     assert find_batch(batches, "c")["model_version"] == 2
     with pytest.raises(LookupError, match="no completed batch 'zz'"):
         find_batch(batches, "zz")
+
+
+def test_the_recorded_source_never_holds_a_database_password(spec):
+    from keel.lifecycle.batch import describe_input
+    from keel.spec.data import SqlSource
+
+    source = SqlSource(kind="sql", url="postgresql://scorer:s3cret@db.internal/loans", query="SELECT * FROM book")
+    described = describe_input(spec, source)
+    assert "s3cret" not in described and "scorer:***@db.internal" in described and "SELECT * FROM book" in described
