@@ -74,16 +74,28 @@ def check_reachable(engine: DaskEngine) -> None:
         connect(engine)
 
 
+def disconnect(engine: DaskEngine) -> None:
+    """Close this process's client of the engine (and the local cluster it started, if any)."""
+    with _lock:
+        client = _clients.pop(engine.model_dump_json(), None)
+    if client is not None:
+        _close(client)
+
+
+def _close(client) -> None:
+    cluster = getattr(client, "cluster", None)
+    try:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    except Exception:  # closing: a cluster already gone is fine
+        pass
+
+
 @atexit.register
 def _close_all() -> None:
     for client in list(_clients.values()):
-        cluster = getattr(client, "cluster", None)
-        try:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-        except Exception:  # closing at exit: a cluster already gone is fine
-            pass
+        _close(client)
     _clients.clear()
 
 

@@ -233,30 +233,33 @@ def validate_and_fingerprint(client, frame, data: DataSpec) -> DaskValidation:
     return DaskValidation(report, None if report.failures else digest.hexdigest(), len(parts))
 
 
+def _ids_with_hashes(part: pd.DataFrame, column: str, wanted: np.ndarray) -> pd.Series:
+    ids = part[column].dropna()
+    return ids[np.isin(pd.util.hash_pandas_object(ids, index=False).to_numpy(), wanted)]
+
+
 def _with_id_examples(client, frame, data: DataSpec, failure: CheckFailure) -> CheckFailure:
     """Duplicates are found by the ids' hashes; the examples show the ids themselves (in row order)."""
-    wanted = set(int(h) for h in failure.examples)
+    from dask import delayed
 
-    def duplicated(part: pd.DataFrame) -> pd.Series:
-        ids = part[data.id_column].dropna()
-        hashes = pd.util.hash_pandas_object(ids, index=False).to_numpy()
-        return ids[np.isin(hashes, np.fromiter(wanted, dtype=np.uint64, count=len(wanted)))]
-
-    found = client.compute(frame.map_partitions(duplicated, meta=frame._meta[data.id_column])).result()
+    wanted = np.array([int(h) for h in failure.examples], dtype=np.uint64)
+    found = client.gather(client.compute([delayed(_ids_with_hashes)(part, data.id_column, wanted)
+                                          for part in frame.to_delayed()]))
+    values = pd.concat(found) if found else pd.Series([], dtype=object)
     return CheckFailure(failure.column, failure.check, failure.failing_rows,
-                        [str(v) for v in pd.unique(found)[:MAX_EXAMPLES]])
+                        [str(v) for v in pd.unique(values)[:MAX_EXAMPLES]])
 
 
-def validated_partitions(frame, data: DataSpec):
-    """The rows in the spec's dtypes (lazy): only meaningful after the batch passed."""
-    import dask
+def _cast(part: pd.DataFrame, data: DataSpec) -> pd.DataFrame:
+    return validate_partition(part, data)[0]
 
-    def cast(part: pd.DataFrame) -> pd.DataFrame:
-        return validate_partition(part, data)[0]
 
-    meta = cast(frame._meta)
-    with dask.config.set({"dataframe.convert-string": False}):
-        return frame.map_partitions(cast, meta=meta, enforce_metadata=False)
+def validated_partitions(frame, data: DataSpec) -> list:
+    """The rows in the spec's dtypes, one delayed partition each (only meaningful after the batch
+    passed). Plain delayed tasks of keel's own functions: nothing but data crosses to the workers."""
+    from dask import delayed
+
+    return [delayed(_cast)(part, data) for part in frame.to_delayed()]
 
 
 # ------------------------------------------------------------------------------------- split and sample
@@ -285,10 +288,17 @@ def assign_parts(part: pd.DataFrame, data: DataSpec, split: SplitSpec,
     return np.where(u < train_end, 0, np.where(u < 1 - split.test_fraction, 1, 2))
 
 
-def time_cuts(client, frame, data: DataSpec, split: SplitSpec) -> Tuple[object, object]:
+def _column(part: pd.DataFrame, name: str) -> np.ndarray:
+    return part[name].to_numpy()
+
+
+def time_cuts(client, parts: list, data: DataSpec, split: SplitSpec) -> Tuple[object, object]:
     """The times where validation and test start, at the local engine's row positions (one column
     is gathered; rows on a cut time go to the later part)."""
-    times = np.sort(client.compute(frame[data.time_column]).result().to_numpy())
+    from dask import delayed
+
+    columns = client.gather(client.compute([delayed(_column)(part, data.time_column) for part in parts]))
+    times = np.sort(np.concatenate(columns))
     n = len(times)
     holdout = split.validation_fraction + split.test_fraction
     train_end = min(int(round(n * (1 - holdout))), n - 1)
@@ -296,25 +306,37 @@ def time_cuts(client, frame, data: DataSpec, split: SplitSpec) -> Tuple[object, 
     return times[train_end], times[validation_end]
 
 
-def split_partitions(client, validated, data: DataSpec, split: SplitSpec):
-    """(train, validation, test) as lazy Dask DataFrames."""
+def _select(part: pd.DataFrame, data: DataSpec, split: SplitSpec, cuts, which: int) -> pd.DataFrame:
+    return part[assign_parts(part, data, split, cuts) == which]
+
+
+def split_partitions(client, validated: list, data: DataSpec, split: SplitSpec) -> Tuple[list, list, list]:
+    """(train, validation, test), each a list of delayed partitions."""
+    from dask import delayed
+
     cuts = time_cuts(client, validated, data, split) if split.strategy == "time" else None
-
-    def select(part: pd.DataFrame, which: int) -> pd.DataFrame:
-        return part[assign_parts(part, data, split, cuts) == which]
-
-    return tuple(validated.map_partitions(select, which, meta=validated._meta) for which in range(3))
+    return tuple([delayed(_select)(part, data, split, cuts, which) for part in validated] for which in range(3))
 
 
-def seeded_sample(client, frame, data: DataSpec, seed: int, rows: int, total: int) -> pd.DataFrame:
+def _pick(part: pd.DataFrame, data: DataSpec, seed: int, fraction: float) -> pd.DataFrame:
+    return part if fraction >= 1.0 else part[unit_hash(part, data, seed, SAMPLE_SALT) < fraction]
+
+
+def seeded_sample(client, parts: list, data: DataSpec, seed: int, rows: int, total: int) -> pd.DataFrame:
     """About `rows` rows (all of them when there are fewer), chosen by a seeded hash, in row order."""
+    from dask import delayed
+
     fraction = min(1.0, rows / total) if total else 1.0
-
-    def pick(part: pd.DataFrame) -> pd.DataFrame:
-        return part if fraction >= 1.0 else part[unit_hash(part, data, seed, SAMPLE_SALT) < fraction]
-
-    return client.compute(frame.map_partitions(pick, meta=frame._meta)).result().reset_index(drop=True)
+    picked = client.gather(client.compute([delayed(_pick)(part, data, seed, fraction) for part in parts]))
+    return pd.concat(picked, ignore_index=True)
 
 
-def count_rows(client, frames) -> List[int]:
-    return [int(n) for n in client.gather(client.compute([frame.map_partitions(len).sum() for frame in frames]))]
+def count_rows(client, part_lists) -> List[int]:
+    from dask import delayed
+
+    counts = client.gather(client.compute([delayed(len)(part) for parts in part_lists for part in parts]))
+    totals, start = [], 0
+    for parts in part_lists:
+        totals.append(int(sum(counts[start:start + len(parts)])))
+        start += len(parts)
+    return totals

@@ -13,6 +13,7 @@ gives another model with metrics within a tolerance (see `keel.engine.reproducti
 
 from __future__ import annotations
 
+import operator
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -24,37 +25,45 @@ from keel.spec.training import TrainingSpec
 from keel.training.metrics import score
 
 
-def _features_and_label(part: pd.DataFrame, features, data: DataSpec) -> Tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(features.transform(part[data.model_features]), dtype=np.float64)
-    return x, part[data.target.column].to_numpy()
+def _block(parts: List[pd.DataFrame], features, data: DataSpec) -> Tuple[np.ndarray, np.ndarray]:
+    """One worker's training rows (its partitions, in order) as model features and labels."""
+    rows = pd.concat(parts, ignore_index=True)
+    x = np.asarray(features.transform(rows[data.model_features]), dtype=np.float64)
+    return x, rows[data.target.column].to_numpy()
 
 
-def _placed_arrays(client, train, features, data: DataSpec):
-    """(X, y) as Dask arrays whose partition i lives on worker i * workers // partitions."""
+def _shape(pair: Tuple[np.ndarray, np.ndarray]) -> Tuple[int, int]:
+    return pair[0].shape
+
+
+def _placed_arrays(client, parts: list, features, data: DataSpec):
+    """(X, y) as Dask arrays of one block per worker: worker r (workers by address) holds the
+    contiguous partitions i with i * workers // partitions == r. LightGBM ranks its machines in the
+    order of the blocks, so rank r always trains on block r: the same layout, the same model."""
     import dask.array as da
     from dask import delayed
 
     workers = ordered_workers(client)
-    parts = train.to_delayed()
     n = len(parts)
-    pairs = [client.compute(delayed(_features_and_label)(part, features, data),
-                            workers=[workers[i * len(workers) // n]], allow_other_workers=False)
-             for i, part in enumerate(parts)]
-    shapes = client.gather([client.submit(lambda pair: pair[0].shape, pair, workers=[workers[i * len(workers) // n]],
-                                          allow_other_workers=False) for i, pair in enumerate(pairs)])
-    kept = [(i, pair, shape) for i, (pair, shape) in enumerate(zip(pairs, shapes)) if shape[0] > 0]
+    blocks = [[part for i, part in enumerate(parts) if i * len(workers) // n == r] for r in range(len(workers))]
+    placed = [(worker, client.compute(delayed(_block)(block, features, data), workers=[worker],
+                                      allow_other_workers=False))
+              for worker, block in zip(workers, blocks) if block]
+    shapes = client.gather([client.submit(_shape, pair, workers=[worker], allow_other_workers=False)
+                            for worker, pair in placed])
     x_blocks, y_blocks = [], []
-    for i, pair, shape in kept:
-        worker = [workers[i * len(workers) // n]]
-        x = client.submit(lambda p: p[0], pair, workers=worker, allow_other_workers=False)
-        y = client.submit(lambda p: p[1], pair, workers=worker, allow_other_workers=False)
+    for (worker, pair), shape in zip(placed, shapes):
+        if shape[0] == 0:
+            continue
+        x = client.submit(operator.getitem, pair, 0, workers=[worker], allow_other_workers=False)
+        y = client.submit(operator.getitem, pair, 1, workers=[worker], allow_other_workers=False)
         x_blocks.append(da.from_delayed(delayed(x), shape=shape, dtype=np.float64))
         y_blocks.append(da.from_delayed(delayed(y), shape=(shape[0],), dtype=np.int64))
-    return da.concatenate(x_blocks), da.concatenate(y_blocks), pairs
+    return da.concatenate(x_blocks), da.concatenate(y_blocks), [pair for _, pair in placed]
 
 
 def refit_lightgbm(client, pipeline, params: Dict[str, object], train, data: DataSpec, training: TrainingSpec):
-    """The chosen model's parameters, trained on every row of `train` (a Dask DataFrame) across the
+    """The chosen model's parameters, trained on every row of `train` (delayed partitions) across the
     cluster; returns the features + `to_local()` model pipeline."""
     from lightgbm.dask import DaskLGBMClassifier
     from sklearn.pipeline import Pipeline
@@ -65,27 +74,49 @@ def refit_lightgbm(client, pipeline, params: Dict[str, object], train, data: Dat
                                force_row_wise=True, verbose=-1)
     with client.as_current():  # LightGBM waits on the default client, ours is not set as default
         model.fit(x, y)
-    local = model.to_local()
+    local = _without_network_parameters(model.to_local())
     local.set_params(n_jobs=training.threads)  # as a locally trained model: serving's thread count
     del held
     return Pipeline([("features", features), ("model", local)])
 
 
-def scores_by_partition(client, model, frame, data: DataSpec) -> Tuple[np.ndarray, np.ndarray]:
-    """(labels, scores) of every row, predicted partition by partition on the workers."""
+def _labels_and_scores(part: pd.DataFrame, model, data: DataSpec) -> Tuple[np.ndarray, np.ndarray]:
     from keel.training.fit import predict_scores
 
-    def predict(part: pd.DataFrame) -> pd.DataFrame:
-        scores = predict_scores(model, part) if len(part) else np.empty(0)
-        return pd.DataFrame({"label": part[data.target.column].to_numpy(), "score": scores})
-
-    meta = pd.DataFrame({"label": pd.Series([], dtype="int64"), "score": pd.Series([], dtype="float64")})
-    result = client.compute(frame.map_partitions(predict, meta=meta)).result()
-    return result["label"].to_numpy(), result["score"].to_numpy()
+    scores = predict_scores(model, part) if len(part) else np.empty(0)
+    return part[data.target.column].to_numpy(), scores
 
 
+NETWORK_PARAMETERS = ("[machines:", "[local_listen_port:")
 
 
-def whole_split_metrics(client, model, frame, data: DataSpec) -> Dict[str, float]:
-    labels, scores = scores_by_partition(client, model, frame, data)
+def _without_network_parameters(model):
+    """The model with its booster's record of the training network (random ports, this run's
+    addresses) removed: the trees are the model, the ports are not (nor do they affect prediction)."""
+    import lightgbm
+
+    text = model.booster_.model_to_string()
+    kept = "\n".join(line for line in text.split("\n") if not line.startswith(NETWORK_PARAMETERS))
+    model._Booster = lightgbm.Booster(model_str=kept)
+    for name in ("machines", "local_listen_port"):  # also kept by the estimator as parameters
+        model._other_params.pop(name, None)
+        if name in vars(model):
+            delattr(model, name)
+    return model
+
+
+def scores_by_partition(client, model, parts: list, data: DataSpec) -> Tuple[np.ndarray, np.ndarray]:
+    """(labels, scores) of every row, predicted partition by partition on the workers (the model is
+    sent to each worker once)."""
+    from dask import delayed
+
+    [shared] = client.scatter([model], broadcast=True)
+    pairs = client.gather(client.compute([delayed(_labels_and_scores)(part, shared, data) for part in parts]))
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+
+
+
+def whole_split_metrics(client, model, parts: list, data: DataSpec) -> Dict[str, float]:
+    labels, scores = scores_by_partition(client, model, parts, data)
     return score(labels, scores)
