@@ -39,3 +39,9 @@ class Progress:
 
     def traffic_started(self, spec, world, url: str) -> None:
         pass
+
+    def batch_started(self, spec, portfolio) -> None:
+        pass
+
+    def batch_scored(self, spec, result) -> None:
+        """`result`: a keel.lifecycle.batch.BatchJobResult."""
