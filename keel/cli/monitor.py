@@ -66,6 +66,15 @@ class ConsoleProgress(Progress):
     def retraining_skipped(self, spec, outcome: str) -> None:
         say(f"retraining:     {outcome}")
 
+    def batch_started(self, spec, portfolio) -> None:
+        say()
+        say(f"keel: scoring the portfolio {portfolio} in batch ...")
+
+    def batch_scored(self, spec, result) -> None:
+        from keel.cli.score import print_batch
+
+        print_batch(spec, result)
+
     def traffic_started(self, spec, world, url: str) -> None:
         say()
         say(f"keel: simulated production: {world.rows} applications (covariate_shift={world.covariate_shift} on "
