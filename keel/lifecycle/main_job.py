@@ -1,5 +1,5 @@
 """The main job: the lifecycle and its closed loop. train -> evaluate -> deploy, then (for a generator
-spec) simulated production traffic through the service, delayed labels, one monitoring run and, when
+spec) a portfolio scored in batch, simulated production traffic through the service, delayed labels, one monitoring run and, when
 the policy fires, retrain -> evaluate against the champion -> roll out or reject. Every stage works on
 the version the job's own training run registered."""
 
@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from keel.lifecycle.batch import BatchJobResult
 from keel.lifecycle.deployment import DeploymentResult
 from keel.lifecycle.evaluation import EvaluationResult
 from keel.lifecycle.monitoring import MonitorResult
 from keel.lifecycle.progress import Progress
 from keel.lifecycle.training import TrainingResult
+from keel.spec.data import GeneratorSource
 from keel.spec.models import Spec
 
 BAD_SPEC = 2  # as for any spec the CLI cannot use
@@ -32,6 +34,7 @@ class MainJobResult:
     evaluation: Optional[EvaluationResult] = None
     deployment: Optional[DeploymentResult] = None
     monitor: Optional[MonitorResult] = None
+    batch: Optional[BatchJobResult] = None
     url: Optional[str] = None
     monitoring_folder: Optional[Path] = None
     deployment_folder: Optional[Path] = None
@@ -93,6 +96,12 @@ def run_main_job(spec: Spec, progress: Progress = Progress()) -> MainJobResult:
         return stop(deployed.exit_code)
     mark("deploy", f"v{version}: {deployed.outcome or '-'}"
                    + (f"; rollout report {deployed.report}" if deployed.report else ""))
+    if isinstance(spec.data.source, GeneratorSource):
+        job.batch = scored = score_portfolio(spec, version, progress)
+        if scored.code != 0:
+            return stop(scored.code)
+        mark("batch", f"{scored.record['scored']} of {scored.record['rows_read']} portfolio rows scored by "
+                      f"v{version} as {scored.record['batch_id']}: {scored.record['output_uri']}")
     if world is None:
         job.skipped = str(no_loop)
         return job
@@ -119,9 +128,45 @@ def run_main_job(spec: Spec, progress: Progress = Progress()) -> MainJobResult:
                     f"concept_shift={world.concept_shift})")
     labels = write_labels(frame, spec.data.target.column, labels_file, now_utc())
     mark("labels", f"{len(frame)} outcomes delivered after the predictions: {labels}")
+    # The loop judges the simulated (online) traffic: the portfolio is the unshifted world, scored before it.
     job.monitor = monitored = monitor_once(loop_spec(spec, labels, retraining_overrides(spec)), retrain=True,
-                                           progress=progress, mark=mark)
+                                           progress=progress, mark=mark, traffic="online")
     return stop(monitored.code, monitored.error)
+
+
+def portfolio_path(spec: Spec) -> Path:
+    """The main job's portfolio: drawn from the spec's generator, in the deployment folder."""
+    from keel.deployment.deploy import deployment_folder
+
+    return deployment_folder(spec) / "batch" / "portfolio.parquet"
+
+
+def write_portfolio(spec: Spec) -> Path:
+    """`batch.portfolio_rows` applications from the spec's generator (the next seed: rows the model never
+    saw), without their outcome, as Parquet (written atomically)."""
+    from keel.data.generator import generate_credit_applications
+    from keel.files import write_atomically
+
+    source = spec.data.source.model_copy(update={"rows": spec.batch.portfolio_rows, "seed": spec.data.source.seed + 1})
+    frame = generate_credit_applications(source).drop(columns=[spec.data.target.column])
+    path = portfolio_path(spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, frame.to_parquet(index=False))
+    return path
+
+
+def score_portfolio(spec: Spec, version: int, progress: Progress) -> BatchJobResult:
+    """Score the portfolio in batch with the job's version (the same pipeline as `run.py score`); the
+    output is named by the version and the time, so a later job never meets an earlier one's file."""
+    from keel.clock import utc_now
+    from keel.lifecycle.batch import score_job
+
+    portfolio = write_portfolio(spec)
+    progress.batch_started(spec, portfolio)
+    output = portfolio.with_name(f"scores-v{version}-{utc_now():%Y%m%dT%H%M%SZ}.parquet")
+    result = score_job(spec, str(portfolio), str(output), version=version)
+    progress.batch_scored(spec, result)
+    return result
 
 
 def evaluation_detail(spec: Spec, evaluated: EvaluationResult) -> str:
