@@ -2,6 +2,7 @@
 
     python3 bootstrap.py run [run.py arguments]   # the full lifecycle on the embedded default data
     python3 bootstrap.py test [pytest arguments]  # the test suite, on every core (pytest-xdist)
+    python3 bootstrap.py setup                    # only the environment (CI does it beside its apt install)
 
 Needs only Python 3.10-3.12 and pip: creates `.venv/` beside this file, installs the exact versions
 pinned in requirements.lock (plus keel itself, editable), and reinstalls only when the lock changes.
@@ -35,13 +36,43 @@ def ensure_environment() -> None:
           flush=True)
     if not PYTHON.exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
+    if not _install_with_uv():
+        _install_with_pip()
+    STAMP.write_text(digest)
+    print("bootstrap: environment ready", flush=True)
+
+
+def _locked(name: str) -> str:
+    """`name==version` as pinned in the lock."""
+    prefix = f"{name}=="
+    return next(line.split()[0] for line in LOCK.read_text().splitlines() if line.startswith(prefix))
+
+
+def _install_with_uv() -> bool:
+    """The lock through uv (pinned in the lock itself, installed first with pip): the same versions as
+    pip installs, in about a third of the time (measured on a fresh venv). False when any of it fails
+    (no uv wheel for this platform, an index that only pip is configured for): pip then does it all.
+    Bytecode is compiled at install, as pip does: without it each new Python process would compile
+    every module it imports again wherever PYTHONDONTWRITEBYTECODE is set."""
+    pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
+    uv = [str(PYTHON), "-m", "uv", "pip", "install", "--quiet", "--python", str(PYTHON)]
+    try:
+        subprocess.run([*pip, _locked("uv")], check=True, cwd=ROOT)
+        subprocess.run([*uv, "--compile-bytecode", "-r", str(LOCK)], check=True, cwd=ROOT)
+        # keel's build backend (setuptools) is in the lock, installed just above (see _install_with_pip).
+        subprocess.run([*uv, "--no-deps", "--no-build-isolation", "-e", str(ROOT)], check=True, cwd=ROOT)
+    except (subprocess.CalledProcessError, StopIteration, OSError) as error:
+        print(f"bootstrap: uv could not install the lock ({error}); installing with pip", flush=True)
+        return False
+    return True
+
+
+def _install_with_pip() -> None:
     pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
     subprocess.run([*pip, "-r", str(LOCK)], check=True, cwd=ROOT)
     # keel's build backend (setuptools) is in the lock, installed just above: build with it rather than
     # in a fresh isolated environment that pip would first fill from the index.
     subprocess.run([*pip, "--no-deps", "--no-build-isolation", "-e", str(ROOT)], check=True, cwd=ROOT)
-    STAMP.write_text(digest)
-    print("bootstrap: environment ready", flush=True)
 
 
 # The suite on every core (a worker per core; each worker and each test module has its own ZenML store,
@@ -59,10 +90,12 @@ def _test_command(args: list) -> list:
 
 
 def main(argv: list) -> int:
-    if not argv or argv[0] not in ("run", "test"):
+    if not argv or argv[0] not in ("run", "test", "setup"):
         print(__doc__)
         return 2
     ensure_environment()
+    if argv[0] == "setup":
+        return 0
     if argv[0] == "run":
         command = [str(PYTHON), str(ROOT / "run.py"), *argv[1:]]
     else:
