@@ -18,6 +18,8 @@ import threading
 from concurrent.futures import Future
 from typing import List, Optional, Sequence, Tuple
 
+from keel.serving.prediction_log import encoded
+
 logger = logging.getLogger(__name__)
 
 # A group holds at most this many rows (one 10,000-row batch request is still one group).
@@ -51,7 +53,8 @@ class GroupCommitter:
             future.set_result(0)
             return future
         self._ensure_writer()
-        self._queue.put((rows, future))
+        # Encoded here, on the caller's thread: the writer holds the interpreter lock as little as it can.
+        self._queue.put((encoded(rows), future))
         return future
 
     def append(self, rows: List[dict]) -> int:

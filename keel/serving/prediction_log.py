@@ -60,8 +60,10 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.close()
 
 
-def _encoded(rows: Iterable[dict]) -> List[dict]:
-    return [dict(row, inputs=json.dumps(row["inputs"], sort_keys=True, default=str)) for row in rows]
+def encoded(rows: Iterable[dict]) -> List[dict]:
+    """The rows as stored (inputs as JSON text); rows already encoded are kept."""
+    return [row if isinstance(row["inputs"], str) else dict(row, inputs=json.dumps(row["inputs"], sort_keys=True,
+                                                                                   default=str)) for row in rows]
 
 
 class DuplicateRequest(ValueError):
@@ -77,7 +79,7 @@ class PredictionLog:
 
     def append(self, rows: Iterable[dict]) -> int:
         """Commit the rows (one transaction); returns how many. Raises if the store refuses them."""
-        rows = _encoded(rows)
+        rows = encoded(rows)
         if not rows:
             return 0
         try:
@@ -93,11 +95,11 @@ class PredictionLog:
         in the group: the first is kept). Raises, committing nothing, if the store refuses them."""
         pending = list(range(len(requests)))
         outcomes: List[Optional[DuplicateRequest]] = [None] * len(requests)
-        encoded = [_encoded(rows) for rows in requests]
+        stored = [encoded(rows) for rows in requests]
         while pending:
             try:
                 with self.engine.begin() as connection:
-                    connection.execute(PREDICTIONS.insert(), [row for i in pending for row in encoded[i]])
+                    connection.execute(PREDICTIONS.insert(), [row for i in pending for row in stored[i]])
                 return outcomes
             except sa.exc.IntegrityError:
                 # Rare (a retried X-Request-ID): find the requests already logged, commit the others.
