@@ -192,7 +192,11 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true",
                         help="also keep the log in PostgreSQL (Debian's server, started on 127.0.0.1)")
     parser.add_argument("--skip-pipeline", action="store_true", help="leave out the full-pipeline variants")
+    parser.add_argument("--only", nargs="+", help="measure only these variants (names as in the results)")
+    parser.add_argument("--out", type=Path, help="where the results go (default: benchmarks/results/serving.json)")
     args = parser.parse_args()
+    global OUT
+    OUT = args.out or OUT
     spec = benchmark_spec()
     model, trained = trained_pipeline(spec)
     rows = test_records(trained, spec)
@@ -237,7 +241,7 @@ def main() -> None:
                  ("plain_fastapi_fast_path_2_workers", FASTAPI_FAST_PATH_APP, 2)]
         if not args.skip_pipeline:
             plain.insert(0, ("plain_fastapi", FASTAPI_APP, 1))
-        for name, source, workers in plain:
+        for name, source, workers in [p for p in plain if not args.only or p[0] in args.only]:
             (work / f"{name}.py").write_text(source)
             port = _free_port()
             server = subprocess.Popen([sys.executable, "-m", "uvicorn", f"{name}:app", "--host", "127.0.0.1",
@@ -282,7 +286,7 @@ def main() -> None:
             order[1:1] = ["before_keel_bentoml_log"]
             order[3:3] = ["before_keel_bentoml_no_log"]
             variants = {name: variants[name] for name in order}
-        for name, (routing, log, bundle_spec, tree) in variants.items():
+        for name, (routing, log, bundle_spec, tree) in [v for v in variants.items() if not args.only or v[0] in args.only]:
             folder = work / name
             if log == sqlite:
                 log = f"sqlite:///{folder / 'log.db'}"
@@ -306,10 +310,22 @@ def main() -> None:
     _save(results)
 
 
+OUT = ROOT / "benchmarks" / "results" / "serving.json"
+
+
 def _save(results: dict) -> None:
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "serving.json").write_text(json.dumps(results, indent=2))
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=2))
+
+
+def _drop_predictions(url: str) -> None:
+    import sqlalchemy as sa
+
+    from keel.serving.prediction_log import METADATA
+
+    engine = sa.create_engine(url)
+    METADATA.drop_all(engine)
+    engine.dispose()
 
 
 def _spec_of_tree(deployment_json: Path, tree: Path) -> None:

@@ -1,6 +1,7 @@
-"""Print benchmarks/results/serving.json as the Markdown table in RESULTS.md."""
+"""Print benchmarks/results/serving.json (or the results file given) as the Markdown table in RESULTS.md."""
 
 import json
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
@@ -30,7 +31,7 @@ def _ratio(results: dict, variant: str, baseline: str) -> str:
 
 
 def main() -> None:
-    results = json.loads(RESULTS.read_text())
+    results = json.loads((Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS).read_text())
     print("| variant | c=1 p50 / p99 / max (ms) | c=1 req/s | c=8 req/s, p99 (ms) | c=32 req/s, p99 (ms) "
           "| 100-row batch p50 (ms) | load average (1 min) before, after |")
     print("|---|---|---|---|---|---|---|")
@@ -55,12 +56,13 @@ def main() -> None:
     print()
     base = "plain_fastapi_fast_path"
     for variant in ("keel_bentoml_log", "before_keel_bentoml_log", "keel_bentoml_log_2_workers",
-                    "keel_bentoml_postgres_log"):
+                    "keel_bentoml_postgres_log", "keel_bentoml_postgres_log_2_workers"):
         if variant in results:
             print(f"- {LABELS[variant]} against {LABELS[base]}: {_ratio(results, variant, base)}")
     for with_log, without in (("keel_bentoml_log", "keel_bentoml_no_log"),
                               ("before_keel_bentoml_log", "before_keel_bentoml_no_log"),
-                              ("keel_bentoml_log_2_workers", "keel_bentoml_no_log_2_workers")):
+                              ("keel_bentoml_log_2_workers", "keel_bentoml_no_log_2_workers"),
+                              ("keel_bentoml_postgres_log_2_workers", "keel_bentoml_no_log_2_workers")):
         if with_log in results and without in results:
             print(f"- {LABELS[with_log]}: throughput at c=32 "
                   f"{results[with_log]['c32']['rps'] / results[without]['c32']['rps']:.2f}x of the same without the log")
