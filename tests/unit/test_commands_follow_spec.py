@@ -82,7 +82,8 @@ def test_a_last_spec_that_is_gone_is_not_taken(project, tmp_path):
 
 REQUIRED = {"approve": ["--model", "churn", "--version", "1", "--by", "me", "--reason", "ticket"],
             "lineage": ["--model-version", "1"], "explain": ["--prediction", "r-1"],
-            "who-served": ["--at", "2026-01-01T00:00:00Z"], "score": ["--input", "book.csv", "--output", "scores.parquet"]}
+            "who-served": ["--at", "2026-01-01T00:00:00Z"], "score": ["--input", "book.csv", "--output", "scores.parquet"],
+            "decide": ["r-1:0", "--decision", "favourable", "--reason", "documents checked"]}
 
 
 def _subcommands(parser):
