@@ -197,7 +197,8 @@ def test_a_prediction_log_without_its_driver_is_a_message(audit_root, tmp_path, 
         pytest.skip("psycopg2 is installed here")
     except ImportError:
         pass
-    url = "postgresql://keel:secret@127.0.0.1:1/predictions"
+    # psycopg2 named explicitly: a bare postgresql:// URL is served by psycopg 3, which keel ships.
+    url = "postgresql+psycopg2://keel:secret@127.0.0.1:1/predictions"
     for command in (["lineage", "--prediction", "x"], ["explain", "--prediction", "x"]):
         assert main([*command, *_spec_args(tmp_path, "--set", f"deployment.prediction_log_url={url}")]) == 1
         err = capsys.readouterr().err
