@@ -11,8 +11,11 @@ from keel.spec.models import Spec
 
 def score(spec: Spec, location: str, output: str, version: Optional[int], fmt: Optional[str], query: Optional[str],
           new_batch: bool) -> int:
+    from keel.cli.authorize import authorize
     from keel.lifecycle.batch import score_job
 
+    if (authorization := authorize(spec, "score", version=version)).refused:  # operator or developer
+        return authorization.exit_code
     which = f"v{version}" if version is not None else "the production version"
     say(f"keel: scoring {location} with '{spec.problem.name}' {which} (loading ZenML takes a few seconds) ...")
     return print_batch(spec, score_job(spec, location, output, version, fmt, query, new_batch))

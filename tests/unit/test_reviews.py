@@ -2,6 +2,7 @@
 on a prediction log in a temporary deployment folder and an audit trail under $KEEL_AUDIT_ROOT."""
 
 import json
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -98,3 +99,21 @@ def test_review_list_and_decide_record_the_person_and_the_audit_trail(project, c
     assert verify(FolderStore(audit)).ok
     assert main(["review", "list", *overrides]) == 0
     assert "r1:0" not in capsys.readouterr().out
+
+
+def test_with_roles_reviewing_and_batch_scoring_need_their_role_and_the_refusal_is_audited(project, capsys):
+    import pwd
+    import os
+
+    overrides, audit = project
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    roles = ["--set", "deployment.approval.auto_approve=false", "--set",
+             "governance.roles={developer: [dev-ann], validator: [val-vic], approver: [app-amy], operator: [op-oli]}"]
+    assert main(["review", "decide", "r1:0", "--decision", "favourable", "--reason", "x", *overrides, *roles]) == 1
+    err = capsys.readouterr().err
+    assert "review refused: it needs the role operator" in err and f"os:{me}" in err
+    assert main(["score", "--input", "book.csv", "--output", "out.parquet", *overrides, *roles]) == 1
+    assert "score refused: it needs the role operator or developer" in capsys.readouterr().err
+    records = [json.loads(p.read_text()) for p in sorted(audit.iterdir())]
+    assert [r["event"] for r in records] == ["refused", "refused"]
+    assert pending_reviews(f"sqlite:///{Path(overrides[3].split('=', 1)[1]) / 'review_model' / 'predictions.db'}")
