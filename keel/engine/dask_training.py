@@ -6,14 +6,16 @@ The refit model is `to_local()`: an ordinary `LGBMClassifier`, composed with the
 pipeline as every keel model, so the registry, serving, SHAP and the model hash work unchanged.
 
 Reproducibility: LightGBM's distributed result depends on which rows each worker holds. Partitions
-are placed explicitly — contiguous blocks of partitions per worker, workers ordered by address — so
-the same data on the same layout (workers, threads, partitions) gives the same model; another layout
-gives another model with metrics within a tolerance (see `keel.engine.reproduction`).
+are placed explicitly — one contiguous block of partitions per worker, workers ordered by address —
+so that the same data on the same layout (workers, threads, partitions) gives the same model (seen
+in a scratch run; not yet reliable, see `keel.engine.reproduction`); another layout gives another
+model with metrics within a tolerance.
 """
 
 from __future__ import annotations
 
 import operator
+import pickle
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -102,7 +104,9 @@ def _without_network_parameters(model):
         model._other_params.pop(name, None)
         if name in vars(model):
             delattr(model, name)
-    return model
+    # In its stored form: a LightGBM model pickles differently before and after one round trip, and
+    # the registered hash is taken of the stored artifact.
+    return pickle.loads(pickle.dumps(model, protocol=5))
 
 
 def scores_by_partition(client, model, parts: list, data: DataSpec) -> Tuple[np.ndarray, np.ndarray]:
