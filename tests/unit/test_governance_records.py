@@ -129,7 +129,7 @@ def test_annex_iv_document_is_drawn_from_the_records(default_spec):
     assert any(t.startswith("7. Post-market monitoring") for t in titles)
     markdown = documentation_markdown("m", 1, sections, "h" * 64)
     assert "| roc_auc >= 0.75 | 0.79 | pass |" in markdown
-    assert "ann at 2026-01-01T11:00:00+00:00: TICKET-9" in markdown and "c" * 40 in markdown
+    assert "2026-01-01T11:00:00+00:00 by ann: TICKET-9" in markdown and "c" * 40 in markdown
     assert "| 3 | 2026-01-01T12:00:00+00:00 | deployment_step | zenml:ci | routing v1 100% |" in markdown
     page = documentation_html("m", 1, sections, "h" * 64)
     assert "<script" not in page and "TICKET-9" in page
