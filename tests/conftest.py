@@ -10,6 +10,8 @@ HANDED_OUT_BY_TEST.
 """
 
 import functools
+import importlib.abc
+import importlib.machinery
 import importlib.metadata
 import os
 import shutil
@@ -58,6 +60,44 @@ LONGEST_FIRST = [
 # each call (about 2 s of CPU here; a training run makes 9 such calls, an evaluation 1-2). The installed
 # packages do not change during a test session: read them once per process.
 importlib.metadata.packages_distributions = functools.cache(importlib.metadata.packages_distributions)
+
+
+def _no_parameter_schema(step):
+    """ZenML's own outcome when a step's parameter schema cannot be generated (it logs and returns None)."""
+    return None
+
+
+class _WithoutParameterSchemas(importlib.abc.MetaPathFinder):
+    """ZenML compiles, for every step of every run, a JSON schema of the step's parameters, kept with the
+    run for the dashboard's run templates. keel's steps take spec sections (pydantic models of hundreds
+    of fields): about a quarter of a cached evaluation run's CPU (13.6 -> 10.0 s measured, one version
+    evaluated alternately with and without, in one process). No test reads them (no run template is
+    made): not computed in tests. Patched as ZenML's step module loads (importing ZenML here would give
+    every unit-test module a ZenML store of its own, see _own_zenml_store); commands the tests start as
+    subprocesses compute them as users' do."""
+
+    MODULE = "zenml.steps.base_step"
+
+    def find_spec(self, name, path, target=None):
+        if name != self.MODULE:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        load = spec.loader.exec_module
+
+        def load_and_patch(module):
+            load(module)
+            module.BaseStep._compute_parameter_schema = _no_parameter_schema
+
+        spec.loader.exec_module = load_and_patch  # this spec's own loader instance
+        return spec
+
+
+if _WithoutParameterSchemas.MODULE in sys.modules:
+    sys.modules[_WithoutParameterSchemas.MODULE].BaseStep._compute_parameter_schema = _no_parameter_schema
+else:
+    sys.meta_path.insert(0, _WithoutParameterSchemas())
 
 import keel  # noqa: E402,F401
 
