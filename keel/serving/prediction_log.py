@@ -9,6 +9,7 @@ prediction is never lost; the service commits concurrent requests together
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Iterable, List, Optional, Sequence
 
@@ -66,6 +67,20 @@ def encoded(rows: Iterable[dict]) -> List[dict]:
                                                                                    default=str)) for row in rows]
 
 
+def _create_tables(engine, attempts: int = 5) -> None:
+    """Create the tables unless they exist. Several service workers start at once: two may both find
+    no table and both create it; the loser's error (PostgreSQL: a duplicate type or table; SQLite:
+    the table exists) means the table is there now, which the next check sees."""
+    for attempt in range(attempts):
+        try:
+            METADATA.create_all(engine)
+            return
+        except sa.exc.DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
 class DuplicateRequest(ValueError):
     """The log already holds predictions under this request id (a retried X-Request-ID)."""
 
@@ -75,7 +90,7 @@ class PredictionLog:
         self.engine = sa.create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        METADATA.create_all(self.engine)
+        _create_tables(self.engine)
 
     def append(self, rows: Iterable[dict]) -> int:
         """Commit the rows (one transaction); returns how many. Raises if the store refuses them."""

@@ -68,3 +68,32 @@ def test_monitoring_reads_the_same_predictions_from_postgresql_as_from_sqlite(po
     on_postgres, on_sqlite = frames
     assert len(on_postgres) == 27  # the excluded prefix left out
     assert on_postgres.astype(str).equals(on_sqlite.astype(str))
+
+
+def test_workers_opening_an_empty_database_at_once_all_get_the_log(postgres):
+    """Two service workers start together: both may try to create the tables; neither fails."""
+    import threading
+
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", port=postgres.port, user="keel", dbname="postgres",
+                         autocommit=True) as connection:
+        connection.execute("CREATE DATABASE racing")
+    url = postgres.url.rsplit("/", 1)[0] + "/racing"
+    errors, opened = [], []
+    start = threading.Barrier(6)
+
+    def open_log():
+        start.wait()
+        try:
+            opened.append(PredictionLog(url))
+        except Exception as error:  # noqa: BLE001 — what a worker's start-up would die of
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_log) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(opened) == 6
+    assert opened[0].append(_rows("after-race")) == 2
