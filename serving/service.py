@@ -7,8 +7,11 @@ gets a 4xx with field-level messages (never a 500); BentoML adds /healthz, /live
 Prometheus /metrics endpoint, where keel's per-model-version counters appear too. `KeelGate` answers
 /readyz with the service's identity and, when the spec asks for an API key, keeps every route but
 probes and scoring (/metrics, /, /docs.json, /openapi.json, ...) behind it too. Champion,
-challenger and shadow are routed inside this one process (no composed services). /explain answers
-with the base value too: base_value + sum(contributions) = raw_output (the model's log-odds).
+challenger and shadow are routed inside each worker process (no composed services); with
+`deployment.workers: N` every worker routes an entity to the same arm (a hash), commits its
+predictions to the shared log in groups (`keel.serving.group_commit`) and /metrics adds up all
+workers' counters. /explain answers with the base value too: base_value + sum(contributions) =
+raw_output (the model's log-odds).
 """
 
 import gc
