@@ -42,7 +42,8 @@ def server_settings(spec: Spec) -> dict:
     key_env = spec.deployment.api_key_env
     key = os.environ.get(key_env) if key_env else None
     return {"api_key_env": key_env, "api_key_sha256": hashlib.sha256(key.encode()).hexdigest() if key else None,
-            "api_key_protects_docs_and_metrics": spec.deployment.api_key_protects_docs_and_metrics}
+            "api_key_protects_docs_and_metrics": spec.deployment.api_key_protects_docs_and_metrics,
+            "workers": spec.deployment.workers}  # BentoML fixes the worker count when the service starts
 
 
 def running_settings(folder: Path) -> Optional[dict]:
