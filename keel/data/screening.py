@@ -58,37 +58,52 @@ def _judgeable(labels: np.ndarray) -> bool:
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
+    """ROC AUC as the Mann-Whitney statistic (ties count half, as roc_auc_score counts them): the
+    screening makes hundreds of these on small samples, where scikit-learn's checks cost more than the sum."""
+    from scipy.stats import rankdata
 
-    return round(float(roc_auc_score(labels, scores)), 4)
+    positive = labels == 1
+    count = int(positive.sum())
+    ranks = rankdata(scores)
+    return round(float((ranks[positive].sum() - count * (count + 1) / 2) / (count * (len(labels) - count))), 4)
 
 
-def _category_rates(values: pd.Series, labels: np.ndarray, seed: int) -> np.ndarray:
-    """Out-of-fold share of positives per category (missing is a category of its own); a category not
-    seen in the fitting folds gets their overall share."""
-    codes = values.astype("string").fillna(MISSING_GROUP).to_numpy(dtype=object)
-    scores = np.zeros(len(labels))
+def _category_rates(values: pd.Series, labels: np.ndarray, classes: int, seed: int) -> np.ndarray:
+    """Out-of-fold share of each class per category (rows x classes; missing is a category of its own);
+    a category not seen in the fitting folds gets their overall shares."""
+    codes = pd.factorize(values.astype("string").fillna(MISSING_GROUP))[0]
+    scores = np.zeros((len(labels), classes))
     for fit, held in _folds(labels, seed):
-        rates = pd.Series(labels[fit]).groupby(codes[fit]).mean()
-        scores[held] = pd.Series(codes[held]).map(rates).fillna(labels[fit].mean()).to_numpy()
+        counts = np.zeros((codes.max() + 1, classes))
+        np.add.at(counts, (codes[fit], labels[fit]), 1.0)
+        seen = counts.sum(axis=1)
+        overall = np.bincount(labels[fit], minlength=classes) / len(fit)
+        shares = np.where(seen[:, None] > 0, counts / np.maximum(seen, 1.0)[:, None], overall)
+        scores[held] = shares[codes[held]]
     return scores
 
 
-def _numeric_tree_scores(values: pd.Series, labels: np.ndarray, seed: int, min_leaf: int) -> np.ndarray:
-    """Out-of-fold scores of a small tree on the value alone (any monotone or banded relation shows);
-    a missing value is a value of its own, below every other."""
+def _numeric_tree_scores(values: pd.Series, labels: np.ndarray, classes: int, seed: int, min_leaf: int) -> np.ndarray:
+    """Out-of-fold class probabilities (rows x classes) of a small tree on the value alone (any monotone
+    or banded relation shows); a missing value is a value of its own, below every other."""
     from sklearn.tree import DecisionTreeClassifier
 
     numbers = pd.to_numeric(values, errors="coerce").astype(float).to_numpy()
     finite = numbers[np.isfinite(numbers)]
     below = (finite.min() - 1.0) if len(finite) else 0.0
     column = np.where(np.isfinite(numbers), numbers, below).reshape(-1, 1)
-    scores = np.zeros(len(labels))
+    scores = np.zeros((len(labels), classes))
     for fit, held in _folds(labels, seed):
         tree = DecisionTreeClassifier(max_leaf_nodes=16, min_samples_leaf=min_leaf, random_state=seed)
         tree.fit(column[fit], labels[fit])
-        scores[held] = tree.predict_proba(column[held])[:, 1]
+        scores[np.ix_(held, tree.classes_)] = tree.predict_proba(column[held])
     return scores
+
+
+def _class_scores(values: pd.Series, labels: np.ndarray, classes: int, categorical: bool, seed: int) -> np.ndarray:
+    if categorical:
+        return _category_rates(values, labels, classes, seed)
+    return _numeric_tree_scores(values, labels, classes, seed, min_leaf=max(5, len(labels) // 200))
 
 
 def single_feature_auc(values: pd.Series, labels: np.ndarray, categorical: bool, seed: int = 0) -> Optional[float]:
@@ -96,11 +111,25 @@ def single_feature_auc(values: pd.Series, labels: np.ndarray, categorical: bool,
     labels = np.asarray(labels, dtype=np.int64)
     if not _judgeable(labels) or values.notna().sum() == 0:
         return None
-    if categorical:
-        scores = _category_rates(values, labels, seed)
-    else:
-        scores = _numeric_tree_scores(values, labels, seed, min_leaf=max(5, len(labels) // 200))
-    return _auc(labels, scores)
+    return _auc(labels, _class_scores(values, labels, 2, categorical, seed)[:, 1])
+
+
+def _group_labels(groups: pd.Series, judged: List[str]) -> np.ndarray:
+    """Each row's class: the index of its judged group, or len(judged) for the rest."""
+    position = {group: index for index, group in enumerate(judged)}
+    return np.array([position.get(g, len(judged)) for g in groups], dtype=np.int64)
+
+
+def group_aucs(values: pd.Series, groups: pd.Series, judged: List[str], categorical: bool, seed: int = 0) -> Dict[str, float]:
+    """Out-of-fold AUC, per judged group against the rest, of one feature alone predicting the group
+    (one model over all groups: the rest, groups too small to judge included, is a class of its own)."""
+    labels = _group_labels(groups, judged)
+    if values.notna().sum() == 0:
+        return {}
+    classes = len(judged) + 1
+    scores = _class_scores(values, labels, classes, categorical, seed)
+    return {group: _auc((labels == index).astype(np.int64), scores[:, index]) for index, group in enumerate(judged)
+            if 0 < int((labels == index).sum()) < len(labels)}
 
 
 def _together_aucs(frame: pd.DataFrame, data: DataSpec, features: List[str], groups: pd.Series,
@@ -118,7 +147,7 @@ def _together_aucs(frame: pd.DataFrame, data: DataSpec, features: List[str], gro
         else:
             columns.append(pd.to_numeric(frame[name], errors="coerce").astype(float).to_numpy())
     matrix = np.column_stack(columns)
-    labels = np.array([judged.index(g) if g in judged else len(judged) for g in groups], dtype=np.int64)
+    labels = _group_labels(groups, judged)
     classes = np.unique(labels)
     scores = np.zeros((len(labels), len(classes)))
     for fit, held in _folds(labels, seed):
@@ -150,6 +179,14 @@ def screen_features(frame: pd.DataFrame, data: DataSpec, target: pd.Series) -> S
     """Leakage suspects and proxies among the model's features, under the thresholds of `data.screening`.
 
     `frame` holds the validated rows, `target` their classes as 0/1."""
+    from sklearn import config_context
+
+    # Hundreds of small fits on arrays built here: scikit-learn's per-call argument checks are most of the cost.
+    with config_context(skip_parameter_validation=True, assume_finite=True):
+        return _screen(frame, data, target)
+
+
+def _screen(frame: pd.DataFrame, data: DataSpec, target: pd.Series) -> Screening:
     spec = data.screening
     features = data.model_features
     # Recording times are compared on every row: one late value is enough to be a suspect.
@@ -174,11 +211,9 @@ def screen_features(frame: pd.DataFrame, data: DataSpec, target: pd.Series) -> S
         for attribute, found in judged.items():
             if attribute == name:  # the attribute itself, used as a feature by declaration
                 continue
-            aucs = [single_feature_auc(sample[name], (groups[attribute] == g).to_numpy().astype(np.int64),
-                                       categorical, spec.seed) for g in found]
-            aucs = [a for a in aucs if a is not None]
+            aucs = group_aucs(sample[name], groups[attribute], found, categorical, spec.seed)
             if aucs:
-                proxy[attribute] = max(aucs)
+                proxy[attribute] = max(aucs.values())
         screens.append({"feature": name, "target_auc": target_auc, "recorded_after_outcome": late[name],
                         "proxy_auc": proxy})
     together = {}
