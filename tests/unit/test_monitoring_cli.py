@@ -171,13 +171,19 @@ def loop(monkeypatch, tmp_path):
     monkeypatch.setattr(monitor_cli.ConsoleProgress, "trained", lambda self, spec, result: None)
     monkeypatch.setattr(monitor_cli.ConsoleProgress, "evaluated", lambda self, spec, result: None)
     monkeypatch.setattr(monitor_cli.ConsoleProgress, "deployed", lambda self, spec, result: None)
+    import keel.lifecycle.main_job
+    from keel.lifecycle.batch import BatchJobResult
+
+    portfolio = {"scored": 5, "rows_read": 5, "batch_id": "batch-stub", "output_uri": str(tmp_path / "scores.parquet")}
+    monkeypatch.setattr(keel.lifecycle.main_job, "score_portfolio",
+                        lambda spec, version, progress: BatchJobResult(0, record=portfolio, version=version))
     from keel.data.generator import generate_credit_applications  # the production version's validation split
 
     monkeypatch.setattr(keel.cli.deploy, "validation_frame", lambda spec, version=None: generate_credit_applications(
         spec.data.source.model_copy(update={"rows": 5})))
     monitored = []
 
-    def monitor_once(spec, retrain=True, progress=None, mark=lambda what, detail: None):
+    def monitor_once(spec, retrain=True, progress=None, mark=lambda what, detail: None, traffic="both"):
         monitored.append(spec)
         mark("monitor", "stub")
         return keel.lifecycle.monitoring.MonitorResult(0, status={"verdict": {"summary": "stub"}})
