@@ -15,8 +15,8 @@ from typing import Iterator, List, Optional
 import numpy as np
 import pandas as pd
 
-from keel.data.sources import (DataSourceError, _check_header, _check_names, _is_pattern, _parquet_files,
-                               _pattern_base, _redacted, one_line, read_csv_arguments)
+from keel.data.sources import (DataSourceError, _redacted, check_header, check_names, existing_parquet_files,
+                               is_pattern, one_line, parquet_files, pattern_base, read_csv_arguments)
 from keel.spec.data import CategoricalFeature, DataSpec, FileSource, SqlSource
 
 DataSource = FileSource | SqlSource
@@ -47,12 +47,12 @@ def batch_source(location: str, data: DataSpec, query: Optional[str] = None) -> 
         raise DataSourceError(f"{location}: a query is only for a database input (an SQLAlchemy URL such as "
                               "sqlite:///applications.db); a file is read whole")
     path = Path(location)
-    if _is_pattern(path):
-        if not _parquet_files(path):
+    if is_pattern(path):
+        if not parquet_files(path):
             raise DataSourceError(f"{path}: no file matches the pattern")
         return FileSource(kind="parquet", path=path)
     if path.is_dir():
-        if not _parquet_files(path):
+        if not parquet_files(path):
             raise DataSourceError(f"{path}: the directory holds no parquet file")
         return FileSource(kind="parquet", path=path)
     if not path.is_file():
@@ -95,9 +95,9 @@ def fingerprint_input(source: DataSource) -> str:
         return f"sha256:{digest.hexdigest()}"
     path = Path(source.path)
     try:
-        if source.kind == "parquet" and (path.is_dir() or _is_pattern(path)):
-            base = path if path.is_dir() else _pattern_base(path)
-            files = _parquet_files(path)
+        if source.kind == "parquet" and (path.is_dir() or is_pattern(path)):
+            base = path if path.is_dir() else pattern_base(path)
+            files = parquet_files(path)
             if not files:
                 raise DataSourceError(f"{path}: no parquet file to read")
             for file in files:
@@ -152,8 +152,8 @@ def _csv_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iterator
         return
     dtypes = {name: "object" for name in _text_columns(data)}
     try:
-        _check_names(source)
-        _check_header(source)
+        check_names(source)
+        check_header(source)
         reader = pd.read_csv(path, dtype=dtypes, chunksize=chunk_rows, **read_csv_arguments(source))
     except DataSourceError:  # the checks' own messages, not wrapped in "cannot be read"
         raise
@@ -238,22 +238,16 @@ def _parquet_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iter
     import pyarrow.parquet as pq
 
     path = Path(source.path)
-    files = _parquet_files(path)
-    if not files:
-        if _is_pattern(path):
-            raise DataSourceError(f"{path}: no file matches the pattern")
-        if path.is_dir():
-            raise DataSourceError(f"{path}: the directory holds no parquet file")
-        raise DataSourceError(f"{path}: no such data file")
+    files = existing_parquet_files(path)
     try:
-        if len(files) == 1 and not path.is_dir() and not _is_pattern(path):
+        if len(files) == 1 and not path.is_dir() and not is_pattern(path):
             if path.stat().st_size == 0:
                 raise DataSourceError(f"{path}: the file is empty")
             parquet = pq.ParquetFile(path)
             batches = parquet.iter_batches(batch_size=chunk_rows,
                                            columns=_columns_to_read(parquet.schema_arrow.names, data))
         else:
-            base = path if path.is_dir() else _pattern_base(path)
+            base = path if path.is_dir() else pattern_base(path)
             dataset = ds.dataset([str(f) for f in files], format="parquet", partitioning="hive",
                                  partition_base_dir=str(base), exclude_invalid_files=True)
             if not dataset.files:

@@ -48,11 +48,11 @@ def _redacted(url: str) -> str:
         return "<unparsable url>"
 
 
-def _is_pattern(path: Path) -> bool:
+def is_pattern(path: Path) -> bool:
     return any(character in str(path) for character in "*?[")
 
 
-def _pattern_base(pattern: Path) -> Path:
+def pattern_base(pattern: Path) -> Path:
     """The directory a glob starts from (`data/year=*/part-*.parquet` -> `data`): partition folders are
     read below it."""
     text = str(pattern)
@@ -60,13 +60,25 @@ def _pattern_base(pattern: Path) -> Path:
     return Path(text[:first]).parent if not text[:first].endswith(("/", "\\")) else Path(text[:first])
 
 
-def _parquet_files(path: Path) -> List[Path]:
+def parquet_files(path: Path) -> List[Path]:
     """The files a parquet source names: itself, the files of a glob, or every file under a directory."""
-    if _is_pattern(path):
+    if is_pattern(path):
         return sorted(Path(match) for match in glob.glob(str(path), recursive=True) if Path(match).is_file())
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
     return [path] if path.is_file() else []
+
+
+def existing_parquet_files(path: Path) -> List[Path]:
+    """`parquet_files`, or DataSourceError saying why there are none (no match, an empty directory, no file)."""
+    files = parquet_files(path)
+    if not files:
+        if is_pattern(path):
+            raise DataSourceError(f"{path}: no file matches the pattern")
+        if path.is_dir():
+            raise DataSourceError(f"{path}: the directory holds no parquet file")
+        raise DataSourceError(f"{path}: no such data file")
+    return files
 
 
 def source_stamp(data: DataSpec) -> str:
@@ -76,13 +88,13 @@ def source_stamp(data: DataSpec) -> str:
         return "generator"  # the spec's parameters determine the rows
     if isinstance(source, FileSource):
         path = Path(source.path)
-        if source.kind == "parquet" and (path.is_dir() or _is_pattern(path)):
-            files = _parquet_files(path)
+        if source.kind == "parquet" and (path.is_dir() or is_pattern(path)):
+            files = parquet_files(path)
             digest = hashlib.sha256()
             for file in files:
                 stat = file.stat()
                 digest.update(f"{file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-            return f"{path.resolve() if not _is_pattern(path) else path}:{len(files)}:{digest.hexdigest()}"
+            return f"{path.resolve() if not is_pattern(path) else path}:{len(files)}:{digest.hexdigest()}"
         try:
             stat = path.stat()
         except OSError:
@@ -133,7 +145,7 @@ def _before_comment(record: List[str], comment: str) -> List[str]:
     return record
 
 
-def _check_names(source: CsvReading) -> None:
+def check_names(source: CsvReading) -> None:
     """`names` must give one name per field: pandas would otherwise shift the columns without a word."""
     if not source.names:
         return
@@ -146,7 +158,7 @@ def _check_names(source: CsvReading) -> None:
             f"give one name per field, in file order (sep is {source.sep!r})")
 
 
-def _check_header(source: CsvReading) -> None:
+def check_header(source: CsvReading) -> None:
     """Each column named once in the header line: pandas would rename a repeat `x.1` and the file would
     be read with a column nobody declared. (With `names` given, the header line is replaced and
     `names` itself is checked unique by the spec; empty names are pandas' `Unnamed: N`, never repeats.)"""
@@ -178,8 +190,8 @@ def _read_csv(source: FileSource, data: DataSpec) -> pd.DataFrame:
     if data.id_column:
         dtypes.setdefault(data.id_column, "string")
     try:
-        _check_names(source)
-        _check_header(source)
+        check_names(source)
+        check_header(source)
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(path, dtype=dtypes, low_memory=False, **read_csv_arguments(source))
@@ -207,20 +219,14 @@ def _read_parquet(source: FileSource) -> pd.DataFrame:
     import pyarrow.dataset as ds
 
     path = Path(source.path)
-    files = _parquet_files(path)
-    if not files:
-        if _is_pattern(path):
-            raise DataSourceError(f"{path}: no file matches the pattern")
-        if path.is_dir():
-            raise DataSourceError(f"{path}: the directory holds no parquet file")
-        raise DataSourceError(f"{path}: no such data file")
-    if not _is_pattern(path) and not path.is_dir():
+    files = existing_parquet_files(path)
+    if not is_pattern(path) and not path.is_dir():
         if path.stat().st_size == 0:
             raise DataSourceError(f"{path}: the file is empty")
     try:
         if len(files) == 1 and not path.is_dir():
             return pd.read_parquet(files[0])
-        base = path if path.is_dir() else _pattern_base(path)
+        base = path if path.is_dir() else pattern_base(path)
         dataset = ds.dataset([str(f) for f in files], format="parquet", partitioning="hive",
                              partition_base_dir=str(base), exclude_invalid_files=True)
         if not dataset.files:

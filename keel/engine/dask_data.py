@@ -28,8 +28,8 @@ import pandas as pd
 
 from keel.data.schema import (CheckFailure, MAX_EXAMPLES, ValidationReport, _failures_from, _with_spec_dtypes,
                               build_schema, target_codes)
-from keel.data.sources import (DataSourceError, _is_pattern, _parquet_files, _pattern_base, columns_found_note,
-                               load_frame, one_line)
+from keel.data.sources import (DataSourceError, columns_found_note, is_pattern, load_frame, one_line, parquet_files,
+                               pattern_base)
 from keel.engine.spec import DaskEngine
 from keel.spec.data import DataSpec, FileSource, SplitSpec
 
@@ -53,13 +53,13 @@ def _parquet_pieces(source: FileSource):
             raise DataSourceError(f"{uri}: cannot be read as parquet ({one_line(error)})") from None
     else:
         path = Path(source.path)
-        files = _parquet_files(path)
+        files = parquet_files(path)
         if not files:
             raise DataSourceError(f"{path}: no parquet file there (no match, an empty directory or no such file)")
-        base = path if path.is_dir() else (_pattern_base(path) if _is_pattern(path) else path.parent)
+        base = path if path.is_dir() else (pattern_base(path) if is_pattern(path) else path.parent)
         try:
             dataset = ds.dataset([str(f) for f in files], format="parquet",
-                                 partitioning="hive" if (path.is_dir() or _is_pattern(path)) else None,
+                                 partitioning="hive" if (path.is_dir() or is_pattern(path)) else None,
                                  partition_base_dir=str(base), exclude_invalid_files=True)
         except (pa.ArrowException, OSError, ValueError) as error:
             raise DataSourceError(f"{path}: cannot be read as parquet ({one_line(error)})") from None
