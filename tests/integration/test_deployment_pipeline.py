@@ -148,9 +148,10 @@ def test_a_version_that_failed_its_gates_is_not_deployable(spec):
     from keel.lifecycle.pipeline_runs import run_pipeline
     from pipelines.deployment import deployment_pipeline
 
+    roc_auc = next(gate for gate in spec.evaluation.gates if gate.metric == "roc_auc")
     strict = spec.model_copy(update={"problem": spec.problem.model_copy(update={"name": "undeployable"}),
                                      "evaluation": spec.evaluation.model_copy(update={"gates": [
-                                         spec.evaluation.gates[0].model_copy(update={"min": 0.999})]})})
+                                         roc_auc.model_copy(update={"min": 0.999})]})})
     version = _train_and_evaluate(strict, seed=1)
     outcome = run_pipeline(deployment_pipeline, spec=strict, model_version=version)
     assert outcome.failed_step == "rollout_step" and "failed its gates" in outcome.error

@@ -129,13 +129,13 @@ def test_each_failed_step_leaves_the_version_incomplete_unstaged_and_undeployabl
 
     # A complete evaluation stages it again; a later reject of the staged version takes it out.
     assert evaluate(spec, version) == 0 and _stage(name, version) == "staging"
-    strict = load_spec(cancer_spec, ["evaluation.gates[0].min=0.999"])
+    strict = load_spec(cancer_spec, ["evaluation.gates[roc_auc].min=0.999"])
     assert evaluate(strict, version) == GATES_FAILED
     assert _stage(name, version) is None or _stage(name, version) == "none"
     with pytest.raises(NotDeployable, match="failed its gates"):
         check_deployable(version, evaluation_outcome(name, version))
     # The same failing gate under blocking: false is advisory: recorded, shown and deployable.
-    advisory = load_spec(cancer_spec, ["evaluation.gates[0].min=0.999", "evaluation.blocking=false"])
+    advisory = load_spec(cancer_spec, ["evaluation.gates[roc_auc].min=0.999", "evaluation.blocking=false"])
     assert evaluate(advisory, version) == 0
     evaluation = evaluation_outcome(name, version)
     assert evaluation["advisory"] and evaluation["failed"] == ["roc_auc >= 0.999"] and evaluation["deployable"]
