@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import json
+from typing import List, Optional
 
 from keel.cli.console import fail, format_table, say
+
+
+def decision_lines(row: dict, review: Optional[dict], target) -> List[str]:
+    """What the person was told and who decided: the principal reasons logged with an unfavourable
+    decision (as the answer gave them), and a referral with the human decision once made."""
+    lines = []
+    if review is not None:
+        lines.append(f"referred to a person (score in decisions.refer_band) at {review['referred_at']}")
+        if review["decided_at"] is None:
+            lines.append("  human decision: pending (python run.py review list)")
+        else:
+            favourable = target.favourable is not None and (review["human_decision"] == 1) == (target.favourable == "positive")
+            changed = "overrides" if review["human_decision"] != review["model_decision"] else "agrees with"
+            lines.append(f"  human decision: {'favourable' if favourable else 'unfavourable'} (class "
+                         f"{review['human_decision']}) by {review['reviewer']} at {review['decided_at']}, {changed} the "
+                         f"threshold's decision {review['model_decision']}: {review['reason']}")
+    reasons = row.get("reasons")
+    if isinstance(reasons, str):  # as the log stores it (JSON text)
+        reasons = json.loads(reasons)
+    if reasons:
+        lines.append("principal reasons given with the answer:")
+        lines += [f"  {i}. {r['statement']} ({r['feature']}, {r['contribution']:+.4f} log-odds)"
+                  for i, r in enumerate(reasons, 1)]
+    elif review is None:
+        lines.append("principal reasons: none logged (a favourable decision, a version that gives none, or a "
+                     "prediction logged before reasons were)")
+    return lines
 
 
 def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
@@ -12,8 +40,11 @@ def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
     from keel.governance.explanations import explain_logged
     from keel.governance.lineage import logged_rows
 
+    from keel.serving.reviews import review_of
+
+    log_url = prediction_log_url(spec)
     try:
-        rows = logged_rows(prediction_log_url(spec), request_id, row_number, answered_only=True)
+        rows = logged_rows(log_url, request_id, row_number, answered_only=True)
     except LookupError as error:
         return fail(f"keel: {error}", 1)
     if row_number is None and len(rows) > 1:
@@ -43,6 +74,8 @@ def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
         say(f"  score {result['logged_score']:.6f} (recomputed by v{version}: {result['recomputed_score']:.6f}, "
             f"{'the same' if result['same_score'] else 'DIFFERENT: the stored model is not the one that answered'}); "
             f"decision {result['decision']}" + (f" at threshold {threshold:.4f}" if threshold is not None else ""))
+        for line in decision_lines(row, review_of(log_url, row["request_id"], int(row["row"])), spec.data.target):
+            say(f"  {line}")
         say("  SHAP contributions (log-odds; positive pushes towards "
             f"'{spec.data.target.positive_label}'), from the base value to the model's raw output:")
         say(format_table(["feature", "value", "contribution"],

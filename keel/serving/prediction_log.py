@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 
@@ -34,7 +34,12 @@ PREDICTIONS = sa.Table(
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("decision", sa.Integer, nullable=False),
     sa.Column("latency_ms", sa.Float, nullable=False),
+    # The principal reasons of an unfavourable decision (JSON list), NULL for every other row. Added
+    # after the first logs were written: `_add_missing_columns` gives an older table the column.
+    sa.Column("reasons", sa.Text),
 )
+# Columns added to an existing log's table when it lacks them (name -> SQL type), oldest first.
+ADDED_COLUMNS = {"reasons": "TEXT"}
 
 
 ERRORS = sa.Table(
@@ -62,9 +67,20 @@ def _sqlite_pragmas(connection, _record) -> None:
 
 
 def encoded(rows: Iterable[dict]) -> List[dict]:
-    """The rows as stored (inputs as JSON text); rows already encoded are kept."""
-    return [row if isinstance(row["inputs"], str) else dict(row, inputs=json.dumps(row["inputs"], sort_keys=True,
-                                                                                   default=str)) for row in rows]
+    """The rows as stored (inputs and reasons as JSON text); rows already encoded are kept."""
+    return [row if _is_encoded(row) else _encoded(row) for row in rows]
+
+
+def _is_encoded(row: dict) -> bool:
+    return isinstance(row["inputs"], str) and "reasons" in row and (row["reasons"] is None
+                                                                     or isinstance(row["reasons"], str))
+
+
+def _encoded(row: dict) -> dict:
+    inputs, reasons = row["inputs"], row.get("reasons")
+    # Every row has every column: one executemany compiles its statement from the first row's keys.
+    return dict(row, inputs=inputs if isinstance(inputs, str) else json.dumps(inputs, sort_keys=True, default=str),
+                reasons=reasons if reasons is None or isinstance(reasons, str) else json.dumps(reasons))
 
 
 def _create_tables(engine, attempts: int = 5) -> None:
@@ -74,6 +90,7 @@ def _create_tables(engine, attempts: int = 5) -> None:
     for attempt in range(attempts):
         try:
             METADATA.create_all(engine)
+            _add_missing_columns(engine)
             return
         except sa.exc.DBAPIError:
             if attempt == attempts - 1:
@@ -81,12 +98,29 @@ def _create_tables(engine, attempts: int = 5) -> None:
             time.sleep(0.1 * (attempt + 1))
 
 
+def _add_missing_columns(engine) -> None:
+    """An older log keeps being written and read: its predictions table gets the columns added since
+    (nullable, so its rows read as before, with NULL there). Another worker adding the same column at
+    the same time makes this one fail; the retry in `_create_tables` then finds it."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns(PREDICTIONS.name)}
+    for name, kind in ADDED_COLUMNS.items():
+        if name not in present:
+            with engine.begin() as connection:
+                connection.execute(sa.text(f"ALTER TABLE {PREDICTIONS.name} ADD COLUMN {name} {kind}"))
+
+
 class DuplicateRequest(ValueError):
     """The log already holds predictions under this request id (a retried X-Request-ID)."""
 
 
 class PredictionLog:
-    def __init__(self, url: str):
+    """The log's writer and reader. With a `refer_band`, the predictions scored inside it are written to
+    the review queue (keel.serving.reviews) in the same transaction as themselves."""
+
+    def __init__(self, url: str, refer_band: Optional[Tuple[float, float]] = None):
+        import keel.serving.reviews  # noqa: F401  (its table joins METADATA: created with the others)
+
+        self.refer_band = refer_band
         self.engine = sa.create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -100,6 +134,7 @@ class PredictionLog:
         try:
             with self.engine.begin() as connection:
                 connection.execute(PREDICTIONS.insert(), rows)
+                self._refer(connection, rows)
         except sa.exc.IntegrityError as error:
             raise DuplicateRequest(f"request id {rows[0]['request_id']!r} is already in the log") from error
         return len(rows)
@@ -114,7 +149,9 @@ class PredictionLog:
         while pending:
             try:
                 with self.engine.begin() as connection:
-                    connection.execute(PREDICTIONS.insert(), [row for i in pending for row in stored[i]])
+                    rows = [row for i in pending for row in stored[i]]
+                    connection.execute(PREDICTIONS.insert(), rows)
+                    self._refer(connection, rows)
                 return outcomes
             except sa.exc.IntegrityError:
                 # Rare (a retried X-Request-ID): find the requests already logged, commit the others.
@@ -133,6 +170,16 @@ class PredictionLog:
                     raise
                 pending = kept
         return outcomes
+
+    def _refer(self, connection, rows: List[dict]) -> None:
+        """The referrals among `rows`, in the caller's transaction: committed with them or not at all."""
+        if self.refer_band is None:
+            return
+        from keel.serving.reviews import REVIEWS, referral_rows
+
+        referrals = referral_rows(rows, self.refer_band)
+        if referrals:
+            connection.execute(REVIEWS.insert(), referrals)
 
     def append_error(self, row: dict) -> None:
         """A model that failed on a request (the caller was answered by another arm, or got a 5xx)."""
@@ -153,7 +200,9 @@ class PredictionLog:
         if not include_shadow:
             query = query.where(PREDICTIONS.c.shadow.is_(False))
         with self.engine.connect() as connection:
-            return [dict(row._mapping, inputs=json.loads(row.inputs)) for row in connection.execute(query)]
+            return [dict(row._mapping, inputs=json.loads(row.inputs),
+                         reasons=None if row.reasons is None else json.loads(row.reasons))
+                    for row in connection.execute(query)]
 
     def count(self) -> int:
         with self.engine.connect() as connection:

@@ -68,3 +68,64 @@ def principal_reasons(contributions: np.ndarray, features: Sequence[str], toward
                     key=lambda i: (-pushes[i], features[i]))
     return [{"feature": features[i], "statement": statements.get(features[i], features[i]),
              "contribution": round(float(pushes[i]), 6)} for i in ranked[:count]]
+
+
+def unfavourable_decision(favourable: Optional[str]) -> Optional[int]:
+    """The decision class (1 = the positive class) that is unfavourable to the person, from
+    `data.target.favourable`; None when the spec does not say (then no decision is known to be adverse
+    and none gets reasons: guessing would name the wrong side for one of two problems)."""
+    if favourable is None:
+        return None
+    return 0 if favourable == "positive" else 1
+
+
+def top_reasons(contributions: np.ndarray, features: Sequence[str], toward_positive: bool,
+                statements: Dict[str, str], excluded: Sequence[str], count: int) -> List[List[Reason]]:
+    """`principal_reasons` for every row of a rows x features matrix at once (a batch chunk): the
+    ranking is one argsort, only the chosen cells become Python objects."""
+    pushes = (1.0 if toward_positive else -1.0) * np.asarray(contributions, dtype=float)
+    if not len(pushes):
+        return []
+    names = np.asarray(features, dtype=object)
+    skip = np.isin(names, list(excluded))
+    ranked_pushes = np.where(skip[None, :] | ~(pushes > 0), -np.inf, pushes)
+    # Ties are broken by the feature name, as principal_reasons does: sort by name first, stably by push.
+    by_name = np.argsort(names.astype(str), kind="stable")
+    order = by_name[np.argsort(-ranked_pushes[:, by_name], axis=1, kind="stable")][:, :count]
+    return [[{"feature": str(names[i]), "statement": statements.get(str(names[i]), str(names[i])),
+              "contribution": round(float(pushes[r, i]), 6)} for i in order[r] if np.isfinite(ranked_pushes[r, i])]
+            for r in range(len(pushes))]
+
+
+class ReasonGiver:
+    """Principal reasons of one model version: its encoder (a checked fast path, `RowScorer`), its
+    estimator's contributions, and what the spec says (statements, how many, what is never a reason)."""
+
+    def __init__(self, estimator, scorer: RowScorer, features: Sequence[str], toward_positive: bool,
+                 statements: Dict[str, str], excluded: Sequence[str], count: int):
+        self.estimator, self.scorer = estimator, scorer
+        self.owners = encoded_owners(scorer)
+        self.features = [f for f in features if f in set(self.owners)]
+        self.toward_positive, self.statements, self.excluded, self.count = toward_positive, statements, list(excluded), count
+
+    @classmethod
+    def for_pipeline(cls, pipeline, scorer: Optional[RowScorer], spec, excluded: Sequence[str] = ()) -> Optional["ReasonGiver"]:
+        """The giver for a fitted keel pipeline, or None when its decisions cannot be explained this way
+        (no unfavourable side declared, no checked encoder, a model without additive contributions)."""
+        adverse = unfavourable_decision(spec.data.target.favourable)
+        estimator = getattr(pipeline, "named_steps", {}).get("model")
+        if adverse is None or scorer is None or estimator is None:
+            return None
+        if column_contributions(estimator, np.zeros((1, len(encoded_owners(scorer))))) is None:
+            return None
+        never = set(excluded) | set(spec.data.sensitive_attributes)
+        return cls(estimator, scorer, spec.data.model_features, adverse == 1, spec.decisions.reasons,
+                   sorted(never), spec.decisions.top_reasons)
+
+    def for_matrix(self, matrix: np.ndarray) -> List[List[Reason]]:
+        columns = column_contributions(self.estimator, matrix)
+        per_feature = feature_contributions(columns, self.owners, self.features)
+        return top_reasons(per_feature, self.features, self.toward_positive, self.statements, self.excluded, self.count)
+
+    def for_records(self, records: Sequence[dict]) -> List[List[Reason]]:
+        return self.for_matrix(self.scorer.encode(records)) if records else []

@@ -138,3 +138,16 @@ def review_rates(url: str, since: Optional[datetime], until: Optional[datetime],
     overridden = sum(1 for m, h in decided if m != h)
     return {"referred": len(rows), "decided": len(decided), "overridden": overridden,
             "override_rate": round(overridden / len(decided), 4) if decided else None}
+
+
+def review_of(url: str, request_id: str, row: int) -> Optional[Review]:
+    """The referral of one logged prediction and, once a person decided it, their decision; None when
+    it was not referred."""
+    engine = _engine(url)
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(sa.select(REVIEWS).where((REVIEWS.c.request_id == request_id)
+                                                                & (REVIEWS.c.row == row))).mappings().first()
+    finally:
+        engine.dispose()
+    return None if found is None else dict(found)  # type: ignore[return-value]

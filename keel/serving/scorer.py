@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import pickle
 import time
@@ -19,16 +20,21 @@ import numpy as np
 import pandas as pd
 
 from keel.clock import utc_now
+from keel.monitoring.production_fairness import attributes_sent_with_requests
 from keel.serving.fast_path import RowScorer, compile_row_scorer
 from keel.serving.group_commit import GroupCommitter, LogUnavailable
 from keel.serving.identity import ServiceIdentity
 from keel.serving.payload import PayloadError, parse_records, record_model
 from keel.serving.prediction_log import MAX_REQUEST_ID_LENGTH, DuplicateRequest, PredictionLog
+from keel.serving.reasons import ReasonGiver, unfavourable_decision
+from keel.serving.reviews import REFER, in_refer_band
 from keel.serving.routing import Arm, RoutingTable
 from keel.serving.rollout_state import no_route_problem, obey_dead_mans_switch
 from keel.spec.data import CategoricalFeature
 from keel.spec.models import Spec
 from keel.training.fit import predict_scores
+
+logger = logging.getLogger(__name__)
 
 DEPLOYMENT_FILE = "deployment.json"
 MAX_BODY_BYTES = 1_000_000  # a request body larger than this is refused with 413 (the bundle may set another)
@@ -107,15 +113,20 @@ class Scorer:
         # A mitigated version may decide with a sensitive attribute: a payload field only while such a
         # version is loaded, logged with the inputs, and given to that version alone (`_columns`).
         self.decision_attributes = sorted({a for m in self.models.values() for a in getattr(m, "decision_attributes_", ())})
-        self.record_type = record_model(self.spec.data, self.decision_attributes)
+        # Sensitive attributes sent beside the features for fairness monitoring: logged with the inputs,
+        # never read by a model (each version reads its own columns: `_predict`).
+        self.logged_attributes = attributes_sent_with_requests(self.spec.data, self.spec.monitoring.fairness)
+        self.record_type = record_model(self.spec.data, self.decision_attributes, self.logged_attributes)
+        self.refer_band = self.spec.decisions.refer_band
         self.thresholds = {int(v): float(t) for v, t in config["thresholds"].items()}
         # A container overrides where the log lives (the bundle's path is the building machine's).
         url = os.environ.get("KEEL_PREDICTION_LOG_URL") or config["prediction_log_url"]
         if url != self._log_url:  # the same log across reloads: one writer, its queue kept
             self.commits.close()
-            self.log = PredictionLog(url) if url else NoLog()  # no log: only the serving benchmark's baseline
+            self.log = PredictionLog(url, self.refer_band) if url else NoLog()  # no log: only the serving benchmark's baseline
             self.commits = GroupCommitter(self.log) if url else self.log
             self._log_url = url
+        self.log.refer_band = self.refer_band  # referrals are written with their predictions, by the log
         key_env = config.get("api_key_env")
         self.api_key = os.environ.get(key_env) if key_env else None
         if key_env and not self.api_key:
@@ -131,7 +142,26 @@ class Scorer:
             compiled = {v: compile_row_scorer(m, self.background) for v, m in self.models.items()
                         if not getattr(m, "decision_attributes_", None)}
             self.fast_paths = {v: f for v, f in compiled.items() if f is not None}
+        self.reason_givers = self._reason_givers(config)
         self._config_stamp = stamp
+
+    def _reason_givers(self, config: dict) -> Dict[int, ReasonGiver]:
+        """Per version, what gives an unfavourable decision its principal reasons (a version without
+        one answers `reasons: null`, and start-up says why)."""
+        givers = {}
+        for version, model in self.models.items():
+            encoder = self.fast_paths.get(version)
+            if encoder is None and self.background is not None and not getattr(model, "decision_attributes_", None):
+                encoder = compile_row_scorer(model, self.background)  # fast path off: still the checked encoder
+            excluded = config.get("reason_exclusions", {}).get(str(version), [])
+            giver = ReasonGiver.for_pipeline(model, encoder, self.spec, excluded)
+            if giver is None:
+                logger.warning("serving: v%s gives no principal reasons (data.target.favourable undeclared, a "
+                               "mitigated version, no background rows, or a model without additive contributions)",
+                               version)
+            else:
+                givers[version] = giver
+        return givers
 
     # --- routing ------------------------------------------------------------------------------
     def routing(self) -> Optional[RoutingTable]:
@@ -293,12 +323,18 @@ class Scorer:
             if scores is None:
                 return _error(503, "the model could not score this request; it has been logged", found=request_id)
             threshold = self.thresholds[served.version]
-            for index, value in zip(indexes, scores):
-                decision = int(value >= threshold)
+            decisions = [int(value >= threshold) for value in scores]
+            referred = [in_refer_band(float(value), self.refer_band) for value in scores]
+            reasons = self._reasons(served.version, indexes, inputs, decisions, referred)
+            for position, (index, value) in enumerate(zip(indexes, scores)):
+                decision = decisions[position]
                 results[index] = {"entity_id": parsed[index].entity_id, "score": round(float(value), 6),
-                                  "decision": decision, "model_version": served.version, "arm": served.name}
+                                  "decision": REFER if referred[position] else decision,
+                                  "model_version": served.version, "arm": served.name}
+                if index in reasons:
+                    results[index]["reasons"] = reasons[index]
                 rows.append(self._log_row(request_id, index, entities[index], now, served, False, inputs[index],
-                                          float(value), decision, elapsed / len(indexes)))
+                                          float(value), decision, elapsed / len(indexes), reasons.get(index)))
         if table.shadow is not None:
             scores, elapsed = self._score(table.shadow.version, "shadow", inputs, request_id)
             if scores is not None:
@@ -308,12 +344,25 @@ class Scorer:
                          for i, v in enumerate(scores)]
         return Scored(request_id, rows, {"request_id": request_id, "predictions": results})
 
+    def _reasons(self, version: int, indexes: List[int], inputs: List[dict], decisions: List[int],
+                 referred: List[bool]) -> Dict[int, Optional[list]]:
+        """The principal reasons of the unfavourable decisions among one arm's records (request index ->
+        reasons; None where the version gives none). Favourable and referred records cost nothing."""
+        adverse = unfavourable_decision(self.spec.data.target.favourable)
+        chosen = [i for i, d, r in zip(indexes, decisions, referred) if d == adverse and not r]
+        if not chosen:
+            return {}
+        giver = self.reason_givers.get(version)
+        if giver is None:
+            return {i: None for i in chosen}
+        return dict(zip(chosen, giver.for_records([inputs[i] for i in chosen])))
+
     def _log_row(self, request_id, row, entity, now, arm: Arm, shadow: bool, inputs: dict, score: float,
-                 decision: int, latency_ms: float) -> dict:
+                 decision: int, latency_ms: float, reasons: Optional[list] = None) -> dict:
         return {"request_id": request_id, "row": row, "entity_id": entity, "time": now,
                 "model_name": self.model_name, "model_version": arm.version, "arm": arm.name, "shadow": shadow,
                 "inputs": inputs,
-                "score": score, "decision": decision, "latency_ms": latency_ms}
+                "score": score, "decision": decision, "latency_ms": latency_ms, "reasons": reasons}
 
     def explain(self, body: bytes, headers: Mapping[str, str]) -> Answer:
         """Contributions (log-odds) for one record, from the model that would serve it, with the base

@@ -153,3 +153,100 @@ def test_ids_longer_than_the_log_can_store_are_refused_naming_the_field(tmp_path
         assert answer.status == 422 and answer.body["errors"][0]["field"] == "entity_id"
     assert scorer.predict(json.dumps({**record, "entity_id": "e" * 128}).encode(), {}).status == 200
     assert scorer.log.count() == 2
+
+
+def _spec_with(spec, **sections):
+    """The spec with some sections replaced by plain dicts (validated again, as a bundle's spec is)."""
+    from keel.spec.models import Spec
+
+    data = spec.model_dump(mode="json")
+    for dotted, value in sections.items():
+        section, key = dotted.split("__")
+        data[section][key] = value
+    return Spec.model_validate(data)
+
+
+def test_a_score_in_the_refer_band_is_referred_and_unfavourable_decisions_give_their_reasons(tmp_path, trained):
+    """Issue 19: `refer` inside the band (score kept), a review row committed with the prediction;
+    principal reasons for each unfavourable decision only (here predicting a default: a decline)."""
+    import sqlalchemy as sa
+
+    from keel.serving.reviews import REVIEWS, pending_reviews
+
+    spec, result = trained
+    spec = _spec_with(spec, decisions__refer_band=[0.25, 0.35],
+                      decisions__reasons={"debt_to_income": "Debt-to-income ratio too high"}, decisions__top_reasons=2)
+    write_bundle(tmp_path, spec, {1: result.selected.pipeline}, {1: 0.3}, RoutingTable([Arm("champion", 1, 1.0)]),
+                 f"sqlite:///{tmp_path / 'log.db'}", result.validation[spec.data.model_features])
+    scorer = Scorer(tmp_path)
+    answer = scorer.predict(_body((spec, result), n=300), {"x-request-id": "batch-1"})
+    assert answer.status == 200
+    predictions = answer.body["predictions"]
+    referred = [p for p in predictions if p["decision"] == "refer"]
+    declined = [p for p in predictions if p["decision"] == 1]
+    approved = [p for p in predictions if p["decision"] == 0]
+    assert referred and declined and approved
+    assert all(0.25 <= p["score"] < 0.35 for p in referred)
+    assert all(not 0.25 <= p["score"] < 0.35 for p in declined + approved)
+    assert all("reasons" not in p for p in approved + referred)  # favourable decisions pay nothing
+    for p in declined:
+        assert 1 <= len(p["reasons"]) <= 2
+        assert all(r["contribution"] > 0 and r["feature"] not in ("sex", "age_band") for r in p["reasons"])
+    statements = {r["feature"]: r["statement"] for p in declined for r in p["reasons"]}
+    assert statements.get("debt_to_income", "Debt-to-income ratio too high") == "Debt-to-income ratio too high"
+    logged = {r["row"]: r for r in scorer.log.read()}
+    for index, p in enumerate(predictions):
+        assert logged[index]["reasons"] == p.get("reasons")
+        assert logged[index]["decision"] == int(p["score"] >= 0.3)  # the log keeps the model's own decision
+    reviews = pending_reviews(f"sqlite:///{tmp_path / 'log.db'}", limit=1000)
+    assert sorted(r["row"] for r in reviews) == [i for i, p in enumerate(predictions) if p["decision"] == "refer"]
+    assert {r["request_id"] for r in reviews} == {"batch-1"}
+    # The same id again is refused, and no referral is doubled: both tables are one transaction.
+    assert scorer.predict(_body((spec, result), n=300), {"x-request-id": "batch-1"}).status == 409
+    with scorer.log.engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(REVIEWS)).scalar_one() == len(referred)
+    scorer.commits.close()
+
+
+def test_sensitive_attributes_sent_for_monitoring_are_logged_and_never_change_the_score(tmp_path, trained):
+    spec, result = trained
+    spec = _spec_with(spec, monitoring__fairness={"groups_from": "request"})
+    write_bundle(tmp_path, spec, {1: result.selected.pipeline}, {1: 0.3}, RoutingTable([Arm("champion", 1, 1.0)]),
+                 f"sqlite:///{tmp_path / 'log.db'}", result.validation[spec.data.model_features])
+    scorer = Scorer(tmp_path)
+    record = json.loads(_body((spec, result)))
+    plain = scorer.predict(json.dumps(record).encode(), {}).body["predictions"][0]["score"]
+    for sex in ("female", "male"):
+        sent = scorer.predict(json.dumps({**record, "sex": sex, "age_band": "18-25"}).encode(), {})
+        assert sent.status == 200 and sent.body["predictions"][0]["score"] == plain
+    assert scorer.predict(json.dumps({**record, "sex": "other"}).encode(), {}).status == 422  # not a declared group
+    logged = scorer.log.read()
+    assert [r["inputs"].get("sex") for r in logged] == [None, "female", "male"]
+    scorer.commits.close()
+
+
+def test_an_older_log_without_the_reasons_column_is_read_and_written(tmp_path):
+    import sqlalchemy as sa
+
+    from keel.serving.prediction_log import PredictionLog
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:  # the table as the log wrote it before reasons were logged
+        connection.execute(sa.text(
+            "CREATE TABLE predictions (request_id VARCHAR(64) NOT NULL, row INTEGER NOT NULL, entity_id VARCHAR(128),"
+            " time DATETIME NOT NULL, model_name VARCHAR(64) NOT NULL, model_version INTEGER NOT NULL,"
+            " arm VARCHAR(32) NOT NULL, shadow BOOLEAN NOT NULL, inputs TEXT NOT NULL, score FLOAT NOT NULL,"
+            " decision INTEGER NOT NULL, latency_ms FLOAT NOT NULL, PRIMARY KEY (request_id, row))"))
+        connection.execute(sa.text(
+            "INSERT INTO predictions VALUES ('old', 0, 'e', '2026-01-01 00:00:00', 'm', 1, 'champion', 0, '{}', 0.9, 1, 1.0)"))
+    engine.dispose()
+    from datetime import datetime, timezone
+
+    log = PredictionLog(url)
+    log.append([{"request_id": "new", "row": 0, "entity_id": "f", "time": datetime(2026, 1, 2, tzinfo=timezone.utc),
+                 "model_name": "m", "model_version": 1, "arm": "champion", "shadow": False, "inputs": {},
+                 "score": 0.8, "decision": 1, "latency_ms": 1.0,
+                 "reasons": [{"feature": "x", "statement": "X too high", "contribution": 0.5}]}])
+    old, new = log.read()
+    assert old["reasons"] is None and new["reasons"][0]["statement"] == "X too high"

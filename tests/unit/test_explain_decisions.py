@@ -1,0 +1,41 @@
+"""`explain --prediction`'s decision lines (issue 19): the reasons logged with an unfavourable answer,
+and a referral with the person's decision, read back from a real prediction log."""
+
+from datetime import datetime, timezone
+
+from keel.cli.explain import decision_lines
+from keel.governance.lineage import logged_rows
+from keel.serving.prediction_log import PredictionLog
+from keel.serving.reviews import record_decision, review_of
+from keel.spec.data import TargetSpec
+
+# Not credit-shaped: text labels, and the favourable decision is the positive class (an offer made).
+TARGET = TargetSpec(column="hired", positive="yes", negative="no", favourable="positive")
+T0 = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
+
+
+def _row(request_id, score, decision, reasons=None):
+    return {"request_id": request_id, "row": 0, "entity_id": f"c-{request_id}", "time": T0, "model_name": "hiring",
+            "model_version": 3, "arm": "champion", "shadow": False, "inputs": {"years": 2.0}, "score": score,
+            "decision": decision, "latency_ms": 1.0, "reasons": reasons}
+
+
+def test_reasons_and_the_human_decision_are_shown_as_logged(tmp_path):
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLog(url, refer_band=(0.4, 0.6))
+    log.append([_row("declined", 0.1, 0, [{"feature": "years", "statement": "Too little experience",
+                                           "contribution": 0.8}])])
+    log.append([_row("referred", 0.5, 1)])
+    log.append([_row("offered", 0.9, 1)])
+    [declined] = logged_rows(url, "declined")
+    lines = decision_lines(declined, review_of(url, "declined", 0), TARGET)
+    assert lines[0] == "principal reasons given with the answer:" and "1. Too little experience (years" in lines[1]
+    [referred] = logged_rows(url, "referred")
+    assert "pending" in decision_lines(referred, review_of(url, "referred", 0), TARGET)[1]
+    record_decision(url, "referred", 0, 0, "References did not confirm the role", "ana", T0)
+    decided = decision_lines(referred, review_of(url, "referred", 0), TARGET)[1]
+    assert "unfavourable (class 0) by ana" in decided and "overrides the threshold's decision 1" in decided
+    assert decided.endswith("References did not confirm the role")
+    [offered] = logged_rows(url, "offered")
+    assert review_of(url, "offered", 0) is None
+    assert decision_lines(offered, None, TARGET)[0].startswith("principal reasons: none logged")
