@@ -21,6 +21,7 @@ import pandas as pd
 from keel.batch.contract import check_chunk, empty_rejects
 from keel.batch.inputs import DataSource, iter_chunks
 from keel.spec.data import DataSpec
+from keel.spec.decisions import DecisionsSpec
 
 OUTPUT_FORMATS = ("parquet", "csv")
 ROW_COLUMN = "row"
@@ -49,21 +50,32 @@ class BatchScoringError(ValueError):
     """The batch cannot be scored as asked (a model the spec does not describe, a bad argument)."""
 
 
-def output_columns(data: DataSpec) -> List[str]:
+def output_columns(data: DataSpec, decisions: Optional[DecisionsSpec] = None) -> List[str]:
     """The output's columns, in order: the input row number, the id column (when the spec has one),
-    score, decision, model_version, batch_id."""
-    return [ROW_COLUMN] + ([data.id_column] if data.id_column else []) + ["score", "decision", "model_version",
-                                                                         "batch_id"]
+    score, decision, model_version, batch_id; with the spec's `decisions`, also `reasons` (JSON text,
+    unfavourable rows only) and, with a refer band, `model_decision` (the threshold's, while `decision`
+    says `refer` for the rows a person decides)."""
+    refers = decisions is not None and decisions.refer_band is not None
+    return ([ROW_COLUMN] + ([data.id_column] if data.id_column else []) + ["score", "decision"]
+            + (["model_decision"] if refers else []) + ["model_version", "batch_id"]
+            + (["reasons"] if decisions is not None else []))
 
 
-def _output_schema(data: DataSpec):
+def _output_schema(data: DataSpec, decisions: Optional[DecisionsSpec] = None):
     import pyarrow as pa
 
+    refers = decisions is not None and decisions.refer_band is not None
     fields = [pa.field(ROW_COLUMN, pa.int64(), nullable=False)]
     if data.id_column:
         fields.append(pa.field(data.id_column, pa.string()))
-    fields += [pa.field("score", pa.float64(), nullable=False), pa.field("decision", pa.int8(), nullable=False),
-               pa.field("model_version", pa.int64(), nullable=False), pa.field("batch_id", pa.string(), nullable=False)]
+    # With a refer band the decision is text: "0", "1" or "refer", so no reader takes a referral for a class.
+    fields += [pa.field("score", pa.float64(), nullable=False),
+               pa.field("decision", pa.string() if refers else pa.int8(), nullable=False)]
+    if refers:
+        fields.append(pa.field("model_decision", pa.int8(), nullable=False))
+    fields += [pa.field("model_version", pa.int64(), nullable=False), pa.field("batch_id", pa.string(), nullable=False)]
+    if decisions is not None:
+        fields.append(pa.field("reasons", pa.string()))
     return pa.schema(fields)
 
 
@@ -170,7 +182,7 @@ def _model_columns(model, data: DataSpec, decision_attributes: Sequence[str]) ->
 def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, model_version: int,
                 batch_id: str, input_fingerprint: str, output: Path, rejects: Path,
                 output_format: str = "parquet", chunk_rows: int = 100_000,
-                decision_attributes: Sequence[str] = (),
+                decision_attributes: Sequence[str] = (), decisions: Optional[DecisionsSpec] = None,
                 on_chunk: Optional[Callable[[pd.DataFrame], None]] = None,
                 progress: Optional[Callable[[int, int], None]] = None) -> BatchResult:
     """Score every row of `source` with `model` (the registered version's fitted pipeline) and decide
@@ -183,7 +195,11 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
     end. `on_chunk(frame)` gets each chunk's scored rows (model features, decision attributes, id,
     score, decision, indexed by input row); `progress(rows_read, rows_rejected)` is called after each
     chunk. Raises DataSourceError (unreadable input, MissingColumnsError) or BatchScoringError; then
-    nothing is published and the temporary files are removed."""
+    nothing is published and the temporary files are removed.
+
+    With the spec's `decisions`, rows scored inside `decisions.refer_band` get the decision `refer`,
+    and each unfavourable decision its principal reasons (keel.serving.reasons), computed per chunk
+    for those rows only; `on_chunk` still gets the threshold's decision (what monitoring profiles)."""
     if output_format not in OUTPUT_FORMATS:
         raise BatchScoringError(f"output format {output_format!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
     if chunk_rows < 1:
@@ -196,7 +212,8 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
     attributes = list(dict.fromkeys([*decision_attributes, *getattr(model, "decision_attributes_", ())]))
     columns = _model_columns(model, data, attributes)
     started = time.perf_counter()
-    scored_file = _TableFile(output, batch_id, _output_schema(data), output_format)
+    scored_file = _TableFile(output, batch_id, _output_schema(data, decisions), output_format)
+    reasons: Optional[_BatchReasons] = _BatchReasons(model, data, decisions) if decisions is not None else None
     try:
         rejects_file = _TableFile(rejects, batch_id, _rejects_schema(), output_format)
     except BaseException:
@@ -214,10 +231,13 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
                 if not finite.all():
                     bad = _with_non_finite(bad, good[~finite], data)
                     good, scores = good[finite], scores[finite]
-                decisions = (scores >= threshold).astype(np.int8)
-                scored_file.write(_output_frame(good, scores, decisions, data, model_version, batch_id))
+                chosen = (scores >= threshold).astype(np.int8)
+                frame = _output_frame(good, scores, chosen, data, model_version, batch_id)
+                if reasons is not None:
+                    frame = reasons.add_to(frame, good[columns], scores, chosen)
+                scored_file.write(frame)
                 if on_chunk is not None and len(good):
-                    on_chunk(good.assign(row=good.index.to_numpy(), score=scores, decision=decisions))
+                    on_chunk(good.assign(row=good.index.to_numpy(), score=scores, decision=chosen))
                 scored += len(good)
             rejects_file.write(bad)
             rejected += len(bad)
@@ -246,6 +266,47 @@ def _output_frame(good: pd.DataFrame, scores: np.ndarray, decisions: np.ndarray,
     columns.update(score=scores, decision=decisions, model_version=np.full(len(good), int(model_version), np.int64),
                    batch_id=np.full(len(good), batch_id, dtype=object))
     return pd.DataFrame(columns)
+
+
+class _BatchReasons:
+    """A chunk's referrals and principal reasons, for the spec's `decisions` (see score_batch)."""
+
+    def __init__(self, model, data: DataSpec, decisions: DecisionsSpec):
+        from keel.serving.reasons import unfavourable_decision
+
+        self.model, self.data, self.decisions = model, data, decisions
+        self.adverse = unfavourable_decision(data.target.favourable)
+        self.giver = None
+        self.built = False
+
+    def _giver(self, sample: pd.DataFrame):
+        """Built on the first chunk (its rows check the encoder against the pipeline); None for a model
+        whose reasons cannot be given (its unfavourable rows then get no reasons, as online)."""
+        if not self.built:
+            from keel.serving.fast_path import compile_row_scorer
+            from keel.serving.reasons import ReasonGiver
+
+            self.built = True
+            if not getattr(self.model, "decision_attributes_", None):
+                encoder = compile_row_scorer(self.model, sample)
+                self.giver = ReasonGiver.for_pipeline(self.model, encoder, self.data, self.decisions)
+        return self.giver
+
+    def add_to(self, frame: pd.DataFrame, inputs: pd.DataFrame, scores: np.ndarray, chosen: np.ndarray) -> pd.DataFrame:
+        import json
+
+        band = self.decisions.refer_band
+        referred = (scores >= band[0]) & (scores < band[1]) if band is not None else np.zeros(len(scores), bool)
+        text = np.full(len(frame), None, dtype=object)
+        adverse = (chosen == self.adverse) & ~referred if self.adverse is not None else np.zeros(len(scores), bool)
+        giver = self._giver(inputs) if adverse.any() else None
+        if giver is not None:
+            text[adverse] = [json.dumps(r) for r in giver.for_frame(inputs[adverse])]
+        if band is not None:
+            frame.insert(frame.columns.get_loc("decision") + 1, "model_decision", chosen)
+            frame["decision"] = np.where(referred, "refer", chosen.astype(str)).astype(object)
+        frame["reasons"] = text
+        return frame
 
 
 def _with_non_finite(rejects: pd.DataFrame, rows: pd.DataFrame, data: DataSpec) -> pd.DataFrame:

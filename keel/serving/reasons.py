@@ -107,20 +107,25 @@ class ReasonGiver:
         self.owners = encoded_owners(scorer)
         self.features = [f for f in features if f in set(self.owners)]
         self.toward_positive, self.statements, self.excluded, self.count = toward_positive, statements, list(excluded), count
+        self.features_step = None  # the pipeline's encoder, for whole frames (`for_frame`)
 
     @classmethod
-    def for_pipeline(cls, pipeline, scorer: Optional[RowScorer], spec, excluded: Sequence[str] = ()) -> Optional["ReasonGiver"]:
-        """The giver for a fitted keel pipeline, or None when its decisions cannot be explained this way
-        (no unfavourable side declared, no checked encoder, a model without additive contributions)."""
-        adverse = unfavourable_decision(spec.data.target.favourable)
+    def for_pipeline(cls, pipeline, scorer: Optional[RowScorer], data, decisions,
+                     excluded: Sequence[str] = ()) -> Optional["ReasonGiver"]:
+        """The giver for a fitted keel pipeline under the spec's `data` and `decisions` sections, or None
+        when its decisions cannot be explained this way (no unfavourable side declared, no checked
+        encoder, a model without additive contributions). `excluded`: flagged proxies."""
+        adverse = unfavourable_decision(data.target.favourable)
         estimator = getattr(pipeline, "named_steps", {}).get("model")
         if adverse is None or scorer is None or estimator is None:
             return None
         if column_contributions(estimator, np.zeros((1, len(encoded_owners(scorer))))) is None:
             return None
-        never = set(excluded) | set(spec.data.sensitive_attributes)
-        return cls(estimator, scorer, spec.data.model_features, adverse == 1, spec.decisions.reasons,
-                   sorted(never), spec.decisions.top_reasons)
+        never = set(excluded) | set(data.sensitive_attributes)
+        giver = cls(estimator, scorer, data.model_features, adverse == 1, decisions.reasons, sorted(never),
+                    decisions.top_reasons)
+        giver.features_step = pipeline.named_steps.get("features")
+        return giver
 
     def for_matrix(self, matrix: np.ndarray) -> List[List[Reason]]:
         columns = column_contributions(self.estimator, matrix)
@@ -129,3 +134,12 @@ class ReasonGiver:
 
     def for_records(self, records: Sequence[dict]) -> List[List[Reason]]:
         return self.for_matrix(self.scorer.encode(records)) if records else []
+
+    def for_frame(self, frame) -> List[List[Reason]]:
+        """Reasons for the rows of a frame (a batch chunk), encoded by the pipeline's own feature step
+        in one vectorised call: the encoder's layout was checked against it when the giver was built."""
+        if not len(frame):
+            return []
+        matrix = self.features_step.transform(frame)
+        matrix = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix, dtype=np.float64)
+        return self.for_matrix(matrix)

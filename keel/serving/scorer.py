@@ -154,7 +154,7 @@ class Scorer:
             if encoder is None and self.background is not None and not getattr(model, "decision_attributes_", None):
                 encoder = compile_row_scorer(model, self.background)  # fast path off: still the checked encoder
             excluded = config.get("reason_exclusions", {}).get(str(version), [])
-            giver = ReasonGiver.for_pipeline(model, encoder, self.spec, excluded)
+            giver = ReasonGiver.for_pipeline(model, encoder, self.spec.data, self.spec.decisions, excluded)
             if giver is None:
                 logger.warning("serving: v%s gives no principal reasons (data.target.favourable undeclared, a "
                                "mitigated version, no background rows, or a model without additive contributions)",

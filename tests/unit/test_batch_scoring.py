@@ -259,3 +259,36 @@ def test_a_model_reading_columns_the_spec_does_not_declare_is_refused(tmp_path, 
         score_batch(source=source, data=DATA, model=model, threshold=0.5, model_version=1, batch_id="../x",
                     input_fingerprint="x", output=tmp_path / "o.parquet", rejects=tmp_path / "r.parquet")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.parquet"]
+
+
+def test_referred_rows_say_refer_and_unfavourable_rows_give_the_same_reasons_as_the_service(tmp_path, model):
+    """Issue 19 in batch: `refer` inside the band (the threshold's decision kept beside it), reasons for
+    the unfavourable decisions only ('late' is the unfavourable class here), equal to the row scorer's,
+    and whatever the chunk size."""
+    import json
+
+    from keel.serving.fast_path import compile_row_scorer
+    from keel.serving.reasons import ReasonGiver
+    from keel.spec.decisions import DecisionsSpec
+
+    decisions = DecisionsSpec(reasons={"amount": "Amount too high"}, top_reasons=2, refer_band=(0.3, 0.4))
+    rows = _rows(80)
+    rows.to_parquet(tmp_path / "batch.parquet")
+    outputs = [pd.read_parquet(_score(tmp_path / "batch.parquet", tmp_path, model, name=f"s{size}", chunk_rows=size,
+                                      decisions=decisions)["output_uri"]) for size in (7, 1000)]
+    pd.testing.assert_frame_equal(outputs[0], outputs[1])
+    output = outputs[0]
+    assert list(output.columns) == ["row", "customer", "score", "decision", "model_decision", "model_version",
+                                    "batch_id", "reasons"]
+    referred = (output["score"] >= 0.3) & (output["score"] < 0.4)
+    assert referred.any() and (output["decision"][referred] == "refer").all()
+    assert (output["decision"][~referred] == output["model_decision"][~referred].astype(str)).all()
+    late = (output["decision"] == "1").to_numpy()
+    assert late.any() and output["reasons"][late].notna().all() and output["reasons"][~late].isna().all()
+    giver = ReasonGiver.for_pipeline(model, compile_row_scorer(model, rows[DATA.model_features]), DATA, decisions)
+    records = json.loads(rows.loc[output["row"][late], DATA.model_features].to_json(orient="records"))
+    online = giver.for_records(records)
+    batch = [json.loads(text) for text in output["reasons"][late]]
+    assert [[r["feature"] for r in reasons] for reasons in batch] == [[r["feature"] for r in reasons] for reasons in online]
+    assert all(r["feature"] != "gender" and len(reasons) <= 2 for reasons in batch for r in reasons)
+    assert "Amount too high" in {r["statement"] for reasons in batch for r in reasons}
