@@ -67,6 +67,8 @@ class BatchRecord(TypedDict):
     run_name: Optional[str]
     rescored_from: Optional[str]  # --new-batch: the earlier batch of the same input, version and spec
     monitoring_replaced: NotRequired[List[str]]  # unrecorded earlier runs' monitoring rows this batch replaced
+    engine: NotRequired[str]  # the dask engine: the cluster that scored it (its output is a folder of parts)
+    partitions: NotRequired[int]  # the dask engine: input partitions, one output part each
 
 
 class BatchRefused(ValueError):
@@ -145,15 +147,21 @@ def file_fingerprint(path: Path) -> str:
     return fingerprint_input(FileSource(kind="parquet", path=Path(path)))
 
 
-def check_outputs(output: Path, rejects: Path, batches: List[BatchRecord], published: Dict[str, str]) -> None:
+def check_outputs(output: Path, rejects: Path, batches: List[BatchRecord], published: Dict[str, str],
+                  partitioned: bool = False) -> None:
     """keel replaces only a file it wrote: an existing output (or rejects) file must be a recorded
     output of this model's batches (or one a killed batch published before its record: `published`,
-    path -> fingerprint) with the fingerprint recorded for it, i.e. unchanged since. BatchRefused otherwise."""
+    path -> fingerprint) with the fingerprint recorded for it, i.e. unchanged since. BatchRefused otherwise.
+    `partitioned` (the dask engine): the output is a folder of parts, the rejects one file."""
     if Path(output).resolve() == Path(rejects).resolve():
         raise BatchRefused(f"{output}: the output and the rejects file would be the same file", BAD_ARGUMENT)
     for path in (Path(output), Path(rejects)):
-        if path.is_dir():
+        folder_expected = partitioned and path == Path(output)
+        if path.is_dir() and not folder_expected:
             raise BatchRefused(f"{path} is a directory; --output names the file to write")
+        if folder_expected and path.exists() and not path.is_dir():
+            raise BatchRefused(f"{path} is a file; on the dask engine --output names the folder of Parquet parts "
+                               "to write (choose another --output, or move that file away)")
         if not path.exists():
             continue
         where = str(path.resolve())
@@ -227,12 +235,23 @@ def describe_input(spec: Spec, source) -> str:
     return redact_url_credentials(describe_source(spec.data.model_copy(update={"source": source})))
 
 
+def scores_partitioned(engine: Optional[dict], source) -> bool:
+    """Whether a batch runs on the dask engine: the stack's engine is dask and the input is Parquet (a
+    file, folder or glob of parts). CSV and SQL inputs are read in chunks by the local engine on any stack."""
+    from keel.engine.spec import DaskEngine, engine_from_dict
+    from keel.spec.data import FileSource
+
+    return (isinstance(engine_from_dict(engine), DaskEngine) and isinstance(source, FileSource)
+            and source.kind == "parquet")
+
+
 def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int, batch_id: str, location: str,
                 query: Optional[str], input_fingerprint: str, output: str, fmt: str, new_batch: bool,
-                say: Callable[[str], None] = print) -> ScoreOutcome:
+                engine: Optional[dict] = None, say: Callable[[str], None] = print) -> ScoreOutcome:
     """Skip the batch when the same input was scored by the same version under the same spec (unless
-    `new_batch`); else score it (keel.batch.scoring.score_batch) with its rows profiled for monitoring
-    as they are scored, and publish the monitoring rows once the outputs are published."""
+    `new_batch`); else score it (keel.batch.scoring.score_batch; on the dask engine a Parquet input
+    partition by partition, keel.engine.dask_scoring) with its rows profiled for monitoring as they are
+    scored, and publish the monitoring rows once the outputs are published."""
     from keel.batch.inputs import batch_source
     from keel.batch.scoring import score_batch
     from keel.monitoring.batch_traffic import BatchProfiler, published_batches, unrecorded_same_input
@@ -249,15 +268,21 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
     output_path = Path(output)
     rejects = rejects_path(output_path, fmt)
     remove_leftovers(folder, output_path, rejects)
-    check_outputs(output_path, rejects, batches, published_outputs(published_batches(folder)))
     source = batch_source(location, spec.data, query)
+    partitioned = scores_partitioned(engine, source)
+    check_outputs(output_path, rejects, batches, published_outputs(published_batches(folder)), partitioned)
     profiler = BatchProfiler(folder, batch_id, model_version, spec.data.model_features, spec.data.id_column, key)
     started = utc_now()
     try:
-        result = score_batch(source=source, data=spec.data, model=model, threshold=threshold,
-                             model_version=model_version, batch_id=batch_id, input_fingerprint=input_fingerprint,
-                             output=output_path, rejects=rejects, output_format=fmt,
-                             chunk_rows=spec.batch.chunk_rows, on_chunk=profiler, progress=progress_reporter(say))
+        if partitioned:
+            result = _score_on_dask(engine, profiler, source=source, spec=spec, model=model, threshold=threshold,
+                                    model_version=model_version, batch_id=batch_id,
+                                    input_fingerprint=input_fingerprint, output=output_path, rejects=rejects, say=say)
+        else:
+            result = score_batch(source=source, data=spec.data, model=model, threshold=threshold,
+                                 model_version=model_version, batch_id=batch_id, input_fingerprint=input_fingerprint,
+                                 output=output_path, rejects=rejects, output_format=fmt,
+                                 chunk_rows=spec.batch.chunk_rows, on_chunk=profiler, progress=progress_reporter(say))
     except BaseException:
         profiler.abandon()
         raise
@@ -269,16 +294,48 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
             "monitoring_replaced": replaced}
 
 
+def _score_on_dask(engine: dict, profiler, *, source, spec: Spec, model: Any, threshold: float, model_version: int,
+                   batch_id: str, input_fingerprint: str, output: Path, rejects: Path, say: Callable[[str], None]) -> dict:
+    """keel.engine.dask_scoring's batch, its merged per-partition profiles handed to the batch's
+    monitoring profiler (its rows' ids and scores were written by the workers into its staging folder),
+    so that the batch is published to the windows exactly as a local one."""
+    from keel.engine.cluster import connect, layout
+    from keel.engine.dask_scoring import score_partitioned
+    from keel.engine.spec import engine_from_dict
+    from keel.monitoring.batch_traffic import PREDICTIONS
+
+    dask_engine = engine_from_dict(engine)
+    client = connect(dask_engine)
+    batch = score_partitioned(client, source=source, data=spec.data, model=model, threshold=threshold,
+                              model_version=model_version, batch_id=batch_id, input_fingerprint=input_fingerprint,
+                              output=output, rejects=rejects, chunk_rows=spec.batch.chunk_rows,
+                              predictions_folder=profiler.staging / PREDICTIONS, features=spec.data.model_features,
+                              progress=progress_reporter(say))
+    # BatchProfiler merges what it profiles itself; here the workers profiled, so their merged
+    # profiles and counts take the place of its own.
+    profiler.hours = dict(batch.profiles)
+    profiler.rows, profiler.first, profiler.last = batch.monitored_rows, batch.first, batch.last
+    described = layout(client, dask_engine, batch.partitions)
+    return {**batch.result, "engine": f"{dask_engine.describe()}: {described['workers']} worker(s)",
+            "partitions": batch.partitions}
+
+
 def remove_leftovers(monitoring_folder: Path, *destinations: Path) -> List[str]:
     """The hidden partial files a killed batch left beside these destinations (its process is gone:
     its monitoring rows' partial folder names it); never a running batch's. Returns the batch ids."""
     from keel.batch.scoring import partial_path
     from keel.monitoring.batch_traffic import BATCHES, remove_abandoned
 
+    import shutil
+
     killed = remove_abandoned(Path(monitoring_folder) / BATCHES)
     for batch_id in killed:
         for destination in destinations:
-            partial_path(Path(destination), batch_id).unlink(missing_ok=True)
+            partial = partial_path(Path(destination), batch_id)
+            if partial.is_dir():  # the dask engine's parts folder
+                shutil.rmtree(partial, ignore_errors=True)
+            else:
+                partial.unlink(missing_ok=True)
     return killed
 
 
@@ -333,6 +390,8 @@ def build_record(outcome: ScoreOutcome, *, model: str, source: str, max_reject_f
         "rescored_from": outcome["rescored_from"]}
     if outcome["monitoring_replaced"]:
         record["monitoring_replaced"] = list(outcome["monitoring_replaced"])
+    if result.get("partitions") is not None:
+        record["engine"], record["partitions"] = str(result["engine"]), int(result["partitions"])
     return record
 
 
@@ -375,32 +434,41 @@ class BatchJobResult:
 
 def score_job(spec: Spec, location: str, output: str, version: Optional[int] = None, fmt: Optional[str] = None,
               query: Optional[str] = None, new_batch: bool = False) -> BatchJobResult:
-    """Check everything that can be checked before reading a row (the version, the input, the output),
-    then run the batch_inference pipeline and read its record back."""
+    """Check everything that can be checked before reading a row (the version, the input, the output,
+    a dask engine's scheduler), then run the batch_inference pipeline on the active stack's engine and
+    read its record back."""
     from keel.batch.inputs import batch_source
     from keel.data.sources import DataSourceError
     from keel.governance.audit import AuditError
     from keel.lifecycle.pipeline_runs import failed_step_message, run_pipeline
     from keel.monitoring.batch_traffic import published_batches
     from keel.monitoring.monitor import monitoring_folder
+    from keel.engine.cluster import EngineUnavailableError
+    from keel.engine.selection import active_engine, check_engine, engine_parameter
 
     model = spec.problem.name
     try:
+        engine = engine_parameter(active_engine())
         version = resolve_batch_version(model, version)
         version_threshold(model, version)
         chosen = output_format(Path(output), fmt, spec.batch.output_format)
-        batch_source(location, spec.data, query)
+        partitioned = scores_partitioned(engine, batch_source(location, spec.data, query))
+        if partitioned and chosen != "parquet":
+            raise BatchRefused(f"the dask engine writes the output as a folder of Parquet parts; --format {chosen} "
+                               "is for the local engine (a stack without a dask engine)", BAD_ARGUMENT)
         check_outputs(Path(output), rejects_path(Path(output), chosen), recorded_batches(model),
-                      published_outputs(published_batches(monitoring_folder(spec))))
+                      published_outputs(published_batches(monitoring_folder(spec))), partitioned)
+        if partitioned:
+            check_engine(active_engine())
     except BatchRefused as error:
         return BatchJobResult(error.code, error=f"keel: {error}", version=version)
-    except (LookupError, DataSourceError, AuditError) as error:
+    except (LookupError, DataSourceError, AuditError, EngineUnavailableError) as error:
         return BatchJobResult(SCORE_FAILED, error=f"keel: {error}", version=version)
     from pipelines.batch_inference import batch_inference_pipeline
 
     outcome = run_pipeline(batch_inference_pipeline, spec=spec, model_version=version, batch_id=new_batch_id(),
                            location=str(location), query=query, output=str(Path(output).resolve()),
-                           output_format=chosen, new_batch=new_batch)
+                           output_format=chosen, new_batch=new_batch, engine=engine)
     if outcome.error is not None:
         return BatchJobResult(SCORE_FAILED, error=failed_step_message(outcome), version=version,
                               run_name=getattr(outcome.run, "name", None))
@@ -462,5 +530,8 @@ def _output_chunks(path: Path, fmt: str, id_column: str, rows: int = 200_000):
         return
     import pyarrow.parquet as pq
 
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-        yield batch.to_pandas()
+    from keel.data.sources import parquet_files
+
+    for part in parquet_files(Path(path)):  # a file, or the dask engine's folder of parts in input order
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=rows):
+            yield batch.to_pandas()

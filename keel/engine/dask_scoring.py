@@ -1,0 +1,247 @@
+"""Batch scoring on the dask engine: a partitioned Parquet input scored one row group (partition) per
+task on the workers, with keel.batch's own per-chunk contract and scoring (`check_chunk`, the output
+frame, the non-finite rule), and the batch's monitoring profiles made per partition and merged here.
+
+What is written, and how it differs from the local engine's single file:
+- the output is a folder of Parquet parts, `part-00000.parquet` ... one per input partition, in input
+  order; each row keeps its input row number (`row`, counted over the whole input exactly as the local
+  engine counts it), so the input order is recoverable and the columns are the local output's;
+- the rejects are aggregated into one file beside it (`<name>.rejects.parquet`), written here from
+  the partitions' rejects in input order, in the local engine's row groups: the same rows, so the same
+  bytes and fingerprint as a local batch of the same input;
+- the monitoring rows: each partition's whylogs profiles (per hour of scoring) come back here and
+  are merged into the batch's profiles; its ids, scores and decisions are written by the worker as a
+  part of the batch's `predictions.parquet` folder.
+Both the output folder and the monitoring folder must be on storage the workers share with this
+process (a local cluster shares this machine's disk; an existing cluster needs a shared filesystem).
+Nothing is visible under its final name until every partition has succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from keel.engine.dask_data import _parquet_pieces
+from keel.spec.data import DataSpec, FileSource
+
+PART_NAME = "part-{:05d}.parquet"
+
+
+@dataclass
+class PartitionScored:
+    """What one partition sends back: counts, its rejects (few: rejected rows only), its monitoring
+    profiles by hour of scoring (whylogs' binary form, tens of KiB), and when its rows were scored."""
+
+    rows_read: int
+    scored: int
+    rejects: pd.DataFrame
+    profiles: Dict[datetime, bytes] = field(default_factory=dict)
+    first: Optional[datetime] = None
+    last: Optional[datetime] = None
+
+
+@dataclass(frozen=True)
+class PartitionJob:
+    """Everything a worker needs to score one partition (sent once per partition)."""
+
+    data: DataSpec
+    columns: List[str]
+    attributes: List[str]
+    threshold: float
+    model_version: int
+    batch_id: str
+    chunk_rows: int
+    parts_folder: str
+    predictions_folder: Optional[str]
+    features: List[str]
+
+
+def piece_rows(piece) -> int:
+    return sum(group.num_rows for group in piece.row_groups)
+
+
+def _predictions_table(frame: pd.DataFrame, job: PartitionJob, now: datetime):
+    """The batch's monitoring rows as keel.monitoring.batch_traffic stores them (time, entity_id,
+    model_version, score, decision), so that the delayed labels join them by id."""
+    import pyarrow as pa
+
+    from keel.monitoring.batch_traffic import batch_entity_ids
+
+    return pa.table({
+        "time": pa.array([now] * len(frame), pa.timestamp("us", tz="UTC")),
+        "entity_id": pa.array(batch_entity_ids(job.batch_id, frame, job.data.id_column), pa.string()),
+        "model_version": pa.array(np.full(len(frame), job.model_version, dtype=np.int64)),
+        "score": pa.array(frame["score"].to_numpy(dtype=float)),
+        "decision": pa.array(frame["decision"].to_numpy(dtype=np.int64)),
+    })
+
+
+def score_partition(piece, schema, index: int, first_row: int, model, job: PartitionJob) -> PartitionScored:
+    """Score one partition on a worker, chunk by chunk (memory: one chunk), as keel.batch.scoring
+    scores a chunk; its output rows go to its own part file, published in the parts folder when done."""
+    import pyarrow.parquet as pq
+
+    from keel.batch.contract import check_chunk, empty_rejects
+    from keel.batch.inputs import _arrow_to_frame, _columns_to_read
+    from keel.batch.scoring import _output_frame, _output_schema, _TableFile, _with_non_finite
+    from keel.clock import utc_now
+    from keel.monitoring.profiles import deserialize, merge_profiles, profile_bytes, serialize
+    from keel.monitoring.windows import monitored_columns, window_start
+
+    data = job.data
+    part = PART_NAME.format(index)
+    output = _TableFile(Path(job.parts_folder) / part, job.batch_id, _output_schema(data), "parquet")
+    predictions = None
+    result = PartitionScored(0, 0, empty_rejects())
+    rejects: List[pd.DataFrame] = []
+    profiles = {}
+    try:
+        columns = _columns_to_read(schema.names, data)
+        for batch in piece.to_batches(schema=schema, columns=columns, batch_size=job.chunk_rows):
+            if not batch.num_rows:
+                continue
+            chunk = _arrow_to_frame(batch, data.id_column)
+            good, bad = check_chunk(chunk, data, first_row + result.rows_read, job.attributes)
+            result.rows_read += len(chunk)
+            if len(good):
+                scores = np.asarray(model.predict_proba(good[job.columns])[:, 1], dtype=np.float64)
+                finite = np.isfinite(scores)
+                if not finite.all():
+                    bad = _with_non_finite(bad, good[~finite], data)
+                    good, scores = good[finite], scores[finite]
+                decisions = (scores >= job.threshold).astype(np.int8)
+                output.write(_output_frame(good, scores, decisions, data, job.model_version, job.batch_id))
+                if len(good) and job.predictions_folder is not None:
+                    now = utc_now()
+                    hour = window_start(now, "hour")
+                    rows = good.assign(row=good.index.to_numpy(), score=scores, decision=decisions)
+                    profile = deserialize(profile_bytes(monitored_columns(rows, job.features), covers=hour))
+                    profiles[hour] = merge_profiles([profiles[hour], profile]) if hour in profiles else profile
+                    table = _predictions_table(rows, job, now)
+                    if predictions is None:
+                        folder = Path(job.predictions_folder)
+                        folder.mkdir(parents=True, exist_ok=True)
+                        predictions = pq.ParquetWriter(str(folder / part), table.schema)
+                    predictions.write_table(table)
+                    result.first = result.first or now
+                    result.last = now
+                result.scored += len(good)
+            if len(bad):
+                rejects.append(bad)
+        output.close()
+        if predictions is not None:
+            predictions.close()
+        output.publish()
+    except BaseException:
+        output.discard()
+        if predictions is not None:
+            predictions.close()
+        raise
+    if rejects:
+        result.rejects = pd.concat(rejects, ignore_index=True)
+    result.profiles = {hour: serialize(profile) for hour, profile in profiles.items()}
+    return result
+
+
+@dataclass
+class DaskBatch:
+    """A partitioned batch scored and published: keel.batch.scoring.BatchResult's fields plus the
+    partitions; `profiles` and `rows`/`first`/`last` are its monitoring evidence, merged."""
+
+    result: dict
+    partitions: int
+    profiles: Dict[datetime, object]
+    monitored_rows: int
+    first: Optional[datetime]
+    last: Optional[datetime]
+
+
+def _publish_folder(temporary: Path, destination: Path, batch_id: str) -> None:
+    """Put the finished parts folder under its final name; a folder keel wrote there before (checked
+    by the caller) is moved aside first, then deleted."""
+    aside = destination.with_name(f".{destination.name}.replaced-{batch_id}")
+    if destination.exists():
+        os.replace(destination, aside)
+    os.replace(temporary, destination)
+    shutil.rmtree(aside, ignore_errors=True)
+    from keel.files import _sync_folder
+
+    _sync_folder(destination.parent)
+
+
+def score_partitioned(client, *, source: FileSource, data: DataSpec, model, threshold: float, model_version: int,
+                      batch_id: str, input_fingerprint: str, output: Path, rejects: Path, chunk_rows: int,
+                      predictions_folder: Optional[Path] = None, features: Sequence[str] = (),
+                      decision_attributes: Sequence[str] = (),
+                      progress: Optional[Callable[[int, int], None]] = None) -> DaskBatch:
+    """Score every partition of the Parquet `source` on the cluster (`client`) and publish the output
+    parts folder `output` and the aggregated `rejects` file (rejects first, the output last, as the local
+    engine does). Raises what a partition raised (DataSourceError, MissingColumnsError,
+    BatchScoringError); then nothing is published and the parts written so far are removed."""
+    from keel.batch.inputs import fingerprint_input
+    from keel.batch.scoring import BatchScoringError, _model_columns, _rejects_schema, _TableFile, partial_path
+    from keel.monitoring.profiles import deserialize, merge_profiles
+
+    if chunk_rows < 1:
+        raise BatchScoringError(f"chunk_rows must be at least 1, found {chunk_rows}")
+    output, rejects = Path(output), Path(rejects)
+    attributes = list(dict.fromkeys([*decision_attributes, *getattr(model, "decision_attributes_", ())]))
+    columns = _model_columns(model, data, attributes)
+    dataset, pieces = _parquet_pieces(source)
+    offsets = np.concatenate([[0], np.cumsum([piece_rows(p) for p in pieces])[:-1]]).astype(int)
+    started = time.perf_counter()
+    parts_folder = partial_path(output, batch_id)
+    shutil.rmtree(parts_folder, ignore_errors=True)
+    parts_folder.mkdir(parents=True)
+    job = PartitionJob(data=data, columns=columns, attributes=attributes, threshold=float(threshold),
+                       model_version=int(model_version), batch_id=batch_id, chunk_rows=int(chunk_rows),
+                       parts_folder=str(parts_folder),
+                       predictions_folder=str(predictions_folder) if predictions_folder else None,
+                       features=list(features))
+    rejects_file = _TableFile(rejects, batch_id, _rejects_schema(), "parquet")
+    futures = []
+    try:
+        [shared_model] = client.scatter([model], broadcast=True)
+        futures = [client.submit(score_partition, piece, dataset.schema, i, int(offset), shared_model, job,
+                                 key=f"keel-score-{batch_id}-{i}", pure=False)
+                   for i, (piece, offset) in enumerate(zip(pieces, offsets))]
+        rows_read = scored = rejected = 0
+        hours: Dict[datetime, object] = {}
+        first = last = None
+        for future in futures:  # in input order: the rejects file is written in row order
+            part: PartitionScored = future.result()
+            future.release()
+            rejects_file.write(part.rejects)
+            rows_read, scored, rejected = rows_read + part.rows_read, scored + part.scored, rejected + len(part.rejects)
+            for hour, blob in part.profiles.items():
+                profile = deserialize(blob)
+                hours[hour] = merge_profiles([hours[hour], profile]) if hour in hours else profile
+            first = min(filter(None, (first, part.first)), default=None)
+            last = max(filter(None, (last, part.last)), default=None)
+            if progress is not None:
+                progress(rows_read, rejected)
+        rejects_fingerprint = rejects_file.close()
+        output_fingerprint = fingerprint_input(FileSource(kind="parquet", path=parts_folder))  # a part per partition
+        rejects_file.publish()
+        _publish_folder(parts_folder, output, batch_id)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        rejects_file.discard()
+        shutil.rmtree(parts_folder, ignore_errors=True)
+        raise
+    result = dict(batch_id=batch_id, model_version=int(model_version), input_fingerprint=input_fingerprint,
+                  rows_read=rows_read, scored=scored, rejected=rejected, output_uri=str(output.resolve()),
+                  output_fingerprint=output_fingerprint, rejects_uri=str(rejects.resolve()),
+                  rejects_fingerprint=rejects_fingerprint, output_format="parquet", chunk_rows=int(chunk_rows),
+                  seconds=round(time.perf_counter() - started, 3))
+    return DaskBatch(result, len(pieces), hours, scored, first, last)

@@ -1,0 +1,203 @@
+"""Batch scoring and its monitoring on the dask engine, on a real `distributed.LocalCluster` (2 worker
+processes over TCP on 127.0.0.1, one for the module): a partitioned Parquet portfolio scored partition
+by partition gives the local engine's scores, decisions and rejects for the same rows; its output is
+a folder of parts whose `row` gives the input order back; its monitoring profiles, made per partition
+and merged, count what the local batch's profiles count; its record is the local batch's (same audit
+event, lineage of one row); a partition that fails publishes nothing."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from keel.engine.spec import DaskEngine
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+ROWS = 3000
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, memory_limit="1GiB") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def engine(cluster):
+    engine = DaskEngine(kind="dask", scheduler_address=cluster.scheduler_address, connect_timeout_seconds=5)
+    yield engine.model_dump(mode="json")
+    from keel.engine.cluster import disconnect
+
+    disconnect(engine)
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A small LightGBM pipeline fit by keel's own training code (what a registered version holds)."""
+    from keel.data.schema import validate_frame
+    from keel.data.sources import load_frame
+    from keel.data.split import split_frame
+    from keel.features.preprocessing import fit_preprocessor
+    from keel.spec import load_spec
+    from keel.training.fit import fit_candidate
+
+    spec = load_spec(ROOT / "configs" / "credit_risk.yaml", ["data.source.rows=2000", "training.candidate.trials=1",
+                                                            "training.candidate.params.n_estimators=30"])
+    frame, _ = validate_frame(load_frame(spec.data), spec.data)
+    train, validation, _ = split_frame(frame, spec.split, spec.data.target.column, spec.data.time_column)
+    fitted, _ = fit_candidate(fit_preprocessor(train, spec.data), train, validation, spec.data, spec.training)
+    return fitted.pipeline
+
+
+@pytest.fixture(scope="module")
+def portfolio(tmp_path_factory):
+    """3,000 applications in hive folders (3 files of 400-row row groups: 9 partitions); four rows
+    break the contract, in different partitions."""
+    from keel.data.generator import generate_credit_applications
+    from keel.spec.data import GeneratorSource
+
+    frame = generate_credit_applications(GeneratorSource(kind="generator", rows=ROWS, seed=9)).drop(columns="default")
+    frame["region"] = frame["region"].astype(str)
+    frame.loc[5, "income"] = -1.0
+    frame.loc[1700, "region"] = "atlantis"
+    frame.loc[[2400, 2999], "debt_to_income"] = 9.0
+    folder = tmp_path_factory.mktemp("portfolio") / "applications"
+    for i, part in enumerate(np.array_split(frame, 3)):
+        (folder / f"month={i + 1}").mkdir(parents=True)
+        part.to_parquet(folder / f"month={i + 1}" / "part.parquet", index=False, row_group_size=400)
+    return folder, frame
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory):
+    import os
+
+    folder = tmp_path_factory.mktemp("audit")
+    before = os.environ.get("KEEL_AUDIT_ROOT")
+    os.environ["KEEL_AUDIT_ROOT"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["KEEL_AUDIT_ROOT"]
+    else:
+        os.environ["KEEL_AUDIT_ROOT"] = before
+
+
+def _spec(folder: Path, name: str = "dask_batch"):
+    from keel.spec import load_spec
+
+    return load_spec(ROOT / "configs" / "credit_risk.yaml", [
+        f"problem.name={name}", f"deployment.folder={folder / 'deployments'}",
+        "deployment.allow_folder_outside_project=true", "batch.chunk_rows=150"])
+
+
+def _score(spec, location, output, model, engine=None, batch_id="batch-1"):
+    from keel.batch.inputs import batch_source, fingerprint_input
+    from keel.lifecycle.batch import score_input
+
+    return score_input(spec=spec, model=model, threshold=0.3, model_version=1, batch_id=batch_id,
+                       location=str(location), query=None,
+                       input_fingerprint=fingerprint_input(batch_source(str(location), spec.data)),
+                       output=str(output), fmt="parquet", new_batch=False, engine=engine, say=lambda text: None)
+
+
+@pytest.fixture(scope="module")
+def both(portfolio, model, engine, tmp_path_factory, audit):
+    """The same portfolio scored by the local engine and by the dask engine (separate deployments, so
+    that each keeps its own monitoring rows)."""
+    here = tmp_path_factory.mktemp("scored")
+    folder, _ = portfolio
+    local_spec, dask_spec = _spec(here / "local"), _spec(here / "dask")
+    local = _score(local_spec, folder, here / "local.parquet", model)
+    distributed = _score(dask_spec, folder, here / "dask.parquet", model, engine)
+    return {"local": local, "dask": distributed, "local_spec": local_spec, "dask_spec": dask_spec, "here": here}
+
+
+def test_dask_and_local_give_the_same_scores_decisions_and_rejects(both, portfolio):
+    import pyarrow.parquet as pq
+
+    local, dask = both["local"]["result"], both["dask"]["result"]
+    assert (dask["rows_read"], dask["scored"], dask["rejected"]) == (local["rows_read"], local["scored"],
+                                                                     local["rejected"]) == (ROWS, ROWS - 4, 4)
+    output = Path(dask["output_uri"])
+    parts = sorted(output.glob("part-*.parquet"))
+    assert output.is_dir() and len(parts) == both["dask"]["result"]["partitions"] == 9
+    assert not list(output.parent.glob(".*partial*"))  # nothing left under a temporary name
+    local_rows = pq.read_table(local["output_uri"]).to_pandas()
+    dask_rows = pd.concat([pq.read_table(p).to_pandas() for p in parts], ignore_index=True)
+    assert list(dask_rows.columns) == list(local_rows.columns)
+    # The parts in name order are the input order; `row` is the input row number, as locally.
+    assert dask_rows["row"].is_monotonic_increasing
+    assert dask_rows["row"].tolist() == local_rows["row"].tolist()
+    _, frame = portfolio
+    assert dask_rows["application_id"].tolist() == frame["application_id"].astype(str)[dask_rows["row"]].tolist()
+    np.testing.assert_array_equal(dask_rows["score"].to_numpy(), local_rows["score"].to_numpy())
+    assert dask_rows["decision"].tolist() == local_rows["decision"].tolist()
+    assert 0 < dask_rows["decision"].sum() < len(dask_rows)  # both decisions occur: the comparison means something
+    # The rejects are aggregated into one file, in the local engine's row groups: the same bytes.
+    assert Path(dask["rejects_uri"]).is_file() and dask["rejects_fingerprint"] == local["rejects_fingerprint"]
+    assert sorted(pq.read_table(dask["rejects_uri"]).to_pandas()["row"]) == [5, 1700, 2400, 2999]
+
+
+def test_monitoring_profiles_merged_from_partitions_count_what_the_local_profiles_count(both):
+    from keel.monitoring.batch_traffic import batch_window_profiles, published_batches, read_batch_predictions
+    from keel.monitoring.monitor import monitoring_folder
+    from keel.monitoring.profiles import column_summary, merge_profiles
+
+    summaries = {}
+    for engine in ("local", "dask"):
+        folder = monitoring_folder(both[f"{engine}_spec"])
+        [marker] = published_batches(folder)
+        start = pd.Timestamp(marker["first"]).floor("h").to_pydatetime()
+        end = pd.Timestamp(marker["last"]).ceil("h").to_pydatetime() + pd.Timedelta(hours=1)
+        profile = merge_profiles(batch_window_profiles(folder, 1, start, end))
+        predictions = read_batch_predictions(folder).sort_values("entity_id", ignore_index=True)
+        summaries[engine] = (marker["rows"], profile, predictions)
+    (local_rows, local, local_predictions), (dask_rows, dask, dask_predictions) = summaries["local"], summaries["dask"]
+    assert local_rows == dask_rows == ROWS - 4
+    for column in ("income", "debt_to_income", "region", "employment_type", "score", "decision"):
+        mine, theirs = column_summary(dask, column), column_summary(local, column)
+        assert [mine[k] for k in ("count", "nulls", "frequencies")] == \
+               [theirs[k] for k in ("count", "nulls", "frequencies")], column
+        if theirs["mean"] is not None:
+            assert mine["mean"] == pytest.approx(theirs["mean"], rel=1e-9), column
+    assert mine["count"] == ROWS - 4
+    pd.testing.assert_frame_equal(dask_predictions.drop(columns="time"), local_predictions.drop(columns="time"))
+
+
+def test_the_dask_batch_is_recorded_and_one_row_traced_as_a_local_one(both, portfolio):
+    from keel.lifecycle.batch import batch_rows, record_batch, recorded_batches
+
+    folder, frame = portfolio
+    spec = both["dask_spec"]
+    record = record_batch(both["dask"], spec=spec, location=str(folder), query=None, run_id="run-1",
+                          run_name="batch_inference-1")
+    assert recorded_batches(spec.problem.name) == [record]
+    assert record["partitions"] == 9 and "dask" in record["engine"] and "2 worker(s)" in record["engine"]
+    wanted = str(frame.loc[2500, "application_id"])
+    [row] = batch_rows(record, wanted, spec.data.id_column)
+    assert row["row"] == 2500 and row["batch_id"] == "batch-1"
+    with pytest.raises(LookupError, match="rejected"):
+        batch_rows(record, str(frame.loc[1700, "application_id"]), spec.data.id_column)
+
+
+def test_a_failing_partition_publishes_nothing(model, engine, tmp_path, audit, portfolio):
+    from keel.batch.contract import MissingColumnsError
+    from keel.monitoring.batch_traffic import published_batches
+    from keel.monitoring.monitor import monitoring_folder
+
+    _, frame = portfolio
+    folder = tmp_path / "broken"
+    for i, part in enumerate(np.array_split(frame.drop(columns="income"), 2)):  # a feature every row needs
+        (folder / f"month={i}").mkdir(parents=True)
+        part.to_parquet(folder / f"month={i}" / "p.parquet", index=False, row_group_size=500)
+    spec = _spec(tmp_path / "deployments-broken", name="dask_broken")
+    output = tmp_path / "out" / "scores.parquet"
+    with pytest.raises(MissingColumnsError, match="income"):
+        _score(spec, folder, output, model, engine)
+    assert not output.exists() and not (output.parent.exists() and list(output.parent.iterdir()))
+    assert published_batches(monitoring_folder(spec)) == []
