@@ -20,6 +20,7 @@ from keel.spec.evaluation import LatencySpec
 PERCENTILES = (50, 95, 99)
 STOPPED_TIGHT = "p95 interval tight"
 STOPPED_AT_CAP = "round cap reached"
+STOPPED_AT_TIME = "time budget reached"
 NO_CHAMPION = "absent: no champion (production or staging version) to compare with"
 
 Predict = Callable[[pd.DataFrame], object]
@@ -46,14 +47,17 @@ def relative_width(samples: Sequence[float], percentile: float, confidence: floa
 
 
 def stopping_reason(samples_by_model: Mapping[str, Sequence[float]], rounds_done: int,
-                    spec: LatencySpec) -> Optional[str]:
-    """Why measuring stops after `rounds_done` rounds, or None to measure another round: every model's
-    p95 interval within `spec.p95_relative_width` of its p95, else the round cap."""
+                    spec: LatencySpec, seconds_spent: float = 0.0) -> Optional[str]:
+    """Why measuring stops after `rounds_done` rounds taking `seconds_spent`, or None to measure another
+    round: every model's p95 interval within `spec.p95_relative_width` of its p95, else the round cap,
+    else the time budget."""
     if all(relative_width(samples, 95, spec.interval_confidence) <= spec.p95_relative_width
            for samples in samples_by_model.values()):
         return STOPPED_TIGHT
     if rounds_done >= spec.max_rounds:
         return STOPPED_AT_CAP
+    if seconds_spent >= spec.max_seconds:
+        return STOPPED_AT_TIME
     return None
 
 
@@ -66,18 +70,19 @@ def _timed(predict: Predict, frame: pd.DataFrame) -> float:
 def measure_interleaved(predictors: Mapping[str, Predict], rows: Sequence[pd.DataFrame],
                         spec: LatencySpec) -> Tuple[Dict[str, List[float]], int, str]:
     """(milliseconds per call per model, rounds, why it stopped). Each row is scored by every model in
-    turn, the order alternating row by row, so whatever else the machine does falls on all of them alike."""
+    turn, the order alternating row by row, so whatever else the machine does falls on all of them alike.
+    At least one whole round is measured, whatever the time budget."""
     names = list(predictors)
     for name in names:  # first calls pay for lazy set-up, not for scoring
         predictors[name](rows[0])
     samples: Dict[str, List[float]] = {name: [] for name in names}
-    rounds = 0
+    rounds, started = 0, time.perf_counter()
     while True:
         for position, row in enumerate(rows):
             for name in (names if position % 2 == 0 else names[::-1]):
                 samples[name].append(_timed(predictors[name], row))
         rounds += 1
-        reason = stopping_reason(samples, rounds, spec)
+        reason = stopping_reason(samples, rounds, spec, time.perf_counter() - started)
         if reason is not None:
             return samples, rounds, reason
 

@@ -93,6 +93,10 @@ class LatencySpec(StrictModel):
         0.10, gt=0.0, le=1.0,
         description="stop when the p95's interval is at most this wide relative to the p95, for every model measured")
     max_rounds: int = Field(10, ge=1, le=1000, description="cap on rounds when the interval stays wide")
+    max_seconds: float = Field(
+        15.0, gt=0.0, le=3600.0,
+        description="no round starts after this long: on a busy machine the interval may never tighten, and ten "
+                    "rounds of a slow model would hold the evaluation for minutes (the report says why it stopped)")
     interval_confidence: float = Field(0.95, gt=0.5, lt=1.0, description="of the percentiles' intervals")
 
 

@@ -7,11 +7,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from keel.evaluation.comparison import compare, comparison_html, comparison_text, mcnemar
-from keel.evaluation.latency import (NO_CHAMPION, STOPPED_AT_CAP, STOPPED_TIGHT, evaluate_latency, latency_html,
-                                     percentile_interval, relative_width, stopping_reason)
+from keel.evaluation.latency import (NO_CHAMPION, STOPPED_AT_CAP, STOPPED_AT_TIME, STOPPED_TIGHT, evaluate_latency,
+                                     latency_html, measure_interleaved, percentile_interval, relative_width,
+                                     stopping_reason)
 from keel.spec.evaluation import ComparisonSpec, LatencySpec
 from keel.training.fit import predict_scores
 
@@ -49,6 +51,30 @@ def test_measuring_stops_when_every_p95_interval_is_tight_and_not_before():
     assert stopping_reason({"challenger": steady, "champion": spiky}, 1, spec) is None
     assert stopping_reason({"challenger": spiky}, 9, spec) is None
     assert stopping_reason({"challenger": spiky}, 10, spec) == STOPPED_AT_CAP
+
+
+def test_the_time_budget_ends_a_wide_measurement_after_the_round_that_spent_it():
+    spec = LatencySpec(p95_relative_width=0.1, max_rounds=10, max_seconds=2.0)
+    spiky = list(np.random.default_rng(4).exponential(5.0, 400) ** 2)
+    assert stopping_reason({"challenger": spiky}, 3, spec, seconds_spent=1.9) is None
+    assert stopping_reason({"challenger": spiky}, 3, spec, seconds_spent=2.0) == STOPPED_AT_TIME
+    assert stopping_reason({"challenger": spiky}, 10, spec, seconds_spent=2.0) == STOPPED_AT_CAP  # the cap says more
+
+
+def test_a_slow_model_is_measured_for_one_whole_round_then_stops_at_the_budget():
+    import time
+
+    calls = []
+
+    def slow(frame):  # alternately fast and slow: the p95 interval never tightens
+        calls.append(1)
+        time.sleep(0.004 if len(calls) % 7 == 0 else 0.0005)
+
+    rows = [pd.DataFrame({"x": [i]}) for i in range(30)]
+    spec = LatencySpec(single_row_calls=30, p95_relative_width=0.001, max_rounds=1000, max_seconds=0.05)
+    samples, rounds, reason = measure_interleaved({"challenger": slow}, rows, spec)
+    assert reason == STOPPED_AT_TIME and 1 <= rounds < 1000
+    assert len(samples["challenger"]) == 30 * rounds  # whole rounds only
 
 
 def test_a_wider_target_stops_sooner():
