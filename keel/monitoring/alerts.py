@@ -19,13 +19,20 @@ def alert_message(model: str, version: Optional[int], status: DriftStatus,
                   decision: RetrainingDecision) -> Optional[dict]:
     """The alert for this run, or None when there is nothing to say (no drift, no retraining)."""
     verdict = status.get("verdict", {})
-    if not verdict.get("alarm") and not decision.get("fired"):
+    production = status.get("production") or {}
+    # Fairness that could not be judged alerts too: a silent "insufficient" would read as fair.
+    unfair = production.get("verdict") in ("breach", "insufficient")
+    if not verdict.get("alarm") and not decision.get("fired") and not unfair:
         return None
-    return {"model": model, "model_version": version, "window": status.get("window"),
-            "drift": verdict.get("kinds", []), "summary": verdict.get("summary"),
-            "drifted_features": status.get("features", {}).get("drifted", []),
-            "retraining_triggers": decision.get("fired", []), "retrain": decision.get("retrain"),
-            "suppressed_by": decision.get("suppressed_by")}
+    message = {"model": model, "model_version": version, "window": status.get("window"),
+               "drift": verdict.get("kinds", []), "summary": verdict.get("summary"),
+               "drifted_features": status.get("features", {}).get("drifted", []),
+               "retraining_triggers": decision.get("fired", []), "retrain": decision.get("retrain"),
+               "suppressed_by": decision.get("suppressed_by")}
+    if unfair:
+        message["fairness"] = {"verdict": production["verdict"], "breaches": production.get("breaches", []),
+                               "not_judged": production.get("not_judged", [])}
+    return message
 
 
 def send_alert(message: Optional[dict], spec: AlerterSpec) -> dict:

@@ -117,6 +117,33 @@ def assess_window(profile: Profile, window: WindowFacts, reference_data: Profile
             "labels": label_report, **status}
 
 
+def production_report(spec: Spec, window: WindowFacts, log_url: Optional[str] = None) -> dict:
+    """What the window's decisions did to people (keel.monitoring.production_fairness.window_report:
+    fairness per group, label coverage per decision, refer and override rates) with a verdict:
+    `breach`, `insufficient` (a threshold that could not be judged: too few rows in a group, groups
+    not sent or not in the groups file, or a source that cannot be read; never a pass), `pass`,
+    `reported` (no threshold declared) or `not watched` (monitoring.fairness.groups_from: none)."""
+    from keel.deployment.deploy import prediction_log_url
+    from keel.monitoring.labels import LabelsError
+    from keel.monitoring.production_fairness import GroupsError, window_report
+
+    fairness = spec.monitoring.fairness
+    judged = fairness.watched and (fairness.min_parity_ratio is not None or fairness.max_tpr_gap is not None)
+    if not fairness.watched and spec.decisions.refer_band is None and spec.monitoring.labels.source is None:
+        return {"fairness": None, "label_coverage": None, "reviews": None, "breaches": [], "not_judged": [],
+                "verdict": "not watched", "retrain_on_breach": fairness.retrain}  # nothing asked: the log is not read
+    try:
+        report = window_report(spec, dict(window), log_url or prediction_log_url(spec))
+    except (GroupsError, LabelsError) as error:
+        report = {"fairness": None, "label_coverage": None, "reviews": None, "breaches": [], "not_judged": [str(error)]}
+    if fairness.watched and report["fairness"] is None and not report["not_judged"]:
+        report["not_judged"] = ["no prediction in the window" if window.get("start") is None
+                                else "no sensitive attribute declared in data.sensitive_attributes"]
+    verdict = ("not watched" if not fairness.watched else "breach" if report["breaches"]
+               else "insufficient" if report["not_judged"] and judged else "pass" if judged else "reported")
+    return {**report, "verdict": verdict, "retrain_on_breach": fairness.retrain}
+
+
 def write_status(spec: Spec, status: DriftStatus) -> Path:
     path = monitoring_folder(spec) / STATUS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +165,8 @@ def decide_and_record(spec: Spec, status: DriftStatus, label_report: LabelReport
 
     folder = monitoring_folder(spec)
     decision = decide(now or now_utc(), status, int(label_report.get("new_labelled_rows", 0)),
-                      as_utc(version_created), read_history(folder), spec.monitoring.retraining, model_version)
+                      as_utc(version_created), read_history(folder), spec.monitoring.retraining, model_version,
+                      fairness=spec.monitoring.fairness)
     decision["window"] = status.get("window")
     decision["decisions_file"] = str(append_record(folder, decision))
     write_status(spec, {**status, "decision": decision})

@@ -1,4 +1,4 @@
-"""The continuous-training policy: four triggers (scheduled, data volume, performance, drift), then
+"""The continuous-training policy: five triggers (scheduled, data volume, performance, drift, fairness), then
 cooldown and maximum frequency. Every decision is a record with its evidence, appended to a JSON
 Lines file in the deployment folder (`monitoring/decisions.jsonl`)."""
 
@@ -13,6 +13,7 @@ from typing import List, Mapping, Optional
 from keel.monitoring.records import DriftAssessment, PerformanceDrift, RetrainingDecision, Trigger
 from keel.spec.metrics import higher_is_better, improvement
 from keel.spec.monitoring import PerformanceTrigger, RetrainingSpec
+from keel.spec.production_fairness import ProductionFairnessSpec
 
 DECISIONS_FILE = "decisions.jsonl"
 
@@ -54,8 +55,23 @@ def performance_trigger(performance: PerformanceDrift, rule: Optional[Performanc
                          "labelled_rows": performance.get("rows")}}
 
 
+def fairness_trigger(production: Optional[dict], fairness: Optional[ProductionFairnessSpec]) -> Trigger:
+    """The fairness trigger on the window's production report (monitor.production_report): fired on a
+    breach of monitoring.fairness's thresholds. Retrains only when monitoring.fairness.retrain says so;
+    a threshold that could not be judged does not fire it but is in the evidence (and alerts)."""
+    enabled = bool(fairness is not None and fairness.watched
+                   and (fairness.min_parity_ratio is not None or fairness.max_tpr_gap is not None))
+    production = production or {}
+    return {"trigger": "fairness", "enabled": enabled, "fired": bool(enabled and production.get("breaches")),
+            "evidence": {"retrains": bool(fairness is not None and fairness.retrain),
+                         "verdict": production.get("verdict", "not judged"), "breaches": production.get("breaches", []),
+                         "not_judged": production.get("not_judged", []),
+                         "min_parity_ratio": fairness.min_parity_ratio if fairness else None,
+                         "max_tpr_gap": fairness.max_tpr_gap if fairness else None}}
+
+
 def evaluate_triggers(now: datetime, status: DriftAssessment, new_labelled_rows: int, since: datetime,
-                      policy: RetrainingSpec) -> List[Trigger]:
+                      policy: RetrainingSpec, fairness: Optional[ProductionFairnessSpec] = None) -> List[Trigger]:
     """Each trigger: fired or not, and the evidence it was judged on. `since`: the last retrain or,
     before any, when the monitored version was made (the scheduled trigger counts from it)."""
     triggers: List[Trigger] = []
@@ -77,16 +93,23 @@ def evaluate_triggers(now: datetime, status: DriftAssessment, new_labelled_rows:
                      "evidence": {"drifted_features": drifted, "min_drifted_features": drift.min_drifted_features if drift else None,
                                   "prediction_drift": prediction,
                                   "on_prediction_drift": drift.on_prediction_drift if drift else None}})
+    if fairness is not None and fairness.watched:  # a policy without it decides (and is stored) as before
+        triggers.append(fairness_trigger(status.get("production"), fairness))  # type: ignore[arg-type]
     return triggers
 
 
 def decide(now: datetime, status: DriftAssessment, new_labelled_rows: int, since: datetime, history: List[dict],
-           policy: RetrainingSpec, model_version: Optional[int] = None) -> RetrainingDecision:
-    """Whether to retrain now, with the evidence: any trigger fires it; the policy being disabled,
-    the cooldown or the maximum frequency suppress it."""
+           policy: RetrainingSpec, model_version: Optional[int] = None,
+           fairness: Optional[ProductionFairnessSpec] = None) -> RetrainingDecision:
+    """Whether to retrain now, with the evidence: any trigger that retrains fires it (a fairness breach
+    only with monitoring.fairness.retrain; otherwise it alerts); the policy being disabled, the
+    cooldown or the maximum frequency suppress it."""
     previous = last_retrain(history)
-    triggers = evaluate_triggers(now, status, new_labelled_rows, previous or since, policy)
+    triggers = evaluate_triggers(now, status, new_labelled_rows, previous or since, policy, fairness)
     fired = [t["trigger"] for t in triggers if t["fired"]]
+    if fired and not any(t["fired"] and t["evidence"].get("retrains", True) for t in triggers):
+        return _decision(now, model_version, False, fired, "monitoring.fairness.retrain is false: a fairness "
+                         "breach alerts, a person decides", triggers, previous, status)
     recent = [r for r in history if r.get("kind") == "decision" and r.get("retrain")
               and now - datetime.fromisoformat(r["time"]) < timedelta(hours=policy.per_hours)]
     suppressed_by = None
@@ -99,8 +122,15 @@ def decide(now: datetime, status: DriftAssessment, new_labelled_rows: int, since
         elif len(recent) >= policy.max_retrains:
             suppressed_by = (f"maximum frequency: {len(recent)} retrains in the last {policy.per_hours:g} h, "
                              f"at most {policy.max_retrains}")
+    return _decision(now, model_version, bool(fired) and suppressed_by is None, fired, suppressed_by, triggers,
+                     previous, status)
+
+
+def _decision(now: datetime, model_version: Optional[int], retrain: bool, fired: List[str],
+              suppressed_by: Optional[str], triggers: List[Trigger], previous: Optional[datetime],
+              status: DriftAssessment) -> RetrainingDecision:
     return {"kind": "decision", "time": now.isoformat(), "model_version": model_version,
-            "retrain": bool(fired) and suppressed_by is None, "fired": fired, "suppressed_by": suppressed_by,
+            "retrain": retrain, "fired": fired, "suppressed_by": suppressed_by,
             "triggers": triggers, "last_retrain": previous.isoformat() if previous else None,
             "drift_summary": status.get("verdict", {}).get("summary")}
 

@@ -131,10 +131,11 @@ class DriftStatus(DriftAssessment):
     labels: LabelReport
     decision: NotRequired[dict]
     decision_folder: NotRequired[str]
+    production: NotRequired[dict]  # monitor.production_report: fairness, label coverage, referrals
 
 
 class Trigger(TypedDict):
-    """One trigger of the policy ("scheduled", "data_volume", "performance", "drift") and the
+    """One trigger of the policy ("scheduled", "data_volume", "performance", "drift", "fairness") and the
     evidence it was judged on (its own keys per trigger)."""
 
     trigger: str

@@ -78,6 +78,8 @@ def drift_report_html(status: DriftStatus, decision: Optional[RetrainingDecision
                                  "YES: performance fell while inputs were stable" if verdict_info.get("concept_drift")
                                  else "no"),
     }))
+    if status.get("production") is not None:
+        sections += production_sections(status["production"])
     if decision is not None:
         sections.append(heading("Continuous-training decision"))
         sections.append(table(["trigger", "enabled", "fired", "evidence"],
@@ -88,6 +90,40 @@ def drift_report_html(status: DriftStatus, decision: Optional[RetrainingDecision
                    f"no retraining ({decision.get('suppressed_by') or 'no trigger fired'})")
         sections.append(paragraph(f"decision: {outcome}"))
     return page(f"Monitoring: {status.get('model')} v{status.get('model_version')}", *sections)
+
+
+def production_sections(production: dict) -> list:
+    """Fairness per group in the window, label coverage per decision, referrals and overrides."""
+    verdict_text = production.get("verdict", "not judged")
+    sections = [heading("Decisions and fairness in production"),
+                key_values({"predictions of this version in the window": _number(production.get("rows")),
+                            "fairness": verdict(verdict_text in ("pass", "reported", "not watched"), verdict_text)})]
+    problems = ([("breach", b) for b in production.get("breaches", [])]
+                + [("not judged", u) for u in production.get("not_judged", [])])
+    if problems:
+        sections.append(table(["finding", "detail"], problems))
+    for attribute, found in sorted((production.get("fairness") or {}).items()):
+        sections.append(paragraph(f"{attribute}: parity ratio {_number(found['parity_ratio'])}, TPR gap "
+                                  f"{_number(found['tpr_gap'])}, {found['rows_without_group']} rows without their group"))
+        sections.append(table(["group", "rows", "favourable rate", "95% interval", "judged", "labelled rows", "TPR"],
+                              [(g["group"], g["rows"], g["favourable_rate"],
+                                f"{g['favourable_rate_low']}-{g['favourable_rate_high']}",
+                                "yes" if g["judged"] else f"no: {g['reason']}", g["labelled_rows"],
+                                _number(g["tpr"]) if g["tpr"] is not None else f"- ({g['tpr_reason']})")
+                               for g in found["groups"]]))
+    coverage = production.get("label_coverage")
+    if coverage is not None:
+        sections.append(key_values({"labels known for favourable decisions": _number(coverage["favourable"]),
+                                    "labels known for unfavourable decisions": _number(coverage["unfavourable"]),
+                                    "selective labels": verdict(not coverage["selective"],
+                                                                coverage["note"] or "no")}))
+    reviews = production.get("reviews")
+    if reviews is not None:
+        sections.append(key_values({"referred to a person (decisions.refer_band)": reviews["referred"],
+                                    "refer rate": _number(reviews.get("refer_rate")),
+                                    "decided by a person": reviews["decided"],
+                                    "human override rate": _number(reviews["override_rate"])}))
+    return sections
 
 
 def _escape_json(value) -> str:
