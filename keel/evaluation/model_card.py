@@ -10,6 +10,7 @@ from keel import registration as keys
 from keel.data.screening import screening_rows
 from keel.evaluation.gates import Decision, GateRow, describe_decision
 from keel.evaluation.record import applied_gates, describe_gate
+from keel.monitoring.production_fairness import LABEL_COVERAGE, coverage_rows
 from keel.provenance import source_text
 from keel.reports import html
 from keel.reports.values import format_value as _fmt
@@ -41,6 +42,8 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
                   ("Features", ", ".join(data.model_features)),
                   ("Sensitive attributes (not model inputs unless stated)", ", ".join(data.sensitive_attributes))]},
         {"title": "Leakage and proxy screening", "text": "", "rows": screening_rows(training.get(keys.SCREENING))},
+        *([{"title": "Labels from production (retraining)", "text": "", "rows": coverage_rows(training[LABEL_COVERAGE])}]
+          if training.get(LABEL_COVERAGE) else []),
         {"title": "Training", "text": "",
          "rows": [("Model family", training.get(keys.MODEL_FAMILY)), ("Hyperparameters", training.get(keys.HYPERPARAMETERS)),
                   ("Seed", training.get(keys.SEED)), ("Spec SHA-256", training.get(keys.SPEC_SHA256)),

@@ -50,6 +50,7 @@ class RetrainingRecord(TypedDict):
     evaluation: NotRequired[RetrainedEvaluation]
     rollout: NotRequired[Optional[str]]
     rollout_report: NotRequired[str]
+    label_coverage: NotRequired[dict]  # of the window whose decision caused it (selective labels)
 
 
 @dataclass
@@ -158,6 +159,13 @@ def retrain_and_roll_out(spec: Spec, decision: RetrainingDecision, champion: int
         return result
     record["new_version"] = version = result.training.version
     mark("retrain", f"v{version} trained on {describe_source(new_spec.data)}")
+    if decision.get("label_coverage"):  # the outcomes production could teach it (selective labels)
+        from keel.monitoring.production_fairness import record_label_coverage
+
+        record["label_coverage"] = decision["label_coverage"]
+        record_label_coverage(new_spec.problem.name, version, decision["label_coverage"])
+        if decision["label_coverage"]["selective"]:
+            mark("retrain", f"selective labels: {decision['label_coverage']['note']}")
     progress.evaluation_started(new_spec)
     result.evaluation = evaluated = evaluate_version(new_spec, version)
     progress.evaluated(new_spec, evaluated)

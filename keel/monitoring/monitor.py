@@ -168,6 +168,9 @@ def decide_and_record(spec: Spec, status: DriftStatus, label_report: LabelReport
                       as_utc(version_created), read_history(folder), spec.monitoring.retraining, model_version,
                       fairness=spec.monitoring.fairness)
     decision["window"] = status.get("window")
+    coverage = (status.get("production") or {}).get("label_coverage")
+    if coverage is not None:  # a retraining it starts says which outcomes it could learn from
+        decision["label_coverage"] = coverage
     decision["decisions_file"] = str(append_record(folder, decision))
     write_status(spec, {**status, "decision": decision})
     return decision

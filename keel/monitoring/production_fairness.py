@@ -167,6 +167,31 @@ def label_coverage(decisions: np.ndarray, labels: pd.Series, data: DataSpec, min
             "note": note}
 
 
+LABEL_COVERAGE = "label_coverage"  # a retrained version's metadata: the coverage of the decision that caused it
+
+
+def coverage_rows(coverage: Optional[dict]) -> List[tuple]:
+    """(fact, detail) rows for a model card and a retraining report: how the outcomes monitoring saw
+    were selected by the decisions (none recorded: not a retraining from production)."""
+    if not coverage:
+        return []
+    rows = [(f"Outcomes known for {kind} decisions", "no such decision in the window" if coverage.get(kind) is None
+             else f"{coverage[kind]:.0%}") for kind in ("favourable", "unfavourable")]
+    rows.append(("Selective labels", coverage["note"] if coverage.get("selective") else
+                 "no: outcomes were known about as often for both decisions"))
+    return rows
+
+
+def record_label_coverage(model_name: str, version: int, coverage: dict) -> None:
+    """Attach the label coverage of the decision that caused a retraining to the retrained version (its
+    model card says so)."""
+    from zenml import log_metadata
+    from zenml.client import Client
+
+    log_metadata(metadata={LABEL_COVERAGE: dict(coverage)},
+                 model_version_id=Client().get_model_version(model_name, version).id)
+
+
 def fairness_breaches(report: Dict[str, AttributeFairness], min_parity_ratio: Optional[float],
                       max_tpr_gap: Optional[float]) -> tuple:
     """(breaches, not judged): what crossed a threshold, and which thresholds could not be judged."""

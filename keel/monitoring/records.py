@@ -160,3 +160,4 @@ class RetrainingDecision(TypedDict):
     drift_summary: Optional[str]
     window: NotRequired[WindowFacts]
     decisions_file: NotRequired[str]
+    label_coverage: NotRequired[dict]  # production_fairness.label_coverage of the window, when labels are read

@@ -149,3 +149,25 @@ def test_nothing_asked_reads_nothing(tmp_path):
                                                              "deployment.allow_folder_outside_project=true"])
     report = production_report(spec, _window(), "sqlite:////nonexistent/never-opened.db")
     assert report["verdict"] == "not watched" and report["fairness"] is None
+
+
+def test_a_decision_carries_the_windows_label_coverage_for_the_retraining_it_starts(tmp_path):
+    """Item 5: the decision that starts a retraining keeps the label coverage per decision; the retrained
+    version's model card and the retraining record say "selective labels" from it."""
+    from keel.monitoring.monitor import decide_and_record, monitoring_folder
+    from keel.monitoring.policy import read_history
+    from keel.monitoring.production_fairness import coverage_rows
+
+    url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    rows = _serve(url, ["north office"] * 200 + ["south office"] * 200)
+    spec = _spec(tmp_path, _labels(tmp_path, rows), min_parity_ratio=0.8, retrain=True)
+    status = {"verdict": {"alarm": False}, "production": production_report(spec, _window(), url), "window": _window()}
+    decision = decide_and_record(spec, status, {"new_labelled_rows": 0}, START, 4, now=START + timedelta(days=1))
+    assert decision["retrain"] and decision["fired"] == ["fairness"]
+    [stored] = [r for r in read_history(monitoring_folder(spec)) if r.get("kind") == "decision"]
+    assert stored["label_coverage"] == decision["label_coverage"] and stored["label_coverage"]["selective"]
+    rows = dict(coverage_rows(stored["label_coverage"]))
+    assert rows["Outcomes known for favourable decisions"] == "100%"
+    assert rows["Outcomes known for unfavourable decisions"] == "0%"
+    assert "selective labels" in rows["Selective labels"]
+    assert coverage_rows(None) == []
