@@ -270,6 +270,9 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
     remove_leftovers(folder, output_path, rejects)
     source = batch_source(location, spec.data, query)
     partitioned = scores_partitioned(engine, source)
+    if partitioned and (spec.decisions.refer_band or spec.decisions.reasons):  # never a referral decided as 0/1
+        raise BatchRefused("the dask engine does not give decisions.refer_band's `refer` or principal reasons yet: "
+                           "score this batch with the local engine", BAD_ARGUMENT)
     check_outputs(output_path, rejects, batches, published_outputs(published_batches(folder)), partitioned)
     profiler = BatchProfiler(folder, batch_id, model_version, spec.data.model_features, spec.data.id_column, key)
     started = utc_now()
@@ -279,10 +282,13 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
                                     model_version=model_version, batch_id=batch_id,
                                     input_fingerprint=input_fingerprint, output=output_path, rejects=rejects, say=say)
         else:
+            # A spec that declares reasons or a refer band gets them in the output (reasons, refer, model_decision).
+            declared = spec.decisions if spec.decisions.refer_band or spec.decisions.reasons else None
             result = score_batch(source=source, data=spec.data, model=model, threshold=threshold,
                                  model_version=model_version, batch_id=batch_id, input_fingerprint=input_fingerprint,
                                  output=output_path, rejects=rejects, output_format=fmt,
-                                 chunk_rows=spec.batch.chunk_rows, on_chunk=profiler, progress=progress_reporter(say))
+                                 chunk_rows=spec.batch.chunk_rows, on_chunk=profiler, progress=progress_reporter(say),
+                                 decisions=declared)
     except BaseException:
         profiler.abandon()
         raise
