@@ -304,3 +304,54 @@ def test_a_postgresql_log_keeps_every_acknowledged_prediction_of_a_killed_servic
             stop_service(folder)
             write_atomically(folder / "deployment.json", original)
             _restart(service, workers=1)
+
+
+def test_refer_reasons_review_and_explain_over_http(service, tmp_path, monkeypatch, capsys):
+    """Issue 19 end to end on the running service: a declared refer band answers `refer` (the review
+    row committed with the prediction), declines carry their principal reasons, `review decide` records
+    a person's decision in the log and the audit trail, and explain's decision lines show both."""
+    from keel.cli.explain import decision_lines
+    from keel.cli.main import main
+    from keel.governance.audit import read_records
+    from keel.governance.lineage import logged_rows
+    from keel.governance.store import FolderStore
+    from keel.serving.reviews import review_of
+
+    folder, url = service["folder"], str(service["log"].engine.url)
+    original = (folder / "deployment.json").read_text()
+    config = json.loads(original)
+    config["spec"]["decisions"] = {"refer_band": [0.2, 0.4], "top_reasons": 3,
+                                   "reasons": {"debt_to_income": "Debt-to-income ratio too high"}}
+    write_atomically(folder / "deployment.json", json.dumps(config))  # the service reloads it, no restart
+    _champion_only(service)
+    try:
+        records = [_record(service, i, f"contest-{i}") for i in range(80)]
+        status, body = post_json(f"{service['url']}/predict", {"records": records}, headers={"X-Request-ID": "contest-1"})
+        assert status == 200, body
+        answers = body["predictions"]
+        referred = [i for i, p in enumerate(answers) if p["decision"] == "refer"]
+        declined = [i for i, p in enumerate(answers) if p["decision"] == 1]
+        assert referred and declined and all(0.2 <= answers[i]["score"] < 0.4 for i in referred)
+        assert all(answers[i]["reasons"] and len(answers[i]["reasons"]) <= 3 for i in declined)
+        assert all("reasons" not in p for p in answers if p["decision"] == 0)
+        monkeypatch.setenv("KEEL_AUDIT_ROOT", str(tmp_path / "audit"))
+        spec_args = ["--set", f"deployment.prediction_log_url={url}"]
+        assert main(["review", "list", *spec_args]) == 0
+        assert f"contest-1:{referred[0]}" in capsys.readouterr().out
+        assert main(["review", "decide", f"contest-1:{referred[0]}", "--decision", "favourable", "--reason",
+                     "income verified by phone", "--by", "underwriter-7", *spec_args]) == 0
+        assert main(["review", "decide", f"contest-1:{referred[0]}", "--decision", "unfavourable", "--reason",
+                     "second thoughts", *spec_args]) == 1  # a decision is never overwritten
+        [event] = [r for r in read_records(FolderStore(tmp_path / "audit" / service["spec"].problem.name))
+                   if r["event"] == "review_decided"]
+        assert event["details"]["request_id"] == "contest-1" and event["details"]["class"] == 0
+        target = service["spec"].data.target
+        [row] = logged_rows(url, "contest-1", referred[0], answered_only=True)
+        lines = decision_lines(row, review_of(url, "contest-1", referred[0]), target)
+        assert "favourable (class 0) by underwriter-7" in lines[1] and lines[1].endswith("income verified by phone")
+        [row] = logged_rows(url, "contest-1", declined[0], answered_only=True)
+        lines = decision_lines(row, review_of(url, "contest-1", declined[0]), target)
+        assert lines[0] == "principal reasons given with the answer:"
+        assert answers[declined[0]]["reasons"][0]["statement"] in lines[1]
+    finally:
+        write_atomically(folder / "deployment.json", original)
