@@ -70,6 +70,18 @@ def principal_reasons(contributions: np.ndarray, features: Sequence[str], toward
              "contribution": round(float(pushes[i]), 6)} for i in ranked[:count]]
 
 
+# Set on a model loaded from the registry (keel.registry.load_version_model): the features its training
+# data's screening flagged as proxies of a sensitive attribute; pickled with it into a bundle.
+PROXIES_ATTRIBUTE = "reason_exclusions_"
+
+
+def flagged_proxies(screening: Optional[dict], features: Sequence[str]) -> List[str]:
+    """The features a version's screening record (keel.data.screening.screening_record) names as proxies
+    on their own; "the model's features together" names no single feature to withhold."""
+    proxies = (screening or {}).get("proxies") or []
+    return [name for name in features if any(p.startswith(f"{name} -> ") for p in proxies)]
+
+
 def unfavourable_decision(favourable: Optional[str]) -> Optional[int]:
     """The decision class (1 = the positive class) that is unfavourable to the person, from
     `data.target.favourable`; None when the spec does not say (then no decision is known to be adverse
@@ -114,14 +126,15 @@ class ReasonGiver:
                      excluded: Sequence[str] = ()) -> Optional["ReasonGiver"]:
         """The giver for a fitted keel pipeline under the spec's `data` and `decisions` sections, or None
         when its decisions cannot be explained this way (no unfavourable side declared, no checked
-        encoder, a model without additive contributions). `excluded`: flagged proxies."""
+        encoder, a model without additive contributions). Never a reason: a sensitive attribute, a proxy
+        flagged by the version's screening (the model's PROXIES_ATTRIBUTE) or one of `excluded`."""
         adverse = unfavourable_decision(data.target.favourable)
         estimator = getattr(pipeline, "named_steps", {}).get("model")
         if adverse is None or scorer is None or estimator is None:
             return None
         if column_contributions(estimator, np.zeros((1, len(encoded_owners(scorer))))) is None:
             return None
-        never = set(excluded) | set(data.sensitive_attributes)
+        never = set(excluded) | set(data.sensitive_attributes) | set(getattr(pipeline, PROXIES_ATTRIBUTE, ()))
         giver = cls(estimator, scorer, data.model_features, adverse == 1, decisions.reasons, sorted(never),
                     decisions.top_reasons)
         giver.features_step = pipeline.named_steps.get("features")

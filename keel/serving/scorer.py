@@ -142,10 +142,10 @@ class Scorer:
             compiled = {v: compile_row_scorer(m, self.background) for v, m in self.models.items()
                         if not getattr(m, "decision_attributes_", None)}
             self.fast_paths = {v: f for v, f in compiled.items() if f is not None}
-        self.reason_givers = self._reason_givers(config)
+        self.reason_givers = self._reason_givers()
         self._config_stamp = stamp
 
-    def _reason_givers(self, config: dict) -> Dict[int, ReasonGiver]:
+    def _reason_givers(self) -> Dict[int, ReasonGiver]:
         """Per version, what gives an unfavourable decision its principal reasons (a version without
         one answers `reasons: null`, and start-up says why)."""
         givers = {}
@@ -153,8 +153,7 @@ class Scorer:
             encoder = self.fast_paths.get(version)
             if encoder is None and self.background is not None and not getattr(model, "decision_attributes_", None):
                 encoder = compile_row_scorer(model, self.background)  # fast path off: still the checked encoder
-            excluded = config.get("reason_exclusions", {}).get(str(version), [])
-            giver = ReasonGiver.for_pipeline(model, encoder, self.spec.data, self.spec.decisions, excluded)
+            giver = ReasonGiver.for_pipeline(model, encoder, self.spec.data, self.spec.decisions)
             if giver is None:
                 logger.warning("serving: v%s gives no principal reasons (data.target.favourable undeclared, a "
                                "mitigated version, no background rows, or a model without additive contributions)",

@@ -3,7 +3,7 @@ excluded features and features pushing the other way never named."""
 
 import numpy as np
 
-from keel.serving.reasons import principal_reasons, top_reasons, unfavourable_decision
+from keel.serving.reasons import flagged_proxies, principal_reasons, top_reasons, unfavourable_decision
 
 FEATURES = ["tenure", "plan", "zip_band", "calls", "age"]
 STATEMENTS = {"calls": "Many support calls"}
@@ -24,3 +24,11 @@ def test_the_vectorised_ranking_equals_the_row_by_row_one():
 def test_the_unfavourable_side_comes_from_the_spec_never_a_default():
     assert unfavourable_decision("negative") == 1 and unfavourable_decision("positive") == 0
     assert unfavourable_decision(None) is None
+
+
+def test_only_features_screened_as_proxies_on_their_own_are_withheld():
+    record = {"proxies": ["zip_band -> ethnicity: alone it tells a group from the rest with AUC 0.912 (threshold 0.8)",
+                          "the model's features together -> ethnicity: AUC 0.950 (threshold 0.8)",
+                          "plan -> age: alone it tells a group from the rest with AUC 0.850 (threshold 0.8)"]}
+    assert flagged_proxies(record, FEATURES) == ["plan", "zip_band"]
+    assert flagged_proxies(None, FEATURES) == [] and flagged_proxies({"proxies": []}, FEATURES) == []

@@ -250,3 +250,22 @@ def test_an_older_log_without_the_reasons_column_is_read_and_written(tmp_path):
                  "reasons": [{"feature": "x", "statement": "X too high", "contribution": 0.5}]}])
     old, new = log.read()
     assert old["reasons"] is None and new["reasons"][0]["statement"] == "X too high"
+
+
+def test_a_feature_screened_as_a_proxy_is_never_a_reason(tmp_path, trained):
+    import copy
+
+    spec, result = trained
+    model = copy.deepcopy(result.selected.pipeline)
+    write_bundle(tmp_path, spec, {1: model}, {1: 0.3}, RoutingTable([Arm("champion", 1, 1.0)]),
+                 f"sqlite:///{tmp_path / 'log.db'}", result.validation[spec.data.model_features])
+    before = Scorer(tmp_path).predict(_body(trained, n=200), {}).body["predictions"]
+    named = [r["feature"] for p in before if p["decision"] == 1 for r in p["reasons"]]
+    commonest = max(set(named), key=named.count)
+    model.reason_exclusions_ = [commonest]  # as keel.registry.load_version_model marks a flagged proxy
+    write_bundle(tmp_path / "2", spec, {1: model}, {1: 0.3}, RoutingTable([Arm("champion", 1, 1.0)]),
+                 f"sqlite:///{tmp_path / 'log2.db'}", result.validation[spec.data.model_features])
+    after = Scorer(tmp_path / "2").predict(_body(trained, n=200), {}).body["predictions"]
+    assert [p["score"] for p in after] == [p["score"] for p in before]
+    assert all(r["feature"] != commonest for p in after if p["decision"] == 1 for r in p["reasons"])
+    assert all(p["reasons"] for p in after if p["decision"] == 1)
