@@ -310,15 +310,10 @@ def production_version(model_name: str) -> Optional[int]:
 def load_version_model(model_name: str, version: int):
     """The version's fitted model, carrying the features its screening flagged as proxies: they are
     never given as a principal reason, online or in batch (keel.serving.reasons)."""
-    from keel.serving.reasons import PROXIES_ATTRIBUTE, flagged_proxies
+    from keel.serving.reasons import mark_proxies
 
     model = version_artifacts(model_name, version, [Artifact.MODEL])[Artifact.MODEL].load()
-    screening = get_model_version_metadata(model_name, version).get(keys.SCREENING)
-    columns = [str(c) for c in getattr(model, "feature_names_in_", ())]
-    try:
-        setattr(model, PROXIES_ATTRIBUTE, flagged_proxies(screening, columns))
-    except AttributeError:  # a model object that takes no attribute: its reasons exclude sensitive attributes only
-        pass
+    mark_proxies(model, get_model_version_metadata(model_name, version).get(keys.SCREENING))
     return model
 
 

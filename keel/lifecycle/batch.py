@@ -284,6 +284,8 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
         else:
             # A spec that declares reasons or a refer band gets them in the output (reasons, refer, model_decision).
             declared = spec.decisions if spec.decisions.refer_band or spec.decisions.reasons else None
+            if declared is not None:
+                _mark_proxies(model, spec.problem.name, model_version)
             result = score_batch(source=source, data=spec.data, model=model, threshold=threshold,
                                  model_version=model_version, batch_id=batch_id, input_fingerprint=input_fingerprint,
                                  output=output_path, rejects=rejects, output_format=fmt,
@@ -352,6 +354,16 @@ def published_outputs(markers: List[dict]) -> Dict[str, str]:
     for marker in markers:
         found.update(marker.get("outputs") or {})
     return found
+
+
+def _mark_proxies(model: Any, name: str, version: int) -> None:
+    """The batch step's model comes from its artifact, not keel.registry.load_version_model: mark the
+    features its screening flagged as proxies the same way, so they are never a principal reason."""
+    from keel import registration as keys
+    from keel.registry import get_model_version_metadata
+    from keel.serving.reasons import mark_proxies
+
+    mark_proxies(model, get_model_version_metadata(name, version).get(keys.SCREENING))
 
 
 def progress_reporter(say: Callable[[str], None], every: float = PROGRESS_SECONDS) -> Callable[[int, int], None]:

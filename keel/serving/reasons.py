@@ -82,6 +82,15 @@ def flagged_proxies(screening: Optional[dict], features: Sequence[str]) -> List[
     return [name for name in features if any(p.startswith(f"{name} -> ") for p in proxies)]
 
 
+def mark_proxies(model, screening: Optional[dict]) -> None:
+    """Set PROXIES_ATTRIBUTE on a loaded model from its version's screening record."""
+    columns = [str(c) for c in getattr(model, "feature_names_in_", ())]
+    try:
+        setattr(model, PROXIES_ATTRIBUTE, flagged_proxies(screening, columns))
+    except AttributeError:  # a model object that takes no attribute: sensitive attributes are still withheld
+        pass
+
+
 def unfavourable_decision(favourable: Optional[str]) -> Optional[int]:
     """The decision class (1 = the positive class) that is unfavourable to the person, from
     `data.target.favourable`; None when the spec does not say (then no decision is known to be adverse
