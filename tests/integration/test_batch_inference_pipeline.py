@@ -203,3 +203,62 @@ def test_a_killed_score_leaves_no_output_and_its_rerun_completes(project):
     assert code == 0, err
     assert len(pd.read_csv(output)) == 2498 and len(_batches()) == before + 1
     assert not list((folder / "killed").glob(".*partial*"))  # the killed batch's leftovers are gone
+
+
+def test_score_on_a_dask_stack_writes_parts_with_the_local_scores(project, tmp_path):
+    """The active stack's engine is dask (a real LocalCluster, 2 worker processes on 127.0.0.1): a
+    folder of Parquet parts is scored partition by partition; the output is a folder of parts with the
+    local engine's scores for the same rows, the record names the engine, lineage reads a row back."""
+    import yaml
+    from distributed import LocalCluster
+    from zenml.client import Client
+
+    from keel.engine.cluster import disconnect
+    from keel.engine.spec import DaskEngine
+    from keel.stacks.apply import apply_stack_file
+
+    folder, portfolio = project["folder"], project["portfolio"]
+    parts = folder / "portfolio-parts"
+    for i, chunk in enumerate((portfolio.iloc[:1200], portfolio.iloc[1200:])):
+        (parts / f"book={i}").mkdir(parents=True)
+        chunk.to_parquet(parts / f"book={i}" / "part.parquet", index=False, row_group_size=500)
+    local = folder / "local-of-parts.parquet"
+    code, _, err = _score(project, "--input", str(parts), "--output", str(local), "--set", "batch.max_reject_fraction=0.01")
+    assert code == 0, err
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                      memory_limit="1GiB") as cluster:
+        stack = tmp_path / "dask-batch.yaml"
+        # The local stack's artifact store, hence its audit trail: one trail whichever engine scores.
+        artifacts = Client().active_stack.artifact_store.path
+        stack.write_text(yaml.safe_dump({
+            "name": "dask-batch", "components": {
+                "orchestrator": {"name": "dask-batch-orchestrator", "flavor": "local"},
+                "artifact_store": {"name": "dask-batch-artifacts", "flavor": "local",
+                                   "configuration": {"path": artifacts}}},
+            "engine": {"kind": "dask", "scheduler_address": cluster.scheduler_address}}))
+        apply_stack_file(stack)
+        try:
+            output = folder / "dask-scores.parquet"
+            code, _, err = _score(project, "--input", str(parts), "--output", str(folder / "dask-scores"),
+                                  "--format", "csv", "--set", "batch.max_reject_fraction=0.01")
+            assert code == 2 and "folder of Parquet parts" in err and not (folder / "dask-scores").exists()
+            code, out, err = _score(project, "--input", str(parts), "--output", str(output), "--new-batch",
+                                    "--set", "batch.max_reject_fraction=0.01")
+            assert code == 0, err
+            assert "3,000 read, 2,998 scored, 2 rejected" in out
+            record = _batches()[-1]
+            assert record["partitions"] == 3 + 4 and record["engine"].startswith("dask (scheduler")
+        finally:
+            Client().activate_stack("default")
+            disconnect(DaskEngine(kind="dask", scheduler_address=cluster.scheduler_address))
+    assert output.is_dir() and len(list(output.glob("part-*.parquet"))) == 7
+    scored = pd.concat([pd.read_parquet(p) for p in sorted(output.glob("part-*.parquet"))], ignore_index=True)
+    expected = pd.read_parquet(local)
+    assert scored["row"].tolist() == expected["row"].tolist()
+    # Chunks end at other rows than locally (each partition's chunks): numpy's vectorised functions in the
+    # feature pipeline may round a value's last bit differently at a chunk's tail, hence 1e-12, not ==.
+    assert scored["score"].tolist() == pytest.approx(expected["score"].tolist(), rel=1e-12, abs=0)
+    assert scored["decision"].tolist() == expected["decision"].tolist()
+    wanted = portfolio.loc[2042, "application_id"]
+    code, out, err = _lineage(project, "--batch", record["batch_id"], "--row", str(wanted))
+    assert code == 0 and "consistent with the batch record" in out, err
