@@ -183,6 +183,7 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
                 batch_id: str, input_fingerprint: str, output: Path, rejects: Path,
                 output_format: str = "parquet", chunk_rows: int = 100_000,
                 decision_attributes: Sequence[str] = (), decisions: Optional[DecisionsSpec] = None,
+                logged_attributes: Sequence[str] = (),
                 on_chunk: Optional[Callable[[pd.DataFrame], None]] = None,
                 progress: Optional[Callable[[int, int], None]] = None) -> BatchResult:
     """Score every row of `source` with `model` (the registered version's fitted pipeline) and decide
@@ -196,6 +197,10 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
     score, decision, indexed by input row); `progress(rows_read, rows_rejected)` is called after each
     chunk. Raises DataSourceError (unreadable input, MissingColumnsError) or BatchScoringError; then
     nothing is published and the temporary files are removed.
+
+    `logged_attributes` (monitoring.fairness.groups_from: request): sensitive attributes the input
+    may carry beside the features, checked against the spec's groups (a row with an undeclared group is
+    rejected, as the service answers 422), given to `on_chunk`, never to the model.
 
     With the spec's `decisions`, rows scored inside `decisions.refer_band` get the decision `refer`,
     and each unfavourable decision its principal reasons (keel.serving.reasons), computed per chunk
@@ -211,6 +216,9 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
         raise BatchScoringError(f"{output}: the output and the rejects must be two different files")
     attributes = list(dict.fromkeys([*decision_attributes, *getattr(model, "decision_attributes_", ())]))
     columns = _model_columns(model, data, attributes)
+    # Attributes sent for fairness monitoring are checked as optional fields (as the service's payload)
+    # and handed to `on_chunk`; the model reads `columns` only.
+    checked = list(dict.fromkeys([*attributes, *logged_attributes]))
     started = time.perf_counter()
     scored_file = _TableFile(output, batch_id, _output_schema(data, decisions), output_format)
     reasons: Optional[_BatchReasons] = _BatchReasons(model, data, decisions) if decisions is not None else None
@@ -222,7 +230,7 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
     rows_read = scored = rejected = 0
     try:
         for chunk in iter_chunks(source, data, chunk_rows):
-            good, bad = check_chunk(chunk, data, rows_read, attributes)
+            good, bad = check_chunk(chunk, data, rows_read, checked)
             rows_read += len(chunk)
             del chunk
             if len(good):

@@ -274,7 +274,11 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
         raise BatchRefused("the dask engine does not give decisions.refer_band's `refer` or principal reasons yet: "
                            "score this batch with the local engine", BAD_ARGUMENT)
     check_outputs(output_path, rejects, batches, published_outputs(published_batches(folder)), partitioned)
-    profiler = BatchProfiler(folder, batch_id, model_version, spec.data.model_features, spec.data.id_column, key)
+    from keel.monitoring.production_fairness import attributes_sent_with_requests
+
+    sent = attributes_sent_with_requests(spec.data, spec.monitoring.fairness)  # logged for fairness, not modelled
+    profiler = BatchProfiler(folder, batch_id, model_version, spec.data.model_features, spec.data.id_column, key,
+                             attributes=sent)
     started = utc_now()
     try:
         if partitioned:
@@ -290,7 +294,7 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
                                  model_version=model_version, batch_id=batch_id, input_fingerprint=input_fingerprint,
                                  output=output_path, rejects=rejects, output_format=fmt,
                                  chunk_rows=spec.batch.chunk_rows, on_chunk=profiler, progress=progress_reporter(say),
-                                 decisions=declared)
+                                 decisions=declared, logged_attributes=sent)
     except BaseException:
         profiler.abandon()
         raise

@@ -59,8 +59,12 @@ class BatchProfiler:
     rows' ids, scores and decisions streamed to a Parquet file; nothing is visible until `publish`."""
 
     def __init__(self, monitoring_folder: Path, batch_id: str, model_version: int, features: Sequence[str],
-                 id_column: Optional[str], key: dict, clock: Callable[[], datetime] = utc_now):
+                 id_column: Optional[str], key: dict, clock: Callable[[], datetime] = utc_now,
+                 attributes: Sequence[str] = ()):
         self.folder = Path(monitoring_folder) / BATCHES
+        # Sensitive attributes sent beside the features (monitoring.fairness.groups_from: request): kept
+        # with each row's decision for production fairness, never profiled as features.
+        self.attributes = list(attributes)
         self.batch_id, self.model_version = batch_id, int(model_version)
         self.features, self.id_column, self.key, self.clock = list(features), id_column, dict(key), clock
         self.staging = self.folder / f".{batch_id}.{os.getpid()}{PARTIAL}"
@@ -94,6 +98,9 @@ class BatchProfiler:
             "model_version": pa.array(np.full(len(frame), self.model_version, dtype=np.int64)),
             "score": pa.array(frame["score"].to_numpy(dtype=float)),
             "decision": pa.array(frame["decision"].to_numpy(dtype=np.int64)),
+            **{name: pa.array([None if v is None or v != v else str(v) for v in frame[name]]
+                              if name in frame.columns else [None] * len(frame), pa.string())
+               for name in self.attributes},
         })
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.staging / PREDICTIONS, table.schema)
@@ -250,9 +257,11 @@ def mark_counted(monitoring_folder: Path, batch_ids: Sequence[str]) -> None:
     write_atomically(folder / SEEN, json.dumps(sorted(set(batch_ids))))
 
 
-def read_batch_predictions(monitoring_folder: Path, since: Optional[datetime] = None) -> pd.DataFrame:
+def read_batch_predictions(monitoring_folder: Path, since: Optional[datetime] = None,
+                           attributes: Sequence[str] = ()) -> pd.DataFrame:
     """The published batches' rows as the labels join them: time (UTC), entity_id (text), model_version,
-    score, decision; with `since`, only rows scored after it. Oldest batch first."""
+    score, decision, and the sensitive `attributes` sent with them (None where a batch had none); with
+    `since`, only rows scored after it. Oldest batch first."""
     import pyarrow.parquet as pq
 
     folder = Path(monitoring_folder) / BATCHES
@@ -270,7 +279,8 @@ def read_batch_predictions(monitoring_folder: Path, since: Optional[datetime] = 
     if not frames:
         return pd.DataFrame({"time": pd.Series([], dtype="datetime64[ns, UTC]"),
                              "entity_id": pd.Series([], dtype=object), "model_version": pd.Series([], dtype=int),
-                             "score": pd.Series([], dtype=float), "decision": pd.Series([], dtype=int)})
+                             "score": pd.Series([], dtype=float), "decision": pd.Series([], dtype=int),
+                             **{name: pd.Series([], dtype=object) for name in attributes}})
     frame = pd.concat(frames, ignore_index=True)
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    return frame[["time", "entity_id", "model_version", "score", "decision"]]
+    return frame.reindex(columns=["time", "entity_id", "model_version", "score", "decision", *attributes])

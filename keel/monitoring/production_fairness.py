@@ -224,7 +224,8 @@ def _window_rows(spec, window: dict, log_url: str, with_inputs: bool) -> pd.Data
         frames.append(read_predictions(log_url, since=start - tick, until=end - tick, with_inputs=with_inputs,
                                        exclude_entity_prefixes=spec.monitoring.exclude_entity_prefixes))
     if includes(traffic, "batch"):
-        batch = read_batch_predictions(monitoring_folder(spec), since=start - tick)
+        sent = attributes_sent_with_requests(spec.data, spec.monitoring.fairness) if with_inputs else []
+        batch = read_batch_predictions(monitoring_folder(spec), since=start - tick, attributes=sent)
         frames.append(batch[batch["time"] < pd.Timestamp(end)])
     rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return rows[rows["model_version"] == window["model_version"]].reset_index(drop=True)

@@ -292,3 +292,26 @@ def test_referred_rows_say_refer_and_unfavourable_rows_give_the_same_reasons_as_
     assert [[r["feature"] for r in reasons] for reasons in batch] == [[r["feature"] for r in reasons] for reasons in online]
     assert all(r["feature"] != "gender" and len(reasons) <= 2 for reasons in batch for r in reasons)
     assert "Amount too high" in {r["statement"] for reasons in batch for r in reasons}
+
+
+def test_sensitive_attributes_sent_beside_the_features_are_checked_kept_for_monitoring_never_modelled(tmp_path, model):
+    """monitoring.fairness.groups_from: request in batch: the attribute is an optional column, checked
+    against the spec's groups like the service's payload, handed to monitoring, and changes no score."""
+    rows = _rows(40)
+    rows.loc[5, "gender"] = "unknown"  # not one of the spec's groups: rejected, as the service answers 422
+    rows.loc[6, "gender"] = None       # not sent for this row: kept, its group unknown
+    rows.to_parquet(tmp_path / "with.parquet", index=False)
+    rows.drop(columns="gender").to_parquet(tmp_path / "without.parquet", index=False)
+    chunks = []
+    sent = _score(tmp_path / "with.parquet", tmp_path, model, name="with", chunk_rows=16, logged_attributes=["gender"],
+                  on_chunk=chunks.append)
+    plain = _score(tmp_path / "without.parquet", tmp_path, model, name="without", chunk_rows=16,
+                   logged_attributes=["gender"])
+    assert (sent["scored"], sent["rejected"], plain["scored"], plain["rejected"]) == (39, 1, 40, 0)
+    [reject] = pd.read_parquet(sent["rejects_uri"]).to_dict(orient="records")
+    assert (reject["row"], reject["field"], reject["found"]) == (5, "gender", "unknown")
+    with_scores = pd.read_parquet(sent["output_uri"]).set_index("row")["score"]
+    without_scores = pd.read_parquet(plain["output_uri"]).set_index("row")["score"]
+    pd.testing.assert_series_equal(with_scores, without_scores.drop(index=5))
+    handed = pd.concat(chunks)
+    assert handed.loc[6, "gender"] is None and handed.loc[7, "gender"] == rows.loc[7, "gender"]

@@ -171,3 +171,32 @@ def test_a_decision_carries_the_windows_label_coverage_for_the_retraining_it_sta
     assert rows["Outcomes known for unfavourable decisions"] == "0%"
     assert "selective labels" in rows["Selective labels"]
     assert coverage_rows(None) == []
+
+
+def test_batch_rows_carry_their_groups_into_the_window_report(tmp_path):
+    """Batch traffic (`run.py score`) with the attribute beside the features: kept with each row's
+    decision by the batch profiler and judged like served rows; a tiny group is not judged."""
+    import pandas as pd
+
+    from keel.monitoring.batch_traffic import BatchProfiler
+    from keel.monitoring.monitor import monitoring_folder
+
+    url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    spec = _spec(tmp_path, _labels(tmp_path, []), min_parity_ratio=0.8)
+    rng = np.random.default_rng(5)
+    groups = np.array(["north office"] * 200 + ["south office"] * 200 + ["remote pilot"] * 5 + [None] * 10, dtype=object)
+    chosen = (rng.random(len(groups)) < np.where(groups == "south office", 0.2, 0.6)).astype(int)
+    frame = pd.DataFrame({"applicant": [f"b{i}" for i in range(len(groups))], "years": 2.0, "track": "ops",
+                          "team_origin": groups, "score": np.where(chosen == 1, 0.8, 0.2), "decision": chosen})
+    profiler = BatchProfiler(monitoring_folder(spec), "batch-7", 4, ["years", "track"], "applicant",
+                             {"input_fingerprint": "sha256:x", "model_version": 4, "spec_sha256": "y"},
+                             clock=lambda: START + timedelta(hours=2), attributes=["team_origin"])
+    profiler(frame.iloc[:200])
+    profiler(frame.iloc[200:])
+    profiler.publish()
+    report = production_report(spec, {**_window(), "traffic": "batch"}, url)
+    assert report["rows"] == len(frame) and report["verdict"] == "breach"
+    found = report["fairness"]["team_origin"]
+    assert found["rows_without_group"] == 10
+    assert {g["group"]: g["judged"] for g in found["groups"]} == {"north office": True, "south office": True,
+                                                                  "remote pilot": False}
