@@ -65,7 +65,8 @@ def _spec_file(tmp_path) -> Path:
                        "comparison": {"bootstrap_samples": 200}},
         "deployment": {"folder": str(tmp_path / "deployments"), "allow_folder_outside_project": True},
         "monitoring": {"labels": {"source": {"kind": "csv", "path": str(tmp_path / "labels.csv")}},
-                       "drift": {"min_labelled_rows": 100}},
+                       "drift": {"min_labelled_rows": 100},
+                       "fairness": {"groups_from": "request", "min_parity_ratio": 0.5}},
     }
     path = tmp_path / "text_target.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -109,6 +110,7 @@ def test_a_text_target_with_missing_values_is_trained_evaluated_and_monitored_ag
     production = _applicants(600, seed=5, first_id=10_000)
     features = spec.data.model_features
     served = production[features].astype(object).where(production[features].notna(), None)
+    served["sex"] = production["sex"].where(production.index >= 40, None)  # sent beside the features, 40 rows without
     scores = predict_scores(model, production[features])
     start = now_utc() - timedelta(minutes=30)
     rows = [{"request_id": f"r{i}", "row": 0, "entity_id": f"applicant-{i}", "time": start + timedelta(seconds=i),
@@ -132,3 +134,10 @@ def test_a_text_target_with_missing_values_is_trained_evaluated_and_monitored_ag
     assert not performance["drifted"]
     for feature in ("education", "workclass", "age", "hours"):
         assert status["features"]["features"][feature]["target_null_fraction"] > 0
+    # Issue 19: fairness per group from the attributes sent with the requests, label coverage per decision.
+    production_report = status["production"]
+    sex = production_report["fairness"]["sex"]
+    assert sex["rows_without_group"] == 40 and {g["group"] for g in sex["groups"] if g["judged"]} == {"female", "male"}
+    assert production_report["verdict"] == "pass" and sex["parity_ratio"] >= 0.5
+    coverage = production_report["label_coverage"]
+    assert (coverage["favourable"], coverage["unfavourable"], coverage["selective"]) == (1.0, 1.0, False)
