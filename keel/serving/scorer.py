@@ -123,7 +123,8 @@ class Scorer:
         url = os.environ.get("KEEL_PREDICTION_LOG_URL") or config["prediction_log_url"]
         if url != self._log_url:  # the same log across reloads: one writer, its queue kept
             self.commits.close()
-            self.log = PredictionLog(url, self.refer_band) if url else NoLog()  # no log: only the serving benchmark's baseline
+            # No log: only the serving benchmark's baseline.
+            self.log = PredictionLog(url, self.refer_band) if url else NoLog()
             self.commits = GroupCommitter(self.log) if url else self.log
             self._log_url = url
         self.log.refer_band = self.refer_band  # referrals are written with their predictions, by the log
@@ -354,7 +355,11 @@ class Scorer:
         giver = self.reason_givers.get(version)
         if giver is None:
             return {i: None for i in chosen}
-        return dict(zip(chosen, giver.for_records([inputs[i] for i in chosen])))
+        try:
+            return dict(zip(chosen, giver.for_records([inputs[i] for i in chosen])))
+        except Exception:  # the decision stands and is answered; `reasons: null` says none could be given
+            logger.exception("serving: v%s could not give principal reasons", version)
+            return {i: None for i in chosen}
 
     def _log_row(self, request_id, row, entity, now, arm: Arm, shadow: bool, inputs: dict, score: float,
                  decision: int, latency_ms: float, reasons: Optional[list] = None) -> dict:
