@@ -97,3 +97,45 @@ def test_workers_opening_an_empty_database_at_once_all_get_the_log(postgres):
         thread.join()
     assert errors == [] and len(opened) == 6
     assert opened[0].append(_rows("after-race")) == 2
+
+
+def test_an_older_log_gets_the_reasons_column_and_referrals_commit_with_their_group(postgres):
+    """A log written before reasons were logged is altered in place by the workers that open it (at once);
+    a group commit writes the referrals of its requests in the same transaction (issue 19)."""
+    import threading
+
+    import psycopg
+
+    from keel.serving.reviews import pending_reviews
+
+    with psycopg.connect(host="127.0.0.1", port=postgres.port, user="keel", dbname="postgres",
+                         autocommit=True) as connection:
+        connection.execute("CREATE DATABASE older")
+    url = postgres.url.rsplit("/", 1)[0] + "/older"
+    PredictionLog(url).append(_rows("before"))
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
+        connection.execute("ALTER TABLE predictions DROP COLUMN reasons")  # as the log was before issue 19
+    opened, errors, start = [], [], threading.Barrier(4)
+
+    def open_log():
+        start.wait()
+        try:
+            opened.append(PredictionLog(url, refer_band=(0.4, 0.6)))
+        except Exception as error:  # noqa: BLE001 — what a worker's start-up would die of
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_log) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(opened) == 4
+    committer = GroupCommitter(opened[0])
+    declined = [dict(row, score=0.9, reasons=[{"feature": "x", "statement": "X too high", "contribution": 0.3}])
+                for row in _rows("declined")]
+    for rows in (_rows("referred"), declined, _rows("referred")):  # the second "referred" is a duplicate
+        committer.submit(rows)
+    committer.close()
+    logged = {(r["request_id"], r["row"]): r for r in opened[1].read()}
+    assert logged[("before", 0)]["reasons"] is None and logged[("declined", 1)]["reasons"][0]["feature"] == "x"
+    assert sorted((r["request_id"], r["row"]) for r in pending_reviews(url)) == [("referred", 0), ("referred", 1)]
