@@ -163,6 +163,9 @@ def test_audit_lineage_reproduce_docs_and_explain(spec, capsys):
     assert explain(spec, request_id) == 0
     printed = capsys.readouterr().out
     assert f"recomputed by v{first}" in printed and "the same" in printed and "lineage:" in printed
+    # Issue 19: a declined answer's principal reasons, as the service logged them, are shown.
+    declined = any(r["decision"] == 1 for r in logged if r["request_id"] == request_id)
+    assert ("principal reasons given with the answer:" in printed) == declined, printed
 
     # Technical documentation from the records.
     assert write_docs(spec, second) == 0
