@@ -280,14 +280,14 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
     profiler = BatchProfiler(folder, batch_id, model_version, spec.data.model_features, spec.data.id_column, key,
                              attributes=sent)
     started = utc_now()
+    # A spec that declares reasons or a refer band gets them in the output (reasons, refer, model_decision).
+    declared = spec.decisions if spec.decisions.refer_band or spec.decisions.reasons else None
     try:
         if partitioned:
             result = _score_on_dask(engine, profiler, source=source, spec=spec, model=model, threshold=threshold,
                                     model_version=model_version, batch_id=batch_id,
                                     input_fingerprint=input_fingerprint, output=output_path, rejects=rejects, say=say)
         else:
-            # A spec that declares reasons or a refer band gets them in the output (reasons, refer, model_decision).
-            declared = spec.decisions if spec.decisions.refer_band or spec.decisions.reasons else None
             if declared is not None:
                 _mark_proxies(model, spec.problem.name, model_version)
             result = score_batch(source=source, data=spec.data, model=model, threshold=threshold,
@@ -301,6 +301,12 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
     replaced = unrecorded_same_input(folder, key, [b["batch_id"] for b in batches])
     profiler.publish(replaced, outputs={result["output_uri"]: result["output_fingerprint"],
                                         result["rejects_uri"]: result["rejects_fingerprint"]})
+    if declared is not None and declared.refer_band is not None:  # a person decides these rows: queue them
+        from keel.deployment.deploy import prediction_log_url
+        from keel.serving.reviews import queue_batch_referrals
+
+        queue_batch_referrals(prediction_log_url(spec), result["output_uri"], fmt, batch_id, model_version,
+                              spec.data.id_column, utc_now(), superseded=replaced)
     return {"key": key, "skipped_for": None, "result": dict(result), "started_at": started.isoformat(),
             "finished_at": utc_now().isoformat(), "rescored_from": earlier["batch_id"] if earlier else None,
             "monitoring_replaced": replaced}

@@ -151,3 +151,48 @@ def review_of(url: str, request_id: str, row: int) -> Optional[Review]:
     finally:
         engine.dispose()
     return None if found is None else dict(found)  # type: ignore[return-value]
+
+
+def queue_batch_referrals(url: str, output: str, output_format: str, batch_id: str, model_version: int,
+                          id_column: Optional[str], now: datetime, superseded: Sequence[str] = (),
+                          batch_rows: int = 65_536) -> int:
+    """Put a published batch's referred rows (decision `refer` in its output) in the review queue, keyed
+    by the batch id and the input row number; returns how many. Read back from the output in record
+    batches, so memory stays bounded whatever the batch's size. Undecided referrals of `superseded`
+    batches (the same input scored again after a kill before its record) are withdrawn: nobody is
+    asked twice about one row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if output_format == "csv":
+        import pyarrow.csv as pcsv
+
+        reader = pcsv.open_csv(output, read_options=pcsv.ReadOptions(block_size=1 << 22),
+                               convert_options=pcsv.ConvertOptions(column_types={"decision": pa.string()}))
+        batches = iter(reader)
+    else:
+        import pyarrow.parquet as pq
+
+        batches = pq.ParquetFile(output).iter_batches(batch_size=batch_rows)
+    engine = _engine(url)
+    queued = 0
+    try:
+        with engine.begin() as connection:
+            if superseded:
+                connection.execute(sa.delete(REVIEWS).where(REVIEWS.c.request_id.in_(list(superseded))
+                                                            & REVIEWS.c.decided_at.is_(None)))
+            for batch in batches:
+                referred = batch.filter(pc.equal(batch.column("decision"), "refer")).to_pydict()
+                if not referred.get("row"):
+                    continue
+                ids = referred[id_column] if id_column else [None] * len(referred["row"])
+                connection.execute(REVIEWS.insert(), [
+                    {"request_id": batch_id, "row": int(row), "entity_id": None if entity is None else str(entity),
+                     "model_version": int(model_version), "score": float(score), "model_decision": int(decision),
+                     "referred_at": now}
+                    for row, entity, score, decision in zip(referred["row"], ids, referred["score"],
+                                                            referred["model_decision"])])
+                queued += len(referred["row"])
+    finally:
+        engine.dispose()
+    return queued

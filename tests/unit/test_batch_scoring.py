@@ -315,3 +315,41 @@ def test_sensitive_attributes_sent_beside_the_features_are_checked_kept_for_moni
     pd.testing.assert_series_equal(with_scores, without_scores.drop(index=5))
     handed = pd.concat(chunks)
     assert handed.loc[6, "gender"] is None and handed.loc[7, "gender"] == rows.loc[7, "gender"]
+
+
+@pytest.mark.parametrize("output_format", ["parquet", "csv"])
+def test_a_published_batchs_referrals_join_the_review_queue_once(tmp_path, model, output_format):
+    """Referred batch rows wait for a person like served ones (`review list` / `review decide`), keyed by
+    the batch id and input row; a batch scored again after a kill withdraws its predecessor's undecided
+    referrals, and a decided one stays."""
+    from datetime import datetime, timezone
+
+    from keel.serving.reviews import pending_reviews, queue_batch_referrals, record_decision, review_of
+    from keel.spec.decisions import DecisionsSpec
+
+    decisions = DecisionsSpec(refer_band=(0.3, 0.45))
+    _rows(60).to_parquet(tmp_path / "batch.parquet", index=False)
+    source = batch_source(str(tmp_path / "batch.parquet"), DATA)
+    url, now = f"sqlite:///{tmp_path / 'log.db'}", datetime(2026, 8, 1, tzinfo=timezone.utc)
+    outputs = {}
+    for batch_id in ("b-killed", "b-again"):
+        result = score_batch(source=source, data=DATA, model=model, threshold=THRESHOLD, model_version=3,
+                             batch_id=batch_id, input_fingerprint=fingerprint_input(source),
+                             output=tmp_path / f"{batch_id}.{output_format}",
+                             rejects=tmp_path / f"{batch_id}-rejects.{output_format}", output_format=output_format,
+                             chunk_rows=25, decisions=decisions)
+        outputs[batch_id] = pd.read_parquet(result["output_uri"]) if output_format == "parquet" else \
+            pd.read_csv(result["output_uri"], dtype={"decision": str})
+        queued = queue_batch_referrals(url, result["output_uri"], output_format, batch_id, 3, "customer", now,
+                                       superseded=["b-killed"] if batch_id == "b-again" else [], batch_rows=16)
+        expected = outputs[batch_id][outputs[batch_id]["decision"] == "refer"]
+        assert queued == len(expected) > 0
+        if batch_id == "b-killed":
+            first = pending_reviews(url)[0]
+            record_decision(url, first["request_id"], first["row"], 0, "decided before the rerun", "ana", now)
+    pending = pending_reviews(url, limit=1000)
+    assert {r["request_id"] for r in pending} == {"b-again"}
+    assert sorted(r["row"] for r in pending) == expected["row"].tolist()
+    assert {r["entity_id"] for r in pending} == set(expected["customer"])
+    assert all(r["model_decision"] == int(r["score"] >= THRESHOLD) for r in pending)
+    assert review_of(url, "b-killed", first["row"])["reason"] == "decided before the rerun"  # a decision stays
