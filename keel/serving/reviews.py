@@ -2,7 +2,8 @@
 
 A score inside the spec's `decisions.refer_band` is answered `refer`: the model does not decide. The
 service writes the referral into this table in the same transaction as the prediction itself (so a
-referral is never acknowledged and lost); `run.py review decide` adds the person's decision, reason
+referral is never acknowledged and lost), and batch scoring its referred rows once the batch is
+published (keyed by batch id and input row); `run.py review decide` adds the person's decision, reason
 and identity beside it. The prediction's own row (score, model decision) is never changed: what the
 model said and what a person decided both stay on record.
 """
