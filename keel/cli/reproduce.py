@@ -36,17 +36,26 @@ def reproduce(spec, version: Optional[int]) -> int:
         version = resolve_version(model, version)
     except LookupError as error:
         return fail(f"keel: {error}", 1)
+    from keel.engine.cluster import EngineUnavailableError
+    from keel.engine.selection import active_engine
+
     recorded = get_model_version_metadata(model, version)
     say(f"keel: reproducing {model} v{version} (trained by run {recorded.get(keys.RUN_NAME)}) ...")
-    result = rebuild(recorded, recorded_spec(recorded[keys.RUN_ID]) if recorded.get(keys.RUN_ID) else None,
-                     git_now=code_state(), diff_names=_files_changed_since, lock_sha256=lock_hash(),
-                     packages=package_versions())
+    try:
+        result = rebuild(recorded, recorded_spec(recorded[keys.RUN_ID]) if recorded.get(keys.RUN_ID) else None,
+                         git_now=code_state(), diff_names=_files_changed_since, lock_sha256=lock_hash(),
+                         packages=package_versions(), engine=active_engine())
+    except EngineUnavailableError as error:
+        return fail(f"keel: {error}", 1)
     for check in result.checks:
         say(f"  {check.name:<16} {check.status:<8} {check.detail}")
     if not result.retrained:
         return fail(f"\nnot reproduced: {'; '.join(c.name for c in result.checks if c.status == 'FAILED')} "
                     "check(s) failed, so the version was not retrained", 1)
     say()
+    if result.identical and result.within_tolerance:
+        say(f"reproduced within tolerance {result.within_tolerance}")
+        return 0
     if result.identical:
         say(f"reproduced: identical model SHA-256 {result.reproduced[keys.MODEL_SHA256]} and identical "
             f"validation and test metrics")

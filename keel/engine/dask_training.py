@@ -5,17 +5,20 @@ partition on whole splits.
 The refit model is `to_local()`: an ordinary `LGBMClassifier`, composed with the same feature
 pipeline as every keel model, so the registry, serving, SHAP and the model hash work unchanged.
 
-Reproducibility: LightGBM's distributed result depends on which rows each worker holds. Partitions
-are placed explicitly — one contiguous block of partitions per worker, workers ordered by address —
-so that the same data on the same layout (workers, threads, partitions) gives the same model (seen
-in a scratch run; not yet reliable, see `keel.engine.reproduction`); another layout gives another
-model with metrics within a tolerance.
+Reproducibility: LightGBM's distributed result depends on which rows each machine (rank) holds.
+Partitions are placed explicitly — one contiguous block of partitions per worker, workers ordered by
+address — and the machine ranks follow the same order (`_ranks_by_worker_address`), so that the same
+data on the same layout (workers, threads, partitions) gives the same model, byte for byte
+(deterministic=True, force_row_wise, the seed; the training network's ports removed and the
+estimator's attributes in one order). Another layout gives another model, with metrics within the
+tolerance of `keel.engine.reproduction`.
 """
 
 from __future__ import annotations
 
 import operator
 import pickle
+from contextlib import contextmanager
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -64,6 +67,35 @@ def _placed_arrays(client, parts: list, features, data: DataSpec):
     return da.concatenate(x_blocks), da.concatenate(y_blocks), [pair for _, pair in placed]
 
 
+@contextmanager
+def _ranks_by_worker_address(client):
+    """Within it, `client.who_has` lists keys in the order of the workers holding them (workers by
+    address), so that LightGBM's machine ranks follow the workers' order, and rank r trains on block r.
+
+    Why: lightgbm.dask ranks its machines in the order `client.who_has(parts)` returns the parts, and
+    distributed's `Client.who_has` asks the scheduler for `list({f.key for f in futures})`: a set of
+    string keys, ordered by Python's per-process hash randomisation. Each worker's histograms, hence
+    the split points, come from its own rows, so with two workers the two orders give two different
+    models about half the time (seen here: two hashes over three refits of the same data and layout,
+    the 1,789- and 1,810-row blocks swapping ranks 0 and 1)."""
+    order = {address: position for position, address in enumerate(ordered_workers(client))}
+    last = len(order)
+    asked = client.who_has
+
+    def ordered_who_has(futures=None, **kwargs):
+        found = asked(futures, **kwargs)
+        holders = {key: sorted(workers, key=lambda worker: (order.get(worker, last), worker))
+                   for key, workers in found.items()}
+        return dict(sorted(holders.items(), key=lambda item: (order.get(item[1][0], last) if item[1] else last,
+                                                              str(item[0]))))
+
+    client.who_has = ordered_who_has
+    try:
+        yield
+    finally:
+        del client.who_has  # the class's method again
+
+
 def refit_lightgbm(client, pipeline, params: Dict[str, object], train, data: DataSpec, training: TrainingSpec):
     """The chosen model's parameters, trained on every row of `train` (delayed partitions) across the
     cluster; returns the features + `to_local()` model pipeline."""
@@ -74,12 +106,13 @@ def refit_lightgbm(client, pipeline, params: Dict[str, object], train, data: Dat
     x, y, held = _placed_arrays(client, train, features, data)
     model = DaskLGBMClassifier(client=client, **params, random_state=training.seed, deterministic=True,
                                force_row_wise=True, verbose=-1)
-    with client.as_current():  # LightGBM waits on the default client, ours is not set as default
+    with client.as_current(), _ranks_by_worker_address(client):  # LightGBM waits on the default client
         model.fit(x, y)
     local = _without_network_parameters(model.to_local())
     local.set_params(n_jobs=training.threads)  # as a locally trained model: serving's thread count
     del held
-    return Pipeline([("features", features), ("model", local)])
+    # In its stored form (as the registry loads it), so that its hash is the registered one's.
+    return pickle.loads(pickle.dumps(Pipeline([("features", features), ("model", local)]), protocol=5))
 
 
 def _labels_and_scores(part: pd.DataFrame, model, data: DataSpec) -> Tuple[np.ndarray, np.ndarray]:
@@ -100,10 +133,14 @@ def _without_network_parameters(model):
     text = model.booster_.model_to_string()
     kept = "\n".join(line for line in text.split("\n") if not line.startswith(NETWORK_PARAMETERS))
     model._Booster = lightgbm.Booster(model_str=kept)
-    for name in ("machines", "local_listen_port"):  # also kept by the estimator as parameters
+    for name in ("machines", "local_listen_port", "num_machines"):  # also kept by the estimator as parameters
         model._other_params.pop(name, None)
         if name in vars(model):
             delattr(model, name)
+    # lightgbm.dask sets the estimator's attributes in an order that varies between processes (seen:
+    # `num_machines` before or after `fitted_`), and a pickle follows that order: one order, by name.
+    model.__dict__ = dict(sorted(vars(model).items()))
+    model._other_params = dict(sorted(model._other_params.items()))
     # In its stored form: a LightGBM model pickles differently before and after one round trip, and
     # the registered hash is taken of the stored artifact.
     return pickle.loads(pickle.dumps(model, protocol=5))

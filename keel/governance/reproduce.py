@@ -31,6 +31,8 @@ class Reproduction:
     differences: List[dict] = field(default_factory=list)  # {what, recorded, reproduced, cause}
     retrained: bool = False
     reproduced: Dict[str, object] = field(default_factory=dict)
+    # A dask version retrained on another layout: what "reproduced" means then (None: identical is meant).
+    within_tolerance: Optional[str] = None
 
     @property
     def identical(self) -> bool:
@@ -181,10 +183,13 @@ def _likely_cause(reproduction: Reproduction) -> str:
             else "no recorded input differs: non-determinism in training (threads, library internals)")
 
 
-def compare(reproduction: Reproduction, recorded: dict, reproduced: dict) -> None:
+COMPARED = (keys.MODEL_FAMILY, keys.HYPERPARAMETERS, keys.ROWS, keys.VALIDATION_METRICS, keys.TEST_METRICS,
+            keys.MODEL_SHA256)
+
+
+def compare(reproduction: Reproduction, recorded: dict, reproduced: dict, facts=COMPARED) -> None:
     """Each recorded fact against the rebuilt one; a difference carries its most likely cause."""
-    for what in (keys.MODEL_FAMILY, keys.HYPERPARAMETERS, keys.ROWS, keys.VALIDATION_METRICS, keys.TEST_METRICS,
-                 keys.MODEL_SHA256):
+    for what in facts:
         was, now = recorded.get(what), reproduced.get(what)
         if isinstance(was, dict) and isinstance(now, dict):
             for key in sorted(set(was) | set(now)):
@@ -236,9 +241,62 @@ def retrain(raw: pd.DataFrame, spec) -> dict:
             keys.DATA_FINGERPRINT: fingerprint_frame(frame)}
 
 
+def reproduce_on_dask(reproduction: Reproduction, recorded: dict, spec, engine) -> None:
+    """A version trained on the dask engine, retrained there (`engine`: the active stack's). On the
+    recorded layout every fact must be identical, the model hash too; on another layout the facts the
+    layout does not touch must be identical and the test metrics within keel.engine.reproduction's
+    tolerance (LightGBM's distributed model depends on the rows each machine holds)."""
+    from keel.data.sources import DataSourceError
+    from keel.engine.reproduction import (EXACT_ON_ANOTHER_LAYOUT, METRIC_TOLERANCE, compare_reproduction,
+                                          describe_layout, retrain_on_dask, same_layout)
+    from keel.engine.spec import DaskEngine
+
+    recorded_engine = recorded.get(keys.ENGINE) or {}
+    layout = recorded_engine.get("layout", {})
+    if not isinstance(engine, DaskEngine):
+        reproduction.add("engine", FAIL, f"the version was trained on the dask engine ({describe_layout(layout)}); "
+                                         "reproduce it on a stack whose engine is dask (e.g. --stack dask-local)")
+        return
+    try:
+        retrained = retrain_on_dask(spec, engine, recorded.get(keys.DATA_FINGERPRINT))
+    except (DataSourceError, OSError) as error:
+        reproduction.add("data", FAIL, f"the source {recorded.get(keys.DATA_SOURCE)} is not reachable: {error}")
+        return
+    if not retrained.report.passed:
+        reproduction.add("data", FAIL, f"the source no longer passes validation: {retrained.report.summary()}")
+        return
+    if retrained.facts is None:
+        reproduction.add("data", FAIL, f"fingerprint mismatch: the source {recorded.get(keys.DATA_SOURCE)} now gives "
+                                       f"{str(retrained.fingerprint)[:16]}..., the version was trained on "
+                                       f"{str(recorded.get(keys.DATA_FINGERPRINT))[:16]}...; not retraining on other data")
+        return
+    reproduction.add("data", OK, f"source reachable, same fingerprint {retrained.fingerprint[:16]}... (validated "
+                                 "partition by partition on the cluster)")
+    facts = retrained.facts
+    reproduction.reproduced, reproduction.retrained = facts, True
+    now = facts[keys.ENGINE]["layout"]
+    if same_layout(layout, now):
+        reproduction.add("layout", OK, f"the recorded layout ({describe_layout(now)}): the identical model is expected")
+        compare(reproduction, recorded, facts)
+        return
+    reproduction.add("layout", WARN, f"another layout than recorded (recorded: {describe_layout(layout)}; now: "
+                                     f"{describe_layout(now)}): LightGBM's distributed model depends on it, so the "
+                                     f"test metrics are compared within {METRIC_TOLERANCE}, not the model hash")
+    compare(reproduction, recorded, facts, EXACT_ON_ANOTHER_LAYOUT)
+    for problem in compare_reproduction(recorded_engine, str(recorded.get(keys.MODEL_SHA256)),
+                                        recorded.get(keys.TEST_METRICS) or {}, facts[keys.ENGINE],
+                                        facts[keys.MODEL_SHA256], facts[keys.TEST_METRICS]):
+        reproduction.differences.append({"what": keys.TEST_METRICS, "recorded": recorded.get(keys.TEST_METRICS),
+                                         "reproduced": facts[keys.TEST_METRICS], "cause": problem})
+    reproduction.within_tolerance = (f"on another layout ({describe_layout(now)}; recorded {describe_layout(layout)}): "
+                                     f"test metrics within {METRIC_TOLERANCE}, model SHA-256 "
+                                     f"{facts[keys.MODEL_SHA256][:12]} (recorded {str(recorded.get(keys.MODEL_SHA256))[:12]})")
+
+
 def reproduce(recorded: dict, recorded_spec: Optional[dict], *, git_now: dict, diff_names, lock_sha256: str,
-              packages: Dict[str, str], load=None) -> Reproduction:
-    """Check, retrain (only on the same data), compare. `load` reads the spec's data source."""
+              packages: Dict[str, str], load=None, engine=None) -> Reproduction:
+    """Check, retrain (only on the same data), compare. `load` reads the spec's data source. A version
+    trained on the dask engine is retrained on `engine` (the active stack's; see reproduce_on_dask)."""
     from keel.data.sources import load_frame
     from keel.spec import SpecError, spec_hash, validate_spec
 
@@ -254,6 +312,10 @@ def reproduce(recorded: dict, recorded_spec: Optional[dict], *, git_now: dict, d
     if spec is None:
         return reproduction
     check_seed(reproduction, recorded, spec)
+    if recorded.get(keys.ENGINE):
+        if not any(c.status == FAIL for c in reproduction.checks):
+            reproduce_on_dask(reproduction, recorded, spec, engine)
+        return reproduction
     raw = check_data(reproduction, recorded, load or (lambda: load_frame(spec.data)), spec)
     if raw is None or any(c.status == FAIL for c in reproduction.checks):
         return reproduction
