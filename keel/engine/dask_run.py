@@ -70,3 +70,19 @@ def refit(model, selection: dict, data: DataSpec, split: SplitSpec, training: Tr
     record = {**record, "layout": dict(layout(client, engine, raw.npartitions)),
               "refit_on_whole_train": refit_done, "test_metrics": test_metrics}
     return model, chosen, record
+
+
+def evaluation_sample(engine_record: Optional[dict], seed: int) -> Optional[dict]:
+    """What the evaluation of a version trained on the dask engine computes its metrics on (None for a
+    local version, evaluated on its whole test split): the version's test artifact is the seeded
+    sample `prepare` drew, since a test split larger than memory cannot be one pandas frame. The
+    registered test metrics themselves were computed by partition on the whole split (`refit`)."""
+    if not engine_record or "sample_rows" not in engine_record:
+        return None
+    sample, whole = int(engine_record["sample_rows"]["test"]), int(engine_record["rows"]["test"])
+    return {"split": "test", "rows": sample, "of_rows": whole, "whole_split": sample >= whole,
+            "seed": int(seed), "bound": int(engine_record.get("search_sample_rows") or sample),
+            "how": ("every row of the test split" if sample >= whole else
+                    "a seeded hash sample of the test split's rows (keel.engine.dask_data.seeded_sample: each "
+                    "row kept when its hash under the split seed is below bound/rows), in row order"),
+            "registered_test_metrics": "computed by partition on the whole test split"}

@@ -12,6 +12,8 @@ What is written, and how it differs from the local engine's single file:
 - the monitoring rows: each partition's whylogs profiles (per hour of scoring) come back here and
   are merged into the batch's profiles; its ids, scores and decisions are written by the worker as a
   part of the batch's `predictions.parquet` folder.
+A spec declaring decisions (principal reasons, a refer band) is scored by the local engine only
+(keel.lifecycle.batch refuses it on dask before anything runs).
 Both the output folder and the monitoring folder must be on storage the workers share with this
 process (a local cluster shares this machine's disk; an existing cluster needs a shared filesystem).
 Nothing is visible under its final name until every partition has succeeded.
@@ -56,6 +58,7 @@ class PartitionJob:
     data: DataSpec
     columns: List[str]
     attributes: List[str]
+    checked: List[str]  # the decision attributes and those sent for fairness monitoring (never modelled)
     threshold: float
     model_version: int
     batch_id: str
@@ -63,6 +66,7 @@ class PartitionJob:
     parts_folder: str
     predictions_folder: Optional[str]
     features: List[str]
+    logged: List[str]  # attributes kept with each monitoring row (keel.monitoring.batch_traffic's columns)
 
 
 def piece_rows(piece) -> int:
@@ -82,6 +86,9 @@ def _predictions_table(frame: pd.DataFrame, job: PartitionJob, now: datetime):
         "model_version": pa.array(np.full(len(frame), job.model_version, dtype=np.int64)),
         "score": pa.array(frame["score"].to_numpy(dtype=float)),
         "decision": pa.array(frame["decision"].to_numpy(dtype=np.int64)),
+        **{name: pa.array([None if v is None or v != v else str(v) for v in frame[name]]
+                          if name in frame.columns else [None] * len(frame), pa.string())
+           for name in job.logged},
     })
 
 
@@ -110,7 +117,7 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
             if not batch.num_rows:
                 continue
             chunk = _arrow_to_frame(batch, data.id_column)
-            good, bad = check_chunk(chunk, data, first_row + result.rows_read, job.attributes)
+            good, bad = check_chunk(chunk, data, first_row + result.rows_read, job.checked)
             result.rows_read += len(chunk)
             if len(good):
                 scores = np.asarray(model.predict_proba(good[job.columns])[:, 1], dtype=np.float64)
@@ -181,12 +188,14 @@ def _publish_folder(temporary: Path, destination: Path, batch_id: str) -> None:
 def score_partitioned(client, *, source: FileSource, data: DataSpec, model, threshold: float, model_version: int,
                       batch_id: str, input_fingerprint: str, output: Path, rejects: Path, chunk_rows: int,
                       predictions_folder: Optional[Path] = None, features: Sequence[str] = (),
-                      decision_attributes: Sequence[str] = (),
+                      decision_attributes: Sequence[str] = (), logged_attributes: Sequence[str] = (),
                       progress: Optional[Callable[[int, int], None]] = None) -> DaskBatch:
     """Score every partition of the Parquet `source` on the cluster (`client`) and publish the output
     parts folder `output` and the aggregated `rejects` file (rejects first, the output last, as the local
     engine does). Raises what a partition raised (DataSourceError, MissingColumnsError,
-    BatchScoringError); then nothing is published and the parts written so far are removed."""
+    BatchScoringError); then nothing is published and the parts written so far are removed.
+    `logged_attributes`: as keel.batch.scoring.score_batch's (checked, kept with the monitoring rows,
+    never given to the model)."""
     from keel.batch.inputs import fingerprint_input
     from keel.batch.scoring import BatchScoringError, _model_columns, _rejects_schema, _TableFile, partial_path
     from keel.monitoring.profiles import deserialize, merge_profiles
@@ -202,11 +211,12 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
     parts_folder = partial_path(output, batch_id)
     shutil.rmtree(parts_folder, ignore_errors=True)
     parts_folder.mkdir(parents=True)
-    job = PartitionJob(data=data, columns=columns, attributes=attributes, threshold=float(threshold),
+    job = PartitionJob(data=data, columns=columns, attributes=attributes,
+                       checked=list(dict.fromkeys([*attributes, *logged_attributes])), threshold=float(threshold),
                        model_version=int(model_version), batch_id=batch_id, chunk_rows=int(chunk_rows),
                        parts_folder=str(parts_folder),
                        predictions_folder=str(predictions_folder) if predictions_folder else None,
-                       features=list(features))
+                       features=list(features), logged=list(logged_attributes))
     rejects_file = _TableFile(rejects, batch_id, _rejects_schema(), "parquet")
     futures = []
     try:

@@ -328,7 +328,7 @@ def _score_on_dask(engine: dict, profiler, *, source, spec: Spec, model: Any, th
                               model_version=model_version, batch_id=batch_id, input_fingerprint=input_fingerprint,
                               output=output, rejects=rejects, chunk_rows=spec.batch.chunk_rows,
                               predictions_folder=profiler.staging / PREDICTIONS, features=spec.data.model_features,
-                              progress=progress_reporter(say))
+                              logged_attributes=profiler.attributes, progress=progress_reporter(say))
     # BatchProfiler merges what it profiles itself; here the workers profiled, so their merged
     # profiles and counts take the place of its own.
     profiler.hours = dict(batch.profiles)

@@ -3,7 +3,8 @@ from zenml import get_step_context, step
 
 from keel.artifacts import Artifact
 from keel.evaluation.record import FINISHED, evaluation_record
-from keel.registration import SPEC_SHA256
+from keel.engine.dask_run import evaluation_sample
+from keel.registration import ENGINE, SPEC_SHA256
 from keel.registry import get_model_version_metadata, record_evaluation
 from keel.spec import spec_hash
 from keel.spec.models import Spec
@@ -23,6 +24,9 @@ def record_decision_step(promotion_decision: dict, decision_threshold: dict, spe
                                training_spec_sha256=training.get(SPEC_SHA256),
                                threshold=decision_threshold["threshold"], threshold_rule=decision_threshold["rule"],
                                changes=promotion_decision.get("gate_changes"))
+    sample = evaluation_sample(training.get(ENGINE), spec.split.seed)
+    if sample is not None:  # a dask version: the metrics above are on a stated seeded sample of its test split
+        record = {**record, "test_sample": sample}
     evidence = [artifact.id for inputs in context.inputs.values() for artifact in inputs]
     stage = record_evaluation(spec.problem.name, model_version, record, evidence,
                               promote=promotion_decision["deployable"])

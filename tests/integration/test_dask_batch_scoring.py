@@ -203,3 +203,37 @@ def test_a_failing_partition_publishes_nothing(model, engine, tmp_path, audit, p
         _score(spec, folder, output, model, engine)
     assert not output.exists() and not (output.parent.exists() and list(output.parent.iterdir()))
     assert published_batches(monitoring_folder(spec)) == []
+
+
+def test_attributes_sent_for_fairness_are_checked_and_kept_with_the_monitoring_rows(model, engine, portfolio,
+                                                                                    tmp_path):
+    """monitoring.fairness.groups_from: request: a sensitive attribute beside the features is checked
+    against the spec's groups (an undeclared group rejects its row), kept with each monitoring row of
+    the worker's partition, and never given to the model."""
+    import pyarrow.parquet as pq
+
+    from keel.batch.inputs import batch_source
+    from keel.engine.cluster import connect
+    from keel.engine.dask_scoring import score_partitioned
+    from keel.engine.spec import engine_from_dict
+
+    _, frame = portfolio
+    spec = _spec(tmp_path)
+    with_groups = frame.assign(sex=np.where(np.arange(len(frame)) % 2, "female", "male"))
+    with_groups.loc[100, "sex"] = "robot"
+    folder = tmp_path / "grouped"
+    for i, part in enumerate(np.array_split(with_groups, 2)):
+        (folder / f"month={i}").mkdir(parents=True)
+        part.to_parquet(folder / f"month={i}" / "p.parquet", index=False, row_group_size=500)
+    predictions = tmp_path / "predictions"
+    batch = score_partitioned(connect(engine_from_dict(engine)), source=batch_source(str(folder), spec.data),
+                              data=spec.data, model=model, threshold=0.3, model_version=1, batch_id="batch-g",
+                              input_fingerprint="sha256:x", output=tmp_path / "out.parquet",
+                              rejects=tmp_path / "out.rejects.parquet", chunk_rows=400,
+                              predictions_folder=predictions, features=spec.data.model_features,
+                              logged_attributes=["sex"])
+    rejects = pq.read_table(batch.result["rejects_uri"]).to_pandas()
+    assert 100 in rejects["row"].tolist() and batch.result["rejected"] == 5  # the four of the portfolio, and 100
+    logged = pd.concat([pq.read_table(p).to_pandas() for p in sorted(predictions.glob("part-*.parquet"))])
+    assert len(logged) == batch.monitored_rows == ROWS - 5 and set(logged["sex"]) == {"female", "male"}
+    assert logged["entity_id"].tolist() == frame.drop(index=[5, 100, 1700, 2400, 2999])["application_id"].astype(str).tolist()

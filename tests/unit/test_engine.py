@@ -132,3 +132,33 @@ def test_whole_batch_checks_are_answered_on_the_whole_batch(default_spec):
     assert (duplicates.check, duplicates.failing_rows) == ("duplicate ids", 4)
     empty = _batch_failures([PartitionVerdict(0, [], {}, None, None, None)], data, None)
     assert [f.check for f in empty] == ["the batch has no rows"]
+
+
+def test_a_dask_reproduction_is_identical_on_the_same_layout_and_within_tolerance_on_another():
+    from keel.engine.reproduction import METRIC_TOLERANCE, compare_reproduction
+
+    layout = {"layout": {"workers": 2, "threads_per_worker": 1, "partitions": 8}}
+    other = {"layout": {"workers": 3, "threads_per_worker": 1, "partitions": 8}}
+    metrics = {"roc_auc": 0.80, "pr_auc": 0.50}
+    assert compare_reproduction(layout, "a" * 64, metrics, layout, "a" * 64, metrics) == []
+    # The same layout must give the same model: close metrics do not excuse another hash.
+    [problem] = compare_reproduction(layout, "a" * 64, metrics, layout, "b" * 64, metrics)
+    assert "same layout" in problem and "bbbbbbbbbbbb" in problem
+    close = {"roc_auc": 0.80 + METRIC_TOLERANCE["roc_auc"] / 2, "pr_auc": 0.50 - METRIC_TOLERANCE["pr_auc"] / 2}
+    assert compare_reproduction(layout, "a" * 64, metrics, other, "b" * 64, close) == []
+    far = {"roc_auc": 0.80 - 2 * METRIC_TOLERANCE["roc_auc"], "pr_auc": 0.50}
+    [problem] = compare_reproduction(layout, "a" * 64, metrics, other, "b" * 64, far)
+    assert problem.startswith("roc_auc 0.7600 differs from the recorded 0.8000")
+
+
+def test_a_dask_versions_evaluation_states_the_seeded_sample_of_its_test_split():
+    from keel.engine.dask_run import evaluation_sample
+
+    assert evaluation_sample(None, 7) is None and evaluation_sample({}, 7) is None  # a local version
+    record = {"rows": {"train": 3_000_000, "validation": 1_000_000, "test": 1_000_000},
+              "sample_rows": {"train": 200_113, "validation": 199_870, "test": 200_041}, "search_sample_rows": 200_000}
+    sample = evaluation_sample(record, 7)
+    assert (sample["rows"], sample["of_rows"], sample["seed"], sample["whole_split"]) == (200_041, 1_000_000, 7, False)
+    assert "seeded hash sample" in sample["how"]
+    small = {**record, "rows": {**record["rows"], "test": 1_500}, "sample_rows": {**record["sample_rows"], "test": 1_500}}
+    assert evaluation_sample(small, 7)["whole_split"] and evaluation_sample(small, 7)["how"] == "every row of the test split"
