@@ -17,7 +17,12 @@ after each measurement from a fresh cluster (so it is that measurement's peak).
 3. Profiling predictions (the model's 19 features + score + decision) held as partitioned Parquet:
    `keel.engine.dask_monitoring.profile_parquet` on the 2 workers, for each `--profile-rows`, against
    keel's own in-process profiling (`profile_frame`, 1 process) of the same rows read with pandas.
-Writes benchmarks/results/dask_engine.json.
+4. Batch scoring of the partitioned applications (a LightGBM pipeline fit by keel on 50,000 of them):
+   local `keel.batch.scoring.score_batch` (1 process, chunks of 100,000 rows) vs
+   `keel.engine.dask_scoring.score_partitioned` on the 2 workers (one task per row group, the same
+   chunks inside it, monitoring profiles per partition; locally keel's BatchProfiler per chunk); both
+   runs' counts and rejects must agree.
+Writes benchmarks/results/dask_engine.json (or --out).
 """
 
 import argparse
@@ -227,13 +232,66 @@ def profiling_phase(generator_spec, rows_list, repeats: int, memory_limit: str, 
     return results
 
 
+def scoring_phase(spec, repeats: int, memory_limit: str, work: Path) -> dict:
+    from keel.batch.inputs import batch_source
+    from keel.batch.scoring import score_batch
+    from keel.data.schema import validate_frame
+    from keel.data.sources import load_frame
+    from keel.data.split import split_frame
+    from keel.engine.dask_scoring import score_partitioned
+    from keel.features.preprocessing import fit_preprocessor
+    from keel.training.fit import fit_candidate
+
+    small = spec.model_copy(update={"training": spec.training.model_copy(update={
+        "candidate": spec.training.candidate.model_copy(update={"trials": 1})})})
+    frame, _ = validate_frame(load_frame(spec.data).iloc[:50_000], spec.data)
+    train, validation, _ = split_frame(frame, spec.split, spec.data.target.column, spec.data.time_column)
+    model = fit_candidate(fit_preprocessor(train, spec.data), train, validation, spec.data, small.training)[0].pipeline
+    source = batch_source(str(spec.data.source.path), spec.data)
+    common = dict(source=source, data=spec.data, model=model, threshold=0.3, model_version=1,
+                  input_fingerprint="sha256:benchmark", chunk_rows=100_000)
+
+    def local():
+        from keel.monitoring.batch_traffic import BatchProfiler
+
+        profiler = BatchProfiler(work / "monitoring-local", "local", 1, spec.data.model_features, spec.data.id_column, {})
+        result = score_batch(**common, batch_id="local", output=work / "local.parquet",
+                             rejects=work / "local.rejects.parquet", on_chunk=profiler)
+        profiler.abandon()  # measured: the profiling and the monitoring rows, not their publication
+        return result
+
+    local_s, local_walls, local_result = timed(local, repeats)
+    walls, peaks = [], []
+    for i in range(repeats):
+        seconds, batch, worker_peaks = on_fresh_cluster(
+            lambda client, engine: score_partitioned(client, **common, batch_id=f"dask-{i}",
+                                                     output=work / "dask.parquet",
+                                                     rejects=work / "dask.rejects.parquet",
+                                                     predictions_folder=work / f"predictions-{i}",
+                                                     features=spec.data.model_features), memory_limit)
+        walls.append(seconds)
+        peaks.append(worker_peaks)
+    result = batch.result
+    assert (result["rows_read"], result["scored"], result["rejected"]) == \
+        (local_result["rows_read"], local_result["scored"], local_result["rejected"])
+    assert result["rejects_fingerprint"] == local_result["rejects_fingerprint"]
+    dask_s = statistics.median(walls)
+    return {"rows": local_result["rows_read"], "partitions": batch.partitions, "local_s": local_s,
+            "local_walls": local_walls, "dask_s": dask_s, "dask_walls": walls,
+            "ratio_dask_over_local": dask_s / local_s, "dask_worker_peak_rss_mib": peaks,
+            "monitored_rows": batch.monitored_rows,
+            "note": "both with their monitoring work: local score_batch with keel's BatchProfiler per chunk; dask "
+                    "with profiles per partition on the workers and the monitoring rows written there"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--profile-rows", type=int, nargs="*", default=[1_000_000, 5_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--memory-limit", default="4GiB")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["data", "refit", "profiling"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["data", "refit", "profiling", "scoring"])
+    parser.add_argument("--out", default="dask_engine.json", help="file name under benchmarks/results/")
     args = parser.parse_args()
 
     from keel.data.generator import generate_credit_applications
@@ -256,10 +314,13 @@ def main() -> None:
             print(json.dumps(result["refit"]), flush=True)
         if "profiling" not in args.skip:
             result["profiling"] = profiling_phase(generator_spec, args.profile_rows, args.repeats, args.memory_limit, work)
+        if "scoring" not in args.skip:
+            result["scoring"] = scoring_phase(spec, args.repeats, args.memory_limit, work)
+            print(json.dumps(result["scoring"]), flush=True)
     result["load_average_at_end"] = os.getloadavg()[0]
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "dask_engine.json").write_text(json.dumps(result, indent=2))
+    (out / args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
 
 
