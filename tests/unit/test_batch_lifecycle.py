@@ -200,3 +200,44 @@ def test_the_recorded_source_never_holds_a_database_password(spec):
     source = SqlSource(kind="sql", url="postgresql://scorer:s3cret@db.internal/loans", query="SELECT * FROM book")
     described = describe_input(spec, source)
     assert "s3cret" not in described and "scorer:***@db.internal" in described and "SELECT * FROM book" in described
+
+
+def test_on_the_dask_engine_the_output_is_a_folder_keel_replaces_only_unchanged(tmp_path):
+    """The dask engine's output is a folder of parts: a file in its place is refused, a folder keel
+    recorded (same fingerprint) may be replaced, one changed since may not; a killed batch's hidden
+    parts folder is removed by the next batch to that destination."""
+    import os
+
+    from keel.batch.scoring import partial_path
+    from keel.lifecycle.batch import file_fingerprint, remove_leftovers
+
+    output, rejects = tmp_path / "scores.parquet", tmp_path / "scores.rejects.parquet"
+    output.write_bytes(b"a file")
+    with pytest.raises(BatchRefused, match="on the dask engine --output names the folder"):
+        check_outputs(output, rejects, [], {}, partitioned=True)
+    output.unlink()
+    output.mkdir()
+    pd.DataFrame({"row": [0, 1], "score": [0.1, 0.9]}).to_parquet(output / "part-00000.parquet")
+    recorded = {str(output.resolve()): file_fingerprint(output)}
+    check_outputs(output, rejects, [], recorded, partitioned=True)  # ours, unchanged
+    with pytest.raises(BatchRefused, match="is a directory"):
+        check_outputs(output, rejects, [], recorded)  # the local engine writes a file
+    pd.DataFrame({"row": [2], "score": [0.5]}).to_parquet(output / "part-00001.parquet")
+    with pytest.raises(BatchRefused, match="changed since"):
+        check_outputs(output, rejects, [], recorded, partitioned=True)
+
+    monitoring = tmp_path / "monitoring"
+    killed = partial_path(output, "batch-killed")
+    killed.mkdir()
+    (killed / "part-00000.parquet").write_bytes(b"half")
+    gone = 2 ** 22 + 12345  # no such process: the batch that wrote it was killed
+    while True:
+        try:
+            os.kill(gone, 0)
+            gone += 1
+        except ProcessLookupError:
+            break
+        except PermissionError:
+            gone += 1
+    (monitoring / "batches" / f".batch-killed.{gone}.partial").mkdir(parents=True)
+    assert remove_leftovers(monitoring, output, rejects) == ["batch-killed"] and not killed.exists()
