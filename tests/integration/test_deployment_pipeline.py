@@ -24,6 +24,8 @@ def spec(tmp_path):
         "evaluation.gates[value_uplift_vs_baseline].min=-1000000",
         "deployment.strategy=canary", "deployment.canary_steps=[0.5, 1.0]", "deployment.hold_seconds=0",
         "deployment.probe_requests=150", "deployment.approval.auto_approve=false",
+        # Approvals are under test here, not latency: a busy CI machine must not roll a stage back for it.
+        "deployment.health.max_p95_latency_ms=5000", "deployment.health.max_p95_latency_ratio=50",
         f"deployment.port={free_port()}", f"deployment.folder={tmp_path / 'deployments'}",
         "deployment.allow_folder_outside_project=true"])
 
