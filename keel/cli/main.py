@@ -68,8 +68,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         record_config(args)
     from keel.cli.zenml_log import zenml_errors_to_file
 
-    with zenml_errors_to_file(args.command, args.verbose) as errors:
-        code = before_command(args) or handler(args, spec)
+    from keel.governance.identity import establish
+
+    try:
+        with zenml_errors_to_file(args.command, args.verbose) as errors:
+            code = before_command(args) or handler(args, spec)
+    finally:
+        establish(None)  # who acted is this command's: not the next one's when commands run in one process
     if errors is not None and errors.pointer():
         fail(errors.pointer())
     return code

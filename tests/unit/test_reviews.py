@@ -114,6 +114,9 @@ def test_with_roles_reviewing_and_batch_scoring_need_their_role_and_the_refusal_
     assert "review refused: it needs the role operator" in err and f"os:{me}" in err
     assert main(["score", "--input", "book.csv", "--output", "out.parquet", *overrides, *roles]) == 1
     assert "score refused: it needs the role operator or developer" in capsys.readouterr().err
+    from keel.governance.identity import established
+
+    assert established() is None  # the command's identity ends with it: a later command in this process names its own
     records = [json.loads(p.read_text()) for p in sorted(audit.iterdir())]
     assert [r["event"] for r in records] == ["refused", "refused"]
     assert pending_reviews(f"sqlite:///{Path(overrides[3].split('=', 1)[1]) / 'review_model' / 'predictions.db'}")
