@@ -325,3 +325,22 @@ def test_profiles_of_partitioned_predictions_merge_to_the_whole_profile(client, 
         if local["mean"] is not None:
             assert distributed["mean"] == pytest.approx(local["mean"], rel=1e-9), name
             assert distributed["quantiles"][0.5] == pytest.approx(local["quantiles"][0.5], rel=0.05), name
+
+
+def test_the_evaluation_of_a_dask_version_states_its_seeded_test_sample(trained, partitioned, dask_stack):
+    """A test split larger than memory is not one pandas frame: the evaluation of a dask-trained version
+    runs on the seeded sample of its test split `prepare` drew, and its record says so."""
+    from keel.cli.main import main
+    from keel.registry import evaluation_outcome
+
+    config = partitioned.data.source.path.parent / "applications.yaml"
+    settings = ["evaluation.latency.single_row_calls=20", "evaluation.explainability.sample_size=50",
+                "evaluation.comparison.bootstrap_samples=200", "evaluation.robustness.max_rows=300"]
+    main(["evaluate", "--model-version", str(trained.version), "--config", str(config),
+          *[arg for setting in settings for arg in ("--set", setting)]])  # the gates' verdict does not matter here
+    record = evaluation_outcome(partitioned.problem.name, trained.version)
+    engine = trained.metadata["engine"]
+    assert record["status"] == "finished", record
+    sample = record["test_sample"]
+    assert (sample["rows"], sample["of_rows"]) == (engine["sample_rows"]["test"], engine["rows"]["test"])
+    assert sample["seed"] == partitioned.split.seed and sample["whole_split"] == (sample["rows"] >= sample["of_rows"])
