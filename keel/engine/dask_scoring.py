@@ -209,8 +209,6 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
     offsets = np.concatenate([[0], np.cumsum([piece_rows(p) for p in pieces])[:-1]]).astype(int)
     started = time.perf_counter()
     parts_folder = partial_path(output, batch_id)
-    shutil.rmtree(parts_folder, ignore_errors=True)
-    parts_folder.mkdir(parents=True)
     job = PartitionJob(data=data, columns=columns, attributes=attributes,
                        checked=list(dict.fromkeys([*attributes, *logged_attributes])), threshold=float(threshold),
                        model_version=int(model_version), batch_id=batch_id, chunk_rows=int(chunk_rows),
@@ -220,9 +218,10 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
     rejects_file = _TableFile(rejects, batch_id, _rejects_schema(), "parquet")
     futures = []
     try:
+        shutil.rmtree(parts_folder, ignore_errors=True)
+        parts_folder.mkdir(parents=True)
         [shared_model] = client.scatter([model], broadcast=True)
-        futures = [client.submit(score_partition, piece, dataset.schema, i, int(offset), shared_model, job,
-                                 key=f"keel-score-{batch_id}-{i}", pure=False)
+        futures = [client.submit(score_partition, piece, dataset.schema, i, int(offset), shared_model, job, pure=False)
                    for i, (piece, offset) in enumerate(zip(pieces, offsets))]
         rows_read = scored = rejected = 0
         hours: Dict[datetime, object] = {}
