@@ -12,7 +12,10 @@ from keel.stacks.load import STACKS_DIR
 from tests.support.servers import run_keel
 
 SMALL = ["--set", "data.source.rows=2000", "--set", "training.candidate.trials=2",
-         "--set", "training.candidate.params.n_estimators=40"]  # as tests/conftest.py's small_spec
+         "--set", "training.candidate.params.n_estimators=40",  # as tests/conftest.py's small_spec
+         # The stacks are under test, not the evaluation's measurements (they have their own tests): fewer calls.
+         "--set", "evaluation.latency.single_row_calls=20", "--set", "evaluation.latency.max_rounds=1",
+         "--set", "evaluation.explainability.sample_size=50", "--set", "evaluation.robustness.max_rows=500"]
 STACKS = ("remote", "local")
 RUNS_SQL = "SELECT p.name, r.status FROM pipeline_run r JOIN pipeline p ON r.pipeline_id = p.id ORDER BY r.created"
 
