@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
 import keel  # noqa: F401  (telemetry off before anything else)
-from keel.serving.scorer import DEPLOYMENT_FILE, Scorer
+from keel.serving.scorer import DEPLOYMENT_FILE, SCORING_PATHS, Scorer
 
 api = FastAPI(title="keel scoring service", docs_url=None, redoc_url=None)
 
@@ -38,9 +38,19 @@ LATENCY = bentoml.metrics.Histogram(name="keel_model_latency_ms", documentation=
                                     buckets=(0.5, 1, 2, 5, 10, 20, 50, 100, 250, 1000))
 
 
+# The labelled children of both metrics per (version, arm, ok), looked up once: `labels()` builds
+# and checks its label tuple under a lock on every call.
+_CHILDREN: dict = {}
+
+
 def _observe(version: int, arm: str, ok: bool, milliseconds: float) -> None:
-    REQUESTS.labels(model_version=str(version), arm=arm, outcome="ok" if ok else "error").inc()
-    LATENCY.labels(model_version=str(version), arm=arm).observe(milliseconds)
+    children = _CHILDREN.get((version, arm, ok))
+    if children is None:
+        children = _CHILDREN[(version, arm, ok)] = (
+            REQUESTS.labels(model_version=str(version), arm=arm, outcome="ok" if ok else "error"),
+            LATENCY.labels(model_version=str(version), arm=arm))
+    children[0].inc()
+    children[1].observe(milliseconds)
 
 
 STOPPING = {"errors": [{"field": "body", "problem": "the service is starting or stopping", "found": None}]}
@@ -54,8 +64,8 @@ def _scorer() -> Optional[Scorer]:
         return None
 
 
-async def _send_json(send, status: int, body: dict) -> None:
-    content = json.dumps(body).encode()
+async def _send_json(send, status: int, body: dict, content: Optional[bytes] = None) -> None:
+    content = content or json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]})
     await send({"type": "http.response.body", "body": content})
@@ -73,7 +83,9 @@ class KeelGate:
         path = scope["path"]
         if path == "/readyz":
             return await self.app(scope, receive, self._identified(send))
-        if not Scorer.gated(path):  # probes, and scoring, which checks the key itself
+        if path in SCORING_PATHS and scope["method"] == "POST":
+            return await _score(path, scope, receive, send)
+        if not Scorer.gated(path):  # probes, which need no key
             return await self.app(scope, receive, send)
         scorer = _scorer()
         if scorer is None:  # without the spec nothing is known to be open
@@ -101,6 +113,40 @@ class KeelGate:
             await send(message)
 
         return identified
+
+
+async def _score(path: str, scope, receive, send) -> None:
+    """POST /predict and /explain, answered here rather than by the FastAPI routes below: the same
+    answers without the layers between this middleware and a route (BentoML's request context, two
+    routers, FastAPI's exception middlewares and dependency solving), which cost more per request
+    than keel's validation (benchmarks/RESULTS.md). BentoML's metrics, access log, timeout and
+    concurrency limit are outside this middleware and still see every request."""
+    body = await _body(receive)
+    if body is None:  # the client went away before sending its body: no one to answer
+        return
+    scorer = _scorer()
+    if scorer is None:
+        return await _send_json(send, 503, STOPPING)
+    headers = Headers(scope=scope)
+    if path == "/predict":
+        answer = await scorer.predict_async(body, headers)
+    else:
+        answer = scorer.explain(body, headers)
+    # Encoded as JSONResponse encodes, so the answers are the routes' bytes (the payload contract
+    # refuses the lone surrogates UTF-8 cannot hold).
+    await _send_json(send, answer.status, answer.body,
+                     json.dumps(answer.body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode())
+
+
+async def _body(receive) -> Optional[bytes]:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
 
 def _workers() -> int:
@@ -138,9 +184,10 @@ class KeelService:
         return self.scorer.ready()
 
 
-# Plain functions, not methods of the service: BentoML gives a method its `self` through a FastAPI
-# dependency, which FastAPI runs on a thread pool, several thread hops a request (the largest share
-# of the service's own time, benchmarks/RESULTS.md); the scorer is one lookup away on the loop.
+# The routes as FastAPI declares them (the OpenAPI document, 405 for another method); KeelGate
+# answers their POSTs itself (`_score`), with the same scorer calls. Plain functions, not methods
+# of the service: BentoML gives a method its `self` through a FastAPI dependency, run on a thread
+# pool, several thread hops a request.
 @api.post("/predict")
 async def predict(request: Request) -> JSONResponse:
     scorer = _scorer()

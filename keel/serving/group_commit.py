@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 from concurrent.futures import Future
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 from keel.serving.prediction_log import encoded
 
@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 # A group holds at most this many rows (one 10,000-row batch request is still one group).
 MAX_GROUP_ROWS = 10_000
 _STOP = object()
+# What a queued request waits on: a thread's Future (`submit`) or an event loop's (`commit`).
+Waiter = Union[Future, "asyncio.Future"]
 
 
 class LogUnavailable(RuntimeError):
@@ -62,11 +64,15 @@ class GroupCommitter:
         return self.submit(rows).result()
 
     async def commit(self, rows: List[dict]) -> int:
-        """`append` for an event loop: the loop serves other requests while the group commits."""
-        future = self.submit(rows)
-        if not future.done():
-            await asyncio.wrap_future(future)
-        return future.result()
+        """`append` for an event loop: the loop serves other requests while the group commits. The
+        caller waits on an asyncio future the writer settles with one wake-up of the loop per group
+        (no thread-safe Future and its lock per request, no callback chain between the two)."""
+        if not rows:
+            return 0
+        waiter = asyncio.get_running_loop().create_future()
+        self._ensure_writer()
+        self._queue.put((encoded(rows), waiter))
+        return await waiter
 
     def close(self) -> None:
         """Commit what is queued and stop the writer."""
@@ -86,7 +92,7 @@ class GroupCommitter:
                 self._writer = threading.Thread(target=self._run, name="keel-prediction-log", daemon=True)
                 self._writer.start()
 
-    def _take_group(self) -> Tuple[List[Tuple[List[dict], Future]], bool]:
+    def _take_group(self) -> Tuple[List[Tuple[List[dict], Waiter]], bool]:
         """Block for one request, then take whatever else is queued (up to the row limit)."""
         first = self._queue.get()
         if first[1] is _STOP:
@@ -112,7 +118,7 @@ class GroupCommitter:
             if stop:
                 return
 
-    def _commit(self, group: Sequence[Tuple[List[dict], Future]]) -> None:
+    def _commit(self, group: Sequence[Tuple[List[dict], Waiter]]) -> None:
         try:
             outcomes = self.log.append_requests([rows for rows, _ in group])
         except Exception as error:  # the whole group failed: every caller hears it
@@ -121,8 +127,27 @@ class GroupCommitter:
             outcomes = [failure] * len(group)
         self.groups += 1
         self.requests += len(group)
+        on_loops = {}
         for (rows, future), outcome in zip(group, outcomes):
-            if outcome is None:
+            if isinstance(future, asyncio.Future):
+                on_loops.setdefault(future.get_loop(), []).append((future, len(rows), outcome))
+            elif outcome is None:
                 future.set_result(len(rows))
             else:
                 future.set_exception(outcome)
+        for loop, waiters in on_loops.items():
+            try:
+                loop.call_soon_threadsafe(_settle, waiters)
+            except RuntimeError:  # that loop is closed: no one is waiting there any more
+                pass
+
+
+def _settle(waiters) -> None:
+    """On the waiters' event loop: each request's outcome (a cancelled waiter's caller is gone)."""
+    for waiter, count, outcome in waiters:
+        if waiter.cancelled():
+            continue
+        if outcome is None:
+            waiter.set_result(count)
+        else:
+            waiter.set_exception(outcome)

@@ -92,6 +92,9 @@ class Scorer:
 
     def __init__(self, folder: Path, observe: Optional[Callable[[int, str, bool, float], None]] = None):
         self.folder = Path(folder)
+        # Checked on every request (a reload, a new routing table): plain strings, no Path joins.
+        self._deployment_path = str(self.folder / DEPLOYMENT_FILE)
+        self._routing_path = str(self.folder / ROUTING_FILE)
         self.observe = observe or (lambda version, arm, ok, ms: None)
         self._config_stamp: Optional[int] = None
         self._routing: Optional[RoutingTable] = None
@@ -102,11 +105,10 @@ class Scorer:
 
     def _load(self) -> None:
         """(Re)load the deployment: a new challenger version arrives without a restart."""
-        path = self.folder / DEPLOYMENT_FILE
-        stamp = path.stat().st_mtime_ns
+        stamp = os.stat(self._deployment_path).st_mtime_ns
         if stamp == self._config_stamp:
             return
-        config = json.loads(path.read_text())
+        config = json.loads(Path(self._deployment_path).read_text())
         self.spec = Spec.model_validate(config["spec"])
         self.model_name = self.spec.problem.name
         self.models = {int(v): pickle.loads((self.folder / p).read_bytes()) for v, p in config["models"].items()}
@@ -169,14 +171,13 @@ class Scorer:
         nothing is routed (a first rollout interrupted before its promotion: no_route answers)."""
         self._load()
         obey_dead_mans_switch(self.folder)  # a silent rollout controller: back to the champion
-        path = self.folder / ROUTING_FILE
         try:
-            stamp = path.stat().st_mtime_ns
+            stamp = os.stat(self._routing_path).st_mtime_ns
         except FileNotFoundError:
             self._routing_stamp = None
             return None
         if stamp != self._routing_stamp:
-            self._routing = RoutingTable.from_dict(json.loads(path.read_text()))
+            self._routing = RoutingTable.from_dict(json.loads(Path(self._routing_path).read_text()))
             self._routing_stamp = stamp
         return self._routing
 

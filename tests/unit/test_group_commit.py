@@ -96,3 +96,38 @@ def test_close_commits_what_is_queued(log_file):
     committer.close()
     assert all(f.done() and f.exception() is None for f in futures)
     assert len(_logged_ids(log_file)) == 50
+
+
+def test_requests_awaiting_on_an_event_loop_are_acknowledged_once_durable_and_grouped(log_file):
+    """`commit` on an event loop: 30 requests queued while another writer holds the database are
+    none of them answered before their group is durable, then all answered from few groups; a
+    duplicate among them fails alone, a refusing store fails each caller, and a caller that gave up
+    (cancelled) does not stop the others."""
+    import asyncio
+
+    committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"))
+    blocker = sqlite3.connect(log_file, isolation_level=None)
+
+    async def run():
+        blocker.execute("BEGIN IMMEDIATE")
+        tasks = [asyncio.ensure_future(committer.commit(_rows(f"a{i}"))) for i in range(30)]
+        duplicate = asyncio.ensure_future(committer.commit(_rows("a3")))
+        given_up = asyncio.ensure_future(committer.commit(_rows("gone")))
+        await asyncio.sleep(0.3)
+        assert not any(t.done() for t in tasks) and _logged_ids(log_file) == set()
+        given_up.cancel()
+        blocker.execute("COMMIT")
+        assert await asyncio.gather(*tasks) == [2] * 30
+        with pytest.raises(DuplicateRequest):
+            await duplicate
+        assert {f"a{i}" for i in range(30)} | {"gone"} == _logged_ids(log_file)  # committed, unanswered
+        assert committer.groups <= 2 and await committer.commit([]) == 0
+        with sqlite3.connect(log_file) as connection:
+            connection.execute("DROP TABLE predictions")
+        for outcome in await asyncio.gather(*[committer.commit(_rows(f"x{i}")) for i in range(3)],
+                                            return_exceptions=True):
+            assert isinstance(outcome, LogUnavailable)
+
+    asyncio.run(run())
+    committer.close()
+    blocker.close()
