@@ -35,10 +35,10 @@ def write_atomically(path: Union[str, os.PathLike], data: Union[bytes, str], *, 
     finally:
         if os.path.lexists(temporary):
             os.unlink(temporary)
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Persist the folder entry of a renamed file; not every platform can open a folder (Windows)."""
     try:
         descriptor = os.open(folder, os.O_RDONLY)

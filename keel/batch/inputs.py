@@ -15,7 +15,7 @@ from typing import Iterator, List, Optional
 import numpy as np
 import pandas as pd
 
-from keel.data.sources import (DataSourceError, _redacted, check_header, check_names, existing_parquet_files,
+from keel.data.sources import (DataSourceError, redacted_url, check_header, check_names, existing_parquet_files,
                                is_pattern, one_line, parquet_files, pattern_base, read_csv_arguments)
 from keel.spec.data import CategoricalFeature, DataSpec, FileSource, SqlSource
 
@@ -40,7 +40,7 @@ def batch_source(location: str, data: DataSpec, query: Optional[str] = None) -> 
     location = str(location)
     if _looks_like_url(location):
         if not query or not query.strip():
-            raise DataSourceError(f"sql {_redacted(location)}: a database input needs a query (the rows to score), "
+            raise DataSourceError(f"sql {redacted_url(location)}: a database input needs a query (the rows to score), "
                                   "e.g. --query 'SELECT * FROM applications'")
         return SqlSource(kind="sql", url=location, query=query)
     if query:
@@ -209,7 +209,7 @@ def _csv_error(source: FileSource, error: Exception) -> DataSourceError:
     return DataSourceError(f"{path}: cannot be read as csv ({one_line(error)})")
 
 
-def _arrow_to_frame(batch, id_column: Optional[str]) -> pd.DataFrame:
+def arrow_to_frame(batch, id_column: Optional[str]) -> pd.DataFrame:
     import pyarrow as pa
 
     if id_column and id_column in batch.schema.names:
@@ -223,7 +223,7 @@ def _arrow_to_frame(batch, id_column: Optional[str]) -> pd.DataFrame:
     return batch.to_pandas(split_blocks=True, self_destruct=False)
 
 
-def _columns_to_read(names: List[str], data: DataSpec) -> Optional[List[str]]:
+def columns_to_read(names: List[str], data: DataSpec) -> Optional[List[str]]:
     """The columns scoring can use (features, sensitive attributes, the id), in file order; None (all)
     when some are absent, so that the error naming them can show every column found."""
     wanted = set(data.features) | set(data.sensitive_attributes) | ({data.id_column} if data.id_column else set())
@@ -245,7 +245,7 @@ def _parquet_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iter
                 raise DataSourceError(f"{path}: the file is empty")
             parquet = pq.ParquetFile(path)
             batches = parquet.iter_batches(batch_size=chunk_rows,
-                                           columns=_columns_to_read(parquet.schema_arrow.names, data))
+                                           columns=columns_to_read(parquet.schema_arrow.names, data))
         else:
             base = path if path.is_dir() else pattern_base(path)
             dataset = ds.dataset([str(f) for f in files], format="parquet", partitioning="hive",
@@ -255,10 +255,10 @@ def _parquet_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iter
             # A dataset made from a list of files reads them in that order (sorted here), each file's
             # batches in its own order; little read-ahead, so that memory stays a few chunks.
             batches = dataset.to_batches(batch_size=chunk_rows, batch_readahead=1, fragment_readahead=1,
-                                         columns=_columns_to_read(dataset.schema.names, data))
+                                         columns=columns_to_read(dataset.schema.names, data))
         for batch in batches:
             if batch.num_rows:
-                yield _arrow_to_frame(batch, data.id_column)
+                yield arrow_to_frame(batch, data.id_column)
     except DataSourceError:
         raise
     except (pa.ArrowException, ValueError, OSError) as error:
@@ -293,7 +293,7 @@ class _sql_result:
 
 
 def _sql_error(source: SqlSource, error: Exception) -> DataSourceError:
-    return DataSourceError(f"sql {_redacted(source.url)}: cannot run the query ({one_line(error)})")
+    return DataSourceError(f"sql {redacted_url(source.url)}: cannot run the query ({one_line(error)})")
 
 
 def _sql_chunks(source: SqlSource, chunk_rows: int) -> Iterator[pd.DataFrame]:

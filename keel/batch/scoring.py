@@ -61,7 +61,7 @@ def output_columns(data: DataSpec, decisions: Optional[DecisionsSpec] = None) ->
             + (["reasons"] if decisions is not None else []))
 
 
-def _output_schema(data: DataSpec, decisions: Optional[DecisionsSpec] = None):
+def output_schema(data: DataSpec, decisions: Optional[DecisionsSpec] = None):
     import pyarrow as pa
 
     refers = decisions is not None and decisions.refer_band is not None
@@ -79,7 +79,7 @@ def _output_schema(data: DataSpec, decisions: Optional[DecisionsSpec] = None):
     return pa.schema(fields)
 
 
-def _rejects_schema():
+def rejects_schema():
     import pyarrow as pa
 
     return pa.schema([pa.field("row", pa.int64(), nullable=False), pa.field("id", pa.string()),
@@ -92,7 +92,7 @@ def partial_path(destination: Path, batch_id: str) -> Path:
     return destination.with_name(f".{destination.name}.partial-{batch_id}")
 
 
-class _TableFile:
+class TableFile:
     """An Arrow table file written chunk by chunk to a temporary name, then published. Rows are
     written in groups of a fixed size whatever the input's chunks, so the file's bytes (and so its
     fingerprint) do not depend on the chunk size."""
@@ -150,7 +150,7 @@ class _TableFile:
 
     def publish(self) -> None:
         os.replace(self.temporary, self.destination)
-        _sync_folder(self.destination.parent)
+        sync_folder(self.destination.parent)
 
     def discard(self) -> None:
         try:
@@ -161,13 +161,13 @@ class _TableFile:
             self.temporary.unlink()
 
 
-def _sync_folder(folder: Path) -> None:
-    from keel.files import _sync_folder as sync  # the one folder fsync keel.files.write_atomically uses
+def sync_folder(folder: Path) -> None:
+    from keel.files import sync_folder as sync  # the one folder fsync keel.files.write_atomically uses
 
     sync(folder)
 
 
-def _model_columns(model, data: DataSpec, decision_attributes: Sequence[str]) -> List[str]:
+def model_columns(model, data: DataSpec, decision_attributes: Sequence[str]) -> List[str]:
     columns = [str(c) for c in getattr(model, "feature_names_in_", data.model_features)]
     known = set(data.model_features) | set(decision_attributes)
     unknown = [c for c in columns if c not in known]
@@ -215,15 +215,15 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
     if output.resolve() == rejects.resolve():
         raise BatchScoringError(f"{output}: the output and the rejects must be two different files")
     attributes = list(dict.fromkeys([*decision_attributes, *getattr(model, "decision_attributes_", ())]))
-    columns = _model_columns(model, data, attributes)
+    columns = model_columns(model, data, attributes)
     # Attributes sent for fairness monitoring are checked as optional fields (as the service's payload)
     # and handed to `on_chunk`; the model reads `columns` only.
     checked = list(dict.fromkeys([*attributes, *logged_attributes]))
     started = time.perf_counter()
-    scored_file = _TableFile(output, batch_id, _output_schema(data, decisions), output_format)
+    scored_file = TableFile(output, batch_id, output_schema(data, decisions), output_format)
     reasons: Optional[_BatchReasons] = _BatchReasons(model, data, decisions) if decisions is not None else None
     try:
-        rejects_file = _TableFile(rejects, batch_id, _rejects_schema(), output_format)
+        rejects_file = TableFile(rejects, batch_id, rejects_schema(), output_format)
     except BaseException:
         scored_file.discard()
         raise
@@ -237,10 +237,10 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
                 scores = np.asarray(model.predict_proba(good[columns])[:, 1], dtype=np.float64)
                 finite = np.isfinite(scores)
                 if not finite.all():
-                    bad = _with_non_finite(bad, good[~finite], data)
+                    bad = with_non_finite(bad, good[~finite], data)
                     good, scores = good[finite], scores[finite]
                 chosen = (scores >= threshold).astype(np.int8)
-                frame = _output_frame(good, scores, chosen, data, model_version, batch_id)
+                frame = output_frame(good, scores, chosen, data, model_version, batch_id)
                 if reasons is not None:
                     frame = reasons.add_to(frame, good[columns], scores, chosen)
                 scored_file.write(frame)
@@ -266,7 +266,7 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
                        seconds=round(time.perf_counter() - started, 3))
 
 
-def _output_frame(good: pd.DataFrame, scores: np.ndarray, decisions: np.ndarray, data: DataSpec,
+def output_frame(good: pd.DataFrame, scores: np.ndarray, decisions: np.ndarray, data: DataSpec,
                   model_version: int, batch_id: str) -> pd.DataFrame:
     columns = {ROW_COLUMN: good.index.to_numpy(dtype=np.int64)}
     if data.id_column:
@@ -317,7 +317,7 @@ class _BatchReasons:
         return frame
 
 
-def _with_non_finite(rejects: pd.DataFrame, rows: pd.DataFrame, data: DataSpec) -> pd.DataFrame:
+def with_non_finite(rejects: pd.DataFrame, rows: pd.DataFrame, data: DataSpec) -> pd.DataFrame:
     """Rows the model scored NaN or infinite: rejected (the service answers such a request 503)."""
     extra = pd.DataFrame({"row": rows.index.to_numpy(dtype=np.int64),
                           "id": rows[data.id_column].to_numpy(dtype=object) if data.id_column

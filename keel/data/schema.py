@@ -168,7 +168,7 @@ def _categorical_column(categories, nullable: bool):
     return pa.Column(checks=[isin], nullable=nullable)
 
 
-def _failures_from(error, row_count: int) -> List[CheckFailure]:
+def failures_from(error, row_count: int) -> List[CheckFailure]:
     """One line per (column, check); checks that only failed because the type was wrong are dropped."""
     cases = error.failure_cases
     failures, wrong_type = {}, set()
@@ -209,7 +209,7 @@ def validate_frame(frame: pd.DataFrame, data: DataSpec) -> tuple[pd.DataFrame, V
     try:
         validated = schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as error:
-        failures = _failures_from(error, len(frame))
+        failures = failures_from(error, len(frame))
         missing = [f.column for f in failures if f.check == "the column is missing"]
         if missing:  # once, on the first: what the data holds instead, and the likely reading mistake
             from keel.data.sources import columns_found_note
@@ -218,10 +218,10 @@ def validate_frame(frame: pd.DataFrame, data: DataSpec) -> tuple[pd.DataFrame, V
             failures[first] = CheckFailure(missing[0], "the column is missing; "
                                            + columns_found_note(frame.columns, missing), 0, [])
         return frame, ValidationReport(len(frame), frame.shape[1], failures)
-    return _with_spec_dtypes(validated, data), ValidationReport(len(frame), frame.shape[1])
+    return with_spec_dtypes(validated, data), ValidationReport(len(frame), frame.shape[1])
 
 
-def _with_spec_dtypes(frame: pd.DataFrame, data: DataSpec) -> pd.DataFrame:
+def with_spec_dtypes(frame: pd.DataFrame, data: DataSpec) -> pd.DataFrame:
     """Keep the spec's columns only, categorical columns as pandas categories of the spec's levels."""
     keep = [c for c in [data.id_column, data.time_column, *data.screening.time_columns] if c]
     keep += list(data.features) + [n for n in data.sensitive_attributes if n not in data.features]

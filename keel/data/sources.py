@@ -36,10 +36,10 @@ def describe_source(data: DataSpec) -> str:
         options = source.given_options()
         shown = f" ({', '.join(f'{key}={value!r}' for key, value in options.items())})" if options else ""
         return f"{source.kind}:{Path(source.path).resolve()}{shown}"
-    return f"sql:{_redacted(source.url)} {source.query!r}"
+    return f"sql:{redacted_url(source.url)} {source.query!r}"
 
 
-def _redacted(url: str) -> str:
+def redacted_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     try:
@@ -260,7 +260,7 @@ def _read_sql(source: SqlSource) -> pd.DataFrame:
         with engine.connect() as connection:
             return pd.read_sql_query(sqlalchemy.text(source.query), connection)
     except Exception as error:  # drivers raise many kinds; all mean "cannot read"
-        raise DataSourceError(f"sql {_redacted(source.url)}: cannot run the query ({one_line(error)})") from None
+        raise DataSourceError(f"sql {redacted_url(source.url)}: cannot run the query ({one_line(error)})") from None
 
 
 def load_frame(data: DataSpec) -> pd.DataFrame:

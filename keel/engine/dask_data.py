@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import pandas as pd
 
-from keel.data.schema import (CheckFailure, MAX_EXAMPLES, ValidationReport, _failures_from, _with_spec_dtypes,
+from keel.data.schema import (CheckFailure, MAX_EXAMPLES, ValidationReport, failures_from, with_spec_dtypes,
                               build_schema, target_codes)
 from keel.data.sources import (DataSourceError, columns_found_note, is_pattern, load_frame, one_line, parquet_files,
                                pattern_base)
@@ -39,7 +39,7 @@ SAMPLE_SALT = 7919  # the sample's hash differs from the split's (same seed, ano
 
 # ------------------------------------------------------------------------------------------- reading
 
-def _parquet_pieces(source: FileSource):
+def parquet_pieces(source: FileSource):
     """(pyarrow dataset, its row-group fragments in file order): the local reader's dataset, cut."""
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -81,7 +81,7 @@ def read_partitions(data: DataSpec, engine: DaskEngine):
     source = data.source
     with dask.config.set({"dataframe.convert-string": False}):  # the dtypes pandas gives locally
         if isinstance(source, FileSource) and source.kind == "parquet":
-            dataset, pieces = _parquet_pieces(source)
+            dataset, pieces = parquet_pieces(source)
             meta = dataset.schema.empty_table().to_pandas()
             return dd.from_map(_read_piece, pieces, schema=dataset.schema, meta=meta,
                                enforce_metadata=False, divisions=None)
@@ -130,14 +130,14 @@ def validate_partition(frame: pd.DataFrame, data: DataSpec) -> Tuple[pd.DataFram
     try:
         validated = _partition_schema(data).validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as error:
-        failures = _failures_from(error, len(frame))
+        failures = failures_from(error, len(frame))
         missing = [f.column for f in failures if f.check == "the column is missing"]
         if missing:
             first = next(i for i, f in enumerate(failures) if f.check == "the column is missing")
             failures[first] = CheckFailure(missing[0], "the column is missing; "
                                            + columns_found_note(frame.columns, missing), 0, [])
         return frame, failures
-    return _with_spec_dtypes(validated, data), []
+    return with_spec_dtypes(validated, data), []
 
 
 def inspect_partition(frame: pd.DataFrame, data: DataSpec) -> PartitionVerdict:

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
-from keel.engine.dask_data import _parquet_pieces
+from keel.engine.dask_data import parquet_pieces
 from keel.spec.data import FileSource
 
 
@@ -28,7 +28,7 @@ def profile_parquet(client, location: Path, columns: Optional[Sequence[str]] = N
 
     from keel.monitoring.profiles import deserialize, merge_profiles
 
-    dataset, pieces = _parquet_pieces(FileSource(kind="parquet", path=Path(location)))
+    dataset, pieces = parquet_pieces(FileSource(kind="parquet", path=Path(location)))
     futures = client.compute([delayed(_profile_piece)(piece, dataset.schema, columns, covers) for piece in pieces])
     profiles, rows = [], 0
     for future in futures:  # in order, each released once read

@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from keel.engine.dask_data import _parquet_pieces
+from keel.engine.dask_data import parquet_pieces
 from keel.spec.data import DataSpec, FileSource
 
 PART_NAME = "part-{:05d}.parquet"
@@ -98,35 +98,35 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
     import pyarrow.parquet as pq
 
     from keel.batch.contract import check_chunk, empty_rejects
-    from keel.batch.inputs import _arrow_to_frame, _columns_to_read
-    from keel.batch.scoring import _output_frame, _output_schema, _TableFile, _with_non_finite
+    from keel.batch.inputs import arrow_to_frame, columns_to_read
+    from keel.batch.scoring import output_frame, output_schema, TableFile, with_non_finite
     from keel.clock import utc_now
     from keel.monitoring.profiles import deserialize, merge_profiles, profile_bytes, serialize
     from keel.monitoring.windows import monitored_columns, window_start
 
     data = job.data
     part = PART_NAME.format(index)
-    output = _TableFile(Path(job.parts_folder) / part, job.batch_id, _output_schema(data), "parquet")
+    output = TableFile(Path(job.parts_folder) / part, job.batch_id, output_schema(data), "parquet")
     predictions = None
     result = PartitionScored(0, 0, empty_rejects())
     rejects: List[pd.DataFrame] = []
     profiles = {}
     try:
-        columns = _columns_to_read(schema.names, data)
+        columns = columns_to_read(schema.names, data)
         for batch in piece.to_batches(schema=schema, columns=columns, batch_size=job.chunk_rows):
             if not batch.num_rows:
                 continue
-            chunk = _arrow_to_frame(batch, data.id_column)
+            chunk = arrow_to_frame(batch, data.id_column)
             good, bad = check_chunk(chunk, data, first_row + result.rows_read, job.checked)
             result.rows_read += len(chunk)
             if len(good):
                 scores = np.asarray(model.predict_proba(good[job.columns])[:, 1], dtype=np.float64)
                 finite = np.isfinite(scores)
                 if not finite.all():
-                    bad = _with_non_finite(bad, good[~finite], data)
+                    bad = with_non_finite(bad, good[~finite], data)
                     good, scores = good[finite], scores[finite]
                 decisions = (scores >= job.threshold).astype(np.int8)
-                output.write(_output_frame(good, scores, decisions, data, job.model_version, job.batch_id))
+                output.write(output_frame(good, scores, decisions, data, job.model_version, job.batch_id))
                 if len(good) and job.predictions_folder is not None:
                     now = utc_now()
                     hour = window_start(now, "hour")
@@ -180,9 +180,9 @@ def _publish_folder(temporary: Path, destination: Path, batch_id: str) -> None:
         os.replace(destination, aside)
     os.replace(temporary, destination)
     shutil.rmtree(aside, ignore_errors=True)
-    from keel.files import _sync_folder
+    from keel.files import sync_folder
 
-    _sync_folder(destination.parent)
+    sync_folder(destination.parent)
 
 
 def score_partitioned(client, *, source: FileSource, data: DataSpec, model, threshold: float, model_version: int,
@@ -197,15 +197,15 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
     `logged_attributes`: as keel.batch.scoring.score_batch's (checked, kept with the monitoring rows,
     never given to the model)."""
     from keel.batch.inputs import fingerprint_input
-    from keel.batch.scoring import BatchScoringError, _model_columns, _rejects_schema, _TableFile, partial_path
+    from keel.batch.scoring import BatchScoringError, model_columns, rejects_schema, TableFile, partial_path
     from keel.monitoring.profiles import deserialize, merge_profiles
 
     if chunk_rows < 1:
         raise BatchScoringError(f"chunk_rows must be at least 1, found {chunk_rows}")
     output, rejects = Path(output), Path(rejects)
     attributes = list(dict.fromkeys([*decision_attributes, *getattr(model, "decision_attributes_", ())]))
-    columns = _model_columns(model, data, attributes)
-    dataset, pieces = _parquet_pieces(source)
+    columns = model_columns(model, data, attributes)
+    dataset, pieces = parquet_pieces(source)
     offsets = np.concatenate([[0], np.cumsum([piece_rows(p) for p in pieces])[:-1]]).astype(int)
     started = time.perf_counter()
     parts_folder = partial_path(output, batch_id)
@@ -215,7 +215,7 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
                        parts_folder=str(parts_folder),
                        predictions_folder=str(predictions_folder) if predictions_folder else None,
                        features=list(features), logged=list(logged_attributes))
-    rejects_file = _TableFile(rejects, batch_id, _rejects_schema(), "parquet")
+    rejects_file = TableFile(rejects, batch_id, rejects_schema(), "parquet")
     futures = []
     try:
         shutil.rmtree(parts_folder, ignore_errors=True)

@@ -329,10 +329,7 @@ def _score_on_dask(engine: dict, profiler, *, source, spec: Spec, model: Any, th
                               output=output, rejects=rejects, chunk_rows=spec.batch.chunk_rows,
                               predictions_folder=profiler.staging / PREDICTIONS, features=spec.data.model_features,
                               logged_attributes=profiler.attributes, progress=progress_reporter(say))
-    # BatchProfiler merges what it profiles itself; here the workers profiled, so their merged
-    # profiles and counts take the place of its own.
-    profiler.hours = dict(batch.profiles)
-    profiler.rows, profiler.first, profiler.last = batch.monitored_rows, batch.first, batch.last
+    profiler.add_profiled(batch.profiles, batch.monitored_rows, batch.first, batch.last)  # the workers profiled
     described = layout(client, dask_engine, batch.partitions)
     return {**batch.result, "engine": f"{dask_engine.describe()}: {described['workers']} worker(s)",
             "partitions": batch.partitions}

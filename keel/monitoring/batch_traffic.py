@@ -88,6 +88,16 @@ class BatchProfiler:
         self.first = self.first or now
         self.last = now
 
+    def add_profiled(self, hours: Dict[datetime, Profile], rows: int, first: Optional[datetime],
+                     last: Optional[datetime]) -> None:
+        """Profiles made elsewhere (the Dask engine's workers, whose rows' ids and scores they wrote into
+        `staging` themselves), merged hour by hour into this batch's, as `__call__` merges its own."""
+        for hour, profile in hours.items():
+            self.hours[hour] = merge_profiles([self.hours[hour], profile]) if hour in self.hours else profile
+        self.rows += rows
+        self.first = min(filter(None, (self.first, first)), default=None)
+        self.last = max(filter(None, (self.last, last)), default=None)
+
     def _append(self, frame: pd.DataFrame, now: datetime) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq

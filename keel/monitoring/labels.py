@@ -152,9 +152,9 @@ def _times(values: pd.Series) -> pd.Series:
 def _describe(source: Union[CsvLabels, SqlLabels]) -> str:
     if isinstance(source, CsvLabels):
         return f"labels file {source.path}"
-    from keel.data.sources import _redacted
+    from keel.data.sources import redacted_url
 
-    return f"labels query on {_redacted(source.url)}"
+    return f"labels query on {redacted_url(source.url)}"
 
 
 def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, new_since: Optional[datetime] = None,
