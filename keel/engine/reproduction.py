@@ -14,7 +14,6 @@ deterministically (keel.engine.dask_training), so:
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -51,10 +50,6 @@ def compare_reproduction(recorded_engine: dict, recorded_hash: str, recorded_met
     return problems
 
 
-def _boundary(value):
-    """What a pipeline step receives from an upstream one: the object after a store-and-load round trip
-    (as keel.governance.reproduce does for the local engine: a pickle's bytes follow object sharing)."""
-    return pickle.loads(pickle.dumps(value, protocol=5))
 
 
 @dataclass
@@ -85,7 +80,7 @@ def retrain_on_dask(spec, engine, expected_fingerprint: Optional[str]) -> DaskRe
     fingerprint is `expected_fingerprint` (keel never retrains on other data and calls it a reproduction)."""
     from keel.engine.dask_run import prepare, refit
     from keel.features.preprocessing import fit_preprocessor
-    from keel.training.fit import choose_summary, fit_baseline, fit_candidate, model_hash
+    from keel.training.fit import artifact_boundary, fit_and_choose, model_hash
 
     data, training = spec.data, spec.training
     prepared = prepare(data, spec.split, engine)
@@ -93,14 +88,10 @@ def retrain_on_dask(spec, engine, expected_fingerprint: Optional[str]) -> DaskRe
         return DaskRetrain(None, prepared.report, prepared.fingerprint)
     samples = prepared.samples
     train, validation = _frame_boundary(samples["train"]), _frame_boundary(samples["validation"])
-    features = _boundary(fit_preprocessor(train, data))
-    baseline = fit_baseline(_boundary(features), train, validation, data, training)
-    candidate, _ = fit_candidate(_boundary(features), train, validation, data, training)
-    fitted = {m.name: m for m in (baseline, candidate)}
-    selection = choose_summary([{"name": m.name, "params": m.params, "validation_metrics": m.validation_metrics}
-                                for m in fitted.values()], training.primary_metric)
-    model, selection, record = refit(_boundary(fitted[selection["chosen"]].pipeline), selection, data, spec.split,
-                                     training, engine, _boundary(prepared.record))
+    features = artifact_boundary(fit_preprocessor(train, data))
+    selected, selection = fit_and_choose(features, train, validation, data, training)
+    model, selection, record = refit(artifact_boundary(selected.pipeline), selection, data, spec.split,
+                                     training, engine, artifact_boundary(prepared.record))
     facts = {keys.MODEL_FAMILY: selection["chosen"], keys.HYPERPARAMETERS: selection["params"],
              keys.VALIDATION_METRICS: selection["validation_metrics"], keys.TEST_METRICS: record["test_metrics"],
              keys.MODEL_SHA256: model_hash(model), keys.ROWS: record["rows"],

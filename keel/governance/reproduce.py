@@ -201,14 +201,6 @@ def compare(reproduction: Reproduction, recorded: dict, reproduced: dict, facts=
                                              "cause": _likely_cause(reproduction)})
 
 
-def _artifact_boundary(value):
-    """What a step receives from an upstream step: the object after a store-and-load round trip.
-
-    A pickle's bytes depend on which objects share memory; the pipeline's steps each load their
-    inputs fresh, so the rebuild passes objects across the same boundaries to hash the same bytes."""
-    import pickle
-
-    return pickle.loads(pickle.dumps(value, protocol=5))
 
 
 def retrain(raw: pd.DataFrame, spec) -> dict:
@@ -219,20 +211,15 @@ def retrain(raw: pd.DataFrame, spec) -> dict:
     from keel.data.schema import validate_frame
     from keel.data.split import split_frame
     from keel.features.preprocessing import fit_preprocessor
-    from keel.training.fit import choose_summary, fit_baseline, fit_candidate, model_hash, predict_scores
+    from keel.training.fit import artifact_boundary, fit_and_choose, model_hash, predict_scores
     from keel.training.metrics import score
 
     data, training = spec.data, spec.training
     frame, _ = validate_frame(raw, data)
     train, validation, test = split_frame(frame, spec.split, data.target.column, data.time_column)
-    features = _artifact_boundary(fit_preprocessor(train, data))
-    baseline = fit_baseline(_artifact_boundary(features), train, validation, data, training)
-    candidate, _ = fit_candidate(_artifact_boundary(features), train, validation, data, training)
-    fitted = {m.name: m for m in (baseline, candidate)}
-    chosen = choose_summary([{"name": m.name, "params": m.params, "validation_metrics": m.validation_metrics}
-                             for m in fitted.values()], training.primary_metric)
-    selected = fitted[chosen["chosen"]]
-    model = _artifact_boundary(selected.pipeline)
+    features = artifact_boundary(fit_preprocessor(train, data))
+    selected, chosen = fit_and_choose(features, train, validation, data, training)
+    model = artifact_boundary(selected.pipeline)
     return {keys.MODEL_FAMILY: selected.name, keys.HYPERPARAMETERS: chosen["params"],
             keys.VALIDATION_METRICS: chosen["validation_metrics"],
             keys.TEST_METRICS: score(test[data.target.column], predict_scores(model, test)),

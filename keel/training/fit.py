@@ -10,7 +10,7 @@ import hashlib
 import logging
 import pickle
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import pandas as pd
 
@@ -98,3 +98,23 @@ def model_hash(pipeline) -> str:
 def model_size(pipeline) -> int:
     """Serialized size in bytes."""
     return len(pickle.dumps(pipeline, protocol=5))
+
+
+def artifact_boundary(value):
+    """What a pipeline step receives from an upstream step: the object after a store-and-load round trip.
+    A pickle's bytes depend on which objects share memory; the pipeline's steps each load their inputs
+    fresh, so a rebuild in one process (reproduce) passes objects across the same boundaries to hash the
+    same bytes."""
+    return pickle.loads(pickle.dumps(value, protocol=5))
+
+
+def fit_and_choose(preprocessor, train: pd.DataFrame, validation: pd.DataFrame, data: DataSpec,
+                   training: TrainingSpec) -> Tuple[FittedModel, dict]:
+    """The training pipeline's baseline, candidate search and selection in one process, each fit given
+    the preprocessor across an artifact boundary as its step is: (the chosen model, the selection record)."""
+    baseline = fit_baseline(artifact_boundary(preprocessor), train, validation, data, training)
+    candidate, _ = fit_candidate(artifact_boundary(preprocessor), train, validation, data, training)
+    fitted = {m.name: m for m in (baseline, candidate)}
+    chosen = choose_summary([{"name": m.name, "params": m.params, "validation_metrics": m.validation_metrics}
+                             for m in fitted.values()], training.primary_metric)
+    return fitted[chosen["chosen"]], chosen
