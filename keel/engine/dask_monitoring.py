@@ -1,8 +1,16 @@
-"""The dask engine's monitoring work: profiling a prediction log or batch output held as
-partitioned Parquet, one whylogs profile per partition on the workers (keel's own fast profiling,
-`keel.monitoring.profiles.profile_bytes`), merged here. Only the profiles (tens of KiB each) reach
-the client: a worker holds one partition at a time, so its memory depends on the partition size,
-not on the number of rows."""
+"""The dask engine's monitoring work. Only profiles (whylogs' binary form, tens of KiB each) reach
+the client; a worker holds one partition or one chunk at a time, so its memory depends on the
+partition size, not on the number of rows.
+
+- `monitor` on a dask stack: the served prediction log (SQL) is cut into time ranges (whole hours),
+  one task per range on the workers (`DaskPool` handed to WindowStore.add_from_log), each reading,
+  parsing and profiling its range in chunks (keel.monitoring.windows.profile_log_range, the local
+  path's own code); the hour profiles are merged and stored here exactly as on the local engine.
+  The workers must reach the log's database (a server URL, or an SQLite file on storage they share).
+- Batch traffic needs no pass over raw rows at monitoring time: its rows are profiled while they
+  are scored (on the workers, keel.engine.dask_scoring), and the monitor merges the stored hours.
+- `profile_parquet`: predictions or batch outputs held as partitioned Parquet (a file, folder of
+  parts or glob), one task per row group, merged (the benchmark's measurement)."""
 
 from __future__ import annotations
 
@@ -11,7 +19,37 @@ from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
 from keel.engine.dask_data import parquet_pieces
+from keel.engine.spec import DaskEngine, EngineSpec
 from keel.spec.data import FileSource
+
+
+class DaskPool:
+    """The engine's workers as WindowStore.add_from_log's pool: `call` submits a task (a future with
+    `result()`), `workers` is how many there are (the log is cut into twice as many ranges)."""
+
+    def __init__(self, client):
+        from keel.engine.cluster import ordered_workers
+
+        self.client = client
+        self.workers = max(1, len(ordered_workers(client)))
+
+    def __enter__(self) -> "DaskPool":
+        return self
+
+    def call(self, function, *args):
+        return self.client.submit(function, *args, pure=False)
+
+    def __exit__(self, *exc) -> None:
+        pass  # the client belongs to keel.engine.cluster (shared by the process's steps)
+
+
+def engine_pool(engine: Optional[EngineSpec]) -> Optional[DaskPool]:
+    """The pool a monitoring pass profiles the log on: the dask engine's workers, or None (local)."""
+    if not isinstance(engine, DaskEngine):
+        return None
+    from keel.engine.cluster import connect
+
+    return DaskPool(connect(engine))
 
 
 def _profile_piece(piece, schema, columns: Optional[Sequence[str]], covers: Optional[datetime]) -> Tuple[bytes, int]:

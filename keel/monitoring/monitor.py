@@ -35,11 +35,12 @@ def window_store(spec: Spec) -> WindowStore:
 
 
 def update_window(spec: Spec, version: int, log_url: Optional[str] = None,
-                  traffic: str = "both") -> Tuple[Profile, WindowFacts]:
+                  traffic: str = "both", engine: Optional[dict] = None) -> Tuple[Profile, WindowFacts]:
     """Profile the predictions served since the last pass (hours, per version), then the judged
     window: the spec's hour/day/week containing the newest prediction of the judged `traffic`
     (online: the prediction log; batch: the rows `run.py score` scored; both). Returns its profile
-    and facts."""
+    and facts. `engine`: the stack's (keel.engine.selection.engine_parameter; None or {} is local):
+    on dask, the log's time ranges are profiled on the workers (keel.engine.dask_monitoring)."""
     from keel.deployment.deploy import prediction_log_url
     from keel.monitoring.batch_traffic import (batch_window_profiles, includes, mark_counted, new_batch_rows,
                                                newest_batch_time)
@@ -51,7 +52,8 @@ def update_window(spec: Spec, version: int, log_url: Optional[str] = None,
     if online:
         features = spec.data.model_features
         url, excluded = log_url or prediction_log_url(spec), spec.monitoring.exclude_entity_prefixes
-        added = store.add_from_log(url, features, excluded, batch_rows=spec.monitoring.profiling.chunk_rows)
+        added = store.add_from_log(url, features, excluded, batch_rows=spec.monitoring.profiling.chunk_rows,
+                                   engine_pool=_engine_pool(engine))
     new_batch, batch_ids = new_batch_rows(folder) if batch else (0, [])
     newest = max([t for t in (store.watermark() if online else None, newest_batch_time(folder) if batch else None)
                   if t is not None], default=None)
@@ -72,6 +74,15 @@ def update_window(spec: Spec, version: int, log_url: Optional[str] = None,
     online_rows = parts[0].rows() if parts else 0
     return profile, {**facts, "start": start.isoformat(), "end": end.isoformat(), "rows": profile.rows(),
                      "online_rows": online_rows, "batch_rows": sum(p.rows() for p in batch_parts)}
+
+
+def _engine_pool(engine: Optional[dict]):
+    if not engine:
+        return None  # the local engine: keel's own worker processes (monitoring.profiling)
+    from keel.engine.dask_monitoring import engine_pool
+    from keel.engine.spec import engine_from_dict
+
+    return engine_pool(engine_from_dict(engine))
 
 
 def labelled_window(spec: Spec, window: WindowFacts, new_since: Optional[datetime],

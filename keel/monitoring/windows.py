@@ -237,20 +237,23 @@ class WindowStore:
         return self.folder / "hours" / f"v{version}" / f"{_hour_key(start)}.bin"
 
     def add_from_log(self, url: str, columns: Sequence[str], exclude_entity_prefixes: Sequence[str] = (),
-                     batch_rows: int = 250_000) -> Dict[str, int]:
+                     batch_rows: int = 250_000, engine_pool=None) -> Dict[str, int]:
         """Profile the predictions served since the watermark straight from the log. A large pass
         (at least `parallel_from_rows`, more than one worker) is cut into time ranges that worker
-        processes read, parse and profile on their own; a small one is read here, as one range."""
+        processes read, parse and profile on their own; a small one is read here, as one range.
+        `engine_pool`: an engine's workers instead (`workers`, `call(function, *args)` -> future, a
+        context manager; keel.engine.dask_monitoring.DaskPool), given time ranges whatever the size."""
         since = self.watermark()
         count, first, last = prediction_span(url, since)
         if first is None:
             return {}
-        workers = self.workers if count >= self.parallel_from_rows else 1
+        workers = engine_pool.workers if engine_pool is not None else (
+            self.workers if count >= self.parallel_from_rows else 1)
         ranges = time_ranges(since, first, last, 2 * workers) if workers > 1 else [(since, last)]
         counts: Dict[tuple, int] = {}
         parts: Dict[tuple, list] = {}
         newest: List[datetime] = []
-        with ProfilePool(workers) as pool:
+        with engine_pool if engine_pool is not None else ProfilePool(workers) as pool:
             shares = [pool.call(profile_log_range, url, after, until, tuple(exclude_entity_prefixes), list(columns),
                                 batch_rows) for after, until in ranges]
             for share in shares:

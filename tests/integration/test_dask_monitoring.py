@@ -1,0 +1,159 @@
+"""`monitor` on the dask engine, for real: a `distributed.LocalCluster` of 2 worker processes over TCP
+on 127.0.0.1. The served prediction log's time ranges are profiled on the workers and merged here;
+the window (its rows, hours added, traffic split), the profile's counts and the drift verdict equal
+the local engine's on the same log and batch traffic, with missing values and an unseen category."""
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from keel.engine.spec import DaskEngine
+from keel.monitoring.batch_traffic import BatchProfiler
+from keel.monitoring.monitor import assess_window, monitoring_folder, update_window
+from keel.monitoring.profiles import column_summary, profile_frame
+from keel.serving.prediction_log import PredictionLog
+from keel.spec import load_spec
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+UTC = timezone.utc
+DAY = datetime(2026, 5, 4, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from distributed import LocalCluster
+
+    from keel.engine.cluster import disconnect
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, memory_limit="1GiB") as cluster:
+        engine = DaskEngine(kind="dask", scheduler_address=cluster.scheduler_address, connect_timeout_seconds=10)
+        yield engine
+        disconnect(engine)
+
+
+def _spec(folder):
+    return load_spec(ROOT / "configs" / "credit_risk.yaml", [
+        f"deployment.folder={folder}", "deployment.allow_folder_outside_project=true", "monitoring.window=day"])
+
+
+def _applications(spec, rows, seed):
+    from keel.data.generator import generate_credit_applications
+    from keel.spec.data import GeneratorSource
+
+    frame = generate_credit_applications(GeneratorSource(kind="generator", rows=rows, seed=seed))
+    rng = np.random.default_rng(seed)
+    frame = frame[spec.data.model_features].copy()
+    frame.insert(0, spec.data.id_column, [f"S{seed}-{i:05d}" for i in range(rows)])
+    frame["score"] = rng.random(rows)
+    frame["decision"] = (frame["score"] >= 0.5).astype(int)
+    return frame.reset_index(drop=True)
+
+
+def _served(spec, rows):
+    """Served traffic unlike the training data: income shifted, a region the reference never saw,
+    employment type missing on a tenth of the rows."""
+    frame = _applications(spec, rows, seed=11)
+    frame["income"] = frame["income"] * 1.8
+    frame[["region", "employment_type"]] = frame[["region", "employment_type"]].astype(object)
+    frame.loc[frame.index % 7 == 0, "region"] = "atlantis"
+    frame.loc[frame.index % 10 == 0, "employment_type"] = None
+    return frame
+
+
+def _serve(url, spec, frame):
+    """The log as the service writes it: one row every 90 s from 06:00, over about ten hours."""
+    features = spec.data.model_features
+    PredictionLog(url).append(
+        {"request_id": f"r{i}", "row": 0, "entity_id": row[spec.data.id_column],
+         "time": DAY + timedelta(hours=6, seconds=90 * i), "model_name": "m", "model_version": 1,
+         "arm": "champion", "shadow": False, "inputs": {k: (None if pd.isna(row[k]) else row[k]) for k in features},
+         "score": float(row["score"]), "decision": int(row["decision"]), "latency_ms": 1.0}
+        for i, row in enumerate(frame.to_dict(orient="records")))
+
+
+def _publish_batch(spec, frame):
+    """Batch traffic scored at 17:30: the same on both engines (profiled while scored)."""
+    profiler = BatchProfiler(monitoring_folder(spec), "batch-1", 1, spec.data.model_features, spec.data.id_column,
+                             {"input_fingerprint": "sha256:b", "model_version": 1, "spec": "s"},
+                             clock=lambda: DAY + timedelta(hours=17, minutes=30))
+    profiler(frame)
+    profiler.publish()
+
+
+@pytest.fixture(scope="module")
+def passes(engine, tmp_path_factory):
+    """One monitoring pass per engine over the same log and batch, each with its own window store."""
+    from distributed import get_task_stream
+
+    from keel.engine.cluster import connect
+
+    root = tmp_path_factory.mktemp("dask-monitoring")
+    local_spec, dask_spec = _spec(root / "local"), _spec(root / "dask")
+    url = f"sqlite:///{root / 'predictions.db'}"
+    _serve(url, local_spec, _served(local_spec, 400))
+    batch = _applications(local_spec, 150, seed=5)
+    for spec in (local_spec, dask_spec):
+        monitoring_folder(spec).mkdir(parents=True, exist_ok=True)
+        _publish_batch(spec, batch)
+    local = update_window(local_spec, 1, log_url=url, traffic="both")
+    with get_task_stream(client=connect(engine)) as stream:
+        on_dask = update_window(dask_spec, 1, log_url=url, traffic="both", engine=engine.model_dump(mode="json"))
+    tasks = [task for task in stream.data if str(task.get("key", "")).startswith("profile_log_range")]
+    return local, on_dask, tasks, local_spec, (dask_spec, url)
+
+
+def test_the_log_is_profiled_on_the_workers_one_task_per_time_range(passes):
+    _, _, tasks, _, _ = passes
+    assert len(tasks) == 4  # 2 workers: the 10 hours of the log cut into 4 ranges at whole hours
+
+
+def test_local_and_dask_monitoring_give_the_same_window_and_profile_counts(passes):
+    (local_profile, local_facts), (dask_profile, dask_facts), _, spec, _ = passes
+    assert local_facts == dask_facts
+    assert (local_facts["rows"], local_facts["online_rows"], local_facts["batch_rows"]) == (550, 400, 150)
+    assert sum(local_facts["added"].values()) == 400 and len(local_facts["added"]) >= 10  # per hour
+    for name in [*spec.data.model_features, "score", "decision"]:
+        mine, theirs = column_summary(local_profile, name), column_summary(dask_profile, name)
+        assert [mine[k] for k in ("count", "nulls", "kind", "frequencies")] == \
+               [theirs[k] for k in ("count", "nulls", "kind", "frequencies")], name
+        if mine["mean"] is not None:
+            assert theirs["mean"] == pytest.approx(mine["mean"], rel=1e-9), name
+    assert column_summary(dask_profile, "employment_type")["nulls"] == 40
+
+
+def test_local_and_dask_monitoring_give_the_same_drift_verdict(passes):
+    (local_profile, local_facts), (dask_profile, dask_facts), _, spec, _ = passes
+    reference_rows = _applications(spec, 2000, seed=3)
+    reference_data = profile_frame(reference_rows[spec.data.model_features])
+    reference_predictions = profile_frame(reference_rows[["score", "decision"]])
+    reference = {"decision_rate": 0.5, "label_rate": 0.2, "label_rows": 2000, "threshold": 0.5,
+                 "metrics": {"roc_auc": 0.8, "pr_auc": 0.4}}
+    no_labels = pd.DataFrame({"label": pd.Series([], dtype=int), "score": pd.Series([], dtype=float)})
+    statuses = [assess_window(profile, facts, reference_data, reference_predictions, reference, no_labels,
+                              {"new_labelled_rows": 0}, spec)
+                for profile, facts in ((local_profile, local_facts), (dask_profile, dask_facts))]
+    local, on_dask = statuses
+    assert local["verdict"] == on_dask["verdict"] and local["verdict"]["alarm"]
+    assert local["features"]["drifted"] == on_dask["features"]["drifted"] and "income" in local["features"]["drifted"]
+    assert on_dask["features"]["unseen_categories"] == local["features"]["unseen_categories"] == {"region": ["atlantis"]}
+    for name in local["features"]["features"]:
+        assert on_dask["features"]["features"][name]["drifted"] == local["features"]["features"][name]["drifted"]
+
+
+def test_a_second_pass_on_dask_adds_only_the_new_predictions(passes, engine):
+    _, _, _, spec, (dask_spec, url) = passes
+    later = _served(spec, 12).assign(**{spec.data.id_column: [f"late-{i}" for i in range(12)]})
+    features = spec.data.model_features
+    PredictionLog(url).append(
+        {"request_id": f"late{i}", "row": 0, "entity_id": row[spec.data.id_column],
+         "time": DAY + timedelta(hours=22, minutes=i), "model_name": "m", "model_version": 1, "arm": "champion",
+         "shadow": False, "inputs": {k: (None if pd.isna(row[k]) else row[k]) for k in features},
+         "score": float(row["score"]), "decision": int(row["decision"]), "latency_ms": 1.0}
+        for i, row in enumerate(later.to_dict(orient="records")))
+    _, facts = update_window(dask_spec, 1, log_url=url, traffic="online", engine=engine.model_dump(mode="json"))
+    assert facts["added"] == {"v1 2026-05-04T22": 12}
+    assert facts["online_rows"] == 412
