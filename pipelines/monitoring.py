@@ -1,3 +1,5 @@
+from typing import Optional
+
 from zenml import pipeline
 
 from keel.artifacts import REFERENCES, Artifact
@@ -11,11 +13,11 @@ from steps.monitoring.window_profile import window_profile_step
 
 
 @pipeline
-def monitoring_pipeline(spec: Spec, model_version: int, traffic: str = "both") -> None:
+def monitoring_pipeline(spec: Spec, model_version: int, traffic: str = "both", engine: Optional[dict] = None) -> None:
     """Prediction log (and batch rows, by `traffic`) -> window profile -> delayed labels -> four kinds of drift against the
     version's references -> continuous-training decision and drift report -> alert."""
     references = version_artifacts(spec.problem.name, model_version, REFERENCES)
-    window_profile, window = window_profile_step(spec=spec, model_version=model_version, traffic=traffic)
+    window_profile, window = window_profile_step(spec=spec, model_version=model_version, traffic=traffic, engine=engine)
     labelled, label_report = join_labels_step(window=window, spec=spec)
     status = drift_step(window_profile=window_profile, window=window,
                         reference_data_profile=references[Artifact.REFERENCE_DATA_PROFILE],

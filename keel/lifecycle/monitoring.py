@@ -64,7 +64,16 @@ def monitor_once(spec: Spec, retrain: bool = True, progress: Progress = Progress
     except LookupError as error:  # a version evaluated before monitoring existed has no references
         return MonitorResult(1, version=version, error=f"keel: {error}; evaluate it again: python run.py evaluate "
                                                        f"--model-version {version}")
-    outcome = run_pipeline(monitoring_pipeline, spec=spec, model_version=version, traffic=traffic)
+    from keel.engine.cluster import EngineUnavailableError
+    from keel.engine.selection import active_engine, check_engine, engine_parameter
+
+    engine = active_engine()  # the stack's: a dask scheduler must answer before any work
+    try:
+        check_engine(engine)
+    except EngineUnavailableError as error:
+        return MonitorResult(MONITOR_FAILED, version=version, error=f"keel: {error}")
+    on_engine = {"engine": engine_parameter(engine)} if engine_parameter(engine) else {}
+    outcome = run_pipeline(monitoring_pipeline, spec=spec, model_version=version, traffic=traffic, **on_engine)
     if outcome.error is not None:
         return MonitorResult(MONITOR_FAILED, version=version, error=failed_step_message(outcome))
     steps = outcome.run.steps

@@ -157,3 +157,82 @@ def test_a_second_pass_on_dask_adds_only_the_new_predictions(passes, engine):
     _, facts = update_window(dask_spec, 1, log_url=url, traffic="online", engine=engine.model_dump(mode="json"))
     assert facts["added"] == {"v1 2026-05-04T22": 12}
     assert facts["online_rows"] == 412
+
+
+def _stack_file(folder, name, engine: dict, artifacts: str):
+    import yaml
+
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": name, "components": {
+            "orchestrator": {"name": f"{name}-orchestrator", "flavor": "local"},
+            "artifact_store": {"name": f"{name}-artifacts", "flavor": "local", "configuration": {"path": artifacts}}},
+        "engine": engine}))
+    return path
+
+
+def test_run_py_monitor_on_a_dask_stack_profiles_on_the_workers_and_judges_as_local(engine, tmp_path, capsys):
+    """The command end to end: a version trained, evaluated and deployed on the local stack, drifted
+    traffic through the real service, then `monitor` with a dask stack active: the window's rows, the
+    drifted features and the decision are what the local engine finds on this traffic
+    (tests/integration/test_monitoring_command.py), the log's ranges ran on the workers; a dask stack
+    whose scheduler does not answer is one message and exit 1, with no monitoring run."""
+    import json
+
+    from distributed import get_task_stream
+    from zenml.client import Client
+
+    from keel.cli.main import main
+    from keel.deployment.deploy import deployment_folder
+    from keel.deployment.server import post_json, service_url, stop_service
+    from keel.engine.cluster import connect
+    from keel.monitoring.simulation import send_traffic
+    from keel.stacks.apply import apply_stack_file
+    from tests.support.servers import free_port
+
+    settings = [
+        "problem.name=dask_monitor_model", "data.source.rows=3000", "training.candidate.trials=1",
+        "training.candidate.params.n_estimators=40", "evaluation.latency.single_row_calls=20",
+        "evaluation.explainability.sample_size=50", "evaluation.comparison.bootstrap_samples=200",
+        "evaluation.comparison.margin=0.5", "evaluation.gates[roc_auc].min=0.5",
+        "evaluation.gates[expected_calibration_error].max=0.2", "evaluation.gates[p95_latency_ms].max=1000",
+        "evaluation.gates[p95_latency_ratio].max=1000", "evaluation.gates[value_uplift_vs_baseline].min=-1000000",
+        "deployment.strategy=all-at-once", "deployment.hold_seconds=0", "deployment.probe_requests=40",
+        f"deployment.port={free_port()}", f"deployment.folder={tmp_path / 'deployments'}",
+        "deployment.allow_folder_outside_project=true",
+        "monitoring.simulation.rows=800", "monitoring.simulation.covariate_shift=2.5",
+        "monitoring.simulation.shifted_features=[income, savings_balance]", "monitoring.simulation.concept_shift=0.0",
+    ]
+    args = [arg for setting in settings for arg in ("--set", setting)]
+    spec = load_spec(ROOT / "configs" / "credit_risk.yaml", settings)
+    artifacts = str(Client().active_stack.artifact_store.path)  # the references stay readable on the dask stack
+    try:
+        for command in ("train", "evaluate", "deploy"):
+            assert main([command, *args]) == 0
+        _, traffic = send_traffic(spec, service_url("127.0.0.1", spec.deployment.port), post_json)
+        assert traffic["answered"] == 800
+        apply_stack_file(_stack_file(tmp_path, "dask-monitor", engine.model_dump(mode="json"), artifacts))
+        with get_task_stream(client=connect(engine)) as stream:
+            assert main(["monitor", "--no-retrain", *args]) == 0
+        ranges = [t for t in stream.data if str(t.get("key", "")).startswith("profile_log_range")]
+        assert len(ranges) >= 1  # the traffic was sent within seconds: one hour, so one range or two
+        status = json.loads((monitoring_folder(spec) / "status.json").read_text())
+        assert status["window"]["rows"] == 800 and status["window"]["online_rows"] == 800
+        assert status["features"]["drifted"] == ["income", "savings_balance"]
+        assert status["decision"]["fired"] and "drift" in status["decision"]["fired"]
+        capsys.readouterr()
+
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        nowhere = {"kind": "dask", "scheduler_address": f"tcp://127.0.0.1:{port}", "connect_timeout_seconds": 2}
+        apply_stack_file(_stack_file(tmp_path, "dask-nowhere", nowhere, artifacts))
+        runs = len(Client().list_pipeline_runs(size=100).items)
+        assert main(["monitor", "--no-retrain", *args]) == 1
+        assert f"no Dask scheduler answers at tcp://127.0.0.1:{port}" in capsys.readouterr().err
+        assert len(Client().list_pipeline_runs(size=100).items) == runs
+    finally:
+        stop_service(deployment_folder(spec))
+        Client().activate_stack("default")
