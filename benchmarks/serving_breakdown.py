@@ -58,6 +58,7 @@ def _workers(pid: int) -> list:
 STEPS = {
     "KeelGate (keel's ASGI middleware)": ("serving/service.py", "__call__"),
     "FastAPI endpoint predict": ("serving/service.py", "predict"),
+    "KeelGate's scoring handler (_score)": ("serving/service.py", "_score"),
     "Scorer.score (all of keel's scoring)": ("keel/serving/scorer.py", "score"),
     "  authentication, size, json.loads, payload validation": ("keel/serving/scorer.py", "_parse"),
     "    pydantic validation (parse_records)": ("keel/serving/payload.py", "parse_records"),
@@ -66,6 +67,7 @@ STEPS = {
     "  model call + metrics (Scorer._score)": ("keel/serving/scorer.py", "_score"),
     "    fast path scores": ("keel/serving/fast_path.py", "scores"),
     "    metrics update": ("serving/service.py", "_observe"),
+    "  principal reasons (unfavourable decisions only)": ("keel/serving/scorer.py", "_reasons"),
     "  log rows": ("keel/serving/scorer.py", "_log_row"),
     "waiting for the group commit (event loop side)": ("keel/serving/group_commit.py", "commit"),
     "JSONResponse": ("starlette/responses.py", "__init__"),

@@ -1,6 +1,9 @@
-"""Print benchmarks/results/serving.json (or the results file given) as the Markdown table in RESULTS.md."""
+"""Print benchmarks/results/serving.json (or the results file given) as the Markdown table in RESULTS.md.
+Several results files (runs of the same variants): every figure is the median over the runs, the
+load averages are listed per run."""
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -9,8 +12,8 @@ LABELS = {
     "plain_fastapi": "plain FastAPI + uvicorn, full pipeline",
     "plain_fastapi_fast_path": "plain FastAPI + uvicorn, keel's fast path (baseline)",
     "plain_fastapi_fast_path_2_workers": "plain FastAPI + uvicorn, keel's fast path, 2 workers",
-    "before_keel_bentoml_log": "before: keel BentoML + SQLite log, a commit per request",
-    "before_keel_bentoml_no_log": "before: keel BentoML, no log",
+    "before_keel_bentoml_log": "before (the --before commit's code): keel BentoML + SQLite log",
+    "before_keel_bentoml_no_log": "before (the --before commit's code): keel BentoML, no log",
     "keel_bentoml_log": "keel BentoML: validation + routing + metrics + SQLite log (group commit)",
     "keel_bentoml_no_log": "keel BentoML: validation + routing + metrics, no log",
     "keel_bentoml_log_2_workers": "keel BentoML + SQLite log, 2 workers",
@@ -30,8 +33,25 @@ def _ratio(results: dict, variant: str, baseline: str) -> str:
             f"throughput at c=32 {keel['c32']['rps'] / base['c32']['rps']:.2f}x")
 
 
+def _median(runs: list):
+    """The runs' results with every number the median over the runs; lists (load averages) are the
+    runs' own, one after the other; anything else is the first run's."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {k: _median([r[k] for r in runs]) for k in first if all(isinstance(r, dict) and k in r for r in runs)}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return statistics.median(runs)
+    if isinstance(first, list):
+        return first if len(runs) == 1 else [x for r in runs for x in r]
+    return first
+
+
 def main() -> None:
-    results = json.loads((Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS).read_text())
+    paths = [Path(p) for p in sys.argv[1:]] or [RESULTS]
+    results = _median([json.loads(p.read_text()) for p in paths])
+    if len(paths) > 1:
+        print(f"Medians of {len(paths)} runs ({', '.join(p.name for p in paths)}); load averages: every run's.")
+        print()
     print("| variant | c=1 p50 / p99 / max (ms) | c=1 req/s | c=8 req/s, p99 (ms) | c=32 req/s, p99 (ms) "
           "| 100-row batch p50 (ms) | load average (1 min) before, after |")
     print("|---|---|---|---|---|---|---|")
@@ -45,14 +65,17 @@ def main() -> None:
             continue
         r = results[key]
         load = r.get("load_average_1min", ["–", "–"])
+        if len(load) > 2:  # several runs: the range over all of them
+            load = [f"{min(load)}–{max(load)}", "over the runs"]
         print(f"| {label} | {r['c1']['p50_ms']:.2f} / {r['c1']['p99_ms']:.2f} / {r['c1'].get('max_ms', float('nan')):.1f} "
               f"| {r['c1']['rps']:.0f} | {r['c8']['rps']:.0f}, {r['c8']['p99_ms']:.1f} "
               f"| {r['c32']['rps']:.0f}, {r['c32']['p99_ms']:.1f} | {r['batch100_c1']['p50_ms']:.2f} "
               f"| {load[0]}, {load[1]} |")
     errors = sum(results[k][c]["errors"] for k in LABELS if k in results for c in ("c1", "c8", "c32", "batch100_c1"))
     print()
-    print(f"Load average (1, 5, 15 min) at the start {results.get('load_average_at_start')}, at the end "
-          f"{results.get('load_average_at_end')}; errors: {errors}.")
+    start, end = ([round(x, 2) for x in results.get(key) or []] for key in ("load_average_at_start", "load_average_at_end"))
+    print(f"Load average (1, 5, 15 min; per run) at the start {start}, at the end "
+          f"{end}; errors: {errors}; --before commit: {results.get('before_commit')}.")
     print()
     base = "plain_fastapi_fast_path"
     for variant in ("keel_bentoml_log", "before_keel_bentoml_log", "keel_bentoml_log_2_workers",

@@ -2,8 +2,9 @@
 
     KEEL_DEPLOYMENT_DIR=<folder> bentoml serve serving.service:KeelService --host 127.0.0.1 --port 3000
 
-POST /predict and POST /explain are FastAPI routes mounted on the service, so every bad payload
-gets a 4xx with field-level messages (never a 500); BentoML adds /healthz, /livez, /readyz and the
+POST /predict and POST /explain are answered by keel's ASGI middleware (`KeelGate`) through the
+scorer, so every bad payload gets a 4xx with field-level messages (never a 500); they are declared as
+FastAPI routes too (the OpenAPI document). BentoML adds /healthz, /livez, /readyz and the
 Prometheus /metrics endpoint, where keel's per-model-version counters appear too. `KeelGate` answers
 /readyz with the service's identity and, when the spec asks for an API key, keeps every route but
 probes and scoring (/metrics, /, /docs.json, /openapi.json, ...) behind it too. Champion,
