@@ -12,13 +12,15 @@ Data: written by a streaming generator, one file of `--file-rows` at a time (row
 it), so this process never holds more than one file: the generator's credit applications (one
 draw of `--file-rows`, shuffled per file) with fresh seeded scores and decisions per file. Cluster:
 `distributed.LocalCluster`, 2 worker processes x 1 thread, TCP on 127.0.0.1, a fresh one per size;
-peak RSS per worker sampled from outside every 0.2 s (psutil). Each size is one run (stated in the
+whylogs imported on the workers before the clock starts; their RSS then ("before") and the peak
+RSS per worker sampled from outside every 0.2 s (psutil). Each size is one run (stated in the
 output). Writes benchmarks/results/dask_monitoring.json (or --out).
 """
 
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -59,9 +61,32 @@ def write_predictions(folder: Path, rows: int, file_rows: int, seed: int = 0) ->
     return files
 
 
-def measure(rows: int, file_rows: int, memory_limit: str, work: Path) -> dict:
-    from dask_engine import on_fresh_cluster
+def on_fresh_cluster(function, memory_limit: str):
+    """(seconds, result, peak RSS MiB per worker, RSS MiB per worker before) of `function(client)` on
+    a new cluster whose workers imported keel's profiling (whylogs) off the clock."""
+    import psutil
+    from dask_engine import WorkerMemory
+    from distributed import LocalCluster
 
+    from keel.engine.cluster import connect, disconnect
+    from keel.engine.spec import DaskEngine
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, memory_limit=memory_limit) as cluster:
+        engine = DaskEngine(kind="dask", scheduler_address=cluster.scheduler_address)
+        client = connect(engine)
+        client.run(lambda: __import__("keel.monitoring.profiles") and __import__("whylogs.core") and None)
+        before = sorted(round(psutil.Process(pid).memory_info().rss / 2**20) for pid in client.run(os.getpid).values())
+        memory = WorkerMemory(client)
+        started = time.perf_counter()
+        result = function(client)
+        seconds = time.perf_counter() - started
+        peaks = memory.stop()
+        disconnect(engine)
+    return seconds, result, peaks, before
+
+
+def measure(rows: int, file_rows: int, memory_limit: str, work: Path) -> dict:
     from keel.engine.dask_monitoring import profile_parquet
 
     folder = work / f"predictions-{rows}"
@@ -70,13 +95,15 @@ def measure(rows: int, file_rows: int, memory_limit: str, work: Path) -> dict:
     written_s = time.perf_counter() - started
     size = sum(path.stat().st_size for path in folder.rglob("*.parquet"))
     load = os.getloadavg()[0]
-    seconds, (profile, seen, partitions), peaks = on_fresh_cluster(
-        lambda client, engine: profile_parquet(client, folder), memory_limit)
+    seconds, (profile, seen, partitions), peaks, before = on_fresh_cluster(
+        lambda client: profile_parquet(client, folder), memory_limit)
     counted = int(profile.view.get_column("score").get_metric("counts").n.value)
     assert seen == rows == counted, (seen, rows, counted)
     result = {"rows": rows, "files": files, "partitions": partitions, "rows_per_partition": file_rows // 2,
               "parquet_mib": round(size / 2**20), "write_s": round(written_s, 1), "profile_s": round(seconds, 1),
               "rows_per_second": round(rows / seconds), "worker_peak_rss_mib": peaks,
+              "worker_rss_before_mib": before,
+              "this_process_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
               "load_average_before": load, "load_average_after": os.getloadavg()[0], "runs": 1,
               "profile_counts_score": counted}
     for path in folder.rglob("*.parquet"):  # the disk back before the next size

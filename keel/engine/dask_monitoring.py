@@ -23,6 +23,9 @@ from keel.engine.spec import DaskEngine, EngineSpec
 from keel.spec.data import FileSource
 
 
+MERGE_EVERY = 16
+
+
 class DaskPool:
     """The engine's workers as WindowStore.add_from_log's pool: `call` submits a task (a future with
     `result()`), `workers` is how many there are (the log is cut into twice as many ranges)."""
@@ -68,10 +71,13 @@ def profile_parquet(client, location: Path, columns: Optional[Sequence[str]] = N
 
     dataset, pieces = parquet_pieces(FileSource(kind="parquet", path=Path(location)))
     futures = client.compute([delayed(_profile_piece)(piece, dataset.schema, columns, covers) for piece in pieces])
-    profiles, rows = [], 0
+    merged, pending, rows = None, [], 0
     for future in futures:  # in order, each released once read
         blob, count = future.result()
         future.release()
-        profiles.append(deserialize(blob))
+        pending.append(deserialize(blob))
         rows += count
-    return merge_profiles(profiles), rows, len(pieces)
+        if len(pending) == MERGE_EVERY:  # this process holds a few profiles, however many partitions
+            merged = merge_profiles(([merged] if merged is not None else []) + pending)
+            pending = []
+    return merge_profiles(([merged] if merged is not None else []) + pending), rows, len(pieces)

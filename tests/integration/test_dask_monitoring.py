@@ -236,3 +236,24 @@ def test_run_py_monitor_on_a_dask_stack_profiles_on_the_workers_and_judges_as_lo
     finally:
         stop_service(deployment_folder(spec))
         Client().activate_stack("default")
+
+
+def test_partitioned_parquet_profiled_on_the_workers_merges_to_the_whole_profile(engine, tmp_path):
+    """More partitions than are merged at a time: the merged profile still counts every row, its nulls
+    and categories, as keel's in-process profile of all the rows does."""
+    from keel.engine.cluster import connect
+    from keel.engine.dask_monitoring import MERGE_EVERY, profile_parquet
+
+    spec = _spec(tmp_path / "unused")
+    rows = _served(spec, 900)[["income", "region", "employment_type", "score", "decision"]]
+    folder = tmp_path / "predictions"
+    for i, start in enumerate(range(0, len(rows), 90)):
+        (folder / f"day={i % 3}").mkdir(parents=True, exist_ok=True)
+        rows.iloc[start:start + 90].to_parquet(folder / f"day={i % 3}" / f"part-{i:03d}.parquet", index=False,
+                                              row_group_size=30)
+    merged, seen, partitions = profile_parquet(connect(engine), folder)
+    assert partitions == 30 > MERGE_EVERY and seen == 900
+    whole = profile_frame(rows)
+    for name in rows.columns:
+        mine, theirs = column_summary(whole, name), column_summary(merged, name)
+        assert [mine[k] for k in ("count", "nulls", "frequencies")] == [theirs[k] for k in ("count", "nulls", "frequencies")]
