@@ -221,7 +221,7 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
     checked = list(dict.fromkeys([*attributes, *logged_attributes]))
     started = time.perf_counter()
     scored_file = TableFile(output, batch_id, output_schema(data, decisions), output_format)
-    reasons: Optional[_BatchReasons] = _BatchReasons(model, data, decisions) if decisions is not None else None
+    reasons: Optional[BatchReasons] = BatchReasons(model, data, decisions) if decisions is not None else None
     try:
         rejects_file = TableFile(rejects, batch_id, rejects_schema(), output_format)
     except BaseException:
@@ -276,7 +276,7 @@ def output_frame(good: pd.DataFrame, scores: np.ndarray, decisions: np.ndarray, 
     return pd.DataFrame(columns)
 
 
-class _BatchReasons:
+class BatchReasons:
     """A chunk's referrals and principal reasons, for the spec's `decisions` (see score_batch)."""
 
     def __init__(self, model, data: DataSpec, decisions: DecisionsSpec):

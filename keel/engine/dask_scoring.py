@@ -12,8 +12,8 @@ What is written, and how it differs from the local engine's single file:
 - the monitoring rows: each partition's whylogs profiles (per hour of scoring) come back here and
   are merged into the batch's profiles; its ids, scores and decisions are written by the worker as a
   part of the batch's `predictions.parquet` folder.
-A spec declaring decisions (principal reasons, a refer band) is scored by the local engine only
-(keel.lifecycle.batch refuses it on dask before anything runs).
+With the spec's decisions (principal reasons, a refer band) each partition gives its rows' reasons
+and `refer` decisions as the local engine's chunks do (keel.batch.scoring.BatchReasons).
 Both the output folder and the monitoring folder must be on storage the workers share with this
 process (a local cluster shares this machine's disk; an existing cluster needs a shared filesystem).
 Nothing is visible under its final name until every partition has succeeded.
@@ -34,6 +34,7 @@ import pandas as pd
 
 from keel.engine.dask_data import parquet_pieces
 from keel.spec.data import DataSpec, FileSource
+from keel.spec.decisions import DecisionsSpec
 
 PART_NAME = "part-{:05d}.parquet"
 
@@ -67,6 +68,7 @@ class PartitionJob:
     predictions_folder: Optional[str]
     features: List[str]
     logged: List[str]  # attributes kept with each monitoring row (keel.monitoring.batch_traffic's columns)
+    decisions: Optional[DecisionsSpec] = None  # declared reasons / refer band: given per row, as locally
 
 
 def piece_rows(piece) -> int:
@@ -99,14 +101,15 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
 
     from keel.batch.contract import check_chunk, empty_rejects
     from keel.batch.inputs import arrow_to_frame, columns_to_read
-    from keel.batch.scoring import output_frame, output_schema, TableFile, with_non_finite
+    from keel.batch.scoring import BatchReasons, output_frame, output_schema, TableFile, with_non_finite
     from keel.clock import utc_now
     from keel.monitoring.profiles import deserialize, merge_profiles, profile_bytes, serialize
     from keel.monitoring.windows import monitored_columns, window_start
 
     data = job.data
     part = PART_NAME.format(index)
-    output = TableFile(Path(job.parts_folder) / part, job.batch_id, output_schema(data), "parquet")
+    output = TableFile(Path(job.parts_folder) / part, job.batch_id, output_schema(data, job.decisions), "parquet")
+    reasons = BatchReasons(model, data, job.decisions) if job.decisions is not None else None
     predictions = None
     result = PartitionScored(0, 0, empty_rejects())
     rejects: List[pd.DataFrame] = []
@@ -126,7 +129,10 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
                     bad = with_non_finite(bad, good[~finite], data)
                     good, scores = good[finite], scores[finite]
                 decisions = (scores >= job.threshold).astype(np.int8)
-                output.write(output_frame(good, scores, decisions, data, job.model_version, job.batch_id))
+                frame = output_frame(good, scores, decisions, data, job.model_version, job.batch_id)
+                if reasons is not None:
+                    frame = reasons.add_to(frame, good[job.columns], scores, decisions)
+                output.write(frame)
                 if len(good) and job.predictions_folder is not None:
                     now = utc_now()
                     hour = window_start(now, "hour")
@@ -189,13 +195,14 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
                       batch_id: str, input_fingerprint: str, output: Path, rejects: Path, chunk_rows: int,
                       predictions_folder: Optional[Path] = None, features: Sequence[str] = (),
                       decision_attributes: Sequence[str] = (), logged_attributes: Sequence[str] = (),
+                      decisions: Optional[DecisionsSpec] = None,
                       progress: Optional[Callable[[int, int], None]] = None) -> DaskBatch:
     """Score every partition of the Parquet `source` on the cluster (`client`) and publish the output
     parts folder `output` and the aggregated `rejects` file (rejects first, the output last, as the local
     engine does). Raises what a partition raised (DataSourceError, MissingColumnsError,
     BatchScoringError); then nothing is published and the parts written so far are removed.
     `logged_attributes`: as keel.batch.scoring.score_batch's (checked, kept with the monitoring rows,
-    never given to the model)."""
+    never given to the model); `decisions`: as score_batch's (reasons, `refer` and `model_decision`)."""
     from keel.batch.inputs import fingerprint_input
     from keel.batch.scoring import BatchScoringError, model_columns, rejects_schema, TableFile, partial_path
     from keel.monitoring.profiles import deserialize, merge_profiles
@@ -214,7 +221,7 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
                        model_version=int(model_version), batch_id=batch_id, chunk_rows=int(chunk_rows),
                        parts_folder=str(parts_folder),
                        predictions_folder=str(predictions_folder) if predictions_folder else None,
-                       features=list(features), logged=list(logged_attributes))
+                       features=list(features), logged=list(logged_attributes), decisions=decisions)
     rejects_file = TableFile(rejects, batch_id, rejects_schema(), "parquet")
     futures = []
     try:

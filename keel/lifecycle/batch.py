@@ -270,9 +270,6 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
     remove_leftovers(folder, output_path, rejects)
     source = batch_source(location, spec.data, query)
     partitioned = scores_partitioned(engine, source)
-    if partitioned and (spec.decisions.refer_band or spec.decisions.reasons):  # never a referral decided as 0/1
-        raise BatchRefused("the dask engine does not give decisions.refer_band's `refer` or principal reasons yet: "
-                           "score this batch with the local engine", BAD_ARGUMENT)
     check_outputs(output_path, rejects, batches, published_outputs(published_batches(folder)), partitioned)
     from keel.monitoring.production_fairness import attributes_sent_with_requests
 
@@ -282,14 +279,14 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
     started = utc_now()
     # A spec that declares reasons or a refer band gets them in the output (reasons, refer, model_decision).
     declared = spec.decisions if spec.decisions.refer_band or spec.decisions.reasons else None
+    if declared is not None:
+        _mark_proxies(model, spec.problem.name, model_version)
     try:
         if partitioned:
             result = _score_on_dask(engine, profiler, source=source, spec=spec, model=model, threshold=threshold,
-                                    model_version=model_version, batch_id=batch_id,
+                                    model_version=model_version, batch_id=batch_id, decisions=declared,
                                     input_fingerprint=input_fingerprint, output=output_path, rejects=rejects, say=say)
         else:
-            if declared is not None:
-                _mark_proxies(model, spec.problem.name, model_version)
             result = score_batch(source=source, data=spec.data, model=model, threshold=threshold,
                                  model_version=model_version, batch_id=batch_id, input_fingerprint=input_fingerprint,
                                  output=output_path, rejects=rejects, output_format=fmt,
@@ -313,7 +310,8 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
 
 
 def _score_on_dask(engine: dict, profiler, *, source, spec: Spec, model: Any, threshold: float, model_version: int,
-                   batch_id: str, input_fingerprint: str, output: Path, rejects: Path, say: Callable[[str], None]) -> dict:
+                   batch_id: str, input_fingerprint: str, output: Path, rejects: Path, say: Callable[[str], None],
+                   decisions=None) -> dict:
     """keel.engine.dask_scoring's batch, its merged per-partition profiles handed to the batch's
     monitoring profiler (its rows' ids and scores were written by the workers into its staging folder),
     so that the batch is published to the windows exactly as a local one."""
@@ -328,7 +326,8 @@ def _score_on_dask(engine: dict, profiler, *, source, spec: Spec, model: Any, th
                               model_version=model_version, batch_id=batch_id, input_fingerprint=input_fingerprint,
                               output=output, rejects=rejects, chunk_rows=spec.batch.chunk_rows,
                               predictions_folder=profiler.staging / PREDICTIONS, features=spec.data.model_features,
-                              logged_attributes=profiler.attributes, progress=progress_reporter(say))
+                              logged_attributes=profiler.attributes, decisions=decisions,
+                              progress=progress_reporter(say))
     profiler.add_profiled(batch.profiles, batch.monitored_rows, batch.first, batch.last)  # the workers profiled
     described = layout(client, dask_engine, batch.partitions)
     return {**batch.result, "engine": f"{dask_engine.describe()}: {described['workers']} worker(s)",
@@ -368,9 +367,10 @@ def _mark_proxies(model: Any, name: str, version: int) -> None:
     features its screening flagged as proxies the same way, so they are never a principal reason."""
     from keel import registration as keys
     from keel.registry import get_model_version_metadata
-    from keel.serving.reasons import mark_proxies
+    from keel.serving.reasons import PROXIES_ATTRIBUTE, mark_proxies
 
-    mark_proxies(model, get_model_version_metadata(name, version).get(keys.SCREENING))
+    if not hasattr(model, PROXIES_ATTRIBUTE):  # keel.registry.load_version_model marks the models it loads
+        mark_proxies(model, get_model_version_metadata(name, version).get(keys.SCREENING))
 
 
 def progress_reporter(say: Callable[[str], None], every: float = PROGRESS_SECONDS) -> Callable[[int, int], None]:

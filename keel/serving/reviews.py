@@ -172,9 +172,10 @@ def queue_batch_referrals(url: str, output: str, output_format: str, batch_id: s
                                convert_options=pcsv.ConvertOptions(column_types={"decision": pa.string()}))
         batches = iter(reader)
     else:
-        import pyarrow.parquet as pq
+        import pyarrow.dataset as ds
 
-        batches = pq.ParquetFile(output).iter_batches(batch_size=batch_rows)
+        # A file, or the Dask engine's folder of parts.
+        batches = ds.dataset(output, format="parquet").to_batches(batch_size=batch_rows)
     engine = _engine(url)
     queued = 0
     try:

@@ -3,8 +3,10 @@ processes over TCP on 127.0.0.1, one for the module): a partitioned Parquet port
 by partition gives the local engine's scores, decisions and rejects for the same rows; its output is
 a folder of parts whose `row` gives the input order back; its monitoring profiles, made per partition
 and merged, count what the local batch's profiles count; its record is the local batch's (same audit
-event, lineage of one row); a partition that fails publishes nothing."""
+event, lineage of one row); declined rows name the same principal reasons and a refer band refers the
+same rows, queued for review; a partition that fails publishes nothing."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +53,9 @@ def model():
     frame, _ = validate_frame(load_frame(spec.data), spec.data)
     train, validation, _ = split_frame(frame, spec.split, spec.data.target.column, spec.data.time_column)
     fitted, _ = fit_candidate(fit_preprocessor(train, spec.data), train, validation, spec.data, spec.training)
+    from keel.serving.reasons import mark_proxies
+
+    mark_proxies(fitted.pipeline, None)  # not a registered version: no screening record to withhold proxies from
     return fitted.pipeline
 
 
@@ -87,12 +92,12 @@ def audit(tmp_path_factory):
         os.environ["KEEL_AUDIT_ROOT"] = before
 
 
-def _spec(folder: Path, name: str = "dask_batch"):
+def _spec(folder: Path, name: str = "dask_batch", extra=()):
     from keel.spec import load_spec
 
     return load_spec(ROOT / "configs" / "credit_risk.yaml", [
         f"problem.name={name}", f"deployment.folder={folder / 'deployments'}",
-        "deployment.allow_folder_outside_project=true", "batch.chunk_rows=150"])
+        "deployment.allow_folder_outside_project=true", "batch.chunk_rows=150", *extra])
 
 
 def _score(spec, location, output, model, engine=None, batch_id="batch-1"):
@@ -140,6 +145,13 @@ def test_dask_and_local_give_the_same_scores_decisions_and_rejects(both, portfol
     np.testing.assert_allclose(dask_rows["score"].to_numpy(), local_rows["score"].to_numpy(), rtol=1e-12, atol=0)
     assert dask_rows["decision"].tolist() == local_rows["decision"].tolist()
     assert 0 < dask_rows["decision"].sum() < len(dask_rows)  # both decisions occur: the comparison means something
+    # The default spec declares reason statements: each decline names the same principal reasons on both engines.
+    named = {engine: [[r["feature"] for r in json.loads(text)] if text else None for text in rows["reasons"]]
+             for engine, rows in (("local", local_rows), ("dask", dask_rows))}
+    assert named["dask"] == named["local"]
+    declined = dask_rows["decision"] == 1  # credit: the positive class (default) is the unfavourable decision
+    assert all(named["dask"][i] for i in np.flatnonzero(declined)) and not any(
+        named["dask"][i] for i in np.flatnonzero(~declined))
     # The rejects are aggregated into one file, in the local engine's row groups: the same bytes.
     assert Path(dask["rejects_uri"]).is_file() and dask["rejects_fingerprint"] == local["rejects_fingerprint"]
     assert sorted(pq.read_table(dask["rejects_uri"]).to_pandas()["row"]) == [5, 1700, 2400, 2999]
@@ -185,6 +197,30 @@ def test_the_dask_batch_is_recorded_and_one_row_traced_as_a_local_one(both, port
     assert row["row"] == 2500 and row["batch_id"] == "batch-1"
     with pytest.raises(LookupError, match="rejected"):
         batch_rows(record, str(frame.loc[1700, "application_id"]), spec.data.id_column)
+
+
+def test_a_refer_band_refers_the_same_rows_on_both_engines_and_queues_them_for_review(model, engine, portfolio,
+                                                                                     tmp_path, audit):
+    import pyarrow.parquet as pq
+
+    from keel.deployment.deploy import prediction_log_url
+    from keel.serving.reviews import pending_reviews
+
+    folder, _ = portfolio
+    band = ["decisions.refer_band=[0.25, 0.35]"]
+    local_spec = _spec(tmp_path / "local", name="dask_refer", extra=band)
+    dask_spec = _spec(tmp_path / "dask", name="dask_refer", extra=band)
+    local = _score(local_spec, folder, tmp_path / "local.parquet", model)["result"]
+    dask = _score(dask_spec, folder, tmp_path / "dask.parquet", model, engine)["result"]
+    local_rows = pq.read_table(local["output_uri"]).to_pandas()
+    dask_rows = pd.concat([pq.read_table(p).to_pandas() for p in sorted(Path(dask["output_uri"]).glob("part-*"))],
+                          ignore_index=True)
+    assert dask_rows["decision"].tolist() == local_rows["decision"].tolist()
+    assert dask_rows["model_decision"].tolist() == local_rows["model_decision"].tolist()
+    referred = dask_rows.loc[dask_rows["decision"] == "refer"]
+    assert len(referred) and referred["score"].between(0.25, 0.35, inclusive="left").all()
+    queued = pending_reviews(prediction_log_url(dask_spec), limit=10_000)
+    assert sorted(review["row"] for review in queued) == sorted(referred["row"].tolist())
 
 
 def test_a_failing_partition_publishes_nothing(model, engine, tmp_path, audit, portfolio):

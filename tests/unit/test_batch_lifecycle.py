@@ -37,7 +37,8 @@ def trail(tmp_path, monkeypatch):
 def spec(tmp_path):
     return load_spec(ROOT / "configs" / "credit_risk.yaml", [
         "problem.name=batch_unit", f"deployment.folder={tmp_path / 'deployments'}",
-        "deployment.allow_folder_outside_project=true", "batch.chunk_rows=150", "batch.max_reject_fraction=0.05"])
+        "deployment.allow_folder_outside_project=true", "batch.chunk_rows=150", "batch.max_reject_fraction=0.05",
+        "decisions.reasons={}"])  # a stand-in model has no contributions to give reasons from
 
 
 @pytest.fixture
