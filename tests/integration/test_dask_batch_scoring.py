@@ -15,6 +15,7 @@ import pytest
 
 from keel.engine.spec import DaskEngine
 from tests.conftest import ROOT
+from tests.support.dask_cluster import local_cluster
 
 pytestmark = pytest.mark.integration
 ROWS = 3000
@@ -22,10 +23,7 @@ ROWS = 3000
 
 @pytest.fixture(scope="module")
 def cluster():
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, memory_limit="1GiB") as running:
+    with local_cluster() as running:
         yield running
 
 

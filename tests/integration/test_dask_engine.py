@@ -20,6 +20,7 @@ from keel.data.fingerprint import fingerprint_frame
 from keel.data.schema import validate_frame
 from keel.data.sources import load_frame
 from keel.engine.spec import DaskEngine
+from tests.support.dask_cluster import local_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 6000
@@ -28,10 +29,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def cluster():
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, memory_limit="1GiB") as running:
+    with local_cluster() as running:
         yield running
 
 

@@ -16,6 +16,7 @@ from keel.monitoring.profiles import column_summary, profile_frame
 from keel.serving.prediction_log import PredictionLog
 from keel.spec import load_spec
 from tests.conftest import ROOT
+from tests.support.dask_cluster import local_cluster
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
@@ -24,12 +25,9 @@ DAY = datetime(2026, 5, 4, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def engine():
-    from distributed import LocalCluster
-
     from keel.engine.cluster import disconnect
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, memory_limit="1GiB") as cluster:
+    with local_cluster() as cluster:
         engine = DaskEngine(kind="dask", scheduler_address=cluster.scheduler_address, connect_timeout_seconds=10)
         yield engine
         disconnect(engine)
