@@ -122,10 +122,11 @@ async def _score(path: str, scope, receive, send) -> None:
     routers, FastAPI's exception middlewares and dependency solving), which cost more per request
     than keel's validation (benchmarks/RESULTS.md). BentoML's metrics, access log, timeout and
     concurrency limit are outside this middleware and still see every request."""
-    body = await _body(receive)
+    scorer = _scorer()
+    # At most one byte past the limit is kept, so the scorer answers 413 without the body in memory.
+    body = await _body(receive, scorer.max_body_bytes + 1 if scorer is not None else 0)
     if body is None:  # the client went away before sending its body: no one to answer
         return
-    scorer = _scorer()
     if scorer is None:
         return await _send_json(send, 503, STOPPING)
     headers = Headers(scope=scope)
@@ -139,13 +140,18 @@ async def _score(path: str, scope, receive, send) -> None:
                      json.dumps(answer.body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode())
 
 
-async def _body(receive) -> Optional[bytes]:
-    chunks = []
+async def _body(receive, keep: int) -> Optional[bytes]:
+    """The request body's first `keep` bytes, the rest read and dropped (a body of any size costs no
+    more memory than the limit); None when the client went away before sending it all."""
+    chunks, kept = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunks.append(message.get("body", b""))
+        if kept < keep:
+            chunk = message.get("body", b"")[: keep - kept]
+            chunks.append(chunk)
+            kept += len(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
 

@@ -106,3 +106,22 @@ def test_a_client_gone_before_its_body_gets_no_answer_and_nothing_is_logged(gate
     assert _call(keel_gate, "POST", "/predict", []) is None
     with sqlite3.connect(log) as connection:
         assert connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0
+
+
+def test_a_body_over_the_limit_is_413_and_is_not_kept_whole(gate):
+    from serving.service import _body
+
+    keel_gate, reached, log, body = gate
+    limit = 1_000_000  # the bundle's max_body_bytes (keel.serving.scorer.MAX_BODY_BYTES)
+    chunks = [b"x" * 400_000] * 4  # 1.6 MB in chunks, as a client streams it
+    status, _, content = _call(keel_gate, "POST", "/predict", chunks)
+    assert status == 413 and "body larger than" in json.loads(content)["errors"][0]["problem"]
+    assert reached == []
+
+    messages = [{"type": "http.request", "body": c, "more_body": i < 3} for i, c in enumerate(chunks)]
+
+    async def receive():
+        return messages.pop(0)
+
+    kept = asyncio.run(_body(receive, limit + 1))
+    assert len(kept) == limit + 1 and messages == []  # read to the end, kept only past the limit by one byte
