@@ -70,31 +70,37 @@ def test_monitoring_reads_the_same_predictions_from_postgresql_as_from_sqlite(po
     assert on_postgres.astype(str).equals(on_sqlite.astype(str))
 
 
-def test_workers_opening_an_empty_database_at_once_all_get_the_log(postgres):
-    """Two service workers start together: both may try to create the tables; neither fails."""
+def _open_at_once(workers: int, url: str, **options) -> tuple:
+    """(the logs opened, the errors raised) by `workers` threads opening the log at `url` at the same
+    moment, as the service's workers do when they start together."""
     import threading
 
+    opened, errors, start = [], [], threading.Barrier(workers)
+
+    def open_log():
+        start.wait()
+        try:
+            opened.append(PredictionLog(url, **options))
+        except Exception as error:  # noqa: BLE001 — what a worker's start-up would die of
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_log) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return opened, errors
+
+
+def test_workers_opening_an_empty_database_at_once_all_get_the_log(postgres):
+    """Two service workers start together: both may try to create the tables; neither fails."""
     import psycopg
 
     with psycopg.connect(host="127.0.0.1", port=postgres.port, user="keel", dbname="postgres",
                          autocommit=True) as connection:
         connection.execute("CREATE DATABASE racing")
     url = postgres.url.rsplit("/", 1)[0] + "/racing"
-    errors, opened = [], []
-    start = threading.Barrier(6)
-
-    def open_log():
-        start.wait()
-        try:
-            opened.append(PredictionLog(url))
-        except Exception as error:  # noqa: BLE001 — what a worker's start-up would die of
-            errors.append(error)
-
-    threads = [threading.Thread(target=open_log) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    opened, errors = _open_at_once(6, url)
     assert errors == [] and len(opened) == 6
     assert opened[0].append(_rows("after-race")) == 2
 
@@ -102,8 +108,6 @@ def test_workers_opening_an_empty_database_at_once_all_get_the_log(postgres):
 def test_an_older_log_gets_the_reasons_column_and_referrals_commit_with_their_group(postgres):
     """A log written before reasons were logged is altered in place by the workers that open it (at once);
     a group commit writes the referrals of its requests in the same transaction (issue 19)."""
-    import threading
-
     import psycopg
 
     from keel.serving.reviews import pending_reviews
@@ -115,20 +119,7 @@ def test_an_older_log_gets_the_reasons_column_and_referrals_commit_with_their_gr
     PredictionLog(url).append(_rows("before"))
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as connection:
         connection.execute("ALTER TABLE predictions DROP COLUMN reasons")  # as the log was before issue 19
-    opened, errors, start = [], [], threading.Barrier(4)
-
-    def open_log():
-        start.wait()
-        try:
-            opened.append(PredictionLog(url, refer_band=(0.4, 0.6)))
-        except Exception as error:  # noqa: BLE001 — what a worker's start-up would die of
-            errors.append(error)
-
-    threads = [threading.Thread(target=open_log) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    opened, errors = _open_at_once(4, url, refer_band=(0.4, 0.6))
     assert errors == [] and len(opened) == 4
     committer = GroupCommitter(opened[0])
     declined = [dict(row, score=0.9, reasons=[{"feature": "x", "statement": "X too high", "contribution": 0.3}])
