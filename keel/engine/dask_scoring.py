@@ -75,25 +75,6 @@ def piece_rows(piece) -> int:
     return sum(group.num_rows for group in piece.row_groups)
 
 
-def _predictions_table(frame: pd.DataFrame, job: PartitionJob, now: datetime):
-    """The batch's monitoring rows as keel.monitoring.batch_traffic stores them (time, entity_id,
-    model_version, score, decision), so that the delayed labels join them by id."""
-    import pyarrow as pa
-
-    from keel.monitoring.batch_traffic import batch_entity_ids
-
-    return pa.table({
-        "time": pa.array([now] * len(frame), pa.timestamp("us", tz="UTC")),
-        "entity_id": pa.array(batch_entity_ids(job.batch_id, frame, job.data.id_column), pa.string()),
-        "model_version": pa.array(np.full(len(frame), job.model_version, dtype=np.int64)),
-        "score": pa.array(frame["score"].to_numpy(dtype=float)),
-        "decision": pa.array(frame["decision"].to_numpy(dtype=np.int64)),
-        **{name: pa.array([None if v is None or v != v else str(v) for v in frame[name]]
-                          if name in frame.columns else [None] * len(frame), pa.string())
-           for name in job.logged},
-    })
-
-
 def score_partition(piece, schema, index: int, first_row: int, model, job: PartitionJob) -> PartitionScored:
     """Score one partition on a worker, chunk by chunk (memory: one chunk), as keel.batch.scoring
     scores a chunk; its output rows go to its own part file, published in the parts folder when done."""
@@ -103,6 +84,7 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
     from keel.batch.inputs import arrow_to_frame, columns_to_read
     from keel.batch.scoring import BatchReasons, output_frame, output_schema, TableFile, with_non_finite
     from keel.clock import utc_now
+    from keel.monitoring.batch_traffic import monitoring_rows
     from keel.monitoring.profiles import deserialize, merge_profiles, profile_bytes, serialize
     from keel.monitoring.windows import monitored_columns, window_start
 
@@ -139,7 +121,8 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
                     rows = good.assign(row=good.index.to_numpy(), score=scores, decision=decisions)
                     profile = deserialize(profile_bytes(monitored_columns(rows, job.features), covers=hour))
                     profiles[hour] = merge_profiles([profiles[hour], profile]) if hour in profiles else profile
-                    table = _predictions_table(rows, job, now)
+                    table = monitoring_rows(rows, job.batch_id, job.data.id_column, job.model_version,
+                                            job.logged, now)
                     if predictions is None:
                         folder = Path(job.predictions_folder)
                         folder.mkdir(parents=True, exist_ok=True)

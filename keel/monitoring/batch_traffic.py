@@ -52,6 +52,25 @@ def batch_entity_ids(batch_id: str, frame: pd.DataFrame, id_column: Optional[str
     return (batch_id + ":" + frame["row"].astype(str)).reset_index(drop=True)
 
 
+def monitoring_rows(frame: pd.DataFrame, batch_id: str, id_column: Optional[str], model_version: int,
+                    attributes: Sequence[str], now: datetime):
+    """A scored chunk's monitoring rows as the batch's `predictions.parquet` keeps them (time, entity_id,
+    model_version, score, decision, and the attributes sent for fairness as text), so that the delayed
+    labels join them by id; an Arrow table."""
+    import pyarrow as pa
+
+    return pa.table({
+        "time": pa.array([now] * len(frame), pa.timestamp("us", tz="UTC")),
+        "entity_id": pa.array(batch_entity_ids(batch_id, frame, id_column), pa.string()),
+        "model_version": pa.array(np.full(len(frame), int(model_version), dtype=np.int64)),
+        "score": pa.array(frame["score"].to_numpy(dtype=float)),
+        "decision": pa.array(frame["decision"].to_numpy(dtype=np.int64)),
+        **{name: pa.array([None if v is None or v != v else str(v) for v in frame[name]]
+                          if name in frame.columns else [None] * len(frame), pa.string())
+           for name in attributes},
+    })
+
+
 class BatchProfiler:
     """Gathers one batch's monitoring evidence as it is scored: pass it as score_batch's `on_chunk`
     (each chunk's scored rows: model features, id, score, decision). One profile per (model version,
@@ -99,19 +118,9 @@ class BatchProfiler:
         self.last = max(filter(None, (self.last, last)), default=None)
 
     def _append(self, frame: pd.DataFrame, now: datetime) -> None:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.table({
-            "time": pa.array([now] * len(frame), pa.timestamp("us", tz="UTC")),
-            "entity_id": pa.array(batch_entity_ids(self.batch_id, frame, self.id_column), pa.string()),
-            "model_version": pa.array(np.full(len(frame), self.model_version, dtype=np.int64)),
-            "score": pa.array(frame["score"].to_numpy(dtype=float)),
-            "decision": pa.array(frame["decision"].to_numpy(dtype=np.int64)),
-            **{name: pa.array([None if v is None or v != v else str(v) for v in frame[name]]
-                              if name in frame.columns else [None] * len(frame), pa.string())
-               for name in self.attributes},
-        })
+        table = monitoring_rows(frame, self.batch_id, self.id_column, self.model_version, self.attributes, now)
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.staging / PREDICTIONS, table.schema)
         self._writer.write_table(table)
