@@ -107,11 +107,11 @@ def on_fresh_cluster(function, memory_limit: str):
     """(seconds, result, peak RSS MiB of each worker) of `function(client, engine)` on a new cluster."""
     from distributed import LocalCluster
 
-    from keel.engine.cluster import connect, disconnect
+    from keel.engine.cluster import WORKER_ENVIRONMENT, connect, disconnect
     from keel.engine.spec import DaskEngine
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, memory_limit=memory_limit) as cluster:
+                      dashboard_address=None, memory_limit=memory_limit, env=WORKER_ENVIRONMENT) as cluster:
         engine = DaskEngine(kind="dask", scheduler_address=cluster.scheduler_address)
         client = connect(engine)
         client.run(lambda: __import__("keel.engine.dask_data") and None)  # imports off the clock

@@ -11,7 +11,9 @@ spec's 19 model features + score + decision, as the monitor profiles them.
 Data: written by a streaming generator, one file of `--file-rows` at a time (row groups of half of
 it), so this process never holds more than one file: the generator's credit applications (one
 draw of `--file-rows`, shuffled per file) with fresh seeded scores and decisions per file. Cluster:
-`distributed.LocalCluster`, 2 worker processes x 1 thread, TCP on 127.0.0.1, a fresh one per size;
+`distributed.LocalCluster`, 2 worker processes x 1 thread, TCP on 127.0.0.1, a fresh one per size,
+with the environment keel gives the workers it starts (`keel.engine.cluster.WORKER_ENVIRONMENT`:
+Arrow's system allocator);
 whylogs imported on the workers before the clock starts; their RSS then ("before") and the peak
 RSS per worker sampled from outside every 0.2 s (psutil). Each size is one run (stated in the
 output). Writes benchmarks/results/dask_monitoring.json (or --out).
@@ -68,14 +70,15 @@ def on_fresh_cluster(function, memory_limit: str):
     from dask_engine import WorkerMemory
     from distributed import LocalCluster
 
-    from keel.engine.cluster import connect, disconnect
+    from keel.engine.cluster import WORKER_ENVIRONMENT, connect, disconnect
     from keel.engine.spec import DaskEngine
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, memory_limit=memory_limit) as cluster:
+                      dashboard_address=None, memory_limit=memory_limit, env=WORKER_ENVIRONMENT) as cluster:
         engine = DaskEngine(kind="dask", scheduler_address=cluster.scheduler_address)
         client = connect(engine)
         client.run(lambda: __import__("keel.monitoring.profiles") and __import__("whylogs.core") and None)
+        pools = sorted(set(client.run(lambda: __import__("pyarrow").default_memory_pool().backend_name).values()))
         before = sorted(round(psutil.Process(pid).memory_info().rss / 2**20) for pid in client.run(os.getpid).values())
         memory = WorkerMemory(client)
         started = time.perf_counter()
@@ -83,11 +86,11 @@ def on_fresh_cluster(function, memory_limit: str):
         seconds = time.perf_counter() - started
         peaks = memory.stop()
         disconnect(engine)
-    return seconds, result, peaks, before
+    return seconds, result, peaks, before, pools
 
 
 def measure(rows: int, file_rows: int, memory_limit: str, work: Path) -> dict:
-    from keel.engine.dask_monitoring import profile_parquet
+    from keel.engine.dask_monitoring import IN_FLIGHT_PER_WORKER, profile_parquet
 
     folder = work / f"predictions-{rows}"
     started = time.perf_counter()
@@ -95,14 +98,15 @@ def measure(rows: int, file_rows: int, memory_limit: str, work: Path) -> dict:
     written_s = time.perf_counter() - started
     size = sum(path.stat().st_size for path in folder.rglob("*.parquet"))
     load = os.getloadavg()[0]
-    seconds, (profile, seen, partitions), peaks, before = on_fresh_cluster(
+    seconds, (profile, seen, partitions), peaks, before, pools = on_fresh_cluster(
         lambda client: profile_parquet(client, folder), memory_limit)
     counted = int(profile.view.get_column("score").get_metric("counts").n.value)
     assert seen == rows == counted, (seen, rows, counted)
     result = {"rows": rows, "files": files, "partitions": partitions, "rows_per_partition": file_rows // 2,
               "parquet_mib": round(size / 2**20), "write_s": round(written_s, 1), "profile_s": round(seconds, 1),
               "rows_per_second": round(rows / seconds), "worker_peak_rss_mib": peaks,
-              "worker_rss_before_mib": before,
+              "worker_rss_before_mib": before, "worker_arrow_pool": pools,
+              "tasks_in_flight_per_worker": IN_FLIGHT_PER_WORKER,
               "this_process_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
               "load_average_before": load, "load_average_after": os.getloadavg()[0], "runs": 1,
               "profile_counts_score": counted}

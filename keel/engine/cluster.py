@@ -16,6 +16,11 @@ from keel.engine.spec import DaskEngine
 _clients: Dict[str, object] = {}
 _lock = threading.Lock()
 
+# Arrow's default pool (mimalloc) kept about 2 MiB per Parquet row group a worker read, so a worker's
+# memory grew with the total rows; the system allocator keeps it flat (benchmarks/RESULTS.md, issue
+# 17). Arrow reads it once, when the process starts: only a worker's environment can set it.
+WORKER_ENVIRONMENT = {"ARROW_DEFAULT_MEMORY_POOL": "system"}
+
 
 class EngineUnavailableError(RuntimeError):
     """The stack's Dask cluster cannot be used; nothing was run."""
@@ -63,7 +68,7 @@ def _start(engine: DaskEngine):
     spec = engine.local_cluster
     cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=spec.threads_per_worker,
                            memory_limit=spec.memory_limit, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
+                           dashboard_address=None, env=WORKER_ENVIRONMENT)
     return Client(cluster, set_as_default=False)
 
 

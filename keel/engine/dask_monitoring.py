@@ -10,10 +10,19 @@ partition size, not on the number of rows.
 - Batch traffic needs no pass over raw rows at monitoring time: its rows are profiled while they
   are scored (on the workers, keel.engine.dask_scoring), and the monitor merges the stored hours.
 - `profile_parquet`: predictions or batch outputs held as partitioned Parquet (a file, folder of
-  parts or glob), one task per row group, merged (the benchmark's measurement)."""
+  parts or glob), one task per row group, merged (the benchmark's measurement). At most
+  `IN_FLIGHT_PER_WORKER` tasks per worker are submitted at a time: a finished profile (about 400 KiB
+  for 21 columns) waits on its worker until this process reads it, so submitting every row group at
+  once let them pile up there when merging here fell behind.
+
+A worker's memory stays flat over many row groups only with Arrow's system allocator
+(ARROW_DEFAULT_MEMORY_POOL=system, read when the worker starts; keel.engine.cluster sets it on the
+workers it starts): under Arrow's default mimalloc pool a worker kept 2-3 MiB per row group it
+read (benchmarks/RESULTS.md, issue 17). Workers of an existing cluster need it in their environment."""
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
@@ -24,6 +33,7 @@ from keel.spec.data import FileSource
 
 
 MERGE_EVERY = 16
+IN_FLIGHT_PER_WORKER = 2  # one running, one queued: a worker never waits on this process's round trip
 
 
 class DaskPool:
@@ -65,16 +75,27 @@ def _profile_piece(piece, schema, columns: Optional[Sequence[str]], covers: Opti
 def profile_parquet(client, location: Path, columns: Optional[Sequence[str]] = None,
                     covers: Optional[datetime] = None):
     """(merged profile, rows, partitions) of the Parquet at `location` (file, directory, glob)."""
-    from dask import delayed
-
+    from keel.engine.cluster import ordered_workers
     from keel.monitoring.profiles import deserialize, merge_profiles
 
     dataset, pieces = parquet_pieces(FileSource(kind="parquet", path=Path(location)))
-    futures = client.compute([delayed(_profile_piece)(piece, dataset.schema, columns, covers) for piece in pieces])
+    window = IN_FLIGHT_PER_WORKER * max(1, len(ordered_workers(client)))
+    remaining = iter(pieces)
+
+    def submit_next(in_flight: deque) -> None:
+        piece = next(remaining, None)
+        if piece is not None:
+            in_flight.append(client.submit(_profile_piece, piece, dataset.schema, columns, covers, pure=False))
+
+    in_flight: deque = deque()
+    for _ in range(window):
+        submit_next(in_flight)
     merged, pending, rows = None, [], 0
-    for future in futures:  # in order, each released once read
+    while in_flight:  # read in partition order, so the merged profile does not depend on worker timing
+        future = in_flight.popleft()
         blob, count = future.result()
         future.release()
+        submit_next(in_flight)
         pending.append(deserialize(blob))
         rows += count
         if len(pending) == MERGE_EVERY:  # this process holds a few profiles, however many partitions

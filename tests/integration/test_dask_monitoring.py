@@ -255,3 +255,64 @@ def test_partitioned_parquet_profiled_on_the_workers_merges_to_the_whole_profile
     for name in rows.columns:
         mine, theirs = column_summary(whole, name), column_summary(merged, name)
         assert [mine[k] for k in ("count", "nulls", "frequencies")] == [theirs[k] for k in ("count", "nulls", "frequencies")]
+
+
+class _ProfilesInFlight:
+    """Scheduler plugin: the most row-group profiling tasks the scheduler held at once (submitted and
+    not yet released by the client: waiting, running, or finished and unread)."""
+
+    name = "profiles-in-flight"
+
+    def __init__(self):
+        self.now, self.most = set(), 0
+
+    def transition(self, key, start, finish, *args, **kwargs):
+        if not str(key).startswith("_profile_piece"):
+            return
+        if finish in ("released", "forgotten", "erred"):
+            self.now.discard(key)
+        else:
+            self.now.add(key)
+        self.most = max(self.most, len(self.now))
+
+
+def test_partitioned_parquet_keeps_at_most_two_tasks_per_worker_in_flight(engine, tmp_path):
+    """Finished profiles (hundreds of KiB each) wait on the workers until read: with 40 row groups
+    and 2 workers, the cluster holds about 4 profiling tasks at once (not 40), and the profile still
+    counts every row."""
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    from keel.engine.cluster import connect
+    from keel.engine.dask_monitoring import IN_FLIGHT_PER_WORKER, profile_parquet
+
+    spec = _spec(tmp_path / "unused")
+    rows = _served(spec, 400)[["income", "region", "score"]]
+    folder = tmp_path / "predictions"
+    folder.mkdir()
+    rows.to_parquet(folder / "part-0.parquet", index=False, row_group_size=10)
+    client = connect(engine)
+    plugin = type("InFlight", (_ProfilesInFlight, SchedulerPlugin), {})()
+    client.register_plugin(plugin)
+    try:
+        merged, seen, partitions = profile_parquet(client, folder)
+        most = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.plugins[plugin.name].most)
+    finally:
+        client.unregister_scheduler_plugin(plugin.name)
+    assert (partitions, seen) == (40, 400)
+    assert column_summary(merged, "income")["count"] == 400
+    # the scheduler may take in the next task just before the release of the one read (2 streams)
+    assert 2 <= most <= IN_FLIGHT_PER_WORKER * 2 + 1 == 5
+
+
+def test_workers_keel_starts_read_parquet_with_the_system_allocator():
+    """Arrow's default mimalloc pool made a worker's memory grow with every row group it read; the
+    local cluster keel starts gives its workers the system allocator (read at process start)."""
+    from keel.engine.cluster import connect, disconnect
+    from keel.engine.spec import LocalCluster
+
+    engine = DaskEngine(kind="dask", local_cluster=LocalCluster(workers=1, memory_limit="1GiB"))
+    try:
+        pools = connect(engine).run(lambda: __import__("pyarrow").default_memory_pool().backend_name)
+    finally:
+        disconnect(engine)
+    assert list(pools.values()) == ["system"]
