@@ -9,10 +9,8 @@ fixtures, e.g. a model trained once for the module, are built once), except the 
 HANDED_OUT_BY_TEST.
 """
 
-import functools
 import importlib.abc
 import importlib.machinery
-import importlib.metadata
 import os
 import shutil
 import sys
@@ -72,11 +70,10 @@ LONGEST_FIRST = [
     "tests/integration/remote/test_remote_stack.py",
 ]
 
-# ZenML resolves the package of each artifact's type and materializer through
-# importlib.metadata.packages_distributions(), which re-reads every installed distribution's metadata at
-# each call (about 2 s of CPU here; a training run makes 9 such calls, an evaluation 1-2). The installed
-# packages do not change during a test session: read them once per process.
-importlib.metadata.packages_distributions = functools.cache(importlib.metadata.packages_distributions)
+# In-process pipeline runs too read the installed packages' metadata once per process, as commands do.
+from keel.cli.main import read_installed_packages_once  # noqa: E402
+
+read_installed_packages_once()
 
 
 def _no_parameter_schema(step):
