@@ -164,22 +164,27 @@ def _use_zenml_config(folder: Path) -> None:
 _TEMPLATE_STORE = Path(_ZENML_HOME) / "stores" / "_template"
 
 
-def _copy_template_store(folder: Path) -> None:
-    """A new, empty ZenML store in `folder`: a copy of this process's template store, made once.
+def new_zenml_store(folder: Path) -> str:
+    """A new, empty ZenML store in `folder` (returned as the ZENML_CONFIG_PATH of the commands a test
+    starts): a copy of this process's template store, made once.
     Creating a store registers ZenML's ~80 stack component flavors (3-6 s of CPU here), once per test
     module before; a copy is a file copy. The copy is what ZenML would have made: its config's paths
     name `folder`, and the default artifact store's path is derived from the config folder at run time
     (the database holds no path)."""
+    if folder.exists():  # made by an earlier command of the test
+        return str(folder)
     if not (_TEMPLATE_STORE / "config.yaml").exists():
         from zenml.client import Client
 
+        in_use = Path(os.environ["ZENML_CONFIG_PATH"])
         _use_zenml_config(_TEMPLATE_STORE)
         Client().active_stack_model  # creates the store, its default project and stack
         Client().zen_store.engine.dispose()  # its database file is copied: no connection left open
-        _use_zenml_config(Path(_ZENML_HOME) / "config")
+        _use_zenml_config(in_use)
     shutil.copytree(_TEMPLATE_STORE, folder)
     config = folder / "config.yaml"
     config.write_text(config.read_text().replace(str(_TEMPLATE_STORE), str(folder)))
+    return str(folder)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -190,8 +195,8 @@ def _own_zenml_store(request):
     would land in that test's captured stderr."""
     name = request.node.nodeid.split("::", 1)[0].replace("/", "_").removesuffix(".py") or "session"
     folder = Path(_ZENML_HOME) / "stores" / name
-    if "zenml.client" in sys.modules and not folder.exists():
-        _copy_template_store(folder)
+    if "zenml.client" in sys.modules:
+        new_zenml_store(folder)
     _use_zenml_config(folder)
     yield
     _use_zenml_config(Path(_ZENML_HOME) / "config")

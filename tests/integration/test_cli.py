@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, new_zenml_store
 
 pytestmark = pytest.mark.integration
 
 
 def _cli(tmp_path, *args):
-    env = {**os.environ, "ZENML_CONFIG_PATH": str(tmp_path / "zenml")}
+    env = {**os.environ, "ZENML_CONFIG_PATH": new_zenml_store(tmp_path / "zenml")}
     return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True,
                           cwd=tmp_path, env=env, timeout=600)
 

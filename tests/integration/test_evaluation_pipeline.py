@@ -4,7 +4,7 @@ import pytest
 
 from keel.provenance import collect_provenance
 from keel.spec import load_spec, spec_hash
-from tests.conftest import ROOT
+from tests.conftest import ROOT, new_zenml_store
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_evaluate_cli_exit_codes_and_card_file(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "ZENML_CONFIG_PATH": str(tmp_path / "zenml")}
+    env = {**os.environ, "ZENML_CONFIG_PATH": new_zenml_store(tmp_path / "zenml")}
 
     def cli(*args):
         return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True,

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, new_zenml_store
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +18,7 @@ BAD_DATA = ["train", "--set", "data.source={kind: csv, path: bad.csv}", "--set",
 
 def _train_on_bad_data(tmp_path, *flags):
     (tmp_path / "bad.csv").write_text("income,region\n1,north\n")
-    env = {**os.environ, "ZENML_CONFIG_PATH": str(tmp_path / "zenml"),  # a fresh store: every step runs
+    env = {**os.environ, "ZENML_CONFIG_PATH": new_zenml_store(tmp_path / "zenml"),  # a fresh store: every step runs
            "ZENML_LOGGING_VERBOSITY": "INFO", "ZENML_LOGGING_COLORS_DISABLED": "true"}
     return subprocess.run([sys.executable, str(ROOT / "run.py"), *BAD_DATA, *flags], capture_output=True,
                           text=True, cwd=tmp_path, env=env, timeout=600)

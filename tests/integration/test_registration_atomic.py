@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, new_zenml_store
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ SMALL = ["--set", f"problem.name={MODEL}", "--set", "data.source.rows=1500", "--
 
 
 def _cli(project, *args, kill_at=None):
-    env = {**os.environ, "ZENML_CONFIG_PATH": str(project / "zenml"), "KEEL_AUDIT_ROOT": str(project / "audit")}
+    env = {**os.environ, "ZENML_CONFIG_PATH": new_zenml_store(project / "zenml"), "KEEL_AUDIT_ROOT": str(project / "audit")}
     env.pop("KEEL_TEST_KILL_REGISTRATION_AT", None)
     if kill_at:
         env["KEEL_TEST_KILL_REGISTRATION_AT"] = kill_at
