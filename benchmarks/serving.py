@@ -3,11 +3,13 @@
     .venv/bin/python benchmarks/serving.py --seconds 5 --before 75d5973 --postgres
 
 (a) the raw pipeline in process; (b) plain FastAPI + uvicorn (`async def`, parse -> DataFrame ->
-predict_proba, nothing else), and the same scoring through keel's fast path (1 and 2 workers);
+predict_proba, nothing else), and the same scoring through keel's fast path (1 and 2 workers, and
+with a durable SQLite log committed per request: what a team would write without group commit);
 (c) keel's BentoML service with validation, routing, metrics and the durable prediction log (group
 commit), (d) the same without the log, both with 1 and 2 workers, (e) canary routing (95/5) with the
 log, (f) the log in PostgreSQL (`--postgres`: a server started on 127.0.0.1 for the run), (g) the
-fast path off; and, with `--before COMMIT`, keel's service as that commit's tree serves the same
+fast path off; (h) keel with every row approved (threshold 1.0: no declined row, so no principal
+reasons: their cost); and, with `--before COMMIT`, keel's service as that commit's tree serves the same
 bundle (with and without its log), so before and after are measured in one run. Single-row JSON at
 concurrency 1, 8 and 32, and 100-row batches at concurrency 1, on 127.0.0.1. The load generator is a
 thread pool of keep-alive HTTP clients in this process (the cores are shared with the server: ratios
@@ -74,6 +76,24 @@ async def predict(request: Request):
     scores = SCORER.scores(rows)
     return {"predictions": [{"score": float(s)} for s in scores]}
 '''
+
+# The same plain front, with a durable log as a team would write it without group commit: each
+# request's row inserted and committed (WAL, synchronous=FULL: one fsync) before it is answered.
+FASTAPI_FAST_PATH_DURABLE_LOG_APP = FASTAPI_FAST_PATH_APP.replace("""
+@app.post("/predict")""", """
+import json, sqlite3, time, uuid
+LOG = sqlite3.connect(os.environ["LOG_FILE"], isolation_level=None, check_same_thread=False)
+LOG.execute("PRAGMA journal_mode=WAL")
+LOG.execute("PRAGMA synchronous=FULL")
+LOG.execute("CREATE TABLE IF NOT EXISTS predictions (request_id TEXT, row INTEGER, time REAL, inputs TEXT, score REAL)")
+@app.post("/predict")""").replace("""    scores = SCORER.scores(rows)
+""", """    scores = SCORER.scores(rows)
+    request_id, now = uuid.uuid4().hex, time.time()
+    LOG.execute("BEGIN")
+    LOG.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?)",
+                    [(request_id, i, now, json.dumps(r), float(s)) for i, (r, s) in enumerate(zip(rows, scores))])
+    LOG.execute("COMMIT")
+""")
 
 
 def _free_port() -> int:
@@ -238,6 +258,7 @@ def main() -> None:
         (work / "model.pkl").write_bytes(pickle.dumps(model))
         sample.to_parquet(work / "sample.parquet")
         plain = [("plain_fastapi_fast_path", FASTAPI_FAST_PATH_APP, 1),
+                 ("plain_fastapi_fast_path_durable_log", FASTAPI_FAST_PATH_DURABLE_LOG_APP, 1),
                  ("plain_fastapi_fast_path_2_workers", FASTAPI_FAST_PATH_APP, 2)]
         if not args.skip_pipeline:
             plain.insert(0, ("plain_fastapi", FASTAPI_APP, 1))
@@ -248,6 +269,7 @@ def main() -> None:
                                        "--port", str(port), "--log-level", "warning", "--workers", str(workers)],
                                       cwd=work, start_new_session=True,
                                       env={**os.environ, "MODEL_FILE": str(work / "model.pkl"),
+                                           "LOG_FILE": str(work / f"{name}-log.db"),
                                            "SAMPLE_FILE": str(work / "sample.parquet"), "PYTHONPATH": str(ROOT)})
             try:
                 _wait_answering(port, plain_single[0])
@@ -268,6 +290,9 @@ def main() -> None:
         variants = {
             "keel_bentoml_log": (champion_only, sqlite, spec, None),
             "keel_bentoml_no_log": (champion_only, None, spec, None),
+            # Threshold 1.0: every row approved, so no row is owed principal reasons (what they cost).
+            "keel_bentoml_log_no_reasons": (champion_only, sqlite, spec, None),
+            "keel_bentoml_no_log_no_reasons": (champion_only, None, spec, None),
             "keel_bentoml_log_2_workers": (champion_only, sqlite, two_workers, None),
             "keel_bentoml_no_log_2_workers": (champion_only, None, two_workers, None),
             "keel_bentoml_canary_log": (RoutingTable([Arm("champion", 1, 0.95), Arm("challenger", 2, 0.05)]), sqlite,
@@ -292,7 +317,8 @@ def main() -> None:
                 log = f"sqlite:///{folder / 'log.db'}"
             elif log is not None:  # PostgreSQL: each variant its own empty table
                 _drop_predictions(log)
-            write_bundle(folder, bundle_spec, {1: model, 2: model}, {1: 0.3, 2: 0.3}, routing, log, sample)
+            threshold = 1.0 if name.endswith("_no_reasons") else 0.3
+            write_bundle(folder, bundle_spec, {1: model, 2: model}, {1: threshold, 2: threshold}, routing, log, sample)
             if tree is not None:  # an older spec model refuses keys it did not know yet
                 _spec_of_tree(folder / "deployment.json", tree)
             port = _free_port()

@@ -11,11 +11,14 @@ RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
 LABELS = {
     "plain_fastapi": "plain FastAPI + uvicorn, full pipeline",
     "plain_fastapi_fast_path": "plain FastAPI + uvicorn, keel's fast path (baseline)",
+    "plain_fastapi_fast_path_durable_log": "plain FastAPI + uvicorn, keel's fast path, SQLite log (a commit per request)",
     "plain_fastapi_fast_path_2_workers": "plain FastAPI + uvicorn, keel's fast path, 2 workers",
     "before_keel_bentoml_log": "before (the --before commit's code): keel BentoML + SQLite log",
     "before_keel_bentoml_no_log": "before (the --before commit's code): keel BentoML, no log",
     "keel_bentoml_log": "keel BentoML: validation + routing + metrics + SQLite log (group commit)",
     "keel_bentoml_no_log": "keel BentoML: validation + routing + metrics, no log",
+    "keel_bentoml_log_no_reasons": "keel BentoML + SQLite log, every row approved (no principal reasons owed)",
+    "keel_bentoml_no_log_no_reasons": "keel BentoML, no log, every row approved (no principal reasons owed)",
     "keel_bentoml_log_2_workers": "keel BentoML + SQLite log, 2 workers",
     "keel_bentoml_no_log_2_workers": "keel BentoML, no log, 2 workers",
     "keel_bentoml_postgres_log": "keel BentoML + PostgreSQL log",
@@ -80,6 +83,13 @@ def main() -> None:
     base = "plain_fastapi_fast_path"
     for variant in ("keel_bentoml_log", "before_keel_bentoml_log", "keel_bentoml_log_2_workers",
                     "keel_bentoml_postgres_log", "keel_bentoml_postgres_log_2_workers"):
+        if variant in results:
+            print(f"- {LABELS[variant]} against {LABELS[base]}: {_ratio(results, variant, base)}")
+    durable = "plain_fastapi_fast_path_durable_log"
+    for variant in ("keel_bentoml_log", "keel_bentoml_log_no_reasons"):
+        if variant in results:
+            print(f"- {LABELS[variant]} against {LABELS[durable]}: {_ratio(results, variant, durable)}")
+    for variant in ("keel_bentoml_no_log", "keel_bentoml_no_log_no_reasons"):
         if variant in results:
             print(f"- {LABELS[variant]} against {LABELS[base]}: {_ratio(results, variant, base)}")
     for with_log, without in (("keel_bentoml_log", "keel_bentoml_no_log"),
