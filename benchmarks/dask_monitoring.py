@@ -13,9 +13,9 @@ it), so this process never holds more than one file: the generator's credit appl
 draw of `--file-rows`, shuffled per file) with fresh seeded scores and decisions per file. Cluster:
 `distributed.LocalCluster`, 2 worker processes x 1 thread, TCP on 127.0.0.1, a fresh one per size,
 with the environment keel gives the workers it starts (`keel.engine.cluster.WORKER_ENVIRONMENT`:
-Arrow's system allocator);
-whylogs imported on the workers before the clock starts; their RSS then ("before") and the peak
-RSS per worker sampled from outside every 0.2 s (psutil). Each size is one run (stated in the
+Arrow's system allocator); whylogs imported on the workers before the clock starts; their RSS then
+("before"), the peak RSS per worker sampled from outside every 0.2 s (psutil), and their RSS once
+the profiling is done ("after"). Each size is one run (stated in the
 output). Writes benchmarks/results/dask_monitoring.json (or --out).
 """
 
@@ -85,8 +85,9 @@ def on_fresh_cluster(function, memory_limit: str):
         result = function(client)
         seconds = time.perf_counter() - started
         peaks = memory.stop()
+        after = sorted(round(process.memory_info().rss / 2**20) for process in memory.processes)
         disconnect(engine)
-    return seconds, result, peaks, before, pools
+    return seconds, result, peaks, before, pools, after
 
 
 def measure(rows: int, file_rows: int, memory_limit: str, work: Path) -> dict:
@@ -98,14 +99,14 @@ def measure(rows: int, file_rows: int, memory_limit: str, work: Path) -> dict:
     written_s = time.perf_counter() - started
     size = sum(path.stat().st_size for path in folder.rglob("*.parquet"))
     load = os.getloadavg()[0]
-    seconds, (profile, seen, partitions), peaks, before, pools = on_fresh_cluster(
+    seconds, (profile, seen, partitions), peaks, before, pools, after = on_fresh_cluster(
         lambda client: profile_parquet(client, folder), memory_limit)
     counted = int(profile.view.get_column("score").get_metric("counts").n.value)
     assert seen == rows == counted, (seen, rows, counted)
     result = {"rows": rows, "files": files, "partitions": partitions, "rows_per_partition": file_rows // 2,
               "parquet_mib": round(size / 2**20), "write_s": round(written_s, 1), "profile_s": round(seconds, 1),
               "rows_per_second": round(rows / seconds), "worker_peak_rss_mib": peaks,
-              "worker_rss_before_mib": before, "worker_arrow_pool": pools,
+              "worker_rss_before_mib": before, "worker_rss_after_mib": after, "worker_arrow_pool": pools,
               "tasks_in_flight_per_worker": IN_FLIGHT_PER_WORKER,
               "this_process_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
               "load_average_before": load, "load_average_after": os.getloadavg()[0], "runs": 1,
