@@ -19,7 +19,7 @@ from __future__ import annotations
 import operator
 import pickle
 from contextlib import contextmanager
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import pandas as pd
@@ -30,11 +30,35 @@ from keel.spec.training import TrainingSpec
 from keel.training.metrics import score
 
 
-def _block(parts: List[pd.DataFrame], features, data: DataSpec) -> Tuple[np.ndarray, np.ndarray]:
-    """One worker's training rows (its partitions, in order) as model features and labels."""
-    rows = pd.concat(parts, ignore_index=True)
-    x = np.asarray(features.transform(rows[data.model_features]), dtype=np.float64)
-    return x, rows[data.target.column].to_numpy()
+# The refit's features stay float64, as the local engine trains: a model trained on float32 features
+# scores some float64 rows differently (a float64 value just past a threshold that is itself a float32
+# value rounds onto it; seen on the test module's data), a skew between training and serving.
+FEATURE_DTYPE = np.float64
+
+
+def _features_of(part: pd.DataFrame, features, data: DataSpec) -> Tuple[np.ndarray, np.ndarray]:
+    """One partition's training rows as model features and labels (its pandas rows are released as
+    soon as this returns: a worker never holds all its partitions' rows at once)."""
+    if len(part) == 0:  # a partition with no training rows (scikit-learn refuses to transform none)
+        x = np.empty((0, len(features.get_feature_names_out())), dtype=FEATURE_DTYPE)
+    else:
+        x = np.ascontiguousarray(features.transform(part[data.model_features]), dtype=FEATURE_DTYPE)
+    return x, part[data.target.column].to_numpy(dtype=np.int64)
+
+
+def _block(*pairs: Tuple[np.ndarray, np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """One worker's partitions (in order) as one block, written into arrays allocated once: the
+    partitions' feature arrays and the block are the only copies of the rows at any moment."""
+    rows = sum(len(y) for _, y in pairs)
+    width = pairs[0][0].shape[1] if pairs else 0
+    x = np.empty((rows, width), dtype=FEATURE_DTYPE)
+    y = np.empty(rows, dtype=np.int64)
+    start = 0
+    for part_x, part_y in pairs:
+        x[start:start + len(part_y)] = part_x
+        y[start:start + len(part_y)] = part_y
+        start += len(part_y)
+    return x, y
 
 
 def _shape(pair: Tuple[np.ndarray, np.ndarray]) -> Tuple[int, int]:
@@ -44,27 +68,40 @@ def _shape(pair: Tuple[np.ndarray, np.ndarray]) -> Tuple[int, int]:
 def _placed_arrays(client, parts: list, features, data: DataSpec):
     """(X, y) as Dask arrays of one block per worker: worker r (workers by address) holds the
     contiguous partitions i with i * workers // partitions == r. LightGBM ranks its machines in the
-    order of the blocks, so rank r always trains on block r: the same layout, the same model."""
+    order of the blocks, so rank r always trains on block r: the same layout, the same model.
+
+    Memory: every task of a block (reading, validating, selecting, transforming a partition) runs on
+    its worker; each partition becomes float64 features there, so a worker's peak while building its
+    block is two copies of its training features (the partitions' and the block's) and one partition
+    of pandas rows, not its every row in pandas plus their transformed copies. (Training then holds
+    two copies again: lightgbm.dask copies a worker's block into one array to train on.)"""
     import dask.array as da
     from dask import delayed
+    from distributed import wait
 
     workers = ordered_workers(client)
     n = len(parts)
     blocks = [[part for i, part in enumerate(parts) if i * len(workers) // n == r] for r in range(len(workers))]
-    placed = [(worker, client.compute(delayed(_block)(block, features, data), workers=[worker],
-                                      allow_other_workers=False))
+    placed = [(worker, client.compute(delayed(_block)(*[delayed(_features_of)(part, features, data) for part in block]),
+                                      workers=[worker], allow_other_workers=False))
               for worker, block in zip(workers, blocks) if block]
     shapes = client.gather([client.submit(_shape, pair, workers=[worker], allow_other_workers=False)
                             for worker, pair in placed])
-    x_blocks, y_blocks = [], []
+    x_blocks, y_blocks, held = [], [], []
     for (worker, pair), shape in zip(placed, shapes):
         if shape[0] == 0:
             continue
         x = client.submit(operator.getitem, pair, 0, workers=[worker], allow_other_workers=False)
         y = client.submit(operator.getitem, pair, 1, workers=[worker], allow_other_workers=False)
-        x_blocks.append(da.from_delayed(delayed(x), shape=shape, dtype=np.float64))
+        held += [x, y]
+        x_blocks.append(da.from_delayed(delayed(x), shape=shape, dtype=FEATURE_DTYPE))
         y_blocks.append(da.from_delayed(delayed(y), shape=(shape[0],), dtype=np.int64))
-    return da.concatenate(x_blocks), da.concatenate(y_blocks), [pair for _, pair in placed]
+    # The pairs go once their items are held: the worker's memory accounting then counts the block
+    # once (a pair and its items share the arrays), so Dask does not spill or pause on a double count.
+    with client.as_current():  # `wait` asks for the default client
+        wait(held)
+    del placed
+    return da.concatenate(x_blocks), da.concatenate(y_blocks), held
 
 
 @contextmanager

@@ -342,3 +342,26 @@ def test_the_evaluation_of_a_dask_version_states_its_seeded_test_sample(trained,
     sample = record["test_sample"]
     assert (sample["rows"], sample["of_rows"]) == (engine["sample_rows"]["test"], engine["rows"]["test"])
     assert sample["seed"] == partitioned.split.seed and sample["whole_split"] == (sample["rows"] >= sample["of_rows"])
+
+
+def test_a_block_built_partition_by_partition_is_the_transform_of_all_its_rows(generated, default_spec_module):
+    """A worker's block is made of its partitions transformed one at a time (so their pandas rows are
+    never all in memory): the float64 features of all its rows transformed together and their labels,
+    in partition order, an empty partition (no training rows) included."""
+    from keel.data.schema import with_spec_dtypes
+    from keel.engine.dask_training import _block, _features_of
+    from keel.features.preprocessing import fit_preprocessor
+
+    data = default_spec_module.data
+    rows = with_spec_dtypes(generated, data)
+    rows.loc[rows.index[:40], "employment_type"] = None  # a missing category, as a partition may hold
+    features = fit_preprocessor(rows.iloc[:2000], data)
+    parts = [rows.iloc[0:1700], rows.iloc[1700:1700], rows.iloc[1700:1703], rows.iloc[1703:ROWS]]
+    x, y = _block(*[_features_of(part, features, data) for part in parts])
+    whole = features.transform(rows[data.model_features])
+    assert x.dtype == np.float64 and x.flags["C_CONTIGUOUS"] and x.shape == whole.shape == (ROWS, x.shape[1])
+    assert np.array_equal(x, whole, equal_nan=True)
+    assert y.dtype == np.int64 and np.array_equal(y, rows[data.target.column].to_numpy())
+    empty_x, empty_y = _features_of(rows.iloc[:0], features, data)
+    assert empty_x.shape == (0, whole.shape[1]) and len(empty_y) == 0
+
