@@ -51,6 +51,7 @@ def timed(function, repeats: int):
         started = time.perf_counter()
         result = function()
         walls.append(time.perf_counter() - started)
+        print(f"local run {len(walls)}: {walls[-1]:.1f} s", file=sys.stderr, flush=True)  # progress of long runs
     return statistics.median(walls), walls, result
 
 
@@ -187,11 +188,13 @@ def refit_phase(spec, repeats: int, memory_limit: str) -> dict:
     for _ in range(repeats):
         seconds, dask_metrics, worker_peaks = on_fresh_cluster(on_dask, memory_limit)
         walls.append(seconds)
+        print(f"dask refit run {len(walls)}: {seconds:.1f} s, {dask_metrics}", file=sys.stderr, flush=True)
         peaks.append(worker_peaks)
     dask_s = statistics.median(walls)
     return {"params": params, "local_s": local_s, "local_walls": local_walls, "dask_s": dask_s, "dask_walls": walls,
             "ratio_dask_over_local": dask_s / local_s, "dask_worker_peak_rss_mib": peaks,
             "local_test_roc_auc": local_metrics["roc_auc"], "dask_test_roc_auc": dask_metrics["roc_auc"],
+            "local_test_metrics": local_metrics, "dask_test_metrics": dask_metrics,
             "note": "dask: read, validate and split again from Parquet inside the timing (as the refit step does)"}
 
 
