@@ -157,8 +157,14 @@ def _use_zenml_config(folder: Path) -> None:
         from zenml.client import Client
         from zenml.config.global_config import GlobalConfiguration
 
+        import zenml.stack.stack
+
         GlobalConfiguration._reset_instance()
         Client._reset_instance()
+        # ZenML caches Stack objects by (stack id, updated) in the process. The modules' stores are
+        # copies of one template, so their default stacks share ids: a cached Stack would keep the
+        # previous store's artifact store path (artifacts written there, then not found by commands).
+        zenml.stack.stack._STACK_CACHE.clear()
 
 
 _TEMPLATE_STORE = Path(_ZENML_HOME) / "stores" / "_template"
