@@ -84,9 +84,9 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
     from keel.batch.inputs import arrow_to_frame, columns_to_read
     from keel.batch.scoring import BatchReasons, output_frame, output_schema, TableFile, with_non_finite
     from keel.clock import utc_now
-    from keel.monitoring.batch_traffic import monitoring_rows
-    from keel.monitoring.profiles import deserialize, merge_profiles, profile_bytes, serialize
-    from keel.monitoring.windows import monitored_columns, window_start
+    from keel.monitoring.batch_traffic import monitoring_rows, profile_chunk
+    from keel.monitoring.profiles import serialize
+    from keel.monitoring.windows import window_start
 
     data = job.data
     part = PART_NAME.format(index)
@@ -117,10 +117,8 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
                 output.write(frame)
                 if len(good) and job.predictions_folder is not None:
                     now = utc_now()
-                    hour = window_start(now, "hour")
                     rows = good.assign(row=good.index.to_numpy(), score=scores, decision=decisions)
-                    profile = deserialize(profile_bytes(monitored_columns(rows, job.features), covers=hour))
-                    profiles[hour] = merge_profiles([profiles[hour], profile]) if hour in profiles else profile
+                    profile_chunk(profiles, rows, job.features, window_start(now, "hour"))
                     table = monitoring_rows(rows, job.batch_id, job.data.id_column, job.model_version,
                                             job.logged, now)
                     if predictions is None:
@@ -188,7 +186,8 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
     never given to the model); `decisions`: as score_batch's (reasons, `refer` and `model_decision`)."""
     from keel.batch.inputs import fingerprint_input
     from keel.batch.scoring import BatchScoringError, model_columns, rejects_schema, TableFile, partial_path
-    from keel.monitoring.profiles import deserialize, merge_profiles
+    from keel.monitoring.batch_traffic import merge_hour
+    from keel.monitoring.profiles import deserialize
 
     if chunk_rows < 1:
         raise BatchScoringError(f"chunk_rows must be at least 1, found {chunk_rows}")
@@ -222,8 +221,7 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
             rejects_file.write(part.rejects)
             rows_read, scored, rejected = rows_read + part.rows_read, scored + part.scored, rejected + len(part.rejects)
             for hour, blob in part.profiles.items():
-                profile = deserialize(blob)
-                hours[hour] = merge_profiles([hours[hour], profile]) if hour in hours else profile
+                merge_hour(hours, hour, deserialize(blob))
             first = min(filter(None, (first, part.first)), default=None)
             last = max(filter(None, (last, part.last)), default=None)
             if progress is not None:

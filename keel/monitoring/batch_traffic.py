@@ -71,6 +71,18 @@ def monitoring_rows(frame: pd.DataFrame, batch_id: str, id_column: Optional[str]
     })
 
 
+def merge_hour(hours: Dict[datetime, Profile], hour: datetime, profile: Profile) -> None:
+    """`profile` merged into the profile of its hour in `hours` (hour -> profile), or the first one there."""
+    hours[hour] = merge_profiles([hours[hour], profile]) if hour in hours else profile
+
+
+def profile_chunk(hours: Dict[datetime, Profile], frame: pd.DataFrame, features: Sequence[str],
+                  hour: datetime) -> None:
+    """A scored chunk's monitored columns (features, score, decision) profiled as of `hour` and merged
+    into `hours`: a batch's profiles grow chunk by chunk, wherever the chunk was scored."""
+    merge_hour(hours, hour, deserialize(profile_bytes(monitored_columns(frame, features), covers=hour)))
+
+
 class BatchProfiler:
     """Gathers one batch's monitoring evidence as it is scored: pass it as score_batch's `on_chunk`
     (each chunk's scored rows: model features, id, score, decision). One profile per (model version,
@@ -99,9 +111,7 @@ class BatchProfiler:
         if not len(frame):
             return
         now = as_utc(self.clock())
-        hour = window_start(now, "hour")
-        profile = deserialize(profile_bytes(monitored_columns(frame, self.features), covers=hour))
-        self.hours[hour] = merge_profiles([self.hours[hour], profile]) if hour in self.hours else profile
+        profile_chunk(self.hours, frame, self.features, window_start(now, "hour"))
         self._append(frame, now)
         self.rows += len(frame)
         self.first = self.first or now
@@ -112,7 +122,7 @@ class BatchProfiler:
         """Profiles made elsewhere (the Dask engine's workers, whose rows' ids and scores they wrote into
         `staging` themselves), merged hour by hour into this batch's, as `__call__` merges its own."""
         for hour, profile in hours.items():
-            self.hours[hour] = merge_profiles([self.hours[hour], profile]) if hour in self.hours else profile
+            merge_hour(self.hours, hour, profile)
         self.rows += rows
         self.first = min(filter(None, (self.first, first)), default=None)
         self.last = max(filter(None, (self.last, last)), default=None)
