@@ -4,7 +4,8 @@
 
 (a) the raw pipeline in process; (b) plain FastAPI + uvicorn (`async def`, parse -> DataFrame ->
 predict_proba, nothing else), and the same scoring through keel's fast path (1 and 2 workers, and
-with a durable SQLite log committed per request: what a team would write without group commit);
+with a durable SQLite log committed per request: what a team would write without group commit, and
+that durable service also giving declined rows their principal reasons: keel's obligations);
 (c) keel's BentoML service with validation, routing, metrics and the durable prediction log (group
 commit), (d) the same without the log, both with 1 and 2 workers, (e) canary routing (95/5) with the
 log, (f) the log in PostgreSQL (`--postgres`: a server started on 127.0.0.1 for the run), (g) the
@@ -95,6 +96,29 @@ LOG.execute("CREATE TABLE IF NOT EXISTS predictions (request_id TEXT, row INTEGE
     LOG.execute("COMMIT")
 """)
 
+
+# The same durable plain service, also giving a declined row its principal reasons (exact TreeSHAP
+# through keel's encoder, logged with the row): the plain service with keel's obligations.
+FASTAPI_FAST_PATH_DURABLE_LOG_REASONS_APP = FASTAPI_FAST_PATH_DURABLE_LOG_APP.replace("""
+@app.post("/predict")""", """
+from keel.serving.reasons import ReasonGiver
+THRESHOLD = float(os.environ["THRESHOLD"])
+REASONS = ReasonGiver(MODEL.named_steps["model"], SCORER, list(MODEL.feature_names_in_), True, {}, [], 4)
+LOG.execute("ALTER TABLE predictions ADD COLUMN reasons TEXT")
+@app.post("/predict")""", 1).replace("""    request_id, now = uuid.uuid4().hex, time.time()
+    LOG.execute("BEGIN")
+    LOG.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?)",
+                    [(request_id, i, now, json.dumps(r), float(s)) for i, (r, s) in enumerate(zip(rows, scores))])""",
+"""    declined = [i for i, s in enumerate(scores) if s >= THRESHOLD]
+    reasons = dict(zip(declined, REASONS.for_records([rows[i] for i in declined]))) if declined else {}
+    request_id, now = uuid.uuid4().hex, time.time()
+    LOG.execute("BEGIN")
+    LOG.executemany("INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?)",
+                    [(request_id, i, now, json.dumps(r), float(s), json.dumps(reasons.get(i)))
+                     for i, (r, s) in enumerate(zip(rows, scores))])""").replace(
+    """    return {"predictions": [{"score": float(s)} for s in scores]}""",
+    """    return {"predictions": [{"score": float(s), "reasons": reasons.get(i)} for i, s in enumerate(scores)]}""")
+assert FASTAPI_FAST_PATH_DURABLE_LOG_REASONS_APP.count("REASONS") == 2
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -259,6 +283,7 @@ def main() -> None:
         sample.to_parquet(work / "sample.parquet")
         plain = [("plain_fastapi_fast_path", FASTAPI_FAST_PATH_APP, 1),
                  ("plain_fastapi_fast_path_durable_log", FASTAPI_FAST_PATH_DURABLE_LOG_APP, 1),
+                 ("plain_fastapi_fast_path_durable_log_reasons", FASTAPI_FAST_PATH_DURABLE_LOG_REASONS_APP, 1),
                  ("plain_fastapi_fast_path_2_workers", FASTAPI_FAST_PATH_APP, 2)]
         if not args.skip_pipeline:
             plain.insert(0, ("plain_fastapi", FASTAPI_APP, 1))
@@ -269,7 +294,7 @@ def main() -> None:
                                        "--port", str(port), "--log-level", "warning", "--workers", str(workers)],
                                       cwd=work, start_new_session=True,
                                       env={**os.environ, "MODEL_FILE": str(work / "model.pkl"),
-                                           "LOG_FILE": str(work / f"{name}-log.db"),
+                                           "LOG_FILE": str(work / f"{name}-log.db"), "THRESHOLD": "0.3",
                                            "SAMPLE_FILE": str(work / "sample.parquet"), "PYTHONPATH": str(ROOT)})
             try:
                 _wait_answering(port, plain_single[0])

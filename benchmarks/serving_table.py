@@ -12,6 +12,7 @@ LABELS = {
     "plain_fastapi": "plain FastAPI + uvicorn, full pipeline",
     "plain_fastapi_fast_path": "plain FastAPI + uvicorn, keel's fast path (baseline)",
     "plain_fastapi_fast_path_durable_log": "plain FastAPI + uvicorn, keel's fast path, SQLite log (a commit per request)",
+    "plain_fastapi_fast_path_durable_log_reasons": "plain FastAPI + uvicorn, keel's fast path, SQLite log, principal reasons of declined rows",
     "plain_fastapi_fast_path_2_workers": "plain FastAPI + uvicorn, keel's fast path, 2 workers",
     "before_keel_bentoml_log": "before (the --before commit's code): keel BentoML + SQLite log",
     "before_keel_bentoml_no_log": "before (the --before commit's code): keel BentoML, no log",
@@ -89,6 +90,9 @@ def main() -> None:
     for variant in ("keel_bentoml_log", "keel_bentoml_log_no_reasons"):
         if variant in results:
             print(f"- {LABELS[variant]} against {LABELS[durable]}: {_ratio(results, variant, durable)}")
+    obliged = "plain_fastapi_fast_path_durable_log_reasons"
+    if "keel_bentoml_log" in results:
+        print(f"- {LABELS['keel_bentoml_log']} against {LABELS[obliged]}: {_ratio(results, 'keel_bentoml_log', obliged)}")
     for variant in ("keel_bentoml_no_log", "keel_bentoml_no_log_no_reasons"):
         if variant in results:
             print(f"- {LABELS[variant]} against {LABELS[base]}: {_ratio(results, variant, base)}")

@@ -4,8 +4,11 @@ one transaction (one fsync), and each request is acknowledged only once its grou
 One writer thread per process owns the commits. A request queues its rows and waits on a future;
 the writer takes everything queued, commits it, and resolves the futures. While a group is being
 synced the next one gathers, so groups grow with the load and a lone request waits for nothing but
-its own commit (no timer: PostgreSQL's `commit_delay = 0`). A store that refuses a group fails
-every request in it (each caller answers 503), never some of them silently.
+its own commit (no timer: PostgreSQL's `commit_delay = 0`). A request the event loop serves alone
+(no other request in flight) commits on the loop itself: the hand-over to the writer thread and back
+would cost it more than its commit (benchmarks/RESULTS.md); a request arriving meanwhile waits at most
+that one commit. A store that refuses a group fails every request in it (each caller answers 503),
+never some of them silently.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class GroupCommitter:
         self._writer: Optional[threading.Thread] = None
         self._pid: Optional[int] = None
         self._start_lock = threading.Lock()
+        self._committing = threading.Lock()  # one commit at a time: the writer's or a lone request's
         self.groups = 0  # commits made (tests and benchmarks read the mean group size from it)
         self.requests = 0
 
@@ -63,12 +67,21 @@ class GroupCommitter:
         """Commit one request's rows, blocking until its group is durable."""
         return self.submit(rows).result()
 
-    async def commit(self, rows: List[dict]) -> int:
+    async def commit(self, rows: List[dict], alone: bool = False) -> int:
         """`append` for an event loop: the loop serves other requests while the group commits. The
         caller waits on an asyncio future the writer settles with one wake-up of the loop per group
-        (no thread-safe Future and its lock per request, no callback chain between the two)."""
+        (no thread-safe Future and its lock per request, no callback chain between the two). A caller
+        `alone` on its loop commits there, unless the writer is committing (then it joins the queue)."""
         if not rows:
             return 0
+        if alone and self._committing.acquire(blocking=False):
+            try:
+                [outcome] = self._outcomes([encoded(rows)])
+            finally:
+                self._committing.release()
+            if outcome is not None:
+                raise outcome
+            return len(rows)
         waiter = asyncio.get_running_loop().create_future()
         self._ensure_writer()
         self._queue.put((encoded(rows), waiter))
@@ -118,15 +131,22 @@ class GroupCommitter:
             if stop:
                 return
 
-    def _commit(self, group: Sequence[Tuple[List[dict], Waiter]]) -> None:
+    def _outcomes(self, requests: List[List[dict]]) -> List[Optional[Exception]]:
+        """Commit the requests' rows as one group (the caller holds `_committing`); per request None
+        (durable), DuplicateRequest, or LogUnavailable when the store refused the whole group."""
         try:
-            outcomes = self.log.append_requests([rows for rows, _ in group])
+            outcomes = self.log.append_requests(requests)
         except Exception as error:  # the whole group failed: every caller hears it
-            logger.error("prediction log: a group of %d requests could not be committed: %s", len(group), error)
+            logger.error("prediction log: a group of %d requests could not be committed: %s", len(requests), error)
             failure = LogUnavailable(f"the prediction log could not commit: {type(error).__name__}: {error}")
-            outcomes = [failure] * len(group)
+            outcomes = [failure] * len(requests)
         self.groups += 1
-        self.requests += len(group)
+        self.requests += len(requests)
+        return outcomes
+
+    def _commit(self, group: Sequence[Tuple[List[dict], Waiter]]) -> None:
+        with self._committing:
+            outcomes = self._outcomes([rows for rows, _ in group])
         on_loops = {}
         for (rows, future), outcome in zip(group, outcomes):
             if isinstance(future, asyncio.Future):

@@ -4,6 +4,7 @@ to a shadow, log, answer. Framework-free, so it behaves the same on every stack.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -71,7 +72,7 @@ class NoLog:
         future.set_result(len(rows))
         return future
 
-    async def commit(self, rows) -> int:
+    async def commit(self, rows, alone: bool = False) -> int:
         return len(rows)
 
     def close(self) -> None:
@@ -101,6 +102,7 @@ class Scorer:
         self._routing_stamp: Optional[int] = None
         self._log_url: Optional[str] = None
         self.log, self.commits = NoLog(), NoLog()
+        self._in_flight = 0  # requests the event loop is answering (`predict_async`)
         self._load()
 
     def _load(self) -> None:
@@ -269,14 +271,24 @@ class Scorer:
         return self._acknowledged(scored, future.exception())
 
     async def predict_async(self, body: bytes, headers: Mapping[str, str]) -> Answer:
-        """`predict` for an event loop: other requests are served while this one's group commits."""
-        scored = self.score(body, headers)
-        if isinstance(scored, Answer):
-            return scored
+        """`predict` for an event loop: other requests are served while this one's group commits, and a
+        request alone on the loop commits on it (keel.serving.group_commit)."""
+        self._in_flight += 1
         try:
-            await self.commits.commit(scored.rows)
+            scored = self.score(body, headers)
+            if isinstance(scored, Answer):
+                return scored
+            if self._in_flight == 1:
+                # Two turns of the loop: the first reads the sockets (requests already sent are parsed),
+                # the second starts their handlers, which count themselves in flight. Then `alone` is true
+                # only when no other request is waiting: concurrent requests still share a group.
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+            await self.commits.commit(scored.rows, alone=self._in_flight == 1)
         except (DuplicateRequest, LogUnavailable) as error:
             return self._acknowledged(scored, error)
+        finally:
+            self._in_flight -= 1
         return Answer(200, scored.body)
 
     def _acknowledged(self, scored: Scored, error: Optional[BaseException]) -> Answer:

@@ -131,3 +131,53 @@ def test_requests_awaiting_on_an_event_loop_are_acknowledged_once_durable_and_gr
     asyncio.run(run())
     committer.close()
     blocker.close()
+
+
+def test_a_lone_request_commits_on_its_loop_and_is_durable_when_answered(log_file):
+    """`alone=True`: the rows are committed on the caller's own thread (no writer thread is started)
+    and are in the log when `commit` returns; a duplicate or a refusing store is raised as for a group."""
+    import asyncio
+
+    committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"))
+
+    async def run():
+        for i in range(3):
+            assert await committer.commit(_rows(f"lone{i}"), alone=True) == 2
+            assert f"lone{i}" in _logged_ids(log_file)
+        with pytest.raises(DuplicateRequest):
+            await committer.commit(_rows("lone1"), alone=True)
+        with sqlite3.connect(log_file) as connection:
+            connection.execute("DROP TABLE predictions")
+        with pytest.raises(LogUnavailable):
+            await committer.commit(_rows("lost"), alone=True)
+
+    asyncio.run(run())
+    assert committer._writer is None and committer.requests == 5
+    committer.close()
+
+
+def test_a_lone_request_joins_the_queue_while_the_writer_is_committing(log_file):
+    """While the writer thread commits a group (here: waiting for another writer's lock), a request
+    that is alone on its loop does not commit beside it: it joins the queue and the next group."""
+    import asyncio
+
+    committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"))
+    blocker = sqlite3.connect(log_file, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    held = committer.submit(_rows("held"))
+    for _ in range(300):  # the writer has taken `held` and waits for the database
+        if committer._committing.locked():
+            break
+        threading.Event().wait(0.01)
+
+    async def run():
+        lone = asyncio.ensure_future(committer.commit(_rows("lone"), alone=True))
+        await asyncio.sleep(0.3)
+        assert not lone.done() and not held.done()  # the writer holds the commit; the loop is free
+        blocker.execute("COMMIT")
+        assert await lone == 2
+
+    asyncio.run(run())
+    assert held.result(timeout=30) == 2 and _logged_ids(log_file) == {"held", "lone"}
+    committer.close()
+    blocker.close()
