@@ -159,11 +159,38 @@ def load(port: int, bodies: list, concurrency: int, seconds: float) -> dict:
             "p999_ms": float(np.percentile(latencies, 99.9)), "max_ms": float(max(latencies))}
 
 
+def _commit_counts(port: int):
+    """(log commits, requests they held) from keel's /metrics; None for a service without them."""
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode()
+    except OSError:
+        return None
+    totals = {}
+    for line in text.splitlines():
+        for name in ("keel_prediction_log_commits_total", "keel_prediction_log_committed_requests_total"):
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return (totals["keel_prediction_log_commits_total"], totals["keel_prediction_log_committed_requests_total"]) \
+        if len(totals) == 2 else None
+
+
+def _loaded(port: int, bodies: list, concurrency: int, seconds: float) -> dict:
+    """`load`, with the mean size of the log's commit groups meanwhile (keel with a log only)."""
+    before = _commit_counts(port)
+    result = load(port, bodies, concurrency, seconds)
+    after = _commit_counts(port)
+    if before and after and after[0] > before[0]:
+        result["mean_group_size"] = round((after[1] - before[1]) / (after[0] - before[0]), 2)
+    return result
+
+
 def measure(port: int, single: list, batch: list, seconds: float) -> dict:
     load(port, single, 4, 1.0)  # warm up
     before = os.getloadavg()[0]
-    result = {f"c{c}": load(port, single, c, seconds) for c in (1, 8, 32)}
-    result["batch100_c1"] = load(port, batch, 1, seconds)
+    result = {f"c{c}": _loaded(port, single, c, seconds) for c in (1, 8, 32)}
+    result["batch100_c1"] = _loaded(port, batch, 1, seconds)
     result["load_average_1min"] = [round(before, 2), round(os.getloadavg()[0], 2)]
     return result
 

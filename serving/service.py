@@ -37,6 +37,16 @@ REQUESTS = bentoml.metrics.Counter(name="keel_requests", documentation="Model ca
 LATENCY = bentoml.metrics.Histogram(name="keel_model_latency_ms", documentation="Model latency per call (ms)",
                                     labelnames=["model_version", "arm"],
                                     buckets=(0.5, 1, 2, 5, 10, 20, 50, 100, 250, 1000))
+# Group commit at work: requests / commits is the mean group size (1 when each request commits alone).
+LOG_COMMITS = bentoml.metrics.Counter(name="keel_prediction_log_commits",
+                                      documentation="Transactions committed to the prediction log")
+LOG_COMMITTED_REQUESTS = bentoml.metrics.Counter(name="keel_prediction_log_committed_requests",
+                                                 documentation="Requests whose predictions those transactions held")
+
+
+def _observe_commit(requests: int) -> None:
+    LOG_COMMITS.inc()
+    LOG_COMMITTED_REQUESTS.inc(requests)
 
 
 # The labelled children of both metrics per (version, arm, ok), looked up once: `labels()` builds
@@ -182,7 +192,7 @@ class KeelService:
         folder = os.environ.get("KEEL_DEPLOYMENT_DIR")
         if not folder:
             raise RuntimeError("set KEEL_DEPLOYMENT_DIR to a deployment folder (python run.py serve does)")
-        self.scorer = Scorer(Path(folder), observe=_observe)
+        self.scorer = Scorer(Path(folder), observe=_observe, observe_commit=_observe_commit)
         # The models are loaded for good: keep the collector from rescanning them on every full GC.
         gc.collect()
         gc.freeze()

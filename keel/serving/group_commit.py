@@ -19,7 +19,7 @@ import os
 import queue
 import threading
 from concurrent.futures import Future
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from keel.serving.prediction_log import encoded
 
@@ -39,9 +39,11 @@ class LogUnavailable(RuntimeError):
 class GroupCommitter:
     """Commits queued requests' rows in groups through `log.append_requests` (see PredictionLog)."""
 
-    def __init__(self, log, max_group_rows: int = MAX_GROUP_ROWS):
+    def __init__(self, log, max_group_rows: int = MAX_GROUP_ROWS,
+                 on_commit: Optional[Callable[[int], None]] = None):
         self.log = log
         self.max_group_rows = max_group_rows
+        self.on_commit = on_commit  # told each group's request count (the service's metrics)
         self._queue: "queue.SimpleQueue" = queue.SimpleQueue()
         self._writer: Optional[threading.Thread] = None
         self._pid: Optional[int] = None
@@ -142,6 +144,8 @@ class GroupCommitter:
             outcomes = [failure] * len(requests)
         self.groups += 1
         self.requests += len(requests)
+        if self.on_commit is not None:
+            self.on_commit(len(requests))
         return outcomes
 
     def _commit(self, group: Sequence[Tuple[List[dict], Waiter]]) -> None:

@@ -91,12 +91,14 @@ class Scored:
 class Scorer:
     """Loads a deployment folder (see `keel.deployment.bundle`) and answers scoring requests."""
 
-    def __init__(self, folder: Path, observe: Optional[Callable[[int, str, bool, float], None]] = None):
+    def __init__(self, folder: Path, observe: Optional[Callable[[int, str, bool, float], None]] = None,
+                 observe_commit: Optional[Callable[[int], None]] = None):
         self.folder = Path(folder)
         # Checked on every request (a reload, a new routing table): plain strings, no Path joins.
         self._deployment_path = str(self.folder / DEPLOYMENT_FILE)
         self._routing_path = str(self.folder / ROUTING_FILE)
         self.observe = observe or (lambda version, arm, ok, ms: None)
+        self.observe_commit = observe_commit  # each log commit's request count (the group size)
         self._config_stamp: Optional[int] = None
         self._routing: Optional[RoutingTable] = None
         self._routing_stamp: Optional[int] = None
@@ -129,7 +131,7 @@ class Scorer:
             self.commits.close()
             # No log: only the serving benchmark's baseline.
             self.log = PredictionLog(url, self.refer_band) if url else NoLog()
-            self.commits = GroupCommitter(self.log) if url else self.log
+            self.commits = GroupCommitter(self.log, on_commit=self.observe_commit) if url else self.log
             self._log_url = url
         self.log.refer_band = self.refer_band  # referrals are written with their predictions, by the log
         key_env = config.get("api_key_env")

@@ -248,7 +248,8 @@ def _metric_total(url: str, name: str, **labels) -> float:
     with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
         text = response.read().decode()
     wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(f"{name}{{{wanted}}}"))
+    prefixes = (f"{name}{{{wanted}}}",) if labels else (f"{name} ", f"{name}{{}}")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefixes))
 
 
 def test_two_workers_share_the_port_the_log_the_routing_and_the_metrics(service):
@@ -268,10 +269,15 @@ def test_two_workers_share_the_port_the_log_the_routing_and_the_metrics(service)
             assert len(arms) == 1, entity
         _champion_only(service)
         counted = _metric_total(service["url"], "keel_requests_total", arm="champion", model_version=1, outcome="ok")
+        committed = [_metric_total(service["url"], f"keel_prediction_log_{name}_total")
+                     for name in ("commits", "committed_requests")]
         for i in range(40):
             assert post_json(f"{service['url']}/predict", _record(service, i % 50, f"metrics-{i}"))[0] == 200
         assert _metric_total(service["url"], "keel_requests_total", arm="champion", model_version=1,
                              outcome="ok") == counted + 40
+        # One client at a time: each request is committed alone, by whichever worker answered it.
+        assert [_metric_total(service["url"], f"keel_prediction_log_{name}_total")
+                for name in ("commits", "committed_requests")] == [committed[0] + 40, committed[1] + 40]
         acknowledged = _post_until_killed(service, clients=8, enough=150, prefix="crash2")
         assert len(acknowledged) >= 150 and set(acknowledged) <= _logged_ids(service)
     finally:

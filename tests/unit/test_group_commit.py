@@ -50,8 +50,9 @@ def test_each_acknowledged_request_is_already_in_the_log(log_file):
 
 def test_requests_queued_during_a_commit_share_the_next_one(log_file):
     """While another writer holds the database, 30 requests queue; they are then committed in at
-    most two transactions, not thirty."""
-    committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"))
+    most two transactions, not thirty, and `on_commit` hears each transaction's request count."""
+    sizes = []
+    committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"), on_commit=sizes.append)
     blocker = sqlite3.connect(log_file, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # the write lock: the committer waits (busy timeout)
     futures = [committer.submit(_rows(f"q{i}")) for i in range(30)]
@@ -59,7 +60,7 @@ def test_requests_queued_during_a_commit_share_the_next_one(log_file):
     assert not any(f.done() for f in futures)  # nothing acknowledged before it is durable
     blocker.execute("COMMIT")
     assert [f.result(timeout=30) for f in futures] == [2] * 30
-    assert committer.groups <= 2
+    assert committer.groups <= 2 and len(sizes) == committer.groups and sum(sizes) == 30
     committer.close()
     blocker.close()
 
@@ -138,7 +139,8 @@ def test_a_lone_request_commits_on_its_loop_and_is_durable_when_answered(log_fil
     and are in the log when `commit` returns; a duplicate or a refusing store is raised as for a group."""
     import asyncio
 
-    committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"))
+    sizes = []
+    committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"), on_commit=sizes.append)
 
     async def run():
         for i in range(3):
@@ -152,7 +154,7 @@ def test_a_lone_request_commits_on_its_loop_and_is_durable_when_answered(log_fil
             await committer.commit(_rows("lost"), alone=True)
 
     asyncio.run(run())
-    assert committer._writer is None and committer.requests == 5
+    assert committer._writer is None and committer.requests == 5 and sizes == [1] * 5
     committer.close()
 
 
