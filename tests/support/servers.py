@@ -76,13 +76,13 @@ class _Process:
                                    f"it was ready; log {self.log}:\n{self.log_tail()}")
             if ready():
                 return
-            time.sleep(0.3)
+            time.sleep(0.05)  # a readiness probe is one loopback connection: cheap to ask often
         self.stop()
         raise RuntimeError(f"{self.name} was not ready after {timeout:.0f} s; log {self.log}:\n{self.log_tail()}")
 
-    def stop(self, timeout: float = 20) -> None:
+    def stop(self, timeout: float = 20, signum: int = signal.SIGTERM) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signum)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
