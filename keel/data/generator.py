@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from keel.spec.data import GeneratorSource
+from keel.spec.data import SHIFTABLE, GeneratorSource
 
 TARGET = "default"
 ID_COLUMN = "application_id"
@@ -34,8 +34,6 @@ CATEGORIES = {
     "region": ["north", "south", "east", "west", "central"],
     "has_cosigner": ["no", "yes"],
 }
-SHIFTABLE = ("income", "loan_amount", "credit_utilization", "debt_to_income",
-             "credit_history_years", "num_late_payments_2y", "savings_balance", "employment_years")
 _MONEY = {"income", "loan_amount", "savings_balance"}
 _AGE_EDGES = [18, 26, 36, 51, 66, 200]
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Dict, List, Literal, Optional, Union
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from keel.spec.base import StrictModel, alternatives
+from keel.spec.data import SHIFTABLE
 from keel.spec.problem import Metric
 from keel.spec.production_fairness import ProductionFairnessSpec
 from keel.spec.reading import CsvReading
@@ -230,8 +231,6 @@ class SimulationSpec(StrictModel):
     @field_validator("shifted_features")
     @classmethod
     def _shiftable(cls, names: List[str]) -> List[str]:
-        from keel.data.generator import SHIFTABLE
-
         unknown = [name for name in names if name not in SHIFTABLE]
         if unknown:
             raise ValueError(f"the generator cannot shift {unknown}; shiftable features: {list(SHIFTABLE)}")

@@ -126,6 +126,19 @@ def test_cli_rejects_a_bad_spec_with_exit_2_without_importing_zenml(tmp_path):
     assert "split.sead" in done.stderr and str(path) in done.stderr
 
 
+def test_validating_the_generator_simulation_imports_no_data_library():
+    """The default spec's traffic simulation names shifted features: checking them against the
+    generator's list must not load the generator (pandas, numpy): `validate` answers at once."""
+    code = ("import sys; from keel.spec import load_spec; "
+            "spec = load_spec('configs/credit_risk.yaml'); assert spec.monitoring.simulation.shifted_features; "
+            "heavy = [m for m in ('pandas', 'numpy', 'keel.data.generator') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    refused = _run_cli("validate", "--set", "monitoring.simulation.shifted_features=[income, nope]")
+    assert refused.returncode == 2 and "the generator cannot shift ['nope']" in refused.stderr
+
+
 def test_cli_validate_and_help_do_not_import_zenml():
     done = _run_cli("validate")
     assert done.returncode == 0 and "valid spec" in done.stdout
