@@ -138,7 +138,9 @@ class PreparedInsert:
 class DirectWriter:
     """The log's hot path: one DB-API connection, held, that inserts and commits with statements compiled
     once (`PreparedInsert`); about 0.1 ms less per commit than SQLAlchemy's Core execution
-    (benchmarks/RESULTS.md). A connection that failed is dropped; the next commit opens a new one."""
+    (benchmarks/RESULTS.md). The connection is opened by the first commit (so in the process that
+    commits, never inherited by a fork); after a failed commit it is rolled back and kept, or dropped when
+    even that fails, and the next commit opens another."""
 
     def __init__(self, engine, tables: Sequence[sa.Table]):
         self.engine = engine
@@ -244,6 +246,11 @@ class PredictionLog:
         together or not at all."""
         referrals = self._referral_rows(rows, self.refer_band) if self.refer_band is not None else []
         self.writer.insert([(PREDICTIONS.name, rows), (self._reviews, referrals)])
+
+    def close(self) -> None:
+        """Close the held connection and the engine's pool (a service reloaded onto another log)."""
+        self.writer.close()
+        self.engine.dispose()
 
     def append_error(self, row: dict) -> None:
         """A model that failed on a request (the caller was answered by another arm, or got a 5xx)."""

@@ -129,6 +129,7 @@ class Scorer:
         url = os.environ.get("KEEL_PREDICTION_LOG_URL") or config["prediction_log_url"]
         if url != self._log_url:  # the same log across reloads: one writer, its queue kept
             self.commits.close()
+            self.log.close()
             # No log: only the serving benchmark's baseline.
             self.log = PredictionLog(url, self.refer_band) if url else NoLog()
             self.commits = GroupCommitter(self.log, on_commit=self.observe_commit) if url else self.log
