@@ -48,9 +48,19 @@ def test_default_data_passes_every_gate(fair):
     assert reports["decision"]["decision"] == "promote to staging"
 
 
-def test_strong_historical_bias_fails_the_fairness_gate():
-    spec = _spec("data.source.historical_bias=2.0")
-    trained = _trained(spec)
+BIASED = "data.source.historical_bias=2.0"
+
+
+@pytest.fixture(scope="module")
+def biased_model():
+    """A model trained on strongly biased labels: the fairness gate's and the mitigations' case. Training
+    reads no `evaluation.mitigation` setting, so the tests that evaluate or mitigate it under their own
+    spec share it (ThresholdOptimizer wraps it prefit: nothing refits it)."""
+    return _trained(_spec(BIASED))
+
+
+def test_strong_historical_bias_fails_the_fairness_gate(biased_model):
+    spec, trained = _spec(BIASED), biased_model
     reports = evaluate_all(trained.selected.pipeline, trained.validation, trained.test, spec)
     assert "demographic_parity_ratio[sex]" in _failed_metrics(reports)
     assert reports["decision"]["decision"] == "reject"
@@ -115,13 +125,13 @@ def test_a_miscalibrated_model_fails_calibration_and_recalibration_repairs_it(fa
     assert "expected_calibration_error" not in _failed_metrics(recalibrated)
 
 
-def test_threshold_optimizer_mitigation_turns_the_biased_case_into_a_fairness_pass():
+def test_threshold_optimizer_mitigation_turns_the_biased_case_into_a_fairness_pass(biased_model):
     from keel.evaluation.mitigation import mitigate
 
-    spec = _spec("data.source.historical_bias=2.0", "evaluation.mitigation.method=threshold_optimizer",
+    spec = _spec(BIASED, "evaluation.mitigation.method=threshold_optimizer",
                  "evaluation.mitigation.constraint=demographic_parity", "evaluation.mitigation.attribute=sex",
                  "evaluation.mitigation.attribute_at_decision_time=true")
-    trained = _trained(spec)
+    trained = biased_model
     before = evaluate_all(trained.selected.pipeline, trained.validation, trained.test, spec)
     after = mitigate(trained.selected.pipeline, trained.train, trained.validation, trained.test, spec, before)
     assert "demographic_parity_ratio[sex]" in _failed_metrics(before)
