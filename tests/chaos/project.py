@@ -32,7 +32,7 @@ from typing import Iterator, List, Optional
 
 import yaml
 
-from tests.conftest import ROOT, _use_zenml_config
+from tests.conftest import ROOT, _use_zenml_config, new_zenml_store
 from tests.chaos.killpoints import KillPoint, Watcher
 
 MODEL = "chaos"
@@ -92,10 +92,7 @@ class Project:
                               [*SETTINGS, f"deployment.port={self.port}"])
         validate_spec(raw, str(self.spec_path))
         self.spec_path.write_text(yaml.safe_dump(raw, sort_keys=False))
-        with self.inside():
-            from zenml.client import Client
-
-            Client().active_stack_model  # creates the store, its default project and stack
+        new_zenml_store(self.zenml)  # the store, its default project and stack (a copy of the session's template)
         return self
 
     def spec(self):

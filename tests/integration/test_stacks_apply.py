@@ -5,10 +5,12 @@ nothing and never prompts; a changed path updates just that component; bad files
 unknown stacks and an unreachable server are refused before anything changes or runs."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
 from keel.stacks.load import STACKS_DIR
+from tests.conftest import new_zenml_store
 from tests.support.servers import client_environment, free_port, run_keel, zenml_server
 
 ALL = [str(STACKS_DIR / f"{name}.yaml") for name in ("local", "remote", "aws", "gcp", "kubernetes")]
@@ -34,7 +36,8 @@ def server(tmp_path_factory):
 def client(server, tmp_path_factory):
     """A client with its own ZenML config, pointed at the server by the stack files' variables."""
     folder = tmp_path_factory.mktemp("stack-client")
-    return folder, client_environment(folder / "zenml", KEEL_ZENML_SERVER_URL=server.url,
+    # its local store made before the first command, as a first `zenml` call would (a copy of the template)
+    return folder, client_environment(Path(new_zenml_store(folder / "zenml")), KEEL_ZENML_SERVER_URL=server.url,
                                       KEEL_ZENML_API_KEY=server.api_key,
                                       KEEL_LOCAL_ARTIFACTS=str(folder / "artifacts"))
 
