@@ -121,18 +121,21 @@ class PreparedInsert:
         # qmark/format dialects (SQLite) take tuples in `positiontup` order; named ones (psycopg) dicts.
         self.names: List[str] = list(compiled.positiontup or compiled.binds)
         self.positional = bool(compiled.positiontup)
-        self.processors: List[Optional[Callable]] = [
+        processors: List[Optional[Callable]] = [
             table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.names]
         # A missing key takes the column's scalar default (`shadow`), as SQLAlchemy's insert would.
-        self.defaults = {column.name: column.default.arg for column in table.c
-                         if column.default is not None and column.default.is_scalar}
+        defaults = {column.name: column.default.arg for column in table.c
+                    if column.default is not None and column.default.is_scalar}
+        self.columns = [(name, process, defaults.get(name)) for name, process in zip(self.names, processors)]
 
     def parameters(self, rows: Sequence[dict]) -> list:
-        columns = list(zip(self.names, self.processors))
-        values = [[value if process is None or value is None else process(value)
-                   for name, process in columns for value in [row.get(name, self.defaults.get(name))]]
+        values = [[_bound(row.get(name, default), process) for name, process, default in self.columns]
                   for row in rows]
         return [tuple(v) for v in values] if self.positional else [dict(zip(self.names, v)) for v in values]
+
+
+def _bound(value, process: Optional[Callable]):
+    return value if process is None or value is None else process(value)
 
 
 class DirectWriter:
