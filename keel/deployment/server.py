@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 PID_FILE = "service.pid"
 LOG_FILE = "service.log"
+# The service's own BentoML home, in its deployment folder: every `bentoml serve` empties the
+# Prometheus multiprocess folder of its home, so services sharing one home (two deployments on a
+# machine) would erase each other's metric files and /metrics would count the other's requests.
+SERVICE_HOME = "bentoml_home"
 # What a BentoML worker logs when the service's __init__ raised; the arbiter itself keeps running,
 # so without this the caller would wait out the whole timeout.
 STARTUP_FAILED = b"Application startup failed"
@@ -205,13 +209,14 @@ def port_taken(spec: "Spec", port: Optional[int] = None, ours_too: bool = False)
 def service_process(folder: Path, host: str, port: int, **popen) -> subprocess.Popen:
     """The one way keel starts the BentoML service of a deployment folder: `bentoml serve` of
     `serving.service:KeelService` from the project root, with keel importable (the project root first on
-    PYTHONPATH, the caller's entries kept), the folder in $KEEL_DEPLOYMENT_DIR and BentoML's tracking off.
-    `popen` goes to subprocess.Popen (e.g. where its output goes)."""
+    PYTHONPATH, the caller's entries kept), the folder in $KEEL_DEPLOYMENT_DIR, a BentoML home of its
+    own (SERVICE_HOME) and BentoML's tracking off. `popen` goes to subprocess.Popen (e.g. where its
+    output goes)."""
     folder = Path(folder).resolve()
     bentoml = Path(sys.executable).parent / "bentoml"
     path = [str(PROJECT_ROOT), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
     env = {**os.environ, "KEEL_DEPLOYMENT_DIR": str(folder), "BENTOML_DO_NOT_TRACK": "True",
-           "PYTHONPATH": os.pathsep.join(path)}
+           "BENTOML_HOME": str(folder / SERVICE_HOME), "PYTHONPATH": os.pathsep.join(path)}
     return subprocess.Popen([str(bentoml), "serve", "serving.service:KeelService", "--host", host,
                              "--port", str(port)], cwd=PROJECT_ROOT, env=env, **popen)
 

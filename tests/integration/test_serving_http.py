@@ -45,7 +45,8 @@ def service(tmp_path_factory):
     port = free_port()
     start_service(folder, "127.0.0.1", port)
     url = service_url("127.0.0.1", port)
-    yield {"spec": spec, "folder": folder, "url": url, "log": PredictionLog(log_url),
+    yield {"spec": spec, "folder": folder, "url": url, "log": PredictionLog(log_url), "model": model,
+           "background": trained.validation[spec.data.model_features],
            "rows": trained.test[spec.data.model_features], "labels": trained.test["default"].astype(int).tolist()}
     stop_service(folder)
 
@@ -283,6 +284,32 @@ def test_two_workers_share_the_port_the_log_the_routing_and_the_metrics(service)
     finally:
         stop_service(service["folder"])
         _restart(service, workers=1)
+
+
+def test_another_deployments_service_on_the_machine_leaves_this_ones_metrics_alone(service, tmp_path):
+    """Every `bentoml serve` empties its BentoML home's Prometheus folder: a second keel service
+    started beside this one (another deployment folder) must not erase this one's counts, nor have
+    its requests counted here."""
+    _champion_only(service)
+    for i in range(5):
+        assert post_json(f"{service['url']}/predict", _record(service, i, f"own-{i}"))[0] == 200
+    counted = _metric_total(service["url"], "keel_requests_total", arm="champion", model_version=1, outcome="ok")
+    other = tmp_path / "other"
+    write_bundle(other, service["spec"], {1: service["model"]}, {1: 0.3}, RoutingTable([Arm("champion", 1, 1.0)]),
+                 f"sqlite:///{other / 'predictions.db'}", service["background"])
+    other_url = service_url("127.0.0.1", free_port())
+    start_service(other, "127.0.0.1", int(other_url.rsplit(":", 1)[1]))
+    try:
+        for i in range(3):
+            assert post_json(f"{other_url}/predict", _record(service, i, f"other-{i}"))[0] == 200
+        assert _metric_total(other_url, "keel_requests_total", arm="champion", model_version=1, outcome="ok") == 3
+        assert _metric_total(service["url"], "keel_requests_total", arm="champion", model_version=1,
+                             outcome="ok") == counted
+        assert post_json(f"{service['url']}/predict", _record(service, 7, "own-7"))[0] == 200
+        assert _metric_total(service["url"], "keel_requests_total", arm="champion", model_version=1,
+                             outcome="ok") == counted + 1
+    finally:
+        stop_service(other)
 
 
 def test_a_postgresql_log_keeps_every_acknowledged_prediction_of_a_killed_service(service):
