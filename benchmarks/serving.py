@@ -15,7 +15,10 @@ bundle (with and without its log), so before and after are measured in one run. 
 concurrency 1, 8 and 32, and 100-row batches at concurrency 1, on 127.0.0.1. The load generator is a
 thread pool of keep-alive HTTP clients in this process (the cores are shared with the server: ratios
 in one run are the point); the load average is recorded before and after each variant.
-`--skip-pipeline` leaves out the slow full-pipeline variants. Results: benchmarks/results/serving.json.
+`--skip-pipeline` leaves out the slow full-pipeline variants. `--interleave` starts every variant at
+once and gives each one slice of every load level per round (`--rounds`), rotating the order: the
+machine's drifts (another process's CPU, or its disk writes, which slow every fsync) then meet every
+variant alike. Results: benchmarks/results/serving.json.
 """
 
 import argparse
@@ -126,7 +129,8 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def load(port: int, bodies: list, concurrency: int, seconds: float) -> dict:
+def _drive(port: int, bodies: list, concurrency: int, seconds: float) -> tuple:
+    """(latencies in ms, errors, elapsed s) of `concurrency` keep-alive clients posting for `seconds`."""
     latencies, errors, stop = [], [0], time.perf_counter() + seconds
     lock = threading.Lock()
 
@@ -153,10 +157,17 @@ def load(port: int, bodies: list, concurrency: int, seconds: float) -> dict:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
-    return {"requests": len(latencies), "errors": errors[0], "rps": len(latencies) / elapsed,
+    return latencies, errors[0], time.perf_counter() - started
+
+
+def _summary(latencies: list, errors: int, elapsed: float) -> dict:
+    return {"requests": len(latencies), "errors": errors, "rps": len(latencies) / elapsed,
             "p50_ms": float(np.percentile(latencies, 50)), "p99_ms": float(np.percentile(latencies, 99)),
             "p999_ms": float(np.percentile(latencies, 99.9)), "max_ms": float(max(latencies))}
+
+
+def load(port: int, bodies: list, concurrency: int, seconds: float) -> dict:
+    return _summary(*_drive(port, bodies, concurrency, seconds))
 
 
 def _commit_counts(port: int):
@@ -186,13 +197,52 @@ def _loaded(port: int, bodies: list, concurrency: int, seconds: float) -> dict:
     return result
 
 
+# The load levels every variant meets: (result key, which bodies, concurrency).
+LOADS = (("c1", "single", 1), ("c8", "single", 8), ("c32", "single", 32), ("batch100_c1", "batch", 1))
+
+
 def measure(port: int, single: list, batch: list, seconds: float) -> dict:
     load(port, single, 4, 1.0)  # warm up
     before = os.getloadavg()[0]
-    result = {f"c{c}": _loaded(port, single, c, seconds) for c in (1, 8, 32)}
-    result["batch100_c1"] = _loaded(port, batch, 1, seconds)
+    bodies = {"single": single, "batch": batch}
+    result = {key: _loaded(port, bodies[kind], c, seconds) for key, kind, c in LOADS}
     result["load_average_1min"] = [round(before, 2), round(os.getloadavg()[0], 2)]
     return result
+
+
+def measure_interleaved(targets: dict, seconds: float, rounds: int) -> dict:
+    """`measure` of every running variant at once: each load level is cut into `rounds` slices and
+    every variant gets one slice per round, in an order that rotates, so slow drifts of the machine
+    (another process's CPU or disk writes, which make every fsync slower) meet every variant alike
+    and the ratios between them stay fair. `targets`: variant -> (port, single bodies, batch bodies)."""
+    names = list(targets)
+    for port, single, _ in targets.values():
+        load(port, single, 4, 1.0)  # warm up
+    results = {name: {} for name in names}
+    for key, kind, concurrency in LOADS:
+        samples = {name: ([], 0, 0.0, [0.0, 0.0]) for name in names}
+        before = os.getloadavg()[0]
+        for round_ in range(rounds):
+            for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+                port, single, batch = targets[name]
+                counts = _commit_counts(port)
+                latencies, errors, elapsed = _drive(port, single if kind == "single" else batch, concurrency,
+                                                    seconds / rounds)
+                after = _commit_counts(port)
+                kept = samples[name]
+                kept[0].extend(latencies)
+                if counts and after:
+                    kept[3][0] += after[0] - counts[0]
+                    kept[3][1] += after[1] - counts[1]
+                samples[name] = (kept[0], kept[1] + errors, kept[2] + elapsed, kept[3])
+        for name, (latencies, errors, elapsed, (commits, requests)) in samples.items():
+            results[name][key] = _summary(latencies, errors, elapsed)
+            if commits:
+                results[name][key]["mean_group_size"] = round(requests / commits, 2)
+            results[name].setdefault("load_average_1min", []).append(round(before, 2))
+    for name in names:
+        results[name]["load_average_1min"].append(round(os.getloadavg()[0], 2))
+    return results
 
 
 def _wait_answering(port: int, body: bytes, seconds: float = 120.0) -> None:
@@ -220,7 +270,9 @@ def _tree_of(commit: str, into: Path) -> Path:
 def _serve_with_tree(tree: Path, folder: Path, port: int) -> subprocess.Popen:
     """`bentoml serve` of the keel service in `tree` (another commit's code) over `folder`."""
     bentoml = Path(sys.executable).parent / "bentoml"
-    env = {**os.environ, "KEEL_DEPLOYMENT_DIR": str(folder), "BENTOML_DO_NOT_TRACK": "True", "PYTHONPATH": str(tree)}
+    # Its own BentoML home, as keel gives each service (an older tree did not): metrics kept apart.
+    env = {**os.environ, "KEEL_DEPLOYMENT_DIR": str(folder), "BENTOML_DO_NOT_TRACK": "True", "PYTHONPATH": str(tree),
+           "BENTOML_HOME": str(folder / "bentoml_home")}
     process = subprocess.Popen([str(bentoml), "serve", "serving.service:KeelService", "--host", "127.0.0.1",
                                 "--port", str(port)], cwd=tree, env=env, stdout=open(folder / "service.log", "ab"),
                                stderr=subprocess.STDOUT, start_new_session=True)
@@ -264,6 +316,10 @@ def main() -> None:
                         help="also keep the log in PostgreSQL (Debian's server, started on 127.0.0.1)")
     parser.add_argument("--skip-pipeline", action="store_true", help="leave out the full-pipeline variants")
     parser.add_argument("--only", nargs="+", help="measure only these variants (names as in the results)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="start every variant at once and cut each load level into rounds, each variant "
+                             "one slice per round (ratios fair under a drifting machine)")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per load level with --interleave")
     parser.add_argument("--out", type=Path, help="where the results go (default: benchmarks/results/serving.json)")
     args = parser.parse_args()
     global OUT
@@ -314,21 +370,24 @@ def main() -> None:
                  ("plain_fastapi_fast_path_2_workers", FASTAPI_FAST_PATH_APP, 2)]
         if not args.skip_pipeline:
             plain.insert(0, ("plain_fastapi", FASTAPI_APP, 1))
-        for name, source, workers in [p for p in plain if not args.only or p[0] in args.only]:
-            (work / f"{name}.py").write_text(source)
-            port = _free_port()
-            server = subprocess.Popen([sys.executable, "-m", "uvicorn", f"{name}:app", "--host", "127.0.0.1",
-                                       "--port", str(port), "--log-level", "warning", "--workers", str(workers)],
-                                      cwd=work, start_new_session=True,
-                                      env={**os.environ, "MODEL_FILE": str(work / "model.pkl"),
-                                           "LOG_FILE": str(work / f"{name}-log.db"), "THRESHOLD": "0.3",
-                                           "SAMPLE_FILE": str(work / "sample.parquet"), "PYTHONPATH": str(ROOT)})
-            try:
+        def plain_starter(name: str, source: str, workers: int):
+            def start(stack: contextlib.ExitStack) -> int:
+                (work / f"{name}.py").write_text(source)
+                port = _free_port()
+                server = subprocess.Popen([sys.executable, "-m", "uvicorn", f"{name}:app", "--host", "127.0.0.1",
+                                           "--port", str(port), "--log-level", "warning", "--workers", str(workers)],
+                                          cwd=work, start_new_session=True,
+                                          env={**os.environ, "MODEL_FILE": str(work / "model.pkl"),
+                                               "LOG_FILE": str(work / f"{name}-log.db"), "THRESHOLD": "0.3",
+                                               "SAMPLE_FILE": str(work / "sample.parquet"), "PYTHONPATH": str(ROOT)})
+                stack.callback(end_process_tree, server.pid)
                 _wait_answering(port, plain_single[0])
-                results[name] = measure(port, plain_single, batch, args.seconds)
-            finally:
-                end_process_tree(server.pid)
-            print(name, results[name], flush=True)
+                return port
+            return start
+
+        # variant -> (how to start it: ExitStack -> port, its single-row bodies, facts added to its results)
+        starters = {name: (plain_starter(name, source, workers), plain_single, {})
+                    for name, source, workers in plain}
 
         postgres_url = None
         if args.postgres:
@@ -363,27 +422,52 @@ def main() -> None:
             order[1:1] = ["before_keel_bentoml_log"]
             order[3:3] = ["before_keel_bentoml_no_log"]
             variants = {name: variants[name] for name in order}
-        for name, (routing, log, bundle_spec, tree) in [v for v in variants.items() if not args.only or v[0] in args.only]:
-            folder = work / name
-            if log == sqlite:
-                log = f"sqlite:///{folder / 'log.db'}"
-            elif log is not None:  # PostgreSQL: each variant its own empty table
-                _drop_predictions(log)
-            threshold = 1.0 if name.endswith("_no_reasons") else 0.3
-            write_bundle(folder, bundle_spec, {1: model, 2: model}, {1: threshold, 2: threshold}, routing, log, sample)
-            if tree is not None:  # an older spec model refuses keys it did not know yet
-                _spec_of_tree(folder / "deployment.json", tree)
-            port = _free_port()
-            process = _serve_with_tree(tree, folder, port) if tree else None
-            if tree is None:
-                start_service(folder, "127.0.0.1", port)
-            try:
-                results[name] = measure(port, single, batch, args.seconds)
-            finally:
-                end_process_tree(process.pid) if process else stop_service(folder)
-            results[name]["workers"] = bundle_spec.deployment.workers
-            print(name, results[name], flush=True)
-            _save(results)  # so far: an interrupted run keeps what it measured
+        dropped = set()
+
+        def keel_starter(name: str, routing, log, bundle_spec, tree):
+            def start(stack: contextlib.ExitStack) -> int:
+                folder = work / name
+                url = log
+                if log == sqlite:
+                    url = f"sqlite:///{folder / 'log.db'}"
+                elif log is not None and log not in dropped:  # PostgreSQL: an empty table for the run
+                    _drop_predictions(log)
+                    dropped.add(log)
+                threshold = 1.0 if name.endswith("_no_reasons") else 0.3
+                write_bundle(folder, bundle_spec, {1: model, 2: model}, {1: threshold, 2: threshold}, routing, url,
+                             sample)
+                if tree is not None:  # an older spec model refuses keys it did not know yet
+                    _spec_of_tree(folder / "deployment.json", tree)
+                port = _free_port()
+                if tree is not None:
+                    process = _serve_with_tree(tree, folder, port)
+                    stack.callback(end_process_tree, process.pid)
+                else:
+                    start_service(folder, "127.0.0.1", port)
+                    stack.callback(stop_service, folder)
+                return port
+            return start
+
+        for name, (routing, log, bundle_spec, tree) in variants.items():
+            starters[name] = (keel_starter(name, routing, log, bundle_spec, tree), single,
+                              {"workers": bundle_spec.deployment.workers})
+        selected = {name: entry for name, entry in starters.items() if not args.only or name in args.only}
+        if args.interleave:
+            ports = {name: start(servers) for name, (start, _, _) in selected.items()}
+            measured = measure_interleaved({name: (ports[name], bodies, batch)
+                                            for name, (_, bodies, _) in selected.items()}, args.seconds, args.rounds)
+            for name, (_, _, facts) in selected.items():
+                results[name] = {**measured[name], **facts}
+                print(name, results[name], flush=True)
+            _save(results)
+        else:
+            for name, (start, bodies, facts) in selected.items():
+                with contextlib.ExitStack() as running:
+                    port = start(running)
+                    results[name] = {**measure(port, bodies, batch, args.seconds), **facts}
+                print(name, results[name], flush=True)
+                _save(results)  # so far: an interrupted run keeps what it measured
+        results["interleaved_rounds"] = args.rounds if args.interleave else None
     results["load_average_at_end"] = list(os.getloadavg())
     _save(results)
 
