@@ -37,7 +37,7 @@ def service(tmp_path_factory):
     other = train_in_process(generate_credit_applications(spec.data.source.model_copy(update={"seed": 9})), spec)
     model, challenger = trained.selected.pipeline, other.selected.pipeline
     columns = list(model.feature_names_in_)
-    models = {1: model, 2: challenger, 3: Raising(columns), 4: Slow(model)}
+    models = {1: model, 2: challenger, 3: Raising(columns), 4: Slow(model, seconds=0.2)}
     folder = tmp_path_factory.mktemp("deployment")
     log_url = f"sqlite:///{folder / 'predictions.db'}"
     write_bundle(folder, spec, models, {v: 0.3 for v in models}, RoutingTable([Arm("champion", 1, 1.0)]), log_url,
@@ -182,7 +182,10 @@ def test_a_faulty_challenger_is_rolled_back_with_no_failed_champion_responses(se
     _champion_only(service)
     spec = service["spec"].deployment.model_copy(update={"strategy": "canary", "canary_steps": [0.25, 1.0],
                                                          "probe_requests": 120})
-    spec = spec.model_copy(update={"health": spec.health.model_copy(update={"max_p95_latency_ms": 150})})
+    # 30 challenger scores suffice for a verdict here: 120 probes, not the 400 that the default 100
+    # scores for the PSI would take (a quarter of them 0.2 s each on the slow challenger).
+    spec = spec.model_copy(update={"health": spec.health.model_copy(update={"max_p95_latency_ms": 150,
+                                                                            "min_scores_for_psi": 30})})
     probe = replay_probe(service["url"], service["rows"], post_json)
     result = run_rollout(service["folder"], rollout_stages(spec, faulty, 1), spec, service["log"], faulty, 1, probe)
     assert result["outcome"] == "rolled back" and result["rolled_back_at"] == 1
