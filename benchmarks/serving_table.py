@@ -1,6 +1,7 @@
 """Print benchmarks/results/serving.json (or the results file given) as the Markdown table in RESULTS.md.
 Several results files (runs of the same variants): every figure is the median over the runs, the
-load averages are listed per run."""
+load averages are listed per run, and a ratio between two variants is each run's ratio (the variants
+of one run met the same machine), with their median first."""
 
 import json
 import statistics
@@ -29,12 +30,20 @@ LABELS = {
 }
 
 
-def _ratio(results: dict, variant: str, baseline: str) -> str:
-    if variant not in results or baseline not in results:
+def _ratio(runs: list, variant: str, baseline: str) -> str:
+    """p50 at c=1 and throughput at c=32 of `variant` over `baseline`: each run's ratio (variants of one
+    run met the same machine), their median first."""
+    if not all(variant in r and baseline in r for r in runs):
         return "–"
-    keel, base = results[variant], results[baseline]
-    return (f"p50 at c=1 {keel['c1']['p50_ms'] / base['c1']['p50_ms']:.2f}x, "
-            f"throughput at c=32 {keel['c32']['rps'] / base['c32']['rps']:.2f}x")
+    p50 = [r[variant]["c1"]["p50_ms"] / r[baseline]["c1"]["p50_ms"] for r in runs]
+    rps = [r[variant]["c32"]["rps"] / r[baseline]["c32"]["rps"] for r in runs]
+    return f"p50 at c=1 {_spread(p50)}, throughput at c=32 {_spread(rps)}"
+
+
+def _spread(ratios: list) -> str:
+    if len(ratios) == 1:
+        return f"{ratios[0]:.2f}x"
+    return f"{statistics.median(ratios):.2f}x (runs: {', '.join(f'{x:.2f}' for x in ratios)})"
 
 
 def _median(runs: list):
@@ -52,7 +61,8 @@ def _median(runs: list):
 
 def main() -> None:
     paths = [Path(p) for p in sys.argv[1:]] or [RESULTS]
-    results = _median([json.loads(p.read_text()) for p in paths])
+    runs = [json.loads(p.read_text()) for p in paths]
+    results = _median(runs)
     if len(paths) > 1:
         print(f"Medians of {len(paths)} runs ({', '.join(p.name for p in paths)}); load averages: every run's.")
         print()
@@ -79,30 +89,38 @@ def main() -> None:
     print()
     start, end = ([round(x, 2) for x in results.get(key) or []] for key in ("load_average_at_start", "load_average_at_end"))
     print(f"Load average (1, 5, 15 min; per run) at the start {start}, at the end "
-          f"{end}; errors: {errors}; --before commit: {results.get('before_commit')}.")
+          f"{end}; errors: {errors:g}; --before commit: {results.get('before_commit')}; "
+          + (f"interleaved, {results['interleaved_rounds']:g} rounds per load level."
+             if results.get("interleaved_rounds") else "one variant after another."))
     print()
     base = "plain_fastapi_fast_path"
     for variant in ("keel_bentoml_log", "before_keel_bentoml_log", "keel_bentoml_log_2_workers",
                     "keel_bentoml_postgres_log", "keel_bentoml_postgres_log_2_workers"):
         if variant in results:
-            print(f"- {LABELS[variant]} against {LABELS[base]}: {_ratio(results, variant, base)}")
+            print(f"- {LABELS[variant]} against {LABELS[base]}: {_ratio(runs, variant, base)}")
     durable = "plain_fastapi_fast_path_durable_log"
     for variant in ("keel_bentoml_log", "keel_bentoml_log_no_reasons"):
         if variant in results:
-            print(f"- {LABELS[variant]} against {LABELS[durable]}: {_ratio(results, variant, durable)}")
+            print(f"- {LABELS[variant]} against {LABELS[durable]}: {_ratio(runs, variant, durable)}")
     obliged = "plain_fastapi_fast_path_durable_log_reasons"
     if "keel_bentoml_log" in results:
-        print(f"- {LABELS['keel_bentoml_log']} against {LABELS[obliged]}: {_ratio(results, 'keel_bentoml_log', obliged)}")
+        print(f"- {LABELS['keel_bentoml_log']} against {LABELS[obliged]}: {_ratio(runs, 'keel_bentoml_log', obliged)}")
     for variant in ("keel_bentoml_no_log", "keel_bentoml_no_log_no_reasons"):
         if variant in results:
-            print(f"- {LABELS[variant]} against {LABELS[base]}: {_ratio(results, variant, base)}")
+            print(f"- {LABELS[variant]} against {LABELS[base]}: {_ratio(runs, variant, base)}")
     for with_log, without in (("keel_bentoml_log", "keel_bentoml_no_log"),
                               ("before_keel_bentoml_log", "before_keel_bentoml_no_log"),
                               ("keel_bentoml_log_2_workers", "keel_bentoml_no_log_2_workers"),
                               ("keel_bentoml_postgres_log_2_workers", "keel_bentoml_no_log_2_workers")):
-        if with_log in results and without in results:
-            print(f"- {LABELS[with_log]}: throughput at c=32 "
-                  f"{results[with_log]['c32']['rps'] / results[without]['c32']['rps']:.2f}x of the same without the log")
+        if all(with_log in r and without in r for r in runs):
+            ratios = [r[with_log]["c32"]["rps"] / r[without]["c32"]["rps"] for r in runs]
+            print(f"- {LABELS[with_log]}: throughput at c=32 {_spread(ratios)} of the same without the log")
+    for variant in LABELS:
+        sizes = {load: [r[variant][load]["mean_group_size"] for r in runs if "mean_group_size" in r.get(variant, {}).get(load, {})]
+                 for load in ("c1", "c8", "c32")}
+        if any(sizes.values()):
+            print(f"- {LABELS[variant]}: mean commit group size " +
+                  ", ".join(f"{load} {' / '.join(str(x) for x in found)}" for load, found in sizes.items() if found))
 
 
 if __name__ == "__main__":
