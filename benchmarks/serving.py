@@ -430,7 +430,8 @@ def main() -> None:
                 url = log
                 if log == sqlite:
                     url = f"sqlite:///{folder / 'log.db'}"
-                elif log is not None and log not in dropped:  # PostgreSQL: an empty table for the run
+                elif log is not None and not (args.interleave and log in dropped):
+                    # PostgreSQL: an empty table for each variant (interleaved: for the run, shared)
                     _drop_predictions(log)
                     dropped.add(log)
                 threshold = 1.0 if name.endswith("_no_reasons") else 0.3
