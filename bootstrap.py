@@ -75,6 +75,21 @@ def _install_with_pip() -> None:
     subprocess.run([*pip, "--no-deps", "--no-build-isolation", "-e", str(ROOT)], check=True, cwd=ROOT)
 
 
+# The project's own modules: compiled to bytecode beside their sources by `compile_project_sources`.
+PROJECT_SOURCES = ("keel", "steps", "pipelines", "serving", "tests", "run.py")
+
+
+def compile_project_sources(root: Path = ROOT, python: Path = PYTHON) -> None:
+    """The project's own modules compiled to bytecode, as uv compiles the installed packages: where
+    PYTHONDONTWRITEBYTECODE is set (CI runners and container images often set it) no process writes
+    them, so every command compiled each keel module it imported again (~0.3 s of CPU for one that
+    imports all of keel; a test run starts over a hundred such processes). Python still reads them
+    there, and ignores one whose source changed since. Files already compiled are skipped (~0.1 s);
+    a file that does not compile is reported by compileall and fails where it is imported, as before."""
+    paths = [str(root / name) for name in PROJECT_SOURCES if (root / name).exists()]
+    subprocess.run([str(python), "-m", "compileall", "-q", *paths], cwd=root, check=False)
+
+
 # The suite on every core (a worker per core; each worker and each test module has its own ZenML store,
 # see tests/conftest.py), a module's tests together on one worker, and the 25 slowest tests reported.
 # Arguments given to `test` come after these and win (e.g. `-n 0` runs in this process, `--durations=0`).
@@ -94,6 +109,7 @@ def main(argv: list) -> int:
         print(__doc__)
         return 2
     ensure_environment()
+    compile_project_sources()
     if argv[0] == "setup":
         return 0
     if argv[0] == "run":
