@@ -19,7 +19,7 @@ import gc
 import json
 import os
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import bentoml
 from bentoml.exceptions import BentoMLException
@@ -28,7 +28,10 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
 import keel  # noqa: F401  (telemetry off before anything else)
-from keel.serving.scorer import DEPLOYMENT_FILE, SCORING_PATHS, Scorer
+from keel.serving.layout import DEPLOYMENT_FILE, SCORING_PATHS, gated
+
+if TYPE_CHECKING:
+    from keel.serving.scorer import Scorer
 
 api = FastAPI(title="keel scoring service", docs_url=None, redoc_url=None)
 
@@ -67,7 +70,7 @@ def _observe(version: int, arm: str, ok: bool, milliseconds: float) -> None:
 STOPPING = {"errors": [{"field": "body", "problem": "the service is starting or stopping", "found": None}]}
 
 
-def _scorer() -> Optional[Scorer]:
+def _scorer() -> Optional["Scorer"]:
     """The service's scorer; None while BentoML has no service instance (starting, stopping)."""
     try:
         return bentoml.get_current_service().scorer
@@ -96,7 +99,7 @@ class KeelGate:
             return await self.app(scope, receive, self._identified(send))
         if path in SCORING_PATHS and scope["method"] == "POST":
             return await _score(path, scope, receive, send)
-        if not Scorer.gated(path):  # probes, which need no key
+        if not gated(path):  # probes, which need no key
             return await self.app(scope, receive, send)
         scorer = _scorer()
         if scorer is None:  # without the spec nothing is known to be open
@@ -192,6 +195,9 @@ class KeelService:
         folder = os.environ.get("KEEL_DEPLOYMENT_DIR")
         if not folder:
             raise RuntimeError("set KEEL_DEPLOYMENT_DIR to a deployment folder (python run.py serve does)")
+        # Imported here, in the worker: BentoML's supervisor imports this module only for its settings.
+        from keel.serving.scorer import Scorer
+
         self.scorer = Scorer(Path(folder), observe=_observe, observe_commit=_observe_commit)
         # The models are loaded for good: keep the collector from rescanning them on every full GC.
         gc.collect()

@@ -17,7 +17,7 @@ import pandas as pd
 
 from keel.files import write_atomically
 from keel.serving.routing import RoutingTable
-from keel.serving.scorer import DEPLOYMENT_FILE, MAX_BODY_BYTES, ROUTING_FILE
+from keel.serving.layout import DEPLOYMENT_FILE, MAX_BODY_BYTES, ROUTING_FILE
 from keel.spec.models import Spec
 
 

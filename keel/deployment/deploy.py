@@ -19,7 +19,7 @@ from keel.deployment.service_settings import Check, Event, SettingsChangeFailed,
 from keel.deployment.strategies import champion_only, rollout_stages, stages_before_approval
 from keel.serving.prediction_log import PredictionLog
 from keel.serving.routing import Arm, RoutingTable
-from keel.serving.scorer import ROUTING_FILE
+from keel.serving.layout import ROUTING_FILE
 from keel.spec.models import Spec
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from keel.provenance import LOCK_FILE, PROJECT_ROOT
 from keel.serving.routing import Arm, RoutingTable
-from keel.serving.scorer import DEPLOYMENT_FILE, ROUTING_FILE
+from keel.serving.layout import DEPLOYMENT_FILE, ROUTING_FILE
 
 
 def bundled_versions(bundle: Path) -> set:

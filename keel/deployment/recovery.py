@@ -57,7 +57,7 @@ def _routes_only(folder, version: Optional[int]) -> bool:
     """Whether the folder's routing sends all traffic to `version`."""
     import json
 
-    from keel.serving.scorer import ROUTING_FILE
+    from keel.serving.layout import ROUTING_FILE
 
     path = folder / ROUTING_FILE
     if version is None or not path.exists():
@@ -88,7 +88,7 @@ def finish_interrupted_rollout(spec: Spec, by: Optional[str] = None) -> Optional
     from keel.governance.audit import ROLLBACK, ROUTING_CHANGED, record_event
     from keel.registry import production_version, promote_to_production, record_deployment
     from keel.serving.routing import Arm, RoutingTable
-    from keel.serving.scorer import ROUTING_FILE
+    from keel.serving.layout import ROUTING_FILE
 
     folder = deployment_folder(spec)
     name = spec.problem.name

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 from keel.deployment.server import ServiceNotAnswering, is_ready, running_pid, service_url, start_service, stop_service
 from keel.files import write_atomically
 from keel.serving.identity import ServiceIdentity
-from keel.serving.scorer import DEPLOYMENT_FILE, ROUTING_FILE
+from keel.serving.layout import DEPLOYMENT_FILE, ROUTING_FILE
 from keel.spec.models import Spec
 
 SETTINGS_FILE = "server_settings.json"  # the settings the live server was started with, and its pid

@@ -23,7 +23,7 @@ class ServiceIdentity:
     @classmethod
     def of_folder(cls, folder: Path) -> "ServiceIdentity":
         """The identity of the service a bundled deployment folder makes (its spec names the model)."""
-        from keel.serving.scorer import DEPLOYMENT_FILE
+        from keel.serving.layout import DEPLOYMENT_FILE
 
         config = json.loads((Path(folder) / DEPLOYMENT_FILE).read_text())
         return cls(config["spec"]["problem"]["name"], Path(folder))

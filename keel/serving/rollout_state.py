@@ -122,7 +122,7 @@ def abandon(folder: Path, now: Optional[float] = None, failure: Optional[str] = 
     production), nothing is routed: the routing file goes and the service answers 503 naming the
     interrupted rollout. Promoting, the challenger keeps all traffic, as the registry has made it (or
     is making it) production."""
-    from keel.serving.scorer import ROUTING_FILE
+    from keel.serving.layout import ROUTING_FILE
 
     now = time.time() if now is None else now
     folder = Path(folder)

@@ -25,6 +25,7 @@ from keel.monitoring.production_fairness import attributes_sent_with_requests
 from keel.serving.fast_path import RowScorer, compile_row_scorer
 from keel.serving.group_commit import GroupCommitter, LogUnavailable
 from keel.serving.identity import ServiceIdentity
+from keel.serving.layout import DEPLOYMENT_FILE, MAX_BODY_BYTES, ROUTING_FILE, gated
 from keel.serving.payload import PayloadError, parse_records, record_model
 from keel.serving.prediction_log import MAX_REQUEST_ID_LENGTH, DuplicateRequest, PredictionLog
 from keel.serving.reasons import ReasonGiver, unfavourable_decision
@@ -37,14 +38,7 @@ from keel.training.fit import predict_scores
 
 logger = logging.getLogger(__name__)
 
-DEPLOYMENT_FILE = "deployment.json"
-MAX_BODY_BYTES = 1_000_000  # a request body larger than this is refused with 413 (the bundle may set another)
-ROUTING_FILE = "routing.json"
 UNAUTHORISED = "missing or wrong API key (X-API-Key or Authorization: Bearer)"
-# Probes answer without the API key: an orchestrator's (Kubernetes, a load balancer) carry none.
-PROBE_PATHS = frozenset({"/livez", "/healthz", "/readyz"})
-# Scoring checks the key itself and answers a missing one with a field-level 401 like any bad request.
-SCORING_PATHS = frozenset({"/predict", "/explain"})
 
 
 @dataclass
@@ -192,11 +186,7 @@ class Scorer:
         port is never taken for this one."""
         return ServiceIdentity(self.model_name, self.folder).answer()
 
-    @staticmethod
-    def gated(path: str) -> bool:
-        """Whether the API key may guard `path` here: every route but probes and scoring (which
-        checks the key itself, answering like any bad request)."""
-        return path not in PROBE_PATHS and path not in SCORING_PATHS
+    gated = staticmethod(gated)
 
     def refusal(self, path: str, headers: Mapping[str, str]) -> Optional[Answer]:
         """The 401 for a request to `path` without the API key; None when it may reach the route.
