@@ -127,3 +127,19 @@ def test_kubernetes_manifests_probe_bentoml_health_endpoints():
         deployment["spec"]["template"]["metadata"]["labels"].items()
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert autoscaler["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+
+
+def test_the_service_module_loads_none_of_the_scorers_libraries():
+    """BentoML's supervisor imports serving/service.py only to read its settings: the scorer and its
+    libraries (pandas, SQLAlchemy, LightGBM) load in the workers, when KeelService starts."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    heavy = ("keel.serving.scorer", "pandas", "sqlalchemy", "lightgbm", "sklearn")
+    done = subprocess.run([sys.executable, "-c", "import sys, serving.service; "
+                           f"print(sorted(m for m in {heavy!r} if m in sys.modules))"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
