@@ -186,13 +186,11 @@ class Scorer:
         port is never taken for this one."""
         return ServiceIdentity(self.model_name, self.folder).answer()
 
-    gated = staticmethod(gated)
-
     def refusal(self, path: str, headers: Mapping[str, str]) -> Optional[Answer]:
         """The 401 for a request to `path` without the API key; None when it may reach the route.
         With an API key, every gated route (/metrics, the index page, the API documents) wants it,
         unless the spec exposes them (deployment.api_key_protects_docs_and_metrics: false)."""
-        if not self.gated(path):
+        if not gated(path):
             return None
         self._load()
         if not self.spec.deployment.api_key_protects_docs_and_metrics or self._authorised(headers):
