@@ -187,14 +187,25 @@ def _commit_counts(port: int):
         if len(totals) == 2 else None
 
 
+def _counted_drive(port: int, bodies: list, concurrency: int, seconds: float) -> tuple:
+    """`_drive`, with the log's (commits, requests they held) meanwhile; (0, 0) for a service without them."""
+    before = _commit_counts(port)
+    latencies, errors, elapsed = _drive(port, bodies, concurrency, seconds)
+    after = _commit_counts(port)
+    commits = (after[0] - before[0], after[1] - before[1]) if before and after else (0, 0)
+    return latencies, errors, elapsed, commits
+
+
+def _with_group_size(result: dict, commits: tuple) -> dict:
+    if commits[0] > 0:
+        result["mean_group_size"] = round(commits[1] / commits[0], 2)
+    return result
+
+
 def _loaded(port: int, bodies: list, concurrency: int, seconds: float) -> dict:
     """`load`, with the mean size of the log's commit groups meanwhile (keel with a log only)."""
-    before = _commit_counts(port)
-    result = load(port, bodies, concurrency, seconds)
-    after = _commit_counts(port)
-    if before and after and after[0] > before[0]:
-        result["mean_group_size"] = round((after[1] - before[1]) / (after[0] - before[0]), 2)
-    return result
+    latencies, errors, elapsed, commits = _counted_drive(port, bodies, concurrency, seconds)
+    return _with_group_size(_summary(latencies, errors, elapsed), commits)
 
 
 # The load levels every variant meets: (result key, which bodies, concurrency).
@@ -220,25 +231,20 @@ def measure_interleaved(targets: dict, seconds: float, rounds: int) -> dict:
         load(port, single, 4, 1.0)  # warm up
     results = {name: {} for name in names}
     for key, kind, concurrency in LOADS:
-        samples = {name: ([], 0, 0.0, [0.0, 0.0]) for name in names}
+        latencies = {name: [] for name in names}
+        errors, elapsed, commits = dict.fromkeys(names, 0), dict.fromkeys(names, 0.0), {n: (0, 0) for n in names}
         before = os.getloadavg()[0]
         for round_ in range(rounds):
             for name in names[round_ % len(names):] + names[:round_ % len(names)]:
                 port, single, batch = targets[name]
-                counts = _commit_counts(port)
-                latencies, errors, elapsed = _drive(port, single if kind == "single" else batch, concurrency,
-                                                    seconds / rounds)
-                after = _commit_counts(port)
-                kept = samples[name]
-                kept[0].extend(latencies)
-                if counts and after:
-                    kept[3][0] += after[0] - counts[0]
-                    kept[3][1] += after[1] - counts[1]
-                samples[name] = (kept[0], kept[1] + errors, kept[2] + elapsed, kept[3])
-        for name, (latencies, errors, elapsed, (commits, requests)) in samples.items():
-            results[name][key] = _summary(latencies, errors, elapsed)
-            if commits:
-                results[name][key]["mean_group_size"] = round(requests / commits, 2)
+                got, failed, took, held = _counted_drive(port, single if kind == "single" else batch, concurrency,
+                                                         seconds / rounds)
+                latencies[name] += got
+                errors[name] += failed
+                elapsed[name] += took
+                commits[name] = (commits[name][0] + held[0], commits[name][1] + held[1])
+        for name in names:
+            results[name][key] = _with_group_size(_summary(latencies[name], errors[name], elapsed[name]), commits[name])
             results[name].setdefault("load_average_1min", []).append(round(before, 2))
     for name in names:
         results[name]["load_average_1min"].append(round(os.getloadavg()[0], 2))
