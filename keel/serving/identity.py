@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from keel.serving.layout import DEPLOYMENT_FILE
+
 SERVICE = "keel"
 
 
@@ -23,8 +25,6 @@ class ServiceIdentity:
     @classmethod
     def of_folder(cls, folder: Path) -> "ServiceIdentity":
         """The identity of the service a bundled deployment folder makes (its spec names the model)."""
-        from keel.serving.layout import DEPLOYMENT_FILE
-
         config = json.loads((Path(folder) / DEPLOYMENT_FILE).read_text())
         return cls(config["spec"]["problem"]["name"], Path(folder))
 
