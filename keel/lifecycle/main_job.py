@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from keel import registration as keys
 from keel.lifecycle.batch import BatchJobResult
 from keel.lifecycle.deployment import DeploymentResult
 from keel.lifecycle.evaluation import EvaluationResult
@@ -82,7 +83,7 @@ def run_main_job(spec: Spec, progress: Progress = Progress()) -> MainJobResult:
     if trained.exit_code != 0:
         return stop(trained.exit_code)
     version = trained.version
-    mark("train", f"v{version} ({trained.metadata.get('model_family')})")
+    mark("train", f"v{version} ({trained.metadata.get(keys.MODEL_FAMILY)})")
     progress.evaluation_started(spec)
     job.evaluation = evaluated = evaluate_version(spec, version)
     progress.evaluated(spec, evaluated)
