@@ -17,8 +17,8 @@ def deployment_pipeline(spec: Spec, model_version: int, strategy: Optional[str] 
     back -> the version's Bento and Kubernetes manifests -> the model registry page, pinned to the
     run, the pipeline and the model (curated visualizations). `actor` (`deploy --by`) is recorded as
     who changed the routing."""
-    evidence, _ = rollout_step(spec, model_version, strategy, actor)
-    package_step(evidence, str(deployment_folder(spec)), spec.problem.name, model_version,
-                 spec.deployment.api_key_env)
-    registry = registry_view_step(spec.problem.name, after="package_step")
-    curate_registry_view_step(registry, spec.problem.name)
+    evidence, _ = rollout_step(spec=spec, model_version=model_version, strategy=strategy, actor=actor)
+    package_step(rollout_evidence=evidence, bundle_folder=str(deployment_folder(spec)), model_name=spec.problem.name,
+                 model_version=model_version, api_key_env=spec.deployment.api_key_env)
+    registry = registry_view_step(model_name=spec.problem.name, after="package_step")
+    curate_registry_view_step(model_registry_html=registry, model_name=spec.problem.name)
