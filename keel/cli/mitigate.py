@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-from keel.artifacts import Artifact
 from keel.cli.console import fail, format_table, say
 from keel.spec.models import Spec
 
@@ -20,21 +19,16 @@ def mitigate(spec: Spec, version: Optional[int], no_cache: bool = False) -> int:
 
     if (authorization := authorize(spec, "mitigate", version=version)).refused:
         return authorization.exit_code
-    from keel.lifecycle.pipeline_runs import run_for_version
     from keel.evaluation.gates import describe_decision
     from keel.evaluation.mitigation import before_after_rows
-    from keel.provenance import collect_provenance
-    from keel.spec import spec_hash
+    from keel.lifecycle.mitigation import mitigate_version
 
-    version, outcome = run_for_version("pipelines.mitigation:mitigation_pipeline", spec, version, no_cache=no_cache,
-                                       spec_hash=spec_hash(spec), provenance=collect_provenance())
-    if version is None:
-        return fail(outcome, 1)
-    steps = outcome.run.steps
-    report = steps["fit_mitigation_step"].outputs[Artifact.MITIGATION_REPORT][0].load()
-    new = steps["register_mitigated_model_step"].output.load()
+    result = mitigate_version(spec, version, no_cache=no_cache)
+    if result.error is not None:
+        return fail(result.error, result.exit_code)
+    version, new, report = result.version, result.new_version, result.report
     say()
-    say(f"run:            {outcome.run.name}")
+    say(f"run:            {result.run_name}")
     say(f"model version:  {spec.problem.name} v{new}, mitigated from v{version} "
         f"({report['method']}, {report['constraint']} on {report['attribute']})")
     say(f"fitted on:      the {report['fitted_on']}, groups {', '.join(report['groups_fitted'])}")
