@@ -12,8 +12,9 @@ import os
 import pickle
 import time
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -82,6 +83,31 @@ class Scored:
     body: dict
 
 
+@dataclass
+class ArmDecisions:
+    """The records of a request one arm answered (a failing challenger's go to the champion)."""
+
+    arm: Arm
+    indexes: List[int]  # positions in the request
+    scores: List[float]
+    decisions: List[int]
+    referred: List[bool]
+    latency_ms: float  # the model call's time, per record
+
+
+@dataclass
+class Decided:
+    """A request parsed, routed, scored and decided; its principal reasons still to be given."""
+
+    request_id: str
+    entity_ids: list  # as sent (None where the record has none)
+    inputs: List[dict]
+    entities: List[str]  # routing keys: the entity id, or the request id and position
+    now: datetime
+    groups: List[ArmDecisions]
+    shadow_rows: List[dict]
+
+
 class Scorer:
     """Loads a deployment folder (see `keel.deployment.bundle`) and answers scoring requests."""
 
@@ -99,6 +125,7 @@ class Scorer:
         self._log_url: Optional[str] = None
         self.log, self.commits = NoLog(), NoLog()
         self._in_flight = 0  # requests the event loop is answering (`predict_async`)
+        self._reasons_pool: Optional[ThreadPoolExecutor] = None
         self._load()
 
     def _load(self) -> None:
@@ -266,9 +293,18 @@ class Scorer:
         request alone on the loop commits on it (keel.serving.group_commit)."""
         self._in_flight += 1
         try:
-            scored = self.score(body, headers)
-            if isinstance(scored, Answer):
-                return scored
+            decided = self._decide(body, headers)
+            if isinstance(decided, Answer):
+                return decided
+            if self._in_flight > 1 and self._owes_reasons(decided):
+                # Exact TreeSHAP takes about a millisecond a row, in LightGBM's C code, which releases the
+                # interpreter lock: on the reasons thread the loop serves the other requests meanwhile.
+                # A request alone gives them on the loop (the hand-over would only add to its wait).
+                reasons = await asyncio.get_running_loop().run_in_executor(
+                    self._reasons_thread(), self._principal_reasons, decided)
+            else:
+                reasons = self._principal_reasons(decided)
+            scored = self._answered(decided, reasons)
             if self._in_flight == 1:
                 # Two turns of the loop: the first reads the sockets (requests already sent are parsed),
                 # the second starts their handlers, which count themselves in flight. Then `alone` is true
@@ -281,6 +317,12 @@ class Scorer:
         finally:
             self._in_flight -= 1
         return Answer(200, scored.body)
+
+    def _reasons_thread(self) -> ThreadPoolExecutor:
+        """One thread per process: beside the event loop's, it keeps the cores busy without contending."""
+        if self._reasons_pool is None:
+            self._reasons_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keel-reasons")
+        return self._reasons_pool
 
     def _acknowledged(self, scored: Scored, error: Optional[BaseException]) -> Answer:
         if isinstance(error, DuplicateRequest):
@@ -297,6 +339,13 @@ class Scorer:
     def score(self, body: bytes, headers: Mapping[str, str]) -> Union[Answer, Scored]:
         """Everything a scoring request needs but the commit: its refusal (Answer), or its answer and
         the log rows that must be committed before it is given (Scored)."""
+        decided = self._decide(body, headers)
+        if isinstance(decided, Answer):
+            return decided
+        return self._answered(decided, self._principal_reasons(decided))
+
+    def _decide(self, body: bytes, headers: Mapping[str, str]) -> Union[Answer, "Decided"]:
+        """Parse, route, score and decide a request; its principal reasons are still to be given."""
         parsed = self._parse(body, headers)
         if isinstance(parsed, Answer):
             return parsed
@@ -309,14 +358,11 @@ class Scorer:
             return self.no_route()
         inputs = [record.model_dump(exclude={"entity_id"}) for record in parsed]
         entities = [str(r.entity_id) if r.entity_id is not None else f"{request_id}:{i}" for i, r in enumerate(parsed)]
-        arms = [table.arm_for(entity) for entity in entities]
-        now = utc_now()
-        results: List[Optional[dict]] = [None] * len(parsed)
-        rows = []
         by_arm: Dict[Arm, List[int]] = {}
-        for index, arm in enumerate(arms):
-            by_arm.setdefault(arm, []).append(index)
+        for index, entity in enumerate(entities):
+            by_arm.setdefault(table.arm_for(entity), []).append(index)
         fallback = table.arms[0]
+        decided = Decided(request_id, [r.entity_id for r in parsed], inputs, entities, utc_now(), [], [])
         for arm, indexes in by_arm.items():
             part = [inputs[i] for i in indexes]
             scores, elapsed = self._score(arm.version, arm.name, part, request_id)
@@ -327,26 +373,50 @@ class Scorer:
             if scores is None:
                 return _error(503, "the model could not score this request; it has been logged", found=request_id)
             threshold = self.thresholds[served.version]
-            decisions = [int(value >= threshold) for value in scores]
-            referred = [in_refer_band(float(value), self.refer_band) for value in scores]
-            reasons = self._reasons(served.version, indexes, inputs, decisions, referred)
-            for position, (index, value) in enumerate(zip(indexes, scores)):
-                decision = decisions[position]
-                results[index] = {"entity_id": parsed[index].entity_id, "score": round(float(value), 6),
-                                  "decision": REFER if referred[position] else decision,
-                                  "model_version": served.version, "arm": served.name}
-                if index in reasons:
-                    results[index]["reasons"] = reasons[index]
-                rows.append(self._log_row(request_id, index, entities[index], now, served, False, inputs[index],
-                                          float(value), decision, elapsed / len(indexes), reasons.get(index)))
+            decided.groups.append(ArmDecisions(served, indexes, [float(value) for value in scores],
+                                               [int(value >= threshold) for value in scores],
+                                               [in_refer_band(float(value), self.refer_band) for value in scores],
+                                               elapsed / len(indexes)))
         if table.shadow is not None:
             scores, elapsed = self._score(table.shadow.version, "shadow", inputs, request_id)
             if scores is not None:
                 threshold = self.thresholds[table.shadow.version]
-                rows += [self._log_row(request_id, len(parsed) + i, entities[i], now, table.shadow, True, inputs[i],
-                                       float(v), int(v >= threshold), elapsed / len(parsed))
-                         for i, v in enumerate(scores)]
-        return Scored(request_id, rows, {"request_id": request_id, "predictions": results})
+                decided.shadow_rows = [
+                    self._log_row(request_id, len(parsed) + i, entities[i], decided.now, table.shadow, True, inputs[i],
+                                  float(v), int(v >= threshold), elapsed / len(parsed))
+                    for i, v in enumerate(scores)]
+        return decided
+
+    def _owes_reasons(self, decided: "Decided") -> bool:
+        adverse = unfavourable_decision(self.spec.data.target.favourable)
+        return adverse is not None and any(d == adverse and not r for group in decided.groups
+                                           for d, r in zip(group.decisions, group.referred))
+
+    def _principal_reasons(self, decided: "Decided") -> Dict[int, Optional[list]]:
+        """Request index -> the principal reasons of its unfavourable decision (None: none could be given)."""
+        reasons: Dict[int, Optional[list]] = {}
+        for group in decided.groups:
+            reasons.update(self._reasons(group.arm.version, group.indexes, decided.inputs, group.decisions,
+                                         group.referred))
+        return reasons
+
+    def _answered(self, decided: "Decided", reasons: Dict[int, Optional[list]]) -> Scored:
+        results: List[Optional[dict]] = [None] * len(decided.inputs)
+        rows = []
+        for group in decided.groups:
+            served = group.arm
+            for position, index in enumerate(group.indexes):
+                value, decision = group.scores[position], group.decisions[position]
+                results[index] = {"entity_id": decided.entity_ids[index], "score": round(value, 6),
+                                  "decision": REFER if group.referred[position] else decision,
+                                  "model_version": served.version, "arm": served.name}
+                if index in reasons:
+                    results[index]["reasons"] = reasons[index]
+                rows.append(self._log_row(decided.request_id, index, decided.entities[index], decided.now, served,
+                                          False, decided.inputs[index], value, decision, group.latency_ms,
+                                          reasons.get(index)))
+        return Scored(decided.request_id, rows + decided.shadow_rows,
+                      {"request_id": decided.request_id, "predictions": results})
 
     def _reasons(self, version: int, indexes: List[int], inputs: List[dict], decisions: List[int],
                  referred: List[bool]) -> Dict[int, Optional[list]]:
