@@ -93,24 +93,17 @@ def try_it(url: str, spec: Spec, version: Optional[int] = None) -> str:
 
 def deploy(spec: Spec, version: Optional[int], strategy: Optional[str], by: Optional[str] = None) -> int:
     from keel.cli.authorize import authorize
+    from keel.lifecycle.approval import deploy_clearance
     from keel.lifecycle.deployment import deploy_version
 
     announce_deployment(spec)
     authorization = authorize(spec, "deploy", by, version)
     if authorization.refused:
         return authorization.exit_code
-    if authorization.enforced:  # with roles only a version whose approvals count now is released
-        from keel.lifecycle.approval import release_refusal
-        from keel.registry import resolve_version
-
-        try:
-            version = resolve_version(spec.problem.name, version)
-        except LookupError as error:
-            return fail(f"keel: {error}", 1)
-        refused = release_refusal(spec.governance, spec.problem.name, version, "deploy", authorization.identity)
-        if refused:
-            return fail(refused, 1)
-    return print_deployment(spec, deploy_version(spec, version, strategy, authorization.actor))
+    clearance = deploy_clearance(spec.governance, spec.problem.name, version, authorization.identity)
+    if clearance.refusal is not None:
+        return fail(clearance.refusal, 1)
+    return print_deployment(spec, deploy_version(spec, clearance.version, strategy, authorization.actor))
 
 
 def announce_deployment(spec: Spec) -> None:
@@ -193,31 +186,19 @@ def rollback(spec: Spec, by: Optional[str] = None, break_glass: Optional[str] = 
     change nothing in ZenML otherwise. With roles, the version restored must be approved now, unless
     an operator breaks the glass (`break_glass`: the reason), which is recorded as such."""
     from keel.cli.authorize import authorize
-    from keel.lifecycle.approval import record_break_glass, release_refusal, rollback_target, version_status
+    from keel.lifecycle.approval import rollback_clearance
     from keel.lifecycle.deployment import rollback_production
 
     authorization = authorize(spec, "rollback", by)
     if authorization.refused:
         return authorization.exit_code
-    name, target = spec.problem.name, None
-    if authorization.enforced or break_glass:
-        target = rollback_target(name)
-    if break_glass and target is not None:  # nothing to restore: rollback says so below, no glass broken
-        status = None
-        if authorization.enforced and target is not None:
-            from keel.governance.audit import TamperedTrail
-
-            try:
-                status = version_status(spec.governance, name, target)
-            except TamperedTrail:
-                status = None
-        record_break_glass(name, target, authorization.identity, break_glass, status, authorization.actor)
-        say(f"keel: BREAK-GLASS rollback to v{target} by {authorization.actor or by or 'this user'}: {break_glass} "
-            "(recorded in the audit trail)")
-    elif authorization.enforced and target is not None:
-        refused = release_refusal(spec.governance, name, target, "rollback", authorization.identity)
-        if refused:
-            return fail(refused, 1)
+    clearance = rollback_clearance(spec.governance, spec.problem.name, authorization.identity, authorization.actor,
+                                   break_glass)
+    if clearance.broke_glass:
+        say(f"keel: BREAK-GLASS rollback to v{clearance.version} by {authorization.actor or by or 'this user'}: "
+            f"{break_glass} (recorded in the audit trail)")
+    elif clearance.refusal is not None:
+        return fail(clearance.refusal, 1)
     result = rollback_production(spec, authorization.actor)
     if result.recovered is not None:
         say(f"keel: first, {result.recovered}")

@@ -202,3 +202,52 @@ def approval_in_force(governance: GovernanceSpec, model: str, version: int, appr
         return approval if version_status(governance, model, version).approved else None
     except TamperedTrail:
         return None
+
+
+@dataclass(frozen=True)
+class ReleaseClearance:
+    """Whether a command may put a version into production now. `version`: the one it releases (for
+    deploy resolved only under roles; for rollback the one it would restore, or None); `refusal`: why
+    not (recorded in the trail); `broke_glass`: an operator's emergency rollback, recorded before it acts."""
+
+    version: Optional[int] = None
+    refusal: Optional[str] = None
+    broke_glass: bool = False
+
+
+def deploy_clearance(governance: Optional[GovernanceSpec], model: str, version: Optional[int],
+                     identity: Optional[Identity]) -> ReleaseClearance:
+    """With roles only a version whose approvals count now is deployed (`version` None: the latest,
+    resolved here); without roles every version is cleared and left as given."""
+    from keel.registry import resolve_version
+
+    if not enforced(governance):
+        return ReleaseClearance(version)
+    try:
+        version = resolve_version(model, version)
+    except LookupError as error:
+        return ReleaseClearance(version, refusal=f"keel: {error}")
+    return ReleaseClearance(version, refusal=release_refusal(governance, model, version, "deploy", identity))
+
+
+def rollback_clearance(governance: Optional[GovernanceSpec], model: str, identity: Optional[Identity],
+                       actor: Optional[str] = None, break_glass: Optional[str] = None) -> ReleaseClearance:
+    """With roles the version a rollback restores must be approved now, unless an operator breaks the
+    glass (`break_glass`: the reason), which is recorded with where its approvals stood. Nothing to
+    restore is no refusal and breaks no glass: the rollback itself says so."""
+    from keel.governance.audit import TamperedTrail
+
+    roles = enforced(governance)
+    target = rollback_target(model) if roles or break_glass else None
+    if target is None:
+        return ReleaseClearance()
+    if break_glass:
+        status = None
+        if roles:
+            try:
+                status = version_status(governance, model, target)
+            except TamperedTrail:  # a tampered trail does not stop an emergency rollback
+                status = None
+        record_break_glass(model, target, identity, break_glass, status, actor)
+        return ReleaseClearance(target, broke_glass=True)
+    return ReleaseClearance(target, refusal=release_refusal(governance, model, target, "rollback", identity))
