@@ -107,18 +107,18 @@ def _summary(record: dict) -> str:
 
 
 def who_served(model: str, at_text: str) -> int:
-    from keel.governance.audit import read_records, verify as verify_chain
+    from keel.governance.audit import TamperedTrail, verified_trail
     from keel.governance.timeline import describe_split, parse_time, served_at
 
     try:
         at = parse_time(at_text)
     except ValueError as error:
         return fail(f"audit who-served --at: {error}", 2)
-    location, store = _store(model)
-    check = verify_chain(store)
-    if not check.ok:
-        return fail(f"audit log {location} is TAMPERED ({check.problem}); its answer cannot be trusted", 1)
-    found = served_at(read_records(store), at)
+    try:
+        records, _ = verified_trail(model, "its answer")
+    except TamperedTrail as error:
+        return fail(str(error), 1)
+    found = served_at(records, at)
     if found is None:
         say(f"{model} at {at.isoformat()}: nothing was being served (no routing recorded before then)")
         return 0
