@@ -23,11 +23,15 @@ def _shown(text: str) -> str:
     return redact_url_credentials(str(text))
 
 
+def metric(value: object) -> str:
+    """A metric as the terminal shows it: four decimals, so that columns of them align ('-' for none).
+    Documents use keel.reports.values (significant digits); a terminal table compares decimals."""
+    return "-" if value is None else f"{value:.4f}"
+
+
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     def show(value: object) -> str:
-        if isinstance(value, float):
-            return f"{value:.4f}"
-        return "-" if value is None else str(value)
+        return metric(value) if value is None or isinstance(value, float) else str(value)
 
     cells = [[show(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
