@@ -62,12 +62,14 @@ class EvaluationResult:
 def write_model_card(spec: Spec, version: int, run_name: str, markdown: str, page: str) -> list:
     """The card of this evaluation run, kept beside every earlier run's; `model_card.md` beside them is
     a copy of the latest. Returns [this run's card, the latest copy]."""
+    from keel.files import write_atomically
+
     folder = model_card_path(spec, version).parent
     kept = folder / "evaluations" / run_name
     kept.mkdir(parents=True, exist_ok=True)
-    for target in (kept, folder):
-        (target / "model_card.md").write_text(markdown, encoding="utf-8")
-        (target / "model_card.html").write_text(page, encoding="utf-8")
+    for target in (kept, folder):  # a reader of the latest copy never sees half of one card
+        write_atomically(target / "model_card.md", markdown)
+        write_atomically(target / "model_card.html", page)
     return [kept / "model_card.md", folder / "model_card.md"]
 
 

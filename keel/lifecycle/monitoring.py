@@ -35,12 +35,13 @@ class MonitorResult:
 
 def write_report(spec: Spec, run_name: str, html: str) -> Path:
     """The monitoring run's drift report, under the reports folder; its absolute path."""
+    from keel.files import write_atomically
     from keel.lifecycle.evaluation import reports_folder
 
     folder = reports_folder(spec) / spec.problem.name / "monitoring"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{run_name}.html"
-    path.write_text(html, encoding="utf-8")
+    write_atomically(path, html)
     return path
 
 
