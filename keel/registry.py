@@ -7,13 +7,16 @@ that importing keel stays fast.
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional
 from uuid import UUID
 
 from keel.artifacts import Artifact
 from keel import registration as keys
 from keel.registration import InterruptedRegistration, RegistrationMetadata, interrupted_message, registration_complete
 from keel.training.metrics import DEFAULT_THRESHOLD
+
+if TYPE_CHECKING:  # keel.evaluation.record imports the spec models: only for the annotations
+    from keel.evaluation.record import EvaluationRecord
 
 
 def registration_metadata(*, selection: dict, test_metrics: Dict[str, float], model_sha256: str,
@@ -232,7 +235,7 @@ def _attach(model_name: str, version: int, key: str, value: dict) -> None:
     log_metadata(metadata={key: value}, model_version_id=Client().get_model_version(model_name, version).id)
 
 
-def record_evaluation(model_name: str, version: int, evaluation: dict, artifact_ids: Iterable[UUID],
+def record_evaluation(model_name: str, version: int, evaluation: EvaluationRecord, artifact_ids: Iterable[UUID],
                       promote: bool) -> Optional[str]:
     """Attach the evaluation record to the version and the audit trail; move the version to staging
     when it is deployable, and out of staging when it is not (a rejected or incomplete evaluation
@@ -317,13 +320,13 @@ def load_version_model(model_name: str, version: int):
     return model
 
 
-def begin_evaluation(model_name: str, version: int, evaluation: dict) -> None:
+def begin_evaluation(model_name: str, version: int, evaluation: EvaluationRecord) -> None:
     """Before any evidence is gathered: the version's latest evaluation is `incomplete` and it leaves
     staging, so a run that fails or is killed midway can never leave it promoted."""
     record_evaluation(model_name, version, evaluation, (), promote=False)
 
 
-def evaluation_outcome(model_name: str, version: int) -> Optional[dict]:
+def evaluation_outcome(model_name: str, version: int) -> Optional[EvaluationRecord]:
     """The version's latest recorded evaluation, or None if it was never evaluated."""
     return get_model_version_metadata(model_name, version).get(keys.EVALUATION)
 

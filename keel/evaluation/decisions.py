@@ -1,12 +1,23 @@
 """Decisions from scores: the threshold rule, confusion counts and the money they are worth."""
 
-from __future__ import annotations
-
-from typing import Dict
+# No `from __future__ import annotations`: under it Python 3.11's TypedDict counts `NotRequired` keys as required.
+from typing import Dict, NotRequired, TypedDict
 
 import numpy as np
 
 from keel.spec.evaluation import ThresholdRule, ValueMatrix
+
+
+class ChosenThreshold(TypedDict):
+    """The decision threshold an evaluation chose on validation data (the decision_threshold artifact):
+    `rule` names the spec's rule; `target_recall` only under that rule; `validation_objective` (the
+    best F1 or money per application reached) only under max_f1 and min_expected_cost. Steps declare
+    the artifact `dict`: ZenML's type checks (isinstance, issubclass) refuse a TypedDict."""
+
+    rule: str
+    threshold: float
+    target_recall: NotRequired[float]
+    validation_objective: NotRequired[float]
 
 
 def confusion(y_true, decisions) -> Dict[str, int]:
@@ -28,7 +39,7 @@ def _candidates(scores: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([np.quantile(scores, np.linspace(0, 1, 401)), [0.5]]))
 
 
-def choose_threshold(y_true, scores, rule: ThresholdRule, values: ValueMatrix) -> Dict[str, object]:
+def choose_threshold(y_true, scores, rule: ThresholdRule, values: ValueMatrix) -> ChosenThreshold:
     """The decision threshold by the spec's rule, on the rows given (validation data)."""
     y_true, scores = np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)
     if rule.rule == "fixed":

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ from keel.data.groups import sensitive_groups
 from keel.evaluation.business import evaluate_business
 from keel.evaluation.calibration import evaluate_calibration, fit_calibrated
 from keel.evaluation.comparison import compare
-from keel.evaluation.decisions import choose_threshold
+from keel.evaluation.decisions import ChosenThreshold, choose_threshold
 from keel.evaluation.explainability import evaluate_explainability
 from keel.evaluation.fairness import evaluate_fairness
 from keel.evaluation.gates import decide, gate_values
@@ -24,7 +24,7 @@ from keel.spec.models import Spec
 from keel.training.fit import predict_scores
 
 
-def decision_model(model, validation: pd.DataFrame, spec: Spec):
+def decision_model(model, validation: pd.DataFrame, spec: Spec) -> Tuple[Any, ChosenThreshold]:
     """(the model that scores: recalibrated on validation if the spec asks, its threshold info).
 
     Both are chosen on validation data; the test split is never used for either."""

@@ -180,7 +180,7 @@ def test_zenml_reads_an_artifact_member_as_the_plain_name():
 
 def test_the_pipelines_call_every_step_with_keyword_arguments():
     called = 0
-    for name in ("training", "evaluation", "monitoring", "mitigation"):
+    for name in ("training", "evaluation", "monitoring", "mitigation", "deployment", "batch_inference"):
         tree = ast.parse((ROOT / "pipelines" / f"{name}.py").read_text(encoding="utf-8"))
         for call in ast.walk(tree):
             if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id.endswith("_step"):
@@ -199,6 +199,26 @@ def test_the_decision_and_the_record_carry_exactly_their_declared_keys():
     assert set(failed_record()) == EvaluationRecord.__required_keys__  # no threshold: the run chose none
     assert set(finished_record()) == set(EvaluationRecord.__annotations__)
     assert EvaluationRecord.__optional_keys__ == {"threshold", "threshold_rule"}
+
+
+def test_every_threshold_rule_chooses_exactly_the_declared_keys():
+    from keel.evaluation.decisions import ChosenThreshold, choose_threshold
+    from keel.spec.evaluation import ThresholdRule, ValueMatrix
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    scores = np.clip(0.4 * y + rng.random(300) * 0.6, 0, 1)
+    values = ValueMatrix(true_positive=0, false_positive=-10, true_negative=5, false_negative=-50,
+                         currency="points")
+    extra = {"fixed": set(), "target_recall": {"target_recall"}, "max_f1": {"validation_objective"},
+             "min_expected_cost": {"validation_objective"}}
+    assert set(extra) == set(ThresholdRule.model_fields["rule"].annotation.__args__)  # every rule is checked
+    for rule, optional in extra.items():
+        parameters = {"fixed": {"value": 0.3}, "target_recall": {"target_recall": 0.8}}.get(rule, {})
+        chosen = choose_threshold(y, scores, ThresholdRule(rule=rule, **parameters), values)
+        assert set(chosen) == ChosenThreshold.__required_keys__ | optional, rule
+        assert optional <= ChosenThreshold.__optional_keys__
+        assert chosen["rule"] == rule and isinstance(chosen["threshold"], float)
 
 
 def test_records_are_stored_as_before():
