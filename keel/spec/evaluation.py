@@ -9,24 +9,9 @@ from typing import List, Literal, Optional
 from pydantic import Field, model_validator
 
 from keel.spec.base import StrictModel
-from keel.spec.metrics import METRIC_RANGES
+from keel.spec.metrics import FAIRNESS_METRIC_RANGES, METRIC_RANGES, VALUE_METRIC_RANGES
 
-GATE_METRICS = (
-    # performance (test split, at the decision threshold)
-    "roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier",
-    # fairness (worst over sensitive attributes and their intersection)
-    "demographic_parity_ratio", "demographic_parity_difference", "equalized_odds_difference",
-    # calibration
-    "expected_calibration_error",
-    # robustness (worst drop of the primary metric under a perturbation)
-    "robustness_max_drop",
-    # latency and size
-    "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "batch_rows_per_second", "model_size_mb",
-    # p95 latency over the champion's, measured interleaved in the same process (no champion: not applicable)
-    "p95_latency_ratio",
-    # business impact
-    "expected_value_per_application", "value_uplift_vs_baseline",
-)
+GATE_METRICS = tuple(METRIC_RANGES)
 
 
 class ThresholdRule(StrictModel):
@@ -110,8 +95,8 @@ class ComparisonSpec(StrictModel):
     seed: int = 0
 
 
-VALUE_METRICS = ("expected_value_per_application", "value_uplift_vs_baseline")
-FAIRNESS_METRICS = ("demographic_parity_ratio", "demographic_parity_difference", "equalized_odds_difference")
+VALUE_METRICS = tuple(VALUE_METRIC_RANGES)
+FAIRNESS_METRICS = tuple(FAIRNESS_METRIC_RANGES)
 
 
 class Gate(StrictModel):

@@ -32,21 +32,41 @@ _UNIT = MetricRange(0.0, 1.0)
 _UNIT_LOWER = MetricRange(0.0, 1.0, lower_is_better=True)
 _POSITIVE_LOWER = MetricRange(0.0, math.inf, lower_is_better=True)
 
-METRIC_RANGES: Dict[str, MetricRange] = {
+# The one list of metric names: the spec's Literals and name tuples (keel.spec.problem.METRICS, its
+# Metric; keel.spec.evaluation.GATE_METRICS, FAIRNESS_METRICS, VALUE_METRICS) are taken from here.
+
+# Measured on the model's scores against the labels: what training selects by and success criteria,
+# monitoring and the performance gates judge by.
+SCORE_METRIC_RANGES: Dict[str, MetricRange] = {
     "roc_auc": _UNIT, "pr_auc": _UNIT, "f1": _UNIT, "precision": _UNIT, "recall": _UNIT, "accuracy": _UNIT,
     "log_loss": _POSITIVE_LOWER, "brier": _UNIT_LOWER,
+}
+# The worst over the sensitive attributes and their intersection.
+FAIRNESS_METRIC_RANGES: Dict[str, MetricRange] = {
     "demographic_parity_ratio": _UNIT,
     "demographic_parity_difference": _UNIT_LOWER,
     "equalized_odds_difference": _UNIT_LOWER,
-    "expected_calibration_error": _UNIT_LOWER,
-    # A drop can be negative (a perturbation that happens to help) and is at most the metric's range.
-    "robustness_max_drop": MetricRange(-math.inf, math.inf, lower_is_better=True),
-    "p50_latency_ms": _POSITIVE_LOWER, "p95_latency_ms": _POSITIVE_LOWER, "p99_latency_ms": _POSITIVE_LOWER,
-    "p95_latency_ratio": _POSITIVE_LOWER,
-    "batch_rows_per_second": MetricRange(0.0, math.inf),
-    "model_size_mb": _POSITIVE_LOWER,
+}
+# Business impact, in the value matrix's currency.
+VALUE_METRIC_RANGES: Dict[str, MetricRange] = {
     "expected_value_per_application": MetricRange(),
     "value_uplift_vs_baseline": MetricRange(),
+}
+
+# Every metric a gate can name, in the order the spec reference lists them.
+METRIC_RANGES: Dict[str, MetricRange] = {
+    **SCORE_METRIC_RANGES,
+    **FAIRNESS_METRIC_RANGES,
+    "expected_calibration_error": _UNIT_LOWER,
+    # The worst drop of the primary metric under a perturbation: negative when a perturbation happens
+    # to help, and at most the metric's range.
+    "robustness_max_drop": MetricRange(-math.inf, math.inf, lower_is_better=True),
+    "p50_latency_ms": _POSITIVE_LOWER, "p95_latency_ms": _POSITIVE_LOWER, "p99_latency_ms": _POSITIVE_LOWER,
+    "batch_rows_per_second": MetricRange(0.0, math.inf),
+    "model_size_mb": _POSITIVE_LOWER,
+    # p95 latency over the champion's, measured interleaved in the same process.
+    "p95_latency_ratio": _POSITIVE_LOWER,
+    **VALUE_METRIC_RANGES,
 }
 
 # Judged against the champion: with no champion there is nothing to compare, and the gate does not apply.

@@ -8,9 +8,10 @@ from typing import List, Literal, Optional
 from pydantic import Field, model_validator
 
 from keel.spec.base import StrictModel
+from keel.spec.metrics import SCORE_METRIC_RANGES
 
-METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
-Metric = Literal["roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"]
+METRICS = tuple(SCORE_METRIC_RANGES)
+Metric = Literal[METRICS]  # type: ignore[valid-type]
 
 
 class SuccessCriterion(StrictModel):
