@@ -71,8 +71,7 @@ def fit_candidate(preprocessor, train: pd.DataFrame, validation: pd.DataFrame, d
         return value, (params, model)
 
     trials_seen: List[float] = []
-    trials, (params, model) = run_search(parameter_sets, evaluate,
-                                         higher_is_better=higher_is_better(metric))
+    trials, (params, model) = run_search(parameter_sets, evaluate, metric)
     pipeline = _compose(preprocessor, model)
     metrics = score(y_validation, predict_scores(pipeline, validation))
     return FittedModel("lightgbm", pipeline, params, metrics), trials

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List
 
+from keel.spec.metrics import improvement
 from keel.spec.training import FloatRange, LightGBMSpec
 
 
@@ -37,8 +38,9 @@ def sample_parameters(spec: LightGBMSpec, seed: int) -> List[Dict[str, Any]]:
 
 def run_search(parameter_sets: List[Dict[str, Any]],
                evaluate: Callable[[Dict[str, Any]], tuple[float, Any]],
-               higher_is_better: bool = True) -> tuple[List[Trial], Any]:
-    """Evaluate each parameter set; return all trials and the best fitted model (first wins ties)."""
+               metric: str) -> tuple[List[Trial], Any]:
+    """Evaluate each parameter set (its validation `metric`, the model); return all trials and the best
+    fitted model, best in the metric's direction (first wins ties)."""
     import time
 
     trials, best_model, best_score = [], None, None
@@ -46,8 +48,6 @@ def run_search(parameter_sets: List[Dict[str, Any]],
         started = time.perf_counter()
         validation_score, model = evaluate(params)
         trials.append(Trial(number, params, validation_score, round(time.perf_counter() - started, 3)))
-        better = best_score is None or (validation_score > best_score if higher_is_better
-                                        else validation_score < best_score)
-        if better:
+        if best_score is None or improvement(metric, best_score, validation_score) > 0:
             best_score, best_model = validation_score, model
     return trials, best_model
