@@ -46,6 +46,7 @@ from keel.data.groups import sensitive_groups
 from keel.evaluation.fairness import favourable_view, group_rule, unjudgeable_reason
 from keel.evaluation.gates import INCOMPLETE, Decision, describe_decision
 from keel.reports import html
+from keel.reports.values import format_value
 from keel.spec.evaluation import FAIRNESS_METRICS, GATE_METRICS
 from keel.spec.models import Spec
 from keel.training.fit import predict_scores
@@ -486,13 +487,9 @@ def mitigated_registration_metadata(model, report: dict, train: pd.DataFrame, va
     return {**metadata, keys.MITIGATED_FROM: source, keys.MITIGATION: mitigated_version_facts(report, source)}
 
 
-def _cell(value) -> object:
-    return "-" if value is None else value
-
-
 def before_after_rows(table: List[dict]) -> List[tuple]:
     """(metric, before, after, gate) for a table: what every report shows."""
-    return [(r["metric"], _cell(r["before"]), _cell(r["after"]), r["gate"] or "") for r in table]
+    return [(r["metric"], r["before"], r["after"], r["gate"] or "") for r in table]
 
 
 def describe_mitigation(facts: dict) -> Tuple[str, List[Tuple[str, str]]]:
@@ -515,12 +512,8 @@ def describe_mitigation(facts: dict) -> Tuple[str, List[Tuple[str, str]]]:
             ("gates after mitigation", facts.get("decision_after") or describe_decision(facts["decision"]))]
     for row in facts.get("before_after") or []:
         gate = f" (gate {row['gate']})" if row["gate"] else ""
-        rows.append((row["metric"], f"{_shown(row['before'])} -> {_shown(row['after'])}{gate}"))
+        rows.append((row["metric"], f"{format_value(row['before'])} -> {format_value(row['after'])}{gate}"))
     return text, rows
-
-
-def _shown(value) -> str:
-    return "-" if value is None else f"{value:.4g}"
 
 
 def mitigation_html(report: dict) -> str:

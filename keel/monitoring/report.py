@@ -7,10 +7,7 @@ from typing import Optional
 from keel.monitoring.records import DriftStatus, RetrainingDecision
 from keel.reports.html import Raw, heading, key_values, page, paragraph, table, verdict
 from keel.reports.svg import bar_chart
-
-
-def _number(value) -> object:
-    return "-" if value is None else value
+from keel.reports.values import format_value
 
 
 def drift_report_html(status: DriftStatus, decision: Optional[RetrainingDecision] = None) -> str:
@@ -28,9 +25,9 @@ def drift_report_html(status: DriftStatus, decision: Optional[RetrainingDecision
     features = status.get("features", {})
     rows = []
     for name, f in sorted(features.get("features", {}).items(), key=lambda item: -(item[1].get("effect") or 0)):
-        rows.append((name, f.get("test") or "-", _number(f.get("p_value")), _number(f.get("effect")),
-                     f.get("min_effect"), _number(f.get("target_null_fraction")),
-                     _number(f.get("reference_null_fraction")), ", ".join(f.get("unseen_categories", [])) or "-",
+        rows.append((name, f.get("test") or "-", format_value(f.get("p_value")), format_value(f.get("effect")),
+                     f.get("min_effect"), format_value(f.get("target_null_fraction")),
+                     format_value(f.get("reference_null_fraction")), ", ".join(f.get("unseen_categories", [])) or "-",
                      f.get("problem") or "-", verdict(not f.get("drifted"), "DRIFT" if f.get("drifted") else "stable")))
     sections.append(heading("Data drift per feature"))
     sections.append(paragraph(
@@ -45,10 +42,10 @@ def drift_report_html(status: DriftStatus, decision: Optional[RetrainingDecision
                                "reference null fraction", "unseen categories", "problem", "verdict"], rows))
     prediction = status.get("prediction", {})
     sections.append(heading("Prediction drift"))
-    sections.append(key_values({"score KS distance": _number(prediction.get("score_ks")),
-                                "score p-value": _number(prediction.get("score_p_value")),
-                                "decision rate": _number(prediction.get("decision_rate")),
-                                "reference decision rate": _number(prediction.get("reference_decision_rate")),
+    sections.append(key_values({"score KS distance": format_value(prediction.get("score_ks")),
+                                "score p-value": format_value(prediction.get("score_p_value")),
+                                "decision rate": format_value(prediction.get("decision_rate")),
+                                "reference decision rate": format_value(prediction.get("reference_decision_rate")),
                                 "verdict": verdict(not prediction.get("drifted"),
                                                    "DRIFT" if prediction.get("drifted") else "stable")}))
     labels = status.get("labels", {})
@@ -67,11 +64,11 @@ def drift_report_html(status: DriftStatus, decision: Optional[RetrainingDecision
                                                   f"{labels.get('unknown_examples') or ''}".strip(),
         "labels dated before their prediction": labels.get("before_prediction"),
         "duplicate labels": labels.get("duplicates"), "unreadable label times": labels.get("unreadable_times"),
-        "positive rate (window / training)": f"{_number(label.get('rate'))} / {_number(label.get('reference_rate'))}",
+        "positive rate (window / training)": f"{format_value(label.get('rate'))} / {format_value(label.get('reference_rate'))}",
         "label drift": verdict(not label.get("drifted"), "DRIFT" if label.get("drifted")
                                else ("stable" if label.get("judged") else label.get("reason", "not judged"))),
-        f"{performance.get('metric')} (window / test)": f"{_number(performance.get('value'))} / "
-                                                          f"{_number(performance.get('reference'))}",
+        f"{performance.get('metric')} (window / test)": f"{format_value(performance.get('value'))} / "
+                                                          f"{format_value(performance.get('reference'))}",
         "performance drift": verdict(not performance.get("drifted"), "DRIFT" if performance.get("drifted")
                                      else ("stable" if performance.get("judged") else performance.get("reason", "not judged"))),
         "concept drift": verdict(not verdict_info.get("concept_drift"),
@@ -96,33 +93,33 @@ def production_sections(production: dict) -> list:
     """Fairness per group in the window, label coverage per decision, referrals and overrides."""
     verdict_text = production.get("verdict", "not judged")
     sections = [heading("Decisions and fairness in production"),
-                key_values({"predictions of this version in the window": _number(production.get("rows")),
+                key_values({"predictions of this version in the window": format_value(production.get("rows")),
                             "fairness": verdict(verdict_text in ("pass", "reported", "not watched"), verdict_text)})]
     problems = ([("breach", b) for b in production.get("breaches", [])]
                 + [("not judged", u) for u in production.get("not_judged", [])])
     if problems:
         sections.append(table(["finding", "detail"], problems))
     for attribute, found in sorted((production.get("fairness") or {}).items()):
-        sections.append(paragraph(f"{attribute}: parity ratio {_number(found['parity_ratio'])}, TPR gap "
-                                  f"{_number(found['tpr_gap'])}, {found['rows_without_group']} rows without their group"))
+        sections.append(paragraph(f"{attribute}: parity ratio {format_value(found['parity_ratio'])}, TPR gap "
+                                  f"{format_value(found['tpr_gap'])}, {found['rows_without_group']} rows without their group"))
         sections.append(table(["group", "rows", "favourable rate", "95% interval", "judged", "labelled rows", "TPR"],
                               [(g["group"], g["rows"], g["favourable_rate"],
                                 f"{g['favourable_rate_low']}-{g['favourable_rate_high']}",
                                 "yes" if g["judged"] else f"no: {g['reason']}", g["labelled_rows"],
-                                _number(g["tpr"]) if g["tpr"] is not None else f"- ({g['tpr_reason']})")
+                                format_value(g["tpr"]) if g["tpr"] is not None else f"- ({g['tpr_reason']})")
                                for g in found["groups"]]))
     coverage = production.get("label_coverage")
     if coverage is not None:
-        sections.append(key_values({"labels known for favourable decisions": _number(coverage["favourable"]),
-                                    "labels known for unfavourable decisions": _number(coverage["unfavourable"]),
+        sections.append(key_values({"labels known for favourable decisions": format_value(coverage["favourable"]),
+                                    "labels known for unfavourable decisions": format_value(coverage["unfavourable"]),
                                     "selective labels": verdict(not coverage["selective"],
                                                                 coverage["note"] or "no")}))
     reviews = production.get("reviews")
     if reviews is not None:
         sections.append(key_values({"referred to a person (decisions.refer_band)": reviews["referred"],
-                                    "refer rate": _number(reviews.get("refer_rate")),
+                                    "refer rate": format_value(reviews.get("refer_rate")),
                                     "decided by a person": reviews["decided"],
-                                    "human override rate": _number(reviews["override_rate"])}))
+                                    "human override rate": format_value(reviews["override_rate"])}))
     return sections
 
 
@@ -142,8 +139,8 @@ def profile_html(profile) -> str:
         s = column_summary(profile, name)
         quantiles = s["quantiles"] or {}
         top = sorted((s["frequencies"] or {}).items(), key=lambda item: -item[1])[:5]
-        rows.append((name, s["kind"], s["count"], _number(s["null_fraction"]), _number(s["mean"]),
-                     _number(quantiles.get(0.01)), _number(quantiles.get(0.5)), _number(quantiles.get(0.99)),
+        rows.append((name, s["kind"], s["count"], format_value(s["null_fraction"]), format_value(s["mean"]),
+                     format_value(quantiles.get(0.01)), format_value(quantiles.get(0.5)), format_value(quantiles.get(0.99)),
                      ", ".join(f"{k}: {v}" for k, v in top) or "-"))
     return page("Profile (whylogs)", paragraph(f"{profile.rows()} rows, {len(profile.columns)} columns"),
                 table(["column", "kind", "count", "null fraction", "mean", "p1", "median", "p99",

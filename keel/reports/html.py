@@ -6,6 +6,8 @@ from __future__ import annotations
 from html import escape
 from typing import Iterable, Mapping, Sequence
 
+from keel.reports.values import format_value
+
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1.5em;color:#1b1f24}"
     "table{border-collapse:collapse;margin:.5em 0 1.2em}"
@@ -20,10 +22,12 @@ class Raw(str):
 
 
 def cell(value: object) -> str:
+    """Markup made here as is; a number or nothing as every document shows it (keel.reports.values),
+    anything else as its text, escaped."""
     if isinstance(value, Raw):
         return value
-    if isinstance(value, float):
-        return f"{value:.4g}"
+    if value is None or isinstance(value, float):
+        return escape(format_value(value))
     return escape(str(value))
 
 
