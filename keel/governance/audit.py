@@ -16,10 +16,10 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable, List, Optional
 
-from keel.clock import utc_now
+from keel.clock import as_utc, utc_now
 from keel.governance.store import (AuditStore, RecordExists, active_artifact_store_filesystem, active_artifact_store_root,
                                    store_at)
 
@@ -107,7 +107,7 @@ def resolve_actor(explicit: Optional[str] = None) -> str:
 def build_record(seq: int, prev_hash: str, *, event: str, model: str, version: Optional[int],
                  run_id: Optional[str], evidence: Iterable[object], details: Optional[dict], actor: str,
                  time: datetime) -> dict:
-    record = {"seq": seq, "time": time.astimezone(timezone.utc).isoformat(), "actor": actor, "event": event,
+    record = {"seq": seq, "time": as_utc(time).isoformat(), "actor": actor, "event": event,
               "model": model, "version": None if version is None else int(version),
               "run_id": None if run_id is None else str(run_id),
               "evidence": [str(e) for e in evidence], "details": json_safe(details or {}),

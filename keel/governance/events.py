@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
 from keel import registration as keys
+from keel.clock import utc_from_epoch
 from keel.governance.audit import (DEPLOYMENT_STEP, ROLLBACK, ROUTING_CHANGED, STAGE_CHANGED, record_event)
 
 
@@ -23,8 +23,7 @@ def routing_recorder(model: str, version: Optional[int], run_id: Optional[object
 
     def record(table) -> None:
         path = Path(folder) / "routing.json"
-        effective = (datetime.fromtimestamp(path.stat().st_mtime_ns / 1e9, timezone.utc).isoformat()
-                     if path.exists() else None)
+        effective = utc_from_epoch(path.stat().st_mtime_ns / 1e9).isoformat() if path.exists() else None
         record_event(routing_event(table), model, version, run_id, actor=actor,
                      details={"routing": table.to_dict(), "effective_at": effective, "folder": str(folder)})
 

@@ -17,12 +17,12 @@ import json
 import os
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Tuple, TypedDict
 
 from typing_extensions import NotRequired
 
+from keel.clock import utc_from_epoch
 from keel.files import write_atomically
 from keel.serving.routing import Arm, RoutingTable
 
@@ -60,7 +60,7 @@ class RolloutState(TypedDict):
 
 
 def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+    return utc_from_epoch(epoch).isoformat()
 
 
 def read_state(folder: Path) -> Optional[RolloutState]:
