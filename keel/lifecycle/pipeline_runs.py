@@ -14,22 +14,36 @@ class Outcome:
 
 
 def run_pipeline(pipeline, no_cache: bool = False, **parameters) -> Outcome:
-    """Run `pipeline`; `no_cache` disables caching for the whole run (never enables it: a run-level
-    `enable_cache: true` would override the side-effect steps' own `enable_cache=False`)."""
+    """Run `pipeline` under a run name of its own (`own_run_name`), so that a failure is read from this
+    run, never from another writer's that started meanwhile. `no_cache` disables caching for the whole
+    run (never enables it: a run-level `enable_cache: true` would override the side-effect steps' own
+    `enable_cache=False`)."""
     from keel.lifecycle.interrupted_runs import recorded, report_interrupted_runs
 
     report_interrupted_runs()  # runs of killed keel processes are marked failed before a new one starts
-    configured = recorded(pipeline.with_options(enable_cache=False) if no_cache else pipeline)
+    run_name = own_run_name(pipeline.name)
+    named = pipeline.with_options(run_name=run_name)
+    configured = recorded(named.with_options(enable_cache=False) if no_cache else named)
     try:
         return Outcome(configured(**parameters))
     except Exception as error:  # the orchestrator reports "failed in step(s) X"; find the cause
-        run = _latest_run(pipeline.name)
+        run = _run_named(run_name)
         failed = [(name, s) for name, s in (run.steps.items() if run else []) if str(s.status) == "failed"]
         if not failed:
             return Outcome(run, str(error))
         name, step = failed[0]
         info = step.exception_info
         return Outcome(run, exception_message(info.traceback) if info else str(error), name)
+
+
+def own_run_name(pipeline_name: str) -> str:
+    """ZenML's default run name (`<pipeline>-<date>-<time to the microsecond>`, UTC) with a random
+    suffix: unique even when two processes start the same pipeline in the same microsecond."""
+    import secrets
+
+    from keel.clock import utc_now
+
+    return f"{pipeline_name}-{utc_now():%Y_%m_%d-%H_%M_%S_%f}-{secrets.token_hex(3)}"
 
 
 def exception_message(traceback: str) -> str:
@@ -41,11 +55,11 @@ def exception_message(traceback: str) -> str:
     return "\n".join([message or head, *lines[start + 1:]])
 
 
-def _latest_run(pipeline_name: str):
+def _run_named(run_name: str):
     from zenml.client import Client
 
     try:
-        return Client().get_pipeline(pipeline_name).last_run
+        return Client().get_pipeline_run(run_name, allow_name_prefix_match=False)
     except Exception:  # no run was created at all
         return None
 
