@@ -101,7 +101,7 @@ def evaluate_version(spec: Spec, version: Optional[int], no_cache: bool = False)
         return EvaluationResult(None, error=f"keel: {error}", blocking=spec.evaluation.blocking)
     outcome = run_pipeline(evaluation_pipeline, no_cache=no_cache, spec=spec, model_version=version)
     if outcome.error is not None:
-        run = outcome.run if outcome.failed_step else None  # without a failed step it may be an older run
+        run = outcome.run if outcome.failed_step else None  # no failed step: it failed before any step ran
         record = record_failed_evaluation(spec, version, outcome.failed_step, outcome.error, run)
         return EvaluationResult(version, record=record, decision=record, run_name=getattr(run, "name", None),
                                 error=failed_step_message(outcome), blocking=spec.evaluation.blocking)
