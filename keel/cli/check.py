@@ -8,40 +8,28 @@ import time
 from keel.cli.console import fail, format_table, say
 from keel.spec.models import Spec
 
-from keel.cli.evaluate import EVALUATION_INCOMPLETE, GATES_FAILED
-
 
 def check(spec: Spec, sample: int) -> int:
     started = time.perf_counter()
-    from keel.data.sources import DataSourceError, load_frame
-    from keel.evaluation.suite import evaluate_all
-    from keel.training.in_process import train_in_process
+    from keel.data.sources import DataSourceError
+    from keel.lifecycle.check import check_sample, draw_sample
 
     try:
-        raw = load_frame(spec.data)
+        raw = draw_sample(spec, sample)
     except DataSourceError as error:
         return fail(f"check: {error}", 1)
-    if len(raw) > sample:
-        raw = raw.sample(sample, random_state=spec.split.seed).sort_index()
     say(f"check: spec valid; {len(raw)} sampled rows")
-    trained = train_in_process(raw, spec)
-    if not trained.validation_report.passed:
-        return fail("check: " + trained.validation_report.summary(), 1)
-    say(f"check: data valid; trained {trained.selected.name} "
-        f"({spec.training.primary_metric} {trained.selected.validation_metrics[spec.training.primary_metric]:.4f} "
-        "on validation)")
-    reports = evaluate_all(trained.selected.pipeline, trained.validation, trained.test, spec)
-    decision = reports["decision"]
-    from keel.evaluation.gates import INCOMPLETE, describe_decision
+    result = check_sample(spec, raw)
+    if result.error is not None:
+        return fail("check: " + result.error, result.exit_code)
+    say(f"check: data valid; trained {result.model} "
+        f"({spec.training.primary_metric} {result.validation_score:.4f} on validation)")
+    from keel.evaluation.gates import describe_decision
 
     rows = [("data validation", "-", "pass")] + [
         (g["gate"], "-" if g["value"] is None else g["value"],
          "pass" if g["passed"] else ("no value" if not g["known"] else "FAIL" if spec.evaluation.blocking else "warn"))
-        for g in decision["gates"]]
+        for g in result.decision["gates"]]
     say(format_table(["check", "value", "result"], rows))
-    say(f"check: {describe_decision(decision)} in {time.perf_counter() - started:.0f} s")
-    if decision["decision"] == INCOMPLETE:
-        return EVALUATION_INCOMPLETE
-    if decision["failed"] and spec.evaluation.blocking:
-        return GATES_FAILED
-    return 0
+    say(f"check: {describe_decision(result.decision)} in {time.perf_counter() - started:.0f} s")
+    return result.exit_code

@@ -1,0 +1,56 @@
+"""keel.lifecycle.check (`run.py check` without ZenML) on data unlike the credit generator: a header-less
+CSV with `?` for missing and a text target. The sample keeps the file's order; the result carries the
+trained model, its gates and the exit code CI acts on."""
+
+import pytest
+
+from tests.conftest import ROOT
+
+CASE = ROOT / "tests" / "data" / "adult_headerless"
+
+
+def _spec(*overrides):
+    from keel.spec import load_spec
+
+    return load_spec(CASE / "spec.yaml", [f"data.source.path={CASE / 'data.csv'}", *overrides])
+
+
+@pytest.fixture(scope="module")
+def sample():
+    from keel.lifecycle.check import draw_sample
+
+    return draw_sample(_spec(), 400)
+
+
+def test_the_sample_is_seeded_and_keeps_the_files_order(sample):
+    from keel.lifecycle.check import draw_sample
+
+    assert len(sample) == 400 and sample.index.is_monotonic_increasing
+    assert sample.index.equals(draw_sample(_spec(), 400).index)  # the split's seed: the same rows again
+    assert len(draw_sample(_spec(), 10_000)) == 700  # a sample larger than the data is all of it
+
+
+def test_a_passing_check_names_the_model_its_score_and_exits_0(sample):
+    from keel.lifecycle.check import check_sample
+
+    result = check_sample(_spec(), sample)
+    assert result.error is None and result.model and 0.0 <= result.validation_score <= 1.0
+    assert [g["gate"] for g in result.decision["gates"]][:1] == ["roc_auc >= 0.6"]
+    assert result.decision["failed"] == [] and result.exit_code == 0
+
+
+def test_a_failed_gate_exits_3_when_blocking_and_0_when_not(sample):
+    from keel.lifecycle.check import check_sample
+
+    strict = check_sample(_spec("evaluation.gates[roc_auc].min=0.9999"), sample)
+    assert strict.decision["failed"] and strict.exit_code == 3
+    advisory = check_sample(_spec("evaluation.gates[roc_auc].min=0.9999", "evaluation.blocking=false"), sample)
+    assert advisory.decision["failed"] and advisory.exit_code == 0
+
+
+def test_a_sample_that_fails_validation_is_an_error_and_nothing_is_judged(sample):
+    from keel.lifecycle.check import check_sample
+
+    broken = sample.assign(income="neither class")  # a target with no declared class
+    result = check_sample(_spec(), broken)
+    assert result.error and result.decision is None and result.exit_code == 1
