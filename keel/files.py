@@ -1,4 +1,4 @@
-"""Writing a local file so that no reader ever sees it half-written.
+"""Writing a local file, or publishing a folder, so that no reader ever sees it half-written.
 
 The bytes go to a temporary file in the same folder (same filesystem, so the final step is a rename,
 not a copy), are flushed and fsynced, and only then take the final name. A crash at any point leaves
@@ -9,6 +9,7 @@ so the new name survives a power loss.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Union
@@ -36,6 +37,20 @@ def write_atomically(path: Union[str, os.PathLike], data: Union[bytes, str], *, 
         if os.path.lexists(temporary):
             os.unlink(temporary)
     sync_folder(path.parent)
+
+
+def publish_folder(staged: Union[str, os.PathLike], destination: Union[str, os.PathLike],
+                   aside: Union[str, os.PathLike]) -> None:
+    """Give the finished folder `staged` the name `destination` (both on one filesystem) by a rename.
+    A folder already under that name (a rename cannot replace a folder that is not empty) is first
+    renamed to `aside` and deleted only once the new one took its place; name `aside` so that the
+    caller's clean-up finds it if the process dies in between."""
+    staged, destination, aside = Path(staged), Path(destination), Path(aside)
+    if destination.exists():
+        os.replace(destination, aside)
+    os.replace(staged, destination)
+    shutil.rmtree(aside, ignore_errors=True)
+    sync_folder(destination.parent)
 
 
 def sync_folder(folder: Path) -> None:

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from keel.files import write_atomically
 from keel.provenance import LOCK_FILE, PROJECT_ROOT
 from keel.serving.routing import Arm, RoutingTable
 from keel.serving.layout import DEPLOYMENT_FILE, ROUTING_FILE
@@ -32,10 +33,10 @@ def copy_version_only(bundle: Path, target: Path, version: int) -> Path:
     if (Path(bundle) / "background.parquet").exists():
         shutil.copy(Path(bundle) / "background.parquet", target / "background.parquet")
     config.update(models={str(version): model_file}, thresholds={str(version): config["thresholds"][str(version)]})
-    (target / DEPLOYMENT_FILE).write_text(json.dumps(config, indent=2))
+    write_atomically(target / DEPLOYMENT_FILE, json.dumps(config, indent=2))
     salt = config["spec"]["deployment"]["salt"]
     routing = RoutingTable([Arm("champion", version, 1.0)], strategy="bento", step=f"v{version} only", salt=salt)
-    (target / ROUTING_FILE).write_text(json.dumps(routing.to_dict(), indent=2))
+    write_atomically(target / ROUTING_FILE, json.dumps(routing.to_dict(), indent=2))
     return target
 
 

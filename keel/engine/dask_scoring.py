@@ -21,7 +21,6 @@ Nothing is visible under its final name until every partition has succeeded.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from keel.engine.dask_data import parquet_pieces
+from keel.files import publish_folder
 from keel.spec.data import DataSpec, FileSource
 from keel.spec.decisions import DecisionsSpec
 
@@ -159,19 +159,6 @@ class DaskBatch:
     last: Optional[datetime]
 
 
-def _publish_folder(temporary: Path, destination: Path, batch_id: str) -> None:
-    """Put the finished parts folder under its final name; a folder keel wrote there before (checked
-    by the caller) is moved aside first, then deleted."""
-    aside = destination.with_name(f".{destination.name}.replaced-{batch_id}")
-    if destination.exists():
-        os.replace(destination, aside)
-    os.replace(temporary, destination)
-    shutil.rmtree(aside, ignore_errors=True)
-    from keel.files import sync_folder
-
-    sync_folder(destination.parent)
-
-
 def score_partitioned(client, *, source: FileSource, data: DataSpec, model, threshold: float, model_version: int,
                       batch_id: str, input_fingerprint: str, output: Path, rejects: Path, chunk_rows: int,
                       predictions_folder: Optional[Path] = None, features: Sequence[str] = (),
@@ -229,7 +216,8 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
         rejects_fingerprint = rejects_file.close()
         output_fingerprint = fingerprint_input(FileSource(kind="parquet", path=parts_folder))  # a part per partition
         rejects_file.publish()
-        _publish_folder(parts_folder, output, batch_id)
+        # A folder keel wrote there before (checked by the caller) is replaced.
+        publish_folder(parts_folder, output, aside=output.with_name(f".{output.name}.replaced-{batch_id}"))
     except BaseException:
         for future in futures:
             future.cancel()

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from keel.clock import as_utc, utc_now
-from keel.files import write_atomically
+from keel.files import publish_folder, write_atomically
 from keel.monitoring.profiles import Profile, deserialize, merge_profiles, profile_bytes, serialize
 from keel.monitoring.windows import monitored_columns, window_start
 
@@ -157,8 +157,7 @@ class BatchProfiler:
         for batch_id in superseded:
             _remove(self.folder / batch_id, self.folder)
         final = self.folder / self.batch_id
-        _remove(final, self.folder)
-        os.replace(self.staging, final)
+        publish_folder(self.staging, final, aside=_aside(final, self.folder))
         return marker
 
     def abandon(self) -> None:
@@ -177,11 +176,17 @@ def _hour_key(start: datetime) -> str:
     return start.strftime("%Y-%m-%dT%H")
 
 
+def _aside(folder: Path, root: Path) -> Path:
+    """Where a published batch goes out of sight before it is deleted: a partial folder of this
+    process, which remove_abandoned deletes if the process dies first."""
+    return root / f".{folder.name}.{os.getpid()}.removed{PARTIAL}"
+
+
 def _remove(folder: Path, root: Path) -> None:
     """Take a published batch out of sight in one rename, then delete it."""
     if not folder.exists():
         return
-    hidden = root / f".{folder.name}.{os.getpid()}.removed{PARTIAL}"
+    hidden = _aside(folder, root)
     os.replace(folder, hidden)
     shutil.rmtree(hidden, ignore_errors=True)
 

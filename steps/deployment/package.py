@@ -8,6 +8,7 @@ from zenml import step
 from keel.artifacts import Artifact
 from keel.deployment.kubernetes import serving_manifests
 from keel.deployment.package import build_bento, bundled_versions
+from keel.files import write_atomically
 
 
 @step(enable_cache=False)
@@ -30,5 +31,5 @@ def package_step(rollout_evidence: dict, bundle_folder: str, model_name: str, mo
     # `bentoml containerize` names the image after the tag.
     manifests = serving_manifests(model_name, model_version, image=tag, api_key_env=api_key_env)
     text = yaml.safe_dump_all(manifests, sort_keys=False)
-    (Path(bundle_folder) / "kubernetes.yaml").write_text(text)
+    write_atomically(Path(bundle_folder) / "kubernetes.yaml", text)
     return tag, text
