@@ -109,16 +109,16 @@ def first_record(spec: Spec, models: Dict[int, object], rows: pd.DataFrame) -> d
 
 
 def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, object],
-           thresholds: Dict[int, float], probe_rows: pd.DataFrame, approval: Optional[dict],
-           on_routing: Callable[[RoutingTable], None] = lambda table: None,
-           background: Optional[pd.DataFrame] = None, promote: Callable[[], Optional[int]] = lambda: None,
+           thresholds: Dict[int, float], probe_rows: pd.DataFrame, approval: Optional[dict], *,
+           background: pd.DataFrame, on_routing: Callable[[RoutingTable], None] = lambda table: None,
+           promote: Callable[[], Optional[int]] = lambda: None,
            on_event: Event = lambda event, details: None, trail: Optional[str] = None,
            already_production: bool = False) -> RolloutEvidence:
     """Roll `version` out against `champion` (None for a first deployment); return the evidence.
     `on_routing` is told of every routing table written (the audit trail records it). `background`:
     the version's validation split, whose first `governance.explanation_background_rows` rows the
-    service explains linear models against (as `serve`, `rollback` and `run.py explain` do); without
-    it, the probe rows. `promote` makes the version production in the registry (returns the version
+    service explains linear models against (as `serve`, `rollback` and `run.py explain` do); never
+    the probe rows (test data). `promote` makes the version production in the registry (returns the version
     it archived); `on_event` records a service settings change or its failure; `trail`: the model's
     audit trail when it is a local folder, where the service records taking the rollout over;
     `already_production`: the version was production before this deployment (a redeploy), and stays.
@@ -136,10 +136,9 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
                          strategy="before rollout", salt=spec.deployment.salt)
     # Before the first stage only the champion serves (or, first time, the approved challenger):
     # a routing table left by an earlier, rolled-back rollout may name a version not in this bundle.
-    reference = probe_rows if background is None else background
     bundle = functools.partial(write_bundle, spec=spec, models=models, thresholds=thresholds, routing=start,
                                prediction_log_url=prediction_log_url(spec),
-                               background=reference[spec.data.model_features], api_key_env=spec.deployment.api_key_env)
+                               background=background[spec.data.model_features], api_key_env=spec.deployment.api_key_env)
     strategy = spec.deployment.strategy if champion is not None else "all-at-once"
     facts = {"strategy": strategy, "url": url, "challenger": version, "champion": champion}
     with RolloutController(folder, version, champion, spec.deployment.controller_timeout_seconds,
@@ -150,7 +149,7 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
             controller.promoting()
         try:
             install_bundle(spec, folder, bundle, answers_with(spec, start.arms[0].version,
-                                                               first_record(spec, models, reference)), on_event)
+                                                               first_record(spec, models, background)), on_event)
         except SettingsChangeFailed as error:
             controller.finish("settings change failed")
             return {"outcome": "settings change failed", "stages": [], "serving": live_version(folder),

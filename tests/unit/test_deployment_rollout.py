@@ -103,14 +103,15 @@ def test_deploy_runs_only_the_partial_stages_then_returns_to_the_champion(tmp_pa
     monkeypatch.setattr(deploy_module, "install_bundle", _installed_in_a_live_service)
     monkeypatch.setattr(deploy_module, "run_rollout", fake_rollout)
     model = result.selected.pipeline
-    evidence = deploy_module.deploy(spec, 2, 1, {1: model, 2: model}, {1: 0.3, 2: 0.3}, result.test, approval=None)
+    evidence = deploy_module.deploy(spec, 2, 1, {1: model, 2: model}, {1: 0.3, 2: 0.3}, result.test, approval=None,
+                                    background=result.validation)
     assert [table.shadow.version for table in ran["stages"]] == [2]  # mirrored, never answered
     assert evidence["outcome"] == "awaiting approval" and evidence["serving"] == 1
     routing = json.loads((deploy_module.deployment_folder(spec) / "routing.json").read_text())
     assert [arm["version"] for arm in routing["arms"]] == [1] and routing["step"] == "awaiting approval"
 
     approved = deploy_module.deploy(spec, 2, 1, {1: model, 2: model}, {1: 0.3, 2: 0.3}, result.test,
-                                    approval={"by": "risk-officer", "reason": "T-1"})
+                                    approval={"by": "risk-officer", "reason": "T-1"}, background=result.validation)
     assert [challenger_share(table, 2) for table in ran["stages"]] == [1.0]  # approved: the declared strategy
     assert approved["outcome"] == "promoted" and approved["serving"] == 2
 
@@ -173,6 +174,7 @@ def test_a_first_version_takes_traffic_before_it_is_production_and_is_stopped_if
     monkeypatch.setattr(deploy_module, "stop_service", lambda folder: calls.append(("stop", None)))
     model = result.selected.pipeline
     evidence = deploy_module.deploy(spec, 2, None, {2: model}, {2: 0.3}, result.test, approval={"by": "x"},
+                                    background=result.validation,
                                     promote=lambda: calls.append(("promote", rollout_state.read_state(
                                         deploy_module.deployment_folder(spec))["stage"])))
     assert calls[0] == ("install", rollout_state.IN_PROGRESS)
