@@ -36,45 +36,21 @@ def decision_lines(row: dict, review: Optional[dict], target) -> List[str]:
 
 
 def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
-    from keel.deployment.deploy import prediction_log_url
-    from keel.governance.explanations import explain_logged
-    from keel.governance.lineage import logged_rows
+    from keel.lifecycle.explanation import explain_prediction
 
-    from keel.serving.reviews import review_of
+    explained = explain_prediction(spec, request_id, row_number)
+    if explained.error is not None:
+        return fail(explained.error, explained.exit_code)
+    from keel.cli.lineage import print_links
 
-    log_url = prediction_log_url(spec)
-    try:
-        rows = logged_rows(log_url, request_id, row_number, answered_only=True)
-    except LookupError as error:
-        return fail(f"keel: {error}", 1)
-    if row_number is None and len(rows) > 1:
-        return fail(f"keel: request {request_id} scored {len(rows)} records; choose one with --row N "
-                    f"({rows[0]['row']}..{rows[-1]['row']})", 2)
-    from keel.cli.lineage import TamperedTrail, print_links, verified_records, version_links
-    from keel.artifacts import Artifact
-    from keel.registry import evaluation_outcome, load_version_model, version_artifacts
-
-    governance, name = spec.governance, spec.problem.name
-    try:  # a high-stakes answer's lineage must come from an intact trail, and the version be in this registry
-        trails = {r["model_name"]: verified_records(r["model_name"]) for r in rows} if governance.high_stakes else {}
-        models = {int(r["model_version"]): load_version_model(r["model_name"], int(r["model_version"])) for r in rows}
-        lineages = {int(r["model_version"]): version_links(r["model_name"], int(r["model_version"]), trails[r["model_name"]])
-                    for r in rows} if governance.high_stakes else {}
-    except (LookupError, TamperedTrail) as error:
-        return fail(f"keel: {error}", 1)
-    for row in rows:
-        version = int(row["model_version"])
-        model = models[version]
-        background = version_artifacts(row["model_name"], version, [Artifact.VALIDATION])[Artifact.VALIDATION].load()
-        background = background[spec.data.model_features].head(governance.explanation_background_rows)
-        threshold = (evaluation_outcome(row["model_name"], version) or {}).get("threshold")
-        result = explain_logged(row, model, threshold, spec.data, background, governance.explanation_top_features)
+    for shown in explained.rows:
+        row, version, result, threshold = shown.row, shown.version, shown.result, shown.threshold
         say(f"prediction {row['request_id']} row {row['row']} (entity {row['entity_id']}, {row['time'].isoformat()}): "
-            f"{name} v{version}, arm {row['arm']}")
+            f"{spec.problem.name} v{version}, arm {row['arm']}")
         say(f"  score {result['logged_score']:.6f} (recomputed by v{version}: {result['recomputed_score']:.6f}, "
             f"{'the same' if result['same_score'] else 'DIFFERENT: the stored model is not the one that answered'}); "
             f"decision {result['decision']}" + (f" at threshold {threshold:.4f}" if threshold is not None else ""))
-        for line in decision_lines(row, review_of(log_url, row["request_id"], int(row["row"])), spec.data.target):
+        for line in decision_lines(row, shown.review, spec.data.target):
             say(f"  {line}")
         say("  SHAP contributions (log-odds; positive pushes towards "
             f"'{spec.data.target.positive_label}'), from the base value to the model's raw output:")
@@ -83,9 +59,7 @@ def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
                          + [(feature, value, contribution) for feature, contribution, value in result["contributions"]]
                          + ([("(all other features)", "", result["other_features"])] if result["other_features"] else [])
                          + [("= raw output (log-odds)", "", result["raw_output"])]))
-        if governance.high_stakes:  # a high-stakes answer carries its whole lineage
+        if shown.lineage is not None:  # a high-stakes answer carries its whole lineage
             say("  lineage:")
-            print_links(lineages[version])
-        if not result["same_score"]:
-            return 1
-    return 0
+            print_links(shown.lineage)
+    return explained.exit_code

@@ -6,37 +6,14 @@ from pathlib import Path
 from typing import Optional
 
 from keel.cli.console import fail, say
-
-
 from keel.governance.audit import TamperedTrail  # noqa: F401  (what verified_records raises)
-
-
-def verified_records(model: str) -> list:
-    """The model's audit records, only once the hash chain verifies; TamperedTrail otherwise."""
-    from keel.governance.audit import verified_trail
-
-    return verified_trail(model, "lineage drawn from it")[0]
+from keel.lifecycle.lineage import verified_records, version_links
 
 
 def print_links(links) -> None:
     width = max(len(label) for label, _ in links)
     for label, value in links:
         say(f"  {label.ljust(width)}  {value}")
-
-
-def version_links(model: str, version: int, records: list) -> list:
-    """LookupError when the active stack's registry does not hold `version` (InterruptedRegistration, one,
-    when its registration never completed)."""
-    from keel.governance.data_versions import data_root, data_version_uri
-    from keel.registration import DATA_FINGERPRINT
-    from keel.registry import registered_metadata
-    from zenml.io import fileio
-
-    metadata = registered_metadata(model, version)
-    uri = data_version_uri(data_root(model), metadata[DATA_FINGERPRINT]) if metadata.get(DATA_FINGERPRINT) else None
-    from keel.governance.lineage import version_lineage
-
-    return version_lineage(model, version, metadata, records, uri, bool(uri and fileio.exists(uri)))
 
 
 MAX_ROWS_SHOWN = 5  # a batch request logs one row per record
