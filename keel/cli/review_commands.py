@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 
 from keel.cli.options import spec_options
-
-REVIEW_DECIDED = "review_decided"  # audit event: a person decided a referred prediction
-DECISIONS = ("favourable", "unfavourable")
+from keel.lifecycle.review import DECISIONS
 
 
 def register(commands) -> None:
@@ -37,16 +35,6 @@ def _referral(text: str) -> tuple:
     return request_id, int(row)
 
 
-def _class_of(decision: str, spec) -> int:
-    """The class a favourable/unfavourable decision predicts (1 = the positive class)."""
-    favourable = spec.data.target.favourable
-    if favourable is None:
-        raise ValueError("data.target.favourable is not declared: say which decision benefits the person before "
-                         "people decide referrals")
-    positive_is_favourable = favourable == "positive"
-    return int((decision == "favourable") == positive_is_favourable)
-
-
 def _list(args: argparse.Namespace, spec) -> int:
     from keel.cli.console import fail, format_table, say
     from keel.deployment.deploy import prediction_log_url
@@ -68,28 +56,21 @@ def _list(args: argparse.Namespace, spec) -> int:
 def _decide(args: argparse.Namespace, spec) -> int:
     from keel.cli.authorize import authorize
     from keel.cli.console import fail, say
-    from keel.clock import utc_now
-    from keel.deployment.deploy import prediction_log_url
-    from keel.governance.audit import record_event, resolve_actor
-    from keel.serving.reviews import ReviewError, record_decision
+    from keel.governance.audit import resolve_actor
+    from keel.lifecycle.review import decide_referral, decided_class
 
     try:
         request_id, row = _referral(args.referral)
-        human = _class_of(args.decision, spec)
+        decided_class(args.decision, spec)  # a spec that cannot map the decision is refused before anything
     except ValueError as error:
         return fail(str(error), 2)
     authorization = authorize(spec, "review", args.by)
     if authorization.refused:
         return authorization.exit_code
     reviewer = authorization.actor or resolve_actor(args.by)
-    try:
-        review = record_decision(prediction_log_url(spec), request_id, row, human, args.reason, reviewer, utc_now())
-    except ReviewError as error:
-        return fail(str(error), 1)
-    record_event(REVIEW_DECIDED, spec.problem.name, review["model_version"], details={
-        "request_id": request_id, "row": row, "decision": args.decision, "class": human,
-        "model_decision": review["model_decision"], "score": review["score"], "reason": review["reason"],
-        "overrides_model": human != review["model_decision"]}, actor=reviewer)
-    say(f"recorded: {request_id}:{row} {args.decision} by {reviewer} (model: score {review['score']:.4f}, "
-        f"{'overridden' if human != review['model_decision'] else 'same as the threshold decision'})")
+    result = decide_referral(spec, request_id, row, args.decision, args.reason, reviewer)
+    if result.error is not None:
+        return fail(result.error, 1)
+    say(f"recorded: {request_id}:{row} {args.decision} by {reviewer} (model: score {result.review['score']:.4f}, "
+        f"{'overridden' if result.overrides_model else 'same as the threshold decision'})")
     return 0
