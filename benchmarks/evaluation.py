@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from keel.artifacts import Artifact  # noqa: E402
 
 
 def main() -> None:
@@ -43,8 +46,8 @@ def main() -> None:
         for name, step in run.steps.items():
             per_step.setdefault(name, []).append((step.end_time - step.start_time).total_seconds())
         print(f"repeat {repeat + 1}: {walls[-1]:.1f} s", flush=True)
-    explainability = run.steps["explainability_step"].outputs["explainability_report"][0].load()
-    test_rows = run.steps["performance_step"].outputs["performance_report"][0].load()["rows"]
+    explainability = run.steps["explainability_step"].outputs[Artifact.EXPLAINABILITY_REPORT][0].load()
+    test_rows = run.steps["performance_step"].outputs[Artifact.PERFORMANCE_REPORT][0].load()["rows"]
     result = {"test_rows": test_rows, "process_wall_median_s": statistics.median(walls), "walls": walls,
               "step_median_s": {k: statistics.median(v) for k, v in sorted(per_step.items(), key=lambda i: -statistics.median(i[1]))},
               "shap_sample_size": explainability["sample_size"], "shap_rows_per_second": explainability["rows_per_second"]}
