@@ -23,7 +23,7 @@ def _shown(text: str) -> str:
     return redact_url_credentials(str(text))
 
 
-def metric(value: object) -> str:
+def format_metric(value: object) -> str:
     """A metric as the terminal shows it: four decimals, so that columns of them align ('-' for none).
     Documents use keel.reports.values (significant digits); a terminal table compares decimals."""
     return "-" if value is None else f"{value:.4f}"
@@ -31,7 +31,7 @@ def metric(value: object) -> str:
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     def show(value: object) -> str:
-        return metric(value) if value is None or isinstance(value, float) else str(value)
+        return format_metric(value) if value is None or isinstance(value, float) else str(value)
 
     cells = [[show(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)

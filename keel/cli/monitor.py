@@ -8,7 +8,7 @@ import shlex
 import time
 from pathlib import Path
 
-from keel.cli.console import fail, metric, say
+from keel.cli.console import fail, format_metric, say
 from keel.lifecycle.main_job import BAD_SPEC
 from keel.lifecycle.progress import Progress
 from keel.monitoring.records import DriftStatus, LabelReport, RetrainingDecision
@@ -96,14 +96,14 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
         say(f"not compared:   {features['problems']}")
     prediction = status["prediction"]
     say(f"prediction:     {'DRIFT' if prediction.get('drifted') else 'stable'} (score KS "
-        f"{metric(prediction.get('score_ks'))}, decision rate {metric(prediction.get('decision_rate'))} vs "
-        f"{metric(prediction.get('reference_decision_rate'))})")
+        f"{format_metric(prediction.get('score_ks'))}, decision rate {format_metric(prediction.get('decision_rate'))} vs "
+        f"{format_metric(prediction.get('reference_decision_rate'))})")
     labels, performance, label = status["labels"], status["performance"], status["label"]
     say(f"labels:         {labels['matched']} known in this window, {labels['unknown_ids']} for unknown ids, "
         f"{labels['before_prediction']} dated before their prediction" + _label_problems(labels))
     say(f"label drift:    {'DRIFT' if label.get('drifted') else ('stable' if label.get('judged') else label.get('reason', 'not judged'))}")
-    say(f"performance:    {performance['metric']} {metric(performance.get('value'))} vs test "
-        f"{metric(performance.get('reference'))}: {'DRIFT' if performance.get('drifted') else ('stable' if performance.get('judged') else performance.get('reason', 'not judged'))}")
+    say(f"performance:    {performance['metric']} {format_metric(performance.get('value'))} vs test "
+        f"{format_metric(performance.get('reference'))}: {'DRIFT' if performance.get('drifted') else ('stable' if performance.get('judged') else performance.get('reason', 'not judged'))}")
     say(f"verdict:        {status['verdict']['summary']}")
     fired = ", ".join(decision["fired"]) or "none"
     outcome = "RETRAIN" if decision["retrain"] else f"no retraining ({decision['suppressed_by'] or 'no trigger fired'})"

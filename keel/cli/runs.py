@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List
 
 from keel import registration as keys
-from keel.cli.console import fail, format_table, say
+from keel.cli.console import fail, format_metric, format_table, say
 from keel.spec.models import Spec
 from keel.tracking import QueryError, matches, parse_where
 from keel.training.metrics import THRESHOLD_METRICS, metrics_threshold_text
@@ -51,4 +51,4 @@ def list_runs(spec: Spec, where: List[str]) -> int:
 
 def _evaluation_threshold(record: dict) -> str:
     threshold = (record.get(keys.EVALUATION) or {}).get("threshold")
-    return "-" if threshold is None else f"{float(threshold):.4f}"
+    return format_metric(None if threshold is None else float(threshold))
