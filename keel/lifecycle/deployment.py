@@ -13,6 +13,7 @@ from keel.artifacts import Artifact
 from keel.spec.models import Spec
 
 DEPLOYED = ("promoted", "awaiting approval")  # rollout outcomes a deploy command succeeds with
+EXAMPLE_ROWS = 200  # validation rows tried for one the request contract accepts
 
 
 @dataclass
@@ -203,3 +204,54 @@ def acting_as(by: Optional[str]):
             os.environ.pop(ACTOR_ENV, None)
         else:
             os.environ[ACTOR_ENV] = before
+
+
+def _plain(value, integer: bool = False):
+    """A frame's cell as JSON has it: missing -> null, NumPy scalars -> Python, whole integers as ints."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if integer and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def example_record(spec: Spec, frame) -> dict:
+    """A real record the service accepts, from `frame` (a version's validation split): its model features
+    and its entity id, under the spec's id column when the split holds one (the service takes it as the
+    entity id). LookupError when none of the first rows meets the request contract."""
+    from pydantic import ValidationError
+
+    from keel.serving.payload import record_model
+    from keel.spec.data import NumericFeature
+
+    contract = record_model(spec.data)
+    id_column = spec.data.id_column if spec.data.id_column in frame.columns else None
+    for position in range(min(len(frame), EXAMPLE_ROWS)):
+        row = frame.iloc[position]
+        record = {name: _plain(row[name], isinstance(spec.data.features[name], NumericFeature)
+                               and spec.data.features[name].type == "integer")
+                  for name in spec.data.model_features}
+        if id_column:
+            record[id_column] = _plain(row[id_column])
+        else:
+            record["entity_id"] = f"example-{frame.index[position]}"
+        try:
+            contract.model_validate(record)
+        except ValidationError:
+            continue
+        return record
+    raise LookupError(f"none of the first {min(len(frame), EXAMPLE_ROWS)} validation rows meets the request contract")
+
+
+def validation_frame(spec: Spec, version: Optional[int] = None):
+    """The validation split `version` was trained with (default: the production version's)."""
+    from keel.registry import production_version, version_artifacts
+
+    version = version if version is not None else production_version(spec.problem.name)
+    if version is None:
+        raise LookupError(f"'{spec.problem.name}' has no production version")
+    return version_artifacts(spec.problem.name, version, [Artifact.VALIDATION])[Artifact.VALIDATION].load()

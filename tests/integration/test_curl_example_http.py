@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from keel.cli.deploy import curl_example, example_record
+from keel.cli.deploy import curl_example
+from keel.lifecycle.deployment import example_record
 from keel.deployment.bundle import write_bundle
 from keel.deployment.server import post_json, service_url, start_service, stop_service
 from keel.serving.prediction_log import PredictionLog

@@ -54,7 +54,7 @@ def _bundle(folder, spec, api_key_env=None):
 
 @pytest.fixture(scope="module")
 def record():
-    from keel.cli.deploy import example_record
+    from keel.lifecycle.deployment import example_record
     from keel.data.generator import generate_credit_applications
     from keel.spec import load_spec
 

@@ -218,7 +218,8 @@ def _validation_rows() -> pd.DataFrame:
 
 
 def test_the_curl_example_is_a_real_record_quoted_for_a_shell():
-    from keel.cli.deploy import curl_example, example_record
+    from keel.cli.deploy import curl_example
+    from keel.lifecycle.deployment import example_record
 
     spec = validate_spec({**_churn(), "deployment": {"api_key_env": "CHURN_KEY"}})
     record = example_record(spec, _validation_rows())
@@ -231,7 +232,7 @@ def test_the_curl_example_is_a_real_record_quoted_for_a_shell():
 
 
 def test_no_acceptable_record_is_said_not_invented():
-    from keel.cli.deploy import example_record
+    from keel.lifecycle.deployment import example_record
 
     rows = _validation_rows()
     rows["seats"] = 0.0  # out of the spec's range on every row

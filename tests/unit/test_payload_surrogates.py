@@ -24,7 +24,7 @@ def spec():
 @pytest.fixture(scope="module")
 def good(spec):
     """A record the contract accepts (values within the spec's ranges and categories)."""
-    from keel.cli.deploy import example_record
+    from keel.lifecycle.deployment import example_record
     from keel.data.generator import generate_credit_applications
 
     frame = generate_credit_applications(spec.data.source.model_copy(update={"rows": 50}))
