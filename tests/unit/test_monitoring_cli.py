@@ -179,7 +179,9 @@ def loop(monkeypatch, tmp_path):
                         lambda spec, version, progress: BatchJobResult(0, record=portfolio, version=version))
     from keel.data.generator import generate_credit_applications  # the production version's validation split
 
-    monkeypatch.setattr(keel.cli.deploy, "validation_frame", lambda spec, version=None: generate_credit_applications(
+    import keel.lifecycle.deployment
+
+    monkeypatch.setattr(keel.lifecycle.deployment, "validation_frame", lambda spec, version=None: generate_credit_applications(
         spec.data.source.model_copy(update={"rows": 5})))
     monitored = []
 
