@@ -153,7 +153,10 @@ class Scorer:
             self.log.close()
             # No log: only the serving benchmark's baseline.
             self.log = PredictionLog(url, self.refer_band) if url else NoLog()
-            self.commits = GroupCommitter(self.log, on_commit=self.observe_commit) if url else self.log
+            # This process alone writes a SQLite log with one worker: its groups commit on the event loop.
+            alone_writer = url and self.log.engine.dialect.name == "sqlite" and self.spec.deployment.workers == 1
+            self.commits = (GroupCommitter(self.log, on_commit=self.observe_commit, on_loop=bool(alone_writer))
+                            if url else self.log)
             self._log_url = url
         self.log.refer_band = self.refer_band  # referrals are written with their predictions, by the log
         key_env = config.get("api_key_env")

@@ -183,3 +183,39 @@ def test_a_lone_request_joins_the_queue_while_the_writer_is_committing(log_file)
     assert held.result(timeout=30) == 2 and _logged_ids(log_file) == {"held", "lone"}
     committer.close()
     blocker.close()
+
+
+def test_on_its_loop_the_requests_of_one_turn_share_a_transaction_answered_once_durable(log_file):
+    """`on_loop=True` (a log this process alone writes): the requests that reach their commit in one
+    turn of the loop are committed together at the next (at most `max_group_rows` rows a transaction),
+    each answered only once its rows are in the log; a duplicate id fails alone, a refusing store fails
+    each caller, and no writer thread is started."""
+    import asyncio
+
+    sizes = []
+    committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"), on_commit=sizes.append, on_loop=True,
+                               max_group_rows=20)
+
+    async def run():
+        answered_before_durable = []
+
+        async def request(name):
+            await committer.commit(_rows(name))
+            if name not in _logged_ids(log_file):
+                answered_before_durable.append(name)
+
+        await asyncio.gather(*(request(f"t{i}") for i in range(30)))
+        assert answered_before_durable == []
+        outcomes = await asyncio.gather(committer.commit(_rows("d")), committer.commit(_rows("d")),
+                                        return_exceptions=True)
+        assert outcomes[0] == 2 and isinstance(outcomes[1], DuplicateRequest)
+        with sqlite3.connect(log_file) as connection:
+            connection.execute("DROP TABLE predictions")
+        for outcome in await asyncio.gather(*[committer.commit(_rows(f"x{i}")) for i in range(3)],
+                                            return_exceptions=True):
+            assert isinstance(outcome, LogUnavailable)
+
+    asyncio.run(run())
+    assert sizes[:3] == [10, 10, 10]  # 30 requests of 2 rows: three transactions of 20 rows
+    assert sizes[3:] == [2, 3] and committer._writer is None
+    committer.close()

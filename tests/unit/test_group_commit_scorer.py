@@ -58,6 +58,24 @@ def test_concurrent_requests_are_all_logged_before_they_are_answered(scorer, tra
         logged = {r for (r,) in connection.execute("SELECT request_id FROM predictions")}
     assert logged == {f"r{i}" for i in range(39)}
     assert answers[-1].body["errors"][0]["field"] == "X-Request-ID"
+    # One worker writing its own SQLite log: the groups were committed on the loop, several requests each.
+    assert scorer.commits.on_loop and scorer.commits._writer is None and scorer.commits.groups < 20
+
+
+def test_a_log_shared_by_several_workers_is_committed_by_the_writer_thread(tmp_path, trained):
+    """Another worker may hold the SQLite file's write lock: the loop must not wait for it."""
+    spec, result = trained
+    two = spec.model_copy(update={"deployment": spec.deployment.model_copy(update={"workers": 2})})
+    write_bundle(tmp_path, two, {1: result.selected.pipeline}, {1: 0.3}, RoutingTable([Arm("champion", 1, 1.0)]),
+                 f"sqlite:///{tmp_path / 'log.db'}", result.validation[spec.data.model_features])
+    scorer = Scorer(tmp_path)
+    try:
+        bodies = _bodies(trained, 10)
+        answers = asyncio.run(_all(scorer, bodies, [{"x-request-id": f"w{i}"} for i in range(10)]))
+        assert [a.status for a in answers] == [200] * 10
+        assert not scorer.commits.on_loop and scorer.commits._writer is not None
+    finally:
+        scorer.commits.close()
 
 
 def test_a_log_that_refuses_the_rows_gets_503_and_nothing_is_acknowledged(scorer, trained, tmp_path):
