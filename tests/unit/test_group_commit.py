@@ -32,6 +32,16 @@ def _logged_ids(path) -> set:
         return {r for (r,) in connection.execute("SELECT request_id FROM predictions")}
 
 
+async def _every_caller_fails_once_the_store_refuses(committer, log_file) -> None:
+    import asyncio
+
+    with sqlite3.connect(log_file) as connection:
+        connection.execute("DROP TABLE predictions")
+    for outcome in await asyncio.gather(*[committer.commit(_rows(f"x{i}")) for i in range(3)],
+                                        return_exceptions=True):
+        assert isinstance(outcome, LogUnavailable)
+
+
 def test_each_acknowledged_request_is_already_in_the_log(log_file):
     committer = GroupCommitter(PredictionLog(f"sqlite:///{log_file}"))
     missing = []
@@ -123,11 +133,7 @@ def test_requests_awaiting_on_an_event_loop_are_acknowledged_once_durable_and_gr
             await duplicate
         assert {f"a{i}" for i in range(30)} | {"gone"} == _logged_ids(log_file)  # committed, unanswered
         assert committer.groups <= 2 and await committer.commit([]) == 0
-        with sqlite3.connect(log_file) as connection:
-            connection.execute("DROP TABLE predictions")
-        for outcome in await asyncio.gather(*[committer.commit(_rows(f"x{i}")) for i in range(3)],
-                                            return_exceptions=True):
-            assert isinstance(outcome, LogUnavailable)
+        await _every_caller_fails_once_the_store_refuses(committer, log_file)
 
     asyncio.run(run())
     committer.close()
@@ -209,11 +215,7 @@ def test_on_its_loop_the_requests_of_one_turn_share_a_transaction_answered_once_
         outcomes = await asyncio.gather(committer.commit(_rows("d")), committer.commit(_rows("d")),
                                         return_exceptions=True)
         assert outcomes[0] == 2 and isinstance(outcomes[1], DuplicateRequest)
-        with sqlite3.connect(log_file) as connection:
-            connection.execute("DROP TABLE predictions")
-        for outcome in await asyncio.gather(*[committer.commit(_rows(f"x{i}")) for i in range(3)],
-                                            return_exceptions=True):
-            assert isinstance(outcome, LogUnavailable)
+        await _every_caller_fails_once_the_store_refuses(committer, log_file)
 
     asyncio.run(run())
     assert sizes[:3] == [10, 10, 10]  # 30 requests of 2 rows: three transactions of 20 rows
