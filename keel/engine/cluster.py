@@ -104,13 +104,24 @@ def _close_all() -> None:
     _clients.clear()
 
 
+def _workers(client) -> dict:
+    """The scheduler's workers (address -> info), asked of the scheduler now. Not
+    `client.scheduler_info()`: it returns the client's cached identity, which the client's own periodic
+    refresh (asking for no workers) can overwrite between the fetch and the return, an empty "workers"
+    seen here once in a CI run. None at all: a clear error, not a layout of zero workers."""
+    workers = client.sync(client.scheduler.identity, n_workers=-1)["workers"]
+    if not workers:
+        raise EngineUnavailableError("engine: the Dask scheduler has no workers; nothing was recorded")
+    return workers
+
+
 def ordered_workers(client) -> list:
     """The workers' addresses in a fixed order (so that placement depends on the layout only)."""
-    return sorted(client.scheduler_info(n_workers=-1)["workers"])
+    return sorted(_workers(client))
 
 
 def layout(client, engine: DaskEngine, partitions: int) -> ClusterLayout:
-    info = client.scheduler_info(n_workers=-1)["workers"]
+    info = _workers(client)
     threads = sorted({worker["nthreads"] for worker in info.values()})
     return ClusterLayout(engine=engine.describe(), workers=len(info),
                          threads_per_worker=threads[0] if len(threads) == 1 else max(threads),
