@@ -109,15 +109,20 @@ class GroupCommitter:
         """On the event loop: commit the requests queued during the last turn (at most `max_group_rows`
         rows a transaction; a larger request alone) and settle their futures."""
         queued, self._loop_group = self._loop_group, []
-        while queued:
-            group, rows = [queued[0]], len(queued[0][0])
-            while len(group) < len(queued) and rows + len(queued[len(group)][0]) <= self.max_group_rows:
-                rows += len(queued[len(group)][0])
-                group.append(queued[len(group)])
-            queued = queued[len(group):]
-            with self._committing:
-                outcomes = self._outcomes([rows for rows, _ in group])
-            _settle([(waiter, len(rows), outcome) for (rows, waiter), outcome in zip(group, outcomes)])
+        group: List[Tuple[List[dict], "asyncio.Future"]] = []
+        rows = 0
+        for request in queued:
+            if group and rows + len(request[0]) > self.max_group_rows:
+                self._commit_on_loop(group)
+                group, rows = [], 0
+            group.append(request)
+            rows += len(request[0])
+        self._commit_on_loop(group)
+
+    def _commit_on_loop(self, group: List[Tuple[List[dict], "asyncio.Future"]]) -> None:
+        with self._committing:
+            outcomes = self._outcomes([rows for rows, _ in group])
+        _settle([(waiter, len(rows), outcome) for (rows, waiter), outcome in zip(group, outcomes)])
 
     def close(self) -> None:
         """Commit what is queued and stop the writer."""

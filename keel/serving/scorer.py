@@ -390,17 +390,19 @@ class Scorer:
                     for i, v in enumerate(scores)]
         return decided
 
-    def _owes_reasons(self, decided: "Decided") -> bool:
+    def _owed_reasons(self, group: ArmDecisions) -> List[int]:
+        """The request indexes of the group's unfavourable decisions (referred ones are a person's to make)."""
         adverse = unfavourable_decision(self.spec.data.target.favourable)
-        return adverse is not None and any(d == adverse and not r for group in decided.groups
-                                           for d, r in zip(group.decisions, group.referred))
+        return [i for i, d, r in zip(group.indexes, group.decisions, group.referred) if d == adverse and not r]
+
+    def _owes_reasons(self, decided: "Decided") -> bool:
+        return any(self._owed_reasons(group) for group in decided.groups)
 
     def _principal_reasons(self, decided: "Decided") -> Dict[int, Optional[list]]:
         """Request index -> the principal reasons of its unfavourable decision (None: none could be given)."""
         reasons: Dict[int, Optional[list]] = {}
         for group in decided.groups:
-            reasons.update(self._reasons(group.arm.version, group.indexes, decided.inputs, group.decisions,
-                                         group.referred))
+            reasons.update(self._reasons(group.arm.version, self._owed_reasons(group), decided.inputs))
         return reasons
 
     def _answered(self, decided: "Decided", reasons: Dict[int, Optional[list]]) -> Scored:
@@ -421,12 +423,9 @@ class Scorer:
         return Scored(decided.request_id, rows + decided.shadow_rows,
                       {"request_id": decided.request_id, "predictions": results})
 
-    def _reasons(self, version: int, indexes: List[int], inputs: List[dict], decisions: List[int],
-                 referred: List[bool]) -> Dict[int, Optional[list]]:
-        """The principal reasons of the unfavourable decisions among one arm's records (request index ->
-        reasons; None where the version gives none). Favourable and referred records cost nothing."""
-        adverse = unfavourable_decision(self.spec.data.target.favourable)
-        chosen = [i for i, d, r in zip(indexes, decisions, referred) if d == adverse and not r]
+    def _reasons(self, version: int, chosen: List[int], inputs: List[dict]) -> Dict[int, Optional[list]]:
+        """The principal reasons of the records at `chosen` (request index -> reasons; None where the
+        version gives none). Favourable and referred records are never chosen: they cost nothing."""
         if not chosen:
             return {}
         giver = self.reason_givers.get(version)
