@@ -191,6 +191,8 @@ class Scorer:
                                "mitigated version, no background rows, or a model without additive contributions)",
                                version)
             else:
+                # A request alone on the loop has its trees explained in two halves, one beside it.
+                giver.split_trees(self.background[self._columns[version]])
                 givers[version] = giver
         return givers
 
@@ -302,11 +304,14 @@ class Scorer:
             if self._in_flight > 1 and self._owes_reasons(decided):
                 # Exact TreeSHAP takes about a millisecond a row, in LightGBM's C code, which releases the
                 # interpreter lock: on the reasons thread the loop serves the other requests meanwhile.
-                # A request alone gives them on the loop (the hand-over would only add to its wait).
                 reasons = await asyncio.get_running_loop().run_in_executor(
                     self._reasons_thread(), self._principal_reasons, decided)
+            elif self._in_flight == 1 and self._owes_reasons(decided):
+                # Alone, they are given on the loop (a hand-over would only add to the wait), and the idle
+                # reasons thread explains half of the trees meanwhile: the other core halves the wait.
+                reasons = self._principal_reasons(decided, beside=self._reasons_thread())
             else:
-                reasons = self._principal_reasons(decided)
+                reasons = {}
             scored = self._answered(decided, reasons)
             if self._in_flight == 1:
                 # Two turns of the loop: the first reads the sockets (requests already sent are parsed),
@@ -398,11 +403,13 @@ class Scorer:
     def _owes_reasons(self, decided: "Decided") -> bool:
         return any(self._owed_reasons(group) for group in decided.groups)
 
-    def _principal_reasons(self, decided: "Decided") -> Dict[int, Optional[list]]:
-        """Request index -> the principal reasons of its unfavourable decision (None: none could be given)."""
+    def _principal_reasons(self, decided: "Decided", beside: Optional[ThreadPoolExecutor] = None
+                           ) -> Dict[int, Optional[list]]:
+        """Request index -> the principal reasons of its unfavourable decision (None: none could be given).
+        `beside`: an idle thread that explains half of a boosted model's trees (keel.serving.reasons)."""
         reasons: Dict[int, Optional[list]] = {}
         for group in decided.groups:
-            reasons.update(self._reasons(group.arm.version, self._owed_reasons(group), decided.inputs))
+            reasons.update(self._reasons(group.arm.version, self._owed_reasons(group), decided.inputs, beside))
         return reasons
 
     def _answered(self, decided: "Decided", reasons: Dict[int, Optional[list]]) -> Scored:
@@ -423,7 +430,8 @@ class Scorer:
         return Scored(decided.request_id, rows + decided.shadow_rows,
                       {"request_id": decided.request_id, "predictions": results})
 
-    def _reasons(self, version: int, chosen: List[int], inputs: List[dict]) -> Dict[int, Optional[list]]:
+    def _reasons(self, version: int, chosen: List[int], inputs: List[dict],
+                 beside: Optional[ThreadPoolExecutor] = None) -> Dict[int, Optional[list]]:
         """The principal reasons of the records at `chosen` (request index -> reasons; None where the
         version gives none). Favourable and referred records are never chosen: they cost nothing."""
         if not chosen:
@@ -432,7 +440,7 @@ class Scorer:
         if giver is None:
             return {i: None for i in chosen}
         try:
-            return dict(zip(chosen, giver.for_records([inputs[i] for i in chosen])))
+            return dict(zip(chosen, giver.for_records([inputs[i] for i in chosen], beside)))
         except Exception:  # the decision stands and is answered; `reasons: null` says none could be given
             logger.exception("serving: v%s could not give principal reasons", version)
             return {i: None for i in chosen}

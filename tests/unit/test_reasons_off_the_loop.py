@@ -25,10 +25,23 @@ def trained():
     return spec, train_in_process(generate_credit_applications(spec.data.source), spec)
 
 
-def _scorer(folder, trained) -> Scorer:
+@pytest.fixture(scope="module")
+def boosted(trained):
+    """The fixture's candidate, LightGBM, whatever won the selection (trees to split in two halves)."""
+    from keel.training.fit import fit_candidate
+
     spec, result = trained
-    write_bundle(folder, spec, {1: result.selected.pipeline}, {1: 0.3}, RoutingTable([Arm("champion", 1, 1.0)]),
-                 f"sqlite:///{folder / 'log.db'}", result.validation[spec.data.model_features])
+    pipeline = fit_candidate(result.selected.pipeline.named_steps["features"], result.train, result.validation,
+                             spec.data, spec.training)[0].pipeline
+    assert hasattr(pipeline.named_steps["model"], "booster_")
+    return pipeline
+
+
+def _scorer(folder, trained, pipeline=None) -> Scorer:
+    spec, result = trained
+    write_bundle(folder, spec, {1: pipeline or result.selected.pipeline}, {1: 0.3},
+                 RoutingTable([Arm("champion", 1, 1.0)]), f"sqlite:///{folder / 'log.db'}",
+                 result.validation[spec.data.model_features])
     return Scorer(folder)
 
 
@@ -71,9 +84,9 @@ class _SlowReasons:
     def __init__(self, giver, seconds):
         self.giver, self.seconds = giver, seconds
 
-    def for_records(self, records):
+    def for_records(self, records, beside=None):
         time.sleep(self.seconds)
-        return self.giver.for_records(records)
+        return self.giver.for_records(records, beside)
 
 
 def test_a_request_owing_no_reasons_is_answered_while_another_request_s_reasons_are_given(tmp_path, trained):
@@ -101,3 +114,31 @@ def test_a_request_owing_no_reasons_is_answered_while_another_request_s_reasons_
     assert answered[1].body["predictions"][0]["reasons"]  # the declined request got its reasons
     assert finished["declined"] - started >= 0.6
     assert finished["approved"] - started < 0.3  # not behind the other request's reasons
+
+
+def test_a_declined_request_alone_has_its_trees_explained_in_two_halves_with_the_same_answer(tmp_path, trained,
+                                                                                             boosted):
+    bodies = _bodies(trained, 40)
+    headers = [{"x-request-id": f"r{i}"} for i in range(len(bodies))]
+    whole, split = _scorer(tmp_path / "whole", trained, boosted), _scorer(tmp_path / "split", trained, boosted)
+    given = []
+    try:
+        expected = [whole.predict(body, header) for body, header in zip(bodies, headers)]  # one call, no thread
+        assert split.reason_givers[1].halves is not None
+        beside = split._reasons_thread()
+        real_submit = beside.submit
+        beside.submit = lambda *args, **kwargs: given.append(args[0]) or real_submit(*args, **kwargs)
+
+        async def one_at_a_time():
+            return [await split.predict_async(body, header) for body, header in zip(bodies, headers)]
+
+        answered = asyncio.run(one_at_a_time())
+    finally:
+        whole.commits.close()
+        split.commits.close()
+    assert [a.body for a in answered] == [a.body for a in expected]
+    declined = [p for a in answered for p in a.body["predictions"] if p.get("reasons")]
+    assert len(declined) >= 5
+    # Each declined request alone gave the second half of the trees to the reasons thread, nothing else did.
+    assert len(given) == len(declined)
+    assert _logged(tmp_path / "split") == _logged(tmp_path / "whole")
