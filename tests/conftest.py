@@ -9,6 +9,7 @@ fixtures, e.g. a model trained once for the module, are built once), except the 
 HANDED_OUT_BY_TEST.
 """
 
+import functools
 import importlib.abc
 import importlib.machinery
 import os
@@ -81,19 +82,59 @@ def _no_parameter_schema(step):
     return None
 
 
-class _WithoutParameterSchemas(importlib.abc.MetaPathFinder):
+def _without_parameter_schemas(module) -> None:
     """ZenML compiles, for every step of every run, a JSON schema of the step's parameters, kept with the
     run for the dashboard's run templates. keel's steps take spec sections (pydantic models of hundreds
     of fields): about a quarter of a cached evaluation run's CPU (13.6 -> 10.0 s measured, one version
     evaluated alternately with and without, in one process). No test reads them (no run template is
-    made): not computed in tests. Patched as ZenML's step module loads (importing ZenML here would give
-    every unit-test module a ZenML store of its own, see _own_zenml_store); commands the tests start as
-    subprocesses compute them as users' do."""
+    made): not computed in tests."""
+    module.BaseStep._compute_parameter_schema = _no_parameter_schema
 
-    MODULE = "zenml.steps.base_step"
+
+def _source_hashes_once(module) -> None:
+    """Every step of every run hashes the source of each of its outputs' materializer classes, through
+    inspect.getsource, which parses the class's whole module each time (~5 ms a class; 5.4 s of the 78 s
+    of test_evaluation_fails_closed's 20 evaluation runs). A class's source cannot change under a running
+    process, so the same hash is computed once per class (a failure is not remembered: raised again)."""
+    compute = module.get_hashed_source_code
+    hashes: dict = {}
+
+    def get_hashed_source_code(value):
+        try:
+            return hashes[value]
+        except KeyError:
+            hashes[value] = compute(value)
+            return hashes[value]
+        except TypeError:  # an unhashable object: not remembered
+            return compute(value)
+
+    module.get_hashed_source_code = get_hashed_source_code
+
+
+def _installation_checked_once(module) -> None:
+    """Each pipeline compilation checks, for each of ZenML's ~70 integrations, whether its requirements are
+    installed (package metadata read each time: ~0.1 s a compilation). Nothing is installed while the tests
+    run, so each integration's answer is read once per process."""
+    check = module.Integration.check_installation.__func__
+    module.Integration.check_installation = classmethod(functools.lru_cache(maxsize=None)(check))
+
+
+# Test-only shortcuts inside ZenML: work whose result no test reads, or the same result computed again.
+# Applied as each module loads: importing ZenML here would give every unit-test module a ZenML store of
+# its own (see _own_zenml_store). Commands the tests start as subprocesses run unpatched, as users' do.
+PATCHED_ON_LOAD = {
+    "zenml.steps.base_step": _without_parameter_schemas,
+    "zenml.utils.source_code_utils": _source_hashes_once,
+    "zenml.integrations.integration": _installation_checked_once,
+}
+
+
+class _PatchedOnLoad(importlib.abc.MetaPathFinder):
+    """Applies PATCHED_ON_LOAD's patch to its module right after the module's own code ran."""
 
     def find_spec(self, name, path, target=None):
-        if name != self.MODULE:
+        patch = PATCHED_ON_LOAD.get(name)
+        if patch is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or not hasattr(spec.loader, "exec_module"):
@@ -102,16 +143,16 @@ class _WithoutParameterSchemas(importlib.abc.MetaPathFinder):
 
         def load_and_patch(module):
             load(module)
-            module.BaseStep._compute_parameter_schema = _no_parameter_schema
+            patch(module)
 
         spec.loader.exec_module = load_and_patch  # this spec's own loader instance
         return spec
 
 
-if _WithoutParameterSchemas.MODULE in sys.modules:
-    sys.modules[_WithoutParameterSchemas.MODULE].BaseStep._compute_parameter_schema = _no_parameter_schema
-else:
-    sys.meta_path.insert(0, _WithoutParameterSchemas())
+for _name, _patch in PATCHED_ON_LOAD.items():
+    if _name in sys.modules:
+        _patch(sys.modules[_name])
+sys.meta_path.insert(0, _PatchedOnLoad())
 
 import keel  # noqa: E402,F401
 
