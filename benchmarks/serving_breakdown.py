@@ -1,6 +1,8 @@
-"""Where a request's time goes in the running keel service: the BentoML worker under cProfile.
+"""Where a request's time goes in the running keel service: the BentoML worker under cProfile, or
+each of keel's stages timed by the wall clock.
 
     .venv/bin/python benchmarks/serving_breakdown.py --seconds 10  -> benchmarks/results/serving_breakdown.json
+    .venv/bin/python benchmarks/serving_breakdown.py --seconds 10 --clock wall  -> benchmarks/results/serving_stages.json
 
 Trains the serving benchmark's pipeline, bundles it with the SQLite prediction log, starts the
 service with a `sitecustomize` that profiles the worker's main thread while the measured requests run (the event loop: HTTP parsing,
@@ -8,7 +10,9 @@ BentoML's middleware, FastAPI, keel's scoring; the log's writer thread is not in
 requests at concurrency 1, stops the service and reads the profile. Reported: CPU microseconds a
 request per component (own time of the functions of each package, keel per module), and the
 inclusive time of keel's steps. cProfile inflates Python-heavy code, so the shares, not the absolute
-figures, are the result.
+figures, are the result. `--clock wall` instead wraps keel's stages (STAGES) in the worker with
+`time.perf_counter` and reports each stage's median and mean in microseconds, beside the client's own
+p50: absolute figures, without a profiler's cost (medians of nested stages do not add up).
 """
 
 import argparse
@@ -45,6 +49,66 @@ if os.environ.get("KEEL_PROFILE_DIR") and "_bentoml_impl.worker.service" in sys.
     signal.signal(signal.SIGUSR1, _start)
     signal.signal(signal.SIGUSR2, _dump)
 '''
+
+SITECUSTOMIZE_WALL = '''
+import json, os, signal, statistics, sys, time
+if os.environ.get("KEEL_PROFILE_DIR") and "_bentoml_impl.worker.service" in sys.orig_argv:
+    _TIMES = {}
+
+    def _timed(owner, name, label):
+        original = getattr(owner, name)
+        if getattr(original, "__code__", None) and original.__code__.co_flags & 0x80:  # a coroutine function
+            async def wrapper(*args, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return await original(*args, **kwargs)
+                finally:
+                    _TIMES.setdefault(label, []).append(time.perf_counter() - started)
+        else:
+            def wrapper(*args, **kwargs):
+                started = time.perf_counter()
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    _TIMES.setdefault(label, []).append(time.perf_counter() - started)
+        setattr(owner, name, wrapper)
+
+    def _start(signum, frame):
+        import importlib
+        for label, module, path in json.loads(os.environ["KEEL_STAGES"]):
+            owner = importlib.import_module(module)
+            *outer, name = path.split(".")
+            for part in outer:
+                owner = getattr(owner, part)
+            _timed(owner, name, label)
+
+    def _dump(signum, frame):
+        summary = {label: {"calls": len(times), "median_us": round(statistics.median(times) * 1e6, 1),
+                           "mean_us": round(statistics.mean(times) * 1e6, 1)} for label, times in _TIMES.items()}
+        with open(os.path.join(os.environ["KEEL_PROFILE_DIR"], f"stages-{os.getpid()}.json"), "w") as out:
+            json.dump(summary, out)
+
+    signal.signal(signal.SIGUSR1, _start)
+    signal.signal(signal.SIGUSR2, _dump)
+'''
+
+# keel's stages for `--clock wall`, outermost first: (label, module, attribute path). A module-level
+# function is looked up by its caller at each call, so wrapping the module's attribute times it.
+STAGES = [
+    ("KeelGate: everything keel's middleware does for /predict", "serving.service", "KeelGate.__call__"),
+    ("  reading the body", "serving.service", "_body"),
+    ("  Scorer.predict_async", "keel.serving.scorer", "Scorer.predict_async"),
+    ("    authentication, size, json.loads, payload validation", "keel.serving.scorer", "Scorer._parse"),
+    ("    routing table and dead-man's switch check", "keel.serving.scorer", "Scorer.routing"),
+    ("    model call + metrics", "keel.serving.scorer", "Scorer._score"),
+    ("      fast path scores", "keel.serving.scorer", "Scorer._predict"),
+    ("    principal reasons (declined rows only)", "keel.serving.scorer", "Scorer._principal_reasons"),
+    ("    answer and log rows", "keel.serving.scorer", "Scorer._answered"),
+    ("    waiting for the log's commit", "keel.serving.group_commit", "GroupCommitter.commit"),
+    ("      SQLite insert and commit (the fsync)", "keel.serving.prediction_log", "DirectWriter.insert"),
+    ("  answering: JSON, then BentoML's send path (metrics, access log) and uvicorn's", "serving.service",
+     "_send_json"),
+]
 
 
 def _workers(pid: int) -> list:
@@ -108,7 +172,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--keep", type=Path, help="copy the raw profile here (for pstats)")
+    parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
+                        help="cpu: cProfile of the worker (shares); wall: keel's stages timed (absolute)")
     args = parser.parse_args()
+    wall = args.clock == "wall"
     spec = bench.benchmark_spec()
     model, trained = bench.trained_pipeline(spec)
     sample = trained.validation[spec.data.model_features]
@@ -120,13 +187,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         (work / "site").mkdir()
-        (work / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
+        (work / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE_WALL if wall else SITECUSTOMIZE)
         folder, profiles = work / "keel", work / "profiles"
         profiles.mkdir()
         write_bundle(folder, spec, {1: model}, {1: 0.3}, RoutingTable([Arm("champion", 1, 1.0)]),
                      f"sqlite:///{folder / 'log.db'}", sample)
         previous = dict(os.environ)
-        os.environ.update(KEEL_PROFILE_DIR=str(profiles),
+        os.environ.update(KEEL_PROFILE_DIR=str(profiles), KEEL_STAGES=json.dumps(STAGES),
                           PYTHONPATH=os.pathsep.join([str(work / "site"), os.environ.get("PYTHONPATH", "")]))
         port = bench._free_port()
         try:
@@ -143,18 +210,24 @@ def main() -> None:
             measured = bench.load(port, single, 1, args.seconds)
             worker.send_signal(signal.SIGUSR2)
             deadline = time.monotonic() + 30
-            while not list(profiles.glob("worker-*.prof")) and time.monotonic() < deadline:
+            pattern = "stages-*.json" if wall else "worker-*.prof"
+            while not list(profiles.glob(pattern)) and time.monotonic() < deadline:
                 time.sleep(0.2)
             time.sleep(1.0)  # written in full
         finally:
             stop_service(folder)
-        [profile] = profiles.glob("worker-*.prof")
-        result = analyse(profile, measured["requests"])
-        if args.keep:
-            args.keep.write_bytes(profile.read_bytes())
-        result.update(p50_ms_under_profile=measured["p50_ms"],
-                      load_average_1min=[round(load_before, 2), round(os.getloadavg()[0], 2)])
-    out = ROOT / "benchmarks" / "results" / "serving_breakdown.json"
+        [found] = profiles.glob(pattern)
+        if wall:
+            result = {"requests": measured["requests"], "client_p50_us": round(measured["p50_ms"] * 1000, 1),
+                      "stages": {label: timed for label, _, _ in STAGES
+                                 for timed in [json.loads(found.read_text()).get(label)] if timed}}
+        else:
+            result = analyse(found, measured["requests"])
+            if args.keep:
+                args.keep.write_bytes(found.read_bytes())
+            result["p50_ms_under_profile"] = measured["p50_ms"]
+        result["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    out = ROOT / "benchmarks" / "results" / ("serving_stages.json" if wall else "serving_breakdown.json")
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
 

@@ -67,8 +67,8 @@ class TreeHalves:
 
     @classmethod
     def of(cls, estimator, probe: np.ndarray) -> Optional["TreeHalves"]:
-        """The halves of `estimator`'s trees, or None when it has no two to split or the halves do not
-        add up to the whole model on `probe` (e.g. a random forest averages its trees)."""
+        """The halves of `estimator`'s trees, or None when it has no two to split, no TreeSHAP (linear
+        trees) or halves that do not add up to the whole model on `probe`."""
         booster = getattr(estimator, "booster_", None)
         if booster is None or getattr(estimator, "n_classes_", 2) != 2 or not len(probe):
             return None
