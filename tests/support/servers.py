@@ -219,7 +219,8 @@ class ZenMLServer:
 @contextlib.contextmanager
 def zenml_server(workdir: Path, store_url: Optional[str] = None, auth_scheme: str = "OAUTH2_PASSWORD_BEARER",
                  port: Optional[int] = None, timeout: float = 180) -> Iterator[ZenMLServer]:
-    """A ZenML server (`uvicorn zenml.zen_server.zen_server_api:app`) on 127.0.0.1.
+    """A ZenML server (`uvicorn zenml.zen_server.zen_server_api:app`) on 127.0.0.1, its bcrypt at the
+    lowest cost (uvicorn_with_fast_hashing.py).
 
     `store_url` defaults to a SQLite file in `workdir` (`sqlite:///...`); pass `MariaDB.zenml_store_url`
     for MySQL. `auth_scheme="NO_AUTH"` serves without login (as `zenml login --local` does); otherwise
@@ -245,7 +246,7 @@ def zenml_server(workdir: Path, store_url: Optional[str] = None, auth_scheme: st
     if auth_scheme != "NO_AUTH":  # NO_AUTH serves every request as ZenML's user named "default"
         env.update({"ZENML_DEFAULT_USER_NAME": ADMIN_USER, "ZENML_DEFAULT_USER_PASSWORD": ADMIN_PASSWORD})
     server = _start("zenml server", [
-        sys.executable, "-m", "uvicorn", "zenml.zen_server.zen_server_api:app",
+        sys.executable, str(Path(__file__).with_name("uvicorn_with_fast_hashing.py")), "zenml.zen_server.zen_server_api:app",
         "--host", LOOPBACK, "--port", str(port), "--log-level", "warning"], workdir / "zenml-server.log", env)
     url = f"http://{LOOPBACK}:{port}"
     try:
