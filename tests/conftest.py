@@ -108,6 +108,7 @@ def _source_hashes_once(module) -> None:
         except TypeError:  # an unhashable object: not remembered
             return compute(value)
 
+    get_hashed_source_code.__wrapped__ = compute
     module.get_hashed_source_code = get_hashed_source_code
 
 
