@@ -301,17 +301,17 @@ class Scorer:
             decided = self._decide(body, headers)
             if isinstance(decided, Answer):
                 return decided
-            if self._in_flight > 1 and self._owes_reasons(decided):
+            if not self._owes_reasons(decided):
+                reasons = {}
+            elif self._in_flight > 1:
                 # Exact TreeSHAP takes about a millisecond a row, in LightGBM's C code, which releases the
                 # interpreter lock: on the reasons thread the loop serves the other requests meanwhile.
                 reasons = await asyncio.get_running_loop().run_in_executor(
                     self._reasons_thread(), self._principal_reasons, decided)
-            elif self._in_flight == 1 and self._owes_reasons(decided):
+            else:
                 # Alone, they are given on the loop (a hand-over would only add to the wait), and the idle
                 # reasons thread explains half of the trees meanwhile: the other core halves the wait.
                 reasons = self._principal_reasons(decided, beside=self._reasons_thread())
-            else:
-                reasons = {}
             scored = self._answered(decided, reasons)
             if self._in_flight == 1:
                 # Two turns of the loop: the first reads the sockets (requests already sent are parsed),
