@@ -3,6 +3,7 @@ each of keel's stages timed by the wall clock.
 
     .venv/bin/python benchmarks/serving_breakdown.py --seconds 10  -> benchmarks/results/serving_breakdown.json
     .venv/bin/python benchmarks/serving_breakdown.py --seconds 10 --clock wall  -> benchmarks/results/serving_stages.json
+    (--no-log: the same bundle without a prediction log; --out: another result file)
 
 Trains the serving benchmark's pipeline, bundles it with the SQLite prediction log, starts the
 service with a `sitecustomize` that profiles the worker's main thread while the measured requests run (the event loop: HTTP parsing,
@@ -174,6 +175,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="copy the raw profile here (for pstats)")
     parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                         help="cpu: cProfile of the worker (shares); wall: keel's stages timed (absolute)")
+    parser.add_argument("--no-log", action="store_true", help="bundle the service without a prediction log")
+    parser.add_argument("--out", type=Path, help="where the result goes (default: benchmarks/results/...)")
     args = parser.parse_args()
     wall = args.clock == "wall"
     spec = bench.benchmark_spec()
@@ -191,7 +194,7 @@ def main() -> None:
         folder, profiles = work / "keel", work / "profiles"
         profiles.mkdir()
         write_bundle(folder, spec, {1: model}, {1: 0.3}, RoutingTable([Arm("champion", 1, 1.0)]),
-                     f"sqlite:///{folder / 'log.db'}", sample)
+                     None if args.no_log else f"sqlite:///{folder / 'log.db'}", sample)
         previous = dict(os.environ)
         os.environ.update(KEEL_PROFILE_DIR=str(profiles), KEEL_STAGES=json.dumps(STAGES),
                           PYTHONPATH=os.pathsep.join([str(work / "site"), os.environ.get("PYTHONPATH", "")]))
@@ -227,7 +230,8 @@ def main() -> None:
                 args.keep.write_bytes(found.read_bytes())
             result["p50_ms_under_profile"] = measured["p50_ms"]
         result["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-    out = ROOT / "benchmarks" / "results" / ("serving_stages.json" if wall else "serving_breakdown.json")
+    result["prediction_log"] = None if args.no_log else "sqlite"
+    out = args.out or ROOT / "benchmarks" / "results" / ("serving_stages.json" if wall else "serving_breakdown.json")
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
 
