@@ -18,7 +18,9 @@ in one run are the point); the load average is recorded before and after each va
 `--skip-pipeline` leaves out the slow full-pipeline variants. `--interleave` starts every variant at
 once and gives each one slice of every load level per round (`--rounds`), rotating the order: the
 machine's drifts (another process's CPU, or its disk writes, which slow every fsync) then meet every
-variant alike. Results: benchmarks/results/serving.json.
+variant alike. `--alternate` (with `--interleave`) then also sends single rows at c=1 one request to
+each variant in turn, the same record to each (`c1_alternating`, every latency kept: a request can be
+paired with the others' of its round). Results: benchmarks/results/serving.json.
 """
 
 import argparse
@@ -251,6 +253,36 @@ def measure_interleaved(targets: dict, seconds: float, rounds: int) -> dict:
     return results
 
 
+
+def measure_alternating(targets: dict, seconds: float) -> dict:
+    """Single rows at c=1, one request to each variant in turn: in every round the same record goes
+    to every variant, in an order that rotates, each over its own keep-alive connection. The variants
+    then meet the host's same moments (on a VM its speed drifts by more than the gap between them from
+    one second to the next), and a request's latency can be paired with the others' of its round.
+    `targets`: variant -> (port, single bodies). Each variant gets about `seconds` of requests."""
+    names = list(targets)
+    connections = {name: http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                   for name, (port, _) in targets.items()}
+    latencies = {name: [] for name in names}
+    errors = dict.fromkeys(names, 0)
+    stop, round_ = time.perf_counter() + seconds * len(names), 0
+    while time.perf_counter() < stop:
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            _, single = targets[name]
+            started = time.perf_counter()
+            connections[name].request("POST", "/predict", single[round_ % len(single)],
+                                      {"Content-Type": "application/json"})
+            response = connections[name].getresponse()
+            response.read()
+            latencies[name].append((time.perf_counter() - started) * 1000)
+            errors[name] += response.status != 200
+        round_ += 1
+    for connection in connections.values():
+        connection.close()
+    return {name: {**_summary(latencies[name], errors[name], sum(latencies[name]) / 1000),
+                   "latencies_ms": [round(x, 4) for x in latencies[name]]} for name in names}
+
+
 def _wait_answering(port: int, body: bytes, seconds: float = 120.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -326,8 +358,13 @@ def main() -> None:
                         help="start every variant at once and cut each load level into rounds, each variant "
                              "one slice per round (ratios fair under a drifting machine)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds per load level with --interleave")
+    parser.add_argument("--alternate", action="store_true",
+                        help="with --interleave, also single rows at c=1 one request to each variant in turn "
+                             "(the same record to each; result key c1_alternating, with every latency)")
     parser.add_argument("--out", type=Path, help="where the results go (default: benchmarks/results/serving.json)")
     args = parser.parse_args()
+    if args.alternate and not args.interleave:
+        parser.error("--alternate needs --interleave (every variant running at once)")
     global OUT
     OUT = args.out or OUT
     spec = benchmark_spec()
@@ -463,6 +500,11 @@ def main() -> None:
             ports = {name: start(servers) for name, (start, _, _) in selected.items()}
             measured = measure_interleaved({name: (ports[name], bodies, batch)
                                             for name, (_, bodies, _) in selected.items()}, args.seconds, args.rounds)
+            if args.alternate:
+                alternating = measure_alternating({name: (ports[name], bodies)
+                                                   for name, (_, bodies, _) in selected.items()}, args.seconds)
+                for name in selected:
+                    measured[name]["c1_alternating"] = alternating[name]
             for name, (_, _, facts) in selected.items():
                 results[name] = {**measured[name], **facts}
                 print(name, results[name], flush=True)

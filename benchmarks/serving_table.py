@@ -1,7 +1,8 @@
 """Print benchmarks/results/serving.json (or the results file given) as the Markdown table in RESULTS.md.
 Several results files (runs of the same variants): every figure is the median over the runs, the
 load averages are listed per run, and a ratio between two variants is each run's ratio (the variants
-of one run met the same machine), with their median first."""
+of one run met the same machine), with their median first. Runs made with `--alternate` add the c=1
+figures measured one request to each variant in turn."""
 
 import json
 import statistics
@@ -38,6 +39,22 @@ def _ratio(runs: list, variant: str, baseline: str) -> str:
     p50 = [r[variant]["c1"]["p50_ms"] / r[baseline]["c1"]["p50_ms"] for r in runs]
     rps = [r[variant]["c32"]["rps"] / r[baseline]["c32"]["rps"] for r in runs]
     return f"p50 at c=1 {_spread(p50)}, throughput at c=32 {_spread(rps)}"
+
+
+def _alternating(runs: list, variant: str, baseline: str) -> str:
+    """c=1 with one request to each variant in turn (`--alternate`): the variant's p50 and p99, and
+    against the baseline each run's ratio of p50s and its median ratio of paired requests (the same
+    record in the same round)."""
+    if not all("c1_alternating" in r.get(variant, {}) and "c1_alternating" in r.get(baseline, {}) for r in runs):
+        return ""
+    mine = [r[variant]["c1_alternating"] for r in runs]
+    theirs = [r[baseline]["c1_alternating"] for r in runs]
+    p50 = [m["p50_ms"] / t["p50_ms"] for m, t in zip(mine, theirs)]
+    paired = [statistics.median(a / b for a, b in zip(m["latencies_ms"], t["latencies_ms"])) for m, t in zip(mine, theirs)]
+    return (f"p50 {statistics.median(m['p50_ms'] for m in mine):.2f} ms against "
+            f"{statistics.median(t['p50_ms'] for t in theirs):.2f} ms, p99 "
+            f"{statistics.median(m['p99_ms'] for m in mine):.2f} against {statistics.median(t['p99_ms'] for t in theirs):.2f} ms; "
+            f"ratio of p50s {_spread(p50)}, median ratio of paired requests {_spread(paired)}")
 
 
 def _spread(ratios: list) -> str:
@@ -105,6 +122,11 @@ def main() -> None:
     obliged = "plain_fastapi_fast_path_durable_log_reasons"
     if "keel_bentoml_log" in results:
         print(f"- {LABELS['keel_bentoml_log']} against {LABELS[obliged]}: {_ratio(runs, 'keel_bentoml_log', obliged)}")
+    for variant, baseline in (("keel_bentoml_log", durable), ("keel_bentoml_log", base), ("keel_bentoml_log", obliged),
+                              ("keel_bentoml_no_log", base)):
+        if variant in results and baseline in results and _alternating(runs, variant, baseline):
+            print(f"- one request to each in turn at c=1, {LABELS[variant]} against {LABELS[baseline]}: "
+                  f"{_alternating(runs, variant, baseline)}")
     for variant in ("keel_bentoml_no_log", "keel_bentoml_no_log_no_reasons"):
         if variant in results:
             print(f"- {LABELS[variant]} against {LABELS[base]}: {_ratio(runs, variant, base)}")
