@@ -253,7 +253,6 @@ def measure_interleaved(targets: dict, seconds: float, rounds: int) -> dict:
     return results
 
 
-
 def measure_alternating(targets: dict, seconds: float) -> dict:
     """Single rows at c=1, one request to each variant in turn: in every round the same record goes
     to every variant, in an order that rotates, each over its own keep-alive connection. The variants

@@ -124,9 +124,9 @@ def main() -> None:
         print(f"- {LABELS['keel_bentoml_log']} against {LABELS[obliged]}: {_ratio(runs, 'keel_bentoml_log', obliged)}")
     for variant, baseline in (("keel_bentoml_log", durable), ("keel_bentoml_log", base), ("keel_bentoml_log", obliged),
                               ("keel_bentoml_no_log", base)):
-        if variant in results and baseline in results and _alternating(runs, variant, baseline):
-            print(f"- one request to each in turn at c=1, {LABELS[variant]} against {LABELS[baseline]}: "
-                  f"{_alternating(runs, variant, baseline)}")
+        paired = _alternating(runs, variant, baseline)
+        if paired:
+            print(f"- one request to each in turn at c=1, {LABELS[variant]} against {LABELS[baseline]}: {paired}")
     for variant in ("keel_bentoml_no_log", "keel_bentoml_no_log_no_reasons"):
         if variant in results:
             print(f"- {LABELS[variant]} against {LABELS[base]}: {_ratio(runs, variant, base)}")
