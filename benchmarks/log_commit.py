@@ -75,7 +75,8 @@ def summary(timings: list) -> dict:
     ordered = sorted(timings)
     median = statistics.median(ordered)
     slow = [i for i, t in enumerate(timings) if t > max(3 * median, 0.0015)]
-    return {"commits": len(timings), "median_us": round(median * 1e6), "p99_us": round(ordered[int(0.99 * len(ordered))] * 1e6),
+    return {"commits": len(timings), "median_us": round(median * 1e6),
+            "p99_us": round(ordered[int(0.99 * len(ordered))] * 1e6),
             "p999_us": round(ordered[int(0.999 * len(ordered))] * 1e6), "max_us": round(ordered[-1] * 1e6),
             "slow_commits_at": slow}
 
@@ -90,8 +91,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "log_commit.json")
     args = parser.parse_args()
-    results = {"command": " ".join(["benchmarks/log_commit.py", *sys.argv[1:]]), "load_average_at_start": os.getloadavg(),
-               "rounds": []}
+    results = {"command": " ".join(["benchmarks/log_commit.py", *sys.argv[1:]]),
+               "load_average_at_start": os.getloadavg(), "rounds": []}
     for _ in range(args.rounds):
         measured = {}
         for name, variant in VARIANTS.items():

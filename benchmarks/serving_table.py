@@ -50,10 +50,12 @@ def _alternating(runs: list, variant: str, baseline: str) -> str:
     mine = [r[variant]["c1_alternating"] for r in runs]
     theirs = [r[baseline]["c1_alternating"] for r in runs]
     p50 = [m["p50_ms"] / t["p50_ms"] for m, t in zip(mine, theirs)]
-    paired = [statistics.median(a / b for a, b in zip(m["latencies_ms"], t["latencies_ms"])) for m, t in zip(mine, theirs)]
+    paired = [statistics.median(a / b for a, b in zip(m["latencies_ms"], t["latencies_ms"]))
+              for m, t in zip(mine, theirs)]
     return (f"p50 {statistics.median(m['p50_ms'] for m in mine):.2f} ms against "
             f"{statistics.median(t['p50_ms'] for t in theirs):.2f} ms, p99 "
-            f"{statistics.median(m['p99_ms'] for m in mine):.2f} against {statistics.median(t['p99_ms'] for t in theirs):.2f} ms; "
+            f"{statistics.median(m['p99_ms'] for m in mine):.2f} against "
+            f"{statistics.median(t['p99_ms'] for t in theirs):.2f} ms; "
             f"ratio of p50s {_spread(p50)}, median ratio of paired requests {_spread(paired)}")
 
 
