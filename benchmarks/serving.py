@@ -214,16 +214,16 @@ def _loaded(port: int, bodies: list, concurrency: int, seconds: float) -> dict:
 LOADS = (("c1", "single", 1), ("c8", "single", 8), ("c32", "single", 32), ("batch100_c1", "batch", 1))
 
 
-def measure(port: int, single: list, batch: list, seconds: float) -> dict:
+def measure(port: int, single: list, batch: list, seconds: float, loads: tuple = LOADS) -> dict:
     load(port, single, 4, 1.0)  # warm up
     before = os.getloadavg()[0]
     bodies = {"single": single, "batch": batch}
-    result = {key: _loaded(port, bodies[kind], c, seconds) for key, kind, c in LOADS}
+    result = {key: _loaded(port, bodies[kind], c, seconds) for key, kind, c in loads}
     result["load_average_1min"] = [round(before, 2), round(os.getloadavg()[0], 2)]
     return result
 
 
-def measure_interleaved(targets: dict, seconds: float, rounds: int) -> dict:
+def measure_interleaved(targets: dict, seconds: float, rounds: int, loads: tuple = LOADS) -> dict:
     """`measure` of every running variant at once: each load level is cut into `rounds` slices and
     every variant gets one slice per round, in an order that rotates, so slow drifts of the machine
     (another process's CPU or disk writes, which make every fsync slower) meet every variant alike
@@ -232,7 +232,7 @@ def measure_interleaved(targets: dict, seconds: float, rounds: int) -> dict:
     for port, single, _ in targets.values():
         load(port, single, 4, 1.0)  # warm up
     results = {name: {} for name in names}
-    for key, kind, concurrency in LOADS:
+    for key, kind, concurrency in loads:
         latencies = {name: [] for name in names}
         errors, elapsed, commits = dict.fromkeys(names, 0), dict.fromkeys(names, 0.0), {n: (0, 0) for n in names}
         before = os.getloadavg()[0]
@@ -360,8 +360,12 @@ def main() -> None:
     parser.add_argument("--alternate", action="store_true",
                         help="with --interleave, also single rows at c=1 one request to each variant in turn "
                              "(the same record to each; result key c1_alternating, with every latency)")
+    parser.add_argument("--levels", nargs="+", choices=[key for key, _, _ in LOADS], default=[key for key, _, _ in LOADS],
+                        help="the load levels to measure (default: all); c1 alone measures a quiet machine's c=1 "
+                             "with no heavier load before it (whose log writes slow the next fsyncs)")
     parser.add_argument("--out", type=Path, help="where the results go (default: benchmarks/results/serving.json)")
     args = parser.parse_args()
+    loads = tuple(load for load in LOADS if load[0] in args.levels)
     if args.alternate and not args.interleave:
         parser.error("--alternate needs --interleave (every variant running at once)")
     global OUT
@@ -498,7 +502,8 @@ def main() -> None:
         if args.interleave:
             ports = {name: start(servers) for name, (start, _, _) in selected.items()}
             measured = measure_interleaved({name: (ports[name], bodies, batch)
-                                            for name, (_, bodies, _) in selected.items()}, args.seconds, args.rounds)
+                                            for name, (_, bodies, _) in selected.items()}, args.seconds, args.rounds,
+                                           loads)
             if args.alternate:
                 alternating = measure_alternating({name: (ports[name], bodies)
                                                    for name, (_, bodies, _) in selected.items()}, args.seconds)
@@ -512,7 +517,7 @@ def main() -> None:
             for name, (start, bodies, facts) in selected.items():
                 with contextlib.ExitStack() as running:
                     port = start(running)
-                    results[name] = {**measure(port, bodies, batch, args.seconds), **facts}
+                    results[name] = {**measure(port, bodies, batch, args.seconds, loads), **facts}
                 print(name, results[name], flush=True)
                 _save(results)  # so far: an interrupted run keeps what it measured
         results["interleaved_rounds"] = args.rounds if args.interleave else None

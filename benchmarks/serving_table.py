@@ -37,6 +37,8 @@ def _ratio(runs: list, variant: str, baseline: str) -> str:
     if not all(variant in r and baseline in r for r in runs):
         return "–"
     p50 = [r[variant]["c1"]["p50_ms"] / r[baseline]["c1"]["p50_ms"] for r in runs]
+    if not all("c32" in r[variant] and "c32" in r[baseline] for r in runs):  # a run of some levels only
+        return f"p50 at c=1 {_spread(p50)}"
     rps = [r[variant]["c32"]["rps"] / r[baseline]["c32"]["rps"] for r in runs]
     return f"p50 at c=1 {_spread(p50)}, throughput at c=32 {_spread(rps)}"
 
@@ -100,11 +102,13 @@ def main() -> None:
         load = r.get("load_average_1min", ["–", "–"])
         if len(load) > 2:  # several runs: the range over all of them
             load = [f"{min(load)}–{max(load)}", "over the runs"]
-        print(f"| {label} | {r['c1']['p50_ms']:.2f} / {r['c1']['p99_ms']:.2f} / {r['c1'].get('max_ms', float('nan')):.1f} "
-              f"| {r['c1']['rps']:.0f} | {r['c8']['rps']:.0f}, {r['c8']['p99_ms']:.1f} "
-              f"| {r['c32']['rps']:.0f}, {r['c32']['p99_ms']:.1f} | {r['batch100_c1']['p50_ms']:.2f} "
-              f"| {load[0]}, {load[1]} |")
-    errors = sum(results[k][c]["errors"] for k in LABELS if k in results for c in ("c1", "c8", "c32", "batch100_c1"))
+        c1 = (f"{r['c1']['p50_ms']:.2f} / {r['c1']['p99_ms']:.2f} / {r['c1'].get('max_ms', float('nan')):.1f} "
+              f"| {r['c1']['rps']:.0f}") if "c1" in r else "– | –"
+        loaded = [f"{r[level]['rps']:.0f}, {r[level]['p99_ms']:.1f}" if level in r else "–" for level in ("c8", "c32")]
+        batch = f"{r['batch100_c1']['p50_ms']:.2f}" if "batch100_c1" in r else "–"
+        print(f"| {label} | {c1} | {loaded[0]} | {loaded[1]} | {batch} | {load[0]}, {load[1]} |")
+    errors = sum(results[k][c]["errors"] for k in LABELS if k in results for c in ("c1", "c8", "c32", "batch100_c1")
+                 if c in results[k])
     print()
     start, end = ([round(x, 2) for x in results.get(key) or []] for key in ("load_average_at_start", "load_average_at_end"))
     print(f"Load average (1, 5, 15 min; per run) at the start {start}, at the end "
@@ -136,7 +140,7 @@ def main() -> None:
                               ("before_keel_bentoml_log", "before_keel_bentoml_no_log"),
                               ("keel_bentoml_log_2_workers", "keel_bentoml_no_log_2_workers"),
                               ("keel_bentoml_postgres_log_2_workers", "keel_bentoml_no_log_2_workers")):
-        if all(with_log in r and without in r for r in runs):
+        if all(with_log in r and without in r and "c32" in r[with_log] and "c32" in r[without] for r in runs):
             ratios = [r[with_log]["c32"]["rps"] / r[without]["c32"]["rps"] for r in runs]
             print(f"- {LABELS[with_log]}: throughput at c=32 {_spread(ratios)} of the same without the log")
     for variant in LABELS:
