@@ -20,7 +20,8 @@ once and gives each one slice of every load level per round (`--rounds`), rotati
 machine's drifts (another process's CPU, or its disk writes, which slow every fsync) then meet every
 variant alike. `--alternate` (with `--interleave`) then also sends single rows at c=1 one request to
 each variant in turn, the same record to each (`c1_alternating`, every latency kept: a request can be
-paired with the others' of its round). Results: benchmarks/results/serving.json.
+paired with the others' of its round). `--levels` measures only the load levels named (c1 alone: a
+quiet machine's c=1, with no heavier load before it). Results: benchmarks/results/serving.json.
 """
 
 import argparse
