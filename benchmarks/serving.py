@@ -363,7 +363,7 @@ def main() -> None:
                              "(the same record to each; result key c1_alternating, with every latency)")
     parser.add_argument("--levels", nargs="+", choices=[key for key, _, _ in LOADS], default=[key for key, _, _ in LOADS],
                         help="the load levels to measure (default: all); c1 alone measures a quiet machine's c=1 "
-                             "with no heavier load before it (whose log writes slow the next fsyncs)")
+                             "with no heavier load before it")
     parser.add_argument("--out", type=Path, help="where the results go (default: benchmarks/results/serving.json)")
     args = parser.parse_args()
     loads = tuple(load for load in LOADS if load[0] in args.levels)
