@@ -35,14 +35,18 @@ def encoded_owners(scorer: RowScorer) -> List[str]:
     return [owner for name in scorer.order for owner in blocks[name]]
 
 
+def _tree_shap(booster, matrix: np.ndarray) -> np.ndarray:
+    """LightGBM's exact TreeSHAP: rows x (encoded columns + the bias, last)."""
+    # One thread, as the fast path predicts: OpenMP's team for a few rows costs tens of ms on busy cores.
+    return np.asarray(booster.predict(matrix, pred_contrib=True, num_threads=1))
+
+
 def column_contributions(estimator, matrix: np.ndarray) -> Optional[np.ndarray]:
     """Additive log-odds contributions per encoded column (rows x columns), or None for a model that
     has none (then no reasons are given, and the answer says so)."""
     booster = getattr(estimator, "booster_", None)
     if booster is not None and getattr(estimator, "n_classes_", 2) == 2:
-        # One thread, as the fast path predicts: OpenMP's team for a few rows costs tens of ms on busy cores.
-        contributions = booster.predict(matrix, pred_contrib=True, num_threads=1)
-        return np.asarray(contributions)[:, :-1]  # the last column is the bias
+        return _tree_shap(booster, matrix)[:, :-1]  # the last column is the bias
     coefficients = getattr(estimator, "coef_", None)
     if coefficients is not None and np.asarray(coefficients).shape[0] == 1:
         return matrix * np.asarray(coefficients)[0]
@@ -83,9 +87,8 @@ class TreeHalves:
             halves = cls(lightgbm.Booster(model_str=booster.model_to_string(num_iteration=half)),
                          lightgbm.Booster(model_str=booster.model_to_string(start_iteration=half,
                                                                             num_iteration=iterations - half)))
-            whole = booster.predict(probe, pred_contrib=True, num_threads=1)
-            split = halves.first.predict(probe, pred_contrib=True, num_threads=1) \
-                + halves.second.predict(probe, pred_contrib=True, num_threads=1)
+            whole = _tree_shap(booster, probe)
+            split = _tree_shap(halves.first, probe) + _tree_shap(halves.second, probe)
         except lightgbm.basic.LightGBMError:  # e.g. linear trees, which have no TreeSHAP
             return None
         return halves if np.max(np.abs(split - whole)) <= HALVES_TOLERANCE else None
@@ -93,9 +96,9 @@ class TreeHalves:
     def contributions(self, matrix: np.ndarray, beside: Executor) -> np.ndarray:
         """`column_contributions` of the whole model: the second half on `beside`, the first here
         (LightGBM's C call releases the interpreter lock, so both run at once)."""
-        later = beside.submit(self.second.predict, matrix, pred_contrib=True, num_threads=1)
-        first = self.first.predict(matrix, pred_contrib=True, num_threads=1)
-        return np.asarray(first + later.result())[:, :-1]  # the last column is the bias
+        later = beside.submit(_tree_shap, self.second, matrix)
+        first = _tree_shap(self.first, matrix)
+        return (first + later.result())[:, :-1]  # the last column is the bias
 
 
 def feature_contributions(columns: np.ndarray, owners: Sequence[str], features: Sequence[str]) -> np.ndarray:
