@@ -132,6 +132,15 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _post(connection: http.client.HTTPConnection, body: bytes) -> tuple:
+    """(milliseconds, status) of one POST /predict over a keep-alive connection, the answer read whole."""
+    started = time.perf_counter()
+    connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    response.read()
+    return (time.perf_counter() - started) * 1000, response.status
+
+
 def _drive(port: int, bodies: list, concurrency: int, seconds: float) -> tuple:
     """(latencies in ms, errors, elapsed s) of `concurrency` keep-alive clients posting for `seconds`."""
     latencies, errors, stop = [], [0], time.perf_counter() + seconds
@@ -141,14 +150,10 @@ def _drive(port: int, bodies: list, concurrency: int, seconds: float) -> tuple:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         mine, i = [], offset
         while time.perf_counter() < stop:
-            body = bodies[i % len(bodies)]
+            elapsed, status = _post(connection, bodies[i % len(bodies)])
             i += concurrency
-            started = time.perf_counter()
-            connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
-            response = connection.getresponse()
-            response.read()
-            mine.append((time.perf_counter() - started) * 1000)
-            if response.status != 200:
+            mine.append(elapsed)
+            if status != 200:
                 with lock:
                     errors[0] += 1
         with lock:
@@ -269,13 +274,9 @@ def measure_alternating(targets: dict, seconds: float) -> dict:
     while time.perf_counter() < stop:
         for name in names[round_ % len(names):] + names[:round_ % len(names)]:
             _, single = targets[name]
-            started = time.perf_counter()
-            connections[name].request("POST", "/predict", single[round_ % len(single)],
-                                      {"Content-Type": "application/json"})
-            response = connections[name].getresponse()
-            response.read()
-            latencies[name].append((time.perf_counter() - started) * 1000)
-            errors[name] += response.status != 200
+            elapsed, status = _post(connections[name], single[round_ % len(single)])
+            latencies[name].append(elapsed)
+            errors[name] += status != 200
         round_ += 1
     for connection in connections.values():
         connection.close()
