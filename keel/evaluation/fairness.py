@@ -1,7 +1,9 @@
 """Fairness with fairlearn's MetricFrame: per group of each sensitive attribute and of their
 intersection, with every rate of the decision favourable to the person (the spec says which).
 Groups the small-group rule cannot judge are reported with the reason and kept out of the headline
-ratios rather than silently averaged in; each group's rate has a Wilson interval."""
+ratios rather than silently averaged in; each group's rate has a Wilson interval. The rule counts rows
+and actual outcomes, never the model's decisions: a group the model almost never favours is the very
+thing demographic parity must see, not a group too small to judge."""
 
 from __future__ import annotations
 
@@ -37,17 +39,18 @@ def _group_table(y_true, decisions, scores, groups: pd.DataFrame | pd.Series) ->
     return table[table["rows"].fillna(0) > 0]  # MetricFrame lists combinations no row has
 
 
-def _headline(table: pd.DataFrame) -> Dict[str, float]:
-    """Ratios and gaps over the judged groups; NaN when fewer than two groups can be judged."""
-    if len(table) < 2:
-        return {"demographic_parity_ratio": float("nan"), "demographic_parity_difference": float("nan"),
-                "equalized_odds_difference": float("nan")}
-    rates = table["selection_rate"]
+def _headline(parity: pd.DataFrame, odds: pd.DataFrame) -> Dict[str, float]:
+    """Parity over the groups judged on their decision rates, the equalized-odds gap over those judged on
+    their TPR and FPR; each NaN when fewer than two groups can be judged for it (and the ratio when no
+    group is ever favoured)."""
+    nan = float("nan")
+    rates = parity["selection_rate"]
+    top = rates.max() if len(parity) >= 2 else nan
     return {
-        "demographic_parity_ratio": float(rates.min() / rates.max()),
-        "demographic_parity_difference": float(rates.max() - rates.min()),
-        "equalized_odds_difference": float(max(table["tpr"].max() - table["tpr"].min(),
-                                               table["fpr"].max() - table["fpr"].min())),
+        "demographic_parity_ratio": float(rates.min() / top) if top > 0 else nan,
+        "demographic_parity_difference": float(top - rates.min()) if len(parity) >= 2 else nan,
+        "equalized_odds_difference": float(max(odds["tpr"].max() - odds["tpr"].min(),
+                                               odds["fpr"].max() - odds["fpr"].min())) if len(odds) >= 2 else nan,
     }
 
 
@@ -59,17 +62,23 @@ def group_rule(data: DataSpec) -> dict:
     """The one small-group rule (evaluation, mitigation, gates, reports), stated in words too."""
     rows, each = data.min_group_size, data.min_group_outcomes
     return {"min_rows": rows, "min_each": each,
-            "text": f"a group is judged only with at least {rows} rows, {each} of each actual outcome and "
-                    f"{each} of each decision; other groups are shown but kept out of the ratios and gates"}
+            "text": f"a group's favourable-decision rate (demographic parity) is judged with at least {rows} rows, "
+                    f"its TPR and FPR (equalized odds, mitigation) only with {each} of each actual outcome too; "
+                    "the model's decisions never exclude a group; other groups are shown but kept out of the "
+                    "ratios and gates they cannot be judged for"}
 
 
-def unjudgeable_reason(rows: int, favourable_outcomes: int, favourable_decisions: int, rule: dict) -> str:
-    """Why a group cannot be judged under `rule` ('' when it can)."""
+def too_few_rows(rows: int, rule: dict) -> str:
+    """Why a group's decision rate cannot be judged under `rule` ('' when it can)."""
+    return f"{rows} rows (< {rule['min_rows']})" if rows < rule["min_rows"] else ""
+
+
+def unjudgeable_reason(rows: int, favourable_outcomes: int, rule: dict) -> str:
+    """Why a group's rates given its actual outcome (TPR, FPR) cannot be judged under `rule` ('' when
+    they can)."""
     counts = {"rows": (rows, rule["min_rows"]),
               "favourable outcomes": (favourable_outcomes, rule["min_each"]),
-              "unfavourable outcomes": (rows - favourable_outcomes, rule["min_each"]),
-              "favourable decisions": (favourable_decisions, rule["min_each"]),
-              "unfavourable decisions": (rows - favourable_decisions, rule["min_each"])}
+              "unfavourable outcomes": (rows - favourable_outcomes, rule["min_each"])}
     return "; ".join(f"{count} {what} (< {least})" for what, (count, least) in counts.items() if count < least)
 
 
@@ -123,14 +132,17 @@ def evaluate_fairness(y_true, decisions, scores, groups: pd.DataFrame, data: Dat
         groups_out = []
         for key, row in table.iterrows():
             rows, chosen = int(row["rows"]), int(row["favourable_decisions"])
-            reason = unjudgeable_reason(rows, int(row["favourable_outcomes"]), chosen, rule)
+            reason = too_few_rows(rows, rule)
+            odds_reason = unjudgeable_reason(rows, int(row["favourable_outcomes"]), rule)
             low, high = wilson_interval(chosen, rows, confidence)
             groups_out.append({"group": _label(key), "judgeable": not reason, "reason": reason,
+                               "odds_judgeable": not odds_reason, "odds_reason": odds_reason,
                                **{k: (None if pd.isna(v) else round(float(v), 4)) for k, v in row.items()},
                                "selection_rate_low": round(low, 4), "selection_rate_high": round(high, 4)})
         judged = table[[g["judgeable"] for g in groups_out]]
-        report["attributes"][name] = {"groups": groups_out, **_headline(judged),
-                                      "judged_groups": len(judged),
+        odds_judged = table[[g["odds_judgeable"] for g in groups_out]]
+        report["attributes"][name] = {"groups": groups_out, **_headline(judged, odds_judged),
+                                      "judged_groups": len(judged), "odds_judged_groups": len(odds_judged),
                                       "too_small": [g["group"] for g in groups_out if not g["judgeable"]]}
     worst = {"demographic_parity_ratio": min, "demographic_parity_difference": max,
              "equalized_odds_difference": max}
@@ -143,6 +155,16 @@ def evaluate_fairness(y_true, decisions, scores, groups: pd.DataFrame, data: Dat
         complete = values and len(values) == len(single)
         report[metric] = float(pick(values)) if complete else float("nan")
     return report
+
+
+def judged_text(group: dict) -> str:
+    """What the small-group rule judged of one group, in words (a report from before the rule counted
+    outcomes apart has no `odds_judgeable`: its `judgeable` covered both)."""
+    if not group["judgeable"]:
+        return f"not judged: {group['reason']}"
+    if group.get("odds_judgeable", True):
+        return "judged"
+    return f"parity judged; TPR/FPR not: {group['odds_reason']}"
 
 
 def fairness_html(report: dict) -> str:
@@ -159,7 +181,7 @@ def fairness_html(report: dict) -> str:
              "TPR (favourable)", "FPR (favourable)", "AUC", "judged"],
             [(g["group"], g["rows"], g["favourable_decisions"], g["selection_rate"],
               f"{g['selection_rate_low']:.3f}-{g['selection_rate_high']:.3f}", g["tpr"], g["fpr"], g["auc"],
-              html.verdict(g["judgeable"], "yes" if g["judgeable"] else f"no: {g['reason']}"))
+              html.verdict(g["judgeable"], judged_text(g)))
              for g in attribute["groups"]]))
         sections.append(html.table(["metric", "value"], [(m, attribute[m]) for m in (
             "demographic_parity_ratio", "demographic_parity_difference", "equalized_odds_difference")]))

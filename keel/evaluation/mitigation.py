@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from keel import registration as keys
 from keel.data.groups import sensitive_groups
-from keel.evaluation.fairness import favourable_view, group_rule, unjudgeable_reason
+from keel.evaluation.fairness import favourable_view, group_rule, too_few_rows, unjudgeable_reason
 from keel.evaluation.gates import INCOMPLETE, Decision, describe_decision
 from keel.reports import html
 from keel.reports.values import format_value
@@ -69,15 +69,17 @@ def group_labels(frame: pd.DataFrame, attribute: str, bins: Optional[List[float]
     return sensitive_groups(frame, data)[attribute]
 
 
-def judge_groups(y_true, decisions, groups: pd.Series, data) -> Tuple[List[str], Dict[str, str]]:
-    """(groups the small-group rule can judge on these rows, {group it cannot: why})."""
+def judge_groups(y_true, groups: pd.Series, data, constraint: str) -> Tuple[List[str], Dict[str, str]]:
+    """(groups the small-group rule can judge on these rows for `constraint`, {group it cannot: why}):
+    demographic parity by rows, equalized odds by rows and actual outcomes, as `evaluate` judges them."""
     rule = group_rule(data)
-    outcomes, favoured, _ = favourable_view(y_true, decisions, np.zeros(len(groups)), data.target)
+    outcomes, _, _ = favourable_view(y_true, np.zeros(len(groups)), np.zeros(len(groups)), data.target)
     labels = groups.to_numpy()
     judged, left_out = [], {}
     for group in sorted(pd.unique(labels)):
         rows = labels == group
-        reason = unjudgeable_reason(int(rows.sum()), int(outcomes[rows].sum()), int(favoured[rows].sum()), rule)
+        reason = (too_few_rows(int(rows.sum()), rule) if constraint == "demographic_parity"
+                  else unjudgeable_reason(int(rows.sum()), int(outcomes[rows].sum()), rule))
         if reason:
             left_out[str(group)] = reason
         else:
@@ -205,7 +207,7 @@ def fit_threshold_optimizer(model, validation: pd.DataFrame, spec: Spec, thresho
     y = validation[data.target.column].to_numpy().astype(int)
     scores = predict_scores(model, validation)
     groups = group_labels(validation, attribute, bins).to_numpy(dtype=object)
-    judged, left_out = judge_groups(y, scores >= threshold, pd.Series(groups), data)
+    judged, left_out = judge_groups(y, pd.Series(groups), data, mitigation.constraint)
     _enough_groups(judged, left_out, attribute, "validation")
     keep = np.isin(groups, judged)
     if mitigation.constraint == "demographic_parity":
@@ -291,7 +293,7 @@ def combine_in_log_odds(predictors: List[Tuple[object, float]]):
                                   "into one model (logistic regression and LightGBM only)")
 
 
-def fit_exponentiated_gradient(model, train: pd.DataFrame, spec: Spec, threshold: float):
+def fit_exponentiated_gradient(model, train: pd.DataFrame, spec: Spec):
     """(Pipeline(features -> combined model), facts): fairlearn's ExponentiatedGradient retrains the
     model family on the training rows of the groups the rule can judge, under the constraint."""
     from fairlearn.reductions import ExponentiatedGradient
@@ -302,7 +304,7 @@ def fit_exponentiated_gradient(model, train: pd.DataFrame, spec: Spec, threshold
     attribute = mitigation_attribute(spec)
     y = train[data.target.column].to_numpy().astype(int)
     groups = group_labels(train, attribute, data.sensitive_attributes[attribute].bins)
-    judged, left_out = judge_groups(y, predict_scores(model, train) >= threshold, groups, data)
+    judged, left_out = judge_groups(y, groups, data, mitigation.constraint)
     _enough_groups(judged, left_out, attribute, "training")
     keep = groups.isin(judged).to_numpy()
     encoder, estimator = model.named_steps["features"], model.named_steps["model"]
@@ -336,7 +338,7 @@ def fit_mitigation(model, train: pd.DataFrame, validation: pd.DataFrame, spec: S
     if mitigation.method == "threshold_optimizer":
         mitigated, judged, left_out, facts = fit_threshold_optimizer(model, validation, spec, threshold)
     else:
-        mitigated, judged, left_out, facts = fit_exponentiated_gradient(model, train, spec, threshold)
+        mitigated, judged, left_out, facts = fit_exponentiated_gradient(model, train, spec)
     return mitigated, {"method": mitigation.method, "constraint": mitigation.constraint,
                        "attribute": mitigation_attribute(spec), "base_threshold": threshold,
                        "groups_fitted": judged, "groups_left_out": left_out, "rule": group_rule(spec.data)["text"],

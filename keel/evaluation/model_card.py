@@ -8,6 +8,7 @@ from typing import List
 
 from keel import registration as keys
 from keel.data.screening import screening_rows
+from keel.evaluation.fairness import judged_text
 from keel.evaluation.gates import Decision, GateRow, describe_decision
 from keel.evaluation.record import applied_gates, describe_gate
 from keel.monitoring.production_fairness import LABEL_COVERAGE, coverage_rows
@@ -66,7 +67,7 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
          "rows": [(f"{name}: {g['group']}", f"rows {_fmt(g['rows'])}, favourable decisions "
                    f"{_fmt(g['selection_rate'])} ({g['selection_rate_low']:.3f}-{g['selection_rate_high']:.3f}), "
                    f"TPR {_fmt(g['tpr'])}, FPR {_fmt(g['fpr'])}, AUC {_fmt(g['auc'])}"
-                   + ("" if g["judgeable"] else f" (not judged: {g['reason']})"))
+                   + ("" if g.get("odds_judgeable", g["judgeable"]) else f" ({judged_text(g)})"))
                   for name, attribute in fairness["attributes"].items() if " x " not in name
                   for g in attribute["groups"]]},
         *_mitigation_sections(training, reports),

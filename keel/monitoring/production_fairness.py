@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, TypedDict
 import numpy as np
 import pandas as pd
 
-from keel.evaluation.fairness import favourable_view, group_rule, wilson_interval
+from keel.evaluation.fairness import favourable_view, group_rule, too_few_rows, wilson_interval
 from keel.spec.data import DataSpec
 from keel.spec.production_fairness import GroupsFile, ProductionFairnessSpec
 
@@ -106,8 +106,7 @@ def _short(counts: Dict[str, tuple]) -> str:
 
 def _group_rates(group: str, decided: np.ndarray, outcomes: np.ndarray, labelled: np.ndarray, rule: dict) -> GroupRates:
     rows, chosen = len(decided), int(decided.sum())
-    reason = _short({"rows": (rows, rule["min_rows"]), "favourable decisions": (chosen, rule["min_each"]),
-                     "unfavourable decisions": (rows - chosen, rule["min_each"])})
+    reason = too_few_rows(rows, rule)  # never the decisions: a group the model never favours is judged
     low, high = wilson_interval(chosen, rows)
     known = outcomes[labelled]
     favoured_outcomes = int(known.sum())

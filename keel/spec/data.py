@@ -162,9 +162,10 @@ class DataSpec(StrictModel):
     sensitive_attributes: Dict[str, SensitiveAttribute] = Field(default_factory=dict)
     min_group_size: int = Field(50, ge=1, description="Smaller groups are flagged as too small to judge")
     min_group_outcomes: int = Field(
-        5, ge=1, description="A group is judged only with at least this many of each actual outcome and of "
-                             "each decision (fewer make its rates and TPR/FPR noise); the same rule in "
-                             "evaluation, mitigation, gates and reports")
+        5, ge=1, description="A group's TPR and FPR (equalized odds) are judged only with at least this many of "
+                             "each actual outcome (fewer make them noise); its favourable-decision rate needs "
+                             "only min_group_size rows, and the model's decisions never exclude a group. The "
+                             "same rule in evaluation, mitigation, gates and reports")
     screening: ScreeningSpec = ScreeningSpec()
 
     @field_validator("target")

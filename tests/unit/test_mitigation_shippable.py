@@ -351,3 +351,16 @@ def test_model_card_and_annex_iv_show_every_gate_metric_before_and_after(splits,
     # The mitigated version's own evaluation measures the same after-values as the table (same functions).
     dp_after = {r["metric"]: r["after"] for r in table}["demographic_parity_ratio[site]"]
     assert reports["decision"]["values"]["demographic_parity_ratio[site]"] == pytest.approx(dp_after)
+
+
+def test_mitigation_judges_groups_as_evaluate_does_rows_for_parity_outcomes_too_for_equalized_odds():
+    """60 rows of a site with 2 favourable outcomes: enough to judge (and so to mitigate) its approval
+    rate, too few for its TPR/FPR. The decisions never enter: the model's own bias cannot hide a group."""
+    from keel.evaluation.mitigation import judge_groups
+
+    groups = pd.Series(["harbour"] * 100 + ["uplands"] * 100 + ["islet"] * 60 + ["tiny"] * 10)
+    y = np.r_[np.arange(200) % 2, np.arange(60) < 2, np.arange(10) % 2]
+    parity = judge_groups(y, groups, _spec().data, "demographic_parity")
+    assert parity == (["harbour", "islet", "uplands"], {"tiny": "10 rows (< 30)"})
+    odds = judge_groups(y, groups, _spec(constraint="equalized_odds").data, "equalized_odds")
+    assert odds == (["harbour", "uplands"], {"islet": "2 favourable outcomes (< 5)", "tiny": "10 rows (< 30)"})

@@ -56,6 +56,22 @@ def test_rates_parity_and_tpr_per_group_with_the_small_group_rule():
     assert x["tpr"] is None
 
 
+def test_a_group_the_model_almost_never_favours_is_judged_and_breaches_parity():
+    """The decisions under watch never take a group out of the parity ratio: 60 rows of x hired once
+    against 20% and 40% of the others is a breach (it was once 'not judged: 1 favourable decision')."""
+    decisions, groups, labels = _window()
+    groups = pd.DataFrame({"gender": np.r_[groups["gender"].to_numpy()[:800], ["x"] * 60]})
+    decisions = np.r_[decisions[:800], [1] + [0] * 59]
+    labels = pd.Series(np.r_[labels.to_numpy()[:800], [pd.NA] * 60], dtype="Int64")
+    report = window_fairness(decisions, groups, labels, _data("positive"))
+    x = next(g for g in report["gender"]["groups"] if g["group"] == "x")
+    assert x["judged"] and x["reason"] == "" and x["tpr"] is None and "labelled" in x["tpr_reason"]
+    highest = max(decisions[:400].mean(), decisions[400:800].mean())
+    assert report["gender"]["parity_ratio"] == pytest.approx((1 / 60) / highest, abs=1e-3)
+    breaches, _ = fairness_breaches(report, min_parity_ratio=0.8, max_tpr_gap=None)
+    assert breaches and breaches[0].startswith("gender: parity ratio 0.0")
+
+
 def test_a_favourable_negative_target_turns_the_rates_around():
     decisions, groups, labels = _window()
     positive = window_fairness(decisions, groups, labels, _data("positive"))["gender"]

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from keel.evaluation.fairness import evaluate_fairness, unjudgeable_reason, wilson_interval
+from keel.evaluation.fairness import (evaluate_fairness, judged_text, too_few_rows, unjudgeable_reason,
+                                     wilson_interval)
 from keel.evaluation.gates import INCOMPLETE, PROMOTE, REJECT, decide, is_deployable
 from keel.evaluation.record import FINISHED, applied_gates, evaluation_record, gate_changes, gate_history
 from keel.spec import SpecError, validate_spec
@@ -99,30 +100,66 @@ def test_parity_is_of_the_favourable_decision_and_a_biased_model_fails_its_gate(
     assert group["tpr"] == pytest.approx(true_positive_rate(frame["hired"][women], decisions[women]), abs=1e-4)
 
 
-def test_one_small_group_rule_names_why_and_keeps_the_group_out_of_the_ratio():
-    rule = {"min_rows": 50, "min_each": 5}
-    assert unjudgeable_reason(76, 30, 4, rule) == "4 favourable decisions (< 5)"
-    assert unjudgeable_reason(40, 20, 20, rule) == "40 rows (< 50)"
-    assert unjudgeable_reason(200, 100, 100, rule) == ""
-    # 76 rows with 4 favourable decisions: flagged, not judged, and not deciding the parity gate.
+def _region_report(tiny_outcomes: np.ndarray, tiny_decisions: np.ndarray, gate: str = "demographic_parity_ratio"):
+    """Two groups of 600 rows decided at random, beside a third `tiny` one with the given outcomes and
+    decisions; the report and the spec's data section (min_group_size 50, min_group_outcomes 5)."""
     rng = np.random.default_rng(1)
-    groups = pd.DataFrame({"region": ["big_a"] * 600 + ["big_b"] * 600 + ["tiny"] * 76})
-    y = rng.integers(0, 2, size=len(groups))
-    decisions = np.r_[rng.random(1200) < 0.5, np.arange(76) < 4]
+    groups = pd.DataFrame({"region": ["big_a"] * 600 + ["big_b"] * 600 + ["tiny"] * len(tiny_outcomes)})
+    y = np.r_[rng.integers(0, 2, size=1200), tiny_outcomes]
+    decisions = np.r_[rng.random(1200) < 0.5, tiny_decisions]
     raw = _raw_hiring_spec(favourable="positive")
     raw["data"]["sensitive_attributes"] = {"region": {"categories": ["big_a", "big_b", "tiny"]}}
     raw["data"]["features"]["region"] = {"type": "categorical", "categories": ["big_a", "big_b", "tiny"]}
-    raw["evaluation"]["gates"] = [{"metric": "demographic_parity_ratio", "min": 0.8}]
-    data = validate_spec(raw).data
-    report = evaluate_fairness(y, decisions, decisions.astype(float), groups, data)
+    raw["evaluation"]["gates"] = [{"metric": gate, **({"min": 0.8} if "ratio" in gate else {"max": 0.1})}]
+    spec = validate_spec(raw)
+    report = evaluate_fairness(y, decisions, decisions.astype(float), groups, spec.data)
+    return report, spec
+
+
+def test_the_small_group_rule_counts_rows_and_outcomes_never_the_decisions_under_test():
+    rule = {"min_rows": 50, "min_each": 5}
+    assert too_few_rows(40, rule) == "40 rows (< 50)" and too_few_rows(76, rule) == ""
+    assert unjudgeable_reason(76, 3, rule) == "3 favourable outcomes (< 5)"
+    assert unjudgeable_reason(76, 74, rule) == "2 unfavourable outcomes (< 5)"
+    assert unjudgeable_reason(200, 100, rule) == ""
+    # 76 rows the model favours 4 times, against about half of everyone else: that is the bias parity
+    # exists to catch, so the group is judged and the parity gate rejects (it was once left out as
+    # "4 favourable decisions (< 5)", and the model passed).
+    report, spec = _region_report(np.arange(76) % 2, np.arange(76) < 4)
     region = report["attributes"]["region"]
     tiny = next(g for g in region["groups"] if g["group"] == "tiny")
-    assert not tiny["judgeable"] and tiny["reason"] == "4 favourable decisions (< 5)"
-    assert region["too_small"] == ["tiny"] and region["judged_groups"] == 2
-    assert region["demographic_parity_ratio"] > 0.8
-    assert "at least 50 rows, 5 of each actual outcome and 5 of each decision" in report["rule"]["text"]
+    assert tiny["judgeable"] and tiny["odds_judgeable"] and region["too_small"] == []
+    highest = max(g["selection_rate"] for g in region["groups"])
+    assert region["demographic_parity_ratio"] == pytest.approx((4 / 76) / highest, abs=1e-3)
+    assert report["demographic_parity_ratio"] < 0.2
+    decision = decide(spec.evaluation.gates, {"demographic_parity_ratio": report["demographic_parity_ratio"]}, None)
+    assert decision["decision"] == REJECT and not decision["deployable"]
+    assert "at least 50 rows" in report["rule"]["text"] and "decisions never exclude" in report["rule"]["text"]
     low, high = tiny["selection_rate_low"], tiny["selection_rate_high"]
     assert low < 4 / 76 < high
+    # Never favoured at all: still judged, ratio 0.
+    never, _ = _region_report(np.arange(76) % 2, np.zeros(76, dtype=bool))
+    assert never["demographic_parity_ratio"] == 0.0
+
+
+def test_a_group_with_too_few_actual_outcomes_is_judged_on_parity_and_left_out_of_equalized_odds():
+    # 80 rows, 2 of them with the favourable outcome (historical bias in the labels themselves).
+    outcomes, decisions = (np.arange(80) < 2).astype(int), np.arange(80) < 3
+    report, spec = _region_report(outcomes, decisions, gate="equalized_odds_difference")
+    region = report["attributes"]["region"]
+    tiny = next(g for g in region["groups"] if g["group"] == "tiny")
+    assert tiny["judgeable"] and not tiny["odds_judgeable"] and tiny["odds_reason"] == "2 favourable outcomes (< 5)"
+    assert region["judged_groups"] == 3 and region["odds_judged_groups"] == 2
+    assert region["demographic_parity_ratio"] < 0.1  # parity sees the group
+    big = [g for g in region["groups"] if g["group"] != "tiny"]
+    assert region["equalized_odds_difference"] == pytest.approx(max(
+        abs(big[0]["tpr"] - big[1]["tpr"]), abs(big[0]["fpr"] - big[1]["fpr"])), abs=1e-3)
+    assert judged_text(tiny) == "parity judged; TPR/FPR not: 2 favourable outcomes (< 5)"
+    # Too few rows: shown with its reason, judged for nothing.
+    small, _ = _region_report(np.arange(30) % 2, np.arange(30) < 15)
+    tiny = next(g for g in small["attributes"]["region"]["groups"] if g["group"] == "tiny")
+    assert not tiny["judgeable"] and small["attributes"]["region"]["too_small"] == ["tiny"]
+    assert judged_text(tiny) == "not judged: 30 rows (< 50)"
 
 
 def test_wilson_interval_matches_the_textbook_values():
