@@ -19,7 +19,12 @@ def check(spec: Spec, sample: int) -> int:
     except DataSourceError as error:
         return fail(f"check: {error}", 1)
     say(f"check: spec valid; {len(raw)} sampled rows")
-    result = check_sample(spec, raw)
+    from keel.data.split import SplitError
+
+    try:
+        result = check_sample(spec, raw)
+    except SplitError as error:
+        return fail(f"check: {error}", 1)
     if result.error is not None:
         return fail("check: " + result.error, result.exit_code)
     say(f"check: data valid; trained {result.model} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Dict
 
 import pandas as pd
@@ -12,7 +13,12 @@ from keel.reports import html
 from keel.spec.models import Spec
 
 
+UNKNOWN = "unknown"
+
+
 def _criterion_verdict(criterion, value: float, margin: float) -> str:
+    if value is None or math.isnan(value):  # e.g. an AUC on rows of one class: nothing to compare
+        return f"{UNKNOWN} (the baseline's value is not a number)"
     if criterion.is_met(value):
         return "met by the baseline"
     bound = criterion.min if criterion.min is not None and value < criterion.min else criterion.max
@@ -51,7 +57,7 @@ def assess_readiness(frame: pd.DataFrame, spec: Spec, baseline_validation: Dict[
         "uninformative_features": uninformative,
         "criteria": criteria,
         "screening": screen_features(frame, data, target),
-        "ready": not small and all(not c["verdict"].startswith("unlikely") for c in criteria),
+        "ready": not small and all(not c["verdict"].startswith(("unlikely", UNKNOWN)) for c in criteria),
     }
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Dict, Tuple
 
 import pandas as pd
 
 from keel.spec.data import SplitSpec
+
+
+class SplitError(ValueError):
+    """The rows cannot be split into parts that can each be trained or judged on."""
 
 
 def split_frame(frame: pd.DataFrame, split: SplitSpec, target: str,
@@ -14,7 +18,7 @@ def split_frame(frame: pd.DataFrame, split: SplitSpec, target: str,
     """Random (optionally stratified by target) or time-ordered: train is oldest, test newest."""
     holdout = split.validation_fraction + split.test_fraction
     if len(frame) < 10:
-        raise ValueError(f"{len(frame)} rows are too few to split into train, validation and test")
+        raise SplitError(f"{len(frame)} rows are too few to split into train, validation and test")
     if split.strategy == "time":
         ordered = frame.sort_values(time_column, kind="stable")
         n = len(ordered)
@@ -30,4 +34,21 @@ def split_frame(frame: pd.DataFrame, split: SplitSpec, target: str,
         validation, test = train_test_split(rest, test_size=split.test_fraction / holdout,
                                             random_state=split.seed, stratify=stratify)
         parts = train, validation, test
+    _each_part_has_both_classes(dict(zip(("train", "validation", "test"), parts)), split, target)
     return tuple(part.reset_index(drop=True) for part in parts)
+
+
+def _each_part_has_both_classes(parts: Dict[str, pd.DataFrame], split: SplitSpec, target: str) -> None:
+    """A part holding one class cannot be trained on (train) or judged on (validation: thresholds and
+    readiness; test: every metric): said here, in words, before anything is fitted."""
+    for name, part in parts.items():
+        classes = part[target].dropna().unique()
+        if len(classes) < 2:
+            counts = ", ".join(f"{n}: {dict(p[target].value_counts())}" for n, p in parts.items())
+            hint = ("the rows are ordered by time, so one class may fall all before or after the cut-off"
+                    if split.strategy == "time" else
+                    "stratify by the target (split.stratify: true)" if not split.stratify else
+                    "the data holds too few rows of the rarer class for three parts")
+            raise SplitError(f"the {name} split ({len(part)} rows) holds only one class of '{target}' "
+                             f"({list(classes) or 'none'}); every part needs both. Rows of each class per part: "
+                             f"{counts}. Hint: {hint}")

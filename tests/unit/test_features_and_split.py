@@ -4,7 +4,7 @@ import pytest
 
 from keel.data.generator import generate_credit_applications
 from keel.data.schema import validate_frame
-from keel.data.split import split_frame
+from keel.data.split import SplitError, split_frame
 from keel.features.preprocessing import fit_preprocessor
 
 
@@ -30,6 +30,22 @@ def test_time_split_keeps_the_newest_rows_for_test(frame, default_spec):
                                           "application_date")
     assert train["application_date"].max() <= validation["application_date"].min()
     assert validation["application_date"].max() <= test["application_date"].min()
+
+
+@pytest.mark.parametrize("update,part,hint", [
+    ({"strategy": "time"}, "validation", "ordered by time"),   # a rare event, every case in the oldest rows
+    ({"stratify": False, "seed": 3}, "validation", "split.stratify: true"),
+])
+def test_a_part_holding_one_class_is_refused_in_words_before_anything_is_fitted(default_spec, update, part, hint):
+    rare = pd.DataFrame({"x": np.arange(600.0), "label": [1] * 4 + [0] * 596, "when": np.arange(600)})
+    split = default_spec.split.model_copy(update=update)
+    with pytest.raises(SplitError, match=f"the {part} split \\(120 rows\\) holds only one class of 'label'") as error:
+        split_frame(rare, split, "label", "when")
+    assert hint in str(error.value) and "train: {0: 356, 1: 4}" in str(error.value)
+    # With both classes in every part, the same rows split (stratified).
+    stratified = default_spec.split.model_copy(update={"stratify": True})
+    parts = split_frame(rare.assign(label=[1] * 30 + [0] * 570), stratified, "label", "when")
+    assert all(p["label"].nunique() == 2 for p in parts)
 
 
 def test_feature_pipeline_learns_from_training_rows_only(frame, default_spec):

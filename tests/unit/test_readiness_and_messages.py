@@ -22,6 +22,13 @@ def test_readiness_counts_groups_and_judges_criteria(default_spec):
     assert report["ready"] is False and "unlikely" in readiness_summary(report)
 
 
+def test_a_baseline_value_that_is_not_a_number_is_unknown_and_never_ready(default_spec):
+    report = assess_readiness(_frame(default_spec), default_spec, {"roc_auc": float("nan"), "pr_auc": 0.5})
+    verdicts = {c["criterion"]: c["verdict"] for c in report["criteria"]}
+    assert verdicts["roc_auc >= 0.75"] == "unknown (the baseline's value is not a number)"
+    assert report["ready"] is False
+
+
 def test_small_groups_are_flagged(default_spec):
     frame = _frame(default_spec, rows=300)
     report = assess_readiness(frame, default_spec, {"roc_auc": 0.8, "pr_auc": 0.5})
