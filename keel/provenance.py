@@ -6,6 +6,7 @@ release archive (no `.git`): there `git_commit` says "not a git checkout"."""
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import platform
@@ -54,6 +55,15 @@ def source_hash(root: Path = PROJECT_ROOT) -> Tuple[str, int]:
         digest.update(relative.as_posix().encode() + b"\0")
         digest.update(hashlib.sha256((root / relative).read_bytes()).hexdigest().encode() + b"\n")
     return digest.hexdigest(), len(files)
+
+
+@functools.lru_cache(maxsize=None)
+def source_stamp() -> str:
+    """keel's source hash, once per process: part of every cached step's cache key (ZenML's
+    `CachePolicy.cache_func`). ZenML's key covers a step's own function, not the keel code it calls, so
+    without it a step cached before keel changed would be reused, and its output recorded as made by
+    code that did not make it."""
+    return source_hash()[0]
 
 
 def in_git_checkout() -> bool:

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 
+SOURCE_STAMP = "keel.provenance.source_stamp"
+
+
 @dataclass
 class Outcome:
     run: Any
@@ -18,11 +21,14 @@ def run_pipeline(pipeline, no_cache: bool = False, **parameters) -> Outcome:
     run, never from another writer's that started meanwhile. `no_cache` disables caching for the whole
     run (never enables it: a run-level `enable_cache: true` would override the side-effect steps' own
     `enable_cache=False`)."""
+    from zenml.config.cache_policy import CachePolicy
+
     from keel.lifecycle.interrupted_runs import recorded, report_interrupted_runs
 
     report_interrupted_runs()  # runs of killed keel processes are marked failed before a new one starts
     run_name = own_run_name(pipeline.name)
-    named = pipeline.with_options(run_name=run_name)
+    # A cached step is reused only if keel's whole source is unchanged (keel.provenance.source_stamp).
+    named = pipeline.with_options(run_name=run_name, cache_policy=CachePolicy(cache_func=SOURCE_STAMP))
     configured = recorded(named.with_options(enable_cache=False) if no_cache else named)
     try:
         return Outcome(configured(**parameters))
