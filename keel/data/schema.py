@@ -122,14 +122,30 @@ def build_schema(data: DataSpec):
     return pa.DataFrameSchema(columns, checks=[has_rows], strict=False)
 
 
+# How a class of a boolean target column may be declared: `true` in YAML, "True" (what `init` writes), 1.
+_TRUTH = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _boolean_target_codes(values: pd.Series, positive, negative) -> pd.Series:
+    """`target_codes` of a boolean column: each declared class read as the truth value it spells."""
+    present = values.notna().to_numpy()
+    flags = values.fillna(False).to_numpy(dtype=bool)
+    codes = np.full(len(values), -1, dtype=np.int64)
+    for value, code in ((positive, 1), (negative, 0)):
+        wanted = _TRUTH.get(str(value).strip().lower())
+        if wanted is not None:
+            codes[present & (flags == wanted)] = code
+    return pd.Series(pd.arrays.IntegerArray(np.maximum(codes, 0), codes < 0), index=values.index)
+
+
 def target_codes(values: pd.Series, positive: Union[int, str], negative: Union[int, str]) -> pd.Series:
     """The one mapping of target values to classes, for training data and delayed labels alike:
     1 for the spec's positive class, 0 for its negative class, <NA> for anything else (missing
     included). Values are compared as text, so a file's 1 and a label file's "1" are the same class;
     a numeric class also matches its other numeric spellings (1.0, "1.0": CSV and SQL columns with
     a missing value come back as floats). Text is compared as given: stripping is the reader's call."""
-    if pd.api.types.is_bool_dtype(values.dtype):  # a boolean column holds the classes 1 and 0
-        values = values.astype("Int64")
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return _boolean_target_codes(values, positive, negative)
     present = values.notna().to_numpy()
     text = values.astype(str).to_numpy(dtype=object)
     codes = np.full(len(values), -1, dtype=np.int64)

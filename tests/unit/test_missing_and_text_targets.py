@@ -287,6 +287,17 @@ def test_target_codes_map_text_and_integer_classes_and_nothing_else():
         encode_target(pd.Series([">50K", "maybe"]), _data_spec(target=TEXT_TARGET).target)
 
 
+@pytest.mark.parametrize("positive,negative", [("True", "False"), (True, False), (1, 0), ("false", "true")])
+def test_a_boolean_target_column_matches_its_classes_however_the_spec_spells_them(positive, negative):
+    """A CSV column of True/False is read as booleans; `init` declares its classes as the text "True" and
+    "False", YAML may say true/false, and 1/0 are its numbers: each spelling is the same class."""
+    column = pd.Series([True, False, None, True], dtype="boolean")
+    codes = target_codes(column, positive, negative)
+    expected = [1, 0, 1] if str(positive).lower() in ("true", "1") else [0, 1, 0]
+    assert codes.iloc[[0, 1, 3]].tolist() == expected and codes.isna().tolist() == [False, False, True, False]
+    assert target_codes(column, "yes", "no").isna().all()  # spellings of neither truth value match nothing
+
+
 def _raw_frame(target: dict, rows: int, seed: int) -> pd.DataFrame:
     """Rows as a file gives them: the target in its own spelling, positives where `numeric` is high."""
     rng = np.random.default_rng(seed)
