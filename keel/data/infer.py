@@ -41,6 +41,7 @@ class Inferred:
     features: Dict[str, dict]
     id_column: Optional[str]
     time_column: Optional[str]
+    time_format: Optional[str] = None  # strftime codes of the time column's text; None: ISO 8601
     left_out: Dict[str, str] = field(default_factory=dict)
     sensitive: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
@@ -151,6 +152,22 @@ def _markers(text: pd.DataFrame, decimal: str) -> List[str]:
 
 def _as_number(value: float, integer: bool) -> Any:
     return int(value) if integer else float(value)
+
+
+def _time_formats(values: pd.Series) -> List[Optional[str]]:
+    """[None] for ISO 8601 text; else the day-first and month-first formats that read every value (two:
+    ambiguous, as when no day is above 12)."""
+    present = values.dropna().astype(str).str.strip()
+    if pd.to_datetime(present, errors="coerce", format="ISO8601").notna().all():
+        return [None]
+    found = []
+    for order in ("%d{0}%m{0}%Y", "%m{0}%d{0}%Y", "%d{0}%m{0}%y", "%m{0}%d{0}%y"):
+        for separator in "/-.":
+            for clock in ("", " %H:%M", " %H:%M:%S"):
+                candidate = order.format(separator) + clock
+                if pd.to_datetime(present, errors="coerce", format=candidate).notna().all():
+                    found.append(candidate)
+    return found or [None]
 
 
 def _looks_like_time(values: pd.Series) -> bool:
@@ -295,8 +312,12 @@ def _column(name: str, typed: pd.Series, text: pd.Series, rows: int, parquet: bo
     if pd.api.types.is_bool_dtype(typed) or not pd.api.types.is_numeric_dtype(typed):
         values = text.dropna()
         if not parquet and _looks_like_time(values):
-            if inferred.time_column is None and not nullable:
-                inferred.time_column = name
+            formats = _time_formats(values)
+            if len(formats) > 1:
+                inferred.left_out[name] = (f"dates that read as {' or as '.join(map(repr, formats))} (day and month "
+                                           "cannot be told apart): declare time_column and time_format yourself")
+            elif inferred.time_column is None and not nullable:
+                inferred.time_column, inferred.time_format = name, formats[0]
             else:
                 inferred.left_out[name] = "dates or times (a time column, not a feature)"
             return
@@ -350,6 +371,8 @@ def _spec_text(data: Path, kind: str, target: str, positive: Any, negative: Any,
         out.append(f"  id_column: {_flow(inferred.id_column)}   # every value distinct: an id, not a feature")
     if inferred.time_column:
         out.append(f"  time_column: {_flow(inferred.time_column)}   # dates: needed for split.strategy time")
+    if inferred.time_format:
+        out.append(f"  time_format: {_flow(inferred.time_format)}   # how the file spells them (strftime codes)")
     out.append("  features:")
     for feature, spec in inferred.features.items():
         key = _flow(feature) + ":"

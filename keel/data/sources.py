@@ -207,8 +207,28 @@ def _read_csv(source: FileSource, data: DataSpec) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError, OSError) as error:
         raise DataSourceError(f"{path}: cannot be read as csv ({one_line(error)})") from None
     if data.time_column and data.time_column in frame:
-        frame[data.time_column] = pd.to_datetime(frame[data.time_column], errors="coerce")
+        frame[data.time_column] = parse_times(frame[data.time_column], data.time_format, f"{path}: column "
+                                              f"{data.time_column!r} (data.time_column)")
     return frame
+
+
+def parse_times(values: pd.Series, time_format: str | None, where: str) -> pd.Series:
+    """A time column's text as times: ISO 8601, or `time_format` when the spec declares one. A value that
+    is neither is an error with examples (it used to become a missing value, and 13/01/2023 a complaint
+    about missing values); an empty cell stays missing."""
+    if not (pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)):
+        return pd.to_datetime(values, errors="coerce")
+    text = values.astype("string").str.strip()
+    present = text.notna() & (text != "")
+    parsed = pd.to_datetime(text.where(present), errors="coerce", format=time_format or "ISO8601")
+    bad = text[present & parsed.isna()]
+    if len(bad):
+        examples = ", ".join(repr(v) for v in bad.unique()[:3])
+        expected = f"times of the format {time_format!r} (data.time_format)" if time_format else "ISO 8601 times"
+        hint = "" if time_format else (" (e.g. 2023-01-13 or 2023-01-13T05:00:00); declare how the file spells them "
+                                        "as data.time_format, e.g. '%d/%m/%Y %H:%M' for 13/01/2023 05:00")
+        raise DataSourceError(f"{where}: {len(bad)} value(s) are not {expected}: {examples}{hint}")
+    return parsed
 
 
 # --- Parquet -------------------------------------------------------------------------------------

@@ -158,6 +158,11 @@ class DataSpec(StrictModel):
     target: TargetSpec
     id_column: Optional[str] = None
     time_column: Optional[str] = None
+    time_format: Optional[str] = Field(
+        None, min_length=2,
+        description="how time_column's text spells a time, as strftime codes (e.g. '%d/%m/%Y %H:%M'). Without it "
+                    "the text must be ISO 8601 (2023-01-13, 2023-01-13T05:00:00): 02/01/2023 is 2 January or "
+                    "1 February, and keel does not guess which")
     features: Dict[str, FeatureSpec] = Field(min_length=1)
     sensitive_attributes: Dict[str, SensitiveAttribute] = Field(default_factory=dict)
     min_group_size: int = Field(50, ge=1, description="Smaller groups are flagged as too small to judge")
@@ -196,6 +201,8 @@ class DataSpec(StrictModel):
                 f"{self.target.positive_label!r}: if predicting it harms the person (credit: a predicted "
                 "default declines the loan) write `favourable: negative`; if it helps (hiring: predicted "
                 "`hired`) write `favourable: positive`")
+        if self.time_format is not None and self.time_column is None:
+            raise ValueError("time_format is declared but time_column is not: name the column it reads")
         reserved = {self.target.column, self.id_column, self.time_column} - {None}
         clash = reserved & set(self.features)
         if clash:

@@ -340,3 +340,37 @@ def test_a_header_less_labels_file_read_with_a_header_is_detected(tmp_path):
     message = str(raised.value)
     assert "monitoring.labels.id_column" in message and "'u-1'" in message and "'2026-01-06'" in message
     assert "header: false" in message and "names" in message
+
+
+# --- the time column ----------------------------------------------------------------------------------
+
+SIGNUPS = "member,visits,signup,churned\nA1,3,13/01/2023 05:00,yes\nA2,1,02/01/2023 07:30,no\nA3,4,,no\n"
+
+
+def _signup_spec(path, **data):
+    return _spec({"kind": "csv", "path": str(path)}, {"visits": {"type": "integer", "min": 0}},
+                 {"column": "churned", "positive": "yes", "negative": "no"}, id_column="member",
+                 time_column="signup", **data)
+
+
+def test_a_time_column_is_read_by_its_declared_format_and_never_guessed(tmp_path):
+    """13/01/2023 and 02/01/2023: day first, declared. Undeclared, the text is refused in words (it used to
+    become missing values, or 2 January read as 1 February when no day was above 12)."""
+    path = tmp_path / "signups.csv"
+    path.write_text(SIGNUPS)
+    frame = load_frame(_signup_spec(path, time_format="%d/%m/%Y %H:%M").data)
+    assert frame["signup"].iloc[:2].tolist() == [pd.Timestamp("2023-01-13 05:00"), pd.Timestamp("2023-01-02 07:30")]
+    assert pd.isna(frame["signup"].iloc[2])  # an empty cell stays missing
+    with pytest.raises(DataSourceError, match=r"column 'signup' \(data.time_column\): 2 value\(s\) are not ISO 8601 "
+                                              r"times: '13/01/2023 05:00', '02/01/2023 07:30'.*data.time_format"):
+        load_frame(_signup_spec(path).data)
+    path.write_text(SIGNUPS.replace("02/01/2023 07:30", "not recorded"))
+    with pytest.raises(DataSourceError, match=r"1 value\(s\) are not times of the format '%d/%m/%Y %H:%M' "
+                                              r"\(data.time_format\): 'not recorded'"):
+        load_frame(_signup_spec(path, time_format="%d/%m/%Y %H:%M").data)
+    iso = tmp_path / "iso.csv"
+    iso.write_text(SIGNUPS.replace("13/01/2023 05:00", "2023-01-13T05:00:00").replace("02/01/2023 07:30", "2023-01-02"))
+    assert load_frame(_signup_spec(iso).data)["signup"].iloc[1] == pd.Timestamp("2023-01-02")
+    with pytest.raises(SpecError, match="time_format is declared but time_column is not"):
+        _spec({"kind": "csv", "path": str(path)}, {"visits": {"type": "integer"}},
+              {"column": "churned", "positive": "yes", "negative": "no"}, time_format="%d/%m/%Y")

@@ -196,3 +196,24 @@ def test_init_refuses_what_it_cannot_use_with_a_clear_message(tmp_path):
 
     with pytest.raises(InitError, match="no such data file"):
         infer_spec(tmp_path / "nothing.csv", "y")
+
+
+def test_init_writes_the_time_format_it_can_tell_and_leaves_out_dates_it_cannot(tmp_path):
+    """Day-first dates with a day above 12: the format is written and the spec reads its own file. With
+    no day above 12 they read day-first or month-first alike: left out, with both formats named."""
+    from keel.data.infer import infer_spec
+
+    rng = np.random.default_rng(5)
+    times = pd.date_range("2023-01-01", periods=120, freq="D")
+    frame = pd.DataFrame({"member": [f"M{i}" for i in range(120)], "visits": rng.integers(0, 9, 120),
+                          "signup": times.strftime("%d/%m/%Y %H:%M"),
+                          "churned": rng.choice(["yes", "no"], 120)})
+    frame.to_csv(tmp_path / "clear.csv", index=False)
+    clear = infer_spec(tmp_path / "clear.csv", "churned")
+    assert (clear.time_column, clear.time_format) == ("signup", "%d/%m/%Y %H:%M")
+    (tmp_path / "clear.yaml").write_text(clear.spec_text)
+    spec = _validates_its_own_file(tmp_path / "clear.yaml")
+    assert load_frame(spec.data)["signup"].tolist() == list(times)
+    frame.assign(signup=times[:12].repeat(10).strftime("%d/%m/%Y")).to_csv(tmp_path / "unclear.csv", index=False)
+    unclear = infer_spec(tmp_path / "unclear.csv", "churned")
+    assert unclear.time_column is None and "'%d/%m/%Y' or as '%m/%d/%Y'" in unclear.left_out["signup"]
