@@ -356,7 +356,7 @@ def gate_evidence(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spe
     from keel.evaluation.fairness import evaluate_fairness
     from keel.evaluation.gates import decide, gate_values
     from keel.evaluation.latency import evaluate_latency
-    from keel.evaluation.performance import evaluate_performance
+    from keel.evaluation.performance import evaluate_performance, too_little_test_evidence
     from keel.evaluation.robustness import evaluate_robustness
     from keel.evaluation.suite import decision_model
 
@@ -374,7 +374,8 @@ def gate_evidence(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spe
     latency = evaluate_latency(lambda f: predict_scores(scoring, f), test, scoring, evaluation.latency)
     business = evaluate_business(y, decisions, evaluation.value_matrix, negative_label=data.target.negative)
     values = gate_values(performance, fairness, calibration, robustness, latency, business)
-    decision = decide(evaluation.gates, values, None, robustness["hostile_inputs"]["passed"], evaluation.blocking)
+    decision = decide(evaluation.gates, values, None, robustness["hostile_inputs"]["passed"], evaluation.blocking,
+                      too_little_test_evidence(performance, group_rule(data)))
     return {"threshold": threshold, "fairness": fairness, "values": values, "decision": decision}
 
 

@@ -27,13 +27,28 @@ def metric_intervals(y_true, scores, threshold: float, samples: int, confidence:
             for name in chunks[0]}
 
 
+def too_little_test_evidence(report: dict, rule: dict) -> list:
+    """Why the test split is too small for its metrics to be evidence, as `decide`'s missing evidence
+    ([] when it is not): the small-group rule (`keel.evaluation.fairness.group_rule`) applied to the whole
+    split, at least `min_rows` rows and `min_each` of each class. Three test rows give an AUC of 1.0
+    with a bootstrap interval of [1.0, 1.0]: that promotes nothing."""
+    rows = int(report["rows"])
+    positives = int(report.get("positives", round(rows * report["positive_rate"])))
+    counts = {"rows": (rows, rule["min_rows"]), "rows of the positive class": (positives, rule["min_each"]),
+              "rows of the negative class": (rows - positives, rule["min_each"])}
+    short = [f"{count} {what} (< {least})" for what, (count, least) in counts.items() if count < least]
+    if not short:
+        return []
+    return [f"test split too small to judge: {'; '.join(short)} (data.min_group_size, data.min_group_outcomes)"]
+
+
 def evaluate_performance(y_true, scores, threshold: float, interval_samples: int = 200,
                          confidence: float = 0.95, seed: int = 0) -> dict:
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     metrics = score(y_true, scores, threshold)
     report = {"threshold": threshold, "metrics": metrics, "rows": int(len(y_true)),
-              "positive_rate": float(np.mean(y_true)), "confidence": confidence,
+              "positives": int(np.sum(y_true)), "positive_rate": float(np.mean(y_true)), "confidence": confidence,
               "intervals": metric_intervals(y_true, scores, threshold, interval_samples, confidence, seed)}
     if len(np.unique(y_true)) == 2:
         fpr, tpr, _ = roc_curve(y_true, scores)

@@ -15,10 +15,10 @@ from keel.evaluation.calibration import evaluate_calibration, fit_calibrated
 from keel.evaluation.comparison import compare
 from keel.evaluation.decisions import ChosenThreshold, choose_threshold
 from keel.evaluation.explainability import evaluate_explainability
-from keel.evaluation.fairness import evaluate_fairness
+from keel.evaluation.fairness import evaluate_fairness, group_rule
 from keel.evaluation.gates import decide, gate_values
 from keel.evaluation.latency import evaluate_latency
-from keel.evaluation.performance import evaluate_performance
+from keel.evaluation.performance import evaluate_performance, too_little_test_evidence
 from keel.evaluation.robustness import evaluate_robustness
 from keel.spec.models import Spec
 from keel.training.fit import predict_scores
@@ -102,6 +102,7 @@ def evaluate_all(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spec
     values = gate_values(reports["performance"], reports["fairness"], reports["calibration"],
                          reports["robustness"], reports["latency"], reports["business"])
     reports["decision"] = decide(evaluation.gates, values, comparison,
-                                 reports["robustness"]["hostile_inputs"]["passed"], evaluation.blocking)
+                                 reports["robustness"]["hostile_inputs"]["passed"], evaluation.blocking,
+                                 too_little_test_evidence(reports["performance"], group_rule(data)))
     reports["decision"]["values"] = values
     return reports

@@ -5,7 +5,9 @@ from zenml import step
 from zenml.types import HTMLString
 
 from keel.artifacts import Artifact
+from keel.evaluation.fairness import group_rule
 from keel.evaluation.gates import decide, gate_values, gates_html
+from keel.evaluation.performance import too_little_test_evidence
 from keel.evaluation.record import applied_gates, gate_changes, gate_history, previous_evaluation
 from keel.governance.audit import audit_store, read_records
 from keel.spec import spec_hash
@@ -25,7 +27,8 @@ def gates_step(performance_report: dict, fairness_report: dict, calibration_repo
     values = gate_values(performance_report, fairness_report, calibration_report, robustness_report,
                          latency_report, business_report)
     decision = decide(spec.evaluation.gates, values, champion_comparison,
-                      robustness_report["hostile_inputs"]["passed"], spec.evaluation.blocking)
+                      robustness_report["hostile_inputs"]["passed"], spec.evaluation.blocking,
+                      too_little_test_evidence(performance_report, group_rule(spec.data)))
     records = read_records(audit_store(spec.problem.name))
     decision["values"] = values
     decision["gate_changes"] = gate_changes(previous_evaluation(records, model_version),

@@ -329,3 +329,27 @@ def test_a_webhook_to_a_link_local_metadata_address_is_refused(url, refused):
             AlerterSpec(kind="webhook", url=url)
     else:
         assert AlerterSpec(kind="webhook", url=url).url == url
+
+
+def test_a_test_split_too_small_to_judge_makes_the_decision_incomplete_whatever_its_metrics():
+    """Three test rows score an AUC of 1.0 with a bootstrap interval of [1.0, 1.0]: no evidence. The whole
+    split is held to the small-group rule (rows, and outcomes of each class)."""
+    from keel.evaluation.performance import evaluate_performance, too_little_test_evidence
+
+    rule = {"min_rows": 20, "min_each": 5}
+    tiny = evaluate_performance([1, 0, 0], [0.9, 0.2, 0.1], 0.5, interval_samples=100)
+    assert tiny["metrics"]["roc_auc"] == 1.0 and tiny["positives"] == 1
+    gaps = too_little_test_evidence(tiny, rule)
+    assert gaps == ["test split too small to judge: 3 rows (< 20); 1 rows of the positive class (< 5); 2 rows of "
+                    "the negative class (< 5) (data.min_group_size, data.min_group_outcomes)"]
+    gates = [Gate(metric="roc_auc", min=0.6)]
+    decision = decide(gates, {"roc_auc": 1.0}, None, missing_evidence=gaps)
+    assert decision["decision"] == INCOMPLETE and not decision["deployable"]
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.ones(6), np.zeros(54)]
+    enough = evaluate_performance(labels, labels * 0.5 + rng.random(60) * 0.5, 0.5, interval_samples=100)
+    assert too_little_test_evidence(enough, rule) == []
+    assert decide(gates, {"roc_auc": enough["metrics"]["roc_auc"]}, None)["decision"] == PROMOTE
+    # A report from before `positives` was recorded: counted from its positive rate.
+    assert too_little_test_evidence({"rows": 60, "positive_rate": 0.05}, rule)[0].endswith(
+        "3 rows of the positive class (< 5) (data.min_group_size, data.min_group_outcomes)")
