@@ -8,7 +8,7 @@ thing demographic parity must see, not a group too small to judge."""
 from __future__ import annotations
 
 import math
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 import pandas as pd
@@ -68,9 +68,14 @@ def group_rule(data: DataSpec) -> dict:
                     "ratios and gates they cannot be judged for"}
 
 
+def shortfalls(counts: Dict[str, Tuple[int, int]]) -> List[str]:
+    """`{what: (count, least)}` -> "count what (< least)" for each count below its least, in order."""
+    return [f"{count} {what} (< {least})" for what, (count, least) in counts.items() if count < least]
+
+
 def too_few_rows(rows: int, rule: dict) -> str:
     """Why a group's decision rate cannot be judged under `rule` ('' when it can)."""
-    return f"{rows} rows (< {rule['min_rows']})" if rows < rule["min_rows"] else ""
+    return "; ".join(shortfalls({"rows": (rows, rule["min_rows"])}))
 
 
 def unjudgeable_reason(rows: int, favourable_outcomes: int, rule: dict) -> str:
@@ -79,7 +84,7 @@ def unjudgeable_reason(rows: int, favourable_outcomes: int, rule: dict) -> str:
     counts = {"rows": (rows, rule["min_rows"]),
               "favourable outcomes": (favourable_outcomes, rule["min_each"]),
               "unfavourable outcomes": (rows - favourable_outcomes, rule["min_each"])}
-    return "; ".join(f"{count} {what} (< {least})" for what, (count, least) in counts.items() if count < least)
+    return "; ".join(shortfalls(counts))
 
 
 def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> Tuple[float, float]:

@@ -32,11 +32,13 @@ def too_little_test_evidence(report: dict, rule: dict) -> list:
     ([] when it is not): the small-group rule (`keel.evaluation.fairness.group_rule`) applied to the whole
     split, at least `min_rows` rows and `min_each` of each class. Three test rows give an AUC of 1.0
     with a bootstrap interval of [1.0, 1.0]: that promotes nothing."""
+    from keel.evaluation.fairness import shortfalls
+
     rows = int(report["rows"])
     positives = int(report.get("positives", round(rows * report["positive_rate"])))
     counts = {"rows": (rows, rule["min_rows"]), "rows of the positive class": (positives, rule["min_each"]),
               "rows of the negative class": (rows - positives, rule["min_each"])}
-    short = [f"{count} {what} (< {least})" for what, (count, least) in counts.items() if count < least]
+    short = shortfalls(counts)
     if not short:
         return []
     return [f"test split too small to judge: {'; '.join(short)} (data.min_group_size, data.min_group_outcomes)"]

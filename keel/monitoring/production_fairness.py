@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, TypedDict
 import numpy as np
 import pandas as pd
 
-from keel.evaluation.fairness import favourable_view, group_rule, too_few_rows, wilson_interval
+from keel.evaluation.fairness import favourable_view, group_rule, shortfalls, too_few_rows, wilson_interval
 from keel.spec.data import DataSpec
 from keel.spec.production_fairness import GroupsFile, ProductionFairnessSpec
 
@@ -100,18 +100,15 @@ class LabelCoverage(TypedDict):
     note: str
 
 
-def _short(counts: Dict[str, tuple]) -> str:
-    return "; ".join(f"{count} {what} (< {least})" for what, (count, least) in counts.items() if count < least)
-
-
 def _group_rates(group: str, decided: np.ndarray, outcomes: np.ndarray, labelled: np.ndarray, rule: dict) -> GroupRates:
     rows, chosen = len(decided), int(decided.sum())
     reason = too_few_rows(rows, rule)  # never the decisions: a group the model never favours is judged
     low, high = wilson_interval(chosen, rows)
     known = outcomes[labelled]
     favoured_outcomes = int(known.sum())
-    tpr_reason = reason or _short({"labelled favourable outcomes": (favoured_outcomes, rule["min_each"]),
-                                   "labelled unfavourable outcomes": (len(known) - favoured_outcomes, rule["min_each"])})
+    tpr_reason = reason or "; ".join(shortfalls({
+        "labelled favourable outcomes": (favoured_outcomes, rule["min_each"]),
+        "labelled unfavourable outcomes": (len(known) - favoured_outcomes, rule["min_each"])}))
     tpr = None
     if not tpr_reason:
         tpr = round(float(decided[labelled][known == 1].mean()), 4)
