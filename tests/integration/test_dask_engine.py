@@ -141,14 +141,27 @@ def test_a_worker_killed_mid_task_is_recovered(client, cluster, partitioned, gen
     spec = _spec_for(many)
     expected = fingerprint_frame(validate_frame(load_frame(spec.data), spec.data)[0])
     pids = client.run(os.getpid)
-    victim = sorted(pids.values())[0]
-    timer = threading.Timer(1.5, os.kill, (victim, signal.SIGKILL))
-    timer.start()
-    started = time.monotonic()
+    victim_address, victim = sorted(pids.items(), key=lambda item: item[1])[0]
+    killed_at = []
+
+    def kill_once_busy():
+        """SIGKILL the victim as soon as the scheduler lists a task of this work processing on it (not
+        after a fixed delay: on a fast run the work could end before a timer fired)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if client.processing(workers=[victim_address]).get(victim_address):
+                os.kill(victim, signal.SIGKILL)
+                killed_at.append(time.monotonic())
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_once_busy)
+    killer.start()
     checked = validate_and_fingerprint(client, read_partitions(spec.data, DaskEngine(
         kind="dask", scheduler_address="tcp://unused:1")), spec.data)
-    timer.join()
-    assert time.monotonic() - started > 1.5, "the work ended before the kill: nothing was tested"
+    ended = time.monotonic()
+    killer.join()
+    assert killed_at and killed_at[0] < ended, "the victim was never seen busy: nothing was tested"
     assert checked.report.passed and checked.fingerprint == expected
     # The nanny restarts it; until the scheduler has noticed the death, the dead worker may still be
     # listed (a `run` on it then fails: a race seen here, not a failure to recover).
