@@ -134,8 +134,10 @@ def _read(source: FileSource, as_text: bool) -> pd.DataFrame:
                               "e.g. --read sep=';'") from None
 
 
-def _markers(text: pd.DataFrame, decimal: str) -> List[str]:
-    """Spellings of "missing" in otherwise numeric columns (`?` in the UCI files)."""
+def _markers(text: pd.DataFrame, decimal: str, keep_default_na: bool) -> List[str]:
+    """Spellings of "missing" in otherwise numeric columns (`?` in the UCI files; `NA` when pandas'
+    default spellings are not read as missing)."""
+    spellings = set(MARKERS) if keep_default_na else set(MARKERS) | _pandas_missing_spellings()
     found = set()
     for column in text.columns:
         values = text[column].dropna().str.strip()
@@ -143,11 +145,57 @@ def _markers(text: pd.DataFrame, decimal: str) -> List[str]:
             continue
         numeric = values.map(lambda v: _is_number(v, decimal))
         others = set(values[~numeric].unique())
-        if numeric.mean() >= 0.5 and others and others <= set(MARKERS):
+        if numeric.mean() >= 0.5 and others and others <= spellings:
             found |= others
         elif "?" in others:  # a category "?" is a missing value (the UCI files' convention)
             found.add("?")
     return sorted(found)
+
+
+def _pandas_missing_spellings() -> set:
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    return set(STR_NA_VALUES) - {""}
+
+
+def _is_text_column(values: pd.Series, decimal: str) -> bool:
+    return not values.empty and values.map(lambda v: _is_number(v, decimal)).mean() < 0.5
+
+
+def _markers_among_text(text: pd.DataFrame, markers: List[str], decimal: str) -> List[str]:
+    """Warnings for text columns where a marker found in the numeric columns is also a value: `na_values`
+    applies to every column, so that value is read as missing there too."""
+    found = []
+    for column in text.columns:
+        values = text[column].dropna().str.strip()
+        spelt = values[values.isin(set(markers) - {"?"})]
+        if spelt.empty or not _is_text_column(values, decimal):
+            continue
+        counts = ", ".join(f"{value!r} ({count} rows)" for value, count in spelt.value_counts().items())
+        found.append(f"column {str(column)!r}: {counts} read as missing: na_values (found in the numeric columns) "
+                     "applies to every column; if it is a category here, the file must spell the missing numbers "
+                     "otherwise (e.g. empty cells)")
+    return found
+
+
+def _spellings_of_missing_among_text(source: FileSource) -> List[str]:
+    """Warnings for text columns where one of pandas' default spellings of missing ("NA", "None", ...)
+    stands among other text. It is read as missing unless `keep_default_na: false`: only a person knows
+    which it is (R writes NA for missing; "NA" is also North America)."""
+    arguments = {**read_csv_arguments(source), "na_values": ["", *source.na_values], "keep_default_na": False}
+    raw = pd.read_csv(source.path, low_memory=False, dtype=str, **arguments)
+    spellings = _pandas_missing_spellings()
+    found = []
+    for column in raw.columns:
+        values = raw[column].dropna().str.strip()
+        spelt = values[values.isin(spellings)]
+        if spelt.empty or not _is_text_column(values[~values.isin(spellings)], source.decimal):
+            continue
+        counts = ", ".join(f"{value!r} ({count} rows)" for value, count in spelt.value_counts().items())
+        found.append(f"column {str(column)!r}: {counts} read as missing (pandas' default spellings of missing); "
+                     "if it is a category here (e.g. 'NA' for North America), set keep_default_na: false under "
+                     "data.source (or --read keep_default_na=false)")
+    return found
 
 
 def _as_number(value: float, integer: bool) -> Any:
@@ -216,15 +264,18 @@ def infer_spec(data: Path, target: str, given: Optional[Dict[str, Any]] = None) 
     reading = {} if parquet else detect_reading(data, given)
     source = _source(data, parquet, reading)
     text = _read(source, as_text=True)
-    markers = [] if parquet or "na_values" in given else _markers(text, source.decimal)
+    markers = [] if parquet or "na_values" in given else _markers(text, source.decimal, source.keep_default_na)
+    found_warnings = _markers_among_text(text, markers, source.decimal) if markers else []
     if markers:
         reading["na_values"] = markers
         source = _source(data, parquet, reading)
         text = _read(source, as_text=True)
+    if not parquet and source.keep_default_na:
+        found_warnings += _spellings_of_missing_among_text(source)
     typed = _read(source, as_text=False)
     if target not in typed.columns:
         raise InitError(_no_target(data, target, typed.columns, reading))
-    inferred = Inferred("", reading, {}, None, None)
+    inferred = Inferred("", reading, {}, None, None, warnings=found_warnings)
     if len(typed) == 0:
         raise InitError(f"{data}: the file has no rows")
     positive, negative, share = _classes(typed[target], target, data)

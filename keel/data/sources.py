@@ -111,8 +111,10 @@ def source_stamp(data: DataSpec) -> str:
 def read_csv_arguments(source: CsvReading) -> dict:
     """The spec's reading options as `pandas.read_csv` arguments. `index_col=False`: a line with more
     fields than there are columns is an error, not silently turned into an index."""
+    missing = list(source.na_values) if source.keep_default_na else ["", *source.na_values]
     return {"sep": source.sep, "header": 0 if source.header else None, "names": source.names,
-            "na_values": list(source.na_values) or None, "skipinitialspace": source.skipinitialspace,
+            "na_values": missing or None, "keep_default_na": source.keep_default_na,
+            "skipinitialspace": source.skipinitialspace,
             "encoding": source.encoding, "comment": source.comment, "skiprows": source.skiprows,
             "decimal": source.decimal, "index_col": False}
 

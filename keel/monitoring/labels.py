@@ -90,8 +90,8 @@ def read_csv_as_text(source: CsvReading) -> pd.DataFrame:
     if source.comment is not None:
         from keel.data.sources import read_csv_arguments
 
-        arguments = {**read_csv_arguments(source), "na_values": [""] + list(source.na_values)}
-        return pd.read_csv(path, dtype=str, keep_default_na=False, **arguments)
+        arguments = {**read_csv_arguments(source), "na_values": ["", *source.na_values], "keep_default_na": False}
+        return pd.read_csv(path, dtype=str, **arguments)
     return _read_with_arrow(source)
 
 

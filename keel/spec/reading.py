@@ -13,8 +13,8 @@ from pydantic import Field, field_validator, model_validator
 from keel.spec.base import StrictModel
 
 # The reading options and their defaults: an option is "given" when it differs from its default.
-CSV_OPTIONS = ("sep", "header", "names", "na_values", "skipinitialspace", "encoding", "comment", "skiprows",
-               "decimal")
+CSV_OPTIONS = ("sep", "header", "names", "na_values", "keep_default_na", "skipinitialspace", "encoding", "comment",
+               "skiprows", "decimal")
 
 
 def _one_character(value: Optional[str], key: str, example: str) -> Optional[str]:
@@ -43,7 +43,11 @@ class CsvReading(StrictModel):
     na_values: List[str] = Field(
         default_factory=list,
         description="Cell values that mean \"missing\", e.g. [\"?\", \"NA\"], in addition to empty cells "
-                    "(data files also keep pandas' defaults: NA, N/A, null, NaN, ...)")
+                    "(data files also keep pandas' defaults: NA, N/A, null, NaN, ..., unless `keep_default_na: false`)")
+    keep_default_na: bool = Field(
+        True, description="Also read pandas' default spellings of missing (NA, N/A, None, null, NaN, n/a, ...) "
+                          "as missing in the data file. `false`: only empty cells and `na_values` are missing, "
+                          "so a category spelt `NA` (North America) or `None` stays a category")
     skipinitialspace: bool = Field(
         False, description="Skip spaces after the separator: `a, b` reads `b`, not `' b'` (files written as "
                            "\"a, b, c\", e.g. the UCI adult data)")

@@ -212,6 +212,38 @@ def test_csv_options_are_refused_for_parquet():
     assert _spec({"kind": "parquet", "path": "x.parquet"}, CENSUS_FEATURES, CENSUS_TARGET)  # the plain form
 
 
+SALES = ("account,region,segment,amount,won\n"
+         "a1,EU,None,10.5,yes\n"
+         "a2,NA,retail,,no\n"
+         "a3,,retail,7.25,yes\n"
+         "a4,NA,None,?,no\n"
+         "a5,APAC,retail,3.0,yes\n")
+SALES_FEATURES = {"region": {"type": "categorical", "categories": ["EU", "NA", "APAC"], "nullable": True},
+                  "segment": {"type": "categorical", "categories": ["None", "retail"]},
+                  "amount": {"type": "numeric", "min": 0, "nullable": True}}
+SALES_TARGET = {"column": "won", "positive": "yes", "negative": "no"}
+
+
+def test_keep_default_na_false_keeps_na_and_none_as_categories_and_only_empty_cells_and_na_values_missing(tmp_path):
+    """A region "NA" (North America) and a segment "None" are categories of this file: pandas reads both
+    as missing by default, merged with the truly missing cells."""
+    path = tmp_path / "sales.csv"
+    path.write_text(SALES)
+    source = {"kind": "csv", "path": str(path), "na_values": ["?"]}
+    spec = _spec({**source, "keep_default_na": False}, SALES_FEATURES, SALES_TARGET, id_column="account")
+    frame = load_frame(spec.data)
+    assert frame["region"].fillna("(missing)").tolist() == ["EU", "NA", "(missing)", "NA", "APAC"]
+    assert frame["segment"].tolist() == ["None", "retail", "retail", "None", "retail"]
+    assert frame["amount"].isna().tolist() == [False, True, False, True, False]  # empty and "?" still missing
+    validated, report = validate_frame(frame, spec.data)
+    assert report.passed, report.summary()
+    assert spec.data.source.given_options() == {"na_values": ["?"], "keep_default_na": False}  # batch inputs too
+
+    default = load_frame(_spec(source, SALES_FEATURES, SALES_TARGET, id_column="account").data)
+    assert default["region"].isna().tolist() == [False, True, True, True, False]
+    assert default["segment"].isna().tolist() == [True, False, False, True, False]
+
+
 def test_a_single_na_value_may_be_written_without_a_list():
     spec = _spec({"kind": "csv", "path": "x.csv", "na_values": "?"}, CENSUS_FEATURES, CENSUS_TARGET)
     assert spec.data.source.na_values == ["?"]

@@ -217,3 +217,49 @@ def test_init_writes_the_time_format_it_can_tell_and_leaves_out_dates_it_cannot(
     frame.assign(signup=times[:12].repeat(10).strftime("%d/%m/%Y")).to_csv(tmp_path / "unclear.csv", index=False)
     unclear = infer_spec(tmp_path / "unclear.csv", "churned")
     assert unclear.time_column is None and "'%d/%m/%Y' or as '%m/%d/%Y'" in unclear.left_out["signup"]
+
+
+def _sales(path, missing_amount: str, rows=300):
+    """Sales by region: "NA" is North America beside EU and APAC; `amount` has missing values spelt
+    `missing_amount`."""
+    rng = np.random.default_rng(4)
+    amount = rng.gamma(2.0, 50.0, rows).round(2).astype(str)
+    amount[::17] = missing_amount
+    pd.DataFrame({"region": rng.choice(["EU", "NA", "APAC"], rows), "amount": amount,
+                  "won": rng.choice(["yes", "no"], rows)}).to_csv(path, index=False)
+
+
+def test_init_names_a_text_column_whose_na_may_be_a_category_and_keeps_it_when_told(tmp_path):
+    """pandas reads "NA" as missing by default; only a person knows the region's NA is a place."""
+    from keel.data.infer import infer_spec
+
+    path = tmp_path / "sales.csv"
+    _sales(path, missing_amount="")
+    inferred = infer_spec(path, "won")
+    assert len(inferred.warnings) == 1, inferred.warnings
+    warning = inferred.warnings[0]
+    assert "'region'" in warning and "'NA' (" in warning and "keep_default_na: false" in warning
+    assert "nullable: true" in next(line for line in inferred.spec_text.splitlines() if "region:" in line)
+
+    out = tmp_path / "sales.yaml"
+    result = _run("init", "--data", path, "--target", "won", "--out", out, "--read", "keep_default_na=false")
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stdout, result.stdout
+    spec = _validates_its_own_file(out)
+    assert spec.data.source.keep_default_na is False
+    assert sorted(spec.data.features["region"].categories) == ["APAC", "EU", "NA"]
+    assert not spec.data.features["region"].nullable
+    assert spec.data.features["amount"].type == "numeric" and spec.data.features["amount"].nullable
+
+
+def test_init_warns_when_a_marker_of_missing_numbers_is_also_a_category(tmp_path):
+    """With pandas' spellings not read as missing, `amount`'s "NA" is found as its marker of missing; as
+    na_values applies to every column, the region "NA" is read as missing too: said, not silent."""
+    from keel.data.infer import infer_spec
+
+    path = tmp_path / "sales.csv"
+    _sales(path, missing_amount="NA")
+    inferred = infer_spec(path, "won", {"keep_default_na": False})
+    assert inferred.reading["na_values"] == ["NA"]
+    assert len(inferred.warnings) == 1 and "'region'" in inferred.warnings[0], inferred.warnings
+    assert "na_values" in inferred.warnings[0]
