@@ -158,24 +158,26 @@ def _pandas_missing_spellings() -> set:
     return set(STR_NA_VALUES) - {""}
 
 
-def _is_text_column(values: pd.Series, decimal: str) -> bool:
-    return not values.empty and values.map(lambda v: _is_number(v, decimal)).mean() < 0.5
+def _text_columns_holding(text: pd.DataFrame, spellings: set, decimal: str) -> Dict[str, str]:
+    """Text columns (mostly not numbers, besides `spellings`) where some of `spellings` stand among other
+    values: {column: "'NA' (40 rows), ..."}."""
+    found = {}
+    for column in text.columns:
+        values = text[column].dropna().str.strip()
+        spelt = values[values.isin(spellings)]
+        others = values[~values.isin(spellings)]
+        if spelt.empty or others.empty or others.map(lambda v: _is_number(v, decimal)).mean() >= 0.5:
+            continue
+        found[str(column)] = ", ".join(f"{value!r} ({count} rows)" for value, count in spelt.value_counts().items())
+    return found
 
 
 def _markers_among_text(text: pd.DataFrame, markers: List[str], decimal: str) -> List[str]:
     """Warnings for text columns where a marker found in the numeric columns is also a value: `na_values`
     applies to every column, so that value is read as missing there too."""
-    found = []
-    for column in text.columns:
-        values = text[column].dropna().str.strip()
-        spelt = values[values.isin(set(markers) - {"?"})]
-        if spelt.empty or not _is_text_column(values, decimal):
-            continue
-        counts = ", ".join(f"{value!r} ({count} rows)" for value, count in spelt.value_counts().items())
-        found.append(f"column {str(column)!r}: {counts} read as missing: na_values (found in the numeric columns) "
-                     "applies to every column; if it is a category here, the file must spell the missing numbers "
-                     "otherwise (e.g. empty cells)")
-    return found
+    return [f"column {column!r}: {counts} read as missing: na_values (found in the numeric columns) applies to "
+            "every column; if it is a category here, the file must spell the missing numbers otherwise (e.g. "
+            "empty cells)" for column, counts in _text_columns_holding(text, set(markers) - {"?"}, decimal).items()]
 
 
 def _spellings_of_missing_among_text(source: FileSource) -> List[str]:
@@ -184,18 +186,10 @@ def _spellings_of_missing_among_text(source: FileSource) -> List[str]:
     which it is (R writes NA for missing; "NA" is also North America)."""
     arguments = {**read_csv_arguments(source), "na_values": ["", *source.na_values], "keep_default_na": False}
     raw = pd.read_csv(source.path, low_memory=False, dtype=str, **arguments)
-    spellings = _pandas_missing_spellings()
-    found = []
-    for column in raw.columns:
-        values = raw[column].dropna().str.strip()
-        spelt = values[values.isin(spellings)]
-        if spelt.empty or not _is_text_column(values[~values.isin(spellings)], source.decimal):
-            continue
-        counts = ", ".join(f"{value!r} ({count} rows)" for value, count in spelt.value_counts().items())
-        found.append(f"column {str(column)!r}: {counts} read as missing (pandas' default spellings of missing); "
-                     "if it is a category here (e.g. 'NA' for North America), set keep_default_na: false under "
-                     "data.source (or --read keep_default_na=false)")
-    return found
+    found = _text_columns_holding(raw, _pandas_missing_spellings(), source.decimal)
+    return [f"column {column!r}: {counts} read as missing (pandas' default spellings of missing); if it is a "
+            "category here (e.g. 'NA' for North America), set keep_default_na: false under data.source (or --read "
+            "keep_default_na=false)" for column, counts in found.items()]
 
 
 def _as_number(value: float, integer: bool) -> Any:
