@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
-from pydantic import (AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StrictFloat, StrictInt,
-                      ValidationError, create_model)
+from pydantic import (AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat,
+                      StrictInt, ValidationError, create_model)
 
 from keel.serving.prediction_log import MAX_ENTITY_ID_LENGTH
 from keel.spec.data import CategoricalFeature, DataSpec
@@ -55,9 +55,21 @@ def _printable(text: str) -> str:
     return text if _is_unicode(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def _booleans_as_spelt(categories: Sequence[str]) -> Optional[BeforeValidator]:
+    """A JSON true/false for a feature whose two categories spell a boolean (a True/False column read from
+    a file becomes the categories "True" and "False"): the category as spelt. Nothing else is coerced."""
+    spelt = {category.lower(): category for category in categories}
+    if sorted(spelt) != ["false", "true"]:
+        return None
+    return BeforeValidator(lambda value: spelt[str(value).lower()] if isinstance(value, bool) else value)
+
+
 def _field(feature) -> Tuple[Any, Any]:
     if isinstance(feature, CategoricalFeature):
         kind: Any = Literal[tuple(feature.categories)]  # type: ignore[misc]
+        booleans = _booleans_as_spelt(feature.categories)
+        if booleans is not None:
+            kind = Annotated[kind, booleans]
     else:
         base = StrictFloat  # strict: JSON numbers only, never strings
         if feature.type == "integer":

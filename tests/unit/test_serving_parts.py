@@ -143,3 +143,29 @@ def test_the_service_module_loads_none_of_the_scorers_libraries():
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_json_booleans_are_accepted_for_a_feature_whose_categories_spell_a_boolean():
+    """A True/False column read from a file becomes the categories "True"/"False" (or "true"/"false"); a
+    client sends JSON true/false. Only those features take booleans, as the category spelt in the spec;
+    a boolean is never taken as a number or another category."""
+    from keel.spec import validate_spec
+
+    raw = {"problem": {"name": "claims", "objective": "o", "business_metric": "b",
+                       "success_criteria": [{"metric": "roc_auc", "min": 0.6}]},
+           "data": {"source": {"kind": "csv", "path": "x.csv"},
+                    "target": {"column": "denied", "positive": "yes", "negative": "no"},
+                    "features": {"fragile": {"type": "categorical", "categories": ["False", "True"]},
+                                 "insured": {"type": "categorical", "categories": ["true", "false"], "nullable": True},
+                                 "carrier": {"type": "categorical", "categories": ["rail", "road"]},
+                                 "stops": {"type": "integer", "min": 0}}}}
+    record_type = record_model(validate_spec(raw, "claims.yaml").data)
+    [parsed] = parse_records({"fragile": True, "insured": False, "carrier": "rail", "stops": 2}, record_type)
+    assert parsed.fragile == "True" and parsed.insured == "false"
+    [parsed] = parse_records({"fragile": "False", "insured": None, "carrier": "road", "stops": 0}, record_type)
+    assert parsed.fragile == "False" and parsed.insured is None
+    for field, value in (("carrier", True), ("stops", True), ("fragile", 1), ("fragile", "yes")):
+        record = {"fragile": "True", "carrier": "rail", "stops": 1, field: value}
+        with pytest.raises(PayloadError) as raised:
+            parse_records(record, record_type)
+        assert raised.value.status == 422 and raised.value.errors[0]["field"] == field, raised.value.errors
