@@ -102,7 +102,7 @@ def build_schema(data: DataSpec):
             columns[name] = _categorical_column(feature.categories, feature.nullable)
     for name, attribute in data.sensitive_attributes.items():
         if name not in columns:
-            columns[name] = _categorical_column(attribute.categories, nullable=False)
+            columns[name] = _categorical_column(attribute.categories, nullable=attribute.nullable)
     target = data.target
     columns[target.column] = pa.Column(  # accepts exactly what `encode_target` maps
         checks=[pa.Check(lambda s: target_codes(s, target.positive, target.negative).notna(),

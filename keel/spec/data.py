@@ -108,6 +108,11 @@ class SensitiveAttribute(StrictModel):
     categories: Optional[List[str]] = None
     bins: Optional[List[float]] = None
     use_as_feature: bool = False
+    nullable: bool = Field(
+        False, description="Rows may lack the attribute (not recorded): in evaluation they form the group "
+                           "\"(missing)\", reported and judged like any other group; production monitoring counts "
+                           "them with the rows it has no group for (rows_without_group). For an attribute that "
+                           "is also a feature, declare `nullable` on the feature")
 
     @model_validator(mode="after")
     def _grouping(self) -> "SensitiveAttribute":
@@ -224,6 +229,9 @@ class DataSpec(StrictModel):
                 self.features.get(name), NumericFeature
             ):
                 raise ValueError(f"sensitive attribute `{name}` has bins but is not a numeric feature")
+            if attribute.nullable and name in self.features:
+                raise ValueError(f"sensitive attribute `{name}` is also a feature: declare `nullable: true` on "
+                                 f"features.{name}, which governs its missing values")
         return self
 
     @property
