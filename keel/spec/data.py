@@ -229,6 +229,12 @@ class DataSpec(StrictModel):
                 self.features.get(name), NumericFeature
             ):
                 raise ValueError(f"sensitive attribute `{name}` has bins but is not a numeric feature")
+            feature = self.features.get(name)
+            if (isinstance(feature, CategoricalFeature) and attribute.categories is not None
+                    and set(attribute.categories) != set(feature.categories)):
+                raise ValueError(f"sensitive attribute `{name}` lists the categories {attribute.categories}, but the "
+                                 f"feature `{name}` lists {feature.categories}: the feature's are validated and "
+                                 "grouped; give the same ones")
             if attribute.nullable and name in self.features:
                 raise ValueError(f"sensitive attribute `{name}` is also a feature: declare `nullable: true` on "
                                  f"features.{name}, which governs its missing values")

@@ -66,7 +66,7 @@ def test_a_nullable_sensitive_attribute_validates_and_its_missing_rows_are_a_gro
     assert fairness["demographic_parity_ratio"] == 0
 
 
-def test_nullable_is_declared_on_the_feature_when_the_attribute_is_one():
+def test_an_attribute_that_is_a_feature_takes_the_features_nullable_and_categories():
     import pytest
 
     from keel.spec import SpecError, validate_spec
@@ -79,3 +79,8 @@ def test_nullable_is_declared_on_the_feature_when_the_attribute_is_one():
                     "sensitive_attributes": {"site": {"categories": ["n", "s"], "nullable": True}}}}
     with pytest.raises(SpecError, match="declare `nullable: true` on features.site"):
         validate_spec(raw, "p.yaml")
+    raw["data"]["sensitive_attributes"]["site"] = {"categories": ["north", "south"]}
+    with pytest.raises(SpecError, match=r"lists the categories \['north', 'south'\], but the feature `site` lists"):
+        validate_spec(raw, "p.yaml")  # the attribute's categories were ignored: the feature's are used
+    raw["data"]["sensitive_attributes"]["site"] = {"categories": ["s", "n"]}
+    assert validate_spec(raw, "p.yaml").data.sensitive_attributes["site"].categories == ["s", "n"]
