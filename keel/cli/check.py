@@ -29,6 +29,9 @@ def check(spec: Spec, sample: int) -> int:
         return fail("check: " + result.error, result.exit_code)
     say(f"check: data valid; trained {result.model} "
         f"({spec.training.primary_metric} {result.validation_score:.4f} on validation)")
+    if result.screening_findings:
+        say("check: screening found (reported only: data.screening.blocking is false): "
+            + "; ".join(result.screening_findings))
     from keel.evaluation.gates import describe_decision
 
     rows = [("data validation", "-", "pass")] + [

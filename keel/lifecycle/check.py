@@ -3,8 +3,8 @@ validated, trained on, and judged by every gate; the outcome as a result (the CL
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import List, Optional
 
 from keel.spec.models import Spec
 
@@ -19,6 +19,7 @@ class CheckResult:
     decision: Optional[dict] = None  # keel.evaluation.gates.Decision
     error: Optional[str] = None
     blocking: bool = True  # the spec's `evaluation.blocking`: failed gates fail the check
+    screening_findings: List[str] = field(default_factory=list)  # leakage suspects and proxies, reported only
 
     @property
     def exit_code(self) -> int:
@@ -47,13 +48,20 @@ def draw_sample(spec: Spec, sample: int):
 
 
 def check_sample(spec: Spec, raw) -> CheckResult:
-    """Validate `raw`, train on it in process and run every gate of the spec."""
+    """Validate `raw`, screen it for leakage and proxies as training does (blocking screening that finds one
+    is an error, as it stops `train`), train on it in process and run every gate of the spec."""
+    from keel.data.screening import screening_blocks
     from keel.evaluation.suite import evaluate_all
     from keel.training.in_process import train_in_process
 
     trained = train_in_process(raw, spec)
     if not trained.validation_report.passed:
         return CheckResult(error=trained.validation_report.summary(), blocking=spec.evaluation.blocking)
+    screening = trained.readiness["screening"]
+    blocked = screening_blocks(screening)
+    if blocked:
+        return CheckResult(error=blocked, blocking=spec.evaluation.blocking)
     reports = evaluate_all(trained.selected.pipeline, trained.validation, trained.test, spec)
     return CheckResult(trained.selected.name, trained.selected.validation_metrics[spec.training.primary_metric],
-                       reports["decision"], blocking=spec.evaluation.blocking)
+                       reports["decision"], blocking=spec.evaluation.blocking,
+                       screening_findings=screening["leakage_suspects"] + screening["proxies"])

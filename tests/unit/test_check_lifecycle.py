@@ -54,3 +54,21 @@ def test_a_sample_that_fails_validation_is_an_error_and_nothing_is_judged(sample
     broken = sample.assign(income="neither class")  # a target with no declared class
     result = check_sample(_spec(), broken)
     assert result.error and result.decision is None and result.exit_code == 1
+
+
+def test_screening_runs_as_in_training_a_leaked_feature_is_an_error_when_blocking_and_reported_when_not(sample):
+    """A copy of the outcome among the features: `train` stops at readiness under blocking screening, so
+    `check` must not pass the same data."""
+    import numpy as np
+
+    from keel.lifecycle.check import check_sample
+
+    rng = np.random.default_rng(0)
+    leaked = sample.assign(settled=(sample["income"] == ">50K") + rng.normal(0, 0.01, len(sample)))
+    feature = "data.features.settled={type: numeric}"
+    blocked = check_sample(_spec(feature, "data.screening.blocking=true"), leaked)
+    assert blocked.exit_code == 1 and blocked.decision is None
+    assert "settled" in blocked.error and "training stops" in blocked.error
+    reported = check_sample(_spec(feature), leaked)
+    assert reported.error is None and any(f.startswith("settled") for f in reported.screening_findings)
+    assert check_sample(_spec(), sample).screening_findings == []
