@@ -93,7 +93,8 @@ def test_init_writes_a_spec_that_validates_and_accepts_its_file(tmp_path):
     target = spec.data.target
     assert (target.column, target.positive, target.negative) == ("readmitted", "yes", "no")  # the rarer one
     # The success criterion is also a gate: without one, evaluate would promote any version.
-    assert [(g.metric, g.min) for g in spec.evaluation.gates] == [(c.metric, c.min) for c in spec.problem.success_criteria]
+    criteria = [(c.metric, c.min) for c in spec.problem.success_criteria]
+    assert [(g.metric, g.min) for g in spec.evaluation.gates] == criteria
 
 
 def test_init_leaves_sensitive_attributes_and_favourable_to_confirm(tmp_path):
