@@ -92,7 +92,9 @@ def spec_options(parser: argparse.ArgumentParser, top_level: bool = False) -> No
                              "configs/credit_risk.yaml; the main job: the demo)")
     parser.add_argument("--set", dest="overrides", action="append", default=overrides_default,
                         metavar="KEY.PATH=VALUE",
-                        help="override a spec key, e.g. --set data.source.rows=5000 (repeatable)")
+                        help="override a spec key, e.g. --set data.source.rows=5000, a gate by metric "
+                             "evaluation.gates[roc_auc].min=0.8, a name holding dots in double quotes "
+                             "'data.features.\"Sepal.Length\".min=0' (repeatable)")
     parser.add_argument("--stack", default=stack_default, metavar="NAME",
                         help="run on this ZenML stack: a file stacks/NAME.yaml or a path to a stack file "
                              "(applied before with `stack apply`; its extras and secrets are checked), or "

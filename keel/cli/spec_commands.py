@@ -44,10 +44,9 @@ def _reading_options(texts) -> dict:
     options = {}
     for text in texts:
         try:
-            path, value = parse_override(text)
+            path, value = parse_override(text, "--read", "KEY=VALUE, e.g. sep=';'")
         except SpecError as error:
-            raise ValueError(str(error).replace("--set", "--read").replace("KEY.PATH=VALUE, e.g. split.seed=3",
-                                                                          "KEY=VALUE, e.g. sep=';'")) from None
+            raise ValueError(str(error)) from None
         options[".".join(path)] = value
     return options
 

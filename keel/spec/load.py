@@ -21,16 +21,45 @@ class SpecError(ValueError):
     """A spec that cannot be used; the message names the file, the key, the expectation and the value."""
 
 
-def parse_override(text: str) -> Tuple[List[str], Any]:
-    """`a.b.c=value` -> (["a", "b", "c"], value), the value read as a YAML scalar or list."""
+_KEY_PART = re.compile(r'"([^"]+)"|([^."]+)')
+
+
+class QuotedName(str):
+    """A key part given in double quotes: a name as it is (dots and brackets included), never an index."""
+
+
+def _key_parts(key: str) -> Optional[List[str]]:
+    """`a.b.c` -> ["a", "b", "c"]; a part in double quotes may hold dots (`features."Sepal.Length"`, a
+    column name as R writes them). None when the key is not such a path."""
+    parts, position = [], 0
+    while True:
+        match = _KEY_PART.match(key, position)
+        if match is None:
+            return None
+        parts.append(QuotedName(match.group(1)) if match.group(1) is not None else match.group(2))
+        position = match.end()
+        if position == len(key):
+            return parts
+        if key[position] != ".":
+            return None
+        position += 1
+
+
+SET_FORM = 'KEY.PATH=VALUE, e.g. split.seed=3 (a name holding dots in double quotes: data.features."Sepal.Length".min=0)'
+
+
+def parse_override(text: str, flag: str = "--set", form: str = SET_FORM) -> Tuple[List[str], Any]:
+    """`a.b.c=value` -> (["a", "b", "c"], value), the value read as a YAML scalar or list. `flag` and
+    `form` name the option and its expected form in messages."""
     key, sep, raw = text.partition("=")
-    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
-        raise SpecError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. split.seed=3")
+    parts = _key_parts(key.strip()) if sep else None
+    if not parts:
+        raise SpecError(f"{flag} {text!r}: expected {form}")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as error:
-        raise SpecError(f"--set {text!r}: the value is not valid YAML ({error.problem})") from None
-    return key.strip().split("."), value
+        raise SpecError(f"{flag} {text!r}: the value is not valid YAML ({error.problem})") from None
+    return parts, value
 
 
 _INDEXED = re.compile(r"^(.+)\[([^\[\]]+)\]$")
@@ -45,7 +74,7 @@ def _steps(path: List[str]) -> List[Any]:
     """`["gates[3]", "max"]` -> `["gates", 3, "max"]`; `["gates[roc_auc]", "min"]` -> `["gates", ByMetric("roc_auc"), "min"]`."""
     steps: List[Any] = []
     for part in path:
-        match = _INDEXED.match(part)
+        match = None if isinstance(part, QuotedName) else _INDEXED.match(part)
         if not match:
             steps.append(part)
         else:

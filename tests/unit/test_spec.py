@@ -107,6 +107,19 @@ def test_override_of_unknown_key_is_rejected_and_names_it():
         apply_overrides({"a": 1}, ["a.b=2"])
 
 
+def test_a_name_holding_dots_is_addressed_in_double_quotes():
+    """R writes column names with dots (iris' Sepal.Length): a plain path would split them."""
+    raw = {"data": {"features": {"Sepal.Length": {"type": "numeric", "min": 0}, "Petal[1]": {"type": "numeric"}}}}
+    changed = apply_overrides(raw, ['data.features."Sepal.Length".min=4.3', 'data.features."Petal[1]".max=9'])
+    assert changed["data"]["features"]["Sepal.Length"] == {"type": "numeric", "min": 4.3}
+    assert changed["data"]["features"]["Petal[1]"] == {"type": "numeric", "max": 9}  # a name, not an index
+    assert apply_overrides(raw, ["data.features.Sepal.Length.min=1"])["data"]["features"]["Sepal"] == {
+        "Length": {"min": 1}}  # unquoted: a path of sections, named by validation as an unknown feature
+    for malformed in ['data."features.min=1', 'data.""=1', 'data."a"b=1', "data..a=1"]:
+        with pytest.raises(SpecError, match="expected KEY.PATH=VALUE"):
+            apply_overrides(raw, [malformed])
+
+
 def test_spec_hash_changes_with_content_only():
     assert spec_hash(load_spec(DEFAULT)) == spec_hash(load_spec(DEFAULT))
     assert spec_hash(load_spec(DEFAULT)) != spec_hash(load_spec(DEFAULT, ["split.seed=1"]))
