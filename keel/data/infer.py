@@ -26,6 +26,7 @@ SENSITIVE = re.compile(r"(^|[_\W])(sex|gender|race|ethnic\w*|religion|age|marita
                        r"native[_\W]?country|citizenship|disab\w*|pregnan\w*|orientation)($|[_\W])", re.I)
 ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key)$|^id[_\W]|identifier", re.I)
 SEPARATORS = (",", ";", "\t", "|")
+THOUSANDS_MARKS = (",", ".", "'")   # not a space: "75 001" is as likely a postcode as a number
 
 
 class InitError(ValueError):
@@ -152,6 +153,19 @@ def _markers(text: pd.DataFrame, decimal: str, keep_default_na: bool) -> List[st
     return sorted(found)
 
 
+def _thousands_mark(text: pd.DataFrame, decimal: str) -> Optional[str]:
+    """The mark grouping thousands (`"1,234.5"`, `1.234,5`, `1'234`) when a column's values are
+    all numbers once it is read so, some of them grouped; None when no column is."""
+    for mark in [m for m in THOUSANDS_MARKS if m != decimal]:
+        grouped = re.compile(rf"[+-]?\d{{1,3}}(?:{re.escape(mark)}\d{{3}})+(?:{re.escape(decimal)}\d+)?")
+        for column in text.columns:
+            values = text[column].dropna().str.strip()
+            is_grouped = values.map(lambda v: grouped.fullmatch(v) is not None)
+            if is_grouped.any() and (is_grouped | values.map(lambda v: _is_number(v, decimal))).all():
+                return mark
+    return None
+
+
 def _pandas_missing_spellings() -> set:
     from pandas._libs.parsers import STR_NA_VALUES
 
@@ -258,6 +272,10 @@ def infer_spec(data: Path, target: str, given: Optional[Dict[str, Any]] = None) 
     reading = {} if parquet else detect_reading(data, given)
     source = _source(data, parquet, reading)
     text = _read(source, as_text=True)
+    thousands = None if parquet or "thousands" in given else _thousands_mark(text, source.decimal)
+    if thousands:
+        reading["thousands"] = thousands
+        source = _source(data, parquet, reading)
     markers = [] if parquet or "na_values" in given else _markers(text, source.decimal, source.keep_default_na)
     found_warnings = _markers_among_text(text, markers, source.decimal) if markers else []
     if markers:

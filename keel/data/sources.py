@@ -116,7 +116,7 @@ def read_csv_arguments(source: CsvReading) -> dict:
             "na_values": missing or None, "keep_default_na": source.keep_default_na,
             "skipinitialspace": source.skipinitialspace,
             "encoding": source.encoding, "comment": source.comment, "skiprows": source.skiprows,
-            "decimal": source.decimal, "index_col": False}
+            "decimal": source.decimal, "thousands": source.thousands, "index_col": False}
 
 
 def first_records(source: CsvReading, count: int = 2) -> List[List[str]]:

@@ -14,7 +14,7 @@ from keel.spec.base import StrictModel
 
 # The reading options and their defaults: an option is "given" when it differs from its default.
 CSV_OPTIONS = ("sep", "header", "names", "na_values", "keep_default_na", "skipinitialspace", "encoding", "comment",
-               "skiprows", "decimal")
+               "skiprows", "decimal", "thousands")
 
 
 def _one_character(value: Optional[str], key: str, example: str) -> Optional[str]:
@@ -60,6 +60,9 @@ class CsvReading(StrictModel):
     skiprows: int = Field(0, ge=0, description="Lines to skip at the start of the file (a title, a note)")
     decimal: str = Field(".", description="The decimal mark of numbers, e.g. `,` for `3,5` (then `sep` "
                                           "is usually `;`)")
+    thousands: Optional[str] = Field(
+        None, description="The mark grouping a number's thousands, e.g. `,` for `\"1,234.5\"` (quoted when it "
+                          "is also `sep`) or `.` for `1.234,5`; without it such a number is text")
 
     @field_validator("na_values", mode="before")
     @classmethod
@@ -75,6 +78,11 @@ class CsvReading(StrictModel):
     @classmethod
     def _decimal(cls, value: str) -> str:
         return _one_character(value, "decimal", "'.' or ','")
+
+    @field_validator("thousands")
+    @classmethod
+    def _thousands(cls, value: Optional[str]) -> Optional[str]:
+        return _one_character(value, "thousands", "',' or '.'")
 
     @field_validator("comment")
     @classmethod
@@ -113,6 +121,8 @@ class CsvReading(StrictModel):
         clashes = [key for key in ("decimal", "comment") if getattr(self, key) == self.sep]
         if clashes:
             raise ValueError(f"`{clashes[0]}` and `sep` are the same character {self.sep!r}")
+        if self.thousands is not None and self.thousands == self.decimal:
+            raise ValueError(f"`thousands` and `decimal` are the same character {self.decimal!r}")
         if self.comment is not None and self.comment == self.decimal:
             raise ValueError(f"`comment` and `decimal` are the same character {self.comment!r}")
         return self

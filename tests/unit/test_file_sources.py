@@ -244,6 +244,27 @@ def test_keep_default_na_false_keeps_na_and_none_as_categories_and_only_empty_ce
     assert default["segment"].isna().tolist() == [True, False, False, True, False]
 
 
+def test_numbers_with_thousands_marks_are_read_as_numbers_with_thousands(tmp_path):
+    """A spreadsheet export: "1,234.50" quoted beside the `,` separator; a European one: 1.234,5 with `;`."""
+    features = {"income": {"type": "numeric", "min": 0}, "city": {"type": "categorical", "categories": ["a", "b"]}}
+    target = {"column": "y", "positive": "yes", "negative": "no"}
+    english = tmp_path / "english.csv"
+    english.write_text('income,city,y\n"1,234.50",a,yes\n"12,000",b,no\n950,a,no\n"1,000,000.5",b,yes\n')
+    frame = load_frame(_spec({"kind": "csv", "path": str(english), "thousands": ","}, features, target).data)
+    assert frame["income"].tolist() == [1234.5, 12000.0, 950.0, 1000000.5]
+    european = tmp_path / "european.csv"
+    european.write_text("income;city;y\n1.234,50;a;yes\n12.000;b;no\n950;a;no\n")
+    frame = load_frame(_spec({"kind": "csv", "path": str(european), "sep": ";", "decimal": ",", "thousands": "."},
+                             features, target).data)
+    assert frame["income"].tolist() == [1234.5, 12000.0, 950.0]
+    validated, report = validate_frame(frame, _spec({"kind": "csv", "path": str(european)}, features, target).data)
+    assert report.passed, report.summary()
+    with pytest.raises(SpecError, match="`thousands` and `decimal` are the same character"):
+        _spec({"kind": "csv", "path": "x.csv", "thousands": "."}, features, target)
+    with pytest.raises(SpecError, match="`thousands` must be one character"):
+        _spec({"kind": "csv", "path": "x.csv", "thousands": ",,"}, features, target)
+
+
 def test_a_single_na_value_may_be_written_without_a_list():
     spec = _spec({"kind": "csv", "path": "x.csv", "na_values": "?"}, CENSUS_FEATURES, CENSUS_TARGET)
     assert spec.data.source.na_values == ["?"]

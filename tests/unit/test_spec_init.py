@@ -266,3 +266,23 @@ def test_init_warns_when_a_marker_of_missing_numbers_is_also_a_category(tmp_path
     assert inferred.reading["na_values"] == ["NA"]
     assert len(inferred.warnings) == 1 and "'region'" in inferred.warnings[0], inferred.warnings
     assert "na_values" in inferred.warnings[0]
+
+
+def test_init_detects_numbers_grouped_by_thousands_and_reads_them_as_numbers(tmp_path):
+    """An export where amounts are written "12,345.67" (quoted, as `,` is also the separator): without
+    `thousands` the column is text of many values and would be left out; a postcode with a space stays text."""
+    rng = np.random.default_rng(6)
+    rows = 200
+    amounts = rng.gamma(2.0, 20000.0, rows).round(2)
+    path = tmp_path / "loans.csv"
+    pd.DataFrame({"amount": [f"{a:,.2f}" for a in amounts],
+                  "postcode": rng.choice(["75 001", "13 002", "69 003"], rows),
+                  "repaid": rng.choice(["yes", "no"], rows)}).to_csv(path, index=False)
+    out = tmp_path / "loans.yaml"
+    result = _run("init", "--data", path, "--target", "repaid", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "thousands=','" in result.stdout
+    spec = _validates_its_own_file(out)
+    amount = spec.data.features["amount"]
+    assert amount.type == "numeric" and amount.min == amounts.min() and amount.max == amounts.max()
+    assert spec.data.features["postcode"].categories == ["13 002", "69 003", "75 001"]
