@@ -368,22 +368,25 @@ def _column(name: str, typed: pd.Series, text: pd.Series, rows: int, parquet: bo
     if present.empty:
         inferred.left_out[name] = "every value is missing"
         return
+    # Times before ids: distinct dates are no id.
+    if pd.api.types.is_datetime64_any_dtype(typed):
+        _time_column(name, [None], nullable, inferred)
+        return
+    text_typed = pd.api.types.is_bool_dtype(typed) or not pd.api.types.is_numeric_dtype(typed)
+    if text_typed and _looks_like_time(text.dropna()):
+        formats = _time_formats(text.dropna())
+        if parquet and formats != [None]:  # a Parquet column's text is not read with a time_format
+            inferred.left_out[name] = ("dates as text other than ISO 8601: store them as Parquet timestamps (or "
+                                       "ISO 8601 text) to use them as the time column")
+        else:
+            _time_column(name, formats, nullable, inferred)
+        return
     unique = present.nunique() == rows
     if inferred.id_column is None and unique and (ID_NAME.search(name) or not pd.api.types.is_numeric_dtype(typed)):
         inferred.id_column = name
         return
-    if pd.api.types.is_bool_dtype(typed) or not pd.api.types.is_numeric_dtype(typed):
+    if text_typed:
         values = text.dropna()
-        if not parquet and _looks_like_time(values):
-            formats = _time_formats(values)
-            if len(formats) > 1:
-                inferred.left_out[name] = (f"dates that read as {' or as '.join(map(repr, formats))} (day and month "
-                                           "cannot be told apart): declare time_column and time_format yourself")
-            elif inferred.time_column is None and not nullable:
-                inferred.time_column, inferred.time_format = name, formats[0]
-            else:
-                inferred.left_out[name] = "dates or times (a time column, not a feature)"
-            return
         categories = sorted(values.astype(str).unique().tolist())
         if len(categories) > MAX_CATEGORIES or (unique and rows > MAX_CATEGORIES):
             inferred.left_out[name] = f"text with {len(categories)} distinct values (not a category)"
@@ -401,6 +404,17 @@ def _column(name: str, typed: pd.Series, text: pd.Series, rows: int, parquet: bo
                                    **({"nullable": True} if nullable else {})}
     if SENSITIVE.search(name):
         inferred.sensitive.append(name)
+
+
+def _time_column(name: str, formats: List[Optional[str]], nullable: bool, inferred: Inferred) -> None:
+    """The first complete column of times that reads one way is the time column; others are left out."""
+    if len(formats) > 1:
+        inferred.left_out[name] = (f"dates that read as {' or as '.join(map(repr, formats))} (day and month "
+                                   "cannot be told apart): declare time_column and time_format yourself")
+    elif inferred.time_column is None and not nullable:
+        inferred.time_column, inferred.time_format = name, formats[0]
+    else:
+        inferred.left_out[name] = "dates or times (a time column, not a feature)"
 
 
 def _spec_text(data: Path, kind: str, target: str, positive: Any, negative: Any, share: float,

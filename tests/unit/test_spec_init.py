@@ -286,3 +286,27 @@ def test_init_detects_numbers_grouped_by_thousands_and_reads_them_as_numbers(tmp
     amount = spec.data.features["amount"]
     assert amount.type == "numeric" and amount.min == amounts.min() and amount.max == amounts.max()
     assert spec.data.features["postcode"].categories == ["13 002", "69 003", "75 001"]
+
+
+def test_distinct_dates_are_the_time_column_not_the_id_in_csv_and_parquet(tmp_path):
+    """One row a day: the dates are all distinct, as an id's values are. A Parquet timestamp column and
+    ISO 8601 text in Parquet are times too; other text dates in Parquet cannot be given a format."""
+    from keel.data.infer import infer_spec
+
+    rng = np.random.default_rng(9)
+    rows = 200
+    days = pd.date_range("2024-01-01", periods=rows, freq="D")
+    frame = pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "sales": rng.gamma(2.0, 10.0, rows),
+                          "busy": rng.choice(["yes", "no"], rows)})
+    frame.to_csv(tmp_path / "shop.csv", index=False)
+    inferred = infer_spec(tmp_path / "shop.csv", "busy")
+    assert (inferred.time_column, inferred.id_column) == ("day", None)
+
+    stamped = frame.assign(day=days, noted=days.strftime("%Y-%m-%d"), local=days.strftime("%d/%m/%Y"))
+    stamped.to_parquet(tmp_path / "shop.parquet", index=False)
+    inferred = infer_spec(tmp_path / "shop.parquet", "busy")
+    assert (inferred.time_column, inferred.id_column) == ("day", None)
+    assert "time column" in inferred.left_out["noted"] and "ISO 8601" in inferred.left_out["local"]
+    out = tmp_path / "shop.yaml"
+    out.write_text(inferred.spec_text)
+    assert _validates_its_own_file(out).data.time_column == "day"
