@@ -208,9 +208,6 @@ def _read_csv(source: FileSource, data: DataSpec) -> pd.DataFrame:
                               f"`sep` ({source.sep!r}) and `names`") from None
     except (pd.errors.ParserError, ValueError, OSError) as error:
         raise DataSourceError(f"{path}: cannot be read as csv ({one_line(error)})") from None
-    if data.time_column and data.time_column in frame:
-        frame[data.time_column] = parse_times(frame[data.time_column], data.time_format, f"{path}: column "
-                                              f"{data.time_column!r} (data.time_column)")
     return frame
 
 
@@ -293,8 +290,13 @@ def load_frame(data: DataSpec) -> pd.DataFrame:
 
         return generate_credit_applications(source)
     if isinstance(source, FileSource):
-        return _read_file(source, data)
-    return _read_sql(source)
+        frame, where = _read_file(source, data), str(source.path)
+    else:
+        frame, where = _read_sql(source), f"sql {redacted_url(source.url)}"
+    if data.time_column and data.time_column in frame:  # text times read one way, whatever the source
+        frame[data.time_column] = parse_times(frame[data.time_column], data.time_format,
+                                              f"{where}: column {data.time_column!r} (data.time_column)")
+    return frame
 
 
 # --- what was found, when columns are missing ----------------------------------------------------

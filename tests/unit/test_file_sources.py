@@ -427,3 +427,30 @@ def test_a_time_column_is_read_by_its_declared_format_and_never_guessed(tmp_path
     with pytest.raises(SpecError, match="time_format is declared but time_column is not"):
         _spec({"kind": "csv", "path": str(path)}, {"visits": {"type": "integer"}},
               {"column": "churned", "positive": "yes", "negative": "no"}, time_format="%d/%m/%Y")
+
+
+def test_text_times_from_parquet_and_sql_are_read_as_the_csv_ones_never_guessed(tmp_path):
+    """The same day-first text in a Parquet file and an SQLite table: refused without data.time_format
+    (it used to be guessed by the schema's coercion), read day first with it; Parquet timestamps as they are."""
+    import sqlite3
+
+    rows = pd.DataFrame({"member": ["A1", "A2"], "visits": [3, 1], "signup": ["13/01/2023 05:00", "02/01/2023 07:30"],
+                         "churned": ["yes", "no"]})
+    rows.to_parquet(tmp_path / "signups.parquet", index=False)
+    with sqlite3.connect(tmp_path / "signups.db") as connection:
+        rows.to_sql("signups", connection, index=False)
+    day_first = [pd.Timestamp("2023-01-13 05:00"), pd.Timestamp("2023-01-02 07:30")]
+
+    def spec(source, **data):
+        return _spec(source, {"visits": {"type": "integer", "min": 0}},
+                     {"column": "churned", "positive": "yes", "negative": "no"}, id_column="member",
+                     time_column="signup", **data).data
+
+    for source in ({"kind": "parquet", "path": str(tmp_path / "signups.parquet")},
+                   {"kind": "sql", "url": f"sqlite:///{tmp_path / 'signups.db'}", "query": "SELECT * FROM signups"}):
+        with pytest.raises(DataSourceError, match=r"column 'signup' \(data.time_column\): 2 value\(s\) are not ISO"):
+            load_frame(spec(source))
+        assert load_frame(spec(source, time_format="%d/%m/%Y %H:%M"))["signup"].tolist() == day_first, source
+    rows.assign(signup=day_first).to_parquet(tmp_path / "stamped.parquet", index=False)
+    assert load_frame(spec({"kind": "parquet", "path": str(tmp_path / "stamped.parquet")}))["signup"].tolist() \
+        == day_first
