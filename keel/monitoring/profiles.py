@@ -15,7 +15,6 @@ processes and merged.
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -270,10 +269,13 @@ def _category_distance(target: Dict[str, int], reference: Dict[str, int]) -> flo
 
 
 def compare_columns(target: Profile, reference: Profile, columns: Iterable[str]) -> Dict[str, dict]:
-    """Per column: which test whylogs applies (KS on numbers, chi-square on categories), its p-value
-    and statistic, the effect size keel judges with (KS distance or total variation distance),
-    categories the reference never saw, and why a column could not be compared."""
-    from whylogs.viz.drift.column_drift_algorithms import KS, ChiSquare
+    """Per column: the test applied (whylogs' KS on numbers' sketches; keel's two-sample chi-square on
+    categories' counts, keel.monitoring.category_test), its p-value and statistic, the effect size keel
+    judges with (KS distance or total variation distance), categories the reference never saw, and why a
+    column could not be compared."""
+    from whylogs.viz.drift.column_drift_algorithms import KS
+
+    from keel.monitoring.category_test import category_test
 
     results: Dict[str, dict] = {}
     target_columns = target.view.get_columns()
@@ -302,11 +304,12 @@ def compare_columns(target: Profile, reference: Profile, columns: Iterable[str])
         else:
             t_freq, r_freq = t_summary["frequencies"], r_summary["frequencies"]
             entry["unseen_categories"] = sorted(set(t_freq) - set(r_freq))
-            score = ChiSquare().calculate(target_columns[name], reference_columns[name])
-            if score is not None:
-                statistic = float(score.statistic)
-                entry.update(test="chi-square", p_value=float(score.pvalue),
-                             statistic=statistic if math.isfinite(statistic) else None,
+            tested = category_test(t_freq, r_freq)
+            if tested is None:
+                entry["problem"] = "too few rows for its categories to test (fewer than two cells expected 5 times)"
+            else:
+                statistic, p_value, cells = tested
+                entry.update(test="chi-square", p_value=p_value, statistic=statistic, cells=cells,
                              effect=_category_distance(t_freq, r_freq))
         results[name] = entry
     return results

@@ -32,7 +32,8 @@ def drift_report_html(status: DriftStatus, decision: Optional[RetrainingDecision
     sections.append(heading("Data drift per feature"))
     sections.append(paragraph(
         "Numbers: Kolmogorov-Smirnov test on whylogs' KLL sketches (effect = largest CDF distance). "
-        "Categories: chi-square on whylogs' frequent items (effect = total variation distance). "
+        "Categories: two-sample chi-square on the category counts of whylogs' frequent items, categories "
+        "expected fewer than 5 times pooled (effect = total variation distance). "
         f"A feature drifts when p < {features.get('alpha') or 0:.2g} (the spec's p-value over "
         f"{features.get('tested', 0)} features tested) and the effect reaches the minimum."))
     if rows:

@@ -19,8 +19,9 @@ PROBE_ENTITY_PREFIX = "probe-"
 
 
 class FeatureDriftSpec(StrictModel):
-    """Data drift per feature, from the profiles: KS test on numbers (whylogs' KLL sketches),
-    chi-square on categories (whylogs' frequent items). A feature drifts when the test rejects at
+    """Data drift per feature, from the profiles: KS test on numbers (whylogs' KLL sketches), a
+    two-sample chi-square on categories' counts (whylogs' frequent items: exact up to ~750 distinct
+    values; rare categories pooled). A feature drifts when the test rejects at
     `p_value` (Bonferroni-corrected over the features tested) AND the effect is at least the
     minimum: with large windows every tiny difference is significant, so the effect size decides."""
 
