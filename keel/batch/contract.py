@@ -86,15 +86,12 @@ def _numeric_rule(model, name: str, feature, nullable: bool) -> Rule:
         problems["missing"] = _service_problem(model, name, None)
     if kind == "integer":
         problems["whole"] = _service_problem(model, name, 0.5)
-    if feature.min is not None:
-        below = math.nextafter(feature.min, -math.inf)  # the nearest value out of range: a whole one for integers
-        below = float(math.floor(below)) if kind == "integer" else below
-        problems["below"] = _service_problem(model, name, below)
-    if feature.max is not None:
-        above = math.nextafter(feature.max, math.inf)
-        above = float(math.ceil(above)) if kind == "integer" else above
-        problems["above"] = _service_problem(model, name, above)
-    return Rule(name, kind, nullable, feature.min, feature.max, problems=problems)
+    low, high = feature.bounds
+    below = math.nextafter(low, -math.inf)  # the nearest value out of range: a whole one for integers
+    problems["below"] = _service_problem(model, name, float(math.floor(below)) if kind == "integer" else below)
+    above = math.nextafter(high, math.inf)
+    problems["above"] = _service_problem(model, name, float(math.ceil(above)) if kind == "integer" else above)
+    return Rule(name, kind, nullable, low, high, problems=problems)
 
 
 def _categorical_rule(model, name: str, categories: Sequence[str], nullable: bool) -> Rule:

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 
 from keel.data.sources import DataSourceError, _read_parquet, one_line, read_csv_arguments
-from keel.spec.data import FileSource
+from keel.spec.data import LARGEST_MAGNITUDE, FileSource
 
 MAX_CATEGORIES = 50           # more distinct texts than this is not a category (names, free text)
 MARKERS = ("?", "-", "--", ".", "n.a.", "missing", "unknown")   # spellings of "missing" beyond pandas' own
@@ -399,8 +399,17 @@ def _column(name: str, typed: pd.Series, text: pd.Series, rows: int, parquet: bo
         else:
             written = text.dropna().str.strip()
             integer = not written.str.contains(rf"[{re.escape(decimal)}eE]").any()
+        usable = present[present.abs() <= LARGEST_MAGNITUDE]  # not inf, nor too large to compute with
+        if len(usable) < len(present):
+            shown = ", ".join(map(str, present[present.abs() > LARGEST_MAGNITUDE].unique()[:3]))
+            inferred.warnings.append(f"column {name!r}: {len(present) - len(usable)} value(s) infinite or beyond "
+                                     f"±{LARGEST_MAGNITUDE:g} (e.g. {shown}): validation refuses them; fix or remove "
+                                     "those rows")
+        if usable.empty:
+            inferred.left_out[name] = f"no value is a finite number within ±{LARGEST_MAGNITUDE:g}"
+            return
         inferred.features[name] = {"type": "integer" if integer else "numeric",
-                                   "min": _as_number(present.min(), integer), "max": _as_number(present.max(), integer),
+                                   "min": _as_number(usable.min(), integer), "max": _as_number(usable.max(), integer),
                                    **({"nullable": True} if nullable else {})}
     if SENSITIVE.search(name):
         inferred.sensitive.append(name)

@@ -90,11 +90,8 @@ def build_schema(data: DataSpec):
     columns = {}
     for name, feature in data.features.items():
         if isinstance(feature, NumericFeature):
-            checks = []
-            if feature.min is not None:
-                checks.append(_bound("ge", feature.min))
-            if feature.max is not None:
-                checks.append(_bound("le", feature.max))
+            low, high = feature.bounds  # never unbounded: see LARGEST_MAGNITUDE
+            checks = [_bound("ge", low), _bound("le", high)]
             if feature.type == "integer":
                 checks.append(_whole_numbers())
             columns[name] = pa.Column("float64", checks=checks, nullable=feature.nullable, coerce=True)

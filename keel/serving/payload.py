@@ -74,8 +74,8 @@ def _field(feature) -> Tuple[Any, Any]:
         base = StrictFloat  # strict: JSON numbers only, never strings
         if feature.type == "integer":
             base = Annotated[StrictFloat, AfterValidator(_whole)]
-        bounds = {k: v for k, v in (("ge", feature.min), ("le", feature.max)) if v is not None}
-        kind = Annotated[base, Field(**bounds)]
+        low, high = feature.bounds
+        kind = Annotated[base, Field(ge=low, le=high)]
     if feature.nullable:  # may be null or left out
         return Optional[kind], None
     return kind, ...

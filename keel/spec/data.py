@@ -4,7 +4,7 @@ valid values, the sensitive attributes, and how the rows are split."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Dict, List, Literal, Optional, Union
+from typing import Annotated, Dict, List, Literal, Optional, Tuple, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -68,17 +68,35 @@ def _column_name(name: Optional[str], what: str) -> Optional[str]:
     return name
 
 
+# Numbers beyond this magnitude are refused wherever data enters (files, requests, batches), whatever the
+# spec's bounds: their squares overflow float64 in scalers, variances and profiles (one 1e300 logged by the
+# service stopped every later `monitor` run; 1e300 in a file crashed training as "Input X contains NaN").
+LARGEST_MAGNITUDE = 1e150
+
+
 class NumericFeature(StrictModel):
     type: Literal["numeric", "integer"] = Field(description="`integer`: whole numbers only (checked)")
-    min: Optional[float] = Field(None, description="Smallest valid value (checked at validation; none: no bound)")
-    max: Optional[float] = Field(None, description="Largest valid value (checked at validation; none: no bound)")
+    min: Optional[float] = Field(
+        None, description="Smallest valid value (checked at validation and on every request; none: -1e150)")
+    max: Optional[float] = Field(
+        None, description="Largest valid value (checked at validation and on every request; none: 1e150)")
     nullable: bool = Field(False, description="Missing values are allowed (imputed by the feature pipeline)")
 
     @model_validator(mode="after")
     def _ordered(self) -> "NumericFeature":
+        for bound in (self.min, self.max):
+            if bound is not None and not abs(bound) <= LARGEST_MAGNITUDE:
+                raise ValueError(f"min and max must be finite numbers within ±{LARGEST_MAGNITUDE:g} (larger ones "
+                                 f"overflow in computation); found {bound}")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         return self
+
+    @property
+    def bounds(self) -> Tuple[float, float]:
+        """The range every value must lie in: min and max as declared, else ±LARGEST_MAGNITUDE."""
+        return (-LARGEST_MAGNITUDE if self.min is None else self.min,
+                LARGEST_MAGNITUDE if self.max is None else self.max)
 
 
 class CategoricalFeature(StrictModel):
