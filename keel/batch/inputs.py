@@ -219,8 +219,24 @@ def arrow_to_frame(batch, id_column: Optional[str]) -> pd.DataFrame:
             # ids are text (as in the prediction log); cast in Arrow so that an integer id with gaps
             # stays "17", not the "17.0" of a float column.
             column = column.cast(pa.string())
-            batch = batch.set_column(position, id_column, column)
+            batch = _as_text_in_pandas_metadata(batch.set_column(position, id_column, column), id_column)
     return batch.to_pandas(split_blocks=True, self_destruct=False)
+
+
+def _as_text_in_pandas_metadata(batch, column: str):
+    """The batch with `column` recorded as text in the pandas metadata a file written by pandas carries:
+    else `to_pandas` restores the column's original dtype (a nullable Int64 id) onto the text and fails."""
+    import json
+
+    metadata = dict(batch.schema.metadata or {})
+    if b"pandas" not in metadata:
+        return batch
+    described = json.loads(metadata[b"pandas"])
+    for entry in described.get("columns", []):
+        if entry.get("name") == column:
+            entry.update(pandas_type="unicode", numpy_type="object", metadata=None)
+    metadata[b"pandas"] = json.dumps(described).encode()
+    return batch.replace_schema_metadata(metadata)
 
 
 def columns_to_read(names: List[str], data: DataSpec) -> Optional[List[str]]:

@@ -71,6 +71,16 @@ def test_a_parquet_file_is_read_in_bounded_chunks_in_order(tmp_path):
     assert len(chunks) >= 7
 
 
+def test_a_parquet_id_of_pandas_nullable_integers_is_read_as_text(tmp_path):
+    """pandas writes its dtype (Int64) into the file; restored onto the ids cast to text, it failed
+    ("Expected array of Int64 type, got string instead") while training read the same file."""
+    frame = _frame(0, 6).assign(key=pd.array([17, 2, None, 40, 5, 6], dtype="Int64"))
+    frame.to_parquet(tmp_path / "batch.parquet", index=False)
+    _, read = _read(batch_source(str(tmp_path / "batch.parquet"), PARQUET_DATA), PARQUET_DATA, 4)
+    assert read["key"].tolist() == ["17", "2", None, "40", "5", "6"]
+    assert read["amount"].tolist() == frame["amount"].tolist()
+
+
 def _parts(folder, sizes):
     folder.mkdir()
     start = 0
