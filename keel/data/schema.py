@@ -175,9 +175,11 @@ def encode_target(values: pd.Series, target: TargetSpec) -> pd.Series:
 def _categorical_column(categories, nullable: bool):
     import pandera.pandas as pa
 
+    from keel.reports.values import listed
+
     allowed = list(categories)
     isin = pa.Check(lambda s: s.isna() | s.astype("string").isin(allowed),
-                    name=f"unknown category (allowed: {', '.join(map(repr, allowed))})")
+                    name=f"unknown category (allowed: {listed(allowed)})")
     return pa.Column(checks=[isin], nullable=nullable)
 
 

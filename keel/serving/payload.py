@@ -10,7 +10,10 @@ import math
 from typing import Annotated, Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 from pydantic import (AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat,
-                      StrictInt, ValidationError, create_model)
+                      StrictInt, StrictStr, ValidationError, WithJsonSchema, create_model)
+from pydantic_core import PydanticCustomError
+
+from keel.reports.values import LISTED, listed
 
 from keel.serving.prediction_log import MAX_ENTITY_ID_LENGTH
 from keel.spec.data import CategoricalFeature, DataSpec
@@ -64,9 +67,31 @@ def _booleans_as_spelt(categories: Sequence[str]) -> Optional[BeforeValidator]:
     return BeforeValidator(lambda value: spelt[str(value).lower()] if isinstance(value, bool) else value)
 
 
+def _required(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError("missing_value", "a value is required: this feature is not nullable")
+    return value
+
+
+def _one_of(categories: Sequence[str]) -> Any:
+    """The categories as a type: a Literal, whose errors name each one, up to LISTED of them; past that, text
+    checked against them, whose error names the first ones and how many (the schema still lists all)."""
+    if len(categories) <= LISTED:
+        return Literal[tuple(categories)]  # type: ignore[misc]
+    allowed = frozenset(categories)
+    message = f"Input should be one of the spec's categories: {listed(categories)}"
+
+    def known(value: str) -> str:
+        if value not in allowed:
+            raise PydanticCustomError("literal_error", message)
+        return value
+
+    return Annotated[StrictStr, AfterValidator(known), WithJsonSchema({"type": "string", "enum": list(categories)})]
+
+
 def _field(feature) -> Tuple[Any, Any]:
     if isinstance(feature, CategoricalFeature):
-        kind: Any = Literal[tuple(feature.categories)]  # type: ignore[misc]
+        kind: Any = _one_of(feature.categories)
         booleans = _booleans_as_spelt(feature.categories)
         if booleans is not None:
             kind = Annotated[kind, booleans]
@@ -78,7 +103,7 @@ def _field(feature) -> Tuple[Any, Any]:
         kind = Annotated[base, Field(ge=low, le=high)]
     if feature.nullable:  # may be null or left out
         return Optional[kind], None
-    return kind, ...
+    return Annotated[kind, BeforeValidator(_required)], ...
 
 
 def _attribute_kind(data: DataSpec, name: str) -> Any:

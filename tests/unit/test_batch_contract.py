@@ -144,7 +144,7 @@ def test_differences_from_a_json_request_are_the_documented_ones():
             {**GOOD, "segment": 1}]               # categories compared as text: 1 is "1", not a category
     good, rejects = check_chunk(pd.DataFrame(rows, dtype=object), DATA, 0)
     assert list(good.index) == [1]
-    assert rejects["problem"].tolist() == ["Input should be a valid number",
+    assert rejects["problem"].tolist() == ["a value is required: this feature is not nullable",
                                            "Input should be 'Small firm', 'large firm' or 'N/A-like'"]
     numbers = pd.DataFrame([{**GOOD, "segment": 7}, {**GOOD, "segment": 3}])
     labelled = DataSpec.model_validate({**DATA.model_dump(), "features": {

@@ -109,8 +109,8 @@ def test_scores_decisions_and_rejects_as_the_service_gives_them_in_input_order(t
         {"row": 10, "id": "C0-00010", "field": "segment",
          "problem": "Input should be 'small firm', 'large firm' or 'sole trader'", "found": "Small Firm"},
         {"row": 11, "id": "C0-00011", "field": "visits, segment",
-         "problem": "visits: Value error, expected a whole number; segment: Input should be 'small firm', "
-                    "'large firm' or 'sole trader'", "found": "visits=2.5; segment=null"},
+         "problem": "visits: Value error, expected a whole number; segment: a value is required: this feature "
+                    "is not nullable", "found": "visits=2.5; segment=null"},
         {"row": 40, "id": "C0-00040", "field": "amount", "problem": "Input should be a valid number",
          "found": "12 EUR"}]
     for kind in ("output", "rejects"):

@@ -169,3 +169,27 @@ def test_json_booleans_are_accepted_for_a_feature_whose_categories_spell_a_boole
         with pytest.raises(PayloadError) as raised:
             parse_records(record, record_type)
         assert raised.value.status == 422 and raised.value.errors[0]["field"] == field, raised.value.errors
+
+
+def test_a_feature_of_many_categories_is_named_briefly_in_errors_and_fully_in_the_schema():
+    """500 stores: an unknown one (or a null where the feature is not nullable) gets a short answer, not
+    the 7 KB of every store's name; the request schema still lists them all."""
+    from keel.spec import validate_spec
+
+    stores = [f"shop_{i:03d}" for i in range(500)]
+    data = validate_spec({"problem": {"name": "baskets", "objective": "o", "business_metric": "b",
+                                      "success_criteria": [{"metric": "roc_auc", "min": 0.6}]},
+                          "data": {"source": {"kind": "csv", "path": "x.csv"},
+                                   "target": {"column": "returned", "positive": "yes", "negative": "no"},
+                                   "features": {"shop": {"type": "categorical", "categories": stores},
+                                                "items": {"type": "integer", "min": 1}}}}, "b.yaml").data
+    record_type = record_model(data)
+    assert parse_records({"shop": "shop_499", "items": 2}, record_type)[0].shop == "shop_499"
+    for shop, expected in (("shop_999", "one of the spec's categories: 'shop_000', 'shop_001', "),
+                           ("shop_999", ", ... (500 in all)"), (7, "valid string"),
+                           (None, "a value is required: this feature is not nullable")):
+        with pytest.raises(PayloadError) as raised:
+            parse_records({"shop": shop, "items": 2}, record_type)
+        [error] = raised.value.errors
+        assert error["field"] == "shop" and expected in error["problem"] and len(error["problem"]) < 300, error
+    assert record_type.model_json_schema()["properties"]["shop"]["enum"] == stores
