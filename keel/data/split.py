@@ -21,10 +21,12 @@ def split_frame(frame: pd.DataFrame, split: SplitSpec, target: str,
         raise SplitError(f"{len(frame)} rows are too few to split into train, validation and test")
     if split.strategy == "time":
         ordered = frame.sort_values(time_column, kind="stable")
+        times = ordered[time_column].to_numpy()
         n = len(ordered)
-        train_end = int(round(n * (1 - holdout)))
-        validation_end = int(round(n * (1 - split.test_fraction)))
+        train_end = _first_of_its_time(times, int(round(n * (1 - holdout))))
+        validation_end = _first_of_its_time(times, max(train_end, int(round(n * (1 - split.test_fraction)))))
         parts = ordered.iloc[:train_end], ordered.iloc[train_end:validation_end], ordered.iloc[validation_end:]
+        _no_empty_part(dict(zip(("train", "validation", "test"), parts)), times, time_column)
     else:
         from sklearn.model_selection import train_test_split
 
@@ -36,6 +38,25 @@ def split_frame(frame: pd.DataFrame, split: SplitSpec, target: str,
         parts = train, validation, test
     _each_part_has_both_classes(dict(zip(("train", "validation", "test"), parts)), split, target)
     return tuple(part.reset_index(drop=True) for part in parts)
+
+
+def _first_of_its_time(times, position: int) -> int:
+    """`position` moved back to the first row of the time found there: a time split cuts between times,
+    never within one (rows on a cut time go to the later part, as the dask engine cuts), so that no row
+    is judged against rows of its own time (one day's rows in both train and test)."""
+    if 0 < position < len(times):
+        return int(times.searchsorted(times[position], side="left"))
+    return position
+
+
+def _no_empty_part(parts: Dict[str, pd.DataFrame], times, time_column: str) -> None:
+    empty = [name for name, part in parts.items() if part.empty]
+    if empty:
+        raise SplitError(f"split.strategy time: the {' and '.join(empty)} split(s) would be empty: the parts are cut "
+                         f"between times, never within one, and {time_column!r} holds {len(set(times.tolist()))} "
+                         f"distinct time(s) in {len(times)} rows (e.g. {times[-1]} for the last "
+                         f"{int((times == times[-1]).sum())} rows). Use split.strategy: random, or times that tell "
+                         "the rows apart")
 
 
 def _each_part_has_both_classes(parts: Dict[str, pd.DataFrame], split: SplitSpec, target: str) -> None:

@@ -32,6 +32,20 @@ def test_time_split_keeps_the_newest_rows_for_test(frame, default_spec):
     assert validation["application_date"].max() <= test["application_date"].min()
 
 
+def test_a_time_split_cuts_between_days_never_within_one(default_spec):
+    """Dated, not timed: 30 days of 20 rows. A cut inside a day put that day's rows in train and in test;
+    rows on a cut day now go to the later part (as the dask engine cuts), and times that cannot be cut
+    at all (every row on one day) are refused in words."""
+    days = np.repeat(pd.date_range("2024-03-01", periods=30, freq="D").to_numpy(), 20)
+    rows = pd.DataFrame({"when": days, "x": np.arange(600.0), "label": np.tile([0, 1], 300)})
+    split = default_spec.split.model_copy(update={"strategy": "time"})
+    train, validation, test = split_frame(rows.sample(frac=1, random_state=2), split, "label", "when")
+    assert train["when"].max() < validation["when"].min() and validation["when"].max() < test["when"].min()
+    assert len(train) + len(validation) + len(test) == 600 and all(len(p) % 20 == 0 for p in (train, validation, test))
+    with pytest.raises(SplitError, match=r"the train and validation split\(s\) would be empty.*1 distinct time"):
+        split_frame(rows.assign(when=days[0]), split, "label", "when")
+
+
 @pytest.mark.parametrize("update,part,hint", [
     ({"strategy": "time"}, "validation", "ordered by time"),   # a rare event, every case in the oldest rows
     ({"stratify": False, "seed": 3}, "validation", "split.stratify: true"),
