@@ -214,7 +214,15 @@ def _read_csv(source: FileSource, data: DataSpec) -> pd.DataFrame:
 def parse_times(values: pd.Series, time_format: str | None, where: str) -> pd.Series:
     """A time column's text as times: ISO 8601, or `time_format` when the spec declares one. A value that
     is neither is an error with examples (it used to become a missing value, and 13/01/2023 a complaint
-    about missing values); an empty cell stays missing."""
+    about missing values); an empty cell stays missing. Numbers are refused: 1704067200 would be read as
+    nanoseconds after 1970 (1970-01-01 00:00:01.7), and keel does not guess their unit."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        examples = ", ".join(repr(v) for v in values.dropna().unique()[:3].tolist())
+        raise DataSourceError(f"{where}: holds numbers (e.g. {examples}), not times: keel does not guess their "
+                              "unit (seconds or milliseconds since 1970, a year?); store ISO 8601 text "
+                              "(2024-01-01T00:00:00) or timestamps")
     if not (pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)):
         return pd.to_datetime(values, errors="coerce")
     text = values.astype("string").str.strip()

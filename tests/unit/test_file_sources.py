@@ -454,3 +454,13 @@ def test_text_times_from_parquet_and_sql_are_read_as_the_csv_ones_never_guessed(
     rows.assign(signup=day_first).to_parquet(tmp_path / "stamped.parquet", index=False)
     assert load_frame(spec({"kind": "parquet", "path": str(tmp_path / "stamped.parquet")}))["signup"].tolist() \
         == day_first
+
+
+def test_a_time_column_of_numbers_is_refused_not_read_as_nanoseconds(tmp_path):
+    """Unix seconds (1704067200) became 1970-01-01 00:00:01.704: every row in the first two seconds of
+    1970, and a time split in file order."""
+    path = tmp_path / "signups.csv"
+    path.write_text("member,visits,signup,churned\nA1,3,1704067200,yes\nA2,1,1704153600,no\nA3,4,1704240000,no\n")
+    with pytest.raises(DataSourceError, match=r"column 'signup' \(data.time_column\): holds numbers \(e.g. "
+                                              r"1704067200, .*keel does not guess their unit"):
+        load_frame(_signup_spec(path).data)
