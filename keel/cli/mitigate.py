@@ -42,5 +42,7 @@ def mitigate(spec: Spec, version: Optional[int], no_cache: bool = False) -> int:
     say("every gate metric on the test split, before and after (the mitigated model's own scores and decisions):")
     say(format_table(["metric", "before", "after", "gate"], before_after_rows(report["before_after"])))
     say(f"gates after:    {describe_decision(report['decision'])} (the champion comparison is added by evaluate)")
+    if report.get("worsened"):
+        say(f"warning:        the mitigation widened the gap it targets on the test split: {report['worsened']}")
     say(f"next:           python run.py evaluate --model-version {new}   (same gates; staged if it passes), then deploy")
     return 0

@@ -53,6 +53,8 @@ from keel.training.fit import predict_scores
 
 TRADE_OFF = ("accuracy", "f1", "demographic_parity_ratio[{a}]", "equalized_odds_difference[{a}]",
              "expected_value_per_application")
+# The gap each constraint is fitted to close, as a gate metric.
+CONSTRAINED_METRIC = {"demographic_parity": "demographic_parity_ratio", "equalized_odds": "equalized_odds_difference"}
 
 
 class MitigationNotApplicable(ValueError):
@@ -410,7 +412,22 @@ def mitigation_report(facts: dict, before: Dict[str, float], after: dict, spec: 
                  for k in TRADE_OFF if k.format(a=attribute) in rows}
     return {**facts, "applied": True, "reason": None, "threshold": after["threshold"], "fairness": after["fairness"],
             "decision": after["decision"], "before_after": table, "trade_off": trade_off,
+            "worsened": worsened_target(rows, facts["constraint"], attribute),
             "champion_comparison": "not part of this table: `evaluate` of the mitigated version adds it"}
+
+
+def worsened_target(rows: Dict[str, dict], constraint: str, attribute: str) -> Optional[str]:
+    """"metric before -> after" when the mitigation left the gap it was fitted to close wider on the test
+    split (fitted on validation rows, it can: many small groups, a randomized rule); None otherwise."""
+    from keel.spec.metrics import improvement
+
+    metric = CONSTRAINED_METRIC[constraint]
+    row = rows.get(f"{metric}[{attribute}]")
+    if row is None or row["before"] is None or row["after"] is None:
+        return None
+    if improvement(metric, row["before"], row["after"]) >= 0:
+        return None
+    return f"{metric}[{attribute}] {format_value(row['before'])} -> {format_value(row['after'])}"
 
 
 def not_applied_report(spec: Spec, reason: str) -> dict:
@@ -442,7 +459,7 @@ def mitigated_version_facts(report: dict, mitigated_from: int) -> dict:
     """What a mitigated model version records under `mitigation` (JSON-safe, no per-group reports)."""
     keep = ("method", "constraint", "attribute", "base_threshold", "groups_fitted", "groups_left_out", "rule",
             "fitted_on", "decision_rule", "needs_attribute_at_prediction", "score", "group_thresholds",
-            "solution_rates", "predictors", "weights", "before_after",
+            "solution_rates", "predictors", "weights", "before_after", "worsened",
             "champion_comparison")
     facts = {k: report[k] for k in keep if k in report}
     return {**facts, "mitigated_from": mitigated_from, "decision_after": describe_decision(report["decision"]),
@@ -513,6 +530,8 @@ def describe_mitigation(facts: dict) -> Tuple[str, List[Tuple[str, str]]]:
             ("groups fitted", ", ".join(facts["groups_fitted"])),
             ("groups left out (small-group rule)", "; ".join(f"{g}: {r}" for g, r in left_out.items()) or "none"),
             ("gates after mitigation", facts.get("decision_after") or describe_decision(facts["decision"]))]
+    if facts.get("worsened"):
+        rows.append(("WARNING: the gap it targets widened on the test split", facts["worsened"]))
     for row in facts.get("before_after") or []:
         gate = f" (gate {row['gate']})" if row["gate"] else ""
         rows.append((row["metric"], f"{format_value(row['before'])} -> {format_value(row['after'])}{gate}"))

@@ -364,3 +364,26 @@ def test_mitigation_judges_groups_as_evaluate_does_rows_for_parity_outcomes_too_
     assert parity == (["harbour", "islet", "uplands"], {"tiny": "10 rows (< 30)"})
     odds = judge_groups(y, groups, _spec(constraint="equalized_odds").data, "equalized_odds")
     assert odds == (["harbour", "uplands"], {"islet": "2 favourable outcomes (< 5)", "tiny": "10 rows (< 30)"})
+
+
+def test_a_mitigation_that_widens_the_gap_it_targets_says_so():
+    """Fitted on validation rows, a mitigation can leave the test split's gap wider (seen: equalized odds
+    on 12 groups, 0.389 -> 0.553). Its gates judge the version; this names the failure of its purpose."""
+    from keel.evaluation.mitigation import describe_mitigation, worsened_target
+
+    odds = {"equalized_odds_difference[grp]": {"before": 0.389, "after": 0.553}}
+    assert worsened_target(odds, "equalized_odds", "grp") == "equalized_odds_difference[grp] 0.389 -> 0.553"
+    assert worsened_target({"equalized_odds_difference[grp]": {"before": 0.389, "after": 0.2}},
+                           "equalized_odds", "grp") is None
+    parity = {"demographic_parity_ratio[grp]": {"before": 0.7, "after": 0.6}}  # higher is better
+    assert worsened_target(parity, "demographic_parity", "grp") == "demographic_parity_ratio[grp] 0.7 -> 0.6"
+    assert worsened_target({"demographic_parity_ratio[grp]": {"before": None, "after": 0.6}},
+                           "demographic_parity", "grp") is None
+    assert worsened_target(parity, "equalized_odds", "grp") is None  # not the gap it targets
+
+    facts = {"method": "threshold_optimizer", "constraint": "equalized_odds", "attribute": "grp", "fitted_on": "x",
+             "decision_rule": "r", "needs_attribute_at_prediction": True, "groups_fitted": ["a", "b"],
+             "decision_after": "reject", "worsened": worsened_target(odds, "equalized_odds", "grp")}
+    _, rows = describe_mitigation(facts)
+    assert ("WARNING: the gap it targets widened on the test split",
+            "equalized_odds_difference[grp] 0.389 -> 0.553") in rows
