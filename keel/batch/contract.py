@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from keel.data.sources import DataSourceError, columns_found_note
-from keel.serving.payload import LONE_SURROGATE, MAX_ENTITY_ID_LENGTH, _is_unicode, record_model
+from keel.serving.payload import LONE_SURROGATE, MAX_ENTITY_ID_LENGTH, _is_unicode, problem_text, record_model
 from keel.spec.data import CategoricalFeature, DataSpec
 
 REJECT_COLUMNS = ["row", "id", "field", "problem", "found"]
@@ -74,7 +74,7 @@ def _service_problem(model, name: str, value) -> Optional[str]:
     except ValidationError as error:
         for item in error.errors():
             if item["loc"] and item["loc"][0] == name:
-                return item["msg"]
+                return problem_text(item)
     return None
 
 

@@ -19,6 +19,7 @@ from keel.serving.prediction_log import MAX_ENTITY_ID_LENGTH
 from keel.spec.data import CategoricalFeature, DataSpec
 
 MAX_BATCH_ROWS = 10_000
+NOT_NULLABLE = "a value is required: this feature is not nullable"
 # JSON may spell a lone UTF-16 surrogate ("\\ud800"): Python keeps it in a string, but it is no
 # Unicode text, so neither the prediction log nor a JSON answer could hold it.
 LONE_SURROGATE = ("not valid Unicode text: it holds a lone UTF-16 surrogate (\\ud800 to \\udfff without its "
@@ -67,12 +68,6 @@ def _booleans_as_spelt(categories: Sequence[str]) -> Optional[BeforeValidator]:
     return BeforeValidator(lambda value: spelt[str(value).lower()] if isinstance(value, bool) else value)
 
 
-def _required(value: Any) -> Any:
-    if value is None:
-        raise PydanticCustomError("missing_value", "a value is required: this feature is not nullable")
-    return value
-
-
 def _one_of(categories: Sequence[str]) -> Any:
     """The categories as a type: a Literal, whose errors name each one, up to LISTED of them; past that, text
     checked against them, whose error names the first ones and how many (the schema still lists all)."""
@@ -103,7 +98,7 @@ def _field(feature) -> Tuple[Any, Any]:
         kind = Annotated[base, Field(ge=low, le=high)]
     if feature.nullable:  # may be null or left out
         return Optional[kind], None
-    return Annotated[kind, BeforeValidator(_required)], ...
+    return kind, ...
 
 
 def _attribute_kind(data: DataSpec, name: str) -> Any:
@@ -157,13 +152,22 @@ def _json_safe(value: Any) -> Any:
     return _printable(str(value)[:80])
 
 
+def problem_text(item: dict) -> str:
+    """What is wrong, in words, for one of pydantic's errors. A null where a value is required is said so
+    (pydantic would answer with the type expected: "a valid number", or every category); worded here, on
+    the error path only, not by a validator run on every field of every request."""
+    if item["type"] != "missing" and "input" in item and item["input"] is None:
+        return NOT_NULLABLE
+    # pydantic judges a record with a lone surrogate in a field name as a whole (no location).
+    return {"extra_forbidden": "unknown field", "string_unicode": LONE_SURROGATE}.get(item["type"], item["msg"])
+
+
 def field_errors(error: ValidationError, prefix: str = "") -> List[dict]:
     """pydantic's errors as [{field, problem, found}], for a 4xx body."""
     errors = []
     for item in error.errors():
         location = ".".join(str(part) for part in item["loc"] if not str(part).startswith(("function-", "constrained-")))
-        # pydantic judges a record with a lone surrogate in a field name as a whole (no location).
-        problem = {"extra_forbidden": "unknown field", "string_unicode": LONE_SURROGATE}.get(item["type"], item["msg"])
+        problem = problem_text(item)
         errors.append({"field": _printable(f"{prefix}{location}".rstrip(".") or "body"), "problem": _printable(problem),
                        "found": _json_safe(item.get("input") if item["type"] != "missing" else None)})
     return errors
