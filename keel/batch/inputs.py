@@ -16,11 +16,10 @@ import numpy as np
 import pandas as pd
 
 from keel.data.sources import (DataSourceError, redacted_url, check_header, check_names, existing_parquet_files,
-                               is_pattern, one_line, parquet_files, pattern_base, read_csv_arguments)
+                               fingerprint_files, is_pattern, one_line, parquet_files, pattern_base, read_csv_arguments)
 from keel.spec.data import CategoricalFeature, DataSpec, FileSource, SqlSource
 
 DataSource = FileSource | SqlSource
-READ_BYTES = 1 << 20  # fingerprints stream files in 1 MiB reads
 SQL_FETCH_ROWS = 50_000  # rows per fetch when an SQL input is fingerprinted
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
@@ -72,43 +71,15 @@ def batch_source(location: str, data: DataSpec, query: Optional[str] = None) -> 
 # --- fingerprint ---------------------------------------------------------------------------------
 
 
-def _hash_file(digest, path: Path) -> None:
-    with open(path, "rb") as handle:
-        while block := handle.read(READ_BYTES):
-            digest.update(block)
-
-
-def _relative_name(file: Path, base: Path) -> str:
-    try:
-        return file.relative_to(base).as_posix()
-    except ValueError:
-        return file.as_posix()
-
-
 def fingerprint_input(source: DataSource) -> str:
-    """"sha256:<hex>" of what a batch reads. A file: its bytes. A directory or glob: each file's name
-    relative to it (sorted) and bytes. An SQL query: the rows it returns, in the order it returns them
+    """"sha256:<hex>" of what a batch reads. A file, a directory or a glob: their bytes
+    (keel.data.sources.fingerprint_files). An SQL query: the rows it returns, in the order it returns them
     (a query without ORDER BY may return the same rows in another order, hence another fingerprint)."""
-    digest = hashlib.sha256()
     if isinstance(source, SqlSource):
+        digest = hashlib.sha256()
         _hash_query(digest, source)
         return f"sha256:{digest.hexdigest()}"
-    path = Path(source.path)
-    try:
-        if source.kind == "parquet" and (path.is_dir() or is_pattern(path)):
-            base = path if path.is_dir() else pattern_base(path)
-            files = parquet_files(path)
-            if not files:
-                raise DataSourceError(f"{path}: no parquet file to read")
-            for file in files:
-                name = _relative_name(file, base)
-                digest.update(f"{name}\0{file.stat().st_size}\0".encode())
-                _hash_file(digest, file)
-        else:
-            _hash_file(digest, path)
-    except OSError as error:
-        raise DataSourceError(f"{path}: cannot be read ({one_line(error)})") from None
-    return f"sha256:{digest.hexdigest()}"
+    return fingerprint_files(source)
 
 
 def _hash_query(digest, source: SqlSource) -> None:

@@ -82,27 +82,59 @@ def existing_parquet_files(path: Path) -> List[Path]:
 
 
 def source_stamp(data: DataSpec) -> str:
-    """Changes whenever the source's content may have changed; keys the ingest step's cache."""
+    """Changes whenever the source's content changed; keys the ingest step's cache. A file source: the
+    SHA-256 of its bytes (size and modification time are not enough: a file rewritten in place keeps both
+    under `cp -p`, rsync or tar, and a cached read of the old rows would be trained on)."""
     source = data.source
     if isinstance(source, GeneratorSource):
         return "generator"  # the spec's parameters determine the rows
     if isinstance(source, FileSource):
-        path = Path(source.path)
-        if source.kind == "parquet" and (path.is_dir() or is_pattern(path)):
-            files = parquet_files(path)
-            digest = hashlib.sha256()
-            for file in files:
-                stat = file.stat()
-                digest.update(f"{file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-            return f"{path.resolve() if not is_pattern(path) else path}:{len(files)}:{digest.hexdigest()}"
         try:
-            stat = path.stat()
-        except OSError:
-            return f"missing:{path.resolve()}"
-        return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+            return fingerprint_files(source)
+        except DataSourceError:  # no such file: not cached; the ingest step says what is missing
+            import time
+
+            return f"unreadable:{Path(source.path).resolve()}:{time.time_ns()}"
     import time
 
     return f"sql:{time.time_ns()}"  # a table can change at any time: never reuse a cached read
+
+
+READ_BYTES = 1 << 20  # fingerprints stream files in 1 MiB reads
+
+
+def _hash_file(digest, path: Path) -> None:
+    with open(path, "rb") as handle:
+        while block := handle.read(READ_BYTES):
+            digest.update(block)
+
+
+def _relative_name(file: Path, base: Path) -> str:
+    try:
+        return file.relative_to(base).as_posix()
+    except ValueError:
+        return file.as_posix()
+
+
+def fingerprint_files(source: FileSource) -> str:
+    """"sha256:<hex>" of a file source's bytes. A file: its bytes. A directory or glob of Parquet files:
+    each file's name relative to it (sorted), size and bytes."""
+    digest = hashlib.sha256()
+    path = Path(source.path)
+    try:
+        if source.kind == "parquet" and (path.is_dir() or is_pattern(path)):
+            base = path if path.is_dir() else pattern_base(path)
+            files = parquet_files(path)
+            if not files:
+                raise DataSourceError(f"{path}: no parquet file to read")
+            for file in files:
+                digest.update(f"{_relative_name(file, base)}\0{file.stat().st_size}\0".encode())
+                _hash_file(digest, file)
+        else:
+            _hash_file(digest, path)
+    except OSError as error:
+        raise DataSourceError(f"{path}: cannot be read ({one_line(error)})") from None
+    return f"sha256:{digest.hexdigest()}"
 
 
 # --- CSV -----------------------------------------------------------------------------------------
