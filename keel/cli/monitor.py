@@ -126,7 +126,8 @@ def _label_problems(labels: LabelReport) -> str:
     problems = [f"{count} {what}" for count, what in (
         (labels.get("missing_labels"), "empty"),
         (labels.get("unknown_label_values"), f"neither class {labels.get('unknown_value_examples')}"),
-        (labels.get("other_versions"), "for another version's predictions")) if count]
+        (labels.get("other_versions"), "for another version's predictions"),
+        (labels.get("conflicting"), "entities labelled again with the other class (the first label is used)")) if count]
     return f"; left out: {', '.join(problems)}" if problems else ""
 
 

@@ -160,16 +160,20 @@ def _describe(source: Union[CsvLabels, SqlLabels]) -> str:
 def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, new_since: Optional[datetime] = None,
                 model_version: Optional[int] = None,
                 known_since: Optional[datetime] = None) -> Tuple[pd.DataFrame, LabelReport]:
-    """Labelled predictions (the latest prediction per entity, its first label) and a report.
+    """Labelled predictions (the latest prediction per entity, the first label known at or after it) and
+    a report.
 
     `predictions`: the log the labels may refer to (all versions; labels arrive late, so not just
     the judged window). Only ids absent from it count as unknown. `model_version`: keep the labels
     of that version's predictions (the others are counted). `known_since`: keep the labels that
     became known from then on (the judged window's start). The report counts labels matched, for
-    unknown ids, dated before their prediction, duplicates, empty labels, values that are neither
-    class, unreadable times, labels of other versions and how many arrived after `new_since`."""
+    unknown ids, dated before their prediction (an earlier outcome of the entity), duplicates (later
+    labels of a matched prediction; `conflicting`: entities whose later labels name another class), empty
+    labels, values that are neither class, unreadable times, labels of other versions and how many arrived
+    after `new_since`."""
     report: LabelReport = {"labels": int(len(labels)), "matched": 0, "unknown_ids": 0, "unknown_examples": [],
-                           "before_prediction": 0, "duplicates": 0, "unreadable_times": 0, "missing_ids": 0,
+                           "before_prediction": 0, "duplicates": 0, "conflicting": 0, "unreadable_times": 0,
+                           "missing_ids": 0,
                            "missing_labels": 0, "unknown_label_values": 0, "unknown_value_examples": [],
                            "other_versions": 0, "known_before_window": 0, "new_labelled_rows": 0}
     labelled = predictions.iloc[0:0].assign(label=pd.Series([], dtype=int),
@@ -185,11 +189,13 @@ def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, new_since: Opti
     known = labels["_key"].isin(latest["_key"])
     report["unknown_ids"] = int((~known).sum())
     report["unknown_examples"] = labels.loc[~known, "entity_id"].head(EXAMPLES).tolist()
-    joined = latest.merge(labels.loc[known, ["_key", "label", "label_time"]], on="_key", how="inner")
+    candidates = latest.merge(labels.loc[known, ["_key", "label", "label_time"]], on="_key", how="inner")
+    joined, early, later = first_label_at_or_after(candidates, "_key")
+    report["before_prediction"] = early
+    report["duplicates"] = int(len(later))
+    first_label = joined.set_index("_key")["label"]
+    report["conflicting"] = int(later["_key"].map(first_label).ne(later["label"]).groupby(later["_key"]).any().sum())
     joined = joined.drop(columns="_key")
-    early = joined["label_time"] < joined["time"]
-    report["before_prediction"] = int(early.sum())
-    joined = joined[~early]
     if model_version is not None:
         mine = joined["model_version"] == model_version
         report["other_versions"] = int((~mine).sum())
@@ -205,9 +211,19 @@ def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, new_since: Opti
     return joined, report
 
 
+def first_label_at_or_after(candidates: pd.DataFrame, key: str) -> Tuple[pd.DataFrame, int, pd.DataFrame]:
+    """(each prediction with the first label known at or after it, how many labels were dated before their
+    prediction, the later labels of matched predictions). `candidates`: predictions (`key`, `time`) merged
+    with every label of their entity (`label`, `label_time`). An entity scored again (a monthly portfolio, a
+    returning customer) carries its earlier outcomes in an append-only table: never one of those."""
+    early = candidates["label_time"] < candidates["time"]
+    after = candidates[~early].sort_values("label_time", kind="stable")
+    return after.drop_duplicates(key, keep="first"), int(early.sum()), after[after.duplicated(key, keep="first")]
+
+
 def _usable_labels(labels: pd.DataFrame, report: LabelReport) -> Tuple[pd.DataFrame, LabelReport]:
     """Drop (and count) rows without an id, without a label, with a value that is neither class or
-    with an unreadable time; then keep each entity's first label (later ones count as duplicates)."""
+    with an unreadable time."""
     no_id = labels["entity_id"].isna()
     report["missing_ids"] = int(no_id.sum())
     labels = labels[~no_id]
@@ -219,7 +235,4 @@ def _usable_labels(labels: pd.DataFrame, report: LabelReport) -> Tuple[pd.DataFr
         report["unknown_value_examples"] = sorted(labels.loc[unknown, "label_value"].unique().tolist())[:EXAMPLES]
     labels = labels[labels["label"].notna()]
     report["unreadable_times"] = int(labels["label_time"].isna().sum())
-    labels = labels.dropna(subset=["label_time"])
-    first = labels.sort_values("label_time", kind="stable").drop_duplicates("_key", keep="first")
-    report["duplicates"] = int(len(labels) - len(first))
-    return first, report
+    return labels.dropna(subset=["label_time"]), report

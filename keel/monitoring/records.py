@@ -19,6 +19,7 @@ class LabelReport(TypedDict):
     unknown_examples: list
     before_prediction: int
     duplicates: int
+    conflicting: int             # entities whose later labels name another class than the one used
     unreadable_times: int
     missing_ids: int
     missing_labels: int

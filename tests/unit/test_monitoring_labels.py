@@ -52,6 +52,33 @@ def test_missing_and_unknown_label_values_are_dropped_and_reported(tmp_path):
     assert report["matched"] == 2 and report["unknown_ids"] == 0
 
 
+def test_a_customer_scored_again_takes_this_cycles_label_not_last_cycles(tmp_path):
+    """A monthly portfolio with an append-only outcomes table: each customer has last cycle's outcome
+    (40 days old, here the other class) and this cycle's (after the new prediction), in either order in the
+    file. The earliest label used to be kept per customer, then dropped as dated before the prediction:
+    nothing was judged, and production fairness used the stale outcomes."""
+    from keel.monitoring.labels import first_label_at_or_after
+
+    scored = pd.Timestamp("2026-03-01 09:00", tz="UTC")
+    ids = [f"B{i:04d}" for i in range(6)]
+    predictions = pd.DataFrame({"time": [scored] * 6, "entity_id": ids, "model_version": 3,
+                                "score": [0.9, 0.1, 0.8, 0.3, 0.6, 0.2], "decision": [1, 0, 1, 0, 1, 0]})
+    now = [f"{i},{'churned' if k % 2 else 'stayed'},2026-03-02T00:00:00Z" for k, i in enumerate(ids)]
+    old = [f"{i},{'stayed' if k % 2 else 'churned'},2026-01-20T00:00:00Z" for k, i in enumerate(ids)]
+    again = [f"{ids[0]},churned,2026-03-05T00:00:00Z", f"{ids[1]},churned,2026-03-06T00:00:00Z"]
+    for rows in (now + old, old + now):
+        spec = _csv(tmp_path, "entity_id,status,known_at\n" + "\n".join(rows + again) + "\n").model_copy(
+            update={"label_column": "status", "time_column": "known_at"})
+        labels = read_labels(spec, "churned", "stayed")
+        joined, report = join_labels(predictions, labels)
+        assert joined["entity_id"].tolist() == ids and joined["label"].tolist() == [0, 1, 0, 1, 0, 1]
+        assert report["matched"] == 6 and report["before_prediction"] == 6
+        assert report["duplicates"] == 2 and report["conflicting"] == 1  # B0000 labelled again as churned
+        candidates = predictions.assign(_row=range(6)).merge(labels, on="entity_id")
+        matched, early, _ = first_label_at_or_after(candidates, "_row")
+        assert matched.sort_values("_row")["label"].tolist() == [0, 1, 0, 1, 0, 1] and early == 6
+
+
 def test_label_codes_follow_the_spec_classes():
     codes = label_codes(pd.Series(["default", "paid", "1", None]), "default", "paid")
     assert codes.iloc[0] == 1 and codes.iloc[1] == 0 and codes.iloc[2:].isna().all()
