@@ -79,6 +79,23 @@ def test_a_customer_scored_again_takes_this_cycles_label_not_last_cycles(tmp_pat
         assert matched.sort_values("_row")["label"].tolist() == [0, 1, 0, 1, 0, 1] and early == 6
 
 
+def test_label_times_are_iso_8601_or_the_declared_format_never_guessed(tmp_path):
+    """03/12/2026 was read as 12 March (and its label dropped as dated before the prediction) while
+    13/12/2026 in the same file was 13 December."""
+    text = "entity_id,label,time\na,1,03/12/2026 18:50\nb,0,13/12/2026 18:50\nc,1,2026-12-03T18:50:00Z\n"
+    undeclared = read_labels(_csv(tmp_path, text))
+    assert undeclared["label_time"].isna().tolist() == [True, True, False]  # unreadable, counted by join_labels
+    declared = read_labels(_csv(tmp_path, text.replace("2026-12-03T18:50:00Z", "03/12/2026 18:51")).model_copy(
+        update={"time_format": "%d/%m/%Y %H:%M"}))
+    assert declared["label_time"].tolist() == [pd.Timestamp("2026-12-03 18:50", tz="UTC"),
+                                               pd.Timestamp("2026-12-13 18:50", tz="UTC"),
+                                               pd.Timestamp("2026-12-03 18:51", tz="UTC")]
+    predictions = pd.DataFrame({"time": [pd.Timestamp("2026-12-03 18:00", tz="UTC")] * 3, "entity_id": ["a", "b", "c"],
+                                "model_version": 1, "score": [0.9, 0.2, 0.7], "decision": [1, 0, 1]})
+    assert join_labels(predictions, undeclared)[1]["unreadable_times"] == 2
+    assert join_labels(predictions, declared)[1]["matched"] == 3
+
+
 def test_label_codes_follow_the_spec_classes():
     codes = label_codes(pd.Series(["default", "paid", "1", None]), "default", "paid")
     assert codes.iloc[0] == 1 and codes.iloc[1] == 0 and codes.iloc[2:].isna().all()
