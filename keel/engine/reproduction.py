@@ -80,7 +80,7 @@ def retrain_on_dask(spec, engine, expected_fingerprint: Optional[str]) -> DaskRe
     fingerprint is `expected_fingerprint` (keel never retrains on other data and calls it a reproduction)."""
     from keel.engine.dask_run import prepare, refit
     from keel.features.preprocessing import fit_preprocessor
-    from keel.training.fit import artifact_boundary, fit_and_choose, model_hash
+    from keel.training.fit import MEMO_MODEL_SHA256, artifact_boundary, fit_and_choose, memo_model_hash, model_hash
 
     data, training = spec.data, spec.training
     prepared = prepare(data, spec.split, engine)
@@ -94,6 +94,7 @@ def retrain_on_dask(spec, engine, expected_fingerprint: Optional[str]) -> DaskRe
                                      training, engine, artifact_boundary(prepared.record))
     facts = {keys.MODEL_FAMILY: selection["chosen"], keys.HYPERPARAMETERS: selection["params"],
              keys.VALIDATION_METRICS: selection["validation_metrics"], keys.TEST_METRICS: record["test_metrics"],
-             keys.MODEL_SHA256: model_hash(model), keys.ROWS: record["rows"],
+             keys.MODEL_SHA256: model_hash(model),
+             MEMO_MODEL_SHA256: memo_model_hash(model), keys.ROWS: record["rows"],
              keys.DATA_FINGERPRINT: prepared.fingerprint, keys.ENGINE: record}
     return DaskRetrain(facts, prepared.report, prepared.fingerprint)

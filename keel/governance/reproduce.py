@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional
 import pandas as pd
 
 from keel import registration as keys
+from keel.training.fit import MEMO_MODEL_SHA256
 
 OK, WARN, FAIL = "ok", "warning", "FAILED"
 
@@ -191,6 +192,8 @@ def compare(reproduction: Reproduction, recorded: dict, reproduced: dict, facts=
     """Each recorded fact against the rebuilt one; a difference carries its most likely cause."""
     for what in facts:
         was, now = recorded.get(what), reproduced.get(what)
+        if what == keys.MODEL_SHA256 and was is not None and was == reproduced.get(MEMO_MODEL_SHA256):
+            now = reproduced[what] = was  # recorded by an earlier keel, with the memo: the same model
         if isinstance(was, dict) and isinstance(now, dict):
             for key in sorted(set(was) | set(now)):
                 if was.get(key) != now.get(key):
@@ -211,7 +214,7 @@ def retrain(raw: pd.DataFrame, spec) -> dict:
     from keel.data.schema import validate_frame
     from keel.data.split import split_frame
     from keel.features.preprocessing import fit_preprocessor
-    from keel.training.fit import artifact_boundary, fit_and_choose, model_hash, predict_scores
+    from keel.training.fit import artifact_boundary, fit_and_choose, memo_model_hash, model_hash, predict_scores
     from keel.training.metrics import score
 
     data, training = spec.data, spec.training
@@ -223,7 +226,7 @@ def retrain(raw: pd.DataFrame, spec) -> dict:
     return {keys.MODEL_FAMILY: selected.name, keys.HYPERPARAMETERS: chosen["params"],
             keys.VALIDATION_METRICS: chosen["validation_metrics"],
             keys.TEST_METRICS: score(test[data.target.column], predict_scores(model, test)),
-            keys.MODEL_SHA256: model_hash(model),
+            keys.MODEL_SHA256: model_hash(model), MEMO_MODEL_SHA256: memo_model_hash(model),
             keys.ROWS: {"train": len(train), "validation": len(validation), "test": len(test)},
             keys.DATA_FINGERPRINT: fingerprint_frame(frame)}
 

@@ -7,6 +7,7 @@ evaluated, registered and served is exactly one object.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import pickle
 from dataclasses import dataclass
@@ -90,7 +91,28 @@ def choose_summary(summaries: List[dict], metric: str) -> dict:
 
 
 def model_hash(pipeline) -> str:
-    """SHA-256 of the pickled pipeline: identical bytes mean an identical model."""
+    """SHA-256 of the pickled pipeline, pickled without pickle's memo (fast mode): the bytes depend on the
+    model's contents only, not on which of its equal objects share memory. That sharing differs between a
+    model fitted in the process and one loaded from the artifact store, so a version registered from a
+    cached training run recorded another hash than the same model fitted fresh, and `reproduce` called
+    it non-determinism. A model holding a reference cycle (none of keel's) is hashed with the memo."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    pickler.fast = True
+    try:
+        pickler.dump(pipeline)
+    except ValueError:  # fast mode refuses cyclic objects
+        return memo_model_hash(pipeline)
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+# A rebuilt model's fact (never recorded): its hash as keel recorded it before `model_hash`.
+MEMO_MODEL_SHA256 = "model_sha256_with_pickle_memo"
+
+
+def memo_model_hash(pipeline) -> str:
+    """SHA-256 of the pipeline pickled as usual (with the memo): the model hash keel recorded before
+    `model_hash`, kept so that `reproduce` recognises the versions registered then."""
     return hashlib.sha256(pickle.dumps(pipeline, protocol=5)).hexdigest()
 
 
