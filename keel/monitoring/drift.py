@@ -28,6 +28,14 @@ from keel.spec.monitoring import (DriftSpec, FeatureDriftSpec, LabelDriftSpec, P
                                   PredictionDriftSpec)
 
 
+def _worsened(performance: PerformanceDrift) -> str:
+    """"roc_auc fell by 0.086", "brier rose by 0.379": `drop` is how much worse, whichever way the metric points."""
+    from keel.spec.metrics import higher_is_better
+
+    moved = "fell" if higher_is_better(performance["metric"]) else "rose"
+    return f"{performance['metric']} {moved} by {performance['drop']:.3f}"
+
+
 def feature_drift(comparisons: Dict[str, dict], spec: FeatureDriftSpec) -> FeatureDrift:
     """Which features drifted. `comparisons` as `keel.monitoring.profiles.compare_columns` returns."""
     tested = [name for name, c in comparisons.items() if c["p_value"] is not None]
@@ -133,8 +141,8 @@ def classify(features: FeatureDrift, prediction: PredictionDrift, label: LabelDr
     if concept:
         kinds.append("concept")
     if concept:
-        summary = (f"concept drift: {performance['metric']} fell by {performance['drop']:.3f} while no input "
-                   "feature drifted (the relationship between inputs and outcome changed)")
+        summary = (f"concept drift: {_worsened(performance)} while no input feature drifted (the relationship "
+                   "between inputs and outcome changed)")
     elif kinds:
         parts = []
         if features["drifted"]:
@@ -144,7 +152,7 @@ def classify(features: FeatureDrift, prediction: PredictionDrift, label: LabelDr
         if label["drifted"]:
             parts.append(f"the positive rate moved by {label['change']:+.3f}")
         if performance["drifted"]:
-            parts.append(f"{performance['metric']} fell by {performance['drop']:.3f}")
+            parts.append(_worsened(performance))
         summary = "; ".join(parts)
     else:
         summary = "no drift"

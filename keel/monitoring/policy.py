@@ -117,8 +117,8 @@ def decide(now: datetime, status: DriftAssessment, new_labelled_rows: int, since
         if not policy.enabled:
             suppressed_by = "retraining disabled in the spec"
         elif previous is not None and _hours(now - previous) < policy.cooldown_hours:
-            suppressed_by = (f"cooldown: last retrain {_hours(now - previous):.2f} h ago, "
-                             f"cooldown {policy.cooldown_hours:g} h")
+            suppressed_by = (f"cooldown: the policy last decided to retrain {_hours(now - previous):.2f} h ago "
+                             f"(whether or not a retrain ran), cooldown {policy.cooldown_hours:g} h")
         elif len(recent) >= policy.max_retrains:
             suppressed_by = (f"maximum frequency: {len(recent)} retrains in the last {policy.per_hours:g} h, "
                              f"at most {policy.max_retrains}")

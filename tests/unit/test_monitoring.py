@@ -473,3 +473,11 @@ def test_drift_report_and_profile_view_are_static_html(world):
     assert page.count(">DRIFT<") >= 2 and "FIRED" in page
     view = profile_html(world.reference_data)
     assert "<script" not in view and "income" in view and "12000 rows" in view
+
+
+def test_a_worse_metric_is_said_to_fall_or_rise_as_it_points():
+    """Brier rising from 0.14 to 0.52 was reported as 'brier fell by 0.379'."""
+    from keel.monitoring.drift import _worsened
+
+    assert _worsened({"metric": "brier", "drop": 0.379}) == "brier rose by 0.379"
+    assert _worsened({"metric": "roc_auc", "drop": 0.086}) == "roc_auc fell by 0.086"
