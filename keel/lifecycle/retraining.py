@@ -110,6 +110,20 @@ def retraining_outcome(evaluation_code: int, evaluation_passed: Optional[bool],
     return f"not rolled out ({rollout or 'deployment failed'})"
 
 
+def same_model_as_champion(spec: Spec, champion: int, trained: dict) -> Optional[str]:
+    """Why a retrained version is not rolled out when it is the champion's model byte for byte (the same
+    data and spec: a retrain fired by performance drift on unchanged data cannot address the drift, and
+    would be evaluated against the champion's own test split and "roll out" the same model); None else."""
+    from keel import registration as keys
+    from keel.registry import get_model_version_metadata
+
+    now = trained.get(keys.MODEL_SHA256)
+    if now is None or now != get_model_version_metadata(spec.problem.name, champion).get(keys.MODEL_SHA256):
+        return None
+    return (f"identical to the champion v{champion} (model SHA-256 {now[:12]}...): the retraining data and spec "
+            f"gave the same model; name newer data in monitoring.retraining.data_overrides")
+
+
 def skipped_retraining(spec: Spec, decision: RetrainingDecision, champion: int) -> RetrainingResult:
     """The policy fired but retraining was switched off: the decision stands (it counts for the
     cooldown); record that it was not acted on."""
@@ -159,6 +173,12 @@ def retrain_and_roll_out(spec: Spec, decision: RetrainingDecision, champion: int
         return result
     record["new_version"] = version = result.training.version
     mark("retrain", f"v{version} trained on {describe_source(new_spec.data)}")
+    same = same_model_as_champion(spec, champion, result.training.metadata)
+    if same:
+        record["outcome"] = f"not rolled out ({same})"
+        mark("rollout", f"none: {same}")
+        append_record(monitoring_folder(spec), record)
+        return result
     if decision.get("label_coverage"):  # the outcomes production could teach it (selective labels)
         from keel.monitoring.production_fairness import record_label_coverage
 

@@ -78,11 +78,20 @@ def test_monitor_detects_drift_records_decisions_and_retrains(tmp_path, capsys):
         assert decisions[-1]["suppressed_by"].startswith("cooldown")
         assert decisions[-1]["window"]["new_rows"] == 0  # the hours were not profiled twice
 
-        # Without a cooldown, the monitor retrains, evaluates against the champion and rolls out.
+        # Without a cooldown the monitor retrains; on the same data and spec the model is the champion's own,
+        # byte for byte: recorded, not evaluated against itself nor rolled out.
         assert main(["monitor", *args, "--set", "monitoring.retraining.cooldown_hours=0"]) == 0
         record = json.loads((monitoring_folder(spec) / "decisions.jsonl").read_text().splitlines()[-1])
         assert record["kind"] == "retraining" and record["champion"] == version
-        assert record["new_version"] == version + 1 and record["outcome"] == "rolled out"
-        assert production_version("monitor_model") == version + 1
+        assert record["new_version"] == version + 1 and record["outcome"].startswith(
+            f"not rolled out (identical to the champion v{version}"), record["outcome"]
+        assert production_version("monitor_model") == version
+        # On newer data (the policy's data_overrides) it evaluates against the champion and rolls out.
+        assert main(["monitor", *args, "--set", "monitoring.retraining.cooldown_hours=0",
+                     "--set", "monitoring.retraining.data_overrides=[data.source.seed=8]"]) == 0
+        record = json.loads((monitoring_folder(spec) / "decisions.jsonl").read_text().splitlines()[-1])
+        assert record["kind"] == "retraining" and record["champion"] == version
+        assert record["new_version"] == version + 2 and record["outcome"] == "rolled out"
+        assert production_version("monitor_model") == version + 2
     finally:
         stop_service(deployment_folder(spec))
