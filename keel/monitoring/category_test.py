@@ -37,7 +37,7 @@ def _pooled_cells(window: np.ndarray, reference: np.ndarray) -> Tuple[np.ndarray
 def category_test(window: Dict[str, int], reference: Dict[str, int]) -> Optional[Tuple[float, float, int]]:
     """(chi-square statistic, p-value, cells tested) of the hypothesis that both counts come from one
     distribution; None when fewer than two cells remain to compare (too few rows for the categories)."""
-    from scipy.stats import chi2
+    from scipy.stats import chi2_contingency
 
     levels = sorted(set(window) | set(reference))
     counts_w = np.array([window.get(level, 0) for level in levels], dtype=float)
@@ -47,9 +47,6 @@ def category_test(window: Dict[str, int], reference: Dict[str, int]) -> Optional
     counts_w, counts_r = _pooled_cells(counts_w, counts_r)
     if len(counts_w) < 2:
         return None
-    total = counts_w + counts_r
-    n = total.sum()
-    expected_w, expected_r = total * counts_w.sum() / n, total * counts_r.sum() / n
-    statistic = float(((counts_w - expected_w) ** 2 / expected_w).sum()
-                      + ((counts_r - expected_r) ** 2 / expected_r).sum())
-    return statistic, float(chi2.sf(statistic, len(counts_w) - 1)), len(counts_w)
+    # Pearson's statistic as it is (no continuity correction, which scipy applies to a 2 x 2 table only).
+    tested = chi2_contingency(np.vstack([counts_w, counts_r]), correction=False)
+    return float(tested.statistic), float(tested.pvalue), len(counts_w)
