@@ -270,9 +270,14 @@ def screening_rows(record: Optional[dict]) -> List[tuple]:
     return rows
 
 
+def screening_findings(screening: Screening) -> List[str]:
+    """What screening found: the leakage suspects, then the proxies."""
+    return screening["leakage_suspects"] + screening["proxies"]
+
+
 def screening_blocks(screening: Screening) -> Optional[str]:
     """The message that stops training when the spec makes screening blocking and something was found."""
-    found = screening["leakage_suspects"] + screening["proxies"]
+    found = screening_findings(screening)
     if not screening["blocking"] or not found:
         return None
     return ("data screening found " + "; ".join(found) + ". data.screening.blocking is true, so training stops: "

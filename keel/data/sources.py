@@ -85,6 +85,8 @@ def source_stamp(data: DataSpec) -> str:
     """Changes whenever the source's content changed; keys the ingest step's cache. A file source: the
     SHA-256 of its bytes (size and modification time are not enough: a file rewritten in place keeps both
     under `cp -p`, rsync or tar, and a cached read of the old rows would be trained on)."""
+    import time
+
     source = data.source
     if isinstance(source, GeneratorSource):
         return "generator"  # the spec's parameters determine the rows
@@ -92,11 +94,7 @@ def source_stamp(data: DataSpec) -> str:
         try:
             return fingerprint_files(source)
         except DataSourceError:  # no such file: not cached; the ingest step says what is missing
-            import time
-
             return f"unreadable:{Path(source.path).resolve()}:{time.time_ns()}"
-    import time
-
     return f"sql:{time.time_ns()}"  # a table can change at any time: never reuse a cached read
 
 

@@ -50,7 +50,7 @@ def draw_sample(spec: Spec, sample: int):
 def check_sample(spec: Spec, raw) -> CheckResult:
     """Validate `raw`, screen it for leakage and proxies as training does (blocking screening that finds one
     is an error, as it stops `train`), train on it in process and run every gate of the spec."""
-    from keel.data.screening import screening_blocks
+    from keel.data.screening import screening_blocks, screening_findings
     from keel.evaluation.suite import evaluate_all
     from keel.training.in_process import train_in_process
 
@@ -64,4 +64,4 @@ def check_sample(spec: Spec, raw) -> CheckResult:
     reports = evaluate_all(trained.selected.pipeline, trained.validation, trained.test, spec)
     return CheckResult(trained.selected.name, trained.selected.validation_metrics[spec.training.primary_metric],
                        reports["decision"], blocking=spec.evaluation.blocking,
-                       screening_findings=screening["leakage_suspects"] + screening["proxies"])
+                       screening_findings=screening_findings(screening))

@@ -14,7 +14,6 @@ from pydantic import (AfterValidator, AliasChoices, BaseModel, BeforeValidator, 
 from pydantic_core import PydanticCustomError
 
 from keel.reports.values import LISTED, listed
-
 from keel.serving.prediction_log import MAX_ENTITY_ID_LENGTH
 from keel.spec.data import CategoricalFeature, DataSpec
 
