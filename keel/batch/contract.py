@@ -28,12 +28,14 @@ import functools
 import math
 from decimal import Decimal
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from types import MappingProxyType
+from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from keel.data.sources import DataSourceError, columns_found_note
+from keel.features.preprocessing import UNTRAINED_CATEGORY
 from keel.serving.payload import LONE_SURROGATE, MAX_ENTITY_ID_LENGTH, _is_unicode, problem_text, record_model
 from keel.spec.data import CategoricalFeature, DataSpec
 
@@ -311,12 +313,10 @@ def _id_text(column: pd.Series) -> np.ndarray:
     return values
 
 
-def _check_ids(rules: Contract, column: Optional[pd.Series], rows: int, problems: _Problems) -> Optional[np.ndarray]:
+def _check_ids(rules: Contract, column: pd.Series, rows: int, problems: _Problems) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if column is None:
-        return np.full(rows, None, dtype=object)
     values = _id_text(column)
     order = -1  # the id first, as the service validates it with the record
     try:  # Arrow refuses text that is not Unicode (a lone surrogate): one fast pass for the usual case
@@ -339,32 +339,43 @@ def missing_columns(columns: Sequence[str], data: DataSpec, decision_attributes:
 
 
 def require_columns(columns: Sequence[str], data: DataSpec, decision_attributes: Sequence[str] = ()) -> None:
-    """Raise MissingColumnsError naming the absent columns that every row needs."""
+    """Raise MissingColumnsError naming the absent columns that every row needs: the non-nullable model
+    features, and the spec's id column (a row may leave its id empty; the input may not drop the column)."""
     absent = missing_columns(columns, data, decision_attributes)
     if absent:
         raise MissingColumnsError(
             f"the input has no column {', '.join(map(repr, absent))} (a feature the model needs, not nullable); "
             f"nothing was scored: {columns_found_note(list(columns), absent, where='data.source')}")
+    if data.id_column and data.id_column not in set(map(str, columns)):
+        # Scores without ids could not be traced to a person, contested, or joined with their outcomes.
+        raise MissingColumnsError(
+            f"the input has no column {data.id_column!r} (the spec's data.id_column, each row's id); nothing was "
+            f"scored: {columns_found_note(list(columns), [data.id_column], where='data.source')}")
 
 
-def check_chunk(frame: pd.DataFrame, data: DataSpec, first_row: int,
-                decision_attributes: Sequence[str] = ()) -> Tuple[pd.DataFrame, pd.DataFrame]:
+def check_chunk(frame: pd.DataFrame, data: DataSpec, first_row: int, decision_attributes: Sequence[str] = (),
+                untrained: Mapping[str, FrozenSet[str]] = MappingProxyType({})) -> Tuple[pd.DataFrame, pd.DataFrame]:
     """(good rows, rejects) of one chunk. Good rows: the model features and decision attributes as the
     model reads them, plus the id column (text) when the spec has one, indexed by input row number.
     Rejects: one row per rejected input row: row (input row number), id, field, problem, found (for
     several fields: `a, b`, `a: problem; b: problem`, `a=found; b=found`). Raises MissingColumnsError
-    when a column every row needs is absent."""
+    when a column every row needs is absent. `untrained`: per feature, the spec's categories the scoring
+    version was not fitted with (keel.features.preprocessing.categories_unknown_to): rejected, as the
+    service refuses them for that version."""
     rules = contract(data, decision_attributes)
     require_columns(frame.columns, data, decision_attributes)
     rows = len(frame)
     problems = _Problems()
     converted: Dict[str, np.ndarray] = {}
-    ids = _check_ids(rules, frame[rules.id_column] if rules.id_column in frame.columns else None, rows, problems) \
-        if rules.id_column else None
+    ids = _check_ids(rules, frame[rules.id_column], rows, problems) if rules.id_column else None
     for order, rule in enumerate(rules.rules):
         column = frame[rule.name] if rule.name in frame.columns else None
         check = _check_categorical if rule.kind == "categorical" else _check_numeric
         converted[rule.name] = check(rule, order, column, rows, problems)
+        if rule.name in untrained:
+            values = converted[rule.name]
+            problems.add(order, rule.name, pd.Series(values, dtype=object).isin(untrained[rule.name]).to_numpy(),
+                         UNTRAINED_CATEGORY, values)
     bad = problems.bad_positions(rows)
     index = pd.RangeIndex(first_row, first_row + rows)
     columns = ({rules.id_column: ids} if rules.id_column else {}) | converted

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from keel.batch.contract import check_chunk, empty_rejects
+from keel.features.preprocessing import categories_unknown_to
 from keel.batch.inputs import DataSource, iter_chunks
 from keel.spec.data import DataSpec
 from keel.spec.decisions import DecisionsSpec
@@ -183,7 +184,7 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
                 batch_id: str, input_fingerprint: str, output: Path, rejects: Path,
                 output_format: str = "parquet", chunk_rows: int = 100_000,
                 decision_attributes: Sequence[str] = (), decisions: Optional[DecisionsSpec] = None,
-                logged_attributes: Sequence[str] = (),
+                logged_attributes: Sequence[str] = (), background: Optional[pd.DataFrame] = None,
                 on_chunk: Optional[Callable[[pd.DataFrame], None]] = None,
                 progress: Optional[Callable[[int, int], None]] = None) -> BatchResult:
     """Score every row of `source` with `model` (the registered version's fitted pipeline) and decide
@@ -204,7 +205,9 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
 
     With the spec's `decisions`, rows scored inside `decisions.refer_band` get the decision `refer`,
     and each unfavourable decision its principal reasons (keel.serving.reasons), computed per chunk
-    for those rows only; `on_chunk` still gets the threshold's decision (what monitoring profiles)."""
+    for those rows only; `on_chunk` still gets the threshold's decision (what monitoring profiles).
+    `background`: the version's background rows (its input columns), the reference a linear model's
+    reasons are measured from, as the service's; without them a linear model's rows get no reasons."""
     if output_format not in OUTPUT_FORMATS:
         raise BatchScoringError(f"output format {output_format!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
     if chunk_rows < 1:
@@ -219,9 +222,10 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
     # Attributes sent for fairness monitoring are checked as optional fields (as the service's payload)
     # and handed to `on_chunk`; the model reads `columns` only.
     checked = list(dict.fromkeys([*attributes, *logged_attributes]))
+    untrained = categories_unknown_to(model, data)
     started = time.perf_counter()
     scored_file = TableFile(output, batch_id, output_schema(data, decisions), output_format)
-    reasons: Optional[BatchReasons] = BatchReasons(model, data, decisions) if decisions is not None else None
+    reasons: Optional[BatchReasons] = BatchReasons(model, data, decisions, background) if decisions is not None else None
     try:
         rejects_file = TableFile(rejects, batch_id, rejects_schema(), output_format)
     except BaseException:
@@ -230,7 +234,7 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
     rows_read = scored = rejected = 0
     try:
         for chunk in iter_chunks(source, data, chunk_rows):
-            good, bad = check_chunk(chunk, data, rows_read, checked)
+            good, bad = check_chunk(chunk, data, rows_read, checked, untrained)
             rows_read += len(chunk)
             del chunk
             if len(good):
@@ -251,6 +255,7 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
             rejected += len(bad)
             if progress is not None:
                 progress(rows_read, rejected)
+        require_rows(rows_read, source)
         rejects_fingerprint = rejects_file.close()
         output_fingerprint = scored_file.close()
         rejects_file.publish()
@@ -266,6 +271,13 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
                        seconds=round(time.perf_counter() - started, 3))
 
 
+def require_rows(rows_read: int, source) -> None:
+    """Refuse an input with no rows: an empty export upstream would otherwise pass as a scored batch."""
+    if rows_read == 0:
+        where = getattr(source, "path", None) or getattr(source, "query", None) or "the input"
+        raise BatchScoringError(f"{where}: the input has no rows; nothing was scored or published")
+
+
 def output_frame(good: pd.DataFrame, scores: np.ndarray, decisions: np.ndarray, data: DataSpec,
                   model_version: int, batch_id: str) -> pd.DataFrame:
     columns = {ROW_COLUMN: good.index.to_numpy(dtype=np.int64)}
@@ -279,10 +291,10 @@ def output_frame(good: pd.DataFrame, scores: np.ndarray, decisions: np.ndarray, 
 class BatchReasons:
     """A chunk's referrals and principal reasons, for the spec's `decisions` (see score_batch)."""
 
-    def __init__(self, model, data: DataSpec, decisions: DecisionsSpec):
+    def __init__(self, model, data: DataSpec, decisions: DecisionsSpec, background: Optional[pd.DataFrame] = None):
         from keel.serving.reasons import unfavourable_decision
 
-        self.model, self.data, self.decisions = model, data, decisions
+        self.model, self.data, self.decisions, self.background = model, data, decisions, background
         self.adverse = unfavourable_decision(data.target.favourable)
         self.giver = None
         self.built = False
@@ -297,7 +309,8 @@ class BatchReasons:
             self.built = True
             if not getattr(self.model, "decision_attributes_", None):
                 encoder = compile_row_scorer(self.model, sample)
-                self.giver = ReasonGiver.for_pipeline(self.model, encoder, self.data, self.decisions)
+                self.giver = ReasonGiver.for_pipeline(self.model, encoder, self.data, self.decisions,
+                                                      background=self.background)
         return self.giver
 
     def add_to(self, frame: pd.DataFrame, inputs: pd.DataFrame, scores: np.ndarray, chosen: np.ndarray) -> pd.DataFrame:

@@ -26,12 +26,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
 from keel.engine.dask_data import parquet_pieces
+from keel.features.preprocessing import categories_unknown_to
 from keel.files import publish_folder
 from keel.spec.data import DataSpec, FileSource
 from keel.spec.decisions import DecisionsSpec
@@ -69,6 +70,8 @@ class PartitionJob:
     features: List[str]
     logged: List[str]  # attributes kept with each monitoring row (keel.monitoring.batch_traffic's columns)
     decisions: Optional[DecisionsSpec] = None  # declared reasons / refer band: given per row, as locally
+    untrained: Dict[str, FrozenSet[str]] = field(default_factory=dict)  # categories the version was not fitted with
+    background: Optional[pd.DataFrame] = None  # a linear version's reference rows for reasons (as score_batch's)
 
 
 def piece_rows(piece) -> int:
@@ -91,7 +94,7 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
     data = job.data
     part = PART_NAME.format(index)
     output = TableFile(Path(job.parts_folder) / part, job.batch_id, output_schema(data, job.decisions), "parquet")
-    reasons = BatchReasons(model, data, job.decisions) if job.decisions is not None else None
+    reasons = BatchReasons(model, data, job.decisions, job.background) if job.decisions is not None else None
     predictions = None
     result = PartitionScored(0, 0, empty_rejects())
     rejects: List[pd.DataFrame] = []
@@ -102,7 +105,7 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
             if not batch.num_rows:
                 continue
             chunk = arrow_to_frame(batch, data.id_column)
-            good, bad = check_chunk(chunk, data, first_row + result.rows_read, job.checked)
+            good, bad = check_chunk(chunk, data, first_row + result.rows_read, job.checked, job.untrained)
             result.rows_read += len(chunk)
             if len(good):
                 scores = np.asarray(model.predict_proba(good[job.columns])[:, 1], dtype=np.float64)
@@ -163,16 +166,17 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
                       batch_id: str, input_fingerprint: str, output: Path, rejects: Path, chunk_rows: int,
                       predictions_folder: Optional[Path] = None, features: Sequence[str] = (),
                       decision_attributes: Sequence[str] = (), logged_attributes: Sequence[str] = (),
-                      decisions: Optional[DecisionsSpec] = None,
+                      decisions: Optional[DecisionsSpec] = None, background: Optional[pd.DataFrame] = None,
                       progress: Optional[Callable[[int, int], None]] = None) -> DaskBatch:
     """Score every partition of the Parquet `source` on the cluster (`client`) and publish the output
     parts folder `output` and the aggregated `rejects` file (rejects first, the output last, as the local
     engine does). Raises what a partition raised (DataSourceError, MissingColumnsError,
     BatchScoringError); then nothing is published and the parts written so far are removed.
     `logged_attributes`: as keel.batch.scoring.score_batch's (checked, kept with the monitoring rows,
-    never given to the model); `decisions`: as score_batch's (reasons, `refer` and `model_decision`)."""
+    never given to the model); `decisions`, `background`: as score_batch's (reasons, `refer` and
+    `model_decision`)."""
     from keel.batch.inputs import fingerprint_input
-    from keel.batch.scoring import BatchScoringError, model_columns, rejects_schema, TableFile, partial_path
+    from keel.batch.scoring import BatchScoringError, model_columns, rejects_schema, require_rows, TableFile, partial_path
     from keel.monitoring.batch_traffic import merge_hour
     from keel.monitoring.profiles import deserialize
 
@@ -190,7 +194,8 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
                        model_version=int(model_version), batch_id=batch_id, chunk_rows=int(chunk_rows),
                        parts_folder=str(parts_folder),
                        predictions_folder=str(predictions_folder) if predictions_folder else None,
-                       features=list(features), logged=list(logged_attributes), decisions=decisions)
+                       features=list(features), logged=list(logged_attributes), decisions=decisions,
+                       untrained=categories_unknown_to(model, data), background=background)
     rejects_file = TableFile(rejects, batch_id, rejects_schema(), "parquet")
     futures = []
     try:
@@ -213,6 +218,7 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
             last = max(filter(None, (last, part.last)), default=None)
             if progress is not None:
                 progress(rows_read, rejected)
+        require_rows(rows_read, source)
         rejects_fingerprint = rejects_file.close()
         output_fingerprint = fingerprint_input(FileSource(kind="parquet", path=parts_folder))  # a part per partition
         rejects_file.publish()

@@ -279,19 +279,25 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
     started = utc_now()
     # A spec that declares reasons or a refer band gets them in the output (reasons, refer, model_decision).
     declared = spec.decisions if spec.decisions.refer_band or spec.decisions.reasons else None
+    background = None
     if declared is not None:
+        from keel.registry import explanation_background
+
         _mark_proxies(model, spec.problem.name, model_version)
+        background = explanation_background(spec.problem.name, model_version, spec.data.model_features,
+                                            spec.governance.explanation_background_rows)
     try:
         if partitioned:
             result = _score_on_dask(engine, profiler, source=source, spec=spec, model=model, threshold=threshold,
                                     model_version=model_version, batch_id=batch_id, decisions=declared,
+                                    background=background,
                                     input_fingerprint=input_fingerprint, output=output_path, rejects=rejects, say=say)
         else:
             result = score_batch(source=source, data=spec.data, model=model, threshold=threshold,
                                  model_version=model_version, batch_id=batch_id, input_fingerprint=input_fingerprint,
                                  output=output_path, rejects=rejects, output_format=fmt,
                                  chunk_rows=spec.batch.chunk_rows, on_chunk=profiler, progress=progress_reporter(say),
-                                 decisions=declared, logged_attributes=sent)
+                                 decisions=declared, logged_attributes=sent, background=background)
     except BaseException:
         profiler.abandon()
         raise
@@ -311,7 +317,7 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
 
 def _score_on_dask(engine: dict, profiler, *, source, spec: Spec, model: Any, threshold: float, model_version: int,
                    batch_id: str, input_fingerprint: str, output: Path, rejects: Path, say: Callable[[str], None],
-                   decisions=None) -> dict:
+                   decisions=None, background=None) -> dict:
     """keel.engine.dask_scoring's batch, its merged per-partition profiles handed to the batch's
     monitoring profiler (its rows' ids and scores were written by the workers into its staging folder),
     so that the batch is published to the windows exactly as a local one."""
@@ -326,7 +332,7 @@ def _score_on_dask(engine: dict, profiler, *, source, spec: Spec, model: Any, th
                               model_version=model_version, batch_id=batch_id, input_fingerprint=input_fingerprint,
                               output=output, rejects=rejects, chunk_rows=spec.batch.chunk_rows,
                               predictions_folder=profiler.staging / PREDICTIONS, features=spec.data.model_features,
-                              logged_attributes=profiler.attributes, decisions=decisions,
+                              logged_attributes=profiler.attributes, decisions=decisions, background=background,
                               progress=progress_reporter(say))
     profiler.add_profiled(batch.profiles, batch.monitored_rows, batch.first, batch.last)  # the workers profiled
     described = layout(client, dask_engine, batch.partitions)

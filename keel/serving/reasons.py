@@ -3,7 +3,8 @@
 A declined applicant is owed the principal reasons (US ECOA / Regulation B adverse-action notices;
 the EU AI Act's transparency duties). They come from the model's own additive contributions, in
 log-odds: LightGBM's `pred_contrib` (exact TreeSHAP values), or a logistic regression's linear terms
-(relative to the training mean of each scaled numeric and to "no category" of each one-hot block).
+measured from the mean encoded row of the version's background rows, as `/explain` and `run.py explain`
+measure them (keel.governance.explanations.explain_additively).
 A feature's contribution is the sum over the columns it was encoded into (value and missing
 indicator; one column per category). A sensitive attribute or a flagged proxy is never a reason.
 """
@@ -41,15 +42,16 @@ def _tree_shap(booster, matrix: np.ndarray) -> np.ndarray:
     return np.asarray(booster.predict(matrix, pred_contrib=True, num_threads=1))
 
 
-def column_contributions(estimator, matrix: np.ndarray) -> Optional[np.ndarray]:
+def column_contributions(estimator, matrix: np.ndarray, baseline: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
     """Additive log-odds contributions per encoded column (rows x columns), or None for a model that
-    has none (then no reasons are given, and the answer says so)."""
+    has none (then no reasons are given, and the answer says so). A linear model's are measured from
+    `baseline` (an encoded row; default: all zeros)."""
     booster = getattr(estimator, "booster_", None)
     if booster is not None and getattr(estimator, "n_classes_", 2) == 2:
         return _tree_shap(booster, matrix)[:, :-1]  # the last column is the bias
     coefficients = getattr(estimator, "coef_", None)
     if coefficients is not None and np.asarray(coefficients).shape[0] == 1:
-        return matrix * np.asarray(coefficients)[0]
+        return (matrix - baseline if baseline is not None else matrix) * np.asarray(coefficients)[0]
     return None
 
 
@@ -182,14 +184,16 @@ class ReasonGiver:
         self.features = [f for f in features if f in set(self.owners)]
         self.toward_positive, self.statements, self.excluded, self.count = toward_positive, statements, list(excluded), count
         self.features_step = None  # the pipeline's encoder, for whole frames (`for_frame`)
+        self.baseline: Optional[np.ndarray] = None  # a linear model's reference row (`for_pipeline`)
         self.halves: Optional[TreeHalves] = None  # set by `split_trees`
 
     @classmethod
-    def for_pipeline(cls, pipeline, scorer: Optional[RowScorer], data, decisions,
-                     excluded: Sequence[str] = ()) -> Optional["ReasonGiver"]:
+    def for_pipeline(cls, pipeline, scorer: Optional[RowScorer], data, decisions, excluded: Sequence[str] = (),
+                     background=None) -> Optional["ReasonGiver"]:
         """The giver for a fitted keel pipeline under the spec's `data` and `decisions` sections, or None
         when its decisions cannot be explained this way (no unfavourable side declared, no checked
-        encoder, a model without additive contributions). Never a reason: a sensitive attribute, a proxy
+        encoder, a model without additive contributions, a linear model without `background`: the
+        version's background rows, its input columns). Never a reason: a sensitive attribute, a proxy
         flagged by the version's screening (the model's PROXIES_ATTRIBUTE) or one of `excluded`."""
         adverse = unfavourable_decision(data.target.favourable)
         estimator = getattr(pipeline, "named_steps", {}).get("model")
@@ -201,6 +205,10 @@ class ReasonGiver:
         giver = cls(estimator, scorer, data.model_features, adverse == 1, decisions.reasons, sorted(never),
                     decisions.top_reasons)
         giver.features_step = pipeline.named_steps.get("features")
+        if getattr(estimator, "booster_", None) is None:  # linear: from the background's mean row, as /explain
+            if background is None or not len(background) or giver.features_step is None:
+                return None
+            giver.baseline = giver._encoded(background).mean(axis=0)
         return giver
 
     def split_trees(self, probe_frame) -> bool:
@@ -216,7 +224,7 @@ class ReasonGiver:
         if beside is not None and self.halves is not None:
             columns = self.halves.contributions(matrix, beside)
         else:
-            columns = column_contributions(self.estimator, matrix)
+            columns = column_contributions(self.estimator, matrix, self.baseline)
         per_feature = feature_contributions(columns, self.owners, self.features)
         return top_reasons(per_feature, self.features, self.toward_positive, self.statements, self.excluded, self.count)
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from keel.clock import utc_now
+from keel.features.preprocessing import UNTRAINED_CATEGORY, categories_unknown_to
 from keel.monitoring.production_fairness import attributes_sent_with_requests
 from keel.serving.fast_path import RowScorer, compile_row_scorer
 from keel.serving.group_commit import GroupCommitter, LogUnavailable
@@ -168,6 +169,8 @@ class Scorer:
         self.background = pd.read_parquet(background) if background.exists() else None
         self._features = self.spec.data.model_features
         self._columns = {v: list(getattr(m, "feature_names_in_", self._features)) for v, m in self.models.items()}
+        # A version trained under an earlier spec cannot score the categories added since (`_unknown_refused`).
+        self._unknown = {v: u for v, m in self.models.items() if (u := categories_unknown_to(m, self.spec.data))}
         self._numeric = {n for n, f in self.spec.data.features.items() if not isinstance(f, CategoricalFeature)}
         self.fast_paths: Dict[int, RowScorer] = {}
         if self.spec.deployment.fast_path and self.background is not None:
@@ -185,7 +188,8 @@ class Scorer:
             encoder = self.fast_paths.get(version)
             if encoder is None and self.background is not None and not getattr(model, "decision_attributes_", None):
                 encoder = compile_row_scorer(model, self.background)  # fast path off: still the checked encoder
-            giver = ReasonGiver.for_pipeline(model, encoder, self.spec.data, self.spec.decisions)
+            background = self.background[self._columns[version]] if self.background is not None else None
+            giver = ReasonGiver.for_pipeline(model, encoder, self.spec.data, self.spec.decisions, background=background)
             if giver is None:
                 logger.warning("serving: v%s gives no principal reasons (data.target.favourable undeclared, a "
                                "mitigated version, no background rows, or a model without additive contributions)",
@@ -370,12 +374,17 @@ class Scorer:
         for index, entity in enumerate(entities):
             by_arm.setdefault(table.arm_for(entity), []).append(index)
         fallback = table.arms[0]
+        if self._unknown:
+            refused = self._unknown_refused(by_arm, inputs)
+            if refused is not None:
+                return refused
         decided = Decided(request_id, [r.entity_id for r in parsed], inputs, entities, utc_now(), [], [])
         for arm, indexes in by_arm.items():
             part = [inputs[i] for i in indexes]
             scores, elapsed = self._score(arm.version, arm.name, part, request_id)
             served = arm
-            if scores is None and arm != fallback:  # a failing challenger: the champion answers
+            if scores is None and arm != fallback and not self._unknown_to(fallback.version, part):
+                # A failing challenger: the champion answers (what it can score).
                 scores, elapsed = self._score(fallback.version, fallback.name, part, request_id)
                 served = fallback
             if scores is None:
@@ -394,6 +403,25 @@ class Scorer:
                                   float(v), int(v >= threshold), elapsed / len(parsed))
                     for i, v in enumerate(scores)]
         return decided
+
+    def _unknown_refused(self, by_arm: Dict[Arm, List[int]], inputs: List[dict]) -> Optional[Answer]:
+        """The 422 for records routed to a version that was not fitted with their category (the spec
+        added it after that version was trained); None when every version knows what it is sent."""
+        errors = []
+        for arm, indexes in by_arm.items():
+            for feature, values in self._unknown.get(arm.version, {}).items():
+                for index in indexes:
+                    if inputs[index].get(feature) in values:
+                        errors.append({"field": f"records[{index}].{feature}" if len(inputs) > 1 else feature,
+                                       "found": inputs[index][feature],
+                                       "problem": f"{UNTRAINED_CATEGORY}: v{arm.version} serves this entity; "
+                                                  "the category is served once a version trained with it does"})
+        return Answer(422, {"errors": errors}) if errors else None
+
+    def _unknown_to(self, version: int, inputs: List[dict]) -> bool:
+        """Whether some record holds a category `version` was not trained with."""
+        return any(record.get(feature) in values for feature, values in self._unknown.get(version, {}).items()
+                   for record in inputs)
 
     def _owed_reasons(self, group: ArmDecisions) -> List[int]:
         """The request indexes of the group's unfavourable decisions (referred ones are a person's to make)."""

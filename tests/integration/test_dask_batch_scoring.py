@@ -223,6 +223,7 @@ def test_a_refer_band_refers_the_same_rows_on_both_engines_and_queues_them_for_r
 
 def test_a_failing_partition_publishes_nothing(model, engine, tmp_path, audit, portfolio):
     from keel.batch.contract import MissingColumnsError
+    from keel.batch.scoring import BatchScoringError
     from keel.monitoring.batch_traffic import published_batches
     from keel.monitoring.monitor import monitoring_folder
 
@@ -236,6 +237,13 @@ def test_a_failing_partition_publishes_nothing(model, engine, tmp_path, audit, p
     with pytest.raises(MissingColumnsError, match="income"):
         _score(spec, folder, output, model, engine)
     assert not output.exists() and not (output.parent.exists() and list(output.parent.iterdir()))
+    assert published_batches(monitoring_folder(spec)) == []
+    empty = tmp_path / "empty"
+    (empty / "month=0").mkdir(parents=True)
+    frame.head(0).to_parquet(empty / "month=0" / "p.parquet", index=False)  # an export that found nothing
+    with pytest.raises(BatchScoringError, match="the input has no rows"):
+        _score(spec, empty, output, model, engine)
+    assert not output.exists() and not list(output.parent.iterdir())
     assert published_batches(monitoring_folder(spec)) == []
 
 

@@ -157,16 +157,20 @@ def test_each_scored_chunk_is_handed_over_with_features_id_score_and_decision(tm
     assert first["decision"].tolist() == (first["score"] >= THRESHOLD).astype(int).tolist()
 
 
-def test_empty_input_and_all_rows_rejected_publish_empty_files_with_the_columns(tmp_path, model):
-    (tmp_path / "empty.csv").write_text("customer;amount;visits;segment\n")
-    result = _score(tmp_path / "empty.csv", tmp_path, model, name="empty")
-    assert (result["rows_read"], result["scored"], result["rejected"]) == (0, 0, 0)
-    assert pd.read_parquet(result["output_uri"]).columns.tolist() == ["row", "customer", "score", "decision",
-                                                                      "model_version", "batch_id"]
+def test_an_input_without_rows_is_refused_and_nothing_is_published(tmp_path, model):
+    (tmp_path / "empty.csv").write_text("customer;amount;visits;segment;gender\n")
+    with pytest.raises(BatchScoringError, match="empty.csv: the input has no rows"):
+        _score(tmp_path / "empty.csv", tmp_path, model, name="empty")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.csv"]
+
+
+def test_all_rows_rejected_publish_an_empty_output_with_the_columns(tmp_path, model):
     rows = _rows(5).assign(amount=-1.0)
     rows.to_parquet(tmp_path / "bad.parquet", index=False)
     result = _score(tmp_path / "bad.parquet", tmp_path, model, name="bad")
-    assert (result["scored"], result["rejected"]) == (0, 5)
+    assert (result["rows_read"], result["scored"], result["rejected"]) == (5, 0, 5)
+    assert pd.read_parquet(result["output_uri"]).columns.tolist() == ["row", "customer", "score", "decision",
+                                                                      "model_version", "batch_id"]
     assert pd.read_parquet(result["output_uri"]).empty
     assert pd.read_parquet(result["rejects_uri"])["row"].tolist() == list(range(5))
 
@@ -176,6 +180,16 @@ def test_a_missing_column_is_one_error_before_scoring_and_nothing_is_published(t
     with pytest.raises(MissingColumnsError, match="'segment'"):
         _score(tmp_path / "batch.parquet", tmp_path, model)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.parquet"]
+
+
+def test_an_input_without_the_id_column_is_refused_but_a_row_may_leave_its_id_empty(tmp_path, model):
+    _rows(5).drop(columns=["customer"]).to_parquet(tmp_path / "batch.parquet", index=False)
+    with pytest.raises(MissingColumnsError, match="no column 'customer' \\(the spec's data.id_column"):
+        _score(tmp_path / "batch.parquet", tmp_path, model)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.parquet"]
+    _rows(5).assign(customer=[None, "C-1", None, "C-3", "C-4"]).to_parquet(tmp_path / "some.parquet", index=False)
+    scored = pd.read_parquet(_score(tmp_path / "some.parquet", tmp_path, model, name="some")["output_uri"])
+    assert scored["customer"].tolist() == [None, "C-1", None, "C-3", "C-4"]
 
 
 def test_a_failure_midway_leaves_no_final_file_and_the_previous_output_untouched(tmp_path, model):
@@ -353,3 +367,52 @@ def test_a_published_batchs_referrals_join_the_review_queue_once(tmp_path, model
     assert {r["entity_id"] for r in pending} == set(expected["customer"])
     assert all(r["model_decision"] == int(r["score"] >= THRESHOLD) for r in pending)
     assert review_of(url, "b-killed", first["row"])["reason"] == "decided before the rerun"  # a decision stays
+
+
+def test_a_category_the_scoring_version_was_not_trained_with_is_rejected_not_scored_as_none(tmp_path, model):
+    """The spec added `cooperative` after this version was fitted: scored, it would read as no segment at all."""
+    newer = DataSpec.model_validate({**DATA.model_dump(mode="json"), "features": {
+        **DATA.model_dump(mode="json")["features"],
+        "segment": {"type": "categorical", "categories": ["small firm", "large firm", "sole trader", "cooperative"]}}})
+    rows = _rows(6)
+    rows.loc[[1, 4], "segment"] = "cooperative"
+    rows.to_parquet(tmp_path / "batch.parquet", index=False)
+    source = batch_source(str(tmp_path / "batch.parquet"), newer)
+    result = score_batch(source=source, data=newer, model=model, threshold=THRESHOLD, model_version=3, batch_id="b-1",
+                         input_fingerprint=fingerprint_input(source), output=tmp_path / "out.parquet",
+                         rejects=tmp_path / "rejects.parquet")
+    rejects = pd.read_parquet(result["rejects_uri"])
+    assert rejects["row"].tolist() == [1, 4] and set(rejects["field"]) == {"segment"}
+    assert set(rejects["found"]) == {"cooperative"} and "not trained with" in rejects["problem"][0]
+    assert pd.read_parquet(result["output_uri"])["row"].tolist() == [0, 2, 3, 5]
+
+
+def test_a_linear_versions_reasons_are_measured_from_its_background_rows_as_the_service_measures_them(tmp_path):
+    import json
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from keel.features.preprocessing import fit_preprocessor
+    from keel.serving.fast_path import compile_row_scorer
+    from keel.serving.reasons import ReasonGiver
+    from keel.spec.decisions import DecisionsSpec
+
+    train = _rows(600, seed=1)
+    features = fit_preprocessor(train, DATA)
+    late = train["amount"].to_numpy() / 1000 + (train["segment"] == "sole trader") * 0.4 > 0.7
+    linear = Pipeline([("features", features), ("model", LogisticRegression(max_iter=1000).fit(
+        features.transform(train[DATA.model_features]), late.astype(int)))])
+    decisions, background = DecisionsSpec(top_reasons=3), train[DATA.model_features].head(200)
+    _rows(300).to_parquet(tmp_path / "batch.parquet", index=False)
+    without = pd.read_parquet(_score(tmp_path / "batch.parquet", tmp_path, linear, name="without",
+                                     decisions=decisions)["output_uri"])
+    assert without["reasons"].isna().all()  # no reference row: no reasons, rather than reasons measured from zero
+    output = pd.read_parquet(_score(tmp_path / "batch.parquet", tmp_path, linear, name="with", decisions=decisions,
+                                    background=background)["output_uri"])
+    late_rows = (output["decision"] == 1).to_numpy()
+    assert 10 < late_rows.sum() < len(output)
+    giver = ReasonGiver.for_pipeline(linear, compile_row_scorer(linear, background), DATA, decisions,
+                                     background=background)
+    inputs = _rows(300)[DATA.model_features]
+    assert [json.loads(text) for text in output["reasons"][late_rows]] == giver.for_frame(inputs[late_rows])

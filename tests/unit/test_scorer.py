@@ -269,3 +269,33 @@ def test_a_feature_screened_as_a_proxy_is_never_a_reason(tmp_path, trained):
     assert [p["score"] for p in after] == [p["score"] for p in before]
     assert all(r["feature"] != commonest for p in after if p["decision"] == 1 for r in p["reasons"])
     assert all(p["reasons"] for p in after if p["decision"] == 1)
+
+
+def test_a_category_added_after_the_champion_was_trained_is_refused_for_it_and_scored_by_the_challenger(
+        tmp_path, trained):
+    """A challenger trained under a spec that added `region: islands` waits for approval (all traffic to
+    the champion): the champion would score `islands` as no region at all, so its entities get a 422;
+    routed to the challenger, the same record is scored."""
+    from keel.data.generator import generate_credit_applications
+
+    spec, result = trained
+    regions = spec.data.features["region"].categories + ["islands"]
+    newer = _spec_with(spec, data__features={**spec.data.model_dump(mode="json")["features"],
+                                             "region": {"type": "categorical", "categories": regions}})
+    challenger = train_in_process(generate_credit_applications(spec.data.source), newer).selected.pipeline
+    models = {1: result.selected.pipeline, 2: challenger}
+    write_bundle(tmp_path, newer, models, {1: 0.3, 2: 0.3}, RoutingTable([Arm("champion", 1, 1.0)]),
+                 f"sqlite:///{tmp_path / 'log.db'}", result.validation[spec.data.model_features])
+    scorer = Scorer(tmp_path)
+    record = {**json.loads(_body(trained)), "region": "islands"}
+    answer = scorer.predict(json.dumps(record).encode(), {})
+    assert answer.status == 422 and scorer.log.count() == 0
+    [error] = answer.body["errors"]
+    assert (error["field"], error["found"]) == ("region", "islands") and "v1 serves this entity" in error["problem"]
+    assert scorer.predict(json.dumps({**record, "region": "north"}).encode(), {}).status == 200
+    import os
+    import time
+    write_routing(tmp_path, RoutingTable([Arm("challenger", 2, 1.0)], strategy="blue-green"))
+    os.utime(tmp_path / "routing.json", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    answer = scorer.predict(json.dumps(record).encode(), {})
+    assert answer.status == 200 and answer.body["predictions"][0]["model_version"] == 2
