@@ -142,8 +142,24 @@ def label_codes(values: pd.Series, positive: Union[int, str], negative: Union[in
 def _times(values: pd.Series, time_format: Optional[str]) -> pd.Series:
     """UTC times: ISO 8601, or `time_format` when the spec declares one; whatever does not read so becomes
     NaT (reported as unreadable). Never guessed: "mixed" parsing read 03/12/2026 as 12 March and
-    13/12/2026 as 13 December in one file."""
-    return pd.to_datetime(values, utc=True, errors="coerce", format=time_format or "ISO8601")
+    13/12/2026 as 13 December in one file. A time given by its day alone is known by the end of that day:
+    an outcome dated the day of its prediction is never taken as dated before it."""
+    times = pd.to_datetime(values, utc=True, errors="coerce", format=time_format or "ISO8601")
+    return times.where(~_dated_by_day(values, time_format), times + END_OF_DAY)
+
+
+END_OF_DAY = pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+TIME_OF_DAY_DIRECTIVES = ("%H", "%I", "%M", "%S", "%f", "%X", "%c", "%T", "%R", "%p", "%s", "%z")
+
+
+def _dated_by_day(values: pd.Series, time_format: Optional[str]) -> pd.Series:
+    """Which values name a day without a time of day: all of them under a declared format without a
+    time directive; else ISO dates (YYYY-MM-DD) and dates read from SQL. Typed timestamps never."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return pd.Series(False, index=values.index)
+    if time_format is not None:
+        return pd.Series(not any(d in time_format for d in TIME_OF_DAY_DIRECTIVES), index=values.index)
+    return values.astype("string").str.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*").fillna(False).astype(bool)
 
 
 def _describe(source: Union[CsvLabels, SqlLabels]) -> str:

@@ -89,7 +89,8 @@ class LabelsSpec(StrictModel):
         None, min_length=2,
         description="how time_column's text spells a time, as strftime codes (e.g. '%d/%m/%Y %H:%M'). Without it "
                     "the text must be ISO 8601: 03/12/2026 is 3 December or 12 March, and keel does not guess "
-                    "which; a time that does not read is counted as unreadable, its label unused")
+                    "which; a time that does not read is counted as unreadable, its label unused. A day without a "
+                    "time of day counts as known by the end of that day (UTC)")
     lookback_days: Optional[float] = Field(
         None, gt=0.0, description="labels are joined to the predictions made up to this many days before the "
                                   "judged window (labels arrive late); none: the whole prediction log")

@@ -96,6 +96,23 @@ def test_label_times_are_iso_8601_or_the_declared_format_never_guessed(tmp_path)
     assert join_labels(predictions, declared)[1]["matched"] == 3
 
 
+def test_an_outcome_dated_by_its_day_alone_is_not_dated_before_a_prediction_that_day(tmp_path):
+    """A date without a time read as midnight, so an outcome recorded the day of its 14:00 prediction was
+    dropped as dated before it. A day alone is known by its end; a day before the prediction's still is early."""
+    predictions = pd.DataFrame({"time": [pd.Timestamp("2026-03-05 14:00", tz="UTC")] * 3, "entity_id": ["a", "b", "c"],
+                                "model_version": 1, "score": [0.9, 0.2, 0.7], "decision": [1, 0, 1]})
+    iso = read_labels(_csv(tmp_path, "entity_id,label,time\na,1,2026-03-05\nb,0,2026-03-04\nc,1,2026-03-05T13:00Z\n"))
+    joined, report = join_labels(predictions, iso)
+    assert joined["entity_id"].tolist() == ["a"] and report["before_prediction"] == 2
+    declared = read_labels(_csv(tmp_path, "entity_id,label,time\na,1,05/03/2026\nb,0,04/03/2026\nc,1,06/03/2026\n")
+                           .model_copy(update={"time_format": "%d/%m/%Y"}))
+    joined, report = join_labels(predictions, declared)
+    assert joined["entity_id"].tolist() == ["a", "c"] and report["before_prediction"] == 1
+    timed = read_labels(_csv(tmp_path, "entity_id,label,time\na,1,05/03/2026 00:00\n").model_copy(
+        update={"time_format": "%d/%m/%Y %H:%M"}))
+    assert join_labels(predictions, timed)[1]["before_prediction"] == 1  # a time of day given is taken as given
+
+
 def test_label_codes_follow_the_spec_classes():
     codes = label_codes(pd.Series(["default", "paid", "1", None]), "default", "paid")
     assert codes.iloc[0] == 1 and codes.iloc[1] == 0 and codes.iloc[2:].isna().all()
