@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from keel.clock import as_utc
+from keel.spec.data import LARGEST_MAGNITUDE
 
 
 @dataclass
@@ -87,6 +88,11 @@ def profile_bytes(frame: pd.DataFrame, covers: Optional[datetime] = None) -> byt
                               dataset_timestamp=covers)
         for name in floats:
             values = frame[name].to_numpy(dtype=float)
+            # Beyond ±LARGEST_MAGNITUDE a square overflows when profiles merge (OverflowError): counted as
+            # infinities. keel refuses such inputs now; a prediction log written before may hold them.
+            huge = np.abs(values) > LARGEST_MAGNITUDE
+            if huge.any():
+                values = np.where(huge & np.isfinite(values), np.copysign(np.inf, values), values)
             finite = np.isfinite(values)
             if finite.any():
                 fast.track(pandas=pd.DataFrame({name: values[finite]}))

@@ -75,3 +75,19 @@ def test_init_writes_finite_bounds_and_warns_of_the_values_validation_will_refus
     from keel.spec import load_spec
 
     assert load_spec(spec_path).data.features["reading"].max < 1e150
+
+
+def test_a_prediction_log_written_before_keel_refused_them_still_profiles_merges_and_compares():
+    """A logged 1e300 overflowed whylogs' merge of two profiles (OverflowError), stopping every later
+    `monitor`; it is now profiled as an infinity, out of the distribution the drift test reads."""
+    from keel.monitoring.profiles import column_summary, compare_columns, merge_profiles, profile_frame
+
+    rng = np.random.default_rng(0)
+    reference = profile_frame(pd.DataFrame({"reading": rng.normal(size=500)}))
+    logged = rng.normal(size=500)
+    logged[[3, 4]] = [1e300, -1e200]
+    hours = [profile_frame(pd.DataFrame({"reading": values})) for values in (logged, rng.normal(size=500))]
+    window = merge_profiles(hours)
+    assert column_summary(window, "reading")["count"] == 1000
+    [comparison] = compare_columns(window, reference, ["reading"]).values()
+    assert comparison["problem"] is None and 0.05 < comparison["p_value"] <= 1
