@@ -183,13 +183,6 @@ def registered_metadata(model_name: str, version: int) -> dict:
     return dict(model_version.run_metadata or {})
 
 
-def explanation_background(model_name: str, version: int, features: List[str], rows: int):
-    """The rows a version's decisions are explained against (governance.explanation_background_rows):
-    the first `rows` of its validation split, its `features`, as the service's bundle holds them."""
-    validation = version_artifacts(model_name, version, [Artifact.VALIDATION])[Artifact.VALIDATION].load()
-    return validation[list(features)].head(rows)
-
-
 def version_artifacts(model_name: str, version: int, names: Iterable[str]) -> dict:
     """The named artifacts linked to a model version (e.g. its model and its test split)."""
     model_version = _registered_version(model_name, version)

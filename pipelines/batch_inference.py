@@ -18,11 +18,12 @@ def batch_inference_pipeline(spec: Spec, model_version: int, batch_id: str, loca
     """The version's model and decision threshold -> input fingerprint -> score in chunks (on a dask
     engine, a Parquet input partition by partition; or skip a batch already scored) -> the batch record
     (audit trail, run metadata)."""
-    model = version_artifacts(spec.problem.name, model_version, [Artifact.MODEL])[Artifact.MODEL]
+    version = version_artifacts(spec.problem.name, model_version, [Artifact.MODEL, Artifact.VALIDATION])
     threshold = batch_threshold_step(spec=spec, model_version=model_version)
     fingerprint = fingerprint_input_step(location=location, query=query, data=spec.data)
-    result = score_batch_step(model=model, decision_threshold=threshold, input_fingerprint=fingerprint, spec=spec,
-                              model_version=model_version, batch_id=batch_id, location=location, query=query,
-                              output=output, output_format=output_format, new_batch=new_batch,
-                              engine=engine or {})
+    result = score_batch_step(model=version[Artifact.MODEL], decision_threshold=threshold,
+                              input_fingerprint=fingerprint, spec=spec, model_version=model_version,
+                              batch_id=batch_id, location=location, query=query, output=output,
+                              output_format=output_format, new_batch=new_batch, engine=engine or {},
+                              validation=version[Artifact.VALIDATION])
     record_batch_step(batch_result=result, spec=spec, location=location, query=query)

@@ -4,7 +4,7 @@ additive explanation behind `/explain` and `run.py explain`: base value + contri
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,12 @@ class AdditiveExplanation:
 
 def _is_tree_booster(estimator) -> bool:
     return hasattr(estimator, "booster_")
+
+
+def background_rows(validation: pd.DataFrame, features: Sequence[str], rows: int) -> pd.DataFrame:
+    """The rows a version's decisions are explained against (governance.explanation_background_rows):
+    the first `rows` of its validation split, its `features`, as the service's bundle holds them."""
+    return validation[list(features)].head(rows)
 
 
 def explain_additively(model, rows: pd.DataFrame, data, background: Optional[pd.DataFrame] = None

@@ -16,10 +16,13 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NotRequired, Optional, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NotRequired, Optional, TypedDict
 
 from keel.clock import utc_now
 from keel.spec.models import Spec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCORE_FAILED = 1
 BAD_ARGUMENT = 2
@@ -247,11 +250,14 @@ def scores_partitioned(engine: Optional[dict], source) -> bool:
 
 def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int, batch_id: str, location: str,
                 query: Optional[str], input_fingerprint: str, output: str, fmt: str, new_batch: bool,
-                engine: Optional[dict] = None, say: Callable[[str], None] = print) -> ScoreOutcome:
+                engine: Optional[dict] = None, say: Callable[[str], None] = print,
+                validation: Optional["pd.DataFrame"] = None) -> ScoreOutcome:
     """Skip the batch when the same input was scored by the same version under the same spec (unless
     `new_batch`); else score it (keel.batch.scoring.score_batch; on the dask engine a Parquet input
     partition by partition, keel.engine.dask_scoring) with its rows profiled for monitoring as they are
-    scored, and publish the monitoring rows once the outputs are published."""
+    scored, and publish the monitoring rows once the outputs are published. `validation`: the version's
+    validation split, whose first rows a linear model's principal reasons are measured from (without it,
+    such a model gives none)."""
     from keel.batch.inputs import batch_source
     from keel.batch.scoring import score_batch
     from keel.monitoring.batch_traffic import BatchProfiler, published_batches, unrecorded_same_input
@@ -281,11 +287,12 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
     declared = spec.decisions if spec.decisions.refer_band or spec.decisions.reasons else None
     background = None
     if declared is not None:
-        from keel.registry import explanation_background
+        from keel.governance.explanations import background_rows
 
         _mark_proxies(model, spec.problem.name, model_version)
-        background = explanation_background(spec.problem.name, model_version, spec.data.model_features,
-                                            spec.governance.explanation_background_rows)
+        if validation is not None:
+            background = background_rows(validation, spec.data.model_features,
+                                         spec.governance.explanation_background_rows)
     try:
         if partitioned:
             result = _score_on_dask(engine, profiler, source=source, spec=spec, model=model, threshold=threshold,

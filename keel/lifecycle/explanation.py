@@ -47,9 +47,10 @@ def explain_prediction(spec, request_id: str, row_number: Optional[int] = None) 
     if row_number is None and len(rows) > 1:
         return ExplanationResult(error=f"keel: request {request_id} scored {len(rows)} records; choose one with "
                                        f"--row N ({rows[0]['row']}..{rows[-1]['row']})", error_code=2)
-    from keel.governance.explanations import explain_logged
+    from keel.artifacts import Artifact
+    from keel.governance.explanations import background_rows, explain_logged
     from keel.lifecycle.lineage import TamperedTrail, verified_records, version_links
-    from keel.registry import evaluation_outcome, explanation_background, load_version_model
+    from keel.registry import evaluation_outcome, load_version_model, version_artifacts
     from keel.serving.reviews import review_of
 
     governance = spec.governance
@@ -63,8 +64,8 @@ def explain_prediction(spec, request_id: str, row_number: Optional[int] = None) 
     explained = ExplanationResult()
     for row in rows:
         version = int(row["model_version"])
-        background = explanation_background(row["model_name"], version, spec.data.model_features,
-                                            governance.explanation_background_rows)
+        validation = version_artifacts(row["model_name"], version, [Artifact.VALIDATION])[Artifact.VALIDATION].load()
+        background = background_rows(validation, spec.data.model_features, governance.explanation_background_rows)
         threshold = (evaluation_outcome(row["model_name"], version) or {}).get("threshold")
         result = explain_logged(row, models[version], threshold, spec.data, background,
                                 governance.explanation_top_features)
