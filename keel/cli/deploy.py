@@ -87,6 +87,9 @@ def approve(spec: Spec, model: str, version: int, by: Optional[str], reason: str
     from keel.cli.authorize import authorize
     from keel.lifecycle.approval import approve_version
 
+    if model != spec.problem.name:  # its governance (roles, approvals required) is declared in its own spec
+        return fail(f"keel: approve: --model {model!r} is not this spec's model ({spec.problem.name!r}); approve it "
+                    "under the spec that governs it (--config)", 2)
     authorization = authorize(spec, "approve", by, version)
     if authorization.refused:
         return authorization.exit_code

@@ -199,7 +199,7 @@ def _approval_status(spec, version: int, evaluation: dict, records: List[dict]):
     makers = trail_makers(records, version, evaluation.get("run_id"))
     return approval_status(version, evaluation or None, trail_approvals(records, version),
                            makers["trained"] + makers["evaluated"], spec.governance.required_approvals,
-                           spec.governance.approval_valid_days, utc_now())
+                           spec.governance.approval_valid_days, utc_now(), roles=spec.governance.roles)
 
 
 def mitigation_sections(metadata: dict, reports: dict) -> List[dict]:

@@ -3,8 +3,9 @@
 Roles come from the spec (`governance.roles`). A role entry is a name (`alice`: the ZenML account or the
 OS account of that name) or a qualified one (`zenml:alice`, `os:alice`: that source only).
 
-Maker-checker: an approval counts only when its approver neither trained the version nor ran the
-evaluation it approves, names that evaluation's run and the digest of its gate results, and has not
+Maker-checker: an approval counts only when its approver holds the approver role under the roles in
+force (an approval recorded without roles, or by a name, never does), neither trained the version nor
+ran the evaluation it approves, names that evaluation's run and the digest of its gate results, and has not
 expired; a version is approved when `required_approvals` distinct approvers' approvals count. A later
 evaluation voids every approval of the one before (its run id and digest differ).
 """
@@ -33,10 +34,10 @@ COMMAND_ROLES: Dict[str, Tuple[str, ...]] = {
 
 
 def holds(entry: str, actor: str) -> bool:
-    """Role entry `entry` names the identity `actor` ("<source>:<name>")."""
+    """Role entry `entry` names the identity `actor` ("<source>:<name>"; a bare name is no identity)."""
     if ":" in entry:
         return entry == actor
-    return actor.split(":", 1)[1] == entry
+    return ":" in actor and actor.split(":", 1)[1] == entry
 
 
 def roles_of(roles: Dict[str, Sequence[str]], actor: str) -> List[str]:
@@ -89,18 +90,20 @@ class ApprovalStatus:
 
 
 def approval_status(version: int, evaluation: Optional[dict], approvals: Iterable[dict], makers: Iterable[str],
-                    required: int, valid_days: Optional[int], now: datetime) -> ApprovalStatus:
+                    required: int, valid_days: Optional[int], now: datetime, *,
+                    roles: Dict[str, Sequence[str]]) -> ApprovalStatus:
     """Which approvals of `version` count against its latest `evaluation` (registry record).
 
     `approvals`: the details of its `approved` audit records, oldest first (each with `actor`, `at`,
-    `evaluation_run`, `gates_digest`); `makers`: the actors who trained it or ran that evaluation."""
+    `evaluation_run`, `gates_digest`); `makers`: the actors who trained it or ran that evaluation;
+    `roles`: governance.roles in force, whose approvers alone count."""
     run = (evaluation or {}).get("run_id")
     status = ApprovalStatus(version, required, run)
     digest = gate_digest(evaluation) if evaluation else None
     makers = set(makers)
     seen = set()
     for approval in approvals:
-        why = _why_void(approval, run, digest, makers, valid_days, now)
+        why = _why_void(approval, run, digest, makers, valid_days, now, roles)
         if why is None and approval.get("actor") in seen:
             why = "the same approver approved already (approvals count per distinct approver)"
         if why is None:
@@ -112,9 +115,15 @@ def approval_status(version: int, evaluation: Optional[dict], approvals: Iterabl
 
 
 def _why_void(approval: dict, run: Optional[str], digest: Optional[str], makers: set, valid_days: Optional[int],
-              now: datetime) -> Optional[str]:
+              now: datetime, roles: Dict[str, Sequence[str]]) -> Optional[str]:
     if not approval.get("actor") or not approval.get("evaluation_run"):
         return "it names no authenticated approver or no evaluation (recorded before maker-checker)"
+    if (approval.get("identity") or {}).get("actor") != approval["actor"]:
+        # Approved under a spec without roles (or with roles switched off by --set): --by or $KEEL_ACTOR.
+        return (f"{approval['actor']} is a name as given, not an identity keel established (recorded without "
+                "governance.roles in force)")
+    if APPROVER not in roles_of(roles, approval["actor"]):
+        return f"{approval['actor']} does not hold the approver role in governance.roles"
     if run is None:
         return "the version has no evaluation"
     if approval["evaluation_run"] != run or approval.get("gates_digest") != digest:

@@ -130,7 +130,7 @@ def version_status(governance: GovernanceSpec, model: str, version: int,
     makers = makers_of(records, version, evaluation)
     return approval_status(version, evaluation, trail_approvals(records, version),
                            makers["trained"] + makers["evaluated"], governance.required_approvals,
-                           governance.approval_valid_days, utc_now())
+                           governance.approval_valid_days, utc_now(), roles=governance.roles or {})
 
 
 def release_refusal(governance: Optional[GovernanceSpec], model: str, version: int, command: str,

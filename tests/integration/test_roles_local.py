@@ -156,6 +156,18 @@ def test_maker_checker_with_two_os_accounts(shared, capsys):
     assert "void: it approved evaluation run evaluation-run-1" in out
     assert not (shared["folder"] / "deployments").exists()
 
+    # Roles switched off for one command: the approval is recorded under the name given, and never counts.
+    os.environ["KEEL_ACTOR"] = f"os:{OTHER}"
+    try:
+        code, out = _as_root(capsys, [*approve, "--set", "governance.roles=null"])
+    finally:
+        del os.environ["KEEL_ACTOR"]
+    assert code == 0, out
+    code, out = _as_root(capsys, ["deploy", *args, "--model-version", str(version)])
+    assert code == 1 and f"deploy refused: {MODEL} v{version}: 0 of 1 approval(s) count" in out
+    assert f"os:{OTHER} is a name as given, not an identity keel established" in out
+    assert not (shared["folder"] / "deployments").exists()
+
     code, out = _as_other([*approve, "--by", "Nobody N."])  # re-approved on the new evaluation
     assert code == 0 and "APPROVED for production" in out, out
 

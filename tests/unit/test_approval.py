@@ -68,7 +68,7 @@ def test_a_break_glass_rollback_is_recorded_with_its_reason_and_shown_as_one(ver
     from keel.lifecycle.approval import record_break_glass
 
     olga = Identity("olga", "os", "OS account", False, "the password database of ci")
-    status = approval_status(versions["passed"], {"run_id": "r1"}, [], [], 1, None, utc_now())
+    status = approval_status(versions["passed"], {"run_id": "r1"}, [], [], 1, None, utc_now(), roles={})
     record = record_break_glass(MODEL, versions["passed"], olga, "INC-42: v2 answers 500s", status)
     assert read_records(audit_store(MODEL))[-1] == record
     assert record["event"] == "break_glass" and record["actor"] == "os:olga"

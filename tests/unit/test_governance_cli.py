@@ -4,6 +4,7 @@ The model has a name of its own: the registry cross-check must not meet versions
 
 import os
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,14 @@ def test_lineage_and_explain_without_a_prediction_log_say_so(tmp_path, capsys):
                      "--set", "deployment.allow_folder_outside_project=true"]) == 1
         assert "there is no prediction log" in capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_model_is_approved_under_its_own_spec_only(audit_root, capsys):
+    """helper-40: `approve --model other` ran under this spec's governance (roles, quorum) and recorded a
+    refusal in this model's trail."""
+    before = sorted(p.name for p in audit_root.iterdir())
+    demo = str(Path(__file__).resolve().parents[2] / "configs" / "credit_risk.yaml")
+    assert main(["approve", "--config", demo, "--model", MODEL, "--version", "2", "--reason", "T-2"]) == 2
+    assert f"--model '{MODEL}' is not this spec's model ('credit_risk')" in capsys.readouterr().err
+    assert sorted(p.name for p in audit_root.iterdir()) == before
+    assert not (audit_root.parent / "credit_risk").exists()

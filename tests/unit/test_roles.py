@@ -17,9 +17,11 @@ EVALUATION = {"run_id": "run-2", "decision": "promote", "deployable": True, "thr
               "gates": [{"gate": "roc_auc >= 0.75", "metric": "roc_auc", "value": 0.81, "passed": True}]}
 
 
-def _approval(actor, run="run-2", evaluation=EVALUATION, days_ago=0):
+def _approval(actor, run="run-2", evaluation=EVALUATION, days_ago=0, identity=True):
+    """An approval's details as keel records them under roles (the identity it established) or without."""
     return {"actor": actor, "at": (NOW - timedelta(days=days_ago)).isoformat(), "evaluation_run": run,
-            "gates_digest": gate_digest({**evaluation, "run_id": run}), "reason": "T-1"}
+            "gates_digest": gate_digest({**evaluation, "run_id": run}), "reason": "T-1",
+            **({"identity": {"actor": actor}} if identity else {})}
 
 
 def test_an_entry_names_an_account_of_any_source_unless_qualified():
@@ -54,36 +56,36 @@ def test_the_trainer_or_the_evaluator_may_not_approve():
 
 def test_approvals_count_per_distinct_approver_up_to_the_quorum():
     approvals = [_approval("zenml:carol"), _approval("zenml:carol"), _approval("zenml:dave")]
-    one = approval_status(3, EVALUATION, approvals[:2], [], required=2, valid_days=None, now=NOW)
+    one = approval_status(3, EVALUATION, approvals[:2], [], required=2, valid_days=None, now=NOW, roles=ROLES)
     assert not one.approved and one.approvers == ["zenml:carol"] and "same approver" in one.void[0][1]
-    both = approval_status(3, EVALUATION, approvals, [], required=2, valid_days=None, now=NOW)
+    both = approval_status(3, EVALUATION, approvals, [], required=2, valid_days=None, now=NOW, roles=ROLES)
     assert both.approved and both.approvers == ["zenml:carol", "zenml:dave"]
     assert "2 of 2 approval(s) count" in both.summary()
 
 
 def test_a_later_evaluation_voids_the_approvals_of_the_one_before():
     approvals = [_approval("zenml:carol", run="run-1")]
-    status = approval_status(3, EVALUATION, approvals, [], required=1, valid_days=None, now=NOW)
+    status = approval_status(3, EVALUATION, approvals, [], required=1, valid_days=None, now=NOW, roles=ROLES)
     assert not status.approved and "void: it approved evaluation run run-1" in status.void[0][1]
     # The same run id with other gate results (a record edited after the approval) does not count either.
     edited = {**EVALUATION, "gates": [{**EVALUATION["gates"][0], "value": 0.70, "passed": False}]}
-    assert not approval_status(3, edited, [_approval("zenml:carol")], [], 1, None, NOW).approved
-    assert approval_status(3, EVALUATION, [_approval("zenml:carol")], [], 1, None, NOW).approved
+    assert not approval_status(3, edited, [_approval("zenml:carol")], [], 1, None, NOW, roles=ROLES).approved
+    assert approval_status(3, EVALUATION, [_approval("zenml:carol")], [], 1, None, NOW, roles=ROLES).approved
 
 
 def test_approvals_expire_after_the_declared_days_and_a_maker_never_counts():
     fresh, stale = _approval("zenml:carol", days_ago=29), _approval("zenml:dave", days_ago=30)
-    status = approval_status(3, EVALUATION, [fresh, stale], [], required=2, valid_days=30, now=NOW)
+    status = approval_status(3, EVALUATION, [fresh, stale], [], required=2, valid_days=30, now=NOW, roles=ROLES)
     assert status.approvers == ["zenml:carol"] and "expired" in status.void[0][1]
-    assert approval_status(3, EVALUATION, [fresh, stale], [], 2, None, NOW).approved  # no expiry declared
-    made = approval_status(3, EVALUATION, [fresh], ["zenml:carol"], 1, None, NOW)
+    assert approval_status(3, EVALUATION, [fresh, stale], [], 2, None, NOW, roles=ROLES).approved  # no expiry declared
+    made = approval_status(3, EVALUATION, [fresh], ["zenml:carol"], 1, None, NOW, roles=ROLES)
     assert not made.approved and "maker-checker" in made.void[0][1]
 
 
 def test_an_approval_from_before_maker_checker_or_of_no_evaluation_does_not_count():
     legacy = {"actor": "risk-officer", "by": "risk-officer", "reason": "T", "at": NOW.isoformat()}
-    assert not approval_status(3, EVALUATION, [legacy], [], 1, None, NOW).approved
-    assert not approval_status(3, None, [_approval("zenml:carol")], [], 1, None, NOW).approved
+    assert not approval_status(3, EVALUATION, [legacy], [], 1, None, NOW, roles=ROLES).approved
+    assert not approval_status(3, None, [_approval("zenml:carol")], [], 1, None, NOW, roles=ROLES).approved
 
 
 def test_the_gate_digest_changes_with_any_gate_result_and_not_with_key_order():
@@ -143,3 +145,16 @@ def test_a_display_name_that_names_another_identity_is_refused_and_ones_own_or_a
     assert other_identities_named("zenml:carol", me, ["dave", "zenml:carol"]) == ["zenml:carol"]
     assert other_identities_named("Mallory M. (risk desk)", me, ["dave"]) == []
     assert other_identities_named("mallory", me, ["dave"]) == [] and other_identities_named("os:mallory", me) == []
+
+
+def test_only_an_approver_under_the_roles_in_force_counts_never_a_bare_name():
+    """helper-40: `approve --set governance.roles=null` recorded a name anyone could give, and deploy under
+    the roles counted it."""
+    for actor in ("nobody", "os:olga", "dave"):  # a bare name; an operator; the approver's name, unqualified
+        status = approval_status(3, EVALUATION, [_approval(actor)], [], 1, None, NOW, roles=ROLES)
+        assert not status.approved and "does not hold the approver role" in status.void[0][1]
+    assert approval_status(3, EVALUATION, [_approval("os:dave")], [], 1, None, NOW, roles=ROLES).approved
+    # $KEEL_ACTOR=os:dave under a spec without roles: the approver's name, but no identity keel established.
+    named = approval_status(3, EVALUATION, [_approval("os:dave", identity=False)], [], 1, None, NOW, roles=ROLES)
+    assert not named.approved and "a name as given, not an identity" in named.void[0][1]
+    assert not holds("dave", "dave") and roles_of(ROLES, "nobody") == []
