@@ -42,13 +42,15 @@ def _list(args: argparse.Namespace, spec) -> int:
 
     if args.limit < 1:
         return fail("--limit must be at least 1", 2)
-    pending = pending_reviews(prediction_log_url(spec), args.limit)
+    pending, total = pending_reviews(prediction_log_url(spec), args.limit)
     if not pending:
         say("no referral waits for a decision")
         return 0
     say(format_table(["referral", "entity", "version", "score", "referred at"],
                      [(f"{r['request_id']}:{r['row']}", r["entity_id"] or "-", f"v{r['model_version']}",
                        f"{r['score']:.4f}", str(r["referred_at"])) for r in pending]))
+    if total > len(pending):
+        say(f"\nthe oldest {len(pending)} of {total} pending referrals (--limit {total} lists them all)")
     say(f"\ndecide one: python run.py review decide REQUEST_ID:ROW --decision {'|'.join(DECISIONS)} --reason TEXT")
     return 0
 

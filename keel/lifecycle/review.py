@@ -1,5 +1,5 @@
-"""A person's decision on a referred prediction: recorded beside the model's in the prediction log
-(never overwritten) and in the audit trail, in that order."""
+"""A person's decision on a referred prediction: recorded in the audit trail and beside the model's in the
+prediction log (never overwritten), both or neither."""
 
 from __future__ import annotations
 
@@ -35,17 +35,22 @@ def decide_referral(spec, request_id: str, row: int, decision: str, reason: str,
     `request_id`:`row`, then audit it (ValueError when the decision cannot be mapped to a class)."""
     from keel.clock import utc_now
     from keel.deployment.deploy import prediction_log_url
-    from keel.governance.audit import record_event
+    from keel.governance.audit import AuditError, record_event
     from keel.serving.reviews import ReviewError, record_decision
 
     human = decided_class(decision, spec)
+
+    def audit(review: dict) -> None:
+        record_event(REVIEW_DECIDED, spec.problem.name, review["model_version"], details={
+            "request_id": request_id, "row": row, "decision": decision, "class": human,
+            "model_decision": review["model_decision"], "score": review["score"], "reason": review["reason"],
+            "overrides_model": human != review["model_decision"]}, actor=reviewer)
+
     try:
-        review = record_decision(prediction_log_url(spec), request_id, row, human, reason, reviewer, utc_now())
+        review = record_decision(prediction_log_url(spec), request_id, row, human, reason, reviewer, utc_now(), audit)
     except ReviewError as error:
         return ReviewResult(error=str(error))
-    overrides = human != review["model_decision"]
-    record_event(REVIEW_DECIDED, spec.problem.name, review["model_version"], details={
-        "request_id": request_id, "row": row, "decision": decision, "class": human,
-        "model_decision": review["model_decision"], "score": review["score"], "reason": review["reason"],
-        "overrides_model": overrides}, actor=reviewer)
-    return ReviewResult(review, overrides)
+    except (OSError, AuditError) as error:  # the trail refused it: the decision was not committed either
+        return ReviewResult(error=f"keel: the decision could not be recorded in the audit trail ({error}); nothing "
+                                  "was recorded: decide again once the trail can be written")
+    return ReviewResult(review, human != review["model_decision"])

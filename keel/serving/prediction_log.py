@@ -193,10 +193,12 @@ class PredictionLog:
     """The log's writer and reader. With a `refer_band`, the predictions scored inside it are written to
     the review queue (keel.serving.reviews) in the same transaction as themselves."""
 
-    def __init__(self, url: str, refer_band: Optional[Tuple[float, float]] = None):
+    def __init__(self, url: str, refer_band: Optional[Tuple[float, float]] = None,
+                 unreferred_prefixes: Sequence[str] = ()):
         from keel.serving.reviews import REVIEWS, referral_rows  # its table joins METADATA: created with the others
 
         self.refer_band = refer_band
+        self.unreferred_prefixes = tuple(unreferred_prefixes)  # entities never referred to a person (probes)
         self._referral_rows, self._reviews = referral_rows, REVIEWS.name
         self.engine = sa.create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
@@ -247,7 +249,8 @@ class PredictionLog:
     def _insert(self, rows: List[dict]) -> None:
         """The predictions and, with a refer band, their referrals (keel.serving.reviews): committed
         together or not at all."""
-        referrals = self._referral_rows(rows, self.refer_band) if self.refer_band is not None else []
+        referrals = (self._referral_rows(rows, self.refer_band, self.unreferred_prefixes)
+                     if self.refer_band is not None else [])
         self.writer.insert([(PREDICTIONS.name, rows), (self._reviews, referrals)])
 
     def close(self) -> None:

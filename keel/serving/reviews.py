@@ -11,7 +11,7 @@ model said and what a person decided both stay on record.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import List, Optional, Sequence, Tuple, TypedDict
+from typing import Callable, List, Optional, Sequence, Tuple, TypedDict
 
 import sqlalchemy as sa
 
@@ -58,13 +58,17 @@ def in_refer_band(score: float, band: Optional[Tuple[float, float]]) -> bool:
     return band is not None and band[0] <= score < band[1]
 
 
-def referral_rows(prediction_rows: Sequence[dict], band: Optional[Tuple[float, float]]) -> List[dict]:
-    """The review rows of the logged predictions whose score is in the refer band (shadow rows never:
-    nobody was answered by them)."""
+def referral_rows(prediction_rows: Sequence[dict], band: Optional[Tuple[float, float]],
+                  unreferred_prefixes: Sequence[str] = ()) -> List[dict]:
+    """The review rows of the logged predictions whose score is in the refer band: never shadow rows
+    (nobody was answered by them) nor entities of `unreferred_prefixes` (monitoring.exclude_entity_prefixes:
+    keel's own rollout probes, no person to decide for)."""
+    prefixes = tuple(unreferred_prefixes)
     return [{"request_id": r["request_id"], "row": r["row"], "entity_id": r.get("entity_id"),
              "model_version": r["model_version"], "score": r["score"], "model_decision": r["decision"],
              "referred_at": r["time"]}
-            for r in prediction_rows if not r.get("shadow") and in_refer_band(float(r["score"]), band)]
+            for r in prediction_rows if not r.get("shadow") and in_refer_band(float(r["score"]), band)
+            and not (prefixes and str(r.get("entity_id") or "").startswith(prefixes))]
 
 
 def _engine(url: str):
@@ -73,23 +77,27 @@ def _engine(url: str):
     return engine
 
 
-def pending_reviews(url: str, limit: int = 50) -> List[Review]:
-    """Referrals nobody has decided yet, oldest first."""
+def pending_reviews(url: str, limit: int = 50) -> Tuple[List[Review], int]:
+    """(the oldest `limit` referrals nobody has decided yet, oldest first; how many are pending in all)."""
     engine = _engine(url)
+    undecided = REVIEWS.c.decided_at.is_(None)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(sa.select(REVIEWS).where(REVIEWS.c.decided_at.is_(None))
+            rows = connection.execute(sa.select(REVIEWS).where(undecided)
                                       .order_by(REVIEWS.c.referred_at, REVIEWS.c.request_id, REVIEWS.c.row)
                                       .limit(limit)).mappings().all()
+            total = connection.execute(sa.select(sa.func.count()).select_from(REVIEWS).where(undecided)).scalar_one()
     finally:
         engine.dispose()
-    return [dict(r) for r in rows]  # type: ignore[misc]
+    return [dict(r) for r in rows], int(total)  # type: ignore[misc]
 
 
 def record_decision(url: str, request_id: str, row: int, human_decision: int, reason: str, reviewer: str,
-                    now: datetime) -> Review:
+                    now: datetime, audit: Callable[[Review], None] = lambda review: None) -> Review:
     """Record a person's decision on one referral; refused (ReviewError) for an unknown referral, one
-    already decided (decisions are not overwritten), an empty reason or a decision that is not 0 or 1."""
+    already decided (decisions are not overwritten), an empty reason or a decision that is not 0 or 1.
+    `audit(review)` records it in the audit trail before the decision is committed: if it raises,
+    nothing is committed and the decision can be made again."""
     if human_decision not in (0, 1):
         raise ReviewError(f"a decision is 1 (the positive class) or 0, not {human_decision!r}")
     if not reason or not reason.strip():
@@ -113,6 +121,7 @@ def record_decision(url: str, request_id: str, row: int, human_decision: int, re
             if changed != 1:
                 raise ReviewError(f"referral {request_id}:{row} was decided by someone else meanwhile")
             decided = connection.execute(sa.select(REVIEWS).where(key)).mappings().first()
+            audit(dict(decided))  # type: ignore[arg-type]
     finally:
         engine.dispose()
     return dict(decided)  # type: ignore[return-value]

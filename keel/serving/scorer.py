@@ -160,6 +160,7 @@ class Scorer:
                             if url else self.log)
             self._log_url = url
         self.log.refer_band = self.refer_band  # referrals are written with their predictions, by the log
+        self.log.unreferred_prefixes = tuple(self.spec.monitoring.exclude_entity_prefixes)  # rollout probes
         key_env = config.get("api_key_env")
         self.api_key = os.environ.get(key_env) if key_env else None
         if key_env and not self.api_key:

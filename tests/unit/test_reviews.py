@@ -41,15 +41,35 @@ def test_only_served_scores_inside_the_band_are_referred():
     assert [r["request_id"] for r in referred] == ["r1", "r2"]  # [0.4, 0.6): 0.6 is out; the shadow row never
     assert referred[1]["model_decision"] == 1 and referred[1]["score"] == 0.55
     assert referral_rows(rows, None) == []
+    probes = [{**r, "entity_id": f"probe-1-{i}"} for i, r in enumerate(rows)]  # keel's rollout probes: nobody to decide for
+    assert [r["request_id"] for r in referral_rows(probes + rows, BAND, ["probe-"])] == ["r1", "r2"]
+
+
+def test_a_decision_the_audit_trail_cannot_take_is_not_committed_and_can_be_made_again(tmp_path):
+    """helper-40: the decision was committed, then the trail refused its record: the decision stood
+    unaudited and could never be made again ("never overwritten")."""
+    url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    _log(url, [0.45])
+
+    def unwritable(review):
+        raise NotADirectoryError("the audit root is a file")
+
+    with pytest.raises(NotADirectoryError):
+        record_decision(url, "r0", 0, 0, "income verified", "os:ana", START, audit=unwritable)
+    assert [r["request_id"] for r in pending_reviews(url)[0]] == ["r0"]
+    audited = []
+    decided = record_decision(url, "r0", 0, 0, "income verified", "os:ana", START, audit=audited.append)
+    assert audited == [decided] and decided["human_decision"] == 0 and pending_reviews(url) == ([], 0)
 
 
 def test_a_decision_is_recorded_beside_the_prediction_never_over_it_and_never_twice(tmp_path):
     url = f"sqlite:///{tmp_path / 'predictions.db'}"
     _log(url, [0.45, 0.55, 0.2])
-    assert [(r["request_id"], r["score"]) for r in pending_reviews(url)] == [("r0", 0.45), ("r1", 0.55)]
+    assert [(r["request_id"], r["score"]) for r in pending_reviews(url)[0]] == [("r0", 0.45), ("r1", 0.55)]
+    assert pending_reviews(url, limit=1) == (pending_reviews(url)[0][:1], 2)  # the oldest, and how many wait
     decided = record_decision(url, "r1", 0, 0, "income verified by phone", "os:ana", START + timedelta(hours=2))
     assert decided["human_decision"] == 0 and decided["model_decision"] == 1 and decided["reviewer"] == "os:ana"
-    assert [r["request_id"] for r in pending_reviews(url)] == ["r0"]
+    assert [r["request_id"] for r in pending_reviews(url)[0]] == ["r0"]
     with pytest.raises(ReviewError, match="never overwritten"):
         record_decision(url, "r1", 0, 1, "changed my mind", "os:bob", START + timedelta(hours=3))
     with pytest.raises(ReviewError, match="no referral r2:0"):
@@ -101,6 +121,17 @@ def test_review_list_and_decide_record_the_person_and_the_audit_trail(project, c
     assert "r1:0" not in capsys.readouterr().out
 
 
+def test_a_decision_is_refused_in_words_when_the_audit_trail_cannot_be_written(project, capsys, tmp_path, monkeypatch):
+    overrides, _ = project
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("KEEL_AUDIT_ROOT", str(tmp_path / "a-file"))
+    assert main(["review", "decide", "r1:0", "--decision", "favourable", "--reason", "documented", *overrides]) == 1
+    err = capsys.readouterr().err
+    assert "could not be recorded in the audit trail" in err and "Traceback" not in err
+    monkeypatch.setenv("KEEL_AUDIT_ROOT", str(tmp_path / "audit"))
+    assert main(["review", "decide", "r1:0", "--decision", "favourable", "--reason", "documented", *overrides]) == 0
+
+
 def test_with_roles_reviewing_and_batch_scoring_need_their_role_and_the_refusal_is_audited(project, capsys):
     import pwd
     import os
@@ -119,4 +150,4 @@ def test_with_roles_reviewing_and_batch_scoring_need_their_role_and_the_refusal_
     assert established() is None  # the command's identity ends with it: a later command in this process names its own
     records = [json.loads(p.read_text()) for p in sorted(audit.iterdir())]
     assert [r["event"] for r in records] == ["refused", "refused"]
-    assert pending_reviews(f"sqlite:///{Path(overrides[3].split('=', 1)[1]) / 'review_model' / 'predictions.db'}")
+    assert pending_reviews(f"sqlite:///{Path(overrides[3].split('=', 1)[1]) / 'review_model' / 'predictions.db'}")[0]
