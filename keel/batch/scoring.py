@@ -225,7 +225,7 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
     untrained = categories_unknown_to(model, data)
     started = time.perf_counter()
     scored_file = TableFile(output, batch_id, output_schema(data, decisions), output_format)
-    reasons: Optional[BatchReasons] = BatchReasons(model, data, decisions, background) if decisions is not None else None
+    reasons = BatchReasons(model, data, decisions, background) if decisions is not None else None
     try:
         rejects_file = TableFile(rejects, batch_id, rejects_schema(), output_format)
     except BaseException:

@@ -38,17 +38,19 @@ def _referral(text: str) -> tuple:
 def _list(args: argparse.Namespace, spec) -> int:
     from keel.cli.console import fail, format_table, say
     from keel.deployment.deploy import prediction_log_url
-    from keel.serving.reviews import pending_reviews
+    from keel.serving.reviews import pending_count, pending_reviews
 
     if args.limit < 1:
         return fail("--limit must be at least 1", 2)
-    pending, total = pending_reviews(prediction_log_url(spec), args.limit)
+    url = prediction_log_url(spec)
+    pending = pending_reviews(url, args.limit)
     if not pending:
         say("no referral waits for a decision")
         return 0
     say(format_table(["referral", "entity", "version", "score", "referred at"],
                      [(f"{r['request_id']}:{r['row']}", r["entity_id"] or "-", f"v{r['model_version']}",
                        f"{r['score']:.4f}", str(r["referred_at"])) for r in pending]))
+    total = pending_count(url) if len(pending) == args.limit else len(pending)
     if total > len(pending):
         say(f"\nthe oldest {len(pending)} of {total} pending referrals (--limit {total} lists them all)")
     say(f"\ndecide one: python run.py review decide REQUEST_ID:ROW --decision {'|'.join(DECISIONS)} --reason TEXT")

@@ -176,7 +176,8 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
     never given to the model); `decisions`, `background`: as score_batch's (reasons, `refer` and
     `model_decision`)."""
     from keel.batch.inputs import fingerprint_input
-    from keel.batch.scoring import BatchScoringError, model_columns, rejects_schema, require_rows, TableFile, partial_path
+    from keel.batch.scoring import (BatchScoringError, model_columns, partial_path, rejects_schema, require_rows,
+                                    TableFile)
     from keel.monitoring.batch_traffic import merge_hour
     from keel.monitoring.profiles import deserialize
 

@@ -77,19 +77,28 @@ def _engine(url: str):
     return engine
 
 
-def pending_reviews(url: str, limit: int = 50) -> Tuple[List[Review], int]:
-    """(the oldest `limit` referrals nobody has decided yet, oldest first; how many are pending in all)."""
+def pending_reviews(url: str, limit: int = 50) -> List[Review]:
+    """Referrals nobody has decided yet, oldest first."""
     engine = _engine(url)
-    undecided = REVIEWS.c.decided_at.is_(None)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(sa.select(REVIEWS).where(undecided)
+            rows = connection.execute(sa.select(REVIEWS).where(REVIEWS.c.decided_at.is_(None))
                                       .order_by(REVIEWS.c.referred_at, REVIEWS.c.request_id, REVIEWS.c.row)
                                       .limit(limit)).mappings().all()
-            total = connection.execute(sa.select(sa.func.count()).select_from(REVIEWS).where(undecided)).scalar_one()
     finally:
         engine.dispose()
-    return [dict(r) for r in rows], int(total)  # type: ignore[misc]
+    return [dict(r) for r in rows]  # type: ignore[misc]
+
+
+def pending_count(url: str) -> int:
+    """How many referrals nobody has decided yet."""
+    engine = _engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(sa.select(sa.func.count()).select_from(REVIEWS)
+                                          .where(REVIEWS.c.decided_at.is_(None))).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def record_decision(url: str, request_id: str, row: int, human_decision: int, reason: str, reviewer: str,

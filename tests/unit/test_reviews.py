@@ -12,8 +12,8 @@ from keel.cli.main import main
 from keel.governance.audit import verify
 from keel.governance.store import FolderStore
 from keel.serving.prediction_log import PREDICTIONS, PredictionLog
-from keel.serving.reviews import (REVIEWS, ReviewError, pending_reviews, record_decision, referral_rows,
-                                  review_rates)
+from keel.serving.reviews import (REVIEWS, ReviewError, pending_count, pending_reviews, record_decision,
+                                  referral_rows, review_rates)
 from tests.conftest import ROOT
 
 BAND = (0.4, 0.6)
@@ -41,7 +41,7 @@ def test_only_served_scores_inside_the_band_are_referred():
     assert [r["request_id"] for r in referred] == ["r1", "r2"]  # [0.4, 0.6): 0.6 is out; the shadow row never
     assert referred[1]["model_decision"] == 1 and referred[1]["score"] == 0.55
     assert referral_rows(rows, None) == []
-    probes = [{**r, "entity_id": f"probe-1-{i}"} for i, r in enumerate(rows)]  # keel's rollout probes: nobody to decide for
+    probes = [{**r, "entity_id": f"probe-1-{i}"} for i, r in enumerate(rows)]  # keel's rollout probes: for no one
     assert [r["request_id"] for r in referral_rows(probes + rows, BAND, ["probe-"])] == ["r1", "r2"]
 
 
@@ -56,20 +56,21 @@ def test_a_decision_the_audit_trail_cannot_take_is_not_committed_and_can_be_made
 
     with pytest.raises(NotADirectoryError):
         record_decision(url, "r0", 0, 0, "income verified", "os:ana", START, audit=unwritable)
-    assert [r["request_id"] for r in pending_reviews(url)[0]] == ["r0"]
+    assert [r["request_id"] for r in pending_reviews(url)] == ["r0"]
     audited = []
     decided = record_decision(url, "r0", 0, 0, "income verified", "os:ana", START, audit=audited.append)
-    assert audited == [decided] and decided["human_decision"] == 0 and pending_reviews(url) == ([], 0)
+    assert audited == [decided] and decided["human_decision"] == 0
+    assert pending_reviews(url) == [] and pending_count(url) == 0
 
 
 def test_a_decision_is_recorded_beside_the_prediction_never_over_it_and_never_twice(tmp_path):
     url = f"sqlite:///{tmp_path / 'predictions.db'}"
     _log(url, [0.45, 0.55, 0.2])
-    assert [(r["request_id"], r["score"]) for r in pending_reviews(url)[0]] == [("r0", 0.45), ("r1", 0.55)]
-    assert pending_reviews(url, limit=1) == (pending_reviews(url)[0][:1], 2)  # the oldest, and how many wait
+    assert [(r["request_id"], r["score"]) for r in pending_reviews(url)] == [("r0", 0.45), ("r1", 0.55)]
+    assert pending_reviews(url, limit=1) == pending_reviews(url)[:1] and pending_count(url) == 2
     decided = record_decision(url, "r1", 0, 0, "income verified by phone", "os:ana", START + timedelta(hours=2))
     assert decided["human_decision"] == 0 and decided["model_decision"] == 1 and decided["reviewer"] == "os:ana"
-    assert [r["request_id"] for r in pending_reviews(url)[0]] == ["r0"]
+    assert [r["request_id"] for r in pending_reviews(url)] == ["r0"]
     with pytest.raises(ReviewError, match="never overwritten"):
         record_decision(url, "r1", 0, 1, "changed my mind", "os:bob", START + timedelta(hours=3))
     with pytest.raises(ReviewError, match="no referral r2:0"):
@@ -103,7 +104,10 @@ def test_review_list_and_decide_record_the_person_and_the_audit_trail(project, c
     overrides, audit = project
     assert main(["review", "list", *overrides]) == 0
     out = capsys.readouterr().out
-    assert "r0:0" in out and "r1:0" in out and "0.5500" in out
+    assert "r0:0" in out and "r1:0" in out and "0.5500" in out and "pending referrals" not in out
+    assert main(["review", "list", "--limit", "1", *overrides]) == 0
+    out = capsys.readouterr().out
+    assert "r1:0" not in out and "the oldest 1 of 2 pending referrals (--limit 2 lists them all)" in out
     # credit: favourable is `negative` (no predicted default), so "favourable" is class 0: overrides r1's 1.
     assert main(["review", "decide", "r1:0", "--decision", "favourable", "--reason", "documented income",
                  *overrides]) == 0
@@ -150,4 +154,4 @@ def test_with_roles_reviewing_and_batch_scoring_need_their_role_and_the_refusal_
     assert established() is None  # the command's identity ends with it: a later command in this process names its own
     records = [json.loads(p.read_text()) for p in sorted(audit.iterdir())]
     assert [r["event"] for r in records] == ["refused", "refused"]
-    assert pending_reviews(f"sqlite:///{Path(overrides[3].split('=', 1)[1]) / 'review_model' / 'predictions.db'}")[0]
+    assert pending_reviews(f"sqlite:///{Path(overrides[3].split('=', 1)[1]) / 'review_model' / 'predictions.db'}")
