@@ -4,11 +4,14 @@ names where its statement comes from. Rendered as Markdown and as static HTML.""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import List, Optional
 
 from keel import registration as keys
 from keel.data.screening import screening_rows
 from keel.evaluation.record import gate_history
+from keel.governance.audit import DEPLOYMENT_OUTCOME
+from keel.governance.timeline import describe_split, served_at
 from keel.provenance import source_text
 from keel.reports import html
 from keel.reports.values import format_value as _fmt
@@ -126,7 +129,7 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
     rule = spec.deployment.approval
     sections.append(_section("5. Risk controls", "What was applied to this version, from the registry's "
                              "evaluation and deployment records; the spec only where nothing was applied.",
-                             risk_control_rows(spec, metadata) + [
+                             risk_control_rows(spec, metadata, version, records) + [
         ("Rollbacks of this version", "; ".join(f"at {r['time']} to " + ", ".join(f"v{a['version']} {a['weight']:.0%}" for a in r['details']['routing']['arms'])
                                                  for r in rollbacks) or "none", AUDIT),
         ("Routing stages recorded that served this version", len(served), AUDIT),
@@ -219,10 +222,12 @@ def mitigation_sections(metadata: dict, reports: dict) -> List[dict]:
 NOT_DEPLOYED = "not deployed"
 
 
-def risk_control_rows(spec, metadata: dict) -> List[tuple]:
+def risk_control_rows(spec, metadata: dict, version: int, records: List[dict]) -> List[tuple]:
     """The gates, approval, rollout and health checks as applied to the version (its `evaluation` and
     `deployment` metadata), not as the training run's spec declared them: the version may have been
-    evaluated or deployed under another spec, or never."""
+    evaluated or deployed under another spec, or never. What serves now comes from the audit trail's
+    `records`: the deployment metadata's `serving` is what its rollout left, history once anything
+    rolled back or replaced it."""
     evaluation, deployment = metadata.get(keys.EVALUATION) or {}, metadata.get(keys.DEPLOYMENT) or {}
     if evaluation.get("gates"):
         gates = ("; ".join(f"{g['gate']}: {'pass' if g['passed'] else 'FAIL'}" for g in evaluation["gates"])
@@ -242,13 +247,31 @@ def risk_control_rows(spec, metadata: dict) -> List[tuple]:
         "awaiting approval" if deployment.get("outcome") == "awaiting approval" else "none recorded"), METADATA))
     rows.append(("Rollout", f"{deployment.get('strategy')}"
                  + (f" {', '.join(str(s.get('step')) for s in stages)}" if stages else "")
-                 + f": {deployment.get('outcome')}"
-                 + (f", now serving v{deployment['serving']}" if deployment.get("serving") is not None else ""), METADATA))
+                 + f": {deployment.get('outcome')}" + _serving_text(deployment, version, records),
+                 METADATA))
     rows.append(("Health checks (automatic rollback on breach)",
                  "; ".join(f"stage {s.get('stage')} {s.get('step')}: "
                            + ("healthy" if s.get("healthy") else "BREACH: " + "; ".join(s.get("breaches") or []))
                            for s in stages) or "no rollout stage ran", METADATA))
     return rows
+
+
+def _serving_text(deployment: dict, version: int, records: List[dict]) -> str:
+    """Which version the deployment left serving and since when (its outcome's audit record), and
+    "now serving" only for what the trail's latest routing serves."""
+    serving = deployment.get("serving")
+    if serving is None:
+        return ""
+    # The metadata holds the version's last recorded outcome, so its time is the last such record's.
+    outcomes = [r for r in records if r.get("event") == DEPLOYMENT_OUTCOME and r.get("version") == version]
+    text = f", served v{serving}" + (f" from {outcomes[-1]['time']}" if outcomes else "")
+    latest = served_at(records, datetime.max.replace(tzinfo=timezone.utc))
+    if latest is None:
+        return text + " (no routing recorded in the audit trail to say what serves now)"
+    split = describe_split(latest["arms"], latest["shadow"])
+    if any(a["version"] == serving and a["weight"] > 0 for a in latest["arms"]):
+        return text + f"; now serving v{serving}: {split} since {latest['since']}"
+    return text + f"; no longer: since {latest['since']} the audit trail routes {split} (record {latest['seq']})"
 
 
 def _change(record: dict) -> str:
