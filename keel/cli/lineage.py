@@ -31,14 +31,19 @@ def lineage(spec, prediction: Optional[str], version: Optional[int], row_number:
 
 def _batch_lineage(spec, batch_id: str, row_id: Optional[str]) -> int:
     """A batch (and one of its rows, read back from its output) -> model version -> training run -> data -> commit."""
-    from keel.governance.lineage import batch_lineage, batch_row_lineage
+    from keel.deployment.deploy import prediction_log_url
+    from keel.governance.lineage import batch_lineage, batch_row_lineage, queued_review
     from keel.lifecycle.batch import batch_rows, completed_batches, file_fingerprint, find_batch
+    from keel.serving.reviews import REFER
 
     model = spec.problem.name
     records = verified_records(model)
     record = find_batch(completed_batches(records), batch_id)
     version_link = version_links(model, int(record["model_version"]), records)  # before anything is printed
     rows = batch_rows(record, row_id, spec.data.id_column) if row_id is not None else []
+    # Batch referrals are queued beside the prediction log, keyed by batch id and input row.
+    reviews = [queued_review(prediction_log_url(spec), record["batch_id"], int(row["row"]))
+               if str(row["decision"]) == REFER else None for row in rows[:MAX_ROWS_SHOWN]]
     if row_id is None:
         output = Path(record["output_uri"])
         check = ("gone" if not output.exists() else "unchanged" if file_fingerprint(output) == record["output_fingerprint"]
@@ -47,9 +52,9 @@ def _batch_lineage(spec, batch_id: str, row_id: Optional[str]) -> int:
         check = "unchanged (checked before reading the row)"
     say(f"batch {record['batch_id']}:")
     print_links(batch_lineage(record, check))
-    for row in rows[:MAX_ROWS_SHOWN]:
+    for row, review in zip(rows[:MAX_ROWS_SHOWN], reviews):
         say(f"row {row_id} of batch {record['batch_id']}:")
-        print_links(batch_row_lineage(row, record, spec.data.id_column))
+        print_links(batch_row_lineage(row, record, spec.data.id_column, review))
     if len(rows) > MAX_ROWS_SHOWN:
         say(f"  ... and {len(rows) - MAX_ROWS_SHOWN} more row(s) with that id")
     say(f"lineage of {model} v{record['model_version']}:")
@@ -63,17 +68,19 @@ def _lineage(spec, prediction: Optional[str], version: Optional[int], row_number
     model = spec.problem.name
     if prediction is not None:
         from keel.deployment.deploy import prediction_log_url
-        from keel.governance.lineage import logged_rows, prediction_lineage
+        from keel.governance.lineage import logged_rows, prediction_lineage, queued_review
 
-        rows = logged_rows(prediction_log_url(spec), prediction, row_number)
+        log_url = prediction_log_url(spec)
+        rows = logged_rows(log_url, prediction, row_number)
         records = verified_records(model)
         # Every version named by the log must be in this registry before anything is printed.
         links = {(name, number): version_links(name, number, records if name == model else verified_records(name))
                  for name, number in dict.fromkeys((r["model_name"], int(r["model_version"])) for r in rows)}
         shown = rows[:MAX_ROWS_SHOWN]
-        for row in shown:
+        reviews = [queued_review(log_url, row["request_id"], int(row["row"])) for row in shown]
+        for row, review in zip(shown, reviews):
             say(f"prediction {row['request_id']} row {row['row']}:")
-            print_links(prediction_lineage(row, records))
+            print_links(prediction_lineage(row, records, review))
         if len(rows) > len(shown):
             say(f"  ... and {len(rows) - len(shown)} more row(s) of this request (pick one with --row N)")
         for (name, number), version_link in links.items():

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import List, Optional
@@ -11,6 +12,7 @@ from keel import registration as keys
 from keel.clock import as_utc
 from keel.governance.timeline import describe_split, served_at
 from keel.provenance import source_text
+from keel.serving.reviews import REFER
 
 
 def find_prediction(log_url: str, request_id: str) -> List[dict]:
@@ -40,6 +42,23 @@ def find_prediction(log_url: str, request_id: str) -> List[dict]:
         row["inputs"] = json.loads(row["inputs"])
         row["time"] = as_utc(row["time"])  # SQLite returns naive datetimes; the log writes UTC
     return rows
+
+
+def queued_review(log_url: str, request_id: str, row: int) -> Optional[dict]:
+    """The review-queue entry of one answered row (a batch's: its batch id and input row), with the
+    person's decision once made; None when nothing was queued. LookupError when the queue cannot be read."""
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from keel.serving.reviews import review_of
+
+    try:
+        url = make_url(log_url)
+        if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+            return None  # reading would create the file; no queue, so nothing was queued
+        return review_of(log_url, request_id, row)
+    except sa.exc.SQLAlchemyError as error:
+        raise LookupError(f"the review queue cannot be read ({type(error).__name__}: {error})") from None
 
 
 def logged_rows(log_url: str, request_id: str, row_number: Optional[int] = None,
@@ -89,8 +108,9 @@ def version_lineage(model: str, version: int, metadata: dict, records: List[dict
     ]
 
 
-def prediction_lineage(row: dict, records: List[dict]) -> List[tuple]:
-    """The prediction's own facts, cross-checked against the routing the audit trail says was in force."""
+def prediction_lineage(row: dict, records: List[dict], review: Optional[dict] = None) -> List[tuple]:
+    """The prediction's own facts, cross-checked against the routing the audit trail says was in force.
+    `review`: the row's referral (keel.serving.reviews.review_of), None when it was not referred."""
     at: datetime = row["time"]
     routing = served_at(records, at)
     if routing is None:
@@ -100,13 +120,48 @@ def prediction_lineage(row: dict, records: List[dict]) -> List[tuple]:
         consistent = (f"{describe_split(routing['arms'], routing['shadow'])} since {routing['since']} "
                       f"(audit record {routing['seq']}): " + ("consistent" if row["model_version"] in versions
                                                               else "INCONSISTENT with the logged version"))
+    # The log keeps the threshold's decision; a referred row was answered `refer`, which the review queue records.
+    decision = (f"decision {row['decision']}" if review is None
+                else f"decision {REFER} (the threshold's decision {row['decision']})")
     return [
         ("prediction", f"request {row['request_id']} row {row['row']}, entity {row['entity_id']}, at {at.isoformat()}"),
-        ("answer", f"score {row['score']:.6f}, decision {row['decision']}, {row['latency_ms']:.3f} ms"
+        ("answer", f"score {row['score']:.6f}, {decision}, {row['latency_ms']:.3f} ms"
                    + (" (shadow: logged, not returned)" if row["shadow"] else "")),
+        *referral_links(review),
+        *reason_links(row.get("reasons")),
         ("served by", f"{row['model_name']} v{row['model_version']} on arm {row['arm']}"),
         ("routing then (audit trail)", consistent),
     ]
+
+
+def referral_links(review: Optional[dict], referred: bool = False) -> List[tuple]:
+    """The referral of a row answered `refer` and the person's decision on it (who, when, why), if any.
+    `referred`: the row says it was referred though `review` is None (its queue entry is not found)."""
+    if review is None:
+        return [("referral", "answered refer, but the review queue holds no referral of it")] if referred else []
+    if review["decided_at"] is None:
+        human = "pending (python run.py review list)"
+    else:
+        agrees = "agrees with" if review["human_decision"] == review["model_decision"] else "overrides"
+        human = (f"{review['human_decision']} by {review['reviewer']} at {_utc(review['decided_at'])}, {agrees} "
+                 f"the threshold's decision {review['model_decision']}: {review['reason']}")
+    return [("referral", f"referred to a person (score in decisions.refer_band) at {_utc(review['referred_at'])}"),
+            ("human decision", human)]
+
+
+def _utc(moment) -> str:
+    return as_utc(moment).isoformat() if isinstance(moment, datetime) else str(moment)  # SQLite's are naive UTC
+
+
+def reason_links(reasons) -> List[tuple]:
+    """The principal reasons given with an answer (JSON text as the log and batch outputs store them);
+    none when it gave none."""
+    if isinstance(reasons, str):
+        reasons = json.loads(reasons) if reasons.strip() else None
+    if not isinstance(reasons, list) or not reasons:  # None, or NaN from a Parquet output's empty cell
+        return []
+    return [("principal reasons", "; ".join(f"{i}. {r['statement']} ({r['feature']}, {r['contribution']:+.4f} log-odds)"
+                                            for i, r in enumerate(reasons, 1)))]
 
 
 def batch_lineage(record: dict, output_check: str) -> List[tuple]:
@@ -128,13 +183,23 @@ def batch_lineage(record: dict, output_check: str) -> List[tuple]:
     ]
 
 
-def batch_row_lineage(row: dict, record: dict, id_column: Optional[str]) -> List[tuple]:
-    """One output row of a batch, read back from its output file, cross-checked against the record."""
+def batch_row_lineage(row: dict, record: dict, id_column: Optional[str],
+                      review: Optional[dict] = None) -> List[tuple]:
+    """One output row of a batch, read back from its output file, cross-checked against the record.
+    With a refer band, `decision` is text ("0", "1" or "refer") and `model_decision` the threshold's;
+    `review`: the row's referral in the review queue (keyed by batch id and input row), if any."""
     consistent = (int(row["model_version"]) == int(record["model_version"]) and row["batch_id"] == record["batch_id"])
     name = f"{id_column} {row[id_column]}, " if id_column else ""
+    decision = str(row["decision"])
+    referred = decision == REFER
+    if referred:
+        decision += f" (the threshold's decision {row['model_decision']})"
     return [
         ("batch row", f"{name}input row {row['row']} of batch {record['batch_id']}"),
-        ("answer", f"score {float(row['score']):.6f}, decision {int(row['decision'])}"),
+        ("answer", f"score {float(row['score']):.6f}, decision {decision}"),
+        *referral_links(review, referred),
+        *reason_links(row.get("reasons")),
         ("scored by", f"v{row['model_version']} (batch {row['batch_id']}): "
                       + ("consistent with the batch record" if consistent else "INCONSISTENT with the batch record")),
     ]
+
