@@ -32,7 +32,7 @@ def lineage(spec, prediction: Optional[str], version: Optional[int], row_number:
 def _batch_lineage(spec, batch_id: str, row_id: Optional[str]) -> int:
     """A batch (and one of its rows, read back from its output) -> model version -> training run -> data -> commit."""
     from keel.deployment.deploy import prediction_log_url
-    from keel.governance.lineage import batch_lineage, batch_row_lineage, queued_review
+    from keel.governance.lineage import batch_lineage, batch_row_lineage, batch_rows_heading, queued_review
     from keel.lifecycle.batch import batch_rows, completed_batches, file_fingerprint, find_batch
     from keel.serving.reviews import REFER
 
@@ -52,11 +52,11 @@ def _batch_lineage(spec, batch_id: str, row_id: Optional[str]) -> int:
         check = "unchanged (checked before reading the row)"
     say(f"batch {record['batch_id']}:")
     print_links(batch_lineage(record, check))
+    for line in batch_rows_heading(row_id, spec.data.id_column, rows, record["batch_id"], MAX_ROWS_SHOWN):
+        say(line)
     for row, review in zip(rows[:MAX_ROWS_SHOWN], reviews):
-        say(f"row {row_id} of batch {record['batch_id']}:")
+        say(f"input row {row['row']} of batch {record['batch_id']}:")
         print_links(batch_row_lineage(row, record, spec.data.id_column, review))
-    if len(rows) > MAX_ROWS_SHOWN:
-        say(f"  ... and {len(rows) - MAX_ROWS_SHOWN} more row(s) with that id")
     say(f"lineage of {model} v{record['model_version']}:")
     print_links(version_link)
     return 0

@@ -203,3 +203,13 @@ def batch_row_lineage(row: dict, record: dict, id_column: Optional[str],
                       + ("consistent with the batch record" if consistent else "INCONSISTENT with the batch record")),
     ]
 
+
+def batch_rows_heading(row_id: str, id_column: Optional[str], rows: List[dict], batch_id: str,
+                       shown: int) -> List[str]:
+    """What `lineage --batch ID --row ROW` says before the rows it shows: an id the batch scored more
+    than once matches every such row, all shown (up to `shown`), never silently the first."""
+    if not id_column or len(rows) < 2:
+        return []
+    numbers = ", ".join(str(r["row"]) for r in rows[:shown]) + (", ..." if len(rows) > shown else "")
+    return [f"{id_column} {row_id} is not unique in batch {batch_id}: {len(rows)} scored rows have it "
+            f"(input rows {numbers}); {'each is' if len(rows) <= shown else f'the first {shown} are'} shown"]

@@ -1,5 +1,6 @@
 """Lineage of referred answers (keel.governance.lineage): a batch row or a logged prediction answered
-`refer` shows the answer as given, the threshold's decision and the person's decision once made. Batches are keel's real scoring of a small Parquet or CSV
+`refer` shows the answer as given, the threshold's decision and the person's decision once made; an id a
+batch scored twice shows every row that has it. Batches are keel's real scoring of a small Parquet or CSV
 input with a stand-in model; the review queue and prediction log real SQLite files in a temporary folder."""
 
 import json
@@ -9,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from keel.governance.lineage import batch_row_lineage, logged_rows, prediction_lineage, queued_review
+from keel.governance.lineage import (batch_row_lineage, batch_rows_heading, logged_rows, prediction_lineage,
+                                     queued_review)
 from keel.lifecycle.batch import batch_rows, record_batch, score_input
 from keel.serving.prediction_log import PredictionLog
 from keel.serving.reviews import record_decision
@@ -92,6 +94,19 @@ def test_an_unfavourable_batch_row_shows_its_principal_reasons():
         {**row, "reasons": ""}, {"batch_id": "b", "model_version": 4}, None))  # a CSV output's empty cell
 
 
+def test_an_id_scored_twice_shows_both_rows_and_says_it_is_not_unique(spec, tmp_path):
+    record, frame = _batch(spec, tmp_path, "parquet", duplicate=(5, 6))
+    wanted = str(frame.loc[5, "application_id"])
+    rows = batch_rows(record, wanted, "application_id")
+    assert [r["row"] for r in rows] == [5, 6] and rows[0]["score"] != rows[1]["score"]
+    assert batch_rows_heading(wanted, "application_id", rows, "batch-1", 5) == [
+        f"application_id {wanted} is not unique in batch batch-1: 2 scored rows have it (input rows 5, 6); "
+        "each is shown"]
+    assert batch_rows_heading(wanted, "application_id", rows * 3, "batch-1", 5)[0].endswith(
+        "(input rows 5, 6, 5, 6, 5, ...); the first 5 are shown")
+    assert batch_rows_heading(wanted, "application_id", rows[:1], "batch-1", 5) == []
+
+
 def test_a_referred_prediction_shows_refer_the_threshold_and_the_persons_decision(tmp_path):
     url = f"sqlite:///{tmp_path / 'predictions.db'}"
     row = {"request_id": "r1", "row": 0, "entity_id": "e1", "time": datetime(2026, 5, 1, 9, tzinfo=timezone.utc),
@@ -110,3 +125,21 @@ def test_a_referred_prediction_shows_refer_the_threshold_and_the_persons_decisio
     assert queued_review(f"sqlite:///{tmp_path / 'none.db'}", "r1", 0) is None
     assert not (tmp_path / "none.db").exists()  # looking did not create a queue
 
+
+def test_run_py_lineage_of_a_batch_row_shows_each_row_of_its_id_and_the_referral(spec, tmp_path, monkeypatch, capsys):
+    """`run.py lineage --batch ID --row ROW` end to end but for the registry (the version's own links)."""
+    from keel.cli import lineage as cli
+    from keel.governance.events import BATCH_SCORED
+
+    record, frame = _batch(spec, tmp_path, "csv", duplicate=(5, 6))
+    monkeypatch.setattr(cli, "verified_records", lambda model: [{"event": BATCH_SCORED, "details": record}])
+    monkeypatch.setattr(cli, "version_links", lambda model, version, records: [("model version", f"v{version}")])
+    assert cli.lineage(spec, None, None, batch="batch-1", row_id=str(frame.loc[5, "application_id"])) == 0
+    shown = capsys.readouterr().out
+    assert "2 scored rows have it (input rows 5, 6); each is shown" in shown
+    assert "input row 5 of batch batch-1:" in shown and "input row 6 of batch batch-1:" in shown
+    output = pd.read_csv(tmp_path / "scores.csv")
+    referred = output.loc[output["decision"] == "refer", "row"].tolist()[0]
+    assert cli.lineage(spec, None, None, batch="batch-1", row_id=str(frame.loc[referred, "application_id"])) == 0
+    shown = capsys.readouterr().out
+    assert "decision refer (the threshold's decision" in shown and "human decision  pending" in shown
