@@ -7,6 +7,7 @@ thing demographic parity must see, not a group too small to judge."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Dict, List, Tuple
 
@@ -23,7 +24,9 @@ def _auc(y_true, y_score) -> float:
     return float(roc_auc_score(y_true, y_score)) if len(np.unique(y_true)) == 2 else float("nan")
 
 
-def _group_table(y_true, decisions, scores, groups: pd.DataFrame | pd.Series) -> pd.DataFrame:
+def _group_table(y_true, decisions, scores, groups: pd.DataFrame | pd.Series, declared: List) -> pd.DataFrame:
+    """One row per group with rows in `groups`, then one per `declared` group it lacks (0 rows): a group
+    the test split happens to miss is the smallest group too small to judge, never one that is not there."""
     from fairlearn.metrics import (MetricFrame, count, false_positive_rate, selection_rate,
                                    true_positive_rate)
 
@@ -36,7 +39,26 @@ def _group_table(y_true, decisions, scores, groups: pd.DataFrame | pd.Series) ->
     keys = [groups[c] for c in groups] if isinstance(groups, pd.DataFrame) else groups
     table["favourable_outcomes"] = pd.Series(y_true, index=groups.index).groupby(keys).sum()
     table["favourable_decisions"] = pd.Series(decisions, index=groups.index).groupby(keys).sum()
-    return table[table["rows"].fillna(0) > 0]  # MetricFrame lists combinations no row has
+    table = table[table["rows"].fillna(0) > 0]  # MetricFrame lists combinations no row has
+    absent = [key for key in declared if key not in table.index]
+    if not absent:
+        return table
+    index = (pd.MultiIndex.from_tuples(absent, names=table.index.names) if isinstance(table.index, pd.MultiIndex)
+             else pd.Index(absent, name=table.index.name))
+    empty = pd.DataFrame(np.nan, index=index, columns=table.columns)
+    empty[["rows", "favourable_outcomes", "favourable_decisions"]] = 0
+    return pd.concat([table, empty])
+
+
+def declared_groups(data: DataSpec) -> Dict[str, List[str]]:
+    """Each sensitive attribute's groups as the spec declares them, labelled as keel.data.groups labels rows:
+    its categories, or one group per bin (a bin's lower edge lies in it). "(missing)" and values outside the
+    bins are groups only when rows hold them."""
+    from keel.data.groups import binned_groups
+
+    return {name: (list(attribute.categories) if attribute.bins is None else
+                   binned_groups(pd.Series(attribute.bins[:-1], dtype=float), attribute.bins).tolist())
+            for name, attribute in data.sensitive_attributes.items()}
 
 
 def _headline(parity: pd.DataFrame, odds: pd.DataFrame) -> Dict[str, float]:
@@ -124,8 +146,11 @@ def evaluate_fairness(y_true, decisions, scores, groups: pd.DataFrame, data: Dat
     decisions = pd.Series(favoured, index=groups.index)
     scores = pd.Series(favour_scores, index=groups.index)
     views = {name: groups[name] for name in groups.columns}
+    declared = declared_groups(data)
+    expected = {name: declared.get(name, []) for name in groups.columns}
     if groups.shape[1] > 1:
         views[" x ".join(groups.columns)] = groups
+        expected[" x ".join(groups.columns)] = list(itertools.product(*(expected[n] for n in groups.columns)))
     rule = group_rule(data)
     report = {"favourable": target.favourable, "favourable_decision": target.favourable_decision(),
               "orientation": f"selection rate = share given the favourable decision ({target.favourable_decision()}); "
@@ -133,7 +158,7 @@ def evaluate_fairness(y_true, decisions, scores, groups: pd.DataFrame, data: Dat
                              "given it; FPR = share of rows with the unfavourable outcome given it",
               "rule": rule, "min_group_size": rule["min_rows"], "confidence": confidence, "attributes": {}}
     for name, view in views.items():
-        table = _group_table(y_true, decisions, scores, view)
+        table = _group_table(y_true, decisions, scores, view, expected[name])
         groups_out = []
         for key, row in table.iterrows():
             rows, chosen = int(row["rows"]), int(row["favourable_decisions"])
@@ -172,6 +197,17 @@ def judged_text(group: dict) -> str:
     return f"parity judged; TPR/FPR not: {group['odds_reason']}"
 
 
+def interval_text(group: dict) -> str:
+    """A group's selection-rate interval as "low-high"; "-" for a group without rows (no rate to bound)."""
+    low, high = group["selection_rate_low"], group["selection_rate_high"]
+    return "-" if low is None or high is None or math.isnan(low) or math.isnan(high) else f"{low:.3f}-{high:.3f}"
+
+
+def small_groups(attribute: dict) -> List[str]:
+    """The groups of one attribute the small-group rule cannot judge, each with its rows in the test split."""
+    return [f"{g['group']} ({int(g['rows'])} rows)" for g in attribute["groups"] if not g["judgeable"]]
+
+
 def fairness_html(report: dict) -> str:
     sections = [html.paragraph(f"Favourable decision: {report['favourable_decision']}. {report['orientation']}. "
                                f"Rates at the chosen threshold, with {report['confidence']:.0%} Wilson intervals."),
@@ -185,7 +221,7 @@ def fairness_html(report: dict) -> str:
             ["group", "rows", "favourable decisions", "selection rate (favourable)", "interval",
              "TPR (favourable)", "FPR (favourable)", "AUC", "judged"],
             [(g["group"], g["rows"], g["favourable_decisions"], g["selection_rate"],
-              f"{g['selection_rate_low']:.3f}-{g['selection_rate_high']:.3f}", g["tpr"], g["fpr"], g["auc"],
+              interval_text(g), g["tpr"], g["fpr"], g["auc"],
               html.verdict(g["judgeable"], judged_text(g)))
              for g in attribute["groups"]]))
         sections.append(html.table(["metric", "value"], [(m, attribute[m]) for m in (

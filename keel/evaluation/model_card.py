@@ -8,7 +8,7 @@ from typing import List
 
 from keel import registration as keys
 from keel.data.screening import screening_rows
-from keel.evaluation.fairness import judged_text
+from keel.evaluation.fairness import interval_text, judged_text, small_groups
 from keel.evaluation.gates import Decision, GateRow, describe_decision
 from keel.evaluation.record import applied_gates, describe_gate
 from keel.monitoring.production_fairness import LABEL_COVERAGE, coverage_rows
@@ -65,7 +65,7 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
                   f"Small-group rule: {fairness['rule']['text']}.") if fairness["attributes"] else
                  "No sensitive attributes declared: fairness not assessed.",
          "rows": [(f"{name}: {g['group']}", f"rows {_fmt(g['rows'])}, favourable decisions "
-                   f"{_fmt(g['selection_rate'])} ({g['selection_rate_low']:.3f}-{g['selection_rate_high']:.3f}), "
+                   f"{_fmt(g['selection_rate'])} ({interval_text(g)}), "
                    f"TPR {_fmt(g['tpr'])}, FPR {_fmt(g['fpr'])}, AUC {_fmt(g['auc'])}"
                    + ("" if g.get("odds_judgeable", g["judgeable"]) else f" ({judged_text(g)})"))
                   for name, attribute in fairness["attributes"].items() if " x " not in name
@@ -88,8 +88,9 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
          "rows": [(k, reports["latency"][k]) for k in ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
                                                        "batch_rows_per_second", "model_size_mb")]},
         {"title": "Limitations", "text": "",
-         "rows": [("Small groups", ", ".join(f"{n}: {', '.join(a['too_small'])}" for n, a in fairness["attributes"].items()
-                                             if a["too_small"]) or "none"),
+         "rows": [("Small groups", "; ".join(f"{n}: {', '.join(small_groups(a))}"
+                                                for n, a in fairness["attributes"].items()
+                                                if small_groups(a)) or "none"),
                   ("Evaluated on", "one held-out test split of the training data's source; no production data yet")]},
         {"title": "Gates and decision", "text": f"Decision: **{describe_decision(decision)}**",
          "rows": [(g["gate"], f"{_fmt(g['value'])} — {_verdict(g)}") for g in decision["gates"]]
