@@ -4,7 +4,7 @@ valid values, the sensitive attributes, and how the rows are split."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Dict, List, Literal, Optional, Tuple, Union
+from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -68,6 +68,30 @@ def _column_name(name: Optional[str], what: str) -> Optional[str]:
     return name
 
 
+def _yaml_read(value: bool) -> str:
+    """Why a class or category arrived as true/false: YAML 1.1 (what PyYAML reads) takes an unquoted yes, no,
+    on, off, true or false, in any case, for a boolean. The data's spelling is lost then (`yes` and `true` are
+    both True), so it is refused rather than guessed; left to pydantic, True would become the class 1."""
+    spellings = "yes, on or true" if value else "no, off or false"
+    return f"YAML read an unquoted {spellings} (any case) as the boolean {str(value).lower()}"
+
+
+def _class_not_boolean(value: Any, key: str) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected the class as the target column holds it, text or a number; {_yaml_read(value)}: "
+                         f"quote it, e.g. {key}: '{'yes' if value else 'no'}' (for a column of True/False: "
+                         f"'{value}')")
+    return value
+
+
+def _categories_not_booleans(categories: Any) -> Any:
+    found = [item for item in categories if isinstance(item, bool)] if isinstance(categories, list) else []
+    if found:
+        raise ValueError(f"expected every category as text; {_yaml_read(found[0])}: quote each as the data spells "
+                         "it, e.g. categories: ['no', 'yes'] (for a column of True/False: ['False', 'True'])")
+    return categories
+
+
 # Numbers beyond this magnitude are refused wherever data enters (files, requests, batches), whatever the
 # spec's bounds: their squares overflow float64 in scalers, variances and profiles (one 1e300 logged by the
 # service stopped every later `monitor` run; 1e300 in a file crashed training as "Input X contains NaN").
@@ -106,6 +130,11 @@ class CategoricalFeature(StrictModel):
                                   "fail validation")
     nullable: bool = Field(False, description="Missing values are allowed")
 
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _not_booleans(cls, categories: Any) -> Any:
+        return _categories_not_booleans(categories)
+
     @field_validator("categories")
     @classmethod
     def _unique(cls, categories: List[str]) -> List[str]:
@@ -132,6 +161,11 @@ class SensitiveAttribute(StrictModel):
                            "them with the rows it has no group for (rows_without_group). For an attribute that "
                            "is also a feature, declare `nullable` on the feature")
 
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _not_booleans(cls, categories: Any) -> Any:
+        return _categories_not_booleans(categories)
+
     @model_validator(mode="after")
     def _grouping(self) -> "SensitiveAttribute":
         if (self.categories is None) == (self.bins is None):
@@ -151,6 +185,11 @@ class TargetSpec(StrictModel):
                           "`negative` when predicting the positive class harms them (credit: `default` "
                           "declines the loan), `positive` when it helps (hiring: `hired`). No default: "
                           "required as soon as sensitive attributes are declared")
+
+    @field_validator("positive", "negative", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any, info) -> Any:
+        return _class_not_boolean(value, info.field_name)
 
     @model_validator(mode="after")
     def _two_classes(self) -> "TargetSpec":
