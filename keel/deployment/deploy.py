@@ -35,13 +35,29 @@ def prediction_log_url(spec: Spec) -> str:
     return spec.deployment.prediction_log_url or f"sqlite:///{deployment_folder(spec) / 'predictions.db'}"
 
 
-def check_deployable(version: int, evaluation: Optional[dict]) -> None:
-    """Only a version whose latest evaluation finished with a deployable decision may be rolled out."""
+def check_deployable(version: int, evaluation: Optional[dict], spec: Optional[Spec] = None) -> None:
+    """Only a version whose latest evaluation finished with a deployable decision may be rolled out:
+    of the scores keel serves (not recalibrated ones) and, given the `spec` it is served under, against
+    that spec's gates."""
     from keel.evaluation.gates import INCOMPLETE, describe_decision, is_deployable
+    from keel.evaluation.record import applied_gates
 
     if evaluation is None:
         raise NotDeployable(f"v{version} has not been evaluated: python run.py evaluate --model-version {version}")
     if is_deployable(evaluation):
+        method = evaluation.get("calibration", "none")
+        if method != "none":
+            # The threshold and gates judged the recalibrated scores; the service and batch scoring
+            # score with the version's model as trained, so they would decide otherwise.
+            raise NotDeployable(
+                f"v{version} was evaluated on {method}-recalibrated scores, which keel's service and batch scoring "
+                "do not serve (they score with the model as trained): its decisions would not be the ones evaluated; "
+                f"evaluate it with evaluation.calibration.method: none to deploy it")
+        if spec is not None and evaluation.get("applied_gates") not in (None, applied_gates(spec.evaluation)):
+            raise NotDeployable(
+                f"v{version} was evaluated against other gates than this spec declares ({_gates(evaluation['applied_gates'])}"
+                f" then; {_gates(applied_gates(spec.evaluation))} now); evaluate it under this spec: "
+                f"python run.py evaluate --model-version {version}")
         return
     if evaluation.get("decision") == INCOMPLETE or not evaluation.get("complete"):
         raise NotDeployable(f"v{version}'s latest evaluation is not complete ({describe_decision(evaluation)}"
@@ -49,6 +65,11 @@ def check_deployable(version: int, evaluation: Optional[dict]) -> None:
                             f"evaluate it again: python run.py evaluate --model-version {version}")
     raise NotDeployable(f"v{version} failed its gates ({'; '.join(evaluation.get('failed', []))}); "
                         "only versions that passed evaluation are deployable")
+
+
+def _gates(gates: list) -> str:
+    return ", ".join(f"{g['key']}{'' if g['min'] is None else ' >= %g' % g['min']}"
+                     f"{'' if g['max'] is None else ' <= %g' % g['max']}" for g in gates) or "no gates"
 
 
 def request_columns(spec: Spec, models: Dict[int, object]) -> list:

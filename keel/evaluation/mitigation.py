@@ -13,8 +13,8 @@
   - `equalized_odds`: fairlearn's ThresholdOptimizer; per group, the deterministic threshold whose
     true and false positive rates on validation are nearest its solution's. Decisions, no score:
     `predict_proba` returns the decision (0 or 1), so every score metric (ROC AUC, Brier, calibration)
-    is computed from decisions, and any threshold in (0, 1] applies them (the spec's rule would pick 0,
-    "everything positive", only if that beat these decisions on its objective).
+    is computed from decisions, and they are cut at 0.5, whatever the spec's rule (which could pick 0,
+    "everything positive", and judge a constant answer as fair).
 - `exponentiated_gradient` (reduction, fit on the training split): fairlearn's solution is a
   randomised mixture of retrained predictors. keel serves their log-odds averaged by the mixture's
   weights, which is exactly one model of the same family (logistic regression: the averaged

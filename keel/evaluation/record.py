@@ -37,7 +37,7 @@ class EvaluationRecord(TypedDict):
     `keel.evaluation.gates.Decision`. Only a finished run records `threshold` and `threshold_rule`.
 
     A record stored by an older keel may lack keys added since (`advisory`, `missing`,
-    `applied_gates`, `blocking`, `gate_changes`, ...): readers of stored records use `.get` for those."""
+    `applied_gates`, `blocking`, `gate_changes`, `calibration`, ...): readers of stored records use `.get` for those."""
 
     decision: str
     status: str
@@ -56,6 +56,7 @@ class EvaluationRecord(TypedDict):
     spec_differs_from_training: bool
     run_id: Optional[str]
     run_name: Optional[str]
+    calibration: str  # evaluation.calibration.method of the scores judged
     threshold: NotRequired[float]
     threshold_rule: NotRequired[Optional[str]]
 
@@ -129,7 +130,8 @@ def evaluation_record(decision: Decision, *, status: str, run_id, run_name: Opti
         "applied_gates": applied_gates(evaluation), "blocking": evaluation.blocking,
         "gate_changes": list(changes or []), "spec_sha256": spec_sha256,
         "spec_differs_from_training": bool(training_spec_sha256) and training_spec_sha256 != spec_sha256,
-        "run_id": None if run_id is None else str(run_id), "run_name": run_name}
+        "run_id": None if run_id is None else str(run_id), "run_name": run_name,
+        "calibration": evaluation.calibration.method}
     # Only a finished run chose a threshold; an unfinished one leaves the last chosen in place
     # (the production version keeps serving at it while its re-evaluation is incomplete).
     if threshold is not None:

@@ -24,12 +24,19 @@ from keel.spec.models import Spec
 from keel.training.fit import predict_scores
 
 
+DECISIONS_AS_GIVEN = "the version's own decisions (its score is the decision)"
+
+
 def decision_model(model, validation: pd.DataFrame, spec: Spec) -> Tuple[Any, ChosenThreshold]:
     """(the model that scores: recalibrated on validation if the spec asks, its threshold info).
 
     Both are chosen on validation data; the test split is never used for either."""
     method = spec.evaluation.calibration.method
     y = validation[spec.data.target.column]
+    if getattr(model, "outputs_decisions", False):
+        # Its score is its decision (equalized-odds mitigation): a rule's cut at 0 (every row positive) or
+        # above 1 would throw the decisions away and judge a constant answer as fair.
+        return model, {"rule": DECISIONS_AS_GIVEN, "threshold": 0.5}
     scoring = model
     if method != "none":
         scoring = fit_calibrated(model, validation[list(model.feature_names_in_)], y, method)
@@ -38,12 +45,16 @@ def decision_model(model, validation: pd.DataFrame, spec: Spec) -> Tuple[Any, Ch
     return scoring, threshold
 
 
-def champion_threshold(champion_metadata: dict, champion, validation: pd.DataFrame, spec: Spec) -> float:
-    """The threshold the champion was approved with, else one chosen by today's rule on validation."""
-    recorded = (champion_metadata.get(keys.EVALUATION) or {}).get("threshold")  # the evaluation record's
-    if recorded is not None:
-        return float(recorded)
-    return decision_model(champion, validation, spec)[1]["threshold"]
+def champion_scoring(champion: dict, validation: pd.DataFrame, spec: Spec) -> Tuple[Any, float]:
+    """(the champion scoring as the challenger does, its threshold). Its model as served, at the threshold
+    it was approved with; when the spec recalibrates, recalibrated on validation as the challenger is, at
+    a threshold chosen by today's rule (its recorded one judged other scores): a copy of the challenger
+    then compares equal to it."""
+    recorded = (champion["metadata"].get(keys.EVALUATION) or {}).get("threshold")  # the evaluation record's
+    if spec.evaluation.calibration.method == "none" and recorded is not None:
+        return champion["model"], float(recorded)
+    scoring, chosen = decision_model(champion["model"], validation, spec)
+    return scoring, chosen["threshold"]
 
 
 def compare_with_champion(champion: Optional[dict], scoring_model, threshold: float,
@@ -53,8 +64,8 @@ def compare_with_champion(champion: Optional[dict], scoring_model, threshold: fl
     `champion` is {name, model, metadata}, as `keel.registry.find_champion` returns it."""
     if champion is None:  # NaN scores keep the artifact's shape (and ZenML's metadata) well defined
         return {"champion": None}, np.full(len(test), np.nan)
-    champion_cut = champion_threshold(champion["metadata"], champion["model"], validation, spec)
-    champion_scores = predict_scores(champion["model"], test)
+    champion_model, champion_cut = champion_scoring(champion, validation, spec)
+    champion_scores = predict_scores(champion_model, test)
     report = compare(test[spec.data.target.column].to_numpy(), champion_scores,
                      predict_scores(scoring_model, test), champion_cut, threshold,
                      spec.training.primary_metric, spec.evaluation.comparison)

@@ -98,13 +98,14 @@ def resolve_batch_version(model: str, version: Optional[int]) -> int:
     return resolve_version(model, version)
 
 
-def deployable_threshold(version: int, evaluation: Optional[dict]) -> float:
-    """The decision threshold of a version whose latest evaluation is deployable (what the service
-    decides with); LookupError naming why not otherwise: batch decisions are as governed as online ones."""
+def deployable_threshold(version: int, evaluation: Optional[dict], spec: Optional[Spec] = None) -> float:
+    """The decision threshold of a version whose latest evaluation is deployable (under `spec`'s gates,
+    when given: what the service decides with); LookupError naming why not otherwise: batch decisions
+    are as governed as online ones."""
     from keel.deployment.deploy import NotDeployable, check_deployable
 
     try:
-        check_deployable(version, evaluation)
+        check_deployable(version, evaluation, spec)
     except NotDeployable as error:
         raise LookupError(f"v{version} cannot score: {error}") from None
     if evaluation.get("threshold") is None:
@@ -113,11 +114,11 @@ def deployable_threshold(version: int, evaluation: Optional[dict]) -> float:
     return float(evaluation["threshold"])
 
 
-def version_threshold(model: str, version: int) -> float:
+def version_threshold(spec: Spec, version: int) -> float:
     from keel.registry import evaluation_outcome, registered_metadata
 
-    registered_metadata(model, version)  # InterruptedRegistration, LookupError
-    return deployable_threshold(version, evaluation_outcome(model, version))
+    registered_metadata(spec.problem.name, version)  # InterruptedRegistration, LookupError
+    return deployable_threshold(version, evaluation_outcome(spec.problem.name, version), spec)
 
 
 def output_format(output: Path, given: Optional[str], default: str) -> str:
@@ -488,7 +489,7 @@ def score_job(spec: Spec, location: str, output: str, version: Optional[int] = N
     try:
         engine = engine_parameter(active_engine())
         version = resolve_batch_version(model, version)
-        version_threshold(model, version)
+        version_threshold(spec, version)
         chosen = output_format(Path(output), fmt, spec.batch.output_format)
         partitioned = scores_partitioned(engine, batch_source(location, spec.data, query))
         if partitioned and chosen != "parquet":

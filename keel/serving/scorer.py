@@ -189,7 +189,7 @@ class Scorer:
             encoder = self.fast_paths.get(version)
             if encoder is None and self.background is not None and not getattr(model, "decision_attributes_", None):
                 encoder = compile_row_scorer(model, self.background)  # fast path off: still the checked encoder
-            background = self.background[self._columns[version]] if self.background is not None else None
+            background = self.background[self._features] if self.background is not None else None
             giver = ReasonGiver.for_pipeline(model, encoder, self.spec.data, self.spec.decisions, background=background)
             if giver is None:
                 logger.warning("serving: v%s gives no principal reasons (data.target.favourable undeclared, a "

@@ -10,4 +10,4 @@ from keel.spec.models import Spec
 def batch_threshold_step(spec: Spec, model_version: int) -> Annotated[float, Artifact.DECISION_THRESHOLD]:
     """The version's decision threshold, once its registration completed and its latest evaluation is
     deployable (what the service decides with); fails naming why not otherwise."""
-    return version_threshold(spec.problem.name, model_version)
+    return version_threshold(spec, model_version)

@@ -36,7 +36,7 @@ def rollout_step(spec: Spec, model_version: int, strategy: Optional[str] = None,
     with service_lock(folder, "deploy"):
         finish_interrupted_rollout(spec, actor)
         evaluation = evaluation_outcome(name, model_version)
-        check_deployable(model_version, evaluation)
+        check_deployable(model_version, evaluation, spec)
         production = production_version(name)
         champion = None if production == model_version else production
         versions = [model_version] + ([champion] if champion is not None else [])

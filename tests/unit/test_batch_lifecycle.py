@@ -242,3 +242,22 @@ def test_on_the_dask_engine_the_output_is_a_folder_keel_replaces_only_unchanged(
             gone += 1
     (monitoring / "batches" / f".batch-killed.{gone}.partial").mkdir(parents=True)
     assert remove_leftovers(monitoring, output, rejects) == ["batch-killed"] and not killed.exists()
+
+
+def test_a_version_evaluated_on_recalibrated_scores_or_other_gates_does_not_score():
+    """helper-41: the service and batch served the model as trained at a threshold chosen on recalibrated
+    scores (358 positive decisions evaluated, 258 served). helper-40: deploy under a spec demanding roc_auc
+    >= 0.99 promoted a version evaluated against 0.75."""
+    from keel.evaluation.record import applied_gates
+    from keel.spec import load_spec
+    from tests.conftest import ROOT
+
+    spec = load_spec(ROOT / "configs" / "credit_risk.yaml")
+    passed = {"decision": "promote to staging", "complete": True, "deployable": True, "threshold": 0.37,
+              "applied_gates": applied_gates(spec.evaluation)}
+    assert deployable_threshold(3, passed, spec) == 0.37
+    with pytest.raises(LookupError, match="evaluated on isotonic-recalibrated scores, which keel's service"):
+        deployable_threshold(3, {**passed, "calibration": "isotonic"}, spec)
+    stricter = load_spec(ROOT / "configs" / "credit_risk.yaml", ["evaluation.gates[roc_auc].min=0.99"])
+    with pytest.raises(LookupError, match=r"other gates than this spec declares \(roc_auc >= 0.75.* roc_auc >= 0.99"):
+        deployable_threshold(3, passed, stricter)

@@ -273,3 +273,17 @@ def test_weighted_bootstrap_metrics_equal_scikit_learn_on_duplicated_rows():
         slow = score(y[rows], s[rows], 0.4)
         for name, value in slow.items():
             assert fast[name][row] == pytest.approx(value, abs=1e-5), name
+
+
+def test_a_copy_of_the_champion_compares_equal_to_it_when_the_spec_recalibrates(fair):
+    """helper-41: with isotonic recalibration the challenger was recalibrated and the champion was not, at
+    a threshold recorded on other scores: a byte-identical retrain was rejected as worse than itself
+    (McNemar: 96 rows for the champion, 4 for the challenger)."""
+    _, trained, _ = fair
+    spec = _spec("evaluation.calibration.method=isotonic")
+    champion = {"name": "v1 (production)", "model": trained.selected.pipeline,
+                "metadata": {"evaluation": {"threshold": 0.2}}}  # recorded on the scores as trained
+    comparison = evaluate_all(trained.selected.pipeline, trained.validation, trained.test, spec, champion)["comparison"]
+    assert comparison["difference"] == 0 and comparison["ci_low"] == comparison["ci_high"] == 0
+    assert (comparison["mcnemar"]["only_champion_correct"], comparison["mcnemar"]["only_challenger_correct"]) == (0, 0)
+    assert comparison["accepted"]  # non-inferiority (margin 0.01 in the demo spec): an equal challenger is not worse

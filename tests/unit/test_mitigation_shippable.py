@@ -387,3 +387,19 @@ def test_a_mitigation_that_widens_the_gap_it_targets_says_so():
     _, rows = describe_mitigation(facts)
     assert ("WARNING: the gap it targets widened on the test split",
             "equalized_odds_difference[grp] 0.389 -> 0.553") in rows
+
+
+@pytest.mark.parametrize("rule", [{"rule": "max_f1"}, {"rule": "target_recall", "target_recall": 0.99},
+                                  {"rule": "fixed", "value": 0.0}])
+def test_an_equalized_odds_versions_decisions_are_cut_at_one_half_whatever_the_rule(splits, linear, rule):
+    """helper-41: max_f1 cut an equalized-odds version's 0/1 scores at 0 (every row positive): a constant
+    answer was promoted as fair, with the ROC AUC of decisions it no longer made."""
+    from keel.evaluation.mitigation import fit_mitigated_version
+    from keel.evaluation.suite import DECISIONS_AS_GIVEN, decision_model
+
+    spec = _spec("threshold_optimizer", "equalized_odds", threshold=rule)
+    model, _ = fit_mitigated_version(linear, splits["train"], splits["validation"], splits["test"], spec, 1, {})
+    scoring, chosen = decision_model(model, splits["validation"], spec)
+    assert scoring is model and chosen == {"rule": DECISIONS_AS_GIVEN, "threshold": 0.5}
+    decided = predict_scores(scoring, splits["test"]) >= chosen["threshold"]
+    assert 0 < decided.mean() < 1 and (decided == (model.predict(splits["test"]) == 1)).all()

@@ -222,8 +222,10 @@ def test_every_threshold_rule_chooses_exactly_the_declared_keys():
 
 
 def test_records_are_stored_as_before():
-    assert _stored(finished_record()) == FINISHED_RECORD
-    assert _stored(failed_record()) == FAILED_RECORD
+    """As stored before, plus `calibration` (the method of the scores judged: none deploys, any other is
+    refused by keel.deployment.deploy.check_deployable)."""
+    assert _stored(finished_record()) == _stored({**json.loads(FINISHED_RECORD), "calibration": "none"})
+    assert _stored(failed_record()) == _stored({**json.loads(FAILED_RECORD), "calibration": "none"})
 
 
 def test_an_evaluation_record_stored_before_still_reads():
