@@ -119,7 +119,8 @@ def build_schema(data: DataSpec):
     return pa.DataFrameSchema(columns, checks=[has_rows], strict=False)
 
 
-# How a class of a boolean target column may be declared: `true` in YAML, "True" (what `init` writes), 1.
+# How a class of a boolean target column may be declared: "True" (what `init` writes) or 1 (an unquoted YAML `true`
+# is refused by the spec: it cannot be told from an unquoted `yes`).
 _TRUTH = {"true": True, "1": True, "false": False, "0": False}
 
 
