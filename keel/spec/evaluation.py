@@ -18,8 +18,8 @@ class ThresholdRule(StrictModel):
     """How the decision threshold is chosen on validation data."""
 
     rule: Literal["max_f1", "target_recall", "min_expected_cost", "fixed"] = "max_f1"
-    target_recall: Optional[float] = Field(None, gt=0.0, le=1.0)
-    value: Optional[float] = Field(None, ge=0.0, le=1.0, description="for rule: fixed")
+    target_recall: Optional[float] = Field(None, gt=0.0, le=1.0, description="for rule: target_recall only")
+    value: Optional[float] = Field(None, ge=0.0, le=1.0, description="for rule: fixed only")
 
     @model_validator(mode="after")
     def _parameters(self) -> "ThresholdRule":
@@ -27,6 +27,13 @@ class ThresholdRule(StrictModel):
             raise ValueError("rule target_recall needs `target_recall`")
         if self.rule == "fixed" and self.value is None:
             raise ValueError("rule fixed needs `value`")
+        # A parameter the rule does not read would be silently ignored: the threshold would not be the
+        # one the spec seems to ask for (`--set evaluation.threshold.value=0.3` alone keeps max_f1).
+        for key, reader in (("value", "fixed"), ("target_recall", "target_recall")):
+            if getattr(self, key) is not None and self.rule != reader:
+                raise ValueError(f"`{key}` is read only by rule {reader}, but the rule is {self.rule}: set "
+                                 f"`rule: {reader}` to use it (--set evaluation.threshold.rule={reader}), or "
+                                 f"remove `{key}`")
         return self
 
 
@@ -99,6 +106,19 @@ VALUE_METRICS = tuple(VALUE_METRIC_RANGES)
 FAIRNESS_METRICS = tuple(FAIRNESS_METRIC_RANGES)
 
 
+def _unmeetable_reason(name: str, minimum: Optional[float], maximum: Optional[float]) -> Optional[str]:
+    """Why a gate `minimum <= name <= maximum` can never pass (None if it can): the mirror of
+    `MetricRange.unbinding_reason`. Such a gate rejects every model, whatever the evidence."""
+    span = METRIC_RANGES[name]
+    if minimum is not None and minimum > span.high:
+        return (f"min {minimum:g} can never be met: {name} is never above {span.high:g}; "
+                f"give a min of at most {span.high:g}")
+    if maximum is not None and maximum < span.low:
+        return (f"max {maximum:g} can never be met: {name} is never below {span.low:g}; "
+                f"give a max of at least {span.low:g}")
+    return None
+
+
 class Gate(StrictModel):
     metric: Literal[GATE_METRICS]  # type: ignore[valid-type]
     min: Optional[float] = None
@@ -124,6 +144,9 @@ class Gate(StrictModel):
         unbinding = METRIC_RANGES[self.metric].unbinding_reason(self.metric, self.min, self.max)
         if unbinding:
             raise ValueError(unbinding)
+        unmeetable = _unmeetable_reason(self.metric, self.min, self.max)
+        if unmeetable:
+            raise ValueError(unmeetable)
         return self
 
     def describe(self) -> str:
