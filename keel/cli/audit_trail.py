@@ -16,9 +16,10 @@ def _store(model: str):
     return audit_location(model), audit_store(model)
 
 
-def verify(model: str, expect_head: Optional[str] = None) -> int:
+def verify(model: str, expect_head: Optional[str] = None, log_url: Optional[str] = None) -> int:
     """The chain, then (with `expect_head`, a head hash kept from an earlier verify) that the log still
-    holds that record, then the registry cross-check."""
+    holds that record, then the registry cross-check and (with the prediction log at `log_url`) the
+    people's decisions on referrals against the trail."""
     from keel.governance.audit import verify as verify_chain
 
     location, store = _store(model)
@@ -34,7 +35,28 @@ def verify(model: str, expect_head: Optional[str] = None) -> int:
             return fail(f"audit log {location}: REWRITTEN. The kept head hash {kept} is not in the "
                         "chain: records up to it were replaced or removed since it was taken", TAMPERED)
         say(f"kept head hash {kept[:16]}... is in the chain: the log has only grown since")
-    return cross_check(model, store)
+    code = cross_check(model, store)
+    if code == TAMPERED or log_url is None:
+        return code
+    return reviews_check(model, store, log_url) or code
+
+
+def reviews_check(model: str, store, log_url: str) -> int:
+    """The prediction log's decided referrals against the trail's review_decided records (the log's table
+    is not tamper-evident: an edited decision would otherwise be shown by `explain` as the person's)."""
+    from keel.governance.audit import read_records
+    from keel.governance.lineage import readable_log
+    from keel.lifecycle.review import trail_disagreements
+    from keel.serving.reviews import decided_reviews
+
+    if not readable_log(log_url):
+        return 0
+    problems = trail_disagreements(decided_reviews(log_url), read_records(store))
+    if problems:
+        return fail(f"review cross-check of {model}: the people's decisions in the prediction log and the audit "
+                    "trail disagree (the log edited, or a record deleted):\n  " + "\n  ".join(problems), TAMPERED)
+    say("review cross-check: every decision on a referral in the prediction log is the audit trail's")
+    return 0
 
 
 def cross_check(model: str, store) -> int:

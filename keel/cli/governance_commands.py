@@ -76,18 +76,20 @@ def _audit(run):
             model = check_model_name(args.model or spec.problem.name)
         except InvalidModelName as error:
             return fail(f"audit --model: {error}", 2)
-        return run(args, model)
+        return run(args, model, spec)
 
     return handler
 
 
 @_audit
-def _audit_verify(args: argparse.Namespace, model: str) -> int:
+def _audit_verify(args: argparse.Namespace, model: str, spec) -> int:
     from keel.cli.audit_trail import verify
+    from keel.deployment.deploy import prediction_log_url
 
     if args.expect_head is not None and not _is_hash(args.expect_head):
         return fail("audit verify --expect-head: give a head hash as printed by `audit verify` (64 hex digits)", 2)
-    return verify(model, args.expect_head)
+    # The spec's prediction log holds this model's referrals: people's decisions are checked against the trail.
+    return verify(model, args.expect_head, prediction_log_url(spec) if model == spec.problem.name else None)
 
 
 def _is_hash(text: str) -> bool:
@@ -96,14 +98,14 @@ def _is_hash(text: str) -> bool:
 
 
 @_audit
-def _audit_log(args: argparse.Namespace, model: str) -> int:
+def _audit_log(args: argparse.Namespace, model: str, spec) -> int:
     from keel.cli.audit_trail import show_log
 
     return show_log(model, args.event)
 
 
 @_audit
-def _who_served(args: argparse.Namespace, model: str) -> int:
+def _who_served(args: argparse.Namespace, model: str, spec) -> int:
     from keel.cli.audit_trail import who_served
 
     return who_served(model, args.at)

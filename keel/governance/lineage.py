@@ -21,12 +21,9 @@ def find_prediction(log_url: str, request_id: str) -> List[dict]:
 
     from keel.serving.prediction_log import PREDICTIONS, PredictionLog
 
-    from sqlalchemy.engine import make_url
-
     try:
-        url = make_url(log_url)
-        if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-            raise LookupError(f"there is no prediction log at {url.database} (nothing has been deployed with this spec)")
+        if not readable_log(log_url):
+            raise LookupError(f"there is no prediction log at {log_url} (nothing has been deployed with this spec)")
         log = PredictionLog(log_url)
         query = sa.select(PREDICTIONS).where(PREDICTIONS.c.request_id == request_id).order_by(PREDICTIONS.c.row)
         with log.engine.connect() as connection:
@@ -44,18 +41,24 @@ def find_prediction(log_url: str, request_id: str) -> List[dict]:
     return rows
 
 
+def readable_log(log_url: str) -> bool:
+    """Whether there is a prediction log to read: a SQLite file that does not exist is not created by reading."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(log_url)
+    return not (url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists())
+
+
 def queued_review(log_url: str, request_id: str, row: int) -> Optional[dict]:
     """The review-queue entry of one answered row (a batch's: its batch id and input row), with the
     person's decision once made; None when nothing was queued. LookupError when the queue cannot be read."""
     import sqlalchemy as sa
-    from sqlalchemy.engine import make_url
 
     from keel.serving.reviews import review_of
 
     try:
-        url = make_url(log_url)
-        if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-            return None  # reading would create the file; no queue, so nothing was queued
+        if not readable_log(log_url):
+            return None  # no queue, so nothing was queued
         return review_of(log_url, request_id, row)
     except sa.exc.SQLAlchemyError as error:
         raise LookupError(f"the review queue cannot be read ({type(error).__name__}: {error})") from None

@@ -51,6 +51,7 @@ def explain_prediction(spec, request_id: str, row_number: Optional[int] = None) 
     from keel.governance.explanations import background_rows, explain_logged
     from keel.lifecycle.lineage import TamperedTrail, verified_records, version_links
     from keel.registry import evaluation_outcome, load_version_model, version_artifacts
+    from keel.lifecycle.review import trail_disagreements
     from keel.serving.reviews import review_of
 
     governance = spec.governance
@@ -63,15 +64,23 @@ def explain_prediction(spec, request_id: str, row_number: Optional[int] = None) 
         return ExplanationResult(error=f"keel: {error}")
     explained = ExplanationResult()
     for row in rows:
+        review = review_of(log_url, row["request_id"], int(row["row"]))
+        if review is not None and review.get("decided_at") is not None:
+            try:  # the log's table is not tamper-evident: the person's decision shown must be the trail's
+                records = trails.get(row["model_name"]) or verified_records(row["model_name"])
+            except TamperedTrail as error:
+                return ExplanationResult(error=f"keel: {error}")
+            problems = trail_disagreements([review], records, every_review=False)
+            if problems:
+                return ExplanationResult(error=f"keel: {problems[0]}; the person's decision cannot be shown as "
+                                               "recorded (python run.py audit verify)")
         version = int(row["model_version"])
         validation = version_artifacts(row["model_name"], version, [Artifact.VALIDATION])[Artifact.VALIDATION].load()
         background = background_rows(validation, spec.data.model_features, governance.explanation_background_rows)
         threshold = (evaluation_outcome(row["model_name"], version) or {}).get("threshold")
         result = explain_logged(row, models[version], threshold, spec.data, background,
                                 governance.explanation_top_features)
-        explained.rows.append(RowExplanation(row, version, result, threshold,
-                                             review_of(log_url, row["request_id"], int(row["row"])),
-                                             lineages.get(version)))
+        explained.rows.append(RowExplanation(row, version, result, threshold, review, lineages.get(version)))
         if not result["same_score"]:
             break
     return explained

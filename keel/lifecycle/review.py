@@ -4,7 +4,7 @@ prediction log (never overwritten), both or neither."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterable, List, Optional
 
 REVIEW_DECIDED = "review_decided"  # audit event: a person decided a referred prediction
 DECISIONS = ("favourable", "unfavourable")
@@ -54,3 +54,35 @@ def decide_referral(spec, request_id: str, row: int, decision: str, reason: str,
         return ReviewResult(error=f"keel: the decision could not be recorded in the audit trail ({error}); nothing "
                                   "was recorded: decide again once the trail can be written")
     return ReviewResult(review, human != review["model_decision"])
+
+
+def trail_disagreements(reviews: Iterable[dict], records: List[dict], every_review: bool = True) -> List[str]:
+    """Where the prediction log's decided referrals (`reviews`: keel.serving.reviews rows) and the audit
+    trail's REVIEW_DECIDED records disagree: a decision the trail never recorded, one recorded otherwise
+    (class, reason or reviewer), or (when `reviews` are `every_review` the log holds) one the trail records
+    and the log no longer holds. The log's table is not tamper-evident; the trail is, so the trail is the
+    record a person's decision is checked against."""
+    audited = {(r["details"]["request_id"], int(r["details"]["row"])): r for r in records
+               if r.get("event") == REVIEW_DECIDED and isinstance(r.get("details"), dict)}
+    problems, seen = [], set()
+    for review in reviews:
+        if review.get("decided_at") is None:
+            continue
+        key = (review["request_id"], int(review["row"]))
+        seen.add(key)
+        record = audited.get(key)
+        name = f"referral {key[0]}:{key[1]}"
+        if record is None:
+            problems.append(f"{name}: decided in the prediction log by {review['reviewer']}, no {REVIEW_DECIDED} "
+                            "record in the audit trail")
+            continue
+        given = {"class": review["human_decision"], "reason": review["reason"], "reviewer": review["reviewer"]}
+        recorded = {"class": record["details"].get("class"), "reason": record["details"].get("reason"),
+                    "reviewer": record.get("actor")}
+        changed = [key_ for key_ in given if given[key_] != recorded[key_]]
+        if changed:
+            problems.append(f"{name}: the prediction log's {', '.join(changed)} differ from the audit trail's record "
+                            f"(seq {record['seq']}: {', '.join(f'{k} {recorded[k]!r}' for k in changed)})")
+    problems += [f"referral {k[0]}:{k[1]}: the audit trail records a decision (seq {r['seq']}) the prediction log "
+                 "no longer holds" for k, r in audited.items() if every_review and k not in seen]
+    return problems

@@ -159,6 +159,18 @@ def review_rates(url: str, since: Optional[datetime], until: Optional[datetime],
             "override_rate": round(overridden / len(decided), 4) if decided else None}
 
 
+def decided_reviews(url: str) -> List[Review]:
+    """Every referral a person has decided, in the order decided."""
+    engine = _engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.select(REVIEWS).where(REVIEWS.c.decided_at.is_not(None))
+                                      .order_by(REVIEWS.c.decided_at)).mappings().all()
+    finally:
+        engine.dispose()
+    return [dict(r) for r in rows]  # type: ignore[misc]
+
+
 def review_of(url: str, request_id: str, row: int) -> Optional[Review]:
     """The referral of one logged prediction and, once a person decided it, their decision; None when
     it was not referred."""

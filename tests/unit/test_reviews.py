@@ -155,3 +155,40 @@ def test_with_roles_reviewing_and_batch_scoring_need_their_role_and_the_refusal_
     records = [json.loads(p.read_text()) for p in sorted(audit.iterdir())]
     assert [r["event"] for r in records] == ["refused", "refused"]
     assert pending_reviews(f"sqlite:///{Path(overrides[3].split('=', 1)[1]) / 'review_model' / 'predictions.db'}")
+
+
+def test_a_decision_edited_in_the_prediction_log_or_deleted_from_the_trail_fails_audit_verify(project, capsys):
+    """helper-40: an edited `reviews` row was shown by `explain` as the person's decision, and `audit
+    verify` said intact; the log's table is not tamper-evident, the trail is."""
+    overrides, audit = project
+    assert main(["review", "decide", "r1:0", "--decision", "favourable", "--reason", "documented income",
+                 *overrides]) == 0
+    assert main(["audit", "verify", *overrides]) == 0
+    assert "review cross-check: every decision on a referral in the prediction log is the audit trail's" in \
+        capsys.readouterr().out
+    url = f"sqlite:///{Path(overrides[3].split('=', 1)[1]) / 'review_model' / 'predictions.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.update(REVIEWS).where(REVIEWS.c.request_id == "r1").values(
+            human_decision=1, reason="declined after call", reviewer="os:dana"))
+    engine.dispose()
+    assert main(["audit", "verify", *overrides]) == 1
+    err = capsys.readouterr().err
+    assert "referral r1:0: the prediction log's class, reason, reviewer differ from the audit trail's record" in err
+
+
+def test_the_trail_is_what_a_decision_is_checked_against():
+    from keel.lifecycle.review import REVIEW_DECIDED, trail_disagreements
+
+    decided = {"request_id": "r1", "row": 0, "human_decision": 0, "reason": "ok", "reviewer": "os:ana",
+               "decided_at": START}
+    record = {"seq": 4, "event": REVIEW_DECIDED, "actor": "os:ana",
+              "details": {"request_id": "r1", "row": 0, "class": 0, "reason": "ok"}}
+    other = {**record, "seq": 5, "details": {**record["details"], "request_id": "r2"}}
+    assert trail_disagreements([decided], [record]) == []
+    assert trail_disagreements([{**decided, "decided_at": None}], []) == []  # pending: nothing to check
+    assert "no review_decided record" in trail_disagreements([decided], [])[0]
+    assert "reason differ" in trail_disagreements([{**decided, "reason": "edited"}], [record])[0]
+    assert "r2:0: the audit trail records a decision (seq 5) the prediction log no longer holds" in \
+        trail_disagreements([decided], [record, other])[0]
+    assert trail_disagreements([decided], [record, other], every_review=False) == []
