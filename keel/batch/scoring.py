@@ -204,8 +204,8 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
     rejected, as the service answers 422), given to `on_chunk`, never to the model.
 
     With the spec's `decisions`, rows scored inside `decisions.refer_band` get the decision `refer`,
-    and each unfavourable decision its principal reasons (keel.serving.reasons), computed per chunk
-    for those rows only; `on_chunk` still gets the threshold's decision (what monitoring profiles).
+    and each unfavourable decision and each referral (for a person who declines it) its principal
+    reasons (keel.serving.reasons), computed per chunk for those rows only; `on_chunk` still gets the threshold's decision (what monitoring profiles).
     `background`: the version's background rows (its input columns), the reference a linear model's
     reasons are measured from, as the service's; without them a linear model's rows get no reasons."""
     if output_format not in OUTPUT_FORMATS:
@@ -319,7 +319,8 @@ class BatchReasons:
         band = self.decisions.refer_band
         referred = (scores >= band[0]) & (scores < band[1]) if band is not None else np.zeros(len(scores), bool)
         text = np.full(len(frame), None, dtype=object)
-        adverse = (chosen == self.adverse) & ~referred if self.adverse is not None else np.zeros(len(scores), bool)
+        # A referred row's reasons are the ones a person who declines it gives (the decision says `refer`).
+        adverse = (chosen == self.adverse) | referred if self.adverse is not None else np.zeros(len(scores), bool)
         giver = self._giver(inputs) if adverse.any() else None
         if giver is not None:
             text[adverse] = [json.dumps(r) for r in giver.for_frame(inputs[adverse])]

@@ -10,14 +10,16 @@ from keel.cli.console import fail, format_table, say
 
 def decision_lines(row: dict, review: Optional[dict], target) -> List[str]:
     """What the person was told and who decided: the principal reasons logged with an unfavourable
-    decision (as the answer gave them), and a referral with the human decision once made."""
-    lines = []
+    decision (as the answer gave them), and a referral with the human decision once made (and the
+    reasons logged at referral, unless a person decided it favourably)."""
+    lines, favourable = [], None
     if review is not None:
         lines.append(f"referred to a person (score in decisions.refer_band) at {review['referred_at']}")
         if review["decided_at"] is None:
             lines.append("  human decision: pending (python run.py review list)")
         else:
-            favourable = target.favourable is not None and (review["human_decision"] == 1) == (target.favourable == "positive")
+            favourable = (target.favourable is not None
+                          and (review["human_decision"] == 1) == (target.favourable == "positive"))
             changed = "overrides" if review["human_decision"] != review["model_decision"] else "agrees with"
             lines.append(f"  human decision: {'favourable' if favourable else 'unfavourable'} (class "
                          f"{review['human_decision']}) by {review['reviewer']} at {review['decided_at']}, {changed} the "
@@ -25,13 +27,19 @@ def decision_lines(row: dict, review: Optional[dict], target) -> List[str]:
     reasons = row.get("reasons")
     if isinstance(reasons, str):  # as the log stores it (JSON text)
         reasons = json.loads(reasons)
-    if reasons:
+    if reasons and review is not None:  # logged at referral, for a person who declines it
+        if favourable:
+            return lines
+        lines.append("principal reasons for the person's unfavourable decision (the model's, logged at referral):"
+                     if review["decided_at"] is not None else
+                     "principal reasons, should a person decline it (the model's, logged at referral):")
+    elif reasons:
         lines.append("principal reasons given with the answer:")
-        lines += [f"  {i}. {r['statement']} ({r['feature']}, {r['contribution']:+.4f} log-odds)"
-                  for i, r in enumerate(reasons, 1)]
     elif review is None:
         lines.append("principal reasons: none logged (a favourable decision, a version that gives none, or a "
                      "prediction logged before reasons were)")
+    lines += [f"  {i}. {r['statement']} ({r['feature']}, {r['contribution']:+.4f} log-odds)"
+              for i, r in enumerate(reasons or [], 1)]
     return lines
 
 

@@ -425,9 +425,12 @@ class Scorer:
                    for record in inputs)
 
     def _owed_reasons(self, group: ArmDecisions) -> List[int]:
-        """The request indexes of the group's unfavourable decisions (referred ones are a person's to make)."""
+        """The request indexes of the group's unfavourable decisions, and of its referrals: a person may
+        decline one, and is then owed its reasons (logged with it, not answered: the answer is `refer`)."""
         adverse = unfavourable_decision(self.spec.data.target.favourable)
-        return [i for i, d, r in zip(group.indexes, group.decisions, group.referred) if d == adverse and not r]
+        if adverse is None:
+            return []
+        return [i for i, d, r in zip(group.indexes, group.decisions, group.referred) if d == adverse or r]
 
     def _owes_reasons(self, decided: "Decided") -> bool:
         return any(self._owed_reasons(group) for group in decided.groups)
@@ -451,7 +454,7 @@ class Scorer:
                 results[index] = {"entity_id": decided.entity_ids[index], "score": round(value, 6),
                                   "decision": REFER if group.referred[position] else decision,
                                   "model_version": served.version, "arm": served.name}
-                if index in reasons:
+                if index in reasons and not group.referred[position]:
                     results[index]["reasons"] = reasons[index]
                 rows.append(self._log_row(decided.request_id, index, decided.entities[index], decided.now, served,
                                           False, decided.inputs[index], value, decision, group.latency_ms,
@@ -462,7 +465,7 @@ class Scorer:
     def _reasons(self, version: int, chosen: List[int], inputs: List[dict],
                  beside: Optional[ThreadPoolExecutor] = None) -> Dict[int, Optional[list]]:
         """The principal reasons of the records at `chosen` (request index -> reasons; None where the
-        version gives none). Favourable and referred records are never chosen: they cost nothing."""
+        version gives none). Favourable records are never chosen: they cost nothing."""
         if not chosen:
             return {}
         giver = self.reason_givers.get(version)

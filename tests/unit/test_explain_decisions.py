@@ -39,3 +39,24 @@ def test_reasons_and_the_human_decision_are_shown_as_logged(tmp_path):
     [offered] = logged_rows(url, "offered")
     assert review_of(url, "offered", 0) is None
     assert decision_lines(offered, None, TARGET)[0].startswith("principal reasons: none logged")
+
+
+def test_a_referral_declined_by_a_person_shows_the_reasons_logged_when_it_was_referred(tmp_path):
+    """helper-40: a referral a person declined carried no principal reasons, though the applicant is owed
+    them. They are logged at referral (not answered: the answer is `refer`) and shown once a person
+    declines; a favourable decision shows none."""
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = PredictionLog(url, refer_band=(0.4, 0.6))
+    reasons = [{"feature": "years", "statement": "Too little experience", "contribution": 0.3}]
+    log.append([_row("declined-later", 0.45, 0, reasons), _row("offered-later", 0.55, 1, reasons) | {
+        "request_id": "offered-later"}])
+    [pending] = logged_rows(url, "declined-later")
+    assert "should a person decline it" in decision_lines(pending, review_of(url, "declined-later", 0), TARGET)[2]
+    record_decision(url, "declined-later", 0, 0, "References did not confirm the role", "ana", T0)
+    lines = decision_lines(pending, review_of(url, "declined-later", 0), TARGET)
+    assert lines[2].startswith("principal reasons for the person's unfavourable decision")
+    assert "1. Too little experience (years, +0.3000 log-odds)" in lines[3]
+    record_decision(url, "offered-later", 0, 1, "Strong references", "ana", T0)
+    [offered] = logged_rows(url, "offered-later")
+    assert not any("principal reasons" in line for line in decision_lines(offered, review_of(url, "offered-later", 0),
+                                                                          TARGET))
