@@ -47,6 +47,9 @@ class BatchResult(TypedDict):
     seconds: float
 
 
+BATCH_ID_PREFIX = "batch-"  # every batch id keel gives (keel.lifecycle.batch.new_batch_id)
+
+
 class BatchScoringError(ValueError):
     """The batch cannot be scored as asked (a model the spec does not describe, a bad argument)."""
 

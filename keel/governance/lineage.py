@@ -71,7 +71,11 @@ def logged_rows(log_url: str, request_id: str, row_number: Optional[int] = None,
     rows = [r for r in find_prediction(log_url, request_id) if not (answered_only and r["shadow"])]
     kind = "answered prediction" if answered_only else "prediction"
     if not rows:
-        raise LookupError(f"no {kind} with request id {request_id!r} in {log_url}")
+        from keel.batch.scoring import BATCH_ID_PREFIX
+
+        batch = (f"; batch {request_id}'s rows are in its output, not the log: python run.py lineage --batch "
+                 f"{request_id} --row ROW" if request_id.startswith(BATCH_ID_PREFIX) else "")
+        raise LookupError(f"no {kind} with request id {request_id!r} in {log_url}{batch}")
     if row_number is not None:
         rows = [r for r in rows if r["row"] == row_number]
         if not rows:

@@ -140,7 +140,9 @@ def rejects_path(output: Path, fmt: str) -> Path:
 
 def new_batch_id(now: Optional[datetime] = None) -> str:
     """Unique and sortable by when the batch started: `batch-20261202T143000Z-1a2b3c`."""
-    return f"batch-{(now or utc_now()):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    from keel.batch.scoring import BATCH_ID_PREFIX
+
+    return f"{BATCH_ID_PREFIX}{(now or utc_now()):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def file_fingerprint(path: Path) -> str:

@@ -22,8 +22,8 @@ def package_step(rollout_evidence: dict, bundle_folder: str, model_name: str, mo
     rollout's outcome: the Bento of v<N> always serves v<N>. Out: the Bento tag and the manifests as
     YAML (both empty when v<N> was never bundled, e.g. a first version awaiting approval)."""
     if model_version not in bundled_versions(Path(bundle_folder)):
-        print(f"no Bento for v{model_version}: it is not in the deployment folder "
-              f"(rollout outcome: {rollout_evidence.get('outcome')})")
+        print(f"no Bento built for v{model_version}: it was not rolled out (rollout outcome: "
+              f"{rollout_evidence.get('outcome')}); its Bento is built when a deploy rolls it out")
         return "", ""
     tag = build_bento(Path(bundle_folder), model_name, model_version)
     print(f"built Bento {tag} serving v{model_version} alone (rollout outcome: {rollout_evidence.get('outcome')}; "

@@ -91,3 +91,16 @@ def test_a_model_is_approved_under_its_own_spec_only(audit_root, capsys):
     assert f"--model '{MODEL}' is not this spec's model ('credit_risk')" in capsys.readouterr().err
     assert sorted(p.name for p in audit_root.iterdir()) == before
     assert not (audit_root.parent / "credit_risk").exists()
+
+
+def test_explain_of_a_batch_id_points_to_the_batchs_lineage(tmp_path, capsys):
+    from keel.serving.prediction_log import PredictionLog
+
+    log = tmp_path / "deployments" / "credit_risk" / "predictions.db"
+    log.parent.mkdir(parents=True)
+    PredictionLog(f"sqlite:///{log}").close()
+    demo = str(Path(__file__).resolve().parents[2] / "configs" / "credit_risk.yaml")
+    assert main(["explain", "--config", demo, "--prediction", "batch-20261203T221222Z-e3ef67", "--row", "7",
+                 "--set", f"deployment.folder={tmp_path / 'deployments'}",
+                 "--set", "deployment.allow_folder_outside_project=true"]) == 1
+    assert "python run.py lineage --batch batch-20261203T221222Z-e3ef67 --row ROW" in capsys.readouterr().err
