@@ -87,15 +87,70 @@ def _known(value) -> bool:
     return value is not None and value == value and abs(value) != float("inf")
 
 
+def _groups_text(groups: List[dict], count: str) -> str:
+    return ", ".join(f"{g['group']} has {int(g[count] or 0)}" for g in groups)
+
+
+def _attribute_no_value(metric: str, name: str, attribute: dict, rule: dict) -> Optional[str]:
+    """Why one attribute's `metric` is NaN, from its fairness report (None when the report does not say)."""
+    groups = attribute.get("groups") or []
+    if metric == "equalized_odds_difference":
+        judged = [g for g in groups if g.get("odds_judgeable", g.get("judgeable"))]
+        if len(judged) < 2:
+            others = [g for g in groups if g not in judged]
+            return (f"{_how_many(len(judged))} of {name} has at least {rule['min_rows']} test rows and "
+                    f"{rule['min_each']} of each actual outcome (TPR and FPR need both): "
+                    + ", ".join(f"{g['group']} has {g.get('odds_reason') or g.get('reason')}" for g in others))
+        return None
+    judged = [g for g in groups if g.get("judgeable")]
+    if len(judged) < 2:
+        return (f"{_how_many(len(judged))} of {name} has at least {rule['min_rows']} test rows: "
+                + _groups_text([g for g in groups if not g.get("judgeable")], "rows"))
+    if metric == "demographic_parity_ratio" and not any(g.get("favourable_decisions") for g in judged):
+        return f"no row of any group of {name} got the favourable decision: the ratio is 0/0"
+    return None
+
+
+def _how_many(judged: int) -> str:
+    return "no group" if judged == 0 else f"only {judged} group"
+
+
+def no_value_reason(key: str, reports: Optional[dict]) -> Optional[str]:
+    """Why gate metric `key` has no value, when the evaluation's `reports` ({"fairness": ...,
+    "performance": ...}) say (None when they do not): a fairness metric names the attribute and what
+    kept it from being judged; a performance metric the report marks undefined says why."""
+    if not reports:
+        return None
+    metric, _, attribute = key.partition("[")
+    attribute = attribute.rstrip("]")
+    performance = reports.get("performance") or {}
+    if metric in (performance.get("undefined") or {}):
+        return f"undefined: {performance['undefined'][metric]}"
+    fairness = reports.get("fairness") or {}
+    if metric not in FAIRNESS_METRICS or not fairness.get("attributes") or not fairness.get("rule"):
+        return None
+    # The headline is the worst over the declared attributes (not their intersection): NaN when any is.
+    names = [attribute] if attribute else [n for n in fairness["attributes"] if " x " not in n]
+    reasons = [_attribute_no_value(metric, n, fairness["attributes"][n], fairness["rule"])
+               for n in names if n in fairness["attributes"] and not _known(fairness["attributes"][n].get(metric))]
+    return "; ".join(r for r in reasons if r) or None
+
+
+def _missing_text(row: GateRow, reports: Optional[dict]) -> str:
+    why = no_value_reason(row["metric"], reports)
+    return f"{row['gate']}: no value" + (f" ({why})" if why else "")
+
+
 def decide(gates: List[Gate], values: Dict[str, float], comparison: Optional[dict],
            hostile_inputs_passed: Optional[bool] = True, blocking: bool = True,
-           missing_evidence: Sequence[str] = ()) -> Decision:
+           missing_evidence: Sequence[str] = (), reports: Optional[dict] = None) -> Decision:
     """The decision from a complete evidence set only.
 
     A gate whose value is missing or not a number, a comparison without a result, or any entry of
     `missing_evidence` (a dimension that could not be measured) makes the decision `incomplete`:
     neither staged nor deployable. Otherwise every gate passing promotes to staging; a failing gate
-    rejects, unless `blocking` is false: then the failures are advisory (recorded, shown, deployable)."""
+    rejects, unless `blocking` is false: then the failures are advisory (recorded, shown, deployable).
+    `reports` ({"fairness": ..., "performance": ...}) only explain a missing value; they never change it."""
     has_champion = bool(comparison and comparison.get("champion"))
     rows: List[GateRow] = [
         {"gate": g.describe(), "metric": g.key, "value": values.get(g.key), "known": _known(values.get(g.key)),
@@ -112,7 +167,7 @@ def decide(gates: List[Gate], values: Dict[str, float], comparison: Optional[dic
     rows.append({"gate": "hostile inputs (out of range, unseen categories) answered", "metric": "hostile_inputs",
                  "value": None if hostile_inputs_passed is None else float(hostile_inputs_passed),
                  "known": hostile_inputs_passed is not None, "passed": bool(hostile_inputs_passed)})
-    missing = [f"{r['gate']}: no value" for r in rows if not r["known"]] + list(missing_evidence)
+    missing = [_missing_text(r, reports) for r in rows if not r["known"]] + list(missing_evidence)
     failed = [r["gate"] for r in rows if r["known"] and not r["passed"]]
     if missing:
         outcome = INCOMPLETE

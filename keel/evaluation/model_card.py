@@ -10,6 +10,7 @@ from keel import registration as keys
 from keel.data.screening import screening_rows
 from keel.evaluation.fairness import interval_text, judged_text, small_groups
 from keel.evaluation.gates import Decision, GateRow, describe_decision
+from keel.evaluation.performance import undefined_text
 from keel.evaluation.record import applied_gates, describe_gate
 from keel.monitoring.production_fairness import LABEL_COVERAGE, coverage_rows
 from keel.provenance import source_text
@@ -23,6 +24,20 @@ def _verdict(gate: GateRow) -> str:
     return "pass" if gate["passed"] else "FAIL"
 
 
+def _positive_class(target) -> str:
+    """What the positive class means as the spec says it; without a `positive_label`, the class as the
+    data holds it ('yes'), not the default label "positive", which names no class of the data."""
+    if "positive_label" in target.model_fields_set:
+        return target.positive_label
+    return repr(target.positive)
+
+
+def _metric_text(performance: dict, name: str, value: float) -> str:
+    low, high = performance["intervals"][name]
+    return (undefined_text(performance, name)
+            or f"{value:.4f} ({performance['confidence']:.0%} CI {low:.4f} to {high:.4f})")
+
+
 def card_sections(spec, model_name: str, version: int, training: dict, reports: dict) -> List[dict]:
     problem, data = spec.problem, spec.data
     decision: Decision = reports["decision"]
@@ -33,7 +48,7 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
     return [
         {"title": "Intended use", "text": problem.objective,
          "rows": [("Intended users", problem.intended_users or "-"), ("Business metric", problem.business_metric),
-                  ("Positive class", data.target.positive_label),
+                  ("Positive class", _positive_class(data.target)),
                   ("Favourable decision", data.target.favourable_decision() if data.target.favourable else "not declared"),
                   ("Success criteria", "; ".join(c.describe() for c in problem.success_criteria))]},
         {"title": "Data", "text": "",
@@ -54,12 +69,11 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
         {"title": "Performance (test split)",
          "text": f"Decision threshold {reports['threshold']['threshold']:.4f} chosen on validation data by "
                  f"rule `{reports['threshold']['rule']}`.",
-         "rows": [(name, f"{value:.4f} ({reports['performance']['confidence']:.0%} CI "
-                          f"{reports['performance']['intervals'][name][0]:.4f} to {reports['performance']['intervals'][name][1]:.4f})")
-                  for name, value in perf.items()] + ([("champion comparison", f"{comparison['metric']} difference "
-                                         f"{comparison['difference']:+.4f}, {comparison['confidence']:.0%} CI "
-                                         f"[{comparison['ci_low']:+.4f}, {comparison['ci_high']:+.4f}] vs "
-                                         f"{comparison['champion']}")] if comparison else [])},
+         "rows": [(name, _metric_text(reports["performance"], name, value)) for name, value in perf.items()]
+                 + ([("champion comparison", f"{comparison['metric']} difference "
+                                             f"{comparison['difference']:+.4f}, {comparison['confidence']:.0%} CI "
+                                             f"[{comparison['ci_low']:+.4f}, {comparison['ci_high']:+.4f}] vs "
+                                             f"{comparison['champion']}")] if comparison else [])},
         {"title": "Fairness",
          "text": (f"Favourable decision: {fairness['favourable_decision']}. {fairness['orientation']}. "
                   f"Small-group rule: {fairness['rule']['text']}.") if fairness["attributes"] else

@@ -49,9 +49,17 @@ def evaluate_performance(y_true, scores, threshold: float, interval_samples: int
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     metrics = score(y_true, scores, threshold)
+    intervals = metric_intervals(y_true, scores, threshold, interval_samples, confidence, seed)
+    undefined = {}
+    if not np.any(np.asarray(scores, dtype=float) >= threshold):
+        # Precision is the share of positive decisions that were right: with none it is 0/0, not 0.0
+        # (scikit-learn's zero_division=0). NaN: a gate on it has no value and the decision is incomplete.
+        undefined["precision"] = "no positive decisions"
+    for name in undefined:
+        metrics[name], intervals[name] = float("nan"), [float("nan"), float("nan")]
     report = {"threshold": threshold, "metrics": metrics, "rows": int(len(y_true)),
               "positives": int(np.sum(y_true)), "positive_rate": float(np.mean(y_true)), "confidence": confidence,
-              "intervals": metric_intervals(y_true, scores, threshold, interval_samples, confidence, seed)}
+              "intervals": intervals, "undefined": undefined}
     if len(np.unique(y_true)) == 2:
         fpr, tpr, _ = roc_curve(y_true, scores)
         precision, recall, _ = precision_recall_curve(y_true, scores)
@@ -60,11 +68,18 @@ def evaluate_performance(y_true, scores, threshold: float, interval_samples: int
     return report
 
 
+def undefined_text(report: dict, name: str) -> str:
+    """"undefined (no positive decisions)" for a metric the report marks undefined ('' otherwise)."""
+    why = (report.get("undefined") or {}).get(name)
+    return f"undefined ({why})" if why else ""
+
+
 def performance_html(report: dict) -> str:
     sections = [html.key_values({"test rows": report["rows"], "decision threshold": report["threshold"],
                                  "positive rate": report["positive_rate"]}),
                 html.table(["metric", "value", f"{report['confidence']:.0%} bootstrap interval"],
                            [(name, value, "[{:.4f}, {:.4f}]".format(*report["intervals"][name]))
+                            if not undefined_text(report, name) else (name, undefined_text(report, name), "-")
                             for name, value in report["metrics"].items()])]
     if "roc_curve" in report:
         sections.append(svg.line_chart([("ROC", *report["roc_curve"])], "ROC curve", "false positive rate",

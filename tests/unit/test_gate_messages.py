@@ -1,0 +1,144 @@
+"""A gate without a value says why when the evidence does (too few groups judged, a 0/0 ratio, an
+undefined metric); the words change, the verdict never does: still incomplete. The model card shows
+undefined metrics and the positive class as they are."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from keel.evaluation.fairness import evaluate_fairness
+from keel.evaluation.gates import INCOMPLETE, decide, describe_decision, gate_values
+from keel.evaluation.performance import evaluate_performance, performance_html
+from keel.spec import validate_spec
+
+
+def _spec(gates, target=None):
+    return validate_spec({
+        "problem": {"name": "lending", "objective": "o", "business_metric": "b",
+                    "success_criteria": [{"metric": "roc_auc", "min": 0.6}]},
+        "data": {"source": {"kind": "csv", "path": "unused.csv"},
+                 "target": target or {"column": "default", "positive": 1, "negative": 0, "favourable": "negative"},
+                 "features": {"income": {"type": "numeric"}},
+                 "sensitive_attributes": {"sex": {"categories": ["f", "m"]}}},
+        "evaluation": {"gates": list(gates)}})
+
+
+PARITY = {"metric": "demographic_parity_ratio", "min": 0.8}
+
+
+def _fairness(spec, sizes: dict, favourable_share: float = 0.5, seed: int = 0):
+    """Outcomes at random; the favourable decision (not default: 0) given to `favourable_share` of rows."""
+    groups = pd.DataFrame({"sex": [g for g, n in sizes.items() for _ in range(n)]})
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, len(groups))
+    decisions = rng.random(len(groups)) >= favourable_share  # positive (default) = unfavourable
+    return evaluate_fairness(y, decisions, decisions.astype(float), groups, spec.data)
+
+
+def _decide(spec, fairness, performance=None):
+    values = {k: v for k, v in {**(performance or {}).get("metrics", {}),
+                                **{f"{m}[sex]": fairness["attributes"]["sex"][m] for m in
+                                   ("demographic_parity_ratio", "demographic_parity_difference",
+                                    "equalized_odds_difference")},
+                                "demographic_parity_ratio": fairness["demographic_parity_ratio"],
+                                "equalized_odds_difference": fairness["equalized_odds_difference"]}.items()}
+    return decide(spec.evaluation.gates, values, None,
+                  reports={"fairness": fairness, "performance": performance or {}})
+
+
+def test_a_parity_gate_with_one_group_big_enough_says_which_groups_are_too_small():
+    spec = _spec([{**PARITY, "attribute": "sex"}, PARITY])
+    decision = _decide(spec, _fairness(spec, {"f": 30, "m": 600}))
+    assert decision["decision"] == INCOMPLETE and not decision["deployable"]
+    why = "(only 1 group of sex has at least 50 test rows: f has 30)"
+    assert decision["missing"] == [f"demographic_parity_ratio[sex] >= 0.8: no value {why}",
+                                   f"demographic_parity_ratio >= 0.8: no value {why}"]
+    assert why in describe_decision(decision)
+
+
+def test_a_parity_ratio_nobody_is_favoured_in_says_it_is_0_over_0():
+    spec = _spec([{**PARITY, "attribute": "sex"}])
+    fairness = _fairness(spec, {"f": 600, "m": 600}, favourable_share=0.0)
+    assert math.isnan(fairness["attributes"]["sex"]["demographic_parity_ratio"])
+    decision = _decide(spec, fairness)
+    assert decision["decision"] == INCOMPLETE
+    assert decision["missing"] == ["demographic_parity_ratio[sex] >= 0.8: no value (no row of any group of sex "
+                                   "got the favourable decision: the ratio is 0/0)"]
+
+
+def test_an_equalized_odds_gate_names_the_outcome_counts_that_kept_groups_out():
+    spec = _spec([{"metric": "equalized_odds_difference", "max": 0.2, "attribute": "sex"}])
+    decision = _decide(spec, _fairness(spec, {"f": 0, "m": 600}))
+    assert decision["decision"] == INCOMPLETE
+    assert decision["missing"] == ["equalized_odds_difference[sex] <= 0.2: no value (only 1 group of sex has at "
+                                   "least 50 test rows and 5 of each actual outcome (TPR and FPR need both): "
+                                   "f has 0 rows (< 50); 0 favourable outcomes (< 5); 0 unfavourable outcomes "
+                                   "(< 5))"]
+
+
+def test_without_reports_or_a_reason_the_text_and_the_verdict_are_as_before():
+    spec = _spec([PARITY, {"metric": "roc_auc", "min": 0.6}])
+    fairness = _fairness(spec, {"f": 600, "m": 600})
+    assert decide(spec.evaluation.gates, {}, None)["missing"] == ["demographic_parity_ratio >= 0.8: no value",
+                                                                 "roc_auc >= 0.6: no value"]
+    judged = decide(spec.evaluation.gates, {"demographic_parity_ratio": fairness["demographic_parity_ratio"],
+                                            "roc_auc": 0.7}, None, reports={"fairness": fairness})
+    assert judged["complete"] and judged["missing"] == []
+
+
+def test_precision_with_no_positive_decisions_is_undefined_and_a_gate_on_it_is_incomplete():
+    y = np.array([0, 1] * 100)
+    scores = np.linspace(0.0, 0.4, len(y))
+    report = evaluate_performance(y, scores, threshold=0.5, interval_samples=50)
+    assert math.isnan(report["metrics"]["precision"]) and report["undefined"] == {"precision": "no positive decisions"}
+    assert report["metrics"]["recall"] == 0.0  # defined: no positive row was found
+    assert "undefined (no positive decisions)" in performance_html(report)
+    no_fairness = {"attributes": {}, **dict.fromkeys(
+        ("demographic_parity_ratio", "demographic_parity_difference", "equalized_odds_difference"), 0.0)}
+    latency = dict.fromkeys(("p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "batch_rows_per_second",
+                             "model_size_mb"), 1.0)
+    values = gate_values(report, no_fairness, {"expected_calibration_error": 0, "brier": 0},
+                         {"robustness_max_drop": 0}, latency, {})
+    assert math.isnan(values["precision"])
+    gates = _spec([{"metric": "precision", "min": 0.5}]).evaluation.gates
+    decision = decide(gates, values, None, reports={"performance": report})
+    assert decision["decision"] == INCOMPLETE and not decision["deployable"]
+    assert decision["missing"] == ["precision >= 0.5: no value (undefined: no positive decisions)"]
+    assert decide(gates, values, None)["decision"] == INCOMPLETE  # the rule for NaN, with or without reasons
+    with_decisions = evaluate_performance(y, scores, threshold=0.3, interval_samples=50)
+    assert with_decisions["undefined"] == {} and with_decisions["metrics"]["precision"] > 0
+
+
+def _card(spec, performance=None):
+    from keel.evaluation.model_card import card_sections, model_card_markdown
+
+    fairness = _fairness(spec, {"f": 600, "m": 600})
+    reports = {"decision": decide(spec.evaluation.gates, {}, None), "fairness": fairness, "comparison": None,
+               "threshold": {"threshold": 0.5, "rule": "fixed"},
+               "performance": performance or {"metrics": {}, "confidence": 0.95, "intervals": {}},
+               "calibration": {"brier": 0.2, "expected_calibration_error": 0.01, "method": "none"},
+               "robustness": {"metric": "roc_auc", "all_features": {}, "hostile_inputs": {"passed": True},
+                              "worst_slice_per_feature": {}},
+               "explainability": {"global_importance": {}},
+               "latency": dict.fromkeys(("p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
+                                         "batch_rows_per_second", "model_size_mb"), 1.0)}
+    return model_card_markdown("lending", 1, card_sections(spec, "lending", 1, {}, reports))
+
+
+def test_the_card_shows_undefined_precision_in_words_not_as_a_number():
+    y = np.array([0, 1] * 100)
+    card = _card(_spec([]), evaluate_performance(y, np.linspace(0.0, 0.4, len(y)), 0.5, interval_samples=50))
+    assert "| precision | undefined (no positive decisions) |" in card
+    assert "| recall | 0.0000 (95% CI 0.0000 to 0.0000) |" in card
+
+
+@pytest.mark.parametrize("target, shown", [
+    ({"column": "churned", "positive": "yes", "negative": "no", "favourable": "negative"}, "'yes'"),
+    ({"column": "default", "positive": 1, "negative": 0, "favourable": "negative"}, "1"),
+    ({"column": "churned", "positive": "yes", "negative": "no", "favourable": "negative",
+      "positive_label": "leaves within a year"}, "leaves within a year"),
+])
+def test_the_card_shows_the_positive_class_as_the_data_holds_it_when_no_label_is_given(target, shown):
+    assert f"| Positive class | {shown} |" in _card(_spec([], target))
