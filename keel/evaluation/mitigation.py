@@ -377,7 +377,8 @@ def gate_evidence(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spe
     business = evaluate_business(y, decisions, evaluation.value_matrix, negative_label=data.target.negative)
     values = gate_values(performance, fairness, calibration, robustness, latency, business)
     decision = decide(evaluation.gates, values, None, robustness["hostile_inputs"]["passed"], evaluation.blocking,
-                      too_little_test_evidence(performance, group_rule(data)))
+                      too_little_test_evidence(performance, group_rule(data)),
+                      reports={"fairness": fairness, "performance": performance})
     return {"threshold": threshold, "fairness": fairness, "values": values, "decision": decision}
 
 

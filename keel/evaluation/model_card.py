@@ -24,14 +24,6 @@ def _verdict(gate: GateRow) -> str:
     return "pass" if gate["passed"] else "FAIL"
 
 
-def _positive_class(target) -> str:
-    """What the positive class means as the spec says it; without a `positive_label`, the class as the
-    data holds it ('yes'), not the default label "positive", which names no class of the data."""
-    if "positive_label" in target.model_fields_set:
-        return target.positive_label
-    return repr(target.positive)
-
-
 def _metric_text(performance: dict, name: str, value: float) -> str:
     low, high = performance["intervals"][name]
     return (undefined_text(performance, name)
@@ -48,7 +40,7 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
     return [
         {"title": "Intended use", "text": problem.objective,
          "rows": [("Intended users", problem.intended_users or "-"), ("Business metric", problem.business_metric),
-                  ("Positive class", _positive_class(data.target)),
+                  ("Positive class", data.target.positive_meaning()),
                   ("Favourable decision", data.target.favourable_decision() if data.target.favourable else "not declared"),
                   ("Success criteria", "; ".join(c.describe() for c in problem.success_criteria))]},
         {"title": "Data", "text": "",

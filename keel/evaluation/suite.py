@@ -114,6 +114,6 @@ def evaluate_all(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spec
                          reports["robustness"], reports["latency"], reports["business"])
     reports["decision"] = decide(evaluation.gates, values, comparison,
                                  reports["robustness"]["hostile_inputs"]["passed"], evaluation.blocking,
-                                 too_little_test_evidence(reports["performance"], group_rule(data)))
+                                 too_little_test_evidence(reports["performance"], group_rule(data)), reports=reports)
     reports["decision"]["values"] = values
     return reports

@@ -56,7 +56,7 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
             ("Model", f"{model} v{version}", METADATA),
             ("Intended users", problem.intended_users, SPEC),
             ("Business metric", problem.business_metric, SPEC),
-            ("Positive class", data.target.positive_label, SPEC),
+            ("Positive class", data.target.positive_meaning(), SPEC),
             ("Success criteria", "; ".join(c.describe() for c in problem.success_criteria), SPEC),
             ("High-stakes", "yes: every prediction is logged with its version and explainable on request"
              if spec.governance.high_stakes else "no", SPEC),

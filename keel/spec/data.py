@@ -204,6 +204,11 @@ class TargetSpec(StrictModel):
                              "values the target column holds")
         return self
 
+    def positive_meaning(self) -> str:
+        """What the positive class means as the spec says it; without a `positive_label`, the class as the
+        data holds it ('yes'), not the default label "positive", which names no class of the data."""
+        return self.positive_label if "positive_label" in self.model_fields_set else repr(self.positive)
+
     def favourable_decision(self) -> str:
         """The favourable decision in words, e.g. "predicting 0 (not 'defaults within 12 months')"."""
         if self.favourable == "positive":

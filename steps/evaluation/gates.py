@@ -28,7 +28,8 @@ def gates_step(performance_report: dict, fairness_report: dict, calibration_repo
                          latency_report, business_report)
     decision = decide(spec.evaluation.gates, values, champion_comparison,
                       robustness_report["hostile_inputs"]["passed"], spec.evaluation.blocking,
-                      too_little_test_evidence(performance_report, group_rule(spec.data)))
+                      too_little_test_evidence(performance_report, group_rule(spec.data)),
+                      reports={"fairness": fairness_report, "performance": performance_report})
     records = read_records(audit_store(spec.problem.name))
     decision["values"] = values
     decision["gate_changes"] = gate_changes(previous_evaluation(records, model_version),

@@ -403,3 +403,16 @@ def test_an_equalized_odds_versions_decisions_are_cut_at_one_half_whatever_the_r
     assert scoring is model and chosen == {"rule": DECISIONS_AS_GIVEN, "threshold": 0.5}
     decided = predict_scores(scoring, splits["test"]) >= chosen["threshold"]
     assert 0 < decided.mean() < 1 and (decided == (model.predict(splits["test"]) == 1)).all()
+
+
+def test_a_fairness_gate_without_a_value_says_why_in_the_decision(splits, linear):
+    """helper-41: "demographic_parity_ratio[site] >= 0.8: no value", never why: the evaluation's decision
+    (and the CLI's `missing:` line, the model card) now name the groups too small to judge."""
+    from keel.evaluation.mitigation import gate_evidence
+
+    spec = _spec()
+    spec = spec.model_copy(update={"data": spec.data.model_copy(update={"min_group_size": 350})})
+    decision = gate_evidence(linear, splits["validation"], splits["test"], spec)["decision"]
+    [missing] = decision["missing"]
+    assert decision["decision"] == "incomplete" and missing.startswith("demographic_parity_ratio[site] >= 0.8: no value")
+    assert "only 1 group of site has at least 350 test rows" in missing and f"{TINY} has 8" in missing
