@@ -85,19 +85,10 @@ def test_every_declared_bin_and_combination_appears_however_the_test_split_falls
 
 
 def _card(report: dict, spec) -> str:
-    from keel.evaluation.model_card import card_sections, model_card_markdown
+    from tests.support.model_cards import card_of
 
     decision = decide(spec.evaluation.gates, {"demographic_parity_ratio": report["demographic_parity_ratio"]}, None)
-    reports = {"decision": decision, "fairness": report, "comparison": None,
-               "threshold": {"threshold": 0.5, "rule": "fixed"},
-               "performance": {"metrics": {}, "confidence": 0.95, "intervals": {}},
-               "calibration": {"brier": 0.2, "expected_calibration_error": 0.01, "method": "none"},
-               "robustness": {"metric": "roc_auc", "all_features": {}, "hostile_inputs": {"passed": True},
-                              "worst_slice_per_feature": {}},
-               "explainability": {"global_importance": {}},
-               "latency": dict.fromkeys(("p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
-                                         "batch_rows_per_second", "model_size_mb"), 1.0)}
-    return model_card_markdown("lending", 1, card_sections(spec, "lending", 1, {}, reports))
+    return card_of(spec, decision, report)
 
 
 def test_the_model_card_lists_the_absent_group_with_its_rows_among_the_small_groups():

@@ -13,17 +13,7 @@ from keel.lifecycle.batch import (BatchRefused, batch_key, batch_rows, build_rec
                                   output_format, record_batch, recorded_batches, rejects_path, score_input)
 from keel.spec import load_spec, spec_hash
 from tests.conftest import ROOT
-
-
-class IncomeModel:
-    """A fitted model's interface (what score_batch calls): the probability falls with income."""
-
-    def __init__(self, features):
-        self.feature_names_in_ = np.array(features)
-
-    def predict_proba(self, frame):
-        p = 1 / (1 + np.exp((frame["income"].to_numpy(dtype=float) - 40_000) / 15_000))
-        return np.c_[1 - p, p]
+from tests.support.income_model import IncomeModel
 
 
 @pytest.fixture

@@ -112,19 +112,9 @@ def test_precision_with_no_positive_decisions_is_undefined_and_a_gate_on_it_is_i
 
 
 def _card(spec, performance=None):
-    from keel.evaluation.model_card import card_sections, model_card_markdown
+    from tests.support.model_cards import card_of
 
-    fairness = _fairness(spec, {"f": 600, "m": 600})
-    reports = {"decision": decide(spec.evaluation.gates, {}, None), "fairness": fairness, "comparison": None,
-               "threshold": {"threshold": 0.5, "rule": "fixed"},
-               "performance": performance or {"metrics": {}, "confidence": 0.95, "intervals": {}},
-               "calibration": {"brier": 0.2, "expected_calibration_error": 0.01, "method": "none"},
-               "robustness": {"metric": "roc_auc", "all_features": {}, "hostile_inputs": {"passed": True},
-                              "worst_slice_per_feature": {}},
-               "explainability": {"global_importance": {}},
-               "latency": dict.fromkeys(("p50_latency_ms", "p95_latency_ms", "p99_latency_ms",
-                                         "batch_rows_per_second", "model_size_mb"), 1.0)}
-    return model_card_markdown("lending", 1, card_sections(spec, "lending", 1, {}, reports))
+    return card_of(spec, decide(spec.evaluation.gates, {}, None), _fairness(spec, {"f": 600, "m": 600}), performance)
 
 
 def test_the_card_shows_undefined_precision_in_words_not_as_a_number():

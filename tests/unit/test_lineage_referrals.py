@@ -17,20 +17,9 @@ from keel.serving.prediction_log import PredictionLog
 from keel.serving.reviews import record_decision
 from keel.spec import load_spec
 from tests.conftest import ROOT
+from tests.support.income_model import IncomeModel
 
 DECIDED = datetime(2026, 5, 2, 9, tzinfo=timezone.utc)
-
-
-class IncomeModel:
-    """A fitted model's interface (what score_batch calls): the probability falls with income."""
-
-    def __init__(self, features):
-        self.feature_names_in_ = np.array(features)
-        self.reason_exclusions_ = []  # as keel.registry marks a loaded version: no proxies to withhold
-
-    def predict_proba(self, frame):
-        p = 1 / (1 + np.exp((frame["income"].to_numpy(dtype=float) - 40_000) / 15_000))
-        return np.c_[1 - p, p]
 
 
 @pytest.fixture
