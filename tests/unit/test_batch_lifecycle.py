@@ -4,7 +4,6 @@ itself (counts, reject limit, who), outputs keel replaces only when it wrote the
 read back for lineage. Scoring is keel.batch's real score_batch; the audit trail a real one in a
 temporary folder ($KEEL_AUDIT_ROOT)."""
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -6,7 +6,6 @@ input with a stand-in model; the review queue and prediction log real SQLite fil
 import json
 from datetime import datetime, timezone
 
-import numpy as np
 import pandas as pd
 import pytest
 
