@@ -11,6 +11,8 @@ from pathlib import Path
 from keel.cli.console import fail, format_metric, say
 from keel.lifecycle.main_job import BAD_SPEC
 from keel.lifecycle.progress import Progress
+from keel.lifecycle.retraining import INTERRUPTED, INTERRUPTED_EXIT, SKIPPED
+from keel.monitoring.policy import DECISIONS_FILE
 from keel.monitoring.records import DriftStatus, LabelReport, RetrainingDecision
 from keel.spec.models import Spec
 
@@ -57,8 +59,13 @@ class ConsoleProgress(Progress):
         _print_status(result.status, result.decision, result.report)
 
     def retraining_started(self, spec, decision: RetrainingDecision) -> None:
+        from keel.monitoring.policy import alerting_triggers, retraining_triggers
+
+        alerting = alerting_triggers(decision)
+        also = f"; {', '.join(alerting)} fired too but alerts only" if alerting else ""
         say()
-        say(f"keel: retraining '{spec.problem.name}' (triggers: {', '.join(decision['fired'])}) ...")
+        caused = ", ".join(retraining_triggers(decision))
+        say(f"keel: retraining '{spec.problem.name}' (triggers: {caused}{also}) ...")
 
     def retraining_not_started(self, spec, error: str) -> None:
         fail(f"keel: retraining not started: {error}")
@@ -83,7 +90,7 @@ class ConsoleProgress(Progress):
 
 def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Path) -> None:
     from keel.monitoring.monitor import STATUS_FILE, monitoring_folder
-    from keel.monitoring.policy import DECISIONS_FILE
+    from keel.monitoring.policy import describe_fired, last_interrupted, read_history
 
     window = status["window"]
     say(f"window:         {window['window']} from {window['start']} ({window['rows']} predictions of "
@@ -105,10 +112,14 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
     say(f"performance:    {performance['metric']} {format_metric(performance.get('value'))} vs test "
         f"{format_metric(performance.get('reference'))}: {'DRIFT' if performance.get('drifted') else ('stable' if performance.get('judged') else performance.get('reason', 'not judged'))}")
     say(f"verdict:        {status['verdict']['summary']}")
-    fired = ", ".join(decision["fired"]) or "none"
+    fired = describe_fired(decision)
     outcome = "RETRAIN" if decision["retrain"] else f"no retraining ({decision['suppressed_by'] or 'no trigger fired'})"
     say(f"policy:         triggers fired: {fired} -> {outcome}")
     folder = monitoring_folder_for(status)
+    interrupted = last_interrupted(read_history(folder))
+    if interrupted is not None:
+        say(f"last retrain:   interrupted during {interrupted.get('interrupted_during', 'a stage')} at "
+            f"{interrupted['time']} (decided {interrupted['decision_time']}); not counted for the cooldown")
     say(f"drift report:   {report}")
     say(f"status:         {folder / STATUS_FILE}; decisions: {folder / DECISIONS_FILE}")
 
@@ -142,6 +153,13 @@ def monitor_once(spec: Spec, config: Path, retrain: bool = True, traffic: str = 
     result = run_once(spec, retrain, ConsoleProgress(config), traffic=traffic)
     if result.error is not None:
         fail(result.error)
+    retraining = result.retraining
+    if retraining is not None and retraining.outcome == INTERRUPTED:
+        fail(f"keel: retraining interrupted during {retraining['interrupted_during']}; recorded as "
+             f"'{INTERRUPTED}' in {monitoring_folder_for(result.status) / DECISIONS_FILE} (the cooldown does not "
+             "count it: the next monitor retrains if a trigger still fires)")
+    elif retraining is not None and retraining.outcome != SKIPPED:  # skipped: said already
+        say(f"retraining:     {retraining.outcome}")
     return result
 
 
@@ -182,7 +200,8 @@ def monitor(spec: Spec, config: Path, watch: bool = False, schedule: bool = Fals
     every = spec.monitoring.retraining.check_every_seconds
     try:
         while True:
-            monitor_once(spec, config, retrain, traffic)
+            if monitor_once(spec, config, retrain, traffic).code == INTERRUPTED_EXIT:
+                return INTERRUPTED_EXIT  # Ctrl+C stopped the retraining: stop watching too
             say(f"keel: next check in {every:g} s (Ctrl+C stops)")
             time.sleep(every)
     except KeyboardInterrupt:

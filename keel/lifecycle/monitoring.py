@@ -9,7 +9,7 @@ from typing import Optional
 
 from keel.artifacts import REFERENCES, Artifact
 from keel.lifecycle.progress import Progress
-from keel.lifecycle.retraining import Mark, RetrainingResult, no_mark
+from keel.lifecycle.retraining import INTERRUPTED, INTERRUPTED_EXIT, Mark, RetrainingResult, no_mark
 from keel.monitoring.records import DriftStatus, RetrainingDecision
 from keel.spec.models import Spec
 
@@ -52,6 +52,7 @@ def monitor_once(spec: Spec, retrain: bool = True, progress: Progress = Progress
     from keel.lifecycle.pipeline_runs import failed_step_message, run_pipeline
     from keel.lifecycle.retraining import retrain_and_roll_out, skipped_retraining
     from keel.monitoring.monitor import monitoring_folder
+    from keel.monitoring.policy import describe_fired
     from keel.registry import production_version, version_artifacts
 
     name = spec.problem.name
@@ -86,12 +87,14 @@ def monitor_once(spec: Spec, retrain: bool = True, progress: Progress = Progress
     result = MonitorResult(0, status, decision, report, outcome.run.name, version=version)
     progress.monitored(spec, result)
     suppressed = f" ({decision['suppressed_by']})" if decision["suppressed_by"] else ""
-    mark("monitor", f"{status['verdict']['summary']}; triggers fired: {', '.join(decision['fired']) or 'none'} -> "
+    mark("monitor", f"{status['verdict']['summary']}; triggers fired: {describe_fired(decision)} -> "
                     f"{'retrain' if decision['retrain'] else 'no retraining' + suppressed}; drift report {report}")
     if decision["retrain"] and retrain:
         result.retraining = retrain_and_roll_out(spec, decision, version, progress, mark)
         if result.retraining.outcome == "failed":
             result.code = 1
+        elif result.retraining.outcome == INTERRUPTED:
+            result.code = INTERRUPTED_EXIT
     elif decision["retrain"]:  # the decision stands (it counts for the cooldown); say it was not acted on
         result.retraining = skipped_retraining(spec, decision, version)
         progress.retraining_skipped(spec, result.retraining.outcome)

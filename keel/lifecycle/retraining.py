@@ -6,16 +6,18 @@ beside the decision that caused it.
 keys as required.)"""
 
 from dataclasses import dataclass
-from typing import Callable, List, NotRequired, Optional, TypedDict
+from typing import Callable, Dict, List, NotRequired, Optional, TypedDict
 
 from keel.lifecycle.deployment import DeploymentResult
 from keel.lifecycle.evaluation import GATES_FAILED, EvaluationResult
 from keel.lifecycle.progress import Progress
 from keel.lifecycle.training import TrainingResult
+from keel.monitoring.policy import INTERRUPTED
 from keel.monitoring.records import RetrainingDecision
 from keel.spec.models import Spec
 
 SKIPPED = "skipped (--no-retrain)"
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, the shell's convention for a command stopped by Ctrl+C
 
 Mark = Callable[[str, str], None]  # (stage, detail): a line of the main job's timeline
 
@@ -37,16 +39,18 @@ class RetrainedEvaluation(TypedDict):
 class RetrainingRecord(TypedDict):
     """What a retraining came to: a `kind: retraining` line of the monitoring decisions file, beside
     the decision (`decision_time`) whose fired `triggers` caused it. `new_version` is the version its
-    training run registered (None: none); `outcome` as `retraining_outcome` says or SKIPPED."""
+    training run registered (None: none); `outcome` as `retraining_outcome` says, SKIPPED or INTERRUPTED."""
 
     kind: str
     time: str
     decision_time: str
-    triggers: List[str]
+    triggers: List[str]  # those that retrain by policy: what caused it
     champion: int
     new_version: Optional[int]
     outcome: str
     error: NotRequired[str]
+    interrupted_during: NotRequired[str]  # training, evaluation or deployment (outcome INTERRUPTED)
+    fired_not_retraining: NotRequired[List[str]]  # fired too, but alert only (monitoring.fairness.retrain false)
     evaluation: NotRequired[RetrainedEvaluation]
     rollout: NotRequired[Optional[str]]
     rollout_report: NotRequired[str]
@@ -124,15 +128,83 @@ def same_model_as_champion(spec: Spec, champion: int, trained: dict) -> Optional
             f"gave the same model; name newer data in monitoring.retraining.data_overrides")
 
 
+RESTORED_BY_ROLLBACK = "restored by rollback"  # keel.lifecycle.deployment's outcome for `run.py rollback`
+
+
+def operator_rollbacks(records: List[dict]) -> Dict[int, dict]:
+    """The versions an operator took out of production with `rollback` and nobody deployed again
+    since, from the audit trail's records (in sequence order): {version: {"by", "at"}}. The trail, not
+    the registry, because a retrained model identical to one of them is that decision undone."""
+    from keel.governance.audit import DEPLOYMENT_OUTCOME
+
+    held: Dict[int, dict] = {}
+    for record in records:
+        details = record.get("details") or {}
+        if record.get("event") != DEPLOYMENT_OUTCOME:
+            continue
+        if details.get("outcome") == RESTORED_BY_ROLLBACK and isinstance(details.get("replaced"), int):
+            # `by` is the --by the operator gave; without it the record's actor is the same default
+            held[details["replaced"]] = {"by": details.get("by") or record.get("actor"),
+                                         "at": _to_second(record.get("time"))}
+        elif details.get("outcome") == "promoted" and record.get("version") in held:
+            del held[record["version"]]  # deployed again on purpose: the rollback no longer speaks for it
+    return held
+
+
+def _to_second(time: Optional[str]) -> Optional[str]:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(time).replace(microsecond=0).isoformat()
+    except (TypeError, ValueError):  # an edited record: shown as it is
+        return time
+
+
+def identical_to_rolled_back(model_sha256: Optional[str], rolled_back: Dict[int, dict],
+                             hashes: Dict[int, Optional[str]]) -> Optional[str]:
+    """Why a retrained model is not rolled out when it is byte for byte a version an operator rolled
+    back (`hashes`: each rolled-back version's model SHA-256); None else. The latest such version is
+    named."""
+    same = [v for v in sorted(rolled_back) if model_sha256 is not None and hashes.get(v) == model_sha256]
+    if not same:
+        return None
+    version = same[-1]
+    held = rolled_back[version]
+    return (f"identical to v{version}, rolled back by {held['by']} at {held['at']} (model SHA-256 "
+            f"{model_sha256[:12]}...); deploy it explicitly if wanted: "
+            f"python run.py deploy --model-version {version}")
+
+
+def same_model_as_rolled_back(spec: Spec, trained: dict) -> Optional[str]:
+    """identical_to_rolled_back on the model's audit trail and the registry's model hashes."""
+    from keel import registration as keys
+    from keel.governance.audit import audit_store, read_records
+    from keel.registry import get_model_version_metadata
+
+    name = spec.problem.name
+    rolled_back = operator_rollbacks(read_records(audit_store(name)))
+    hashes = {v: get_model_version_metadata(name, v).get(keys.MODEL_SHA256) for v in rolled_back}
+    return identical_to_rolled_back(trained.get(keys.MODEL_SHA256), rolled_back, hashes)
+
+
+def _note_alerting_triggers(record: RetrainingRecord, decision: RetrainingDecision) -> None:
+    from keel.monitoring.policy import alerting_triggers
+
+    alerting = alerting_triggers(decision)
+    if alerting:  # they fired beside the cause but did not cause the retraining
+        record["fired_not_retraining"] = alerting
+
+
 def skipped_retraining(spec: Spec, decision: RetrainingDecision, champion: int) -> RetrainingResult:
     """The policy fired but retraining was switched off: the decision stands (it counts for the
     cooldown); record that it was not acted on."""
     from keel.monitoring.monitor import monitoring_folder, now_utc
-    from keel.monitoring.policy import append_record
+    from keel.monitoring.policy import append_record, retraining_triggers
 
     record: RetrainingRecord = {"kind": "retraining", "time": now_utc().isoformat(), "decision_time": decision["time"],
-                                "triggers": decision["fired"], "champion": champion, "new_version": None,
+                                "triggers": retraining_triggers(decision), "champion": champion, "new_version": None,
                                 "outcome": SKIPPED}
+    _note_alerting_triggers(record, decision)
     append_record(monitoring_folder(spec), record)
     return RetrainingResult(record)
 
@@ -142,20 +214,45 @@ def retrain_and_roll_out(spec: Spec, decision: RetrainingDecision, champion: int
     """train -> evaluate (against the champion) -> deploy as challenger; the outcome is recorded
     beside the decision that caused it. Every stage works on `new_version`, the number the training
     run's register step returned."""
+    from keel.monitoring.monitor import monitoring_folder, now_utc
+    from keel.monitoring.policy import append_record, retraining_triggers
+
+    progress.retraining_started(spec, decision)
+    record: RetrainingRecord = {"kind": "retraining", "time": now_utc().isoformat(), "decision_time": decision["time"],
+                                "triggers": retraining_triggers(decision), "champion": champion, "new_version": None,
+                                "outcome": "failed"}
+    _note_alerting_triggers(record, decision)
+    result = RetrainingResult(record)
+    try:
+        return _retrain(spec, decision, champion, progress, mark, result)
+    except KeyboardInterrupt:  # Ctrl+C (ZenML stops the step run, then Python raises this)
+        # Recorded where the other outcomes are, so the next monitor says so and the cooldown leaves it out.
+        record["outcome"] = INTERRUPTED
+        record["interrupted_during"] = interrupted_stage(result)
+        mark("retrain", f"interrupted during {record['interrupted_during']}")
+        append_record(monitoring_folder(spec), record)
+        return result
+
+
+def interrupted_stage(result: RetrainingResult) -> str:
+    """The stage an interrupted retraining was in: the first whose result it did not get."""
+    if result.training is None:
+        return "training"
+    return "evaluation" if result.evaluation is None else "deployment"
+
+
+def _retrain(spec: Spec, decision: RetrainingDecision, champion: int, progress: Progress, mark: Mark,
+             result: RetrainingResult) -> RetrainingResult:
     from keel.data.sources import describe_source
     from keel.evaluation.gates import is_deployable
     from keel.lifecycle.deployment import deploy_version
     from keel.lifecycle.evaluation import evaluate_version, model_card_path
     from keel.lifecycle.training import train_version
-    from keel.monitoring.monitor import monitoring_folder, now_utc
+    from keel.monitoring.monitor import monitoring_folder
     from keel.monitoring.policy import append_record
     from keel.spec.load import SpecError
 
-    progress.retraining_started(spec, decision)
-    record: RetrainingRecord = {"kind": "retraining", "time": now_utc().isoformat(), "decision_time": decision["time"],
-                                "triggers": decision["fired"], "champion": champion, "new_version": None,
-                                "outcome": "failed"}
-    result = RetrainingResult(record)
+    record = result.record
     try:
         new_spec = retraining_spec(spec)
     except SpecError as error:  # `monitor` checks this first; a spec changed since must not crash the loop
@@ -177,6 +274,12 @@ def retrain_and_roll_out(spec: Spec, decision: RetrainingDecision, champion: int
     if same:
         record["outcome"] = f"not rolled out ({same})"
         mark("rollout", f"none: {same}")
+        append_record(monitoring_folder(spec), record)
+        return result
+    undone = same_model_as_rolled_back(spec, result.training.metadata)
+    if undone:  # rolling it out would undo an operator's rollback with no one deciding it
+        record["outcome"] = f"not rolled out ({undone})"
+        mark("rollout", f"none: {undone}")
         append_record(monitoring_folder(spec), record)
         return result
     if decision.get("label_coverage"):  # the outcomes production could teach it (selective labels)

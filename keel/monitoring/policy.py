@@ -22,10 +22,55 @@ def _hours(delta: timedelta) -> float:
     return delta.total_seconds() / 3600
 
 
+def retraining_triggers(decision: Mapping) -> List[str]:
+    """The fired triggers that retrain by policy: what caused a retraining. A fairness breach with
+    monitoring.fairness.retrain false fires and alerts but causes nothing. A decision without its
+    triggers' evidence counts every fired one."""
+    if "triggers" not in decision:
+        return list(decision["fired"])
+    return [t["trigger"] for t in decision["triggers"] if t["fired"] and t["evidence"].get("retrains", True)]
+
+
+def alerting_triggers(decision: Mapping) -> List[str]:
+    """The fired triggers that alert only (they do not retrain by policy)."""
+    caused = retraining_triggers(decision)
+    return [name for name in decision["fired"] if name not in caused]
+
+
+def describe_fired(decision: Mapping) -> str:
+    """The fired triggers for a person: those that alert only are marked so."""
+    alerting = alerting_triggers(decision)
+    return ", ".join(f"{name} (alert only, does not retrain)" if name in alerting else name
+                     for name in decision["fired"]) or "none"
+
+
+INTERRUPTED = "interrupted"  # a retraining's outcome when Ctrl+C stopped it (keel.lifecycle.retraining)
+
+
+def interrupted_decisions(history: List[dict]) -> set:
+    """The times of the decisions whose retraining was interrupted."""
+    return {r.get("decision_time") for r in history
+            if r.get("kind") == "retraining" and r.get("outcome") == INTERRUPTED}
+
+
+def retrain_decisions(history: List[dict]) -> List[dict]:
+    """The decisions to retrain that count for the cooldown and the maximum frequency: all but those
+    whose retraining was interrupted. An interrupted attempt made no version and changed nothing, and
+    its evidence still stands: counting it would let one Ctrl+C block retraining for the whole cooldown.
+    A decision not acted on by choice (--no-retrain) still counts."""
+    interrupted = interrupted_decisions(history)
+    return [r for r in history if r.get("kind") == "decision" and r.get("retrain") and r["time"] not in interrupted]
+
+
 def last_retrain(history: List[dict]) -> Optional[datetime]:
-    """When the policy last decided to retrain (None: never)."""
-    times = [datetime.fromisoformat(r["time"]) for r in history if r.get("kind") == "decision" and r.get("retrain")]
-    return max(times, default=None)
+    """When the policy last decided to retrain (None: never), an interrupted retraining aside."""
+    return max((datetime.fromisoformat(r["time"]) for r in retrain_decisions(history)), default=None)
+
+
+def last_interrupted(history: List[dict]) -> Optional[dict]:
+    """The latest retraining record when it was interrupted (None: the latest was not, or none ran)."""
+    retrainings = [r for r in history if r.get("kind") == "retraining"]
+    return retrainings[-1] if retrainings and retrainings[-1].get("outcome") == INTERRUPTED else None
 
 
 def worse_than(value: float, bound: float, metric: str) -> bool:
@@ -110,15 +155,16 @@ def decide(now: datetime, status: DriftAssessment, new_labelled_rows: int, since
     if fired and not any(t["fired"] and t["evidence"].get("retrains", True) for t in triggers):
         return _decision(now, model_version, False, fired, "monitoring.fairness.retrain is false: a fairness "
                          "breach alerts, a person decides", triggers, previous, status)
-    recent = [r for r in history if r.get("kind") == "decision" and r.get("retrain")
-              and now - datetime.fromisoformat(r["time"]) < timedelta(hours=policy.per_hours)]
+    recent = [r for r in retrain_decisions(history)
+              if now - datetime.fromisoformat(r["time"]) < timedelta(hours=policy.per_hours)]
     suppressed_by = None
     if fired:
         if not policy.enabled:
             suppressed_by = "retraining disabled in the spec"
         elif previous is not None and _hours(now - previous) < policy.cooldown_hours:
             suppressed_by = (f"cooldown: the policy last decided to retrain {_hours(now - previous):.2f} h ago "
-                             f"(whether or not a retrain ran), cooldown {policy.cooldown_hours:g} h")
+                             f"(whether or not a retrain ran, unless it was interrupted), "
+                             f"cooldown {policy.cooldown_hours:g} h")
         elif len(recent) >= policy.max_retrains:
             suppressed_by = (f"maximum frequency: {len(recent)} retrains in the last {policy.per_hours:g} h, "
                              f"at most {policy.max_retrains}")
