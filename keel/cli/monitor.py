@@ -106,8 +106,11 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
         f"{format_metric(prediction.get('score_ks'))}, decision rate {format_metric(prediction.get('decision_rate'))} vs "
         f"{format_metric(prediction.get('reference_decision_rate'))})")
     labels, performance, label = status["labels"], status["performance"], status["label"]
-    say(f"labels:         {labels['matched']} known in this window, {labels['unknown_ids']} for unknown ids, "
-        f"{labels['before_prediction']} dated before their prediction" + _label_problems(labels))
+    if labels.get("source_not_found"):
+        say(f"labels:         none: {labels['source_not_found']} (performance and label drift not judged)")
+    else:
+        say(f"labels:         {labels['matched']} known in this window, {labels['unknown_ids']} for unknown ids, "
+            f"{labels['before_prediction']} dated before their prediction" + _label_problems(labels))
     say(f"label drift:    {'DRIFT' if label.get('drifted') else ('stable' if label.get('judged') else label.get('reason', 'not judged'))}")
     say(f"performance:    {performance['metric']} {format_metric(performance.get('value'))} vs test "
         f"{format_metric(performance.get('reference'))}: {'DRIFT' if performance.get('drifted') else ('stable' if performance.get('judged') else performance.get('reason', 'not judged'))}")
@@ -133,12 +136,14 @@ def _traffic(window) -> str:
 
 
 def _label_problems(labels: LabelReport) -> str:
-    """The label rows left out, when there are any (empty, neither class, another version's)."""
+    """The label rows left out, when there are any (empty, neither class, in the future, another version's)."""
     problems = [f"{count} {what}" for count, what in (
         (labels.get("missing_labels"), "empty"),
         (labels.get("unknown_label_values"), f"neither class {labels.get('unknown_value_examples')}"),
         (labels.get("other_versions"), "for another version's predictions"),
-        (labels.get("conflicting"), "entities labelled again with the other class (the first label is used)")) if count]
+        (labels.get("future_times"), "dated in the future"),
+        (labels.get("conflicting"), "predictions labelled again with the other class (the first label is used)"))
+        if count]
     return f"; left out: {', '.join(problems)}" if problems else ""
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
+import numpy as np
 import pandas as pd
 
 from keel.data.schema import target_codes
@@ -22,15 +23,26 @@ class LabelsError(ValueError):
     """The label source cannot be read or lacks a column; the message names the source and the key."""
 
 
+class LabelsNotFound(LabelsError):
+    """The labels file does not exist (yet: before the first outcome is exported, or a wrong path)."""
+
+
+def no_labels() -> pd.DataFrame:
+    """`read_labels`' columns without a row."""
+    return pd.DataFrame({"entity_id": pd.Series([], dtype=object), "label": pd.Series([], dtype="Int64"),
+                         "label_value": pd.Series([], dtype=object),
+                         "label_time": pd.Series([], dtype="datetime64[ns, UTC]"),
+                         "label_by_day": pd.Series([], dtype=bool)})
+
+
 def read_labels(spec: LabelsSpec, positive: Union[int, str] = 1, negative: Union[int, str] = 0) -> pd.DataFrame:
     """Columns entity_id (str), label (nullable Int64: 1 = the spec's positive class, 0 = its negative
-    class, <NA> = empty or another value), label_value (the text as read; None when empty) and
-    label_time (UTC). Unusable rows are kept so that `join_labels` can count them."""
+    class, <NA> = empty or another value), label_value (the text as read; None when empty), label_time
+    (UTC; a day alone reads as its midnight) and label_by_day (the time named a day, not a time of day).
+    Unusable rows are kept so that `join_labels` can count them."""
     source = spec.source
     if source is None:
-        return pd.DataFrame({"entity_id": pd.Series([], dtype=object), "label": pd.Series([], dtype="Int64"),
-                             "label_value": pd.Series([], dtype=object),
-                             "label_time": pd.Series([], dtype="datetime64[ns, UTC]")})
+        return no_labels()
     where = _describe(source)
     try:
         if isinstance(source, CsvLabels):
@@ -43,7 +55,7 @@ def read_labels(spec: LabelsSpec, positive: Union[int, str] = 1, negative: Union
                 raw = pd.read_sql(sa.text(source.query), connection)
             engine.dispose()
     except FileNotFoundError:
-        raise LabelsError(f"monitoring.labels.source.path: no such file {source.path}") from None
+        raise LabelsNotFound(f"monitoring.labels.source.path: no such file {source.path}") from None
     except Exception as error:  # a bad file or query: one readable message
         raise LabelsError(f"{where}: cannot be read ({type(error).__name__}: {error})") from None
     missing = [key for key, column in (("id_column", spec.id_column), ("label_column", spec.label_column),
@@ -57,10 +69,12 @@ def read_labels(spec: LabelsSpec, positive: Union[int, str] = 1, negative: Union
                           + columns_found_note(raw.columns, columns, "monitoring.labels.source"))
     ids = raw[spec.id_column]
     values = _label_text(raw[spec.label_column])
+    times = raw[spec.time_column]
     return pd.DataFrame({"entity_id": ids.where(ids.isna(), ids.astype(str)),
                          "label": label_codes(_normalised(values, spec, positive, negative), positive, negative),
                          "label_value": values,
-                         "label_time": _times(raw[spec.time_column], spec.time_format)})
+                         "label_time": _times(times, spec.time_format),
+                         "label_by_day": _dated_by_day(times, spec.time_format).to_numpy()})
 
 
 def _normalised(values: pd.Series, spec: LabelsSpec, positive, negative) -> pd.Series:
@@ -142,13 +156,20 @@ def label_codes(values: pd.Series, positive: Union[int, str], negative: Union[in
 def _times(values: pd.Series, time_format: Optional[str]) -> pd.Series:
     """UTC times: ISO 8601, or `time_format` when the spec declares one; whatever does not read so becomes
     NaT (reported as unreadable). Never guessed: "mixed" parsing read 03/12/2026 as 12 March and
-    13/12/2026 as 13 December in one file. A time given by its day alone is known by the end of that day:
-    an outcome dated the day of its prediction is never taken as dated before it."""
-    times = pd.to_datetime(values, utc=True, errors="coerce", format=time_format or "ISO8601")
-    return times.where(~_dated_by_day(values, time_format), times + END_OF_DAY)
+    13/12/2026 as 13 December in one file."""
+    return pd.to_datetime(values, utc=True, errors="coerce", format=time_format or "ISO8601")
+
+
+def known_by(labels: pd.DataFrame) -> pd.Series:
+    """When each label was known at the latest: its time, or for a time that names a day alone the end of
+    that day (an outcome dated the day of its prediction is never taken as dated before it)."""
+    if "label_by_day" not in labels.columns:
+        return labels["label_time"]
+    return labels["label_time"].where(~labels["label_by_day"].astype(bool), labels["label_time"] + END_OF_DAY)
 
 
 END_OF_DAY = pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+NANOSECONDS_UTC = "datetime64[ns, UTC]"
 TIME_OF_DAY_DIRECTIVES = ("%H", "%I", "%M", "%S", "%f", "%X", "%c", "%T", "%R", "%p", "%s", "%z")
 
 
@@ -171,22 +192,22 @@ def _describe(source: Union[CsvLabels, SqlLabels]) -> str:
 
 
 def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, new_since: Optional[datetime] = None,
-                model_version: Optional[int] = None,
-                known_since: Optional[datetime] = None) -> Tuple[pd.DataFrame, LabelReport]:
-    """Labelled predictions (the latest prediction per entity, the first label known at or after it) and
-    a report.
+                model_version: Optional[int] = None, known_since: Optional[datetime] = None,
+                now: Optional[datetime] = None) -> Tuple[pd.DataFrame, LabelReport]:
+    """Labelled predictions (each label joined to its prediction by `match_labels`) and a report.
 
     `predictions`: the log the labels may refer to (all versions; labels arrive late, so not just
     the judged window). Only ids absent from it count as unknown. `model_version`: keep the labels
     of that version's predictions (the others are counted). `known_since`: keep the labels that
-    became known from then on (the judged window's start). The report counts labels matched, for
-    unknown ids, dated before their prediction (an earlier outcome of the entity), duplicates (later
-    labels of a matched prediction; `conflicting`: entities whose later labels name another class), empty
-    labels, values that are neither class, unreadable times, labels of other versions and how many arrived
-    after `new_since`."""
+    became known from then on (the judged window's start). `now`: a label dated after it is not used
+    (counted: a date mistyped, or an outcome not yet known). The report counts labels matched, for
+    unknown ids, dated before every prediction of their entity (an earlier outcome), duplicates (later
+    labels of a matched prediction; `conflicting`: predictions whose later labels name another class),
+    empty labels, values that are neither class, unreadable and future times, labels of other versions
+    and how many are dated after `new_since` (a day alone: from its start, so a label is new once)."""
     report: LabelReport = {"labels": int(len(labels)), "matched": 0, "unknown_ids": 0, "unknown_examples": [],
                            "before_prediction": 0, "duplicates": 0, "conflicting": 0, "unreadable_times": 0,
-                           "missing_ids": 0,
+                           "future_times": 0, "missing_ids": 0,
                            "missing_labels": 0, "unknown_label_values": 0, "unknown_value_examples": [],
                            "other_versions": 0, "known_before_window": 0, "new_labelled_rows": 0}
     labelled = predictions.iloc[0:0].assign(label=pd.Series([], dtype=int),
@@ -196,19 +217,18 @@ def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, new_since: Opti
     # Ids are hashed once into shared integer keys: every later dedupe, lookup and merge is on integers
     # (on 1M string ids each hashing pass costs ~0.2-0.8 s).
     keys = pd.factorize(pd.concat([predictions["entity_id"], labels["entity_id"]], ignore_index=True))[0]
-    predictions = predictions.assign(_key=keys[:len(predictions)])
-    labels, report = _usable_labels(labels.assign(_key=keys[len(predictions):]), report)
-    latest = predictions.sort_values("time", kind="stable").drop_duplicates("_key", keep="last")
-    known = labels["_key"].isin(latest["_key"])
+    predictions = predictions.assign(_key=keys[:len(predictions)], _row=np.arange(len(predictions)))
+    labels, report = _usable_labels(labels.assign(_key=keys[len(predictions):]), report, now)
+    known = labels["_key"].isin(predictions["_key"])
     report["unknown_ids"] = int((~known).sum())
     report["unknown_examples"] = labels.loc[~known, "entity_id"].head(EXAMPLES).tolist()
-    candidates = latest.merge(labels.loc[known, ["_key", "label", "label_time"]], on="_key", how="inner")
-    joined, early, later = first_label_at_or_after(candidates, "_key")
+    matched, early, later = match_labels(predictions, labels[known], "_key")
     report["before_prediction"] = early
     report["duplicates"] = int(len(later))
-    first_label = joined.set_index("_key")["label"]
-    report["conflicting"] = int(later["_key"].map(first_label).ne(later["label"]).groupby(later["_key"]).any().sum())
-    joined = joined.drop(columns="_key")
+    first_label = matched.set_index("_row")["label"]
+    report["conflicting"] = int(later["_row"].map(first_label).ne(later["label"]).groupby(later["_row"]).any().sum())
+    joined = predictions.merge(matched[["_row", "label", "label_time"]], on="_row", how="inner")
+    joined = joined.sort_values("_row", kind="stable").drop(columns=["_key", "_row"])
     if model_version is not None:
         mine = joined["model_version"] == model_version
         report["other_versions"] = int((~mine).sum())
@@ -224,19 +244,35 @@ def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, new_since: Opti
     return joined, report
 
 
-def first_label_at_or_after(candidates: pd.DataFrame, key: str) -> Tuple[pd.DataFrame, int, pd.DataFrame]:
-    """(each prediction with the first label known at or after it, how many labels were dated before their
-    prediction, the later labels of matched predictions). `candidates`: predictions (`key`, `time`) merged
-    with every label of their entity (`label`, `label_time`). An entity scored again (a monthly portfolio, a
-    returning customer) carries its earlier outcomes in an append-only table: never one of those."""
-    early = candidates["label_time"] < candidates["time"]
-    after = candidates[~early].sort_values("label_time", kind="stable")
-    return after.drop_duplicates(key, keep="first"), int(early.sum()), after[after.duplicated(key, keep="first")]
+def match_labels(predictions: pd.DataFrame, labels: pd.DataFrame,
+                 entity: str) -> Tuple[pd.DataFrame, int, pd.DataFrame]:
+    """(each labelled prediction's `_row` with its label and label_time, how many labels were dated before
+    every prediction of their entity, the later labels of matched predictions).
+
+    A label belongs to the latest prediction of its entity made at or before the label was known
+    (`known_by`), and a prediction takes the first label that belongs to it. So an entity scored again (a
+    monthly portfolio, a returning customer) never takes an earlier outcome from an append-only table,
+    an outcome known between two scorings belongs to the first, and a request retried before its outcome
+    is judged once. `predictions`: `_row`, `entity`, `time`; `labels`: `entity`, label, label_time
+    (and label_by_day)."""
+    if labels.empty or predictions.empty:
+        empty = labels.iloc[0:0].assign(_row=pd.Series([], dtype=np.int64))
+        return empty, int(len(labels)) if predictions.empty else 0, empty
+    # One resolution for both sides: merge_asof refuses to compare microseconds with nanoseconds.
+    left = labels.assign(_known=known_by(labels).astype(NANOSECONDS_UTC)).sort_values("_known", kind="stable")
+    right = predictions[["_row", entity, "time"]].astype({"time": NANOSECONDS_UTC}).sort_values("time", kind="stable")
+    joined = pd.merge_asof(left, right, left_on="_known", right_on="time", by=entity, direction="backward",
+                           allow_exact_matches=True)
+    belongs = joined["_row"].notna()
+    owned = joined[belongs].astype({"_row": np.int64}).sort_values(["_known", "label_time"], kind="stable")
+    first = owned.duplicated("_row", keep="first")
+    return owned[~first], int((~belongs).sum()), owned[first]
 
 
-def _usable_labels(labels: pd.DataFrame, report: LabelReport) -> Tuple[pd.DataFrame, LabelReport]:
-    """Drop (and count) rows without an id, without a label, with a value that is neither class or
-    with an unreadable time."""
+def _usable_labels(labels: pd.DataFrame, report: LabelReport,
+                   now: Optional[datetime] = None) -> Tuple[pd.DataFrame, LabelReport]:
+    """Drop (and count) rows without an id, without a label, with a value that is neither class, with an
+    unreadable time or (given `now`) a time after it."""
     no_id = labels["entity_id"].isna()
     report["missing_ids"] = int(no_id.sum())
     labels = labels[~no_id]
@@ -248,4 +284,9 @@ def _usable_labels(labels: pd.DataFrame, report: LabelReport) -> Tuple[pd.DataFr
         report["unknown_value_examples"] = sorted(labels.loc[unknown, "label_value"].unique().tolist())[:EXAMPLES]
     labels = labels[labels["label"].notna()]
     report["unreadable_times"] = int(labels["label_time"].isna().sum())
-    return labels.dropna(subset=["label_time"]), report
+    labels = labels.dropna(subset=["label_time"])
+    if now is not None:
+        future = labels["label_time"] > pd.Timestamp(now)
+        report["future_times"] = int(future.sum())
+        labels = labels[~future]
+    return labels, report

@@ -14,7 +14,7 @@ import pandas as pd
 from keel.clock import as_utc, utc_now
 from keel.files import write_atomically
 from keel.monitoring.drift import assess
-from keel.monitoring.labels import join_labels, read_labels
+from keel.monitoring.labels import LabelsNotFound, join_labels, no_labels, read_labels
 from keel.monitoring.profiles import Profile, column_summary, compare_columns, merge_profiles
 from keel.monitoring.records import DriftStatus, LabelReport, RetrainingDecision, WindowFacts
 from keel.monitoring.windows import WINDOWS, WindowStore, read_predictions, window_start
@@ -98,7 +98,10 @@ def labelled_window(spec: Spec, window: WindowFacts, new_since: Optional[datetim
     from keel.monitoring.batch_traffic import includes, read_batch_predictions
 
     labels_spec = spec.monitoring.labels
-    labels = read_labels(labels_spec, spec.data.target.positive, spec.data.target.negative)
+    try:
+        labels, not_found = read_labels(labels_spec, spec.data.target.positive, spec.data.target.negative), None
+    except LabelsNotFound as error:  # before the first outcome is exported: data drift is still judged
+        labels, not_found = no_labels(), str(error)
     start = None if window["start"] is None else datetime.fromisoformat(window["start"])
     since = (start - timedelta(days=labels_spec.lookback_days)
              if start is not None and labels_spec.lookback_days is not None else None)
@@ -110,7 +113,11 @@ def labelled_window(spec: Spec, window: WindowFacts, new_since: Optional[datetim
     if includes(traffic, "batch"):
         frames.append(read_batch_predictions(monitoring_folder(spec), since=since))
     predictions = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return join_labels(predictions, labels, new_since, model_version=window["model_version"], known_since=start)
+    joined, report = join_labels(predictions, labels, new_since, model_version=window["model_version"],
+                                 known_since=start, now=utc_now())
+    if not_found is not None:
+        report["source_not_found"] = not_found
+    return joined, report
 
 
 def assess_window(profile: Profile, window: WindowFacts, reference_data: Profile, reference_predictions: Profile,

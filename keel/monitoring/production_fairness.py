@@ -243,21 +243,21 @@ def _window_groups(spec, rows: pd.DataFrame) -> Optional[pd.DataFrame]:
 
 
 def _window_labels(spec, rows: pd.DataFrame) -> Optional[pd.Series]:
-    """Each row's known outcome (1 = positive class): the first label known at or after the prediction, as
-    the drift's join takes it (never an earlier outcome of the same entity); <NA> where none is known yet;
-    None without labels."""
-    from keel.monitoring.labels import first_label_at_or_after, read_labels
+    """Each row's known outcome (1 = positive class), joined as the drift's join joins them
+    (keel.monitoring.labels.match_labels: never an earlier outcome of the same entity, a retried request
+    judged once); <NA> where none is known yet; None without labels."""
+    from keel.clock import utc_now
+    from keel.monitoring.labels import match_labels, read_labels
 
     labels_spec = spec.monitoring.labels
     if labels_spec.source is None:
         return None
     labels = read_labels(labels_spec, spec.data.target.positive, spec.data.target.negative)
-    usable = labels[labels["entity_id"].notna() & labels["label"].notna() & labels["label_time"].notna()]
-    predictions = pd.DataFrame({"_row": np.arange(len(rows)), "entity_id": rows["entity_id"].astype("string"),
+    usable = labels[labels["entity_id"].notna() & labels["label"].notna() & labels["label_time"].notna()
+                    & (labels["label_time"] <= pd.Timestamp(utc_now()))]
+    predictions = pd.DataFrame({"_row": np.arange(len(rows)), "entity_id": rows["entity_id"].astype(str).to_numpy(),
                                 "time": rows["time"]})
-    candidates = predictions.merge(usable[["entity_id", "label", "label_time"]].astype({"entity_id": "string"}),
-                                   on="entity_id", how="inner")
-    matched, _, _ = first_label_at_or_after(candidates, "_row")
+    matched, _, _ = match_labels(predictions, usable.astype({"entity_id": str}), "entity_id")
     known = pd.Series(pd.NA, index=np.arange(len(rows)), dtype="Int64")
     known[matched["_row"].to_numpy()] = matched["label"].to_numpy()
     return known.reset_index(drop=True)

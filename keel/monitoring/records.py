@@ -19,8 +19,9 @@ class LabelReport(TypedDict):
     unknown_examples: list
     before_prediction: int
     duplicates: int
-    conflicting: int             # entities whose later labels name another class than the one used
+    conflicting: int             # predictions whose later labels name another class than the one used
     unreadable_times: int
+    future_times: int            # dated after the monitor ran: not used
     missing_ids: int
     missing_labels: int
     unknown_label_values: int
@@ -28,6 +29,7 @@ class LabelReport(TypedDict):
     other_versions: int
     known_before_window: int
     new_labelled_rows: int
+    source_not_found: NotRequired[str]  # the labels file does not exist (yet): nothing was joined
 
 
 class FeatureDrift(TypedDict):

@@ -54,7 +54,8 @@ def drift_report_html(status: DriftStatus, decision: Optional[RetrainingDecision
     performance = status.get("performance", {})
     sections.append(heading("Delayed labels, label drift and performance"))
     sections.append(key_values({
-        "labels read": labels.get("labels"),
+        "labels read": labels.get("labels") if not labels.get("source_not_found")
+        else f"none: {labels['source_not_found']} (performance and label drift not judged)",
         "joined to this version's predictions, known in this window": labels.get("matched"),
         "known before this window (judged earlier)": labels.get("known_before_window"),
         "for another version's predictions": labels.get("other_versions"),
@@ -65,6 +66,7 @@ def drift_report_html(status: DriftStatus, decision: Optional[RetrainingDecision
                                                   f"{labels.get('unknown_examples') or ''}".strip(),
         "labels dated before their prediction": labels.get("before_prediction"),
         "duplicate labels": labels.get("duplicates"), "unreadable label times": labels.get("unreadable_times"),
+        "labels dated in the future (not used)": labels.get("future_times"),
         "positive rate (window / training)": f"{format_value(label.get('rate'))} / {format_value(label.get('reference_rate'))}",
         "label drift": verdict(not label.get("drifted"), "DRIFT" if label.get("drifted")
                                else ("stable" if label.get("judged") else label.get("reason", "not judged"))),

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from keel.monitoring.labels import join_labels, label_codes, read_labels
+from keel.monitoring.labels import LabelsError, join_labels, label_codes, read_labels
 from keel.monitoring.monitor import labelled_window
 from keel.serving.prediction_log import PredictionLog
 from keel.spec import load_spec
@@ -57,7 +57,7 @@ def test_a_customer_scored_again_takes_this_cycles_label_not_last_cycles(tmp_pat
     (40 days old, here the other class) and this cycle's (after the new prediction), in either order in the
     file. The earliest label used to be kept per customer, then dropped as dated before the prediction:
     nothing was judged, and production fairness used the stale outcomes."""
-    from keel.monitoring.labels import first_label_at_or_after
+    from keel.monitoring.labels import match_labels
 
     scored = pd.Timestamp("2026-03-01 09:00", tz="UTC")
     ids = [f"B{i:04d}" for i in range(6)]
@@ -74,8 +74,7 @@ def test_a_customer_scored_again_takes_this_cycles_label_not_last_cycles(tmp_pat
         assert joined["entity_id"].tolist() == ids and joined["label"].tolist() == [0, 1, 0, 1, 0, 1]
         assert report["matched"] == 6 and report["before_prediction"] == 6
         assert report["duplicates"] == 2 and report["conflicting"] == 1  # B0000 labelled again as churned
-        candidates = predictions.assign(_row=range(6)).merge(labels, on="entity_id")
-        matched, early, _ = first_label_at_or_after(candidates, "_row")
+        matched, early, _ = match_labels(predictions.assign(_row=range(6)), labels, "entity_id")
         assert matched.sort_values("_row")["label"].tolist() == [0, 1, 0, 1, 0, 1] and early == 6
 
 
@@ -178,3 +177,46 @@ def test_lookback_limits_the_predictions_labels_are_joined_to(delayed):
         "labels": spec.monitoring.labels.model_copy(update={"lookback_days": 1})})})
     _, report = labelled_window(short, window, None, log_url=url)
     assert report["matched"] == 0 and report["unknown_ids"] == 32  # day 1 is outside a 1-day lookback
+
+
+def test_a_label_belongs_to_the_latest_prediction_made_before_it_was_known(tmp_path):
+    """helper-45: an entity predicted on 1 Dec, labelled on 3 Dec and scored again on 5 Dec lost its label
+    (only the latest prediction per entity was joined, and the label was 'dated before' it); a request
+    retried before its outcome is judged once, not twice."""
+    def day(d):
+        return pd.Timestamp(f"2026-12-{d:02d} 09:00", tz="UTC")
+
+    predictions = pd.DataFrame({"time": [day(1), day(5), day(1), day(2)], "entity_id": ["a", "a", "b", "b"],
+                                "model_version": 1, "score": [0.9, 0.2, 0.7, 0.6], "decision": [1, 0, 1, 1]})
+    labels = read_labels(_csv(tmp_path, "entity_id,label,time\na,1,2026-12-03T10:00:00Z\nb,0,2026-12-04\n"))
+    joined, report = join_labels(predictions, labels)
+    assert list(zip(joined["entity_id"], joined["time"], joined["label"])) == [("a", day(1), 1), ("b", day(2), 0)]
+    assert (report["matched"], report["before_prediction"], report["duplicates"]) == (2, 0, 0)
+
+
+def test_a_day_alone_is_new_once_and_a_future_date_is_not_used(tmp_path):
+    """helper-45: a label dated by its day read as the day's end, so it was 'new' again after every
+    retrain decision made that day (the data-volume trigger fired on the same labels); a label dated next
+    year was used and stayed new for ever."""
+    predictions = pd.DataFrame({"time": [pd.Timestamp("2026-12-03 09:00", tz="UTC")] * 2, "entity_id": ["a", "b"],
+                                "model_version": 1, "score": [0.9, 0.2], "decision": [1, 0]})
+    labels = read_labels(_csv(tmp_path, "entity_id,label,time\na,1,2026-12-03\nb,0,2027-06-01\n"))
+    now = datetime(2026, 12, 3, 18, tzinfo=UTC)
+    joined, report = join_labels(predictions, labels, new_since=datetime(2026, 12, 3, 12, tzinfo=UTC), now=now)
+    assert joined["entity_id"].tolist() == ["a"] and report["future_times"] == 1
+    assert report["new_labelled_rows"] == 0  # known since the day began: not new after a decision at noon
+    assert join_labels(predictions, labels, new_since=datetime(2026, 12, 2, tzinfo=UTC), now=now)[1][
+        "new_labelled_rows"] == 1
+
+
+def test_before_the_labels_file_exists_nothing_is_joined_and_the_report_says_why(delayed, tmp_path):
+    """helper-45: a labels file not yet exported failed the whole monitor run, data drift included."""
+    spec, window, url = delayed
+    later = spec.model_copy(update={"monitoring": spec.monitoring.model_copy(update={"labels": LabelsSpec(
+        source={"kind": "csv", "path": tmp_path / "not-yet.csv"})})})
+    labelled, report = labelled_window(later, window, None, log_url=url)
+    assert labelled.empty and report["matched"] == 0
+    assert report["source_not_found"] == f"monitoring.labels.source.path: no such file {tmp_path / 'not-yet.csv'}"
+    with pytest.raises(LabelsError, match="cannot be read"):  # a file that exists but does not read still stops
+        (tmp_path / "broken.csv").write_bytes(b"\xff\xfe\x00garbage\x00")
+        read_labels(LabelsSpec(source={"kind": "csv", "path": tmp_path / "broken.csv"}))

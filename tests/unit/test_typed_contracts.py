@@ -287,7 +287,8 @@ def test_the_drift_status_and_the_decision_carry_exactly_their_declared_keys():
                        ("performance", PerformanceDrift), ("verdict", Verdict)):
         assert set(small[part]) == kind.__required_keys__, part  # a window too small: the required keys only
         assert kind.__required_keys__ <= set(judged[part]) <= set(kind.__annotations__), part
-    assert set(_label_report()) == set(LabelReport.__annotations__)
+    assert set(_label_report()) == LabelReport.__required_keys__
+    assert LabelReport.__optional_keys__ == {"source_not_found"}  # only when the labels file is not there
     decision = retraining_decision()
     assert set(decision) == RetrainingDecision.__required_keys__
     assert all(set(trigger) == set(Trigger.__annotations__) for trigger in decision["triggers"])
