@@ -58,7 +58,7 @@ def test_monitor_detects_drift_records_decisions_and_retrains(tmp_path, capsys):
         assert traffic["answered"] == 800
         write_labels(frame, "default", labels, now_utc())
         with labels.open("a") as handle:
-            handle.write("applicant-ghost,1,2030-01-01T00:00:00+00:00\n")  # a late label nobody predicted for
+            handle.write(f"applicant-ghost,1,{now_utc().isoformat()}\n")  # a late label nobody predicted for
 
         assert main(["monitor", "--no-retrain", *args]) == 0
         out = capsys.readouterr().out
