@@ -106,19 +106,6 @@ VALUE_METRICS = tuple(VALUE_METRIC_RANGES)
 FAIRNESS_METRICS = tuple(FAIRNESS_METRIC_RANGES)
 
 
-def _unmeetable_reason(name: str, minimum: Optional[float], maximum: Optional[float]) -> Optional[str]:
-    """Why a gate `minimum <= name <= maximum` can never pass (None if it can): the mirror of
-    `MetricRange.unbinding_reason`. Such a gate rejects every model, whatever the evidence."""
-    span = METRIC_RANGES[name]
-    if minimum is not None and minimum > span.high:
-        return (f"min {minimum:g} can never be met: {name} is never above {span.high:g}; "
-                f"give a min of at most {span.high:g}")
-    if maximum is not None and maximum < span.low:
-        return (f"max {maximum:g} can never be met: {name} is never below {span.low:g}; "
-                f"give a max of at least {span.low:g}")
-    return None
-
-
 class Gate(StrictModel):
     metric: Literal[GATE_METRICS]  # type: ignore[valid-type]
     min: Optional[float] = None
@@ -144,7 +131,7 @@ class Gate(StrictModel):
         unbinding = METRIC_RANGES[self.metric].unbinding_reason(self.metric, self.min, self.max)
         if unbinding:
             raise ValueError(unbinding)
-        unmeetable = _unmeetable_reason(self.metric, self.min, self.max)
+        unmeetable = METRIC_RANGES[self.metric].unmeetable_reason(self.metric, self.min, self.max)
         if unmeetable:
             raise ValueError(unmeetable)
         return self

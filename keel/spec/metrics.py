@@ -27,6 +27,16 @@ class MetricRange:
                     f"give a max below {self.high:g} (or drop it)")
         return None
 
+    def unmeetable_reason(self, name: str, minimum: Optional[float], maximum: Optional[float]) -> Optional[str]:
+        """Why a gate `minimum <= name <= maximum` can never pass (None if it can): it would reject every model."""
+        if minimum is not None and minimum > self.high:
+            return (f"min {minimum:g} can never be met: {name} is never above {self.high:g}; "
+                    f"give a min of at most {self.high:g}")
+        if maximum is not None and maximum < self.low:
+            return (f"max {maximum:g} can never be met: {name} is never below {self.low:g}; "
+                    f"give a max of at least {self.low:g}")
+        return None
+
 
 _UNIT = MetricRange(0.0, 1.0)
 _UNIT_LOWER = MetricRange(0.0, 1.0, lower_is_better=True)
