@@ -152,7 +152,7 @@ def decide(now: datetime, status: DriftAssessment, new_labelled_rows: int, since
     previous = last_retrain(history)
     triggers = evaluate_triggers(now, status, new_labelled_rows, previous or since, policy, fairness)
     fired = [t["trigger"] for t in triggers if t["fired"]]
-    if fired and not any(t["fired"] and t["evidence"].get("retrains", True) for t in triggers):
+    if fired and not retraining_triggers({"fired": fired, "triggers": triggers}):
         return _decision(now, model_version, False, fired, "monitoring.fairness.retrain is false: a fairness "
                          "breach alerts, a person decides", triggers, previous, status)
     recent = [r for r in retrain_decisions(history)
