@@ -187,24 +187,28 @@ def same_model_as_rolled_back(spec: Spec, trained: dict) -> Optional[str]:
     return identical_to_rolled_back(trained.get(keys.MODEL_SHA256), rolled_back, hashes)
 
 
-def _note_alerting_triggers(record: RetrainingRecord, decision: RetrainingDecision) -> None:
-    from keel.monitoring.policy import alerting_triggers
+def _record(decision: RetrainingDecision, champion: int, outcome: str) -> RetrainingRecord:
+    """A retraining record beside `decision`: the triggers that caused it, and apart those that fired beside
+    them but alert only."""
+    from keel.monitoring.monitor import now_utc
+    from keel.monitoring.policy import alerting_triggers, retraining_triggers
 
+    record: RetrainingRecord = {"kind": "retraining", "time": now_utc().isoformat(), "decision_time": decision["time"],
+                                "triggers": retraining_triggers(decision), "champion": champion, "new_version": None,
+                                "outcome": outcome}
     alerting = alerting_triggers(decision)
-    if alerting:  # they fired beside the cause but did not cause the retraining
+    if alerting:
         record["fired_not_retraining"] = alerting
+    return record
 
 
 def skipped_retraining(spec: Spec, decision: RetrainingDecision, champion: int) -> RetrainingResult:
     """The policy fired but retraining was switched off: the decision stands (it counts for the
     cooldown); record that it was not acted on."""
-    from keel.monitoring.monitor import monitoring_folder, now_utc
-    from keel.monitoring.policy import append_record, retraining_triggers
+    from keel.monitoring.monitor import monitoring_folder
+    from keel.monitoring.policy import append_record
 
-    record: RetrainingRecord = {"kind": "retraining", "time": now_utc().isoformat(), "decision_time": decision["time"],
-                                "triggers": retraining_triggers(decision), "champion": champion, "new_version": None,
-                                "outcome": SKIPPED}
-    _note_alerting_triggers(record, decision)
+    record = _record(decision, champion, SKIPPED)
     append_record(monitoring_folder(spec), record)
     return RetrainingResult(record)
 
@@ -214,14 +218,11 @@ def retrain_and_roll_out(spec: Spec, decision: RetrainingDecision, champion: int
     """train -> evaluate (against the champion) -> deploy as challenger; the outcome is recorded
     beside the decision that caused it. Every stage works on `new_version`, the number the training
     run's register step returned."""
-    from keel.monitoring.monitor import monitoring_folder, now_utc
-    from keel.monitoring.policy import append_record, retraining_triggers
+    from keel.monitoring.monitor import monitoring_folder
+    from keel.monitoring.policy import append_record
 
     progress.retraining_started(spec, decision)
-    record: RetrainingRecord = {"kind": "retraining", "time": now_utc().isoformat(), "decision_time": decision["time"],
-                                "triggers": retraining_triggers(decision), "champion": champion, "new_version": None,
-                                "outcome": "failed"}
-    _note_alerting_triggers(record, decision)
+    record = _record(decision, champion, "failed")
     result = RetrainingResult(record)
     try:
         return _retrain(spec, decision, champion, progress, mark, result)
