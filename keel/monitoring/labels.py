@@ -218,7 +218,7 @@ def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, new_since: Opti
     # (on 1M string ids each hashing pass costs ~0.2-0.8 s).
     keys = pd.factorize(pd.concat([predictions["entity_id"], labels["entity_id"]], ignore_index=True))[0]
     predictions = predictions.assign(_key=keys[:len(predictions)], _row=np.arange(len(predictions)))
-    labels, report = _usable_labels(labels.assign(_key=keys[len(predictions):]), report, now)
+    labels, report = usable_labels(labels.assign(_key=keys[len(predictions):]), report, now)
     known = labels["_key"].isin(predictions["_key"])
     report["unknown_ids"] = int((~known).sum())
     report["unknown_examples"] = labels.loc[~known, "entity_id"].head(EXAMPLES).tolist()
@@ -269,7 +269,7 @@ def match_labels(predictions: pd.DataFrame, labels: pd.DataFrame,
     return owned[~first], int((~belongs).sum()), owned[first]
 
 
-def _usable_labels(labels: pd.DataFrame, report: LabelReport,
+def usable_labels(labels: pd.DataFrame, report: LabelReport,
                    now: Optional[datetime] = None) -> Tuple[pd.DataFrame, LabelReport]:
     """Drop (and count) rows without an id, without a label, with a value that is neither class, with an
     unreadable time or (given `now`) a time after it."""

@@ -247,14 +247,13 @@ def _window_labels(spec, rows: pd.DataFrame) -> Optional[pd.Series]:
     (keel.monitoring.labels.match_labels: never an earlier outcome of the same entity, a retried request
     judged once); <NA> where none is known yet; None without labels."""
     from keel.clock import utc_now
-    from keel.monitoring.labels import match_labels, read_labels
+    from keel.monitoring.labels import match_labels, read_labels, usable_labels
 
     labels_spec = spec.monitoring.labels
     if labels_spec.source is None:
         return None
     labels = read_labels(labels_spec, spec.data.target.positive, spec.data.target.negative)
-    usable = labels[labels["entity_id"].notna() & labels["label"].notna() & labels["label_time"].notna()
-                    & (labels["label_time"] <= pd.Timestamp(utc_now()))]
+    usable, _ = usable_labels(labels, {}, utc_now())  # what the drift's join uses (its counts are reported there)
     predictions = pd.DataFrame({"_row": np.arange(len(rows)), "entity_id": rows["entity_id"].astype(str).to_numpy(),
                                 "time": rows["time"]})
     matched, _, _ = match_labels(predictions, usable.astype({"entity_id": str}), "entity_id")
