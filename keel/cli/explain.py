@@ -12,6 +12,8 @@ def decision_lines(row: dict, review: Optional[dict], target) -> List[str]:
     """What the person was told and who decided: the principal reasons logged with an unfavourable
     decision (as the answer gave them), and a referral with the human decision once made (and the
     reasons logged at referral, unless a person decided it favourably)."""
+    from keel.serving.reasons import reason_text
+
     lines, favourable = [], None
     if review is not None:
         lines.append(f"referred to a person (score in decisions.refer_band) at {review['referred_at']}")
@@ -38,8 +40,7 @@ def decision_lines(row: dict, review: Optional[dict], target) -> List[str]:
     elif review is None:
         lines.append("principal reasons: none logged (a favourable decision, a version that gives none, or a "
                      "prediction logged before reasons were)")
-    lines += [f"  {i}. {r['statement']} ({r['feature']}, {r['contribution']:+.4f} log-odds)"
-              for i, r in enumerate(reasons or [], 1)]
+    lines += [f"  {reason_text(i, r)}" for i, r in enumerate(reasons or [], 1)]
     return lines
 
 

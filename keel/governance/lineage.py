@@ -167,8 +167,9 @@ def reason_links(reasons) -> List[tuple]:
         reasons = json.loads(reasons) if reasons.strip() else None
     if not isinstance(reasons, list) or not reasons:  # None, or NaN from a Parquet output's empty cell
         return []
-    return [("principal reasons", "; ".join(f"{i}. {r['statement']} ({r['feature']}, {r['contribution']:+.4f} log-odds)"
-                                            for i, r in enumerate(reasons, 1)))]
+    from keel.serving.reasons import reason_text
+
+    return [("principal reasons", "; ".join(reason_text(i, r) for i, r in enumerate(reasons, 1)))]
 
 
 def batch_lineage(record: dict, output_check: str) -> List[tuple]:

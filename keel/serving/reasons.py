@@ -25,6 +25,11 @@ class Reason(TypedDict):
     contribution: float  # log-odds pushed toward the decision
 
 
+def reason_text(number: int, reason: Reason) -> str:
+    """One principal reason for a person: "1. Debt-to-income ratio too high (debt_to_income, +0.4120 log-odds)"."""
+    return f"{number}. {reason['statement']} ({reason['feature']}, {reason['contribution']:+.4f} log-odds)"
+
+
 def encoded_owners(scorer: RowScorer) -> List[str]:
     """The feature each encoded column comes from, in the encoder's column order."""
     numeric = scorer.numeric
