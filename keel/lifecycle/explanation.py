@@ -50,8 +50,8 @@ def explain_prediction(spec, request_id: str, row_number: Optional[int] = None) 
     from keel.artifacts import Artifact
     from keel.governance.explanations import background_rows, explain_logged
     from keel.lifecycle.lineage import TamperedTrail, verified_records, version_links
-    from keel.registry import evaluation_outcome, load_version_model, version_artifacts
     from keel.lifecycle.review import trail_disagreements
+    from keel.registry import evaluation_outcome, load_version_model, version_artifacts
     from keel.serving.reviews import review_of
 
     governance = spec.governance
