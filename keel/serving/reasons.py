@@ -12,7 +12,7 @@ indicator; one column per category). A sensitive attribute or a flagged proxy is
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from typing import Dict, List, Optional, Sequence, TypedDict
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TypedDict
 
 import numpy as np
 
@@ -178,16 +178,43 @@ def top_reasons(contributions: np.ndarray, features: Sequence[str], toward_posit
             for r in range(len(pushes))]
 
 
+def side_of(value: Any, typical: Optional[float]) -> Optional[str]:
+    """"higher" or "lower" than `typical`; None for a value on it, a missing one or no typical value."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if typical is None or not np.isfinite(number) or number == typical:
+        return None
+    return "higher" if number > typical else "lower"
+
+
+def typical_values(background, features: Sequence[str]) -> Dict[str, float]:
+    """The median of each of `features` over a version's background rows (the reference a sided statement
+    is chosen against); a feature without a finite median has none."""
+    if background is None or not len(background):
+        return {}
+    medians = {name: float(np.nanmedian(np.asarray(background[name], dtype=float)))
+               for name in features if name in background and np.isfinite(background[name].astype(float)).any()}
+    return {name: value for name, value in medians.items() if np.isfinite(value)}
+
+
 class ReasonGiver:
     """Principal reasons of one model version: its encoder (a checked fast path, `RowScorer`), its
     estimator's contributions, and what the spec says (statements, how many, what is never a reason)."""
 
     def __init__(self, estimator, scorer: RowScorer, features: Sequence[str], toward_positive: bool,
-                 statements: Dict[str, str], excluded: Sequence[str], count: int):
+                 statements: Mapping[str, Any], excluded: Sequence[str], count: int,
+                 typical: Optional[Dict[str, float]] = None):
+        """`statements`: feature -> a text, or a SidedStatement (keel.spec.decisions) chosen by the row's value
+        against `typical` (feature -> its median over the version's background rows)."""
         self.estimator, self.scorer = estimator, scorer
         self.owners = encoded_owners(scorer)
         self.features = [f for f in features if f in set(self.owners)]
-        self.toward_positive, self.statements, self.excluded, self.count = toward_positive, statements, list(excluded), count
+        self.statements = {name: text for name, text in statements.items() if isinstance(text, str)}
+        self.sided = {name: text for name, text in statements.items() if not isinstance(text, str)}
+        self.typical = typical or {}
+        self.toward_positive, self.excluded, self.count = toward_positive, list(excluded), count
         self.features_step = None  # the pipeline's encoder, for whole frames (`for_frame`)
         self.baseline: Optional[np.ndarray] = None  # a linear model's reference row (`for_pipeline`)
         self.halves: Optional[TreeHalves] = None  # set by `split_trees`
@@ -208,7 +235,8 @@ class ReasonGiver:
             return None
         never = set(excluded) | set(data.sensitive_attributes) | set(getattr(pipeline, PROXIES_ATTRIBUTE, ()))
         giver = cls(estimator, scorer, data.model_features, adverse == 1, decisions.reasons, sorted(never),
-                    decisions.top_reasons)
+                    decisions.top_reasons, typical_values(background, [n for n in decisions.reasons
+                                                                       if not isinstance(decisions.reasons[n], str)]))
         giver.features_step = pipeline.named_steps.get("features")
         if getattr(estimator, "booster_", None) is None:  # linear: from the background's mean row, as /explain
             if background is None or not len(background) or giver.features_step is None:
@@ -234,14 +262,29 @@ class ReasonGiver:
         return top_reasons(per_feature, self.features, self.toward_positive, self.statements, self.excluded, self.count)
 
     def for_records(self, records: Sequence[dict], beside: Optional[Executor] = None) -> List[List[Reason]]:
-        return self.for_matrix(self.scorer.encode(records), beside) if records else []
+        if not records:
+            return []
+        return self._sides_worded(self.for_matrix(self.scorer.encode(records), beside),
+                                  lambda row, feature: records[row].get(feature))
 
     def for_frame(self, frame) -> List[List[Reason]]:
         """Reasons for the rows of a frame (a batch chunk), encoded by the pipeline's own feature step
         in one vectorised call: the encoder's layout was checked against it when the giver was built."""
         if not len(frame):
             return []
-        return self.for_matrix(self._encoded(frame))
+        return self._sides_worded(self.for_matrix(self._encoded(frame)),
+                                  lambda row, feature: frame[feature].iat[row])
+
+    def _sides_worded(self, reasons: List[List[Reason]], value: Callable[[int, str], Any]) -> List[List[Reason]]:
+        """A sided statement chosen for each reason by the row's value (`value(row, feature)`) against the
+        feature's typical value; a value on it, or missing, is named by its column."""
+        for row, given in enumerate(reasons):
+            for reason in given:
+                sided = self.sided.get(reason["feature"])
+                if sided is not None:
+                    side = side_of(value(row, reason["feature"]), self.typical.get(reason["feature"]))
+                    reason["statement"] = sided.for_side(side) or reason["feature"]
+        return reasons
 
     def _encoded(self, frame) -> np.ndarray:
         matrix = self.features_step.transform(frame)

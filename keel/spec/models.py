@@ -12,7 +12,7 @@ from pydantic import model_validator
 
 from keel.spec.base import StrictModel
 from keel.spec.batch import BatchSpec
-from keel.spec.data import DataSpec, GeneratorSource, SplitSpec
+from keel.spec.data import CategoricalFeature, DataSpec, GeneratorSource, SplitSpec
 from keel.spec.decisions import DecisionsSpec
 from keel.spec.deployment import DeploymentSpec
 from keel.spec.evaluation import FAIRNESS_METRICS, EvaluationSpec
@@ -63,6 +63,12 @@ class Spec(StrictModel):
         if unknown:
             raise ValueError(f"decisions.reasons names {unknown}, which the model does not see: a reason is one of the "
                              f"model's features ({', '.join(self.data.model_features)}); a sensitive attribute never is")
+        sided_categories = sorted(name for name, statement in self.decisions.reasons.items()
+                                  if not isinstance(statement, str)
+                                  and isinstance(self.data.features.get(name), CategoricalFeature))
+        if sided_categories:
+            raise ValueError(f"decisions.reasons gives {sided_categories} statements for higher and lower values, but "
+                             f"they are categorical: give one statement each")
         return self
 
     @model_validator(mode="after")

@@ -36,8 +36,11 @@ def _type_text(annotation: Any) -> str:
     nullable = type(None) in kinds
     kinds = [kind for kind in kinds if kind is not type(None)]
     sections = [kind for kind in kinds if is_section(kind)]
+    others = [kind for kind in kinds if kind not in sections]
     if sections:
         text = "section (below)" if len(sections) == 1 else f"section, one of {len(sections)} kinds (below)"
+        if others:  # e.g. a statement: a text, or a section of texts
+            text = " or ".join(_type_text(kind) for kind in others) + " or " + text
     else:
         parts = []
         for kind in kinds:

@@ -15,6 +15,7 @@ from keel.serving.fast_path import compile_row_scorer
 from keel.serving.reasons import column_contributions, encoded_owners, feature_contributions, principal_reasons
 from keel.spec.data import DataSpec
 from keel.spec.decisions import DecisionsSpec
+from tests.conftest import ROOT
 
 ROWS = 2_000
 STATEMENTS = {"years_coding": "Too little coding experience", "test_score": "Technical test score too low"}
@@ -111,6 +112,8 @@ def test_a_model_without_additive_contributions_gives_none():
     ({"refer_band": [0.6, 0.4]}, "0 <= low < high <= 1"),
     ({"refer_band": [0.2, 1.5]}, "0 <= low < high <= 1"),
     ({"reasons": {"income": " "}}, "empty"),
+    ({"reasons": {"income": {"higher": "Income above typical", "lower": ""}}}, "empty"),
+    ({"reasons": {"income": {"higher": "Income above typical"}}}, "lower"),
     ({"top_reasons": 0}, "greater than or equal to 1"),
     ({"reason": {}}, "reason"),
 ])
@@ -143,3 +146,53 @@ def test_a_linear_models_reasons_are_measured_from_the_background_as_explain_mea
     giver.baseline = None  # the old reference (zeros) ranks some rows otherwise: the test can tell them apart
     assert [[r["feature"] for r in row] for row in giver.for_frame(rows)] != [[r["feature"] for r in row]
                                                                              for row in expected]
+
+
+def test_a_sided_statement_names_the_side_of_the_typical_value_the_persons_value_is_on():
+    """helper-40 #8: "Amount too high" was given for a low amount that pushed toward decline. A test score far
+    from 60 either way lowers the chance of being hired here, so declined people are given `test_score` as a
+    reason for a high score and for a low one: each is told the side their own value is on (against the
+    median of the background rows), the same online (records) and in batch (frames)."""
+    from lightgbm import LGBMClassifier
+
+    from keel.serving.reasons import ReasonGiver
+
+    rng = np.random.default_rng(3)
+    frame = _frame()
+    frame["test_score"] = rng.normal(60, 15, ROWS)
+    logit = 0.6 * (frame["years_coding"].fillna(4) - 4) + 2.0 - 0.01 * (frame["test_score"] - 60) ** 2
+    frame["hired"] = (rng.random(ROWS) < 1 / (1 + np.exp(-logit))).astype(int)
+    data = DataSpec.model_validate({**_data().model_dump(mode="json"), "target": {
+        "column": "hired", "positive": "yes", "negative": "no", "favourable": "positive"}})
+    preprocessor = fit_preprocessor(frame, data)
+    model = LGBMClassifier(n_estimators=60, num_leaves=8, n_jobs=1, verbose=-1, random_state=0)
+    model.fit(preprocessor.transform(frame[data.model_features]), frame["hired"])
+    pipeline = Pipeline([("features", preprocessor), ("model", model)])
+    background = frame[data.model_features].head(300)
+    scorer = compile_row_scorer(pipeline, background)
+    sided = {"higher": "Technical test score above the range hired", "lower": "Technical test score too low"}
+    decisions = DecisionsSpec.model_validate({"top_reasons": 4, "reasons": {"test_score": sided, **{
+        "years_coding": "Too little coding experience"}}})
+    giver = ReasonGiver.for_pipeline(pipeline, scorer, data, decisions, background=background)
+    typical = float(background["test_score"].median())
+    rows = _frame(seed=1)[data.model_features].assign(test_score=rng.normal(60, 25, ROWS)).head(600)
+    records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+               for r in rows.to_dict(orient="records")]
+    online, batch = giver.for_records(records), giver.for_frame(rows)
+    assert online == batch
+    told = [(records[i]["test_score"], r["statement"]) for i, given in enumerate(online) for r in given
+            if r["feature"] == "test_score"]
+    assert {statement for _, statement in told} == set(sided.values())  # both sides were reasons
+    assert all(statement == (sided["higher"] if value > typical else sided["lower"]) for value, statement in told)
+    assert {r["statement"] for given in online for r in given if r["feature"] == "years_coding"} == {
+        "Too little coding experience"}  # one statement whatever the value
+
+
+def test_sided_statements_for_a_categorical_feature_are_a_spec_error():
+    from keel.spec import load_spec
+    from keel.spec.load import SpecError
+
+    with pytest.raises(SpecError) as error:
+        load_spec(ROOT / "configs" / "credit_risk.yaml",
+                  ['decisions.reasons.home_ownership={higher: "x", lower: "y"}'])
+    assert "home_ownership" in str(error.value) and "categorical" in str(error.value)
