@@ -8,9 +8,10 @@ metadata key, so a key that only some records had would linger into later ones.
 keys as required.)
 """
 
-from typing import List, NotRequired, Optional, TypedDict
+from typing import Dict, List, NotRequired, Optional, TypedDict
 
 from keel.evaluation.gates import Decision, GateHistoryEntry
+from keel.spec.data import DataSpec
 from keel.spec.evaluation import EvaluationSpec
 
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
@@ -59,6 +60,7 @@ class EvaluationRecord(TypedDict):
     calibration: str  # evaluation.calibration.method of the scores judged
     threshold: NotRequired[float]
     threshold_rule: NotRequired[Optional[str]]
+    evidence_minimums: NotRequired[Dict[str, int]]  # a finished run's `evidence_minimums(spec.data)`
 
 
 class StagedEvaluation(EvaluationRecord):
@@ -73,13 +75,25 @@ def applied_gates(evaluation: EvaluationSpec) -> List[AppliedGate]:
     return [{"key": g.key, "min": g.min, "max": g.max} for g in evaluation.gates]
 
 
+def evidence_minimums(data: DataSpec) -> Dict[str, int]:
+    """The least evidence a group or a test split is judged on (keel.evaluation.fairness.group_rule)."""
+    return {"data.min_group_size": data.min_group_size, "data.min_group_outcomes": data.min_group_outcomes}
+
+
 def gate_changes(previous: Optional[EvaluationRecord], gates: List[AppliedGate], blocking: bool,
-                 spec_sha256: str) -> List[str]:
+                 spec_sha256: str, minimums: Optional[Dict[str, int]] = None) -> List[str]:
     """How this evaluation's gates differ from the version's previous evaluation: loosened or removed
-    gates (a pass they alone made possible must be visible), added or tightened ones, a changed spec."""
+    gates (a pass they alone made possible must be visible), added or tightened ones, a lowered or raised
+    least evidence (`evidence_minimums`: a group judged on fewer rows), a changed spec."""
     if not previous or previous.get("applied_gates") is None:
         return []
     changes = []
+    for key, old in (previous.get("evidence_minimums") or {}).items():
+        new = (minimums or {}).get(key)
+        if new is not None and new < old:
+            changes.append(f"LOOSENED: {key} {old} -> {new} (groups and test splits judged on less evidence)")
+        elif new is not None and new > old:
+            changes.append(f"tightened: {key} -> {new}")
     before = {g["key"]: g for g in previous["applied_gates"]}
     now = {g["key"]: g for g in gates}
     for key, old in before.items():
@@ -118,7 +132,8 @@ def previous_evaluation(records: List[dict], version: int) -> Optional[Evaluatio
 def evaluation_record(decision: Decision, *, status: str, run_id, run_name: Optional[str], spec_sha256: str,
                       evaluation: EvaluationSpec, training_spec_sha256: Optional[str] = None,
                       threshold: Optional[float] = None, threshold_rule: Optional[str] = None,
-                      changes: Optional[List[str]] = None) -> EvaluationRecord:
+                      changes: Optional[List[str]] = None, minimums: Optional[Dict[str, int]] = None
+                      ) -> EvaluationRecord:
     """The full record of one evaluation (running, finished or failed)."""
     record: EvaluationRecord = {
         "decision": decision["decision"], "status": status, "passed": bool(decision["passed"]),
@@ -137,6 +152,8 @@ def evaluation_record(decision: Decision, *, status: str, run_id, run_name: Opti
     if threshold is not None:
         record["threshold"] = threshold
         record["threshold_rule"] = threshold_rule
+    if minimums is not None:
+        record["evidence_minimums"] = dict(minimums)
     return record
 
 

@@ -8,7 +8,8 @@ from keel.artifacts import Artifact
 from keel.evaluation.fairness import group_rule
 from keel.evaluation.gates import decide, gate_values, gates_html
 from keel.evaluation.performance import too_little_test_evidence
-from keel.evaluation.record import applied_gates, gate_changes, gate_history, previous_evaluation
+from keel.evaluation.record import (applied_gates, evidence_minimums, gate_changes, gate_history,
+                                    previous_evaluation)
 from keel.governance.audit import audit_store, read_records
 from keel.spec import spec_hash
 from keel.spec.models import Spec
@@ -33,6 +34,7 @@ def gates_step(performance_report: dict, fairness_report: dict, calibration_repo
     records = read_records(audit_store(spec.problem.name))
     decision["values"] = values
     decision["gate_changes"] = gate_changes(previous_evaluation(records, model_version),
-                                            applied_gates(spec.evaluation), spec.evaluation.blocking, spec_hash(spec))
+                                            applied_gates(spec.evaluation), spec.evaluation.blocking, spec_hash(spec),
+                                            evidence_minimums(spec.data))
     decision["gate_history"] = gate_history(records, model_version)
     return decision, HTMLString(gates_html(decision))

@@ -135,10 +135,16 @@ def test_each_failed_step_leaves_the_version_incomplete_unstaged_and_undeployabl
     with pytest.raises(NotDeployable, match="failed its gates"):
         check_deployable(version, evaluation_outcome(name, version))
     # The same failing gate under blocking: false is advisory: recorded, shown and deployable.
-    advisory = load_spec(cancer_spec, ["evaluation.gates[roc_auc].min=0.999", "evaluation.blocking=false"])
+    # ... and judging groups on one row fewer than before is named as loosened too.
+    fewer = spec.data.min_group_size - 1
+    advisory = load_spec(cancer_spec, ["evaluation.gates[roc_auc].min=0.999", "evaluation.blocking=false",
+                                       f"data.min_group_size={fewer}"])
     assert evaluate(advisory, version) == 0
     evaluation = evaluation_outcome(name, version)
     assert evaluation["advisory"] and evaluation["failed"] == ["roc_auc >= 0.999"] and evaluation["deployable"]
+    assert evaluation["evidence_minimums"]["data.min_group_size"] == fewer
+    assert (f"LOOSENED: data.min_group_size {spec.data.min_group_size} -> {fewer} (groups and test splits judged on "
+            "less evidence)") in evaluation["gate_changes"]
     assert _stage(name, version) == "staging"
     check_deployable(version, evaluation)
     # Loosening the gates after a reject is named in the record and the kept cards (one per run).

@@ -53,7 +53,8 @@ def finished_record():
                       COMPARISON, True, True)
     return evaluation_record(decision, status=FINISHED, run_id=uuid.UUID(int=7), run_name="evaluation-1",
                              spec_sha256="ab" * 32, evaluation=EVALUATION, training_spec_sha256="cd" * 32,
-                             threshold=0.41, threshold_rule="max_f1", changes=["LOOSENED: roc_auc min 0.8 -> 0.75"])
+                             threshold=0.41, threshold_rule="max_f1", changes=["LOOSENED: roc_auc min 0.8 -> 0.75"],
+                             minimums={"data.min_group_size": 50, "data.min_group_outcomes": 10})
 
 
 def failed_record():
@@ -198,7 +199,7 @@ def test_the_decision_and_the_record_carry_exactly_their_declared_keys():
     assert set(incomplete_decision("latency_step", "boom")) == Decision.__required_keys__ | {"failed_step"}
     assert set(failed_record()) == EvaluationRecord.__required_keys__  # no threshold: the run chose none
     assert set(finished_record()) == set(EvaluationRecord.__annotations__)
-    assert EvaluationRecord.__optional_keys__ == {"threshold", "threshold_rule"}
+    assert EvaluationRecord.__optional_keys__ == {"threshold", "threshold_rule", "evidence_minimums"}
 
 
 def test_every_threshold_rule_chooses_exactly_the_declared_keys():
@@ -223,8 +224,10 @@ def test_every_threshold_rule_chooses_exactly_the_declared_keys():
 
 def test_records_are_stored_as_before():
     """As stored before, plus `calibration` (the method of the scores judged: none deploys, any other is
-    refused by keel.deployment.deploy.check_deployable)."""
-    assert _stored(finished_record()) == _stored({**json.loads(FINISHED_RECORD), "calibration": "none"})
+    refused by keel.deployment.deploy.check_deployable) and a finished run's `evidence_minimums`."""
+    minimums = {"data.min_group_size": 50, "data.min_group_outcomes": 10}
+    assert _stored(finished_record()) == _stored({**json.loads(FINISHED_RECORD), "calibration": "none",
+                                                  "evidence_minimums": minimums})
     assert _stored(failed_record()) == _stored({**json.loads(FAILED_RECORD), "calibration": "none"})
 
 

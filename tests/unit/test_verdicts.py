@@ -238,6 +238,16 @@ def test_loosened_or_removed_gates_are_named_against_the_previous_evaluation():
     assert "LOOSENED: gates made advisory (evaluation.blocking: false)" in changes
     assert any(c.startswith("spec changed") for c in changes)
     assert gate_changes(previous, applied_gates(before), True, "a" * 64) == []
+    # Judging groups on fewer rows than before loosens the evidence a pass rests on, as a lower bar does.
+    judged = {**previous, "evidence_minimums": {"data.min_group_size": 50, "data.min_group_outcomes": 10}}
+    lowered = gate_changes(judged, applied_gates(before), True, "a" * 64,
+                           {"data.min_group_size": 5, "data.min_group_outcomes": 10})
+    assert lowered == ["LOOSENED: data.min_group_size 50 -> 5 (groups and test splits judged on less evidence)"]
+    assert gate_changes(judged, applied_gates(before), True, "a" * 64,
+                        {"data.min_group_size": 80, "data.min_group_outcomes": 10}) == [
+        "tightened: data.min_group_size -> 80"]
+    assert gate_changes(previous, applied_gates(before), True, "a" * 64,
+                        {"data.min_group_size": 5, "data.min_group_outcomes": 1}) == []  # an older record: unknown
     records = [{"event": "evaluated", "version": 3, "time": "t1",
                 "details": {"status": FINISHED, "run_name": "r1", "decision": PROMOTE, **previous}},
                {"event": "evaluated", "version": 3, "time": "t2", "details": {"status": "running"}},
