@@ -1,5 +1,7 @@
 """The alerter: the log by default (nothing leaves the machine), or a JSON POST to the spec's webhook.
-A webhook that fails is reported in the outcome; it never fails the monitoring run."""
+A webhook that fails is reported in the outcome; it never fails the monitoring run. An alert saying what
+the last delivered one said is held back for `monitoring.alerter.repeat_after_hours` (`monitor --watch`
+checks every few minutes: the same drift would page someone each time)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,11 @@ import json
 import logging
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Optional
 
+from keel.files import write_atomically
 from keel.monitoring.records import DriftStatus, RetrainingDecision
 from keel.spec.monitoring import AlerterSpec
 
@@ -50,3 +55,37 @@ def send_alert(message: Optional[dict], spec: AlerterSpec) -> dict:
     except (urllib.error.URLError, OSError, ValueError) as error:
         LOGGER.warning("keel monitoring alert could not be delivered to the webhook: %s", error)
         return {"sent": False, "channel": "webhook", "error": f"{type(error).__name__}: {error}"}
+
+
+# What an alert says, without the counts that grow with every request: the same problem is the same alert.
+SAID = ("model", "model_version", "drift", "drifted_features", "retraining_triggers", "retrain", "suppressed_by")
+
+
+def what_it_says(message: dict) -> str:
+    said = {key: message.get(key) for key in SAID}
+    said["fairness"] = (message.get("fairness") or {}).get("verdict")
+    return json.dumps(said, sort_keys=True, default=str)
+
+
+def deliver_alert(message: Optional[dict], spec: AlerterSpec, last_alert: Path, now: datetime) -> dict:
+    """`send_alert`, unless the last alert delivered (recorded in `last_alert`) said the same less than
+    `spec.repeat_after_hours` ago; a delivered alert is recorded there. A record that does not read is
+    treated as none (the alert is sent: a missed page is worse than a repeated one)."""
+    if message is None:
+        return send_alert(None, spec)
+    said = what_it_says(message)
+    try:
+        last = json.loads(last_alert.read_text())
+        held = last["said"] == said and now - datetime.fromisoformat(last["sent_at"]) < timedelta(
+            hours=spec.repeat_after_hours)
+    except (OSError, ValueError, KeyError, TypeError):
+        held = False
+    if held:
+        return {"sent": False, "channel": spec.kind,
+                "reason": f"the same as the alert delivered at {last['sent_at']} (sent again "
+                          f"{spec.repeat_after_hours:g} h after it: monitoring.alerter.repeat_after_hours)"}
+    outcome = send_alert(message, spec)
+    if outcome["sent"]:
+        last_alert.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(last_alert, json.dumps({"said": said, "sent_at": now.isoformat()}))
+    return outcome

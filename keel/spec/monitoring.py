@@ -131,6 +131,9 @@ class AlerterSpec(StrictModel):
     kind: Literal["log", "webhook"] = "log"
     url: Optional[str] = None
     timeout_seconds: float = Field(5.0, gt=0.0, le=120.0)
+    repeat_after_hours: float = Field(24.0, ge=0.0, description="an alert that says what the last delivered one "
+                                      "said (the same drift, triggers, decision and fairness verdict of the same "
+                                      "version) is sent again only after this long; 0 sends every one")
 
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> "AlerterSpec":

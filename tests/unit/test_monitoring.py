@@ -451,6 +451,52 @@ def test_alerts_go_to_the_log_or_a_webhook_and_a_dead_webhook_is_reported(caplog
     assert not dead["sent"] and "error" in dead
 
 
+def test_an_alert_saying_what_the_last_delivered_one_said_is_held_back_until_its_repeat_time(tmp_path):
+    """`monitor --watch` checks every 5 minutes: the same drift posted the same alert to the webhook each
+    time. Held back now, for monitoring.alerter.repeat_after_hours; a new problem, a new version, a failed
+    delivery or an unreadable record sends it."""
+    from keel.monitoring.alerts import deliver_alert
+
+    received = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = AlerterSpec(kind="webhook", url=f"http://127.0.0.1:{server.server_address[1]}/hook", repeat_after_hours=6)
+    last = tmp_path / "monitoring" / "last_alert.json"
+    status = {"verdict": {"alarm": True, "kinds": ["data"], "summary": "1 feature(s) drifted"},
+              "features": {"drifted": ["income"]}, "window": {"rows": 500}}
+    first = alert_message("m", 3, status, {"fired": [], "retrain": False})
+    grown = alert_message("m", 3, {**status, "window": {"rows": 900}}, {"fired": [], "retrain": False})
+    assert deliver_alert(first, hook, last, NOW)["sent"] and len(received) == 1
+    held = deliver_alert(grown, hook, last, NOW + timedelta(minutes=5))  # more rows, the same problem
+    assert not held["sent"] and "repeat_after_hours" in held["reason"] and len(received) == 1
+    assert deliver_alert(grown, hook, last, NOW + timedelta(hours=6))["sent"] and len(received) == 2
+    worse = alert_message("m", 3, {**status, "features": {"drifted": ["income", "age"]}}, {"fired": [], "retrain": False})
+    assert deliver_alert(worse, hook, last, NOW + timedelta(hours=6, minutes=5))["sent"] and len(received) == 3
+    other_version = alert_message("m", 4, {**status, "features": {"drifted": ["income", "age"]}},
+                                  {"fired": [], "retrain": False})
+    assert deliver_alert(other_version, hook, last, NOW + timedelta(hours=6, minutes=10))["sent"]
+    every_time = hook.model_copy(update={"repeat_after_hours": 0.0})
+    assert deliver_alert(other_version, every_time, last, NOW + timedelta(hours=6, minutes=11))["sent"]
+    last.write_text("{not json")
+    assert deliver_alert(other_version, hook, last, NOW + timedelta(hours=6, minutes=12))["sent"]
+    assert len(received) == 6
+    server.shutdown()
+    server.server_close()
+    # Not delivered (the webhook is gone): not recorded, so the next run tries again.
+    assert not deliver_alert(first, hook, last, NOW + timedelta(hours=7))["sent"]
+    assert json.loads(last.read_text())["sent_at"] == (NOW + timedelta(hours=6, minutes=12)).isoformat()
+
+
 def test_spec_section_validates_and_rejects_a_webhook_without_url(spec):
     from keel.spec import SpecError
 
