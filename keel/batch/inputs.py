@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from keel.data.sources import (DataSourceError, redacted_url, check_header, check_names, existing_parquet_files,
-                               fingerprint_files, is_pattern, one_line, parquet_files, pattern_base, read_csv_arguments)
+                               fingerprint_files, is_pattern, one_line, parquet_dataset, parquet_files,
+                               read_csv_arguments)
 from keel.spec.data import CategoricalFeature, DataSpec, FileSource, SqlSource
 
 DataSource = FileSource | SqlSource
@@ -210,18 +211,39 @@ def _as_text_in_pandas_metadata(batch, column: str):
     return batch.replace_schema_metadata(metadata)
 
 
+def scoring_columns(data: DataSpec) -> List[str]:
+    """The columns scoring can use: the features, the sensitive attributes, the id."""
+    identity = [data.id_column] if data.id_column else []
+    return list(dict.fromkeys([*data.features, *data.sensitive_attributes, *identity]))
+
+
 def columns_to_read(names: List[str], data: DataSpec) -> Optional[List[str]]:
     """The columns scoring can use (features, sensitive attributes, the id), in file order; None (all)
     when some are absent, so that the error naming them can show every column found."""
-    wanted = set(data.features) | set(data.sensitive_attributes) | ({data.id_column} if data.id_column else set())
+    wanted = set(scoring_columns(data))
     if not wanted <= set(names):
         return None
     return [name for name in names if name in wanted]
 
 
+def fragment_schema(fragment, schema):
+    """The schema one file is read with: its own columns with its own types (a numeric column stored
+    as text in this file stays text, so that a value that is no number is one row's reject, not a
+    failed cast of the whole input), then the dataset's other columns (its partition folders')."""
+    import pyarrow as pa
+
+    own = fragment.physical_schema
+    return pa.schema(list(own) + [field for field in schema if field.name not in own.names])
+
+
+def parquet_chunk(batch, data: DataSpec) -> pd.DataFrame:
+    """A Parquet record batch as a chunk to check: ids as text, and a numeric feature stored as text
+    read as a CSV's is (its numbers back, the other values left for the contract to reject)."""
+    return _numbers_from_text(arrow_to_frame(batch, data.id_column), data, ".")
+
+
 def _parquet_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
-    import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
     path = Path(source.path)
@@ -233,19 +255,23 @@ def _parquet_chunks(source: FileSource, data: DataSpec, chunk_rows: int) -> Iter
             parquet = pq.ParquetFile(path)
             batches = parquet.iter_batches(batch_size=chunk_rows,
                                            columns=columns_to_read(parquet.schema_arrow.names, data))
-        else:
-            base = path if path.is_dir() else pattern_base(path)
-            dataset = ds.dataset([str(f) for f in files], format="parquet", partitioning="hive",
-                                 partition_base_dir=str(base), exclude_invalid_files=True)
-            if not dataset.files:
-                raise DataSourceError(f"{path}: no parquet file among the {len(files)} file(s) found")
-            # A dataset made from a list of files reads them in that order (sorted here), each file's
-            # batches in its own order; little read-ahead, so that memory stays a few chunks.
-            batches = dataset.to_batches(batch_size=chunk_rows, batch_readahead=1, fragment_readahead=1,
-                                         columns=columns_to_read(dataset.schema.names, data))
-        for batch in batches:
-            if batch.num_rows:
-                yield arrow_to_frame(batch, data.id_column)
+            for batch in batches:
+                if batch.num_rows:
+                    yield parquet_chunk(batch, data)
+            return
+        dataset = parquet_dataset(path, files, scoring_columns(data))
+        # The files in sorted order, each read with its own types and its batches in its own order;
+        # little read-ahead, so that memory stays a few chunks.
+        for fragment in dataset.get_fragments():
+            schema = fragment_schema(fragment, dataset.schema)
+            try:
+                batches = fragment.to_batches(schema=schema, columns=columns_to_read(schema.names, data),
+                                              batch_size=chunk_rows, batch_readahead=1, fragment_readahead=1)
+                for batch in batches:
+                    if batch.num_rows:
+                        yield parquet_chunk(batch, data)
+            except (pa.ArrowException, ValueError, OSError) as error:
+                raise DataSourceError(f"{fragment.path}: cannot be read as parquet ({one_line(error)})") from None
     except DataSourceError:
         raise
     except (pa.ArrowException, ValueError, OSError) as error:

@@ -8,7 +8,7 @@ import glob
 import hashlib
 import warnings
 from pathlib import Path
-from typing import Iterable, List, Sequence
+from typing import Iterable, List, Optional, Sequence
 
 import pandas as pd
 
@@ -271,9 +271,78 @@ def parse_times(values: pd.Series, time_format: str | None, where: str) -> pd.Se
 # --- Parquet -------------------------------------------------------------------------------------
 
 
-def _read_parquet(source: FileSource) -> pd.DataFrame:
-    import pyarrow as pa
+def declared_columns(data: DataSpec) -> List[str]:
+    """The columns a spec declares for training: the id, the features, the sensitive attributes, the
+    target and the time column."""
+    names = [data.id_column, *data.features, *data.sensitive_attributes, data.target.column, data.time_column]
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def _hive_keys(file: Path, base: Path) -> List[str]:
+    """The columns a file's partition folders give it (`year=2024/part-0.parquet` -> year)."""
+    return [part.split("=", 1)[0] for part in Path(_relative_name(file, base)).parts[:-1] if "=" in part]
+
+
+def file_columns(file: Path, base: Path) -> List[str]:
+    """The columns one Parquet file holds (with its partition folders'), or DataSourceError naming the
+    file: a truncated or corrupt file is refused, never left out of the rows read."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(file).names
+    except Exception as error:  # pyarrow raises ArrowInvalid, OSError and more for a file that is not parquet
+        raise DataSourceError(f"{file}: cannot be read as parquet ({one_line(error)}); every file of the "
+                              f"input is read, none is left out") from None
+    return names + [key for key in _hive_keys(file, base) if key not in names]
+
+
+def check_parquet_files(files: Sequence[Path], base: Path, declared: Iterable[str]) -> None:
+    """Every file readable, and every declared column that any file holds held by all of them: pyarrow
+    takes a dataset's columns from its first file and fills another file's missing column with nulls."""
+    columns = {file: file_columns(file, base) for file in files}
+    found = set().union(*columns.values())
+    for file, names in columns.items():
+        missing = [name for name in declared if name in found and name not in names]
+        if missing:
+            raise DataSourceError(
+                f"{file}: has no column {', '.join(map(repr, missing))} (declared in the spec, held by the "
+                f"input's other files); every file must hold the declared columns: "
+                f"{columns_found_note(names, missing)}")
+
+
+def parquet_dataset(path: Path, files: Sequence[Path], declared: Iterable[str] = ()):
+    """The pyarrow dataset of a directory's or a glob's `files` (hive folders below it become columns),
+    after `check_parquet_files`."""
     import pyarrow.dataset as ds
+
+    base = path if path.is_dir() else (pattern_base(path) if is_pattern(path) else path.parent)
+    check_parquet_files(files, base, list(declared))
+    hive = "hive" if (path.is_dir() or is_pattern(path)) else None
+    return ds.dataset([str(f) for f in files], format="parquet", partitioning=hive, partition_base_dir=str(base))
+
+
+def _differing_columns(fragment, schema) -> List[str]:
+    own = fragment.physical_schema
+    return [f"{field.name!r} ({field.type} here, {schema.field(field.name).type} in the input's first file)"
+            for field in own if field.name in schema.names and schema.field(field.name).type != field.type]
+
+
+def fragment_table(fragment, schema):
+    """One file (or row group) of a dataset in the dataset's `schema`, or DataSourceError naming the file
+    and the column whose values do not fit the type the input's first file gives it."""
+    import pyarrow as pa
+
+    try:
+        return fragment.to_table(schema=schema)
+    except (pa.ArrowException, OSError, ValueError) as error:
+        differing = _differing_columns(fragment, schema)
+        column = f": column {', '.join(differing)}" if differing else ""
+        raise DataSourceError(f"{fragment.path}: cannot be read as parquet{column} ({one_line(error)})") from None
+
+
+def _read_parquet(source: FileSource, data: Optional[DataSpec] = None) -> pd.DataFrame:
+    """A Parquet source's rows; with the spec (`data`), every file must hold its declared columns."""
+    import pyarrow as pa
 
     path = Path(source.path)
     files = existing_parquet_files(path)
@@ -283,12 +352,9 @@ def _read_parquet(source: FileSource) -> pd.DataFrame:
     try:
         if len(files) == 1 and not path.is_dir():
             return pd.read_parquet(files[0])
-        base = path if path.is_dir() else pattern_base(path)
-        dataset = ds.dataset([str(f) for f in files], format="parquet", partitioning="hive",
-                             partition_base_dir=str(base), exclude_invalid_files=True)
-        if not dataset.files:
-            raise DataSourceError(f"{path}: no parquet file among the {len(files)} file(s) found")
-        return dataset.to_table().to_pandas()
+        dataset = parquet_dataset(path, files, declared_columns(data) if data else ())
+        tables = [fragment_table(fragment, dataset.schema) for fragment in dataset.get_fragments()]
+        return pa.concat_tables(tables).to_pandas()
     except DataSourceError:
         raise
     except (pa.ArrowException, ValueError, OSError) as error:
@@ -298,7 +364,7 @@ def _read_parquet(source: FileSource) -> pd.DataFrame:
 def _read_file(source: FileSource, data: DataSpec) -> pd.DataFrame:
     path = Path(source.path)
     if source.kind == "parquet":
-        return _read_parquet(source)
+        return _read_parquet(source, data)
     if path.is_dir():
         raise DataSourceError(f"{path}: is a directory; a csv source reads one file (a directory of partitions: "
                               "kind parquet)")

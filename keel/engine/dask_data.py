@@ -21,15 +21,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from keel.data.schema import (CheckFailure, MAX_EXAMPLES, ValidationReport, failures_from, with_spec_dtypes,
                               build_schema, target_codes)
-from keel.data.sources import (DataSourceError, columns_found_note, is_pattern, load_frame, one_line, parquet_files,
-                               pattern_base)
+from keel.data.sources import (DataSourceError, columns_found_note, declared_columns, fragment_table, load_frame,
+                               one_line, parquet_dataset, parquet_files)
 from keel.engine.spec import DaskEngine
 from keel.spec.data import DataSpec, FileSource, SplitSpec
 
@@ -39,8 +39,9 @@ SAMPLE_SALT = 7919  # the sample's hash differs from the split's (same seed, ano
 
 # ------------------------------------------------------------------------------------------- reading
 
-def parquet_pieces(source: FileSource):
-    """(pyarrow dataset, its row-group fragments in file order): the local reader's dataset, cut."""
+def parquet_pieces(source: FileSource, declared: Sequence[str] = ()):
+    """(pyarrow dataset, its row-group fragments in file order): the local reader's dataset, cut. Every
+    local file must be readable parquet and hold the `declared` columns the other files hold."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
@@ -48,7 +49,7 @@ def parquet_pieces(source: FileSource):
     if text.startswith("s3:/"):  # a Path collapses `s3://`
         uri = "s3://" + text[len("s3:/"):].lstrip("/")
         try:
-            dataset = ds.dataset(uri, format="parquet", partitioning="hive", exclude_invalid_files=True)
+            dataset = ds.dataset(uri, format="parquet", partitioning="hive")
         except (pa.ArrowException, OSError, ValueError) as error:
             raise DataSourceError(f"{uri}: cannot be read as parquet ({one_line(error)})") from None
     else:
@@ -56,21 +57,23 @@ def parquet_pieces(source: FileSource):
         files = parquet_files(path)
         if not files:
             raise DataSourceError(f"{path}: no parquet file there (no match, an empty directory or no such file)")
-        base = path if path.is_dir() else (pattern_base(path) if is_pattern(path) else path.parent)
         try:
-            dataset = ds.dataset([str(f) for f in files], format="parquet",
-                                 partitioning="hive" if (path.is_dir() or is_pattern(path)) else None,
-                                 partition_base_dir=str(base), exclude_invalid_files=True)
+            dataset = parquet_dataset(path, files, declared)
+        except DataSourceError:
+            raise
         except (pa.ArrowException, OSError, ValueError) as error:
             raise DataSourceError(f"{path}: cannot be read as parquet ({one_line(error)})") from None
-    pieces = [piece for fragment in dataset.get_fragments() for piece in fragment.split_by_row_group()]
+    try:
+        pieces = [piece for fragment in dataset.get_fragments() for piece in fragment.split_by_row_group()]
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise DataSourceError(f"{source.path}: cannot be read as parquet ({one_line(error)})") from None
     if not pieces:
         raise DataSourceError(f"{source.path}: no parquet row group to read")
     return dataset, pieces
 
 
 def _read_piece(piece, schema) -> pd.DataFrame:
-    return piece.to_table(schema=schema).to_pandas()
+    return fragment_table(piece, schema).to_pandas()
 
 
 def read_partitions(data: DataSpec, engine: DaskEngine):
@@ -81,7 +84,7 @@ def read_partitions(data: DataSpec, engine: DaskEngine):
     source = data.source
     with dask.config.set({"dataframe.convert-string": False}):  # the dtypes pandas gives locally
         if isinstance(source, FileSource) and source.kind == "parquet":
-            dataset, pieces = parquet_pieces(source)
+            dataset, pieces = parquet_pieces(source, declared_columns(data))
             meta = dataset.schema.empty_table().to_pandas()
             return dd.from_map(_read_piece, pieces, schema=dataset.schema, meta=meta,
                                enforce_metadata=False, divisions=None)

@@ -84,7 +84,7 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
     import pyarrow.parquet as pq
 
     from keel.batch.contract import check_chunk, empty_rejects
-    from keel.batch.inputs import arrow_to_frame, columns_to_read
+    from keel.batch.inputs import columns_to_read, fragment_schema, parquet_chunk
     from keel.batch.scoring import BatchReasons, output_frame, output_schema, TableFile, with_non_finite
     from keel.clock import utc_now
     from keel.monitoring.batch_traffic import monitoring_rows, profile_chunk
@@ -100,11 +100,11 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
     rejects: List[pd.DataFrame] = []
     profiles = {}
     try:
-        columns = columns_to_read(schema.names, data)
-        for batch in piece.to_batches(schema=schema, columns=columns, batch_size=job.chunk_rows):
+        own = fragment_schema(piece, schema)  # the file's own types, as the local engine reads it
+        for batch in piece.to_batches(schema=own, columns=columns_to_read(own.names, data), batch_size=job.chunk_rows):
             if not batch.num_rows:
                 continue
-            chunk = arrow_to_frame(batch, data.id_column)
+            chunk = parquet_chunk(batch, data)
             good, bad = check_chunk(chunk, data, first_row + result.rows_read, job.checked, job.untrained)
             result.rows_read += len(chunk)
             if len(good):
@@ -175,7 +175,7 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
     `logged_attributes`: as keel.batch.scoring.score_batch's (checked, kept with the monitoring rows,
     never given to the model); `decisions`, `background`: as score_batch's (reasons, `refer` and
     `model_decision`)."""
-    from keel.batch.inputs import fingerprint_input
+    from keel.batch.inputs import fingerprint_input, scoring_columns
     from keel.batch.scoring import (BatchScoringError, model_columns, partial_path, rejects_schema, require_rows,
                                     TableFile)
     from keel.monitoring.batch_traffic import merge_hour
@@ -186,7 +186,7 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
     output, rejects = Path(output), Path(rejects)
     attributes = list(dict.fromkeys([*decision_attributes, *getattr(model, "decision_attributes_", ())]))
     columns = model_columns(model, data, attributes)
-    dataset, pieces = parquet_pieces(source)
+    dataset, pieces = parquet_pieces(source, scoring_columns(data))
     offsets = np.concatenate([[0], np.cumsum([piece_rows(p) for p in pieces])[:-1]]).astype(int)
     started = time.perf_counter()
     parts_folder = partial_path(output, batch_id)
