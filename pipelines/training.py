@@ -2,6 +2,7 @@ from typing import Optional
 
 from zenml import pipeline
 
+from keel.engine.spec import READINESS_ROWS as DASK_READINESS_ROWS
 from keel.spec.models import Spec
 from steps.data.dask_prepare import dask_prepare_step
 from steps.data.fit_features import fit_features_step
@@ -62,7 +63,8 @@ def _on_dask(*, spec: Spec, spec_hash: str, source_stamp: str, provenance: dict,
     candidate, candidate_summary, _ = search_candidate_step(feature_pipeline=features, train=train,
                                                             validation=validation, data=spec.data,
                                                             training=spec.training)
-    readiness, _ = readiness_step(validated_data=train, baseline_summary=baseline_summary, spec=spec)
+    readiness, _ = readiness_step(validated_data=train, baseline_summary=baseline_summary, spec=spec,
+                                  rows_judged=DASK_READINESS_ROWS)
     model, selection, record = dask_select_and_refit_step(
         baseline_model=baseline, baseline_summary=baseline_summary, candidate_model=candidate,
         candidate_summary=candidate_summary, data=spec.data, split=spec.split, training=spec.training,

@@ -26,9 +26,14 @@ def _criterion_verdict(criterion, value: float, margin: float) -> str:
     return f"plausible (baseline {gap:.3f} short)" if gap <= margin else f"unlikely (baseline {gap:.3f} short)"
 
 
-def assess_readiness(frame: pd.DataFrame, spec: Spec, baseline_validation: Dict[str, float]) -> dict:
+ALL_ROWS = "all validated rows"
+
+
+def assess_readiness(frame: pd.DataFrame, spec: Spec, baseline_validation: Dict[str, float],
+                     rows_judged: str = ALL_ROWS) -> dict:
     """Rows, label balance, missingness, sensitive-group sizes, a verdict per success criterion, and the
-    features screened for leakage and proxies (keel.data.screening)."""
+    features screened for leakage and proxies (keel.data.screening). `rows_judged` says which rows `frame`
+    is (e.g. the Dask engine judges the training split only): its group sizes are not the data's."""
     data = spec.data
     target = frame[data.target.column]
     missing = frame[list(data.features)].isna().mean()
@@ -49,6 +54,7 @@ def assess_readiness(frame: pd.DataFrame, spec: Spec, baseline_validation: Dict[
     ]
     return {
         "rows": int(len(frame)),
+        "rows_judged": rows_judged,
         "positive_rate": round(float(target.mean()), 4) if len(frame) else None,
         "positive_label": data.target.positive_label,
         "missing_share": {name: round(float(v), 4) for name, v in missing.items() if v > 0},
@@ -62,7 +68,8 @@ def assess_readiness(frame: pd.DataFrame, spec: Spec, baseline_validation: Dict[
 
 
 def readiness_summary(report: dict) -> str:
-    lines = [f"data readiness: {report['rows']} rows, positive rate {report['positive_rate']:.1%} "
+    judged = report.get("rows_judged", ALL_ROWS)
+    lines = [f"data readiness: {report['rows']} rows{'' if judged == ALL_ROWS else f' ({judged})'}, positive rate {report['positive_rate']:.1%} "
              f"({report['positive_label']}); {len(report['missing_share'])} column(s) with missing values"]
     for item in report["criteria"]:
         lines.append(f"  {item['criterion']}: baseline {item['baseline_validation']:.4f} -> {item['verdict']}")
@@ -78,7 +85,8 @@ def readiness_summary(report: dict) -> str:
 
 def readiness_html(report: dict) -> str:
     sections = [
-        html.key_values({"rows": report["rows"], "positive rate": report["positive_rate"],
+        html.key_values({"rows": report["rows"], "rows judged": report.get("rows_judged", ALL_ROWS),
+                         "positive rate": report["positive_rate"],
                          "positive class": report["positive_label"],
                          "ready": html.verdict(report["ready"], "yes" if report["ready"] else "no")}),
         html.heading("Success criteria against the baseline (validation)"),

@@ -15,6 +15,11 @@ from keel.spec.base import StrictModel
 MEMORY_LIMIT_PATTERN = r"^(auto|\d+(\.\d+)?\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB))$"
 
 
+# What the readiness report of a dask version judged: the training split's seeded sample, not all the data
+# (its group sizes are the split's, about the training share of the data's).
+READINESS_ROWS = "the training split, a seeded sample of at most engine.search_sample_rows rows (dask engine)"
+
+
 class LocalEngine(StrictModel):
     """pandas in the process that runs the step (the default)."""
 

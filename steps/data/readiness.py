@@ -6,20 +6,22 @@ from zenml import step
 from zenml.types import HTMLString
 
 from keel.artifacts import Artifact
-from keel.data.readiness import assess_readiness, readiness_html, readiness_summary
+from keel.data.readiness import ALL_ROWS, assess_readiness, readiness_html, readiness_summary
 from keel.data.screening import screening_blocks
 from keel.spec.models import Spec
 
 
 @step
-def readiness_step(validated_data: pd.DataFrame, baseline_summary: dict, spec: Spec) -> Tuple[
+def readiness_step(validated_data: pd.DataFrame, baseline_summary: dict, spec: Spec,
+                   rows_judged: str = ALL_ROWS) -> Tuple[
     Annotated[dict, Artifact.READINESS_REPORT],
     Annotated[HTMLString, Artifact.READINESS_REPORT_HTML],
 ]:
     """Rows, label balance, missingness, sensitive-group sizes, whether the baseline's validation score
     makes the spec's success criteria plausible, and leakage/proxy screening. Fails (no model version is
-    registered) when the spec makes screening blocking and a suspect is found."""
-    report = assess_readiness(validated_data, spec, baseline_summary["validation_metrics"])
+    registered) when the spec makes screening blocking and a suspect is found. `rows_judged`: which rows
+    `validated_data` is, stated in the report."""
+    report = assess_readiness(validated_data, spec, baseline_summary["validation_metrics"], rows_judged)
     print(readiness_summary(report))
     blocked = screening_blocks(report["screening"])
     if blocked:

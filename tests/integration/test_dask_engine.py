@@ -210,6 +210,9 @@ def test_training_on_the_stack_engine_registers_the_layout_and_a_refit_model(tra
     assert record["layout"]["workers"] == 2 and record["layout"]["partitions"] == 8
     assert record["refit_on_whole_train"] is True and sum(record["rows"].values()) == ROWS
     assert record["sample_rows"]["train"] < record["rows"]["train"]  # the search saw a sample
+    # Readiness judged that sample, and says so (its group sizes are not the data's).
+    assert trained.readiness["rows"] == record["sample_rows"]["train"]
+    assert trained.readiness["rows_judged"].startswith("the training split")
     assert trained.metadata[keys.ROWS] == record["rows"]
     # The data fingerprint is the local engine's.
     frame, _ = validate_frame(load_frame(partitioned.data), partitioned.data)

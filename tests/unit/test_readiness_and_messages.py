@@ -37,6 +37,19 @@ def test_small_groups_are_flagged(default_spec):
     assert "Too small to judge" in readiness_html(report)
 
 
+def test_the_report_says_which_rows_it_judged_when_they_are_not_all_the_data(default_spec):
+    """helper-49: on the dask engine readiness judged the training split (11,912 of 20,000 rows) and
+    called a 28-row group a 14-row one, without saying so."""
+    from keel.engine.spec import READINESS_ROWS
+
+    frame = _frame(default_spec, rows=500)
+    whole = assess_readiness(frame, default_spec, {"roc_auc": 0.8, "pr_auc": 0.5})
+    assert readiness_summary(whole).startswith("data readiness: 500 rows, positive rate")
+    split = assess_readiness(frame, default_spec, {"roc_auc": 0.8, "pr_auc": 0.5}, rows_judged=READINESS_ROWS)
+    assert readiness_summary(split).startswith(f"data readiness: 500 rows ({READINESS_ROWS}), positive rate")
+    assert "training split" in readiness_html(split) and "all validated rows" in readiness_html(whole)
+
+
 def test_exception_message_keeps_the_text_and_drops_the_traceback():
     traceback = ('Traceback (most recent call last):\n  File "x.py", line 1, in f\n    raise E(msg)\n'
                  'steps.data.validate.DataValidationError: data validation failed: 1 check(s)\n'
