@@ -107,7 +107,7 @@ def build_schema(data: DataSpec):
                 # A model needs examples of both classes; one class only fails here, not in training.
                 pa.Check(lambda s: len(s) == 0 or target_codes(s, target.positive, target.negative).nunique() == 2,
                          name=f"the target must hold both classes, {target.positive!r} and {target.negative!r}; "
-                              "it holds one")],
+                              "it does not hold both (one class only, or neither)")],
         nullable=False)
     if data.id_column:
         columns[data.id_column] = pa.Column(nullable=False, unique=True)

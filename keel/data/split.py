@@ -30,11 +30,17 @@ def split_frame(frame: pd.DataFrame, split: SplitSpec, target: str,
     else:
         from sklearn.model_selection import train_test_split
 
-        stratify = frame[target] if split.stratify else None
-        train, rest = train_test_split(frame, test_size=holdout, random_state=split.seed, stratify=stratify)
-        stratify = rest[target] if split.stratify else None
-        validation, test = train_test_split(rest, test_size=split.test_fraction / holdout,
-                                            random_state=split.seed, stratify=stratify)
+        try:
+            stratify = frame[target] if split.stratify else None
+            train, rest = train_test_split(frame, test_size=holdout, random_state=split.seed, stratify=stratify)
+            stratify = rest[target] if split.stratify else None
+            validation, test = train_test_split(rest, test_size=split.test_fraction / holdout,
+                                                random_state=split.seed, stratify=stratify)
+        except ValueError as error:  # scikit-learn's: a class too rare to stratify over the parts
+            counts = {str(label): int(n) for label, n in frame[target].value_counts().items()}
+            raise SplitError(f"the rows cannot be split with each part stratified by '{target}': rows per class "
+                             f"{counts}; train, validation and test each need rows of both classes, so the "
+                             f"rarer class needs several rows in all ({error})") from None
         parts = train, validation, test
     _each_part_has_both_classes(dict(zip(("train", "validation", "test"), parts)), split, target)
     return tuple(part.reset_index(drop=True) for part in parts)

@@ -62,6 +62,14 @@ def test_a_part_holding_one_class_is_refused_in_words_before_anything_is_fitted(
     assert all(p["label"].nunique() == 2 for p in parts)
 
 
+def test_a_class_too_rare_to_stratify_is_refused_in_words_not_scikit_learns_traceback(default_spec):
+    """helper-48: 3 positives in 888 rows made `check` print scikit-learn's ValueError with its traceback."""
+    rare = pd.DataFrame({"x": np.arange(888.0), "readmitted": [1] * 3 + [0] * 885})
+    stratified = default_spec.split.model_copy(update={"stratify": True})
+    with pytest.raises(SplitError, match=r"stratified by 'readmitted': rows per class \{'0': 885, '1': 3\}"):
+        split_frame(rare, stratified, "readmitted")
+
+
 def test_feature_pipeline_learns_from_training_rows_only(frame, default_spec):
     train, validation, _ = split_frame(frame, default_spec.split, "default")
     fitted = fit_preprocessor(train, default_spec.data)

@@ -117,3 +117,8 @@ def test_a_target_of_one_class_is_refused_at_validation(frame, default_spec):
     frame["default"] = 0
     failure = _only_failure(_validate(frame, default_spec)[1])
     assert failure.column == "default" and failure.check.startswith("the target must hold both classes")
+    # helper-48: a target holding neither declared class (a continuous one) was said to hold "one".
+    frame["default"] = np.linspace(0.1, 0.9, len(frame))
+    checks = [f.check for f in _validate(frame, default_spec)[1].failures if f.column == "default"]
+    assert any("it does not hold both (one class only, or neither)" in c for c in checks)
+    assert not any("holds one" in c for c in checks)
