@@ -23,8 +23,12 @@ from keel.spec.data import LARGEST_MAGNITUDE, FileSource
 MAX_CATEGORIES = 50           # more distinct texts than this is not a category (names, free text)
 MARKERS = ("?", "-", "--", ".", "n.a.", "missing", "unknown")   # spellings of "missing" beyond pandas' own
 SENSITIVE = re.compile(r"(^|[_\W])(sex|gender|race|ethnic\w*|religion|age|marital[_\W]?status|nationality|"
-                       r"native[_\W]?country|citizenship|disab\w*|pregnan\w*|orientation)($|[_\W])", re.I)
+                       r"native[_\W]?country|citizenship|disab\w*|pregnan\w*|orientation)(?=$|[_\W])", re.I)
 ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key)$|^id[_\W]|identifier", re.I)
+# "age" after a thing names the thing's age (card_age_days, account_age_months), no protected attribute.
+AGE_OF_A_THING = re.compile(r"(^|[_\W])(card|account|acct|vehicle|car|device|loan|contract|policy|tenure|"
+                            r"merchant|product|item|record|file|company|business|building|house|home)[_\W]?age($|[_\W])",
+                            re.I)
 SEPARATORS = (",", ";", "\t", "|")
 THOUSANDS_MARKS = (",", ".", "'")   # not a space: "75 001" is as likely a postcode as a number
 
@@ -385,6 +389,13 @@ def _column(name: str, typed: pd.Series, text: pd.Series, rows: int, parquet: bo
     if inferred.id_column is None and unique and (ID_NAME.search(name) or not pd.api.types.is_numeric_dtype(typed)):
         inferred.id_column = name
         return
+    if ID_NAME.search(name) and not unique and present.nunique() > rows // 2:
+        repeated = int(present.duplicated().sum())
+        inferred.left_out[name] = f"named like an id, but {repeated} value(s) repeat (duplicate rows?): not a feature"
+        inferred.warnings.append(f"column {name!r} is named like an id but {repeated} of its values repeat: if the "
+                                 "repeats are duplicate rows, remove them and declare it data.id_column (then "
+                                 "validation refuses duplicates); a duplicate row can land in train and in test")
+        return
     if text_typed:
         values = text.dropna()
         categories = sorted(values.astype(str).unique().tolist())
@@ -411,8 +422,14 @@ def _column(name: str, typed: pd.Series, text: pd.Series, rows: int, parquet: bo
         inferred.features[name] = {"type": "integer" if integer else "numeric",
                                    "min": _as_number(usable.min(), integer), "max": _as_number(usable.max(), integer),
                                    **({"nullable": True} if nullable else {})}
-    if SENSITIVE.search(name):
+    if names_a_personal_attribute(name):
         inferred.sensitive.append(name)
+
+
+def names_a_personal_attribute(name: str) -> bool:
+    """Whether a column's name says it is a person's protected attribute (a candidate sensitive attribute)."""
+    found = {match.group(2).lower() for match in SENSITIVE.finditer(name)}
+    return bool(found - {"age"}) or bool(found and not AGE_OF_A_THING.search(name))
 
 
 def _time_column(name: str, formats: List[Optional[str]], nullable: bool, inferred: Inferred) -> None:

@@ -52,9 +52,12 @@ def assess_readiness(frame: pd.DataFrame, spec: Spec, baseline_validation: Dict[
          "verdict": _criterion_verdict(c, baseline_validation[c.metric], spec.problem.readiness_margin)}
         for c in spec.problem.success_criteria
     ]
+    # Exact copies (features and target): a copy can land in train and in test, flattering every metric.
+    duplicates = int(frame.duplicated(subset=[*data.features, data.target.column]).sum()) if len(frame) else 0
     return {
         "rows": int(len(frame)),
         "rows_judged": rows_judged,
+        "duplicate_rows": duplicates,
         "positive_rate": round(float(target.mean()), 4) if len(frame) else None,
         "positive_label": data.target.positive_label,
         "missing_share": {name: round(float(v), 4) for name, v in missing.items() if v > 0},
@@ -73,6 +76,9 @@ def readiness_summary(report: dict) -> str:
              f"({report['positive_label']}); {len(report['missing_share'])} column(s) with missing values"]
     for item in report["criteria"]:
         lines.append(f"  {item['criterion']}: baseline {item['baseline_validation']:.4f} -> {item['verdict']}")
+    if report.get("duplicate_rows"):
+        lines.append(f"  {report['duplicate_rows']} row(s) repeat another row's features and target exactly: a copy "
+                     "can land in train and in test (declare data.id_column to refuse duplicates)")
     if report["small_groups"]:
         lines.append(f"  groups too small to judge: {', '.join(report['small_groups'])}")
     if report.get("uninformative_features"):
@@ -86,6 +92,7 @@ def readiness_summary(report: dict) -> str:
 def readiness_html(report: dict) -> str:
     sections = [
         html.key_values({"rows": report["rows"], "rows judged": report.get("rows_judged", ALL_ROWS),
+                         "rows repeating another exactly": report.get("duplicate_rows", 0),
                          "positive rate": report["positive_rate"],
                          "positive class": report["positive_label"],
                          "ready": html.verdict(report["ready"], "yes" if report["ready"] else "no")}),

@@ -1,3 +1,5 @@
+import pandas as pd
+
 from keel.lifecycle.pipeline_runs import exception_message
 from keel.data.generator import generate_credit_applications
 from keel.data.readiness import assess_readiness, readiness_html, readiness_summary
@@ -48,6 +50,17 @@ def test_the_report_says_which_rows_it_judged_when_they_are_not_all_the_data(def
     split = assess_readiness(frame, default_spec, {"roc_auc": 0.8, "pr_auc": 0.5}, rows_judged=READINESS_ROWS)
     assert readiness_summary(split).startswith(f"data readiness: 500 rows ({READINESS_ROWS}), positive rate")
     assert "training split" in readiness_html(split) and "all validated rows" in readiness_html(whole)
+
+
+def test_rows_repeating_another_exactly_are_counted_and_said(default_spec):
+    """helper-48: 20 duplicated patient rows passed unnoticed without an id column; 6 of 182 test rows were
+    copies of training rows."""
+    frame = _frame(default_spec, rows=400)
+    assert assess_readiness(frame, default_spec, {"roc_auc": 0.8, "pr_auc": 0.5})["duplicate_rows"] == 0
+    doubled = pd.concat([frame, frame.head(20).assign(application_id=lambda f: f["application_id"] + 10**9)])
+    report = assess_readiness(doubled, default_spec, {"roc_auc": 0.8, "pr_auc": 0.5})
+    assert report["duplicate_rows"] == 20
+    assert "20 row(s) repeat another row's features and target exactly" in readiness_summary(report)
 
 
 def test_exception_message_keeps_the_text_and_drops_the_traceback():

@@ -120,6 +120,24 @@ def test_init_leaves_sensitive_attributes_and_favourable_to_confirm(tmp_path):
     assert list(load_spec(path).data.sensitive_attributes) == ["sex"]
 
 
+def test_init_suggests_a_persons_age_not_a_cards_and_keeps_a_repeating_id_out_of_the_features(tmp_path):
+    """helper-47/48: `card_age_days` was offered as a sensitive attribute (the substring "age"); a
+    `patient_id` whose duplicate rows repeat it became a model feature, with no word."""
+    from keel.data.infer import infer_spec
+
+    rng = np.random.default_rng(4)
+    rows = pd.DataFrame({"patient_id": np.arange(1000, 1300), "card_age_days": rng.integers(0, 900, 300),
+                         "customer_age_years": rng.integers(18, 90, 300), "card_age_sex": rng.choice(["F", "M"], 300),
+                         "amount": rng.gamma(2.0, 50.0, 300), "fraud": rng.choice(["yes", "no"], 300)})
+    rows = pd.concat([rows, rows.head(20)], ignore_index=True)  # 20 duplicated rows
+    rows.to_csv(tmp_path / "cards.csv", index=False)
+    inferred = infer_spec(tmp_path / "cards.csv", "fraud")
+    assert set(inferred.sensitive) == {"customer_age_years", "card_age_sex"}
+    assert "patient_id" not in yaml.safe_load(inferred.spec_text)["data"]["features"]
+    assert "20 value(s) repeat" in inferred.left_out["patient_id"]
+    assert any("'patient_id' is named like an id" in warning for warning in inferred.warnings)
+
+
 def test_init_detects_a_header_less_file_with_spaces_and_markers(tmp_path):
     from keel.data.infer import infer_spec
 
