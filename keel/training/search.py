@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List
 
 from keel.spec.metrics import improvement
 from keel.spec.training import FloatRange, LightGBMSpec
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -18,8 +21,11 @@ class Trial:
 
 
 def sample_parameters(spec: LightGBMSpec, seed: int) -> List[Dict[str, Any]]:
-    """`spec.trials` parameter sets drawn from the search space; the same seed draws the same sets."""
+    """`spec.trials` parameter sets drawn from the search space; the same seed draws the same sets.
+    Without a search space there is one set (the declared params), and the log says why."""
     if not spec.search_space:
+        if (note := single_trial_note(spec)) is not None:
+            logger.warning(note)
         return [{}]
     from scipy import stats
     from sklearn.model_selection import ParameterSampler
@@ -34,6 +40,16 @@ def sample_parameters(spec: LightGBMSpec, seed: int) -> List[Dict[str, Any]]:
     sampled = ParameterSampler(distributions, n_iter=spec.trials, random_state=seed)
     return [{k: (round(float(v), 6) if isinstance(v, float) else int(v)) for k, v in s.items()}
             for s in sampled]
+
+
+def single_trial_note(spec: LightGBMSpec) -> str | None:
+    """Why fewer trials run than `spec.trials` asks (None when they all run). Like scikit-learn's
+    ParameterSampler on a space smaller than n_iter, the search runs what there is and says so: a
+    trial more with the same parameters and seed would fit the same model again."""
+    if spec.search_space or spec.trials <= 1:
+        return None
+    return (f"1 trial: no search space declared (training.candidate.search_space), trials: {spec.trials} "
+            "has nothing to vary")
 
 
 def run_search(parameter_sets: List[Dict[str, Any]],
