@@ -122,7 +122,8 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
     interrupted = last_interrupted(read_history(folder))
     if interrupted is not None:
         say(f"last retrain:   interrupted during {interrupted.get('interrupted_during', 'a stage')} at "
-            f"{interrupted['time']} (decided {interrupted['decision_time']}); not counted for the cooldown")
+            f"{interrupted['time']} (decided {interrupted['decision_time']}); not counted for the cooldown "
+            "or the maximum frequency")
     say(f"drift report:   {report}")
     say(f"status:         {folder / STATUS_FILE}; decisions: {folder / DECISIONS_FILE}")
 

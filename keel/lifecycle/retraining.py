@@ -12,11 +12,10 @@ from keel.lifecycle.deployment import DeploymentResult
 from keel.lifecycle.evaluation import GATES_FAILED, EvaluationResult
 from keel.lifecycle.progress import Progress
 from keel.lifecycle.training import TrainingResult
-from keel.monitoring.policy import INTERRUPTED
+from keel.monitoring.policy import INTERRUPTED, SKIPPED, STARTED
 from keel.monitoring.records import RetrainingDecision
 from keel.spec.models import Spec
 
-SKIPPED = "skipped (--no-retrain)"
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, the shell's convention for a command stopped by Ctrl+C
 
 Mark = Callable[[str, str], None]  # (stage, detail): a line of the main job's timeline
@@ -34,6 +33,19 @@ class RetrainedEvaluation(TypedDict):
     decision: Optional[str]
     failed: List[str]
     exit_code: int
+
+
+class RetrainingStarted(TypedDict):
+    """The first line a retraining writes to the monitoring decisions file: who runs it. Without its
+    outcome line later, a monitor whose host runs no such process any more counts it as interrupted
+    (keel.monitoring.policy.died_retrainings): a SIGKILL or the OOM killer writes nothing."""
+
+    kind: str  # STARTED
+    time: str
+    decision_time: str
+    pid: int
+    host: str
+    process_started: float  # the process's start time (epoch seconds): a reused pid is another process
 
 
 class RetrainingRecord(TypedDict):
@@ -222,6 +234,7 @@ def retrain_and_roll_out(spec: Spec, decision: RetrainingDecision, champion: int
     from keel.monitoring.policy import append_record
 
     progress.retraining_started(spec, decision)
+    append_record(monitoring_folder(spec), started_record(decision))
     record = _record(decision, champion, "failed")
     result = RetrainingResult(record)
     try:
@@ -233,6 +246,14 @@ def retrain_and_roll_out(spec: Spec, decision: RetrainingDecision, champion: int
         mark("retrain", f"interrupted during {record['interrupted_during']}")
         append_record(monitoring_folder(spec), record)
         return result
+
+
+def started_record(decision: RetrainingDecision) -> RetrainingStarted:
+    """Who starts retraining on `decision` now (this process)."""
+    from keel.monitoring.monitor import now_utc
+    from keel.monitoring.policy import this_process
+
+    return {"kind": STARTED, "time": now_utc().isoformat(), "decision_time": decision["time"], **this_process()}
 
 
 def interrupted_stage(result: RetrainingResult) -> str:

@@ -8,7 +8,7 @@ import json
 import math
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import List, Mapping, Optional
+from typing import Callable, List, Mapping, Optional
 
 from keel.monitoring.records import DriftAssessment, PerformanceDrift, RetrainingDecision, Trigger
 from keel.spec.metrics import higher_is_better, improvement
@@ -45,32 +45,112 @@ def describe_fired(decision: Mapping) -> str:
 
 
 INTERRUPTED = "interrupted"  # a retraining's outcome when Ctrl+C stopped it (keel.lifecycle.retraining)
+SKIPPED = "skipped (--no-retrain)"  # the policy fired but retraining was switched off: nothing started
+STARTED = "retraining_started"  # the record a retraining writes first: who runs it (pid, host, process start)
 
 
-def interrupted_decisions(history: List[dict]) -> set:
-    """The times of the decisions whose retraining was interrupted."""
-    return {r.get("decision_time") for r in history
-            if r.get("kind") == "retraining" and r.get("outcome") == INTERRUPTED}
+def this_process() -> dict:
+    """Who is retraining, so that a later monitor can tell a live retraining from a killed one: the
+    pid, the host and the process's start time (a pid alone may be reused by another process)."""
+    import os
+    import socket
+
+    import psutil
+
+    return {"pid": os.getpid(), "host": socket.gethostname(), "process_started": psutil.Process().create_time()}
 
 
-def retrain_decisions(history: List[dict]) -> List[dict]:
-    """The decisions to retrain that count for the cooldown and the maximum frequency: all but those
-    whose retraining was interrupted. An interrupted attempt made no version and changed nothing, and
-    its evidence still stands: counting it would let one Ctrl+C block retraining for the whole cooldown.
-    A decision not acted on by choice (--no-retrain) still counts."""
-    interrupted = interrupted_decisions(history)
+def process_alive(who: Mapping) -> bool:
+    """Whether the process `who` (as `this_process` recorded it) still runs. Fail closed: a process on
+    another host, or a record without its identity, cannot be checked here and counts as running."""
+    import socket
+
+    import psutil
+
+    if who.get("host") != socket.gethostname() or not isinstance(who.get("pid"), int):
+        return True
+    try:
+        started = psutil.Process(who["pid"]).create_time()
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # exists but cannot be inspected: assume it is the retraining
+        return True
+    return abs(started - float(who.get("process_started") or 0.0)) < 1.0  # else: the pid was reused
+
+
+def _outcomes(history: List[dict]) -> dict:
+    """{decision time: its retraining record's outcome}."""
+    return {r.get("decision_time"): r.get("outcome") for r in history if r.get("kind") == "retraining"}
+
+
+def died_retrainings(history: List[dict], alive: Callable[[Mapping], bool] = process_alive) -> List[dict]:
+    """The started records of retrainings whose process died without recording an outcome (SIGKILL,
+    the OOM killer, a power cut): they made no version, like an interrupted one."""
+    outcomes = _outcomes(history)
+    return [r for r in history if r.get("kind") == STARTED and r.get("decision_time") not in outcomes
+            and not alive(r)]
+
+
+def interrupted_decisions(history: List[dict], alive: Callable[[Mapping], bool] = process_alive) -> set:
+    """The times of the decisions whose retraining was interrupted, or whose process died without an outcome."""
+    return ({r.get("decision_time") for r in history if r.get("kind") == "retraining" and r.get("outcome") == INTERRUPTED}
+            | {r.get("decision_time") for r in died_retrainings(history, alive)})
+
+
+def retrain_decisions(history: List[dict], alive: Callable[[Mapping], bool] = process_alive) -> List[dict]:
+    """The decisions to retrain that count for the cooldown: all but those whose retraining was
+    interrupted or died. An interrupted attempt made no version and changed nothing, and its evidence
+    still stands: counting it would let one Ctrl+C (or a kill) block retraining for the whole cooldown.
+    A decision not acted on by choice (--no-retrain) still counts; so does one whose retraining still
+    runs, or whose outcome is not known (fail closed)."""
+    interrupted = interrupted_decisions(history, alive)
     return [r for r in history if r.get("kind") == "decision" and r.get("retrain") and r["time"] not in interrupted]
 
 
-def last_retrain(history: List[dict]) -> Optional[datetime]:
-    """When the policy last decided to retrain (None: never), an interrupted retraining aside."""
-    return max((datetime.fromisoformat(r["time"]) for r in retrain_decisions(history)), default=None)
+def attempt_outcome(decision: Mapping, history: List[dict]) -> str:
+    """What a retraining attempt came to, in a few words: its recorded outcome ("not rolled out" without
+    the reason), "running" while its process runs, "no outcome recorded" without a record."""
+    outcome = _outcomes(history).get(decision["time"])
+    if outcome is not None:
+        return "not rolled out" if outcome.startswith("not rolled out") else outcome
+    started = any(r.get("kind") == STARTED and r.get("decision_time") == decision["time"] for r in history)
+    return "running" if started else "no outcome recorded"
 
 
-def last_interrupted(history: List[dict]) -> Optional[dict]:
-    """The latest retraining record when it was interrupted (None: the latest was not, or none ran)."""
-    retrainings = [r for r in history if r.get("kind") == "retraining"]
-    return retrainings[-1] if retrainings and retrainings[-1].get("outcome") == INTERRUPTED else None
+def retraining_attempts(history: List[dict], alive: Callable[[Mapping], bool] = process_alive) -> List[dict]:
+    """The retrainings that started and cost (rolled out, failed, rejected, running or of unknown outcome):
+    what the maximum frequency counts. A decision skipped by --no-retrain started nothing."""
+    return [r for r in retrain_decisions(history, alive) if attempt_outcome(r, history) != SKIPPED]
+
+
+def describe_attempts(attempts: List[dict], history: List[dict]) -> str:
+    """"1 rolled out, 1 failed, 1 rejected by evaluation": the attempts counted by outcome, in order of first."""
+    counts: dict = {}
+    for attempt in attempts:
+        outcome = attempt_outcome(attempt, history)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return ", ".join(f"{count} {outcome}" for outcome, count in counts.items())
+
+
+def last_retrain(history: List[dict], alive: Callable[[Mapping], bool] = process_alive) -> Optional[datetime]:
+    """When the policy last decided to retrain (None: never), an interrupted or dead retraining aside."""
+    return max((datetime.fromisoformat(r["time"]) for r in retrain_decisions(history, alive)), default=None)
+
+
+def last_interrupted(history: List[dict], alive: Callable[[Mapping], bool] = process_alive) -> Optional[dict]:
+    """The latest retraining record when it was interrupted, or the latest started one when its process died
+    without recording an outcome (then `interrupted_during` says so); None: the latest was neither."""
+    latest = [r for r in history if r.get("kind") in ("retraining", STARTED)]
+    if not latest:
+        return None
+    last = latest[-1]
+    if last.get("kind") == "retraining":
+        return last if last.get("outcome") == INTERRUPTED else None
+    if last in died_retrainings(history, alive):
+        return {**last, "outcome": INTERRUPTED,
+                "interrupted_during": f"a stage (pid {last.get('pid')} on {last.get('host')} died without "
+                                      f"recording an outcome)"}
+    return None
 
 
 def worse_than(value: float, bound: float, metric: str) -> bool:
@@ -145,17 +225,18 @@ def evaluate_triggers(now: datetime, status: DriftAssessment, new_labelled_rows:
 
 def decide(now: datetime, status: DriftAssessment, new_labelled_rows: int, since: datetime, history: List[dict],
            policy: RetrainingSpec, model_version: Optional[int] = None,
-           fairness: Optional[ProductionFairnessSpec] = None) -> RetrainingDecision:
+           fairness: Optional[ProductionFairnessSpec] = None,
+           alive: Callable[[Mapping], bool] = process_alive) -> RetrainingDecision:
     """Whether to retrain now, with the evidence: any trigger that retrains fires it (a fairness breach
     only with monitoring.fairness.retrain; otherwise it alerts); the policy being disabled, the
-    cooldown or the maximum frequency suppress it."""
-    previous = last_retrain(history)
+    cooldown or the maximum frequency suppress it. `alive` tells a running retraining from a dead one."""
+    previous = last_retrain(history, alive)
     triggers = evaluate_triggers(now, status, new_labelled_rows, previous or since, policy, fairness)
     fired = [t["trigger"] for t in triggers if t["fired"]]
     if fired and not retraining_triggers({"fired": fired, "triggers": triggers}):
         return _decision(now, model_version, False, fired, "monitoring.fairness.retrain is false: a fairness "
                          "breach alerts, a person decides", triggers, previous, status)
-    recent = [r for r in retrain_decisions(history)
+    recent = [r for r in retraining_attempts(history, alive)
               if now - datetime.fromisoformat(r["time"]) < timedelta(hours=policy.per_hours)]
     suppressed_by = None
     if fired:
@@ -163,10 +244,11 @@ def decide(now: datetime, status: DriftAssessment, new_labelled_rows: int, since
             suppressed_by = "retraining disabled in the spec"
         elif previous is not None and _hours(now - previous) < policy.cooldown_hours:
             suppressed_by = (f"cooldown: the policy last decided to retrain {_hours(now - previous):.2f} h ago "
-                             f"(whether or not a retrain ran, unless it was interrupted), "
+                             f"(whether or not a retrain ran, unless it was interrupted or its process died), "
                              f"cooldown {policy.cooldown_hours:g} h")
         elif len(recent) >= policy.max_retrains:
-            suppressed_by = (f"maximum frequency: {len(recent)} retrains in the last {policy.per_hours:g} h, "
+            suppressed_by = (f"maximum frequency: {len(recent)} retraining attempts in the last "
+                             f"{policy.per_hours:g} h ({describe_attempts(recent, history)}), "
                              f"at most {policy.max_retrains}")
     return _decision(now, model_version, bool(fired) and suppressed_by is None, fired, suppressed_by, triggers,
                      previous, status)
