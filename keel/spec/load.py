@@ -274,6 +274,27 @@ def validate_spec(raw: Any, source: str = "<spec>", declared: bool = False) -> S
         raise SpecError(format_validation_error(source, raw, error)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the last silently, so a
+    second `evaluation:` section at the end of a spec dropped the first one's gates."""
+
+    def construct_mapping(self, node, deep=False):
+        first_seen = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` merges on purpose
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                earlier = first_seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                continue
+            if earlier is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice (first at line {earlier.line + 1}); YAML would keep "
+                                "only the last", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml_file(path: Path, error: Type[Exception], missing: str) -> Any:
     """A YAML file's content. A missing or unreadable file, or bad YAML, raises `error` naming the file
     (and the line); `missing` says what the file should have been."""
@@ -284,7 +305,7 @@ def read_yaml_file(path: Path, error: Type[Exception], missing: str) -> Any:
     except (OSError, UnicodeDecodeError) as problem:
         raise error(f"{path}: cannot be read ({problem})") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as problem:
         mark = getattr(problem, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

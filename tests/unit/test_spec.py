@@ -91,6 +91,23 @@ def test_not_yaml_and_not_a_mapping_and_missing_file(tmp_path):
         load_spec(tmp_path / "absent.yaml")
 
 
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path):
+    """helper-50: a second `evaluation:` section appended to a spec replaced the first (PyYAML keeps the
+    last): the spec validated, its gates were gone, and `evaluate` promoted with "no gates declared"."""
+    text = (ROOT / "configs" / "credit_risk.yaml").read_text()
+    assert "\nevaluation:" in text
+    path = tmp_path / "twice.yaml"
+    path.write_text(text + "\nevaluation:\n  blocking: true\n")
+    first = text[:text.index("\nevaluation:") + 1].count("\n") + 1
+    with pytest.raises(SpecError, match=rf"line {text.count(chr(10)) + 2}, column 1: the key 'evaluation' is given twice "
+                                        rf"\(first at line {first}\)"):
+        load_spec(path)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(text.replace("  top_reasons: 4\n", "  top_reasons: 4\n  top_reasons: 2\n"))
+    with pytest.raises(SpecError, match="the key 'top_reasons' is given twice"):
+        load_spec(nested)
+
+
 def test_overrides_set_any_key_with_yaml_typed_values():
     spec = load_spec(DEFAULT, ["data.source.rows=123", "split.stratify=false",
                                "training.candidate.params.num_leaves=7"])
