@@ -62,7 +62,18 @@ def read_installed_packages_once() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run one command; Ctrl+C anywhere a command does not handle it itself (e.g. while ZenML loads, before a
+    pipeline starts) ends it with one line and exit 130, not Python's traceback of every frame."""
     args = build_parser().parse_args(argv)
+    try:
+        return _run_command(args)
+    except KeyboardInterrupt:
+        from keel.lifecycle.retraining import INTERRUPTED_EXIT
+
+        return fail(f"keel: {args.command or 'the main job'} interrupted (Ctrl+C)", INTERRUPTED_EXIT)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     read_installed_packages_once()
     from keel.cli.lifecycle_commands import main_job
     from keel.spec import SpecError, load_spec
