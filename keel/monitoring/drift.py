@@ -93,9 +93,30 @@ def label_drift(labels: np.ndarray, reference_rate: Optional[float], reference_r
     p_value = _two_proportion_p_value(int(labels.sum()), len(labels), round(reference_rate * reference_rows),
                                       reference_rows)
     change = rate - reference_rate
-    result.update({"judged": True, "rate": rate, "change": change, "p_value": p_value,
-                   "drifted": bool(p_value < spec.p_value and abs(change) > spec.max_rate_change)})
+    drifted = p_value < spec.p_value and rate_bound_exceeded(rate, reference_rate, spec)
+    result.update({"judged": True, "rate": rate, "change": change, "p_value": p_value, "drifted": bool(drifted)})
+    blind = blind_absolute_bound(reference_rate, spec)
+    if not drifted and blind:  # "stable" would claim what the bound cannot see
+        result.update({"judged": False, "reason": blind})
     return result
+
+
+def rate_bound_exceeded(rate: float, reference_rate: float, spec: LabelDriftSpec) -> bool:
+    """Whether the rate moved past either declared bound: the absolute change, or the ratio outside [1/r, r]."""
+    by_change = spec.max_rate_change is not None and abs(rate - reference_rate) > spec.max_rate_change
+    ratio = rate / reference_rate  # the reference rate is above 0 (check_label_rate)
+    by_ratio = spec.max_rate_ratio is not None and not 1 / spec.max_rate_ratio <= ratio <= spec.max_rate_ratio
+    return bool(by_change or by_ratio)
+
+
+def blind_absolute_bound(reference_rate: float, spec: LabelDriftSpec) -> Optional[str]:
+    """Why no drift found is not "stable" when only the absolute bound is declared and the base rate is at or
+    below it (the rate cannot fall by that much; only a large rise is seen); None when the bounds can judge."""
+    if spec.max_rate_ratio is not None or spec.max_rate_change is None or reference_rate > spec.max_rate_change:
+        return None
+    return (f"not judgeable by max_rate_change {spec.max_rate_change:g} at a {reference_rate * 100:.1f} % base "
+            f"rate (a fall cannot exceed it; only a rise above {(reference_rate + spec.max_rate_change) * 100:.1f} % "
+            f"would); declare monitoring.drift.label.max_rate_ratio")
 
 
 def performance_drift(labels: np.ndarray, scores: np.ndarray, threshold: float, reference: Dict[str, float],

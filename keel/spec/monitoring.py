@@ -40,10 +40,24 @@ class PredictionDriftSpec(StrictModel):
 
 
 class LabelDriftSpec(StrictModel):
-    """Drift of the observed positive rate (delayed labels) against the training data's."""
+    """Drift of the observed positive rate (delayed labels) against the training data's: the z-test
+    rejects at `p_value` AND either declared bound is exceeded. An absolute bound at or above the base
+    rate cannot see the rate fall (a 1.5 % fraud rate cannot fall by 0.05): declare `max_rate_ratio`."""
 
     p_value: float = Field(0.01, gt=0.0, lt=1.0, description="two-proportion z-test")
-    max_rate_change: float = Field(0.05, gt=0.0, le=1.0, description="absolute change of the positive rate")
+    max_rate_change: Optional[float] = Field(0.05, gt=0.0, le=1.0,
+                                             description="absolute change of the positive rate (null: none)")
+    max_rate_ratio: Optional[float] = Field(
+        None, gt=1.0, description="relative bound: drift when the production rate / the training rate is outside "
+                                  "[1/r, r] (e.g. 2: halved or doubled); for rare positives, where an absolute "
+                                  "change cannot judge. None by default")
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> "LabelDriftSpec":
+        if self.max_rate_change is None and self.max_rate_ratio is None:
+            raise ValueError("give max_rate_change (absolute) or max_rate_ratio (relative): without a bound "
+                             "label drift is never judged")
+        return self
 
 
 class PerformanceDriftSpec(StrictModel):
