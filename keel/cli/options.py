@@ -41,12 +41,12 @@ def project_specs(folder: Path = PROJECT_SPECS) -> List[Path]:
 
 
 def read_last_spec() -> Optional[Path]:
-    """The spec recorded by the last command run here, if that file still exists."""
+    """The spec recorded by the last command run here (whether or not that file is still there)."""
     try:
         recorded = Path(last_spec_file().read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
         return None
-    return recorded if str(recorded) != "." and recorded.is_file() else None
+    return recorded if str(recorded) != "." else None
 
 
 def remember_spec(path: Path) -> None:
@@ -71,8 +71,11 @@ def choose_spec(given: Optional[Path], main_job: bool = False) -> ChosenSpec:
     if len(specs) == 1:
         return ChosenSpec(specs[0], f"the only spec in {PROJECT_SPECS}/ besides the demo and examples")
     last = read_last_spec()
-    if last is not None:
+    if last is not None and last.is_file():
         return ChosenSpec(last, f"the last spec used here, recorded in {last_spec_file()}")
+    if last is not None:  # not the demo instead: a command would train or deploy another model than meant
+        raise SpecChoiceError(f"the last spec used here, {last}, is gone (moved or deleted; recorded in "
+                              f"{last_spec_file()}): choose one with --config PATH")
     if specs:
         raise SpecChoiceError(f"{len(specs)} specs in {PROJECT_SPECS}/ ({', '.join(p.name for p in specs)}) and none "
                               f"used here yet: choose one with --config PATH")

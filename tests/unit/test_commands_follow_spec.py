@@ -80,6 +80,16 @@ def test_a_last_spec_that_is_gone_is_not_taken(project, tmp_path):
         choose_spec(None)
 
 
+def test_a_last_spec_that_is_gone_is_never_replaced_by_the_demo(project, tmp_path):
+    """helper-50: with no spec in configs/, a deleted last spec fell back to the credit demo, so `train`
+    would have trained the demo instead of the user's model."""
+    (tmp_path / LAST_SPEC).parent.mkdir()
+    (tmp_path / LAST_SPEC).write_text(f"{tmp_path / 'mine.yaml'}\n")
+    with pytest.raises(SpecChoiceError, match=r"mine.yaml, is gone \(moved or deleted"):
+        choose_spec(None)
+    assert choose_spec(None, main_job=True).path == DEFAULT_SPEC  # the main job runs the demo, as always
+
+
 REQUIRED = {"approve": ["--model", "churn", "--version", "1", "--by", "me", "--reason", "ticket"],
             "lineage": ["--model-version", "1"], "explain": ["--prediction", "r-1"],
             "who-served": ["--at", "2026-01-01T00:00:00Z"], "score": ["--input", "book.csv", "--output", "scores.parquet"],
