@@ -162,7 +162,7 @@ def resolve_version(model_name: str, version: Optional[int]) -> int:
 
 
 def _no_version(model_name: str, version: Optional[int]) -> LookupError:
-    what = f"version {version} of model '{model_name}'" if version else f"version of model '{model_name}'"
+    what = f"version {version} of model '{model_name}'" if version is not None else f"version of model '{model_name}'"
     return LookupError(f"there is no {what} in the registry of the active stack; train one first: python run.py train")
 
 

@@ -57,3 +57,11 @@ def test_the_cross_check_tells_an_interrupted_registration_from_a_deleted_record
     assert "0000000003.json" in v2
     assert "the trail records it registered (0000000005.json)" in v3
     assert "killed before its registration_started record" in v4
+
+
+def test_version_0_is_named_when_it_is_not_found():
+    """helper-50: `docs`/`lineage --model-version 0` said there was no version at all, while v1 existed."""
+    from keel.registry import _no_version
+
+    assert "there is no version 0 of model 'hiring'" in str(_no_version("hiring", 0))
+    assert "there is no version of model 'hiring'" in str(_no_version("hiring", None))
