@@ -4,13 +4,18 @@ the spec's annotations are read by the error messages, override checks and the g
 import typing
 from typing import Any, List
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import Annotated
 
 
 # Validation context of a spec as its author declares it now (a spec file given to a command, with its
 # --set overrides), as opposed to one recorded earlier and read back (a deployment bundle, a training
 # run's spec, a pipeline step's parameter). Checks of where keel may write on this machine apply to the
 # former only: a bundle or a run recorded before such a check must still load.
+# A random seed as NumPy, scikit-learn and LightGBM take it: a negative one passed validation and crashed
+# `check` with a traceback.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="a random seed, 0 to 2^32 - 1")]
+
 DECLARED = {"declared": True}
 
 

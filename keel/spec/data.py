@@ -8,7 +8,7 @@ from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from keel.spec.base import StrictModel
+from keel.spec.base import Seed, StrictModel
 from keel.spec.reading import CsvReading
 from keel.spec.screening import ScreeningSpec
 
@@ -24,7 +24,7 @@ class GeneratorSource(StrictModel):
 
     kind: Literal["generator"]
     rows: int = Field(gt=0, le=50_000_000)
-    seed: int = 0
+    seed: Seed = 0
     historical_bias: float = Field(0.0, ge=0.0, le=5.0)
     covariate_shift: float = Field(0.0, ge=0.0, le=10.0)
     shifted_features: List[str] = Field(default_factory=lambda: ["income", "credit_utilization"])
@@ -317,7 +317,7 @@ class SplitSpec(StrictModel):
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     stratify: bool = True
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _leaves_training_rows(self) -> "SplitSpec":

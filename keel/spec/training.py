@@ -6,7 +6,7 @@ from typing import Annotated, Dict, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from keel.spec.base import StrictModel
+from keel.spec.base import Seed, StrictModel
 from keel.spec.problem import Metric
 
 
@@ -58,6 +58,25 @@ LIGHTGBM_TUNABLE = (
 )
 
 
+# The values LightGBM accepts for each tunable parameter: (lowest, whether the lowest itself is allowed,
+# highest or None). A value outside passed validation and failed deep in training with LightGBM's words.
+LIGHTGBM_RANGES = {
+    "n_estimators": (1, True, None), "learning_rate": (0.0, False, None), "num_leaves": (2, True, 131072),
+    "min_child_samples": (0, True, None), "subsample": (0.0, False, 1.0), "colsample_bytree": (0.0, False, 1.0),
+    "reg_alpha": (0.0, True, None), "reg_lambda": (0.0, True, None),
+}  # max_depth: any whole number (<= 0: no limit)
+
+
+def _outside_lightgbm_range(name: str, value: float) -> str:
+    """Why `value` is no value of LightGBM parameter `name` ("" when it is one)."""
+    low, low_allowed, high = LIGHTGBM_RANGES.get(name, (None, True, None))
+    if low is not None and (value < low or (value == low and not low_allowed)):
+        return f"{name} {value:g} must be {'at least' if low_allowed else 'above'} {low:g}"
+    if high is not None and value > high:
+        return f"{name} {value:g} must be at most {high:g}"
+    return ""
+
+
 class LightGBMSpec(StrictModel):
     kind: Literal["lightgbm"] = "lightgbm"
     params: Dict[str, Union[int, float]] = Field(default_factory=dict)
@@ -70,12 +89,17 @@ class LightGBMSpec(StrictModel):
         unknown = sorted(set(values) - set(LIGHTGBM_TUNABLE))
         if unknown:
             raise ValueError(f"unknown LightGBM parameter(s) {unknown}; known: {list(LIGHTGBM_TUNABLE)}")
+        problems = [problem for name, value in values.items()
+                    for bound in ((value,) if isinstance(value, (int, float)) else (value.low, value.high))
+                    if (problem := _outside_lightgbm_range(name, bound))]
+        if problems:
+            raise ValueError("; ".join(dict.fromkeys(problems)))
         return values
 
 
 class TrainingSpec(StrictModel):
     primary_metric: Metric = "roc_auc"
-    seed: int = 0
+    seed: Seed = 0
     threads: int = Field(1, ge=1, le=64, description="Fixed so that results are reproducible")
     baseline: LogisticRegressionSpec = LogisticRegressionSpec()
     candidate: LightGBMSpec = LightGBMSpec()

@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,21 @@ def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path):
     nested.write_text(text.replace("  top_reasons: 4\n", "  top_reasons: 4\n  top_reasons: 2\n"))
     with pytest.raises(SpecError, match="the key 'top_reasons' is given twice"):
         load_spec(nested)
+
+
+@pytest.mark.parametrize("override, named", [
+    ("split.seed=-1", "split.seed"), ("training.seed=-3", "training.seed"), ("split.seed=4294967296", "split.seed"),
+    ("training.candidate.params.n_estimators=-5", "n_estimators -5 must be at least 1"),
+    ("training.candidate.params.num_leaves=1", "num_leaves 1 must be at least 2"),
+    ("training.candidate.search_space.learning_rate={type: float, low: 0, high: 0.3}",
+     "learning_rate 0 must be above 0"),
+    ("training.candidate.params.subsample=1.5", "subsample 1.5 must be at most 1"),
+])
+def test_seeds_and_lightgbm_parameters_out_of_range_are_spec_errors(override, named):
+    """helper-50: a negative seed or n_estimators validated, then `check` crashed with a traceback from
+    NumPy, scikit-learn or LightGBM and `train` failed at a step (exit 1 instead of a spec error's 2)."""
+    with pytest.raises(SpecError, match=re.escape(named)):
+        load_spec(ROOT / "configs" / "credit_risk.yaml", [override])
 
 
 def test_overrides_set_any_key_with_yaml_typed_values():
