@@ -56,7 +56,7 @@ class ConsoleProgress(Progress):
     def monitored(self, spec, result) -> None:
         say()
         say(f"monitoring run: {result.run_name} (model {spec.problem.name} v{result.version})")
-        _print_status(result.status, result.decision, result.report)
+        _print_status(result.status, result.decision, result.report, spec)
 
     def retraining_started(self, spec, decision: RetrainingDecision) -> None:
         from keel.monitoring.policy import alerting_triggers, retraining_triggers
@@ -88,7 +88,19 @@ class ConsoleProgress(Progress):
             f"{', '.join(world.shifted_features)}, concept_shift={world.concept_shift}) -> {url}/predict")
 
 
-def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Path) -> None:
+def monitored_metric_note(spec: Spec) -> str:
+    """Why the monitored metric is not the spec's primary metric, when it is not: a default left in place
+    (roc_auc) is not a choice, and the performance line must not read as if the primary metric were watched."""
+    performance, primary = spec.monitoring.drift.performance, spec.training.primary_metric
+    if performance.metric == primary:
+        return ""
+    if "metric" in performance.model_fields_set:
+        return f" (declared in monitoring.drift.performance.metric; training.primary_metric is {primary})"
+    return (f" (the default of monitoring.drift.performance.metric, not training.primary_metric {primary}: "
+            f"declare {primary} there and in monitoring.retraining.performance.metric to watch it)")
+
+
+def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Path, spec: Spec) -> None:
     from keel.monitoring.monitor import STATUS_FILE, monitoring_folder
     from keel.monitoring.policy import describe_fired, last_interrupted, read_history
 
@@ -97,8 +109,9 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
         f"v{status['model_version']}, {window['new_rows']} new; {_traffic(window)})")
     features = status["features"]
     say(f"data drift:     {', '.join(features['drifted']) or 'none'} ({features['tested']} features tested)")
-    if features.get("unseen_categories"):
-        say(f"unseen:         {features['unseen_categories']}")
+    if features.get("unseen_categories"):  # the reference is the training rows, not the declared categories
+        say(f"new categories: {features['unseen_categories']} absent from the training rows (the model learned "
+            "nothing for them; declared categories too, e.g. only in the later splits of a time split)")
     if features.get("problems"):
         say(f"not compared:   {features['problems']}")
     prediction = status["prediction"]
@@ -113,7 +126,8 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
             f"{labels['before_prediction']} dated before their prediction" + _label_problems(labels))
     say(f"label drift:    {'DRIFT' if label.get('drifted') else ('stable' if label.get('judged') else label.get('reason', 'not judged'))}")
     say(f"performance:    {performance['metric']} {format_metric(performance.get('value'))} vs test "
-        f"{format_metric(performance.get('reference'))}: {'DRIFT' if performance.get('drifted') else ('stable' if performance.get('judged') else performance.get('reason', 'not judged'))}")
+        f"{format_metric(performance.get('reference'))}: {'DRIFT' if performance.get('drifted') else ('stable' if performance.get('judged') else performance.get('reason', 'not judged'))}"
+        + monitored_metric_note(spec))
     say(f"verdict:        {status['verdict']['summary']}")
     fired = describe_fired(decision)
     outcome = "RETRAIN" if decision["retrain"] else f"no retraining ({decision['suppressed_by'] or 'no trigger fired'})"

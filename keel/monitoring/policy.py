@@ -93,8 +93,9 @@ def died_retrainings(history: List[dict], alive: Callable[[Mapping], bool] = pro
 
 def interrupted_decisions(history: List[dict], alive: Callable[[Mapping], bool] = process_alive) -> set:
     """The times of the decisions whose retraining was interrupted, or whose process died without an outcome."""
-    return ({r.get("decision_time") for r in history if r.get("kind") == "retraining" and r.get("outcome") == INTERRUPTED}
-            | {r.get("decision_time") for r in died_retrainings(history, alive)})
+    stopped = {r.get("decision_time") for r in history
+               if r.get("kind") == "retraining" and r.get("outcome") == INTERRUPTED}
+    return stopped | {r.get("decision_time") for r in died_retrainings(history, alive)}
 
 
 def retrain_decisions(history: List[dict], alive: Callable[[Mapping], bool] = process_alive) -> List[dict]:
