@@ -14,6 +14,7 @@ from keel.spec.models import Spec
 
 GATES_FAILED = 3  # distinct from 1 (an error) so CI can tell "the model is not good enough"
 EVALUATION_INCOMPLETE = 4  # a step failed or evidence is missing: nothing was judged, nothing staged
+EVALUATION_WAIT_SECONDS = 3600.0  # how long an evaluation waits for another of the same version to end
 
 
 def reports_folder(spec: Spec) -> Path:
@@ -90,15 +91,29 @@ def record_failed_evaluation(spec: Spec, version: int, failed_step: Optional[str
 
 
 def evaluate_version(spec: Spec, version: Optional[int], no_cache: bool = False) -> EvaluationResult:
-    """Run the evaluation pipeline for `version` (None: the latest) and write its model card."""
-    from keel.lifecycle.pipeline_runs import failed_step_message, run_pipeline
+    """Run the evaluation pipeline for `version` (None: the latest) and write its model card; waits for
+    another evaluation of the same version to end first."""
+    from keel.locks import LockBusy, file_lock
     from keel.registry import resolve_version
-    from pipelines.evaluation import evaluation_pipeline
 
     try:
         version = resolve_version(spec.problem.name, version)
     except LookupError as error:
         return EvaluationResult(None, error=f"keel: {error}", blocking=spec.evaluation.blocking)
+    # One evaluation of a version at a time: each judges its gates against the version's previous
+    # evaluation (LOOSENED), which a concurrent one would not have recorded yet.
+    try:
+        with file_lock(f"{spec.problem.name}.v{version}.evaluation", f"evaluating {spec.problem.name} v{version}",
+                       wait_seconds=EVALUATION_WAIT_SECONDS):
+            return _evaluate_locked(spec, version, no_cache)
+    except LockBusy as busy:
+        return EvaluationResult(version, error=f"keel: {busy}", blocking=spec.evaluation.blocking)
+
+
+def _evaluate_locked(spec: Spec, version: int, no_cache: bool) -> EvaluationResult:
+    from keel.lifecycle.pipeline_runs import failed_step_message, run_pipeline
+    from pipelines.evaluation import evaluation_pipeline
+
     outcome = run_pipeline(evaluation_pipeline, no_cache=no_cache, spec=spec, model_version=version)
     if outcome.error is not None:
         run = outcome.run if outcome.failed_step else None  # no failed step: it failed before any step ran
