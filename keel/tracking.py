@@ -67,3 +67,22 @@ def matches(record: dict, conditions: List[Condition]) -> bool:
         except (TypeError, ValueError):
             return False
     return True
+
+
+def unknown_fields(records: List[dict], conditions: List[Condition]) -> List[str]:
+    """The fields of `conditions` that no record holds (a misspelt `rocauc` matched nothing and said only
+    "no training runs match"); none when there is no record to tell by."""
+    if not records:
+        return []
+    return [field for field, *_ in conditions if all(field_value(record, field) is None for record in records)]
+
+
+def known_fields(records: List[dict]) -> List[str]:
+    """What `--where` can name in these records: bare validation metrics, test.X, params.X, and plain keys."""
+    names = set()
+    for record in records:
+        names |= set(record.get(keys.VALIDATION_METRICS, {}))
+        names |= {f"test.{name}" for name in record.get(keys.TEST_METRICS, {})}
+        names |= {f"params.{name}" for name in record.get(keys.HYPERPARAMETERS, {})}
+        names |= {name for name, value in record.items() if isinstance(value, (str, int, float))}
+    return sorted(names)

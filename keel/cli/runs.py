@@ -7,7 +7,7 @@ from typing import List
 from keel import registration as keys
 from keel.cli.console import fail, format_metric, format_table, say
 from keel.spec.models import Spec
-from keel.tracking import QueryError, matches, parse_where
+from keel.tracking import QueryError, known_fields, matches, parse_where, unknown_fields
 from keel.training.metrics import THRESHOLD_METRICS, metrics_threshold_text
 
 
@@ -23,6 +23,11 @@ def list_runs(spec: Spec, where: List[str]) -> int:
     report_interrupted_runs()  # a training run of a killed process shows as failed, not running for good
 
     versions = list_model_versions(spec.problem.name)
+    recorded = [v["metadata"] for v in versions if v.get("complete", True) and v["metadata"]]
+    unknown = unknown_fields(recorded, conditions)
+    if unknown:
+        return fail(f"--where: no run of '{spec.problem.name}' records {', '.join(map(repr, unknown))}; the fields "
+                    f"are: {', '.join(known_fields(recorded))}", 2)
     metric = spec.training.primary_metric
     rows = []
     for version in versions:

@@ -29,6 +29,9 @@ def test_train_then_query_runs(tmp_path):
     assert "no training runs" in none.stdout
     bad = _cli(tmp_path, "runs", "--where", "roc_auc>>1")
     assert bad.returncode == 2 and "expected FIELD OP VALUE" in bad.stderr
+    misspelt = _cli(tmp_path, "runs", "--where", "rocauc>0.5")
+    assert misspelt.returncode == 2 and "no run of 'credit_risk' records 'rocauc'" in misspelt.stderr
+    assert "roc_auc" in misspelt.stderr.split("the fields are:")[1]
 
 
 def test_a_csv_spec_trains_without_code_change(tmp_path):
