@@ -38,6 +38,9 @@ def mitigate(spec: Spec, version: Optional[int], no_cache: bool = False) -> int:
     if report["needs_attribute_at_prediction"]:
         say(f"serving:        requests to v{new} carry `{report['attribute']}`; the service accepts it while v{new} "
             "is loaded (logged, never a feature of another version)")
+    reasons = report.get("principal_reasons") or {}
+    if reasons:
+        say(f"reasons:        principal reasons of v{new}'s unfavourable decisions: {reasons['how']}")
     say()
     say("every gate metric on the test split, before and after (the mitigated model's own scores and decisions):")
     say(format_table(["metric", "before", "after", "gate"], before_after_rows(report["before_after"])))

@@ -7,6 +7,11 @@ from typing import Optional
 from keel.cli.console import fail, say
 
 
+# A version reproduce does not rebuild by design (a mitigation of a dask-trained version): told what to
+# reproduce instead, apart from 1 (not identical, or not rebuilt because a check failed).
+REFUSED = 5
+
+
 def reproduce(spec, version: Optional[int]) -> int:
     from keel import registration as keys
     from keel.lifecycle.reproduction import reproduce_version, reproduction_target
@@ -15,10 +20,17 @@ def reproduce(spec, version: Optional[int]) -> int:
     if target.error is not None:
         return fail(target.error, 1)
     say(f"keel: reproducing {spec.problem.name} v{target.version} (trained by run {target.recorded.get(keys.RUN_NAME)}) ...")
+    source = target.recorded.get(keys.MITIGATED_FROM)
+    if source is not None:
+        method = (target.recorded.get(keys.MITIGATION) or {}).get("method")
+        say(f"keel: v{target.version} is v{source} mitigated by {method}: reproducing v{source}, then refitting the "
+            f"mitigation on its splits")
     reproduced = reproduce_version(target)
     if reproduced.error is not None:
         return fail(reproduced.error, 1)
     result = reproduced.result
+    if result.refused is not None:
+        return fail(f"keel: v{target.version} is {result.refused}", REFUSED)
     for check in result.checks:
         say(f"  {check.name:<16} {check.status:<8} {check.detail}")
     if not result.retrained:

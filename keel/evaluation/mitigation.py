@@ -175,6 +175,96 @@ class GroupAdjustedModel(ClassifierMixin, BaseEstimator):
         return np.asarray(self.classes_)[(self.predict_proba(X)[:, 1] >= cut).astype(int)]
 
 
+def reasons_model(model):
+    """The fitted pipeline whose log-odds contributions are `model`'s principal reasons. A
+    GroupAdjustedModel decides by its base model's probability, monotone within the row's group (mapped
+    at the group's quantile, or cut at the group's threshold), so the features that pushed that
+    probability toward the unfavourable side are the decision's reasons: the base model, carrying the
+    version's flagged proxies (never reasons). Any other model (exponentiated_gradient serves one model
+    of the base's family) is its own."""
+    from keel.serving.reasons import PROXIES_ATTRIBUTE
+
+    if not isinstance(model, GroupAdjustedModel):
+        return model
+    base = copy.copy(model.model)  # a shallow copy: the proxies set here never change the version's object
+    proxies = getattr(model, PROXIES_ATTRIBUTE, None)
+    if proxies is not None:
+        setattr(base, PROXIES_ATTRIBUTE, list(proxies))
+    return base
+
+
+def has_additive_contributions(model) -> bool:
+    """Whether `reasons_model(model)` has per-feature log-odds contributions (LightGBM's trees, a
+    logistic regression's terms): what principal reasons are computed from."""
+    estimator = getattr(reasons_model(model), "named_steps", {}).get("model")
+    return estimator is not None and (getattr(estimator, "booster_", None) is not None
+                                      or getattr(estimator, "coef_", None) is not None)
+
+
+def reasons_statement(model, method: str, favourable: Optional[str], base_version: int) -> Tuple[bool, str]:
+    """(whether the mitigated version can give principal reasons, what `mitigate` says about it).
+    Reasons are owed only when data.target.favourable names the favourable side."""
+    if favourable is None:
+        return True, "none owed (data.target.favourable is not declared: no decision is known to be adverse)"
+    if not has_additive_contributions(model):
+        return False, ("NONE: its model has no additive log-odds contributions, so an unfavourable decision "
+                       "cannot be answered with its principal reasons; deploy refuses it")
+    if method == "threshold_optimizer":
+        return True, (f"from its base model v{base_version}'s contributions (the decision is v{base_version}'s "
+                      "probability against the row's group threshold); the sensitive attribute is never a reason")
+    return True, "from its own model's contributions (one model of the base's family, as a trained one)"
+
+
+def reasons_refusal(model, data, name: str, version: int) -> Optional[str]:
+    """Why `deploy` refuses `version`: reasons are owed (data.target.favourable declared: README, "every
+    unfavourable decision is answered with its principal reasons") and its model has no additive
+    contributions to give them from. None when it can give them or none are owed. Refused, not warned:
+    a service that answers adverse decisions without their reasons breaks the promise for every one."""
+    if data.target.favourable is None or has_additive_contributions(model):
+        return None
+    return (f"keel: {name} v{version} cannot give principal reasons (its model has no additive log-odds "
+            f"contributions) while data.target.favourable is declared, so every unfavourable decision owes "
+            f"them; not deployed")
+
+
+MISSING_GROUP = "(missing)"  # keel.data.groups' label of a row without the attribute
+
+
+def rows_without_mitigation(model, frame: pd.DataFrame) -> Dict[str, int]:
+    """How many of `frame`'s rows a group-dependent version scored without its mitigation, by why:
+    {"attribute missing": rows without the attribute (or the whole column absent), "group not fitted":
+    rows of a group the mitigation was not fitted for (left out by the small-group rule, unseen)}.
+    Such rows keep the base model's probability (or its threshold): a batch must say how many, since
+    scoring without the sensitive column silently gave the base model's answer. {} for other models."""
+    if not isinstance(model, GroupAdjustedModel):
+        return {}
+    if model.attribute not in frame.columns:
+        return {"attribute missing": int(len(frame))}
+    groups = model.groups(frame)
+    fitted = set(map(str, (model.thresholds if model.outputs_decisions else model.knots) or {}))
+    missing = groups == MISSING_GROUP
+    unfitted = ~missing & ~np.isin(groups.astype(str), list(fitted))
+    return {"attribute missing": int(missing.sum()), "group not fitted": int(unfitted.sum())}
+
+
+def add_rows_without_mitigation(totals: Dict[str, int], model, frame: pd.DataFrame) -> Dict[str, int]:
+    """`totals` with one chunk's `rows_without_mitigation` added (in place, and returned)."""
+    for why, rows in rows_without_mitigation(model, frame).items():
+        totals[why] = totals.get(why, 0) + rows
+    return totals
+
+
+def describe_rows_without_mitigation(counts: Dict[str, int], rows: int,
+                                     attribute: str = "the sensitive attribute") -> Optional[str]:
+    """One line for a batch's summary; None when every row was scored with its group's mitigation."""
+    parts = [f"{n} {why}" for why, n in counts.items() if n]
+    if not parts:
+        return None
+    total = sum(counts.values())
+    return (f"{total} of {rows} rows scored WITHOUT the mitigation (the base model's answer): {', '.join(parts)} "
+            f"({attribute})")
+
+
 def quantile_knots(group_scores: np.ndarray, pooled_scores: np.ndarray, points: int = 201) -> Tuple[list, list]:
     """Knots mapping a group's probabilities onto the pooled distribution at the same quantile:
     increasing, from (0, 0) to (1, 1)."""
@@ -461,7 +551,7 @@ def mitigated_version_facts(report: dict, mitigated_from: int) -> dict:
     keep = ("method", "constraint", "attribute", "base_threshold", "groups_fitted", "groups_left_out", "rule",
             "fitted_on", "decision_rule", "needs_attribute_at_prediction", "score", "group_thresholds",
             "solution_rates", "predictors", "weights", "before_after", "worsened",
-            "champion_comparison")
+            "champion_comparison", "principal_reasons")
     facts = {k: report[k] for k in keep if k in report}
     return {**facts, "mitigated_from": mitigated_from, "decision_after": describe_decision(report["decision"]),
             "threshold_after": report["threshold"]["threshold"], "threshold_rule_after": report["threshold"]["rule"]}
@@ -478,34 +568,63 @@ def fit_mitigated_version(model, train: pd.DataFrame, validation: pd.DataFrame, 
     mitigated, facts = fit_mitigation(model, train, validation, spec)
     before = gate_evidence(model, validation, test, spec)
     report = mitigation_report(facts, before["values"], gate_evidence(mitigated, validation, test, spec), spec)
-    return mitigated, {**report, "mitigated_from": from_version}
+    available, how = reasons_statement(mitigated, report["method"], spec.data.target.favourable, from_version)
+    return mitigated, {**report, "mitigated_from": from_version,
+                       "principal_reasons": {"available": available, "how": how}}
+
+
+# What a mitigated version shares with its base version: it is fitted on the base's splits, so the
+# base's data facts (fingerprint, source, leakage and proxy screening) are its own (README: "the same
+# provenance"). Without them its model card said "not recorded" of the base's screening findings.
+SHARED_WITH_BASE = (keys.DATA_FINGERPRINT, keys.DATA_SOURCE, keys.SCREENING)
+
+
+def shared_data_facts(unmitigated: dict) -> dict:
+    """The base version's data facts a mitigated version carries (those the base recorded)."""
+    return {key: unmitigated[key] for key in SHARED_WITH_BASE if unmitigated.get(key) is not None}
+
+
+def mitigated_model_facts(model, method: str, unmitigated: dict, train: pd.DataFrame, validation: pd.DataFrame,
+                          test: pd.DataFrame, spec: Spec) -> dict:
+    """The facts a mitigated version records about its model, as `reproduce` compares them: family,
+    hyperparameters (the base's), rows, validation and test metrics, model SHA-256. One function for
+    registration and reproduction, so the two cannot compute them differently."""
+    from keel.training.fit import model_hash
+    from keel.training.metrics import score
+
+    target = spec.data.target.column
+    return {keys.MODEL_FAMILY: f"{unmitigated.get(keys.MODEL_FAMILY)} + {method}",
+            keys.HYPERPARAMETERS: unmitigated.get(keys.HYPERPARAMETERS) or {},
+            keys.VALIDATION_METRICS: score(validation[target], predict_scores(model, validation)),
+            keys.TEST_METRICS: score(test[target], predict_scores(model, test)),
+            keys.MODEL_SHA256: model_hash(model),
+            keys.ROWS: {"train": len(train), "validation": len(validation), "test": len(test)}}
 
 
 def mitigated_registration_metadata(model, report: dict, train: pd.DataFrame, validation: pd.DataFrame,
                                     test: pd.DataFrame, spec: Spec, unmitigated: dict, spec_hash: str,
                                     provenance: dict) -> dict:
     """What the mitigated version records: the same provenance as a trained one (the data facts are
-    its unmitigated version's, `unmitigated` being that version's metadata), its lineage
-    (`mitigated_from`) and the mitigation with its before/after table."""
+    its unmitigated version's, `unmitigated` being that version's metadata: SHARED_WITH_BASE), its
+    lineage (`mitigated_from`) and the mitigation with its before/after table."""
     from keel.registry import registration_metadata
-    from keel.training.fit import model_hash, model_size
-    from keel.training.metrics import score
+    from keel.training.fit import model_size
 
-    target, primary = spec.data.target.column, spec.training.primary_metric
+    primary = spec.training.primary_metric
     source = report["mitigated_from"]
-    validation_metrics = score(validation[target], predict_scores(model, validation))
-    selection = {"chosen": f"{unmitigated.get(keys.MODEL_FAMILY)} + {report['method']}",
-                 "params": unmitigated.get(keys.HYPERPARAMETERS) or {}, "primary_metric": primary,
+    facts = mitigated_model_facts(model, report["method"], unmitigated, train, validation, test, spec)
+    validation_metrics = facts[keys.VALIDATION_METRICS]
+    selection = {"chosen": facts[keys.MODEL_FAMILY], "params": facts[keys.HYPERPARAMETERS], "primary_metric": primary,
                  "validation_metrics": validation_metrics,
                  "compared": {f"v{source} (unmitigated)": (unmitigated.get(keys.VALIDATION_METRICS) or {}).get(primary),
                               "mitigated": validation_metrics[primary]}}
     metadata = registration_metadata(
-        selection=selection, test_metrics=score(test[target], predict_scores(model, test)),
-        model_sha256=model_hash(model), model_bytes=model_size(model),
+        selection=selection, test_metrics=facts[keys.TEST_METRICS],
+        model_sha256=facts[keys.MODEL_SHA256], model_bytes=model_size(model),
         data_fingerprint=unmitigated.get(keys.DATA_FINGERPRINT), data_source=unmitigated.get(keys.DATA_SOURCE),
-        training_rows={"train": len(train), "validation": len(validation), "test": len(test)},
-        spec_hash=spec_hash, seed=spec.training.seed, provenance=provenance)
-    return {**metadata, keys.MITIGATED_FROM: source, keys.MITIGATION: mitigated_version_facts(report, source)}
+        training_rows=facts[keys.ROWS], spec_hash=spec_hash, seed=spec.training.seed, provenance=provenance)
+    return {**metadata, **shared_data_facts(unmitigated), keys.MITIGATED_FROM: source,
+            keys.MITIGATION: mitigated_version_facts(report, source)}
 
 
 def before_after_rows(table: List[dict]) -> List[tuple]:
@@ -531,6 +650,8 @@ def describe_mitigation(facts: dict) -> Tuple[str, List[Tuple[str, str]]]:
             ("groups fitted", ", ".join(facts["groups_fitted"])),
             ("groups left out (small-group rule)", "; ".join(f"{g}: {r}" for g, r in left_out.items()) or "none"),
             ("gates after mitigation", facts.get("decision_after") or describe_decision(facts["decision"]))]
+    if facts.get("principal_reasons"):
+        rows.append(("principal reasons of unfavourable decisions", facts["principal_reasons"]["how"]))
     if facts.get("worsened"):
         rows.append(("WARNING: the gap it targets widened on the test split", facts["worsened"]))
     for row in facts.get("before_after") or []:

@@ -38,10 +38,31 @@ def _section(title: str, text: str, rows: List[tuple]) -> dict:
     return {"title": title, "text": text, "rows": rows}
 
 
+def metric_rows(metadata: dict, performance: Optional[dict]) -> List[tuple]:
+    """Section 3's metrics, each threshold-dependent one labelled with its operating point: the
+    evaluation's test metrics at the decision threshold (its performance report, as the model card
+    shows them), then the training record's validation and test metrics at the threshold training
+    scored at (0.5), never unlabelled beside the decision threshold. Threshold-free ones as they are."""
+    from keel.training.metrics import THRESHOLD_METRICS, metrics_threshold_text
+
+    rows = []
+    if performance:
+        at = f"{float(performance['threshold']):.4f}"
+        rows += [(f"test {k}" + (f" @ {at} (decision threshold)" if k in THRESHOLD_METRICS else ""), v,
+                  EVALUATION) for k, v in (performance.get("metrics") or {}).items()]
+    trained_at = f" @ {metrics_threshold_text(metadata)} (training's fixed threshold, not the decision threshold)"
+    # Beside the evaluation's rows, a threshold-free metric of the registration is named as such.
+    registered = " (at registration)" if performance else ""
+    for split, key in (("validation", keys.VALIDATION_METRICS), ("test", keys.TEST_METRICS)):
+        rows += [(f"{split} {k}" + (trained_at if k in THRESHOLD_METRICS else registered), v, METADATA)
+                 for k, v in (metadata.get(key) or {}).items()]
+    return rows
+
+
 def documentation_sections(spec, model: str, version: int, metadata: dict, reports: dict,
                            records: List[dict], monitoring_spec: Optional[tuple] = None) -> List[dict]:
-    """`reports` holds the evaluation run's `fairness` and `robustness` reports (None if not evaluated),
-    and its `mitigation` report if it analysed one.
+    """`reports` holds the evaluation run's `fairness`, `robustness` and `performance` reports (None if
+    not evaluated), and its `mitigation` report if it analysed one.
     `monitoring_spec`: (the monitoring section that `monitor` runs with, where it comes from); without
     it, the training spec's."""
     problem, data = spec.problem, spec.data
@@ -90,10 +111,9 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
         ]),
         _section("3. Validation and testing", "Metrics on the validation split (selection) and the held-out test "
                  "split; the gates of the spec and their outcome.",
-                 [(f"validation {k}", v, METADATA) for k, v in (metadata.get(keys.VALIDATION_METRICS) or {}).items()]
-                 + [(f"test {k}", v, METADATA) for k, v in (metadata.get(keys.TEST_METRICS) or {}).items()]
-                 + ([("Decision threshold", f"{evaluation['threshold']:.4f} (rule {evaluation.get('threshold_rule')})",
-                      EVALUATION)] if evaluation.get("threshold") is not None else [])
+                 ([("Decision threshold", f"{evaluation['threshold']:.4f} (rule {evaluation.get('threshold_rule')})",
+                    EVALUATION)] if evaluation.get("threshold") is not None else [])
+                 + metric_rows(metadata, reports.get("performance"))
                  + [("Evaluation decision", evaluation.get("decision", "not evaluated"),
                      f"{EVALUATION} {evaluation.get('run_name', '')}".strip())]),
         {"title": "Gate table", "text": "", "rows": [], "gates": [

@@ -34,10 +34,16 @@ class Reproduction:
     reproduced: Dict[str, object] = field(default_factory=dict)
     # A dask version retrained on another layout: what "reproduced" means then (None: identical is meant).
     within_tolerance: Optional[str] = None
+    # Why this version is not rebuilt at all (a mitigation of a dask version): what to reproduce instead.
+    refused: Optional[str] = None
+    # The rebuilt model and its (train, validation, test) splits, in process only: a mitigation refits on them.
+    model: object = field(default=None, repr=False, compare=False)
+    splits: Optional[tuple] = field(default=None, repr=False, compare=False)
 
     @property
     def identical(self) -> bool:
-        return self.retrained and not self.differences and all(c.status != FAIL for c in self.checks)
+        return (self.refused is None and self.retrained and not self.differences
+                and all(c.status != FAIL for c in self.checks))
 
     def add(self, name: str, status: str, detail: str) -> None:
         self.checks.append(Check(name, status, detail))
@@ -188,8 +194,10 @@ COMPARED = (keys.MODEL_FAMILY, keys.HYPERPARAMETERS, keys.ROWS, keys.VALIDATION_
             keys.MODEL_SHA256)
 
 
-def compare(reproduction: Reproduction, recorded: dict, reproduced: dict, facts=COMPARED) -> None:
-    """Each recorded fact against the rebuilt one; a difference carries its most likely cause."""
+def compare(reproduction: Reproduction, recorded: dict, reproduced: dict, facts=COMPARED,
+            cause: Optional[str] = None) -> None:
+    """Each recorded fact against the rebuilt one; a difference carries its most likely cause (`cause`
+    when the caller knows it better than the checks do)."""
     for what in facts:
         was, now = recorded.get(what), reproduced.get(what)
         if what == keys.MODEL_SHA256 and was is not None and was == reproduced.get(MEMO_MODEL_SHA256):
@@ -198,18 +206,25 @@ def compare(reproduction: Reproduction, recorded: dict, reproduced: dict, facts=
             for key in sorted(set(was) | set(now)):
                 if was.get(key) != now.get(key):
                     reproduction.differences.append({"what": f"{what}.{key}", "recorded": was.get(key),
-                                                     "reproduced": now.get(key), "cause": _likely_cause(reproduction)})
+                                                     "reproduced": now.get(key),
+                                                     "cause": cause or _likely_cause(reproduction)})
         elif was != now:
             reproduction.differences.append({"what": what, "recorded": was, "reproduced": now,
-                                             "cause": _likely_cause(reproduction)})
+                                             "cause": cause or _likely_cause(reproduction)})
 
 
 
 
 def retrain(raw: pd.DataFrame, spec) -> dict:
-    """The training pipeline's steps in one process, with their artifact boundaries; the facts a model
-    version records about its model. (`keel.training.in_process` is the same logic without the
-    boundaries: the same metrics, but a pickle of different bytes.)"""
+    """The facts a model version records about its model, rebuilt (`rebuild`)."""
+    return rebuild(raw, spec)[0]
+
+
+def rebuild(raw: pd.DataFrame, spec) -> tuple:
+    """The training pipeline's steps in one process, with their artifact boundaries: (the facts a model
+    version records about its model, the model, its (train, validation, test) splits).
+    (`keel.training.in_process` is the same logic without the boundaries: the same metrics, but a
+    pickle of different bytes.)"""
     from keel.data.fingerprint import fingerprint_frame
     from keel.data.schema import validate_frame
     from keel.data.split import split_frame
@@ -223,12 +238,13 @@ def retrain(raw: pd.DataFrame, spec) -> dict:
     features = artifact_boundary(fit_preprocessor(train, data))
     selected, chosen = fit_and_choose(features, train, validation, data, training)
     model = artifact_boundary(selected.pipeline)
-    return {keys.MODEL_FAMILY: selected.name, keys.HYPERPARAMETERS: chosen["params"],
-            keys.VALIDATION_METRICS: chosen["validation_metrics"],
-            keys.TEST_METRICS: score(test[data.target.column], predict_scores(model, test)),
-            keys.MODEL_SHA256: model_hash(model), MEMO_MODEL_SHA256: memo_model_hash(model),
-            keys.ROWS: {"train": len(train), "validation": len(validation), "test": len(test)},
-            keys.DATA_FINGERPRINT: fingerprint_frame(frame)}
+    facts = {keys.MODEL_FAMILY: selected.name, keys.HYPERPARAMETERS: chosen["params"],
+             keys.VALIDATION_METRICS: chosen["validation_metrics"],
+             keys.TEST_METRICS: score(test[data.target.column], predict_scores(model, test)),
+             keys.MODEL_SHA256: model_hash(model), MEMO_MODEL_SHA256: memo_model_hash(model),
+             keys.ROWS: {"train": len(train), "validation": len(validation), "test": len(test)},
+             keys.DATA_FINGERPRINT: fingerprint_frame(frame)}
+    return facts, model, (train, validation, test)
 
 
 def reproduce_on_dask(reproduction: Reproduction, recorded: dict, spec, engine) -> None:
@@ -284,12 +300,17 @@ def reproduce_on_dask(reproduction: Reproduction, recorded: dict, spec, engine) 
 
 
 def reproduce(recorded: dict, recorded_spec: Optional[dict], *, git_now: dict, diff_names, lock_sha256: str,
-              packages: Dict[str, str], load=None, engine=None) -> Reproduction:
+              packages: Dict[str, str], load=None, engine=None, base: Optional[tuple] = None) -> Reproduction:
     """Check, retrain (only on the same data), compare. `load` reads the spec's data source. A version
-    trained on the dask engine is retrained on `engine` (the active stack's; see reproduce_on_dask)."""
+    trained on the dask engine is retrained on `engine` (the active stack's; see reproduce_on_dask). A
+    mitigated version (`mitigated_from`) is its base version reproduced, then its mitigation refitted:
+    `base` is (the base's metadata, its run's spec); see reproduce_mitigated."""
     from keel.data.sources import load_frame
     from keel.spec import SpecError, spec_hash, validate_spec
 
+    if recorded.get(keys.MITIGATED_FROM) is not None:
+        return reproduce_mitigated(recorded, recorded_spec, base, git_now=git_now, diff_names=diff_names,
+                                   lock_sha256=lock_sha256, packages=packages, load=load, engine=engine)
     reproduction = Reproduction()
     check_code(reproduction, recorded, git_now, diff_names)
     check_environment(reproduction, recorded, lock_sha256, packages)
@@ -309,7 +330,111 @@ def reproduce(recorded: dict, recorded_spec: Optional[dict], *, git_now: dict, d
     raw = check_data(reproduction, recorded, load or (lambda: load_frame(spec.data)), spec)
     if raw is None or any(c.status == FAIL for c in reproduction.checks):
         return reproduction
-    reproduction.reproduced = retrain(raw, spec)
+    reproduction.reproduced, reproduction.model, reproduction.splits = rebuild(raw, spec)
     reproduction.retrained = True
     compare(reproduction, recorded, reproduction.reproduced)
+    return reproduction
+
+
+# --- a mitigated version --------------------------------------------------------------------------
+
+
+def mitigation_refusal(recorded: dict) -> str:
+    """Why a mitigation of a dask-trained version is not rebuilt, and what to reproduce instead ("vN is
+    " + this): it was fitted on the base's seeded split samples, which no rebuild gives back exactly."""
+    source, facts = recorded[keys.MITIGATED_FROM], recorded.get(keys.MITIGATION) or {}
+    return (f"a mitigation of v{source}, which was trained on the dask engine: reproduce v{source} "
+            f"(python run.py reproduce --model-version {source} on a dask stack); the mitigation is "
+            f"{facts.get('method')} ({facts.get('constraint')} on {facts.get('attribute')}), fitted on "
+            f"v{source}'s {facts.get('fitted_on')} sample and recorded under `mitigation` of this version "
+            f"(model SHA-256 {str(recorded.get(keys.MODEL_SHA256))[:12]}); it is not rebuilt here")
+
+
+def _merge(into: Reproduction, part: Reproduction, prefix: str) -> None:
+    """`part`'s checks and differences into `into`, each named with `prefix` (whose they are)."""
+    into.checks += [Check(f"{prefix} {c.name}", c.status, c.detail) for c in part.checks]
+    into.differences += [{**d, "what": f"{prefix} {d['what']}"} for d in part.differences]
+
+
+def mitigation_cause(base: Reproduction, mitigation: Reproduction, source: int, method: str) -> str:
+    """Why a refitted mitigation differs: the base's own differences, a mitigation input that changed,
+    or (neither) the mitigation's refit itself; never training, which reproduced identical."""
+    if base.differences:
+        return f"the base v{source} did not reproduce identically (its differences above); the {method} refit on it " \
+               "inherits them"
+    suspects = [f"{c.name}: {c.detail}" for c in mitigation.checks if c.status == WARN]
+    if suspects:
+        return "; ".join(suspects)
+    return (f"v{source} reproduced identical and no recorded input of the mitigation differs: the {method} refit "
+            f"on v{source}'s splits is not deterministic (fairlearn), not training")
+
+
+def check_mitigation_inputs(recorded: dict, recorded_spec: Optional[dict], base_recorded: dict, *, git_now: dict,
+                            diff_names, lock_sha256: str, packages: Dict[str, str]):
+    """The mitigation run's own records (code, lock, spec, data): (their checks, its spec or None)."""
+    from keel.spec import SpecError, spec_hash, validate_spec
+
+    part = Reproduction()
+    check_code(part, recorded, git_now, diff_names)
+    check_environment(part, recorded, lock_sha256, packages)
+    try:
+        spec = validate_spec(recorded_spec, "the mitigation run's spec") if recorded_spec is not None else None
+    except SpecError as error:
+        part.add("spec", FAIL, f"the mitigation run's recorded spec no longer validates: {error}")
+        return part, None
+    check_spec(part, recorded, recorded_spec, spec, spec_hash(spec) if spec else "")
+    same = recorded.get(keys.DATA_FINGERPRINT) == base_recorded.get(keys.DATA_FINGERPRINT)
+    part.add("data", OK if same else FAIL,
+             f"the base's splits ({str(base_recorded.get(keys.DATA_FINGERPRINT))[:16]}...)" if same else
+             f"the version records data {str(recorded.get(keys.DATA_FINGERPRINT))[:16]}..., its base "
+             f"{str(base_recorded.get(keys.DATA_FINGERPRINT))[:16]}...: not the base's splits")
+    return part, spec
+
+
+def refit_mitigation(base: Reproduction, spec, method: str) -> dict:
+    """The mitigation refitted on the rebuilt base model and splits across the mitigation pipeline's
+    artifact boundaries: the facts its version records about its model (as registration computes them)."""
+    from keel.evaluation.mitigation import fit_mitigation, mitigated_model_facts
+    from keel.training.fit import artifact_boundary
+
+    train, validation, test = (artifact_boundary(frame) for frame in base.splits)
+    mitigated, _ = fit_mitigation(artifact_boundary(base.model), train, validation, spec)
+    mitigated = artifact_boundary(mitigated)
+    return mitigated_model_facts(mitigated, method, base.reproduced, train, validation, test, spec)
+
+
+def reproduce_mitigated(recorded: dict, recorded_spec: Optional[dict], base: Optional[tuple],
+                        **context) -> Reproduction:
+    """A mitigated version rebuilt as it was made: its base version reproduced (checks and facts named
+    "vM ..."), then the mitigation refitted on the rebuilt base model and splits with the mitigation
+    run's spec, compared with this version's recorded facts and hash. A difference names its own cause
+    (mitigation_cause). A base trained on the dask engine: refused (mitigation_refusal)."""
+    from keel.evaluation.mitigation import MitigationNotApplicable
+
+    source = recorded[keys.MITIGATED_FROM]
+    method = (recorded.get(keys.MITIGATION) or {}).get("method", "mitigation")
+    reproduction = Reproduction()
+    base_recorded, base_spec = base if base is not None else (None, None)
+    if not base_recorded:
+        reproduction.add(f"v{source}", FAIL, f"the version was mitigated from v{source}, whose record could not "
+                                             "be read: nothing to rebuild it from")
+        return reproduction
+    if base_recorded.get(keys.ENGINE):
+        reproduction.refused = mitigation_refusal(recorded)
+        return reproduction
+    rebuilt = reproduce(base_recorded, base_spec, **context)
+    _merge(reproduction, rebuilt, f"v{source}")
+    inputs, spec = check_mitigation_inputs(recorded, recorded_spec, base_recorded, git_now=context["git_now"],
+                                           diff_names=context["diff_names"], lock_sha256=context["lock_sha256"],
+                                           packages=context["packages"])
+    _merge(reproduction, inputs, "mitigation")
+    if spec is None or not rebuilt.retrained or any(c.status == FAIL for c in reproduction.checks):
+        return reproduction
+    try:
+        reproduction.reproduced = refit_mitigation(rebuilt, spec, method)
+    except MitigationNotApplicable as error:
+        reproduction.add("mitigation", FAIL, f"the {method} could not be refitted on the rebuilt v{source}: {error}")
+        return reproduction
+    reproduction.retrained = True
+    compare(reproduction, recorded, reproduction.reproduced, cause=mitigation_cause(rebuilt, inputs, source, method))
     return reproduction

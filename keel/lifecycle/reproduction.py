@@ -33,17 +33,38 @@ class ReproductionTarget:
     version: Optional[int] = None
     recorded: Optional[dict] = None
     error: Optional[str] = None
+    model: Optional[str] = None
 
 
 def reproduction_target(spec, version: Optional[int]) -> ReproductionTarget:
     """`version` (None: the latest) of the spec's model, with what its registration recorded."""
     from keel.registry import get_model_version_metadata, resolve_version
 
+    if version is not None and version < 1:  # the registry's lookup would say "no version" without the number
+        return ReproductionTarget(error=f"keel: there is no version {version} of model '{spec.problem.name}': "
+                                        "versions are numbered from 1")
     try:
         version = resolve_version(spec.problem.name, version)
     except LookupError as error:
         return ReproductionTarget(error=f"keel: {error}")
-    return ReproductionTarget(version, get_model_version_metadata(spec.problem.name, version))
+    return ReproductionTarget(version, get_model_version_metadata(spec.problem.name, version),
+                              model=spec.problem.name)
+
+
+def base_record(model: Optional[str], recorded: dict) -> Optional[tuple]:
+    """(metadata, its run's spec) of the version a mitigated version was made from; None for a version
+    not mitigated, (None, None) when the base's record cannot be read."""
+    from keel import registration as keys
+    from keel.registry import get_model_version_metadata
+
+    source = recorded.get(keys.MITIGATED_FROM)
+    if source is None:
+        return None
+    try:
+        metadata = get_model_version_metadata(model, int(source))
+    except (KeyError, LookupError):
+        return None, None
+    return metadata, recorded_spec(metadata[keys.RUN_ID]) if metadata.get(keys.RUN_ID) else None
 
 
 @dataclass
@@ -66,6 +87,7 @@ def reproduce_version(target: ReproductionTarget) -> ReproductionResult:
     try:
         return ReproductionResult(rebuild(recorded, recorded_spec(recorded[keys.RUN_ID]) if recorded.get(keys.RUN_ID)
                                           else None, git_now=code_state(), diff_names=files_changed_since,
-                                          lock_sha256=lock_hash(), packages=package_versions(), engine=active_engine()))
+                                          lock_sha256=lock_hash(), packages=package_versions(), engine=active_engine(),
+                                          base=base_record(target.model, recorded)))
     except EngineUnavailableError as error:
         return ReproductionResult(error=f"keel: {error}")
