@@ -82,6 +82,13 @@ def choose_spec(given: Optional[Path], main_job: bool = False) -> ChosenSpec:
     return ChosenSpec(DEFAULT_SPEC, f"the embedded demo: no spec of your own in {PROJECT_SPECS}/ and none used here yet")
 
 
+def given_path(text: str) -> Path:
+    """A path argument; an empty one is refused (Path("") is ".", the working directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: give the file")
+    return Path(text)
+
+
 def spec_options(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
     """`--config`, `--set` and `--stack`, accepted before or after the command name. Only the
     top-level parser holds defaults: a subparser's default would overwrite a value given before the
@@ -89,7 +96,7 @@ def spec_options(parser: argparse.ArgumentParser, top_level: bool = False) -> No
     overrides_default = [] if top_level else argparse.SUPPRESS
     stack_default = None if top_level else argparse.SUPPRESS
     config_default = None if top_level else argparse.SUPPRESS
-    parser.add_argument("--config", type=Path, default=config_default,
+    parser.add_argument("--config", type=given_path, default=config_default,
                         help="problem spec (default: the only spec in configs/ besides the demo and "
                              "configs/examples/, else the last spec used here, else the demo "
                              "configs/credit_risk.yaml; the main job: the demo)")

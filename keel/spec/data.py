@@ -41,6 +41,13 @@ class FileSource(CsvReading):
     path: Path = Field(description="The file (parquet: also a directory or a glob of files); a relative path is "
                                    "read from the directory run.py is started in")
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _a_path_given(cls, path):
+        if isinstance(path, str) and not path.strip():  # Path("") is ".", the working directory itself
+            raise ValueError("the path is empty: give the file, directory or glob to read")
+        return path
+
     @model_validator(mode="after")
     def _csv_options_for_csv_only(self) -> "FileSource":
         given = list(self.given_options()) if self.kind == "parquet" else []

@@ -113,6 +113,8 @@ def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
                     raise SpecError(f"--set {text!r}: `{where}` has no item {step}")
                 node = node[step]
                 continue
+            if isinstance(node, list):
+                raise SpecError(_list_addressed_by_name(text, steps[:depth], step))
             if not isinstance(node, dict):
                 raise SpecError(f"--set {text!r}: `{where}` is a value, not a section")
             child = node.get(step)
@@ -128,10 +130,19 @@ def apply_overrides(raw: dict, overrides: Iterable[str]) -> dict:
         if isinstance(last, int):
             if not isinstance(node, list) or last >= len(node):
                 raise SpecError(f"--set {text!r}: no item {last} to set")
+        elif isinstance(node, list):
+            raise SpecError(_list_addressed_by_name(text, steps[:-1], last))
         elif not isinstance(node, dict):
             raise SpecError(f"--set {text!r}: cannot set `{last}` inside a value")
         node[last] = value
     return result
+
+
+def _list_addressed_by_name(text: str, list_steps: list, name: str) -> str:
+    """`evaluation.gates.roc_auc.min=0.9`: a list's item named as if it were a key."""
+    where = ".".join(map(str, list_steps))
+    return (f"--set {text!r}: `{where}` is a list: address an item by its position, `{where}[0]`, or a gate by "
+            f"its metric, `{where}[{name}]`")
 
 
 def _shown(value: Any) -> str:

@@ -124,6 +124,20 @@ def test_seeds_and_lightgbm_parameters_out_of_range_are_spec_errors(override, na
         load_spec(ROOT / "configs" / "credit_risk.yaml", [override])
 
 
+def test_a_list_addressed_by_name_and_an_empty_path_are_said_so():
+    """helper-50: `evaluation.gates.roc_auc.min` said "is a value, not a section"; an empty data path validated
+    (as ".") and `check` then said ".: is a directory"; `--config ''` read the working directory."""
+    with pytest.raises(SpecError, match=re.escape("`evaluation.gates` is a list: address an item by its position, "
+                                                  "`evaluation.gates[0]`, or a gate by its metric, "
+                                                  "`evaluation.gates[roc_auc]`")):
+        load_spec(ROOT / "configs" / "credit_risk.yaml", ["evaluation.gates.roc_auc.min=0.9"])
+    with pytest.raises(SpecError, match="data.source.path: the path is empty"):
+        load_spec(ROOT / "configs" / "credit_risk.yaml", ['data.source={kind: csv, path: ""}'])
+    empty = subprocess.run([sys.executable, str(ROOT / "run.py"), "validate", "--config", ""], capture_output=True,
+                           text=True)
+    assert empty.returncode == 2 and "argument --config: an empty path" in empty.stderr
+
+
 def test_overrides_set_any_key_with_yaml_typed_values():
     spec = load_spec(DEFAULT, ["data.source.rows=123", "split.stratify=false",
                                "training.candidate.params.num_leaves=7"])
