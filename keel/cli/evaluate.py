@@ -11,9 +11,9 @@ from keel.spec.models import Spec
 
 
 def print_gates(decision: Decision) -> None:
-    rows = [(g["gate"], "-" if g["value"] is None else g["value"],
-             "pass" if g["passed"] else ("no value" if g.get("known") is False else "FAIL"))
-            for g in decision["gates"]]
+    from keel.evaluation.gates import result_text
+
+    rows = [(g["gate"], "-" if g["value"] is None else g["value"], result_text(g)) for g in decision["gates"]]
     say(format_table(["gate", "value", "result"], rows))
 
 

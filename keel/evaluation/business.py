@@ -1,9 +1,10 @@
-"""Business impact: value per application under the spec's value matrix (only when the spec declares one),
-against a baseline policy."""
+"""Business impact: value per decided row (case) under the spec's value matrix (only when the spec declares
+one), against a baseline policy. The report's keys keep their gate metric names (`..._per_application`);
+what a row is called in words comes from `evaluation.value_matrix.case`."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
@@ -17,8 +18,9 @@ NOT_DECLARED = "not declared"
 
 def evaluate_business(y_true, decisions, values: Optional[ValueMatrix],
                       champion_decisions: Optional[np.ndarray] = None, negative_label: object = "negative") -> dict:
-    """The model's value per application, deciding negative for everyone's (predicting `negative_label`
-    for all), and the champion's if there is one. Without a value matrix in the spec: not measured."""
+    """The model's value per row, deciding negative for everyone's (predicting `negative_label` for all),
+    and the champion's if there is one: the baseline is the champion when there is one, else deciding
+    negative for everyone. Without a value matrix in the spec: not measured."""
     y_true = np.asarray(y_true)
     if values is None:
         return {"declared": False, "currency": None, "confusion": confusion(y_true, decisions),
@@ -27,7 +29,8 @@ def evaluate_business(y_true, decisions, values: Optional[ValueMatrix],
     model_value = value_per_application(y_true, decisions, values)
     all_negative = value_per_application(y_true, np.zeros(len(y_true), dtype=bool), values)
     policy = f"predict {negative_label!r} for everyone"
-    report = {"declared": True, "currency": values.currency, "confusion": confusion(y_true, decisions),
+    report = {"declared": True, "currency": values.currency, "per": per_case(values),
+              "confusion": confusion(y_true, decisions),
               "expected_value_per_application": model_value,
               "all_negative_value_per_application": all_negative, "all_negative_policy": policy,
               "baseline_policy": policy, "baseline_value_per_application": all_negative}
@@ -39,6 +42,37 @@ def evaluate_business(y_true, decisions, values: Optional[ValueMatrix],
     return report
 
 
+def per_case(values: Optional[ValueMatrix]) -> str:
+    """"per transaction" when the spec names what a row is, else "per case"."""
+    return f"per {values.case if values is not None and values.case else 'case'}"
+
+
+def baseline_text(report: dict, champion: Optional[str] = None) -> str:
+    """The policy the uplift is measured against, named: the champion (`champion` names it) or deciding
+    negative for everyone."""
+    if report.get("baseline_policy") == "champion":
+        return f"the champion{f' ({champion})' if champion else ''}: its decisions on the same test rows"
+    return str(report.get("baseline_policy"))
+
+
+def business_rows(report: dict, champion: Optional[str] = None) -> List[tuple]:
+    """(label, value) rows of the business report: values, the named baseline and the confusion counts."""
+    if not report.get("declared", True):
+        return ([("value", "not declared: the spec has no evaluation.value_matrix, so decisions are not valued")]
+                + [(f"{outcome.replace('_', ' ')}s (test split)", count)
+                   for outcome, count in report["confusion"].items()])
+    currency, per = report["currency"], report.get("per", "per case")  # reports from before `per` was kept
+    all_negative = report.get("all_negative_value_per_application", report.get("approve_all_value_per_application"))
+    rows = [(f"value {per}, this model ({currency})", report["expected_value_per_application"]),
+            ("baseline policy", baseline_text(report, champion)),
+            (f"value {per}, baseline ({currency})", report["baseline_value_per_application"]),
+            (f"uplift {per} vs baseline ({currency})", report["value_uplift_vs_baseline"])]
+    if report.get("baseline_policy") == "champion":  # the all-negative policy is still a reference point
+        rows.append((f"value {per}, {report.get('all_negative_policy', 'all negative')} ({currency})", all_negative))
+    return rows + [(f"{outcome.replace('_', ' ')}s (test split)", count)
+                   for outcome, count in report["confusion"].items()]
+
+
 def business_html(report: dict) -> str:
     if not report.get("declared", True):
         return html.page("Business impact (test split)",
@@ -47,13 +81,14 @@ def business_html(report: dict) -> str:
                          html.table(["outcome", "count"], report["confusion"].items()))
     policy = report.get("all_negative_policy", "approve all")  # reports made before the policy was named
     all_negative = report.get("all_negative_value_per_application", report.get("approve_all_value_per_application"))
+    per = report.get("per", "per case")
     labels = ["this model", policy] + (["champion"] if "champion_value_per_application" in report else [])
     values = [report["expected_value_per_application"], all_negative] + \
         ([report["champion_value_per_application"]] if "champion_value_per_application" in report else [])
     return html.page(
         "Business impact (test split)",
-        html.key_values({f"value per application ({report['currency']})": report["expected_value_per_application"],
-                         "baseline policy": report["baseline_policy"],
+        html.key_values({f"value {per} ({report['currency']})": report["expected_value_per_application"],
+                         "baseline policy": baseline_text(report),
                          "uplift vs baseline": report["value_uplift_vs_baseline"]}),
-        svg.bar_chart(labels, values, f"Value per application ({report['currency']})"),
+        svg.bar_chart(labels, values, f"Value {per} ({report['currency']})"),
         html.table(["outcome", "count"], report["confusion"].items()))

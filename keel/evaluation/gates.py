@@ -45,13 +45,19 @@ BUILT_IN_CHECKS = ("champion_challenger", "hostile_inputs")  # judged whatever g
 
 class GateRow(TypedDict):
     """One judged gate (or built-in check): `value` None when there is none; `known` whether it is a
-    number the gate could judge."""
+    number the gate could judge. `interval` is the value's trusted bootstrap interval [low, high] when
+    the performance report has one; `uncertain` that it crosses a bound (the verdict could go either
+    way); `judged_on` "value" or "interval" (evaluation.judge_gates_on). `gate` carries both in words
+    (and which groups a fairness gate judged), so every table showing it says so."""
 
     gate: str
     metric: str
     value: Optional[float]
     known: bool
     passed: bool
+    interval: Optional[List[float]]
+    uncertain: bool
+    judged_on: str
 
 
 class GateHistoryEntry(TypedDict):
@@ -141,6 +147,94 @@ def _missing_text(row: GateRow, reports: Optional[dict]) -> str:
     return f"{row['gate']}: no value" + (f" ({why})" if why else "")
 
 
+def trusted_interval(key: str, reports: Optional[dict]) -> tuple[Optional[List[float]], Optional[str]]:
+    """The performance report's interval of gate metric `key` when it can be trusted, else None and why
+    (None, None: the report has no interval for it, as for fairness, latency and value metrics)."""
+    from keel.evaluation.bootstrap import confusion_counts, untrusted_interval_reason
+
+    performance = (reports or {}).get("performance") or {}
+    if key not in (performance.get("intervals") or {}):
+        return None, None
+    rule = ((reports or {}).get("fairness") or {}).get("rule")
+    interval = [float(v) for v in performance["intervals"][key]]
+    # The first reason that applies: the metric's own, too few rows of a kind (the small-group rule), a
+    # resample where it was undefined (the report's, when it keeps them), no finite interval.
+    reasons = ((performance.get("undefined") or {}).get(key),
+               untrusted_interval_reason(key, confusion_counts(performance), int(rule["min_each"])) if rule
+               else "no small-group rule in the evaluation to judge it by",
+               (performance.get("interval_unavailable") or {}).get(key),
+               None if all(_known(v) for v in interval) else "the bootstrap gave no interval")
+    why = next((reason for reason in reasons if reason), None)
+    return (None, why) if why else (interval, None)
+
+
+def _crosses(gate: Gate, interval: Optional[List[float]]) -> bool:
+    """Whether the interval has values on both sides of a bound (strictly): the verdict could go either way."""
+    if interval is None:
+        return False
+    low, high = interval
+    return any(bound is not None and low < bound < high for bound in (gate.min, gate.max))
+
+
+def _interval_value(gate: Gate, interval: List[float]) -> float:
+    """The bound of the interval a gate judges under `interval`: the side that could fail it."""
+    if gate.min is not None and gate.max is not None:  # both bounds: the interval must sit inside them
+        return interval[0] if interval[0] < gate.min else interval[1]
+    return interval[0] if gate.min is not None else interval[1]
+
+
+def _interval_words(interval: List[float], confidence: Optional[float]) -> str:
+    level = f"{confidence:.0%} " if confidence else ""
+    return f"{level}interval {interval[0]:.4f} to {interval[1]:.4f}"
+
+
+def judge_gate(gate: Gate, value: Optional[float], reports: Optional[dict]) -> GateRow:
+    """One declared gate's row: judged on its value or (evaluation.judge_gates_on: interval) on its
+    interval's bound; an interval crossing the bound marks it uncertain; a fairness gate names the
+    groups it judged and the ones too small to judge."""
+    interval, untrusted = trusted_interval(gate.key, reports)
+    confidence = ((reports or {}).get("performance") or {}).get("confidence")
+    # Which groups a fairness value rests on; a gate with no value says why in its missing text instead.
+    notes = [judged_groups_text(gate.key, reports)] if gate.metric in FAIRNESS_METRICS and _known(value) else []
+    judged = value
+    if gate.judged_on == "interval":
+        judged = _interval_value(gate, interval) if interval is not None and _known(value) else None
+        notes.append(f"judged on the {_interval_words(interval, confidence)}" if judged is not None else
+                     f"judged on the interval, which is not available: {untrusted or 'the metric has none'}")
+    uncertain = _crosses(gate, interval)
+    if uncertain:
+        notes.append(f"the {_interval_words(interval, confidence)} crosses the bound")
+    elif gate.judged_on == "value" and untrusted and _known(value):
+        notes.append(f"no trusted interval: {untrusted}")
+    notes = [n for n in notes if n]
+    return {"gate": gate.describe() + (f" ({'; '.join(notes)})" if notes else ""), "metric": gate.key,
+            "value": value, "known": _known(judged), "passed": gate.passes(judged), "interval": interval,
+            "uncertain": uncertain, "judged_on": gate.judged_on}
+
+
+def judged_groups_text(key: str, reports: Optional[dict]) -> str:
+    """For a fairness gate: "judged on A, B; too small: C, D" per attribute that left a group out ('' when
+    every group was judged, or the report does not say)."""
+    metric, _, attribute = key.partition("[")
+    attributes = ((reports or {}).get("fairness") or {}).get("attributes") or {}
+    names = [attribute.rstrip("]")] if attribute else [n for n in attributes if " x " not in n]
+    flag = "odds_judgeable" if metric == "equalized_odds_difference" else "judgeable"
+    texts = []
+    for name in names:
+        groups = (attributes.get(name) or {}).get("groups") or []
+        judged = [str(g["group"]) for g in groups if g.get(flag, g.get("judgeable"))]
+        left_out = [str(g["group"]) for g in groups if not g.get(flag, g.get("judgeable"))]
+        if left_out:
+            prefix = f"{name}: " if not attribute else ""
+            texts.append(f"{prefix}judged on {', '.join(judged) or 'no group'}; too small: {', '.join(left_out)}")
+    return "; ".join(texts)
+
+
+def _built_in(gate: str, metric: str, value: Optional[float], known: bool, passed: bool) -> GateRow:
+    return {"gate": gate, "metric": metric, "value": value, "known": known, "passed": passed, "interval": None,
+            "uncertain": False, "judged_on": "value"}
+
+
 def decide(gates: List[Gate], values: Dict[str, float], comparison: Optional[dict],
            hostile_inputs_passed: Optional[bool] = True, blocking: bool = True,
            missing_evidence: Sequence[str] = (), reports: Optional[dict] = None) -> Decision:
@@ -150,23 +244,22 @@ def decide(gates: List[Gate], values: Dict[str, float], comparison: Optional[dic
     `missing_evidence` (a dimension that could not be measured) makes the decision `incomplete`:
     neither staged nor deployable. Otherwise every gate passing promotes to staging; a failing gate
     rejects, unless `blocking` is false: then the failures are advisory (recorded, shown, deployable).
-    `reports` ({"fairness": ..., "performance": ...}) only explain a missing value; they never change it."""
+    `reports` ({"fairness": ..., "performance": ...}) explain a missing value and give the intervals
+    a gate is marked uncertain by (and judged on, under evaluation.judge_gates_on: interval)."""
     has_champion = bool(comparison and comparison.get("champion"))
     rows: List[GateRow] = [
-        {"gate": g.describe(), "metric": g.key, "value": values.get(g.key), "known": _known(values.get(g.key)),
-         "passed": g.passes(values.get(g.key))} if has_champion or g.metric not in CHAMPION_RELATIVE else
-        {"gate": f"{g.describe()} (no champion: not applicable)", "metric": g.key, "value": None, "known": True,
-         "passed": True}
+        judge_gate(g, values.get(g.key), reports) if has_champion or g.metric not in CHAMPION_RELATIVE else
+        _built_in(f"{g.describe()} (no champion: not applicable)", g.key, None, True, True)
         for g in gates]
     if has_champion:
         known = _known(comparison.get("ci_low")) and comparison.get("accepted") is not None
-        rows.append({"gate": f"challenger {comparison['mode'].replace('_', '-')} vs {comparison['champion']} "
-                             f"(margin {comparison['margin']:g}, {comparison['metric']})",
-                     "metric": "champion_challenger", "value": comparison.get("ci_low"), "known": known,
-                     "passed": known and bool(comparison["accepted"])})
-    rows.append({"gate": "hostile inputs (out of range, unseen categories) answered", "metric": "hostile_inputs",
-                 "value": None if hostile_inputs_passed is None else float(hostile_inputs_passed),
-                 "known": hostile_inputs_passed is not None, "passed": bool(hostile_inputs_passed)})
+        rows.append(_built_in(f"challenger {comparison['mode'].replace('_', '-')} vs {comparison['champion']} "
+                              f"(margin {comparison['margin']:g}, {comparison['metric']})",
+                              "champion_challenger", comparison.get("ci_low"), known,
+                              known and bool(comparison["accepted"])))
+    rows.append(_built_in("hostile inputs (out of range, unseen categories) answered", "hostile_inputs",
+                          None if hostile_inputs_passed is None else float(hostile_inputs_passed),
+                          hostile_inputs_passed is not None, bool(hostile_inputs_passed)))
     missing = [_missing_text(r, reports) for r in rows if not r["known"]] + list(missing_evidence)
     failed = [r["gate"] for r in rows if r["known"] and not r["passed"]]
     if missing:
@@ -208,9 +301,19 @@ def incomplete_decision(failed_step: Optional[str], error: str) -> Decision:
             "decision": INCOMPLETE, "failed_step": failed_step}
 
 
+def result_text(row: GateRow) -> str:
+    """A gate row's result in words: "pass", "FAIL", "no value", and ", but uncertain" when its interval
+    crosses the bound (rows recorded before intervals were judged have no `uncertain`)."""
+    if row.get("known") is False:
+        return "no value"
+    return ("pass" if row["passed"] else "FAIL") + (", but uncertain" if row.get("uncertain") else "")
+
+
 def _verdict(row: GateRow):
     if not row.get("known", True):
         return html.verdict(None, "no value")
+    if row.get("uncertain"):
+        return html.verdict(None if row["passed"] else False, result_text(row))
     return html.verdict(row["passed"])
 
 

@@ -9,7 +9,8 @@ from typing import List
 from keel import registration as keys
 from keel.data.screening import screening_rows
 from keel.evaluation.fairness import interval_text, judged_text, small_groups
-from keel.evaluation.gates import Decision, GateRow, describe_decision
+from keel.evaluation.business import business_rows
+from keel.evaluation.gates import Decision, describe_decision, result_text, trusted_interval
 from keel.evaluation.performance import undefined_text
 from keel.evaluation.record import applied_gates, describe_gate
 from keel.monitoring.production_fairness import LABEL_COVERAGE, coverage_rows
@@ -18,16 +19,29 @@ from keel.reports import html
 from keel.reports.values import format_value as _fmt
 
 
-def _verdict(gate: GateRow) -> str:
-    if gate.get("known") is False:
-        return "no value"
-    return "pass" if gate["passed"] else "FAIL"
+def _metric_text(reports: dict, name: str, value: float) -> str:
+    """"0.3696 (95% CI 0.2249 to 0.5000)", or the value with why its interval is not available (too few
+    rows of a kind for the bootstrap to vary: a narrow interval there would be false precision)."""
+    performance = reports["performance"]
+    if undefined_text(performance, name):
+        return undefined_text(performance, name)
+    interval, why = trusted_interval(name, reports)
+    if interval is None:
+        return f"{value:.4f} ({performance['confidence']:.0%} CI not available: {why or 'none computed'})"
+    return f"{value:.4f} ({performance['confidence']:.0%} CI {interval[0]:.4f} to {interval[1]:.4f})"
 
 
-def _metric_text(performance: dict, name: str, value: float) -> str:
-    low, high = performance["intervals"][name]
-    return (undefined_text(performance, name)
-            or f"{value:.4f} ({performance['confidence']:.0%} CI {low:.4f} to {high:.4f})")
+def _business_section(reports: dict) -> List[dict]:
+    """Business impact with its baseline named (the champion or deciding negative for everyone) and the
+    confusion counts; none for reports from before the business report was kept with the card's."""
+    report = reports.get("business")
+    if not report:
+        return []
+    comparison = reports.get("comparison") or {}
+    rows = business_rows(report, comparison.get("champion"))
+    text = ("Value of the model's decisions on the test split under evaluation.value_matrix, against a baseline "
+            "policy." if report.get("declared", True) else "")
+    return [{"title": "Business impact (test split)", "text": text, "rows": rows}]
 
 
 def card_sections(spec, model_name: str, version: int, training: dict, reports: dict) -> List[dict]:
@@ -61,7 +75,7 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
         {"title": "Performance (test split)",
          "text": f"Decision threshold {reports['threshold']['threshold']:.4f} chosen on validation data by "
                  f"rule `{reports['threshold']['rule']}`.",
-         "rows": [(name, _metric_text(reports["performance"], name, value)) for name, value in perf.items()]
+         "rows": [(name, _metric_text(reports, name, value)) for name, value in perf.items()]
                  + ([("champion comparison", f"{comparison['metric']} difference "
                                              f"{comparison['difference']:+.4f}, {comparison['confidence']:.0%} CI "
                                              f"[{comparison['ci_low']:+.4f}, {comparison['ci_high']:+.4f}] vs "
@@ -76,6 +90,7 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
                    + ("" if g.get("odds_judgeable", g["judgeable"]) else f" ({judged_text(g)})"))
                   for name, attribute in fairness["attributes"].items() if " x " not in name
                   for g in attribute["groups"]]},
+        *_business_section(reports),
         *_mitigation_sections(training, reports),
         {"title": "Calibration", "text": "",
          "rows": [("Brier score", reports["calibration"]["brier"]),
@@ -99,7 +114,7 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
                                                 if small_groups(a)) or "none"),
                   ("Evaluated on", "one held-out test split of the training data's source; no production data yet")]},
         {"title": "Gates and decision", "text": f"Decision: **{describe_decision(decision)}**",
-         "rows": [(g["gate"], f"{_fmt(g['value'])} — {_verdict(g)}") for g in decision["gates"]]
+         "rows": [(g["gate"], f"{_fmt(g['value'])} — {result_text(g)}") for g in decision["gates"]]
                  + [("gate change since the previous evaluation", change) for change in decision.get("gate_changes") or []]},
         {"title": "Gate history",
          "text": "Every evaluation of this version, oldest first, with the gates it applied (from the audit trail); "

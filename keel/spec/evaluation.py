@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import List, Literal, Optional
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from keel.spec.base import StrictModel
 from keel.spec.metrics import FAIRNESS_METRIC_RANGES, METRIC_RANGES, VALUE_METRIC_RANGES
@@ -47,6 +47,9 @@ class ValueMatrix(StrictModel):
     true_negative: float = Field(description="value of predicting negative where the outcome was negative")
     false_negative: float = Field(description="value of predicting negative where the outcome was positive")
     currency: str = Field(min_length=1, description="unit of the values, e.g. EUR or points")
+    case: Optional[str] = Field(
+        None, min_length=1, description="what one decided row is, for reports: `transaction` gives 'value per "
+                                        "transaction' (default: 'value per case')")
 
 
 class PerformanceSpec(StrictModel):
@@ -113,6 +116,14 @@ class Gate(StrictModel):
     attribute: Optional[str] = Field(
         None, description="fairness gates only: one sensitive attribute (or `a x b` for an intersection); "
                           "default: the worst over the declared attributes")
+    # What the gate is judged on (evaluation.judge_gates_on), set by the evaluation section that holds
+    # the gate: a gate alone is judged on its value.
+    _judged_on: str = PrivateAttr("value")
+
+    @property
+    def judged_on(self) -> str:
+        """"value" (the point value) or "interval" (its bootstrap interval's bound on the gate's side)."""
+        return self._judged_on
 
     @property
     def key(self) -> str:
@@ -183,7 +194,23 @@ class EvaluationSpec(StrictModel):
     comparison: ComparisonSpec = ComparisonSpec()
     gates: List[Gate] = Field(default_factory=list)
     blocking: bool = Field(True, description="A failing gate makes `evaluate` and `check` exit non-zero")
+    judge_gates_on: Literal["value", "interval"] = Field(
+        "value",
+        description="`value`: a gate passes on the metric's value; `interval`: on its bootstrap interval's bound "
+                    "on the gate's side (the lower bound for `min`, the upper for `max`), so a pass holds at the "
+                    "performance confidence. Under `interval` a gate without a trusted interval (fairness, latency, "
+                    "value gates; too few rows of a class) has no value to judge: the decision is incomplete. "
+                    "Either way a gate whose interval crosses its bound is marked uncertain")
     mitigation: MitigationSpec = MitigationSpec()
+
+    @model_validator(mode="after")
+    def _gates_judged_as_declared(self) -> "EvaluationSpec":
+        # Copies: a Gate given as an object may be shared with another section judging otherwise.
+        gates = [gate.model_copy() for gate in self.gates]
+        for gate in gates:
+            gate._judged_on = self.judge_gates_on
+        object.__setattr__(self, "gates", gates)  # frozen: set once, while validating
+        return self
 
     @model_validator(mode="after")
     def _value_matrix_where_needed(self) -> "EvaluationSpec":

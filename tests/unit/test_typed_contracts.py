@@ -196,6 +196,8 @@ def test_the_decision_and_the_record_carry_exactly_their_declared_keys():
     decision = decide(EVALUATION.gates, {"roc_auc": 0.8}, COMPARISON)
     assert set(decision) == Decision.__required_keys__
     assert all(set(row) == set(GateRow.__annotations__) for row in decision["gates"])
+    assert set(GateRow.__annotations__) == {"gate", "metric", "value", "known", "passed", "interval", "uncertain",
+                                            "judged_on"}
     assert set(incomplete_decision("latency_step", "boom")) == Decision.__required_keys__ | {"failed_step"}
     assert set(failed_record()) == EvaluationRecord.__required_keys__  # no threshold: the run chose none
     assert set(finished_record()) == set(EvaluationRecord.__annotations__)
