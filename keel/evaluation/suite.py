@@ -12,7 +12,7 @@ from keel import registration as keys
 from keel.data.groups import sensitive_groups
 from keel.evaluation.business import evaluate_business
 from keel.evaluation.calibration import evaluate_calibration, fit_calibrated
-from keel.evaluation.comparison import compare
+from keel.evaluation.comparison import compare, no_comparison, rows_compared_text, trained_on
 from keel.evaluation.decisions import ChosenThreshold, choose_threshold
 from keel.evaluation.explainability import evaluate_explainability
 from keel.evaluation.fairness import evaluate_fairness, group_rule
@@ -57,19 +57,56 @@ def champion_scoring(champion: dict, validation: pd.DataFrame, spec: Spec) -> Tu
     return scoring, chosen["threshold"]
 
 
+def compared_rows(test: pd.DataFrame, trained: Optional[dict]) -> Tuple[np.ndarray, dict]:
+    """(mask of the test rows the comparison uses, what it says about them). `trained` is the champion's
+    training rows ({"key", "keys"}, `keel.evaluation.comparison.row_key`) or {"why": ...} when they could
+    not be read: then every row is used and the report says the overlap was not checked."""
+    if not trained or "keys" not in trained:
+        why = (trained or {}).get("why") or "the champion's training split was not given"
+        return np.ones(len(test), dtype=bool), {"test_rows": len(test), "rows_compared": len(test),
+                                                 "rows_left_out": 0, "overlap_checked": False,
+                                                 "overlap_unchecked": why}
+    left_out = trained_on(test, trained)
+    return ~left_out, {"test_rows": len(test), "rows_compared": int((~left_out).sum()),
+                       "rows_left_out": int(left_out.sum()), "overlap_checked": True,
+                       "matched_by": trained["key"]["text"]}
+
+
+def too_few_compared(y: np.ndarray, rows: dict, spec: Spec) -> Optional[str]:
+    """Why the rows left to compare on are too few (None when they are enough): keel's least evidence
+    for a test split (`too_little_test_evidence` under the small-group rule)."""
+    positives = int(np.sum(y.astype(int)))
+    counts = {"rows": len(y), "positives": positives, "positive_rate": positives / len(y) if len(y) else 0.0}
+    short = too_little_test_evidence(counts, group_rule(spec.data))
+    if not short:
+        return None
+    return (f"only {len(y)} of the {rows['test_rows']} test rows are not the champion's training rows, too few "
+            f"to compare on ({short[0]})")
+
+
 def compare_with_champion(champion: Optional[dict], scoring_model, threshold: float,
                           validation: pd.DataFrame, test: pd.DataFrame, spec: Spec) -> tuple[dict, np.ndarray]:
-    """(comparison report, the champion's test scores); `{"champion": None}` when there is none.
+    """(comparison report, the champion's test scores on every test row); `{"champion": None}` when
+    there is none.
 
-    `champion` is {name, model, metadata}, as `keel.registry.find_champion` returns it."""
+    `champion` is {name, model, metadata}, as `keel.registry.find_champion` returns it, with
+    `training_rows` (see `compared_rows`): the comparison leaves out the test rows the champion was
+    trained on (its score there is in-sample) and has no value when too few rows remain."""
     if champion is None:  # NaN scores keep the artifact's shape (and ZenML's metadata) well defined
         return {"champion": None}, np.full(len(test), np.nan)
     champion_model, champion_cut = champion_scoring(champion, validation, spec)
     champion_scores = predict_scores(champion_model, test)
-    report = compare(test[spec.data.target.column].to_numpy(), champion_scores,
-                     predict_scores(scoring_model, test), champion_cut, threshold,
-                     spec.training.primary_metric, spec.evaluation.comparison)
-    return {"champion": champion["name"], "champion_threshold": champion_cut, **report}, champion_scores
+    keep, rows = compared_rows(test, champion.get("training_rows"))
+    y = test[spec.data.target.column].to_numpy()[keep]
+    metric, comparison = spec.training.primary_metric, spec.evaluation.comparison
+    why = too_few_compared(y, rows, spec)
+    if why:
+        report = no_comparison(metric, comparison, why)
+    else:
+        report = compare(y, champion_scores[keep], predict_scores(scoring_model, test)[keep], champion_cut, threshold,
+                         metric, comparison)
+    report = {"champion": champion["name"], "champion_threshold": champion_cut, **rows, **report}
+    return {**report, "rows_text": rows_compared_text(report)}, champion_scores
 
 
 def champion_decisions(comparison: dict, champion_scores: np.ndarray) -> Optional[np.ndarray]:
