@@ -196,6 +196,12 @@ def judge_gate(gate: Gate, value: Optional[float], reports: Optional[dict]) -> G
     confidence = ((reports or {}).get("performance") or {}).get("confidence")
     # Which groups a fairness value rests on; a gate with no value says why in its missing text instead.
     notes = [judged_groups_text(gate.key, reports)] if gate.metric in FAIRNESS_METRICS and _known(value) else []
+    if gate.metric == "value_uplift_vs_baseline" and ((reports or {}).get("business") or {}).get("declared"):
+        from keel.evaluation.business import baseline_text
+
+        # The baseline is the champion when there is one, else deciding negative for everyone: say which.
+        champion = (reports.get("comparison") or {}).get("champion")
+        notes.append(f"baseline: {baseline_text(reports['business'], champion)}")
     judged = value
     if gate.judged_on == "interval":
         judged = _interval_value(gate, interval) if interval is not None and _known(value) else None

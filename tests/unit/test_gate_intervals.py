@@ -211,3 +211,18 @@ def test_a_fairness_gate_names_the_groups_it_judged_and_the_ones_too_small():
     values = {"demographic_parity_ratio[ethnicity]": 0.9, "demographic_parity_ratio": 0.9}
     rows = decide(spec.evaluation.gates, values, None, reports={"fairness": every_group})["gates"]
     assert rows[0]["gate"] == "demographic_parity_ratio[ethnicity] >= 0.5"
+
+
+def test_a_value_uplift_gate_names_its_baseline():
+    spec = _spec([{"metric": "value_uplift_vs_baseline", "min": 0}], value_matrix=MATRIX)
+    y, scores = _rare_positives(46, 17)
+    business = evaluate_business(y, scores >= 0.5, spec.evaluation.value_matrix, negative_label=0)
+    row = decide(spec.evaluation.gates, {"value_uplift_vs_baseline": business["value_uplift_vs_baseline"]}, None,
+                 reports={"business": business})["gates"][0]
+    assert row["gate"] == "value_uplift_vs_baseline >= 0 (baseline: predict 0 for everyone)"
+    with_champion = evaluate_business(y, scores >= 0.5, spec.evaluation.value_matrix,
+                                      champion_decisions=scores >= 0.85, negative_label=0)
+    row = decide(spec.evaluation.gates, {"value_uplift_vs_baseline": 1.0}, {"champion": None},
+                 reports={"business": with_champion, "comparison": {"champion": "v1"}})["gates"][0]
+    assert row["gate"] == ("value_uplift_vs_baseline >= 0 (baseline: the champion (v1): its decisions on the same "
+                           "test rows)")
