@@ -8,6 +8,8 @@ never pass unnoticed).
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import model_validator
 
 from keel.spec.base import StrictModel
@@ -56,6 +58,28 @@ class Spec(StrictModel):
             if gate.attribute is not None and gate.attribute not in known:
                 raise ValueError(f"gate {gate.describe()}: attribute `{gate.attribute}` is not one of {sorted(known)}")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _monitor_the_primary_metric(cls, raw: Any) -> Any:
+        """The monitored performance metric (drift and the retraining trigger) is the spec's
+        `training.primary_metric` unless declared: a fraud spec selecting by pr_auc was watched by roc_auc,
+        a default fit for the credit demo."""
+        training = raw.get("training") if isinstance(raw, dict) else None
+        primary = training.get("primary_metric") if isinstance(training, dict) else None
+        monitoring = raw.get("monitoring", {}) if isinstance(raw, dict) else None
+        if primary is None or not isinstance(monitoring, dict):
+            return raw
+        monitoring = dict(monitoring)
+        drift = monitoring.get("drift", {})
+        if isinstance(drift, dict) and isinstance(drift.get("performance", {}), dict):
+            performance = drift.get("performance", {})
+            monitoring["drift"] = {**drift, "performance": {"metric": primary, **performance}}
+        retraining = monitoring.get("retraining", {})
+        if isinstance(retraining, dict) and isinstance(retraining.get("performance", {}), dict):
+            trigger = retraining.get("performance", {})  # absent: the default trigger; null: none, kept
+            monitoring["retraining"] = {**retraining, "performance": {"metric": primary, **trigger}}
+        return {**raw, "monitoring": monitoring}
 
     @model_validator(mode="after")
     def _reasons_name_model_features(self) -> "Spec":

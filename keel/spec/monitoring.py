@@ -63,7 +63,7 @@ class LabelDriftSpec(StrictModel):
 class PerformanceDriftSpec(StrictModel):
     """The model's metric on labelled production rows against its own test metric."""
 
-    metric: Metric = "roc_auc"
+    metric: Metric = Field("roc_auc", description="in a spec: training.primary_metric unless declared")
     max_drop: float = Field(0.05, gt=0.0, le=1.0, description="how far the metric may fall below the test value")
 
 
@@ -177,7 +177,8 @@ class PerformanceTrigger(StrictModel):
     """Retrain when production performance falls: by default relative to the monitored version's own
     test value (what is normal differs from one problem to the next); an absolute floor only when declared."""
 
-    metric: Metric = "roc_auc"
+    metric: Metric = Field("roc_auc", description="in a spec: training.primary_metric unless declared (the same as "
+                                                  "drift.performance.metric)")
     max_drop: Optional[float] = Field(
         0.05, gt=0.0, le=1.0, description="retrain when the labelled production metric is worse than the version's "
                                           "own test value by more than this (null: no relative trigger)")

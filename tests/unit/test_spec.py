@@ -138,6 +138,21 @@ def test_a_list_addressed_by_name_and_an_empty_path_are_said_so():
     assert empty.returncode == 2 and "argument --config: an empty path" in empty.stderr
 
 
+def test_the_monitored_metric_is_the_primary_metric_unless_declared(tmp_path):
+    """helper-47: a fraud spec selecting by pr_auc was monitored (and retrained) by roc_auc, the credit demo's
+    metric, because the monitoring section's metric defaulted to it."""
+    raw = yaml.safe_load((ROOT / "configs" / "credit_risk.yaml").read_text())
+    del raw["monitoring"]["drift"]["performance"]["metric"], raw["monitoring"]["retraining"]["performance"]["metric"]
+    raw["training"]["primary_metric"] = "pr_auc"
+    path = tmp_path / "fraud.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    spec = load_spec(path)
+    assert spec.monitoring.drift.performance.metric == spec.monitoring.retraining.performance.metric == "pr_auc"
+    declared = load_spec(path, ["monitoring.drift.performance.metric=brier", "monitoring.retraining.performance=null"])
+    assert declared.monitoring.drift.performance.metric == "brier" and declared.monitoring.retraining.performance is None
+    assert load_spec(ROOT / "configs" / "credit_risk.yaml").monitoring.drift.performance.metric == "roc_auc"
+
+
 def test_overrides_set_any_key_with_yaml_typed_values():
     spec = load_spec(DEFAULT, ["data.source.rows=123", "split.stratify=false",
                                "training.candidate.params.num_leaves=7"])
