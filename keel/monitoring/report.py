@@ -40,7 +40,8 @@ def drift_report_html(status: DriftStatus, decision: Optional[RetrainingDecision
         sections.append(bar_chart([r[0] for r in rows], [float(r[3]) if r[3] != "-" else 0.0 for r in rows],
                                   title="effect size per feature"))
         sections.append(table(["feature", "test", "p-value", "effect", "min effect", "null fraction",
-                               "reference null fraction", "unseen categories", "problem", "verdict"], rows))
+                               "reference null fraction", "categories absent from the training rows", "problem",
+                               "verdict"], rows))
     prediction = status.get("prediction", {})
     sections.append(heading("Prediction drift"))
     sections.append(key_values({"score KS distance": format_value(prediction.get("score_ks")),
