@@ -80,6 +80,8 @@ def too_few_compared(y: np.ndarray, rows: dict, spec: Spec) -> Optional[str]:
     short = too_little_test_evidence(counts, group_rule(spec.data))
     if not short:
         return None
+    if not rows["rows_left_out"]:
+        return f"the {len(y)} test rows are too few to compare on ({short[0]})"
     return (f"only {len(y)} of the {rows['test_rows']} test rows are not the champion's training rows, too few "
             f"to compare on ({short[0]})")
 

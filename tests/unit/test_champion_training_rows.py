@@ -133,3 +133,10 @@ def test_a_champion_without_its_training_split_is_compared_on_every_row_and_says
     assert comparison["accepted"] is True
     for shown in (comparison_text(comparison), html.unescape(comparison_html(comparison))):
         assert "could not be checked (eval v1 has no artifact 'train' linked)" in shown
+
+
+def test_a_test_split_too_small_without_overlap_is_named_as_such(spec):
+    test = _test_split(spec, n=40)
+    comparison, _ = compare_with_champion(_champion(spec, []), _Scorer(), 0.5, test, test, spec)
+    assert comparison["rows_left_out"] == 0 and comparison["accepted"] is None
+    assert comparison["no_value_reason"].startswith("the 40 test rows are too few to compare on (")
