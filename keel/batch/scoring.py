@@ -309,10 +309,13 @@ class BatchReasons:
             from keel.serving.fast_path import compile_row_scorer
             from keel.serving.reasons import ReasonGiver
 
+            from keel.evaluation.mitigation import reasons_model
+
             self.built = True
-            if not getattr(self.model, "decision_attributes_", None):
-                encoder = compile_row_scorer(self.model, sample)
-                self.giver = ReasonGiver.for_pipeline(self.model, encoder, self.data, self.decisions,
+            model = reasons_model(self.model)  # a threshold_optimizer version: its base model's contributions
+            if not getattr(model, "decision_attributes_", None):
+                encoder = compile_row_scorer(model, sample)
+                self.giver = ReasonGiver.for_pipeline(model, encoder, self.data, self.decisions,
                                                       background=self.background)
         return self.giver
 

@@ -50,6 +50,14 @@ def deploy(spec: Spec, version: Optional[int], strategy: Optional[str], by: Opti
     clearance = deploy_clearance(spec.governance, spec.problem.name, version, authorization.identity)
     if clearance.refusal is not None:
         return fail(clearance.refusal, 1)
+    from keel.evaluation.mitigation import reasons_refusal
+    from keel.registry import load_version_model
+
+    # Every unfavourable decision owes its principal reasons (data.target.favourable declared).
+    refusal = reasons_refusal(load_version_model(spec.problem.name, clearance.version), spec.data, spec.problem.name,
+                              clearance.version)
+    if refusal is not None:
+        return fail(refusal, 1)
     return print_deployment(spec, deploy_version(spec, clearance.version, strategy, authorization.actor))
 
 

@@ -10,7 +10,8 @@ from typing import Optional
 
 
 def evaluation_reports(run_id: Optional[str]) -> dict:
-    """The fairness, robustness and mitigation reports of the evaluation run that judged the version."""
+    """The performance (metrics at the decision threshold), fairness, robustness and mitigation reports of
+    the evaluation run that judged the version."""
     if not run_id:
         return {}
     from zenml.client import Client
@@ -19,7 +20,8 @@ def evaluation_reports(run_id: Optional[str]) -> dict:
 
     steps = Client().get_pipeline_run(run_id).steps
     found = {}
-    for key, step, output in (("fairness", "fairness_step", Artifact.FAIRNESS_REPORT),
+    for key, step, output in (("performance", "performance_step", Artifact.PERFORMANCE_REPORT),
+                              ("fairness", "fairness_step", Artifact.FAIRNESS_REPORT),
                               ("robustness", "robustness_step", Artifact.ROBUSTNESS_REPORT),
                               ("mitigation", "mitigation_step", Artifact.MITIGATION_REPORT)):
         if step in steps and steps[step].outputs.get(output):

@@ -184,20 +184,23 @@ class Scorer:
     def _reason_givers(self) -> Dict[int, ReasonGiver]:
         """Per version, what gives an unfavourable decision its principal reasons (a version without
         one answers `reasons: null`, and start-up says why)."""
+        from keel.evaluation.mitigation import reasons_model
+
         givers = {}
-        for version, model in self.models.items():
-            encoder = self.fast_paths.get(version)
+        for version, served in self.models.items():
+            model = reasons_model(served)  # a threshold_optimizer version: its base model's contributions
+            encoder = self.fast_paths.get(version) if model is served else None
             if encoder is None and self.background is not None and not getattr(model, "decision_attributes_", None):
                 encoder = compile_row_scorer(model, self.background)  # fast path off: still the checked encoder
             background = self.background[self._features] if self.background is not None else None
             giver = ReasonGiver.for_pipeline(model, encoder, self.spec.data, self.spec.decisions, background=background)
             if giver is None:
-                logger.warning("serving: v%s gives no principal reasons (data.target.favourable undeclared, a "
-                               "mitigated version, no background rows, or a model without additive contributions)",
+                logger.warning("serving: v%s gives no principal reasons (data.target.favourable undeclared, no "
+                               "background rows, or a model without additive contributions)",
                                version)
             else:
                 # A request alone on the loop has its trees explained in two halves, one beside it.
-                giver.split_trees(self.background[self._columns[version]])
+                giver.split_trees(self.background[list(getattr(model, "feature_names_in_", self._columns[version]))])
                 givers[version] = giver
         return givers
 

@@ -159,6 +159,14 @@ def _deploy_and_score(spec, version):
         assert logged and logged[0]["inputs"]["clinic"] == "west"
         status, answer = post_json(f"{url}/predict", {**record, "clinic": "north"})
         assert status == 422, answer
+        # A benign-looking tumour is decided 0, the unfavourable side here (favourable: positive): a
+        # threshold_optimizer version gives its base model's principal reasons, never the attribute.
+        benign = {"mean_radius": 10.0, "mean_texture": 15.0, "mean_smoothness": 0.09, "mean_concavity": 0.02,
+                  "worst_area": 400.0, "worst_symmetry": 0.25, "clinic": "east", "entity_id": "patient-8"}
+        status, answer = post_json(f"{url}/predict", benign)
+        assert status == 200 and answer["predictions"][0]["decision"] == 0, answer
+        reasons = answer["predictions"][0]["reasons"]
+        assert reasons and all(r["feature"] in FEATURES and r["feature"] != "clinic" for r in reasons), answer
     finally:
         stop_service(deployment_folder(spec))
 
