@@ -202,15 +202,16 @@ def judge_gate(gate: Gate, value: Optional[float], reports: Optional[dict]) -> G
         # The baseline is the champion when there is one, else deciding negative for everyone: say which.
         champion = (reports.get("comparison") or {}).get("champion")
         notes.append(f"baseline: {baseline_text(reports['business'], champion)}")
-    judged = value
+    judged, uncertain = value, _crosses(gate, interval)
+    crossing = ", which crosses the bound" if uncertain else ""
     if gate.judged_on == "interval":
         judged = _interval_value(gate, interval) if interval is not None and _known(value) else None
-        notes.append(f"judged on the {_interval_words(interval, confidence)}" if judged is not None else
-                     f"judged on the interval, which is not available: {untrusted or 'the metric has none'}")
-    uncertain = _crosses(gate, interval)
-    if uncertain:
+        notes.append(f"judged on the {_interval_words(interval, confidence)}{crossing}" if judged is not None else
+                     "judged on the interval, which is not available: "
+                     + (untrusted or f"{gate.metric} has no bootstrap interval"))
+    elif uncertain:
         notes.append(f"the {_interval_words(interval, confidence)} crosses the bound")
-    elif gate.judged_on == "value" and untrusted and _known(value):
+    elif untrusted and _known(value):
         notes.append(f"no trusted interval: {untrusted}")
     notes = [n for n in notes if n]
     return {"gate": gate.describe() + (f" ({'; '.join(notes)})" if notes else ""), "metric": gate.key,

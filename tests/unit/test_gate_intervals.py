@@ -99,7 +99,7 @@ def test_judging_on_the_interval_takes_the_bound_on_the_gates_side():
     low, high = reports["performance"]["intervals"]["recall"]
     assert decision["decision"] == REJECT and decision["failed"] == [recall["gate"]]
     assert recall["judged_on"] == "interval" and not recall["passed"] and recall["value"] == pytest.approx(17 / 46)
-    assert f"judged on the 95% interval {low:.4f} to {high:.4f}" in recall["gate"]
+    assert f"judged on the 95% interval {low:.4f} to {high:.4f}, which crosses the bound" in recall["gate"]
     assert log_loss["passed"]  # a max gate: the upper bound is below it
 
 
