@@ -67,7 +67,7 @@ def evaluation_pipeline(spec: Spec, model_version: int) -> None:
         promotion_decision=decision, decision_threshold=threshold, performance_report=performance,
         fairness_report=fairness, calibration_report=calibration, robustness_report=robustness,
         explainability_report=explainability, latency_report=latency, champion_comparison=comparison,
-        spec=spec, model_version=model_version, mitigation_report=mitigation)
+        spec=spec, model_version=model_version, mitigation_report=mitigation, business_report=business)
     link_evidence_step(promotion_decision=decision, promotion_decision_html=decision_html, model_card_markdown=card,
                        model_card_html=card_html, performance_report_html=performance_html,
                        fairness_report_html=fairness_html, calibration_report_html=calibration_html,

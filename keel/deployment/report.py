@@ -20,5 +20,5 @@ def rollout_html(result: dict) -> str:
                          "champion": result.get("champion"), "now serving": result.get("serving"),
                          "service": result.get("url"), **({"why": result["reason"]} if result.get("reason") else {})}),
         html.table(["stage", "step", "started (UTC)", "challenger requests", "errors", "p95 ms", "score PSI",
-                    "value per application by arm", "health"],
+                    "value per case by arm", "health"],
                    rows))

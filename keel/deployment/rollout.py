@@ -172,7 +172,7 @@ def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, 
     """{outcome: completed | rolled back, stages: [evidence per stage], rolled_back_at?, reason?}
 
     With `probe_labels` (the known outcome of probe row i) and `values`, each stage also reports
-    the business value per application of each arm's decisions (A/B's per-arm metric). `on_routing` is
+    the business value per case of each arm's decisions (A/B's per-arm metric). `on_routing` is
     told of every routing table written (the audit trail records it). `write` writes a routing table
     (a RolloutController's `write`; default: straight to the folder's routing file). When the service
     has taken the rollout over (ControllerLost), it is rolled back at that stage, with the reason."""

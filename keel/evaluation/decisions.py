@@ -27,7 +27,7 @@ def confusion(y_true, decisions) -> Dict[str, int]:
 
 
 def value_per_application(y_true, decisions, values: ValueMatrix) -> float:
-    """Average money per application of deciding as given (positive = decline)."""
+    """Average value per case of deciding as given (a positive decision predicts the positive class)."""
     counts = confusion(y_true, decisions)
     total = sum(counts.values())
     if total == 0:

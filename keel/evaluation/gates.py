@@ -123,10 +123,13 @@ def _how_many(judged: int) -> str:
 
 def no_value_reason(key: str, reports: Optional[dict]) -> Optional[str]:
     """Why gate metric `key` has no value, when the evaluation's `reports` ({"fairness": ...,
-    "performance": ...}) say (None when they do not): a fairness metric names the attribute and what
-    kept it from being judged; a performance metric the report marks undefined says why."""
+    "performance": ..., "comparison": ...}) say (None when they do not): a fairness metric names the
+    attribute and what kept it from being judged; a performance metric the report marks undefined says
+    why; the champion comparison says why it has none."""
     if not reports:
         return None
+    if key == "champion_challenger":  # e.g. too few test rows the champion did not train on
+        return (reports.get("comparison") or {}).get("no_value_reason")
     metric, _, attribute = key.partition("[")
     attribute = attribute.rstrip("]")
     performance = reports.get("performance") or {}

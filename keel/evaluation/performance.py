@@ -13,18 +13,17 @@ def _downsample(xs, ys, points: int = 200):
     return [round(float(v), 4) for v in np.asarray(xs)[index]], [round(float(v), 4) for v in np.asarray(ys)[index]]
 
 
-def metric_intervals(y_true, scores, threshold: float, samples: int, confidence: float, seed: int) -> dict:
-    """Percentile bootstrap interval of every metric (Poisson-weighted resamples of the rows)."""
-    from keel.evaluation.bootstrap import Sorted, poisson_weights, weighted_metrics
+def metric_intervals(y_true, scores, threshold: float, samples: int, confidence: float, seed: int
+                     ) -> tuple[dict, dict]:
+    """Percentile bootstrap interval of every metric (Poisson-weighted resamples of the rows), and why
+    each one that is not available is not (a resample where the metric is undefined: no row of a class)."""
+    from keel.evaluation.bootstrap import Sorted, bootstrap_intervals, poisson_weights, weighted_metrics
 
     y_true, scores = np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)
     ranked = Sorted(y_true, scores)
     chunks = [weighted_metrics(y_true, scores, threshold, weights, ranked)
               for weights in poisson_weights(np.random.default_rng(seed), samples, len(y_true))]
-    alpha = (1 - confidence) / 2
-    return {name: [round(float(v), 5) for v in np.nanquantile(np.concatenate([c[name] for c in chunks]),
-                                                             [alpha, 1 - alpha])]
-            for name in chunks[0]}
+    return bootstrap_intervals(chunks, confidence)
 
 
 def too_little_test_evidence(report: dict, rule: dict) -> list:
@@ -49,7 +48,7 @@ def evaluate_performance(y_true, scores, threshold: float, interval_samples: int
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     metrics = score(y_true, scores, threshold)
-    intervals = metric_intervals(y_true, scores, threshold, interval_samples, confidence, seed)
+    intervals, interval_unavailable = metric_intervals(y_true, scores, threshold, interval_samples, confidence, seed)
     undefined = {}
     if not np.any(np.asarray(scores, dtype=float) >= threshold):
         # Precision is the share of positive decisions that were right: with none it is 0/0, not 0.0
@@ -59,7 +58,8 @@ def evaluate_performance(y_true, scores, threshold: float, interval_samples: int
         metrics[name], intervals[name] = float("nan"), [float("nan"), float("nan")]
     report = {"threshold": threshold, "metrics": metrics, "rows": int(len(y_true)),
               "positives": int(np.sum(y_true)), "positive_rate": float(np.mean(y_true)), "confidence": confidence,
-              "intervals": intervals, "undefined": undefined}
+              "intervals": intervals, "undefined": undefined,
+              "interval_unavailable": {k: v for k, v in interval_unavailable.items() if k not in undefined}}
     if len(np.unique(y_true)) == 2:
         fpr, tpr, _ = roc_curve(y_true, scores)
         precision, recall, _ = precision_recall_curve(y_true, scores)
@@ -74,13 +74,18 @@ def undefined_text(report: dict, name: str) -> str:
     return f"undefined ({why})" if why else ""
 
 
+def _metric_row(report: dict, name: str, value: float) -> tuple:
+    if undefined_text(report, name):
+        return name, undefined_text(report, name), "-"
+    why = (report.get("interval_unavailable") or {}).get(name)
+    return name, value, f"not available: {why}" if why else "[{:.4f}, {:.4f}]".format(*report["intervals"][name])
+
+
 def performance_html(report: dict) -> str:
     sections = [html.key_values({"test rows": report["rows"], "decision threshold": report["threshold"],
                                  "positive rate": report["positive_rate"]}),
                 html.table(["metric", "value", f"{report['confidence']:.0%} bootstrap interval"],
-                           [(name, value, "[{:.4f}, {:.4f}]".format(*report["intervals"][name]))
-                            if not undefined_text(report, name) else (name, undefined_text(report, name), "-")
-                            for name, value in report["metrics"].items()])]
+                           [_metric_row(report, name, value) for name, value in report["metrics"].items()])]
     if "roc_curve" in report:
         sections.append(svg.line_chart([("ROC", *report["roc_curve"])], "ROC curve", "false positive rate",
                                        "true positive rate", diagonal=True))

@@ -30,7 +30,8 @@ def gates_step(performance_report: dict, fairness_report: dict, calibration_repo
     decision = decide(spec.evaluation.gates, values, champion_comparison,
                       robustness_report["hostile_inputs"]["passed"], spec.evaluation.blocking,
                       too_little_test_evidence(performance_report, group_rule(spec.data)),
-                      reports={"fairness": fairness_report, "performance": performance_report})
+                      reports={"fairness": fairness_report, "performance": performance_report,
+                               "business": business_report, "comparison": champion_comparison})
     records = read_records(audit_store(spec.problem.name))
     decision["values"] = values
     decision["gate_changes"] = gate_changes(previous_evaluation(records, model_version),

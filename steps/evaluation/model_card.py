@@ -14,7 +14,8 @@ from keel.spec.models import Spec
 def model_card_step(promotion_decision: dict, decision_threshold: dict, performance_report: dict,
                     fairness_report: dict, calibration_report: dict, robustness_report: dict,
                     explainability_report: dict, latency_report: dict, champion_comparison: dict,
-                    spec: Spec, model_version: int, mitigation_report: Optional[dict] = None) -> Tuple[
+                    spec: Spec, model_version: int, mitigation_report: Optional[dict] = None,
+                    business_report: Optional[dict] = None) -> Tuple[
     Annotated[MarkdownString, Artifact.MODEL_CARD_MARKDOWN],
     Annotated[HTMLString, Artifact.MODEL_CARD_HTML],
 ]:
@@ -24,7 +25,7 @@ def model_card_step(promotion_decision: dict, decision_threshold: dict, performa
                "fairness": fairness_report, "calibration": calibration_report, "robustness": robustness_report,
                "explainability": explainability_report, "latency": latency_report,
                "comparison": champion_comparison if champion_comparison.get("champion") else None,
-               "mitigation": mitigation_report}
+               "mitigation": mitigation_report, "business": business_report}
     sections = card_sections(spec, spec.problem.name, model_version, training, reports)
     return (MarkdownString(model_card_markdown(spec.problem.name, model_version, sections)),
             HTMLString(model_card_html(spec.problem.name, model_version, sections)))

@@ -121,6 +121,10 @@ def test_too_few_rows_left_make_the_comparison_have_no_value_and_the_decision_in
     decision = decide([], {}, comparison)
     assert decision["decision"] == INCOMPLETE and not decision["deployable"]
     assert any("champion_challenger" == g["metric"] and not g["known"] for g in decision["gates"])
+    # The decision's missing evidence says why, as the gates step gives it the comparison report.
+    explained = decide([], {}, comparison, reports={"comparison": comparison})
+    assert any("no value (only 20 of the 600 test rows are not the champion's training rows" in m
+               for m in explained["missing"]), explained["missing"]
     for shown in (comparison_text(comparison), html.unescape(comparison_html(comparison))):
         assert "no value" in shown and "too few to compare on" in shown
 
