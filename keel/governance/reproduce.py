@@ -306,20 +306,13 @@ def reproduce(recorded: dict, recorded_spec: Optional[dict], *, git_now: dict, d
     mitigated version (`mitigated_from`) is its base version reproduced, then its mitigation refitted:
     `base` is (the base's metadata, its run's spec); see reproduce_mitigated."""
     from keel.data.sources import load_frame
-    from keel.spec import SpecError, spec_hash, validate_spec
 
     if recorded.get(keys.MITIGATED_FROM) is not None:
         return reproduce_mitigated(recorded, recorded_spec, base, git_now=git_now, diff_names=diff_names,
                                    lock_sha256=lock_sha256, packages=packages, load=load, engine=engine)
     reproduction = Reproduction()
-    check_code(reproduction, recorded, git_now, diff_names)
-    check_environment(reproduction, recorded, lock_sha256, packages)
-    try:
-        spec = validate_spec(recorded_spec, "the training run's spec") if recorded_spec is not None else None
-    except SpecError as error:
-        reproduction.add("spec", FAIL, f"the recorded spec no longer validates: {error}")
-        return reproduction
-    check_spec(reproduction, recorded, recorded_spec, spec, spec_hash(spec) if spec else "")
+    spec, _ = check_recorded_inputs(reproduction, recorded, recorded_spec, "the training run's", git_now=git_now,
+                                    diff_names=diff_names, lock_sha256=lock_sha256, packages=packages)
     if spec is None:
         return reproduction
     check_seed(reproduction, recorded, spec)
@@ -369,20 +362,31 @@ def mitigation_cause(base: Reproduction, mitigation: Reproduction, source: int, 
             f"on v{source}'s splits is not deterministic (fairlearn), not training")
 
 
-def check_mitigation_inputs(recorded: dict, recorded_spec: Optional[dict], base_recorded: dict, *, git_now: dict,
-                            diff_names, lock_sha256: str, packages: Dict[str, str]):
-    """The mitigation run's own records (code, lock, spec, data): (their checks, its spec or None)."""
+def check_recorded_inputs(part: Reproduction, recorded: dict, recorded_spec: Optional[dict], whose: str, *,
+                          git_now: dict, diff_names, lock_sha256: str, packages: Dict[str, str]):
+    """Code, environment and spec of a run's records, checked into `part`: (the run's validated spec or None,
+    whether a recorded spec validates: False only for one that no longer does, said in `part`)."""
     from keel.spec import SpecError, spec_hash, validate_spec
 
-    part = Reproduction()
     check_code(part, recorded, git_now, diff_names)
     check_environment(part, recorded, lock_sha256, packages)
     try:
-        spec = validate_spec(recorded_spec, "the mitigation run's spec") if recorded_spec is not None else None
+        spec = validate_spec(recorded_spec, f"{whose} spec") if recorded_spec is not None else None
     except SpecError as error:
-        part.add("spec", FAIL, f"the mitigation run's recorded spec no longer validates: {error}")
-        return part, None
+        part.add("spec", FAIL, f"{whose} recorded spec no longer validates: {error}")
+        return None, False
     check_spec(part, recorded, recorded_spec, spec, spec_hash(spec) if spec else "")
+    return spec, True
+
+
+def check_mitigation_inputs(recorded: dict, recorded_spec: Optional[dict], base_recorded: dict, *, git_now: dict,
+                            diff_names, lock_sha256: str, packages: Dict[str, str]):
+    """The mitigation run's own records (code, lock, spec, data): (their checks, its spec or None)."""
+    part = Reproduction()
+    spec, valid = check_recorded_inputs(part, recorded, recorded_spec, "the mitigation run's", git_now=git_now,
+                                        diff_names=diff_names, lock_sha256=lock_sha256, packages=packages)
+    if not valid:
+        return part, None
     same = recorded.get(keys.DATA_FINGERPRINT) == base_recorded.get(keys.DATA_FINGERPRINT)
     part.add("data", OK if same else FAIL,
              f"the base's splits ({str(base_recorded.get(keys.DATA_FINGERPRINT))[:16]}...)" if same else

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from keel.artifacts import Artifact
-from keel.provenance import collect_provenance
-from keel.spec import load_spec, spec_hash
+from keel.spec import load_spec
 from tests.conftest import ROOT
+from tests.support.training_runs import train_in_process
 
 pytestmark = pytest.mark.integration
 
@@ -23,17 +23,6 @@ def _spec(*extra):
     return load_spec(ROOT / "configs" / "credit_risk.yaml", [*FAST, *extra])
 
 
-def _train(spec):
-    from keel.data.sources import source_stamp
-    from keel.lifecycle.pipeline_runs import run_pipeline
-    from pipelines.training import training_pipeline
-
-    outcome = run_pipeline(training_pipeline, spec=spec, spec_hash=spec_hash(spec),
-                           source_stamp=source_stamp(spec.data), provenance=collect_provenance())
-    assert outcome.error is None, outcome.error
-    return outcome.run.steps["register_model_step"].output.load()
-
-
 def test_the_champion_is_compared_only_on_test_rows_it_did_not_train_on():
     from zenml.client import Client
 
@@ -42,10 +31,10 @@ def test_the_champion_is_compared_only_on_test_rows_it_did_not_train_on():
     from steps.evaluation.champion_challenger import (_parquet_path, champion_challenger_step,
                                                       champion_training_rows)
 
-    first = _train(_spec("split.seed=7"))
+    first = train_in_process(_spec("split.seed=7"))
     Client().get_model_version(NAME, first).set_stage("production", force=True)
     challenger_spec = _spec("split.seed=12")
-    second = _train(challenger_spec)
+    second = train_in_process(challenger_spec)
 
     mine = version_artifacts(NAME, second, [Artifact.MODEL, Artifact.VALIDATION, Artifact.TEST])
     champion_train = version_artifacts(NAME, first, [Artifact.TRAIN])[Artifact.TRAIN]

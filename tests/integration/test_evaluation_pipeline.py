@@ -2,9 +2,9 @@
 
 import pytest
 
-from keel.provenance import collect_provenance
-from keel.spec import load_spec, spec_hash
+from keel.spec import load_spec
 from tests.conftest import ROOT, new_zenml_store
+from tests.support.training_runs import train_in_process
 
 pytestmark = pytest.mark.integration
 
@@ -21,17 +21,6 @@ def _spec(*extra):
     return load_spec(ROOT / "configs" / "credit_risk.yaml", [*FAST, *extra])
 
 
-def _train(spec):
-    from keel.lifecycle.pipeline_runs import run_pipeline
-    from keel.data.sources import source_stamp
-    from pipelines.training import training_pipeline
-
-    outcome = run_pipeline(training_pipeline, spec=spec, spec_hash=spec_hash(spec),
-                           source_stamp=source_stamp(spec.data), provenance=collect_provenance())
-    assert outcome.error is None, outcome.error
-    return outcome.run.steps["register_model_step"].output.load()
-
-
 def _evaluate(spec, version):
     from keel.lifecycle.pipeline_runs import run_pipeline
     from pipelines.evaluation import evaluation_pipeline
@@ -45,7 +34,7 @@ def test_evaluate_records_the_decision_promotes_and_writes_a_card(tmp_path):
     from zenml.client import Client
 
     spec = _spec()
-    first = _train(spec)
+    first = train_in_process(spec)
     run = _evaluate(spec, first)
     decision = run.steps["gates_step"].outputs["promotion_decision"][0].load()
     assert decision["passed"], decision["failed"]
@@ -66,7 +55,7 @@ def test_evaluate_records_the_decision_promotes_and_writes_a_card(tmp_path):
     assert {"fairness_report_html", "model_card_html", "promotion_decision"} <= linked
 
     # A second version is compared with the first, now the staging champion, on the same rows.
-    second = _train(_spec("training.seed=1"))
+    second = train_in_process(_spec("training.seed=1"))
     run = _evaluate(spec, second)
     comparison = run.steps["champion_challenger_step"].outputs["champion_comparison"][0].load()
     assert comparison["champion"] == f"v{first} (staging)"

@@ -14,7 +14,7 @@ import pytest
 from keel.data.sources import DataSourceError, load_frame
 from keel.engine.spec import DaskEngine
 from tests.conftest import ROOT
-from tests.support.dask_cluster import local_cluster
+from tests.support.dask_cluster import engine_record, local_cluster
 
 pytestmark = pytest.mark.integration
 ROWS = 1500
@@ -28,11 +28,8 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def engine(cluster):
-    engine = DaskEngine(kind="dask", scheduler_address=cluster.scheduler_address, connect_timeout_seconds=5)
-    yield engine.model_dump(mode="json")
-    from keel.engine.cluster import disconnect
-
-    disconnect(engine)
+    with engine_record(cluster) as record:
+        yield record
 
 
 @pytest.fixture(scope="module")

@@ -11,3 +11,14 @@ def local_cluster():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None, memory_limit="1GiB") as running:
         yield running
+
+
+@contextmanager
+def engine_record(cluster):
+    """The dask engine of a stack file for `cluster`, as steps receive it (a dict); disconnected after."""
+    from keel.engine.cluster import disconnect
+    from keel.engine.spec import DaskEngine
+
+    engine = DaskEngine(kind="dask", scheduler_address=cluster.scheduler_address, connect_timeout_seconds=5)
+    yield engine.model_dump(mode="json")
+    disconnect(engine)

@@ -421,7 +421,8 @@ def test_cooldown_and_maximum_frequency_are_respected(tmp_path):
 # --- alerts --------------------------------------------------------------------------------------
 
 
-def test_alerts_go_to_the_log_or_a_webhook_and_a_dead_webhook_is_reported(caplog):
+def _webhook():
+    """A real HTTP endpoint on 127.0.0.1 that answers 204 and keeps what was POSTed: (server, received)."""
     received = []
 
     class Hook(BaseHTTPRequestHandler):
@@ -435,6 +436,11 @@ def test_alerts_go_to_the_log_or_a_webhook_and_a_dead_webhook_is_reported(caplog
 
     server = HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, received
+
+
+def test_alerts_go_to_the_log_or_a_webhook_and_a_dead_webhook_is_reported(caplog):
+    server, received = _webhook()
     status = {"verdict": {"alarm": True, "kinds": ["data"], "summary": "1 feature(s) drifted"},
               "features": {"drifted": ["income"]}}
     message = alert_message("m", 3, status, {"fired": [], "retrain": False})
@@ -457,19 +463,7 @@ def test_an_alert_saying_what_the_last_delivered_one_said_is_held_back_until_its
     delivery or an unreadable record sends it."""
     from keel.monitoring.alerts import deliver_alert
 
-    received = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, received = _webhook()
     hook = AlerterSpec(kind="webhook", url=f"http://127.0.0.1:{server.server_address[1]}/hook", repeat_after_hours=6)
     last = tmp_path / "monitoring" / "last_alert.json"
     status = {"verdict": {"alarm": True, "kinds": ["data"], "summary": "1 feature(s) drifted"},
