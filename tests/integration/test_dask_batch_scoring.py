@@ -14,16 +14,10 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
-from tests.support.dask_cluster import engine_record, local_cluster
+from tests.support.dask_cluster import engine_record
 
 pytestmark = pytest.mark.integration
 ROWS = 3000
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with local_cluster() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

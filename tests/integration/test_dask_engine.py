@@ -20,17 +20,10 @@ from keel.data.fingerprint import fingerprint_frame
 from keel.data.schema import validate_frame
 from keel.data.sources import load_frame
 from keel.engine.spec import DaskEngine
-from tests.support.dask_cluster import local_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 6000
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with local_cluster() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,10 @@ import pytest
 from keel.data.sources import DataSourceError, load_frame
 from keel.engine.spec import DaskEngine
 from tests.conftest import ROOT
-from tests.support.dask_cluster import engine_record, local_cluster
+from tests.support.dask_cluster import engine_record
 
 pytestmark = pytest.mark.integration
 ROWS = 1500
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with local_cluster() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
