@@ -141,7 +141,9 @@ def test_each_failed_step_leaves_the_version_incomplete_unstaged_and_undeployabl
                                        f"data.min_group_size={fewer}"])
     assert evaluate(advisory, version) == 0
     evaluation = evaluation_outcome(name, version)
-    assert evaluation["advisory"] and evaluation["failed"] == ["roc_auc >= 0.999"] and evaluation["deployable"]
+    assert evaluation["advisory"] and evaluation["deployable"]
+    # The failed gate, with its interval named when that interval crosses the bound (helper-47).
+    assert len(evaluation["failed"]) == 1 and evaluation["failed"][0].startswith("roc_auc >= 0.999")
     assert evaluation["evidence_minimums"]["data.min_group_size"] == fewer
     assert (f"LOOSENED: data.min_group_size {spec.data.min_group_size} -> {fewer} (groups and test splits judged on "
             "less evidence)") in evaluation["gate_changes"]
