@@ -53,9 +53,13 @@ def deploy(spec: Spec, version: Optional[int], strategy: Optional[str], by: Opti
     from keel.evaluation.mitigation import reasons_refusal
     from keel.registry import load_version_model
 
-    # Every unfavourable decision owes its principal reasons (data.target.favourable declared).
-    refusal = reasons_refusal(load_version_model(spec.problem.name, clearance.version), spec.data, spec.problem.name,
-                              clearance.version)
+    # Every unfavourable decision owes its principal reasons (data.target.favourable declared). A version
+    # whose model cannot be loaded (an interrupted registration) is refused by deploy_version, with why.
+    try:
+        model = load_version_model(spec.problem.name, clearance.version)
+    except LookupError:
+        model = None
+    refusal = reasons_refusal(model, spec.data, spec.problem.name, clearance.version) if model is not None else None
     if refusal is not None:
         return fail(refusal, 1)
     return print_deployment(spec, deploy_version(spec, clearance.version, strategy, authorization.actor))
