@@ -26,10 +26,10 @@ def _spec(*extra):
 def test_the_champion_is_compared_only_on_test_rows_it_did_not_train_on():
     from zenml.client import Client
 
+    from keel.evaluation.champion_rows import _parquet_path, champion_training_rows
     from keel.evaluation.comparison import trained_on
     from keel.registry import find_champion, version_artifacts
-    from steps.evaluation.champion_challenger import (_parquet_path, champion_challenger_step,
-                                                      champion_training_rows)
+    from steps.evaluation.champion_challenger import champion_challenger_step
 
     first = train_in_process(_spec("split.seed=7"))
     Client().get_model_version(NAME, first).set_stage("production", force=True)
