@@ -15,6 +15,7 @@ from keel.data.sources import DataSourceError, load_frame
 from keel.engine.spec import DaskEngine
 from tests.conftest import ROOT
 from tests.support.dask_cluster import engine_record
+from tests.support.demo_model import fit_demo_pipeline
 
 pytestmark = pytest.mark.integration
 ROWS = 1500
@@ -35,21 +36,7 @@ def client(engine):
 
 @pytest.fixture(scope="module")
 def model():
-    """A small LightGBM pipeline fit by keel's own training code (what a registered version holds)."""
-    from keel.data.schema import validate_frame
-    from keel.data.split import split_frame
-    from keel.features.preprocessing import fit_preprocessor
-    from keel.serving.reasons import mark_proxies
-    from keel.spec import load_spec
-    from keel.training.fit import fit_candidate
-
-    spec = load_spec(ROOT / "configs" / "credit_risk.yaml", ["data.source.rows=1500", "training.candidate.trials=1",
-                                                            "training.candidate.params.n_estimators=10"])
-    frame, _ = validate_frame(load_frame(spec.data), spec.data)
-    train, validation, _ = split_frame(frame, spec.split, spec.data.target.column, spec.data.time_column)
-    fitted, _ = fit_candidate(fit_preprocessor(train, spec.data), train, validation, spec.data, spec.training)
-    mark_proxies(fitted.pipeline, None)
-    return fitted.pipeline
+    return fit_demo_pipeline(rows=1500, n_estimators=10)
 
 
 @pytest.fixture(scope="module")
