@@ -13,7 +13,7 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, TypedDict
+from typing import Callable, Dict, List, Optional, Sequence, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,10 @@ class BatchResult(TypedDict):
     output_format: str           # "parquet" | "csv"
     chunk_rows: int
     seconds: float
+    # A mitigated version's rows scored without its mitigation (the base model's answer), by why
+    # (keel.evaluation.mitigation.rows_without_mitigation); {} for other versions.
+    rows_without_mitigation: Dict[str, int]
+    mitigation_attribute: Optional[str]  # the attribute a mitigated version adjusts by; None for others
 
 
 BATCH_ID_PREFIX = "batch-"  # every batch id keel gives (keel.lifecycle.batch.new_batch_id)
@@ -211,6 +215,8 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
     reasons (keel.serving.reasons), computed per chunk for those rows only; `on_chunk` still gets the threshold's decision (what monitoring profiles).
     `background`: the version's background rows (its input columns), the reference a linear model's
     reasons are measured from, as the service's; without them a linear model's rows get no reasons."""
+    from keel.evaluation.mitigation import add_rows_without_mitigation
+
     if output_format not in OUTPUT_FORMATS:
         raise BatchScoringError(f"output format {output_format!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
     if chunk_rows < 1:
@@ -235,6 +241,7 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
         scored_file.discard()
         raise
     rows_read = scored = rejected = 0
+    without_mitigation: Dict[str, int] = {}
     try:
         for chunk in iter_chunks(source, data, chunk_rows):
             good, bad = check_chunk(chunk, data, rows_read, checked, untrained)
@@ -246,6 +253,7 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
                 if not finite.all():
                     bad = with_non_finite(bad, good[~finite], data)
                     good, scores = good[finite], scores[finite]
+                add_rows_without_mitigation(without_mitigation, model, good)
                 chosen = (scores >= threshold).astype(np.int8)
                 frame = output_frame(good, scores, chosen, data, model_version, batch_id)
                 if reasons is not None:
@@ -271,7 +279,8 @@ def score_batch(*, source: DataSource, data: DataSpec, model, threshold: float, 
                        rows_read=rows_read, scored=scored, rejected=rejected, output_uri=str(output.resolve()),
                        output_fingerprint=output_fingerprint, rejects_uri=str(rejects.resolve()),
                        rejects_fingerprint=rejects_fingerprint, output_format=output_format, chunk_rows=chunk_rows,
-                       seconds=round(time.perf_counter() - started, 3))
+                       seconds=round(time.perf_counter() - started, 3), rows_without_mitigation=without_mitigation,
+                       mitigation_attribute=getattr(model, "attribute", None) if without_mitigation else None)
 
 
 def require_rows(rows_read: int, source) -> None:

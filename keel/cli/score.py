@@ -42,6 +42,10 @@ def print_batch(spec: Spec, result) -> int:
     say(f"input:          {record['source']} ({_short(record['input_fingerprint'])})")
     say(f"rows:           {record['rows_read']:,} read, {record['scored']:,} scored, {record['rejected']:,} rejected "
         f"({record['reject_fraction']:.2%}; limit {record['max_reject_fraction']:.2%}) in {record['seconds']:.1f} s")
+    if record.get("rows_without_mitigation"):
+        from keel.governance.lineage import batch_mitigation
+
+        say(f"mitigation:     {batch_mitigation(record)}")
     say(f"output:         {record['output_uri']} ({record['output_format']}, {_short(record['output_fingerprint'])})")
     say(f"rejects:        {record['rejects_uri']} (each rejected row with its field and problem)")
     say(f"run:            {result.run_name} (id {result.run_id}); in the dashboard: python run.py dashboard, "

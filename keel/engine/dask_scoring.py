@@ -51,6 +51,7 @@ class PartitionScored:
     profiles: Dict[datetime, bytes] = field(default_factory=dict)
     first: Optional[datetime] = None
     last: Optional[datetime] = None
+    without_mitigation: Dict[str, int] = field(default_factory=dict)  # keel.batch.scoring.BatchResult's
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
     from keel.batch.inputs import columns_to_read, fragment_schema, parquet_chunk
     from keel.batch.scoring import BatchReasons, output_frame, output_schema, TableFile, with_non_finite
     from keel.clock import utc_now
+    from keel.evaluation.mitigation import add_rows_without_mitigation
     from keel.monitoring.batch_traffic import monitoring_rows, profile_chunk
     from keel.monitoring.profiles import serialize
     from keel.monitoring.windows import window_start
@@ -113,6 +115,7 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
                 if not finite.all():
                     bad = with_non_finite(bad, good[~finite], data)
                     good, scores = good[finite], scores[finite]
+                add_rows_without_mitigation(result.without_mitigation, model, good)
                 decisions = (scores >= job.threshold).astype(np.int8)
                 frame = output_frame(good, scores, decisions, data, job.model_version, job.batch_id)
                 if reasons is not None:
@@ -206,6 +209,7 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
         futures = [client.submit(score_partition, piece, dataset.schema, i, int(offset), shared_model, job, pure=False)
                    for i, (piece, offset) in enumerate(zip(pieces, offsets))]
         rows_read = scored = rejected = 0
+        without_mitigation: Dict[str, int] = {}
         hours: Dict[datetime, object] = {}
         first = last = None
         for future in futures:  # in input order: the rejects file is written in row order
@@ -213,6 +217,8 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
             future.release()
             rejects_file.write(part.rejects)
             rows_read, scored, rejected = rows_read + part.rows_read, scored + part.scored, rejected + len(part.rejects)
+            for why, rows in part.without_mitigation.items():
+                without_mitigation[why] = without_mitigation.get(why, 0) + rows
             for hour, blob in part.profiles.items():
                 merge_hour(hours, hour, deserialize(blob))
             first = min(filter(None, (first, part.first)), default=None)
@@ -235,5 +241,6 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
                   rows_read=rows_read, scored=scored, rejected=rejected, output_uri=str(output.resolve()),
                   output_fingerprint=output_fingerprint, rejects_uri=str(rejects.resolve()),
                   rejects_fingerprint=rejects_fingerprint, output_format="parquet", chunk_rows=int(chunk_rows),
-                  seconds=round(time.perf_counter() - started, 3))
+                  seconds=round(time.perf_counter() - started, 3), rows_without_mitigation=without_mitigation,
+                  mitigation_attribute=getattr(model, "attribute", None) if without_mitigation else None)
     return DaskBatch(result, len(pieces), hours, scored, first, last)

@@ -188,7 +188,16 @@ def batch_lineage(record: dict, output_check: str) -> List[tuple]:
         ("output", f"{record['output_uri']} ({record['output_fingerprint']}): {output_check}"),
         ("rejects", f"{record['rejects_uri']} ({record['rejects_fingerprint']})"),
         ("scored by", f"{record['model']} v{record['model_version']} under spec SHA-256 {record['spec_sha256']}"),
+        *([("mitigation", batch_mitigation(record))] if record.get("rows_without_mitigation") else []),
     ]
+
+
+def batch_mitigation(record: dict) -> str:
+    """How many of a batch's scored rows its mitigated version answered without the mitigation, and why."""
+    from keel.evaluation.mitigation import describe_rows_without_mitigation
+
+    return describe_rows_without_mitigation(record["rows_without_mitigation"], record["scored"],
+                                            record["mitigation_attribute"])
 
 
 def batch_row_lineage(row: dict, record: dict, id_column: Optional[str],

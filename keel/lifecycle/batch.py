@@ -72,6 +72,9 @@ class BatchRecord(TypedDict):
     monitoring_replaced: NotRequired[List[str]]  # unrecorded earlier runs' monitoring rows this batch replaced
     engine: NotRequired[str]  # the dask engine: the cluster that scored it (its output is a folder of parts)
     partitions: NotRequired[int]  # the dask engine: input partitions, one output part each
+    # A mitigated version's scored rows that got the base model's answer, by why (present when any did)
+    rows_without_mitigation: NotRequired[Dict[str, int]]
+    mitigation_attribute: NotRequired[str]  # with rows_without_mitigation: the attribute the version adjusts by
 
 
 class BatchRefused(ValueError):
@@ -433,6 +436,9 @@ def build_record(outcome: ScoreOutcome, *, model: str, source: str, max_reject_f
         record["monitoring_replaced"] = list(outcome["monitoring_replaced"])
     if result.get("partitions") is not None:
         record["engine"], record["partitions"] = str(result["engine"]), int(result["partitions"])
+    if any(result["rows_without_mitigation"].values()):
+        record["rows_without_mitigation"] = {why: int(n) for why, n in result["rows_without_mitigation"].items()}
+        record["mitigation_attribute"] = str(result["mitigation_attribute"])
     return record
 
 

@@ -254,3 +254,34 @@ def test_attributes_sent_for_fairness_are_checked_and_kept_with_the_monitoring_r
     logged = pd.concat([pq.read_table(p).to_pandas() for p in sorted(predictions.glob("part-*.parquet"))])
     assert len(logged) == batch.monitored_rows == ROWS - 5 and set(logged["sex"]) == {"female", "male"}
     assert logged["entity_id"].tolist() == frame.drop(index=[5, 100, 1700, 2400, 2999])["application_id"].astype(str).tolist()
+
+
+def test_rows_a_mitigated_version_scored_without_its_mitigation_are_counted_across_partitions(engine, tmp_path):
+    """As the local engine counts them (tests/unit/test_mitigation_evidence.py): rows without the
+    attribute and rows of a group the mitigation left out, summed over the workers' partitions."""
+    from keel.batch.inputs import batch_source
+    from keel.engine.cluster import connect
+    from keel.engine.dask_scoring import score_partitioned
+    from keel.engine.spec import engine_from_dict
+    from keel.evaluation.mitigation import fit_mitigated_version, rows_without_mitigation
+    from tests.unit.test_mitigation_shippable import _spec as mitigation_spec, linear_model, mitigation_splits
+
+    splits = mitigation_splits()
+    spec = mitigation_spec("threshold_optimizer")
+    model, _ = fit_mitigated_version(linear_model(splits), splits["train"], splits["validation"], splits["test"],
+                                     spec, 1, {})
+    test = splits["test"].copy()
+    test.loc[test.index[:3], "site"] = np.nan
+    folder = tmp_path / "applicants"
+    for i, part in enumerate(np.array_split(test, 3)):
+        (folder / f"part={i}").mkdir(parents=True)
+        part.to_parquet(folder / f"part={i}" / "p.parquet", index=False, row_group_size=100)
+    batch = score_partitioned(connect(engine_from_dict(engine)), source=batch_source(str(folder), spec.data),
+                              data=spec.data, model=model, threshold=0.5, model_version=2, batch_id="batch-m",
+                              input_fingerprint="sha256:x", output=tmp_path / "out.parquet",
+                              rejects=tmp_path / "out.rejects.parquet", chunk_rows=100, predictions_folder=None,
+                              features=spec.data.model_features)
+    assert batch.result["scored"] == len(test)
+    assert batch.result["rows_without_mitigation"] == rows_without_mitigation(model, test) == {
+        "attribute missing": 3, "group not fitted": 8}
+    assert batch.result["mitigation_attribute"] == "site"

@@ -115,7 +115,8 @@ def test_over_the_reject_limit_is_recorded_as_such(spec, portfolio, tmp_path, tr
                           "result": {"batch_id": "b", "model_version": 1, "input_fingerprint": "sha256:x",
                                      "rows_read": 0, "scored": 0, "rejected": 0, "output_uri": "o",
                                      "output_fingerprint": "f", "rejects_uri": "r", "rejects_fingerprint": "g",
-                                     "output_format": "csv", "chunk_rows": 10, "seconds": 0.0}},
+                                     "output_format": "csv", "chunk_rows": 10, "seconds": 0.0,
+                                     "rows_without_mitigation": {}, "mitigation_attribute": None}},
                          model="m", source="csv:x", max_reject_fraction=0.0, actor="a", run_id=None, run_name=None)
     assert empty["reject_fraction"] == 0.0 and not empty["over_reject_limit"]  # an empty input rejects nothing
 

@@ -119,3 +119,45 @@ def test_annex_iv_labels_each_metric_with_its_operating_point():
     rows = {label: (value, source) for label, value, source in metric_rows(metadata, performance)}
     assert rows["test recall @ 0.2536 (decision threshold)"] == (0.9512, "evaluation run")
     assert rows["test roc_auc"] == (0.8, "evaluation run") and rows["test roc_auc (at registration)"][0] == 0.8
+
+
+def test_a_batch_counts_records_and_shows_the_rows_its_mitigated_version_scored_without_it(
+        tmp_path, splits, linear, mitigated):  # noqa: F811
+    """A batch used to give rows without the attribute (or of a group the mitigation left out) the base
+    model's answer with no word of it: the result, the batch record and its lineage now say how many."""
+    from keel.batch.inputs import batch_source
+    from keel.batch.scoring import score_batch
+    from keel.governance.lineage import batch_lineage
+    from keel.lifecycle.batch import batch_key, build_record
+
+    model, _ = mitigated
+    data = _spec("threshold_optimizer").data
+    test = splits["test"].copy()
+    test.loc[test.index[:3], "site"] = np.nan
+    test.to_csv(tmp_path / "input.csv", index=False)
+
+    def score(version_model, batch_id):
+        return score_batch(source=batch_source(str(tmp_path / "input.csv"), data), data=data, model=version_model,
+                           threshold=0.5, model_version=2, batch_id=batch_id, input_fingerprint="sha256:x",
+                           output=tmp_path / f"{batch_id}.parquet", rejects=tmp_path / f"{batch_id}-rejects.parquet",
+                           chunk_rows=100)  # several chunks: the counts add up across them
+
+    result = score(model, "b1")
+    assert result["scored"] == len(test)
+    assert result["rows_without_mitigation"] == {"attribute missing": 3, "group not fitted": 8}
+    assert result["mitigation_attribute"] == "site"
+    plain = score(linear, "b2")
+    assert plain["rows_without_mitigation"] == {} and plain["mitigation_attribute"] is None
+
+    def record_of(batch):
+        return build_record({"key": batch_key("sha256:x", 2, "s"), "skipped_for": None, "started_at": "t0",
+                             "finished_at": "t1", "rescored_from": None, "monitoring_replaced": [], "result": batch},
+                            model="screening", source="csv:input.csv", max_reject_fraction=0.1, actor="a",
+                            run_id=None, run_name=None)
+
+    record = record_of(result)
+    assert record["rows_without_mitigation"] == {"attribute missing": 3, "group not fitted": 8}
+    shown = dict(batch_lineage(record, "unchanged"))["mitigation"]
+    assert shown.startswith(f"11 of {len(test)} rows scored WITHOUT the mitigation") and "(site)" in shown
+    assert "rows_without_mitigation" not in record_of(plain) and "mitigation" not in dict(batch_lineage(
+        record_of(plain), "unchanged"))

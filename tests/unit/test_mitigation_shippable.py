@@ -58,20 +58,28 @@ def _split(rng, rows: int) -> pd.DataFrame:
     return pd.concat([frame, tiny], ignore_index=True)
 
 
-@pytest.fixture(scope="module")
-def splits():
+def mitigation_splits() -> dict:
     rng = np.random.default_rng(11)
     return {name: _split(rng, rows) for name, rows in (("train", 1500), ("validation", 700), ("test", 700))}
 
 
-@pytest.fixture(scope="module")
-def linear(splits):
+def linear_model(splits: dict):
     from keel.features.preprocessing import fit_preprocessor
     from keel.training.fit import fit_baseline
 
     spec = _spec()
     features = fit_preprocessor(splits["train"], spec.data)
     return fit_baseline(features, splits["train"], splits["validation"], spec.data, spec.training).pipeline
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return mitigation_splits()
+
+
+@pytest.fixture(scope="module")
+def linear(splits):
+    return linear_model(splits)
 
 
 def _before(model, splits, spec):
