@@ -10,6 +10,7 @@ HANDED_OUT_BY_TEST.
 """
 
 import functools
+import gc
 import importlib.abc
 import importlib.machinery
 import os
@@ -71,10 +72,13 @@ LONGEST_FIRST = [
     "tests/integration/remote/test_remote_stack.py",
 ]
 
-# In-process pipeline runs too read the installed packages' metadata once per process, as commands do.
-from keel.cli.main import read_installed_packages_once  # noqa: E402
+# In-process pipeline runs too read the installed packages' metadata once per process, and collect
+# garbage with the thresholds of a command's process (run.py), as commands do. A worker's heap grows
+# with every module's ZenML objects; with CPython's defaults each full collection scans it all.
+from keel.cli.main import COLLECTOR_THRESHOLDS, read_installed_packages_once  # noqa: E402
 
 read_installed_packages_once()
+gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
 
 def _no_parameter_schema(step):
