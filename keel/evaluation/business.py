@@ -20,8 +20,13 @@ def evaluate_business(y_true, decisions, values: Optional[ValueMatrix],
                       champion_decisions: Optional[np.ndarray] = None, negative_label: object = "negative") -> dict:
     """The model's value per row, deciding negative for everyone's (predicting `negative_label` for all),
     and the champion's if there is one: the baseline is the champion when there is one, else deciding
-    negative for everyone. Without a value matrix in the spec: not measured."""
+    negative for everyone. Without a value matrix in the spec: not measured.
+
+    `champion_decisions` (1/0, NaN on the rows it is not compared on: those it was trained on, or every
+    row when the comparison has no value): the uplift over the champion compares both on those rows only,
+    so that the champion's in-sample decisions do not count; with none left it has no value (NaN)."""
     y_true = np.asarray(y_true)
+    decisions = np.asarray(decisions, dtype=bool)
     if values is None:
         return {"declared": False, "currency": None, "confusion": confusion(y_true, decisions),
                 "expected_value_per_application": None, "value_uplift_vs_baseline": None,
@@ -33,12 +38,18 @@ def evaluate_business(y_true, decisions, values: Optional[ValueMatrix],
               "confusion": confusion(y_true, decisions),
               "expected_value_per_application": model_value,
               "all_negative_value_per_application": all_negative, "all_negative_policy": policy,
-              "baseline_policy": policy, "baseline_value_per_application": all_negative}
+              "baseline_policy": policy, "baseline_value_per_application": all_negative,
+              "value_uplift_vs_baseline": model_value - all_negative}
     if champion_decisions is not None:
-        champion_value = value_per_application(y_true, champion_decisions, values)
+        champion = np.asarray(champion_decisions, dtype=float)
+        compared = ~np.isnan(champion)
+        on_rows = (lambda chosen: value_per_application(y_true[compared], chosen[compared], values)
+                   if compared.any() else float("nan"))
+        champion_value, model_on_compared = on_rows(champion == 1), on_rows(decisions)
         report.update(champion_value_per_application=champion_value, baseline_policy="champion",
-                      baseline_value_per_application=champion_value)
-    report["value_uplift_vs_baseline"] = model_value - report["baseline_value_per_application"]
+                      baseline_value_per_application=champion_value, baseline_rows=int(compared.sum()),
+                      value_per_application_on_baseline_rows=model_on_compared,
+                      value_uplift_vs_baseline=model_on_compared - champion_value)
     return report
 
 
@@ -51,7 +62,10 @@ def baseline_text(report: dict, champion: Optional[str] = None) -> str:
     """The policy the uplift is measured against, named: the champion (`champion` names it) or deciding
     negative for everyone."""
     if report.get("baseline_policy") == "champion":
-        return f"the champion{f' ({champion})' if champion else ''}: its decisions on the same test rows"
+        rows = report.get("baseline_rows")  # absent from reports made before it was kept
+        where = ("the same test rows" if rows is None else
+                 f"the {rows} test rows the comparison used" if rows else "no test rows (the comparison has no value)")
+        return f"the champion{f' ({champion})' if champion else ''}: its decisions on {where}"
     return str(report.get("baseline_policy"))
 
 
@@ -66,6 +80,9 @@ def business_rows(report: dict, champion: Optional[str] = None) -> List[tuple]:
     rows = [(f"value {per}, this model ({currency})", report["expected_value_per_application"]),
             ("baseline policy", baseline_text(report, champion)),
             (f"value {per}, baseline ({currency})", report["baseline_value_per_application"]),
+            *([(f"value {per}, this model on the baseline's rows ({currency})",
+                report["value_per_application_on_baseline_rows"])]
+              if "value_per_application_on_baseline_rows" in report else []),
             (f"uplift {per} vs baseline ({currency})", report["value_uplift_vs_baseline"])]
     if report.get("baseline_policy") == "champion":  # the all-negative policy is still a reference point
         rows.append((f"value {per}, {report.get('all_negative_policy', 'all negative')} ({currency})", all_negative))

@@ -88,8 +88,8 @@ def too_few_compared(y: np.ndarray, rows: dict, spec: Spec) -> Optional[str]:
 
 def compare_with_champion(champion: Optional[dict], scoring_model, threshold: float,
                           validation: pd.DataFrame, test: pd.DataFrame, spec: Spec) -> tuple[dict, np.ndarray]:
-    """(comparison report, the champion's test scores on every test row); `{"champion": None}` when
-    there is none.
+    """(comparison report, the champion's test scores, NaN on the test rows it was trained on);
+    `{"champion": None}` when there is none.
 
     `champion` is {name, model, metadata}, as `keel.registry.find_champion` returns it, with
     `training_rows` (see `compared_rows`): the comparison leaves out the test rows the champion was
@@ -108,11 +108,19 @@ def compare_with_champion(champion: Optional[dict], scoring_model, threshold: fl
         report = compare(y, champion_scores[keep], predict_scores(scoring_model, test)[keep], champion_cut, threshold,
                          metric, comparison)
     report = {"champion": champion["name"], "champion_threshold": champion_cut, **rows, **report}
-    return {**report, "rows_text": rows_compared_text(report)}, champion_scores
+    # Its scores on its own training rows are in-sample: not evidence for anything that follows (business).
+    return {**report, "rows_text": rows_compared_text(report)}, np.where(keep, champion_scores, np.nan)
 
 
 def champion_decisions(comparison: dict, champion_scores: np.ndarray) -> Optional[np.ndarray]:
-    return champion_scores >= comparison["champion_threshold"] if comparison.get("champion") else None
+    """The champion's decisions (1.0 / 0.0) on the test rows it is compared on, NaN on the others (its
+    training rows: NaN scores) and on every row when the comparison has no value; None without one."""
+    if not comparison.get("champion"):
+        return None
+    if comparison.get("no_value_reason"):
+        return np.full(len(champion_scores), np.nan)
+    scores = np.asarray(champion_scores, dtype=float)
+    return np.where(np.isnan(scores), np.nan, (scores >= comparison["champion_threshold"]).astype(float))
 
 
 def champion_predictor(champion: Optional[dict], validation: pd.DataFrame, spec: Spec) -> tuple:

@@ -11,7 +11,7 @@ import pytest
 from keel.evaluation.comparison import (comparison_html, comparison_text, compare, row_key, row_keys,
                                         trained_on)
 from keel.evaluation.gates import INCOMPLETE, decide
-from keel.evaluation.suite import compare_with_champion
+from keel.evaluation.suite import champion_decisions, compare_with_champion
 from keel.spec import load_spec
 from tests.conftest import ROOT
 
@@ -105,7 +105,8 @@ def test_the_comparison_leaves_out_the_champions_training_rows_and_counts_them(s
     assert comparison["difference"] == expected["difference"] == 0 and comparison["accepted"]
     assert not compare(test[spec.data.target.column], test["memory"], test["x"], 0.5, 0.5, "roc_auc",
                        spec.evaluation.comparison)["accepted"]
-    assert len(champion_scores) == 600  # business uplift and the like still get every row's score
+    # Its scores on its training rows are in-sample: NaN, so that nothing after the comparison uses them.
+    assert np.isnan(champion_scores[:363]).all() and np.isfinite(champion_scores[363:]).all()
     for shown in (comparison_text(comparison), html.unescape(comparison_html(comparison))):
         assert "compared on 237 of 600 test rows: 363 were the champion's training rows" in shown
 
@@ -144,3 +145,34 @@ def test_a_test_split_too_small_without_overlap_is_named_as_such(spec):
     comparison, _ = compare_with_champion(_champion(spec, []), _Scorer(), 0.5, test, test, spec)
     assert comparison["rows_left_out"] == 0 and comparison["accepted"] is None
     assert comparison["no_value_reason"].startswith("the 40 test rows are too few to compare on (")
+
+
+def test_the_business_uplift_over_the_champion_counts_only_the_rows_it_did_not_train_on(spec):
+    """The champion's value on its own training rows is in-sample (here: every one right), so the uplift
+    over it compared both on the 237 other rows; with too few of them it has no value and its gate none."""
+    from keel.evaluation.business import baseline_text, evaluate_business
+    from keel.evaluation.decisions import value_per_application
+    from keel.spec.evaluation import Gate
+
+    values, target = spec.evaluation.value_matrix, spec.data.target
+    test = _test_split(spec, trained=363)
+    comparison, champion_scores = compare_with_champion(
+        _champion(spec, test[spec.data.id_column].iloc[:363].tolist()), _Scorer(), 0.5, test, test, spec)
+    y, decisions = test[target.column].to_numpy(), test["x"].to_numpy() >= 0.5
+    report = evaluate_business(y, decisions, values, champion_decisions(comparison, champion_scores), target.negative)
+    champion_there = value_per_application(y[363:], test["memory"].to_numpy()[363:] >= 0.5, values)
+    model_there = value_per_application(y[363:], decisions[363:], values)
+    assert report["baseline_rows"] == 237 and report["champion_value_per_application"] == pytest.approx(champion_there)
+    assert report["value_uplift_vs_baseline"] == pytest.approx(model_there - champion_there)
+    assert report["expected_value_per_application"] == pytest.approx(value_per_application(y, decisions, values))
+    in_sample = value_per_application(y, decisions, values) - value_per_application(y, test["memory"] >= 0.5, values)
+    assert in_sample < report["value_uplift_vs_baseline"]  # on every row its memory made the challenger look worse
+    assert "its decisions on the 237 test rows the comparison used" in baseline_text(report)
+
+    few, few_scores = compare_with_champion(
+        _champion(spec, test[spec.data.id_column].iloc[:580].tolist()), _Scorer(), 0.5, test, test, spec)
+    none = evaluate_business(y, decisions, values, champion_decisions(few, few_scores), target.negative)
+    assert none["baseline_rows"] == 0 and np.isnan(none["value_uplift_vs_baseline"])
+    gate = Gate(metric="value_uplift_vs_baseline", min=0)
+    decision = decide([gate], {"value_uplift_vs_baseline": none["value_uplift_vs_baseline"]}, {"champion": None})
+    assert decision["decision"] == INCOMPLETE and not decision["deployable"]

@@ -190,7 +190,7 @@ def test_the_cards_baseline_names_the_champion_and_the_spec_names_the_row():
     card = _card(spec, reports, _decide(spec, reports), business, comparison={
         "champion": "v1", "metric": "pr_auc", "difference": 0.01, "confidence": 0.95, "ci_low": -0.01,
         "ci_high": 0.03})
-    assert "| baseline policy | the champion (v1): its decisions on the same test rows |" in card
+    assert f"| baseline policy | the champion (v1): its decisions on the {len(y)} test rows the comparison used |" in card
     assert "| value per transaction, baseline (EUR) |" in card
     assert "| value per transaction, predict 0 for everyone (EUR) |" in card
 
@@ -224,5 +224,5 @@ def test_a_value_uplift_gate_names_its_baseline():
                                       champion_decisions=scores >= 0.85, negative_label=0)
     row = decide(spec.evaluation.gates, {"value_uplift_vs_baseline": 1.0}, {"champion": None},
                  reports={"business": with_champion, "comparison": {"champion": "v1"}})["gates"][0]
-    assert row["gate"] == ("value_uplift_vs_baseline >= 0 (baseline: the champion (v1): its decisions on the same "
-                           "test rows)")
+    assert row["gate"] == ("value_uplift_vs_baseline >= 0 (baseline: the champion (v1): its decisions on the "
+                           f"{len(y)} test rows the comparison used)")
