@@ -84,7 +84,7 @@ def label_drift(labels: np.ndarray, reference_rate: Optional[float], reference_r
     check_label_rate(reference_rate, reference_rows)
     labels = np.asarray(labels, dtype=int)
     result: LabelDrift = {"drifted": False, "judged": False, "rows": int(len(labels)), "rate": None,
-                          "reference_rate": reference_rate, "change": None, "p_value": None}
+                          "reference_rate": reference_rate, "change": None, "ratio": None, "p_value": None}
     if len(labels) < min_rows or reference_rate is None or reference_rows <= 0:
         result["reason"] = (f"{len(labels)} labelled rows, fewer than {min_rows}" if len(labels) < min_rows
                             else "no reference label rate")
@@ -94,7 +94,8 @@ def label_drift(labels: np.ndarray, reference_rate: Optional[float], reference_r
                                       reference_rows)
     change = rate - reference_rate
     drifted = p_value < spec.p_value and rate_bound_exceeded(rate, reference_rate, spec)
-    result.update({"judged": True, "rate": rate, "change": change, "p_value": p_value, "drifted": bool(drifted)})
+    result.update({"judged": True, "rate": rate, "change": change, "ratio": rate / reference_rate, "p_value": p_value,
+                   "drifted": bool(drifted)})
     blind = blind_absolute_bound(reference_rate, spec)
     if not drifted and blind:  # "stable" would claim what the bound cannot see
         result.update({"judged": False, "reason": blind})
@@ -171,7 +172,8 @@ def classify(features: FeatureDrift, prediction: PredictionDrift, label: LabelDr
         if prediction["drifted"]:
             parts.append("the scores/decisions drifted")
         if label["drifted"]:
-            parts.append(f"the positive rate moved by {label['change']:+.3f}")
+            parts.append(f"the positive rate moved by {label['change']:+.3f} ({label['reference_rate']:.2%} -> "
+                         f"{label['rate']:.2%}, x{label['ratio']:.2f})")
         if performance["drifted"]:
             parts.append(_worsened(performance))
         summary = "; ".join(parts)

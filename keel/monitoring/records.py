@@ -66,6 +66,7 @@ class LabelDrift(TypedDict):
     rate: NotRequired[Optional[float]]
     reference_rate: NotRequired[Optional[float]]
     change: NotRequired[Optional[float]]
+    ratio: NotRequired[Optional[float]]  # rate / reference_rate, what max_rate_ratio bounds
     p_value: NotRequired[Optional[float]]
     reason: NotRequired[str]
 

@@ -32,6 +32,14 @@ def test_a_declared_ratio_fires_on_a_rise_and_on_a_fall():
     assert fallen["judged"] and fallen["drifted"]
     within = label_drift(_labels(0.017), REFERENCE_RATE, REFERENCE_ROWS, spec, min_rows=300)
     assert within["judged"] and not within["drifted"]
+    # The ratio the bound judged is stored beside the change, and the verdict's summary names both.
+    from keel.monitoring.drift import classify
+
+    assert risen["ratio"] == pytest.approx(122 / 3000 / REFERENCE_RATE) and risen["ratio"] > 2.0
+    assert fallen["ratio"] == pytest.approx(80 / 20_000 / REFERENCE_RATE) and fallen["ratio"] < 1 / 2.0
+    quiet = {"drifted": []}
+    summary = classify(quiet, {"drifted": False}, risen, {"drifted": False})["summary"]
+    assert summary == "the positive rate moved by +0.026 (1.48% -> 4.07%, x2.75)"
 
 
 def test_the_absolute_bound_still_fires_on_a_large_rise_and_judges_common_positives_as_before():

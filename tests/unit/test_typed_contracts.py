@@ -121,16 +121,18 @@ JUDGED_STATUS = (
     'fted": false, "effect": 0.01, "min_effect": 0.1, "p_value": 0.4, "problem": null, "reference_null_fracti'
     'on": 0.0, "target_null_fraction": 0.0, "test": "chi2", "unseen_categories": ["x"]}}, "problems": {}, "te'
     'sted": 2, "unseen_categories": {"purpose": ["x"]}}, "judged": true, "label": {"change": 0.2525, "drifted'
-    '": true, "judged": true, "p_value": 1.0503035184551707e-18, "rate": 0.5525, "reference_rate": 0.3, "rows'
-    '": 400}, "performance": {"drifted": false, "drop": -0.061800999999999995, "judged": true, "max_drop": 0.'
+    '": true, "judged": true, "p_value": 1.0503035184551707e-18, "rate": 0.5525, "ratio": 1.8416666666666668, '
+    '"reference_rate": 0.3, "rows": 400}, "performance": {"drifted": false, "drop": -0.061800999999999995, "judged": true, "max_drop": 0.'
     '05, "metric": "roc_auc", "reference": 0.8, "rows": 400, "value": 0.861801}, "prediction": {"decision_rat'
     'e": 0.31, "decision_rate_change": 0.010000000000000009, "decision_rate_drifted": false, "drifted": false'
     ', "problem": null, "reference_decision_rate": 0.3, "score_drifted": false, "score_ks": 0.01, "score_p_va'
     'lue": 0.5, "score_test": "ks"}, "reason": null, "verdict": {"alarm": true, "concept_drift": false, "kind'
-    's": ["data", "label"], "summary": "1 feature(s) drifted (income); the positive rate moved by +0.253"}}'
+    's": ["data", "label"], "summary": "1 feature(s) drifted (income); the positive rate moved by +0.253 '
+    '(30.00% -> 55.25%, x1.84)"}}'
 )
 RETRAINING_DECISION = (
-    '{"drift_summary": "1 feature(s) drifted (income); the positive rate moved by +0.253", "fired": ["schedul'
+    '{"drift_summary": "1 feature(s) drifted (income); the positive rate moved by +0.253 (30.00% -> 55.25%, x'
+    '1.84)", "fired": ["schedul'
     'ed", "data_volume", "drift"], "kind": "decision", "last_retrain": null, "model_version": 4, "retrain": t'
     'rue, "suppressed_by": null, "time": "2026-03-01T12:00:00+00:00", "triggers": [{"enabled": true, "evidenc'
     'e": {"every_hours": 2.0, "hours_since_last_training": 3.0}, "fired": true, "trigger": "scheduled"}, {"en'
@@ -312,7 +314,7 @@ def test_a_status_and_a_decision_stored_before_still_read(tmp_path):
     # The policy judges the stored status as it judged the fresh one.
     assert decide_retraining(NOW, status, 600, NOW - timedelta(hours=3), [], POLICY, 4) == decision
     page = drift_report_html(status, decision)
-    assert "1 feature(s) drifted (income); the positive rate moved by +0.253" in page and "FIRED" in page
+    assert "1 feature(s) drifted (income); the positive rate moved by +0.253 (30.00% -&gt; 55.25%, x1.84)" in page and "FIRED" in page
     message = alert_message("credit", 4, status, decision)
     assert (message["drift"], message["drifted_features"], message["retraining_triggers"]) == (
         ["data", "label"], ["income"], ["scheduled", "data_volume", "drift"])
