@@ -468,7 +468,7 @@ def gate_evidence(model, validation: pd.DataFrame, test: pd.DataFrame, spec: Spe
     values = gate_values(performance, fairness, calibration, robustness, latency, business)
     decision = decide(evaluation.gates, values, None, robustness["hostile_inputs"]["passed"], evaluation.blocking,
                       too_little_test_evidence(performance, group_rule(data)),
-                      reports={"fairness": fairness, "performance": performance})
+                      reports={"fairness": fairness, "performance": performance, "business": business})
     return {"threshold": threshold, "fairness": fairness, "values": values, "decision": decision}
 
 

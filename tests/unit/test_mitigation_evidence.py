@@ -161,3 +161,14 @@ def test_a_batch_counts_records_and_shows_the_rows_its_mitigated_version_scored_
     assert shown.startswith(f"11 of {len(test)} rows scored WITHOUT the mitigation") and "(site)" in shown
     assert "rows_without_mitigation" not in record_of(plain) and "mitigation" not in dict(batch_lineage(
         record_of(plain), "unchanged"))
+
+
+def test_the_mitigations_own_uplift_gate_names_its_baseline(splits, linear):  # noqa: F811
+    """gate_evidence (the before/after of `mitigate`) judged a value_uplift_vs_baseline gate without saying
+    against what; it names the policy, as `evaluate`'s gate does."""
+    from keel.evaluation.mitigation import gate_evidence
+
+    spec = _spec(gates=[{"metric": "value_uplift_vs_baseline", "min": 0}])
+    rows = gate_evidence(linear, splits["validation"], splits["test"], spec)["decision"]["gates"]
+    (row,) = [r for r in rows if r["metric"] == "value_uplift_vs_baseline"]
+    assert row["gate"] == "value_uplift_vs_baseline >= 0 (baseline: predict 0 for everyone)"
