@@ -576,7 +576,9 @@ def fit_mitigated_version(model, train: pd.DataFrame, validation: pd.DataFrame, 
 # What a mitigated version shares with its base version: it is fitted on the base's splits, so the
 # base's data facts (fingerprint, source, leakage and proxy screening) are its own (README: "the same
 # provenance"). Without them its model card said "not recorded" of the base's screening findings.
-SHARED_WITH_BASE = (keys.DATA_FINGERPRINT, keys.DATA_SOURCE, keys.SCREENING)
+# The base's engine record too: its training split (the one the mitigation was fitted beside) is the
+# dask engine's sample, which the champion comparison must know (keel.evaluation.champion_rows).
+SHARED_WITH_BASE = (keys.DATA_FINGERPRINT, keys.DATA_SOURCE, keys.SCREENING, keys.ENGINE)
 
 
 def shared_data_facts(unmitigated: dict) -> dict:

@@ -38,6 +38,13 @@ def test_a_mitigated_version_records_its_bases_screening_and_data_facts(splits, 
     assert screening_rows(metadata["screening"]) == screening_rows(base["screening"])
     assert ("Proxy", "portfolio -> site (AUC 0.81)") in screening_rows(metadata["screening"])
     assert metadata["model_family"] == "logistic_regression + threshold_optimizer" and metadata["mitigated_from"] == 1
+    assert "engine" not in metadata  # a base trained in process has no engine record
+    # A base trained on the dask engine: the mitigated version carries its record, so that whoever reads the
+    # version (the champion comparison: its training rows are a sample) knows where its rows came from.
+    engine = {"layout": "2 workers", "rows": {"train": 60_000}, "sample_rows": {"train": 20_000}}
+    on_dask = mitigated_registration_metadata(model, report, splits["train"], splits["validation"], splits["test"],
+                                              _spec("threshold_optimizer"), {**base, "engine": engine}, "s" * 64, {})
+    assert on_dask["engine"] == engine
 
 
 def test_a_threshold_optimizer_version_gives_its_base_models_reasons(splits, linear, mitigated):  # noqa: F811
