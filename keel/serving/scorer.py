@@ -399,13 +399,17 @@ class Scorer:
                                                [in_refer_band(float(value), self.refer_band) for value in scores],
                                                elapsed / len(indexes)))
         if table.shadow is not None:
-            scores, elapsed = self._score(table.shadow.version, "shadow", inputs, request_id)
+            # A record holding a category the shadow's version was not fitted with would be scored as no
+            # category at all: no evidence about that version, so it is not mirrored to it.
+            known = [i for i, record in enumerate(inputs) if not self._unknown_to(table.shadow.version, [record])]
+            scores, elapsed = (self._score(table.shadow.version, "shadow", [inputs[i] for i in known], request_id)
+                               if known else (None, 0.0))
             if scores is not None:
                 threshold = self.thresholds[table.shadow.version]
                 decided.shadow_rows = [
                     self._log_row(request_id, len(parsed) + i, entities[i], decided.now, table.shadow, True, inputs[i],
-                                  float(v), int(v >= threshold), elapsed / len(parsed))
-                    for i, v in enumerate(scores)]
+                                  float(v), int(v >= threshold), elapsed / len(known))
+                    for i, v in zip(known, scores)]
         return decided
 
     def _unknown_refused(self, by_arm: Dict[Arm, List[int]], inputs: List[dict]) -> Optional[Answer]:

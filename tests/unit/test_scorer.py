@@ -302,3 +302,12 @@ def test_a_category_added_after_the_champion_was_trained_is_refused_for_it_and_s
     os.utime(tmp_path / "routing.json", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
     answer = scorer.predict(json.dumps(record).encode(), {})
     assert answer.status == 200 and answer.body["predictions"][0]["model_version"] == 2
+    # v1 in shadow: the record it cannot score is answered by v2 and not mirrored to v1; the others are.
+    write_routing(tmp_path, RoutingTable([Arm("challenger", 2, 1.0)], shadow=Arm("champion", 1, 0.0),
+                                         strategy="shadow"))
+    os.utime(tmp_path / "routing.json", ns=(time.time_ns() + 2 * 10**9, time.time_ns() + 2 * 10**9))
+    both = json.dumps({"records": [record, {**record, "region": "north"}]}).encode()
+    answer = scorer.predict(both, {"x-request-id": "mirrored"})
+    assert answer.status == 200 and [p["model_version"] for p in answer.body["predictions"]] == [2, 2]
+    mirrored = [r for r in scorer.log.read() if r["request_id"] == "mirrored" and r["shadow"]]
+    assert [(r["model_version"], r["row"]) for r in mirrored] == [(1, 3)]  # the second record, after the 2 served
