@@ -12,20 +12,16 @@ def decision_lines(row: dict, review: Optional[dict], target) -> List[str]:
     """What the person was told and who decided: the principal reasons logged with an unfavourable
     decision (as the answer gave them), and a referral with the human decision once made (and the
     reasons logged at referral, unless a person decided it favourably)."""
+    from keel.governance.lineage import referral_links
     from keel.serving.reasons import reason_text
 
     lines, favourable = [], None
     if review is not None:
-        lines.append(f"referred to a person (score in decisions.refer_band) at {review['referred_at']}")
-        if review["decided_at"] is None:
-            lines.append("  human decision: pending (python run.py review list)")
-        else:
+        lines += [text if link == "referral" else f"  {link}: {text}"
+                  for link, text in referral_links(review, target=target)]
+        if review["decided_at"] is not None:
             favourable = (target.favourable is not None
                           and (review["human_decision"] == 1) == (target.favourable == "positive"))
-            changed = "overrides" if review["human_decision"] != review["model_decision"] else "agrees with"
-            lines.append(f"  human decision: {'favourable' if favourable else 'unfavourable'} (class "
-                         f"{review['human_decision']}) by {review['reviewer']} at {review['decided_at']}, {changed} the "
-                         f"threshold's decision {review['model_decision']}: {review['reason']}")
     reasons = row.get("reasons")
     if isinstance(reasons, str):  # as the log stores it (JSON text)
         reasons = json.loads(reasons)

@@ -56,7 +56,7 @@ def _batch_lineage(spec, batch_id: str, row_id: Optional[str]) -> int:
         say(line)
     for row, review in zip(rows[:MAX_ROWS_SHOWN], reviews):
         say(f"input row {row['row']} of batch {record['batch_id']}:")
-        print_links(batch_row_lineage(row, record, spec.data.id_column, review))
+        print_links(batch_row_lineage(row, record, spec.data.id_column, review, spec.data.target))
     say(f"lineage of {model} v{record['model_version']}:")
     print_links(version_link)
     return 0
@@ -80,7 +80,7 @@ def _lineage(spec, prediction: Optional[str], version: Optional[int], row_number
         reviews = [queued_review(log_url, row["request_id"], int(row["row"])) for row in shown]
         for row, review in zip(shown, reviews):
             say(f"prediction {row['request_id']} row {row['row']}:")
-            print_links(prediction_lineage(row, records, review))
+            print_links(prediction_lineage(row, records, review, spec.data.target))
         if len(rows) > len(shown):
             say(f"  ... and {len(rows) - len(shown)} more row(s) of this request (pick one with --row N)")
         for (name, number), version_link in links.items():

@@ -115,9 +115,10 @@ def version_lineage(model: str, version: int, metadata: dict, records: List[dict
     ]
 
 
-def prediction_lineage(row: dict, records: List[dict], review: Optional[dict] = None) -> List[tuple]:
+def prediction_lineage(row: dict, records: List[dict], review: Optional[dict] = None, target=None) -> List[tuple]:
     """The prediction's own facts, cross-checked against the routing the audit trail says was in force.
-    `review`: the row's referral (keel.serving.reviews.review_of), None when it was not referred."""
+    `review`: the row's referral (keel.serving.reviews.review_of), None when it was not referred;
+    `target`: the spec's data.target, naming a human decision favourable or not."""
     at: datetime = row["time"]
     routing = served_at(records, at)
     if routing is None:
@@ -134,26 +135,35 @@ def prediction_lineage(row: dict, records: List[dict], review: Optional[dict] = 
         ("prediction", f"request {row['request_id']} row {row['row']}, entity {row['entity_id']}, at {at.isoformat()}"),
         ("answer", f"score {row['score']:.6f}, {decision}, {row['latency_ms']:.3f} ms"
                    + (" (shadow: logged, not returned)" if row["shadow"] else "")),
-        *referral_links(review),
+        *referral_links(review, target=target),
         *reason_links(row.get("reasons")),
         ("served by", f"{row['model_name']} v{row['model_version']} on arm {row['arm']}"),
         ("routing then (audit trail)", consistent),
     ]
 
 
-def referral_links(review: Optional[dict], referred: bool = False) -> List[tuple]:
+def referral_links(review: Optional[dict], referred: bool = False, target=None) -> List[tuple]:
     """The referral of a row answered `refer` and the person's decision on it (who, when, why), if any.
     `referred`: the row says it was referred though `review` is None (its queue entry is not found)."""
     if review is None:
         return [("referral", "answered refer, but the review queue holds no referral of it")] if referred else []
-    if review["decided_at"] is None:
-        human = "pending (python run.py review list)"
-    else:
-        agrees = "agrees with" if review["human_decision"] == review["model_decision"] else "overrides"
-        human = (f"{review['human_decision']} by {review['reviewer']} at {_utc(review['decided_at'])}, {agrees} "
-                 f"the threshold's decision {review['model_decision']}: {review['reason']}")
     return [("referral", f"referred to a person (score in decisions.refer_band) at {_utc(review['referred_at'])}"),
-            ("human decision", human)]
+            ("human decision", human_decision_text(review, target))]
+
+
+def human_decision_text(review: dict, target=None) -> str:
+    """A referral's human decision in words, as `lineage` and `explain` both show it: pending, or the
+    class decided (favourable or not, when `target`, the spec's data.target, declares which is), by whom,
+    when, against the threshold's decision, and why."""
+    if review["decided_at"] is None:
+        return "pending (python run.py review list)"
+    decided = f"class {review['human_decision']}"
+    if target is not None and target.favourable is not None:
+        favourable = (review["human_decision"] == 1) == (target.favourable == "positive")
+        decided = f"{'favourable' if favourable else 'unfavourable'} ({decided})"
+    agrees = "agrees with" if review["human_decision"] == review["model_decision"] else "overrides"
+    return (f"{decided} by {review['reviewer']} at {_utc(review['decided_at'])}, {agrees} the threshold's decision "
+            f"{review['model_decision']}: {review['reason']}")
 
 
 def _utc(moment) -> str:
@@ -201,10 +211,11 @@ def batch_mitigation(record: dict) -> str:
 
 
 def batch_row_lineage(row: dict, record: dict, id_column: Optional[str],
-                      review: Optional[dict] = None) -> List[tuple]:
+                      review: Optional[dict] = None, target=None) -> List[tuple]:
     """One output row of a batch, read back from its output file, cross-checked against the record.
     With a refer band, `decision` is text ("0", "1" or "refer") and `model_decision` the threshold's;
-    `review`: the row's referral in the review queue (keyed by batch id and input row), if any."""
+    `review`: the row's referral in the review queue (keyed by batch id and input row), if any;
+    `target`: as prediction_lineage's."""
     consistent = (int(row["model_version"]) == int(record["model_version"]) and row["batch_id"] == record["batch_id"])
     name = f"{id_column} {row[id_column]}, " if id_column else ""
     decision = str(row["decision"])
@@ -214,7 +225,7 @@ def batch_row_lineage(row: dict, record: dict, id_column: Optional[str],
     return [
         ("batch row", f"{name}input row {row['row']} of batch {record['batch_id']}"),
         ("answer", f"score {float(row['score']):.6f}, decision {decision}"),
-        *referral_links(review, referred),
+        *referral_links(review, referred, target),
         *reason_links(row.get("reasons")),
         ("scored by", f"v{row['model_version']} (batch {row['batch_id']}): "
                       + ("consistent with the batch record" if consistent else "INCONSISTENT with the batch record")),

@@ -60,3 +60,19 @@ def test_a_referral_declined_by_a_person_shows_the_reasons_logged_when_it_was_re
     [offered] = logged_rows(url, "offered-later")
     assert not any("principal reasons" in line for line in decision_lines(offered, review_of(url, "offered-later", 0),
                                                                           TARGET))
+
+
+def test_explain_and_lineage_word_a_human_decision_alike_and_name_it_favourable_only_when_declared(tmp_path):
+    """`explain` said "favourable (class 0)" where `lineage` said "0 by ..."; and with no favourable class
+    declared, explain called every human decision "unfavourable"."""
+    from keel.governance.lineage import prediction_lineage
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    PredictionLog(url, refer_band=(0.4, 0.6)).append([_row("referred", 0.5, 1)])
+    record_decision(url, "referred", 0, 0, "References did not confirm the role", "ana", T0)
+    [row], review = logged_rows(url, "referred"), review_of(url, "referred", 0)
+    undeclared = TargetSpec(column="hired", positive="yes", negative="no")
+    for target, words in ((TARGET, "unfavourable (class 0) by ana"), (undeclared, "class 0 by ana")):
+        [explained] = [line for line in decision_lines(row, review, target) if "human decision" in line]
+        traced = dict(prediction_lineage(row, [], review, target))["human decision"]
+        assert explained == f"  human decision: {traced}" and traced.startswith(words)

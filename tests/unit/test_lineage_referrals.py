@@ -66,7 +66,7 @@ def test_a_referred_batch_row_shows_the_answer_given_and_the_persons_decision(sp
     assert pending["human decision"].startswith("pending")
     record_decision(url, "batch-1", int(row["row"]), 0, "income verified by phone", "os:ana", DECIDED)
     links = dict(batch_row_lineage(row, record, "application_id", queued_review(url, "batch-1", row["row"])))
-    assert links["human decision"].startswith("0 by os:ana at 2026-05-02T09:00:00+00:00")
+    assert links["human decision"].startswith("class 0 by os:ana at 2026-05-02T09:00:00+00:00")
     assert links["human decision"].endswith(f"the threshold's decision {threshold_said}: income verified by phone")
     assert "consistent with the batch record" in links["scored by"]
 
@@ -105,7 +105,7 @@ def test_a_referred_prediction_shows_refer_the_threshold_and_the_persons_decisio
     answered = logged_rows(url, "r1", answered_only=True)[0]
     links = dict(prediction_lineage(answered, [], queued_review(url, "r1", 0)))
     assert links["answer"].startswith("score 0.461254, decision refer (the threshold's decision 1)")
-    assert links["human decision"] == ("0 by os:ana at 2026-05-02T09:00:00+00:00, overrides the threshold's "
+    assert links["human decision"] == ("class 0 by os:ana at 2026-05-02T09:00:00+00:00, overrides the threshold's "
                                        "decision 1: income verified by phone")
     assert links["referral"].startswith("referred to a person")
     unreferred = dict(prediction_lineage({**answered, "request_id": "r2"}, [], queued_review(url, "r2", 0)))
