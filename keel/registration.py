@@ -29,6 +29,7 @@ ROWS = "rows"
 SPEC_SHA256 = "spec_sha256"
 SEED = "seed"
 SCREENING = "screening"  # leakage and proxy findings of the training data (keel.data.screening.screening_record)
+TARGET = "target"  # keel.spec.data.target_mapping: what the scores mean (absent before it was recorded)
 ENGINE = "engine"  # the dask engine's record: cluster layout, whole-split rows, samples (absent: local)
 # The code and its environment (keel.provenance.collect_provenance).
 GIT_COMMIT = "git_commit"
@@ -85,6 +86,7 @@ class RegistrationMetadata(TypedDict):
     seed: int
     screening: NotRequired[dict]  # absent on versions registered before screening
     engine: NotRequired[dict]
+    target: NotRequired[Dict[str, Optional[str]]]  # absent on versions registered before it was recorded
     git_commit: str
     git_dirty: NotRequired[bool]  # not outside a git checkout
     git_changed_files: NotRequired[List[str]]

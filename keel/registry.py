@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # keel.evaluation.record imports the spec models: only for th
 def registration_metadata(*, selection: dict, test_metrics: Dict[str, float], model_sha256: str,
                           model_bytes: int, data_fingerprint: str, data_source: str,
                           training_rows: Dict[str, int], spec_hash: str, seed: int,
-                          provenance: dict) -> RegistrationMetadata:
+                          provenance: dict, target: Dict[str, Optional[str]]) -> RegistrationMetadata:
     """Everything a model version records about how it was made (pure; no ZenML)."""
     return {
         keys.MODEL_FAMILY: selection["chosen"],
@@ -40,6 +40,7 @@ def registration_metadata(*, selection: dict, test_metrics: Dict[str, float], mo
         keys.ROWS: training_rows,
         keys.SPEC_SHA256: spec_hash,
         keys.SEED: seed,
+        keys.TARGET: target,
         **provenance,
     }
 

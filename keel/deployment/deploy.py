@@ -40,7 +40,7 @@ def check_deployable(version: int, evaluation: Optional[dict], spec: Optional[Sp
     of the scores keel serves (not recalibrated ones) and, given the `spec` it is served under, against
     that spec's gates."""
     from keel.evaluation.gates import INCOMPLETE, describe_decision, is_deployable
-    from keel.evaluation.record import applied_gates
+    from keel.evaluation.record import applied_gates, contract_changes
 
     if evaluation is None:
         raise NotDeployable(f"v{version} has not been evaluated: python run.py evaluate --model-version {version}")
@@ -53,6 +53,12 @@ def check_deployable(version: int, evaluation: Optional[dict], spec: Optional[Sp
                 f"v{version} was evaluated on {method}-recalibrated scores, which keel's service and batch scoring "
                 "do not serve (they score with the model as trained): its decisions would not be the ones evaluated; "
                 f"evaluate it with evaluation.calibration.method: none to deploy it")
+        changed = contract_changes(evaluation.get("contract"), spec) if spec is not None else []
+        if changed:
+            raise NotDeployable(
+                f"v{version} was evaluated under another {' and '.join(changed)} than this spec declares: what it "
+                f"decides, for whom and under whose approval would not be what was judged; use the spec it was "
+                f"evaluated with, or evaluate it under this one: python run.py evaluate --model-version {version}")
         if spec is not None and evaluation.get("applied_gates") not in (None, applied_gates(spec.evaluation)):
             raise NotDeployable(
                 f"v{version} was evaluated against other gates than this spec declares ({_gates(evaluation['applied_gates'])}"

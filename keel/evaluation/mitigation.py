@@ -610,6 +610,7 @@ def mitigated_registration_metadata(model, report: dict, train: pd.DataFrame, va
     its unmitigated version's, `unmitigated` being that version's metadata: SHARED_WITH_BASE), its
     lineage (`mitigated_from`) and the mitigation with its before/after table."""
     from keel.registry import registration_metadata
+    from keel.spec.data import target_mapping
     from keel.training.fit import model_size
 
     primary = spec.training.primary_metric
@@ -624,7 +625,8 @@ def mitigated_registration_metadata(model, report: dict, train: pd.DataFrame, va
         selection=selection, test_metrics=facts[keys.TEST_METRICS],
         model_sha256=facts[keys.MODEL_SHA256], model_bytes=model_size(model),
         data_fingerprint=unmitigated.get(keys.DATA_FINGERPRINT), data_source=unmitigated.get(keys.DATA_SOURCE),
-        training_rows=facts[keys.ROWS], spec_hash=spec_hash, seed=spec.training.seed, provenance=provenance)
+        training_rows=facts[keys.ROWS], spec_hash=spec_hash, seed=spec.training.seed, provenance=provenance,
+        target=target_mapping(spec.data.target))
     return {**metadata, **shared_data_facts(unmitigated), keys.MITIGATED_FROM: source,
             keys.MITIGATION: mitigated_version_facts(report, source)}
 

@@ -60,6 +60,7 @@ class EvaluationRecord(TypedDict):
     calibration: str  # evaluation.calibration.method of the scores judged
     threshold: NotRequired[float]
     threshold_rule: NotRequired[Optional[str]]
+    contract: NotRequired[dict]  # release_contract of the spec it judged under (absent before it was recorded)
     evidence_minimums: NotRequired[Dict[str, int]]  # a finished run's `evidence_minimums(spec.data)`
 
 
@@ -132,8 +133,8 @@ def previous_evaluation(records: List[dict], version: int) -> Optional[Evaluatio
 def evaluation_record(decision: Decision, *, status: str, run_id, run_name: Optional[str], spec_sha256: str,
                       evaluation: EvaluationSpec, training_spec_sha256: Optional[str] = None,
                       threshold: Optional[float] = None, threshold_rule: Optional[str] = None,
-                      changes: Optional[List[str]] = None, minimums: Optional[Dict[str, int]] = None
-                      ) -> EvaluationRecord:
+                      changes: Optional[List[str]] = None, minimums: Optional[Dict[str, int]] = None,
+                      contract: Optional[dict] = None) -> EvaluationRecord:
     """The full record of one evaluation (running, finished or failed)."""
     record: EvaluationRecord = {
         "decision": decision["decision"], "status": status, "passed": bool(decision["passed"]),
@@ -154,7 +155,51 @@ def evaluation_record(decision: Decision, *, status: str, run_id, run_name: Opti
         record["threshold_rule"] = threshold_rule
     if minimums is not None:
         record["evidence_minimums"] = dict(minimums)
+    if contract is not None:
+        record["contract"] = dict(contract)
     return record
+
+
+def release_contract(spec) -> dict:
+    """What a version is released under beside its gates: what its scores mean (the target's classes and
+    the favourable one, keel.spec.data.target_mapping), the input contract (features with their types,
+    ranges and categories; sensitive attributes), the decisions (reasons, refer band) and who may approve
+    and release it (governance roles and approvals, deployment.approval); all but the target as SHA-256s.
+    Recorded with each evaluation: `deploy` and batch scoring refuse a spec that changed any of it."""
+    import hashlib
+    import json
+
+    from keel.spec.data import target_mapping
+
+    def sha256(value) -> str:
+        return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+    data = spec.data.model_dump(mode="json")
+    governance = spec.governance.model_dump(mode="json")
+    return {"target": target_mapping(spec.data.target),
+            "inputs": sha256({"features": data["features"], "sensitive_attributes": data["sensitive_attributes"]}),
+            "decisions": sha256(spec.decisions.model_dump(mode="json")),
+            "release": sha256({"roles": governance["roles"], "required_approvals": governance["required_approvals"],
+                               "approval_valid_days": governance["approval_valid_days"],
+                               "approval": spec.deployment.approval.model_dump(mode="json")})}
+
+
+CONTRACT_PARTS = {"inputs": "the input contract (data.features, data.sensitive_attributes)",
+                  "decisions": "the decisions section (reasons, refer band)",
+                  "release": "who may approve and release it (governance roles and approvals, deployment.approval)"}
+
+
+def contract_changes(recorded: Optional[dict], spec) -> List[str]:
+    """What of release_contract(spec) differs from a recorded one, in words; [] when nothing does or
+    nothing was recorded (evaluations from before it was)."""
+    from keel.spec.data import target_change
+
+    if not recorded:
+        return []
+    now = release_contract(spec)
+    target = target_change(recorded.get("target"), spec.data.target)
+    return ([f"the target ({target})"] if target else []) + [
+        words for part, words in CONTRACT_PARTS.items() if recorded.get(part) != now[part]]
 
 
 def gate_history(records: List[dict], version: int) -> List[GateHistoryEntry]:

@@ -20,6 +20,7 @@ from keel.evaluation.gates import decide, gate_values
 from keel.evaluation.latency import evaluate_latency
 from keel.evaluation.performance import evaluate_performance, too_little_test_evidence
 from keel.evaluation.robustness import evaluate_robustness
+from keel.spec.data import target_change
 from keel.spec.models import Spec
 from keel.training.fit import predict_scores
 
@@ -101,7 +102,11 @@ def compare_with_champion(champion: Optional[dict], scoring_model, threshold: fl
     keep, rows = compared_rows(test, champion.get("training_rows"))
     y = test[spec.data.target.column].to_numpy()[keep]
     metric, comparison = spec.training.primary_metric, spec.evaluation.comparison
-    why = too_few_compared(y, rows, spec)
+    other_target = target_change(champion.get("metadata", {}).get(keys.TARGET), spec.data.target)
+    if other_target:  # its probabilities are of another class: no evidence either way
+        keep = np.zeros(len(test), dtype=bool)
+    why = (f"the champion was trained with another target ({other_target}): its scores mean another class"
+           if other_target else too_few_compared(y, rows, spec))
     if why:
         report = no_comparison(metric, comparison, why)
     else:

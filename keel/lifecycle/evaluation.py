@@ -112,8 +112,16 @@ def evaluate_version(spec: Spec, version: Optional[int], no_cache: bool = False)
 
 def _evaluate_locked(spec: Spec, version: int, no_cache: bool) -> EvaluationResult:
     from keel.lifecycle.pipeline_runs import failed_step_message, run_pipeline
+    from keel.registration import TARGET
+    from keel.registry import get_model_version_metadata
+    from keel.spec.data import target_change
     from pipelines.evaluation import evaluation_pipeline
 
+    other_target = target_change(get_model_version_metadata(spec.problem.name, version).get(TARGET), spec.data.target)
+    if other_target:  # its metrics, fairness and threshold would be computed for the other class
+        return EvaluationResult(version, error=f"keel: {spec.problem.name} v{version} was trained with another target "
+                                               f"than this spec declares ({other_target}); evaluate it under the spec "
+                                               "it was trained with", blocking=spec.evaluation.blocking)
     outcome = run_pipeline(evaluation_pipeline, no_cache=no_cache, spec=spec, model_version=version)
     if outcome.error is not None:
         run = outcome.run if outcome.failed_step else None  # no failed step: it failed before any step ran

@@ -227,6 +227,23 @@ class TargetSpec(StrictModel):
         return f"actual {self.positive if self.favourable == 'positive' else self.negative!r}"
 
 
+def target_mapping(target: TargetSpec) -> Dict[str, Optional[str]]:
+    """What a version's scores and decisions mean: the target column, its two classes (as text) and the
+    favourable one. Recorded with a version and its evaluations, compared wherever a spec uses them."""
+    return {"column": target.column, "positive": str(target.positive), "negative": str(target.negative),
+            "favourable": target.favourable}
+
+
+def target_change(recorded: Optional[dict], target: TargetSpec) -> Optional[str]:
+    """How `target` differs from a recorded mapping, in words; None when they agree or none was recorded
+    (versions and evaluations from before it was)."""
+    if not recorded:
+        return None
+    now = target_mapping(target)
+    return "; ".join(f"{key} {recorded.get(key)!r} then, {value!r} now" for key, value in now.items()
+                     if recorded.get(key) != value) or None
+
+
 class DataSpec(StrictModel):
     source: DataSource
     target: TargetSpec

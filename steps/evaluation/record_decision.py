@@ -2,7 +2,7 @@ from typing_extensions import Annotated
 from zenml import get_step_context, step
 
 from keel.artifacts import Artifact
-from keel.evaluation.record import FINISHED, evaluation_record, evidence_minimums
+from keel.evaluation.record import FINISHED, evaluation_record, evidence_minimums, release_contract
 from keel.engine.dask_run import evaluation_sample
 from keel.registration import ENGINE, SPEC_SHA256
 from keel.registry import get_model_version_metadata, record_evaluation
@@ -23,7 +23,8 @@ def record_decision_step(promotion_decision: dict, decision_threshold: dict, spe
                                spec_sha256=spec_hash(spec), evaluation=spec.evaluation,
                                training_spec_sha256=training.get(SPEC_SHA256),
                                threshold=decision_threshold["threshold"], threshold_rule=decision_threshold["rule"],
-                               changes=promotion_decision.get("gate_changes"), minimums=evidence_minimums(spec.data))
+                               changes=promotion_decision.get("gate_changes"), minimums=evidence_minimums(spec.data),
+                               contract=release_contract(spec))
     sample = evaluation_sample(training.get(ENGINE), spec.split.seed)
     if sample is not None:  # a dask version: the metrics above are on a stated seeded sample of its test split
         record = {**record, "test_sample": sample}

@@ -10,6 +10,7 @@ from keel.governance.events import record_cached_validation
 from keel.data.screening import screening_record
 from keel.registration import ENGINE, RUN_ID, RUN_NAME, SCREENING
 from keel.registry import register_model_version, registration_metadata
+from keel.spec.data import target_mapping
 from keel.spec.models import Spec
 from keel.training.fit import model_hash, model_size, predict_scores
 from keel.training.metrics import score
@@ -40,6 +41,7 @@ def register_model_step(model: Any, selection: dict, train: pd.DataFrame, valida
         spec_hash=spec_hash,
         seed=spec.training.seed,
         provenance=provenance,
+        target=target_mapping(data.target),
     )
     metadata.update({RUN_NAME: context.pipeline_run.name, RUN_ID: str(context.pipeline_run.id)})
     if readiness_report.get("screening"):

@@ -77,3 +77,54 @@ def test_a_break_glass_rollback_is_recorded_with_its_reason_and_shown_as_one(ver
     assert "0 of 1 approval(s) count" in line
     (row,) = oversight(read_records(audit_store(MODEL)), versions["passed"])["break_glass"]
     assert row[1] == "os:olga" and row[2] == "OS account, NOT authenticated, by the password database of ci"
+
+
+def test_a_version_is_deployed_and_batch_scored_only_under_the_contract_it_was_evaluated_under():
+    """helper-58: v3 evaluated for `positive: ineligible` was batch-scored under a spec saying `positive:
+    eligible` (reasons went to the favourable rows). helper-56/57: a version evaluated under roles was
+    released under a spec without them, and one evaluated on ages 18-94 served a spec widened to 0-130."""
+    from keel.deployment.deploy import NotDeployable, check_deployable
+    from keel.evaluation.gates import PROMOTE
+    from keel.evaluation.record import release_contract
+    from keel.spec import load_spec
+    from tests.conftest import ROOT
+
+    def spec_with(*settings):
+        return load_spec(ROOT / "configs" / "credit_risk.yaml", list(settings))
+
+    roles = ["governance.roles={developer: [ann], validator: [ann], approver: [bob], operator: [ann]}",
+             "deployment.approval.required=true", "deployment.approval.auto_approve=false"]
+    spec = spec_with(*roles)
+    evaluation = {"decision": PROMOTE, "status": "finished", "passed": True, "complete": True, "deployable": True,
+                  "failed": [], "calibration": "none", "contract": release_contract(spec)}
+    check_deployable(3, evaluation, spec)  # the same contract
+    check_deployable(3, evaluation, spec_with(*roles, "deployment.port=3999", "data.source.rows=900"))  # not in it
+    check_deployable(3, {k: v for k, v in evaluation.items() if k != "contract"}, spec_with())  # recorded before it
+    refused = {
+        "the target (favourable 'negative' then, 'positive' now)": spec_with(*roles, "data.target.favourable=positive"),
+        "who may approve and release it": spec_with(),  # the roles dropped
+        "the input contract": spec_with(*roles, "data.features.employment_years.max=130"),
+        "the decisions section": spec_with(*roles, "decisions.refer_band=[0.2, 0.3]"),
+    }
+    for named, other in refused.items():
+        with pytest.raises(NotDeployable, match="v3 was evaluated under another ") as raised:
+            check_deployable(3, evaluation, other)
+        assert named in str(raised.value) and "python run.py evaluate --model-version 3" in str(raised.value)
+
+
+def test_a_version_is_not_evaluated_under_a_spec_naming_its_classes_otherwise(monkeypatch):
+    """Its metrics, fairness and threshold would be computed for the other class: refused (exit 4), before
+    any pipeline runs, naming what changed."""
+    from keel.lifecycle import evaluation
+    from keel.spec import load_spec
+    from keel.spec.data import target_mapping
+    from tests.conftest import ROOT
+
+    spec = load_spec(ROOT / "configs" / "credit_risk.yaml")
+    trained = target_mapping(spec.data.target) | {"positive": "0", "negative": "1"}
+    monkeypatch.setattr("keel.registry.get_model_version_metadata", lambda name, version: {"target": trained})
+    monkeypatch.setattr("keel.lifecycle.pipeline_runs.run_pipeline", lambda *a, **k: pytest.fail("a pipeline ran"))
+    result = evaluation._evaluate_locked(spec, 3, no_cache=False)
+    assert result.exit_code == 4 and result.error.startswith(
+        "keel: credit_risk v3 was trained with another target than this spec declares (positive '0' then, '1' now; "
+        "negative '1' then, '0' now)")

@@ -176,3 +176,23 @@ def test_the_business_uplift_over_the_champion_counts_only_the_rows_it_did_not_t
     gate = Gate(metric="value_uplift_vs_baseline", min=0)
     decision = decide([gate], {"value_uplift_vs_baseline": none["value_uplift_vs_baseline"]}, {"champion": None})
     assert decision["decision"] == INCOMPLETE and not decision["deployable"]
+
+
+def test_a_champion_trained_with_the_classes_the_other_way_round_is_not_compared(spec):
+    """helper-58: a challenger trained with `positive: ineligible` was judged non-inferior (+0.94 roc_auc) to
+    a champion trained with `positive: eligible`, whose probabilities are of the other class. The comparison
+    now has no value (the decision is incomplete), naming what changed."""
+    from keel.spec.data import target_mapping
+
+    test = _test_split(spec)
+    flipped = target_mapping(spec.data.target) | {"positive": str(spec.data.target.negative),
+                                                   "negative": str(spec.data.target.positive)}
+    champion = {**_champion(spec, None), "training_rows": {"why": "not read"}}
+    champion["metadata"] = {**champion["metadata"], "target": flipped}
+    comparison, scores = compare_with_champion(champion, _Scorer(), 0.5, test, test, spec)
+    assert comparison["accepted"] is None and np.isnan(comparison["difference"]) and np.isnan(scores).all()
+    assert comparison["no_value_reason"].startswith("the champion was trained with another target (positive '0' "
+                                                    "then, '1' now; negative '1' then, '0' now)")
+    assert decide([], {}, comparison)["decision"] == INCOMPLETE
+    same = {**champion, "metadata": {**champion["metadata"], "target": target_mapping(spec.data.target)}}
+    assert compare_with_champion(same, _Scorer(), 0.5, test, test, spec)[0]["accepted"] is True

@@ -48,13 +48,17 @@ COMPARISON = {"champion": "v1 (production)", "mode": "non_inferiority", "margin"
               "ci_low": 0.002, "accepted": True}
 
 
+CONTRACT = {"target": {"column": "default", "positive": "1", "negative": "0", "favourable": "negative"},
+            "inputs": "1" * 64, "decisions": "2" * 64, "release": "3" * 64}
+
+
 def finished_record():
     decision = decide(EVALUATION.gates, {"roc_auc": 0.8, "expected_calibration_error": 0.07, "p95_latency_ratio": 1.1},
                       COMPARISON, True, True)
     return evaluation_record(decision, status=FINISHED, run_id=uuid.UUID(int=7), run_name="evaluation-1",
                              spec_sha256="ab" * 32, evaluation=EVALUATION, training_spec_sha256="cd" * 32,
                              threshold=0.41, threshold_rule="max_f1", changes=["LOOSENED: roc_auc min 0.8 -> 0.75"],
-                             minimums={"data.min_group_size": 50, "data.min_group_outcomes": 10})
+                             minimums={"data.min_group_size": 50, "data.min_group_outcomes": 10}, contract=CONTRACT)
 
 
 def failed_record():
@@ -203,7 +207,7 @@ def test_the_decision_and_the_record_carry_exactly_their_declared_keys():
     assert set(incomplete_decision("latency_step", "boom")) == Decision.__required_keys__ | {"failed_step"}
     assert set(failed_record()) == EvaluationRecord.__required_keys__  # no threshold: the run chose none
     assert set(finished_record()) == set(EvaluationRecord.__annotations__)
-    assert EvaluationRecord.__optional_keys__ == {"threshold", "threshold_rule", "evidence_minimums"}
+    assert EvaluationRecord.__optional_keys__ == {"threshold", "threshold_rule", "evidence_minimums", "contract"}
 
 
 def test_every_threshold_rule_chooses_exactly_the_declared_keys():
@@ -228,10 +232,11 @@ def test_every_threshold_rule_chooses_exactly_the_declared_keys():
 
 def test_records_are_stored_as_before():
     """As stored before, plus `calibration` (the method of the scores judged: none deploys, any other is
-    refused by keel.deployment.deploy.check_deployable) and a finished run's `evidence_minimums`."""
+    refused by keel.deployment.deploy.check_deployable), a finished run's `evidence_minimums` and its
+    release `contract` (keel.evaluation.record.release_contract)."""
     minimums = {"data.min_group_size": 50, "data.min_group_outcomes": 10}
     assert _stored(finished_record()) == _stored({**json.loads(FINISHED_RECORD), "calibration": "none",
-                                                  "evidence_minimums": minimums})
+                                                  "evidence_minimums": minimums, "contract": CONTRACT})
     assert _stored(failed_record()) == _stored({**json.loads(FAILED_RECORD), "calibration": "none"})
 
 
