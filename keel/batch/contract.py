@@ -331,21 +331,23 @@ def _check_ids(rules: Contract, column: pd.Series, rows: int, problems: _Problem
     return values
 
 
-def missing_columns(columns: Sequence[str], data: DataSpec, decision_attributes: Sequence[str] = ()) -> List[str]:
-    """The columns the input lacks that every row needs (non-nullable model features)."""
+def missing_columns(columns: Sequence[str], data: DataSpec) -> List[str]:
+    """The model features the input has no column for. A nullable one too: a row may leave its value
+    empty, but a whole column absent is a misspelt or dropped header (`Savings` for `savings` scored every
+    row as if its savings were unknown), as the service refuses an unknown field."""
     present = set(map(str, columns))
-    return [rule.name for rule in contract(data, decision_attributes).rules
-            if not rule.nullable and rule.name not in present]
+    return [name for name in data.model_features if name not in present]
 
 
-def require_columns(columns: Sequence[str], data: DataSpec, decision_attributes: Sequence[str] = ()) -> None:
-    """Raise MissingColumnsError naming the absent columns that every row needs: the non-nullable model
-    features, and the spec's id column (a row may leave its id empty; the input may not drop the column)."""
-    absent = missing_columns(columns, data, decision_attributes)
+def require_columns(columns: Sequence[str], data: DataSpec) -> None:
+    """Raise MissingColumnsError naming the absent columns: the model features (missing_columns) and the
+    spec's id column (a row may leave either empty; the input may not drop the column)."""
+    absent = missing_columns(columns, data)
     if absent:
         raise MissingColumnsError(
-            f"the input has no column {', '.join(map(repr, absent))} (a feature the model needs, not nullable); "
-            f"nothing was scored: {columns_found_note(list(columns), absent, where='data.source')}")
+            f"the input has no column {', '.join(map(repr, absent))} (a feature the model reads; a row may leave a "
+            f"nullable one empty, the input may not drop its column); nothing was scored: "
+            f"{columns_found_note(list(columns), absent, where='data.source')}")
     if data.id_column and data.id_column not in set(map(str, columns)):
         # Scores without ids could not be traced to a person, contested, or joined with their outcomes.
         raise MissingColumnsError(
@@ -363,7 +365,7 @@ def check_chunk(frame: pd.DataFrame, data: DataSpec, first_row: int, decision_at
     version was not fitted with (keel.features.preprocessing.categories_unknown_to): rejected, as the
     service refuses them for that version."""
     rules = contract(data, decision_attributes)
-    require_columns(frame.columns, data, decision_attributes)
+    require_columns(frame.columns, data)
     rows = len(frame)
     problems = _Problems()
     converted: Dict[str, np.ndarray] = {}

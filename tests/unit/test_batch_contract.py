@@ -123,12 +123,17 @@ def test_good_rows_are_converted_as_the_model_reads_them_and_keep_their_input_ro
                                                   "found": "-5"}]
 
 
-def test_other_columns_are_ignored_and_a_nullable_column_may_be_absent():
-    frame = pd.DataFrame([{**GOOD, "outcome": "bad", "notes": "anything"}]).drop(columns=["ratio", "channel"])
+def test_other_columns_are_ignored_and_a_nullable_column_may_be_empty_but_not_absent():
+    frame = pd.DataFrame([{**GOOD, "outcome": "bad", "notes": "anything", "ratio": None, "channel": None}])
     good, rejects = check_chunk(frame, DATA, 0)
     assert len(good) == 1 and rejects.empty
     assert np.isnan(good["ratio"].iloc[0]) and good["channel"].iloc[0] is None
     assert "outcome" not in good and "notes" not in good
+    # helper-58: a misspelt header (`Ratio`) left the nullable column absent, and every row was scored as if
+    # its value were unknown. The column must be there, as the service refuses an unknown field.
+    misspelt = pd.DataFrame([GOOD]).rename(columns={"ratio": "Ratio"})
+    with pytest.raises(MissingColumnsError, match=r"the input has no column 'ratio' \(a feature the model reads"):
+        check_chunk(misspelt, DATA, 0)
 
 
 def test_an_absent_column_every_row_needs_is_one_error_naming_it():
