@@ -15,6 +15,23 @@ from pathlib import Path
 from typing import Union
 
 
+def new_file_mode() -> int:
+    """The mode open() gives a new file: 0o666 less the process's umask. mkstemp creates 0600, so records
+    another account must read (an approver's `approve` and `audit verify` reading the trainer's audit
+    trail on a shared machine) were unreadable to it. The umask is read from /proc where there is one:
+    setting it to read it would race with other threads creating files."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomically(path: Union[str, os.PathLike], data: Union[bytes, str], *, exclusive: bool = False) -> None:
     """Replace `path` with `data` (str is written as UTF-8) in one step.
 
@@ -25,6 +42,7 @@ def write_atomically(path: Union[str, os.PathLike], data: Union[bytes, str], *, 
     payload = data.encode("utf-8") if isinstance(data, str) else data
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(handle, new_file_mode())
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
             stream.flush()

@@ -79,3 +79,23 @@ def test_a_data_version_stored_meanwhile_by_another_run_is_kept(tmp_path, monkey
     assert not written
     assert (tmp_path / "abc123.parquet").read_bytes() == b"the other run's bytes"
     assert os.listdir(tmp_path) == ["abc123.parquet"]
+
+
+def test_a_written_file_gets_the_mode_open_would_give_it_not_mkstemps_0600(tmp_path):
+    """helper-57: audit records were 0600, so a second OS account (the approver under maker-checker on the
+    local stack) got PermissionError from `approve` and `audit verify`."""
+    import os
+
+    from keel.files import write_atomically
+
+    previous = os.umask(0o022)
+    try:
+        write_atomically(tmp_path / "record.json", "{}")
+        write_atomically(tmp_path / "kept.json", "{}", exclusive=True)
+        os.umask(0o077)
+        write_atomically(tmp_path / "private.json", "{}")
+    finally:
+        os.umask(previous)
+    assert oct((tmp_path / "record.json").stat().st_mode & 0o777) == oct(0o644)
+    assert oct((tmp_path / "kept.json").stat().st_mode & 0o777) == oct(0o644)
+    assert oct((tmp_path / "private.json").stat().st_mode & 0o777) == oct(0o600)
