@@ -311,12 +311,23 @@ def production_version(model_name: str) -> Optional[int]:
         return None
 
 
+class ModelUnavailable(LookupError):
+    """A registered version's model artifact cannot be loaded: missing, or not the bytes registered."""
+
+
 def load_version_model(model_name: str, version: int):
     """The version's fitted model, carrying the features its screening flagged as proxies: they are
-    never given as a principal reason, online or in batch (keel.serving.reasons)."""
+    never given as a principal reason, online or in batch (keel.serving.reasons). ModelUnavailable when
+    its stored artifact cannot be loaded (deleted, or changed: ZenML checks its content hash)."""
     from keel.serving.reasons import mark_proxies
 
-    model = version_artifacts(model_name, version, [Artifact.MODEL])[Artifact.MODEL].load()
+    artifact = version_artifacts(model_name, version, [Artifact.MODEL])[Artifact.MODEL]
+    try:
+        model = artifact.load()
+    except Exception as error:  # whatever the store or the unpickling raised: the model is not usable
+        raise ModelUnavailable(f"{model_name} v{version}'s stored model cannot be loaded ({type(error).__name__}: "
+                               f"{str(error)[:300]}): it is missing or not the one registered; nothing was done "
+                               "with it") from error
     mark_proxies(model, get_model_version_metadata(model_name, version).get(keys.SCREENING))
     return model
 

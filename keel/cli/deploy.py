@@ -51,12 +51,14 @@ def deploy(spec: Spec, version: Optional[int], strategy: Optional[str], by: Opti
     if clearance.refusal is not None:
         return fail(clearance.refusal, 1)
     from keel.evaluation.mitigation import reasons_refusal
-    from keel.registry import load_version_model
+    from keel.registry import ModelUnavailable, load_version_model
 
     # Every unfavourable decision owes its principal reasons (data.target.favourable declared). A version
-    # whose model cannot be loaded (an interrupted registration) is refused by deploy_version, with why.
+    # whose registration was interrupted is refused by deploy_version, with why.
     try:
         model = load_version_model(spec.problem.name, clearance.version)
+    except ModelUnavailable as unavailable:
+        return fail(f"keel: deploy refused: {unavailable}", 1)
     except LookupError:
         model = None
     refusal = reasons_refusal(model, spec.data, spec.problem.name, clearance.version) if model is not None else None

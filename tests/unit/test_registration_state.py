@@ -65,3 +65,20 @@ def test_version_0_is_named_when_it_is_not_found():
 
     assert "there is no version 0 of model 'hiring'" in str(_no_version("hiring", 0))
     assert "there is no version of model 'hiring'" in str(_no_version("hiring", None))
+
+
+def test_a_stored_model_that_cannot_be_loaded_is_one_clear_error(monkeypatch):
+    """helper-56/57: a model artifact changed or deleted in the artifact store gave `explain` and `deploy`
+    a raw traceback (ZenML's content-hash RuntimeError, FileNotFoundError)."""
+    import keel.registry as registry
+    from keel.artifacts import Artifact
+
+    class Changed:
+        def load(self):
+            raise RuntimeError("The artifact at '/store/model' does not match its recorded content hash.")
+
+    monkeypatch.setattr(registry, "version_artifacts", lambda name, version, names: {Artifact.MODEL: Changed()})
+    with pytest.raises(registry.ModelUnavailable) as raised:
+        registry.load_version_model("claims", 2)
+    assert str(raised.value).startswith("claims v2's stored model cannot be loaded (RuntimeError: The artifact at")
+    assert isinstance(raised.value, LookupError)  # callers that refuse an unusable version catch it as such
