@@ -90,6 +90,13 @@ def check_code(reproduction: Reproduction, recorded: dict, current: dict, diff_n
     if problems and _same_source(recorded, current):
         problems.append(f"keel's source files are nevertheless identical by content (SHA-256 "
                         f"{str(recorded.get(keys.SOURCE_SHA256))[:12]})")
+    elif not problems and recorded.get(keys.SOURCE_SHA256) and not _same_source(recorded, current):
+        # git sees no change, yet the files differ: files git does not track (an untracked package
+        # shadowing a module of the same name) made or make the code.
+        problems.append(f"git sees no change, but keel's source files differ by content: SHA-256 "
+                        f"{str(recorded.get(keys.SOURCE_SHA256))[:12]} over {recorded.get(keys.SOURCE_FILES)} files "
+                        f"then, {str(current.get(keys.SOURCE_SHA256))[:12]} over {current.get(keys.SOURCE_FILES)} "
+                        "now (files git does not track, such as an untracked package beside a module of its name)")
     reproduction.add("code", WARN if problems else OK,
                      "; ".join(problems) if problems else f"clean checkout of the recorded commit {str(commit)[:12]}")
 

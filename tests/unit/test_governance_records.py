@@ -24,6 +24,20 @@ def test_code_check_names_the_files_that_differ():
     assert clean.checks[0].status == OK
 
 
+def test_a_clean_checkout_whose_source_differs_by_content_is_not_called_clean():
+    """helper-57: an untracked package beside a module of its name (`keel/training/estimators/__init__.py`)
+    changed the model; git saw nothing, so reproduce said "clean checkout" and blamed non-determinism."""
+    clean = {"git_commit": "a" * 40, "git_dirty": False, "source_sha256": "1" * 64, "source_files": 249}
+    shadowed = Reproduction()
+    check_code(shadowed, {**clean, "source_sha256": "7" * 64, "source_files": 250}, clean, diff_names=lambda c: [])
+    [check] = shadowed.checks
+    assert check.status == WARN and check.detail.startswith("git sees no change, but keel's source files differ")
+    assert "777777777777 over 250 files then, 111111111111 over 249 now" in check.detail
+    same = Reproduction()
+    check_code(same, clean, dict(clean), diff_names=lambda c: [])
+    assert same.checks[0].status == OK
+
+
 def test_a_commit_missing_from_the_clone_is_said_so():
     result = Reproduction()
     check_code(result, {"git_commit": "a" * 40}, {"git_commit": "b" * 40}, diff_names=lambda commit: None)
