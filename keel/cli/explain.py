@@ -8,6 +8,12 @@ from typing import List, Optional
 from keel.cli.console import fail, format_table, say
 
 
+# The prediction log is not tamper-evident and the model artifact is checked by its content hash when
+# loaded: a row edited after it was written is the likelier of the two.
+DIFFERENT_SCORE = ("DIFFERENT: the logged row was changed after it was written, or the stored model is not the one "
+                   "that answered (reproduce --model-version checks the model)")
+
+
 def decision_lines(row: dict, review: Optional[dict], target) -> List[str]:
     """What the person was told and who decided: the principal reasons logged with an unfavourable
     decision (as the answer gave them), and a referral with the human decision once made (and the
@@ -53,7 +59,7 @@ def explain(spec, request_id: str, row_number: Optional[int] = None) -> int:
         say(f"prediction {row['request_id']} row {row['row']} (entity {row['entity_id']}, {row['time'].isoformat()}): "
             f"{spec.problem.name} v{version}, arm {row['arm']}")
         say(f"  score {result['logged_score']:.6f} (recomputed by v{version}: {result['recomputed_score']:.6f}, "
-            f"{'the same' if result['same_score'] else 'DIFFERENT: the stored model is not the one that answered'}); "
+            f"{'the same' if result['same_score'] else DIFFERENT_SCORE}); "
             f"decision {result['decision']}" + (f" at threshold {threshold:.4f}" if threshold is not None else ""))
         for line in decision_lines(row, shown.review, spec.data.target):
             say(f"  {line}")
