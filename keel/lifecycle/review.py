@@ -21,6 +21,20 @@ def decided_class(decision: str, spec) -> int:
     return int((decision == "favourable") == positive_is_favourable)
 
 
+def version_target_change(spec, version: int) -> Optional[str]:
+    """How the spec's target differs from the one `version` was trained with (keel.spec.data.target_change);
+    None when they agree, or the version or its record of it is not in this registry (older versions)."""
+    from keel.registration import TARGET
+    from keel.registry import get_model_version_metadata
+    from keel.spec.data import target_change
+
+    try:
+        recorded = get_model_version_metadata(spec.problem.name, version).get(TARGET)
+    except LookupError:
+        return None
+    return target_change(recorded, spec.data.target)
+
+
 @dataclass
 class ReviewResult:
     """The review as recorded (the model's score and decision beside the person's); or `error`."""
@@ -41,6 +55,12 @@ def decide_referral(spec, request_id: str, row: int, decision: str, reason: str,
     human = decided_class(decision, spec)
 
     def audit(review: dict) -> None:
+        other_target = version_target_change(spec, int(review["model_version"]))
+        if other_target:  # refused before anything is committed or audited
+            raise ReviewError(f"referral {request_id}:{row} was made by {spec.problem.name} v{review['model_version']}, "
+                              f"trained with another target than this spec declares ({other_target}): "
+                              f"'{decision}' would be recorded as the wrong class; decide it under the spec that "
+                              "version was trained with")
         record_event(REVIEW_DECIDED, spec.problem.name, review["model_version"], details={
             "request_id": request_id, "row": row, "decision": decision, "class": human,
             "model_decision": review["model_decision"], "score": review["score"], "reason": review["reason"],

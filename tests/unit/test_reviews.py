@@ -192,3 +192,24 @@ def test_the_trail_is_what_a_decision_is_checked_against():
     assert "r2:0: the audit trail records a decision (seq 5) the prediction log no longer holds" in \
         trail_disagreements([decided], [record, other])[0]
     assert trail_disagreements([decided], [record, other], every_review=False) == []
+
+
+def test_a_referral_made_by_a_version_trained_for_the_other_class_is_not_decided_under_this_spec(
+        project, capsys, monkeypatch):
+    """helper-58: `review decide --decision favourable` under a spec naming the classes the other way round
+    than the referring version recorded class 0 (the model's own denial) as "agrees with the model"."""
+    from keel.spec.data import target_mapping
+    from keel.spec import load_spec
+
+    overrides, audit = project
+    spec = load_spec(ROOT / "configs" / "credit_risk.yaml")
+    flipped = target_mapping(spec.data.target) | {"favourable": "positive"}
+    monkeypatch.setattr("keel.registry.get_model_version_metadata", lambda name, version: {"target": flipped})
+    assert main(["review", "decide", "r1:0", "--decision", "favourable", "--reason", "documented income",
+                 *overrides]) == 1
+    err = capsys.readouterr().err
+    assert "referral r1:0 was made by review_model v3, trained with another target than this spec declares " \
+           "(favourable 'positive' then, 'negative' now)" in err and "Traceback" not in err
+    assert not audit.exists() or not list(audit.iterdir())  # nothing audited ...
+    assert main(["review", "list", *overrides]) == 0
+    assert "r1:0" in capsys.readouterr().out  # ... and the referral still waits for a decision
