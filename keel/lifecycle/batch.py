@@ -156,6 +156,12 @@ def file_fingerprint(path: Path) -> str:
     return fingerprint_input(FileSource(kind="parquet", path=Path(path)))
 
 
+def output_intact(record: BatchRecord) -> bool:
+    """Whether a batch's output is still there and the one it wrote (the SHA-256 its record keeps)."""
+    path = Path(record["output_uri"])
+    return path.exists() and file_fingerprint(path) == record["output_fingerprint"]
+
+
 def check_outputs(output: Path, rejects: Path, batches: List[BatchRecord], published: Dict[str, str],
                   partitioned: bool = False) -> None:
     """keel replaces only a file it wrote: an existing output (or rejects) file must be a recorded
@@ -259,7 +265,8 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
                 engine: Optional[dict] = None, say: Callable[[str], None] = print,
                 validation: Optional["pd.DataFrame"] = None) -> ScoreOutcome:
     """Skip the batch when the same input was scored by the same version under the same spec (unless
-    `new_batch`); else score it (keel.batch.scoring.score_batch; on the dask engine a Parquet input
+    `new_batch`, or that batch's output is gone or no longer the one it wrote: then it is scored again);
+    else score it (keel.batch.scoring.score_batch; on the dask engine a Parquet input
     partition by partition, keel.engine.dask_scoring) with its rows profiled for monitoring as they are
     scored, and publish the monitoring rows once the outputs are published. `validation`: the version's
     validation split, whose first rows a linear model's principal reasons are measured from (without it,
@@ -273,7 +280,10 @@ def score_input(*, spec: Spec, model: Any, threshold: float, model_version: int,
     key = batch_key(input_fingerprint, model_version, spec_hash(spec))
     batches = recorded_batches(spec.problem.name)
     earlier = earlier_batch(batches, key)
-    if earlier is not None and not new_batch:
+    if earlier is not None and not new_batch and not output_intact(earlier):
+        say(f"keel: batch {earlier['batch_id']} scored this input, but its output {earlier['output_uri']} is gone or "
+            "was replaced since (not the SHA-256 recorded): scoring it again")
+    elif earlier is not None and not new_batch:
         return {"key": key, "skipped_for": earlier, "result": None, "started_at": None, "finished_at": None,
                 "rescored_from": None, "monitoring_replaced": []}
     folder = monitoring_folder(spec)

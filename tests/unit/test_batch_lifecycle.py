@@ -105,6 +105,19 @@ def test_a_batch_is_scored_recorded_and_its_rerun_is_recognised(spec, portfolio,
     assert _score(looser, portfolio, tmp_path / "other.parquet", batch_id="batch-4")["skipped_for"] is None
 
 
+def test_a_rerun_is_scored_again_when_the_earlier_batchs_output_was_replaced(spec, portfolio, tmp_path, trail):
+    """helper-58: another batch wrote over batch-1's output; re-scoring batch-1's input was skipped "for
+    batch-1", pointing at a file that now held the other batch's scores."""
+    output = tmp_path / "out" / "scores.parquet"
+    record_batch(_score(spec, portfolio, output), spec=spec, location=str(portfolio[0]), query=None)
+    looser = spec.model_copy(update={"batch": spec.batch.model_copy(update={"max_reject_fraction": 0.5})})
+    record_batch(_score(looser, portfolio, output, batch_id="batch-2"), spec=looser, location=str(portfolio[0]),
+                 query=None)  # other work (another spec), written over the same file: keel wrote it
+    again = _score(spec, portfolio, tmp_path / "again.parquet", batch_id="batch-3")
+    assert again["skipped_for"] is None and again["rescored_from"] == "batch-1"
+    assert again["result"]["batch_id"] == "batch-3" and (tmp_path / "again.parquet").exists()
+
+
 def test_over_the_reject_limit_is_recorded_as_such(spec, portfolio, tmp_path, trail):
     strict = spec.model_copy(update={"batch": spec.batch.model_copy(update={"max_reject_fraction": 0.0})})
     record = record_batch(_score(strict, portfolio, tmp_path / "scores.parquet"), spec=strict,
