@@ -108,7 +108,9 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
     say(f"window:         {window['window']} from {window['start']} ({window['rows']} predictions of "
         f"v{status['model_version']}, {window['new_rows']} new; {_traffic(window)})")
     features = status["features"]
-    say(f"data drift:     {', '.join(features['drifted']) or 'none'} ({features['tested']} features tested)")
+    judged = status.get("judged", True)  # a window too small is not judged: nothing in it is "stable"
+    say(f"data drift:     {', '.join(features['drifted']) or 'none'} ({features['tested']} features tested)" if judged
+        else f"data drift:     not judged ({status.get('reason')})")
     if features.get("unseen_categories"):  # the reference is the training rows, not the declared categories
         say(f"new categories: {features['unseen_categories']} absent from the training rows (the model learned "
             "nothing for them; declared categories too, e.g. only in the later splits of a time split)")
@@ -117,7 +119,7 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
     prediction = status["prediction"]
     say(f"prediction:     {'DRIFT' if prediction.get('drifted') else 'stable'} (score KS "
         f"{format_metric(prediction.get('score_ks'))}, decision rate {format_metric(prediction.get('decision_rate'))} vs "
-        f"{format_metric(prediction.get('reference_decision_rate'))})")
+        f"{format_metric(prediction.get('reference_decision_rate'))})" if judged else "prediction:     not judged")
     labels, performance, label = status["labels"], status["performance"], status["label"]
     if labels.get("source_not_found"):
         say(f"labels:         none: {labels['source_not_found']} (performance and label drift not judged)")
@@ -151,12 +153,15 @@ def _traffic(window) -> str:
 
 
 def _label_problems(labels: LabelReport) -> str:
-    """The label rows left out, when there are any (empty, neither class, in the future, another version's)."""
+    """The label rows left out, when there are any (empty, neither class, a time that cannot be read or in
+    the future, another version's, a prediction's later labels)."""
     problems = [f"{count} {what}" for count, what in (
         (labels.get("missing_labels"), "empty"),
         (labels.get("unknown_label_values"), f"neither class {labels.get('unknown_value_examples')}"),
         (labels.get("other_versions"), "for another version's predictions"),
+        (labels.get("unreadable_times"), "with a time that cannot be read"),
         (labels.get("future_times"), "dated in the future"),
+        (labels.get("duplicates"), "later labels of a prediction already labelled"),
         (labels.get("conflicting"), "predictions labelled again with the other class (the first label is used)"))
         if count]
     return f"; left out: {', '.join(problems)}" if problems else ""

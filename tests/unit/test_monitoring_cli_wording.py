@@ -68,3 +68,19 @@ def test_categories_the_training_rows_lack_are_not_called_unseen(tmp_path, capsy
     printed = _printed(load_spec(CONFIG), tmp_path, capsys)
     assert "unseen" not in printed
     assert "new categories: {'channel': ['web']} absent from the training rows (the model learned nothing" in printed
+
+
+def test_a_window_too_small_is_not_called_stable_and_every_label_left_out_is_counted(tmp_path, capsys):
+    """helper-56: a 20-prediction window printed "prediction: stable" and "data drift: none (0 features
+    tested)" though nothing was judged; helper-57: labels with an unreadable time or repeated were left out
+    without a word."""
+    spec = load_spec(CONFIG)
+    status = {**_status(spec, tmp_path), "judged": False, "reason": "20 predictions in the window, fewer than 200"}
+    status["labels"] = {**status["labels"], "unreadable_times": 200, "duplicates": 3}
+    decision = decide(NOW, status, 0, NOW - timedelta(hours=1), [], spec.monitoring.retraining, 1)
+    _print_status(status, decision, tmp_path / "report.html", spec)
+    lines = {line.split(":", 1)[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["data drift"] == "data drift:     not judged (20 predictions in the window, fewer than 200)"
+    assert lines["prediction"] == "prediction:     not judged"
+    assert ("left out: 200 with a time that cannot be read, 3 later labels of a prediction already labelled"
+            in lines["labels"])
