@@ -36,8 +36,11 @@ def print_evaluation(spec: Spec, result: EvaluationResult) -> int:
         return fail(result.error, 1)
     if result.error is not None:
         fail(result.error)
-        say(f"decision:       {describe_decision(result.record)}; v{result.version} is not staged and not "
-            "deployable (recorded in the audit trail)")
+        if result.record is None:  # refused before it began (another evaluation holds the version, another target)
+            say(f"decision:       none: v{result.version} was not evaluated, and its stage is unchanged")
+        else:
+            say(f"decision:       {describe_decision(result.record)}; v{result.version} is not staged and not "
+                "deployable (recorded in the audit trail)")
         return EVALUATION_INCOMPLETE
     decision, record = result.decision, result.record
     say()
@@ -45,6 +48,11 @@ def print_evaluation(spec: Spec, result: EvaluationResult) -> int:
     say(f"model version:  {spec.problem.name} v{result.version}")
     if spec.data.sensitive_attributes:
         say(f"favourable:     {spec.data.target.favourable_decision()} (fairness compares its rates)")
+    band = spec.decisions.refer_band
+    if band is not None and record.get("threshold") is not None and not band[0] <= record["threshold"] < band[1]:
+        say(f"refer band:     WARNING: decisions.refer_band [{band[0]:g}, {band[1]:g}) does not hold v{result.version}'s "
+            f"decision threshold {record['threshold']:.4f}: the rows referred to a person all fall on one side of it, "
+            "and the scores nearest it are decided without one")
     print_gates(decision)
     stage = f" (now {record['stage']})" if record.get("stage") else " (not staged)"
     say(f"decision:       {describe_decision(decision)}{stage}")
