@@ -82,13 +82,18 @@ def evidence_minimums(data: DataSpec) -> Dict[str, int]:
 
 
 def gate_changes(previous: Optional[EvaluationRecord], gates: List[AppliedGate], blocking: bool,
-                 spec_sha256: str, minimums: Optional[Dict[str, int]] = None) -> List[str]:
+                 spec_sha256: str, minimums: Optional[Dict[str, int]] = None,
+                 roles_declared: Optional[bool] = None) -> List[str]:
     """How this evaluation's gates differ from the version's previous evaluation: loosened or removed
     gates (a pass they alone made possible must be visible), added or tightened ones, a lowered or raised
-    least evidence (`evidence_minimums`: a group judged on fewer rows), a changed spec."""
+    least evidence (`evidence_minimums`: a group judged on fewer rows), governance.roles dropped
+    (`roles_declared`: approvals stop being maker-checker), a changed spec."""
     if not previous or previous.get("applied_gates") is None:
         return []
     changes = []
+    if (previous.get("contract") or {}).get("roles_declared") and roles_declared is False:
+        changes.append("LOOSENED: governance.roles removed (approvals are no longer maker-checker: anyone may "
+                       "approve and release)")
     for key, old in (previous.get("evidence_minimums") or {}).items():
         new = (minimums or {}).get(key)
         if new is not None and new < old:
@@ -176,7 +181,7 @@ def release_contract(spec) -> dict:
 
     data = spec.data.model_dump(mode="json")
     governance = spec.governance.model_dump(mode="json")
-    return {"target": target_mapping(spec.data.target),
+    return {"target": target_mapping(spec.data.target), "roles_declared": spec.governance.roles is not None,
             "inputs": sha256({"features": data["features"], "sensitive_attributes": data["sensitive_attributes"]}),
             "decisions": sha256(spec.decisions.model_dump(mode="json")),
             "release": sha256({"roles": governance["roles"], "required_approvals": governance["required_approvals"],

@@ -36,6 +36,6 @@ def gates_step(performance_report: dict, fairness_report: dict, calibration_repo
     decision["values"] = values
     decision["gate_changes"] = gate_changes(previous_evaluation(records, model_version),
                                             applied_gates(spec.evaluation), spec.evaluation.blocking, spec_hash(spec),
-                                            evidence_minimums(spec.data))
+                                            evidence_minimums(spec.data), spec.governance.roles is not None)
     decision["gate_history"] = gate_history(records, model_version)
     return decision, HTMLString(gates_html(decision))

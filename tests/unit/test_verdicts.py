@@ -248,6 +248,13 @@ def test_loosened_or_removed_gates_are_named_against_the_previous_evaluation():
         "tightened: data.min_group_size -> 80"]
     assert gate_changes(previous, applied_gates(before), True, "a" * 64,
                         {"data.min_group_size": 5, "data.min_group_outcomes": 1}) == []  # an older record: unknown
+    # helper-57: roles dropped from the spec, the version re-evaluated, then approved and released by its
+    # trainer. The re-evaluation says approvals stopped being maker-checker, as a removed gate is named.
+    under_roles = {**previous, "contract": {"roles_declared": True}}
+    assert gate_changes(under_roles, applied_gates(before), True, "a" * 64, roles_declared=False) == [
+        "LOOSENED: governance.roles removed (approvals are no longer maker-checker: anyone may approve and release)"]
+    assert gate_changes(under_roles, applied_gates(before), True, "a" * 64, roles_declared=True) == []
+    assert gate_changes(previous, applied_gates(before), True, "a" * 64, roles_declared=False) == []  # older
     records = [{"event": "evaluated", "version": 3, "time": "t1",
                 "details": {"status": FINISHED, "run_name": "r1", "decision": PROMOTE, **previous}},
                {"event": "evaluated", "version": 3, "time": "t2", "details": {"status": "running"}},
