@@ -546,8 +546,9 @@ def score_job(spec: Spec, location: str, output: str, version: Optional[int] = N
 
 def batch_rows(record: BatchRecord, row_id: str, id_column: Optional[str]) -> List[dict]:
     """The output rows of `row_id` (the spec's id column's value as text; without an id column, the
-    input row number), read back from the batch's output file in chunks, after checking the file is
-    the one the record names (its SHA-256). LookupError when the file is gone or changed, or no row matches."""
+    input row number; a row whose id is empty, by its input row number too), read back from the batch's
+    output file in chunks, after checking the file is the one the record names (its SHA-256).
+    LookupError when the file is gone or changed, or no row matches."""
     path = Path(record["output_uri"])
     if not path.exists():
         raise LookupError(f"batch {record['batch_id']}'s output {path} is gone (the record keeps its SHA-256 "
@@ -556,10 +557,14 @@ def batch_rows(record: BatchRecord, row_id: str, id_column: Optional[str]) -> Li
         raise LookupError(f"batch {record['batch_id']}'s output {path} changed since it was written (its SHA-256 is "
                           "not the recorded one): its rows are no evidence")
     column = id_column or "row"
+    by_number = id_column is not None and str(row_id).isdigit()  # a row scored with an empty id
     found = []
     for chunk in _output_chunks(path, record["output_format"], column):
-        matches = chunk[chunk[column].astype(str) == str(row_id)]
-        found += matches.to_dict(orient="records")
+        matches = chunk[column].astype(str) == str(row_id)
+        if by_number:
+            no_id = chunk[column].isna() | (chunk[column].astype(str) == "")
+            matches |= no_id & (chunk["row"] == int(row_id))
+        found += chunk[matches].to_dict(orient="records")
     if not found:
         what = f"{id_column} {row_id!r}" if id_column else f"input row {row_id}"
         raise LookupError(f"batch {record['batch_id']} scored no row with {what}"

@@ -180,6 +180,21 @@ def test_one_batch_row_is_read_back_from_the_output_by_its_id(spec, portfolio, t
         batch_rows(record, str(wanted), "application_id")
 
 
+def test_a_row_scored_with_an_empty_id_is_traced_by_its_input_row_number(spec, portfolio, tmp_path, trail):
+    """helper-58: README said such a row's output row number still traces it; `lineage --batch ID --row 7`
+    answered "scored no row with application_id '7'"."""
+    path, frame = portfolio
+    frame = frame.astype({"application_id": object})
+    frame.loc[7, "application_id"] = None
+    frame.to_parquet(path, index=False)
+    record = record_batch(_score(spec, (path, frame), tmp_path / "scores.parquet"), spec=spec, location=str(path),
+                          query=None)
+    [row] = batch_rows(record, "7", "application_id")
+    assert row["row"] == 7 and row["application_id"] is None
+    wanted = frame.loc[120, "application_id"]
+    assert [r["row"] for r in batch_rows(record, str(wanted), "application_id")] == [120]  # ids as before
+
+
 def test_batches_are_found_by_id_and_by_their_input_in_the_trail_records():
     from keel.governance.events import BATCH_SCORED
 
