@@ -136,6 +136,18 @@ def get_model_version_metadata(model_name: str, version: int) -> dict:
     return dict(_registered_version(model_name, version, hydrate=True).run_metadata or {})
 
 
+def version_target_change(spec, version: int) -> Optional[str]:
+    """How the spec's target differs from the one `version` was trained with (keel.spec.data.target_change);
+    None when they agree, or the version or its record of it is not in this registry (older versions)."""
+    from keel.spec.data import target_change
+
+    try:
+        recorded = get_model_version_metadata(spec.problem.name, version).get(keys.TARGET)
+    except LookupError:
+        return None
+    return target_change(recorded, spec.data.target)
+
+
 def resolve_version(model_name: str, version: Optional[int]) -> int:
     """The given version number, or the latest completely registered one; a clear error if there is
     none, InterruptedRegistration (a LookupError) for a version whose registration never completed.

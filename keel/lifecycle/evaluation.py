@@ -112,12 +112,10 @@ def evaluate_version(spec: Spec, version: Optional[int], no_cache: bool = False)
 
 def _evaluate_locked(spec: Spec, version: int, no_cache: bool) -> EvaluationResult:
     from keel.lifecycle.pipeline_runs import failed_step_message, run_pipeline
-    from keel.registration import TARGET
-    from keel.registry import get_model_version_metadata
-    from keel.spec.data import target_change
+    from keel.registry import version_target_change
     from pipelines.evaluation import evaluation_pipeline
 
-    other_target = target_change(get_model_version_metadata(spec.problem.name, version).get(TARGET), spec.data.target)
+    other_target = version_target_change(spec, version)
     if other_target:  # its metrics, fairness and threshold would be computed for the other class
         return EvaluationResult(version, error=f"keel: {spec.problem.name} v{version} was trained with another target "
                                                f"than this spec declares ({other_target}); evaluate it under the spec "

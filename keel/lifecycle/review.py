@@ -21,20 +21,6 @@ def decided_class(decision: str, spec) -> int:
     return int((decision == "favourable") == positive_is_favourable)
 
 
-def version_target_change(spec, version: int) -> Optional[str]:
-    """How the spec's target differs from the one `version` was trained with (keel.spec.data.target_change);
-    None when they agree, or the version or its record of it is not in this registry (older versions)."""
-    from keel.registration import TARGET
-    from keel.registry import get_model_version_metadata
-    from keel.spec.data import target_change
-
-    try:
-        recorded = get_model_version_metadata(spec.problem.name, version).get(TARGET)
-    except LookupError:
-        return None
-    return target_change(recorded, spec.data.target)
-
-
 @dataclass
 class ReviewResult:
     """The review as recorded (the model's score and decision beside the person's); or `error`."""
@@ -55,6 +41,8 @@ def decide_referral(spec, request_id: str, row: int, decision: str, reason: str,
     human = decided_class(decision, spec)
 
     def audit(review: dict) -> None:
+        from keel.registry import version_target_change
+
         other_target = version_target_change(spec, int(review["model_version"]))
         if other_target:  # refused before anything is committed or audited
             raise ReviewError(f"referral {request_id}:{row} was made by {spec.problem.name} v{review['model_version']}, "
