@@ -10,7 +10,7 @@ from typing import List, Optional
 from keel import registration as keys
 from keel.data.screening import screening_rows
 from keel.evaluation.record import gate_history
-from keel.governance.audit import DEPLOYMENT_OUTCOME
+from keel.governance.audit import DEPLOYMENT_OUTCOME, EVALUATED
 from keel.governance.timeline import describe_split, served_at
 from keel.provenance import source_text
 from keel.reports import html
@@ -125,6 +125,7 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
                    AUDIT) for h in gate_history(records, version)]
                  or [("evaluations", "none recorded", AUDIT)]),
     ]
+    sections += released_evaluation_sections(records, version, evaluation)
     fairness_rows = []
     if fairness:
         if fairness.get("favourable_decision"):  # evaluations before favourable outcomes were explicit lack it
@@ -166,6 +167,41 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
                                  for r in records if r.get("version") == version or r in served
                                  or (r.get("run_id") and r.get("run_id") == metadata.get(keys.RUN_ID))]})
     return sections
+
+
+def released_on(records: List[dict], version: int) -> Optional[dict]:
+    """The audit trail's `evaluated` record of the evaluation that `version`'s latest deployment to
+    serve it relied on: the version's last evaluation recorded before that deployment's outcome (a
+    deployment checks the version's latest evaluation). None if no deployment left it serving."""
+    outcomes = [r for r in records if r.get("event") == DEPLOYMENT_OUTCOME and r.get("version") == version
+                and (r.get("details") or {}).get("serving") == version]
+    if not outcomes:
+        return None
+    return next((r for r in reversed(records) if r.get("event") == EVALUATED and r.get("version") == version
+                 and r["seq"] < outcomes[-1]["seq"]), None)
+
+
+def released_evaluation_sections(records: List[dict], version: int, evaluation: dict) -> List[dict]:
+    """When the version was deployed on an evaluation other than its latest (re-evaluated since, and
+    perhaps failed or rejected), the evidence it was released on, from the audit trail: sections 3 and 4
+    show the latest evaluation only."""
+    record = released_on(records, version)
+    if record is None or record.get("run_id") == evaluation.get("run_id"):
+        return []
+    released = record.get("details") or {}
+    latest = f"{evaluation.get('run_name') or evaluation.get('run_id') or '-'} ({evaluation.get('decision', '-')})"
+    rows = [("Evaluation run", f"{released.get('run_name') or record.get('run_id')} ({record.get('run_id')}), "
+             f"recorded at {record['time']}", f"{AUDIT} record {record['seq']}"),
+            ("Decision", released.get("decision"), AUDIT)]
+    if released.get("threshold") is not None:
+        rows.append(("Decision threshold", f"{released['threshold']:.4f} (rule {released.get('threshold_rule')})",
+                     AUDIT))
+    section = _section("3a. Evaluation the deployment relied on",
+                       f"The version was last deployed on this evaluation; it has been evaluated since (latest: "
+                       f"{latest}), and sections 3 and 4 show that latest evaluation.", rows)
+    section["gates"] = [(g["gate"], g.get("value"), "pass" if g["passed"] else "FAIL")
+                        for g in released.get("gates", [])]
+    return [section]
 
 
 def oversight_text(spec) -> str:

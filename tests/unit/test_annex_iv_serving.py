@@ -2,7 +2,7 @@
 "now serving" only for what the audit trail's latest routing serves: a rolled-back version's deployment
 metadata still names itself as serving."""
 
-from keel.governance.annex_iv import documentation_sections
+from keel.governance.annex_iv import documentation_markdown, documentation_sections
 
 
 def _routing(seq, time, version, strategy="promoted"):
@@ -47,3 +47,47 @@ def test_without_routing_records_nothing_is_claimed_to_serve_now(default_spec):
     rollout = _rollout(default_spec, [])
     assert rollout == ("all-at-once 100% challenger: promoted, served v2 (no routing recorded in the audit trail "
                        "to say what serves now)")
+
+
+def _evaluated(seq, run_id, decision, gates=(), threshold=None):
+    details = {"decision": decision, "run_id": run_id, "run_name": f"evaluation_{run_id}", "gates": list(gates)}
+    if threshold is not None:
+        details.update(threshold=threshold, threshold_rule="youden")
+    return {"seq": seq, "time": f"2026-01-0{seq}T10:00:00+00:00", "event": "evaluated", "actor": "ci", "model": "m",
+            "version": 2, "run_id": run_id, "details": details}
+
+
+PASSED_GATES = [{"gate": "roc_auc >= 0.7", "value": 0.81, "passed": True},
+                {"gate": "demographic_parity_ratio >= 0.8", "value": 0.86, "passed": True}]
+RELEASED = [_evaluated(1, "run-a", "promote", PASSED_GATES, threshold=0.4321),
+            {"seq": 2, "time": "2026-01-02T10:00:05+00:00", "event": "deployment_outcome", "actor": "ci", "model": "m",
+             "version": 2, "details": V2_PROMOTED}]
+FAILED_SINCE = _evaluated(3, "run-b", "incomplete")
+
+
+def _sections(spec, records, latest):
+    return documentation_sections(spec, "m", 2, {"deployment": V2_PROMOTED, "evaluation": latest["details"]}, {},
+                                  records)
+
+
+def test_a_served_version_evaluated_again_keeps_the_evaluation_it_was_deployed_on(default_spec):
+    """A failed re-evaluation of the production version replaced its latest evaluation record: the
+    document still shows, from the audit trail, the evaluation and gates it was deployed on."""
+    sections = _sections(default_spec, RELEASED + [FAILED_SINCE], FAILED_SINCE)
+    released = next(s for s in sections if s["title"] == "3a. Evaluation the deployment relied on")
+    rows = {item: value for item, value, _ in released["rows"]}
+    assert rows["Evaluation run"].startswith("evaluation_run-a (run-a), recorded at 2026-01-01T10:00:00+00:00")
+    assert rows["Decision"] == "promote" and rows["Decision threshold"] == "0.4321 (rule youden)"
+    assert released["gates"] == [("roc_auc >= 0.7", 0.81, "pass"), ("demographic_parity_ratio >= 0.8", 0.86, "pass")]
+    assert "latest: evaluation_run-b (incomplete)" in released["text"]
+    markdown = documentation_markdown("m", 2, sections, None)
+    assert "## 3a. Evaluation the deployment relied on" in markdown
+    assert "| demographic_parity_ratio >= 0.8 | 0.86 | pass |" in markdown
+
+
+def test_no_released_evaluation_section_when_the_latest_is_the_one_deployed_or_it_never_served(default_spec):
+    titles = lambda sections: [s["title"] for s in sections]  # noqa: E731
+    assert "3a. Evaluation the deployment relied on" not in titles(_sections(default_spec, RELEASED, RELEASED[0]))
+    rolled_back = dict(RELEASED[1], details=dict(V2_PROMOTED, outcome="rolled back", serving=1))
+    assert "3a. Evaluation the deployment relied on" not in titles(
+        _sections(default_spec, [RELEASED[0], rolled_back, FAILED_SINCE], FAILED_SINCE))
