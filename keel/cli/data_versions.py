@@ -6,7 +6,7 @@ from keel.cli.console import format_table, say
 
 
 def data_versions(spec) -> int:
-    from keel.governance.data_versions import data_root, list_data_versions
+    from keel.governance.data_versions import VERIFIED, data_root, list_data_versions
     from keel.registry import list_model_versions
 
     model = spec.problem.name
@@ -16,8 +16,13 @@ def data_versions(spec) -> int:
         say(f"no data versions for '{model}' yet ({root}); train one: python run.py train")
         return 0
     say(f"data versions of '{model}' (content-addressed Parquet under {root}):")
-    say(format_table(["fingerprint (SHA-256)", "stored", "MB", "model versions", "source"],
-                     [(r["fingerprint"], "yes" if r["stored"] else "no", None if r["bytes"] is None else round(r["bytes"] / 1e6, 3),
+    say(format_table(["fingerprint (SHA-256)", "stored", "content", "MB", "model versions", "source"],
+                     [(r["fingerprint"], "yes" if r["stored"] else "no",
+                       "-" if r["content"] is None else r["content"] if r["content"] == VERIFIED else "NOT VERIFIED",
+                       None if r["bytes"] is None else round(r["bytes"] / 1e6, 3),
                        ", ".join(f"v{v}" for v in r["model_versions"]) or "-", "; ".join(r["sources"]) or "-")
                       for r in rows]))
-    return 0
+    changed = [r for r in rows if r["content"] not in (None, VERIFIED)]
+    for row in changed:
+        say(f"keel: data version {row['fingerprint']} is not the data its model versions recorded: {row['content']}")
+    return 1 if changed else 0

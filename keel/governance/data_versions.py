@@ -70,9 +70,26 @@ def load_data_version(uri: str) -> pd.DataFrame:
         return pd.read_parquet(io.BytesIO(stream.read()))
 
 
+VERIFIED = "verified"
+
+
+def verify_data_version(uri: str, fingerprint: str) -> str:
+    """VERIFIED when the stored file's rows hash to `fingerprint` (the address it is stored at and the
+    one its model versions recorded); otherwise what is wrong with it. Existence alone proves nothing:
+    a file replaced or edited under the same name would still be "stored"."""
+    from keel.data.fingerprint import fingerprint_frame
+
+    try:
+        found = fingerprint_frame(load_data_version(uri))
+    except Exception as error:  # whatever the store or Parquet reader raised: not the data recorded
+        return f"UNREADABLE ({type(error).__name__}: {str(error)[:200]})"
+    return VERIFIED if found == fingerprint else f"CHANGED: its rows hash to {found}"
+
+
 def list_data_versions(root: str, model_versions: List[dict]) -> List[dict]:
-    """Each stored data version with its size and the model versions whose metadata names it,
-    plus fingerprints recorded by model versions but not stored (trained before versions were kept)."""
+    """Each stored data version with its size, whether its rows still hash to its fingerprint
+    (`content`), and the model versions whose metadata names it, plus fingerprints recorded by model
+    versions but not stored (trained before versions were kept)."""
     from zenml.io import fileio
 
     stored: Dict[str, dict] = {}
@@ -93,6 +110,8 @@ def list_data_versions(root: str, model_versions: List[dict]) -> List[dict]:
                    if v["metadata"].get(keys.DATA_FINGERPRINT) == fingerprint}
         rows.append({"fingerprint": fingerprint, "stored": fingerprint in stored,
                      "uri": stored.get(fingerprint, {}).get("uri"), "bytes": stored.get(fingerprint, {}).get("bytes"),
+                     "content": verify_data_version(stored[fingerprint]["uri"], fingerprint)
+                     if fingerprint in stored else None,
                      "model_versions": sorted(by_fingerprint.get(fingerprint, [])),
                      "sources": sorted(s for s in sources if s)})
     return rows

@@ -84,9 +84,11 @@ def logged_rows(log_url: str, request_id: str, row_number: Optional[int] = None,
 
 
 def version_lineage(model: str, version: int, metadata: dict, records: List[dict],
-                    data_version_uri: Optional[str], data_version_stored: bool) -> List[tuple]:
+                    data_version_uri: Optional[str], data_version_content: Optional[str]) -> List[tuple]:
     """(link, value) pairs from the version to the code, each from recorded evidence. `metadata`: the
-    version's, once its registration completed (`keel.registry.registered_metadata`)."""
+    version's, once its registration completed (`keel.registry.registered_metadata`).
+    `data_version_content`: None when no file is stored at `data_version_uri`, else what
+    `keel.governance.data_versions.verify_data_version` found."""
     events = [r for r in records if r.get("version") == version and r.get("model") == model]
     approvals = [f"{r['details'].get('by', r['actor'])} at {r['time']}: {r['details'].get('reason', '')}"
                  for r in events if r["event"] == "approved"]
@@ -103,7 +105,8 @@ def version_lineage(model: str, version: int, metadata: dict, records: List[dict
         ("training run", f"{metadata.get(keys.RUN_NAME)} (id {metadata.get(keys.RUN_ID)})"),
         ("data fingerprint", metadata.get(keys.DATA_FINGERPRINT)),
         ("data source", metadata.get(keys.DATA_SOURCE)),
-        ("data version", f"{data_version_uri} ({'stored' if data_version_stored else 'NOT stored'})"
+        ("data version", f"{data_version_uri} ("
+         + ("NOT stored" if data_version_content is None else f"stored, content {data_version_content}") + ")"
          if data_version_uri else "-"),
         ("rows", metadata.get(keys.ROWS)),
         ("spec SHA-256", metadata.get(keys.SPEC_SHA256)),

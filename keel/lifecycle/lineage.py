@@ -16,12 +16,14 @@ def verified_records(model: str) -> list:
 def version_links(model: str, version: int, records: list) -> list:
     """(label, value) pairs of `version`'s lineage. LookupError when the active stack's registry does not
     hold `version` (InterruptedRegistration, one, when its registration never completed)."""
-    from keel.governance.data_versions import data_root, data_version_uri
+    from keel.governance.data_versions import data_root, data_version_uri, verify_data_version
     from keel.governance.lineage import version_lineage
     from keel.registration import DATA_FINGERPRINT
     from keel.registry import registered_metadata
     from zenml.io import fileio
 
     metadata = registered_metadata(model, version)
-    uri = data_version_uri(data_root(model), metadata[DATA_FINGERPRINT]) if metadata.get(DATA_FINGERPRINT) else None
-    return version_lineage(model, version, metadata, records, uri, bool(uri and fileio.exists(uri)))
+    fingerprint = metadata.get(DATA_FINGERPRINT)
+    uri = data_version_uri(data_root(model), fingerprint) if fingerprint else None
+    content = verify_data_version(uri, fingerprint) if uri and fileio.exists(uri) else None
+    return version_lineage(model, version, metadata, records, uri, content)

@@ -154,10 +154,12 @@ def test_audit_lineage_reproduce_docs_and_explain(spec, capsys):
     v1 = get_model_version_metadata(MODEL, first)
     assert v1["git_commit"] in printed and v1["data_fingerprint"] in printed and v1["spec_sha256"] in printed
     assert f"{MODEL} v{first} on arm champion" in printed and "consistent" in printed
+    assert "(stored, content verified)" in printed  # the stored rows re-hashed to the recorded fingerprint
 
     # Data versions: one content-addressed file, both versions trained on it.
     versions = list_data_versions(data_root(MODEL), list_model_versions(MODEL))
-    assert [(v["fingerprint"], v["stored"], v["model_versions"]) for v in versions] == [(v1["data_fingerprint"], True, [first, second])]
+    assert [(v["fingerprint"], v["stored"], v["content"], v["model_versions"]) for v in versions] == [
+        (v1["data_fingerprint"], True, "verified", [first, second])]
 
     # Explain the served prediction, by the version that answered it.
     assert explain(spec, request_id) == 0

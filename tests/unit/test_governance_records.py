@@ -3,6 +3,8 @@ Annex IV document, content-addressed data versions, the artifact-store (fileio) 
 
 from datetime import datetime, timezone
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -127,7 +129,7 @@ def test_lineage_of_a_prediction_reaches_the_commit():
            "arm": "challenger"}
     links = dict(prediction_lineage(row, _records()))
     assert "consistent" in links["routing then (audit trail)"] and "v1 100%" in links["routing then (audit trail)"]
-    links = dict(version_lineage("m", 1, METADATA, _records(), "/store/d.parquet", True))
+    links = dict(version_lineage("m", 1, METADATA, _records(), "/store/d.parquet", "verified"))
     assert links["git commit"] == "c" * 40 and links["data fingerprint"] == "d" * 64
     assert "ann" in links["approvals"] and "TICKET-9" in links["approvals"] and "production" in links["stage history"]
     early = dict(prediction_lineage({**row, "time": datetime(2026, 1, 1, 9, tzinfo=timezone.utc)}, _records()))
@@ -180,8 +182,39 @@ def test_data_versions_are_content_addressed(tmp_path):
         {"number": 1, "metadata": {"data_fingerprint": fingerprint, "data_source": "csv:a"}},
         {"number": 2, "metadata": {"data_fingerprint": fingerprint, "data_source": "csv:a"}},
         {"number": 3, "metadata": {"data_fingerprint": "0" * 64, "data_source": "csv:b"}}])
-    assert [(r["fingerprint"], r["stored"], r["model_versions"]) for r in rows] == [
-        (fingerprint, True, [1, 2]), ("0" * 64, False, [3])]
+    assert [(r["fingerprint"], r["stored"], r["content"], r["model_versions"]) for r in rows] == [
+        (fingerprint, True, "verified", [1, 2]), ("0" * 64, False, None, [3])]
+
+
+def test_a_data_version_edited_or_broken_under_its_name_is_not_verified(tmp_path, monkeypatch, capsys, default_spec):
+    """Stored under its fingerprint is not proof: `data versions` and lineage re-hash the rows, and
+    `data versions` exits 1 naming what changed."""
+    from keel.cli.data_versions import data_versions
+    from keel.data.fingerprint import fingerprint_frame
+    from keel.governance.data_versions import ROOT_ENV, verify_data_version, store_data_version
+    from keel.lifecycle import lineage
+
+    frame = pd.DataFrame({"income": [1.5, None, 3.0], "label": ["yes", "no", "yes"]})
+    fingerprint = fingerprint_frame(frame)
+    uri, _ = store_data_version(frame, fingerprint, str(tmp_path / default_spec.problem.name))
+    assert verify_data_version(uri, fingerprint) == "verified"
+    edited = frame.assign(label=["yes", "yes", "yes"])
+    Path(uri).write_bytes(edited.to_parquet(index=False))
+    assert verify_data_version(uri, fingerprint) == f"CHANGED: its rows hash to {fingerprint_frame(edited)}"
+
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    monkeypatch.setattr("keel.registry.list_model_versions",
+                        lambda model: [{"number": 1, "metadata": {"data_fingerprint": fingerprint}}])
+    assert data_versions(default_spec) == 1
+    printed = capsys.readouterr().out
+    assert "NOT VERIFIED" in printed and f"data version {fingerprint} is not the data its model versions" in printed
+
+    monkeypatch.setattr("keel.registry.registered_metadata", lambda model, version: {"data_fingerprint": fingerprint})
+    links = dict(lineage.version_links(default_spec.problem.name, 1, []))
+    assert links["data version"] == f"{uri} (stored, content CHANGED: its rows hash to {fingerprint_frame(edited)})"
+
+    Path(uri).write_bytes(b"not parquet")
+    assert verify_data_version(uri, fingerprint).startswith("UNREADABLE (")
 
 
 def test_the_fileio_store_keeps_the_same_chain(tmp_path):
