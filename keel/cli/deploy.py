@@ -80,8 +80,7 @@ def print_deployment(spec: Spec, deployment) -> int:
     version, result = deployment.version, deployment.evidence
     say()
     say(f"deployment run: {deployment.run_name}")
-    say(f"rollout of v{version} ({result['strategy']}) against "
-        f"{'v' + str(result['champion']) if result['champion'] else 'no champion'}: {result['outcome']}")
+    say(f"rollout of v{version} ({result['strategy']}) {rollout_counterpart(result)}: {result['outcome']}")
     for stage in result["stages"]:
         health = "healthy" if stage["healthy"] else "BREACH: " + "; ".join(stage["breaches"])
         say(f"  stage {stage['stage']} {stage['step']:>18}: {stage['challenger']['requests']} challenger requests, "
@@ -95,6 +94,15 @@ def print_deployment(spec: Spec, deployment) -> int:
     if result.get("reason"):
         say(f"why:            {result['reason']}")
     return deployment.exit_code
+
+
+def rollout_counterpart(result: dict) -> str:
+    """What the version was rolled out against: the champion, or why there was none."""
+    if result.get("champion"):
+        return f"against v{result['champion']}"
+    if result.get("redeploy"):
+        return "again as the production version (no other version to compare with)"
+    return "against no champion (no production version before it)"
 
 
 def approve(spec: Spec, model: str, version: int, by: Optional[str], reason: str) -> int:

@@ -167,7 +167,8 @@ def deploy(spec: Spec, version: int, champion: Optional[int], models: Dict[int, 
                                prediction_log_url=prediction_log_url(spec),
                                background=background[spec.data.model_features], api_key_env=spec.deployment.api_key_env)
     strategy = spec.deployment.strategy if champion is not None else "all-at-once"
-    facts = {"strategy": strategy, "url": url, "challenger": version, "champion": champion}
+    facts = {"strategy": strategy, "url": url, "challenger": version, "champion": champion,
+             "redeploy": already_production}
     with RolloutController(folder, version, champion, spec.deployment.controller_timeout_seconds,
                            controller_name("deploy"), spec.problem.name, trail) as controller:
         if already_production:

@@ -61,6 +61,7 @@ class RolloutEvidence(TypedDict):
     approval: NotRequired[object]
     archived: NotRequired[Optional[int]]
     by: NotRequired[str]
+    redeploy: NotRequired[bool]   # the version was production before this deployment (no champion by design)
 
 
 class ControllerLost(RuntimeError):

@@ -100,6 +100,7 @@ def test_approval_promotion_and_rollback(spec):
         record_approval("deploy_model", first, by="risk-officer", reason="TICKET-1")
         promoted = _deploy(spec, first)
         assert promoted["outcome"] == "promoted" and production_version("deploy_model") == first
+        assert promoted["champion"] is None and promoted["redeploy"] is False  # a first deployment
         assert _served_version(spec) == first
 
         second = _train_and_evaluate(spec, seed=2)
@@ -117,7 +118,8 @@ def test_approval_promotion_and_rollback(spec):
             assert _served_version(spec) == first
 
         record_approval("deploy_model", second, by="risk-officer", reason="TICKET-2")
-        assert _deploy(spec, second, actor="release-bot")["outcome"] == "promoted"
+        released = _deploy(spec, second, actor="release-bot")
+        assert released["outcome"] == "promoted" and released["champion"] == first and released["redeploy"] is False
         assert production_version("deploy_model") == second
         assert {k: _served(spec)[k] for k in ("model_version", "arm")} == {"model_version": second, "arm": "champion"}
 
