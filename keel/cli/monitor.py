@@ -130,6 +130,8 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
     say(f"performance:    {performance['metric']} {format_metric(performance.get('value'))} vs test "
         f"{format_metric(performance.get('reference'))}: {'DRIFT' if performance.get('drifted') else ('stable' if performance.get('judged') else performance.get('reason', 'not judged'))}"
         + monitored_metric_note(spec))
+    for line in production_lines(status.get("production")):
+        say(line)
     say(f"verdict:        {status['verdict']['summary']}")
     fired = describe_fired(decision)
     outcome = "RETRAIN" if decision["retrain"] else f"no retraining ({decision['suppressed_by'] or 'no trigger fired'})"
@@ -142,6 +144,24 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
             "or the maximum frequency")
     say(f"drift report:   {report}")
     say(f"status:         {folder / STATUS_FILE}; decisions: {folder / DECISIONS_FILE}")
+
+
+def production_lines(production) -> list:
+    """Fairness in production as judged (what each judged headline rests on, what could not be judged)
+    and, when outcomes are known far more often for one decision, that every labelled verdict above
+    rests on the selected rows."""
+    if not production:
+        return []
+    lines = []
+    if production.get("verdict") not in (None, "not watched"):
+        lines.append(f"fairness:       {production['verdict']}")
+        lines += [f"  BREACH        {b}" for b in production.get("breaches", [])]
+        lines += [f"  not judged    {u}" for u in production.get("not_judged", [])]
+        lines += [f"  judged        {j}" for j in production.get("judged_on", [])]
+    coverage = production.get("label_coverage") or {}
+    if coverage.get("selective"):
+        lines.append(f"CAUTION labels: {coverage['note']}; performance and label drift above are judged on them")
+    return lines
 
 
 def _traffic(window) -> str:

@@ -123,15 +123,22 @@ def window_fairness(decisions: np.ndarray, groups: pd.DataFrame, labels: pd.Seri
     """Per sensitive attribute (a column of `groups`, NO_GROUP where unknown): each group's rates and
     the headline parity ratio and TPR gap. `decisions` are the model's (1 = positive class), `labels`
     the known outcomes (1 = positive class, <NA> where not known yet), both aligned with `groups`."""
+    from keel.evaluation.fairness import declared_groups
+
     rule = group_rule(data)
+    declared = declared_groups(data)
     known = labels.notna().to_numpy()
     outcome_codes = labels.fillna(0).astype(int).to_numpy()
     outcomes, favoured, _ = favourable_view(outcome_codes, decisions, np.zeros(len(decisions)), data.target)
     report: Dict[str, AttributeFairness] = {}
     for name in groups.columns:
         column = groups[name].astype("string").fillna(NO_GROUP).to_numpy(dtype=object)
-        rates = [_group_rates(str(g), favoured[column == g], outcomes[column == g], known[column == g], rule)
-                 for g in sorted(set(column) - {NO_GROUP})]
+        # A declared group with no row in the window is listed (0 rows, not judged), as evaluation lists
+        # one the test split lacks: a headline judged without it must be seen to be.
+        present = set(column) - {NO_GROUP}
+        names = sorted(present | {str(g) for g in declared.get(name, [])})
+        rates = [_group_rates(g, favoured[column == g], outcomes[column == g], known[column == g], rule)
+                 for g in names]
         judged = [r["favourable_rate"] for r in rates if r["judged"]]
         tprs = [r["tpr"] for r in rates if r["tpr"] is not None]
         report[name] = {
@@ -190,8 +197,10 @@ def record_label_coverage(model_name: str, version: int, coverage: dict) -> None
 
 def fairness_breaches(report: Dict[str, AttributeFairness], min_parity_ratio: Optional[float],
                       max_tpr_gap: Optional[float]) -> tuple:
-    """(breaches, not judged): what crossed a threshold, and which thresholds could not be judged."""
-    breaches, unjudged = [], []
+    """(breaches, not judged, judged on): what crossed a threshold, which thresholds could not be judged,
+    and for each judged one the groups it rests on and those left out with why (a pass over some
+    groups is never a pass for the others)."""
+    breaches, unjudged, judged_on = [], [], []
     for name, attribute in report.items():
         for metric, value, bound, worse in (("parity ratio", attribute["parity_ratio"], min_parity_ratio, np.less),
                                             ("TPR gap", attribute["tpr_gap"], max_tpr_gap, np.greater)):
@@ -199,9 +208,22 @@ def fairness_breaches(report: Dict[str, AttributeFairness], min_parity_ratio: Op
                 continue
             if np.isnan(value):
                 unjudged.append(f"{name}: {metric} not judged (fewer than two groups judgeable)")
-            elif worse(value, bound):
+                continue
+            if worse(value, bound):
                 breaches.append(f"{name}: {metric} {value:.3f} beyond {bound:g}")
-    return breaches, unjudged
+            judged_on.append(f"{name}: {metric} {value:.3f} " + _groups_judged(attribute["groups"], metric))
+    return breaches, unjudged, judged_on
+
+
+def _groups_judged(groups: List[GroupRates], metric: str) -> str:
+    """'judged on a, b; not judged: c (why)' for the parity ratio (rows) or the TPR gap (labelled outcomes)."""
+    if metric == "parity ratio":
+        judged = [g["group"] for g in groups if g["judged"]]
+        left_out = [f"{g['group']} ({g['reason']})" for g in groups if not g["judged"]]
+    else:
+        judged = [g["group"] for g in groups if g["tpr"] is not None]
+        left_out = [f"{g['group']} ({g['tpr_reason']})" for g in groups if g["tpr"] is None]
+    return f"judged on {', '.join(judged)}" + (f"; not judged: {', '.join(left_out)}" if left_out else "")
 
 
 def _window_rows(spec, window: dict, log_url: str, with_inputs: bool) -> pd.DataFrame:
@@ -269,7 +291,8 @@ def window_report(spec, window: dict, log_url: str) -> dict:
     from keel.serving.reviews import review_rates
 
     if window.get("start") is None:
-        return {"fairness": None, "label_coverage": None, "reviews": None, "breaches": [], "not_judged": []}
+        return {"fairness": None, "label_coverage": None, "reviews": None, "breaches": [], "not_judged": [],
+                "judged_on": []}
     fairness_spec = spec.monitoring.fairness
     rows = _window_rows(spec, window, log_url, with_inputs=fairness_spec.groups_from == "request")
     decisions = rows["decision"].to_numpy(dtype=np.int64)
@@ -277,8 +300,9 @@ def window_report(spec, window: dict, log_url: str) -> dict:
     known = labels if labels is not None else pd.Series([pd.NA] * len(rows), dtype="Int64")
     groups = _window_groups(spec, rows)
     fairness = window_fairness(decisions, groups, known, spec.data) if groups is not None else None
-    breaches, unjudged = (fairness_breaches(fairness, fairness_spec.min_parity_ratio, fairness_spec.max_tpr_gap)
-                          if fairness is not None else ([], []))
+    breaches, unjudged, judged_on = (fairness_breaches(fairness, fairness_spec.min_parity_ratio,
+                                                       fairness_spec.max_tpr_gap)
+                                     if fairness is not None else ([], [], []))
     reviews = None
     if spec.decisions.refer_band is not None:
         from datetime import datetime
@@ -288,4 +312,4 @@ def window_report(spec, window: dict, log_url: str) -> dict:
         reviews["refer_rate"] = round(reviews["referred"] / len(rows), 4) if len(rows) else None
     return {"rows": int(len(rows)), "fairness": fairness,
             "label_coverage": label_coverage(decisions, known, spec.data) if labels is not None and len(rows) else None,
-            "reviews": reviews, "breaches": breaches, "not_judged": unjudged}
+            "reviews": reviews, "breaches": breaches, "not_judged": unjudged, "judged_on": judged_on}

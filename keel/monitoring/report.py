@@ -100,7 +100,8 @@ def production_sections(production: dict) -> list:
                 key_values({"predictions of this version in the window": format_value(production.get("rows")),
                             "fairness": verdict(verdict_text in ("pass", "reported", "not watched"), verdict_text)})]
     problems = ([("breach", b) for b in production.get("breaches", [])]
-                + [("not judged", u) for u in production.get("not_judged", [])])
+                + [("not judged", u) for u in production.get("not_judged", [])]
+                + [("judged", j) for j in production.get("judged_on", [])])
     if problems:
         sections.append(table(["finding", "detail"], problems))
     for attribute, found in sorted((production.get("fairness") or {}).items()):

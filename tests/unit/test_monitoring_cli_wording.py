@@ -84,3 +84,35 @@ def test_a_window_too_small_is_not_called_stable_and_every_label_left_out_is_cou
     assert lines["prediction"] == "prediction:     not judged"
     assert ("left out: 200 with a time that cannot be read, 3 later labels of a prediction already labelled"
             in lines["labels"])
+
+
+def test_production_fairness_and_selective_labels_are_printed_with_what_they_rest_on(tmp_path, capsys):
+    """helper-59: the console printed no fairness line at all (the report said "pass" for a TPR gap judged
+    without the shifted group), and called performance "stable" on outcomes known for 53% of one decision
+    and 13% of the other without a word."""
+    spec = load_spec(CONFIG)
+    status = _status(spec, tmp_path)
+    note = ("outcomes are known for 53% of favourable and 13% of unfavourable decisions: labelled metrics "
+            "describe mostly the favourable decisions")
+    status["production"] = {
+        "verdict": "pass", "breaches": [], "not_judged": [],
+        "judged_on": ["ethnicity: TPR gap 0.037 judged on asian, hispanic, white; not judged: black "
+                      "(3 labelled unfavourable outcomes (< 5))"],
+        "label_coverage": {"favourable": 0.53, "unfavourable": 0.13, "selective": True, "note": note}}
+    decision = decide(NOW, status, 0, NOW - timedelta(hours=1), [], spec.monitoring.retraining, 1)
+    _print_status(status, decision, tmp_path / "report.html", spec)
+    printed = capsys.readouterr().out.splitlines()
+    start = printed.index("fairness:       pass")
+    assert printed[start + 1] == ("  judged        ethnicity: TPR gap 0.037 judged on asian, hispanic, white; "
+                                  "not judged: black (3 labelled unfavourable outcomes (< 5))")
+    assert printed[start + 2] == (f"CAUTION labels: {note}; performance and label drift above are judged on them")
+
+
+def test_nothing_about_production_fairness_is_printed_when_it_is_not_watched(tmp_path, capsys):
+    spec = load_spec(CONFIG)
+    status = {**_status(spec, tmp_path), "production": {"verdict": "not watched", "breaches": [], "not_judged": [],
+                                                        "label_coverage": None}}
+    decision = decide(NOW, status, 0, NOW - timedelta(hours=1), [], spec.monitoring.retraining, 1)
+    _print_status(status, decision, tmp_path / "report.html", spec)
+    printed = capsys.readouterr().out
+    assert "fairness:" not in printed and "CAUTION" not in printed

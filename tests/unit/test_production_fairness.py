@@ -68,7 +68,7 @@ def test_a_group_the_model_almost_never_favours_is_judged_and_breaches_parity():
     assert x["judged"] and x["reason"] == "" and x["tpr"] is None and "labelled" in x["tpr_reason"]
     highest = max(decisions[:400].mean(), decisions[400:800].mean())
     assert report["gender"]["parity_ratio"] == pytest.approx((1 / 60) / highest, abs=1e-3)
-    breaches, _ = fairness_breaches(report, min_parity_ratio=0.8, max_tpr_gap=None)
+    breaches, _, _ = fairness_breaches(report, min_parity_ratio=0.8, max_tpr_gap=None)
     assert breaches and breaches[0].startswith("gender: parity ratio 0.0")
 
 
@@ -85,10 +85,28 @@ def test_fewer_than_two_judged_groups_is_nan_and_a_threshold_on_it_is_not_judged
     decisions, groups, labels = _window()
     report = window_fairness(decisions, groups, labels, _data("positive", min_group_size=500))
     assert math.isnan(report["gender"]["parity_ratio"]) and math.isnan(report["gender"]["tpr_gap"])
-    breaches, unjudged = fairness_breaches(report, min_parity_ratio=0.8, max_tpr_gap=0.1)
-    assert breaches == [] and len(unjudged) == 2
-    breaches, unjudged = fairness_breaches(window_fairness(decisions, groups, labels, _data("positive")), 0.8, None)
+    breaches, unjudged, judged_on = fairness_breaches(report, min_parity_ratio=0.8, max_tpr_gap=0.1)
+    assert breaches == [] and len(unjudged) == 2 and judged_on == []
+    breaches, unjudged, _ = fairness_breaches(window_fairness(decisions, groups, labels, _data("positive")), 0.8, None)
     assert len(breaches) == 1 and breaches[0].startswith("gender: parity ratio 0.") and unjudged == []
+
+
+def test_a_judged_headline_names_the_groups_it_rests_on_and_those_left_out():
+    """A TPR gap judged on two groups passed while a third, with rows but 3 labelled outcomes, and a
+    declared group with no row in the window were nowhere to be seen (found on a readmission model)."""
+    decisions, groups, labels = _window()
+    data = DataSpec.model_validate({**_data("positive").model_dump(),
+                                    "sensitive_attributes": {"gender": {"categories": ["f", "m", "x", "nb"]}}})
+    report = window_fairness(decisions, groups, labels, data)
+    nb = next(g for g in report["gender"]["groups"] if g["group"] == "nb")
+    assert nb["rows"] == 0 and not nb["judged"] and nb["reason"] == "0 rows (< 50)" and nb["tpr"] is None
+    assert nb["favourable_rate"] != nb["favourable_rate"]  # NaN: no row to rate
+    breaches, unjudged, judged_on = fairness_breaches(report, min_parity_ratio=0.1, max_tpr_gap=0.9)
+    assert breaches == [] and unjudged == []
+    parity, tpr = judged_on
+    assert parity.startswith("gender: parity ratio 0.") and parity.endswith(
+        "judged on f, m; not judged: nb (0 rows (< 50)), x (8 rows (< 50))")
+    assert tpr.startswith("gender: TPR gap 0.") and "judged on f, m; not judged: nb (0 rows (< 50)), x (" in tpr
 
 
 def test_without_labels_rates_are_judged_and_tpr_is_not():
