@@ -145,6 +145,9 @@ class Gate(StrictModel):
         unmeetable = METRIC_RANGES[self.metric].unmeetable_reason(self.metric, self.min, self.max)
         if unmeetable:
             raise ValueError(unmeetable)
+        backwards = METRIC_RANGES[self.metric].backwards_reason(self.metric, self.min, self.max)
+        if backwards:
+            raise ValueError(backwards)
         return self
 
     def describe(self) -> str:

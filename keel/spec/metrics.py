@@ -27,6 +27,19 @@ class MetricRange:
                     f"give a max below {self.high:g} (or drop it)")
         return None
 
+    def backwards_reason(self, name: str, minimum: Optional[float], maximum: Optional[float]) -> Optional[str]:
+        """Why a one-sided gate bounds `name` from the side of the better models (None if it does not):
+        `min` on a lower-is-better metric, or `max` on a higher-is-better one, passes the worse models and
+        fails the better ones (`equalized_odds_difference min: 0.05` passes only unequal treatment).
+        A band (both bounds) is taken as meant."""
+        if minimum is not None and maximum is None and self.lower_is_better:
+            return (f"min {minimum:g} on {name}, where lower is better, passes the worse models and fails the "
+                    f"better ones; give `max` instead")
+        if maximum is not None and minimum is None and not self.lower_is_better:
+            return (f"max {maximum:g} on {name}, where higher is better, passes the worse models and fails the "
+                    f"better ones; give `min` instead")
+        return None
+
     def unmeetable_reason(self, name: str, minimum: Optional[float], maximum: Optional[float]) -> Optional[str]:
         """Why a gate `minimum <= name <= maximum` can never pass (None if it can): it would reject every model."""
         if minimum is not None and minimum > self.high:

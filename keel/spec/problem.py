@@ -8,7 +8,7 @@ from typing import List, Literal, Optional
 from pydantic import Field, model_validator
 
 from keel.spec.base import StrictModel
-from keel.spec.metrics import SCORE_METRIC_RANGES
+from keel.spec.metrics import METRIC_RANGES, SCORE_METRIC_RANGES
 
 METRICS = tuple(SCORE_METRIC_RANGES)
 Metric = Literal[METRICS]  # type: ignore[valid-type]
@@ -25,6 +25,9 @@ class SuccessCriterion(StrictModel):
     def _one_bound(self) -> "SuccessCriterion":
         if self.min is None and self.max is None:
             raise ValueError("give `min` or `max` (or both)")
+        backwards = METRIC_RANGES[self.metric].backwards_reason(self.metric, self.min, self.max)
+        if backwards:
+            raise ValueError(backwards)
         return self
 
     def is_met(self, value: float) -> bool:

@@ -60,3 +60,28 @@ def test_an_unmeetable_gate_given_with_set_is_one_spec_error():
     with pytest.raises(SpecError) as error:
         load_spec(DEMO, ["evaluation.gates[roc_auc].min=1.5"])
     assert "min 1.5 can never be met: roc_auc is never above 1" in str(error.value)
+
+
+@pytest.mark.parametrize("gate, why", [
+    ({"metric": "equalized_odds_difference", "attribute": None, "min": 0.05},
+     "min 0.05 on equalized_odds_difference, where lower is better, passes the worse models and fails the better "
+     "ones; give `max` instead"),
+    ({"metric": "demographic_parity_difference", "min": 0.1}, "where lower is better"),
+    ({"metric": "log_loss", "min": 0.3}, "min 0.3 on log_loss, where lower is better"),
+    ({"metric": "demographic_parity_ratio", "max": 0.9},
+     "max 0.9 on demographic_parity_ratio, where higher is better, passes the worse models and fails the better "
+     "ones; give `min` instead"),
+    ({"metric": "roc_auc", "max": 0.95}, "where higher is better"),
+])
+def test_a_one_sided_gate_bounding_the_wrong_side_is_refused(gate, why):
+    """helper-59: `equalized_odds_difference min: 0.05` was accepted and passed a model for treating the
+    groups unequally; so were a max on a parity ratio and a min on log_loss."""
+    with pytest.raises(ValueError, match=why.replace("(", r"\(").replace(")", r"\)")):
+        Gate(**gate)
+
+
+def test_a_band_on_a_metric_is_taken_as_meant_and_success_criteria_are_checked_alike():
+    assert Gate(metric="robustness_max_drop", min=-0.2, max=0.05).passes(0.0)
+    assert Gate(metric="roc_auc", min=0.7, max=0.99).passes(0.8)  # a too-good score is a leakage guard
+    with pytest.raises(SpecError, match="min 0.3 on log_loss, where lower is better"):
+        load_spec(DEMO, ["problem.success_criteria=[{metric: log_loss, min: 0.3}]"])
