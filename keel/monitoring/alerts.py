@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from keel.files import write_atomically
+from keel.monitoring.policy import retraining_triggers
 from keel.monitoring.records import DriftStatus, RetrainingDecision
 from keel.spec.monitoring import AlerterSpec
 
@@ -32,8 +33,9 @@ def alert_message(model: str, version: Optional[int], status: DriftStatus,
     message = {"model": model, "model_version": version, "window": status.get("window"),
                "drift": verdict.get("kinds", []), "summary": verdict.get("summary"),
                "drifted_features": status.get("features", {}).get("drifted", []),
-               "retraining_triggers": decision.get("fired", []), "retrain": decision.get("retrain"),
-               "suppressed_by": decision.get("suppressed_by")}
+               "retraining_triggers": retraining_triggers(decision) if "fired" in decision else [],
+               "alert_only_triggers": [t for t in decision.get("fired", []) if t not in retraining_triggers(decision)],
+               "retrain": decision.get("retrain"), "suppressed_by": decision.get("suppressed_by")}
     if unfair:
         message["fairness"] = {"verdict": production["verdict"], "breaches": production.get("breaches", []),
                                "not_judged": production.get("not_judged", [])}
@@ -58,7 +60,8 @@ def send_alert(message: Optional[dict], spec: AlerterSpec) -> dict:
 
 
 # What an alert says, without the counts that grow with every request: the same problem is the same alert.
-SAID = ("model", "model_version", "drift", "drifted_features", "retraining_triggers", "retrain", "suppressed_by")
+SAID = ("model", "model_version", "drift", "drifted_features", "retraining_triggers", "alert_only_triggers", "retrain",
+        "suppressed_by")
 
 
 def what_it_says(message: dict) -> str:
