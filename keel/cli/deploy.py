@@ -165,7 +165,7 @@ def rollback(spec: Spec, by: Optional[str] = None, break_glass: Optional[str] = 
     if authorization.refused:
         return authorization.exit_code
     clearance = rollback_clearance(spec.governance, spec.problem.name, authorization.identity, authorization.actor,
-                                   break_glass)
+                                   break_glass, spec=spec)
     if clearance.broke_glass:
         say(f"keel: BREAK-GLASS rollback to v{clearance.version} by {authorization.actor or by or 'this user'}: "
             f"{break_glass} (recorded in the audit trail)")

@@ -231,14 +231,17 @@ def deploy_clearance(governance: Optional[GovernanceSpec], model: str, version: 
 
 
 def rollback_clearance(governance: Optional[GovernanceSpec], model: str, identity: Optional[Identity],
-                       actor: Optional[str] = None, break_glass: Optional[str] = None) -> ReleaseClearance:
-    """With roles the version a rollback restores must be approved now, unless an operator breaks the
-    glass (`break_glass`: the reason), which is recorded with where its approvals stood. Nothing to
-    restore is no refusal and breaks no glass: the rollback itself says so."""
+                       actor: Optional[str] = None, break_glass: Optional[str] = None,
+                       spec=None) -> ReleaseClearance:
+    """The version a rollback restores must be deployable as `deploy` would judge it under `spec` (its
+    latest evaluation complete and passed, under this spec's gates and contract) and, with roles,
+    approved now; unless an operator breaks the glass (`break_glass`: the reason), which is recorded
+    with where its approvals stood. Nothing to restore is no refusal and breaks no glass: the rollback
+    itself says so."""
     from keel.governance.audit import TamperedTrail
 
     roles = enforced(governance)
-    target = rollback_target(model) if roles or break_glass else None
+    target = rollback_target(model)
     if target is None:
         return ReleaseClearance()
     if break_glass:
@@ -250,4 +253,24 @@ def rollback_clearance(governance: Optional[GovernanceSpec], model: str, identit
                 status = None
         record_break_glass(model, target, identity, break_glass, status, actor)
         return ReleaseClearance(target, broke_glass=True)
-    return ReleaseClearance(target, refusal=release_refusal(governance, model, target, "rollback", identity))
+    undeployable = undeployable_refusal(model, target, spec)
+    if undeployable is not None:
+        record_refusal(model, target, "rollback", identity, undeployable)
+        return ReleaseClearance(target, refusal=undeployable)
+    return ReleaseClearance(target, refusal=release_refusal(governance, model, target, "rollback", identity)
+                            if roles else None)
+
+
+def undeployable_refusal(model: str, version: int, spec=None) -> Optional[str]:
+    """Why a rollback may not restore `version` (None if it may): a version evaluated since it served (a
+    rejection against the production version, a failed or unfinished run) is no longer deployable, and
+    `deploy`, `approve` and batch scoring already refuse it."""
+    from keel.deployment.deploy import NotDeployable, check_deployable
+    from keel.registry import evaluation_outcome
+
+    try:
+        check_deployable(version, evaluation_outcome(model, version), spec)
+    except NotDeployable as why:
+        return (f"keel: rollback refused: {why}; in an emergency an operator may "
+                "`rollback --break-glass --reason TEXT`")
+    return None

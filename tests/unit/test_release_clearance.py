@@ -52,7 +52,7 @@ def test_without_roles_deploy_and_rollback_are_cleared_as_given(production):
     assert deploy_clearance(_governance(False), MODEL, None, None).refusal is None
     assert deploy_clearance(_governance(False), MODEL, None, None).version is None  # deploy resolves it itself
     cleared = rollback_clearance(_governance(False), MODEL, None)
-    assert (cleared.version, cleared.refusal, cleared.broke_glass) == (None, None, False)
+    assert (cleared.version, cleared.refusal, cleared.broke_glass) == (production["first"], None, False)
     assert _events("refused") == [] and _events("break_glass") == []
 
 
@@ -96,3 +96,34 @@ def test_break_glass_with_nothing_to_restore_breaks_no_glass(production):
     cleared = rollback_clearance(_governance(True), never, _olga(), "os:olga", "INC-8")
     assert (cleared.version, cleared.refusal, cleared.broke_glass) == (None, None, False)
     assert _events("break_glass", never) == [] and _events("refused", never) == []
+
+
+def test_a_version_rejected_since_it_served_is_not_restored_without_breaking_the_glass(default_spec):
+    """helper-60: v1, evaluated again and rejected against the production v2, was put back into
+    production by a plain `rollback` (no roles), while deploy, approve and batch scoring refused it."""
+    from keel.evaluation.gates import PROMOTE, REJECT
+    from keel.lifecycle.approval import rollback_clearance
+    from keel.registry import promote_to_production, record_deployment, record_evaluation, register_model_version
+
+    model = "clearance_model_rejected_since"
+    first, second = (register_model_version(model, "clearance test", METADATA, [], None) for _ in range(2))
+    passed = {"gate": "roc_auc >= 0.75", "metric": "roc_auc", "value": 0.83, "passed": True}
+    for version in (first, second):
+        record_evaluation(model, version, {"decision": PROMOTE, "status": "finished", "passed": True, "complete": True,
+                                           "deployable": True, "failed": [], "gates": [passed],
+                                           "run_id": f"evaluation-{version}", "threshold": 0.5}, [], promote=True)
+    promote_to_production(model, second)
+    record_deployment(model, second, {"outcome": "promoted", "archived": first})
+    record_evaluation(model, first, {"decision": REJECT, "status": "finished", "passed": False, "complete": True,
+                                     "deployable": False, "failed": ["roc_auc non-inferior to v2"], "gates": [],
+                                     "run_id": "evaluation-again", "threshold": 0.5}, [], promote=False)
+
+    refused = rollback_clearance(_governance(False), model, None, spec=default_spec)
+    assert refused.version == first and not refused.broke_glass
+    assert refused.refusal == (f"keel: rollback refused: v{first} failed its gates (roc_auc non-inferior to v2); only "
+                               "versions that passed evaluation are deployable; in an emergency an operator may "
+                               "`rollback --break-glass --reason TEXT`")
+    assert [r["details"]["command"] for r in _events("refused", model)] == ["rollback"]
+    glass = rollback_clearance(_governance(False), model, None, "os:olga", "INC-9: v2 answers 500s", spec=default_spec)
+    assert (glass.version, glass.refusal, glass.broke_glass) == (first, None, True)
+    assert [r["details"]["reason"] for r in _events("break_glass", model)] == ["INC-9: v2 answers 500s"]
