@@ -40,7 +40,7 @@ def check_deployable(version: int, evaluation: Optional[dict], spec: Optional[Sp
     of the scores keel serves (not recalibrated ones) and, given the `spec` it is served under, against
     that spec's gates."""
     from keel.evaluation.gates import INCOMPLETE, describe_decision, is_deployable
-    from keel.evaluation.record import applied_gates, contract_changes
+    from keel.evaluation.record import applied_gates
 
     if evaluation is None:
         raise NotDeployable(f"v{version} has not been evaluated: python run.py evaluate --model-version {version}")
@@ -53,12 +53,9 @@ def check_deployable(version: int, evaluation: Optional[dict], spec: Optional[Sp
                 f"v{version} was evaluated on {method}-recalibrated scores, which keel's service and batch scoring "
                 "do not serve (they score with the model as trained): its decisions would not be the ones evaluated; "
                 f"evaluate it with evaluation.calibration.method: none to deploy it")
-        changed = contract_changes(evaluation.get("contract"), spec) if spec is not None else []
+        changed = contract_refusal(version, evaluation, spec) if spec is not None else None
         if changed:
-            raise NotDeployable(
-                f"v{version} was evaluated under another {' and '.join(changed)} than this spec declares: what it "
-                f"decides, for whom and under whose approval would not be what was judged; use the spec it was "
-                f"evaluated with, or evaluate it under this one: python run.py evaluate --model-version {version}")
+            raise NotDeployable(changed)
         if spec is not None and evaluation.get("applied_gates") not in (None, applied_gates(spec.evaluation)):
             raise NotDeployable(
                 f"v{version} was evaluated against other gates than this spec declares ({_gates(evaluation['applied_gates'])}"
@@ -71,6 +68,35 @@ def check_deployable(version: int, evaluation: Optional[dict], spec: Optional[Sp
                             f"evaluate it again: python run.py evaluate --model-version {version}")
     raise NotDeployable(f"v{version} failed its gates ({'; '.join(evaluation.get('failed', []))}); "
                         "only versions that passed evaluation are deployable")
+
+
+def contract_refusal(version: int, evaluation: Optional[dict], spec: Spec) -> Optional[str]:
+    """Why `version` may not be released or served under `spec`'s release contract (None if it may):
+    the spec changes what its latest evaluation judged (keel.evaluation.record.release_contract)."""
+    from keel.evaluation.record import contract_changes
+
+    changed = contract_changes((evaluation or {}).get("contract"), spec)
+    if not changed:
+        return None
+    return (f"this spec changes {' and '.join(changed)} from what v{version} was evaluated under"
+            f"{evaluated_contract_detail(evaluation, spec)}: what it decides, for whom and under whose approval "
+            f"would not be what was judged; use the spec it was evaluated with, or evaluate it under this one: "
+            f"python run.py evaluate --model-version {version}")
+
+
+def evaluated_contract_detail(evaluation: dict, spec: Spec) -> str:
+    """" (key: then -> now; ...)" naming what changed, from the spec the evaluation run recorded; empty
+    when that spec cannot be read back (the sections changed are named either way)."""
+    from keel.evaluation.record import contract_key_changes
+    from keel.lifecycle.reproduction import recorded_spec
+    from keel.spec import SpecError, validate_spec
+
+    try:
+        raw = recorded_spec(evaluation["run_id"]) if evaluation.get("run_id") else None
+        changes = contract_key_changes(validate_spec(raw, "the evaluation run's spec"), spec) if raw else []
+    except (SpecError, LookupError, KeyError, ValueError, RuntimeError):  # a run the store no longer holds
+        changes = []
+    return f" ({'; '.join(changes)})" if changes else ""
 
 
 def _gates(gates: list) -> str:

@@ -194,6 +194,33 @@ CONTRACT_PARTS = {"inputs": "the input contract (data.features, data.sensitive_a
                   "release": "who may approve and release it (governance roles and approvals, deployment.approval)"}
 
 
+# The spec's keys each part of the release contract is drawn from (the target is compared by contract_changes).
+CONTRACT_KEYS = {"inputs": ("data.features", "data.sensitive_attributes"), "decisions": ("decisions",),
+                 "release": ("governance.roles", "governance.required_approvals", "governance.approval_valid_days",
+                             "deployment.approval")}
+
+
+def contract_key_changes(evaluated_under, spec, limit: int = 6) -> List[str]:
+    """Each key of the release contract whose value differs between the spec an evaluation ran under
+    and `spec`, as "key: then -> now" (at most `limit`, then how many more)."""
+    from keel.governance.reproduce import flat
+    from keel.reports.values import format_value
+
+    then, now = evaluated_under.model_dump(mode="json"), spec.model_dump(mode="json")
+    changes = []
+    for path in (key for keys in CONTRACT_KEYS.values() for key in keys):
+        before, after = flat(_at(then, path), path), flat(_at(now, path), path)
+        changes += [f"{key}: {format_value(before.get(key, '(absent)'))} -> {format_value(after.get(key, '(absent)'))}"
+                    for key in sorted(set(before) | set(after)) if before.get(key, "(absent)") != after.get(key, "(absent)")]
+    return changes[:limit] + ([f"{len(changes) - limit} more"] if len(changes) > limit else [])
+
+
+def _at(tree: dict, path: str):
+    for part in path.split("."):
+        tree = (tree or {}).get(part) if isinstance(tree, dict) else None
+    return tree
+
+
 def contract_changes(recorded: Optional[dict], spec) -> List[str]:
     """What of release_contract(spec) differs from a recorded one, in words; [] when nothing does or
     nothing was recorded (evaluations from before it was)."""

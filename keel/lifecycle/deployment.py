@@ -166,7 +166,7 @@ def prepare_serving(spec: Spec, recovered: Optional[str] = None) -> ServingSetup
     """Bundle the production version alone (all traffic to it) and record that routing. The caller
     holds the service's lock (`service_command`), which finished an interrupted rollout: `recovered`."""
     from keel.deployment.bundle import write_bundle
-    from keel.deployment.deploy import deployment_folder, prediction_log_url
+    from keel.deployment.deploy import contract_refusal, deployment_folder, prediction_log_url
     from keel.governance.events import routing_recorder
     from keel.registry import evaluation_outcome, load_version_model, production_version, version_artifacts
     from keel.serving.routing import Arm, RoutingTable
@@ -176,6 +176,10 @@ def prepare_serving(spec: Spec, recovered: Optional[str] = None) -> ServingSetup
     if version is None:
         return ServingSetup(error=f"keel: '{name}' has no production version yet: python run.py deploy",
                             recovered=recovered)
+    # The service validates requests and decides with this spec: it must be the contract the version was judged under.
+    refusal = contract_refusal(version, evaluation_outcome(name, version), spec)
+    if refusal is not None:
+        return ServingSetup(version, error=f"keel: serve refused: {refusal}", recovered=recovered)
     folder = deployment_folder(spec)
     validation = version_artifacts(name, version, [Artifact.VALIDATION])[Artifact.VALIDATION].load()
     table = RoutingTable([Arm("champion", version, 1.0)], strategy="serve", salt=spec.deployment.salt)

@@ -107,9 +107,35 @@ def test_a_version_is_deployed_and_batch_scored_only_under_the_contract_it_was_e
         "the decisions section": spec_with(*roles, "decisions.refer_band=[0.2, 0.3]"),
     }
     for named, other in refused.items():
-        with pytest.raises(NotDeployable, match="v3 was evaluated under another ") as raised:
+        with pytest.raises(NotDeployable, match="^this spec changes ") as raised:
             check_deployable(3, evaluation, other)
-        assert named in str(raised.value) and "python run.py evaluate --model-version 3" in str(raised.value)
+        assert f"this spec changes {named}" in str(raised.value) and " from what v3 was evaluated under" in str(
+            raised.value) and "python run.py evaluate --model-version 3" in str(raised.value)
+
+
+def test_a_contract_refusal_names_each_key_that_changed_from_the_evaluation_runs_spec(monkeypatch):
+    """helper-60: the refusal named whole sections ("another the input contract"), not the widened range."""
+    from keel.deployment.deploy import NotDeployable, check_deployable
+    from keel.evaluation.gates import PROMOTE
+    from keel.evaluation.record import release_contract
+    from keel.spec import load_spec
+    from tests.conftest import ROOT
+
+    evaluated = load_spec(ROOT / "configs" / "credit_risk.yaml")
+    widened = load_spec(ROOT / "configs" / "credit_risk.yaml", ["data.features.employment_years.max=130",
+                                                               "decisions.refer_band=[0.2, 0.3]"])
+    evaluation = {"decision": PROMOTE, "status": "finished", "passed": True, "complete": True, "deployable": True,
+                  "failed": [], "calibration": "none", "contract": release_contract(evaluated), "run_id": "run-7"}
+    monkeypatch.setattr("keel.lifecycle.reproduction.recorded_spec",
+                        lambda run_id: evaluated.model_dump(mode="json") if run_id == "run-7" else None)
+    with pytest.raises(NotDeployable) as raised:
+        check_deployable(3, evaluation, widened)
+    before = evaluated.data.features["employment_years"].max
+    assert (f"from what v3 was evaluated under (data.features.employment_years.max: {before:g} -> 130; "
+            "decisions.refer_band: - -> 0.2, 0.3)") in str(raised.value)
+    monkeypatch.setattr("keel.lifecycle.reproduction.recorded_spec", lambda run_id: None)  # the run is gone
+    with pytest.raises(NotDeployable, match=r"from what v3 was evaluated under: what it decides"):
+        check_deployable(3, evaluation, widened)
 
 
 def test_a_version_is_not_evaluated_under_a_spec_naming_its_classes_otherwise(monkeypatch):
@@ -128,3 +154,28 @@ def test_a_version_is_not_evaluated_under_a_spec_naming_its_classes_otherwise(mo
     assert result.exit_code == 4 and result.error.startswith(
         "keel: credit_risk v3 was trained with another target than this spec declares (positive '0' then, '1' now; "
         "negative '1' then, '0' now)")
+
+
+def test_serve_refuses_a_spec_that_changes_the_contract_the_production_version_was_evaluated_under(
+        monkeypatch, tmp_path):
+    """helper-60: `serve` with a widened range served v2 (a request above what it was evaluated on got 200)
+    while deploy and batch scoring refused the same spec. Nothing is bundled or routed."""
+    from keel.evaluation.gates import PROMOTE
+    from keel.evaluation.record import release_contract
+    from keel.lifecycle.deployment import prepare_serving
+    from keel.spec import load_spec
+    from tests.conftest import ROOT
+
+    folder = tmp_path / "deploy"
+    here = [f"deployment.folder={folder}", "deployment.allow_folder_outside_project=true"]
+    evaluated = load_spec(ROOT / "configs" / "credit_risk.yaml", here)
+    evaluation = {"decision": PROMOTE, "status": "finished", "passed": True, "complete": True, "deployable": True,
+                  "failed": [], "calibration": "none", "contract": release_contract(evaluated), "threshold": 0.4}
+    monkeypatch.setattr("keel.registry.production_version", lambda name: 2)
+    monkeypatch.setattr("keel.registry.evaluation_outcome", lambda name, version: evaluation)
+    monkeypatch.setattr("keel.lifecycle.reproduction.recorded_spec", lambda run_id: None)
+    widened = load_spec(ROOT / "configs" / "credit_risk.yaml", [*here, "data.features.employment_years.max=130"])
+    setup = prepare_serving(widened)
+    assert setup.error.startswith("keel: serve refused: this spec changes the input contract (data.features, "
+                                  "data.sensitive_attributes) from what v2 was evaluated under")
+    assert not folder.exists()
