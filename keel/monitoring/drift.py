@@ -121,8 +121,10 @@ def blind_absolute_bound(reference_rate: float, spec: LabelDriftSpec) -> Optiona
 
 
 def performance_drift(labels: np.ndarray, scores: np.ndarray, threshold: float, reference: Dict[str, float],
-                      spec: PerformanceDriftSpec, min_rows: int) -> PerformanceDrift:
-    """The spec's metric on labelled production rows against the model's test value."""
+                      spec: PerformanceDriftSpec, min_rows: int, min_outcomes: int = 1) -> PerformanceDrift:
+    """The spec's metric on labelled production rows against the model's test value; judged only with
+    `min_rows` labelled rows holding at least `min_outcomes` of each class (data.min_group_outcomes, the
+    rule evaluation judges a group's TPR by): on one fraud label among 400 a ROC AUC is noise."""
     from keel.spec.metrics import improvement
     from keel.training.metrics import metric_value
 
@@ -134,6 +136,11 @@ def performance_drift(labels: np.ndarray, scores: np.ndarray, threshold: float, 
                                 "max_drop": spec.max_drop}
     if len(labels) < min_rows:
         result["reason"] = f"{len(labels)} labelled rows, fewer than {min_rows}"
+        return result
+    positives = int(labels.sum())
+    if min(positives, len(labels) - positives) < min_outcomes:
+        result["reason"] = (f"{positives} positive and {len(labels) - positives} negative labelled rows: fewer than "
+                            f"{min_outcomes} of each (data.min_group_outcomes)")
         return result
     value = metric_value(spec.metric, labels, np.asarray(scores, dtype=float), threshold)
     if value is None or math.isnan(value) or result["reference"] is None:
@@ -184,9 +191,10 @@ def classify(features: FeatureDrift, prediction: PredictionDrift, label: LabelDr
 
 def assess(comparisons: Dict[str, dict], score: dict, window_decision_rate: Optional[float],
            reference: dict, labels: np.ndarray, scores: np.ndarray, window_rows: int,
-           spec: DriftSpec) -> DriftAssessment:
+           spec: DriftSpec, min_outcomes: int = 1) -> DriftAssessment:
     """All four kinds for one window. `reference`: decision_rate, label_rate, label_rows, threshold,
-    metrics (the model's test metrics). A window under `min_window_rows` is reported, not judged."""
+    metrics (the model's test metrics). A window under `min_window_rows` is reported, not judged.
+    `min_outcomes`: of each class among the labelled rows for performance to be judged."""
     if window_rows < spec.min_window_rows:
         empty: FeatureDrift = {"drifted": [], "tested": 0, "alpha": None, "features": {}, "problems": {},
                                "unseen_categories": {}}
@@ -200,6 +208,7 @@ def assess(comparisons: Dict[str, dict], score: dict, window_decision_rate: Opti
     label = label_drift(labels, reference.get("label_rate"), int(reference.get("label_rows") or 0), spec.label,
                         spec.min_labelled_rows)
     performance = performance_drift(labels, scores, float(reference.get("threshold", 0.5)),
-                                    reference.get("metrics", {}), spec.performance, spec.min_labelled_rows)
+                                    reference.get("metrics", {}), spec.performance, spec.min_labelled_rows,
+                                    min_outcomes)
     return {"judged": True, "reason": None, "features": features, "prediction": prediction, "label": label,
             "performance": performance, "verdict": classify(features, prediction, label, performance)}

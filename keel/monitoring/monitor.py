@@ -130,7 +130,7 @@ def assess_window(profile: Profile, window: WindowFacts, reference_data: Profile
     status = assess(comparisons, score, decision["mean"], reference,
                     labelled["label"].to_numpy() if len(labelled) else np.array([], dtype=int),
                     labelled["score"].to_numpy() if len(labelled) else np.array([], dtype=float),
-                    window["rows"], spec.monitoring.drift)
+                    window["rows"], spec.monitoring.drift, spec.data.min_group_outcomes)
     return {"model": spec.problem.name, "model_version": window["model_version"], "window": window,
             "labels": label_report, **status}
 

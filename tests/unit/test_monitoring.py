@@ -521,3 +521,26 @@ def test_a_worse_metric_is_said_to_fall_or_rise_as_it_points():
 
     assert _worsened({"metric": "brier", "drop": 0.379}) == "brier rose by 0.379"
     assert _worsened({"metric": "roc_auc", "drop": 0.086}) == "roc_auc fell by 0.086"
+
+
+def test_performance_is_not_judged_on_fewer_than_min_outcomes_of_a_class():
+    """helper-60: on 400 fraud labels holding one positive, roc_auc 0.56 against 0.76 was called DRIFT and
+    fired the performance trigger (and 'stable' with three): noise, not evidence."""
+    from keel.monitoring.drift import performance_drift
+    from keel.monitoring.policy import performance_trigger
+    from keel.spec.monitoring import PerformanceDriftSpec, PerformanceTrigger
+
+    rng = np.random.default_rng(60)
+    scores = rng.random(400)
+    one_fraud = np.zeros(400, dtype=int)
+    one_fraud[int(np.argmin(scores))] = 1  # the lowest score: AUC far below the reference
+    spec = PerformanceDriftSpec(metric="roc_auc", max_drop=0.05)
+    performance = performance_drift(one_fraud, scores, 0.5, {"roc_auc": 0.76}, spec, 300, min_outcomes=5)
+    assert not performance["judged"] and not performance["drifted"] and performance["value"] is None
+    assert performance["reason"] == ("1 positive and 399 negative labelled rows: fewer than 5 of each "
+                                     "(data.min_group_outcomes)")
+    assert not performance_trigger(performance, PerformanceTrigger(metric="roc_auc", max_drop=0.05))["fired"]
+    five = one_fraud.copy()
+    five[np.argsort(scores)[:5]] = 1
+    judged = performance_drift(five, scores, 0.5, {"roc_auc": 0.76}, spec, 300, min_outcomes=5)
+    assert judged["judged"] and judged["drifted"] and judged["value"] < 0.1
