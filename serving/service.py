@@ -15,6 +15,7 @@ workers' counters. /explain answers with the base value too: base_value + sum(co
 raw_output (the model's log-odds).
 """
 
+import asyncio
 import gc
 import json
 import os
@@ -136,13 +137,21 @@ async def _score(path: str, scope, receive, send) -> None:
     than keel's validation (benchmarks/RESULTS.md). BentoML's metrics, access log, timeout and
     concurrency limit are outside this middleware and still see every request."""
     scorer = _scorer()
+    headers = Headers(scope=scope)
+    oversized = scorer.declared_too_large(headers) if scorer is not None else None
+    if oversized is not None:
+        # Read and dropped while it keeps coming (closing on a client still sending resets its connection
+        # before it reads the 413), answered once it ends or stalls: bytes declared but never sent waited
+        # for BentoML's timeout and got its 504.
+        if await _drain(receive, STALLED_BODY_SECONDS):
+            await _send_json(send, oversized.status, oversized.body)
+        return
     # At most one byte past the limit is kept, so the scorer answers 413 without the body in memory.
     body = await _body(receive, scorer.max_body_bytes + 1 if scorer is not None else 0)
     if body is None:  # the client went away before sending its body: no one to answer
         return
     if scorer is None:
         return await _send_json(send, 503, STOPPING)
-    headers = Headers(scope=scope)
     if path == "/predict":
         answer = await scorer.predict_async(body, headers)
     else:
@@ -151,6 +160,23 @@ async def _score(path: str, scope, receive, send) -> None:
     # refuses the lone surrogates UTF-8 cannot hold).
     await _send_json(send, answer.status, answer.body,
                      json.dumps(answer.body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode())
+
+
+STALLED_BODY_SECONDS = 1.0  # no byte of a body already over the limit for this long: answered 413 without the rest
+
+
+async def _drain(receive, stalled_seconds: float) -> bool:
+    """Read the request body to its end or until nothing arrives for `stalled_seconds`, keeping none of
+    it; False when the client went away (no one to answer)."""
+    while True:
+        try:
+            message = await asyncio.wait_for(receive(), stalled_seconds)
+        except asyncio.TimeoutError:
+            return True
+        if message["type"] == "http.disconnect":
+            return False
+        if not message.get("more_body"):
+            return True
 
 
 async def _body(receive, keep: int) -> Optional[bytes]:

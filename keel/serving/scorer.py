@@ -243,6 +243,18 @@ class Scorer:
         given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
         return hmac.compare_digest(given.encode(), self.api_key.encode())
 
+    def declared_too_large(self, headers: Mapping[str, str]) -> Optional[Answer]:
+        """413 before reading a body whose Content-Length already says it is over the limit (waiting for
+        bytes a client declared but never sends ended in the server's 504 after its timeout); None
+        otherwise. An unauthorised caller still gets 401 first, as for a body read whole."""
+        try:
+            declared = int(headers.get("content-length", ""))
+        except ValueError:
+            return None
+        if declared <= self.max_body_bytes or not self._authorised(headers):
+            return None
+        return _error(413, f"body larger than {self.max_body_bytes} bytes", found=declared)
+
     def _parse(self, body: bytes, headers: Mapping[str, str]):
         if not self._authorised(headers):
             return _error(401, UNAUTHORISED)
@@ -369,6 +381,10 @@ class Scorer:
         if len(request_id) > MAX_REQUEST_ID_LENGTH:  # the log's key column holds no more
             return _error(400, f"at most {MAX_REQUEST_ID_LENGTH} characters", field="X-Request-ID",
                           found=len(request_id))
+        if not (request_id.isascii() and request_id.isprintable()):
+            # Header bytes arrive as latin-1: 'é' sent as UTF-8 would be logged as 'Ã©', a key no one can look up.
+            return _error(400, "printable ASCII characters only (a header's bytes have no agreed encoding)",
+                          field="X-Request-ID", found=request_id.encode("latin-1", "replace").decode("utf-8", "replace"))
         table = self.routing()
         if table is None:
             return self.no_route()

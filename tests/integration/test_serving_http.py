@@ -108,6 +108,24 @@ def test_500_malformed_requests_get_4xx_and_the_service_keeps_serving(service):
     assert status == 422 and body["errors"][0]["field"] == "income"
 
 
+def test_a_declared_length_over_the_limit_is_413_at_once_not_a_504(service):
+    """helper-60: Content-Length 5,000,000 with 7 bytes sent waited 10 s for the rest and got 504."""
+    import socket
+    from urllib.parse import urlparse
+
+    address = urlparse(service["url"])
+    started = time.monotonic()
+    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
+        connection.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 5000000\r\n\r\n{\"a\": 1}")
+        answer = b""
+        while b"body larger than" not in answer and time.monotonic() - started < 8:
+            answer += connection.recv(65536) or b""
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"body larger than 1000000 bytes" in answer, answer[:300]
+    assert time.monotonic() - started < 4  # the body stalled for STALLED_BODY_SECONDS, not BentoML's 10 s
+    assert post_json(f"{service['url']}/predict", _record(service))[0] == 200  # and it keeps serving
+
+
 def test_same_entity_always_gets_the_same_arm(service):
     write_routing(service["folder"], RoutingTable([Arm("champion", 1, 0.5), Arm("challenger", 2, 0.5)]))
     for entity in ("alice", "bob", "carol", "dave"):

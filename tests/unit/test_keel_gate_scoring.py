@@ -125,3 +125,32 @@ def test_a_body_over_the_limit_is_413_and_is_not_kept_whole(gate):
 
     kept = asyncio.run(_body(receive, limit + 1))
     assert len(kept) == limit + 1 and messages == []  # read to the end, kept only past the limit by one byte
+
+
+def test_a_declared_length_over_the_limit_is_413_once_its_body_stalls(gate, monkeypatch):
+    """helper-60: Content-Length 5,000,000 with 7 bytes sent was answered 504 after the server's 10 s
+    timeout, waiting for bytes that never came; the README promises 413. A body that keeps coming is
+    read to its end first (closing on a client still sending resets its connection before it reads the 413)."""
+    import serving.service as service
+
+    monkeypatch.setattr(service, "STALLED_BODY_SECONDS", 0.05)
+    keel_gate, reached, log, body = gate
+    scope = {"type": "http", "method": "POST", "path": "/predict",
+             "headers": [(b"content-length", b"5000000"), (b"content-type", b"application/json")]}
+    chunks, sent = [b'{"a": 1}', b"x" * 10], []
+
+    async def receive():
+        if chunks:
+            return {"type": "http.request", "body": chunks.pop(0), "more_body": True}
+        await asyncio.sleep(3600)  # the rest never comes
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(keel_gate(scope, receive, send))
+    answer = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    assert sent[0]["status"] == 413 and chunks == [] and reached == []
+    assert answer["errors"] == [{"field": "body", "problem": "body larger than 1000000 bytes", "found": 5000000}]
+    # A declared length within the limit, or none, is read as before.
+    assert _call(keel_gate, "POST", "/predict", [body], [("content-length", str(len(body)))])[0] == 200
+    assert _call(keel_gate, "POST", "/predict", [body], [("content-length", "not a number")])[0] == 200

@@ -142,6 +142,21 @@ def test_a_retried_request_id_is_a_409_and_the_first_answer_stays_logged(tmp_pat
     assert [r["row"] for r in find_prediction(f"sqlite:///{tmp_path / 'log.db'}", "retry-1")] == [0, 1, 2]
 
 
+def test_a_request_id_that_is_not_printable_ascii_is_refused_not_logged_garbled(tmp_path, trained):
+    """helper-60: `X-Request-ID: é/../x y` (UTF-8 on the wire, read as latin-1) was answered and logged as
+    'Ã©/../x y', so `lineage --prediction 'é/../x y'` found nothing."""
+    scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
+    for sent in ("é/../x y".encode().decode("latin-1"), "tab\there", "line\nbreak"):
+        answer = scorer.predict(_body(trained), {"x-request-id": sent})
+        assert answer.status == 400 and answer.body["errors"][0]["field"] == "X-Request-ID"
+        assert "printable ASCII" in answer.body["errors"][0]["problem"]
+    assert scorer.predict(_body(trained), {"x-request-id": "a/../b c:1"}).status == 200
+    from keel.governance.lineage import find_prediction
+
+    assert [r["request_id"] for r in find_prediction(f"sqlite:///{tmp_path / 'log.db'}", "a/../b c:1")] == ["a/../b c:1"]
+    assert find_prediction(f"sqlite:///{tmp_path / 'log.db'}", "é/../x y") == []
+
+
 def test_ids_longer_than_the_log_can_store_are_refused_naming_the_field(tmp_path, trained):
     scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
     too_long = scorer.predict(_body(trained), {"x-request-id": "r" * 65})
