@@ -67,6 +67,22 @@ def _booleans_as_spelt(categories: Sequence[str]) -> Optional[BeforeValidator]:
     return BeforeValidator(lambda value: spelt[str(value).lower()] if isinstance(value, bool) else value)
 
 
+def _integers_as_spelt(categories: Sequence[str]) -> Optional[BeforeValidator]:
+    """A JSON integer whose decimal text is one of the categories (an integer-coded category such as a
+    merchant code 5411, read from a file as the text "5411", as batch scoring reads it): that category.
+    Not a boolean, a float (5411.0) or a differently spelt number (7 for "007"): those stay refused."""
+    spelt = {category for category in categories if category.lstrip("-").isdigit() and str(int(category)) == category}
+    if not spelt:
+        return None
+
+    def as_category(value):
+        if isinstance(value, int) and not isinstance(value, bool) and str(value) in spelt:
+            return str(value)
+        return value
+
+    return BeforeValidator(as_category)
+
+
 def _one_of(categories: Sequence[str]) -> Any:
     """The categories as a type: a Literal, whose errors name each one, up to LISTED of them; past that, text
     checked against them, whose error names the first ones and how many (the schema still lists all)."""
@@ -86,9 +102,9 @@ def _one_of(categories: Sequence[str]) -> Any:
 def _field(feature) -> Tuple[Any, Any]:
     if isinstance(feature, CategoricalFeature):
         kind: Any = _one_of(feature.categories)
-        booleans = _booleans_as_spelt(feature.categories)
-        if booleans is not None:
-            kind = Annotated[kind, booleans]
+        for spelt in (_booleans_as_spelt(feature.categories), _integers_as_spelt(feature.categories)):
+            if spelt is not None:
+                kind = Annotated[kind, spelt]
     else:
         base = StrictFloat  # strict: JSON numbers only, never strings
         if feature.type == "integer":

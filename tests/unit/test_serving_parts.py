@@ -171,6 +171,27 @@ def test_json_booleans_are_accepted_for_a_feature_whose_categories_spell_a_boole
         assert raised.value.status == 422 and raised.value.errors[0]["field"] == field, raised.value.errors
 
 
+def test_json_integers_are_accepted_for_integer_coded_categories_as_batch_reads_them():
+    """helper-60: a merchant category code declared categorical ("5411", as read from the CSV) got 422 for
+    JSON 5411 online while batch scoring took the CSV's 5411. Only the exact decimal spelling is taken."""
+    from keel.spec import validate_spec
+
+    raw = {"problem": {"name": "cards", "objective": "o", "business_metric": "b",
+                       "success_criteria": [{"metric": "roc_auc", "min": 0.6}]},
+           "data": {"source": {"kind": "csv", "path": "x.csv"},
+                    "target": {"column": "fraud", "positive": "yes", "negative": "no"},
+                    "features": {"mcc": {"type": "categorical", "categories": ["5411", "5812", "007", "-1"]},
+                                 "channel": {"type": "categorical", "categories": ["web", "pos"]}}}}
+    record_type = record_model(validate_spec(raw, "cards.yaml").data)
+    for sent, taken in ((5411, "5411"), ("5812", "5812"), (-1, "-1"), ("007", "007")):
+        [parsed] = parse_records({"mcc": sent, "channel": "web"}, record_type)
+        assert parsed.mcc == taken
+    for field, value in (("mcc", 7), ("mcc", 5411.0), ("mcc", True), ("mcc", 9999), ("channel", 1)):
+        with pytest.raises(PayloadError) as raised:
+            parse_records({"mcc": "5411", "channel": "web", field: value}, record_type)
+        assert raised.value.status == 422 and raised.value.errors[0]["field"] == field, raised.value.errors
+
+
 def test_a_feature_of_many_categories_is_named_briefly_in_errors_and_fully_in_the_schema():
     """500 stores: an unknown one (or a null where the feature is not nullable) gets a short answer, not
     the 7 KB of every store's name; the request schema still lists them all."""
