@@ -23,7 +23,7 @@ def register(commands) -> None:
     decide.add_argument("referral", metavar="REQUEST_ID[:ROW]", help="as `review list` shows it (row 0 if omitted)")
     decide.add_argument("--decision", required=True, choices=DECISIONS,
                         help="the decision for the person: the favourable one (data.target.favourable) or not")
-    decide.add_argument("--reason", required=True, help="why, in words the applicant and an auditor can read")
+    decide.add_argument("--reason", required=True, help="why, in words the person it concerns and an auditor can read")
     decide.add_argument("--by", default=None, help="display name of who decides (checked against your identity)")
     decide.set_defaults(handler=_decide)
 

@@ -58,6 +58,7 @@ def assess_readiness(frame: pd.DataFrame, spec: Spec, baseline_validation: Dict[
         "rows": int(len(frame)),
         "rows_judged": rows_judged,
         "duplicate_rows": duplicates,
+        "id_column": data.id_column,
         "positive_rate": round(float(target.mean()), 4) if len(frame) else None,
         "positive_label": data.target.positive_label,
         "missing_share": {name: round(float(v), 4) for name, v in missing.items() if v > 0},
@@ -76,7 +77,11 @@ def readiness_summary(report: dict) -> str:
              f"({report['positive_label']}); {len(report['missing_share'])} column(s) with missing values"]
     for item in report["criteria"]:
         lines.append(f"  {item['criterion']}: baseline {item['baseline_validation']:.4f} -> {item['verdict']}")
-    if report.get("duplicate_rows"):
+    if report.get("duplicate_rows") and report.get("id_column"):
+        lines.append(f"  {report['duplicate_rows']} row(s) repeat another row's features and target exactly under "
+                     f"another {report['id_column']}: alike cases, or one case entered twice, whose copies can land "
+                     "in train and in test")
+    elif report.get("duplicate_rows"):
         lines.append(f"  {report['duplicate_rows']} row(s) repeat another row's features and target exactly: a copy "
                      "can land in train and in test (declare data.id_column to refuse duplicates)")
     if report["small_groups"]:

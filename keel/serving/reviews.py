@@ -110,7 +110,7 @@ def record_decision(url: str, request_id: str, row: int, human_decision: int, re
     if human_decision not in (0, 1):
         raise ReviewError(f"a decision is 1 (the positive class) or 0, not {human_decision!r}")
     if not reason or not reason.strip():
-        raise ReviewError("--reason is required: say why, in words the applicant and an auditor can read")
+        raise ReviewError("--reason is required: say why, in words the person it concerns and an auditor can read")
     if len(reviewer) > MAX_REVIEWER_LENGTH:
         raise ReviewError(f"the reviewer's name is longer than {MAX_REVIEWER_LENGTH} characters")
     engine = _engine(url)

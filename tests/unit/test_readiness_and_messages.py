@@ -61,6 +61,12 @@ def test_rows_repeating_another_exactly_are_counted_and_said(default_spec):
     report = assess_readiness(doubled, default_spec, {"roc_auc": 0.8, "pr_auc": 0.5})
     assert report["duplicate_rows"] == 20
     assert "20 row(s) repeat another row's features and target exactly" in readiness_summary(report)
+    # helper-59: with data.id_column declared the advice to declare it was wrong; the rows differ in their id.
+    assert default_spec.data.id_column == "application_id" and "declare data.id_column" not in readiness_summary(report)
+    assert "exactly under another application_id: alike cases, or one case entered twice" in readiness_summary(report)
+    without_id = default_spec.model_copy(update={"data": default_spec.data.model_copy(update={"id_column": None})})
+    report = assess_readiness(doubled, without_id, {"roc_auc": 0.8, "pr_auc": 0.5})
+    assert "(declare data.id_column to refuse duplicates)" in readiness_summary(report)
 
 
 def test_exception_message_keeps_the_text_and_drops_the_traceback():
