@@ -267,6 +267,10 @@ def format_validation_error(source: str, raw: dict, error: ValidationError,
     for item in error.errors():
         key = _key_path(raw, item["loc"])
         found = "nothing" if item["type"] == "missing" else _shown(item.get("input"))
+        if not item["loc"] and item["type"] == "value_error":
+            # A check across sections names its keys itself; the input would be the whole spec.
+            lines.append(f"  - {key}: {_problem(item)}{_hint(root, raw, item)}")
+            continue
         if item["type"] == "union_tag_invalid":
             found = repr(item["ctx"]["tag"])
         lines.append(f"  - {key}: {_problem(item)}; found {found}{_hint(root, raw, item)}")

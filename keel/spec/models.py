@@ -52,11 +52,15 @@ class Spec(StrictModel):
             raise ValueError("evaluation.mitigation needs data.sensitive_attributes")
         if attribute is not None and attribute not in self.data.sensitive_attributes:
             raise ValueError(f"evaluation.mitigation.attribute `{attribute}` is not a sensitive attribute")
-        for gate in self.evaluation.gates:
+        for index, gate in enumerate(self.evaluation.gates):
             if gate.metric in FAIRNESS_METRICS and not attributes:
-                raise ValueError(f"gate {gate.describe()}: a fairness gate needs data.sensitive_attributes")
+                raise ValueError(f"evaluation.gates[{index}] ({gate.describe()}): a fairness gate needs "
+                                 "data.sensitive_attributes")
             if gate.attribute is not None and gate.attribute not in known:
-                raise ValueError(f"gate {gate.describe()}: attribute `{gate.attribute}` is not one of {sorted(known)}")
+                order = (" (their intersection is named in the order data.sensitive_attributes declares them)"
+                         if len(attributes) > 1 else "")
+                raise ValueError(f"evaluation.gates[{index}].attribute: `{gate.attribute}` is not one of "
+                                 f"{sorted(known)}{order}")
         return self
 
     @model_validator(mode="before")

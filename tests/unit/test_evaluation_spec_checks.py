@@ -85,3 +85,4 @@ def test_a_band_on_a_metric_is_taken_as_meant_and_success_criteria_are_checked_a
     assert Gate(metric="roc_auc", min=0.7, max=0.99).passes(0.8)  # a too-good score is a leakage guard
     with pytest.raises(SpecError, match="min 0.3 on log_loss, where lower is better"):
         load_spec(DEMO, ["problem.success_criteria=[{metric: log_loss, min: 0.3}]"])
+

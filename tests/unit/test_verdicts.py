@@ -370,3 +370,18 @@ def test_a_test_split_too_small_to_judge_makes_the_decision_incomplete_whatever_
     # A report from before `positives` was recorded: counted from its positive rate.
     assert too_little_test_evidence({"rows": 60, "positive_rate": 0.05}, rule)[0].endswith(
         "3 rows of the positive class (< 5) (data.min_group_size, data.min_group_outcomes)")
+
+
+def test_an_intersection_named_in_another_order_is_one_message_naming_the_gate_key_not_the_whole_spec():
+    """helper-59: `attribute: sex x ethnicity` was refused at '(top level)' with the whole spec as 'found'."""
+    raw = _raw_hiring_spec(favourable="positive")
+    raw["data"]["features"]["region"] = {"type": "categorical", "categories": ["n", "s"]}
+    raw["data"]["sensitive_attributes"] = {"gender": {"categories": ["f", "m"]}, "region": {"categories": ["n", "s"]}}
+    raw["evaluation"]["gates"] = [{"metric": "roc_auc", "min": 0.6},
+                                  {"metric": "demographic_parity_ratio", "attribute": "region x gender", "min": 0.8}]
+    with pytest.raises(SpecError) as error:
+        validate_spec(raw, "hiring.yaml")
+    (line,) = [line for line in str(error.value).splitlines() if line.startswith("  - ")]
+    assert line == ("  - (top level): evaluation.gates[1].attribute: `region x gender` is not one of ['gender', "
+                    "'gender x region', 'region'] (their intersection is named in the order data.sensitive_attributes "
+                    "declares them)")
