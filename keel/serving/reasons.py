@@ -26,8 +26,11 @@ class Reason(TypedDict):
 
 
 def reason_text(number: int, reason: Reason) -> str:
-    """One principal reason for a person: "1. Debt-to-income ratio too high (debt_to_income, +0.4120 log-odds)"."""
-    return f"{number}. {reason['statement']} ({reason['feature']}, {reason['contribution']:+.4f} log-odds)"
+    """One principal reason for a person: "1. Debt-to-income ratio too high (debt_to_income, +0.4120 log-odds
+    towards the unfavourable decision)". The sign is towards the decision the reasons explain, not towards the
+    positive class as a SHAP table's is: for a favourable positive class the two are opposite."""
+    return (f"{number}. {reason['statement']} ({reason['feature']}, {reason['contribution']:+.4f} log-odds "
+            "towards the unfavourable decision)")
 
 
 def encoded_owners(scorer: RowScorer) -> List[str]:

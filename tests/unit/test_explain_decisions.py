@@ -55,7 +55,7 @@ def test_a_referral_declined_by_a_person_shows_the_reasons_logged_when_it_was_re
     record_decision(url, "declined-later", 0, 0, "References did not confirm the role", "ana", T0)
     lines = decision_lines(pending, review_of(url, "declined-later", 0), TARGET)
     assert lines[2].startswith("principal reasons for the person's unfavourable decision")
-    assert "1. Too little experience (years, +0.3000 log-odds)" in lines[3]
+    assert "1. Too little experience (years, +0.3000 log-odds towards the unfavourable decision)" in lines[3]
     record_decision(url, "offered-later", 0, 1, "Strong references", "ana", T0)
     [offered] = logged_rows(url, "offered-later")
     assert not any("principal reasons" in line for line in decision_lines(offered, review_of(url, "offered-later", 0),

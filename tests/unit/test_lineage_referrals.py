@@ -77,7 +77,7 @@ def test_an_unfavourable_batch_row_shows_its_principal_reasons():
            "reasons": json.dumps(reasons)}
     links = dict(batch_row_lineage(row, {"batch_id": "b", "model_version": 4}, None))
     assert links["answer"] == "score 0.900000, decision 1"
-    assert links["principal reasons"] == "1. Income too low (income, +0.8123 log-odds)"
+    assert links["principal reasons"] == "1. Income too low (income, +0.8123 log-odds towards the unfavourable decision)"
     assert "referral" not in links and "principal reasons" not in dict(batch_row_lineage(
         {**row, "reasons": ""}, {"batch_id": "b", "model_version": 4}, None))  # a CSV output's empty cell
 
