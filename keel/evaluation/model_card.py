@@ -10,6 +10,7 @@ from keel import registration as keys
 from keel.data.screening import screening_rows
 from keel.evaluation.fairness import interval_text, judged_text, small_groups
 from keel.evaluation.business import business_rows
+from keel.evaluation.comparison import comparison_text
 from keel.evaluation.gates import Decision, describe_decision, result_text, trusted_interval
 from keel.evaluation.performance import undefined_text
 from keel.evaluation.record import applied_gates, describe_gate
@@ -76,10 +77,7 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
          "text": f"Decision threshold {reports['threshold']['threshold']:.4f} chosen on validation data by "
                  f"rule `{reports['threshold']['rule']}`.",
          "rows": [(name, _metric_text(reports, name, value)) for name, value in perf.items()]
-                 + ([("champion comparison", f"{comparison['metric']} difference "
-                                             f"{comparison['difference']:+.4f}, {comparison['confidence']:.0%} CI "
-                                             f"[{comparison['ci_low']:+.4f}, {comparison['ci_high']:+.4f}] vs "
-                                             f"{comparison['champion']}")] if comparison else [])},
+                 + ([("champion comparison", comparison_text(comparison))] if comparison else [])},
         {"title": "Fairness",
          "text": (f"Favourable decision: {fairness['favourable_decision']}. {fairness['orientation']}. "
                   f"Small-group rule: {fairness['rule']['text']}.") if fairness["attributes"] else

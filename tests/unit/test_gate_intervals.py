@@ -189,8 +189,14 @@ def test_the_cards_baseline_names_the_champion_and_the_spec_names_the_row():
                                  negative_label=0)
     card = _card(spec, reports, _decide(spec, reports), business, comparison={
         "champion": "v1", "metric": "pr_auc", "difference": 0.01, "confidence": 0.95, "ci_low": -0.01,
-        "ci_high": 0.03})
+        "ci_high": 0.03, "accepted": True, "mode": "non_inferiority", "mcnemar": {"summary": "no difference"},
+        "test_rows": 1735, "rows_compared": 1298, "rows_left_out": 437, "overlap_checked": True,
+        "matched_by": "id"})
     assert f"| baseline policy | the champion (v1): its decisions on the {len(y)} test rows the comparison used |" in card
+    # helper-59: the card's comparison row left out the rows it rests on (437 were the champion's training rows).
+    assert ("| champion comparison | vs v1: pr_auc difference (challenger - champion) +0.0100, 95% interval "
+            "[-0.0100, +0.0300], accepted (non-inferiority); decisions: no difference; rows: compared on 1298 of "
+            "1735 test rows: 437 were the champion's training rows (matched id) and are left out |") in card
     assert "| value per transaction, baseline (EUR) |" in card
     assert "| value per transaction, predict 0 for everyone (EUR) |" in card
 
