@@ -8,21 +8,25 @@ MODEL = "clearance_model"
 METADATA = {"model_family": "lightgbm", "primary_metric": "roc_auc"}
 
 
-@pytest.fixture(scope="module")
-def production():
+def _replaced_production(model: str) -> dict:
     """v1 (evaluated, never approved) archived by v2, which is production."""
     from keel.evaluation.gates import PROMOTE
     from keel.registry import promote_to_production, record_deployment, record_evaluation, register_model_version
 
-    first, second = (register_model_version(MODEL, "clearance test", METADATA, [], None) for _ in range(2))
+    first, second = (register_model_version(model, "clearance test", METADATA, [], None) for _ in range(2))
     gate = {"gate": "roc_auc >= 0.75", "metric": "roc_auc", "value": 0.83, "passed": True}
     for version in (first, second):
-        record_evaluation(MODEL, version, {"decision": PROMOTE, "status": "finished", "passed": True, "complete": True,
+        record_evaluation(model, version, {"decision": PROMOTE, "status": "finished", "passed": True, "complete": True,
                                            "deployable": True, "failed": [], "gates": [gate],
                                            "run_id": f"evaluation-{version}", "threshold": 0.5}, [], promote=True)
-    promote_to_production(MODEL, second)
-    record_deployment(MODEL, second, {"outcome": "promoted", "archived": first})
+    promote_to_production(model, second)
+    record_deployment(model, second, {"outcome": "promoted", "archived": first})
     return {"first": first, "second": second}
+
+
+@pytest.fixture(scope="module")
+def production():
+    return _replaced_production(MODEL)
 
 
 def _governance(roles: bool):
@@ -101,19 +105,12 @@ def test_break_glass_with_nothing_to_restore_breaks_no_glass(production):
 def test_a_version_rejected_since_it_served_is_not_restored_without_breaking_the_glass(default_spec):
     """helper-60: v1, evaluated again and rejected against the production v2, was put back into
     production by a plain `rollback` (no roles), while deploy, approve and batch scoring refused it."""
-    from keel.evaluation.gates import PROMOTE, REJECT
+    from keel.evaluation.gates import REJECT
     from keel.lifecycle.approval import rollback_clearance
-    from keel.registry import promote_to_production, record_deployment, record_evaluation, register_model_version
+    from keel.registry import record_evaluation
 
     model = "clearance_model_rejected_since"
-    first, second = (register_model_version(model, "clearance test", METADATA, [], None) for _ in range(2))
-    passed = {"gate": "roc_auc >= 0.75", "metric": "roc_auc", "value": 0.83, "passed": True}
-    for version in (first, second):
-        record_evaluation(model, version, {"decision": PROMOTE, "status": "finished", "passed": True, "complete": True,
-                                           "deployable": True, "failed": [], "gates": [passed],
-                                           "run_id": f"evaluation-{version}", "threshold": 0.5}, [], promote=True)
-    promote_to_production(model, second)
-    record_deployment(model, second, {"outcome": "promoted", "archived": first})
+    first = _replaced_production(model)["first"]
     record_evaluation(model, first, {"decision": REJECT, "status": "finished", "passed": False, "complete": True,
                                      "deployable": False, "failed": ["roc_auc non-inferior to v2"], "gates": [],
                                      "run_id": "evaluation-again", "threshold": 0.5}, [], promote=False)
