@@ -18,16 +18,14 @@ def decision_lines(row: dict, review: Optional[dict], target) -> List[str]:
     """What the person was told and who decided: the principal reasons logged with an unfavourable
     decision (as the answer gave them), and a referral with the human decision once made (and the
     reasons logged at referral, unless a person decided it favourably)."""
-    from keel.governance.lineage import referral_links
+    from keel.governance.lineage import human_decision_favourable, referral_links
     from keel.serving.reasons import reason_text
 
     lines, favourable = [], None
     if review is not None:
         lines += [text if link == "referral" else f"  {link}: {text}"
                   for link, text in referral_links(review, target=target)]
-        if review["decided_at"] is not None:
-            favourable = (target.favourable is not None
-                          and (review["human_decision"] == 1) == (target.favourable == "positive"))
+        favourable = human_decision_favourable(review, target)
     reasons = row.get("reasons")
     if isinstance(reasons, str):  # as the log stores it (JSON text)
         reasons = json.loads(reasons)

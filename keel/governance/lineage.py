@@ -154,6 +154,14 @@ def referral_links(review: Optional[dict], referred: bool = False, target=None) 
             ("human decision", human_decision_text(review, target))]
 
 
+def human_decision_favourable(review: dict, target=None) -> Optional[bool]:
+    """Whether a person's decision on a referral is the favourable one; None while it is pending or
+    when `target` (the spec's data.target) does not declare which class is favourable."""
+    if review["decided_at"] is None or target is None or target.favourable is None:
+        return None
+    return (review["human_decision"] == 1) == (target.favourable == "positive")
+
+
 def human_decision_text(review: dict, target=None) -> str:
     """A referral's human decision in words, as `lineage` and `explain` both show it: pending, or the
     class decided (favourable or not, when `target`, the spec's data.target, declares which is), by whom,
@@ -161,8 +169,8 @@ def human_decision_text(review: dict, target=None) -> str:
     if review["decided_at"] is None:
         return "pending (python run.py review list)"
     decided = f"class {review['human_decision']}"
-    if target is not None and target.favourable is not None:
-        favourable = (review["human_decision"] == 1) == (target.favourable == "positive")
+    favourable = human_decision_favourable(review, target)
+    if favourable is not None:
         decided = f"{'favourable' if favourable else 'unfavourable'} ({decided})"
     agrees = "agrees with" if review["human_decision"] == review["model_decision"] else "overrides"
     return (f"{decided} by {review['reviewer']} at {_utc(review['decided_at'])}, {agrees} the threshold's decision "
