@@ -17,7 +17,8 @@ from keel.cli.options import before_command, record_config, resolve_config, spec
 # The cyclic garbage collector's thresholds for a command's process (CPython's defaults: 700, 10, 10).
 # A command imports ZenML, pandas, scikit-learn and BentoML: ~300,000 objects, each young collection
 # on the way promoting more of them, and every full collection scanning them all. Measured with
-# benchmarks/cli_collector.py: `train` on 1,500 rows ~12% faster, the same peak memory on 200,000 rows.
+# benchmarks/cli_collector.py (medians, RESULTS.md): `train` 0.85x and `runs` 0.83x of their time with the defaults,
+# the same peak memory on 200,000 rows.
 COLLECTOR_THRESHOLDS = (5000, 20, 100)
 
 # Each module has `register(commands)`; every parser it adds sets `handler(args, spec) -> exit code`
