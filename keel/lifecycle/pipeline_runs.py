@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -30,16 +32,43 @@ def run_pipeline(pipeline, no_cache: bool = False, **parameters) -> Outcome:
     # A cached step is reused only if keel's whole source is unchanged (keel.provenance.source_stamp).
     named = pipeline.with_options(run_name=run_name, cache_policy=CachePolicy(cache_func=SOURCE_STAMP))
     configured = recorded(named.with_options(enable_cache=False) if no_cache else named)
-    try:
-        return Outcome(configured(**parameters))
-    except Exception as error:  # the orchestrator reports "failed in step(s) X"; find the cause
-        run = _run_named(run_name)
-        failed = [(name, s) for name, s in (run.steps.items() if run else []) if str(s.status) == "failed"]
-        if not failed:
-            return Outcome(run, str(error))
-        name, step = failed[0]
-        info = step.exception_info
-        return Outcome(run, exception_message(info.traceback) if info else str(error), name)
+    with StepFailures() as failures:
+        try:
+            return Outcome(configured(**parameters))
+        except Exception as error:  # the orchestrator reports "failed in step(s) X"; find the cause
+            run = _run_named(run_name)
+            failed = [(name, s) for name, s in (run.steps.items() if run else []) if str(s.status) == "failed"]
+            if not failed:
+                return Outcome(run, str(error))
+            name, step = failed[0]
+            info = step.exception_info
+            return Outcome(run, exception_message(info.traceback) if info else failures.causes.get(name, str(error)),
+                           name)
+
+
+class StepFailures(logging.Handler):
+    """The cause of each step that fails in this process, as ZenML's step launcher logs it. A step that
+    fails before its own code runs (an input artifact missing or unreadable) has no exception recorded on
+    its step run: without this the command said only "failed due to failure in step(s) X"."""
+
+    LOGGER = "zenml.orchestrators.step_launcher"
+    FAILED = re.compile(r"Failed to run step `(?P<step>[^`]+)`: (?P<cause>.*)", re.DOTALL)
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.causes: dict = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = self.FAILED.match(record.getMessage())
+        if found:
+            self.causes.setdefault(found["step"], found["cause"])
+
+    def __enter__(self) -> "StepFailures":
+        logging.getLogger(self.LOGGER).addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger(self.LOGGER).removeHandler(self)
 
 
 def own_run_name(pipeline_name: str) -> str:
