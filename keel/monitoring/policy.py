@@ -138,6 +138,16 @@ def last_retrain(history: List[dict], alive: Callable[[Mapping], bool] = process
     return max((datetime.fromisoformat(r["time"]) for r in retrain_decisions(history, alive)), default=None)
 
 
+def last_training(history: List[dict], version_created: datetime,
+                  alive: Callable[[Mapping], bool] = process_alive) -> datetime:
+    """What the scheduled and data-volume triggers count from: the later of when the monitored version was
+    made (a version deployed by hand yesterday is a day old, whatever the policy decided before) and
+    the last retraining that started. A decision skipped by --no-retrain trained nothing: it starts the
+    cooldown, not the schedule, and the labels it saw are still new."""
+    started = [datetime.fromisoformat(r["time"]) for r in retraining_attempts(history, alive)]
+    return max([version_created, *started])
+
+
 def last_interrupted(history: List[dict], alive: Callable[[Mapping], bool] = process_alive) -> Optional[dict]:
     """The latest retraining record when it was interrupted, or the latest started one when its process died
     without recording an outcome (then `interrupted_during` says so); None: the latest was neither."""
@@ -198,8 +208,8 @@ def fairness_trigger(production: Optional[dict], fairness: Optional[ProductionFa
 
 def evaluate_triggers(now: datetime, status: DriftAssessment, new_labelled_rows: int, since: datetime,
                       policy: RetrainingSpec, fairness: Optional[ProductionFairnessSpec] = None) -> List[Trigger]:
-    """Each trigger: fired or not, and the evidence it was judged on. `since`: the last retrain or,
-    before any, when the monitored version was made (the scheduled trigger counts from it)."""
+    """Each trigger: fired or not, and the evidence it was judged on. `since`: what the scheduled trigger
+    counts from (`last_training`)."""
     triggers: List[Trigger] = []
     elapsed = _hours(now - since)
     triggers.append({"trigger": "scheduled", "enabled": policy.schedule_hours is not None,
@@ -232,7 +242,8 @@ def decide(now: datetime, status: DriftAssessment, new_labelled_rows: int, since
     only with monitoring.fairness.retrain; otherwise it alerts); the policy being disabled, the
     cooldown or the maximum frequency suppress it. `alive` tells a running retraining from a dead one."""
     previous = last_retrain(history, alive)
-    triggers = evaluate_triggers(now, status, new_labelled_rows, previous or since, policy, fairness)
+    triggers = evaluate_triggers(now, status, new_labelled_rows, last_training(history, since, alive), policy,
+                                 fairness)
     fired = [t["trigger"] for t in triggers if t["fired"]]
     if fired and not retraining_triggers({"fired": fired, "triggers": triggers}):
         return _decision(now, model_version, False, fired, "monitoring.fairness.retrain is false: a fairness "

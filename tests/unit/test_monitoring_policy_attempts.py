@@ -101,3 +101,38 @@ def test_the_maximum_frequency_counts_attempts_that_started_and_names_them(spec)
                                          "1 failed, 1 rejected by evaluation), at most 3")
     two_attempts_and_a_skip = history[:6]  # rolled out, skipped, failed: one more attempt is allowed
     assert decide(now, DRIFTED, 0, start, two_attempts_and_a_skip, policy, 1, alive=lambda who: False)["retrain"]
+
+
+def _scheduled(decision):
+    return next(t for t in decision["triggers"] if t["trigger"] == "scheduled")
+
+
+def test_the_schedule_counts_from_the_monitored_version_or_the_last_retraining_that_started(spec):
+    """helper-61: a version deployed by hand 0.03 h ago was retrained by a 0.045 h schedule counted from an
+    older decision; a decision skipped by --no-retrain reset the schedule (and the new labels) though
+    nothing was trained. The cooldown still counts every decision to retrain."""
+    policy = spec.monitoring.retraining.model_copy(update={"schedule_hours": 24.0, "cooldown_hours": 0.0,
+                                                           "max_retrains": 10})
+    start = datetime.fromisoformat("2026-12-01T00:00:00+00:00")
+    retrained = _attempt(start, "rolled out")                      # a retraining that ran, 30 h before now
+    skipped = _attempt(start + timedelta(hours=20), SKIPPED)       # --no-retrain, 10 h before now
+    now = start + timedelta(hours=30)
+    quiet = {"features": {"drifted": []}, "prediction": {}, "performance": {}}
+    old_version = start - timedelta(days=3)
+    due = decide(now, quiet, 0, old_version, retrained + skipped, policy, 1, alive=lambda who: False)
+    assert _scheduled(due)["fired"] and _scheduled(due)["evidence"]["hours_since_last_training"] == 30.0
+    assert due["retrain"] and due["last_retrain"] == (start + timedelta(hours=20)).isoformat()  # the cooldown's anchor
+    deployed_by_hand = now - timedelta(hours=2)  # the monitored version, newer than any retraining
+    fresh = decide(now, quiet, 0, deployed_by_hand, retrained + skipped, policy, 2, alive=lambda who: False)
+    assert not _scheduled(fresh)["fired"] and _scheduled(fresh)["evidence"]["hours_since_last_training"] == 2.0
+    assert not fresh["retrain"]
+
+
+def test_labels_are_new_since_the_last_training_not_since_a_skipped_decision(spec):
+    from keel.monitoring.policy import last_training
+
+    start = datetime.fromisoformat("2026-12-01T00:00:00+00:00")
+    history = _attempt(start, "rolled out") + _attempt(start + timedelta(hours=20), SKIPPED)
+    assert last_training(history, start - timedelta(days=3), alive=lambda who: False) == start
+    assert last_training(history, start + timedelta(hours=5), alive=lambda who: False) == start + timedelta(hours=5)
+    assert last_training([], start, alive=lambda who: False) == start
