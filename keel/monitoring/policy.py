@@ -5,7 +5,9 @@ Lines file in the deployment folder (`monitoring/decisions.jsonl`)."""
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, List, Mapping, Optional
@@ -14,6 +16,8 @@ from keel.monitoring.records import DriftAssessment, PerformanceDrift, Retrainin
 from keel.spec.metrics import higher_is_better, improvement
 from keel.spec.monitoring import PerformanceTrigger, RetrainingSpec
 from keel.spec.production_fairness import ProductionFairnessSpec
+
+LOGGER = logging.getLogger("keel.monitoring")
 
 DECISIONS_FILE = "decisions.jsonl"
 
@@ -276,23 +280,35 @@ def _decision(now: datetime, model_version: Optional[int], retrain: bool, fired:
 
 
 def read_history(folder: Path) -> List[dict]:
-    """Every record so far (decisions and retraining outcomes); unreadable lines are skipped."""
+    """Every record so far (decisions and retraining outcomes). A line that cannot be read (torn by a
+    crash mid-write, edited) is left out with a warning naming it: it may have been a decision the
+    cooldown counts from."""
     path = Path(folder) / DECISIONS_FILE
     if not path.exists():
         return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    records, unreadable = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
             records.append(json.loads(line))
         except ValueError:
-            continue
+            if line.strip():
+                unreadable.append(number)
+    if unreadable:
+        LOGGER.warning("keel: %s: line(s) %s cannot be read and are left out of the retraining history (the "
+                       "cooldown and maximum frequency count only the records read)", path,
+                       ", ".join(map(str, unreadable)))
     return records
 
 
 def append_record(folder: Path, record: Mapping[str, object]) -> Path:
-    """Append one record (a decision, or what a retraining produced) as a JSON line."""
+    """Append one record (a decision, or what a retraining produced) as a JSON line, on a line of its own
+    even after a torn last line (which would otherwise swallow it)."""
     path = Path(folder) / DECISIONS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+    with path.open("a+b") as handle:
+        torn = False
+        if handle.seek(0, os.SEEK_END) > 0:
+            handle.seek(-1, os.SEEK_END)
+            torn = handle.read(1) != b"\n"
+        handle.write((b"\n" if torn else b"") + json.dumps(record, sort_keys=True, default=str).encode() + b"\n")
     return path

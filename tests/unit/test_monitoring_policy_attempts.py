@@ -136,3 +136,19 @@ def test_labels_are_new_since_the_last_training_not_since_a_skipped_decision(spe
     assert last_training(history, start - timedelta(days=3), alive=lambda who: False) == start
     assert last_training(history, start + timedelta(hours=5), alive=lambda who: False) == start + timedelta(hours=5)
     assert last_training([], start, alive=lambda who: False) == start
+
+
+def test_a_torn_last_line_neither_swallows_the_next_record_nor_goes_unsaid(tmp_path, caplog):
+    """helper-61: a line torn mid-write had the next decision written onto it; both were then skipped
+    without a word, and the cooldown counted from an older decision."""
+    from keel.monitoring.policy import append_record
+
+    first = {"kind": "decision", "time": "2026-12-04T13:12:32+00:00", "retrain": True, "fired": ["drift"]}
+    append_record(tmp_path, first)
+    with (tmp_path / "decisions.jsonl").open("a") as handle:
+        handle.write('{"kind": "decision", "time": "2026-12-04T13:2')  # a crash mid-write
+    latest = {**first, "time": "2026-12-04T13:17:18+00:00"}
+    append_record(tmp_path, latest)
+    with caplog.at_level("WARNING", logger="keel.monitoring"):
+        assert read_history(tmp_path) == [first, latest]
+    assert "decisions.jsonl: line(s) 2 cannot be read and are left out of the retraining history" in caplog.text
