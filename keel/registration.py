@@ -26,6 +26,7 @@ MODEL_BYTES = "model_bytes"
 DATA_FINGERPRINT = "data_fingerprint"
 DATA_SOURCE = "data_source"
 ROWS = "rows"
+SPLIT_PERIODS = "split_periods"  # {"train": [first, last], ...} of data.time_column, where one is declared
 SPEC_SHA256 = "spec_sha256"
 SEED = "seed"
 SCREENING = "screening"  # leakage and proxy findings of the training data (keel.data.screening.screening_record)
@@ -82,6 +83,7 @@ class RegistrationMetadata(TypedDict):
     data_fingerprint: str
     data_source: str
     rows: Dict[str, int]
+    split_periods: NotRequired[Dict[str, List[Optional[str]]]]  # with data.time_column only
     spec_sha256: str
     seed: int
     screening: NotRequired[dict]  # absent on versions registered before screening

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
@@ -79,3 +79,20 @@ def _each_part_has_both_classes(parts: Dict[str, pd.DataFrame], split: SplitSpec
             raise SplitError(f"the {name} split ({len(part)} rows) holds only one class of '{target}' "
                              f"({list(classes) or 'none'}); every part needs both. Rows of each class per part: "
                              f"{counts}. Hint: {hint}")
+
+
+def split_periods(parts: Dict[str, pd.DataFrame], time_column: str) -> Dict[str, List[Optional[str]]]:
+    """Each split's first and last time (ISO 8601; None for a split without a time): the period a model
+    was trained, selected and tested on, which a time split orders and a random split mixes."""
+    periods: Dict[str, List[Optional[str]]] = {}
+    for name, part in parts.items():
+        times = pd.to_datetime(part[time_column], utc=True, errors="coerce").dropna()
+        periods[name] = [times.min().isoformat(), times.max().isoformat()] if len(times) else [None, None]
+    return periods
+
+
+def periods_text(periods: Optional[Dict[str, List[Optional[str]]]]) -> Optional[str]:
+    """"train 2025-01-01 to 2025-08-08; validation ...; test ..." (None without recorded periods)."""
+    if not periods:
+        return None
+    return "; ".join(f"{name} {first or '-'} to {last or '-'}" for name, (first, last) in periods.items())

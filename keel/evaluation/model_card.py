@@ -8,6 +8,7 @@ from typing import List
 
 from keel import registration as keys
 from keel.data.screening import screening_rows
+from keel.data.split import periods_text
 from keel.evaluation.fairness import interval_text, judged_text, small_groups
 from keel.evaluation.business import business_rows
 from keel.evaluation.comparison import comparison_text
@@ -62,6 +63,8 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
          "rows": [("Source", training.get(keys.DATA_SOURCE)), ("Data fingerprint (SHA-256)", training.get(keys.DATA_FINGERPRINT)),
                   ("Rows (train / validation / test)", " / ".join(str(training.get(keys.ROWS, {}).get(k, "-"))
                                                                   for k in ("train", "validation", "test"))),
+                  *([(f"Periods ({data.time_column}; split by {spec.split.strategy})",
+                      periods_text(training[keys.SPLIT_PERIODS]))] if training.get(keys.SPLIT_PERIODS) else []),
                   ("Features", ", ".join(data.model_features)),
                   ("Sensitive attributes (not model inputs unless stated)", ", ".join(data.sensitive_attributes))]},
         {"title": "Leakage and proxy screening", "text": "", "rows": screening_rows(training.get(keys.SCREENING))},

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 from keel import registration as keys
 from keel.data.screening import screening_rows
+from keel.data.split import periods_text
 from keel.evaluation.record import gate_history
 from keel.governance.audit import DEPLOYMENT_OUTCOME, EVALUATED
 from keel.governance.timeline import describe_split, served_at
@@ -91,7 +92,10 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
             ("Rows (train / validation / test)", " / ".join(str((metadata.get(keys.ROWS) or {}).get(k, "-"))
                                                             for k in ("train", "validation", "test")), METADATA),
             ("Split", f"{spec.split.strategy}, validation {spec.split.validation_fraction:g}, "
-                      f"test {spec.split.test_fraction:g}, seed {spec.split.seed}", SPEC),
+                      f"test {spec.split.test_fraction:g}"
+                      + ("" if spec.split.strategy == "time" else f", seed {spec.split.seed}"), SPEC),
+            *([(f"Periods ({data.time_column})", periods_text(metadata[keys.SPLIT_PERIODS]), METADATA)]
+              if metadata.get(keys.SPLIT_PERIODS) else []),
             ("Model inputs", ", ".join(data.model_features), SPEC),
             ("Sensitive attributes (not inputs unless stated)",
              ", ".join(f"{n}{' (input)' if a.use_as_feature else ''}" for n, a in data.sensitive_attributes.items()), SPEC),

@@ -6,9 +6,10 @@ from zenml import get_step_context, step
 
 from keel.artifacts import Artifact
 from keel.data.sources import describe_source
+from keel.data.split import split_periods
 from keel.governance.events import record_cached_validation
 from keel.data.screening import screening_record
-from keel.registration import ENGINE, RUN_ID, RUN_NAME, SCREENING
+from keel.registration import ENGINE, RUN_ID, RUN_NAME, SCREENING, SPLIT_PERIODS
 from keel.registry import register_model_version, registration_metadata
 from keel.spec.data import target_mapping
 from keel.spec.models import Spec
@@ -44,6 +45,9 @@ def register_model_step(model: Any, selection: dict, train: pd.DataFrame, valida
         target=target_mapping(data.target),
     )
     metadata.update({RUN_NAME: context.pipeline_run.name, RUN_ID: str(context.pipeline_run.id)})
+    if data.time_column and not engine_record:  # the dask engine's splits here are samples
+        metadata[SPLIT_PERIODS] = split_periods({"train": train, "validation": validation, "test": test},
+                                                data.time_column)
     if readiness_report.get("screening"):
         metadata[SCREENING] = screening_record(readiness_report["screening"])
     if engine_record:

@@ -144,7 +144,13 @@ def test_a_resample_without_a_positive_row_is_undefined_not_zero():
     assert percentile_interval(np.array([0.2, 0.4, 0.6]), 0.5)[0] == [0.3, 0.5]
 
 
-def _card(spec, reports, decision, business, comparison=None):
+def card_with(spec, training=None):
+    """The card of a version with `training` metadata, over an evaluation of rare positives."""
+    reports = _reports(spec)
+    return _card(spec, reports, _decide(spec, reports), None, training=training)
+
+
+def _card(spec, reports, decision, business, comparison=None, training=None):
     from keel.evaluation.model_card import card_sections, model_card_markdown
     from tests.support.model_cards import LATENCY
 
@@ -154,7 +160,7 @@ def _card(spec, reports, decision, business, comparison=None):
             "robustness": {"metric": "roc_auc", "all_features": {}, "hostile_inputs": {"passed": True},
                            "worst_slice_per_feature": {}},
             "explainability": {"global_importance": {}}, "latency": dict.fromkeys(LATENCY, 1.0)}
-    return model_card_markdown("fraud", 2, card_sections(spec, "fraud", 2, {}, full))
+    return model_card_markdown("fraud", 2, card_sections(spec, "fraud", 2, training or {}, full))
 
 
 MATRIX = {"true_positive": 150, "false_positive": -10, "true_negative": 0, "false_negative": -200,
