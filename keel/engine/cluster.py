@@ -41,7 +41,7 @@ def _unavailable(engine: DaskEngine, error: BaseException) -> EngineUnavailableE
     return EngineUnavailableError(
         f"engine: no Dask scheduler answers at {engine.scheduler_address} within "
         f"{engine.connect_timeout_seconds:g} s ({reason}). Start the cluster, fix engine.scheduler_address "
-        f"in the stack file, or choose a stack with the local engine; nothing was run.")
+        f"in the stack file, or choose a stack with the local engine; no work was sent to it.")
 
 
 def connect(engine: DaskEngine):
@@ -73,10 +73,18 @@ def _start(engine: DaskEngine):
 
 
 def check_reachable(engine: DaskEngine) -> None:
-    """Before any work: an existing scheduler must answer within the timeout (a local cluster is
-    started by the first step that needs it)."""
+    """Before any work: an existing scheduler must answer, and have a worker, within the timeout (a
+    local cluster is started by the first step that needs it). A scheduler without workers accepts
+    work and never runs it: the first step waited for ever."""
     if engine.scheduler_address:
-        connect(engine)
+        client = connect(engine)
+        try:
+            client.wait_for_workers(1, timeout=engine.connect_timeout_seconds)
+        except (TimeoutError, OSError):
+            raise EngineUnavailableError(
+                f"engine: the Dask scheduler at {engine.scheduler_address} has no workers (none joined within "
+                f"{engine.connect_timeout_seconds:g} s): start workers for it (dask worker "
+                f"{engine.scheduler_address}) or choose a stack with the local engine; nothing was run.") from None
 
 
 def disconnect(engine: DaskEngine) -> None:

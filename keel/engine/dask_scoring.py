@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -165,6 +166,9 @@ class DaskBatch:
     last: Optional[datetime]
 
 
+LOST_MODEL_RETRIES = 3  # scattering the model again after workers were lost mid-batch, at most
+
+
 def score_partitioned(client, *, source: FileSource, data: DataSpec, model, threshold: float, model_version: int,
                       batch_id: str, input_fingerprint: str, output: Path, rejects: Path, chunk_rows: int,
                       predictions_folder: Optional[Path] = None, features: Sequence[str] = (),
@@ -205,16 +209,34 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
     try:
         shutil.rmtree(parts_folder, ignore_errors=True)
         parts_folder.mkdir(parents=True)
-        [shared_model] = client.scatter([model], broadcast=True)
-        futures = [client.submit(score_partition, piece, dataset.schema, i, int(offset), shared_model, job, pure=False)
-                   for i, (piece, offset) in enumerate(zip(pieces, offsets))]
+        def submit(first_index: int) -> list:
+            """Partitions from `first_index` on, against the model scattered anew to the workers now."""
+            [shared_model] = client.scatter([model], broadcast=True)
+            return [client.submit(score_partition, pieces[i], dataset.schema, i, int(offsets[i]), shared_model, job,
+                                  pure=False) for i in range(first_index, len(pieces))]
+
+        futures = submit(0)
+        lost = 0
         rows_read = scored = rejected = 0
         without_mitigation: Dict[str, int] = {}
         hours: Dict[datetime, object] = {}
         first = last = None
-        for future in futures:  # in input order: the rejects file is written in row order
-            part: PartitionScored = future.result()
-            future.release()
+        for index in range(len(pieces)):  # in input order: the rejects file is written in row order
+            while True:
+                try:
+                    part: PartitionScored = futures[index].result()
+                    break
+                except CancelledError as cancelled:
+                    # A worker killed mid-batch can take the scattered model with it: the partitions still
+                    # to come are cancelled ("lost dependencies"), and scored again against a fresh copy.
+                    lost += 1
+                    if lost > LOST_MODEL_RETRIES:
+                        raise BatchScoringError(f"the Dask cluster lost the model {lost} times while scoring "
+                                                f"({cancelled}); nothing was published") from None
+                    for future in futures[index:]:
+                        future.cancel()
+                    futures[index:] = submit(index)
+            futures[index].release()
             rejects_file.write(part.rejects)
             rows_read, scored, rejected = rows_read + part.rows_read, scored + part.scored, rejected + len(part.rejects)
             for why, rows in part.without_mitigation.items():

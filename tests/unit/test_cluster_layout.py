@@ -33,3 +33,31 @@ def test_the_layout_names_every_worker_and_an_empty_cluster_is_a_clear_error():
     finally:
         client.close()
         cluster.close()
+
+
+def test_a_scheduler_without_workers_is_refused_before_any_work_not_waited_on_for_ever():
+    """helper-62: `train` on a stack whose scheduler had no workers passed the reachability check and sat
+    in its first step until killed."""
+    import time
+
+    from keel.engine.cluster import check_reachable, disconnect
+
+    cluster, client = _cluster(0)
+    engine = DaskEngine(kind="dask", scheduler_address=cluster.scheduler_address, connect_timeout_seconds=1)
+    patient = engine.model_copy(update={"connect_timeout_seconds": 60})
+    try:
+        started = time.monotonic()
+        with pytest.raises(EngineUnavailableError) as refused:
+            check_reachable(engine)
+        assert time.monotonic() - started < 10
+        assert str(refused.value) == (
+            f"engine: the Dask scheduler at {cluster.scheduler_address} has no workers (none joined within 1 s): "
+            f"start workers for it (dask worker {cluster.scheduler_address}) or choose a stack with the local "
+            "engine; nothing was run.")
+        cluster.scale(1)
+        check_reachable(patient)  # a worker joins: reachable
+    finally:
+        disconnect(engine)
+        disconnect(patient)
+        client.close()
+        cluster.close()
