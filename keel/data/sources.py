@@ -318,7 +318,35 @@ def parquet_dataset(path: Path, files: Sequence[Path], declared: Iterable[str] =
     base = path if path.is_dir() else (pattern_base(path) if is_pattern(path) else path.parent)
     check_parquet_files(files, base, list(declared))
     hive = "hive" if (path.is_dir() or is_pattern(path)) else None
-    return ds.dataset([str(f) for f in files], format="parquet", partitioning=hive, partition_base_dir=str(base))
+    dataset = ds.dataset([str(f) for f in files], format="parquet", partitioning=hive, partition_base_dir=str(base))
+    typed = _typed_where_first_file_is_null(dataset.schema, files)
+    if typed is dataset.schema:
+        return dataset
+    return ds.dataset([str(f) for f in files], schema=typed, format="parquet", partitioning=hive,
+                      partition_base_dir=str(base))
+
+
+def _typed_where_first_file_is_null(schema, files: Sequence[Path]):
+    """The dataset's schema (the first file's), with each column the first file holds only nulls in (type
+    `null`: a nullable column empty there) given the first other file's type for it; `schema` itself when
+    none is. Read as `null`, a later file's values of it could not be cast, and valid data was refused."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    empty = [field.name for field in schema if pa.types.is_null(field.type)]
+    if not empty:
+        return schema
+    found = {}
+    for file in files[1:]:
+        other = pq.read_schema(str(file))
+        for name in empty:
+            if name not in found and name in other.names and not pa.types.is_null(other.field(name).type):
+                found[name] = other.field(name).type
+        if len(found) == len(empty):
+            break
+    if not found:
+        return schema
+    return pa.schema([field.with_type(found[field.name]) if field.name in found else field for field in schema])
 
 
 def _differing_columns(fragment, schema) -> List[str]:

@@ -112,3 +112,17 @@ def test_text_in_a_numeric_column_of_one_file_rejects_only_its_rows_that_are_no_
     assert rejects["row"].tolist() == [12, 15] and set(rejects["field"]) == {"amount"}
     assert rejects["found"].tolist() == ["unknown", "unknown"]
     assert len(good) == 28 and good.loc[13, "amount"] == 13.5  # the file's other values are its numbers
+
+
+def test_a_nullable_column_empty_throughout_the_first_file_takes_the_type_the_other_files_give_it(tmp_path):
+    """helper-62: a nullable category all-null in part-0 (stored as type `null`) refused training, blaming
+    the good part-1 ("string here, null in the input's first file"); the same rows in another file order
+    trained. Training and batch scoring now read it whatever the order."""
+    empty_first = _frame(0, 10).assign(kind=pd.Series([None] * 10, dtype=object),
+                                       amount=pd.Series([None] * 10, dtype=object))
+    folder = _parts(tmp_path / "parts", [empty_first, _frame(10, 10), _frame(20, 10)])
+    frame = load_frame(_data(folder))
+    assert len(frame) == 30 and frame["kind"].iloc[:10].isna().all() and frame["amount"].iloc[:10].isna().all()
+    assert frame["kind"].iloc[10:].tolist() == _frame(10, 20)["kind"].tolist()
+    assert frame["amount"].iloc[10:].tolist() == _frame(10, 20)["amount"].tolist()
+    assert _scored_rows(folder)["kind"].iloc[10:].tolist() == _frame(10, 20)["kind"].tolist()
