@@ -253,13 +253,16 @@ class Scorer:
             return None
         if declared <= self.max_body_bytes or not self._authorised(headers):
             return None
-        return _error(413, f"body larger than {self.max_body_bytes} bytes", found=declared)
+        return self._too_large(declared)
+
+    def _too_large(self, size: int) -> Answer:
+        return _error(413, f"body larger than {self.max_body_bytes} bytes", found=size)
 
     def _parse(self, body: bytes, headers: Mapping[str, str]):
         if not self._authorised(headers):
             return _error(401, UNAUTHORISED)
         if len(body) > self.max_body_bytes:
-            return _error(413, f"body larger than {self.max_body_bytes} bytes", found=len(body))
+            return self._too_large(len(body))
         if not body.strip():
             return _error(400, "empty body: expected a JSON object or {\"records\": [...]}")
         try:
