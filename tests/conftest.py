@@ -41,7 +41,20 @@ def _memory_backed_temp() -> None:
     tempfile.tempdir = folder
 
 
+def _one_thread_per_numeric_library() -> None:
+    """One BLAS/OpenMP thread in each test process and in the commands and servers the tests start.
+    The suite already runs a process per core (pytest-xdist); each library's own pool of a thread per
+    core then only contends, and OpenBLAS's idle threads poll (system CPU). Measured on this 2-core
+    machine, the unit tests under `-n 2`: 204 -> 166 CPU-s (19.0 -> 9.3 s system), 117 -> 102 s.
+    keel fixes LightGBM's threads itself (`training.threads`); this reaches numpy and scikit-learn.
+    Set before numpy is imported anywhere (the libraries read it as they load); a variable the caller
+    set wins."""
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+
+
 _memory_backed_temp()
+_one_thread_per_numeric_library()
 _ZENML_HOME = tempfile.mkdtemp(prefix=f"keel-tests-{WORKER}-")
 os.environ["ZENML_CONFIG_PATH"] = os.path.join(_ZENML_HOME, "config")
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
