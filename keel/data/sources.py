@@ -355,11 +355,36 @@ def _differing_columns(fragment, schema) -> List[str]:
             for field in own if field.name in schema.names and schema.field(field.name).type != field.type]
 
 
-def fragment_table(fragment, schema):
-    """One file (or row group) of a dataset in the dataset's `schema`, or DataSourceError naming the file
-    and the column whose values do not fit the type the input's first file gives it."""
+def _kind(arrow_type) -> Optional[str]:
     import pyarrow as pa
 
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "text"
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return "numbers"
+    return None
+
+
+def _text_against_numbers(fragment, schema) -> List[str]:
+    """The columns one file stores as text where the input's first file stores numbers, or the reverse:
+    Arrow would cast "52000" to 52000.0 (and 52000 to "52000") and read the file as if it held the
+    same data, hiding an export that changed a column's type."""
+    own = fragment.physical_schema
+    return [f"{field.name!r} ({_kind(field.type)} here, {_kind(schema.field(field.name).type)} in the input's "
+            f"first file)" for field in own if field.name in schema.names
+            and {_kind(field.type), _kind(schema.field(field.name).type)} == {"text", "numbers"}]
+
+
+def fragment_table(fragment, schema):
+    """One file (or row group) of a dataset in the dataset's `schema`, or DataSourceError naming the file
+    and the column whose values do not fit the type the input's first file gives it, or that the file
+    stores as text where the first file stores numbers (or the reverse)."""
+    import pyarrow as pa
+
+    mixed = _text_against_numbers(fragment, schema)
+    if mixed:
+        raise DataSourceError(f"{fragment.path}: cannot be read as parquet: column {', '.join(mixed)}; every "
+                              f"file must store a column as the same kind of value")
     try:
         return fragment.to_table(schema=schema)
     except (pa.ArrowException, OSError, ValueError) as error:

@@ -114,6 +114,22 @@ def test_text_in_a_numeric_column_of_one_file_rejects_only_its_rows_that_are_no_
     assert len(good) == 28 and good.loc[13, "amount"] == 13.5  # the file's other values are its numbers
 
 
+@pytest.mark.parametrize("text_file", ["part-0", "part-1"])
+def test_a_numeric_column_stored_as_text_in_one_file_refuses_training_though_every_value_is_a_number(parts, text_file):
+    """helper-62: part-1 holding every amount as text ("10.5") was read as numbers (Arrow casts), though
+    the README says a numeric column stored as text stops training. The reverse order (text in the first
+    file) is refused alike; batch scoring still reads each file with its own types."""
+    text = pd.read_parquet(parts / f"{text_file}.parquet")
+    text["amount"] = [str(v) for v in text["amount"]]
+    text.to_parquet(parts / f"{text_file}.parquet", index=False)
+    other = "part-0" if text_file == "part-1" else "part-1"
+    blamed, kinds = (text_file, "text here, numbers") if text_file == "part-1" else (other, "numbers here, text")
+    with pytest.raises(DataSourceError, match=rf"{blamed}\.parquet: cannot be read as parquet: column 'amount' "
+                                              rf"\({kinds} in the input's first file\)"):
+        load_frame(_data(parts))
+    assert len(_scored_rows(parts)) == 30
+
+
 def test_a_nullable_column_empty_throughout_the_first_file_takes_the_type_the_other_files_give_it(tmp_path):
     """helper-62: a nullable category all-null in part-0 (stored as type `null`) refused training, blaming
     the good part-1 ("string here, null in the input's first file"); the same rows in another file order
