@@ -230,11 +230,25 @@ def _time_formats(values: pd.Series) -> List[Optional[str]]:
     return found or [None]
 
 
+DATE_LIKE = r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}"
+
+
 def _looks_like_time(values: pd.Series) -> bool:
+    return not values.dropna().empty and not _not_times(values)
+
+
+def _not_times(values: pd.Series) -> List[str]:
+    """The distinct present values that do not read as a date or time."""
+    present = values.dropna().astype(str)
+    shaped = present[present.str.contains(DATE_LIKE)]
+    readable = shaped[pd.to_datetime(shaped, errors="coerce", format="mixed").notna().to_numpy()]
+    return present[~present.index.isin(readable.index)].unique().tolist()
+
+
+def _mostly_times(values: pd.Series) -> bool:
+    """All but a few of the present values read as dates: a time column with a few bad entries, not text."""
     present = values.dropna()
-    if present.empty or not present.str.contains(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}").all():
-        return False
-    return bool(pd.to_datetime(present, errors="coerce", format="mixed").notna().all())
+    return len(present) > 0 and len(present) - int(present.isin(_not_times(values)).sum()) >= 0.9 * len(present)
 
 
 # --- the spec text -------------------------------------------------------------------------------
@@ -384,6 +398,13 @@ def _column(name: str, typed: pd.Series, text: pd.Series, rows: int, parquet: bo
                                        "ISO 8601 text) to use them as the time column")
         else:
             _time_column(name, formats, nullable, inferred)
+        return
+    if text_typed and _mostly_times(text.dropna()):
+        bad = _not_times(text.dropna())
+        count = int(text.dropna().isin(bad).sum())
+        inferred.left_out[name] = (f"dates, but {count} value(s) do not read as one ({', '.join(map(repr, bad[:3]))}"
+                                   f"{', ...' if len(bad) > 3 else ''}): correct or remove those rows to use it as "
+                                   "the time column")
         return
     unique = present.nunique() == rows
     if inferred.id_column is None and unique and (ID_NAME.search(name) or not pd.api.types.is_numeric_dtype(typed)):

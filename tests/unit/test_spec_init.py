@@ -240,6 +240,22 @@ def test_init_writes_the_time_format_it_can_tell_and_leaves_out_dates_it_cannot(
     assert unclear.time_column is None and "'%d/%m/%Y' or as '%m/%d/%Y'" in unclear.left_out["signup"]
 
 
+def test_init_names_the_values_that_keep_a_date_column_from_being_the_time_column(tmp_path):
+    """helper-61: one unreadable date among 120 left the column out as "text with 119 distinct values (not a
+    category)"; it is left out naming the values that do not read as dates, and no time column is chosen."""
+    from keel.data.infer import infer_spec
+
+    rng = np.random.default_rng(6)
+    signup = pd.date_range("2023-01-01", periods=120, freq="D").strftime("%Y-%m-%d").tolist()
+    signup[7], signup[50] = "unknown", "2023-02-30"
+    pd.DataFrame({"member": [f"M{i}" for i in range(120)], "visits": rng.integers(0, 9, 120), "signup": signup,
+                  "churned": rng.choice(["yes", "no"], 120)}).to_csv(tmp_path / "claims.csv", index=False)
+    inferred = infer_spec(tmp_path / "claims.csv", "churned")
+    assert inferred.time_column is None and "signup" not in inferred.features
+    assert inferred.left_out["signup"] == ("dates, but 2 value(s) do not read as one ('unknown', '2023-02-30'): "
+                                           "correct or remove those rows to use it as the time column")
+
+
 def _sales(path, missing_amount: str, rows=300):
     """Sales by region: "NA" is North America beside EU and APAC; `amount` has missing values spelt
     `missing_amount`."""
