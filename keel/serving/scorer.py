@@ -49,6 +49,13 @@ class Answer:
     body: dict
 
 
+def is_json_media_type(media_type: str) -> bool:
+    """application/json or a JSON-based type (application/...+json), as FastAPI reads a body as JSON; a
+    request without Content-Type is read as JSON too, as FastAPI does."""
+    kind, _, subtype = media_type.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
 def _error(status: int, problem: str, field: str = "body", found=None) -> Answer:
     return Answer(status, {"errors": [{"field": field, "problem": problem, "found": found}]})
 
@@ -261,6 +268,10 @@ class Scorer:
     def _parse(self, body: bytes, headers: Mapping[str, str]):
         if not self._authorised(headers):
             return _error(401, UNAUTHORISED)
+        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type and not is_json_media_type(media_type):
+            return _error(415, "the body must be JSON, sent as Content-Type: application/json",
+                          field="Content-Type", found=headers.get("content-type"))
         if len(body) > self.max_body_bytes:
             return self._too_large(len(body))
         if not body.strip():

@@ -72,6 +72,21 @@ def test_bad_bodies_get_4xx_and_nothing_is_logged(tmp_path, trained, body, statu
     assert scorer.log.count() == 0
 
 
+def test_a_body_sent_as_another_media_type_is_a_415_and_json_types_are_scored(tmp_path, trained):
+    """helper-60: JSON sent as text/plain or as a form was scored, though FastAPI (and keel's own OpenAPI
+    document) takes JSON only; a client that mislabels its body is told so, and nothing is logged."""
+    scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
+    for sent in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "json"):
+        answer = scorer.predict(_body(trained), {"content-type": sent})
+        assert answer.status == 415 and answer.body["errors"] == [
+            {"field": "Content-Type", "problem": "the body must be JSON, sent as Content-Type: application/json",
+             "found": sent}]
+    assert scorer.log.count() == 0
+    for sent in ("application/json", "Application/JSON; charset=utf-8", "application/vnd.keel+json", None):
+        assert scorer.predict(_body(trained), {} if sent is None else {"content-type": sent}).status == 200
+    assert scorer.explain(_body(trained), {"content-type": "text/plain"}).status == 415
+
+
 def test_shadow_predictions_are_logged_never_returned(tmp_path, trained):
     table = RoutingTable([Arm("champion", 1, 1.0)], shadow=Arm("challenger", 2, 0.0), strategy="shadow")
     scorer = _bundle(tmp_path, trained, table)
