@@ -305,8 +305,9 @@ def describe_decision(decision: Union[Decision, "EvaluationRecord"]) -> str:
 
 
 def incomplete_decision(failed_step: Optional[str], error: str) -> Decision:
-    """The decision recorded when the evaluation run itself failed or stopped."""
-    return {"gates": [], "failed": [], "missing": [f"step {failed_step or '?'} failed: {error}"],
+    """The decision recorded when the evaluation run itself failed or stopped (`failed_step` None: no
+    step is known to have failed, e.g. a run still going or whose process died; `error` says which)."""
+    return {"gates": [], "failed": [], "missing": [f"step {failed_step} failed: {error}" if failed_step else error],
             "complete": False, "passed": False, "advisory": False, "deployable": False,
             "decision": INCOMPLETE, "failed_step": failed_step}
 

@@ -82,7 +82,10 @@ def record_failed_evaluation(spec: Spec, version: int, failed_step: Optional[str
     from keel.registry import record_evaluation
     from keel.spec import spec_hash
 
-    record = evaluation_record(incomplete_decision(failed_step, error.splitlines()[0][:500] if error else "?"),
+    first_line = error.strip().splitlines()[0][:500] if error.strip() else "no error was recorded"
+    if failed_step is None:
+        first_line = f"the evaluation run failed: {first_line}"
+    record = evaluation_record(incomplete_decision(failed_step, first_line),
                                status=FAILED, run_id=getattr(run, "id", None), run_name=getattr(run, "name", None),
                                spec_sha256=spec_hash(spec), evaluation=spec.evaluation)
     stage = record_evaluation(spec.problem.name, version, record, (), promote=False)

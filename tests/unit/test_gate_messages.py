@@ -134,3 +134,15 @@ def test_the_card_shows_undefined_precision_in_words_not_as_a_number():
 ])
 def test_the_card_shows_the_positive_class_as_the_data_holds_it_when_no_label_is_given(target, shown):
     assert f"| Positive class | {shown} |" in _card(_spec([], target))
+
+
+def test_an_evaluation_that_has_not_finished_says_so_without_naming_a_step_that_never_failed():
+    """helper-61: an interrupted retrain's version read "incomplete: step ? failed: evaluation run ... started
+    and has not finished"; no step had failed. A known failed step is still named."""
+    from keel.evaluation.gates import incomplete_decision
+
+    begun = incomplete_decision(None, "evaluation run e-1 started and has not finished")
+    assert describe_decision(begun) == "incomplete: evaluation run e-1 started and has not finished"
+    failed = incomplete_decision("fairness_step", "ValueError: boom")
+    assert describe_decision(failed) == "incomplete at step fairness_step: step fairness_step failed: ValueError: boom"
+    assert begun["decision"] == failed["decision"] == INCOMPLETE and not begun["deployable"]
