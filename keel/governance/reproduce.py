@@ -165,8 +165,23 @@ def check_seed(reproduction: Reproduction, recorded: dict, spec) -> None:
                           f"its training run's recorded spec {seed}")
 
 
-def check_data(reproduction: Reproduction, recorded: dict, load: Callable[[], pd.DataFrame], spec):
-    """Read the recorded source, validate, fingerprint. Returns the raw frame only if it is the same data."""
+def _difference_note(trained_rows: Callable[[], Optional[pd.DataFrame]], frame: pd.DataFrame,
+                     id_column: Optional[str]) -> str:
+    """"; what differs: ..." from the stored data version, or "" where it cannot be read (the mismatch
+    stands either way)."""
+    from keel.data.fingerprint import rows_difference
+
+    try:
+        trained = trained_rows()
+    except Exception:  # a data version lost or unreadable: `data versions` reports it
+        return ""
+    return "" if trained is None else f". What differs from the stored training data: {rows_difference(trained, frame, id_column)}"
+
+
+def check_data(reproduction: Reproduction, recorded: dict, load: Callable[[], pd.DataFrame], spec,
+               trained_rows: Callable[[], Optional[pd.DataFrame]] = lambda: None):
+    """Read the recorded source, validate, fingerprint. Returns the raw frame only if it is the same data.
+    On a mismatch, the rows that differ from `trained_rows()` (the stored data version) are named."""
     from keel.data.fingerprint import fingerprint_frame
     from keel.data.schema import validate_frame
     from keel.data.sources import DataSourceError
@@ -185,7 +200,7 @@ def check_data(reproduction: Reproduction, recorded: dict, load: Callable[[], pd
         reproduction.add("data", FAIL, f"fingerprint mismatch: the source {recorded.get(keys.DATA_SOURCE)} now "
                                        f"gives {fingerprint[:16]}... ({len(frame)} rows), the version was trained on "
                                        f"{str(recorded.get(keys.DATA_FINGERPRINT))[:16]}...; not retraining on other "
-                                       "data")
+                                       f"data{_difference_note(trained_rows, frame, spec.data.id_column)}")
         return None
     reproduction.add("data", OK, f"source reachable, same fingerprint {fingerprint[:16]}... ({len(frame)} rows)")
     return raw
@@ -306,8 +321,17 @@ def reproduce_on_dask(reproduction: Reproduction, recorded: dict, spec, engine) 
                                      f"{facts[keys.MODEL_SHA256][:12]} (recorded {str(recorded.get(keys.MODEL_SHA256))[:12]})")
 
 
+def stored_training_rows(model: str, recorded: dict) -> Optional[pd.DataFrame]:
+    """The validated rows the version was trained on, from its data version (None without a fingerprint)."""
+    from keel.governance.data_versions import data_root, data_version_uri, load_data_version
+
+    fingerprint = recorded.get(keys.DATA_FINGERPRINT)
+    return load_data_version(data_version_uri(data_root(model), fingerprint)) if fingerprint else None
+
+
 def reproduce(recorded: dict, recorded_spec: Optional[dict], *, git_now: dict, diff_names, lock_sha256: str,
-              packages: Dict[str, str], load=None, engine=None, base: Optional[tuple] = None) -> Reproduction:
+              packages: Dict[str, str], load=None, engine=None, base: Optional[tuple] = None,
+              trained_rows=None) -> Reproduction:
     """Check, retrain (only on the same data), compare. `load` reads the spec's data source. A version
     trained on the dask engine is retrained on `engine` (the active stack's; see reproduce_on_dask). A
     mitigated version (`mitigated_from`) is its base version reproduced, then its mitigation refitted:
@@ -327,7 +351,8 @@ def reproduce(recorded: dict, recorded_spec: Optional[dict], *, git_now: dict, d
         if not any(c.status == FAIL for c in reproduction.checks):
             reproduce_on_dask(reproduction, recorded, spec, engine)
         return reproduction
-    raw = check_data(reproduction, recorded, load or (lambda: load_frame(spec.data)), spec)
+    raw = check_data(reproduction, recorded, load or (lambda: load_frame(spec.data)), spec,
+                     trained_rows or (lambda: stored_training_rows(spec.problem.name, recorded)))
     if raw is None or any(c.status == FAIL for c in reproduction.checks):
         return reproduction
     reproduction.reproduced, reproduction.model, reproduction.splits = rebuild(raw, spec)

@@ -185,6 +185,9 @@ def test_audit_lineage_reproduce_docs_and_explain(spec, capsys):
     assert reproduce(spec, first) == 1
     captured = capsys.readouterr()
     assert "fingerprint mismatch" in captured.out and "not retraining on other data" in captured.out
+    changed_id = frame.loc[0, spec.data.id_column]  # named from the version's stored data version
+    assert (f"What differs from the stored training data: 1 row(s) not in the training data ({changed_id}); "
+            f"1 row(s) of the training data no longer there ({changed_id})") in captured.out
     assert "was not retrained" in captured.err
 
     # Deleting the last record leaves an intact chain; the registry cross-check still finds it.

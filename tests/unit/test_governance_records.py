@@ -95,6 +95,34 @@ def test_changed_data_is_refused_before_training(default_spec):
     assert "not reachable" in gone.checks[0].detail and "no such data file" in gone.checks[0].detail
 
 
+def test_changed_data_names_the_rows_and_columns_that_differ_from_the_stored_training_rows(default_spec):
+    """helper-62: reproduce said only "fingerprint mismatch" for a Parquet directory with a file added; it
+    now says which rows (by id) are not in the training data, and which are gone, from the data version."""
+    from keel.data.fingerprint import rows_difference
+    from keel.data.generator import generate_credit_applications
+    from keel.data.schema import validate_frame
+    from keel.data.fingerprint import fingerprint_frame
+
+    raw = generate_credit_applications(default_spec.data.source.model_copy(update={"rows": 300}))
+    trained = validate_frame(raw, default_spec.data)[0]
+    recorded = {"data_fingerprint": fingerprint_frame(trained), "data_source": "parts/"}
+    more = generate_credit_applications(default_spec.data.source.model_copy(update={"rows": 305, "seed": 99}))
+    grown = pd.concat([raw.iloc[2:], more.tail(5).assign(application_id=[90000 + i for i in range(5)])],
+                      ignore_index=True)
+    result = Reproduction()
+    assert check_data(result, recorded, lambda: grown, default_spec, lambda: trained) is None
+    first_two = ", ".join(map(str, trained["application_id"].head(2)))
+    assert result.checks[0].detail.endswith(
+        "What differs from the stored training data: 5 row(s) not in the training data (90000, 90001, 90002, ...); "
+        f"2 row(s) of the training data no longer there ({first_two})")
+    assert rows_difference(trained, trained.assign(extra=1).drop(columns="income")) == (
+        "columns added: 'extra'; columns gone: 'income'")
+    assert rows_difference(trained, trained.iloc[::-1]) == "the same rows, in another order or with other column types"
+    lost = Reproduction()  # the data version cannot be read: the mismatch is said as before
+    assert check_data(lost, recorded, lambda: grown, default_spec, lambda: 1 / 0) is None
+    assert lost.checks[0].detail.endswith("not retraining on other data")
+
+
 def test_changed_keys_name_nested_settings():
     assert changed_keys({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3, "d": 4}}) == ["a.c", "a.d"]
 
