@@ -231,6 +231,7 @@ def _time_formats(values: pd.Series) -> List[Optional[str]]:
 
 
 DATE_LIKE = r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}"
+MOSTLY_DATES = 0.9  # this share of a text column reading as dates: dates with a few bad values, named as such
 
 
 def _looks_like_time(values: pd.Series) -> bool:
@@ -248,7 +249,8 @@ def _not_times(values: pd.Series) -> List[str]:
 def _mostly_times(values: pd.Series) -> bool:
     """All but a few of the present values read as dates: a time column with a few bad entries, not text."""
     present = values.dropna()
-    return len(present) > 0 and len(present) - int(present.isin(_not_times(values)).sum()) >= 0.9 * len(present)
+    readable = len(present) - int(present.isin(_not_times(values)).sum())
+    return len(present) > 0 and readable >= MOSTLY_DATES * len(present)
 
 
 # --- the spec text -------------------------------------------------------------------------------

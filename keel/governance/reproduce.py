@@ -167,15 +167,17 @@ def check_seed(reproduction: Reproduction, recorded: dict, spec) -> None:
 
 def _difference_note(trained_rows: Callable[[], Optional[pd.DataFrame]], frame: pd.DataFrame,
                      id_column: Optional[str]) -> str:
-    """"; what differs: ..." from the stored data version, or "" where it cannot be read (the mismatch
-    stands either way)."""
+    """The sentence naming what differs from the stored data version, or "" where it cannot be read (the
+    mismatch stands either way)."""
     from keel.data.fingerprint import rows_difference
 
     try:
         trained = trained_rows()
     except Exception:  # a data version lost or unreadable: `data versions` reports it
         return ""
-    return "" if trained is None else f". What differs from the stored training data: {rows_difference(trained, frame, id_column)}"
+    if trained is None:
+        return ""
+    return f". What differs from the stored training data: {rows_difference(trained, frame, id_column)}"
 
 
 def check_data(reproduction: Reproduction, recorded: dict, load: Callable[[], pd.DataFrame], spec,
