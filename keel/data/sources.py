@@ -350,9 +350,25 @@ def _typed_where_first_file_is_null(schema, files: Sequence[Path]):
 
 
 def _differing_columns(fragment, schema) -> List[str]:
-    own = fragment.physical_schema
+    """The columns whose type here differs from the first file's and whose values do not convert to it
+    (an integer column beside a float one reads fine and is not named); all differing ones when the file
+    cannot be read to tell."""
+    import pyarrow as pa
+
+    differing = [field for field in fragment.physical_schema
+                 if field.name in schema.names and schema.field(field.name).type != field.type]
+    failing = []
+    try:
+        table = fragment.to_table(columns=[field.name for field in differing])
+        for field in differing:
+            try:
+                table.column(field.name).cast(schema.field(field.name).type)
+            except (pa.ArrowException, ValueError):
+                failing.append(field)
+    except (pa.ArrowException, OSError, ValueError):
+        pass
     return [f"{field.name!r} ({field.type} here, {schema.field(field.name).type} in the input's first file)"
-            for field in own if field.name in schema.names and schema.field(field.name).type != field.type]
+            for field in failing or differing]
 
 
 def _kind(arrow_type) -> Optional[str]:

@@ -130,6 +130,18 @@ def test_a_numeric_column_stored_as_text_in_one_file_refuses_training_though_eve
     assert len(_scored_rows(parts)) == 30
 
 
+def test_a_column_that_cannot_be_read_is_named_without_the_harmless_differences_beside_it(tmp_path):
+    """helper-62: the message listed every column typed differently, harmless ones first ('amount' int64
+    here, double in the first file); it names the column whose values do not convert."""
+    odd = _frame(10, 10).assign(amount=range(10, 20), kind=[["a"]] * 10)  # integers: read as the floats they are
+    folder = _parts(tmp_path / "parts", [_frame(0, 10), odd])
+    with pytest.raises(DataSourceError) as refused:
+        load_frame(_data(folder))
+    message = str(refused.value)
+    assert message.startswith(f"{folder / 'part-1.parquet'}: cannot be read as parquet: column 'kind' (list<")
+    assert "'amount'" not in message
+
+
 def test_a_nullable_column_empty_throughout_the_first_file_takes_the_type_the_other_files_give_it(tmp_path):
     """helper-62: a nullable category all-null in part-0 (stored as type `null`) refused training, blaming
     the good part-1 ("string here, null in the input's first file"); the same rows in another file order
