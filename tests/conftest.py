@@ -45,7 +45,8 @@ def _one_thread_per_numeric_library() -> None:
     """One BLAS/OpenMP thread in each test process and in the commands and servers the tests start.
     The suite already runs a process per core (pytest-xdist); each library's own pool of a thread per
     core then only contends, and OpenBLAS's idle threads poll (system CPU). Measured on this 2-core
-    machine, the unit tests under `-n 2`: 204 -> 166 CPU-s (19.0 -> 9.3 s system), 117 -> 102 s.
+    machine, the unit tests under `-n 2`: 204 -> 166 CPU-s (19.0 -> 9.3 s system), 117 -> 102 s; in a
+    second pair, run in the other order an hour later, 240 -> 198 CPU-s, 136 -> 119 s.
     keel fixes LightGBM's threads itself (`training.threads`); this reaches numpy and scikit-learn.
     Set before numpy is imported anywhere (the libraries read it as they load); a variable the caller
     set wins."""
