@@ -56,6 +56,22 @@ def is_json_media_type(media_type: str) -> bool:
     return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
+class RepeatedKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _object_without_repeated_keys(pairs):
+    """A JSON object as a dict, refused when a key repeats: Python's json keeps the last value silently,
+    so `{"income": 3, "income": 30}` would be scored and logged as 30 whatever the caller meant."""
+    record = dict(pairs)
+    if len(record) < len(pairs):
+        seen: set = set()
+        raise RepeatedKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    return record
+
+
 def _error(status: int, problem: str, field: str = "body", found=None) -> Answer:
     return Answer(status, {"errors": [{"field": field, "problem": problem, "found": found}]})
 
@@ -277,7 +293,10 @@ class Scorer:
         if not body.strip():
             return _error(400, "empty body: expected a JSON object or {\"records\": [...]}")
         try:
-            payload = json.loads(body)
+            payload = json.loads(body, object_pairs_hook=_object_without_repeated_keys)
+        except RepeatedKey as repeated:
+            return _error(422, "given more than once in one JSON object (which value is meant?)",
+                          field=repeated.key)
         except (ValueError, UnicodeDecodeError) as error:
             return _error(400, f"not valid JSON ({error})")
         except RecursionError:  # e.g. 100,000 nested brackets: small enough for the size limit

@@ -87,6 +87,21 @@ def test_a_body_sent_as_another_media_type_is_a_415_and_json_types_are_scored(tm
     assert scorer.explain(_body(trained), {"content-type": "text/plain"}).status == 415
 
 
+def test_a_key_given_twice_in_one_record_is_a_422_naming_it_and_nothing_is_logged(tmp_path, trained):
+    """helper-63: {"years_experience": 3, "years_experience": 30} was scored and logged as 30: the value
+    the caller meant is unknown, so the record is refused, naming the key; in a batch too."""
+    scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
+    record = json.loads(_body(trained))
+    name = next(key for key in record if key != "entity_id")
+    single = json.dumps(record)[1:-1]
+    for body in ("{" + single + f', "{name}": 1' + "}", '{"records": [{' + single + f', "{name}": 1' + "}]}"):
+        answer = scorer.predict(body.encode(), {})
+        assert answer.status == 422 and answer.body["errors"][0]["field"] == name, answer.body
+        assert "more than once" in answer.body["errors"][0]["problem"]
+    assert scorer.log.count() == 0
+    assert scorer.predict(json.dumps(record).encode(), {}).status == 200
+
+
 def test_shadow_predictions_are_logged_never_returned(tmp_path, trained):
     table = RoutingTable([Arm("champion", 1, 1.0)], shadow=Arm("challenger", 2, 0.0), strategy="shadow")
     scorer = _bundle(tmp_path, trained, table)
