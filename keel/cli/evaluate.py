@@ -63,9 +63,12 @@ def print_evaluation(spec: Spec, result: EvaluationResult) -> int:
     if result.mitigation:
         mitigated = result.mitigation
         if mitigated.get("applied", True):
-            say(f"mitigation ({mitigated['method']}): gates would "
-                f"{'pass' if mitigated['decision']['passed'] else 'fail'} after mitigation; see the mitigation "
-                f"report (ship it as its own version: python run.py mitigate --model-version {result.version})")
+            would_pass = mitigated["decision"]["passed"]
+            # Shipping is worth suggesting only where it would turn a failing version into a passing one.
+            ship = (f" (ship it as its own version: python run.py mitigate --model-version {result.version})"
+                    if would_pass and not decision["passed"] else "")
+            say(f"mitigation ({mitigated['method']}): gates would {'pass' if would_pass else 'fail'} after "
+                f"mitigation; see the mitigation report{ship}")
         else:
             say(f"mitigation ({mitigated['method']}): not applied: {mitigated.get('reason')}")
     say(f"model card:     {result.card_paths[0].resolve()} (and .html; latest copy {result.card_paths[1]})")

@@ -37,3 +37,21 @@ def test_a_refer_band_that_does_not_hold_the_threshold_is_warned_of(capsys):
             "0.3048") in capsys.readouterr().out
     print_evaluation(spec, _evaluated(0.5))
     assert "refer band" not in capsys.readouterr().out
+
+
+def test_shipping_a_mitigation_is_suggested_only_for_a_version_that_fails_and_would_then_pass(capsys):
+    """helper-63: a mitigated version that passes every gate was told to ship its mitigation as its own
+    version (python run.py mitigate --model-version 3): mitigating it again."""
+    from keel.evaluation.gates import REJECT
+
+    spec = load_spec(CONFIG)
+    passing = _evaluated(0.3)
+    failing_decision = {**passing.decision, "decision": REJECT, "passed": False, "failed": ["roc_auc >= 0.75"]}
+    failing = EvaluationResult(3, record={**passing.record, **failing_decision}, decision=failing_decision,
+                               run_name="evaluation-1", card_paths=[ROOT, ROOT])
+    for result, would_pass, suggested in ((passing, True, False), (failing, True, True), (failing, False, False)):
+        result.mitigation = {"method": "threshold_optimizer", "decision": {"passed": would_pass}}
+        print_evaluation(spec, result)
+        out = capsys.readouterr().out
+        assert f"mitigation (threshold_optimizer): gates would {'pass' if would_pass else 'fail'} after" in out
+        assert ("python run.py mitigate --model-version 3" in out) is suggested
