@@ -192,6 +192,13 @@ def side_of(value: Any, typical: Optional[float]) -> Optional[str]:
     return "higher" if number > typical else "lower"
 
 
+def _finite_number(value: Any) -> bool:
+    try:
+        return bool(np.isfinite(float(value)))
+    except (TypeError, ValueError):
+        return False
+
+
 def typical_values(background, features: Sequence[str]) -> Dict[str, float]:
     """The median of each of `features` over a version's background rows (the reference a sided statement
     is chosen against); a feature without a finite median has none."""
@@ -267,27 +274,46 @@ class ReasonGiver:
     def for_records(self, records: Sequence[dict], beside: Optional[Executor] = None) -> List[List[Reason]]:
         if not records:
             return []
-        return self._sides_worded(self.for_matrix(self.scorer.encode(records), beside),
-                                  lambda row, feature: records[row].get(feature))
+        matrix = self.scorer.encode(records)
+        return self._sides_worded(self.for_matrix(matrix, beside), lambda row, feature: records[row].get(feature),
+                                  matrix)
 
     def for_frame(self, frame) -> List[List[Reason]]:
         """Reasons for the rows of a frame (a batch chunk), encoded by the pipeline's own feature step
         in one vectorised call: the encoder's layout was checked against it when the giver was built."""
         if not len(frame):
             return []
-        return self._sides_worded(self.for_matrix(self._encoded(frame)),
-                                  lambda row, feature: frame[feature].iat[row])
+        matrix = self._encoded(frame)
+        return self._sides_worded(self.for_matrix(matrix), lambda row, feature: frame[feature].iat[row], matrix)
 
-    def _sides_worded(self, reasons: List[List[Reason]], value: Callable[[int, str], Any]) -> List[List[Reason]]:
-        """A sided statement chosen for each reason by the row's value (`value(row, feature)`) against the
-        feature's typical value; a value on it, or missing, is named by its column."""
+    def _sides_worded(self, reasons: List[List[Reason]], value: Callable[[int, str], Any],
+                      matrix: np.ndarray) -> List[List[Reason]]:
+        """A sided statement chosen for each reason by the row's value (`value(row, feature)`); a value on
+        the reference, or missing, is named by its column. A linear model's side is taken against the
+        reference its contribution is measured from (the background's mean encoded row), so a statement
+        never contradicts the push it explains; a tree model's against the feature's median."""
         for row, given in enumerate(reasons):
             for reason in given:
-                sided = self.sided.get(reason["feature"])
-                if sided is not None:
-                    side = side_of(value(row, reason["feature"]), self.typical.get(reason["feature"]))
-                    reason["statement"] = sided.for_side(side) or reason["feature"]
+                feature = reason["feature"]
+                sided = self.sided.get(feature)
+                if sided is None:
+                    continue
+                raw = value(row, feature)
+                if self.baseline is not None and feature in self.owners:
+                    side = self._linear_side(matrix[row], feature) if _finite_number(raw) else None
+                else:
+                    side = side_of(raw, self.typical.get(feature))
+                reason["statement"] = sided.for_side(side) or feature
         return reasons
+
+    def _linear_side(self, encoded_row: np.ndarray, feature: str) -> Optional[str]:
+        """The side of the reference the encoded value is on, when its own term pushes toward the decision
+        explained; None when the push comes from another of the feature's columns (its missing
+        indicator) and either side would misstate it."""
+        column = self.owners.index(feature)  # a numeric feature's value column comes before its indicator
+        away = encoded_row[column] - self.baseline[column]
+        push = away * np.ravel(self.estimator.coef_)[column] * (1 if self.toward_positive else -1)
+        return side_of(encoded_row[column], float(self.baseline[column])) if push > 0 else None
 
     def _encoded(self, frame) -> np.ndarray:
         matrix = self.features_step.transform(frame)

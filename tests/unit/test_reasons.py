@@ -188,6 +188,36 @@ def test_a_sided_statement_names_the_side_of_the_typical_value_the_persons_value
         "Too little coding experience"}  # one statement whatever the value
 
 
+def test_a_linear_models_sided_statement_never_contradicts_the_push_it_explains():
+    """helper-63: a logistic regression's contributions are measured from the background's mean, but the side
+    was chosen against its median: on a skewed feature (years_coding: median ~2.8, mean ~4) a value between
+    the two pushed toward decline and was told "above typical". More experience only helps here, so no
+    decline names the higher side: the lower one, or the column where the push is its missing indicator's."""
+    from keel.serving.reasons import ReasonGiver
+
+    _, frame, pipeline, scorer = _pipeline("logistic")
+    data = DataSpec.model_validate({**_data().model_dump(mode="json"), "target": {
+        "column": "hired", "positive": "yes", "negative": "no", "favourable": "positive"}})
+    sided = {"higher": "Coding experience above typical", "lower": "Too little coding experience"}
+    decisions = DecisionsSpec.model_validate({"top_reasons": 4, "reasons": {"years_coding": sided}})
+    background = frame[data.model_features].head(500)
+    giver = ReasonGiver.for_pipeline(pipeline, scorer, data, decisions, background=background)
+    rows = _frame(seed=2)[data.model_features].head(800)
+    records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+               for r in rows.to_dict(orient="records")]
+    online, batch = giver.for_records(records), giver.for_frame(rows)
+    assert online == batch
+    told = [(records[i]["years_coding"], r["statement"]) for i, given in enumerate(online) for r in given
+            if r["feature"] == "years_coding"]
+    median, mean = background["years_coding"].median(), background["years_coding"].mean()
+    assert {statement for _, statement in told} == {sided["lower"], "years_coding"}
+    assert all(statement == sided["lower"] for value, statement in told if value is not None and value < median)
+    assert all(statement == "years_coding" for value, statement in told if value is None)
+    # where the median misled: between it and the mean, told the lower side (or the column, below)
+    assert any(statement == sided["lower"] and median < value < mean for value, statement in told if value is not None)
+    assert sided["higher"] not in {statement for _, statement in told}
+
+
 def test_sided_statements_for_a_categorical_feature_are_a_spec_error():
     from keel.spec import load_spec
     from keel.spec.load import SpecError
