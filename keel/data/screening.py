@@ -10,7 +10,7 @@ is reported as not judged, never as clean.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, TypedDict
+from typing import Dict, List, Optional, Sequence, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from keel.data.groups import sensitive_groups
 from keel.spec.data import CategoricalFeature, DataSpec
 
 FOLDS = 3
+TOGETHER = "the model's features together"  # a proxy finding that names no single feature
 MISSING_GROUP = "(missing)"
 
 
@@ -243,7 +244,7 @@ def _verdicts(rows: int, screens: List[FeatureScreen], together: Dict[str, float
                                f"(threshold {spec.proxy_auc:g})")
     for attribute, auc in together.items():
         if spec.proxy_auc is not None and auc >= spec.proxy_auc:
-            proxies.append(f"the model's features together -> {attribute}: AUC {auc:.3f} (threshold {spec.proxy_auc:g})")
+            proxies.append(f"{TOGETHER} -> {attribute}: AUC {auc:.3f} (threshold {spec.proxy_auc:g})")
     return {"rows_screened": rows, "leakage_auc": spec.leakage_auc, "proxy_auc": spec.proxy_auc,
             "features": screens, "together": together, "leakage_suspects": suspects, "proxies": proxies,
             "not_judged": not_judged, "blocking": spec.blocking}
@@ -256,6 +257,14 @@ def screening_record(screening: Screening) -> dict:
                                             "proxies", "not_judged", "blocking")}
 
 
+def flagged_proxies(screening: Optional[dict], features: Sequence[str]) -> List[str]:
+    """The features a version's screening record (`screening_record`) names as proxies on their own;
+    "the model's features together" names no single feature to withhold. Principal reasons never name
+    them (keel.serving.reasons)."""
+    proxies = (screening or {}).get("proxies") or []
+    return [name for name in features if any(p.startswith(f"{name} -> ") for p in proxies)]
+
+
 def screening_rows(record: Optional[dict]) -> List[tuple]:
     """(finding, detail) rows for the model card and the Annex IV document."""
     if not record:
@@ -265,6 +274,12 @@ def screening_rows(record: Optional[dict]) -> List[tuple]:
     rows = [("Screening", thresholds)]
     rows += [("Leakage suspect", item) for item in record["leakage_suspects"]]
     rows += [("Proxy", item) for item in record["proxies"]] + [("Not screened", item) for item in record["not_judged"]]
+    named = [item.split(" -> ", 1)[0] for item in record["proxies"] if not item.startswith(TOGETHER)]
+    withheld = flagged_proxies(record, list(dict.fromkeys(named)))
+    if withheld:  # the model still uses them: a person's reasons leave out their part in the decision
+        rows.append(("Reasons withheld", f"{', '.join(withheld)}: flagged as a proxy and used by the model; the "
+                     "principal reasons given to people never name it, so its part in their decision is not in "
+                     "them (/explain and run.py explain show it)"))
     if not record["leakage_suspects"] and not record["proxies"]:
         rows.append(("Findings", "no leakage suspect or proxy found"))
     return rows

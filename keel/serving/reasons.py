@@ -138,15 +138,10 @@ def principal_reasons(contributions: np.ndarray, features: Sequence[str], toward
 PROXIES_ATTRIBUTE = "reason_exclusions_"
 
 
-def flagged_proxies(screening: Optional[dict], features: Sequence[str]) -> List[str]:
-    """The features a version's screening record (keel.data.screening.screening_record) names as proxies
-    on their own; "the model's features together" names no single feature to withhold."""
-    proxies = (screening or {}).get("proxies") or []
-    return [name for name in features if any(p.startswith(f"{name} -> ") for p in proxies)]
-
-
 def mark_proxies(model, screening: Optional[dict]) -> None:
     """Set PROXIES_ATTRIBUTE on a loaded model from its version's screening record."""
+    from keel.data.screening import flagged_proxies
+
     columns = [str(c) for c in getattr(model, "feature_names_in_", ())]
     try:
         setattr(model, PROXIES_ATTRIBUTE, flagged_proxies(screening, columns))

@@ -3,7 +3,8 @@ excluded features and features pushing the other way never named."""
 
 import numpy as np
 
-from keel.serving.reasons import flagged_proxies, principal_reasons, top_reasons, unfavourable_decision
+from keel.data.screening import flagged_proxies
+from keel.serving.reasons import principal_reasons, top_reasons, unfavourable_decision
 
 FEATURES = ["tenure", "plan", "zip_band", "calls", "age"]
 STATEMENTS = {"calls": "Many support calls"}

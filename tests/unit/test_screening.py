@@ -159,4 +159,8 @@ def test_a_version_records_the_findings_and_its_documents_show_them_or_say_not_r
         rows[label].append(detail)
     assert rows["Screening"] == [f"{ROWS} rows, out-of-fold AUC; leakage at 0.95, proxies at 0.8; reported, not blocking"]
     assert rows["Leakage suspect"][0].startswith("cancel_fee_paid:") and rows["Proxy"][0].startswith("hobby_code")
+    # helper-63: the proxy the model uses and the reasons never name is said, so a reader knows what they omit
+    assert rows["Reasons withheld"] == ["hobby_code: flagged as a proxy and used by the model; the principal reasons "
+                                        "given to people never name it, so its part in their decision is not in them "
+                                        "(/explain and run.py explain show it)"]
     assert screening_rows(None) == [("Leakage and proxy screening", "not recorded for this version")]
