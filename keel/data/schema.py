@@ -42,9 +42,8 @@ class ValidationReport:
             return f"data validation passed: {self.rows} rows, {self.columns} columns"
         lines = [f"data validation failed: {len(self.failures)} check(s) on {self.rows} rows"]
         for failure in self.failures:
-            examples = ", ".join(map(shown_example, failure.examples)) or "-"
-            counts = (f" ({failure.failing_rows} row(s); e.g. {examples})"
-                      if failure.failing_rows or failure.examples else "")
+            examples = f"; e.g. {', '.join(map(shown_example, failure.examples))}" if failure.examples else ""
+            counts = f" ({failure.failing_rows} row(s){examples})" if failure.failing_rows or failure.examples else ""
             lines.append(f"  - column {failure.column!r}: {failure.check}{counts}")
         return "\n".join(lines)
 
@@ -184,6 +183,10 @@ def _categorical_column(categories, nullable: bool):
     return pa.Column(checks=[isin], nullable=nullable)
 
 
+MISSING_NOT_ALLOWED = ("missing values are not allowed (declare it `nullable: true` in the spec where a missing "
+                       "value is valid)")
+
+
 def failures_from(error, row_count: int) -> List[CheckFailure]:
     """One line per (column, check); checks that only failed because the type was wrong are dropped."""
     cases = error.failure_cases
@@ -202,7 +205,7 @@ def failures_from(error, row_count: int) -> List[CheckFailure]:
             expected = check.split("(", 1)[-1].rstrip(")").strip("'")
             check = f"wrong type (expected {expected})"
         elif check == "not_nullable":
-            check = "missing values are not allowed"
+            check = MISSING_NOT_ALLOWED
         elif check == "field_uniqueness":
             check = "duplicate ids"
         elif set(values.unique()) <= {"False"}:  # a check on the whole column or batch

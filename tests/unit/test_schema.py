@@ -107,6 +107,17 @@ def test_summary_and_html_name_column_check_and_count(frame, default_spec):
     assert "below the minimum 0" in page and "<script" not in page
 
 
+def test_missing_values_where_none_are_allowed_say_how_to_allow_them_without_a_dash_for_an_example(frame,
+                                                                                                  default_spec):
+    """helper-63: "column 'ethnicity': missing values are not allowed (120 row(s); e.g. -)": no example to
+    give, a dash that reads as a value, and no word of `nullable`."""
+    frame.loc[[0, 1, 2], "income"] = None
+    summary = _validate(frame, default_spec)[1].summary()
+    assert ("column 'income': missing values are not allowed (declare it `nullable: true` in the spec where a "
+            "missing value is valid) (3 row(s))") in summary
+    assert "e.g. -)" not in summary
+
+
 def test_extra_columns_are_ignored(frame, default_spec):
     frame["unused"] = "x"
     validated, report = _validate(frame, default_spec)
