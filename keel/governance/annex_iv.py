@@ -160,7 +160,8 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
         ("Routing stages recorded that served this version", len(served), AUDIT),
     ]))
     sections.append(_section("6. Human oversight", oversight_text(spec),
-                             oversight_rows(spec, version, evaluation, records, rule.auto_approve)))
+                             oversight_rows(spec, version, evaluation, records, rule.auto_approve)
+                             + referral_rows(spec, version, records)))
     monitoring, source = monitoring_spec if monitoring_spec is not None else (spec.monitoring, "the training spec")
     sections.append(_section("7. Post-market monitoring plan",
                              f"The `monitoring` section of {source}, every setting.",
@@ -219,6 +220,22 @@ def oversight_text(spec) -> str:
     return (f"Who trained, validated and approved this version, from the audit trail. Roles ({roles}); maker-checker: "
             f"{governance.required_approvals} distinct approver(s), neither the trainer nor the evaluator, each "
             f"approval bound to one evaluation run and its gate results; {expiry}.")
+
+
+def referral_rows(spec, version: int, records: List[dict]) -> List[tuple]:
+    """Decisions a person takes: the refer band, and the referrals of this version decided so far (the audit
+    trail's review_decided records), with how many went against the model's own decision."""
+    from keel.lifecycle.review import REVIEW_DECIDED
+
+    band = spec.decisions.refer_band
+    if band is None:
+        return [("Referral to a person", "none: decisions.refer_band is not set, every decision is the model's", SPEC)]
+    decided = [r for r in records if r.get("version") == version and r.get("event") == REVIEW_DECIDED]
+    overridden = sum(bool((r.get("details") or {}).get("overrides_model")) for r in decided)
+    return [("Referral to a person", f"scores in [{band[0]:g}, {band[1]:g}) are referred to a person, who decides each "
+             "with a recorded reason (`run.py review`)", SPEC),
+            ("Referrals decided", f"{len(decided)}, of which {overridden} against the model's own decision"
+             if decided else "none yet", AUDIT)]
 
 
 def oversight_rows(spec, version: int, evaluation: dict, records: List[dict], auto_approve: bool) -> List[tuple]:

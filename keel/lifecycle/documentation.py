@@ -43,6 +43,28 @@ def training_spec(current, run_id: Optional[str]):
     return current, "the current spec (the training run's spec could not be read back)"
 
 
+# What a version is released under: judged, decided, approved and served. A re-evaluation under another
+# spec changes these; the documentation shows the ones the version's latest evaluation recorded.
+RELEASE_SECTIONS = ("evaluation", "decisions", "governance", "deployment")
+
+
+def with_release_sections(spec, origin: str, evaluation_run_id: Optional[str]):
+    """`spec` (the training run's) with RELEASE_SECTIONS from the spec the evaluation run recorded, and
+    where each comes from; `spec` as it is when there is no evaluation or its spec cannot be read back."""
+    from keel.lifecycle.reproduction import recorded_spec
+    from keel.spec import SpecError, validate_spec
+
+    raw = recorded_spec(evaluation_run_id) if evaluation_run_id else None
+    if raw is None:
+        return spec, origin
+    try:
+        evaluated = validate_spec(raw, "the evaluation run's spec")
+    except SpecError:
+        return spec, origin
+    released = spec.model_copy(update={name: getattr(evaluated, name) for name in RELEASE_SECTIONS})
+    return released, f"{origin}; {', '.join(RELEASE_SECTIONS)} as recorded by evaluation run {evaluation_run_id}"
+
+
 @dataclass
 class DocumentationResult:
     """What `write_documentation` came to: the files written (Markdown, HTML), which spec they were drawn
@@ -83,9 +105,9 @@ def write_documentation(spec, version: Optional[int], config: Optional[Path] = N
         return DocumentationResult(version, error=f"keel: {error}")
     folder = reports_folder(spec) / model / f"v{version}"  # where to write: today's spec
     monitoring = (spec.monitoring, f"the spec given to this command ({config})" if config else "the current spec")
-    spec, origin = training_spec(spec, metadata.get(keys.RUN_ID))
-    sections = documentation_sections(spec, model, version, metadata,
-                                      evaluation_reports((metadata.get(keys.EVALUATION) or {}).get("run_id")), records,
+    evaluation_run = (metadata.get(keys.EVALUATION) or {}).get("run_id")
+    spec, origin = with_release_sections(*training_spec(spec, metadata.get(keys.RUN_ID)), evaluation_run)
+    sections = documentation_sections(spec, model, version, metadata, evaluation_reports(evaluation_run), records,
                                       monitoring_spec=monitoring)
     folder.mkdir(parents=True, exist_ok=True)
     markdown, html = folder / "technical_documentation.md", folder / "technical_documentation.html"

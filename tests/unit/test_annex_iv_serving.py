@@ -91,3 +91,48 @@ def test_no_released_evaluation_section_when_the_latest_is_the_one_deployed_or_i
     rolled_back = dict(RELEASED[1], details=dict(V2_PROMOTED, outcome="rolled back", serving=1))
     assert "3a. Evaluation the deployment relied on" not in titles(
         _sections(default_spec, [RELEASED[0], rolled_back, FAILED_SINCE], FAILED_SINCE))
+
+
+def _oversight(spec, records, version=2):
+    sections = documentation_sections(spec, "m", version, {"deployment": V2_PROMOTED}, {}, records)
+    return {item: value for item, value, _ in next(s for s in sections if s["title"] == "6. Human oversight")["rows"]}
+
+
+def test_human_oversight_names_the_refer_band_and_the_referrals_decided(default_spec):
+    """helper-63: section 6 listed only who trained, validated and approved: not that scores in the refer
+    band go to a person, nor how many referrals people decided and overrode."""
+    from keel.lifecycle.review import REVIEW_DECIDED
+
+    decided = [{"seq": 10 + i, "time": "2026-01-04T10:00:00+00:00", "event": REVIEW_DECIDED, "actor": "os:ann",
+                "model": "m", "version": 2, "details": {"request_id": f"r{i}", "row": 0, "overrides_model": i < 2}}
+               for i in range(3)]
+    banded = default_spec.model_copy(update={"decisions": default_spec.decisions.model_copy(
+        update={"refer_band": (0.25, 0.3)})})
+    rows = _oversight(banded, RECORDS + decided)
+    assert rows["Referral to a person"].startswith("scores in [0.25, 0.3) are referred to a person")
+    assert rows["Referrals decided"] == "3, of which 2 against the model's own decision"
+    assert _oversight(banded, RECORDS)["Referrals decided"] == "none yet"
+    assert _oversight(banded, RECORDS + decided, version=1)["Referrals decided"] == "none yet"  # v2's, not v1's
+    unbanded = default_spec.model_copy(update={"decisions": default_spec.decisions.model_copy(update={"refer_band": None})})
+    assert _oversight(unbanded, RECORDS)["Referral to a person"].startswith("none: decisions.refer_band is not set")
+
+
+def test_the_documentation_describes_the_release_with_the_evaluation_runs_spec(default_spec, monkeypatch):
+    """helper-63: `docs` drew the refer band, gates and roles from the training run's spec (0.35-0.45) though
+    the version was evaluated and deployed under 0.25-0.30; those sections now come from the spec its
+    evaluation run recorded, the data and training ones still from the training run's."""
+    import keel.lifecycle.reproduction as reproduction
+    from keel.lifecycle.documentation import with_release_sections
+
+    trained = default_spec.model_copy(update={"decisions": default_spec.decisions.model_copy(
+        update={"refer_band": (0.35, 0.45)})})
+    evaluated = default_spec.model_dump(mode="json")
+    evaluated["decisions"]["refer_band"] = [0.25, 0.3]
+    evaluated["data"]["source"]["rows"] = 123  # not a release section: stays the training run's
+    monkeypatch.setattr(reproduction, "recorded_spec", lambda run_id: evaluated if run_id == "eval-1" else None)
+    released, origin = with_release_sections(trained, "the spec recorded by training run t-1", "eval-1")
+    assert released.decisions.refer_band == (0.25, 0.3) and released.data == trained.data
+    assert origin == ("the spec recorded by training run t-1; evaluation, decisions, governance, deployment as "
+                      "recorded by evaluation run eval-1")
+    assert with_release_sections(trained, "o", "gone") == (trained, "o")  # not readable back: the training spec
+    assert with_release_sections(trained, "o", None) == (trained, "o")
