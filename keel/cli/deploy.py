@@ -85,6 +85,8 @@ def print_deployment(spec: Spec, deployment) -> int:
         health = "healthy" if stage["healthy"] else "BREACH: " + "; ".join(stage["breaches"])
         say(f"  stage {stage['stage']} {stage['step']:>18}: {stage['challenger']['requests']} challenger requests, "
             f"{stage['challenger']['errors']} errors -> {health}")
+        for note in stage.get("not_judged") or []:
+            say(f"  {'':>26}  {note}")
     if result["serving"] is not None:
         say(f"now serving:    v{result['serving']} at {result['url']}")
         say(f"try it:         {try_it(result['url'], spec, result['serving'])}")

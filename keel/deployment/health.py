@@ -35,10 +35,12 @@ def arm_stats(rows: List[dict], errors: List[dict], version: int, shadow: bool) 
 
 def judge_stage(rows: List[dict], errors: List[dict], challenger: int, champion: Optional[int],
                 health: HealthSpec, challenger_is_shadow: bool = False) -> dict:
-    """{healthy, breaches, challenger, champion, score_psi}; too little evidence is a breach."""
+    """{healthy, breaches, not_judged, challenger, champion, score_psi}; too few challenger requests is a
+    breach; too few scores for the PSI leaves it not judged, as the spec's min_scores_for_psi says, named
+    under `not_judged`."""
     new = arm_stats(rows, errors, challenger, challenger_is_shadow)
     old = arm_stats(rows, errors, champion, False) if champion is not None else None
-    breaches = []
+    breaches, notes = [], []
     if new["requests"] < health.min_requests:
         breaches.append(f"only {new['requests']} challenger requests (need {health.min_requests})")
     if new["requests"] and new["error_rate"] > health.max_error_rate:
@@ -54,8 +56,11 @@ def judge_stage(rows: List[dict], errors: List[dict], challenger: int, champion:
         enough = min(len(old["scores"]), len(new["scores"])) >= health.min_scores_for_psi
         if enough and score_psi > health.max_score_psi:
             breaches.append(f"score PSI {score_psi:.3f} > {health.max_score_psi}")
+        if not enough:  # reported, not judged (the spec's rule), and said so: "healthy" rests on less
+            notes.append(f"score PSI {score_psi:.3f} not judged: {len(new['scores'])} challenger and "
+                         f"{len(old['scores'])} champion scores (need {health.min_scores_for_psi} each)")
     strip = lambda stats: {k: v for k, v in stats.items() if k != "scores"}  # noqa: E731
-    return {"healthy": not breaches, "breaches": breaches, "challenger": strip(new),
+    return {"healthy": not breaches, "breaches": breaches, "not_judged": notes, "challenger": strip(new),
             "champion": strip(old) if old else None, "score_psi": score_psi}
 
 

@@ -40,6 +40,7 @@ class StageEvidence(TypedDict):
     probe_statuses: Dict[str, int]
     healthy: bool
     breaches: List[str]
+    not_judged: NotRequired[List[str]]  # checks without enough evidence to judge (absent in older records)
     challenger: dict       # requests, served, errors, error_rate, p95_latency_ms
     champion: Optional[dict]
     score_psi: float
@@ -156,13 +157,29 @@ def replay_probe(url: str, rows: pd.DataFrame, post: Callable) -> Probe:
     return probe
 
 
-def probe_count(table: RoutingTable, challenger: int, spec: DeploymentSpec) -> int:
-    """Enough probes for the challenger's share to reach the evidence the health check needs."""
+def probe_count(table: RoutingTable, challenger: int, spec: DeploymentSpec, stage: str = "1") -> int:
+    """Enough probes for each arm to reach the evidence the health check needs: the challenger its
+    requests and scores, the champion (where it keeps a share) the scores its PSI compares. Routing is a
+    hash of the probe's entity id, so the count is found by routing the ids this stage's probes will
+    carry: the share alone would leave an arm short half the time (helper-64: a 5% canary's challenger
+    got 95 of the 100 scores the PSI needs, and the PSI was never judged)."""
     if spec.probe_requests == 0:
         return 0
-    share = 1.0 if table.shadow is not None else sum(a.weight for a in table.arms if a.version == challenger)
     needed = max(spec.health.min_requests, spec.health.min_scores_for_psi)
-    return max(spec.probe_requests, math.ceil(needed / max(share, 1e-3)))
+    if table.shadow is not None:  # every request reaches the shadow too
+        return max(spec.probe_requests, needed)
+    wanted = {challenger: needed, **{arm.version: spec.health.min_scores_for_psi for arm in table.arms
+                                      if arm.version != challenger and arm.weight > 0}}
+    share = min(sum(a.weight for a in table.arms if a.version == version) for version in wanted)
+    limit = math.ceil(4 * needed / max(share, 1e-3)) + spec.probe_requests  # an arm of no share never fills
+    seen = dict.fromkeys(wanted, 0)
+    count = 0
+    while count < limit and any(seen[version] < wanted[version] for version in wanted):
+        version = table.arm_for(f"{PROBE_ENTITY_PREFIX}{stage}-{count}").version
+        if version in seen:
+            seen[version] += 1
+        count += 1
+    return max(spec.probe_requests, count)
 
 
 def run_rollout(folder: Path, stages: List[RoutingTable], spec: DeploymentSpec, log: PredictionLog,
@@ -193,7 +210,7 @@ def _walk(stages, spec, log, challenger, champion, probe, sleep, probe_labels, v
         started = utc_now()
         write(table)
         on_routing(table)
-        count = probe_count(table, challenger, spec)
+        count = probe_count(table, challenger, spec, f"{number}")
         statuses = probe(f"{number}", count)
         sleep(spec.hold_seconds)
         rows = log.read(since=started)
