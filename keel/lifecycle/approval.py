@@ -148,9 +148,18 @@ def release_refusal(governance: Optional[GovernanceSpec], model: str, version: i
     else:
         if status.approved:
             return None
-        message = (f"keel: {command} refused: {model} {status.summary()}. Approve it with "
-                   f"`python run.py approve --model {model} --version {version} --reason TEXT` "
-                   f"({governance.required_approvals} distinct approver(s), neither its trainer nor its evaluator)")
+        from keel.evaluation.gates import describe_decision, is_deployable
+        from keel.registry import evaluation_outcome
+
+        evaluation = evaluation_outcome(model, version)
+        if not is_deployable(evaluation):  # no approval can be given: approve refuses such a version
+            judged = describe_decision(evaluation) if evaluation and evaluation.get("decision") else "not evaluated"
+            message = (f"keel: {command} refused: {model} {status.summary()}, and none can be given: its latest "
+                       f"evaluation is {judged}, and only a version whose evaluation passed may be approved")
+        else:
+            message = (f"keel: {command} refused: {model} {status.summary()}. Approve it with "
+                       f"`python run.py approve --model {model} --version {version} --reason TEXT` "
+                       f"({governance.required_approvals} distinct approver(s), neither its trainer nor its evaluator)")
         if command == "rollback":
             message += "; in an emergency an operator may `rollback --break-glass --reason TEXT`"
     record_refusal(model, version, command, identity, message)

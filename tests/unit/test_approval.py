@@ -179,3 +179,28 @@ def test_serve_refuses_a_spec_that_changes_the_contract_the_production_version_w
     assert setup.error.startswith("keel: serve refused: this spec changes the input contract (data.features, "
                                   "data.sensitive_attributes) from what v2 was evaluated under")
     assert not folder.exists()
+
+
+def test_deploying_a_version_no_approval_can_be_given_says_so_instead_of_asking_for_one(monkeypatch):
+    """helper-64: `deploy` of a rejected version said "0 of 1 approval(s) count. Approve it with python run.py
+    approve ...", which then refused it for its failed gates; the trail and Annex IV kept that advice."""
+    import keel.lifecycle.approval as approval
+    import keel.registry as registry
+    from keel.evaluation.gates import decide
+    from keel.governance.roles import ApprovalStatus
+    from keel.spec.governance import GovernanceSpec
+
+    governance = GovernanceSpec.model_validate({"roles": {"developer": ["os:bob"], "validator": ["os:bob"],
+                                                          "approver": ["os:ann"], "operator": ["os:bob"]}})
+    recorded = []
+    monkeypatch.setattr(approval, "version_status", lambda *args: ApprovalStatus(1, 1, "eval-1"))
+    monkeypatch.setattr(approval, "record_refusal", lambda *args: recorded.append(args[-1]))
+    rejected = {**decide([], {}, None), "decision": "reject", "deployable": False, "failed": ["roc_auc >= 0.75"]}
+    monkeypatch.setattr(registry, "evaluation_outcome", lambda model, version: rejected)
+    message = approval.release_refusal(governance, "fraud", 1, "deploy", None)
+    assert message == ("keel: deploy refused: fraud v1: 0 of 1 approval(s) count, and none can be given: its latest "
+                       "evaluation is reject (1 gate(s) failed), and only a version whose evaluation passed may be "
+                       "approved") and recorded == [message]
+    monkeypatch.setattr(registry, "evaluation_outcome", lambda model, version: decide([], {}, None))
+    assert "Approve it with `python run.py approve --model fraud --version 1" in approval.release_refusal(
+        governance, "fraud", 1, "deploy", None)
