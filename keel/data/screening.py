@@ -265,24 +265,35 @@ def flagged_proxies(screening: Optional[dict], features: Sequence[str]) -> List[
     return [name for name in features if any(p.startswith(f"{name} -> ") for p in proxies)]
 
 
-def screening_rows(record: Optional[dict]) -> List[tuple]:
-    """(finding, detail) rows for the model card and the Annex IV document."""
+def sensitive_inputs(data) -> List[str]:
+    """The sensitive attributes the spec makes model inputs (`use_as_feature`): never a person's reason."""
+    return [name for name, attribute in data.sensitive_attributes.items() if attribute.use_as_feature]
+
+
+def screening_rows(record: Optional[dict], sensitive_used: Sequence[str] = ()) -> List[tuple]:
+    """(finding, detail) rows for the model card and the Annex IV document; `sensitive_used`: the sensitive
+    attributes the model takes as inputs (`sensitive_inputs`), which reasons never name either."""
+    used = [(name, "a sensitive attribute the model takes as an input") for name in sensitive_used]
     if not record:
-        return [("Leakage and proxy screening", "not recorded for this version")]
+        return [("Leakage and proxy screening", "not recorded for this version"), *_withheld_rows(used)]
     thresholds = (f"{record['rows_screened']} rows, out-of-fold AUC; leakage at {record['leakage_auc']}, proxies at "
                   f"{record['proxy_auc']}; {'blocking' if record['blocking'] else 'reported, not blocking'}")
     rows = [("Screening", thresholds)]
     rows += [("Leakage suspect", item) for item in record["leakage_suspects"]]
     rows += [("Proxy", item) for item in record["proxies"]] + [("Not screened", item) for item in record["not_judged"]]
-    named = [item.split(" -> ", 1)[0] for item in record["proxies"] if not item.startswith(TOGETHER)]
-    withheld = flagged_proxies(record, list(dict.fromkeys(named)))
-    if withheld:  # the model still uses them: a person's reasons leave out their part in the decision
-        rows.append(("Reasons withheld", f"{', '.join(withheld)}: flagged as a proxy and used by the model; the "
-                     "principal reasons given to people never name it, so its part in their decision is not in "
-                     "them (/explain and run.py explain show it)"))
     if not record["leakage_suspects"] and not record["proxies"]:
         rows.append(("Findings", "no leakage suspect or proxy found"))
-    return rows
+    named = [item.split(" -> ", 1)[0] for item in record["proxies"] if not item.startswith(TOGETHER)]
+    proxies = [(name, "flagged as a proxy and used by the model")
+               for name in flagged_proxies(record, list(dict.fromkeys(named)))]
+    return rows + _withheld_rows(used + proxies)
+
+
+def _withheld_rows(withheld: List[tuple]) -> List[tuple]:
+    """A person's reasons leave out these inputs' part in their decision: said, so that no reader takes the
+    reasons given for the whole of it."""
+    return [("Reasons withheld", f"{name}: {why}; the principal reasons given to people never name it, so its "
+             "part in their decision is not in them (/explain and run.py explain show it)") for name, why in withheld]
 
 
 def screening_findings(screening: Screening) -> List[str]:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import List, Optional
 
 from keel import registration as keys
-from keel.data.screening import screening_rows
+from keel.data.screening import screening_rows, sensitive_inputs
 from keel.data.split import periods_text
 from keel.evaluation.record import gate_history
 from keel.governance.audit import DEPLOYMENT_OUTCOME, EVALUATED
@@ -99,7 +99,8 @@ def documentation_sections(spec, model: str, version: int, metadata: dict, repor
             ("Model inputs", ", ".join(data.model_features), SPEC),
             ("Sensitive attributes (not inputs unless stated)",
              ", ".join(f"{n}{' (input)' if a.use_as_feature else ''}" for n, a in data.sensitive_attributes.items()), SPEC),
-            *[(f"{label} (screening)", detail, METADATA) for label, detail in screening_rows(metadata.get(keys.SCREENING))],
+            *[(f"{label} (screening)", detail, METADATA)
+              for label, detail in screening_rows(metadata.get(keys.SCREENING), sensitive_inputs(data))],
             ("Candidates compared (validation " + str(metadata.get(keys.PRIMARY_METRIC)) + ")",
              metadata.get(keys.CANDIDATES_COMPARED), METADATA),
             ("Hyperparameters", metadata.get(keys.HYPERPARAMETERS), METADATA),

@@ -163,4 +163,10 @@ def test_a_version_records_the_findings_and_its_documents_show_them_or_say_not_r
     assert rows["Reasons withheld"] == ["hobby_code: flagged as a proxy and used by the model; the principal reasons "
                                         "given to people never name it, so its part in their decision is not in them "
                                         "(/explain and run.py explain show it)"]
+    # helper-64: a sensitive attribute the model takes as an input (region, 0.81 log-odds of a decision that
+    # its three stated reasons did not make) is said alike, with or without a screening record
+    used = [detail for label, detail in screening_rows(record, ["region"]) if label == "Reasons withheld"]
+    assert used[0].startswith("region: a sensitive attribute the model takes as an input; the principal reasons")
+    assert used[1].startswith("hobby_code: flagged as a proxy")
+    assert screening_rows(None, ["region"])[1][0] == "Reasons withheld"
     assert screening_rows(None) == [("Leakage and proxy screening", "not recorded for this version")]
