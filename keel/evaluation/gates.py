@@ -216,10 +216,46 @@ def judge_gate(gate: Gate, value: Optional[float], reports: Optional[dict]) -> G
         notes.append(f"the {_interval_words(interval, confidence)} crosses the bound")
     elif untrusted and _known(value):
         notes.append(f"no trusted interval: {untrusted}")
-    notes = [n for n in notes if n]
+    breaches = small_group_breaches(gate, reports) if _known(judged) else []
+    notes = [n for n in notes if n] + breaches
     return {"gate": gate.describe() + (f" ({'; '.join(notes)})" if notes else ""), "metric": gate.key,
-            "value": value, "known": _known(judged), "passed": gate.passes(judged), "interval": interval,
-            "uncertain": uncertain, "judged_on": gate.judged_on}
+            "value": value, "known": _known(judged), "passed": gate.passes(judged) and not breaches,
+            "interval": interval, "uncertain": uncertain, "judged_on": gate.judged_on}
+
+
+def small_group_breaches(gate: Gate, reports: Optional[dict]) -> List[str]:
+    """A parity gate's breach that a group too small to judge shows on its own: its favourable-decision rate's
+    interval lies wholly beyond the gate from every judged group's interval (a ratio below `min`, or a
+    difference above `max`, whatever the rates within their intervals). Such a group is left out of the value,
+    as too small for a point estimate; its evidence of unequal treatment is not left out of the verdict."""
+    metric, _, attribute = gate.key.partition("[")
+    bound = gate.min if metric == "demographic_parity_ratio" else gate.max
+    if metric not in ("demographic_parity_ratio", "demographic_parity_difference") or bound is None:
+        return []
+    attributes = ((reports or {}).get("fairness") or {}).get("attributes") or {}
+    names = [attribute.rstrip("]")] if attribute else [n for n in attributes if " x " not in n]
+    found = []
+    for name in names:
+        groups = (attributes.get(name) or {}).get("groups") or []
+        judged = [g for g in groups if g.get("judgeable") and g.get("selection_rate_low") is not None]
+        if not judged:
+            continue
+        top = max(judged, key=lambda g: g["selection_rate_low"])
+        for small in groups:
+            low, high = small.get("selection_rate_low"), small.get("selection_rate_high")
+            if small.get("judgeable") or not small.get("rows") or low is None or high is None:
+                continue
+            if metric == "demographic_parity_ratio":
+                beyond = top["selection_rate_low"] > 0 and high / top["selection_rate_low"] < bound
+                shown = f"at most {high / top['selection_rate_low']:.3f}"
+            else:
+                beyond = top["selection_rate_low"] - high > bound
+                shown = f"at least {top['selection_rate_low'] - high:.3f}"
+            if beyond:
+                found.append(f"FAIL on a group too small to judge: {name} {small['group']} ({int(small['rows'])} rows) "
+                             f"is favoured {small['selection_rate_low']:.3f}-{high:.3f}, {top['group']} "
+                             f"{top['selection_rate_low']:.3f}-{top['selection_rate_high']:.3f}: {metric} {shown}")
+    return found
 
 
 def judged_groups_text(key: str, reports: Optional[dict]) -> str:

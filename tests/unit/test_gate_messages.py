@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from keel.evaluation.fairness import evaluate_fairness
-from keel.evaluation.gates import INCOMPLETE, decide, describe_decision, gate_values
+from keel.evaluation.gates import INCOMPLETE, REJECT, decide, describe_decision, gate_values
 from keel.evaluation.performance import evaluate_performance, performance_html
 from keel.spec import validate_spec
 
@@ -146,3 +146,32 @@ def test_an_evaluation_that_has_not_finished_says_so_without_naming_a_step_that_
     failed = incomplete_decision("fairness_step", "ValueError: boom")
     assert describe_decision(failed) == "incomplete at step fairness_step: step fairness_step failed: ValueError: boom"
     assert begun["decision"] == failed["decision"] == INCOMPLETE and not begun["deployable"]
+
+
+def _island(spec, favoured_in_small: int, seed: int = 1):
+    """f and m (300 rows each) favoured about 80% of the time; x (11 rows, too small to judge) `favoured_in_small`."""
+    rng = np.random.default_rng(seed)
+    groups = pd.DataFrame({"sex": ["f"] * 300 + ["m"] * 300 + ["x"] * 11})
+    favoured = np.concatenate([rng.random(600) < 0.8, np.arange(11) < favoured_in_small])
+    decisions = ~favoured  # the positive class (default) is the unfavourable decision
+    return evaluate_fairness(rng.integers(0, 2, len(groups)), decisions, decisions.astype(float), groups, spec.data)
+
+
+@pytest.mark.parametrize("gate", [{**PARITY, "attribute": "sex"},
+                                  {"metric": "demographic_parity_difference", "attribute": "sex", "max": 0.2}])
+def test_a_group_too_small_to_judge_whose_interval_alone_breaches_a_parity_gate_fails_it(gate):
+    """helper-64: island (11 rows, favoured 1 in 11: interval 0.016-0.377 against 0.676 and above elsewhere) was
+    left out as too small and the parity gate passed at 0.81. Too small for a point estimate, it is evidence
+    enough of a breach whatever its true rate: the gate fails, naming it. A small group whose interval
+    could meet the gate leaves the verdict to the judged groups."""
+    spec = _spec([gate], target={"column": "default", "positive": 1, "negative": 0, "favourable": "negative"})
+    spec.data.sensitive_attributes["sex"].categories.append("x")
+    fairness = _island(spec, favoured_in_small=1)
+    assert fairness["attributes"]["sex"]["too_small"] == ["x"]
+    decision = _decide(spec, fairness)
+    row = next(r for r in decision["gates"] if r["metric"] == f"{gate['metric']}[sex]")
+    assert row["known"] and not row["passed"] and decision["decision"] == REJECT
+    assert "FAIL on a group too small to judge: sex x (11 rows) is favoured 0.016-0.377" in row["gate"]
+    fine = next(r for r in _decide(spec, _island(spec, favoured_in_small=9))["gates"]
+                if r["metric"] == f"{gate['metric']}[sex]")
+    assert fine["passed"] and "too small to judge" not in fine["gate"]
