@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -120,6 +120,14 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> Tu
     centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def highest_parity_ratio(small_high: float, judged_lows: Sequence[float]) -> Optional[float]:
+    """The highest parity ratio a group too small to judge can be at, from its favourable rate's interval
+    (`small_high`, the upper bound) against the judged groups' (their lower bounds): below a gate's minimum,
+    the breach holds whatever the small group's true rate. None without a judged group favoured at all."""
+    top = max(judged_lows, default=0.0)
+    return small_high / top if top > 0 else None
 
 
 def favourable_view(y_true, decisions, scores, target: TargetSpec):

@@ -228,6 +228,8 @@ def small_group_breaches(gate: Gate, reports: Optional[dict]) -> List[str]:
     interval lies wholly beyond the gate from every judged group's interval (a ratio below `min`, or a
     difference above `max`, whatever the rates within their intervals). Such a group is left out of the value,
     as too small for a point estimate; its evidence of unequal treatment is not left out of the verdict."""
+    from keel.evaluation.fairness import highest_parity_ratio
+
     metric, _, attribute = gate.key.partition("[")
     bound = gate.min if metric == "demographic_parity_ratio" else gate.max
     if metric not in ("demographic_parity_ratio", "demographic_parity_difference") or bound is None:
@@ -246,8 +248,8 @@ def small_group_breaches(gate: Gate, reports: Optional[dict]) -> List[str]:
             if small.get("judgeable") or not small.get("rows") or low is None or high is None:
                 continue
             if metric == "demographic_parity_ratio":
-                beyond = top["selection_rate_low"] > 0 and high / top["selection_rate_low"] < bound
-                shown = f"at most {high / top['selection_rate_low']:.3f}"
+                highest = highest_parity_ratio(high, [top["selection_rate_low"]])
+                beyond, shown = highest is not None and highest < bound, f"at most {highest or 0:.3f}"
             else:
                 beyond = top["selection_rate_low"] - high > bound
                 shown = f"at least {top['selection_rate_low'] - high:.3f}"

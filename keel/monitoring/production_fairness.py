@@ -212,7 +212,25 @@ def fairness_breaches(report: Dict[str, AttributeFairness], min_parity_ratio: Op
             if worse(value, bound):
                 breaches.append(f"{name}: {metric} {value:.3f} beyond {bound:g}")
             judged_on.append(f"{name}: {metric} {value:.3f} " + _groups_judged(attribute["groups"], metric))
+        if min_parity_ratio is not None:
+            breaches += _small_group_breaches(name, attribute["groups"], min_parity_ratio)
     return breaches, unjudged, judged_on
+
+
+def _small_group_breaches(name: str, groups: List[GroupRates], min_parity_ratio: float) -> List[str]:
+    """A group too few rows to judge whose favourable rate's interval alone puts the parity ratio below the
+    minimum, whatever its true rate (as evaluation's parity gates: keel.evaluation.gates)."""
+    from keel.evaluation.fairness import highest_parity_ratio
+
+    lows = [g["favourable_rate_low"] for g in groups if g["judged"]]
+    found = []
+    for group in groups:
+        highest = highest_parity_ratio(group["favourable_rate_high"], lows) if lows else None
+        if not group["judged"] and group["rows"] and highest is not None and highest < min_parity_ratio:
+            found.append(f"{name}: parity ratio at most {highest:.3f} beyond {min_parity_ratio:g} on a group too "
+                         f"small to judge: {group['group']} ({group['rows']} rows) favoured "
+                         f"{group['favourable_rate_low']:.3f}-{group['favourable_rate_high']:.3f}")
+    return found
 
 
 def _groups_judged(groups: List[GroupRates], metric: str) -> str:

@@ -72,6 +72,23 @@ def test_a_group_the_model_almost_never_favours_is_judged_and_breaches_parity():
     assert breaches and breaches[0].startswith("gender: parity ratio 0.0")
 
 
+def test_a_group_too_small_to_judge_whose_interval_alone_breaches_parity_is_a_breach():
+    """helper-64: island, 21 rows favoured 3 times (interval 0.05-0.35) against 0.72-0.95 elsewhere, left the
+    production parity ratio at "pass". Too small for the ratio, its interval alone puts the ratio at most 0.42
+    whatever its true rate: a breach, named; x favoured half the time (8 rows) could meet the bound and is no breach."""
+    rng = np.random.default_rng(4)
+    groups = pd.DataFrame({"gender": np.array(["f"] * 400 + ["m"] * 400 + ["x"] * 21, dtype=object)})
+    decisions = np.concatenate([rng.random(800) < 0.85, np.arange(21) < 3]).astype(int)
+    labels = pd.Series([pd.NA] * len(decisions), dtype="Int64")
+    report = window_fairness(decisions, groups, labels, _data("positive"))
+    assert report["gender"]["parity_ratio"] > 0.9  # f and m alone
+    breaches, _, _ = fairness_breaches(report, min_parity_ratio=0.8, max_tpr_gap=None)
+    assert breaches == ["gender: parity ratio at most 0.421 beyond 0.8 on a group too small to judge: x (21 rows) "
+                        "favoured 0.050-0.346"]
+    decisions, groups, labels = _window()
+    assert not fairness_breaches(window_fairness(decisions, groups, labels, _data("positive")), 0.3, None)[0]
+
+
 def test_a_favourable_negative_target_turns_the_rates_around():
     decisions, groups, labels = _window()
     positive = window_fairness(decisions, groups, labels, _data("positive"))["gender"]
