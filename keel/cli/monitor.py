@@ -88,6 +88,19 @@ class ConsoleProgress(Progress):
             f"{', '.join(world.shifted_features)}, concept_shift={world.concept_shift}) -> {url}/predict")
 
 
+def performance_verdict(performance: dict) -> str:
+    """DRIFT / stable, ", but uncertain" with the interval that crosses the allowed drop, or why not judged."""
+    if not performance.get("judged"):
+        return performance.get("reason", "not judged")
+    verdict = "DRIFT" if performance.get("drifted") else "stable"
+    if performance.get("uncertain") and performance.get("interval"):
+        low, high = performance["interval"]
+        verdict += f", but uncertain (95% interval {low:.4f}-{high:.4f} crosses a drop of {performance['max_drop']:g})"
+    elif performance.get("uncertain"):
+        verdict += f", but uncertain (no interval: {performance.get('interval_note')})"
+    return verdict
+
+
 def monitored_metric_note(spec: Spec) -> str:
     """Why the monitored metric is not the spec's primary metric, when it is not: a default left in place
     (roc_auc) is not a choice, and the performance line must not read as if the primary metric were watched."""
@@ -128,8 +141,7 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
             f"{labels['before_prediction']} dated before their prediction" + _label_problems(labels))
     say(f"label drift:    {'DRIFT' if label.get('drifted') else ('stable' if label.get('judged') else label.get('reason', 'not judged'))}")
     say(f"performance:    {performance['metric']} {format_metric(performance.get('value'))} vs test "
-        f"{format_metric(performance.get('reference'))}: {'DRIFT' if performance.get('drifted') else ('stable' if performance.get('judged') else performance.get('reason', 'not judged'))}"
-        + monitored_metric_note(spec))
+        f"{format_metric(performance.get('reference'))}: {performance_verdict(performance)}" + monitored_metric_note(spec))
     for line in production_lines(status.get("production")):
         say(line)
     say(f"verdict:        {status['verdict']['summary']}")

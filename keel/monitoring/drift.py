@@ -150,7 +150,28 @@ def performance_drift(labels: np.ndarray, scores: np.ndarray, threshold: float, 
         return result
     drop = -improvement(spec.metric, result["reference"], value)
     result.update({"judged": True, "value": float(value), "drop": float(drop), "drifted": bool(drop > spec.max_drop)})
+    interval, why = _metric_interval(spec.metric, labels, scores, threshold)
+    if interval is None:  # too thin to bound: the verdict cannot be told from chance
+        result.update({"uncertain": True, "interval_note": why})
+    else:
+        drops = sorted(-improvement(spec.metric, result["reference"], bound) for bound in interval)
+        # As evaluation's gates: a verdict whose interval crosses the bound is given, and said uncertain.
+        result.update({"interval": interval, "uncertain": bool(drops[0] <= spec.max_drop < drops[1])})
     return result
+
+
+PERFORMANCE_INTERVAL = {"samples": 200, "confidence": 0.95, "seed": 0}  # bootstrap of the labelled window's metric
+
+
+def _metric_interval(metric: str, labels: np.ndarray, scores, threshold: float) -> tuple:
+    """(the bootstrap interval of `metric` on the labelled rows (PERFORMANCE_INTERVAL), None) or (None, why
+    it has none)."""
+    from keel.evaluation.performance import metric_intervals
+
+    intervals, unavailable = metric_intervals(labels, np.asarray(scores, dtype=float), threshold, **PERFORMANCE_INTERVAL)
+    if metric in unavailable or metric not in intervals:
+        return None, unavailable.get(metric, f"{metric} has no bootstrap interval")
+    return [float(bound) for bound in intervals[metric]], None
 
 
 def classify(features: FeatureDrift, prediction: PredictionDrift, label: LabelDrift,

@@ -84,6 +84,9 @@ class PerformanceDrift(TypedDict):
     drop: NotRequired[Optional[float]]
     max_drop: NotRequired[float]
     reason: NotRequired[str]
+    interval: NotRequired[List[float]]  # the metric's bootstrap interval on the labelled rows (judged only)
+    uncertain: NotRequired[bool]        # that interval crosses max_drop, or there is none: it could go either way
+    interval_note: NotRequired[str]     # why there is no interval
 
 
 class Verdict(TypedDict):

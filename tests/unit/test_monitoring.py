@@ -544,3 +544,32 @@ def test_performance_is_not_judged_on_fewer_than_min_outcomes_of_a_class():
     five[np.argsort(scores)[:5]] = 1
     judged = performance_drift(five, scores, 0.5, {"roc_auc": 0.76}, spec, 300, min_outcomes=5)
     assert judged["judged"] and judged["drifted"] and judged["value"] < 0.1
+
+
+def test_a_performance_verdict_on_few_positives_is_given_with_its_interval_and_said_uncertain():
+    """helper-64: 6 frauds among 306 labels gave "roc_auc 0.6178 vs test 0.7026: DRIFT" with no word of its
+    uncertainty; a fifth of such label sets would say so by chance. The verdict stands (as evaluation's
+    gates: "pass, but uncertain"), now with its bootstrap interval and "but uncertain" where the interval
+    crosses the allowed drop; on 3,000 labels the same drop is certain."""
+    from keel.cli.monitor import performance_verdict
+    from keel.monitoring.drift import performance_drift
+    from keel.spec.monitoring import PerformanceDriftSpec
+
+    spec = PerformanceDriftSpec(metric="roc_auc", max_drop=0.05)
+
+    def window(rows: int, positives: int, seed: int):
+        rng = np.random.default_rng(seed)
+        labels = np.zeros(rows, dtype=int)
+        labels[:positives] = 1
+        return labels, np.where(labels == 1, rng.normal(0.4, 1, rows), rng.normal(0, 1, rows))  # AUC ~0.61
+
+    few = performance_drift(*window(306, 6, 2), 0.5, {"roc_auc": 0.70}, spec, 300, min_outcomes=5)
+    assert few["judged"] and few["drifted"] and few["uncertain"] and "interval" not in few
+    assert performance_verdict(few).startswith("DRIFT, but uncertain (no interval: undefined in ")
+    some = performance_drift(*window(400, 40, 3), 0.5, {"roc_auc": 0.70}, spec, 300, min_outcomes=5)
+    low, high = some["interval"]
+    assert some["drifted"] and some["uncertain"] and low < some["value"] < high and 0.70 - high < 0.05 < 0.70 - low
+    assert performance_verdict(some) == (f"DRIFT, but uncertain (95% interval {low:.4f}-{high:.4f} crosses a drop "
+                                         "of 0.05)")
+    many = performance_drift(*window(3000, 600, 2), 0.5, {"roc_auc": 0.70}, spec, 300, min_outcomes=5)
+    assert many["drifted"] and not many["uncertain"] and performance_verdict(many) == "DRIFT"

@@ -126,8 +126,10 @@ JUDGED_STATUS = (
     'on": 0.0, "target_null_fraction": 0.0, "test": "chi2", "unseen_categories": ["x"]}}, "problems": {}, "te'
     'sted": 2, "unseen_categories": {"purpose": ["x"]}}, "judged": true, "label": {"change": 0.2525, "drifted'
     '": true, "judged": true, "p_value": 1.0503035184551707e-18, "rate": 0.5525, "ratio": 1.8416666666666668, '
-    '"reference_rate": 0.3, "rows": 400}, "performance": {"drifted": false, "drop": -0.061800999999999995, "judged": true, "max_drop": 0.'
-    '05, "metric": "roc_auc", "reference": 0.8, "rows": 400, "value": 0.861801}, "prediction": {"decision_rat'
+    '"reference_rate": 0.3, "rows": 400}, "performance": {"drifted": false, "drop": -0.061800999999999995, '
+    # the metric's interval and whether it crosses the allowed drop (helper-64), added since
+    '"interval": [0.83122, 0.89294], "judged": true, "max_drop": 0.'
+    '05, "metric": "roc_auc", "reference": 0.8, "rows": 400, "uncertain": false, "value": 0.861801}, "prediction": {"decision_rat'
     'e": 0.31, "decision_rate_change": 0.010000000000000009, "decision_rate_drifted": false, "drifted": false'
     ', "problem": null, "reference_decision_rate": 0.3, "score_drifted": false, "score_ks": 0.01, "score_p_va'
     'lue": 0.5, "score_test": "ks"}, "reason": null, "verdict": {"alarm": true, "concept_drift": false, "kind'
