@@ -148,6 +148,17 @@ def test_a_linear_models_reasons_are_measured_from_the_background_as_explain_mea
                                                                              for row in expected]
 
 
+def _told(giver, rows, feature):
+    """The reasons of `rows` (the same online, as records, and in batch, as a frame) and, for each reason
+    naming `feature`, (the row's value, the statement it was given)."""
+    records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+               for r in rows.to_dict(orient="records")]
+    online, batch = giver.for_records(records), giver.for_frame(rows)
+    assert online == batch
+    return online, [(records[i][feature], r["statement"]) for i, given in enumerate(online) for r in given
+                    if r["feature"] == feature]
+
+
 def test_a_sided_statement_names_the_side_of_the_typical_value_the_persons_value_is_on():
     """helper-40 #8: "Amount too high" was given for a low amount that pushed toward decline. A test score far
     from 60 either way lowers the chance of being hired here, so declined people are given `test_score` as a
@@ -176,12 +187,7 @@ def test_a_sided_statement_names_the_side_of_the_typical_value_the_persons_value
     giver = ReasonGiver.for_pipeline(pipeline, scorer, data, decisions, background=background)
     typical = float(background["test_score"].median())
     rows = _frame(seed=1)[data.model_features].assign(test_score=rng.normal(60, 25, ROWS)).head(600)
-    records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-               for r in rows.to_dict(orient="records")]
-    online, batch = giver.for_records(records), giver.for_frame(rows)
-    assert online == batch
-    told = [(records[i]["test_score"], r["statement"]) for i, given in enumerate(online) for r in given
-            if r["feature"] == "test_score"]
+    online, told = _told(giver, rows, "test_score")
     assert {statement for _, statement in told} == set(sided.values())  # both sides were reasons
     assert all(statement == (sided["higher"] if value > typical else sided["lower"]) for value, statement in told)
     assert {r["statement"] for given in online for r in given if r["feature"] == "years_coding"} == {
@@ -203,12 +209,7 @@ def test_a_linear_models_sided_statement_never_contradicts_the_push_it_explains(
     background = frame[data.model_features].head(500)
     giver = ReasonGiver.for_pipeline(pipeline, scorer, data, decisions, background=background)
     rows = _frame(seed=2)[data.model_features].head(800)
-    records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-               for r in rows.to_dict(orient="records")]
-    online, batch = giver.for_records(records), giver.for_frame(rows)
-    assert online == batch
-    told = [(records[i]["years_coding"], r["statement"]) for i, given in enumerate(online) for r in given
-            if r["feature"] == "years_coding"]
+    _, told = _told(giver, rows, "years_coding")
     median, mean = background["years_coding"].median(), background["years_coding"].mean()
     assert {statement for _, statement in told} == {sided["lower"], "years_coding"}
     assert all(statement == sided["lower"] for value, statement in told if value is not None and value < median)
