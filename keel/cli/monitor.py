@@ -141,7 +141,8 @@ def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Pat
             f"{labels['before_prediction']} dated before their prediction" + _label_problems(labels))
     say(f"label drift:    {'DRIFT' if label.get('drifted') else ('stable' if label.get('judged') else label.get('reason', 'not judged'))}")
     say(f"performance:    {performance['metric']} {format_metric(performance.get('value'))} vs test "
-        f"{format_metric(performance.get('reference'))}: {performance_verdict(performance)}" + monitored_metric_note(spec))
+        f"{format_metric(performance.get('reference'))}: {performance_verdict(performance)}"
+        + monitored_metric_note(spec))
     for line in production_lines(status.get("production")):
         say(line)
     say(f"verdict:        {status['verdict']['summary']}")

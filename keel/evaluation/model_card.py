@@ -67,7 +67,8 @@ def card_sections(spec, model_name: str, version: int, training: dict, reports: 
                       periods_text(training[keys.SPLIT_PERIODS]))] if training.get(keys.SPLIT_PERIODS) else []),
                   ("Features", ", ".join(data.model_features)),
                   ("Sensitive attributes (not model inputs unless stated)", ", ".join(data.sensitive_attributes))]},
-        {"title": "Leakage and proxy screening", "text": "", "rows": screening_rows(training.get(keys.SCREENING), sensitive_inputs(data))},
+        {"title": "Leakage and proxy screening", "text": "",
+         "rows": screening_rows(training.get(keys.SCREENING), sensitive_inputs(data))},
         *([{"title": "Labels from production (retraining)", "text": "", "rows": coverage_rows(training[LABEL_COVERAGE])}]
           if training.get(LABEL_COVERAGE) else []),
         {"title": "Training", "text": "",

@@ -168,7 +168,8 @@ def _metric_interval(metric: str, labels: np.ndarray, scores, threshold: float) 
     it has none)."""
     from keel.evaluation.performance import metric_intervals
 
-    intervals, unavailable = metric_intervals(labels, np.asarray(scores, dtype=float), threshold, **PERFORMANCE_INTERVAL)
+    intervals, unavailable = metric_intervals(labels, np.asarray(scores, dtype=float), threshold,
+                                              **PERFORMANCE_INTERVAL)
     if metric in unavailable or metric not in intervals:
         return None, unavailable.get(metric, f"{metric} has no bootstrap interval")
     return [float(bound) for bound in intervals[metric]], None

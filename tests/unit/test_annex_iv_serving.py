@@ -113,7 +113,8 @@ def test_human_oversight_names_the_refer_band_and_the_referrals_decided(default_
     assert rows["Referrals decided"] == "3, of which 2 against the model's own decision"
     assert _oversight(banded, RECORDS)["Referrals decided"] == "none yet"
     assert _oversight(banded, RECORDS + decided, version=1)["Referrals decided"] == "none yet"  # v2's, not v1's
-    unbanded = default_spec.model_copy(update={"decisions": default_spec.decisions.model_copy(update={"refer_band": None})})
+    unbanded = default_spec.model_copy(update={"decisions": default_spec.decisions.model_copy(
+        update={"refer_band": None})})
     assert _oversight(unbanded, RECORDS)["Referral to a person"].startswith("none: decisions.refer_band is not set")
 
 

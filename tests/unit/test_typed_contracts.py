@@ -129,7 +129,8 @@ JUDGED_STATUS = (
     '"reference_rate": 0.3, "rows": 400}, "performance": {"drifted": false, "drop": -0.061800999999999995, '
     # the metric's interval and whether it crosses the allowed drop (helper-64), added since
     '"interval": [0.83122, 0.89294], "judged": true, "max_drop": 0.'
-    '05, "metric": "roc_auc", "reference": 0.8, "rows": 400, "uncertain": false, "value": 0.861801}, "prediction": {"decision_rat'
+    '05, "metric": "roc_auc", "reference": 0.8, "rows": 400, "uncertain": false, "value": 0.861801}, '
+    '"prediction": {"decision_rat'
     'e": 0.31, "decision_rate_change": 0.010000000000000009, "decision_rate_drifted": false, "drifted": false'
     ', "problem": null, "reference_decision_rate": 0.3, "score_drifted": false, "score_ks": 0.01, "score_p_va'
     'lue": 0.5, "score_test": "ks"}, "reason": null, "verdict": {"alarm": true, "concept_drift": false, "kind'
