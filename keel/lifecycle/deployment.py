@@ -37,6 +37,18 @@ class DeploymentResult:
         return 0 if self.error is None and self.outcome in DEPLOYED else 1
 
     @property
+    def rolled_back_because(self) -> Optional[str]:
+        """The stage a rolled-back rollout stopped at and its breaches ("stage 1 (5%): score PSI 0.865 >
+        0.5"), or the reason it was rolled back; None when it was not."""
+        evidence = self.evidence or {}
+        if evidence.get("outcome") != "rolled back":
+            return None
+        breached = [s for s in evidence.get("stages") or [] if s.get("breaches")]
+        if breached:
+            return f"stage {breached[-1]['stage']} ({breached[-1]['step']}): {'; '.join(breached[-1]['breaches'])}"
+        return evidence.get("reason")
+
+    @property
     def report(self) -> Optional[str]:
         """Where this rollout's report is: the run's `rollout_timeline_html` artifact (in the dashboard)."""
         return f"artifact rollout_timeline_html of run {self.run_name}" if self.evidence is not None else None

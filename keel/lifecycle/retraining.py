@@ -333,7 +333,9 @@ def _retrain(spec: Spec, decision: RetrainingDecision, champion: int, progress: 
         record["outcome"] = retraining_outcome(code, True, deployed.exit_code, deployed.outcome)
         if deployed.report:  # no rollout recorded: no report of it
             record["rollout_report"] = deployed.report
-        mark("rollout", record["outcome"] + (f"; rollout report {deployed.report}" if deployed.report else ""))
+        why = deployed.rolled_back_because
+        mark("rollout", record["outcome"] + (f" at {why}" if why else "")
+             + (f"; rollout report {deployed.report}" if deployed.report else ""))
     else:
         mark("rollout", f"none: {record['outcome']}")
     append_record(monitoring_folder(spec), record)

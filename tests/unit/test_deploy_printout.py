@@ -24,3 +24,14 @@ def _printed(default_spec, capsys, **evidence):
 ])
 def test_the_rollout_line_names_what_the_version_was_rolled_out_against(default_spec, capsys, evidence, said):
     assert _printed(default_spec, capsys, **evidence) == said
+
+
+def test_a_rolled_back_rollout_says_at_which_stage_and_why():
+    """The main job's timeline said only "not rolled out (rolled back)" for a retrain whose 5% canary breached
+    the score PSI (0.865 > 0.5): the stage and its breaches are what an operator looks at next."""
+    stages = [{"stage": 1, "step": "5%", "breaches": ["score PSI 0.865 > 0.5"]}]
+    back = DeploymentResult(4, evidence={"outcome": "rolled back", "stages": stages})
+    assert back.rolled_back_because == "stage 1 (5%): score PSI 0.865 > 0.5"
+    taken_over = DeploymentResult(4, evidence={"outcome": "rolled back", "stages": [], "reason": "the service took over"})
+    assert taken_over.rolled_back_because == "the service took over"
+    assert DeploymentResult(4, evidence={"outcome": "promoted", "stages": stages}).rolled_back_because is None
