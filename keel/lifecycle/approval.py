@@ -148,14 +148,14 @@ def release_refusal(governance: Optional[GovernanceSpec], model: str, version: i
     else:
         if status.approved:
             return None
-        from keel.evaluation.gates import describe_decision, is_deployable
+        from keel.deployment.deploy import NotDeployable, check_deployable
         from keel.registry import evaluation_outcome
 
-        evaluation = evaluation_outcome(model, version)
-        if not is_deployable(evaluation):  # no approval can be given: approve refuses such a version
-            judged = describe_decision(evaluation) if evaluation and evaluation.get("decision") else "not evaluated"
-            message = (f"keel: {command} refused: {model} {status.summary()}, and none can be given: its latest "
-                       f"evaluation is {judged}, and only a version whose evaluation passed may be approved")
+        try:  # the check `approve` makes: where it refuses, no approval can be given
+            check_deployable(version, evaluation_outcome(model, version))
+        except NotDeployable as error:
+            message = (f"keel: {command} refused: {model} {status.summary()}, and none can be given: {error}; it "
+                       "cannot be approved for production")
         else:
             message = (f"keel: {command} refused: {model} {status.summary()}. Approve it with "
                        f"`python run.py approve --model {model} --version {version} --reason TEXT` "

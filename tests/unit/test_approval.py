@@ -198,9 +198,9 @@ def test_deploying_a_version_no_approval_can_be_given_says_so_instead_of_asking_
     rejected = {**decide([], {}, None), "decision": "reject", "deployable": False, "failed": ["roc_auc >= 0.75"]}
     monkeypatch.setattr(registry, "evaluation_outcome", lambda model, version: rejected)
     message = approval.release_refusal(governance, "fraud", 1, "deploy", None)
-    assert message == ("keel: deploy refused: fraud v1: 0 of 1 approval(s) count, and none can be given: its latest "
-                       "evaluation is reject (1 gate(s) failed), and only a version whose evaluation passed may be "
-                       "approved") and recorded == [message]
+    assert message == ("keel: deploy refused: fraud v1: 0 of 1 approval(s) count, and none can be given: v1 failed "
+                       "its gates (roc_auc >= 0.75); only versions that passed evaluation are deployable; it cannot "
+                       "be approved for production") and recorded == [message]
     monkeypatch.setattr(registry, "evaluation_outcome", lambda model, version: decide([], {}, None))
     assert "Approve it with `python run.py approve --model fraud --version 1" in approval.release_refusal(
         governance, "fraud", 1, "deploy", None)
