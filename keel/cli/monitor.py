@@ -90,12 +90,15 @@ class ConsoleProgress(Progress):
 
 def performance_verdict(performance: dict) -> str:
     """DRIFT / stable, ", but uncertain" with the interval that crosses the allowed drop, or why not judged."""
+    from keel.monitoring.drift import PERFORMANCE_INTERVAL
+
     if not performance.get("judged"):
         return performance.get("reason", "not judged")
     verdict = "DRIFT" if performance.get("drifted") else "stable"
     if performance.get("uncertain") and performance.get("interval"):
         low, high = performance["interval"]
-        verdict += f", but uncertain (95% interval {low:.4f}-{high:.4f} crosses a drop of {performance['max_drop']:g})"
+        verdict += (f", but uncertain ({PERFORMANCE_INTERVAL['confidence']:.0%} interval {low:.4f}-{high:.4f} crosses a "
+                    f"drop of {performance['max_drop']:g})")
     elif performance.get("uncertain"):
         verdict += f", but uncertain (no interval: {performance.get('interval_note')})"
     return verdict

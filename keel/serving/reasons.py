@@ -178,16 +178,13 @@ def top_reasons(contributions: np.ndarray, features: Sequence[str], toward_posit
 
 def side_of(value: Any, typical: Optional[float]) -> Optional[str]:
     """"higher" or "lower" than `typical`; None for a value on it, a missing one or no typical value."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
+    if typical is None or not _finite_number(value) or float(value) == typical:
         return None
-    if typical is None or not np.isfinite(number) or number == typical:
-        return None
-    return "higher" if number > typical else "lower"
+    return "higher" if float(value) > typical else "lower"
 
 
 def _finite_number(value: Any) -> bool:
+    """Whether `value` is a number a side can be told of (not missing, text or infinite)."""
     try:
         return bool(np.isfinite(float(value)))
     except (TypeError, ValueError):
