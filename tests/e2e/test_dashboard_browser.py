@@ -138,7 +138,8 @@ def test_the_dashboard_shows_the_training_run_its_steps_and_a_keel_report(browse
         wait.until(lambda d: "Overview" in d.find_element(By.TAG_NAME, "body").text or "/login" in d.current_url)
         _sign_in_if_asked(browser, wait)
         assert "survey" not in browser.current_url and "onboarding" not in browser.current_url
-        assert "Welcome back" in browser.find_element(By.TAG_NAME, "body").text
+        # The home page's greeting renders after its navigation ("Overview"): waited for, not read at once.
+        wait.until(lambda d: "Welcome back" in d.find_element(By.TAG_NAME, "body").text)
 
         # The latest training run, found the way a user finds it: the project's run list.
         browser.get(f"{dashboard_url}/projects/default/runs")
