@@ -21,6 +21,12 @@ from pathlib import Path
 
 import pytest
 
+# pytest imports this file as `conftest`; the tests import it as `tests.conftest`. Two names would run it
+# twice: two ZenML homes and template stores per process, the second never removed (pytest_sessionfinish
+# runs only on pytest's). The first import is the only one.
+if __name__ == "conftest":
+    sys.modules.setdefault("tests.conftest", sys.modules[__name__])
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
