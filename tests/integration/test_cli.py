@@ -1,20 +1,19 @@
 """The CLI as a user runs it: a separate process, its own ZenML store, real output."""
 
 import os
-import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import ROOT, new_zenml_store
+from tests.support.forked_commands import run_command
 
 pytestmark = pytest.mark.integration
 
 
 def _cli(tmp_path, *args):
     env = {**os.environ, "ZENML_CONFIG_PATH": new_zenml_store(tmp_path / "zenml")}
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True,
-                          cwd=tmp_path, env=env, timeout=600)
+    return run_command([sys.executable, str(ROOT / "run.py"), *args], cwd=tmp_path, env=env, timeout=600)
 
 
 def test_train_then_query_runs(tmp_path):

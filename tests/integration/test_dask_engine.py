@@ -20,6 +20,7 @@ from keel.data.fingerprint import fingerprint_frame
 from keel.data.schema import validate_frame
 from keel.data.sources import load_frame
 from keel.engine.spec import DaskEngine
+from tests.support.forked_commands import run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 6000
@@ -280,7 +281,6 @@ def test_dask_and_local_metrics_agree_within_tolerance(trained, partitioned):
 
 def test_an_unreachable_scheduler_is_one_message_and_exit_1_before_any_work(partitioned, tmp_path):
     import socket
-    import subprocess
     import sys
 
     with socket.socket() as probe:  # a port nothing listens on
@@ -295,15 +295,15 @@ def test_an_unreachable_scheduler_is_one_message_and_exit_1_before_any_work(part
         "engine": {"kind": "dask", "scheduler_address": f"tcp://127.0.0.1:{port}", "connect_timeout_seconds": 2}}))
     env = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false", "WHYLOGS_NO_ANALYTICS": "True"}
     config = next(partitioned.data.source.path.parent.glob("applications.yaml"))
-    applied = subprocess.run([sys.executable, str(ROOT / "run.py"), "stack", "apply", str(path), "--no-activate"],
-                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    applied = run_command([sys.executable, str(ROOT / "run.py"), "stack", "apply", str(path), "--no-activate"],
+                          env=env, cwd=tmp_path, timeout=300)
     assert applied.returncode == 0, applied.stderr[-2000:]
     from zenml.client import Client
 
     runs_before = len(Client().list_pipeline_runs(size=100).items)
     started = time.monotonic()
-    train = subprocess.run([sys.executable, str(ROOT / "run.py"), "train", "--config", str(config), "--stack", str(path)],
-                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    train = run_command([sys.executable, str(ROOT / "run.py"), "train", "--config", str(config), "--stack", str(path)],
+                        env=env, cwd=tmp_path, timeout=300)
     assert train.returncode == 1, train.stderr[-2000:]
     message = train.stderr + train.stdout
     assert f"no Dask scheduler answers at tcp://127.0.0.1:{port} within 2 s" in message

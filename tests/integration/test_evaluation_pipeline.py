@@ -4,6 +4,7 @@ import pytest
 
 from keel.spec import load_spec
 from tests.conftest import ROOT, new_zenml_store
+from tests.support.forked_commands import run_command
 from tests.support.training_runs import train_in_process
 
 pytestmark = pytest.mark.integration
@@ -66,14 +67,12 @@ def test_evaluate_records_the_decision_promotes_and_writes_a_card(tmp_path):
 
 def test_evaluate_cli_exit_codes_and_card_file(tmp_path):
     import os
-    import subprocess
     import sys
 
     env = {**os.environ, "ZENML_CONFIG_PATH": new_zenml_store(tmp_path / "zenml")}
 
     def cli(*args):
-        return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True,
-                              cwd=tmp_path, env=env, timeout=600)
+        return run_command([sys.executable, str(ROOT / "run.py"), *args], cwd=tmp_path, env=env, timeout=600)
 
     sets = [item for override in FAST for item in ("--set", override)]
     missing = cli("evaluate", *sets)

@@ -4,12 +4,12 @@ on the terminal); `--verbose` shows them on the terminal as ZenML prints them.""
 
 import os
 import re
-import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import ROOT, new_zenml_store
+from tests.support.forked_commands import run_command
 
 pytestmark = pytest.mark.integration
 
@@ -20,8 +20,8 @@ def _train_on_bad_data(tmp_path, *flags):
     (tmp_path / "bad.csv").write_text("income,region\n1,north\n")
     env = {**os.environ, "ZENML_CONFIG_PATH": new_zenml_store(tmp_path / "zenml"),  # a fresh store: every step runs
            "ZENML_LOGGING_VERBOSITY": "INFO", "ZENML_LOGGING_COLORS_DISABLED": "true"}
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *BAD_DATA, *flags], capture_output=True,
-                          text=True, cwd=tmp_path, env=env, timeout=600)
+    return run_command([sys.executable, str(ROOT / "run.py"), *BAD_DATA, *flags], cwd=tmp_path, env=env,
+                       timeout=600)
 
 
 def test_a_failed_step_prints_keels_message_and_the_path_of_zenmls_log(tmp_path):

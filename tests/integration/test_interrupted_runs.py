@@ -15,6 +15,7 @@ import pytest
 
 from keel.lifecycle.interrupted_runs import RunProcess, is_running, mark_interrupted_runs, this_machine, this_process
 from tests.conftest import ROOT
+from tests.support.forked_commands import run_command
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ def _cli(tmp_path, *args, **popen):
     command = [sys.executable, str(ROOT / "run.py"), *args]
     if popen:
         return subprocess.Popen(command, cwd=tmp_path, env=env, text=True, **popen)
-    return subprocess.run(command, cwd=tmp_path, env=env, text=True, capture_output=True, timeout=600)
+    return run_command(command, cwd=tmp_path, env=env, timeout=600)
 
 
 def _wait_for(path, text, process, timeout=300):

@@ -10,13 +10,13 @@ The kill is a real SIGKILL of a real `run.py train`, at a named point of `regist
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, new_zenml_store
+from tests.support.forked_commands import run_command
 
 pytestmark = pytest.mark.integration
 
@@ -29,8 +29,7 @@ def _cli(project, *args, kill_at=None):
     env.pop("KEEL_TEST_KILL_REGISTRATION_AT", None)
     if kill_at:
         env["KEEL_TEST_KILL_REGISTRATION_AT"] = kill_at
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True,
-                          cwd=project, env=env, timeout=600)
+    return run_command([sys.executable, str(ROOT / "run.py"), *args], cwd=project, env=env, timeout=600)
 
 
 @pytest.fixture(scope="module")

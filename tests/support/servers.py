@@ -310,5 +310,6 @@ def client_environment(config_path: Path, **variables: str) -> Dict[str, str]:
 
 def run_keel(args: List[str], env: Dict[str, str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     """`python run.py ARGS` as a user would run it (no terminal: a prompt would fail, not hang)."""
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], env=env, cwd=cwd, text=True,
-                          capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout)
+    from tests.support.forked_commands import run_command
+
+    return run_command([sys.executable, str(ROOT / "run.py"), *args], env=env, cwd=cwd, timeout=timeout)

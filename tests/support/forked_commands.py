@@ -1,0 +1,254 @@
+"""`run.py` commands for tests, forked from a process that has already imported ZenML and the libraries.
+
+A command's process spends about 2.2 of its ~3 CPU-seconds importing ZenML, pandas, scikit-learn and
+LightGBM; the suite starts ~90. Here a process (the zygote; one per test process and environment, at
+most MOST_ZYGOTES) imports them once and forks a child per command. The child is a real process (own pid, session, working directory,
+environment, standard streams) that runs `run.py` as `python run.py ...` would, with keel and the
+project imported fresh from its own sys.path; ZenML is unpatched, as for users.
+
+What a fork cannot give is a different environment at import time, so the zygote records every
+environment variable the libraries read while it imported them; a command whose environment differs
+in one of those, or in any PYTHON* variable, runs as a plain subprocess instead (`run_command` does
+this itself). Commands a test signals or waits on while they run keep subprocess.Popen.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Optional
+
+# Third-party only: keel and the project's modules come from each command's own sys.path.
+PRELOADED = ("zenml.client", "zenml.zen_stores.sql_zen_store", "zenml.pipelines", "zenml.steps", "zenml.models",
+             "pandas", "sklearn", "lightgbm", "sqlalchemy")
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+# ---- the zygote (its own process) ----------------------------------------------------------------------
+
+def _import_recording_environment_reads() -> tuple:
+    """Import PRELOADED: (the environment variables read meanwhile, with the values they had before,
+    the variables the imports set, with the values they set; e.g. LightGBM sets KMP_INIT_AT_FORK)."""
+    environ_class = type(os.environ)
+    original = environ_class.__getitem__
+    before = dict(os.environ)
+    read: set = set()
+
+    def recording(self, key):
+        read.add(key)
+        return original(self, key)
+
+    environ_class.__getitem__ = recording
+    try:
+        for name in PRELOADED:
+            __import__(name)
+    finally:
+        environ_class.__getitem__ = original
+    changed = {key: value for key, value in os.environ.items() if before.get(key) != value}
+    return {key: before.get(key) for key in read if isinstance(key, str)}, changed
+
+
+def _same_import_environment(read_at_import: dict, env: dict, env_of_zygote=os.environ) -> bool:
+    """Whether a fresh process with `env` would import what the zygote imported, as it did."""
+    python = {key for key in (*env_of_zygote, *env) if key.startswith("PYTHON")}
+    return (all(env.get(key) == value for key, value in read_at_import.items())
+            and all(env.get(key) == env_of_zygote.get(key) for key in python))
+
+
+def _run_child(request: dict, base_path: list) -> None:
+    """In the forked child: become the command's process and run run.py; never returns."""
+    code = 1
+    try:
+        os.setsid()
+        for target, fd in enumerate(request["fds"]):
+            os.dup2(fd, target)
+            os.close(fd)
+        # As Python starts: SIGINT raises KeyboardInterrupt, SIGPIPE is ignored, the rest as the OS has them.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        for number in (signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(number, signal.SIG_DFL)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ.update(request["set_at_import"])
+        script = request["argv"][0]
+        sys.path[:] = [os.path.dirname(os.path.abspath(script)), *base_path]  # PYTHONPATH is the zygote's
+        sys.argv = list(request["argv"])
+        import random
+
+        import numpy
+
+        random.seed()  # a fresh process's generators are seeded afresh, not copied from the zygote
+        numpy.random.seed()
+        import runpy
+
+        try:
+            runpy.run_path(script, run_name="__main__")
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+            if stop.code is not None and not isinstance(stop.code, int):
+                print(stop.code, file=sys.stderr)
+        except BaseException:  # what the interpreter prints for an uncaught exception
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        # The interpreter's own exit: wait for the threads still running, then the atexit functions.
+        threading._shutdown()
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code)
+
+
+def serve(socket_path: str) -> None:
+    read_at_import, set_at_import = _import_recording_environment_reads()
+    base_path = sys.path[1:]  # PYTHONPATH, the standard library, site-packages: not this module's folder
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(8)
+    waiting: dict = {}  # child pid -> the connection its status goes to
+
+    def reap(*_):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            connection = waiting.pop(pid, None)
+            if connection is not None:
+                try:
+                    connection.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+                finally:
+                    connection.close()
+
+    signal.signal(signal.SIGCHLD, reap)
+    print("ready", json.dumps({**read_at_import, **{key: os.environ.get(key) for key in os.environ
+                                                    if key.startswith("PYTHON")}}), flush=True)
+    while True:
+        connection, _ = listener.accept()
+        message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
+        request = json.loads(message)
+        if not _same_import_environment(read_at_import, request["env"], {**os.environ, **read_at_import}):
+            for fd in fds:
+                os.close(fd)
+            connection.sendall(b"refused\n")
+            connection.close()
+            continue
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])  # the pid is known before it is reaped
+        pid = os.fork()
+        if pid == 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCHLD])
+            listener.close()
+            connection.close()
+            _run_child({**request, "fds": fds, "set_at_import": set_at_import}, base_path)
+        for fd in fds:
+            os.close(fd)
+        connection.sendall(f"{pid}\n".encode())
+        waiting[pid] = connection
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCHLD])
+
+
+# ---- the test process's side -----------------------------------------------------------------------------
+
+MOST_ZYGOTES = 3  # per test process; a command whose import environment matches none runs as a subprocess
+_zygotes: list = []  # (owner pid, socket path, variables read at import with their values, process)
+
+
+def _zygote_for(env: dict) -> Optional[str]:
+    """The socket of a zygote of this process whose imports read what `env` holds, started if there is none
+    yet (with `env`); None where none can serve it."""
+    for owner, path, read_at_import, _ in _zygotes:
+        if owner == os.getpid() and _same_import_environment(read_at_import, env, env_of_zygote=read_at_import):
+            return path
+    if not sys.platform.startswith("linux") or len(_zygotes) >= MOST_ZYGOTES:
+        return None
+    from keel.deployment.server import _dies_with_this_process
+
+    path = os.path.join(tempfile.mkdtemp(prefix="keel-zygote-"), "socket")
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.forked_commands", path], cwd=_ROOT, env=env,
+                               stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                               preexec_fn=_dies_with_this_process())
+    ready = process.stdout.readline()
+    if not ready.startswith("ready "):
+        process.kill()
+        process.wait()
+        return None
+    atexit.register(_stop, process)
+    _zygotes.append((os.getpid(), path, json.loads(ready[len("ready "):]), process))
+    return path
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.kill()
+    process.wait()  # reaped: its CPU, and its commands', counts in this process's children's usage
+
+
+def run_command(argv: list, *, env: Optional[dict] = None, cwd=None, timeout: Optional[float] = None,
+                input: Optional[str] = None) -> subprocess.CompletedProcess:
+    """What subprocess.run(argv, capture_output=True, text=True, ...) gives, for argv = [python, run.py, ...]
+    with python this interpreter: forked from the zygote when the environment allows, else run so."""
+    env = dict(os.environ if env is None else env)
+    cwd = str(cwd or os.getcwd())
+    path = _zygote_for(env) if argv[0] == sys.executable else None
+    if path is None:
+        return subprocess.run(argv, env=env, cwd=cwd, timeout=timeout, input=input, capture_output=True, text=True)
+    stdin_read, stdin_write = os.pipe() if input is not None else (os.open(os.devnull, os.O_RDONLY), None)
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(path)
+        request = json.dumps({"argv": [str(a) for a in argv[1:]], "env": env, "cwd": cwd}).encode()
+        socket.send_fds(connection, [request], [stdin_read, out_write, err_write])
+        for fd in (stdin_read, out_write, err_write):
+            os.close(fd)
+        replies = connection.makefile("r")
+        first = replies.readline().strip()
+        if first == "refused":
+            for fd in (out_read, err_read, *([stdin_write] if stdin_write is not None else [])):
+                os.close(fd)
+            return subprocess.run(argv, env=env, cwd=cwd, timeout=timeout, input=input, capture_output=True,
+                                  text=True)
+        pid = int(first)
+        if stdin_write is not None:
+            with os.fdopen(stdin_write, "w") as feed:
+                feed.write(input)
+        captured = {}
+
+        def collect(name, fd):
+            with os.fdopen(fd, "rb") as source:
+                captured[name] = source.read().decode(errors="replace")
+
+        readers = [threading.Thread(target=collect, args=item, daemon=True)
+                   for item in (("stdout", out_read), ("stderr", err_read))]
+        for reader in readers:
+            reader.start()
+        connection.settimeout(timeout)
+        try:
+            status = replies.readline().strip()
+        except TimeoutError:
+            os.killpg(pid, signal.SIGKILL)
+            raise subprocess.TimeoutExpired(argv, timeout) from None
+        for reader in readers:
+            reader.join()
+    return subprocess.CompletedProcess(argv, int(status), captured.get("stdout", ""), captured.get("stderr", ""))
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

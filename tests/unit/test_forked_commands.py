@@ -1,0 +1,55 @@
+"""A command forked from the tests' zygote is what `python script ...` run as a subprocess gives: same
+output, exit status, working directory, environment and sys.path; a timeout kills it."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.support.forked_commands import _same_import_environment, _zygotes, run_command
+
+SCRIPT = textwrap.dedent("""
+    import os, sys
+    open("parent", "w").write(str(os.getppid()))
+    print(sys.argv[1:], os.getcwd(), os.environ.get("KEEL_PROBE"), sys.path[0], __name__)
+    print("to stderr", sys.stdin.read() or "-", file=sys.stderr)
+    if sys.argv[1] == "kill":
+        os.kill(os.getpid(), 9)
+    sys.exit(int(sys.argv[1]) if sys.argv[1].isdigit() else sys.argv[1])
+""")
+
+
+@pytest.mark.parametrize("argument", ["0", "3", "a message", "kill"])
+def test_a_forked_command_gives_what_a_subprocess_gives(tmp_path, argument):
+    script = tmp_path / "scripts" / "command.py"
+    script.parent.mkdir()
+    script.write_text(SCRIPT)
+    env = {**os.environ, "KEEL_PROBE": "probe value"}
+    argv = [sys.executable, str(script), argument]
+    forked = run_command(argv, env=env, cwd=tmp_path, timeout=60)
+    assert int((tmp_path / "parent").read_text()) in {zygote.pid for *_, zygote in _zygotes}  # forked, not run
+    plain = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           timeout=60)
+    assert (forked.returncode, forked.stdout, forked.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert str(tmp_path / "scripts") in forked.stdout and "probe value" in forked.stdout
+    assert run_command(argv[:2] + ["0"], env=env, cwd=tmp_path, input="fed").stderr == "to stderr fed\n"
+
+
+def test_a_command_that_outlives_its_timeout_is_killed(tmp_path):
+    script = tmp_path / "sleeps.py"
+    script.write_text("import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_command([sys.executable, str(script)], cwd=tmp_path, timeout=1)
+
+
+def test_an_environment_the_imports_would_read_differently_is_not_forked():
+    read_at_import = {"ZENML_LOGGING_VERBOSITY": "WARN", "COLUMNS": None}
+    zygote = {**read_at_import, "PYTHONPATH": "/a"}
+    assert _same_import_environment(read_at_import, {"ZENML_LOGGING_VERBOSITY": "WARN", "PYTHONPATH": "/a",
+                                                     "ZENML_CONFIG_PATH": "/any"}, zygote)
+    assert not _same_import_environment(read_at_import, {"ZENML_LOGGING_VERBOSITY": "INFO", "PYTHONPATH": "/a"}, zygote)
+    assert not _same_import_environment(read_at_import, {"ZENML_LOGGING_VERBOSITY": "WARN", "COLUMNS": "80",
+                                                         "PYTHONPATH": "/a"}, zygote)
+    assert not _same_import_environment(read_at_import, {"ZENML_LOGGING_VERBOSITY": "WARN", "PYTHONPATH": "/b"}, zygote)
