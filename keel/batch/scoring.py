@@ -105,14 +105,16 @@ class TableFile:
     written in groups of a fixed size whatever the input's chunks, so the file's bytes (and so its
     fingerprint) do not depend on the chunk size."""
 
-    def __init__(self, destination: Path, batch_id: str, schema, output_format: str):
+    def __init__(self, destination: Path, batch_id: str, schema, output_format: str, make_folder: bool = True):
+        """`make_folder`: create the destination's folder if missing (else its absence is an error)."""
         import pyarrow.csv as pcsv
         import pyarrow.parquet as pq
 
         self.destination = destination
         self.temporary = partial_path(destination, batch_id)
         self.schema = schema
-        self.destination.parent.mkdir(parents=True, exist_ok=True)
+        if make_folder:
+            self.destination.parent.mkdir(parents=True, exist_ok=True)
         if output_format == "csv":
             self.writer = pcsv.CSVWriter(str(self.temporary), schema)
         else:

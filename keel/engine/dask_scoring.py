@@ -96,7 +96,10 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
 
     data = job.data
     part = PART_NAME.format(index)
-    output = TableFile(Path(job.parts_folder) / part, job.batch_id, output_schema(data, job.decisions), "parquet")
+    # The batch made the parts folder; a partition still running after the batch failed and removed it
+    # must not make it again (nothing of a failed batch is left behind).
+    output = TableFile(Path(job.parts_folder) / part, job.batch_id, output_schema(data, job.decisions), "parquet",
+                       make_folder=False)
     reasons = BatchReasons(model, data, job.decisions, job.background) if job.decisions is not None else None
     predictions = None
     result = PartitionScored(0, 0, empty_rejects())
@@ -153,6 +156,17 @@ def score_partition(piece, schema, index: int, first_row: int, model, job: Parti
     return result
 
 
+def _remove_parts_folder(folder: Path) -> None:
+    """A failed batch's parts folder, removed. A cancelled partition may still run on its worker (Dask does
+    not stop a running task) and open its file in the folder while it is being removed; it cannot make the
+    folder again, so removing once more gets what it wrote."""
+    for _ in range(PARTS_FOLDER_REMOVALS):
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            return
+        time.sleep(0.05)
+
+
 @dataclass
 class DaskBatch:
     """A partitioned batch scored and published: keel.batch.scoring.BatchResult's fields plus the
@@ -166,6 +180,7 @@ class DaskBatch:
     last: Optional[datetime]
 
 
+PARTS_FOLDER_REMOVALS = 20  # attempts at removing a failed batch's parts folder while partitions still write
 LOST_MODEL_RETRIES = 3  # scattering the model again after workers were lost mid-batch, at most
 
 
@@ -257,7 +272,7 @@ def score_partitioned(client, *, source: FileSource, data: DataSpec, model, thre
         for future in futures:
             future.cancel()
         rejects_file.discard()
-        shutil.rmtree(parts_folder, ignore_errors=True)
+        _remove_parts_folder(parts_folder)
         raise
     result = dict(batch_id=batch_id, model_version=int(model_version), input_fingerprint=input_fingerprint,
                   rows_read=rows_read, scored=scored, rejected=rejected, output_uri=str(output.resolve()),

@@ -88,3 +88,32 @@ def test_a_model_lost_again_and_again_fails_the_batch_in_words_and_publishes_not
     with pytest.raises(BatchScoringError, match=f"the Dask cluster lost the model {losses} times while scoring"):
         _score(_LosingClient(losses=losses, at=0), scored_input, tmp_path, "lost")
     assert not (tmp_path / "lost.parquet").exists() and not (tmp_path / "lost.rejects.parquet").exists()
+
+
+def test_a_partition_still_running_when_its_batch_failed_leaves_nothing_behind(scored_input, tmp_path):
+    """Dask does not stop a running task it cancels: a partition that starts after the batch failed and
+    removed its parts folder (seen in CI: an empty hidden folder left beside the output) must not make it
+    again."""
+    from keel.batch.contract import MissingColumnsError
+    from keel.batch.inputs import batch_source
+
+    spec, folder, model = scored_input
+    broken = tmp_path / "input"
+    broken.mkdir()
+    pd.read_parquet(folder / "part.parquet").drop(columns="income").to_parquet(broken / "part.parquet", index=False,
+                                                                                row_group_size=200)
+    client = _LosingClient(losses=0, at=0)
+    submitted = []
+    submit = client.submit
+    client.submit = lambda *args, **kwargs: submitted.append(submit(*args, **kwargs)) or submitted[-1]
+    output = tmp_path / "out"
+    with pytest.raises(MissingColumnsError, match="income"):
+        dask_scoring.score_partitioned(
+            client, source=batch_source(str(broken), spec.data), data=spec.data, model=model, threshold=0.3,
+            model_version=1, batch_id="failed", input_fingerprint="sha256:x", output=output / "scores.parquet",
+            rejects=output / "rejects.parquet", chunk_rows=200)
+    assert len(submitted) == 6
+    for late in submitted[1:]:  # cancelled, yet running on their workers: they run to their end now
+        with pytest.raises(Exception):
+            late.compute()
+    assert not output.exists() or list(output.iterdir()) == []
