@@ -15,7 +15,9 @@ this itself). Commands a test signals or waits on while they run keep subprocess
 from __future__ import annotations
 
 import atexit
+import io
 import json
+import locale
 import os
 import signal
 import socket
@@ -200,6 +202,12 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait()  # reaped: its CPU, and its commands', counts in this process's children's usage
 
 
+def _run_plainly(argv, env, cwd, timeout, input) -> subprocess.CompletedProcess:
+    stdin = subprocess.DEVNULL if input is None else None  # no terminal: a prompt fails, it does not hang
+    return subprocess.run(argv, env=env, cwd=cwd, timeout=timeout, input=input, stdin=stdin, capture_output=True,
+                          text=True)
+
+
 def run_command(argv: list, *, env: Optional[dict] = None, cwd=None, timeout: Optional[float] = None,
                 input: Optional[str] = None) -> subprocess.CompletedProcess:
     """What subprocess.run(argv, capture_output=True, text=True, ...) gives, for argv = [python, run.py, ...]
@@ -208,7 +216,7 @@ def run_command(argv: list, *, env: Optional[dict] = None, cwd=None, timeout: Op
     cwd = str(cwd or os.getcwd())
     path = _zygote_for(env) if argv[0] == sys.executable else None
     if path is None:
-        return subprocess.run(argv, env=env, cwd=cwd, timeout=timeout, input=input, capture_output=True, text=True)
+        return _run_plainly(argv, env, cwd, timeout, input)
     stdin_read, stdin_write = os.pipe() if input is not None else (os.open(os.devnull, os.O_RDONLY), None)
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
@@ -223,22 +231,21 @@ def run_command(argv: list, *, env: Optional[dict] = None, cwd=None, timeout: Op
         if first == "refused":
             for fd in (out_read, err_read, *([stdin_write] if stdin_write is not None else [])):
                 os.close(fd)
-            return subprocess.run(argv, env=env, cwd=cwd, timeout=timeout, input=input, capture_output=True,
-                                  text=True)
+            return _run_plainly(argv, env, cwd, timeout, input)
         pid = int(first)
-        if stdin_write is not None:
-            with os.fdopen(stdin_write, "w") as feed:
-                feed.write(input)
         captured = {}
 
-        def collect(name, fd):
-            with os.fdopen(fd, "rb") as source:
-                captured[name] = source.read().decode(errors="replace")
+        def collect(name, fd):  # decoded as subprocess's text mode does: locale encoding, universal newlines
+            with io.TextIOWrapper(os.fdopen(fd, "rb"), encoding=locale.getpreferredencoding(False)) as source:
+                captured[name] = source.read()
 
         readers = [threading.Thread(target=collect, args=item, daemon=True)
                    for item in (("stdout", out_read), ("stderr", err_read))]
         for reader in readers:
             reader.start()
+        if stdin_write is not None:  # after the readers: a command may write before it reads
+            with os.fdopen(stdin_write, "w") as feed:
+                feed.write(input)
         connection.settimeout(timeout)
         try:
             status = replies.readline().strip()

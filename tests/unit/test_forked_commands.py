@@ -15,6 +15,7 @@ SCRIPT = textwrap.dedent("""
     open("parent", "w").write(str(os.getppid()))
     print(sys.argv[1:], os.getcwd(), os.environ.get("KEEL_PROBE"), sys.path[0], __name__)
     print("to stderr", sys.stdin.read() or "-", file=sys.stderr)
+    sys.stdout.write("progress 50%\\r100% \\N{CHECK MARK}\\r\\n")  # as text mode reads it: newlines, UTF-8
     if sys.argv[1] == "kill":
         os.kill(os.getpid(), 9)
     sys.exit(int(sys.argv[1]) if sys.argv[1].isdigit() else sys.argv[1])
