@@ -329,15 +329,15 @@ def is_deployable(evaluation: Optional["EvaluationRecord"]) -> bool:
 
 
 def describe_decision(decision: Union[Decision, "EvaluationRecord"]) -> str:
-    """One line: the decision and why, e.g. "reject (2 gates failed)"."""
+    """One line: the decision and why, e.g. "reject (1 gate(s) failed: roc_auc >= 0.75)"."""
     if decision["decision"] == INCOMPLETE:
         where = f" at step {decision['failed_step']}" if decision.get("failed_step") else ""
         return f"{INCOMPLETE}{where}: {'; '.join(decision.get('missing') or []) or 'evaluation did not finish'}"
+    failed = f"{len(decision['failed'])} gate(s) failed: {'; '.join(decision['failed'])}"
     if decision.get("advisory"):
-        return (f"{decision['decision']} (advisory: {len(decision['failed'])} gate(s) failed; "
-                "evaluation.blocking is false)")
+        return f"{decision['decision']} (advisory: {failed}; evaluation.blocking is false)"
     if decision["decision"] == REJECT:
-        return f"{REJECT} ({len(decision['failed'])} gate(s) failed)"
+        return f"{REJECT} ({failed})"
     declared = [g for g in decision["gates"] if g["metric"] not in BUILT_IN_CHECKS]
     return f"{decision['decision']} ({'all gates pass' if declared else 'no gates declared in the spec'})"
 

@@ -42,10 +42,15 @@ def test_a_passing_check_names_the_model_its_score_and_exits_0(sample):
 def test_a_failed_gate_exits_3_when_blocking_and_0_when_not(sample):
     from keel.lifecycle.check import check_sample
 
+    from keel.evaluation.gates import describe_decision
+
     strict = check_sample(_spec("evaluation.gates[roc_auc].min=0.9999"), sample)
     assert strict.decision["failed"] and strict.exit_code == 3
+    # the summary line `check` ends with names the gate, not only how many failed
+    assert describe_decision(strict.decision) == "reject (1 gate(s) failed: roc_auc >= 0.9999)"
     advisory = check_sample(_spec("evaluation.gates[roc_auc].min=0.9999", "evaluation.blocking=false"), sample)
     assert advisory.decision["failed"] and advisory.exit_code == 0
+    assert "1 gate(s) failed: roc_auc >= 0.9999; evaluation.blocking is false" in describe_decision(advisory.decision)
 
 
 def test_a_sample_that_fails_validation_is_an_error_and_nothing_is_judged(sample):

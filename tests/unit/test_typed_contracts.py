@@ -245,7 +245,8 @@ def test_records_are_stored_as_before():
 
 def test_an_evaluation_record_stored_before_still_reads():
     stored = json.loads(FINISHED_RECORD)
-    assert describe_decision(stored) == "reject (1 gate(s) failed)" and not is_deployable(stored)
+    assert describe_decision(stored) == "reject (1 gate(s) failed: expected_calibration_error <= 0.05)"
+    assert not is_deployable(stored)
     assert is_deployable({**stored, "decision": PROMOTE, "passed": True, "deployable": True, "failed": []})
     trail = [{"event": "evaluated", "version": 3, "time": "2026-03-01T12:00:00+00:00", "details": stored}]
     assert previous_evaluation(trail, 3) == stored
@@ -274,7 +275,8 @@ def test_an_older_record_without_the_later_keys_still_reads():
     later = ("advisory", "missing", "failed_step", "applied_gates", "blocking", "gate_changes",
              "spec_differs_from_training")
     older = {k: v for k, v in json.loads(FINISHED_RECORD).items() if k not in later}
-    assert describe_decision(older) == "reject (1 gate(s) failed)" and not is_deployable(older)
+    assert describe_decision(older) == "reject (1 gate(s) failed: expected_calibration_error <= 0.05)"
+    assert not is_deployable(older)
     assert gate_changes(older, applied_gates(EVALUATION), True, "ef" * 32) == []  # nothing to compare with
     trail = [{"event": "evaluated", "version": 3, "time": None, "details": older}]
     assert gate_history(trail, 3)[0]["gates"] == "(not recorded)"
