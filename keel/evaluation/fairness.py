@@ -122,12 +122,26 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> Tu
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def highest_parity_ratio(small_high: float, judged_lows: Sequence[float]) -> Optional[float]:
-    """The highest parity ratio a group too small to judge can be at, from its favourable rate's interval
-    (`small_high`, the upper bound) against the judged groups' (their lower bounds): below a gate's minimum,
-    the breach holds whatever the small group's true rate. None without a judged group favoured at all."""
-    top = max(judged_lows, default=0.0)
-    return small_high / top if top > 0 else None
+def highest_parity_ratio(small: Tuple[float, float], judged: Sequence[Tuple[float, float]]) -> Optional[float]:
+    """The highest parity ratio (least favoured rate / most favoured) the groups can be at, given the
+    favourable rate's interval (low, high) of a group too small to judge and of each judged group, on
+    whichever side the small group lies: favoured less than the most favoured judged group (its high over
+    their low) or more than the least favoured one (their high over its low). Below a gate's minimum, the
+    breach holds whatever the true rates. None when neither side can be bounded (no rate above 0)."""
+    top = max((low for low, _ in judged), default=0.0)
+    bottom = min((high for _, high in judged), default=None)
+    ratios = [ratio for ratio in (small[1] / top if top > 0 else None,
+                                  bottom / small[0] if bottom is not None and small[0] > 0 else None)
+              if ratio is not None]
+    return min(ratios) if ratios else None
+
+
+def lowest_parity_difference(small: Tuple[float, float], judged: Sequence[Tuple[float, float]]) -> Optional[float]:
+    """The lowest parity difference (most favoured rate - least favoured) the groups can be at, as
+    highest_parity_ratio bounds the ratio, on either side of the judged groups. None without a judged group."""
+    if not judged:
+        return None
+    return max(max(low for low, _ in judged) - small[1], small[0] - min(high for _, high in judged), 0.0)
 
 
 def favourable_view(y_true, decisions, scores, target: TargetSpec):

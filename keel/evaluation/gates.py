@@ -225,10 +225,11 @@ def judge_gate(gate: Gate, value: Optional[float], reports: Optional[dict]) -> G
 
 def small_group_breaches(gate: Gate, reports: Optional[dict]) -> List[str]:
     """A parity gate's breach that a group too small to judge shows on its own: its favourable-decision rate's
-    interval lies wholly beyond the gate from every judged group's interval (a ratio below `min`, or a
-    difference above `max`, whatever the rates within their intervals). Such a group is left out of the value,
-    as too small for a point estimate; its evidence of unequal treatment is not left out of the verdict."""
-    from keel.evaluation.fairness import highest_parity_ratio
+    interval lies so far below the most favoured judged group's interval, or above the least favoured one's,
+    that the ratio is below `min` (or the difference above `max`) whatever the rates within their intervals.
+    Such a group is left out of the value, as too small for a point estimate; its evidence of unequal
+    treatment is not left out of the verdict."""
+    from keel.evaluation.fairness import highest_parity_ratio, lowest_parity_difference
 
     metric, _, attribute = gate.key.partition("[")
     bound = gate.min if metric == "demographic_parity_ratio" else gate.max
@@ -242,21 +243,25 @@ def small_group_breaches(gate: Gate, reports: Optional[dict]) -> List[str]:
         judged = [g for g in groups if g.get("judgeable") and g.get("selection_rate_low") is not None]
         if not judged:
             continue
-        top = max(judged, key=lambda g: g["selection_rate_low"])
         for small in groups:
             low, high = small.get("selection_rate_low"), small.get("selection_rate_high")
             if small.get("judgeable") or not small.get("rows") or low is None or high is None:
                 continue
+            # compared with the judged group on the far side: the most favoured if it is favoured less
+            above = low > max(g["selection_rate_high"] for g in judged)
+            other = (min(judged, key=lambda g: g["selection_rate_high"]) if above
+                     else max(judged, key=lambda g: g["selection_rate_low"]))
+            intervals = [(g["selection_rate_low"], g["selection_rate_high"]) for g in judged]
             if metric == "demographic_parity_ratio":
-                highest = highest_parity_ratio(high, [top["selection_rate_low"]])
+                highest = highest_parity_ratio((low, high), intervals)
                 beyond, shown = highest is not None and highest < bound, f"at most {highest or 0:.3f}"
             else:
-                beyond = top["selection_rate_low"] - high > bound
-                shown = f"at least {top['selection_rate_low'] - high:.3f}"
+                lowest = lowest_parity_difference((low, high), intervals)
+                beyond, shown = lowest is not None and lowest > bound, f"at least {lowest or 0:.3f}"
             if beyond:
                 found.append(f"FAIL on a group too small to judge: {name} {small['group']} ({int(small['rows'])} rows) "
-                             f"is favoured {small['selection_rate_low']:.3f}-{high:.3f}, {top['group']} "
-                             f"{top['selection_rate_low']:.3f}-{top['selection_rate_high']:.3f}: {metric} {shown}")
+                             f"is favoured {low:.3f}-{high:.3f}, {other['group']} "
+                             f"{other['selection_rate_low']:.3f}-{other['selection_rate_high']:.3f}: {metric} {shown}")
     return found
 
 

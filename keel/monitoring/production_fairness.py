@@ -219,13 +219,15 @@ def fairness_breaches(report: Dict[str, AttributeFairness], min_parity_ratio: Op
 
 def _small_group_breaches(name: str, groups: List[GroupRates], min_parity_ratio: float) -> List[str]:
     """A group too few rows to judge whose favourable rate's interval alone puts the parity ratio below the
-    minimum, whatever its true rate (as evaluation's parity gates: keel.evaluation.gates)."""
+    minimum, whatever its true rate, favoured less or more than the judged groups (as evaluation's parity
+    gates: keel.evaluation.gates)."""
     from keel.evaluation.fairness import highest_parity_ratio
 
-    lows = [g["favourable_rate_low"] for g in groups if g["judged"]]
+    judged = [(g["favourable_rate_low"], g["favourable_rate_high"]) for g in groups if g["judged"]]
     found = []
     for group in groups:
-        highest = highest_parity_ratio(group["favourable_rate_high"], lows) if lows else None
+        small = (group["favourable_rate_low"], group["favourable_rate_high"])
+        highest = highest_parity_ratio(small, judged) if judged and None not in small else None
         if not group["judged"] and group["rows"] and highest is not None and highest < min_parity_ratio:
             found.append(f"{name}: parity ratio at most {highest:.3f} beyond {min_parity_ratio:g} on a group too "
                          f"small to judge: {group['group']} ({group['rows']} rows) favoured "

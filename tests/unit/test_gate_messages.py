@@ -148,11 +148,12 @@ def test_an_evaluation_that_has_not_finished_says_so_without_naming_a_step_that_
     assert begun["decision"] == failed["decision"] == INCOMPLETE and not begun["deployable"]
 
 
-def _island(spec, favoured_in_small: int, seed: int = 1):
-    """f and m (300 rows each) favoured about 80% of the time; x (11 rows, too small to judge) `favoured_in_small`."""
+def _island(spec, favoured_in_small: int, seed: int = 1, favoured_elsewhere: float = 0.8):
+    """f and m (300 rows each) favoured `favoured_elsewhere` of the time; x (11 rows, too small to judge)
+    `favoured_in_small` times."""
     rng = np.random.default_rng(seed)
     groups = pd.DataFrame({"sex": ["f"] * 300 + ["m"] * 300 + ["x"] * 11})
-    favoured = np.concatenate([rng.random(600) < 0.8, np.arange(11) < favoured_in_small])
+    favoured = np.concatenate([rng.random(600) < favoured_elsewhere, np.arange(11) < favoured_in_small])
     decisions = ~favoured  # the positive class (default) is the unfavourable decision
     return evaluate_fairness(rng.integers(0, 2, len(groups)), decisions, decisions.astype(float), groups, spec.data)
 
@@ -173,5 +174,22 @@ def test_a_group_too_small_to_judge_whose_interval_alone_breaches_a_parity_gate_
     assert row["known"] and not row["passed"] and decision["decision"] == REJECT
     assert "FAIL on a group too small to judge: sex x (11 rows) is favoured 0.016-0.377" in row["gate"]
     fine = next(r for r in _decide(spec, _island(spec, favoured_in_small=9))["gates"]
+                if r["metric"] == f"{gate['metric']}[sex]")
+    assert fine["passed"] and "too small to judge" not in fine["gate"]
+
+
+@pytest.mark.parametrize("gate", [{**PARITY, "attribute": "sex"},
+                                  {"metric": "demographic_parity_difference", "attribute": "sex", "max": 0.2}])
+def test_a_group_too_small_to_judge_favoured_far_more_than_the_others_fails_a_parity_gate(gate):
+    """The other side: x favoured 11 times in 11 (interval 0.74-1.00) where f and m are favoured about 20%
+    of the time. Whatever the true rates, the least favoured over the most favoured is at most ~0.33; the
+    judged groups alone pass. Favoured 2 times in 11, x could meet the gate: no breach."""
+    spec = _spec([gate], target={"column": "default", "positive": 1, "negative": 0, "favourable": "negative"})
+    spec.data.sensitive_attributes["sex"].categories.append("x")
+    decision = _decide(spec, _island(spec, favoured_in_small=11, favoured_elsewhere=0.2))
+    row = next(r for r in decision["gates"] if r["metric"] == f"{gate['metric']}[sex]")
+    assert row["known"] and not row["passed"] and decision["decision"] == REJECT
+    assert "FAIL on a group too small to judge: sex x (11 rows) is favoured 0.741-1.000, " in row["gate"]
+    fine = next(r for r in _decide(spec, _island(spec, favoured_in_small=2, favoured_elsewhere=0.2))["gates"]
                 if r["metric"] == f"{gate['metric']}[sex]")
     assert fine["passed"] and "too small to judge" not in fine["gate"]

@@ -87,6 +87,13 @@ def test_a_group_too_small_to_judge_whose_interval_alone_breaches_parity_is_a_br
                         "favoured 0.050-0.346"]
     decisions, groups, labels = _window()
     assert not fairness_breaches(window_fairness(decisions, groups, labels, _data("positive")), 0.3, None)[0]
+    # the other side: x favoured 21 times in 21 where f and m are favoured 15% of the time
+    decisions = np.concatenate([np.arange(400) < 60, np.arange(400) < 60, np.ones(21, dtype=bool)]).astype(int)
+    report = window_fairness(decisions, pd.DataFrame({"gender": ["f"] * 400 + ["m"] * 400 + ["x"] * 21}),
+                             pd.Series([pd.NA] * 821, dtype="Int64"), _data("positive"))
+    assert report["gender"]["parity_ratio"] == 1.0  # f and m alone
+    breaches, _, _ = fairness_breaches(report, min_parity_ratio=0.8, max_tpr_gap=None)
+    assert len(breaches) == 1 and "on a group too small to judge: x (21 rows) favoured 0.845-1.000" in breaches[0]
 
 
 def test_a_favourable_negative_target_turns_the_rates_around():
