@@ -88,22 +88,6 @@ class ConsoleProgress(Progress):
             f"{', '.join(world.shifted_features)}, concept_shift={world.concept_shift}) -> {url}/predict")
 
 
-def performance_verdict(performance: dict) -> str:
-    """DRIFT / stable, ", but uncertain" with the interval that crosses the allowed drop, or why not judged."""
-    from keel.monitoring.drift import PERFORMANCE_INTERVAL
-
-    if not performance.get("judged"):
-        return performance.get("reason", "not judged")
-    verdict = "DRIFT" if performance.get("drifted") else "stable"
-    if performance.get("uncertain") and performance.get("interval"):
-        low, high = performance["interval"]
-        verdict += (f", but uncertain ({PERFORMANCE_INTERVAL['confidence']:.0%} interval {low:.4f}-{high:.4f} crosses a "
-                    f"drop of {performance['max_drop']:g})")
-    elif performance.get("uncertain"):
-        verdict += f", but uncertain (no interval: {performance.get('interval_note')})"
-    return verdict
-
-
 def monitored_metric_note(spec: Spec) -> str:
     """Why the monitored metric is not the spec's primary metric, when it is not: a default left in place
     (roc_auc) is not a choice, and the performance line must not read as if the primary metric were watched."""
@@ -117,6 +101,7 @@ def monitored_metric_note(spec: Spec) -> str:
 
 
 def _print_status(status: DriftStatus, decision: RetrainingDecision, report: Path, spec: Spec) -> None:
+    from keel.monitoring.drift import performance_verdict
     from keel.monitoring.monitor import STATUS_FILE, monitoring_folder
     from keel.monitoring.policy import describe_fired, last_interrupted, read_history
 

@@ -163,6 +163,21 @@ def performance_drift(labels: np.ndarray, scores: np.ndarray, threshold: float, 
 PERFORMANCE_INTERVAL = {"samples": 200, "confidence": 0.95, "seed": 0}  # bootstrap of the labelled window's metric
 
 
+def performance_verdict(performance: dict) -> str:
+    """The performance verdict in words, as the CLI and the drift report give it: DRIFT / stable, ", but
+    uncertain" with the interval that crosses the allowed drop, or why it was not judged."""
+    if not performance.get("judged"):
+        return performance.get("reason", "not judged")
+    verdict = "DRIFT" if performance.get("drifted") else "stable"
+    if performance.get("uncertain") and performance.get("interval"):
+        low, high = performance["interval"]
+        verdict += (f", but uncertain ({PERFORMANCE_INTERVAL['confidence']:.0%} interval {low:.4f}-{high:.4f} crosses a "
+                    f"drop of {performance['max_drop']:g})")
+    elif performance.get("uncertain"):
+        verdict += f", but uncertain (no interval: {performance.get('interval_note')})"
+    return verdict
+
+
 def _metric_interval(metric: str, labels: np.ndarray, scores, threshold: float) -> tuple:
     """(the bootstrap interval of `metric` on the labelled rows (PERFORMANCE_INTERVAL), None) or (None, why
     it has none)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from keel.monitoring.drift import performance_verdict
 from keel.monitoring.records import DriftStatus, RetrainingDecision
 from keel.reports.html import Raw, heading, key_values, page, paragraph, table, verdict
 from keel.reports.svg import bar_chart
@@ -73,8 +74,7 @@ def drift_report_html(status: DriftStatus, decision: Optional[RetrainingDecision
                                else ("stable" if label.get("judged") else label.get("reason", "not judged"))),
         f"{performance.get('metric')} (window / test)": f"{format_value(performance.get('value'))} / "
                                                           f"{format_value(performance.get('reference'))}",
-        "performance drift": verdict(not performance.get("drifted"), "DRIFT" if performance.get("drifted")
-                                     else ("stable" if performance.get("judged") else performance.get("reason", "not judged"))),
+        "performance drift": verdict(not performance.get("drifted"), performance_verdict(performance)),
         "concept drift": verdict(not verdict_info.get("concept_drift"),
                                  "YES: performance fell while inputs were stable" if verdict_info.get("concept_drift")
                                  else "no"),

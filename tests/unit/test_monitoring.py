@@ -551,8 +551,8 @@ def test_a_performance_verdict_on_few_positives_is_given_with_its_interval_and_s
     uncertainty; a fifth of such label sets would say so by chance. The verdict stands (as evaluation's
     gates: "pass, but uncertain"), now with its bootstrap interval and "but uncertain" where the interval
     crosses the allowed drop; on 3,000 labels the same drop is certain."""
-    from keel.cli.monitor import performance_verdict
-    from keel.monitoring.drift import performance_drift
+    from keel.monitoring.drift import performance_drift, performance_verdict
+    from keel.monitoring.report import drift_report_html
     from keel.spec.monitoring import PerformanceDriftSpec
 
     spec = PerformanceDriftSpec(metric="roc_auc", max_drop=0.05)
@@ -571,5 +571,8 @@ def test_a_performance_verdict_on_few_positives_is_given_with_its_interval_and_s
     assert some["drifted"] and some["uncertain"] and low < some["value"] < high and 0.70 - high < 0.05 < 0.70 - low
     assert performance_verdict(some) == (f"DRIFT, but uncertain (95% interval {low:.4f}-{high:.4f} crosses a drop "
                                          "of 0.05)")
+    # the drift report (the dashboard's) gives the same words as the CLI
+    page = drift_report_html({"window": {}, "verdict": {}, "features": {}, "prediction": {}, "performance": some})
+    assert f"DRIFT, but uncertain (95% interval {low:.4f}-{high:.4f} crosses a drop of 0.05)" in page
     many = performance_drift(*window(3000, 600, 2), 0.5, {"roc_auc": 0.70}, spec, 300, min_outcomes=5)
     assert many["drifted"] and not many["uncertain"] and performance_verdict(many) == "DRIFT"
