@@ -247,7 +247,8 @@ def small_group_breaches(gate: Gate, reports: Optional[dict]) -> List[str]:
             low, high = small.get("selection_rate_low"), small.get("selection_rate_high")
             if small.get("judgeable") or not small.get("rows") or low is None or high is None:
                 continue
-            # compared with the judged group on the far side: the most favoured if it is favoured less
+            # named beside the judged group it is set against: the least favoured one if it is favoured more
+            # than every judged group, else the most favoured one
             above = low > max(g["selection_rate_high"] for g in judged)
             other = (min(judged, key=lambda g: g["selection_rate_high"]) if above
                      else max(judged, key=lambda g: g["selection_rate_low"]))
