@@ -257,12 +257,18 @@ def screening_record(screening: Screening) -> dict:
                                             "proxies", "not_judged", "blocking")}
 
 
-def flagged_proxies(screening: Optional[dict], features: Sequence[str]) -> List[str]:
-    """The features a version's screening record (`screening_record`) names as proxies on their own;
-    "the model's features together" names no single feature to withhold. Principal reasons never name
-    them (keel.serving.reasons)."""
+def _proxies_named(screening: Optional[dict]) -> List[str]:
+    """The features a screening record (`screening_record`) names as proxies on their own, once each in its
+    order; "the model's features together" names no single feature."""
     proxies = (screening or {}).get("proxies") or []
-    return [name for name in features if any(p.startswith(f"{name} -> ") for p in proxies)]
+    return list(dict.fromkeys(p.split(" -> ", 1)[0] for p in proxies if " -> " in p and not p.startswith(TOGETHER)))
+
+
+def flagged_proxies(screening: Optional[dict], features: Sequence[str]) -> List[str]:
+    """Of `features`, those a version's screening record names as proxies on their own. Principal reasons
+    never name them (keel.serving.reasons)."""
+    named = set(_proxies_named(screening))
+    return [name for name in features if name in named]
 
 
 def sensitive_inputs(data) -> List[str]:
@@ -283,9 +289,7 @@ def screening_rows(record: Optional[dict], sensitive_used: Sequence[str] = ()) -
     rows += [("Proxy", item) for item in record["proxies"]] + [("Not screened", item) for item in record["not_judged"]]
     if not record["leakage_suspects"] and not record["proxies"]:
         rows.append(("Findings", "no leakage suspect or proxy found"))
-    named = [item.split(" -> ", 1)[0] for item in record["proxies"] if not item.startswith(TOGETHER)]
-    proxies = [(name, "flagged as a proxy and used by the model")
-               for name in flagged_proxies(record, list(dict.fromkeys(named)))]
+    proxies = [(name, "flagged as a proxy and used by the model") for name in _proxies_named(record)]
     return rows + _withheld_rows(used + proxies)
 
 

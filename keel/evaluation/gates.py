@@ -243,16 +243,17 @@ def small_group_breaches(gate: Gate, reports: Optional[dict]) -> List[str]:
         judged = [g for g in groups if g.get("judgeable") and g.get("selection_rate_low") is not None]
         if not judged:
             continue
+        intervals = [(g["selection_rate_low"], g["selection_rate_high"]) for g in judged]
+        # a breach is named beside the judged group it is set against: the least favoured one for a small
+        # group favoured more than every judged group, else the most favoured one
+        least = min(judged, key=lambda g: g["selection_rate_high"])
+        most = max(judged, key=lambda g: g["selection_rate_low"])
+        highest_high = max(high_ for _, high_ in intervals)
         for small in groups:
             low, high = small.get("selection_rate_low"), small.get("selection_rate_high")
             if small.get("judgeable") or not small.get("rows") or low is None or high is None:
                 continue
-            # named beside the judged group it is set against: the least favoured one if it is favoured more
-            # than every judged group, else the most favoured one
-            above = low > max(g["selection_rate_high"] for g in judged)
-            other = (min(judged, key=lambda g: g["selection_rate_high"]) if above
-                     else max(judged, key=lambda g: g["selection_rate_low"]))
-            intervals = [(g["selection_rate_low"], g["selection_rate_high"]) for g in judged]
+            other = least if low > highest_high else most
             if metric == "demographic_parity_ratio":
                 highest = highest_parity_ratio((low, high), intervals)
                 beyond, shown = highest is not None and highest < bound, f"at most {highest or 0:.3f}"

@@ -227,8 +227,10 @@ def _small_group_breaches(name: str, groups: List[GroupRates], min_parity_ratio:
     found = []
     for group in groups:
         small = (group["favourable_rate_low"], group["favourable_rate_high"])
-        highest = highest_parity_ratio(small, judged) if judged and None not in small else None
-        if not group["judged"] and group["rows"] and highest is not None and highest < min_parity_ratio:
+        if group["judged"] or not group["rows"] or not judged or None in small:
+            continue
+        highest = highest_parity_ratio(small, judged)
+        if highest is not None and highest < min_parity_ratio:
             found.append(f"{name}: parity ratio at most {highest:.3f} beyond {min_parity_ratio:g} on a group too "
                          f"small to judge: {group['group']} ({group['rows']} rows) favoured "
                          f"{group['favourable_rate_low']:.3f}-{group['favourable_rate_high']:.3f}")
