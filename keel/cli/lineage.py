@@ -72,15 +72,18 @@ def _lineage(spec, prediction: Optional[str], version: Optional[int], row_number
 
         log_url = prediction_log_url(spec)
         rows = logged_rows(log_url, prediction, row_number)
-        records = verified_records(model)
+        records = {model: verified_records(model)}
         # Every version named by the log must be in this registry before anything is printed.
-        links = {(name, number): version_links(name, number, records if name == model else verified_records(name))
+        for name in dict.fromkeys(r["model_name"] for r in rows):
+            records.setdefault(name, verified_records(name))
+        links = {(name, number): version_links(name, number, records[name])
                  for name, number in dict.fromkeys((r["model_name"], int(r["model_version"])) for r in rows)}
         shown = rows[:MAX_ROWS_SHOWN]
         reviews = [queued_review(log_url, row["request_id"], int(row["row"])) for row in shown]
         for row, review in zip(shown, reviews):
             say(f"prediction {row['request_id']} row {row['row']}:")
-            print_links(prediction_lineage(row, records, review, spec.data.target))
+            # The routing is the spec's model's (its service); the evaluation is the serving version's own.
+            print_links(prediction_lineage(row, records[model], review, spec.data.target, records[row["model_name"]]))
         if len(rows) > len(shown):
             say(f"  ... and {len(rows) - len(shown)} more row(s) of this request (pick one with --row N)")
         for (name, number), version_link in links.items():

@@ -10,7 +10,9 @@ from typing import List, Optional
 
 from keel import registration as keys
 from keel.clock import as_utc
-from keel.governance.timeline import describe_split, served_at
+from keel.evaluation.record import RUNNING
+from keel.governance.audit import EVALUATED
+from keel.governance.timeline import describe_split, parse_time, served_at
 from keel.provenance import source_text
 from keel.serving.reviews import REFER
 
@@ -99,7 +101,7 @@ def version_lineage(model: str, version: int, metadata: dict, records: List[dict
     return [
         ("model version", f"{model} v{version} ({metadata.get(keys.MODEL_FAMILY)}, "
                           f"model SHA-256 {metadata.get(keys.MODEL_SHA256)})"),
-        ("evaluation", f"{evaluation.get('decision', 'not evaluated')} (run {evaluation.get('run_name', '-')})"),
+        ("evaluation (latest)", f"{evaluation.get('decision', 'not evaluated')} (run {evaluation.get('run_name', '-')})"),
         ("approvals", "; ".join(approvals) or "none recorded"),
         ("stage history", "; ".join(stages) or "none recorded"),
         ("training run", f"{metadata.get(keys.RUN_NAME)} (id {metadata.get(keys.RUN_ID)})"),
@@ -118,10 +120,12 @@ def version_lineage(model: str, version: int, metadata: dict, records: List[dict
     ]
 
 
-def prediction_lineage(row: dict, records: List[dict], review: Optional[dict] = None, target=None) -> List[tuple]:
-    """The prediction's own facts, cross-checked against the routing the audit trail says was in force.
-    `review`: the row's referral (keel.serving.reviews.review_of), None when it was not referred;
-    `target`: the spec's data.target, naming a human decision favourable or not."""
+def prediction_lineage(row: dict, records: List[dict], review: Optional[dict] = None, target=None,
+                       version_records: Optional[List[dict]] = None) -> List[tuple]:
+    """The prediction's own facts, cross-checked against the routing and the evaluation the audit trail
+    says were in force. `review`: the row's referral (keel.serving.reviews.review_of), None when it was
+    not referred; `target`: the spec's data.target, naming a human decision favourable or not;
+    `version_records`: the audit trail of the row's model where it is not `records`' model."""
     at: datetime = row["time"]
     routing = served_at(records, at)
     if routing is None:
@@ -142,7 +146,30 @@ def prediction_lineage(row: dict, records: List[dict], review: Optional[dict] = 
         *reason_links(row.get("reasons")),
         ("served by", f"{row['model_name']} v{row['model_version']} on arm {row['arm']}"),
         ("routing then (audit trail)", consistent),
+        ("evaluation then (audit trail)", evaluation_then(records if version_records is None else version_records,
+                                                          row["model_name"], int(row["model_version"]), at)),
     ]
+
+
+def evaluation_then(records: List[dict], model: str, version: int, at: datetime) -> str:
+    """The evaluation of `version` that held at `at`: the last one recorded at or before it (finished or
+    failed), and how often it was evaluated since. A later re-evaluation, under other gates or a changed
+    spec, does not change what held when the prediction was made; the version's metadata keeps only
+    the latest."""
+    evaluations = [r for r in records if r.get("event") == EVALUATED and r.get("model") == model
+                   and r.get("version") == version and (r.get("details") or {}).get("status") != RUNNING]
+    before = [r for r in evaluations if parse_time(r["time"]) <= at]
+    since = [r for r in evaluations if parse_time(r["time"]) > at]
+    text = _evaluation_text(before[-1]) if before else "none recorded before this time"
+    if since:
+        text += f"; evaluated {len(since)} time(s) since, latest: {_evaluation_text(since[-1])}"
+    return text
+
+
+def _evaluation_text(record: dict) -> str:
+    details = record.get("details") or {}
+    return (f"{details.get('decision', '-')} (run {details.get('run_name') or '-'}, recorded {record['time']}, "
+            f"audit record {record.get('seq')})")
 
 
 def referral_links(review: Optional[dict], referred: bool = False, target=None) -> List[tuple]:

@@ -155,6 +155,9 @@ def test_audit_lineage_reproduce_docs_and_explain(spec, capsys):
     assert v1["git_commit"] in printed and v1["data_fingerprint"] in printed and v1["spec_sha256"] in printed
     assert f"{MODEL} v{first} on arm champion" in printed and "consistent" in printed
     assert "(stored, content verified)" in printed  # the stored rows re-hashed to the recorded fingerprint
+    # The evaluation that held when it answered, from the trail (v1 was not evaluated again after it).
+    then = next(line for line in printed.splitlines() if "evaluation then (audit trail)" in line)
+    assert v1["evaluation"]["run_name"] in then and v1["evaluation"]["decision"] in then and "since" not in then
 
     # Data versions: one content-addressed file, both versions trained on it.
     versions = list_data_versions(data_root(MODEL), list_model_versions(MODEL))

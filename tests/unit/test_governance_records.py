@@ -164,6 +164,44 @@ def test_lineage_of_a_prediction_reaches_the_commit():
     assert "no routing change recorded" in early["routing then (audit trail)"]
 
 
+def _evaluated(seq: int, time: str, decision: str, run: str, version: int = 1, model: str = "m",
+               status: str = "finished") -> dict:
+    return {"seq": seq, "time": time, "event": "evaluated", "actor": "zenml:ci", "model": model, "version": version,
+            "details": {"decision": decision, "run_name": run, "status": status}}
+
+
+def test_lineage_of_a_prediction_cites_the_evaluation_that_held_when_it_was_made():
+    """A version evaluated again after it answered (other gates, a changed spec) keeps, for that answer,
+    the evaluation recorded before it; the later ones are named as later. Running records, other
+    versions and other models are not evaluations of the serving version."""
+    from keel.governance.lineage import prediction_lineage
+
+    records = [*_records(),
+               _evaluated(5, "2026-01-01T10:30:00+00:00", "promote to staging", "evaluation-1"),
+               _evaluated(6, "2026-01-01T12:30:00+00:00", "incomplete", "evaluation-2", status="running"),
+               _evaluated(7, "2026-01-01T12:40:00+00:00", "reject", "evaluation-9", version=2),
+               _evaluated(8, "2026-01-01T12:45:00+00:00", "reject", "evaluation-8", model="other"),
+               _evaluated(9, "2026-01-01T14:00:00+00:00", "reject (1 gate(s) failed: roc_auc >= 0.9)", "evaluation-3"),
+               _evaluated(10, "2026-01-01T15:00:00+00:00", "incomplete", "evaluation-4", status="failed")]
+    row = {"request_id": "abc", "row": 0, "entity_id": "e-1", "time": datetime(2026, 1, 1, 13, tzinfo=timezone.utc),
+           "score": 0.2, "decision": 0, "latency_ms": 3.0, "shadow": False, "model_name": "m", "model_version": 1,
+           "arm": "champion"}
+    then = dict(prediction_lineage(row, records))["evaluation then (audit trail)"]
+    assert then == ("promote to staging (run evaluation-1, recorded 2026-01-01T10:30:00+00:00, audit record 5); "
+                    "evaluated 2 time(s) since, latest: incomplete (run evaluation-4, "
+                    "recorded 2026-01-01T15:00:00+00:00, audit record 10)")
+    early = dict(prediction_lineage({**row, "time": datetime(2026, 1, 1, 10, tzinfo=timezone.utc)}, records))
+    assert early["evaluation then (audit trail)"].startswith("none recorded before this time; evaluated 3 time(s) since")
+    later = dict(prediction_lineage({**row, "time": datetime(2026, 1, 1, 16, tzinfo=timezone.utc)}, records))
+    assert later["evaluation then (audit trail)"].startswith("incomplete (run evaluation-4")
+    assert "since" not in later["evaluation then (audit trail)"]
+    # A row of another model is judged by that model's own trail, not the spec's model's.
+    other = dict(prediction_lineage({**row, "model_name": "other"}, records, version_records=records))
+    assert other["evaluation then (audit trail)"].startswith("reject (run evaluation-8")
+    assert dict(prediction_lineage({**row, "model_name": "other"}, records, version_records=[]))[
+        "evaluation then (audit trail)"] == "none recorded before this time"
+
+
 def test_annex_iv_document_is_drawn_from_the_records(default_spec):
     from keel.governance.annex_iv import documentation_html, documentation_markdown, documentation_sections
 
