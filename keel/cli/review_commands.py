@@ -20,7 +20,8 @@ def register(commands) -> None:
     decide = actions.add_parser("decide", help="record a person's decision on one referral (never overwritten; "
                                                "the model's score stays as logged)")
     spec_options(decide)
-    decide.add_argument("referral", metavar="REQUEST_ID[:ROW]", help="as `review list` shows it (row 0 if omitted)")
+    decide.add_argument("referral", metavar="REQUEST_ID[:ROW]",
+                        help="as `review list` shows it (ROW may be left out when the request has one referral)")
     decide.add_argument("--decision", required=True, choices=DECISIONS,
                         help="the decision for the person: the favourable one (data.target.favourable) or not")
     decide.add_argument("--reason", required=True, help="why, in words the person it concerns and an auditor can read")
@@ -29,10 +30,11 @@ def register(commands) -> None:
 
 
 def _referral(text: str) -> tuple:
-    request_id, _, row = text.rpartition(":") if ":" in text else (text, "", "0")
-    if not request_id or not row.isdigit():
+    """(request id, row), the row None where it is left out."""
+    request_id, _, row = text.rpartition(":") if ":" in text else (text, "", None)
+    if not request_id or (row is not None and not row.isdigit()):
         raise ValueError(f"{text!r} is not REQUEST_ID or REQUEST_ID:ROW (a row number)")
-    return request_id, int(row)
+    return request_id, None if row is None else int(row)
 
 
 def _list(args: argparse.Namespace, spec) -> int:
@@ -61,13 +63,17 @@ def _decide(args: argparse.Namespace, spec) -> int:
     from keel.cli.authorize import authorize
     from keel.cli.console import fail, say
     from keel.governance.audit import resolve_actor
-    from keel.lifecycle.review import decide_referral, decided_class
+    from keel.lifecycle.review import decide_referral, decided_class, referral_row
 
     try:
         request_id, row = _referral(args.referral)
         decided_class(args.decision, spec)  # a spec that cannot map the decision is refused before anything
+        if row is None:
+            row = referral_row(spec, request_id)
     except ValueError as error:
         return fail(str(error), 2)
+    except LookupError as error:
+        return fail(f"keel: {error}", 1)
     authorization = authorize(spec, "review", args.by)
     if authorization.refused:
         return authorization.exit_code

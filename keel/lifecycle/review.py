@@ -30,6 +30,29 @@ class ReviewResult:
     error: Optional[str] = None
 
 
+def referral_row(spec, request_id: str) -> int:
+    """The row meant by a referral named without one: the request's only referral (row 0 when it has
+    none, whose refusal then names it). ValueError when it has several: deciding row 0 of a batch or a
+    multi-record request would record the person's decision for someone else. LookupError when the
+    queue cannot be read."""
+    import sqlalchemy as sa
+
+    from keel.deployment.deploy import prediction_log_url
+    from keel.governance.lineage import readable_log
+    from keel.serving.reviews import referred_rows
+
+    url = prediction_log_url(spec)
+    try:
+        rows = referred_rows(url, request_id) if readable_log(url) else []
+    except sa.exc.SQLAlchemyError as error:
+        raise LookupError(f"the review queue cannot be read ({type(error).__name__}: {error})") from None
+    if len(rows) > 1:
+        shown = ", ".join(f"{request_id}:{row}" for row in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        raise ValueError(f"request {request_id} has {len(rows)} referrals ({shown}): name the row, as "
+                         "`review list` shows it")
+    return rows[0] if rows else 0
+
+
 def decide_referral(spec, request_id: str, row: int, decision: str, reason: str, reviewer: str) -> ReviewResult:
     """Record `reviewer`'s `decision` (favourable or unfavourable) with `reason` on the referral
     `request_id`:`row`, then audit it (ValueError when the decision cannot be mapped to a class)."""

@@ -171,6 +171,17 @@ def decided_reviews(url: str) -> List[Review]:
     return [dict(r) for r in rows]  # type: ignore[misc]
 
 
+def referred_rows(url: str, request_id: str) -> List[int]:
+    """The rows of one request (a batch's: its input rows) that were referred, decided or not, in order."""
+    engine = _engine(url)
+    try:
+        with engine.connect() as connection:
+            return [int(row) for row in connection.execute(sa.select(REVIEWS.c.row).where(
+                REVIEWS.c.request_id == request_id).order_by(REVIEWS.c.row)).scalars()]
+    finally:
+        engine.dispose()
+
+
 def review_of(url: str, request_id: str, row: int) -> Optional[Review]:
     """The referral of one logged prediction and, once a person decided it, their decision; None when
     it was not referred."""

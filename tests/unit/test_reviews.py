@@ -125,6 +125,31 @@ def test_review_list_and_decide_record_the_person_and_the_audit_trail(project, c
     assert "r1:0" not in capsys.readouterr().out
 
 
+def test_a_referral_named_without_its_row_is_the_request_s_only_one_or_refused_when_it_has_several(project, capsys):
+    """helper-63: `review decide REQUEST_ID` decided row 0, whichever rows the request had referred: for a
+    batch or a multi-record request, the person's decision went on someone else's row."""
+    overrides, audit = project
+    url = f"sqlite:///{Path(overrides[3].split('=', 1)[1]) / 'review_model' / 'predictions.db'}"
+    many = [{**row, "request_id": "book-1", "row": i, "entity_id": f"b{i}"} for i, row in enumerate(_rows([0.45, 0.1, 0.55]))]
+    single = [{**row, "request_id": "two-1", "row": i, "entity_id": f"t{i}"} for i, row in enumerate(_rows([0.2, 0.5]))]
+    log = PredictionLog(url)
+    log.append(many + single)
+    with log.engine.begin() as connection:
+        connection.execute(REVIEWS.insert(), referral_rows(many + single, BAND))
+    log.close()
+    assert main(["review", "decide", "book-1", "--decision", "favourable", "--reason", "x", *overrides]) == 2
+    assert "request book-1 has 2 referrals (book-1:0, book-1:2): name the row" in capsys.readouterr().err
+    assert not audit.exists() and {r["request_id"] for r in pending_reviews(url)} >= {"book-1", "two-1"}
+    # The request's one referral is its row 1, not row 0 (which was not referred).
+    assert main(["review", "decide", "two-1", "--decision", "unfavourable", "--reason", "checked", *overrides]) == 0
+    assert "recorded: two-1:1 unfavourable" in capsys.readouterr().out
+    assert [(r["details"]["request_id"], r["details"]["row"]) for r in
+            (json.loads(p.read_text()) for p in sorted(audit.iterdir()))] == [("two-1", 1)]
+    # A request with no referral is refused as before, naming the row it stands for.
+    assert main(["review", "decide", "nobody", "--decision", "favourable", "--reason", "x", *overrides]) == 1
+    assert "no referral nobody:0" in capsys.readouterr().err
+
+
 def test_a_decision_is_refused_in_words_when_the_audit_trail_cannot_be_written(project, capsys, tmp_path, monkeypatch):
     overrides, _ = project
     (tmp_path / "a-file").write_text("")
