@@ -75,9 +75,12 @@ def _spec(folder: Path) -> Path:
 
 
 def _run(copy: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python run.py ARGS` in the copy, keel imported from it (forked where it can be: keel is imported fresh
+    from the child's own sys.path, the copy's)."""
+    from tests.support.forked_commands import run_command
+
     env = {**os.environ, "PYTHONPATH": str(copy)}
-    return subprocess.run([sys.executable, str(copy / "run.py"), *args], cwd=copy, env=env, capture_output=True,
-                          text=True, timeout=600)
+    return run_command([sys.executable, str(copy / "run.py"), *args], cwd=copy, env=env, timeout=600)
 
 
 def test_the_source_hash_is_the_files_content_wherever_they_lie(tmp_path):

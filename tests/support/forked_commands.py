@@ -2,7 +2,7 @@
 
 A command's process spends about 2.2 of its ~3 CPU-seconds importing ZenML, pandas, scikit-learn and
 LightGBM; the suite starts ~90. Here a process (the zygote; one per test process and environment, at
-most MOST_ZYGOTES) imports them once and forks a child per command. The child is a real process (own pid, session, working directory,
+most MOST_ZYGOTES alive at once) imports them once and forks a child per command. The child is a real process (own pid, session, working directory,
 environment, standard streams) that runs `run.py` as `python run.py ...` would, with keel and the
 project imported fresh from its own sys.path; ZenML is unpatched, as for users.
 
@@ -23,10 +23,13 @@ import signal
 import socket
 import subprocess
 import sys
+import shutil
 import tempfile
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 # Third-party only: keel and the project's modules come from each command's own sys.path.
 PRELOADED = ("zenml.client", "zenml.zen_stores.sql_zen_store", "zenml.pipelines", "zenml.steps", "zenml.models",
@@ -169,18 +172,58 @@ def serve(socket_path: str) -> None:
 
 # ---- the test process's side -----------------------------------------------------------------------------
 
-MOST_ZYGOTES = 3  # per test process; a command whose import environment matches none runs as a subprocess
-_zygotes: list = []  # (owner pid, socket path, variables read at import with their values, process)
+MOST_ZYGOTES = 3  # live per test process; at the cap the least recently used idle one makes room
 
 
-def _zygote_for(env: dict) -> Optional[str]:
-    """The socket of a zygote of this process whose imports read what `env` holds, started if there is none
-    yet (with `env`); None where none can serve it."""
-    for owner, path, read_at_import, _ in _zygotes:
-        if owner == os.getpid() and _same_import_environment(read_at_import, env, env_of_zygote=read_at_import):
-            return path
-    if not sys.platform.startswith("linux") or len(_zygotes) >= MOST_ZYGOTES:
-        return None
+@dataclass
+class Zygote:
+    owner: int                # the test process that started it (a forked test process does not use it)
+    path: str                 # its socket
+    read_at_import: dict      # the variables its imports read, with their values
+    process: subprocess.Popen
+    in_flight: int = 0        # commands forked from it and not yet ended
+    last_used: float = 0.0
+
+
+_zygotes: List[Zygote] = []
+_zygotes_lock = threading.Lock()
+
+
+def _zygote_for(env: dict) -> Optional[Zygote]:
+    """A zygote of this process whose imports read what `env` holds, started (with `env`) if there is none
+    yet, counted in flight until `_release`; None where none can serve it. The suite's modules need
+    different import environments one after another: a fixed first three would leave every later module
+    to run plain subprocesses, so at the cap the least recently used zygote with no command running stops."""
+    with _zygotes_lock:
+        mine = [z for z in _zygotes if z.owner == os.getpid()]
+        for zygote in mine:
+            if _same_import_environment(zygote.read_at_import, env, env_of_zygote=zygote.read_at_import):
+                zygote.in_flight += 1
+                zygote.last_used = time.monotonic()
+                return zygote
+        if not sys.platform.startswith("linux"):
+            return None
+        if len(mine) >= MOST_ZYGOTES:
+            idle = [z for z in mine if z.in_flight == 0]
+            if not idle:
+                return None
+            retired = min(idle, key=lambda z: z.last_used)
+            _zygotes.remove(retired)
+            _stop(retired.process)
+        zygote = _start_zygote(env)
+        if zygote is not None:
+            zygote.in_flight = 1
+            zygote.last_used = time.monotonic()
+            _zygotes.append(zygote)
+        return zygote
+
+
+def _release(zygote: Zygote) -> None:
+    with _zygotes_lock:
+        zygote.in_flight -= 1
+
+
+def _start_zygote(env: dict) -> Optional[Zygote]:
     from keel.deployment.server import _dies_with_this_process
 
     path = os.path.join(tempfile.mkdtemp(prefix="keel-zygote-"), "socket")
@@ -193,13 +236,13 @@ def _zygote_for(env: dict) -> Optional[str]:
         process.wait()
         return None
     atexit.register(_stop, process)
-    _zygotes.append((os.getpid(), path, json.loads(ready[len("ready "):]), process))
-    return path
+    return Zygote(os.getpid(), path, json.loads(ready[len("ready "):]), process)
 
 
 def _stop(process: subprocess.Popen) -> None:
     process.kill()
     process.wait()  # reaped: its CPU, and its commands', counts in this process's children's usage
+    shutil.rmtree(os.path.dirname(process.args[-1]), ignore_errors=True)  # its socket's folder
 
 
 def _run_plainly(argv, env, cwd, timeout, input) -> subprocess.CompletedProcess:
@@ -214,9 +257,17 @@ def run_command(argv: list, *, env: Optional[dict] = None, cwd=None, timeout: Op
     with python this interpreter: forked from the zygote when the environment allows, else run so."""
     env = dict(os.environ if env is None else env)
     cwd = str(cwd or os.getcwd())
-    path = _zygote_for(env) if argv[0] == sys.executable else None
-    if path is None:
+    zygote = _zygote_for(env) if argv[0] == sys.executable else None
+    if zygote is None:
         return _run_plainly(argv, env, cwd, timeout, input)
+    try:
+        return _run_forked(zygote.path, argv, env, cwd, timeout, input)
+    finally:
+        _release(zygote)
+
+
+def _run_forked(path: str, argv: list, env: dict, cwd: str, timeout: Optional[float],
+                input: Optional[str]) -> subprocess.CompletedProcess:
     stdin_read, stdin_write = os.pipe() if input is not None else (os.open(os.devnull, os.O_RDONLY), None)
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()

@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+import tests.support.forked_commands as forked_commands
 from tests.support.forked_commands import _same_import_environment, _zygotes, run_command
 
 SCRIPT = textwrap.dedent("""
@@ -30,7 +31,7 @@ def test_a_forked_command_gives_what_a_subprocess_gives(tmp_path, argument):
     env = {**os.environ, "KEEL_PROBE": "probe value"}
     argv = [sys.executable, str(script), argument]
     forked = run_command(argv, env=env, cwd=tmp_path, timeout=60)
-    assert int((tmp_path / "parent").read_text()) in {zygote.pid for *_, zygote in _zygotes}  # forked, not run
+    assert int((tmp_path / "parent").read_text()) in {z.process.pid for z in _zygotes}  # forked, not run
     plain = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                            timeout=60)
     assert (forked.returncode, forked.stdout, forked.stderr) == (plain.returncode, plain.stdout, plain.stderr)
@@ -54,3 +55,31 @@ def test_an_environment_the_imports_would_read_differently_is_not_forked():
     assert not _same_import_environment(read_at_import, {"ZENML_LOGGING_VERBOSITY": "WARN", "COLUMNS": "80",
                                                          "PYTHONPATH": "/a"}, zygote)
     assert not _same_import_environment(read_at_import, {"ZENML_LOGGING_VERBOSITY": "WARN", "PYTHONPATH": "/b"}, zygote)
+
+
+def test_at_the_cap_the_least_recently_used_idle_zygote_makes_room_for_another_environment(tmp_path, monkeypatch):
+    """Modules need other import environments one after another (e.g. COLUMNS, ZENML_LOGGING_VERBOSITY): a cap
+    on the first ones started left every later module's commands to run as plain subprocesses."""
+    monkeypatch.setattr(forked_commands, "MOST_ZYGOTES", 1)
+    script = tmp_path / "parent.py"
+    script.write_text("import os\nprint(os.getppid())\n")
+
+    def parent_of(columns: str) -> int:
+        ran = run_command([sys.executable, str(script)], env={**os.environ, "COLUMNS": columns}, cwd=tmp_path, timeout=60)
+        assert ran.returncode == 0, ran.stderr
+        return int(ran.stdout)
+
+    first = parent_of("81")
+    zygote = next(z for z in _zygotes if z.process.pid == first)
+    assert parent_of("81") == first  # the same environment: the same zygote
+    second = parent_of("82")
+    assert second != first and zygote.process.poll() is not None  # the idle one was stopped for the new one
+    assert [z.process.pid for z in _zygotes if z.owner == os.getpid()] == [second]
+    # A zygote with a command still running is never stopped: another environment then runs unforked.
+    busy = next(z for z in _zygotes if z.process.pid == second)
+    busy.in_flight += 1
+    try:
+        assert parent_of("83") == os.getpid()
+    finally:
+        busy.in_flight -= 1
+    assert busy.process.poll() is None
