@@ -140,6 +140,8 @@ def serve(socket_path: str) -> None:
             if connection is not None:
                 try:
                     connection.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+                except OSError:  # the client is gone (it timed out and killed the command): nobody to tell
+                    pass
                 finally:
                     connection.close()
 
@@ -203,11 +205,12 @@ def _zygote_for(env: dict) -> Optional[Zygote]:
                 return zygote
         if not sys.platform.startswith("linux"):
             return None
-        if len(mine) >= MOST_ZYGOTES:
+        while len(mine) >= MOST_ZYGOTES:
             idle = [z for z in mine if z.in_flight == 0]
             if not idle:
                 return None
             retired = min(idle, key=lambda z: z.last_used)
+            mine.remove(retired)
             _zygotes.remove(retired)
             _stop(retired.process)
         zygote = _start_zygote(env)
@@ -262,8 +265,17 @@ def run_command(argv: list, *, env: Optional[dict] = None, cwd=None, timeout: Op
         return _run_plainly(argv, env, cwd, timeout, input)
     try:
         return _run_forked(zygote.path, argv, env, cwd, timeout, input)
+    except _ZygoteGone:  # nothing was started: the command runs unforked, later ones get a new zygote
+        with _zygotes_lock:
+            if zygote in _zygotes:
+                _zygotes.remove(zygote)
+        return _run_plainly(argv, env, cwd, timeout, input)
     finally:
         _release(zygote)
+
+
+class _ZygoteGone(Exception):
+    pass
 
 
 def _run_forked(path: str, argv: list, env: dict, cwd: str, timeout: Optional[float],
@@ -272,7 +284,13 @@ def _run_forked(path: str, argv: list, env: dict, cwd: str, timeout: Optional[fl
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-        connection.connect(path)
+        try:
+            connection.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            for fd in (stdin_read, out_read, out_write, err_read, err_write, stdin_write):
+                if fd is not None:
+                    os.close(fd)
+            raise _ZygoteGone() from None
         request = json.dumps({"argv": [str(a) for a in argv[1:]], "env": env, "cwd": cwd}).encode()
         socket.send_fds(connection, [request], [stdin_read, out_write, err_write])
         for fd in (stdin_read, out_write, err_write):

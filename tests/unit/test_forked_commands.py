@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -39,11 +40,16 @@ def test_a_forked_command_gives_what_a_subprocess_gives(tmp_path, argument):
     assert run_command(argv[:2] + ["0"], env=env, cwd=tmp_path, input="fed").stderr == "to stderr fed\n"
 
 
-def test_a_command_that_outlives_its_timeout_is_killed(tmp_path):
+def test_a_command_that_outlives_its_timeout_is_killed_and_the_zygote_serves_the_next(tmp_path):
     script = tmp_path / "sleeps.py"
     script.write_text("import time\nprint('started', flush=True)\ntime.sleep(60)\n")
     with pytest.raises(subprocess.TimeoutExpired):
         run_command([sys.executable, str(script)], cwd=tmp_path, timeout=1)
+    # The zygote finds the killed command's client gone when it reaps it (it crashed on the broken pipe).
+    (tmp_path / "parent.py").write_text("import os\nprint(os.getppid())\n")
+    time.sleep(0.5)
+    ran = run_command([sys.executable, str(tmp_path / "parent.py")], cwd=tmp_path, timeout=60)
+    assert ran.returncode == 0 and int(ran.stdout) in {z.process.pid for z in _zygotes if z.process.poll() is None}
 
 
 def test_an_environment_the_imports_would_read_differently_is_not_forked():
@@ -83,3 +89,16 @@ def test_at_the_cap_the_least_recently_used_idle_zygote_makes_room_for_another_e
     finally:
         busy.in_flight -= 1
     assert busy.process.poll() is None
+
+
+def test_a_zygote_that_died_is_replaced_and_the_command_still_runs(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text("import os\nprint(os.getppid())\n")
+    argv = [sys.executable, str(script)]
+    first = int(run_command(argv, cwd=tmp_path, timeout=60).stdout)
+    dead = next(z for z in _zygotes if z.process.pid == first)
+    dead.process.kill()
+    dead.process.wait()
+    ran = run_command(argv, cwd=tmp_path, timeout=60)  # run unforked, once, with the same result
+    assert ran.returncode == 0 and int(ran.stdout) == os.getpid() and dead not in _zygotes
+    assert int(run_command(argv, cwd=tmp_path, timeout=60).stdout) in {z.process.pid for z in _zygotes}
