@@ -45,7 +45,7 @@ def reviews_check(model: str, store, log_url: str) -> int:
     """The prediction log's decided referrals against the trail's review_decided records (the log's table
     is not tamper-evident: an edited decision would otherwise be shown by `explain` as the person's)."""
     from keel.governance.audit import read_records
-    from keel.governance.lineage import readable_log
+    from keel.serving.prediction_log import readable_log
     from keel.lifecycle.review import trail_disagreements
     from keel.serving.reviews import decided_reviews
 

@@ -14,6 +14,7 @@ from keel.lifecycle.progress import Progress
 from keel.lifecycle.retraining import INTERRUPTED, INTERRUPTED_EXIT, SKIPPED
 from keel.monitoring.policy import DECISIONS_FILE
 from keel.monitoring.records import DriftStatus, LabelReport, RetrainingDecision
+from keel.monitoring.refusals import refusal_lines
 from keel.spec.models import Spec
 
 
@@ -162,6 +163,9 @@ def production_lines(production) -> list:
     coverage = production.get("label_coverage") or {}
     if coverage.get("selective"):
         lines.append(f"CAUTION labels: {coverage['note']}; performance and label drift above are judged on them")
+    lines += refusal_lines(production.get("refusals"))
+    if production.get("refusals_note"):
+        lines.append(f"refused:        {production['refusals_note']}")
     return lines
 
 

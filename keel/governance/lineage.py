@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import List, Optional
 
 from keel import registration as keys
@@ -14,6 +13,7 @@ from keel.evaluation.record import RUNNING
 from keel.governance.audit import EVALUATED
 from keel.governance.timeline import describe_split, parse_time, served_at
 from keel.provenance import source_text
+from keel.serving.prediction_log import readable_log
 from keel.serving.reviews import REFER
 
 
@@ -41,14 +41,6 @@ def find_prediction(log_url: str, request_id: str) -> List[dict]:
         row["inputs"] = json.loads(row["inputs"])
         row["time"] = as_utc(row["time"])  # SQLite returns naive datetimes; the log writes UTC
     return rows
-
-
-def readable_log(log_url: str) -> bool:
-    """Whether there is a prediction log to read: a SQLite file that does not exist is not created by reading."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(log_url)
-    return not (url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists())
 
 
 def queued_review(log_url: str, request_id: str, row: int) -> Optional[dict]:

@@ -38,7 +38,7 @@ def referral_row(spec, request_id: str) -> int:
     import sqlalchemy as sa
 
     from keel.deployment.deploy import prediction_log_url
-    from keel.governance.lineage import readable_log
+    from keel.serving.prediction_log import readable_log
     from keel.serving.reviews import referred_rows
 
     url = prediction_log_url(spec)

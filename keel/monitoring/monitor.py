@@ -147,9 +147,10 @@ def production_report(spec: Spec, window: WindowFacts, log_url: Optional[str] = 
 
     fairness = spec.monitoring.fairness
     judged = fairness.watched and (fairness.min_parity_ratio is not None or fairness.max_tpr_gap is not None)
+    refused = refusals_in_window(spec, window, log_url or prediction_log_url(spec))
     if not fairness.watched and spec.decisions.refer_band is None and spec.monitoring.labels.source is None:
         return {"fairness": None, "label_coverage": None, "reviews": None, "breaches": [], "not_judged": [],
-                "verdict": "not watched", "retrain_on_breach": fairness.retrain}  # nothing asked: the log is not read
+                "verdict": "not watched", "retrain_on_breach": fairness.retrain, **refused}  # the rest is not asked
     try:
         report = window_report(spec, dict(window), log_url or prediction_log_url(spec))
     except (GroupsError, LabelsError) as error:
@@ -159,7 +160,24 @@ def production_report(spec: Spec, window: WindowFacts, log_url: Optional[str] = 
                                 else "no sensitive attribute declared in data.sensitive_attributes"]
     verdict = ("not watched" if not fairness.watched else "breach" if report["breaches"]
                else "insufficient" if report["not_judged"] and judged else "pass" if judged else "reported")
-    return {**report, "verdict": verdict, "retrain_on_breach": fairness.retrain}
+    return {**report, "verdict": verdict, "retrain_on_breach": fairness.retrain, **refused}
+
+
+def refusals_in_window(spec: Spec, window: WindowFacts, log_url: str) -> dict:
+    """{"refusals": the requests refused for their content in the judged window (keel.monitoring.refusals),
+    None when the log keeps none; "refusals_note": why they could not be read, when they could not}."""
+    import sqlalchemy as sa
+
+    from keel.serving.prediction_log import readable_log
+    from keel.monitoring.refusals import refusal_span, window_refusals
+
+    if not readable_log(log_url):
+        return {"refusals": None}
+    start, end = refusal_span(dict(window), spec.monitoring.window, utc_now())
+    try:
+        return {"refusals": window_refusals(log_url, start, end, spec.monitoring.exclude_entity_prefixes)}
+    except sa.exc.SQLAlchemyError as error:
+        return {"refusals": None, "refusals_note": f"the refused requests could not be read ({type(error).__name__})"}
 
 
 def write_status(spec: Spec, status: DriftStatus) -> Path:

@@ -125,6 +125,24 @@ def production_sections(production: dict) -> list:
                                     "refer rate": format_value(reviews.get("refer_rate")),
                                     "decided by a person": reviews["decided"],
                                     "human override rate": format_value(reviews["override_rate"])}))
+    sections += refusal_sections(production)
+    return sections
+
+
+def refusal_sections(production: dict) -> list:
+    """Requests refused for their records' content in the window, and what was refused most: no prediction
+    is logged for them, so nothing above sees them."""
+    refusals = production.get("refusals")
+    if refusals is None:
+        note = production.get("refusals_note")
+        return [paragraph(f"refused requests: {note}")] if note else []
+    sections = [key_values({"requests refused for their records' content (422)": refusals["refused_requests"],
+                            "requests answered": refusals["answered_requests"],
+                            "refusal rate": format_value(refusals["refusal_rate"])})]
+    if refusals["most_refused"]:
+        sections.append(table(["field", "value", "problem", "requests"],
+                              [(r["field"], "-" if r["found"] is None else r["found"], r["problem"], r["requests"])
+                               for r in refusals["most_refused"]]))
     return sections
 
 

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
@@ -53,6 +54,29 @@ ERRORS = sa.Table(
     sa.Column("error", sa.Text, nullable=False),
     sa.Column("latency_ms", sa.Float, nullable=False),
 )
+
+# Scoring requests refused for their records' content (422: a category the model does not know, a value
+# out of range, a field missing or unknown): no prediction is logged for them, so monitoring would not
+# see that part of the traffic at all. One row per request, its field errors as JSON.
+REFUSALS = sa.Table(
+    "prediction_refusals", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(MAX_REQUEST_ID_LENGTH), index=True),
+    sa.Column("time", sa.DateTime(timezone=True), index=True, nullable=False),
+    sa.Column("errors", sa.Text, nullable=False),
+)
+# What a refusal keeps of its request: the first field errors, each value cut to this many characters.
+REFUSAL_ERRORS_KEPT = 20
+REFUSAL_VALUE_CHARACTERS = 200
+
+
+def refusal_row(request_id: Optional[str], time: datetime, errors: Sequence[dict]) -> dict:
+    """The logged form of a refused request: its first REFUSAL_ERRORS_KEPT field errors, each value as
+    short text (a refused body may hold anything, of any size)."""
+    kept = [{"field": str(e.get("field")), "problem": str(e.get("problem")),
+             "found": None if e.get("found") is None else str(e.get("found"))[:REFUSAL_VALUE_CHARACTERS]}
+            for e in list(errors)[:REFUSAL_ERRORS_KEPT]]
+    return {"request_id": request_id, "time": time, "errors": json.dumps(kept)}
 
 
 # Several service workers write one SQLite file: a writer waits for another's commit this long.
@@ -108,6 +132,14 @@ def _add_missing_columns(engine) -> None:
         if name not in present:
             with engine.begin() as connection:
                 connection.execute(sa.text(f"ALTER TABLE {PREDICTIONS.name} ADD COLUMN {name} {kind}"))
+
+
+def readable_log(log_url: str) -> bool:
+    """Whether there is a prediction log to read: a SQLite file that does not exist is not created by reading."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(log_url)
+    return not (url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists())
 
 
 class PreparedInsert:
@@ -262,6 +294,11 @@ class PredictionLog:
         """A model that failed on a request (the caller was answered by another arm, or got a 5xx)."""
         with self.engine.begin() as connection:
             connection.execute(ERRORS.insert(), [row])
+
+    def append_refusal(self, row: dict) -> None:
+        """A scoring request refused for its records' content (`refusal_row`)."""
+        with self.engine.begin() as connection:
+            connection.execute(REFUSALS.insert(), [row])
 
     def read_errors(self, since: Optional[datetime] = None) -> List[dict]:
         query = sa.select(ERRORS).order_by(ERRORS.c.id)

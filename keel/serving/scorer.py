@@ -29,7 +29,7 @@ from keel.serving.group_commit import GroupCommitter, LogUnavailable
 from keel.serving.identity import ServiceIdentity
 from keel.serving.layout import DEPLOYMENT_FILE, MAX_BODY_BYTES, ROUTING_FILE, gated
 from keel.serving.payload import PayloadError, parse_records, record_model
-from keel.serving.prediction_log import MAX_REQUEST_ID_LENGTH, DuplicateRequest, PredictionLog
+from keel.serving.prediction_log import MAX_REQUEST_ID_LENGTH, DuplicateRequest, PredictionLog, refusal_row
 from keel.serving.reasons import ReasonGiver, unfavourable_decision
 from keel.serving.reviews import REFER, in_refer_band
 from keel.serving.routing import Arm, RoutingTable
@@ -84,6 +84,9 @@ class NoLog:
         return len(rows)
 
     def append_error(self, row) -> None:
+        return None
+
+    def append_refusal(self, row) -> None:
         return None
 
     def submit(self, rows) -> Future:
@@ -406,7 +409,22 @@ class Scorer:
         return self._answered(decided, self._principal_reasons(decided))
 
     def _decide(self, body: bytes, headers: Mapping[str, str]) -> Union[Answer, "Decided"]:
-        """Parse, route, score and decide a request; its principal reasons are still to be given."""
+        """Parse, route, score and decide a request; its principal reasons are still to be given. A request
+        refused for its records' content (422) is logged as refused: monitoring reports that traffic too."""
+        decided = self._route_and_score(body, headers)
+        if isinstance(decided, Answer) and decided.status == 422:
+            self._record_refusal(headers, decided)
+        return decided
+
+    def _record_refusal(self, headers: Mapping[str, str], answer: Answer) -> None:
+        """Log a refused request; a log that cannot take it leaves the refusal as answered."""
+        request_id = (headers.get("x-request-id") or "")[:MAX_REQUEST_ID_LENGTH] or None
+        try:
+            self.log.append_refusal(refusal_row(request_id, utc_now(), answer.body.get("errors") or []))
+        except Exception as error:  # the caller's answer does not depend on the log
+            logger.warning("serving: a refused request could not be logged (%s: %s)", type(error).__name__, error)
+
+    def _route_and_score(self, body: bytes, headers: Mapping[str, str]) -> Union[Answer, "Decided"]:
         parsed = self._parse(body, headers)
         if isinstance(parsed, Answer):
             return parsed

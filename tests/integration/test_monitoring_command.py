@@ -56,6 +56,11 @@ def test_monitor_detects_drift_records_decisions_and_retrains(tmp_path, capsys):
 
         frame, traffic = send_traffic(spec, service_url("127.0.0.1", spec.deployment.port), post_json)
         assert traffic["answered"] == 800
+        # A record holding a region the spec never declared: refused (422), so no prediction is logged for it.
+        record = {**json.loads(frame[spec.data.model_features].head(1).to_json(orient="records"))[0], "region": "islands"}
+        status_code, _ = post_json(f"{service_url('127.0.0.1', spec.deployment.port)}/predict", record,
+                                   headers={"X-Request-ID": "refused-islands"})
+        assert status_code == 422
         write_labels(frame, "default", labels, now_utc())
         with labels.open("a") as handle:
             handle.write(f"applicant-ghost,1,{now_utc().isoformat()}\n")  # a late label nobody predicted for
@@ -68,6 +73,11 @@ def test_monitor_detects_drift_records_decisions_and_retrains(tmp_path, capsys):
         assert status["labels"]["matched"] == 800 and status["labels"]["unknown_ids"] == 1
         assert status["decision"]["retrain"] and "drift" in status["decision"]["fired"]
         assert "income, savings_balance" in out and "drift report:" in out
+        refused = status["production"]["refusals"]  # ... yet monitoring sees it
+        requests = 800 // spec.monitoring.simulation.batch_size  # the simulated traffic sends records in batches
+        assert (refused["refused_requests"], refused["answered_requests"]) == (1, requests)
+        assert refused["most_refused"][0]["field"] == "region" and refused["most_refused"][0]["found"] == "islands"
+        assert f"refused:        1 request(s) for their records' content ({1 / (requests + 1):.1%} of {requests + 1})" in out
         skipped = json.loads((monitoring_folder(spec) / "decisions.jsonl").read_text().splitlines()[-1])
         assert skipped["kind"] == "retraining" and skipped["outcome"] == "skipped (--no-retrain)"
 

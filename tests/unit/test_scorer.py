@@ -66,10 +66,24 @@ DEEPLY_NESTED = b"[" * 200_000 + b"]" * 200_000  # 400 kB: under the size limit,
                                          (b"x" * 2_000_000, 413), (b'"a string"', 422), (DEEPLY_NESTED, 400),
                                          (b'{"records": [' + b'{"a": ' * 900 + b"1" + b"}" * 900 + b"]}", 422)])
 def test_bad_bodies_get_4xx_and_nothing_is_logged(tmp_path, trained, body, status):
+    """... as a prediction: a 422 (the records' content) is logged as a refused request, for monitoring."""
     scorer = _bundle(tmp_path, trained, RoutingTable([Arm("champion", 1, 1.0)]))
-    answer = scorer.predict(body, {})
+    answer = scorer.predict(body, {"x-request-id": "bad-1"})
     assert answer.status == status and answer.body["errors"]
     assert scorer.log.count() == 0
+    refused = _refusals(scorer)
+    assert [r["request_id"] for r in refused] == (["bad-1"] if status == 422 else [])
+    if refused:
+        assert json.loads(refused[0]["errors"])[0]["problem"] == answer.body["errors"][0]["problem"]
+
+
+def _refusals(scorer) -> list:
+    import sqlalchemy as sa
+
+    from keel.serving.prediction_log import REFUSALS
+
+    with scorer.log.engine.connect() as connection:
+        return [dict(r._mapping) for r in connection.execute(sa.select(REFUSALS).order_by(REFUSALS.c.id))]
 
 
 def test_a_body_sent_as_another_media_type_is_a_415_and_json_types_are_scored(tmp_path, trained):
@@ -340,6 +354,8 @@ def test_a_category_added_after_the_champion_was_trained_is_refused_for_it_and_s
     assert answer.status == 422 and scorer.log.count() == 0
     [error] = answer.body["errors"]
     assert (error["field"], error["found"]) == ("region", "islands") and "v1 serves this entity" in error["problem"]
+    [refused] = _refusals(scorer)  # invisible to monitoring as a prediction: logged as refused
+    assert [(e["field"], e["found"]) for e in json.loads(refused["errors"])] == [("region", "islands")]
     assert scorer.predict(json.dumps({**record, "region": "north"}).encode(), {}).status == 200
     import os
     import time
