@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ import yaml
 
 from tests.conftest import ROOT, _use_zenml_config, new_zenml_store
 from tests.chaos.killpoints import KillPoint, Watcher
+from tests.support.forked_commands import start_command
 
 MODEL = "chaos"
 # Small enough that a command takes seconds, real enough that every step does its work: a canary with
@@ -150,8 +150,8 @@ class Project:
 
     def _run(self, command: List[str], point: Optional[KillPoint], timeout: float) -> Ran:
         started = time.monotonic()
-        process = subprocess.Popen(command, cwd=self.dir, env=self.environment(), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        # Popen(stdin=DEVNULL, stdout=PIPE, stderr=STDOUT, start_new_session=True), forked where it can be.
+        process = start_command(command, env=self.environment(), cwd=self.dir)
         watcher = Watcher(point, self.audit_folder)
         lines: List[str] = []
 

@@ -2,14 +2,17 @@
 
 A command's process spends about 2.2 of its ~3 CPU-seconds importing ZenML, pandas, scikit-learn and
 LightGBM; the suite starts ~90. Here a process (the zygote; one per test process and environment, at
-most MOST_ZYGOTES alive at once) imports them once and forks a child per command. The child is a real process (own pid, session, working directory,
-environment, standard streams) that runs `run.py` as `python run.py ...` would, with keel and the
-project imported fresh from its own sys.path; ZenML is unpatched, as for users.
+most MOST_ZYGOTES alive at once) imports them once and forks a child per command. The child is a real
+process (own pid, session, working directory, environment, standard streams) that runs `run.py` as
+`python run.py ...` would, with keel and the project imported fresh from its own sys.path; ZenML is
+unpatched, as for users.
 
 What a fork cannot give is a different environment at import time, so the zygote records every
 environment variable the libraries read while it imported them; a command whose environment differs
-in one of those, or in any PYTHON* variable, runs as a plain subprocess instead (`run_command` does
-this itself). Commands a test signals or waits on while they run keep subprocess.Popen.
+in one of those, or in any PYTHON* variable, runs as a plain subprocess instead (`run_command` and
+`start_command` do this themselves). `run_command` is subprocess.run for commands run to their end;
+`start_command` is the Popen the chaos trials read as it runs and kill by process group. Commands other
+tests signal (SIGINT, SIGTERM to the process) keep subprocess.Popen.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import io
 import json
 import locale
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -260,70 +264,141 @@ def run_command(argv: list, *, env: Optional[dict] = None, cwd=None, timeout: Op
     with python this interpreter: forked from the zygote when the environment allows, else run so."""
     env = dict(os.environ if env is None else env)
     cwd = str(cwd or os.getcwd())
-    zygote = _zygote_for(env) if argv[0] == sys.executable else None
-    if zygote is None:
+    stdin_read, stdin_write = os.pipe() if input is not None else (os.open(os.devnull, os.O_RDONLY), None)
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    process = _forked(argv, env, cwd, [stdin_read, out_write, err_write])
+    if process is None:
+        for fd in (out_read, err_read, *([stdin_write] if stdin_write is not None else [])):
+            os.close(fd)
         return _run_plainly(argv, env, cwd, timeout, input)
+    captured = {}
+
+    def collect(name, fd):  # decoded as subprocess's text mode does: locale encoding, universal newlines
+        with io.TextIOWrapper(os.fdopen(fd, "rb"), encoding=locale.getpreferredencoding(False)) as source:
+            captured[name] = source.read()
+
+    readers = [threading.Thread(target=collect, args=item, daemon=True)
+               for item in (("stdout", out_read), ("stderr", err_read))]
+    for reader in readers:
+        reader.start()
+    if stdin_write is not None:  # after the readers: a command may write before it reads
+        with os.fdopen(stdin_write, "w") as feed:
+            feed.write(input)
     try:
-        return _run_forked(zygote.path, argv, env, cwd, timeout, input)
-    except _ZygoteGone:  # nothing was started: the command runs unforked, later ones get a new zygote
-        with _zygotes_lock:
-            if zygote in _zygotes:
-                _zygotes.remove(zygote)
-        return _run_plainly(argv, env, cwd, timeout, input)
-    finally:
-        _release(zygote)
+        code = process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    for reader in readers:
+        reader.join()
+    return subprocess.CompletedProcess(argv, code, captured.get("stdout", ""), captured.get("stderr", ""))
+
+
+def start_command(argv: list, *, env: Optional[dict] = None, cwd=None):
+    """What subprocess.Popen(argv, cwd=cwd, env=env, stdin=DEVNULL, stdout=PIPE, stderr=STDOUT,
+    start_new_session=True) gives, for a test that reads a command's output as it runs and may kill its
+    process group: a ForkedProcess where the environment allows, else that Popen."""
+    env = dict(os.environ if env is None else env)
+    cwd = str(cwd or os.getcwd())
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    out_read, out_write = os.pipe()
+    process = _forked(argv, env, cwd, [stdin, out_write, out_write])
+    if process is None:
+        os.close(out_read)
+        return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    process.stdout = os.fdopen(out_read, "rb")
+    return process
+
+
+class ForkedProcess:
+    """A command forked from a zygote, as much of subprocess.Popen as the tests use: `pid` (its own session
+    and process group), `stdout` (start_command's), `returncode`, `poll()` and `wait()`. Its exit status
+    comes from the zygote, which reaps it."""
+
+    def __init__(self, argv: list, pid: int, connection: socket.socket, zygote: Zygote):
+        self.args, self.pid, self.returncode, self.stdout = argv, pid, None, None
+        self._connection, self._zygote = connection, zygote
+
+    def poll(self) -> Optional[int]:
+        if self.returncode is None and select.select([self._connection], [], [], 0)[0]:
+            self._read_status(None)
+        return self.returncode
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        if self.returncode is None:
+            self._read_status(timeout)
+        return self.returncode
+
+    def _read_status(self, timeout: Optional[float]) -> None:
+        self._connection.settimeout(timeout)
+        try:
+            line = _read_line(self._connection)
+        except TimeoutError:
+            raise subprocess.TimeoutExpired(self.args, timeout) from None
+        self._connection.close()
+        _release(self._zygote)
+        if not line:
+            raise RuntimeError(f"the zygote of pid {self.pid} ended before it reported the command's exit")
+        self.returncode = int(line)
+
+
+def _read_line(connection: socket.socket) -> str:
+    """One short reply line, read byte by byte: nothing is buffered past it, so select() on the socket
+    still tells when the next one has come."""
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = connection.recv(1)
+        if not byte:
+            break
+        line += byte
+    return line.decode().strip()
 
 
 class _ZygoteGone(Exception):
     pass
 
 
-def _run_forked(path: str, argv: list, env: dict, cwd: str, timeout: Optional[float],
-                input: Optional[str]) -> subprocess.CompletedProcess:
-    stdin_read, stdin_write = os.pipe() if input is not None else (os.open(os.devnull, os.O_RDONLY), None)
-    out_read, out_write = os.pipe()
-    err_read, err_write = os.pipe()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-        try:
-            connection.connect(path)
-        except (ConnectionRefusedError, FileNotFoundError):
-            for fd in (stdin_read, out_read, out_write, err_read, err_write, stdin_write):
-                if fd is not None:
-                    os.close(fd)
-            raise _ZygoteGone() from None
-        request = json.dumps({"argv": [str(a) for a in argv[1:]], "env": env, "cwd": cwd}).encode()
-        socket.send_fds(connection, [request], [stdin_read, out_write, err_write])
-        for fd in (stdin_read, out_write, err_write):
+def _forked(argv: list, env: dict, cwd: str, fds: list) -> Optional[ForkedProcess]:
+    """The command forked with `fds` as its stdin, stdout and stderr (this process's copies are closed), or
+    None where no zygote can start it (then it is for the caller to run it otherwise)."""
+    script = len(argv) > 1 and argv[0] == sys.executable and not str(argv[1]).startswith("-")  # not -c, -m
+    zygote = _zygote_for(env) if script else None
+    started = None
+    try:
+        if zygote is not None:
+            started = _fork(zygote.path, argv, env, cwd, fds)
+    except _ZygoteGone:  # nothing was started: later commands get a new zygote
+        with _zygotes_lock:
+            if zygote in _zygotes:
+                _zygotes.remove(zygote)
+    finally:
+        for fd in dict.fromkeys(fds):
             os.close(fd)
-        replies = connection.makefile("r")
-        first = replies.readline().strip()
-        if first == "refused":
-            for fd in (out_read, err_read, *([stdin_write] if stdin_write is not None else [])):
-                os.close(fd)
-            return _run_plainly(argv, env, cwd, timeout, input)
-        pid = int(first)
-        captured = {}
+    if started is None:
+        if zygote is not None:
+            _release(zygote)
+        return None
+    return ForkedProcess(argv, *started, zygote)
 
-        def collect(name, fd):  # decoded as subprocess's text mode does: locale encoding, universal newlines
-            with io.TextIOWrapper(os.fdopen(fd, "rb"), encoding=locale.getpreferredencoding(False)) as source:
-                captured[name] = source.read()
 
-        readers = [threading.Thread(target=collect, args=item, daemon=True)
-                   for item in (("stdout", out_read), ("stderr", err_read))]
-        for reader in readers:
-            reader.start()
-        if stdin_write is not None:  # after the readers: a command may write before it reads
-            with os.fdopen(stdin_write, "w") as feed:
-                feed.write(input)
-        connection.settimeout(timeout)
-        try:
-            status = replies.readline().strip()
-        except TimeoutError:
-            os.killpg(pid, signal.SIGKILL)
-            raise subprocess.TimeoutExpired(argv, timeout) from None
-        for reader in readers:
-            reader.join()
-    return subprocess.CompletedProcess(argv, int(status), captured.get("stdout", ""), captured.get("stderr", ""))
+def _fork(path: str, argv: list, env: dict, cwd: str, fds: list) -> Optional[tuple]:
+    """(pid, connection) of the command the zygote at `path` forked; None when it refused the environment."""
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        connection.close()
+        raise _ZygoteGone() from None
+    request = json.dumps({"argv": [str(a) for a in argv[1:]], "env": env, "cwd": cwd}).encode()
+    socket.send_fds(connection, [request], fds)
+    first = _read_line(connection)
+    if first == "refused" or not first:
+        connection.close()
+        return None
+    return int(first), connection
 
 
 if __name__ == "__main__":

@@ -102,3 +102,27 @@ def test_a_zygote_that_died_is_replaced_and_the_command_still_runs(tmp_path):
     ran = run_command(argv, cwd=tmp_path, timeout=60)  # run unforked, once, with the same result
     assert ran.returncode == 0 and int(ran.stdout) == os.getpid() and dead not in _zygotes
     assert int(run_command(argv, cwd=tmp_path, timeout=60).stdout) in {z.process.pid for z in _zygotes}
+
+
+def test_a_started_command_is_read_as_it_runs_and_its_process_group_killed_as_with_popen(tmp_path):
+    """start_command: what subprocess.Popen(stdout=PIPE, stderr=STDOUT, start_new_session=True) gives the chaos
+    trials, which read a command's lines as they come and SIGKILL its process group at a kill point."""
+    from tests.support.forked_commands import ForkedProcess, start_command
+
+    script = tmp_path / "ticks.py"
+    script.write_text("import os, sys, time\nprint('pgid', os.getpgid(0), flush=True)\n"
+                      "print('to stderr', file=sys.stderr, flush=True)\ntime.sleep(60)\n")
+    process = start_command([sys.executable, str(script)], cwd=tmp_path)
+    assert isinstance(process, ForkedProcess)
+    assert process.stdout.readline() == f"pgid {process.pid}\n".encode()  # its own process group
+    assert process.stdout.readline() == b"to stderr\n"  # stderr on the same pipe
+    assert process.poll() is None
+    with pytest.raises(subprocess.TimeoutExpired):
+        process.wait(timeout=0.2)
+    os.killpg(process.pid, 9)
+    assert process.wait(timeout=30) == -9 and process.poll() == -9
+    assert process.stdout.read() == b""
+    # Only a script is forked (the child runs a file); `python -c` gets Popen, with the same use.
+    done = start_command([sys.executable, "-c", "print('done')"], cwd=tmp_path)
+    assert isinstance(done, subprocess.Popen)
+    assert done.stdout.read() == b"done\n" and done.wait(timeout=30) == 0
