@@ -168,8 +168,8 @@ def refusals_in_window(spec: Spec, window: WindowFacts, log_url: str) -> dict:
     None when the log keeps none; "refusals_note": why they could not be read, when they could not}."""
     import sqlalchemy as sa
 
-    from keel.serving.prediction_log import readable_log
     from keel.monitoring.refusals import refusal_span, window_refusals
+    from keel.serving.prediction_log import readable_log
 
     if not readable_log(log_url):
         return {"refusals": None}

@@ -44,14 +44,13 @@ def summarize_refusals(refusals: Sequence[dict], answered_requests: int, start: 
     for row in refusals:
         errors = json.loads(row["errors"])
         counts.update({(_field_name(e["field"]), e["problem"], e["found"]) for e in errors})
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0][0], item[0][1], str(item[0][2])))
     total = len(refusals) + answered_requests
     return {"start": start.isoformat(), "end": end.isoformat(), "refused_requests": len(refusals),
             "answered_requests": answered_requests,
             "refusal_rate": round(len(refusals) / total, 4) if total else None,
             "most_refused": [{"field": field, "problem": problem, "found": found, "requests": n}
-                             for (field, problem, found), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0],
-                                                                                                      kv[0][1], str(kv[0][2])))
-                             [:MOST_REFUSED_SHOWN]]}
+                             for (field, problem, found), n in ranked[:MOST_REFUSED_SHOWN]]}
 
 
 def refusal_span(window: dict, window_kind: str, now: datetime) -> tuple:

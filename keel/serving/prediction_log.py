@@ -70,13 +70,13 @@ REFUSAL_ERRORS_KEPT = 20
 REFUSAL_VALUE_CHARACTERS = 200
 
 
-def refusal_row(request_id: Optional[str], time: datetime, errors: Sequence[dict]) -> dict:
+def refusal_row(request_id: Optional[str], at: datetime, errors: Sequence[dict]) -> dict:
     """The logged form of a refused request: its first REFUSAL_ERRORS_KEPT field errors, each value as
     short text (a refused body may hold anything, of any size)."""
     kept = [{"field": str(e.get("field")), "problem": str(e.get("problem")),
              "found": None if e.get("found") is None else str(e.get("found"))[:REFUSAL_VALUE_CHARACTERS]}
             for e in list(errors)[:REFUSAL_ERRORS_KEPT]]
-    return {"request_id": request_id, "time": time, "errors": json.dumps(kept)}
+    return {"request_id": request_id, "time": at, "errors": json.dumps(kept)}
 
 
 # Several service workers write one SQLite file: a writer waits for another's commit this long.
