@@ -216,8 +216,8 @@ def judge_gate(gate: Gate, value: Optional[float], reports: Optional[dict]) -> G
         notes.append(f"the {_interval_words(interval, confidence)} crosses the bound")
     elif untrusted and _known(value):
         notes.append(f"no trusted interval: {untrusted}")
-    breaches = small_group_breaches(gate, reports) + vacuous_calibration_bound(gate, reports) if _known(judged) else []
-    notes = [n for n in notes if n] + breaches
+    breaches = small_group_breaches(gate, reports) if _known(judged) else []
+    notes = [n for n in notes if n] + breaches + vacuous_calibration_bound(gate, reports)
     return {"gate": gate.describe() + (f" ({'; '.join(notes)})" if notes else ""), "metric": gate.key,
             "value": value, "known": _known(judged), "passed": gate.passes(judged) and not breaches,
             "interval": interval, "uncertain": uncertain, "judged_on": gate.judged_on}
@@ -268,10 +268,11 @@ def small_group_breaches(gate: Gate, reports: Optional[dict]) -> List[str]:
 
 
 def vacuous_calibration_bound(gate: Gate, reports: Optional[dict]) -> List[str]:
-    """An expected-calibration-error bound at or above the rarer class's rate on the test split: a model
-    scoring every row as the commoner class, with certainty, has exactly that rate as its ECE, so the
-    gate cannot tell it from a calibrated one (a 0.05 bound on a 3% outcome). No evidence of
-    calibration: it fails, saying which bound would be."""
+    """The note of an expected-calibration-error bound at or above the rarer class's rate on the test split:
+    a model scoring every row as the commoner class, with certainty, has exactly that rate as its ECE, so
+    the gate cannot tell it from a calibrated one (a 0.05 bound on a 3% outcome). The bound is the spec's
+    choice (a loosened gate is one), so the verdict stands; the gate says it is no evidence of calibration
+    and which bound would be."""
     if gate.metric != "expected_calibration_error" or gate.max is None:
         return []
     rate = ((reports or {}).get("performance") or {}).get("positive_rate")
@@ -280,8 +281,8 @@ def vacuous_calibration_bound(gate: Gate, reports: Optional[dict]) -> List[str]:
     rarer = min(rate, 1 - rate)
     if gate.max < rarer:
         return []
-    return [f"FAIL: the bound is not below the rarer class's rate on the test split ({rarer:.3f}): scoring every "
-            f"row {0 if rate <= 0.5 else 1} would pass it; declare a max below {rarer:.3f}"]
+    return [f"no evidence of calibration: the bound is not below the rarer class's rate on the test split "
+            f"({rarer:.3f}), so scoring every row {0 if rate <= 0.5 else 1} would pass it; a max below {rarer:.3f} would be"]
 
 
 def judged_groups_text(key: str, reports: Optional[dict]) -> str:

@@ -195,12 +195,14 @@ def test_a_group_too_small_to_judge_favoured_far_more_than_the_others_fails_a_pa
     assert fine["passed"] and "too small to judge" not in fine["gate"]
 
 
-@pytest.mark.parametrize("positive_rate,bound,fails,constant", [(0.03, 0.05, True, 0), (0.03, 0.03, True, 0),
-                                                                (0.03, 0.02, False, 0), (0.97, 0.05, True, 1),
-                                                                (0.2, 0.05, False, 0)])
-def test_a_calibration_bound_a_model_scoring_everyone_alike_would_meet_fails(positive_rate, bound, fails, constant):
+@pytest.mark.parametrize("positive_rate,bound,vacuous,constant", [(0.03, 0.05, True, 0), (0.03, 0.03, True, 0),
+                                                                  (0.03, 0.02, False, 0), (0.97, 0.05, True, 1),
+                                                                  (0.2, 0.05, False, 0)])
+def test_a_calibration_bound_a_model_scoring_everyone_alike_would_meet_says_it_is_no_evidence(
+        positive_rate, bound, vacuous, constant):
     """helper-64: a 0.05 bound on a 3% outcome passes a model that scores everyone 0 (its ECE is the rate
-    itself), so it is no evidence of calibration. The rarer class decides (a 97% positive rate too)."""
+    itself), silently. The bound is the spec's choice (tests loosen it on purpose), so the verdict stands;
+    the gate, and so the card and the record, say it is no evidence. The rarer class decides (97% too)."""
     from keel.evaluation.calibration import expected_calibration_error
     from keel.spec.evaluation import Gate
 
@@ -208,14 +210,16 @@ def test_a_calibration_bound_a_model_scoring_everyone_alike_would_meet_fails(pos
     assert expected_calibration_error(y, np.full(1000, float(constant)), 10) == pytest.approx(min(positive_rate,
                                                                                                1 - positive_rate))
     gate = Gate(metric="expected_calibration_error", max=bound)
-    decision = decide([gate], {"expected_calibration_error": 0.01}, None,
-                      reports={"performance": {"positive_rate": positive_rate}})
-    [row] = [r for r in decision["gates"] if r["metric"] == "expected_calibration_error"]
-    assert row["passed"] is not fails and decision["decision"] == (REJECT if fails else "promote to staging")
-    if fails:
+    for value, passes in ((0.01, True), (0.5, False)):
+        decision = decide([gate], {"expected_calibration_error": value}, None,
+                          reports={"performance": {"positive_rate": positive_rate}})
+        [row] = [r for r in decision["gates"] if r["metric"] == "expected_calibration_error"]
+        assert row["passed"] is passes and decision["decision"] == ("promote to staging" if passes else REJECT)
         rarer = min(positive_rate, 1 - positive_rate)
-        assert (f"the bound is not below the rarer class's rate on the test split ({rarer:.3f}): scoring every row "
-                f"{constant} would pass it") in row["gate"]
-        assert describe_decision(decision).startswith("reject (1 gate(s) failed: expected_calibration_error <= ")
-    # Without the test split's rate (an older report) nothing is added: the value decides, as before.
-    assert decide([gate], {"expected_calibration_error": 0.01}, None, reports={})["decision"] == "promote to staging"
+        note = (f"no evidence of calibration: the bound is not below the rarer class's rate on the test split "
+                f"({rarer:.3f}), so scoring every row {constant} would pass it")
+        assert (note in row["gate"]) is vacuous
+    # Without the test split's rate (an older report) nothing is said.
+    [row] = [r for r in decide([gate], {"expected_calibration_error": 0.01}, None, reports={})["gates"]
+             if r["metric"] == "expected_calibration_error"]
+    assert row["gate"] == gate.describe()
