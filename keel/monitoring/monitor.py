@@ -140,19 +140,21 @@ def production_report(spec: Spec, window: WindowFacts, log_url: Optional[str] = 
     fairness per group, label coverage per decision, refer and override rates) with a verdict:
     `breach`, `insufficient` (a threshold that could not be judged: too few rows in a group, groups
     not sent or not in the groups file, or a source that cannot be read; never a pass), `pass`,
-    `reported` (no threshold declared) or `not watched` (monitoring.fairness.groups_from: none)."""
+    `reported` (no threshold declared) or `not watched` (monitoring.fairness.groups_from: none); and the
+    requests refused for their content in the window (`refusals_in_window`), whatever is watched."""
     from keel.deployment.deploy import prediction_log_url
     from keel.monitoring.labels import LabelsError
     from keel.monitoring.production_fairness import GroupsError, window_report
 
     fairness = spec.monitoring.fairness
     judged = fairness.watched and (fairness.min_parity_ratio is not None or fairness.max_tpr_gap is not None)
-    refused = refusals_in_window(spec, window, log_url or prediction_log_url(spec))
+    log_url = log_url or prediction_log_url(spec)
+    refused = refusals_in_window(spec, window, log_url)
     if not fairness.watched and spec.decisions.refer_band is None and spec.monitoring.labels.source is None:
         return {"fairness": None, "label_coverage": None, "reviews": None, "breaches": [], "not_judged": [],
                 "verdict": "not watched", "retrain_on_breach": fairness.retrain, **refused}  # the rest is not asked
     try:
-        report = window_report(spec, dict(window), log_url or prediction_log_url(spec))
+        report = window_report(spec, dict(window), log_url)
     except (GroupsError, LabelsError) as error:
         report = {"fairness": None, "label_coverage": None, "reviews": None, "breaches": [], "not_judged": [str(error)]}
     if fairness.watched and report["fairness"] is None and not report["not_judged"]:
