@@ -112,7 +112,12 @@ def test_a_text_target_with_missing_values_is_trained_evaluated_and_monitored_ag
     served = production[features].astype(object).where(production[features].notna(), None)
     served["sex"] = production["sex"].where(production.index >= 40, None)  # sent beside the features, 40 rows without
     scores = predict_scores(model, production[features])
+    # Half an hour ago, one row a second, all in the UTC day monitor judges (the newest prediction's):
+    # between 00:20 and 00:30 UTC that start would put the first rows in the day before.
     start = now_utc() - timedelta(minutes=30)
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    if start + timedelta(seconds=len(production)) >= midnight:
+        start = midnight - timedelta(seconds=len(production) + 60)
     rows = [{"request_id": f"r{i}", "row": 0, "entity_id": f"applicant-{i}", "time": start + timedelta(seconds=i),
              "model_name": name, "model_version": version, "arm": "champion", "shadow": False, "inputs": record,
              "score": float(score), "decision": int(score >= reference["threshold"]), "latency_ms": 1.0}
