@@ -125,11 +125,20 @@ def _registered_version(model_name: str, version: int, hydrate: bool = False):
     """The ZenML model version; LookupError (not ZenML's KeyError) when the active stack's registry has
     no such version, e.g. one named by a prediction log written under another stack."""
     from zenml.client import Client
+    from zenml.models import ModelVersionFilter
 
+    # The store itself: while a pipeline is being defined, Client.get_model_version defers its lookup to
+    # each step that takes an input from the version (two store queries per input, at every step start).
+    client = Client()
     try:
-        return Client().get_model_version(model_name, version, hydrate=hydrate)
-    except KeyError:
-        raise LookupError(f"v{version} of {model_name} is not in the registry of the active stack") from None
+        found = client.zen_store.list_model_versions(
+            ModelVersionFilter(model=model_name, number=version, project=client.active_project.id),
+            hydrate=hydrate).items
+    except KeyError:  # no such model
+        found = []
+    if not found:
+        raise LookupError(f"v{version} of {model_name} is not in the registry of the active stack")
+    return found[0]
 
 
 def get_model_version_metadata(model_name: str, version: int) -> dict:
@@ -197,13 +206,22 @@ def registered_metadata(model_name: str, version: int) -> dict:
 
 
 def version_artifacts(model_name: str, version: int, names: Iterable[str]) -> dict:
-    """The named artifacts linked to a model version (e.g. its model and its test split)."""
+    """The named artifacts linked to a model version (e.g. its model and its test split), looked up now:
+    inside a pipeline's definition its steps then take these artifact versions by id."""
+    from zenml.client import Client
+
     model_version = _registered_version(model_name, version)
+    client = Client()
     found = {}
     for name in names:
         artifact = model_version.get_artifact(name)
         if artifact is None:
             raise LookupError(f"{model_name} v{version} has no artifact '{name}' linked")
+        if artifact.artifact_store_id != client.active_stack.artifact_store.id:
+            # ZenML takes an artifact version by id only from the active stack's artifact store (a stack
+            # file may name another component for the same folder). The version's own lookup, deferred
+            # to the step while a pipeline is defined, loads it from the store that keeps it.
+            artifact = client.get_model_version(model_name, version).get_artifact(name)
         found[name] = artifact
     return found
 

@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from zenml import pipeline, step
 
 from keel.data.generator import generate_credit_applications
 from keel.provenance import collect_provenance
@@ -74,6 +75,42 @@ def test_cached_rerun_still_registers(small_spec):
     assert str(outcome.run.steps["fit_features_step"].status) == "cached"
     assert str(outcome.run.steps["register_model_step"].status) == "completed"
     assert len(_versions("credit_risk")) == before + 1
+
+
+@step
+def linked_rows_step(test: pd.DataFrame) -> int:
+    return len(test)
+
+
+LINKED: list = []  # what the pipeline below was given, as it was defined
+
+
+@pipeline
+def reads_a_linked_split(version: int, split: str) -> None:
+    from keel.registry import version_artifacts
+
+    LINKED.append(version_artifacts("credit_risk", version, [split])[split])
+    linked_rows_step(test=LINKED[-1])
+
+
+def test_a_versions_artifacts_reach_a_pipelines_steps_as_those_artifact_versions(small_spec):
+    """Looked up once as the pipeline is defined: the step's input is the version's linked artifact
+    itself (ZenML would otherwise look the version and the artifact up again as each step starts), and
+    an artifact the version does not have is refused before any run starts."""
+    from zenml.models import ArtifactVersionResponse
+
+    from keel.lifecycle.pipeline_runs import run_pipeline
+
+    version = _run(small_spec).run.steps["register_model_step"].output.load()
+    LINKED.clear()
+    outcome = run_pipeline(reads_a_linked_split, version=version, split="test")
+    assert outcome.error is None, outcome.error
+    linked, = LINKED
+    assert isinstance(linked, ArtifactVersionResponse) and linked.id is not None
+    consumed = outcome.run.steps["linked_rows_step"]
+    assert consumed.inputs["test"][0].id == linked.id and consumed.output.load() == 400
+    missing = run_pipeline(reads_a_linked_split, version=version, split="no_such_split")
+    assert missing.run is None and f"credit_risk v{version} has no artifact 'no_such_split' linked" in missing.error
 
 
 def _csv_spec(path, name="bad_data"):
