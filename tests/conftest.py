@@ -101,8 +101,9 @@ read_installed_packages_once()
 gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
 
-def _no_parameter_schema(step):
-    """ZenML's own outcome when a step's parameter schema cannot be generated (it logs and returns None)."""
+def _no_schema(step_or_pipeline):
+    """ZenML's own outcome when a step's or a pipeline's parameter schema cannot be generated (it logs and
+    returns None)."""
     return None
 
 
@@ -112,7 +113,14 @@ def _without_parameter_schemas(module) -> None:
     of fields): about a quarter of a cached evaluation run's CPU (13.6 -> 10.0 s measured, one version
     evaluated alternately with and without, in one process). No test reads them (no run template is
     made): not computed in tests."""
-    module.BaseStep._compute_parameter_schema = _no_parameter_schema
+    module.BaseStep._compute_parameter_schema = _no_schema
+
+
+def _without_input_schemas(module) -> None:
+    """Likewise each run's pipeline spec carries a JSON schema of the pipeline's parameters (the whole spec
+    model), for ZenML's deployers, which serve a pipeline over HTTP (~0.1 s a run). keel deploys no pipeline
+    that way and no test reads it: ZenML's own outcome when the schema cannot be generated (None)."""
+    module.Pipeline._compute_input_schema = _no_schema
 
 
 def _source_hashes_once(module) -> None:
@@ -149,6 +157,7 @@ def _installation_checked_once(module) -> None:
 # its own (see _own_zenml_store). Commands the tests start as subprocesses run unpatched, as users' do.
 PATCHED_ON_LOAD = {
     "zenml.steps.base_step": _without_parameter_schemas,
+    "zenml.pipelines.pipeline_definition": _without_input_schemas,
     "zenml.utils.source_code_utils": _source_hashes_once,
     "zenml.integrations.integration": _installation_checked_once,
 }
