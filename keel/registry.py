@@ -7,6 +7,7 @@ that importing keel stays fast.
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import TYPE_CHECKING, Dict, Iterable, List, Optional
 from uuid import UUID
 
@@ -309,6 +310,28 @@ def current_stage(model_name: str, version: int) -> Optional[str]:
     return None if stage in (None, "None", "none") else str(stage)
 
 
+class _DropsRearchivedNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().endswith("has been set to archived.")
+
+
+@contextlib.contextmanager
+def _without_zenml_rearchived_notice(archiving: bool):
+    """ZenML's store keeps one version per stage, archived included: archiving a version, it archives
+    again a version already archived and logs "Model version N has been set to archived." for that one
+    (seen: v6 named while v5 was archived). That line is false there and is dropped; the real change is
+    in the trail (record_stage). A store behind a ZenML server logs it on the server."""
+    if not archiving:
+        yield
+        return
+    logger, notice = logging.getLogger("zenml.zen_stores.sql_zen_store"), _DropsRearchivedNotice()
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
+
+
 def _set_stage(model_name: str, version: int, stage) -> Optional[int]:
     """Move the version to `stage` (a ZenML ModelStages). ZenML keeps one version per stage, "none"
     included, and archives the one there: that version is recorded as archived and returned."""
@@ -324,7 +347,8 @@ def _set_stage(model_name: str, version: int, stage) -> Optional[int]:
             holder = int(client.get_model_version(model_name, stage).number)
         except KeyError:
             pass
-    client.get_model_version(model_name, version).set_stage(stage, force=True)
+    with _without_zenml_rearchived_notice(stage == ModelStages.ARCHIVED):
+        client.get_model_version(model_name, version).set_stage(stage, force=True)
     if holder is None or holder == version:
         return None
     record_stage(model_name, holder, ModelStages.ARCHIVED.value)

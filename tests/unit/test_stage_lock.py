@@ -117,3 +117,34 @@ def test_two_evaluations_at_once_stage_one_version_and_say_what_happened(two_ver
     [archived] = [v for v in versions if v != staged]
     last = [r for r in read_records(audit_store(name)) if r["event"] == "stage_changed"][-1]
     assert last["version"] == staged and last["details"] == {"stage": "staging", "replaced": archived}
+
+
+def test_archiving_a_version_says_nothing_false_about_one_archived_before(two_versions):
+    """ZenML's store keeps one version per stage, archived included: archiving v2 it "archives" v1 (archived
+    before) again and logs "Model version 1 has been set to archived." keel drops that false line; the
+    trail names the version archived, and the registry has both archived."""
+    import logging
+
+    from keel.governance.audit import audit_store, read_records
+    from keel.registry import current_stage, promote_to_production, register_model_version
+
+    name, (first, second) = two_versions
+    third = register_model_version(name, "test model", {"model_family": "lightgbm", "run_id": None}, [], None)
+    store_logger = logging.getLogger("zenml.zen_stores.sql_zen_store")
+    said = []
+    listener = logging.Handler(logging.INFO)
+    listener.emit = lambda record: said.append(record.getMessage())
+    level = store_logger.level
+    store_logger.setLevel(logging.INFO)  # the tests run ZenML at WARN: the line would not be made at all
+    store_logger.addHandler(listener)
+    try:
+        for version in (first, second, third):
+            promote_to_production(name, version)
+    finally:
+        store_logger.removeHandler(listener)
+        store_logger.setLevel(level)
+    assert not [line for line in said if "has been set to archived" in line], said
+    assert [current_stage(name, v) for v in (first, second, third)] == ["archived", "archived", "production"]
+    archived = [r["version"] for r in read_records(audit_store(name))
+                if r["event"] == "stage_changed" and r["details"]["stage"] == "archived"]
+    assert archived == [first, second]
