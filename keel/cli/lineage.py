@@ -72,10 +72,9 @@ def _lineage(spec, prediction: Optional[str], version: Optional[int], row_number
 
         log_url = prediction_log_url(spec)
         rows = logged_rows(log_url, prediction, row_number)
-        records = {model: verified_records(model)}
+        # Each trail read and verified once: the spec's model's, and that of any other model the rows name.
+        records = {name: verified_records(name) for name in dict.fromkeys([model, *(r["model_name"] for r in rows)])}
         # Every version named by the log must be in this registry before anything is printed.
-        for name in dict.fromkeys(r["model_name"] for r in rows):
-            records.setdefault(name, verified_records(name))
         links = {(name, number): version_links(name, number, records[name])
                  for name, number in dict.fromkeys((r["model_name"], int(r["model_version"])) for r in rows)}
         shown = rows[:MAX_ROWS_SHOWN]
