@@ -213,12 +213,13 @@ def version_artifacts(model_name: str, version: int, names: Iterable[str]) -> di
 
     model_version = _registered_version(model_name, version)
     client = Client()
+    active_store = client.active_stack.artifact_store.id
     found = {}
     for name in names:
         artifact = model_version.get_artifact(name)
         if artifact is None:
             raise LookupError(f"{model_name} v{version} has no artifact '{name}' linked")
-        if artifact.artifact_store_id != client.active_stack.artifact_store.id:
+        if artifact.artifact_store_id != active_store:
             # ZenML takes an artifact version by id only from the active stack's artifact store (a stack
             # file may name another component for the same folder). The version's own lookup, deferred
             # to the step while a pipeline is defined, loads it from the store that keeps it.
@@ -310,26 +311,22 @@ def current_stage(model_name: str, version: int) -> Optional[str]:
     return None if stage in (None, "None", "none") else str(stage)
 
 
-class _DropsRearchivedNotice(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().endswith("has been set to archived.")
+def _not_a_rearchived_notice(record: logging.LogRecord) -> bool:
+    return not record.getMessage().endswith("has been set to archived.")
 
 
 @contextlib.contextmanager
-def _without_zenml_rearchived_notice(archiving: bool):
+def _without_zenml_rearchived_notice():
     """ZenML's store keeps one version per stage, archived included: archiving a version, it archives
     again a version already archived and logs "Model version N has been set to archived." for that one
     (seen: v6 named while v5 was archived). That line is false there and is dropped; the real change is
     in the trail (record_stage). A store behind a ZenML server logs it on the server."""
-    if not archiving:
-        yield
-        return
-    logger, notice = logging.getLogger("zenml.zen_stores.sql_zen_store"), _DropsRearchivedNotice()
-    logger.addFilter(notice)
+    logger = logging.getLogger("zenml.zen_stores.sql_zen_store")
+    logger.addFilter(_not_a_rearchived_notice)
     try:
         yield
     finally:
-        logger.removeFilter(notice)
+        logger.removeFilter(_not_a_rearchived_notice)
 
 
 def _set_stage(model_name: str, version: int, stage) -> Optional[int]:
@@ -347,7 +344,7 @@ def _set_stage(model_name: str, version: int, stage) -> Optional[int]:
             holder = int(client.get_model_version(model_name, stage).number)
         except KeyError:
             pass
-    with _without_zenml_rearchived_notice(stage == ModelStages.ARCHIVED):
+    with _without_zenml_rearchived_notice() if stage == ModelStages.ARCHIVED else contextlib.nullcontext():
         client.get_model_version(model_name, version).set_stage(stage, force=True)
     if holder is None or holder == version:
         return None
