@@ -48,10 +48,39 @@ def require_binary(name: str, package: str) -> str:
     pytest.skip(reason)
 
 
+def _port_pool() -> range:
+    """This test process's ports: a slice, one per xdist worker, of the 8,192 ports below the kernel's
+    ephemeral range. A port the kernel hands out (bind to 0, every outgoing connection) would be free
+    when chosen and could be taken by another process's connection before the server binds it, seconds
+    later (a deploy then refused with "port held", CI at f837efe); the kernel never picks these."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    start = max(1024, low - 8192)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    workers = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1), index + 1)
+    size = (low - start) // workers
+    return range(start + index * size, start + (index + 1) * size)
+
+
+_handed_out: set = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+    """A port free now on 127.0.0.1 that no other test process is given and this one is given once."""
+    for port in _port_pool():
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port left in {_port_pool()}")
 
 
 @dataclass
