@@ -280,12 +280,11 @@ def test_dask_and_local_metrics_agree_within_tolerance(trained, partitioned):
 
 
 def test_an_unreachable_scheduler_is_one_message_and_exit_1_before_any_work(partitioned, tmp_path):
-    import socket
     import sys
 
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    from tests.support.servers import free_port
+
+    port = free_port()  # nothing listens on it
     path = tmp_path / "dask-nowhere.yaml"
     path.write_text(yaml.safe_dump({
         "name": "dask-nowhere", "components": {

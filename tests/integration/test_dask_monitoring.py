@@ -220,11 +220,7 @@ def test_run_py_monitor_on_a_dask_stack_profiles_on_the_workers_and_judges_as_lo
         assert status["decision"]["fired"] and "drift" in status["decision"]["fired"]
         capsys.readouterr()
 
-        import socket
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()  # nothing listens on it
         nowhere = {"kind": "dask", "scheduler_address": f"tcp://127.0.0.1:{port}", "connect_timeout_seconds": 2}
         apply_stack_file(_stack_file(tmp_path, "dask-nowhere", nowhere, artifacts))
         runs = len(Client().list_pipeline_runs(size=100).items)

@@ -1,8 +1,6 @@
 """Credentials embedded in a URL never reach a printout: `stack show`, `stack list`, stack errors (ours
 and ZenML's) and anything the CLI prints show `user:***@host`."""
 
-import socket
-
 import pytest
 
 from keel.cli.console import fail, say
@@ -10,6 +8,7 @@ from keel.cli.main import main
 from keel.stacks import StackFileError, load_stack_file
 from keel.stacks.apply import StackApplyError, check_server_reachable
 from keel.stacks.redaction import redact_url_credentials
+from tests.support.servers import free_port
 
 
 @pytest.mark.parametrize("text, shown", [
@@ -75,9 +74,7 @@ def test_stack_list_hides_the_credentials_of_a_stack_file_server(tmp_path, monke
 
 
 def test_stack_errors_hide_url_credentials(tmp_path):
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens on it
     with pytest.raises(StackApplyError) as raised:
         check_server_reachable(f"http://admin:hunter2@127.0.0.1:{port}", 2, "creds.yaml")
     assert "hunter2" not in str(raised.value) and f"http://admin:***@127.0.0.1:{port}" in str(raised.value)
