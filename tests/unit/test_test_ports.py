@@ -28,3 +28,12 @@ def test_xdist_workers_get_disjoint_slices(monkeypatch):
         monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "3")
         slices.append(set(_port_pool()))
     assert all(slices) and not (slices[0] & slices[1] or slices[1] & slices[2] or slices[0] & slices[2])
+
+
+def test_without_ports_below_the_kernels_range_the_kernel_chooses(monkeypatch):
+    import tests.support.servers as servers
+
+    monkeypatch.setattr(servers, "_port_pool", lambda: range(0))
+    port = free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
