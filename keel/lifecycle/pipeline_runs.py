@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ def run_pipeline(pipeline, no_cache: bool = False, **parameters) -> Outcome:
 
     from keel.lifecycle.interrupted_runs import recorded, report_interrupted_runs
 
+    _installed_packages_listed_once()
     report_interrupted_runs()  # runs of killed keel processes are marked failed before a new one starts
     run_name = own_run_name(pipeline.name)
     # A cached step is reused only if keel's whole source is unchanged (keel.provenance.source_stamp).
@@ -44,6 +46,17 @@ def run_pipeline(pipeline, no_cache: bool = False, **parameters) -> Outcome:
             info = step.exception_info
             return Outcome(run, exception_message(info.traceback) if info else failures.causes.get(name, str(error)),
                            name)
+
+
+def _installed_packages_listed_once() -> None:
+    """ZenML records the installed packages with each run by running `uv pip freeze` (else pip) in a new
+    process, twice a run (as it compiles the pipeline and as it launches the steps; ~0.04 s each here). The
+    packages a process imported cannot change under it, so it lists them once, as its first run does (a
+    failure is not remembered: tried again)."""
+    from zenml.environment import Environment
+
+    if not hasattr(Environment.get_python_packages, "cache_info"):
+        Environment.get_python_packages = staticmethod(functools.cache(Environment.get_python_packages))
 
 
 class StepFailures(logging.Handler):
