@@ -39,7 +39,7 @@ def test_a_process_lists_its_packages_once_whatever_the_number_of_runs(environme
 
 
 def test_a_failed_listing_is_not_remembered(environment, monkeypatch):
-    Environment, started = environment
+    Environment, _ = environment
     pipeline_runs._installed_packages_listed_once()
     working = subprocess.check_output
 
