@@ -131,6 +131,73 @@ def test_a_port_held_by_a_plain_listener_is_refused_before_anything_starts(tmp_p
     ensure_port_free("127.0.0.1", port, ServiceIdentity(spec.problem.name, folder))
 
 
+# Loaded by the first Python process started with these variables (the `bentoml serve` of the first start):
+# its arbiter's first ZeroMQ endpoint is the port the test holds, as when another process's connection
+# took the port BentoML had found free.
+ARBITER_PORT_TAKEN = """
+import os
+
+_port, _once = os.environ.get("KEEL_TEST_ARBITER_PORT"), os.environ.get("KEEL_TEST_ARBITER_ONCE")
+if _port and _once:
+    try:
+        os.close(os.open(_once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        pass
+    else:
+        import contextlib
+
+        import bentoml._internal.utils as utils
+        import bentoml._internal.utils.circus as circus
+
+        reserve, create = utils.reserve_free_port, circus.create_standalone_arbiter
+        handed = []
+
+        @contextlib.contextmanager
+        def taken_first(*args, **kwargs):
+            if not handed:
+                handed.append(int(_port))
+                yield int(_port)
+            else:
+                with reserve(*args, **kwargs) as port:
+                    yield port
+
+        def create_on_a_taken_port(*args, **kwargs):
+            utils.reserve_free_port = taken_first
+            try:
+                return create(*args, **kwargs)
+            finally:
+                utils.reserve_free_port = reserve
+
+        circus.create_standalone_arbiter = create_on_a_taken_port
+"""
+
+
+def test_a_start_whose_arbiter_port_was_taken_is_started_again(tmp_path, monkeypatch):
+    port = free_port()
+    spec = _spec(tmp_path / "deployments", port)
+    folder = _bundle(tmp_path / "deployments" / spec.problem.name, spec)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(ARBITER_PORT_TAKEN)
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    once = tmp_path / "arbiter-port-taken"
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("KEEL_TEST_ARBITER_PORT", str(held.getsockname()[1]))
+    monkeypatch.setenv("KEEL_TEST_ARBITER_ONCE", str(once))
+    try:
+        pid = start_service(folder, "127.0.0.1", port)
+        assert once.exists()  # the first start was given the taken port
+        log = (folder / "service.log").read_text()
+        assert log.count("zmq.error.ZMQError: Address already in use") == 1
+        assert running_pid(folder) == pid and is_ready(service_url("127.0.0.1", port),
+                                                       ServiceIdentity(spec.problem.name, folder))
+    finally:
+        stop_service(folder)
+        held.close()
+
+
 def test_deploy_rollback_and_serve_refuse_a_held_port_before_anything_runs(tmp_path, capsys):
     """The commands check the port first: no pipeline run, no bundle, the holder named."""
     from zenml.client import Client
